@@ -1,0 +1,51 @@
+//! Forward + backward of one whole-episode batch in Backpropamine's maze setting
+//! (T = 200, H = 100, simple neuromodulation, 4 actions), at B = 30 and a larger B.
+//! `PLASTIC_BENCH_BATCHES=30,256` overrides the batch sizes.
+use criterion::{criterion_group, criterion_main, Criterion};
+use plastic_agents::bench::{forward_backward, BenchSpec};
+use std::time::Duration;
+
+fn batches() -> Vec<i64> {
+    std::env::var("PLASTIC_BENCH_BATCHES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|b| b.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![30, 128])
+}
+
+fn maze_batch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("plastic_rnn_fwd_bwd_T200_H100");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1));
+    for batch in batches() {
+        // One run per iteration: the spec's own repeat loop is not used here.
+        let spec = BenchSpec {
+            batch,
+            warmup: 0,
+            repeats: 1,
+            ..BenchSpec::default()
+        };
+        group.bench_function(format!("B{batch}"), |b| {
+            b.iter(|| {
+                forward_backward(&spec)
+                    .expect("valid bench spec")
+                    .seconds_per_batch
+            })
+        });
+        let report = forward_backward(&BenchSpec {
+            batch,
+            ..BenchSpec::default()
+        })
+        .expect("valid bench spec");
+        eprintln!(
+            "B={batch}: {:.4} s/batch, {:.0} env-steps/s, forward RSS growth {:?} B, peak {:?} B, {} threads",
+            report.seconds_per_batch,
+            report.env_steps_per_sec,
+            report.forward_rss_growth_bytes,
+            report.peak_rss_growth_bytes,
+            report.threads
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, maze_batch);
+criterion_main!(benches);

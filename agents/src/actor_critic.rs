@@ -1,0 +1,82 @@
+//! Policy and value heads on top of any recurrent core.
+use crate::cores::{init, Core, CoreConfig, CoreConfigError, State};
+use tch::{nn, Tensor};
+
+/// A linear layer with PyTorch's default initialisation (`U(±1/√fan_in)` for weight and bias).
+#[derive(Debug)]
+pub struct Head {
+    /// `[out × H]`.
+    pub w: Tensor,
+    /// `[out]`.
+    pub b: Tensor,
+}
+
+impl Head {
+    fn new(p: &nn::Path, fan_in: i64, out: i64) -> Self {
+        Self {
+            w: init::var(p, "weight", &init::linear_default(&[out, fan_in], fan_in)),
+            b: init::var(p, "bias", &init::linear_default(&[out], fan_in)),
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.linear(&self.w, Some(&self.b))
+    }
+}
+
+/// Recurrent actor-critic: core output → policy logits and state value. Variables live under
+/// `core/`, `policy/` and `value/` of the path given to [`ActorCritic::new`].
+#[derive(Debug)]
+pub struct ActorCritic {
+    pub core: Core,
+    pub policy: Head,
+    pub value: Head,
+}
+
+/// One step of an actor-critic.
+#[derive(Debug)]
+pub struct AcStep {
+    /// Unnormalised action log-probabilities, `[B × A]`.
+    pub logits: Tensor,
+    /// State values, `[B]`.
+    pub value: Tensor,
+    pub state: State,
+}
+
+impl ActorCritic {
+    pub fn new(
+        p: &nn::Path,
+        input_dim: i64,
+        num_actions: i64,
+        config: &CoreConfig,
+    ) -> Result<Self, CoreConfigError> {
+        if num_actions < 1 {
+            return Err(CoreConfigError::ZeroActions);
+        }
+        let core = Core::new(&(p / "core"), input_dim, config)?;
+        let h = core.hidden();
+        Ok(Self {
+            policy: Head::new(&(p / "policy"), h, num_actions),
+            value: Head::new(&(p / "value"), h, 1),
+            core,
+        })
+    }
+
+    pub fn initial_state(&self, batch: i64) -> State {
+        self.core.initial_state(batch)
+    }
+
+    /// `(obs [B × in], state) → (logits [B × A], value [B], new state)`.
+    pub fn step(&self, obs: &Tensor, state: &State) -> AcStep {
+        let (h, state) = self.core.step(obs, state);
+        AcStep {
+            logits: self.policy.forward(&h),
+            value: self.value.forward(&h).squeeze_dim(1),
+            state,
+        }
+    }
+
+    pub fn num_actions(&self) -> i64 {
+        self.policy.b.size()[0]
+    }
+}

@@ -1,0 +1,145 @@
+//! Forward + backward timing of one whole-episode batch, as in Backpropamine's maze training
+//! (B = 30 episodes of T = 200 steps, H = 100, simple neuromodulation, 4 actions).
+//! A measurement, not a test: callers (criterion, the CLI's `bench`) decide what to do with it.
+use crate::actor_critic::ActorCritic;
+use crate::cores::{CoreConfig, CoreConfigError};
+use std::time::Instant;
+use tch::{nn, Device, Kind, Tensor};
+
+/// What to time.
+#[derive(Debug, Clone)]
+pub struct BenchSpec {
+    pub batch: i64,
+    pub steps: i64,
+    pub input_dim: i64,
+    pub num_actions: i64,
+    pub core: CoreConfig,
+    pub device: Device,
+    /// Untimed runs first (allocator and cache warm-up).
+    pub warmup: usize,
+    /// Timed runs; the report gives their median.
+    pub repeats: usize,
+    /// libtorch intra-op threads (`None`: leave libtorch's setting).
+    pub threads: Option<i32>,
+    pub seed: u64,
+}
+
+impl Default for BenchSpec {
+    fn default() -> Self {
+        Self {
+            batch: 30,
+            steps: 200,
+            input_dim: 16,
+            num_actions: 4,
+            core: CoreConfig::backpropamine(100),
+            device: Device::Cpu,
+            warmup: 1,
+            repeats: 5,
+            threads: None,
+            seed: 0,
+        }
+    }
+}
+
+/// Result of [`forward_backward`].
+#[derive(Debug, Clone)]
+pub struct BenchReport {
+    /// Median wall time of one forward + backward pass over the batch, in seconds.
+    pub seconds_per_batch: f64,
+    /// Every timed run, in seconds.
+    pub runs: Vec<f64>,
+    /// `B · T / seconds_per_batch`.
+    pub env_steps_per_sec: f64,
+    /// CPU: growth of the resident set while the forward pass builds the graph (≈ tensors
+    /// saved for backward; memory the allocator already holds is not counted again).
+    pub forward_rss_growth_bytes: Option<u64>,
+    /// CPU: peak resident set during forward + backward above the level before it.
+    pub peak_rss_growth_bytes: Option<u64>,
+    /// Intra-op threads libtorch used.
+    pub threads: i32,
+}
+
+fn proc_status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Resets the kernel's peak-RSS mark (`VmHWM`) so the next peak is this run's.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Times forward + backward of one whole-episode batch through an actor-critic.
+pub fn forward_backward(spec: &BenchSpec) -> Result<BenchReport, CoreConfigError> {
+    if let Some(n) = spec.threads {
+        tch::set_num_threads(n);
+    }
+    tch::manual_seed(spec.seed as i64);
+    let vs = nn::VarStore::new(spec.device);
+    let ac = ActorCritic::new(&vs.root(), spec.input_dim, spec.num_actions, &spec.core)?;
+    let opts = (Kind::Float, spec.device);
+    let (b, t) = (spec.batch, spec.steps);
+    let xs = Tensor::rand([t, b, spec.input_dim], opts);
+    let w_logits = Tensor::randn([t, b, spec.num_actions], opts);
+    let w_values = Tensor::randn([t, b], opts);
+    let sync = || {
+        if let Device::Cuda(i) = spec.device {
+            tch::Cuda::synchronize(i as i64);
+        }
+    };
+    let cpu = spec.device == Device::Cpu;
+    let mut runs = Vec::with_capacity(spec.repeats);
+    let (mut fwd_growth, mut peak_growth) = (None::<u64>, None::<u64>);
+    for run in 0..spec.warmup + spec.repeats {
+        for mut v in vs.trainable_variables() {
+            v.zero_grad();
+        }
+        sync();
+        let before = proc_status_kib("VmRSS:").filter(|_| cpu);
+        let peak_ok = cpu && reset_peak_rss();
+        let start = Instant::now();
+        let mut state = ac.initial_state(b);
+        let (mut logits, mut values) = (Vec::new(), Vec::new());
+        for x in xs.unbind(0) {
+            let s = ac.step(&x, &state);
+            logits.push(s.logits);
+            values.push(s.value);
+            state = s.state;
+        }
+        let loss = (Tensor::stack(&logits, 0) * &w_logits).sum(Kind::Float)
+            + (Tensor::stack(&values, 0) * &w_values).sum(Kind::Float);
+        let after_fwd = proc_status_kib("VmRSS:").filter(|_| cpu);
+        loss.backward();
+        sync();
+        let elapsed = start.elapsed().as_secs_f64();
+        let peak = proc_status_kib("VmHWM:").filter(|_| peak_ok);
+        if run >= spec.warmup {
+            runs.push(elapsed);
+            if let (Some(b0), Some(b1)) = (before, after_fwd) {
+                let g = b1.saturating_sub(b0) * 1024;
+                fwd_growth = Some(fwd_growth.map_or(g, |m| m.max(g)));
+            }
+            if let (Some(b0), Some(p)) = (before, peak) {
+                let g = p.saturating_sub(b0) * 1024;
+                peak_growth = Some(peak_growth.map_or(g, |m| m.max(g)));
+            }
+        }
+        drop(state);
+    }
+    let mut sorted = runs.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = if sorted.is_empty() {
+        f64::NAN
+    } else {
+        sorted[sorted.len() / 2]
+    };
+    Ok(BenchReport {
+        seconds_per_batch: median,
+        env_steps_per_sec: (b * t) as f64 / median,
+        runs,
+        forward_rss_growth_bytes: fwd_growth,
+        peak_rss_growth_bytes: peak_growth,
+        threads: tch::get_num_threads(),
+    })
+}

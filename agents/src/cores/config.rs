@@ -1,0 +1,354 @@
+//! What a recurrent core is made of: every option is a config value, never a code edit.
+use serde::{Deserialize, Serialize};
+
+/// The cell a core is built on, with or without plastic recurrent weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CoreKind {
+    /// `h_t = tanh(W_in x_t + b + W h_{t−1})`.
+    Rnn,
+    /// `h_t = tanh(W_in x_t + b + (W + α ⊙ Hebb) h_{t−1})`.
+    #[default]
+    PlasticRnn,
+    /// Standard LSTM (gates i, f, g, o).
+    Lstm,
+    /// LSTM whose recurrent weights into the cell candidate `g` have a plastic part.
+    PlasticLstm,
+}
+
+impl CoreKind {
+    pub fn is_plastic(self) -> bool {
+        matches!(self, Self::PlasticRnn | Self::PlasticLstm)
+    }
+
+    pub fn is_lstm(self) -> bool {
+        matches!(self, Self::Lstm | Self::PlasticLstm)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rnn => "rnn",
+            Self::PlasticRnn => "plastic-rnn",
+            Self::Lstm => "lstm",
+            Self::PlasticLstm => "plastic-lstm",
+        }
+    }
+}
+
+/// How the Hebbian trace follows co-activity of post- (`h_t`) and pre-synaptic (`h_{t−1}`) neurons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rule {
+    /// `Hebb_t = clamp(Hebb_{t−1} + η h_t h_{t−1}ᵀ, −c, c)` (Backpropamine).
+    #[default]
+    Hebb,
+    /// `Hebb_t = (1 − η) Hebb_{t−1} + η h_t h_{t−1}ᵀ` (differentiable plasticity, ICML 2018).
+    Decay,
+    /// `Hebb_t[i,j] = Hebb_{t−1}[i,j] + η h_t[i] (h_{t−1}[j] − h_t[i] Hebb_{t−1}[i,j])`.
+    Oja,
+}
+
+impl Rule {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hebb => "hebb",
+            Self::Decay => "decay",
+            Self::Oja => "oja",
+        }
+    }
+}
+
+/// Shape of a learned rate (η, or η_E of the eligibility trace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EtaShape {
+    #[default]
+    Scalar,
+    /// One rate per post-synaptic neuron.
+    PerNeuron,
+}
+
+impl EtaShape {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Scalar => "scalar",
+            Self::PerNeuron => "per-neuron",
+        }
+    }
+}
+
+/// Shape of the plasticity coefficients α.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlphaShape {
+    /// One α per connection (`H × H`).
+    #[default]
+    PerConnection,
+    /// One α per post-synaptic neuron (`H`); cheaper: one pass over the trace per step.
+    PerNeuron,
+}
+
+impl AlphaShape {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PerConnection => "per-connection",
+            Self::PerNeuron => "per-neuron",
+        }
+    }
+}
+
+/// Whether and how the network sets its own plasticity rate (Backpropamine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Modulation {
+    /// Fixed learned rate η.
+    None,
+    /// The modulator `M_t` replaces η in the rule.
+    #[default]
+    Simple,
+    /// `Hebb_t = clamp(Hebb_{t−1} + M_t E_{t−1}, −c, c)`, `E_t = (1 − η_E) E_{t−1} + η_E h_t h_{t−1}ᵀ`.
+    Retroactive,
+}
+
+impl Modulation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Simple => "simple",
+            Self::Retroactive => "retroactive",
+        }
+    }
+}
+
+/// Shape of the modulator `M_t = tanh(w_M · h_t + b_M)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModulatorShape {
+    /// One value per batch element.
+    #[default]
+    Scalar,
+    /// One value per post-synaptic neuron through a learned fan-out: `M_t[i] = f_i · m_t`.
+    FanOut,
+}
+
+impl ModulatorShape {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Scalar => "scalar",
+            Self::FanOut => "fan-out",
+        }
+    }
+}
+
+/// Initialisation of the recurrent weights `W`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitScheme {
+    /// `W ~ 0.01 · U[0, 1)` as Backpropamine.
+    #[default]
+    Backpropamine,
+    /// `W` orthogonal times `gain` (one orthogonal block per LSTM gate).
+    Orthogonal,
+}
+
+/// One recurrent core. Defaults are Backpropamine's maze network: plastic RNN, H = 100,
+/// additive Hebb clipped at ±1, scalar η, per-connection α, simple scalar tanh neuromodulation.
+///
+/// Plasticity keys (`rule`, `eta`, `alpha`, `modulation`, `modulator`, `clip`) only mean
+/// something for plastic kinds; a plain `rnn`/`lstm` needs `modulation = "none"` and rejects
+/// any other non-default plasticity key, so a setting that would be silently ignored is an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct CoreConfig {
+    pub kind: CoreKind,
+    /// Number of hidden neurons H.
+    pub hidden: usize,
+    pub rule: Rule,
+    /// Bound c of the clipped additive rules (`hebb`, and `retroactive` modulation).
+    pub clip: f64,
+    /// Shape of η (modulation `none`) or η_E (modulation `retroactive`).
+    pub eta: EtaShape,
+    pub alpha: AlphaShape,
+    pub modulation: Modulation,
+    pub modulator: ModulatorShape,
+    pub init: InitScheme,
+    /// Gain of the orthogonal initialisation.
+    pub gain: f64,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self {
+            kind: CoreKind::PlasticRnn,
+            hidden: 100,
+            rule: Rule::Hebb,
+            clip: 1.0,
+            eta: EtaShape::Scalar,
+            alpha: AlphaShape::PerConnection,
+            modulation: Modulation::Simple,
+            modulator: ModulatorShape::Scalar,
+            init: InitScheme::Backpropamine,
+            gain: 1.0,
+        }
+    }
+}
+
+/// A core configuration that cannot be built; each variant names the offending key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CoreConfigError {
+    #[error("core.hidden = 0: a core needs at least one hidden neuron; set `hidden` to e.g. 100")]
+    ZeroHidden,
+    #[error("input dimension is 0: a core needs at least one input feature")]
+    ZeroInput,
+    #[error("the environment has no actions: a policy head needs at least one")]
+    ZeroActions,
+    #[error(
+        "core.clip = {0}: the trace bound must be a finite number > 0 (Backpropamine uses 1.0)"
+    )]
+    Clip(f64),
+    #[error("core.gain = {0}: the orthogonal gain must be a finite number > 0 (e.g. 1.0)")]
+    Gain(f64),
+    #[error(
+        "core.gain = {0} has no effect with init = \"backpropamine\"; \
+         set init = \"orthogonal\" or remove `gain`"
+    )]
+    GainWithoutOrthogonal(f64),
+    #[error(
+        "core.{key} = \"{value}\" has no effect on kind = \"{kind}\", which has no plastic weights; \
+         use kind = \"plastic-rnn\" or \"plastic-lstm\", or set {key} = \"{default}\""
+    )]
+    PlasticityKeyOnPlainCore {
+        key: &'static str,
+        value: String,
+        kind: &'static str,
+        default: String,
+    },
+    #[error(
+        "core.rule = \"{0}\" cannot be combined with modulation = \"retroactive\": the eligibility \
+         trace writes into a clipped additive trace; use rule = \"hebb\" or modulation = \"simple\""
+    )]
+    RetroactiveNeedsHebb(&'static str),
+    #[error(
+        "core.eta = \"per-neuron\" has no effect with modulation = \"simple\": the modulator sets \
+         the plasticity rate; remove `eta` or use modulation = \"none\" or \"retroactive\""
+    )]
+    EtaWithSimpleModulation,
+    #[error(
+        "core.modulator = \"fan-out\" has no effect with modulation = \"none\"; \
+         use modulation = \"simple\" or \"retroactive\", or modulator = \"scalar\""
+    )]
+    ModulatorWithoutModulation,
+}
+
+impl CoreConfigError {
+    /// The config key at fault (`None` for input and action counts, which come from the environment).
+    pub fn key(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::ZeroHidden => "hidden",
+            Self::ZeroInput | Self::ZeroActions => return None,
+            Self::Clip(_) => "clip",
+            Self::Gain(_) | Self::GainWithoutOrthogonal(_) => "gain",
+            Self::PlasticityKeyOnPlainCore { key, .. } => key,
+            Self::RetroactiveNeedsHebb(_) => "rule",
+            Self::EtaWithSimpleModulation => "eta",
+            Self::ModulatorWithoutModulation => "modulator",
+        })
+    }
+}
+
+impl CoreConfig {
+    /// A plain tanh RNN.
+    pub fn rnn(hidden: usize) -> Self {
+        Self {
+            kind: CoreKind::Rnn,
+            hidden,
+            modulation: Modulation::None,
+            ..Self::default()
+        }
+    }
+
+    /// A standard LSTM.
+    pub fn lstm(hidden: usize) -> Self {
+        Self {
+            kind: CoreKind::Lstm,
+            hidden,
+            modulation: Modulation::None,
+            ..Self::default()
+        }
+    }
+
+    /// A plastic RNN without neuromodulation (differentiable plasticity).
+    pub fn plastic_rnn(hidden: usize, rule: Rule) -> Self {
+        Self {
+            hidden,
+            rule,
+            modulation: Modulation::None,
+            ..Self::default()
+        }
+    }
+
+    /// Backpropamine's maze network (the default) with `hidden` neurons.
+    pub fn backpropamine(hidden: usize) -> Self {
+        Self {
+            hidden,
+            ..Self::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), CoreConfigError> {
+        if self.hidden == 0 {
+            return Err(CoreConfigError::ZeroHidden);
+        }
+        if !(self.clip.is_finite() && self.clip > 0.0) {
+            return Err(CoreConfigError::Clip(self.clip));
+        }
+        if !(self.gain.is_finite() && self.gain > 0.0) {
+            return Err(CoreConfigError::Gain(self.gain));
+        }
+        if self.init == InitScheme::Backpropamine && self.gain != 1.0 {
+            return Err(CoreConfigError::GainWithoutOrthogonal(self.gain));
+        }
+        if !self.kind.is_plastic() {
+            let d = Self::default();
+            let checks: [(&'static str, String, String); 6] = [
+                (
+                    "modulation",
+                    self.modulation.name().into(),
+                    Modulation::None.name().into(),
+                ),
+                ("rule", self.rule.name().into(), d.rule.name().into()),
+                ("eta", self.eta.name().into(), d.eta.name().into()),
+                ("alpha", self.alpha.name().into(), d.alpha.name().into()),
+                (
+                    "modulator",
+                    self.modulator.name().into(),
+                    d.modulator.name().into(),
+                ),
+                ("clip", self.clip.to_string(), d.clip.to_string()),
+            ];
+            for (key, value, default) in checks {
+                if value != default {
+                    return Err(CoreConfigError::PlasticityKeyOnPlainCore {
+                        key,
+                        value,
+                        kind: self.kind.name(),
+                        default,
+                    });
+                }
+            }
+            return Ok(());
+        }
+        match self.modulation {
+            Modulation::Retroactive if self.rule != Rule::Hebb => {
+                Err(CoreConfigError::RetroactiveNeedsHebb(self.rule.name()))
+            }
+            Modulation::Simple if self.eta != EtaShape::Scalar => {
+                Err(CoreConfigError::EtaWithSimpleModulation)
+            }
+            Modulation::None if self.modulator != ModulatorShape::Scalar => {
+                Err(CoreConfigError::ModulatorWithoutModulation)
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Parameter initialisations. Random numbers are drawn on the CPU in f64 from libtorch's
+//! seeded generator and then moved to the var store's device and kind, so one seed gives the
+//! same network on every device and precision.
+use tch::{nn, Device, Kind, Tensor};
+
+const DRAW: (Kind, Device) = (Kind::Double, Device::Cpu);
+
+/// `U[lo, hi)`.
+pub fn uniform(dims: &[i64], lo: f64, hi: f64) -> Tensor {
+    Tensor::empty(dims, DRAW).uniform_(lo, hi)
+}
+
+/// PyTorch's `nn.Linear` default for weight and bias: `U(±1/√fan_in)`.
+pub fn linear_default(dims: &[i64], fan_in: i64) -> Tensor {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    uniform(dims, -bound, bound)
+}
+
+/// Backpropamine's `0.01 · U[0, 1)` for `W` and `α`.
+pub fn backpropamine(dims: &[i64]) -> Tensor {
+    uniform(dims, 0.0, 0.01)
+}
+
+/// `blocks` stacked `n × n` orthogonal matrices times `gain`: QR of a Gaussian matrix with the
+/// signs of `R`'s diagonal folded into `Q`, so `Q` is uniformly (Haar) distributed.
+pub fn orthogonal_blocks(blocks: i64, n: i64, gain: f64) -> Tensor {
+    let qs: Vec<Tensor> = (0..blocks)
+        .map(|_| {
+            let a = Tensor::randn([n, n], DRAW);
+            let (q, r) = Tensor::linalg_qr(&a, "reduced");
+            let sign = r.diag(0).sign();
+            // A zero diagonal entry has probability zero, but would zero a column.
+            let sign = sign.where_self(&sign.ne(0.0), &Tensor::ones_like(&sign));
+            q * sign.unsqueeze(0) * gain
+        })
+        .collect();
+    Tensor::cat(&qs, 0)
+}
+
+/// Registers `value` as a trainable variable of `p`, on its device and in its kind.
+pub fn var(p: &nn::Path, name: &str, value: &Tensor) -> Tensor {
+    let v = p.zeros(name, &value.size());
+    tch::no_grad(|| v.shallow_clone().copy_(value));
+    v
+}

@@ -1,0 +1,225 @@
+//! Recurrent cores: plain and plastic RNN and LSTM behind one type, [`Core`].
+//!
+//! A plain core is the plastic code path with the plastic part absent, so every option
+//! (rule, rate and coefficient shapes, neuromodulation) combines with both cells.
+pub mod config;
+pub mod init;
+mod lstm;
+pub mod plasticity;
+mod rnn;
+pub mod state;
+
+pub use config::{
+    AlphaShape, CoreConfig, CoreConfigError, CoreKind, EtaShape, InitScheme, Modulation,
+    ModulatorShape, Rule,
+};
+pub use plasticity::{Modulator, Plasticity};
+pub use state::State;
+
+use tch::{nn, Device, Kind, Tensor};
+
+/// What a cell hands back: new hidden (and cell) state, and the activity of the neurons that
+/// receive the plastic weights (the trace's post-synaptic side).
+pub(crate) struct CellOutput {
+    h: Tensor,
+    c: Option<Tensor>,
+    post: Tensor,
+}
+
+/// A recurrent core: `(x_t [B × in], state) → (h_t [B × H], new state)`.
+///
+/// Variables (under the path given to [`Core::new`]): `w_in` `[G·H × in]`, `b` `[G·H]`,
+/// `w` `[G·H × H]` (G = 1 for the RNN, 4 for the LSTM, gate order i, f, g, o), and for plastic
+/// cores `alpha`, `eta` or `eta_e`, `mod_w`, `mod_b`, `fan_out` as configured.
+#[derive(Debug)]
+pub struct Core {
+    config: CoreConfig,
+    input_dim: i64,
+    hidden: i64,
+    w_in: Tensor,
+    b: Tensor,
+    w: Tensor,
+    plasticity: Option<Plasticity>,
+    device: Device,
+    kind: Kind,
+}
+
+impl Core {
+    /// Builds the core's variables under `p`, on its var store's device and kind.
+    pub fn new(p: &nn::Path, input_dim: i64, config: &CoreConfig) -> Result<Self, CoreConfigError> {
+        config.validate()?;
+        if input_dim < 1 {
+            return Err(CoreConfigError::ZeroInput);
+        }
+        let h = config.hidden as i64;
+        let gates = if config.kind.is_lstm() {
+            lstm::GATES
+        } else {
+            1
+        };
+        let w = match config.init {
+            InitScheme::Backpropamine => init::backpropamine(&[gates * h, h]),
+            InitScheme::Orthogonal => init::orthogonal_blocks(gates, h, config.gain),
+        };
+        Ok(Self {
+            config: config.clone(),
+            input_dim,
+            hidden: h,
+            w_in: init::var(
+                p,
+                "w_in",
+                &init::linear_default(&[gates * h, input_dim], input_dim),
+            ),
+            b: init::var(p, "b", &init::linear_default(&[gates * h], input_dim)),
+            w: init::var(p, "w", &w),
+            plasticity: config
+                .kind
+                .is_plastic()
+                .then(|| Plasticity::new(p, h, config)),
+            device: p.device(),
+            kind: p.kind(),
+        })
+    }
+
+    /// Zero hidden state and traces for `batch` fresh episodes.
+    pub fn initial_state(&self, batch: i64) -> State {
+        let opts = (self.kind, self.device);
+        let (b, h) = (batch, self.hidden);
+        let retroactive = self.config.modulation == Modulation::Retroactive;
+        State {
+            h: Tensor::zeros([b, h], opts),
+            c: self
+                .config
+                .kind
+                .is_lstm()
+                .then(|| Tensor::zeros([b, h], opts)),
+            hebb: self
+                .plasticity
+                .as_ref()
+                .map(|_| Tensor::zeros([b, h, h], opts)),
+            elig: (self.plasticity.is_some() && retroactive)
+                .then(|| Tensor::zeros([b, h, h], opts)),
+            modulator: None,
+        }
+    }
+
+    /// One time step for the whole batch: returns `h_t` `[B × H]` and the new state.
+    pub fn step(&self, x: &Tensor, state: &State) -> (Tensor, State) {
+        let h_prev = &state.h;
+        let gates = x
+            .linear(&self.w_in, Some(&self.b))
+            .addmm(h_prev, &self.w.tr());
+        let hebb = self.plasticity.as_ref().map(|_| {
+            state
+                .hebb
+                .as_ref()
+                .expect("a plastic core's state has a Hebbian trace")
+        });
+        let add_plastic = |fixed: &Tensor| match (&self.plasticity, hebb) {
+            (Some(p), Some(hebb)) => p.add_recurrent(fixed, hebb, h_prev),
+            _ => fixed.shallow_clone(),
+        };
+        let out = if self.config.kind.is_lstm() {
+            let c = state.c.as_ref().expect("an LSTM core's state has a cell");
+            lstm::step(&gates, c, add_plastic)
+        } else {
+            rnn::step(&gates, add_plastic)
+        };
+        let (hebb, elig, modulator) = match (&self.plasticity, hebb) {
+            (Some(p), Some(hebb)) => {
+                let u = p.update(hebb, state.elig.as_ref(), &out.post, h_prev, &out.h);
+                (Some(u.hebb), u.elig, u.modulator)
+            }
+            _ => (None, None, None),
+        };
+        let next = State {
+            h: out.h,
+            c: out.c,
+            hebb,
+            elig,
+            modulator,
+        };
+        (next.h.shallow_clone(), next)
+    }
+
+    /// Runs `xs` `[T × B × in]` from `state`: returns outputs `[T × B × H]` and the last state.
+    pub fn unroll(&self, xs: &Tensor, state: &State) -> (Tensor, State) {
+        let mut state = state.clone();
+        let mut outs = Vec::with_capacity(xs.size()[0] as usize);
+        for x in xs.unbind(0) {
+            let (h, next) = self.step(&x, &state);
+            outs.push(h);
+            state = next;
+        }
+        (Tensor::stack(&outs, 0), state)
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    pub fn input_dim(&self) -> i64 {
+        self.input_dim
+    }
+
+    /// Output size H.
+    pub fn hidden(&self) -> i64 {
+        self.hidden
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Input weights `[G·H × in]`.
+    pub fn w_in(&self) -> &Tensor {
+        &self.w_in
+    }
+
+    /// Input bias `[G·H]`.
+    pub fn bias(&self) -> &Tensor {
+        &self.b
+    }
+
+    /// Fixed recurrent weights `W`, `[G·H × H]` (LSTM: gates i, f, g, o stacked).
+    pub fn w(&self) -> &Tensor {
+        &self.w
+    }
+
+    /// The fixed recurrent weights onto the plastic layer (`W` of the RNN, `W_hg` of the LSTM),
+    /// `[H × H]`, the matrix that `α ⊙ Hebb` adds to.
+    pub fn plastic_layer_w(&self) -> Tensor {
+        if self.config.kind.is_lstm() {
+            self.w.narrow(0, 2 * self.hidden, self.hidden)
+        } else {
+            self.w.shallow_clone()
+        }
+    }
+
+    pub fn plasticity(&self) -> Option<&Plasticity> {
+        self.plasticity.as_ref()
+    }
+
+    /// Plasticity coefficients `α` (`[H × H]` or `[H]`).
+    pub fn alpha(&self) -> Option<&Tensor> {
+        self.plasticity.as_ref().map(|p| &p.alpha)
+    }
+
+    /// Plasticity rate `η` (`[1]` or `[H]`; only without neuromodulation).
+    pub fn eta(&self) -> Option<&Tensor> {
+        self.plasticity.as_ref().and_then(|p| p.eta.as_ref())
+    }
+
+    /// Eligibility-trace rate `η_E` (retroactive neuromodulation).
+    pub fn eta_e(&self) -> Option<&Tensor> {
+        self.plasticity.as_ref().and_then(|p| p.eta_e.as_ref())
+    }
+
+    pub fn modulator(&self) -> Option<&Modulator> {
+        self.plasticity.as_ref().and_then(|p| p.modulator.as_ref())
+    }
+}

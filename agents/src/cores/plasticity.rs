@@ -1,0 +1,169 @@
+//! The plastic part of a recurrent weight matrix: `α ⊙ Hebb`, its trace rules and the
+//! neuromodulator. Shared by the plastic RNN and the plastic LSTM.
+//!
+//! Cost per step is dominated by passes over the `[B × H × H]` traces, so each update is
+//! written as one `baddbmm` (decay factor folded into the base, rate folded into the
+//! post-synaptic vector) plus, for clipped rules, one clamp.
+use super::config::{AlphaShape, CoreConfig, EtaShape, Modulation, ModulatorShape, Rule};
+use super::init;
+use tch::{nn, Tensor};
+
+/// `M_t = tanh(w_M · h_t + b_M)`, optionally fanned out per neuron: `M_t[i] = f_i · m_t`.
+#[derive(Debug)]
+pub struct Modulator {
+    /// `w_M`, `[1 × H]`.
+    pub w: Tensor,
+    /// `b_M`, `[1]`.
+    pub b: Tensor,
+    /// `f`, `[H]` (fan-out modulator only).
+    pub fan_out: Option<Tensor>,
+}
+
+impl Modulator {
+    fn new(p: &nn::Path, h: i64, shape: ModulatorShape) -> Self {
+        Self {
+            w: init::var(p, "mod_w", &init::linear_default(&[1, h], h)),
+            b: init::var(p, "mod_b", &init::linear_default(&[1], h)),
+            // nn.Linear(1, H)'s default, as Backpropamine's fan-out layer.
+            fan_out: (shape == ModulatorShape::FanOut)
+                .then(|| init::var(p, "fan_out", &init::linear_default(&[h], 1))),
+        }
+    }
+
+    /// `[B × 1]` (scalar) or `[B × H]` (fan-out).
+    pub fn forward(&self, h: &Tensor) -> Tensor {
+        let m = h.linear(&self.w, Some(&self.b)).tanh();
+        match &self.fan_out {
+            Some(f) => m * f,
+            None => m,
+        }
+    }
+}
+
+/// Learned plasticity parameters of one plastic weight matrix (post × pre, `H × H`).
+#[derive(Debug)]
+pub struct Plasticity {
+    pub rule: Rule,
+    pub clip: f64,
+    pub modulation: Modulation,
+    /// `α`: `[H × H]` (per connection) or `[H]` (per post-synaptic neuron).
+    pub alpha: Tensor,
+    /// `η`, `[1]` or `[H]`: only without neuromodulation (the modulator replaces it).
+    pub eta: Option<Tensor>,
+    /// `η_E` of the eligibility trace, `[1]` or `[H]` (retroactive modulation).
+    pub eta_e: Option<Tensor>,
+    pub modulator: Option<Modulator>,
+}
+
+/// New traces after one step, and the modulator output that produced them.
+pub struct Update {
+    pub hebb: Tensor,
+    pub elig: Option<Tensor>,
+    pub modulator: Option<Tensor>,
+}
+
+impl Plasticity {
+    pub fn new(p: &nn::Path, h: i64, cfg: &CoreConfig) -> Self {
+        let alpha_dims: &[i64] = match cfg.alpha {
+            AlphaShape::PerConnection => &[h, h],
+            AlphaShape::PerNeuron => &[h],
+        };
+        let rate_dims: &[i64] = match cfg.eta {
+            EtaShape::Scalar => &[1],
+            EtaShape::PerNeuron => &[h],
+        };
+        let constant = |v: f64| init::uniform(rate_dims, v, v);
+        Self {
+            rule: cfg.rule,
+            clip: cfg.clip,
+            modulation: cfg.modulation,
+            alpha: init::var(p, "alpha", &init::backpropamine(alpha_dims)),
+            eta: (cfg.modulation == Modulation::None).then(|| init::var(p, "eta", &constant(0.01))),
+            // Backpropamine's retroactive network starts with η_E = 0.7.
+            eta_e: (cfg.modulation == Modulation::Retroactive)
+                .then(|| init::var(p, "eta_e", &constant(0.7))),
+            modulator: (cfg.modulation != Modulation::None)
+                .then(|| Modulator::new(p, h, cfg.modulator)),
+        }
+    }
+
+    /// `fixed + (α ⊙ Hebb) pre`, `[B × H]`.
+    pub fn add_recurrent(&self, fixed: &Tensor, hebb: &Tensor, pre: &Tensor) -> Tensor {
+        let pre = pre.unsqueeze(2);
+        if self.alpha.dim() == 2 {
+            // One pass to form α ⊙ Hebb, one to multiply it with pre.
+            fixed
+                .unsqueeze(2)
+                .baddbmm(&(hebb * &self.alpha), &pre, 1.0, 1.0)
+                .squeeze_dim(2)
+        } else {
+            fixed.addcmul(&self.alpha, &hebb.bmm(&pre).squeeze_dim(2))
+        }
+    }
+
+    /// Advances the traces: `post` is the plastic layer's new activation (`h_t`, or `g_t`
+    /// in the LSTM), `pre` the previous hidden state, `h` the new hidden state (the
+    /// modulator's input).
+    pub fn update(
+        &self,
+        hebb: &Tensor,
+        elig: Option<&Tensor>,
+        post: &Tensor,
+        pre: &Tensor,
+        h: &Tensor,
+    ) -> Update {
+        let m = self.modulator.as_ref().map(|m| m.forward(h));
+        let (hebb, elig) = match (self.modulation, &m, elig) {
+            (Modulation::None, _, _) => {
+                let eta = self.eta.as_ref().expect("η exists without neuromodulation");
+                (self.apply_rule(self.rule, hebb, eta, post, pre), None)
+            }
+            (Modulation::Simple, Some(m), _) => {
+                (self.apply_rule(self.rule, hebb, m, post, pre), None)
+            }
+            (Modulation::Retroactive, Some(m), Some(e)) => {
+                let eta_e = self
+                    .eta_e
+                    .as_ref()
+                    .expect("η_E exists with retroactive modulation");
+                let hebb = hebb
+                    .addcmul(&m.unsqueeze(-1), e)
+                    .clamp(-self.clip, self.clip);
+                (
+                    hebb,
+                    Some(self.apply_rule(Rule::Decay, e, eta_e, post, pre)),
+                )
+            }
+            _ => unreachable!("the modulator and eligibility trace exist with modulation"),
+        };
+        Update {
+            hebb,
+            elig,
+            modulator: m,
+        }
+    }
+
+    /// One step of `rule` with plasticity rate `rate` (`[1]`, `[H]`, `[B × 1]` or `[B × H]`).
+    fn apply_rule(
+        &self,
+        rule: Rule,
+        trace: &Tensor,
+        rate: &Tensor,
+        post: &Tensor,
+        pre: &Tensor,
+    ) -> Tensor {
+        let scaled_post = (post * rate).unsqueeze(2);
+        let pre = pre.unsqueeze(1);
+        // The rules differ only in how much of the old trace each post-synaptic row keeps.
+        let base = match rule {
+            Rule::Hebb => trace.shallow_clone(),
+            Rule::Decay => trace * (-rate + 1.0).unsqueeze(-1),
+            Rule::Oja => trace * (-(post * rate * post) + 1.0).unsqueeze(-1),
+        };
+        let next = base.baddbmm(&scaled_post, &pre, 1.0, 1.0);
+        match rule {
+            Rule::Hebb => next.clamp(-self.clip, self.clip),
+            Rule::Decay | Rule::Oja => next,
+        }
+    }
+}

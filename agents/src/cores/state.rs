@@ -1,0 +1,93 @@
+//! Everything a core carries from one step to the next, one row per batch element.
+use tch::{Kind, Tensor};
+
+/// Recurrent state of a batch of `B` independent sequences.
+///
+/// Every tensor has the batch as its first dimension and rows never interact, so one
+/// environment's episode end ([`State::reset_rows`]) leaves the others untouched.
+#[derive(Debug)]
+pub struct State {
+    /// Hidden activations `h_t`, `[B × H]`.
+    pub h: Tensor,
+    /// LSTM cell `c_t`, `[B × H]`.
+    pub c: Option<Tensor>,
+    /// Hebbian trace, `[B × H × H]` (rows: post-synaptic neuron, columns: pre-synaptic).
+    pub hebb: Option<Tensor>,
+    /// Eligibility trace `E` of retroactive neuromodulation, `[B × H × H]`.
+    pub elig: Option<Tensor>,
+    /// Modulator output `M_t` of the step that produced this state: `[B × 1]` (scalar
+    /// modulator) or `[B × H]` (fan-out). A diagnostic: the dynamics never read it back.
+    pub modulator: Option<Tensor>,
+}
+
+impl Clone for State {
+    fn clone(&self) -> Self {
+        self.map(Tensor::shallow_clone)
+    }
+}
+
+impl State {
+    pub fn batch_size(&self) -> i64 {
+        self.h.size()[0]
+    }
+
+    fn map(&self, f: impl Fn(&Tensor) -> Tensor) -> Self {
+        Self {
+            h: f(&self.h),
+            c: self.c.as_ref().map(&f),
+            hebb: self.hebb.as_ref().map(&f),
+            elig: self.elig.as_ref().map(&f),
+            modulator: self.modulator.as_ref().map(&f),
+        }
+    }
+
+    /// Zeroes every tensor of the rows whose episode ended. `done` is a `[B]` tensor of
+    /// bools or numbers (non-zero = done) on any device. Rows not done are copied bit for bit
+    /// and keep their gradient path.
+    pub fn reset_rows(&self, done: &Tensor) -> Self {
+        let b = self.batch_size();
+        assert_eq!(done.size(), [b], "reset_rows: mask must have shape [{b}]");
+        let done = done.to_device(self.h.device());
+        let done = if done.kind() == Kind::Bool {
+            done
+        } else {
+            done.ne(0.0)
+        };
+        self.map(|t| {
+            let mut shape = vec![b];
+            shape.resize(t.dim(), 1);
+            t.masked_fill(&done.view(shape.as_slice()), 0.0)
+        })
+    }
+
+    /// [`State::reset_rows`] with the mask as a slice, as environments report it.
+    pub fn reset_rows_bool(&self, done: &[bool]) -> Self {
+        let mask: Vec<u8> = done.iter().map(|&d| u8::from(d)).collect();
+        self.reset_rows(&Tensor::from_slice(&mask).to_kind(Kind::Bool))
+    }
+
+    /// The same values, cut from the autograd graph (truncated backpropagation through time).
+    pub fn detach(&self) -> Self {
+        self.map(Tensor::detach)
+    }
+
+    /// Mean of `|Hebb|` over batch and connections (plastic cores), for logging.
+    pub fn mean_abs_hebb(&self) -> Option<f64> {
+        self.hebb
+            .as_ref()
+            .map(|t| t.abs().mean(Kind::Double).double_value(&[]))
+    }
+
+    /// Mean and standard deviation of the last modulator output, for logging.
+    pub fn modulator_stats(&self) -> Option<(f64, f64)> {
+        self.modulator.as_ref().map(|m| {
+            let m = m.detach().to_kind(Kind::Double);
+            let std = if m.numel() > 1 {
+                m.std(true).double_value(&[])
+            } else {
+                0.0
+            };
+            (m.mean(Kind::Double).double_value(&[]), std)
+        })
+    }
+}

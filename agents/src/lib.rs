@@ -1,0 +1,9 @@
+//! Plastic recurrent cores, actor-critic heads and the A2C trainer of `plastic`, on libtorch.
+
+pub mod actor_critic;
+pub mod bench;
+pub mod cores;
+pub mod device;
+
+pub use actor_critic::{AcStep, ActorCritic};
+pub use cores::{Core, CoreConfig, CoreConfigError, State};

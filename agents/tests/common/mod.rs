@@ -1,0 +1,220 @@
+//! Shared helpers of the core tests: f64 cores on the CPU, named parameters, config matrix.
+#![allow(dead_code)]
+use plastic_agents::cores::{
+    AlphaShape, Core, CoreConfig, CoreKind, EtaShape, Modulation, ModulatorShape, Rule, State,
+};
+use tch::{nn, Device, Kind, Tensor};
+
+pub const F64: (Kind, Device) = (Kind::Double, Device::Cpu);
+
+/// An f64 var store on the CPU (new variables are created in f64).
+pub fn vs64() -> nn::VarStore {
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    vs.set_kind(Kind::Double);
+    vs
+}
+
+pub fn build(config: &CoreConfig, input_dim: i64) -> (nn::VarStore, Core) {
+    let vs = vs64();
+    let core = Core::new(&vs.root(), input_dim, config).expect("valid test config");
+    (vs, core)
+}
+
+/// Trainable variables sorted by name, so two var stores list them in the same order.
+pub fn named_params(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    let mut v: Vec<_> = vs.variables().into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+pub fn param(vs: &nn::VarStore, name: &str) -> Tensor {
+    vs.variables()
+        .remove(name)
+        .unwrap_or_else(|| panic!("no variable {name}"))
+}
+
+/// Overwrites a variable in place (values in row-major order).
+pub fn set(vs: &nn::VarStore, name: &str, values: &[f64]) {
+    let mut p = param(vs, name);
+    let src = Tensor::from_slice(values).view(p.size().as_slice());
+    tch::no_grad(|| p.copy_(&src));
+}
+
+/// Moves every parameter to a non-trivial point: uniform in ±0.8, rates in [0.1, 0.6), so
+/// plasticity visibly matters over a few steps.
+pub fn randomize(vs: &nn::VarStore) {
+    for (name, mut p) in named_params(vs) {
+        tch::no_grad(|| {
+            if name.ends_with("eta") || name.ends_with("eta_e") {
+                let _ = p.uniform_(0.1, 0.6);
+            } else {
+                let _ = p.uniform_(-0.8, 0.8);
+            }
+        });
+    }
+}
+
+pub fn plastic(
+    kind: CoreKind,
+    rule: Rule,
+    eta: EtaShape,
+    alpha: AlphaShape,
+    modulation: Modulation,
+    modulator: ModulatorShape,
+) -> CoreConfig {
+    CoreConfig {
+        kind,
+        hidden: 4,
+        rule,
+        eta,
+        alpha,
+        modulation,
+        modulator,
+        ..CoreConfig::default()
+    }
+}
+
+pub fn label(c: &CoreConfig) -> String {
+    if !c.kind.is_plastic() {
+        return c.kind.name().to_string();
+    }
+    format!(
+        "{} rule={} eta={} alpha={} modulation={} modulator={} clip={}",
+        c.kind.name(),
+        c.rule.name(),
+        c.eta.name(),
+        c.alpha.name(),
+        c.modulation.name(),
+        c.modulator.name(),
+        c.clip
+    )
+}
+
+/// Every core and option combination the property tests cover.
+pub fn all_configs() -> Vec<CoreConfig> {
+    use AlphaShape::*;
+    use EtaShape::*;
+    use ModulatorShape::*;
+    let mut v = vec![CoreConfig::rnn(4), CoreConfig::lstm(4)];
+    for rule in [Rule::Hebb, Rule::Decay, Rule::Oja] {
+        for eta in [Scalar, EtaShape::PerNeuron] {
+            for alpha in [PerConnection, AlphaShape::PerNeuron] {
+                v.push(plastic(
+                    CoreKind::PlasticRnn,
+                    rule,
+                    eta,
+                    alpha,
+                    Modulation::None,
+                    Scalar,
+                ));
+            }
+        }
+        for modulator in [Scalar, FanOut] {
+            v.push(plastic(
+                CoreKind::PlasticRnn,
+                rule,
+                Scalar,
+                PerConnection,
+                Modulation::Simple,
+                modulator,
+            ));
+        }
+    }
+    for modulator in [Scalar, FanOut] {
+        for eta in [Scalar, EtaShape::PerNeuron] {
+            v.push(plastic(
+                CoreKind::PlasticRnn,
+                Rule::Hebb,
+                eta,
+                PerConnection,
+                Modulation::Retroactive,
+                modulator,
+            ));
+        }
+    }
+    v.push(plastic(
+        CoreKind::PlasticRnn,
+        Rule::Hebb,
+        Scalar,
+        AlphaShape::PerNeuron,
+        Modulation::Simple,
+        FanOut,
+    ));
+    let l = CoreKind::PlasticLstm;
+    v.push(plastic(
+        l,
+        Rule::Hebb,
+        Scalar,
+        PerConnection,
+        Modulation::Simple,
+        Scalar,
+    ));
+    v.push(plastic(
+        l,
+        Rule::Decay,
+        Scalar,
+        PerConnection,
+        Modulation::None,
+        Scalar,
+    ));
+    v.push(plastic(
+        l,
+        Rule::Oja,
+        EtaShape::PerNeuron,
+        AlphaShape::PerNeuron,
+        Modulation::None,
+        Scalar,
+    ));
+    v.push(plastic(
+        l,
+        Rule::Hebb,
+        Scalar,
+        AlphaShape::PerNeuron,
+        Modulation::Simple,
+        FanOut,
+    ));
+    v.push(plastic(
+        l,
+        Rule::Hebb,
+        Scalar,
+        PerConnection,
+        Modulation::Retroactive,
+        Scalar,
+    ));
+    v.push(plastic(
+        l,
+        Rule::Decay,
+        Scalar,
+        PerConnection,
+        Modulation::Simple,
+        Scalar,
+    ));
+    v
+}
+
+/// Runs `xs` `[T × B × in]` from the initial state; returns outputs `[T × B × H]` and last state.
+pub fn run(core: &Core, xs: &Tensor) -> (Tensor, State) {
+    core.unroll(xs, &core.initial_state(xs.size()[1]))
+}
+
+/// `Σ outputs ⊙ weights`, a scalar loss touching every output.
+pub fn loss(core: &Core, xs: &Tensor, weights: &Tensor) -> Tensor {
+    (run(core, xs).0 * weights).sum(Kind::Double)
+}
+
+/// Gradients of `loss` w.r.t. `inputs`; unused inputs get zeros.
+pub fn grads(loss: &Tensor, inputs: &[Tensor]) -> Vec<Tensor> {
+    Tensor::run_backward(&[loss], inputs, false, false)
+        .into_iter()
+        .zip(inputs)
+        .map(|(g, x)| if g.defined() { g } else { x.zeros_like() })
+        .collect()
+}
+
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+pub fn values(t: &Tensor) -> Vec<f64> {
+    Vec::<f64>::try_from(t.to_kind(Kind::Double).flatten(0, -1)).expect("f64 values")
+}

@@ -1,0 +1,37 @@
+/// Everything that can go wrong building or stepping an environment.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error(
+        "unknown environment `{id}`; known environments: {known}. Run `plastic envs` for details"
+    )]
+    UnknownEnv { id: String, known: String },
+    #[error("environment `{env}` has no parameter `{key}`; its parameters are: {known}")]
+    UnknownParam {
+        env: String,
+        key: String,
+        known: String,
+    },
+    #[error("environment `{env}`: parameter `{key}` = `{value}` is invalid: {reason}")]
+    BadParam {
+        env: String,
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error(
+        "malformed environment id `{id}`: {reason} (expected `name` or `name:key=value,key=value`)"
+    )]
+    BadId { id: String, reason: String },
+    #[error("expected one action per environment ({expected}), got {got}")]
+    ActionCount { expected: usize, got: usize },
+    #[error("action {action} for environment {row} is out of range (the action space has {num_actions} actions)")]
+    InvalidAction {
+        row: usize,
+        action: u32,
+        num_actions: usize,
+    },
+    #[error("an environment batch needs at least one environment")]
+    NoEnvs,
+    #[error("step() called before reset()")]
+    NotReset,
+}

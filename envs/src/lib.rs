@@ -1,0 +1,65 @@
+//! Batched environments for `plastic`: `B` environments stepped together, observations in one
+//! contiguous `f32` buffer, automatic resets, deterministic under a seed. No libtorch here.
+//!
+//! Native environments: [`maze::Maze`] (Miconi et al.'s grid maze with a hidden reward) and
+//! [`bandits::Bandit`] (meta-learning bandit families), with the reference bandit policies in
+//! [`bandits::policies`]. Environments are built from string ids by [`registry::make`].
+
+pub mod bandits;
+mod buffers;
+mod error;
+pub mod maze;
+mod params;
+mod policy;
+pub mod registry;
+pub mod rng;
+pub mod rollout;
+
+pub use buffers::{Step, StepBuffers};
+pub use error::EnvError;
+pub use params::Params;
+pub use policy::{Policy, RandomPolicy};
+
+/// What an agent needs to know to act in an environment.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EnvSpec {
+    /// Canonical id, with every parameter spelt out (e.g. `maze:size=13,len=200,...`).
+    pub id: String,
+    /// Length of one flattened `f32` observation.
+    pub obs_dim: usize,
+    /// Number of discrete actions; actions are `0..num_actions`.
+    pub num_actions: usize,
+    /// Steps after which an episode is truncated, when the environment has a fixed horizon.
+    pub episode_len: Option<usize>,
+}
+
+/// `B` environments stepped together.
+///
+/// After [`reset`](VecEnv::reset) and after each [`step`](VecEnv::step), row `i` of the
+/// observation buffer is what environment `i` shows the agent now. An environment whose episode
+/// ends (terminated or truncated) resets itself within the same step: its row then holds the
+/// first observation of the next episode, and the observation it ended on is in `final_obs`.
+pub trait VecEnv {
+    fn spec(&self) -> &EnvSpec;
+    fn num_envs(&self) -> usize;
+    /// Starts a fresh episode in every environment. Environment `i` draws its randomness from
+    /// its own stream derived from `(seed, i)`, so its episodes do not depend on the batch size.
+    fn reset(&mut self, seed: u64) -> Result<&[f32], EnvError>;
+    /// Applies one action per environment (`actions.len() == num_envs()`).
+    fn step(&mut self, actions: &[u32]) -> Result<Step<'_>, EnvError>;
+}
+
+impl<E: VecEnv + ?Sized> VecEnv for Box<E> {
+    fn spec(&self) -> &EnvSpec {
+        (**self).spec()
+    }
+    fn num_envs(&self) -> usize {
+        (**self).num_envs()
+    }
+    fn reset(&mut self, seed: u64) -> Result<&[f32], EnvError> {
+        (**self).reset(seed)
+    }
+    fn step(&mut self, actions: &[u32]) -> Result<Step<'_>, EnvError> {
+        (**self).step(actions)
+    }
+}

@@ -1,0 +1,365 @@
+//! The meta-learning grid maze with a hidden reward (Miconi et al. 2018 §4.5; Backpropamine §4.2).
+//!
+//! Within an episode the reward sits in one invisible cell. Entering it pays `reward` and
+//! teleports the agent to a random free cell, so a good agent finds the cell once and then keeps
+//! walking back to it: it has to learn within the episode. Exact rules: `specs/maze.md`.
+use crate::rng::{self, Rng};
+use crate::{EnvError, EnvSpec, Params, Step, StepBuffers, VecEnv};
+use rand::Rng as _;
+use std::collections::VecDeque;
+
+/// Observation length: 3×3 neighbourhood, bias, time, previous reward, previous action one-hot.
+pub const OBS_DIM: usize = 16;
+/// Up, down, left, right.
+pub const NUM_ACTIONS: usize = 4;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MazeConfig {
+    /// Side length, odd, at least 5.
+    pub size: usize,
+    /// Episode length `T`: the episode is truncated after this many steps.
+    pub len: usize,
+    /// Paid on entering the reward cell.
+    pub reward: f32,
+    /// Subtracted when the agent walks into a wall.
+    pub wall_penalty: f32,
+}
+
+impl Default for MazeConfig {
+    fn default() -> Self {
+        Self {
+            size: 13,
+            len: 200,
+            reward: 10.0,
+            wall_penalty: 0.0,
+        }
+    }
+}
+
+impl MazeConfig {
+    pub const PARAMS: &'static str = "size=13, len=200, reward=10, wall_penalty=0";
+
+    pub fn from_params(params: &mut Params) -> Result<Self, EnvError> {
+        let d = Self::default();
+        let config = Self {
+            size: params.get("size", d.size)?,
+            len: params.get("len", d.len)?,
+            reward: params.get("reward", d.reward)?,
+            wall_penalty: params.get("wall_penalty", d.wall_penalty)?,
+        };
+        if config.size < 5 || config.size % 2 == 0 {
+            return Err(params.invalid("size", &config.size, "must be odd and at least 5"));
+        }
+        if config.size > 1001 {
+            return Err(params.invalid("size", &config.size, "must be at most 1001"));
+        }
+        if config.len == 0 {
+            return Err(params.invalid("len", &config.len, "must be at least 1"));
+        }
+        for (key, value) in [
+            ("reward", config.reward),
+            ("wall_penalty", config.wall_penalty),
+        ] {
+            if !value.is_finite() {
+                return Err(params.invalid(key, &value, "must be a finite number"));
+            }
+        }
+        Ok(config)
+    }
+
+    pub fn id(&self) -> String {
+        format!(
+            "maze:size={},len={},reward={},wall_penalty={}",
+            self.size, self.len, self.reward, self.wall_penalty
+        )
+    }
+}
+
+/// The fixed walls of a maze of a given size. Cells are numbered `row * size + col`.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    size: usize,
+    wall: Vec<bool>,
+    free: Vec<u32>,
+}
+
+impl Layout {
+    pub fn new(size: usize) -> Self {
+        let centre = size / 2;
+        let is_wall = |r: usize, c: usize| {
+            let border = r == 0 || c == 0 || r == size - 1 || c == size - 1;
+            let pillar = r % 2 == 0 && c % 2 == 0 && !(r == centre && c == centre);
+            border || pillar
+        };
+        let wall: Vec<bool> = (0..size * size)
+            .map(|i| is_wall(i / size, i % size))
+            .collect();
+        let free = (0..size * size)
+            .filter(|&i| !wall[i])
+            .map(|i| i as u32)
+            .collect();
+        Self { size, wall, free }
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    pub fn is_wall(&self, row: usize, col: usize) -> bool {
+        self.wall[row * self.size + col]
+    }
+
+    /// Free cells as `(row, col)`, in row-major order.
+    pub fn free_cells(&self) -> Vec<(usize, usize)> {
+        self.free.iter().map(|&i| self.coords(i)).collect()
+    }
+
+    pub fn centre(&self) -> (usize, usize) {
+        (self.size / 2, self.size / 2)
+    }
+
+    fn coords(&self, cell: u32) -> (usize, usize) {
+        (cell as usize / self.size, cell as usize % self.size)
+    }
+
+    /// Cell index change of each action.
+    fn offsets(&self) -> [isize; NUM_ACTIONS] {
+        let n = self.size as isize;
+        [-n, n, -1, 1]
+    }
+
+    /// Shortest-path length from every cell to `target` (`u32::MAX` for walls).
+    pub fn distances_to(&self, target: (usize, usize)) -> Vec<u32> {
+        let mut dist = vec![u32::MAX; self.wall.len()];
+        let start = target.0 * self.size + target.1;
+        dist[start] = 0;
+        let mut queue = VecDeque::from([start]);
+        while let Some(cell) = queue.pop_front() {
+            for off in self.offsets() {
+                let next = cell.wrapping_add_signed(off);
+                if !self.wall[next] && dist[next] == u32::MAX {
+                    dist[next] = dist[cell] + 1;
+                    queue.push_back(next);
+                }
+            }
+        }
+        dist
+    }
+}
+
+/// `B` mazes stepped together. All share episode boundaries (fixed length `T`).
+pub struct Maze {
+    config: MazeConfig,
+    spec: EnvSpec,
+    layout: Layout,
+    /// The 3×3 wall neighbourhood of every cell, precomputed (it is most of the observation).
+    neighbourhood: Vec<[f32; 9]>,
+    centre: u32,
+    /// Index into `layout.free` of the centre, which the reward cell may not be.
+    centre_free_idx: usize,
+    t: usize,
+    agent: Vec<u32>,
+    /// Index into `layout.free`, so teleports can skip it without a search.
+    reward_idx: Vec<u32>,
+    rngs: Vec<Rng>,
+    buf: StepBuffers,
+}
+
+impl Maze {
+    pub fn new(config: MazeConfig, num_envs: usize) -> Self {
+        let layout = Layout::new(config.size);
+        let n = config.size;
+        let neighbourhood = (0..n * n)
+            .map(|cell| {
+                let mut block = [1.0f32; 9];
+                let (r, c) = (cell / n, cell % n);
+                if r > 0 && c > 0 && r < n - 1 && c < n - 1 {
+                    for (k, v) in block.iter_mut().enumerate() {
+                        *v = f32::from(u8::from(layout.is_wall(r + k / 3 - 1, c + k % 3 - 1)));
+                    }
+                }
+                block
+            })
+            .collect();
+        let centre = ((n / 2) * n + n / 2) as u32;
+        let centre_free_idx = layout
+            .free
+            .iter()
+            .position(|&c| c == centre)
+            .expect("centre is free");
+        let spec = EnvSpec {
+            id: config.id(),
+            obs_dim: OBS_DIM,
+            num_actions: NUM_ACTIONS,
+            episode_len: Some(config.len),
+        };
+        Self {
+            spec,
+            neighbourhood,
+            centre,
+            centre_free_idx,
+            t: 0,
+            agent: Vec::new(),
+            reward_idx: Vec::new(),
+            rngs: Vec::new(),
+            buf: StepBuffers::new(num_envs, OBS_DIM, false),
+            layout,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &MazeConfig {
+        &self.config
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Where row `row`'s agent stands, as `(row, col)`.
+    pub fn agent_cell(&self, row: usize) -> (usize, usize) {
+        self.layout.coords(self.agent[row])
+    }
+
+    /// Row `row`'s hidden reward cell, as `(row, col)`.
+    pub fn reward_cell(&self, row: usize) -> (usize, usize) {
+        self.layout
+            .coords(self.layout.free[self.reward_idx[row] as usize])
+    }
+
+    /// Steps taken in the current episode.
+    pub fn t(&self) -> usize {
+        self.t
+    }
+
+    fn start_episode(&mut self, row: usize) {
+        let free = self.layout.free.len();
+        // Uniform over free cells other than the centre.
+        let mut idx = self.rngs[row].random_range(0..free - 1);
+        if idx >= self.centre_free_idx {
+            idx += 1;
+        }
+        self.reward_idx[row] = idx as u32;
+        self.agent[row] = self.centre;
+    }
+
+    fn write_obs(&mut self, row: usize, reward: f32, action: Option<u32>) {
+        let t_frac = self.t as f32 / self.config.len as f32;
+        let block = self.neighbourhood[self.agent[row] as usize];
+        let obs = self.buf.obs_row_mut(row);
+        obs[..9].copy_from_slice(&block);
+        obs[9] = 1.0;
+        obs[10] = t_frac;
+        obs[11] = reward;
+        obs[12..16].fill(0.0);
+        if let Some(a) = action {
+            obs[12 + a as usize] = 1.0;
+        }
+    }
+}
+
+impl VecEnv for Maze {
+    fn spec(&self) -> &EnvSpec {
+        &self.spec
+    }
+
+    fn num_envs(&self) -> usize {
+        self.buf.num_envs
+    }
+
+    fn reset(&mut self, seed: u64) -> Result<&[f32], EnvError> {
+        let b = self.num_envs();
+        self.rngs = (0..b).map(|i| rng::stream(seed, i)).collect();
+        self.agent = vec![self.centre; b];
+        self.reward_idx = vec![0; b];
+        self.t = 0;
+        for row in 0..b {
+            self.start_episode(row);
+            self.write_obs(row, 0.0, None);
+        }
+        Ok(&self.buf.obs)
+    }
+
+    fn step(&mut self, actions: &[u32]) -> Result<Step<'_>, EnvError> {
+        if self.rngs.is_empty() {
+            return Err(EnvError::NotReset);
+        }
+        self.buf.check_actions(actions, NUM_ACTIONS)?;
+        self.t += 1;
+        let ended = self.t == self.config.len;
+        let offsets = self.layout.offsets();
+        let free = self.layout.free.len();
+        for (row, &action) in actions.iter().enumerate() {
+            let here = self.agent[row] as usize;
+            let there = here.wrapping_add_signed(offsets[action as usize]);
+            let mut reward = 0.0;
+            if self.layout.wall[there] {
+                reward -= self.config.wall_penalty;
+            } else {
+                self.agent[row] = there as u32;
+                let reward_idx = self.reward_idx[row] as usize;
+                if self.layout.free[reward_idx] as usize == there {
+                    reward += self.config.reward;
+                    // Uniform over free cells other than the reward cell.
+                    let mut idx = self.rngs[row].random_range(0..free - 1);
+                    if idx >= reward_idx {
+                        idx += 1;
+                    }
+                    self.agent[row] = self.layout.free[idx];
+                }
+            }
+            self.buf.rewards[row] = reward;
+            self.buf.truncated[row] = ended;
+            self.write_obs(row, reward, Some(action));
+            if ended {
+                self.buf.save_final_obs(row);
+            }
+        }
+        if ended {
+            self.t = 0;
+            for row in 0..actions.len() {
+                self.start_episode(row);
+                self.write_obs(row, 0.0, None);
+            }
+        }
+        Ok(self.buf.view())
+    }
+}
+
+/// Mean total reward per episode of an agent that knows the reward cell and always walks a
+/// shortest path to it: the ceiling a learning agent is measured against.
+pub fn oracle_returns(config: &MazeConfig, episodes: usize, seed: u64) -> Vec<f64> {
+    let batch = episodes.clamp(1, 256);
+    let mut maze = Maze::new(config.clone(), batch);
+    maze.reset(seed).expect("a fresh maze resets");
+    let layout = maze.layout().clone();
+    let mut dist: Vec<Vec<u32>> = (0..batch)
+        .map(|r| layout.distances_to(maze.reward_cell(r)))
+        .collect();
+    let mut returns = Vec::with_capacity(episodes);
+    let mut totals = vec![0.0f64; batch];
+    let mut actions = vec![0u32; batch];
+    let offsets = layout.offsets();
+    while returns.len() < episodes {
+        for (row, action) in actions.iter_mut().enumerate() {
+            let (r, c) = maze.agent_cell(row);
+            let here = r * layout.size + c;
+            *action = (0..NUM_ACTIONS as u32)
+                .min_by_key(|&a| dist[row][here.wrapping_add_signed(offsets[a as usize])])
+                .expect("four actions");
+        }
+        let step = maze.step(&actions).expect("valid actions");
+        let ended = step.truncated[0];
+        for (total, &r) in totals.iter_mut().zip(step.rewards) {
+            *total += f64::from(r);
+        }
+        if ended {
+            returns.extend(totals.iter().take(episodes - returns.len()));
+            totals.fill(0.0);
+            dist = (0..batch)
+                .map(|r| layout.distances_to(maze.reward_cell(r)))
+                .collect();
+        }
+    }
+    returns
+}

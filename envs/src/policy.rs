@@ -1,0 +1,32 @@
+//! Policies that act from observations alone, without libtorch: baselines and references.
+use crate::rng::{self, Rng};
+use rand::Rng as _;
+
+/// Chooses one action per environment row from the batch of current observations.
+pub trait Policy {
+    /// `obs` is `[B × obs_dim]`; writes `B` actions.
+    fn act(&mut self, obs: &[f32], actions: &mut [u32]);
+}
+
+/// Uniformly random actions, one independent stream per row.
+pub struct RandomPolicy {
+    num_actions: u32,
+    rngs: Vec<Rng>,
+}
+
+impl RandomPolicy {
+    pub fn new(num_actions: usize, num_envs: usize, seed: u64) -> Self {
+        Self {
+            num_actions: num_actions as u32,
+            rngs: (0..num_envs).map(|i| rng::stream(seed, i)).collect(),
+        }
+    }
+}
+
+impl Policy for RandomPolicy {
+    fn act(&mut self, _obs: &[f32], actions: &mut [u32]) {
+        for (a, rng) in actions.iter_mut().zip(&mut self.rngs) {
+            *a = rng.random_range(0..self.num_actions);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Running a policy for a number of whole episodes and summarising what happened.
+use crate::{EnvError, Policy, VecEnv};
+
+/// Mean and standard error of a sample.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Estimate {
+    pub mean: f64,
+    pub std_err: f64,
+}
+
+impl Estimate {
+    pub fn of(values: &[f64]) -> Self {
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let var = if values.len() > 1 {
+            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        Self {
+            mean,
+            std_err: (var / n).sqrt(),
+        }
+    }
+}
+
+/// What a rollout measured over its episodes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RolloutStats {
+    pub episodes: usize,
+    /// Total reward per episode.
+    pub episode_return: Estimate,
+    pub episode_len: Estimate,
+    /// Total pseudo-regret per episode, for environments that report it.
+    pub regret: Option<Estimate>,
+}
+
+/// Runs `policy` on `env` (reset with `seed`) until `episodes` episodes have ended.
+///
+/// Episodes are collected in the order they end (by step, then by row), so the result is
+/// deterministic given the seeds and independent of timing.
+pub fn run_episodes(
+    env: &mut dyn VecEnv,
+    policy: &mut dyn Policy,
+    episodes: usize,
+    seed: u64,
+) -> Result<RolloutStats, EnvError> {
+    let b = env.num_envs();
+    let mut obs = env.reset(seed)?.to_vec();
+    let mut actions = vec![0u32; b];
+    let mut ret = vec![0.0f64; b];
+    let mut regret = vec![0.0f64; b];
+    let mut len = vec![0usize; b];
+    let (mut returns, mut regrets, mut lens) = (Vec::new(), Vec::new(), Vec::new());
+    let mut reports_regret = false;
+    while returns.len() < episodes {
+        policy.act(&obs, &mut actions);
+        let step = env.step(&actions)?;
+        for row in 0..b {
+            ret[row] += f64::from(step.rewards[row]);
+            len[row] += 1;
+            if let Some(r) = step.regret {
+                regret[row] += f64::from(r[row]);
+                reports_regret = true;
+            }
+            if step.done(row) && returns.len() < episodes {
+                returns.push(ret[row]);
+                regrets.push(regret[row]);
+                lens.push(len[row] as f64);
+            }
+            if step.done(row) {
+                (ret[row], regret[row], len[row]) = (0.0, 0.0, 0);
+            }
+        }
+        obs.copy_from_slice(step.obs);
+    }
+    Ok(RolloutStats {
+        episodes,
+        episode_return: Estimate::of(&returns),
+        episode_len: Estimate::of(&lens),
+        regret: reports_regret.then(|| Estimate::of(&regrets)),
+    })
+}

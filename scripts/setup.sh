@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs the pinned Python side of plastic (torch for libtorch, gymnasium, tensorboard) into a
+# virtual environment cached outside the clone, keyed by the pinned versions, so every clone on
+# this machine shares it and a second run is a quick no-op.
+# Prints the venv's path as the only line on stdout; progress goes to stderr.
+set -euo pipefail
+
+TORCH_VERSION=2.11.0
+GYMNASIUM_VERSION=1.4.0
+TENSORBOARD_VERSION=2.21.0
+KEY="torch${TORCH_VERSION}-gym${GYMNASIUM_VERSION}-tb${TENSORBOARD_VERSION}"
+CACHE_ROOT="${PLASTIC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/plastic}"
+VENV="$CACHE_ROOT/venv-$KEY"
+# Written last: a venv without it is an interrupted install and is rebuilt from scratch.
+STAMP="$VENV/.plastic-complete"
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+if [[ -f "$STAMP" ]]; then
+    say "Python environment ready: $VENV"
+    echo "$VENV"
+    exit 0
+fi
+
+PYTHON="${PLASTIC_PYTHON:-}"
+if [[ -z "$PYTHON" ]]; then
+    for candidate in python3.11 python3; do
+        if command -v "$candidate" >/dev/null 2>&1; then PYTHON=$candidate; break; fi
+    done
+fi
+if [[ -z "$PYTHON" ]]; then
+    say "error: no python3 found. Install CPython 3.11 (with venv and pip), or set PLASTIC_PYTHON."
+    exit 1
+fi
+
+mkdir -p "$CACHE_ROOT"
+exec 9>"$CACHE_ROOT/setup.lock"
+if ! flock -n 9; then
+    say "Another setup is installing into $CACHE_ROOT; waiting for it to finish."
+    flock 9
+fi
+if [[ -f "$STAMP" ]]; then
+    echo "$VENV"
+    exit 0
+fi
+
+rm -rf "$VENV"
+say "Creating the Python environment for plastic in $VENV (once per machine)."
+say "Using $("$PYTHON" --version 2>&1) from $(command -v "$PYTHON")."
+"$PYTHON" -m venv "$VENV"
+say "Downloading torch==$TORCH_VERSION with its CUDA libraries (about 3.7 GB, a few minutes),"
+say "gymnasium==$GYMNASIUM_VERSION and tensorboard==$TENSORBOARD_VERSION. pip's progress follows."
+"$VENV/bin/python" -m pip install --progress-bar on \
+    "torch==$TORCH_VERSION" \
+    "gymnasium[classic-control]==$GYMNASIUM_VERSION" \
+    "tensorboard==$TENSORBOARD_VERSION" \
+    "imageio==2.37.0" >&2
+"$VENV/bin/python" -c 'import torch, gymnasium, tensorboard' >&2
+touch "$STAMP"
+say "Python environment ready: $VENV"
+echo "$VENV"

@@ -1,0 +1,73 @@
+use crate::cli::BenchEnvArgs;
+use crate::output::emit;
+use plastic_envs::registry::make;
+use plastic_envs::rng;
+use rand::Rng as _;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+#[derive(Serialize)]
+struct EnvBench {
+    env: String,
+    batch: usize,
+    steps: u64,
+    seconds: f64,
+    steps_per_second: f64,
+}
+
+/// Steps the environment with actions drawn in advance, so only the environment is timed.
+pub fn env(args: &BenchEnvArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.seconds.is_finite() && args.seconds > 0.0,
+        "--seconds must be a positive number, got {}",
+        args.seconds
+    );
+    let batch = usize::try_from(args.batch)?;
+    let mut env = make(&args.env, batch)?;
+    let num_actions = env.spec().num_actions as u32;
+    let mut rng = rng::stream(0, 0);
+    // A few distinct action batches, cycled, keep the policy out of the measurement.
+    let action_sets: Vec<Vec<u32>> = (0..64)
+        .map(|_| {
+            (0..batch)
+                .map(|_| rng.random_range(0..num_actions))
+                .collect()
+        })
+        .collect();
+    env.reset(0)?;
+    let run_for =
+        |env: &mut dyn plastic_envs::VecEnv, budget: Duration| -> anyhow::Result<(u64, Duration)> {
+            let start = Instant::now();
+            let mut calls = 0u64;
+            while start.elapsed() < budget {
+                for actions in &action_sets {
+                    env.step(actions)?;
+                }
+                calls += action_sets.len() as u64;
+            }
+            Ok((calls, start.elapsed()))
+        };
+    run_for(
+        env.as_mut(),
+        Duration::from_secs_f64((args.seconds / 10.0).min(0.5)),
+    )?;
+    let (calls, elapsed) = run_for(env.as_mut(), Duration::from_secs_f64(args.seconds))?;
+    let steps = calls * batch as u64;
+    let report = EnvBench {
+        env: env.spec().id.clone(),
+        batch,
+        steps,
+        seconds: elapsed.as_secs_f64(),
+        steps_per_second: steps as f64 / elapsed.as_secs_f64(),
+    };
+    emit(args.json, &report, || {
+        format!(
+            "{} at batch {}: {:.2} million env-steps/s ({} steps in {:.2} s, one thread)",
+            report.env,
+            report.batch,
+            report.steps_per_second / 1e6,
+            report.steps,
+            report.seconds
+        )
+    })
+}

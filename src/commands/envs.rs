@@ -1,0 +1,44 @@
+use crate::output::emit;
+use plastic_envs::registry::{catalogue, make};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Row {
+    name: String,
+    obs_dim: usize,
+    num_actions: usize,
+    episode_len: Option<usize>,
+    params: &'static str,
+    summary: &'static str,
+}
+
+pub fn run(json: bool) -> anyhow::Result<()> {
+    let rows = catalogue()
+        .into_iter()
+        .map(|e| {
+            let spec = make(&e.name, 1)?.spec().clone();
+            Ok(Row {
+                obs_dim: spec.obs_dim,
+                num_actions: spec.num_actions,
+                episode_len: spec.episode_len,
+                name: e.name,
+                params: e.params,
+                summary: e.summary,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    emit(json, &serde_json::json!({ "envs": rows }), || {
+        let mut out = format!(
+            "{:<28} {:>4} {:>7}  {}\n",
+            "ENV", "OBS", "ACTIONS", "PARAMETERS (defaults)"
+        );
+        for r in &rows {
+            out += &format!(
+                "{:<28} {:>4} {:>7}  {}\n",
+                r.name, r.obs_dim, r.num_actions, r.params
+            );
+            out += &format!("{:<28} {}\n", "", r.summary);
+        }
+        out + "\nParameters go after a colon: maze:size=9,len=100"
+    })
+}

@@ -1,0 +1,92 @@
+use crate::cli::RolloutArgs;
+use crate::output::emit;
+use anyhow::{bail, Context};
+use plastic_envs::bandits::policies::make_policy;
+use plastic_envs::maze::oracle_returns;
+use plastic_envs::registry::EnvConfig;
+use plastic_envs::rollout::{run_episodes, Estimate, RolloutStats};
+use plastic_envs::{Policy, RandomPolicy};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Report<'a> {
+    env: String,
+    policy: &'a str,
+    seed: u64,
+    #[serde(flatten)]
+    stats: RolloutStats,
+}
+
+pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
+    let config = EnvConfig::parse(&args.env)?;
+    let episodes = usize::try_from(args.episodes)?;
+    let batch = usize::try_from(args.batch)?.min(episodes);
+    let stats = match (&config, args.policy.as_str()) {
+        (EnvConfig::Maze(maze), "oracle") => {
+            let returns = oracle_returns(maze, episodes, args.seed);
+            let len = maze.len as f64;
+            RolloutStats {
+                episodes,
+                episode_return: Estimate::of(&returns),
+                episode_len: Estimate {
+                    mean: len,
+                    std_err: 0.0,
+                },
+                regret: None,
+            }
+        }
+        _ => {
+            let mut env = config.build(batch)?;
+            let mut policy = policy_for(
+                &config,
+                &args.policy,
+                env.spec().num_actions,
+                batch,
+                args.seed,
+            )?;
+            // The policy's randomness comes from the seed too, but from streams apart from the env's.
+            run_episodes(env.as_mut(), policy.as_mut(), episodes, args.seed)
+                .with_context(|| format!("rolling out `{}` on `{}`", args.policy, args.env))?
+        }
+    };
+    let env = config.build(1)?.spec().id.clone();
+    let report = Report {
+        env,
+        policy: &args.policy,
+        seed: args.seed,
+        stats,
+    };
+    emit(args.json, &report, || human(&report))
+}
+
+fn policy_for(
+    config: &EnvConfig,
+    name: &str,
+    num_actions: usize,
+    batch: usize,
+    seed: u64,
+) -> anyhow::Result<Box<dyn Policy>> {
+    let policy_seed = seed ^ 0x5EED_0F_A11C1E5;
+    Ok(match (config, name) {
+        (_, "random") => Box::new(RandomPolicy::new(num_actions, batch, policy_seed)),
+        (EnvConfig::Bandit(bandit), _) => make_policy(name, bandit, batch, policy_seed)?,
+        (EnvConfig::Maze(_), _) => {
+            bail!("unknown policy `{name}` for the maze; maze policies: random, oracle")
+        }
+    })
+}
+
+fn human(r: &Report) -> String {
+    let s = &r.stats;
+    let mut out = format!(
+        "{} on {} ({} episodes, seed {})\nmean episode reward: {:.3} ± {:.3} (standard error)",
+        r.policy, r.env, s.episodes, r.seed, s.episode_return.mean, s.episode_return.std_err
+    );
+    if let Some(regret) = &s.regret {
+        out += &format!(
+            "\nmean regret:         {:.3} ± {:.3} (standard error)",
+            regret.mean, regret.std_err
+        );
+    }
+    out
+}

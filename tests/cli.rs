@@ -1,0 +1,181 @@
+//! The `plastic` command line, as a user runs it.
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn plastic() -> Command {
+    Command::cargo_bin("plastic").unwrap()
+}
+
+fn json_of(args: &[&str]) -> Value {
+    let out = plastic()
+        .args(args)
+        .arg("--json")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).expect("--json prints one JSON object")
+}
+
+#[test]
+fn envs_lists_every_environment_with_sizes() {
+    let v = json_of(&["envs"]);
+    let envs = v["envs"].as_array().unwrap();
+    let maze = envs.iter().find(|e| e["name"] == "maze").unwrap();
+    assert_eq!(
+        (maze["obs_dim"].as_u64(), maze["num_actions"].as_u64()),
+        (Some(16), Some(4))
+    );
+    for family in [
+        "independent",
+        "dependent-uniform",
+        "dependent-easy",
+        "dependent-medium",
+        "dependent-hard",
+        "restless",
+        "informative-11",
+    ] {
+        assert!(
+            envs.iter().any(|e| e["name"] == format!("bandit-{family}")),
+            "{family} missing"
+        );
+    }
+    plastic()
+        .arg("envs")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("maze:size=9,len=100"));
+}
+
+#[test]
+fn random_maze_rollout_scores_about_5_4() {
+    let v = json_of(&[
+        "rollout",
+        "maze",
+        "--policy",
+        "random",
+        "--episodes",
+        "10000",
+        "--seed",
+        "3",
+    ]);
+    let mean = v["episode_return"]["mean"].as_f64().unwrap();
+    assert!((mean - 5.4).abs() < 0.3, "random maze policy scored {mean}");
+    assert_eq!(v["episodes"], 10000);
+    assert!(v["env"]
+        .as_str()
+        .unwrap()
+        .starts_with("maze:size=13,len=200"));
+}
+
+#[test]
+fn rollouts_are_deterministic_per_seed() {
+    let args = [
+        "rollout",
+        "maze:size=9,len=50",
+        "--episodes",
+        "300",
+        "--seed",
+        "5",
+    ];
+    assert_eq!(json_of(&args), json_of(&args));
+    let other = json_of(&[
+        "rollout",
+        "maze:size=9,len=50",
+        "--episodes",
+        "300",
+        "--seed",
+        "6",
+    ]);
+    assert_ne!(json_of(&args)["episode_return"], other["episode_return"]);
+}
+
+#[test]
+fn bandit_rollout_reports_regret_with_standard_error() {
+    let v = json_of(&[
+        "rollout",
+        "bandit-dependent-easy",
+        "--policy",
+        "bayes",
+        "--episodes",
+        "4000",
+    ]);
+    let regret = &v["regret"];
+    let (mean, se) = (
+        regret["mean"].as_f64().unwrap(),
+        regret["std_err"].as_f64().unwrap(),
+    );
+    assert!(
+        se > 0.0 && (mean - 0.625).abs() < 4.0 * se,
+        "bayes regret {mean} ± {se}"
+    );
+    let text = plastic()
+        .args([
+            "rollout",
+            "bandit-dependent-easy",
+            "--policy",
+            "thompson",
+            "--episodes",
+            "200",
+        ])
+        .assert()
+        .success();
+    text.stdout(predicate::str::contains("mean regret"));
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["rollout", "mase"], "unknown environment `mase`"),
+        (&["rollout", "maze:size=8"], "must be odd"),
+        (&["rollout", "maze:colour=red"], "no parameter `colour`"),
+        (&["rollout", "maze:size=nine"], "`size`"),
+        (
+            &["rollout", "maze", "--policy", "thompson"],
+            "unknown policy `thompson`",
+        ),
+        (
+            &["rollout", "bandit-restless", "--policy", "bayes"],
+            "bayes",
+        ),
+        (
+            &["rollout", "bandit-dependent-easy", "--policy", "genius"],
+            "genius",
+        ),
+        (&["rollout", "maze", "--episodes", "0"], "episodes"),
+        (&["bench", "env", "maze", "--seconds", "-1"], "--seconds"),
+    ];
+    for (args, needle) in cases {
+        plastic()
+            .args(*args)
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(*needle))
+            .stderr(predicate::str::contains("panicked").not());
+    }
+}
+
+#[test]
+fn bench_env_reports_steps_per_second() {
+    let v = json_of(&[
+        "bench",
+        "env",
+        "maze:size=9",
+        "--batch",
+        "8",
+        "--seconds",
+        "0.2",
+    ]);
+    assert!(v["steps_per_second"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["batch"], 8);
+    assert_eq!(v["steps"].as_u64().unwrap() % 8, 0);
+}
+
+#[test]
+fn info_reports_what_libtorch_sees() {
+    let v = json_of(&["info"]);
+    assert!(v["cuda_available"].is_boolean());
+    assert!(v["cpu_threads"].as_u64().unwrap() >= 1);
+}
