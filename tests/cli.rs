@@ -145,7 +145,7 @@ fn bad_input_is_a_clear_error() {
             "genius",
         ),
         (&["rollout", "maze", "--episodes", "0"], "episodes"),
-        (&["bench", "env", "maze", "--seconds", "-1"], "--seconds"),
+        (&["bench", "env", "maze", "--seconds=0"], "--seconds"),
     ];
     for (args, needle) in cases {
         plastic()

@@ -18,7 +18,7 @@ impl RandomPolicy {
     pub fn new(num_actions: usize, num_envs: usize, seed: u64) -> Self {
         Self {
             num_actions: num_actions as u32,
-            rngs: (0..num_envs).map(|i| rng::stream(seed, i)).collect(),
+            rngs: (0..num_envs).map(|i| rng::policy_stream(seed, i)).collect(),
         }
     }
 }

@@ -16,3 +16,12 @@ pub fn stream(seed: u64, row: usize) -> Rng {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     Rng::seed_from_u64(z ^ (z >> 31))
 }
+
+/// Policy streams are derived from the seed xor this, so a policy and an environment given
+/// the same seed still draw independent numbers.
+const POLICY_SALT: u64 = 0x5DEE_CE66_D1CE_B00C;
+
+/// The generator a policy uses for row `row` of a batch seeded with `seed`.
+pub fn policy_stream(seed: u64, row: usize) -> Rng {
+    stream(seed ^ POLICY_SALT, row)
+}

@@ -14,8 +14,8 @@ const REFERENCE: [(&str, [f64; 4]); 5] = [
     ("bandit-dependent-hard", [10.0, 6.00, 4.09, 2.312]),
 ];
 
-/// Episodes per Monte Carlo estimate. Unoptimised builds (CI) get fewer; a 3-standard-error
-/// check is as strict in distribution either way, only coarser.
+/// Episodes per Monte Carlo estimate. Unoptimised builds (CI) run fewer, so their
+/// 3-standard-error band is wider; it tests the same hypothesis.
 const EPISODES: usize = if cfg!(debug_assertions) {
     2_000
 } else {
@@ -36,8 +36,8 @@ fn regret_of(policy: &str, id: &str, episodes: usize, seed: u64) -> Estimate {
         .unwrap()
 }
 
-/// Checks one column of [`REFERENCE`] by Monte Carlo: within 3 standard errors, plus half a
-/// unit of the table's last printed digit.
+/// Checks one column of [`REFERENCE`] by Monte Carlo: within 3 standard errors, plus 0.005
+/// for the table's rounding.
 fn assert_matches_reference(policy: &str, column: usize) {
     let mut misses = Vec::new();
     for (seed, (id, row)) in REFERENCE.iter().enumerate() {
@@ -94,17 +94,17 @@ fn exact_bayes_regret_matches_the_reference() {
 }
 
 #[test]
-fn gittins_beats_random_and_ucb1_on_two_independent_arms() {
+fn gittins_is_close_to_bayes_optimal_on_two_independent_arms() {
     let id = "bandit-independent";
     let gittins = regret_of("gittins", id, EPISODES, 7);
     eprintln!("gittins {id}: {:.3} ± {:.3}", gittins.mean, gittins.std_err);
     let bayes = bayes_optimal_regret(&config(id)).unwrap();
-    // No policy beats the Bayes-optimal one in expectation; UCB1's reference is 5.58.
+    // Nothing beats the Bayes-optimal policy in expectation; Thompson's reference is 2.78.
     assert!(
         gittins.mean > bayes - 3.0 * gittins.std_err,
         "{gittins:?} below {bayes}"
     );
-    assert!(gittins.mean + 3.0 * gittins.std_err < 5.58, "{gittins:?}");
+    assert!(gittins.mean + 3.0 * gittins.std_err < 2.78, "{gittins:?}");
 }
 
 /// Row `row`'s action at step `step` of a fixed pseudo-random schedule, the same in any batch.
@@ -180,7 +180,7 @@ fn observation_shows_previous_action_reward_and_time() {
             let obs = s.obs_row(row);
             let r = s.rewards[row];
             assert!(r == 0.0 || r == 1.0, "Bernoulli reward {r}");
-            let mut want = vec![0.0; 5];
+            let mut want = [0.0; 5];
             want[a as usize] = 1.0;
             want[3] = r;
             want[4] = (t + 1) as f32 / 4.0;
@@ -413,7 +413,7 @@ fn informative_arm_reveals_the_target() {
             "{hint}"
         );
         assert_eq!(s.regret.unwrap()[row], 5.0 - hint);
-        let mut want = vec![0.0; 13];
+        let mut want = [0.0; 13];
         (want[10], want[11], want[12]) = (1.0, hint, 0.2);
         assert_eq!(s.obs_row(row), &want[..]);
         targets.push(target);
@@ -474,6 +474,9 @@ fn policy_names_and_refusals_are_explained() {
             .to_string();
         assert!(msg.contains("bayes") && msg.contains("two-armed"), "{msg}");
     }
+    let too_long = make_policy("bayes", &config("bandit-independent:len=201"), 1, 0);
+    let msg = too_long.err().unwrap().to_string();
+    assert!(msg.contains("len <= 200"), "{msg}");
     for name in POLICY_NAMES.iter().filter(|&&n| n != "random") {
         let msg = make_policy(name, &config("bandit-informative-11"), 1, 0)
             .err()
@@ -491,7 +494,6 @@ fn every_policy_plays_every_family_it_accepts() {
     let mut played = 0;
     for family in FAMILIES {
         let id = format!("{ID_PREFIX}{}:len=6", family.name);
-        let id = id.replace("informative-11:len=6", "informative-11");
         let config = config(&id);
         for name in POLICY_NAMES {
             let Ok(mut policy) = make_policy(name, &config, 4, 1) else {

@@ -44,7 +44,6 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
                 batch,
                 args.seed,
             )?;
-            // The policy's randomness comes from the seed too, but from streams apart from the env's.
             run_episodes(env.as_mut(), policy.as_mut(), episodes, args.seed)
                 .with_context(|| format!("rolling out `{}` on `{}`", args.policy, args.env))?
         }
@@ -66,10 +65,9 @@ fn policy_for(
     batch: usize,
     seed: u64,
 ) -> anyhow::Result<Box<dyn Policy>> {
-    let policy_seed = seed ^ 0x5EED_0F_A11C1E5;
     Ok(match (config, name) {
-        (_, "random") => Box::new(RandomPolicy::new(num_actions, batch, policy_seed)),
-        (EnvConfig::Bandit(bandit), _) => make_policy(name, bandit, batch, policy_seed)?,
+        (_, "random") => Box::new(RandomPolicy::new(num_actions, batch, seed)),
+        (EnvConfig::Bandit(bandit), _) => make_policy(name, bandit, batch, seed)?,
         (EnvConfig::Maze(_), _) => {
             bail!("unknown policy `{name}` for the maze; maze policies: random, oracle")
         }

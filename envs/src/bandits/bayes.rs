@@ -9,7 +9,7 @@
 //! so `(a, b) = (s1 + f2, f1 + s2)` is sufficient: the likelihood of `p1` is `p1^a (1 − p1)^b`.
 //! Both arms then move the state the same way and differ only in the reward, so the optimal
 //! policy is greedy on the posterior mean; the recursion finds that by itself.
-use super::{BanditConfig, DependentPrior, Task};
+use super::{beta_mean, tri, BanditConfig, DependentPrior, Task};
 
 /// Tells the caller to pick either arm: both are optimal.
 pub(crate) const EITHER: u8 = 2;
@@ -84,11 +84,6 @@ pub fn bayes_optimal_regret(config: &BanditConfig) -> Option<f64> {
     BayesTable::solve(config).map(|table| table.regret())
 }
 
-/// Number of states in the triangle layers before layer `t` of a 2-d count table.
-fn tri(t: usize) -> usize {
-    t * (t + 1) / 2
-}
-
 /// The better of two action values, and which it is.
 fn best(q1: f64, q2: f64) -> (f64, u8) {
     if (q1 - q2).abs() <= TIE * q1.abs().max(1.0) {
@@ -130,11 +125,11 @@ fn solve_independent(len: usize) -> BayesTable {
             let n2 = t - n1;
             let start = row_start[tri(t) + n1];
             for s1 in 0..=n1 {
-                let m1 = (s1 + 1) as f64 / (n1 + 2) as f64;
+                let m1 = beta_mean(s1, n1);
                 let (win1, lose1) = (at(n1 + 1, s1 + 1, 0), at(n1 + 1, s1, 0));
                 let (win2, lose2) = (at(n1, s1, 1), at(n1, s1, 0));
                 for s2 in 0..=n2 {
-                    let m2 = (s2 + 1) as f64 / (n2 + 2) as f64;
+                    let m2 = beta_mean(s2, n2);
                     let q1 = m1 * (1.0 + later[win1 + s2]) + (1.0 - m1) * later[lose1 + s2];
                     let q2 = m2 * (1.0 + later[win2 + s2]) + (1.0 - m2) * later[lose2 + s2];
                     let (v, d) = best(q1, q2);
@@ -160,7 +155,7 @@ fn solve_independent(len: usize) -> BayesTable {
 /// Posterior mean of `p1` after evidence `(a, b)` in a dependent family.
 fn posterior_mean(prior: DependentPrior, a: usize, b: usize) -> f64 {
     match prior.low() {
-        None => (a + 1) as f64 / (a + b + 2) as f64,
+        None => beta_mean(a, a + b),
         Some(low) => {
             let high = 1.0 - low;
             // P(p1 = low) / P(p1 = high) = (low / high)^(a − b); overflow gives 0, not NaN.
@@ -225,7 +220,7 @@ mod tests {
             let mut best = f64::MIN;
             for arm in 0..2 {
                 let (s, f) = (c[2 * arm], c[2 * arm + 1]);
-                let m = (s + 1) as f64 / (s + f + 2) as f64;
+                let m = beta_mean(s, s + f);
                 let (mut win, mut lose) = (c, c);
                 win[2 * arm] += 1;
                 lose[2 * arm + 1] += 1;

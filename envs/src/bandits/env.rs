@@ -69,7 +69,7 @@ impl Bandit {
             Task::Dependent(prior) => {
                 let p1 = match prior.low() {
                     None => rng.random(),
-                    Some(low) if rng.random() => 1.0 - low as f32,
+                    Some(low) if rng.random() => (1.0 - low) as f32,
                     Some(low) => low as f32,
                 };
                 means.copy_from_slice(&[p1, 1.0 - p1]);
@@ -84,7 +84,7 @@ impl Bandit {
                 for (arm, p) in means[..10].iter_mut().enumerate() {
                     *p = if arm == usize::from(target) { 5.0 } else { 1.0 };
                 }
-                means[10] = 0.1 * f32::from(target + 1);
+                means[10] = f32::from(target + 1) / 10.0;
             }
         }
         self.best[row] = means.iter().copied().fold(f32::MIN, f32::max);
@@ -123,8 +123,6 @@ impl VecEnv for Bandit {
         let b = self.num_envs();
         self.rngs = (0..b).map(|row| rng::stream(seed, row)).collect();
         self.t = 0;
-        self.buf.obs.fill(0.0);
-        self.last.fill(NONE);
         for row in 0..b {
             self.start_episode(row);
         }
@@ -165,6 +163,7 @@ impl VecEnv for Bandit {
             regret[row] = self.best[row] - mean;
             truncated[row] = ended;
             let obs = &mut obs[row * *obs_dim..(row + 1) * *obs_dim];
+            // At `t = 0` the previous action is `NONE`, past the end of the row: nothing to clear.
             if let Some(prev) = obs.get_mut(self.last[row] as usize) {
                 *prev = 0.0;
             }

@@ -6,14 +6,20 @@
 //! every state `(s, f)` with `s + f ≤ N` solves that stopping problem for all states at once;
 //! the pass is repeated on a grid of `λ` in [0, 1], and each state's index is where the
 //! advantage of pulling, `continue − retire` (convex, piecewise linear and decreasing in `λ`),
-//! changes sign, found by linear interpolation between the two grid points around it.
+//! changes sign. The pass carries each value's slope in `λ` too, so the crossing comes from
+//! the tangents at the two grid points around it: within 2e-4 of a 10× finer grid at
+//! γ = 0.99, where linear interpolation was off by 1e-3 at a similar cost. One pass serves every
+//! state, so the cost is `GRID · N² / 2` whatever the number of states wanted.
 //! Past the truncation `N` the posterior is treated as known: `max(λ, m) / (1 − γ)`; `N` lies
 //! far enough beyond the tabulated states that `γ` has discounted that approximation away.
+use super::{beta_mean, tri};
 
 /// Spacing of the `λ` grid is `1 / GRID`.
-const GRID: usize = 500;
-/// The truncation lies this far (in discount weight) beyond the deepest tabulated state.
-const TAIL: f64 = 1e-3;
+const GRID: usize = 400;
+/// The truncation lies where the discount has fallen to this, seen from the deepest tabulated
+/// state (300 pulls beyond it at γ = 0.99). There the known-mean approximation moves indices
+/// by about 1e-5: the value of what is still to learn is small and discounted.
+const TAIL: f64 = 0.05;
 
 /// Gittins indices of every state with fewer than `pulls` pulls.
 pub(crate) struct GittinsTable {
@@ -22,52 +28,52 @@ pub(crate) struct GittinsTable {
     index: Vec<f64>,
 }
 
-fn tri(n: usize) -> usize {
-    n * (n + 1) / 2
-}
-
 impl GittinsTable {
     /// Tabulates the indices for discount `discount` (in (0, 1)) and `s + f < pulls`.
     pub(crate) fn new(discount: f64, pulls: usize) -> Self {
-        let depth = (TAIL.ln() / discount.ln()).ceil() as usize;
-        Self::calibrate(discount, pulls, depth, GRID)
-    }
-
-    fn calibrate(discount: f64, pulls: usize, depth: usize, grid: usize) -> Self {
-        let top = pulls + depth;
-        let wanted = tri(pulls);
+        let top = pulls + (TAIL.ln() / discount.ln()).ceil() as usize;
         let retire_weight = 1.0 / (1.0 - discount);
         // Posterior means, layer by layer, for the whole truncated triangle.
         let mean: Vec<f64> = (0..=top)
-            .flat_map(|n| (0..=n).map(move |s| (s + 1) as f64 / (n + 2) as f64))
+            .flat_map(|n| (0..=n).map(move |s| beta_mean(s, n)))
             .collect();
-        let mut index = vec![f64::NAN; wanted];
-        let mut advantage_before = vec![0.0; wanted];
-        let mut value = vec![0.0; top + 1];
-        for j in 0..=grid {
-            let lambda = j as f64 / grid as f64;
-            let retire = lambda * retire_weight;
+        let mut index = vec![f64::NAN; tri(pulls)];
+        // `(advantage of pulling over retiring, its slope in λ)` at the previous grid point.
+        let mut before = vec![(0.0, 0.0); tri(pulls)];
+        // `(value, its slope in λ)` of every state of one layer; the slope is the expected
+        // discounted weight of the retirement reward under optimal stopping.
+        let mut value = vec![(0.0, 0.0); top + 1];
+        let step = 1.0 / GRID as f64;
+        for j in 0..=GRID {
+            let lambda = j as f64 * step;
+            let retire = (lambda * retire_weight, retire_weight);
             for (v, &m) in value.iter_mut().zip(&mean[tri(top)..]) {
-                *v = lambda.max(m) * retire_weight;
+                *v = if lambda >= m {
+                    retire
+                } else {
+                    (m * retire_weight, 0.0)
+                };
             }
             for n in (0..top).rev() {
                 let layer = tri(n);
                 // In place: state s of layer n reads states s and s + 1 of layer n + 1.
                 for s in 0..=n {
                     let m = mean[layer + s];
-                    let pull =
-                        m * (1.0 + discount * value[s + 1]) + (1.0 - m) * discount * value[s];
-                    value[s] = pull.max(retire);
-                    if n < pulls {
-                        let id = layer + s;
-                        let advantage = pull - retire;
-                        if index[id].is_nan() && advantage <= 0.0 {
-                            let before = advantage_before[id];
-                            let step = 1.0 / grid as f64;
-                            index[id] = lambda - step + step * before / (before - advantage);
-                        }
-                        advantage_before[id] = advantage;
+                    let (win, lose) = (value[s + 1], value[s]);
+                    let pull = (
+                        m * (1.0 + discount * win.0) + (1.0 - m) * discount * lose.0,
+                        discount * (m * win.1 + (1.0 - m) * lose.1),
+                    );
+                    value[s] = if pull.0 > retire.0 { pull } else { retire };
+                    if n >= pulls {
+                        continue;
                     }
+                    let id = layer + s;
+                    let now = (pull.0 - retire.0, pull.1 - retire.1);
+                    if index[id].is_nan() && now.0 <= 0.0 {
+                        index[id] = crossing(lambda - step, before[id], lambda, now);
+                    }
+                    before[id] = now;
                 }
             }
         }
@@ -82,9 +88,24 @@ impl GittinsTable {
         if n < self.pulls {
             self.index[tri(n) + s]
         } else {
-            (s + 1) as f64 / (n + 2) as f64
+            beta_mean(s, n)
         }
     }
+}
+
+/// Where a convex, piecewise linear, decreasing function crosses zero between `lo` (positive
+/// there) and `hi` (not positive), given its value and slope at both. With one kink between
+/// them the function is the larger of the two tangents, so the later tangent root is exact;
+/// with more it is a lower bound close to the root.
+fn crossing(
+    lo: f64,
+    (value_lo, slope_lo): (f64, f64),
+    hi: f64,
+    (value_hi, slope_hi): (f64, f64),
+) -> f64 {
+    let from_lo = lo - value_lo / slope_lo;
+    let from_hi = hi - value_hi / slope_hi;
+    from_lo.max(from_hi).clamp(lo, hi)
 }
 
 #[cfg(test)]
@@ -135,45 +156,6 @@ mod tests {
         for k in 0..14 {
             assert!(t.index(k + 1, k + 1) < t.index(k, k), "({k}, {k})");
         }
-    }
-
-    #[test]
-    fn scratch() {
-        let reference = GittinsTable::calibrate(0.99, 100, 2000, 4000);
-        for (depth, grid) in [
-            (688, 500),
-            (688, 4000),
-            (300, 4000),
-            (200, 4000),
-            (100, 4000),
-            (300, 200),
-            (300, 100),
-            (200, 100),
-            (150, 100),
-        ] {
-            let t0 = std::time::Instant::now();
-            let t = GittinsTable::calibrate(0.99, 100, depth, grid);
-            let el = t0.elapsed();
-            let mut worst = (0.0f64, 0, 0);
-            for n in 0..100u32 {
-                for s in 0..=n {
-                    let e = (t.index(s, n - s) - reference.index(s, n - s)).abs();
-                    if e > worst.0 {
-                        worst = (e, s, n - s);
-                    }
-                }
-            }
-            eprintln!(
-                "depth {depth} grid {grid}: worst {worst:?} (0,0) {:.5} time {el:?}",
-                t.index(0, 0)
-            );
-        }
-        eprintln!(
-            "ref (0,0) {:.5} (10,10) {:.5} (50,49) {:.5}",
-            reference.index(0, 0),
-            reference.index(10, 10),
-            reference.index(50, 49)
-        );
     }
 
     #[test]

@@ -13,6 +13,16 @@ pub use bayes::bayes_optimal_regret;
 pub use config::{BanditConfig, DependentPrior, Task};
 pub use env::Bandit;
 
+/// Posterior mean of a Bernoulli arm under a Beta(1, 1) prior after `successes` in `pulls`.
+fn beta_mean(successes: usize, pulls: usize) -> f64 {
+    (successes + 1) as f64 / (pulls + 2) as f64
+}
+
+/// Entries in the first `n` rows of a triangular table (row `i` has `i + 1`).
+fn tri(n: usize) -> usize {
+    n * (n + 1) / 2
+}
+
 /// Every bandit id starts with this, followed by the family name: `bandit-independent`.
 pub const ID_PREFIX: &str = "bandit-";
 

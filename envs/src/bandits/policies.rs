@@ -11,7 +11,7 @@
 //! - `thompson`: one draw from each arm's Beta(s + 1, f + 1) posterior, highest draw.
 //! - `ucb1`: every untried arm first, then highest `s / n + sqrt(2 ln t / n)`, where `t` is the
 //!   number of pulls made so far in the episode (Auer et al. 2002).
-//! - `gittins`: highest Gittins index at discount [`GITTINS_DISCOUNT`].
+//! - `gittins`: highest Gittins index, at discount `1 − 1 / T`.
 //! - `bayes`: the exact finite-horizon Bayes-optimal policy, for the two-armed `independent`
 //!   and the `dependent-*` tasks (the latter with the task's own prior).
 //!
@@ -19,7 +19,7 @@
 //! deterministically, which no Beta-Bernoulli posterior describes, so only `random` runs there.
 use super::bayes::{BayesTable, EITHER, MAX_DEPENDENT_LEN, MAX_INDEPENDENT_LEN};
 use super::gittins::GittinsTable;
-use super::{BanditConfig, Task};
+use super::{beta_mean, BanditConfig, Task};
 use crate::rng::{self, Rng};
 use crate::{Policy, RandomPolicy};
 use rand::Rng as _;
@@ -28,14 +28,13 @@ use rand_distr::{Beta, Distribution};
 /// Every name [`make_policy`] knows.
 pub const POLICY_NAMES: &[&str] = &["random", "greedy", "thompson", "ucb1", "gittins", "bayes"];
 
-/// Discount of the `gittins` policy. Its index is the optimal policy for discounted rewards
-/// (effective horizon `1 / (1 − γ) = 100` steps, the default episode length); on a finite
-/// horizon it is a heuristic.
-pub const GITTINS_DISCOUNT: f64 = 0.99;
-
-/// Policy streams are derived from the seed xor this, so a policy and an environment given
-/// the same seed still draw independent numbers.
-const SEED_SALT: u64 = 0x5DEE_CE66_D1CE_B00C;
+/// Discount of the `gittins` policy on an episode of `horizon` steps: `1 − 1 / T`, whose
+/// effective horizon `1 / (1 − γ)` is the episode's (0.99 at `T = 100`). Gittins indices are
+/// optimal for discounted rewards only; on two independent arms at `T = 100` this discount did
+/// as well as any tried (regret 1.78–1.79 at 0.98–0.99, 1.84 at 0.95 and 0.995, 1.95 at 0.9).
+fn gittins_discount(horizon: usize) -> f64 {
+    1.0 - 1.0 / horizon as f64
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
@@ -56,7 +55,6 @@ pub fn make_policy(
     num_envs: usize,
     seed: u64,
 ) -> Result<Box<dyn Policy>, PolicyError> {
-    let seed = seed ^ SEED_SALT;
     let arms = config.num_arms();
     let unavailable = |reason: String| PolicyError::Unavailable {
         policy: name.to_string(),
@@ -78,10 +76,13 @@ pub fn make_policy(
         "greedy" => Ok(counting(Box::new(Greedy))),
         "thompson" => Ok(counting(Box::new(Thompson))),
         "ucb1" => Ok(counting(Box::new(Ucb1))),
-        "gittins" => Ok(counting(Box::new(GittinsTable::new(
-            GITTINS_DISCOUNT,
-            config.horizon(),
-        )))),
+        "gittins" => {
+            let discount = gittins_discount(config.horizon());
+            Ok(counting(Box::new(GittinsTable::new(
+                discount,
+                config.horizon(),
+            ))))
+        }
         "bayes" => match BayesTable::solve(config) {
             Some(table) => Ok(counting(Box::new(table))),
             None => Err(unavailable(why_no_bayes(config))),
@@ -136,7 +137,9 @@ impl Counting {
             arms,
             succ: vec![0; num_envs * arms],
             fail: vec![0; num_envs * arms],
-            rngs: (0..num_envs).map(|row| rng::stream(seed, row)).collect(),
+            rngs: (0..num_envs)
+                .map(|row| rng::policy_stream(seed, row))
+                .collect(),
         }
     }
 }
@@ -184,16 +187,14 @@ fn argmax(scores: impl Iterator<Item = f64>, rng: &mut Rng) -> u32 {
     choice as u32
 }
 
-fn posterior_mean(succ: u32, fail: u32) -> f64 {
-    f64::from(succ + 1) / f64::from(succ + fail + 2)
-}
-
 struct Greedy;
 
 impl Rule for Greedy {
     fn choose(&self, succ: &[u32], fail: &[u32], rng: &mut Rng) -> u32 {
         argmax(
-            succ.iter().zip(fail).map(|(&s, &f)| posterior_mean(s, f)),
+            succ.iter()
+                .zip(fail)
+                .map(|(&s, &f)| beta_mean(s as usize, (s + f) as usize)),
             rng,
         )
     }
