@@ -59,6 +59,49 @@ pub struct RolloutArgs {
 pub enum BenchTarget {
     /// Environment steps per second (observation writing included, policy excluded).
     Env(BenchEnvArgs),
+    /// Forward + backward of one whole-episode batch through an actor-critic core
+    /// (default: Backpropamine's maze setting, B 30, T 200, H 100, simple neuromodulation).
+    Core(BenchCoreArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchCoreArgs {
+    /// Episodes per batch (B).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..))]
+    pub batch: i64,
+    /// Steps per episode (T).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(i64).range(1..))]
+    pub steps: i64,
+    /// Core setting, repeatable: `--set kind=lstm --set hidden=64 --set modulation=none`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+    /// libtorch intra-op threads (default: libtorch's choice).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    pub threads: Option<i32>,
+    /// Timed repetitions; the median is reported.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub repeats: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DeviceArg {
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+impl From<DeviceArg> for plastic_agents::device::DeviceChoice {
+    fn from(d: DeviceArg) -> Self {
+        match d {
+            DeviceArg::Auto => Self::Auto,
+            DeviceArg::Cpu => Self::Cpu,
+            DeviceArg::Cuda => Self::Cuda,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]

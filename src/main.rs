@@ -4,6 +4,7 @@ use clap::Parser;
 mod cli;
 mod commands;
 mod output;
+mod overrides;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

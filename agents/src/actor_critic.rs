@@ -25,7 +25,7 @@ impl Head {
 }
 
 /// Recurrent actor-critic: core output → policy logits and state value. Variables live under
-/// `core/`, `policy/` and `value/` of the path given to [`ActorCritic::new`].
+/// `core.`, `policy.` and `value.` of the path given to [`ActorCritic::new`].
 #[derive(Debug)]
 pub struct ActorCritic {
     pub core: Core,

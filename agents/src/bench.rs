@@ -21,6 +21,8 @@ pub struct BenchSpec {
     pub repeats: usize,
     /// libtorch intra-op threads (`None`: leave libtorch's setting).
     pub threads: Option<i32>,
+    /// Call [`crate::device::keep_freed_memory`] first, as a training process should.
+    pub keep_freed_memory: bool,
     pub seed: u64,
 }
 
@@ -36,6 +38,7 @@ impl Default for BenchSpec {
             warmup: 1,
             repeats: 5,
             threads: None,
+            keep_freed_memory: true,
             seed: 0,
         }
     }
@@ -48,12 +51,14 @@ pub struct BenchReport {
     pub seconds_per_batch: f64,
     /// Every timed run, in seconds.
     pub runs: Vec<f64>,
+    /// Median time of the forward pass alone (part of `seconds_per_batch`).
+    pub forward_seconds: f64,
     /// `B · T / seconds_per_batch`.
     pub env_steps_per_sec: f64,
-    /// CPU: growth of the resident set while the forward pass builds the graph (≈ tensors
-    /// saved for backward; memory the allocator already holds is not counted again).
+    /// CPU: growth of the resident set during the forward pass of a first, untimed run that
+    /// starts with free memory handed back to the kernel: ≈ the tensors saved for backward.
     pub forward_rss_growth_bytes: Option<u64>,
-    /// CPU: peak resident set during forward + backward above the level before it.
+    /// CPU: peak resident set during that run's forward + backward, above the level before it.
     pub peak_rss_growth_bytes: Option<u64>,
     /// Intra-op threads libtorch used.
     pub threads: i32,
@@ -75,6 +80,9 @@ pub fn forward_backward(spec: &BenchSpec) -> Result<BenchReport, CoreConfigError
     if let Some(n) = spec.threads {
         tch::set_num_threads(n);
     }
+    if spec.keep_freed_memory {
+        crate::device::keep_freed_memory();
+    }
     tch::manual_seed(spec.seed as i64);
     let vs = nn::VarStore::new(spec.device);
     let ac = ActorCritic::new(&vs.root(), spec.input_dim, spec.num_actions, &spec.core)?;
@@ -88,17 +96,7 @@ pub fn forward_backward(spec: &BenchSpec) -> Result<BenchReport, CoreConfigError
             tch::Cuda::synchronize(i as i64);
         }
     };
-    let cpu = spec.device == Device::Cpu;
-    let mut runs = Vec::with_capacity(spec.repeats);
-    let (mut fwd_growth, mut peak_growth) = (None::<u64>, None::<u64>);
-    for run in 0..spec.warmup + spec.repeats {
-        for mut v in vs.trainable_variables() {
-            v.zero_grad();
-        }
-        sync();
-        let before = proc_status_kib("VmRSS:").filter(|_| cpu);
-        let peak_ok = cpu && reset_peak_rss();
-        let start = Instant::now();
+    let forward = || {
         let mut state = ac.initial_state(b);
         let (mut logits, mut values) = (Vec::new(), Vec::new());
         for x in xs.unbind(0) {
@@ -107,36 +105,55 @@ pub fn forward_backward(spec: &BenchSpec) -> Result<BenchReport, CoreConfigError
             values.push(s.value);
             state = s.state;
         }
-        let loss = (Tensor::stack(&logits, 0) * &w_logits).sum(Kind::Float)
-            + (Tensor::stack(&values, 0) * &w_values).sum(Kind::Float);
-        let after_fwd = proc_status_kib("VmRSS:").filter(|_| cpu);
+        (Tensor::stack(&logits, 0) * &w_logits).sum(Kind::Float)
+            + (Tensor::stack(&values, 0) * &w_values).sum(Kind::Float)
+    };
+    let zero_grads = || {
+        for mut v in vs.trainable_variables() {
+            v.zero_grad();
+        }
+    };
+
+    // Memory: one run from a heap with its free pages handed back, so growth is real use.
+    let (mut fwd_growth, mut peak_growth) = (None, None);
+    if spec.device == Device::Cpu && crate::device::release_free_memory() {
+        zero_grads();
+        let before = proc_status_kib("VmRSS:");
+        let peak_ok = reset_peak_rss();
+        let loss = forward();
+        let after_fwd = proc_status_kib("VmRSS:");
+        loss.backward();
+        let peak = proc_status_kib("VmHWM:").filter(|_| peak_ok);
+        let growth = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?) * 1024);
+        fwd_growth = growth(before, after_fwd);
+        peak_growth = growth(before, peak);
+    }
+
+    let (mut runs, mut forwards) = (Vec::with_capacity(spec.repeats), Vec::new());
+    for run in 0..spec.warmup + spec.repeats {
+        zero_grads();
+        sync();
+        let start = Instant::now();
+        let loss = forward();
+        sync();
+        let forward_done = start.elapsed().as_secs_f64();
         loss.backward();
         sync();
-        let elapsed = start.elapsed().as_secs_f64();
-        let peak = proc_status_kib("VmHWM:").filter(|_| peak_ok);
         if run >= spec.warmup {
-            runs.push(elapsed);
-            if let (Some(b0), Some(b1)) = (before, after_fwd) {
-                let g = b1.saturating_sub(b0) * 1024;
-                fwd_growth = Some(fwd_growth.map_or(g, |m| m.max(g)));
-            }
-            if let (Some(b0), Some(p)) = (before, peak) {
-                let g = p.saturating_sub(b0) * 1024;
-                peak_growth = Some(peak_growth.map_or(g, |m| m.max(g)));
-            }
+            runs.push(start.elapsed().as_secs_f64());
+            forwards.push(forward_done);
         }
-        drop(state);
     }
-    let mut sorted = runs.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = if sorted.is_empty() {
-        f64::NAN
-    } else {
-        sorted[sorted.len() / 2]
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
+    let seconds = median(&runs);
     Ok(BenchReport {
-        seconds_per_batch: median,
-        env_steps_per_sec: (b * t) as f64 / median,
+        seconds_per_batch: seconds,
+        env_steps_per_sec: (b * t) as f64 / seconds,
+        forward_seconds: median(&forwards),
         runs,
         forward_rss_growth_bytes: fwd_growth,
         peak_rss_growth_bytes: peak_growth,

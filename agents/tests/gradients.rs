@@ -155,7 +155,7 @@ fn traces_of_different_rows_never_mix() {
         let (vs, core) = build(config, IN);
         randomize(&vs);
         let xs = Tensor::randn([T, 2, IN], F64);
-        let mut ys = xs.copy();
+        let ys = xs.copy();
         let _ = ys.narrow(1, 0, 1).g_add_(&Tensor::randn([T, 1, IN], F64));
         let (out_x, st_x) = tch::no_grad(|| run(&core, &xs));
         let (out_y, st_y) = tch::no_grad(|| run(&core, &ys));

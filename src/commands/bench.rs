@@ -1,4 +1,4 @@
-use crate::cli::BenchEnvArgs;
+use crate::cli::{BenchCoreArgs, BenchEnvArgs};
 use crate::output::emit;
 use plastic_envs::registry::make;
 use plastic_envs::rng;
@@ -68,6 +68,67 @@ pub fn env(args: &BenchEnvArgs) -> anyhow::Result<()> {
             report.steps_per_second / 1e6,
             report.steps,
             report.seconds
+        )
+    })
+}
+
+#[derive(Serialize)]
+struct CoreBench {
+    core: plastic_agents::CoreConfig,
+    device: String,
+    batch: i64,
+    steps: i64,
+    threads: i32,
+    seconds_per_batch: f64,
+    runs: Vec<f64>,
+    env_steps_per_second: f64,
+    forward_rss_growth_bytes: Option<u64>,
+    peak_rss_growth_bytes: Option<u64>,
+}
+
+/// Times forward + backward of one whole-episode batch through an actor-critic.
+pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
+    let defaults = plastic_agents::bench::BenchSpec::default();
+    let core = crate::overrides::apply(&defaults.core, &args.set)?;
+    let device = plastic_agents::device::DeviceChoice::from(args.device).resolve()?;
+    let spec = plastic_agents::bench::BenchSpec {
+        batch: args.batch,
+        steps: args.steps,
+        core,
+        device,
+        repeats: usize::try_from(args.repeats)?,
+        threads: args.threads,
+        ..defaults
+    };
+    let r = plastic_agents::bench::forward_backward(&spec)?;
+    let report = CoreBench {
+        core: spec.core,
+        device: format!("{device:?}"),
+        batch: spec.batch,
+        steps: spec.steps,
+        threads: r.threads,
+        seconds_per_batch: r.seconds_per_batch,
+        runs: r.runs,
+        env_steps_per_second: r.env_steps_per_sec,
+        forward_rss_growth_bytes: r.forward_rss_growth_bytes,
+        peak_rss_growth_bytes: r.peak_rss_growth_bytes,
+    };
+    emit(args.json, &report, || {
+        let mib =
+            |b: Option<u64>| b.map_or("n/a".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));
+        format!(
+            "{} core, H {}, B {} × T {} on {} ({} threads): {:.3} s per forward+backward \
+             ({:.0} env-steps/s); memory: forward +{}, peak +{}",
+            report.core.kind.name(),
+            report.core.hidden,
+            report.batch,
+            report.steps,
+            report.device,
+            report.threads,
+            report.seconds_per_batch,
+            report.env_steps_per_second,
+            mib(report.forward_rss_growth_bytes),
+            mib(report.peak_rss_growth_bytes)
         )
     })
 }

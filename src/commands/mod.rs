@@ -12,6 +12,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             target: BenchTarget::Env(args),
         } => bench::env(&args),
+        Command::Bench {
+            target: BenchTarget::Core(args),
+        } => bench::core(&args),
         Command::Info { json } => info::run(json),
     }
 }

@@ -1,9 +1,9 @@
 //! The plastic part of a recurrent weight matrix: `α ⊙ Hebb`, its trace rules and the
 //! neuromodulator. Shared by the plastic RNN and the plastic LSTM.
 //!
-//! Cost per step is dominated by passes over the `[B × H × H]` traces, so each update is
-//! written as one `baddbmm` (decay factor folded into the base, rate folded into the
-//! post-synaptic vector) plus, for clipped rules, one clamp.
+//! Cost per step is dominated by passes over the `[B × H × H]` traces, so each update is one
+//! broadcast `addcmul` (decay factor folded into the base, rate folded into the post-synaptic
+//! vector) plus, for clipped rules, one in-place clip.
 use super::config::{AlphaShape, CoreConfig, EtaShape, Modulation, ModulatorShape, Rule};
 use super::init;
 use tch::{nn, Tensor};
@@ -88,16 +88,19 @@ impl Plasticity {
     }
 
     /// `fixed + (α ⊙ Hebb) pre`, `[B × H]`.
+    ///
+    /// Written as broadcast products and a row sum rather than a batched matrix-vector
+    /// `bmm`: libtorch's CPU `bmm` with a single column runs several times slower than the
+    /// memory-bound element-wise passes, forward and backward.
     pub fn add_recurrent(&self, fixed: &Tensor, hebb: &Tensor, pre: &Tensor) -> Tensor {
-        let pre = pre.unsqueeze(2);
+        let pre = pre.unsqueeze(1);
         if self.alpha.dim() == 2 {
-            // One pass to form α ⊙ Hebb, one to multiply it with pre.
-            fixed
-                .unsqueeze(2)
-                .baddbmm(&(hebb * &self.alpha), &pre, 1.0, 1.0)
-                .squeeze_dim(2)
+            fixed + (hebb * &self.alpha * pre).sum_dim_intlist(2, false, None::<tch::Kind>)
         } else {
-            fixed.addcmul(&self.alpha, &hebb.bmm(&pre).squeeze_dim(2))
+            fixed.addcmul(
+                &self.alpha,
+                &(hebb * pre).sum_dim_intlist(2, false, None::<tch::Kind>),
+            )
         }
     }
 
@@ -152,18 +155,38 @@ impl Plasticity {
         post: &Tensor,
         pre: &Tensor,
     ) -> Tensor {
-        let scaled_post = (post * rate).unsqueeze(2);
         let pre = pre.unsqueeze(1);
+        let scaled_post = |scale: f64| (post * rate * scale).unsqueeze(2);
         // The rules differ only in how much of the old trace each post-synaptic row keeps.
-        let base = match rule {
-            Rule::Hebb => trace.shallow_clone(),
-            Rule::Decay => trace * (-rate + 1.0).unsqueeze(-1),
-            Rule::Oja => trace * (-(post * rate * post) + 1.0).unsqueeze(-1),
-        };
-        let next = base.baddbmm(&scaled_post, &pre, 1.0, 1.0);
         match rule {
-            Rule::Hebb => next.clamp(-self.clip, self.clip),
-            Rule::Decay | Rule::Oja => next,
+            Rule::Hebb => self.clipped(|scale| {
+                let base = if scale == 1.0 {
+                    trace.shallow_clone()
+                } else {
+                    trace * scale
+                };
+                base.addcmul(&scaled_post(scale), &pre)
+            }),
+            Rule::Decay => (trace * (-rate + 1.0).unsqueeze(-1)).addcmul(&scaled_post(1.0), &pre),
+            Rule::Oja => {
+                let keep = (-(post * rate * post) + 1.0).unsqueeze(-1);
+                (trace * keep).addcmul(&scaled_post(1.0), &pre)
+            }
+        }
+    }
+
+    /// `clamp(x, −c, c)` where `unclipped(1/c)` returns `x / c`.
+    ///
+    /// Clipping is a `hardtanh` (bounds ±1): its backward is one fused pass, where the CPU
+    /// backward of `clamp` takes several (≈ 20× slower), so other bounds are mapped onto ±1 by
+    /// scaling. Out of place on purpose: autograd saves the input either way, and the in-place
+    /// `hardtanh_` would first clone it.
+    fn clipped(&self, unclipped: impl FnOnce(f64) -> Tensor) -> Tensor {
+        let x = unclipped(1.0 / self.clip).hardtanh();
+        if self.clip == 1.0 {
+            x
+        } else {
+            x * self.clip
         }
     }
 }

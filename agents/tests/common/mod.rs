@@ -92,103 +92,38 @@ pub fn label(c: &CoreConfig) -> String {
 
 /// Every core and option combination the property tests cover.
 pub fn all_configs() -> Vec<CoreConfig> {
-    use AlphaShape::*;
-    use EtaShape::*;
-    use ModulatorShape::*;
+    let (rnn, lstm) = (CoreKind::PlasticRnn, CoreKind::PlasticLstm);
+    let (eta1, eta_n) = (EtaShape::Scalar, EtaShape::PerNeuron);
+    let (a_c, a_n) = (AlphaShape::PerConnection, AlphaShape::PerNeuron);
+    let (m1, m_f) = (ModulatorShape::Scalar, ModulatorShape::FanOut);
+    let (none, simple, retro) = (
+        Modulation::None,
+        Modulation::Simple,
+        Modulation::Retroactive,
+    );
     let mut v = vec![CoreConfig::rnn(4), CoreConfig::lstm(4)];
     for rule in [Rule::Hebb, Rule::Decay, Rule::Oja] {
-        for eta in [Scalar, EtaShape::PerNeuron] {
-            for alpha in [PerConnection, AlphaShape::PerNeuron] {
-                v.push(plastic(
-                    CoreKind::PlasticRnn,
-                    rule,
-                    eta,
-                    alpha,
-                    Modulation::None,
-                    Scalar,
-                ));
+        for eta in [eta1, eta_n] {
+            for alpha in [a_c, a_n] {
+                v.push(plastic(rnn, rule, eta, alpha, none, m1));
             }
         }
-        for modulator in [Scalar, FanOut] {
-            v.push(plastic(
-                CoreKind::PlasticRnn,
-                rule,
-                Scalar,
-                PerConnection,
-                Modulation::Simple,
-                modulator,
-            ));
+        for modulator in [m1, m_f] {
+            v.push(plastic(rnn, rule, eta1, a_c, simple, modulator));
         }
     }
-    for modulator in [Scalar, FanOut] {
-        for eta in [Scalar, EtaShape::PerNeuron] {
-            v.push(plastic(
-                CoreKind::PlasticRnn,
-                Rule::Hebb,
-                eta,
-                PerConnection,
-                Modulation::Retroactive,
-                modulator,
-            ));
+    for modulator in [m1, m_f] {
+        for eta in [eta1, eta_n] {
+            v.push(plastic(rnn, Rule::Hebb, eta, a_c, retro, modulator));
         }
     }
-    v.push(plastic(
-        CoreKind::PlasticRnn,
-        Rule::Hebb,
-        Scalar,
-        AlphaShape::PerNeuron,
-        Modulation::Simple,
-        FanOut,
-    ));
-    let l = CoreKind::PlasticLstm;
-    v.push(plastic(
-        l,
-        Rule::Hebb,
-        Scalar,
-        PerConnection,
-        Modulation::Simple,
-        Scalar,
-    ));
-    v.push(plastic(
-        l,
-        Rule::Decay,
-        Scalar,
-        PerConnection,
-        Modulation::None,
-        Scalar,
-    ));
-    v.push(plastic(
-        l,
-        Rule::Oja,
-        EtaShape::PerNeuron,
-        AlphaShape::PerNeuron,
-        Modulation::None,
-        Scalar,
-    ));
-    v.push(plastic(
-        l,
-        Rule::Hebb,
-        Scalar,
-        AlphaShape::PerNeuron,
-        Modulation::Simple,
-        FanOut,
-    ));
-    v.push(plastic(
-        l,
-        Rule::Hebb,
-        Scalar,
-        PerConnection,
-        Modulation::Retroactive,
-        Scalar,
-    ));
-    v.push(plastic(
-        l,
-        Rule::Decay,
-        Scalar,
-        PerConnection,
-        Modulation::Simple,
-        Scalar,
-    ));
+    v.push(plastic(rnn, Rule::Hebb, eta1, a_n, simple, m_f));
+    v.push(plastic(lstm, Rule::Hebb, eta1, a_c, simple, m1));
+    v.push(plastic(lstm, Rule::Decay, eta1, a_c, none, m1));
+    v.push(plastic(lstm, Rule::Oja, eta_n, a_n, none, m1));
+    v.push(plastic(lstm, Rule::Hebb, eta1, a_n, simple, m_f));
+    v.push(plastic(lstm, Rule::Hebb, eta1, a_c, retro, m1));
+    v.push(plastic(lstm, Rule::Decay, eta1, a_c, simple, m1));
     v
 }
 

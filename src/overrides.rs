@@ -1,0 +1,81 @@
+//! `key=value` overrides applied to any serde config, so a mistyped key or a wrong type fails
+//! with the key's name instead of being ignored.
+use anyhow::{bail, Context};
+use serde::{de::DeserializeOwned, Serialize};
+
+/// Returns `config` with each `key=value` (dotted keys reach into tables) applied.
+/// Values are read as TOML (`64`, `0.5`, `true`, `"lstm"`); a bare word is taken as a string.
+pub fn apply<T: Serialize + DeserializeOwned>(
+    config: &T,
+    overrides: &[String],
+) -> anyhow::Result<T> {
+    let mut doc = toml::Value::try_from(config).context("serialising the configuration")?;
+    for item in overrides {
+        let Some((key, raw)) = item.split_once('=') else {
+            bail!("override `{item}` is not key=value (e.g. hidden=64)");
+        };
+        let (key, raw) = (key.trim(), raw.trim());
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+        set(&mut doc, key, value)?;
+        // Checked per override so the error names the override at fault.
+        T::deserialize(doc.clone())
+            .map_err(|e| anyhow::anyhow!("invalid value in `{item}`: {}", e.message()))?;
+    }
+    Ok(T::deserialize(doc)?)
+}
+
+/// Replaces the existing entry at dotted `key`; a key that does not exist is an error.
+fn set(doc: &mut toml::Value, key: &str, value: toml::Value) -> anyhow::Result<()> {
+    let (path, last) = match key.rsplit_once('.') {
+        Some((path, last)) => (Some(path), last),
+        None => (None, key),
+    };
+    let mut table = doc.as_table_mut().expect("configs are tables");
+    for part in path.into_iter().flat_map(|p| p.split('.')) {
+        table = table
+            .get_mut(part)
+            .and_then(toml::Value::as_table_mut)
+            .with_context(|| format!("unknown section `{part}` in `{key}`"))?;
+    }
+    match table.get_mut(last) {
+        Some(slot) => *slot = value,
+        None => {
+            let known: Vec<&str> = table.keys().map(String::as_str).collect();
+            bail!("unknown key `{key}`; keys here: {}", known.join(", "));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plastic_agents::CoreConfig;
+
+    fn set(items: &[&str]) -> anyhow::Result<CoreConfig> {
+        apply(
+            &CoreConfig::default(),
+            &items.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn typed_values_and_bare_words_apply() {
+        let c = set(&["hidden=64", "kind=lstm", "modulation=\"none\"", "clip=2.5"]).unwrap();
+        assert_eq!((c.hidden, c.clip), (64, 2.5));
+        assert_eq!(c.kind.name(), "lstm");
+    }
+
+    #[test]
+    fn mistakes_name_the_key() {
+        let msg = set(&["hiden=64"]).unwrap_err().to_string();
+        assert!(msg.contains("`hiden`") && msg.contains("hidden"), "{msg}");
+        let msg = format!("{:#}", set(&["hidden=lots"]).unwrap_err());
+        assert!(msg.contains("hidden"), "{msg}");
+        assert!(set(&["hidden"]).is_err());
+        assert!(set(&["kind=transformer"]).is_err());
+    }
+}
