@@ -2,7 +2,7 @@
 //! (T = 200, H = 100, simple neuromodulation, 4 actions), at B = 30 and a larger B.
 //! `PLASTIC_BENCH_BATCHES=30,256` overrides the batch sizes.
 use criterion::{criterion_group, criterion_main, Criterion};
-use plastic_agents::bench::{forward_backward, BenchSpec};
+use plastic_agents::bench::{forward_backward, Bench, BenchSpec};
 use std::time::Duration;
 
 fn batches() -> Vec<i64> {
@@ -14,27 +14,20 @@ fn batches() -> Vec<i64> {
 
 fn maze_batch(c: &mut Criterion) {
     let mut group = c.benchmark_group("plastic_rnn_fwd_bwd_T200_H100");
-    group.sample_size(10).warm_up_time(Duration::from_secs(1));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10));
     for batch in batches() {
-        // One run per iteration: the spec's own repeat loop is not used here.
         let spec = BenchSpec {
             batch,
-            warmup: 0,
-            repeats: 1,
             ..BenchSpec::default()
         };
-        group.bench_function(format!("B{batch}"), |b| {
-            b.iter(|| {
-                forward_backward(&spec)
-                    .expect("valid bench spec")
-                    .seconds_per_batch
-            })
-        });
-        let report = forward_backward(&BenchSpec {
-            batch,
-            ..BenchSpec::default()
-        })
-        .expect("valid bench spec");
+        let bench = Bench::new(&spec).expect("valid bench spec");
+        group.bench_function(format!("B{batch}"), |b| b.iter(|| bench.run_once()));
+        drop(bench);
+        // Seconds per batch, throughput and memory as the CLI would report them.
+        let report = forward_backward(&spec).expect("valid bench spec");
         eprintln!(
             "B={batch}: {:.4} s/batch, {:.0} env-steps/s, forward RSS growth {:?} B, peak {:?} B, {} threads",
             report.seconds_per_batch,

@@ -75,75 +75,107 @@ fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-/// Times forward + backward of one whole-episode batch through an actor-critic.
-pub fn forward_backward(spec: &BenchSpec) -> Result<BenchReport, CoreConfigError> {
-    if let Some(n) = spec.threads {
-        tch::set_num_threads(n);
+/// A prepared benchmark: network, inputs and loss weights built once, so each run times
+/// only the forward and backward pass.
+pub struct Bench {
+    spec: BenchSpec,
+    vs: nn::VarStore,
+    ac: ActorCritic,
+    xs: Tensor,
+    w_logits: Tensor,
+    w_values: Tensor,
+}
+
+impl Bench {
+    pub fn new(spec: &BenchSpec) -> Result<Self, CoreConfigError> {
+        if let Some(n) = spec.threads {
+            tch::set_num_threads(n);
+        }
+        if spec.keep_freed_memory {
+            crate::device::keep_freed_memory();
+        }
+        tch::manual_seed(spec.seed as i64);
+        let vs = nn::VarStore::new(spec.device);
+        let ac = ActorCritic::new(&vs.root(), spec.input_dim, spec.num_actions, &spec.core)?;
+        let opts = (Kind::Float, spec.device);
+        let (b, t) = (spec.batch, spec.steps);
+        Ok(Self {
+            xs: Tensor::rand([t, b, spec.input_dim], opts),
+            w_logits: Tensor::randn([t, b, spec.num_actions], opts),
+            w_values: Tensor::randn([t, b], opts),
+            spec: spec.clone(),
+            vs,
+            ac,
+        })
     }
-    if spec.keep_freed_memory {
-        crate::device::keep_freed_memory();
-    }
-    tch::manual_seed(spec.seed as i64);
-    let vs = nn::VarStore::new(spec.device);
-    let ac = ActorCritic::new(&vs.root(), spec.input_dim, spec.num_actions, &spec.core)?;
-    let opts = (Kind::Float, spec.device);
-    let (b, t) = (spec.batch, spec.steps);
-    let xs = Tensor::rand([t, b, spec.input_dim], opts);
-    let w_logits = Tensor::randn([t, b, spec.num_actions], opts);
-    let w_values = Tensor::randn([t, b], opts);
-    let sync = || {
-        if let Device::Cuda(i) = spec.device {
+
+    fn sync(&self) {
+        if let Device::Cuda(i) = self.spec.device {
             tch::Cuda::synchronize(i as i64);
         }
-    };
-    let forward = || {
-        let mut state = ac.initial_state(b);
+    }
+
+    /// The whole episode through the actor-critic: `Σ logits ⊙ w + Σ values ⊙ w`.
+    fn loss(&self) -> Tensor {
+        let mut state = self.ac.initial_state(self.spec.batch);
         let (mut logits, mut values) = (Vec::new(), Vec::new());
-        for x in xs.unbind(0) {
-            let s = ac.step(&x, &state);
+        for x in self.xs.unbind(0) {
+            let s = self.ac.step(&x, &state);
             logits.push(s.logits);
             values.push(s.value);
             state = s.state;
         }
-        (Tensor::stack(&logits, 0) * &w_logits).sum(Kind::Float)
-            + (Tensor::stack(&values, 0) * &w_values).sum(Kind::Float)
-    };
-    let zero_grads = || {
-        for mut v in vs.trainable_variables() {
+        (Tensor::stack(&logits, 0) * &self.w_logits).sum(Kind::Float)
+            + (Tensor::stack(&values, 0) * &self.w_values).sum(Kind::Float)
+    }
+
+    fn zero_grads(&self) {
+        for mut v in self.vs.trainable_variables() {
             v.zero_grad();
         }
-    };
+    }
 
-    // Memory: one run from a heap with its free pages handed back, so growth is real use.
-    let (mut fwd_growth, mut peak_growth) = (None, None);
-    if spec.device == Device::Cpu && crate::device::release_free_memory() {
-        zero_grads();
+    /// One forward + backward pass: returns (total seconds, forward seconds).
+    pub fn run_once(&self) -> (f64, f64) {
+        self.zero_grads();
+        self.sync();
+        let start = Instant::now();
+        let loss = self.loss();
+        self.sync();
+        let forward = start.elapsed().as_secs_f64();
+        loss.backward();
+        self.sync();
+        (start.elapsed().as_secs_f64(), forward)
+    }
+
+    /// CPU resident-set growth over one pass (forward only, and peak over forward +
+    /// backward), starting from a heap whose free pages were handed back to the kernel.
+    pub fn memory(&self) -> (Option<u64>, Option<u64>) {
+        if self.spec.device != Device::Cpu || !crate::device::release_free_memory() {
+            return (None, None);
+        }
+        self.zero_grads();
         let before = proc_status_kib("VmRSS:");
         let peak_ok = reset_peak_rss();
-        let loss = forward();
+        let loss = self.loss();
         let after_fwd = proc_status_kib("VmRSS:");
         loss.backward();
         let peak = proc_status_kib("VmHWM:").filter(|_| peak_ok);
         let growth = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?) * 1024);
-        fwd_growth = growth(before, after_fwd);
-        peak_growth = growth(before, peak);
+        (growth(before, after_fwd), growth(before, peak))
     }
+}
 
-    let (mut runs, mut forwards) = (Vec::with_capacity(spec.repeats), Vec::new());
-    for run in 0..spec.warmup + spec.repeats {
-        zero_grads();
-        sync();
-        let start = Instant::now();
-        let loss = forward();
-        sync();
-        let forward_done = start.elapsed().as_secs_f64();
-        loss.backward();
-        sync();
-        if run >= spec.warmup {
-            runs.push(start.elapsed().as_secs_f64());
-            forwards.push(forward_done);
-        }
+/// Times forward + backward of one whole-episode batch through an actor-critic: a memory
+/// run, `warmup` untimed runs, then the median of `repeats` timed runs.
+pub fn forward_backward(spec: &BenchSpec) -> Result<BenchReport, CoreConfigError> {
+    let bench = Bench::new(spec)?;
+    let (fwd_growth, peak_growth) = bench.memory();
+    for _ in 0..spec.warmup {
+        bench.run_once();
     }
+    let (runs, forwards): (Vec<f64>, Vec<f64>) =
+        (0..spec.repeats).map(|_| bench.run_once()).unzip();
     let median = |v: &[f64]| {
         let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
@@ -152,7 +184,7 @@ pub fn forward_backward(spec: &BenchSpec) -> Result<BenchReport, CoreConfigError
     let seconds = median(&runs);
     Ok(BenchReport {
         seconds_per_batch: seconds,
-        env_steps_per_sec: (b * t) as f64 / seconds,
+        env_steps_per_sec: (spec.batch * spec.steps) as f64 / seconds,
         forward_seconds: median(&forwards),
         runs,
         forward_rss_growth_bytes: fwd_growth,

@@ -107,6 +107,20 @@ fn gradients_match_finite_differences_with_active_clipping() {
     }
 }
 
+#[test]
+fn gradients_match_finite_differences_at_the_default_clip() {
+    // c = 1 takes its own code path (no rescaling); with rates up to 0.6 some entries reach
+    // the bound within a few steps and others do not.
+    for (i, config) in all_configs().into_iter().enumerate() {
+        let clipped = config.kind.is_plastic()
+            && (config.rule == Rule::Hebb || config.modulation == Modulation::Retroactive);
+        if clipped {
+            assert_eq!(config.clip, 1.0);
+            check(&config, 400 + i as i64);
+        }
+    }
+}
+
 /// Runs `B` elements together and one at a time: outputs and parameter gradients agree.
 #[test]
 fn batched_equals_looped() {

@@ -3,7 +3,12 @@
 //!
 //! Cost per step is dominated by passes over the `[B × H × H]` traces, so each update is one
 //! broadcast `addcmul` (decay factor folded into the base, rate folded into the post-synaptic
-//! vector) plus, for clipped rules, one in-place clip.
+//! vector) plus, for clipped rules, one `hardtanh`. Backpropamine's core (per-connection α,
+//! `hebb` rule, c = 1) runs 5 trace-sized kernels forward (`Hebb ⊙ α`, `⊙ h`, row sum,
+//! `addcmul`, `hardtanh`) and about 11 backward (`hardtanh` backward, 4 for the `addcmul`
+//! gradients, 5 for the plastic input, 1 to add the two gradients of `Hebb_{t−1}`); autograd
+//! keeps 3 trace-sized tensors per step (`Hebb_{t−1}`, `α ⊙ Hebb_{t−1}`, the unclipped trace).
+//! With per-neuron α the plastic input takes 2 kernels instead of 3 and keeps one tensor fewer.
 use super::config::{AlphaShape, CoreConfig, EtaShape, Modulation, ModulatorShape, Rule};
 use super::init;
 use tch::{nn, Tensor};
@@ -129,9 +134,7 @@ impl Plasticity {
                     .eta_e
                     .as_ref()
                     .expect("η_E exists with retroactive modulation");
-                let hebb = hebb
-                    .addcmul(&m.unsqueeze(-1), e)
-                    .clamp(-self.clip, self.clip);
+                let hebb = self.clipped_add(hebb, &m.unsqueeze(-1), e);
                 (
                     hebb,
                     Some(self.apply_rule(Rule::Decay, e, eta_e, post, pre)),
@@ -156,37 +159,30 @@ impl Plasticity {
         pre: &Tensor,
     ) -> Tensor {
         let pre = pre.unsqueeze(1);
-        let scaled_post = |scale: f64| (post * rate * scale).unsqueeze(2);
+        let scaled_post = (post * rate).unsqueeze(2);
         // The rules differ only in how much of the old trace each post-synaptic row keeps.
         match rule {
-            Rule::Hebb => self.clipped(|scale| {
-                let base = if scale == 1.0 {
-                    trace.shallow_clone()
-                } else {
-                    trace * scale
-                };
-                base.addcmul(&scaled_post(scale), &pre)
-            }),
-            Rule::Decay => (trace * (-rate + 1.0).unsqueeze(-1)).addcmul(&scaled_post(1.0), &pre),
+            Rule::Hebb => self.clipped_add(trace, &scaled_post, &pre),
+            Rule::Decay => (trace * (-rate + 1.0).unsqueeze(-1)).addcmul(&scaled_post, &pre),
             Rule::Oja => {
                 let keep = (-(post * rate * post) + 1.0).unsqueeze(-1);
-                (trace * keep).addcmul(&scaled_post(1.0), &pre)
+                (trace * keep).addcmul(&scaled_post, &pre)
             }
         }
     }
 
-    /// `clamp(x, −c, c)` where `unclipped(1/c)` returns `x / c`.
+    /// `clamp(trace + a ⊙ b, −c, c)`, `a ⊙ b` broadcast to the trace's shape.
     ///
-    /// Clipping is a `hardtanh` (bounds ±1): its backward is one fused pass, where the CPU
-    /// backward of `clamp` takes several (≈ 20× slower), so other bounds are mapped onto ±1 by
-    /// scaling. Out of place on purpose: autograd saves the input either way, and the in-place
-    /// `hardtanh_` would first clone it.
-    fn clipped(&self, unclipped: impl FnOnce(f64) -> Tensor) -> Tensor {
-        let x = unclipped(1.0 / self.clip).hardtanh();
+    /// The clip is a `hardtanh` (bounds ±1), whose backward is one fused pass where the CPU
+    /// backward of `clamp` takes several (measured ≈ 20× slower); other bounds are mapped onto
+    /// ±1 by scaling (two extra passes, exact when c is a power of two). Out of place on
+    /// purpose: autograd saves the input either way, and `hardtanh_` would first clone it.
+    fn clipped_add(&self, trace: &Tensor, a: &Tensor, b: &Tensor) -> Tensor {
         if self.clip == 1.0 {
-            x
+            trace.addcmul(a, b).hardtanh()
         } else {
-            x * self.clip
+            let s = 1.0 / self.clip;
+            (trace * s).addcmul(&(a * s), b).hardtanh() * self.clip
         }
     }
 }
