@@ -43,3 +43,39 @@ pub fn var(p: &nn::Path, name: &str, value: &Tensor) -> Tensor {
     tch::no_grad(|| v.shallow_clone().copy_(value));
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orthogonal_blocks_are_orthogonal_times_gain() {
+        tch::manual_seed(3);
+        let w = orthogonal_blocks(3, 6, 0.5);
+        assert_eq!(w.size(), [18, 6]);
+        for b in 0..3 {
+            let q = w.narrow(0, 6 * b, 6);
+            let err = (q.matmul(&q.tr()) - Tensor::eye(6, DRAW) * 0.25)
+                .abs()
+                .max();
+            assert!(err.double_value(&[]) < 1e-12);
+        }
+        // Blocks are independent draws, not copies.
+        assert!(
+            w.narrow(0, 0, 6)
+                .ne_tensor(&w.narrow(0, 6, 6))
+                .any()
+                .int64_value(&[])
+                == 1
+        );
+    }
+
+    #[test]
+    fn backpropamine_and_linear_ranges() {
+        let a = backpropamine(&[50, 50]);
+        assert!(a.min().double_value(&[]) >= 0.0 && a.max().double_value(&[]) < 0.01);
+        let l = linear_default(&[40, 16], 16);
+        assert!(l.abs().max().double_value(&[]) <= 0.25);
+        assert!(l.min().double_value(&[]) < 0.0);
+    }
+}
