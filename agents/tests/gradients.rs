@@ -88,14 +88,18 @@ fn gradients_match_finite_differences_for_every_core() {
     }
 }
 
+/// Whether the core's trace update clamps at ±c (additive Hebb, or retroactive modulation).
+fn clips(config: &CoreConfig) -> bool {
+    config.kind.is_plastic()
+        && (config.rule == Rule::Hebb || config.modulation == Modulation::Retroactive)
+}
+
 #[test]
 fn gradients_match_finite_differences_with_active_clipping() {
     // With c = 0.05 most trace entries sit at ±c after a step or two: checks the clamp's
     // gradient (zero at clamped entries, identity elsewhere) away from the boundary.
     for (i, config) in all_configs().into_iter().enumerate() {
-        let clipped = config.kind.is_plastic()
-            && (config.rule == Rule::Hebb || config.modulation == Modulation::Retroactive);
-        if clipped {
+        if clips(&config) {
             check(
                 &CoreConfig {
                     clip: 0.05,
@@ -112,9 +116,7 @@ fn gradients_match_finite_differences_at_the_default_clip() {
     // c = 1 takes its own code path (no rescaling); with rates up to 0.6 some entries reach
     // the bound within a few steps and others do not.
     for (i, config) in all_configs().into_iter().enumerate() {
-        let clipped = config.kind.is_plastic()
-            && (config.rule == Rule::Hebb || config.modulation == Modulation::Retroactive);
-        if clipped {
+        if clips(&config) {
             assert_eq!(config.clip, 1.0);
             check(&config, 400 + i as i64);
         }
