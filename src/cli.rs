@@ -1,5 +1,6 @@
 //! Command-line arguments.
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -14,6 +15,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Train an agent from a config file; writes a run folder under runs/.
+    Train(TrainArgs),
+    /// Continue a run from its newest checkpoint.
+    Resume(ResumeArgs),
+    /// Evaluate a trained agent on held-out episodes, next to reference policies.
+    Eval(EvalArgs),
     /// List the environments with their observation size, action count and parameters.
     Envs {
         /// Print one JSON object instead of a table.
@@ -32,6 +39,51 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Experiment config (TOML), e.g. configs/bandit-dependent-easy.toml.
+    pub config: PathBuf,
+    /// Override a config value, repeatable: `--set optim.lr=3e-4 --set core.hidden=64`.
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Where tensors live (default: the config's `run.device`).
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceArg>,
+    /// Run folder (default: runs/<run.name>_<n>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seed (default: the config's `run.seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ResumeArgs {
+    /// Run folder written by `plastic train`.
+    pub run: PathBuf,
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceArg>,
+    /// Train until this many environment steps in all (to extend a finished run).
+    #[arg(long)]
+    pub total_steps: Option<u64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Run folder (its newest checkpoint) or one checkpoint folder.
+    pub run: PathBuf,
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub episodes: u64,
+    /// Seed of the evaluation episodes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Take the most probable action instead of sampling.
+    #[arg(long)]
+    pub greedy: bool,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

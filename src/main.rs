@@ -3,8 +3,12 @@ use clap::Parser;
 
 mod cli;
 mod commands;
+mod config;
 mod output;
 mod overrides;
+mod pictures;
+mod run_dir;
+mod tensorboard;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

@@ -1,9 +1,12 @@
 //! Plastic recurrent cores, actor-critic heads and the A2C trainer of `plastic`, on libtorch.
 
+pub mod a2c;
+pub mod acting;
 pub mod actor_critic;
 pub mod bench;
 pub mod cores;
 pub mod device;
+pub mod metrics;
 
 pub use actor_critic::{AcStep, ActorCritic};
 pub use cores::{Core, CoreConfig, CoreConfigError, State};

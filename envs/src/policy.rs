@@ -6,6 +6,9 @@ use rand::Rng as _;
 pub trait Policy {
     /// `obs` is `[B × obs_dim]`; writes `B` actions.
     fn act(&mut self, obs: &[f32], actions: &mut [u32]);
+    /// Told after each step which rows' episodes ended (and were reset), for policies with
+    /// memory, such as recurrent agents, that must start those rows afresh.
+    fn episodes_ended(&mut self, _done: &[bool]) {}
 }
 
 /// Uniformly random actions, one independent stream per row.

@@ -52,10 +52,14 @@ pub fn run_episodes(
     let mut regret = vec![0.0f64; b];
     let mut len = vec![0usize; b];
     let (mut returns, mut regrets, mut lens) = (Vec::new(), Vec::new(), Vec::new());
+    let mut done = vec![false; b];
     let mut reports_regret = false;
     while returns.len() < episodes {
         policy.act(&obs, &mut actions);
         let step = env.step(&actions)?;
+        for (row, d) in done.iter_mut().enumerate() {
+            *d = step.done(row);
+        }
         for row in 0..b {
             ret[row] += f64::from(step.rewards[row]);
             len[row] += 1;
@@ -63,16 +67,19 @@ pub fn run_episodes(
                 regret[row] += f64::from(r[row]);
                 reports_regret = true;
             }
-            if step.done(row) && returns.len() < episodes {
+            if done[row] && returns.len() < episodes {
                 returns.push(ret[row]);
                 regrets.push(regret[row]);
                 lens.push(len[row] as f64);
             }
-            if step.done(row) {
+            if done[row] {
                 (ret[row], regret[row], len[row]) = (0.0, 0.0, 0);
             }
         }
         obs.copy_from_slice(step.obs);
+        if done.contains(&true) {
+            policy.episodes_ended(&done);
+        }
     }
     Ok(RolloutStats {
         episodes,

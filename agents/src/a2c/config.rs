@@ -1,0 +1,259 @@
+//! What the A2C trainer and its optimiser are told: every option a config value, checked
+//! before anything is built, each error naming its key.
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+/// How many steps each update collects per environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RolloutLen {
+    /// One whole episode (environments with a fixed horizon): traces start at zero, backprop
+    /// runs through the episode, nothing is bootstrapped (Backpropamine's regime).
+    #[default]
+    Episode,
+    /// A fixed number of steps; state carries over detached and returns bootstrap from the critic.
+    Steps(usize),
+}
+
+impl Serialize for RolloutLen {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Episode => s.serialize_str("episode"),
+            Self::Steps(n) => s.serialize_u64(*n as u64),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RolloutLen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = RolloutLen;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"episode\" or a number of steps ≥ 1")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RolloutLen, E> {
+                match v {
+                    "episode" => Ok(RolloutLen::Episode),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RolloutLen, E> {
+                match usize::try_from(v) {
+                    Ok(n) if n >= 1 => Ok(RolloutLen::Steps(n)),
+                    _ => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
+                }
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RolloutLen, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(-1))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// Losses and returns (a2c.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct A2cConfig {
+    /// Steps per environment per update: `"episode"` or a number.
+    pub rollout_len: RolloutLen,
+    pub gamma: f64,
+    /// GAE(λ); 1 gives plain discounted returns minus the value.
+    pub gae_lambda: f64,
+    pub value_coef: f64,
+    /// Weight of the entropy bonus `H(π)`.
+    pub entropy_coef: f64,
+    /// Weight of Backpropamine's penalty `Σ_a π_a²` (0 turns it off).
+    pub sum_squares_coef: f64,
+    /// Normalise advantages over the batch before the policy loss.
+    pub normalize_advantages: bool,
+    /// Global gradient-norm bound (`inf` turns clipping off).
+    pub max_grad_norm: f64,
+}
+
+impl Default for A2cConfig {
+    fn default() -> Self {
+        Self {
+            rollout_len: RolloutLen::Episode,
+            gamma: 0.99,
+            gae_lambda: 1.0,
+            value_coef: 0.5,
+            entropy_coef: 0.01,
+            sum_squares_coef: 0.0,
+            normalize_advantages: false,
+            max_grad_norm: 4.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    #[default]
+    Adam,
+    Rmsprop,
+}
+
+/// Learning rate over the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    #[default]
+    Constant,
+    /// From `lr` at the first update down to 0 after the last.
+    Linear,
+}
+
+/// Optimiser settings; the formulas are PyTorch's `Adam` and `RMSprop` (no momentum).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    pub algorithm: Algorithm,
+    pub lr: f64,
+    pub schedule: Schedule,
+    /// Added to the denominator (Backpropamine uses 1e-4 with Adam).
+    pub eps: f64,
+    /// Adam's moment decay rates.
+    pub beta1: f64,
+    pub beta2: f64,
+    /// RMSprop's smoothing constant.
+    pub alpha: f64,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self {
+            algorithm: Algorithm::Adam,
+            lr: 1e-3,
+            schedule: Schedule::Constant,
+            eps: 1e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            alpha: 0.99,
+        }
+    }
+}
+
+/// A setting the trainer cannot run with; the message names the key and the accepted values.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{key} = {value}: {expected}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+fn check(ok: bool, key: &'static str, value: f64, expected: &'static str) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError {
+            key,
+            value: value.to_string(),
+            expected,
+        })
+    }
+}
+
+impl A2cConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let unit = |v: f64| (0.0..=1.0).contains(&v);
+        let non_neg = |v: f64| v.is_finite() && v >= 0.0;
+        check(unit(self.gamma), "a2c.gamma", self.gamma, "must be in [0, 1] (e.g. 0.99)")?;
+        check(
+            unit(self.gae_lambda),
+            "a2c.gae_lambda",
+            self.gae_lambda,
+            "must be in [0, 1] (1 = plain discounted returns)",
+        )?;
+        check(non_neg(self.value_coef), "a2c.value_coef", self.value_coef, "must be ≥ 0")?;
+        check(non_neg(self.entropy_coef), "a2c.entropy_coef", self.entropy_coef, "must be ≥ 0")?;
+        check(
+            non_neg(self.sum_squares_coef),
+            "a2c.sum_squares_coef",
+            self.sum_squares_coef,
+            "must be ≥ 0",
+        )?;
+        check(
+            self.max_grad_norm > 0.0,
+            "a2c.max_grad_norm",
+            self.max_grad_norm,
+            "must be > 0 (inf turns clipping off)",
+        )
+    }
+}
+
+impl OptimConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        let rate = |v: f64| (0.0..1.0).contains(&v);
+        check(positive(self.lr), "optim.lr", self.lr, "must be a number > 0 (e.g. 1e-3)")?;
+        check(positive(self.eps), "optim.eps", self.eps, "must be a number > 0 (e.g. 1e-4)")?;
+        check(rate(self.beta1), "optim.beta1", self.beta1, "must be in [0, 1) (e.g. 0.9)")?;
+        check(rate(self.beta2), "optim.beta2", self.beta2, "must be in [0, 1) (e.g. 0.999)")?;
+        check(rate(self.alpha), "optim.alpha", self.alpha, "must be in [0, 1) (e.g. 0.99)")
+    }
+
+    /// Learning rate of update `update` (0-based) of `total`.
+    pub fn lr_at(&self, update: u64, total: u64) -> f64 {
+        match self.schedule {
+            Schedule::Constant => self.lr,
+            Schedule::Linear => self.lr * (1.0 - update as f64 / total.max(1) as f64).max(0.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Wrap {
+        rollout_len: RolloutLen,
+    }
+
+    fn parse(v: &str) -> Result<RolloutLen, String> {
+        serde_json::from_str::<Wrap>(&format!("{{\"rollout_len\": {v}}}"))
+            .map(|w| w.rollout_len)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn rollout_len_is_episode_or_positive_steps() {
+        assert_eq!(parse("\"episode\""), Ok(RolloutLen::Episode));
+        assert_eq!(parse("20"), Ok(RolloutLen::Steps(20)));
+        for bad in ["0", "-3", "\"epsiode\"", "2.5"] {
+            let msg = parse(bad).unwrap_err();
+            assert!(msg.contains("\"episode\" or a number"), "{bad}: {msg}");
+        }
+        let json = serde_json::to_string(&RolloutLen::Steps(5)).unwrap();
+        assert_eq!(json, "5");
+    }
+
+    #[test]
+    fn impossible_values_name_their_key() {
+        let a2c = A2cConfig {
+            gamma: 1.5,
+            ..A2cConfig::default()
+        };
+        assert_eq!(a2c.validate().unwrap_err().key, "a2c.gamma");
+        let optim = OptimConfig {
+            lr: -1.0,
+            ..OptimConfig::default()
+        };
+        assert_eq!(optim.validate().unwrap_err().key, "optim.lr");
+        assert!(A2cConfig::default().validate().is_ok());
+        assert!(OptimConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn linear_schedule_reaches_zero_at_the_end() {
+        let o = OptimConfig {
+            lr: 1.0,
+            schedule: Schedule::Linear,
+            ..OptimConfig::default()
+        };
+        assert_eq!(o.lr_at(0, 4), 1.0);
+        assert_eq!(o.lr_at(2, 4), 0.5);
+        assert_eq!(o.lr_at(4, 4), 0.0);
+    }
+}

@@ -1,0 +1,13 @@
+//! Advantage actor-critic for recurrent and plastic policies (`specs/a2c.md`).
+mod config;
+mod optim;
+mod returns;
+mod trainer;
+
+pub use config::{A2cConfig, Algorithm, ConfigError, OptimConfig, RolloutLen, Schedule};
+pub use optim::Optimizer;
+pub use returns::{gae, RolloutData};
+pub use trainer::{
+    load_model, EpisodeEnd, Progress, Snapshot, TrainError, Trainer, TrainerConfig, UpdateStats,
+    RECENT,
+};

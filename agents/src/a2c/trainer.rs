@@ -1,0 +1,550 @@
+//! The A2C loop: collect a rollout from `B` environments, compute returns, backpropagate
+//! through time, clip, step. Whole-episode and truncated rollouts share this one code path.
+use super::config::{A2cConfig, OptimConfig, RolloutLen};
+use super::optim::Optimizer;
+use super::returns::{gae, RolloutData};
+use crate::acting::{choose, host_probs, obs_tensor, ActionMode};
+use crate::actor_critic::ActorCritic;
+use crate::cores::{CoreConfig, CoreConfigError, State};
+use crate::metrics::MetricsSink;
+use plastic_envs::rng::{self, Rng};
+use plastic_envs::{EnvError, VecEnv};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use tch::{nn, Device, Kind, Tensor};
+
+/// Everything the trainer is configured with besides the environment.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TrainerConfig {
+    pub core: CoreConfig,
+    pub a2c: A2cConfig,
+    pub optim: OptimConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Core(#[from] CoreConfigError),
+    #[error(transparent)]
+    Config(#[from] super::ConfigError),
+    #[error(
+        "a2c.rollout_len = \"episode\" needs an environment with a fixed episode length, and \
+         `{env}` has none; set a2c.rollout_len to a number of steps (e.g. 128)"
+    )]
+    NoEpisodeLength { env: String },
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error(
+        "training stopped at update {update}: the {what} is not finite (NaN or infinity); \
+         lower optim.lr or a2c.max_grad_norm and resume from the last good checkpoint"
+    )]
+    NonFinite { what: &'static str, update: u64 },
+    #[error("the checkpoint does not match this model: {0}")]
+    Mismatch(String),
+}
+
+/// How far a run has got; saved with every checkpoint.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Progress {
+    pub updates: u64,
+    pub env_steps: u64,
+    pub episodes: u64,
+    /// Returns, lengths and (bandits) regrets of the last [`RECENT`] finished episodes.
+    pub recent: VecDeque<EpisodeEnd>,
+}
+
+/// Episodes averaged for `rollout/ep_rew_mean` (Stable-Baselines3's window).
+pub const RECENT: usize = 100;
+
+/// One finished training episode.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeEnd {
+    pub ret: f64,
+    pub len: u64,
+    pub regret: Option<f64>,
+}
+
+impl Progress {
+    pub fn mean_return(&self) -> Option<f64> {
+        self.mean(|e| Some(e.ret))
+    }
+
+    pub fn mean_len(&self) -> Option<f64> {
+        self.mean(|e| Some(e.len as f64))
+    }
+
+    pub fn mean_regret(&self) -> Option<f64> {
+        self.mean(|e| e.regret)
+    }
+
+    fn mean(&self, f: impl Fn(&EpisodeEnd) -> Option<f64>) -> Option<f64> {
+        let v: Vec<f64> = self.recent.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    }
+}
+
+/// What one update measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateStats {
+    pub policy_loss: f64,
+    pub value_loss: f64,
+    pub entropy: f64,
+    pub explained_variance: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    pub learning_rate: f64,
+    pub env_steps: u64,
+    pub episodes: Vec<EpisodeEnd>,
+    /// Mean |Hebb| at the end of the rollout (plastic cores).
+    pub mean_abs_hebb: Option<f64>,
+    /// Mean and standard deviation of the modulator over the rollout (neuromodulated cores).
+    pub modulator: Option<(f64, f64)>,
+}
+
+impl UpdateStats {
+    /// Writes the a2c.md tags of this update (the `rollout/` ones from `progress`).
+    pub fn log(&self, progress: &Progress, sink: &mut dyn MetricsSink) {
+        let step = progress.env_steps;
+        let mut put = |tag: &str, v: f64| sink.scalar(tag, step, v);
+        if let Some(v) = progress.mean_return() {
+            put("rollout/ep_rew_mean", v);
+        }
+        if let Some(v) = progress.mean_len() {
+            put("rollout/ep_len_mean", v);
+        }
+        if let Some(v) = progress.mean_regret() {
+            put("rollout/regret_mean", v);
+        }
+        put("train/policy_loss", self.policy_loss);
+        put("train/value_loss", self.value_loss);
+        put("train/entropy", self.entropy);
+        put("train/explained_variance", self.explained_variance);
+        put("train/grad_norm", self.grad_norm);
+        put("train/learning_rate", self.learning_rate);
+        if let Some(v) = self.mean_abs_hebb {
+            put("plasticity/mean_abs_hebb", v);
+        }
+        if let Some((mean, std)) = self.modulator {
+            put("plasticity/modulator_mean", mean);
+            put("plasticity/modulator_std", std);
+        }
+    }
+}
+
+/// Model and optimiser tensors plus progress: everything a resumed run needs besides its
+/// config. Random streams are derived from (seed, update), so the counters restore them.
+pub struct Snapshot {
+    /// `model/<variable>` and `optim/{m,v}/<variable>`, on the CPU.
+    pub tensors: Vec<(String, Tensor)>,
+    pub progress: Progress,
+}
+
+const MODEL: &str = "model/";
+
+/// Salts of the random streams the trainer derives from (seed, update).
+const ENV_SALT: u64 = 0xE4F1_0000_0000_0001;
+const ACTION_SALT: u64 = 0xAC71_0000_0000_0002;
+
+/// Recurrent state and per-row episode sums carried from one truncated rollout to the next.
+struct Carry {
+    obs: Vec<f32>,
+    state: State,
+    sums: Vec<EpisodeSum>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct EpisodeSum {
+    ret: f64,
+    len: u64,
+    regret: f64,
+}
+
+pub struct Trainer {
+    vs: nn::VarStore,
+    ac: ActorCritic,
+    optim: Optimizer,
+    env: Box<dyn VecEnv>,
+    config: TrainerConfig,
+    rollout_len: usize,
+    /// Whole-episode regime: every update starts fresh episodes and bootstraps nothing.
+    whole_episode: bool,
+    seed: u64,
+    total_updates: u64,
+    progress: Progress,
+    carry: Option<Carry>,
+}
+
+impl Trainer {
+    /// Builds the network (weights drawn from `seed`) and optimiser for `env`, to run for
+    /// `total_steps` environment steps (rounded up to whole updates).
+    pub fn new(
+        env: Box<dyn VecEnv>,
+        config: TrainerConfig,
+        total_steps: u64,
+        seed: u64,
+        device: Device,
+    ) -> Result<Self, TrainError> {
+        config.a2c.validate()?;
+        config.optim.validate()?;
+        let spec = env.spec().clone();
+        let (rollout_len, whole_episode) = match (config.a2c.rollout_len, spec.episode_len) {
+            (RolloutLen::Episode, Some(len)) => (len, true),
+            (RolloutLen::Episode, None) => return Err(TrainError::NoEpisodeLength { env: spec.id }),
+            (RolloutLen::Steps(n), len) => (n, len == Some(n)),
+        };
+        tch::manual_seed(seed as i64);
+        let vs = nn::VarStore::new(device);
+        let ac = ActorCritic::new(
+            &(vs.root() / "ac"),
+            spec.obs_dim as i64,
+            spec.num_actions as i64,
+            &config.core,
+        )?;
+        let optim = Optimizer::new(&vs, &config.optim);
+        let per_update = (env.num_envs() * rollout_len) as u64;
+        Ok(Self {
+            total_updates: total_steps.div_ceil(per_update).max(1),
+            vs,
+            ac,
+            optim,
+            env,
+            config,
+            rollout_len,
+            whole_episode,
+            seed,
+            progress: Progress::default(),
+            carry: None,
+        })
+    }
+
+    pub fn model(&self) -> &ActorCritic {
+        &self.ac
+    }
+
+    pub fn config(&self) -> &TrainerConfig {
+        &self.config
+    }
+
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    pub fn total_updates(&self) -> u64 {
+        self.total_updates
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.progress.updates >= self.total_updates
+    }
+
+    pub fn env(&self) -> &dyn VecEnv {
+        self.env.as_ref()
+    }
+
+    /// Steps per environment per update.
+    pub fn rollout_len(&self) -> usize {
+        self.rollout_len
+    }
+
+    pub fn whole_episode(&self) -> bool {
+        self.whole_episode
+    }
+
+    /// Collects one rollout and applies one gradient step.
+    pub fn update(&mut self) -> Result<UpdateStats, TrainError> {
+        let update = self.progress.updates;
+        let b = self.env.num_envs();
+        let device = self.vs.device();
+        let kind = self.ac.core.kind();
+        let a2c = self.config.a2c.clone();
+        let bootstrap = !self.whole_episode;
+        let lr = self.config.optim.lr_at(update, self.total_updates);
+
+        let carry = match self.carry.take() {
+            Some(c) if !self.whole_episode => c,
+            _ => Carry {
+                obs: self
+                    .env
+                    .reset(rng::stream(self.seed ^ ENV_SALT, update as usize).next_u64())?
+                    .to_vec(),
+                state: self.ac.initial_state(b as i64),
+                sums: vec![EpisodeSum::default(); b],
+            },
+        };
+        let Carry {
+            mut obs,
+            mut state,
+            mut sums,
+        } = carry;
+        let mut rngs: Vec<Rng> = (0..b)
+            .map(|i| rng::policy_stream(self.seed ^ ACTION_SALT ^ update, i))
+            .collect();
+
+        let t_len = self.rollout_len;
+        let mut actions = vec![0u32; b];
+        let mut rewards = Vec::with_capacity(t_len * b);
+        let mut dones = Vec::with_capacity(t_len * b);
+        let (mut log_probs, mut values, mut entropies, mut sum_squares, mut modulators) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut finished = Vec::new();
+        let mut done = vec![false; b];
+        for _ in 0..t_len {
+            let x = obs_tensor(&obs, b, device).to_kind(kind);
+            let step = self.ac.step(&x, &state);
+            choose(&host_probs(&step.logits), ActionMode::Sample, &mut rngs, &mut actions);
+            let log_pi = step.logits.log_softmax(-1, kind);
+            let pi = log_pi.exp();
+            let taken = Tensor::from_slice(&actions.iter().map(|&a| i64::from(a)).collect::<Vec<_>>())
+                .to_device(device);
+            log_probs.push(log_pi.gather(1, &taken.unsqueeze(1), false).squeeze_dim(1));
+            entropies.push(-(&pi * &log_pi).sum_dim_intlist(1, false, kind));
+            sum_squares.push(pi.square().sum_dim_intlist(1, false, kind));
+            values.push(step.value.shallow_clone());
+            if let Some(m) = &step.state.modulator {
+                modulators.push(m.detach());
+            }
+
+            let out = self.env.step(&actions)?;
+            let mut r = out.rewards.to_vec();
+            for (row, d) in done.iter_mut().enumerate() {
+                *d = out.done(row);
+            }
+            let truncated: Vec<bool> = (0..b)
+                .map(|i| out.truncated[i] && !out.terminated[i])
+                .collect();
+            if bootstrap && truncated.contains(&true) {
+                // The critic's value of the observation the episode was cut on, seen with the
+                // state that would have read it next.
+                let v = tch::no_grad(|| {
+                    let xf = obs_tensor(out.final_obs, b, device).to_kind(kind);
+                    host_f32(&self.ac.step(&xf, &step.state).value)
+                });
+                for row in (0..b).filter(|&i| truncated[i]) {
+                    r[row] += (a2c.gamma * f64::from(v[row])) as f32;
+                }
+            }
+            for row in 0..b {
+                let s = &mut sums[row];
+                s.ret += f64::from(out.rewards[row]);
+                s.len += 1;
+                s.regret += out.regret.map_or(0.0, |g| f64::from(g[row]));
+                if done[row] {
+                    finished.push(EpisodeEnd {
+                        ret: s.ret,
+                        len: s.len,
+                        regret: out.regret.map(|_| s.regret),
+                    });
+                    *s = EpisodeSum::default();
+                }
+            }
+            obs.copy_from_slice(out.obs);
+            rewards.extend_from_slice(&r);
+            dones.extend_from_slice(&done);
+            state = if done.contains(&true) {
+                step.state.reset_rows_bool(&done)
+            } else {
+                step.state
+            };
+        }
+        let last_values = if bootstrap {
+            tch::no_grad(|| {
+                host_f32(&self.ac.step(&obs_tensor(&obs, b, device).to_kind(kind), &state).value)
+            })
+        } else {
+            vec![0.0; b]
+        };
+
+        let values = Tensor::stack(&values, 0);
+        let host_v = host_f32(&values.flatten(0, -1));
+        let data = RolloutData {
+            batch: b,
+            rewards: &rewards,
+            values: &host_v,
+            dones: &dones,
+            last_values: &last_values,
+        };
+        let (adv, returns) = gae(&data, a2c.gamma, a2c.gae_lambda);
+        let shape = [t_len as i64, b as i64];
+        let to_t = |v: &[f32]| Tensor::from_slice(v).view(shape).to_device(device).to_kind(kind);
+        let mut adv_t = to_t(&adv);
+        if a2c.normalize_advantages && adv.len() > 1 {
+            adv_t = (&adv_t - adv_t.mean(kind)) / (adv_t.std(true) + 1e-8);
+        }
+        let returns_t = to_t(&returns);
+        let policy_loss = -(Tensor::stack(&log_probs, 0) * &adv_t).mean(kind);
+        let value_loss = (&returns_t - &values).square().mean(kind);
+        let entropy = Tensor::stack(&entropies, 0).mean(kind);
+        let sum_squares = Tensor::stack(&sum_squares, 0).mean(kind);
+        let loss = &policy_loss + &value_loss * a2c.value_coef - &entropy * a2c.entropy_coef
+            + &sum_squares * a2c.sum_squares_coef;
+        let loss_value = loss.double_value(&[]);
+        if !loss_value.is_finite() {
+            return Err(TrainError::NonFinite {
+                what: "loss",
+                update,
+            });
+        }
+        self.optim.zero_grad();
+        loss.backward();
+        let grad_norm = self.optim.clip_grad_norm(a2c.max_grad_norm);
+        if !grad_norm.is_finite() {
+            return Err(TrainError::NonFinite {
+                what: "gradient norm",
+                update,
+            });
+        }
+        self.optim.step(lr);
+        if !self.optim.params_finite() {
+            return Err(TrainError::NonFinite {
+                what: "model after the update",
+                update,
+            });
+        }
+
+        let stats = UpdateStats {
+            policy_loss: policy_loss.double_value(&[]),
+            value_loss: value_loss.double_value(&[]),
+            entropy: entropy.double_value(&[]),
+            explained_variance: explained_variance(&host_v, &returns),
+            grad_norm,
+            learning_rate: lr,
+            env_steps: (b * t_len) as u64,
+            mean_abs_hebb: state.mean_abs_hebb(),
+            modulator: (!modulators.is_empty()).then(|| {
+                let m = Tensor::stack(&modulators, 0).to_kind(Kind::Double);
+                (m.mean(Kind::Double).double_value(&[]), m.std(true).double_value(&[]))
+            }),
+            episodes: finished,
+        };
+        if !self.whole_episode {
+            self.carry = Some(Carry {
+                obs,
+                state: state.detach(),
+                sums,
+            });
+        }
+        let p = &mut self.progress;
+        p.updates += 1;
+        p.env_steps += stats.env_steps;
+        p.episodes += stats.episodes.len() as u64;
+        for e in &stats.episodes {
+            if p.recent.len() == RECENT {
+                p.recent.pop_front();
+            }
+            p.recent.push_back(*e);
+        }
+        Ok(stats)
+    }
+
+    /// Histograms of the plasticity coefficients α, the fixed recurrent weights W and (where
+    /// learned) η, plus η's mean as a scalar.
+    pub fn log_parameters(&self, sink: &mut dyn MetricsSink) {
+        let step = self.progress.env_steps;
+        let core = &self.ac.core;
+        sink.histogram("weights/w", step, &host_f32(core.w()));
+        if let Some(alpha) = core.alpha() {
+            sink.histogram("weights/alpha", step, &host_f32(alpha));
+        }
+        for (name, eta) in [("eta", core.eta()), ("eta_e", core.eta_e())] {
+            if let Some(eta) = eta {
+                let values = host_f32(eta);
+                sink.histogram(&format!("weights/{name}"), step, &values);
+                let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
+                sink.scalar(&format!("plasticity/{name}"), step, mean);
+            }
+        }
+    }
+
+    /// The model's and optimiser's tensors (on the CPU) and the progress counters.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut tensors: Vec<(String, Tensor)> = self
+            .vs
+            .variables()
+            .into_iter()
+            .map(|(n, t)| (format!("{MODEL}{n}"), t))
+            .collect();
+        tensors.extend(self.optim.state());
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        let tensors = tensors
+            .into_iter()
+            .map(|(n, t)| (n, t.detach().to_device(Device::Cpu)))
+            .collect();
+        Snapshot {
+            tensors,
+            progress: self.progress.clone(),
+        }
+    }
+
+    /// Continues from `snapshot`: the next update is the one that followed it.
+    pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), TrainError> {
+        let tensors: HashMap<String, Tensor> = snapshot
+            .tensors
+            .iter()
+            .map(|(n, t)| (n.clone(), t.shallow_clone()))
+            .collect();
+        load_model(&self.vs, &tensors)?;
+        self.optim
+            .load_state(&tensors, snapshot.progress.updates)
+            .map_err(TrainError::Mismatch)?;
+        self.progress = snapshot.progress.clone();
+        self.carry = None;
+        Ok(())
+    }
+}
+
+/// Copies the `model/` tensors of a snapshot into `vs`; every variable must be there with its
+/// shape, and no other model tensor may be, else nothing changes.
+pub fn load_model(vs: &nn::VarStore, tensors: &HashMap<String, Tensor>) -> Result<(), TrainError> {
+    let vars = vs.variables();
+    let mut pairs = Vec::new();
+    for (name, var) in &vars {
+        let t = tensors
+            .get(&format!("{MODEL}{name}"))
+            .ok_or_else(|| TrainError::Mismatch(format!("variable `{name}` is missing")))?;
+        if t.size() != var.size() {
+            return Err(TrainError::Mismatch(format!(
+                "variable `{name}` has shape {:?} in the checkpoint, the configured model needs {:?}",
+                t.size(),
+                var.size()
+            )));
+        }
+        pairs.push((var.shallow_clone(), t.shallow_clone()));
+    }
+    if let Some(extra) = tensors
+        .keys()
+        .filter_map(|k| k.strip_prefix(MODEL))
+        .find(|k| !vars.contains_key(*k))
+    {
+        return Err(TrainError::Mismatch(format!(
+            "the checkpoint has variable `{extra}`, which the configured model does not"
+        )));
+    }
+    tch::no_grad(|| {
+        for (mut var, t) in pairs {
+            var.copy_(&t);
+        }
+    });
+    Ok(())
+}
+
+fn host_f32(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(t.detach().to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1))
+        .expect("a float tensor")
+}
+
+/// `1 − Var(G − V) / Var(G)`: 1 when the critic predicts returns perfectly, ≤ 0 when it does
+/// no better than a constant.
+fn explained_variance(values: &[f32], returns: &[f32]) -> f64 {
+    let var = |x: &mut dyn Iterator<Item = f64>| {
+        let v: Vec<f64> = x.collect();
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / v.len() as f64
+    };
+    let var_g = var(&mut returns.iter().map(|&g| f64::from(g)));
+    if var_g == 0.0 {
+        return 0.0;
+    }
+    let var_resid = var(&mut returns.iter().zip(values).map(|(&g, &v)| f64::from(g - v)));
+    1.0 - var_resid / var_g
+}

@@ -1,0 +1,129 @@
+//! A trained actor-critic acting in environments: the same action choice the trainer samples
+//! with, wrapped as a [`Policy`] so every rollout tool of `plastic-envs` can run it.
+use crate::actor_critic::ActorCritic;
+use crate::cores::State;
+use plastic_envs::rng::{self, Rng};
+use plastic_envs::Policy;
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+/// How an action is picked from the policy's distribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionMode {
+    /// Draw from π (as in training).
+    #[default]
+    Sample,
+    /// The most probable action.
+    Greedy,
+}
+
+/// Picks one action per row from `probs` `[B × A]` (host copy of π).
+pub(crate) fn choose(probs: &[f32], mode: ActionMode, rngs: &mut [Rng], actions: &mut [u32]) {
+    let a = probs.len() / actions.len();
+    for ((row, out), rng) in probs.chunks(a).zip(actions.iter_mut()).zip(rngs) {
+        *out = match mode {
+            ActionMode::Greedy => argmax(row),
+            ActionMode::Sample => {
+                let u: f32 = rng.random();
+                let mut acc = 0.0;
+                // Falls back to the last action when rounding leaves the sum just below u.
+                row.iter()
+                    .position(|&p| {
+                        acc += p;
+                        u < acc
+                    })
+                    .unwrap_or(a - 1) as u32
+            }
+        };
+    }
+}
+
+fn argmax(row: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &p) in row.iter().enumerate() {
+        if p > row[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Observations `[B × obs_dim]` from the host buffer, on `device`.
+pub(crate) fn obs_tensor(obs: &[f32], batch: usize, device: Device) -> Tensor {
+    Tensor::from_slice(obs)
+        .view([batch as i64, (obs.len() / batch) as i64])
+        .to_device(device)
+}
+
+/// π of each row on the host, `[B × A]` flattened.
+pub(crate) fn host_probs(logits: &Tensor) -> Vec<f32> {
+    let probs = logits.detach().softmax(-1, Kind::Float).to_device(Device::Cpu);
+    Vec::<f32>::try_from(probs.flatten(0, -1)).expect("probabilities are f32")
+}
+
+/// An actor-critic with its recurrent state, acting without gradients. Each row draws from its
+/// own stream, so results do not depend on the batch size.
+pub struct AgentPolicy<'a> {
+    ac: &'a ActorCritic,
+    state: State,
+    mode: ActionMode,
+    rngs: Vec<Rng>,
+}
+
+impl<'a> AgentPolicy<'a> {
+    pub fn new(ac: &'a ActorCritic, num_envs: usize, mode: ActionMode, seed: u64) -> Self {
+        Self {
+            state: ac.initial_state(num_envs as i64),
+            ac,
+            mode,
+            rngs: (0..num_envs).map(|i| rng::policy_stream(seed, i)).collect(),
+        }
+    }
+
+    /// The recurrent state after the last action (traces included).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+}
+
+impl Policy for AgentPolicy<'_> {
+    fn act(&mut self, obs: &[f32], actions: &mut [u32]) {
+        tch::no_grad(|| {
+            let x = obs_tensor(obs, actions.len(), self.ac.core.device());
+            let step = self.ac.step(&x.to_kind(self.ac.core.kind()), &self.state);
+            choose(&host_probs(&step.logits), self.mode, &mut self.rngs, actions);
+            self.state = step.state;
+        });
+    }
+
+    fn episodes_ended(&mut self, done: &[bool]) {
+        self.state = self.state.reset_rows_bool(done);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_follows_the_probabilities_and_greedy_takes_the_mode() {
+        let probs = [0.2f32, 0.5, 0.3];
+        let mut rngs = vec![rng::stream(1, 0)];
+        let mut counts = [0usize; 3];
+        let mut a = [0u32];
+        let n = 20_000;
+        for _ in 0..n {
+            choose(&probs, ActionMode::Sample, &mut rngs, &mut a);
+            counts[a[0] as usize] += 1;
+        }
+        for (c, p) in counts.iter().zip(probs) {
+            let freq = *c as f64 / n as f64;
+            // 5 standard errors of a binomial frequency at n = 20,000.
+            assert!((freq - f64::from(p)).abs() < 5.0 * (0.25 / n as f64).sqrt(), "{counts:?}");
+        }
+        choose(&probs, ActionMode::Greedy, &mut rngs, &mut a);
+        assert_eq!(a[0], 1);
+    }
+}

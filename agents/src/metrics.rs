@@ -1,0 +1,83 @@
+//! Where a run's numbers and pictures go. The trainer only sees this trait; the CLI plugs in
+//! TensorBoard, tests an in-memory sink.
+
+/// An 8-bit RGB picture, row-major, 3 bytes per pixel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RgbImage {
+    pub width: usize,
+    pub height: usize,
+    pub pixels: Vec<u8>,
+}
+
+impl RgbImage {
+    pub fn new(width: usize, height: usize) -> Self {
+        Self {
+            width,
+            height,
+            pixels: vec![0; width * height * 3],
+        }
+    }
+
+    pub fn put(&mut self, x: usize, y: usize, rgb: [u8; 3]) {
+        let i = (y * self.width + x) * 3;
+        self.pixels[i..i + 3].copy_from_slice(&rgb);
+    }
+
+    pub fn get(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * self.width + x) * 3;
+        [self.pixels[i], self.pixels[i + 1], self.pixels[i + 2]]
+    }
+
+    /// Each pixel blown up to a `k × k` block, so small grids are visible.
+    pub fn scaled(&self, k: usize) -> Self {
+        let mut out = Self::new(self.width * k, self.height * k);
+        for y in 0..out.height {
+            for x in 0..out.width {
+                out.put(x, y, self.get(x / k, y / k));
+            }
+        }
+        out
+    }
+}
+
+/// Receives metrics tagged as in a2c.md (`rollout/ep_rew_mean`, `train/grad_norm`, ...),
+/// indexed by environment steps. Implementations must not fail the caller: a sink that cannot
+/// write reports it its own way and keeps going.
+pub trait MetricsSink {
+    fn scalar(&mut self, tag: &str, step: u64, value: f64);
+    fn histogram(&mut self, tag: &str, step: u64, values: &[f32]);
+    fn image(&mut self, tag: &str, step: u64, image: &RgbImage);
+    /// Makes everything written so far durable (before a checkpoint, at exit).
+    fn flush(&mut self) {}
+}
+
+/// Keeps everything in memory, for tests and for callers that want the numbers.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    pub scalars: Vec<(String, u64, f64)>,
+    pub histograms: Vec<(String, u64, Vec<f32>)>,
+    pub images: Vec<(String, u64, RgbImage)>,
+}
+
+impl MemorySink {
+    /// Every value logged under `tag`, in order.
+    pub fn series(&self, tag: &str) -> Vec<f64> {
+        self.scalars
+            .iter()
+            .filter(|(t, _, _)| t == tag)
+            .map(|(_, _, v)| *v)
+            .collect()
+    }
+}
+
+impl MetricsSink for MemorySink {
+    fn scalar(&mut self, tag: &str, step: u64, value: f64) {
+        self.scalars.push((tag.into(), step, value));
+    }
+    fn histogram(&mut self, tag: &str, step: u64, values: &[f32]) {
+        self.histograms.push((tag.into(), step, values.to_vec()));
+    }
+    fn image(&mut self, tag: &str, step: u64, image: &RgbImage) {
+        self.images.push((tag.into(), step, image.clone()));
+    }
+}

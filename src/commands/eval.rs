@@ -1,0 +1,173 @@
+//! `plastic eval`: a trained agent on held-out episodes, next to the reference policies.
+use crate::cli::EvalArgs;
+use crate::output::emit;
+use crate::run_dir::load_checkpoint;
+use anyhow::Context;
+use plastic_agents::a2c::load_model;
+use plastic_agents::acting::{ActionMode, AgentPolicy};
+use plastic_agents::ActorCritic;
+use plastic_envs::bandits::bayes_optimal_regret;
+use plastic_envs::bandits::policies::make_policy;
+use plastic_envs::maze::oracle_returns;
+use plastic_envs::registry::EnvConfig;
+use plastic_envs::rollout::{run_episodes, Estimate, RolloutStats};
+use plastic_envs::RandomPolicy;
+use serde::Serialize;
+use std::collections::HashMap;
+use tch::{nn, Device, Tensor};
+
+/// Evaluation episodes are seeded apart from training ones.
+pub const EVAL_SALT: u64 = 0x0E7A_1000_0000_0000;
+
+/// Rows stepped together during evaluation.
+const EVAL_BATCH: usize = 256;
+
+/// `episodes` whole episodes of `ac` on `env`.
+pub fn agent_stats(
+    ac: &ActorCritic,
+    env: &EnvConfig,
+    episodes: usize,
+    seed: u64,
+    mode: ActionMode,
+) -> anyhow::Result<RolloutStats> {
+    let batch = episodes.min(EVAL_BATCH);
+    let mut e = env.build(batch)?;
+    let mut policy = AgentPolicy::new(ac, batch, mode, seed);
+    Ok(run_episodes(e.as_mut(), &mut policy, episodes, seed)?)
+}
+
+/// Mean with a 95% confidence interval (normal approximation).
+#[derive(Serialize)]
+struct Interval {
+    mean: f64,
+    ci95: f64,
+}
+
+impl From<Estimate> for Interval {
+    fn from(e: Estimate) -> Self {
+        Self {
+            mean: e.mean,
+            ci95: 1.96 * e.std_err,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Row {
+    policy: String,
+    reward: Interval,
+    regret: Option<Interval>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    checkpoint: String,
+    env: String,
+    episodes: usize,
+    seed: u64,
+    env_steps_trained: u64,
+    agent: Row,
+    /// Reference policies on the same episodes (same environment seed).
+    references: Vec<Row>,
+    /// Bandits: the exact Bayes-optimal regret, where it can be computed.
+    bayes_optimal_exact: Option<f64>,
+    /// Maze: the agent's mean reward as a percentage of the shortest-path oracle's.
+    percent_of_oracle: Option<f64>,
+}
+
+pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let loaded = load_checkpoint(&args.run)?;
+    let config = &loaded.config;
+    let env = EnvConfig::parse(&config.env.id)?;
+    let spec = env.build(1)?.spec().clone();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let ac = ActorCritic::new(
+        &(vs.root() / "ac"),
+        spec.obs_dim as i64,
+        spec.num_actions as i64,
+        &config.core,
+    )?;
+    let tensors: HashMap<String, Tensor> = loaded.snapshot.tensors.into_iter().collect();
+    load_model(&vs, &tensors).with_context(|| format!("loading `{}`", loaded.path.display()))?;
+    let episodes = usize::try_from(args.episodes)?;
+    let mode = if args.greedy {
+        ActionMode::Greedy
+    } else {
+        ActionMode::Sample
+    };
+    let agent = agent_stats(&ac, &env, episodes, args.seed, mode)?;
+    let row = |policy: &str, s: RolloutStats| Row {
+        policy: policy.into(),
+        reward: s.episode_return.into(),
+        regret: s.regret.map(Into::into),
+    };
+    let batch = episodes.min(EVAL_BATCH);
+    let mut references = Vec::new();
+    let (mut bayes_optimal_exact, mut percent_of_oracle) = (None, None);
+    match &env {
+        EnvConfig::Bandit(bandit) => {
+            for name in ["random", "thompson", "ucb1", "bayes"] {
+                // Not every policy runs on every family (e.g. Bayes-optimal on restless).
+                let Ok(mut policy) = make_policy(name, bandit, batch, args.seed) else {
+                    continue;
+                };
+                let mut e = env.build(batch)?;
+                references.push(row(
+                    name,
+                    run_episodes(e.as_mut(), policy.as_mut(), episodes, args.seed)?,
+                ));
+            }
+            bayes_optimal_exact = bayes_optimal_regret(bandit);
+        }
+        EnvConfig::Maze(maze) => {
+            let mut e = env.build(batch)?;
+            let mut random = RandomPolicy::new(spec.num_actions, batch, args.seed);
+            references.push(row(
+                "random",
+                run_episodes(e.as_mut(), &mut random, episodes, args.seed)?,
+            ));
+            let oracle = Estimate::of(&oracle_returns(maze, episodes, args.seed));
+            references.push(Row {
+                policy: "oracle".into(),
+                reward: oracle.into(),
+                regret: None,
+            });
+            percent_of_oracle = Some(100.0 * agent.episode_return.mean / oracle.mean);
+        }
+    }
+    let report = Report {
+        checkpoint: loaded.path.display().to_string(),
+        env: spec.id,
+        episodes,
+        seed: args.seed,
+        env_steps_trained: loaded.snapshot.progress.env_steps,
+        agent: row(if args.greedy { "agent (greedy)" } else { "agent" }, agent),
+        references,
+        bayes_optimal_exact,
+        percent_of_oracle,
+    };
+    emit(args.json, &report, || human(&report))
+}
+
+fn human(r: &Report) -> String {
+    let mut out = format!(
+        "{} ({} training steps) on {}, {} episodes, seed {}\n{:<16} {:>22} {:>22}\n",
+        r.checkpoint, r.env_steps_trained, r.env, r.episodes, r.seed, "policy", "reward (95% CI)", "regret (95% CI)"
+    );
+    let fmt = |i: &Interval| format!("{:.3} ± {:.3}", i.mean, i.ci95);
+    for row in std::iter::once(&r.agent).chain(&r.references) {
+        out += &format!(
+            "{:<16} {:>22} {:>22}\n",
+            row.policy,
+            fmt(&row.reward),
+            row.regret.as_ref().map_or("-".into(), fmt)
+        );
+    }
+    if let Some(b) = r.bayes_optimal_exact {
+        out += &format!("Bayes-optimal regret, exact: {b:.4}\n");
+    }
+    if let Some(p) = r.percent_of_oracle {
+        out += &format!("agent reward = {p:.1}% of the oracle's\n");
+    }
+    out.trim_end().to_string()
+}

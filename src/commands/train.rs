@@ -1,0 +1,246 @@
+//! `plastic train` and `plastic resume`: the training loop around the library's trainer, with
+//! logging, checkpoints, a progress bar and a clean stop on Ctrl-C.
+use crate::cli::{ResumeArgs, TrainArgs};
+use crate::commands::eval::{agent_stats, EVAL_SALT};
+use crate::config::ExperimentConfig;
+use crate::pictures;
+use crate::run_dir::{load_checkpoint, RunDir};
+use crate::tensorboard::TensorBoard;
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use plastic_agents::a2c::{TrainError, Trainer};
+use plastic_agents::acting::ActionMode;
+use plastic_agents::device;
+use plastic_agents::metrics::MetricsSink;
+use plastic_envs::registry::EnvConfig;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where runs go unless `--out` says otherwise.
+const RUNS: &str = "runs";
+
+pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    let mut config = ExperimentConfig::load(&args.config, &args.set)?;
+    if let Some(seed) = args.seed {
+        config.run.seed = seed;
+    }
+    if let Some(d) = args.device {
+        config.run.device = d.into();
+    }
+    let device = config.run.device.resolve()?;
+    let trainer = build(&config, device)?;
+    let run = RunDir::create(Path::new(RUNS), &config.run.name, args.out.as_deref())?;
+    run.write_config(&config)?;
+    eprintln!("run folder: {}", run.path.display());
+    drive(trainer, &config, &run)
+}
+
+pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
+    let run = RunDir::open(&args.run)?;
+    let mut config = run.config()?;
+    if let Some(d) = args.device {
+        config.run.device = d.into();
+    }
+    if let Some(steps) = args.total_steps {
+        config.run.total_steps = steps;
+    }
+    let loaded = load_checkpoint(&run.path)?;
+    let mut trainer = build(&config, config.run.device.resolve()?)?;
+    trainer
+        .restore(&loaded.snapshot)
+        .with_context(|| format!("resuming from `{}`", loaded.path.display()))?;
+    if trainer.is_done() {
+        eprintln!(
+            "run `{}` has already trained for {} steps; pass --total-steps to train longer",
+            run.path.display(),
+            trainer.progress().env_steps
+        );
+        return Ok(());
+    }
+    run.write_config(&config)?;
+    eprintln!(
+        "resuming {} from update {} ({} steps)",
+        run.path.display(),
+        trainer.progress().updates,
+        trainer.progress().env_steps
+    );
+    drive(trainer, &config, &run)
+}
+
+fn build(config: &ExperimentConfig, device: tch::Device) -> anyhow::Result<Trainer> {
+    if config.run.threads > 0 {
+        tch::set_num_threads(config.run.threads as i32);
+    }
+    let env = EnvConfig::parse(&config.env.id)?.build(config.env.num_envs)?;
+    Ok(Trainer::new(
+        env,
+        config.trainer(),
+        config.run.total_steps,
+        config.run.seed,
+        device,
+    )?)
+}
+
+/// Stops the loop at the next update boundary on the first Ctrl-C; a second one exits at once
+/// (files are written atomically, so that loses at most the current update).
+fn stop_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    let installed = ctrlc::set_handler(move || {
+        if f.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: saving a checkpoint after this update (Ctrl-C again to quit now)");
+    });
+    if let Err(e) = installed {
+        eprintln!("warning: Ctrl-C will not save a checkpoint: {e}");
+    }
+    flag
+}
+
+fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyhow::Result<()> {
+    device::keep_freed_memory();
+    let stop = stop_flag();
+    let mut tb = TensorBoard::new(&run.path);
+    let log = &config.log;
+    let bar = progress_bar(&trainer);
+    let (mut last_time, mut last_steps) = (Instant::now(), trainer.progress().env_steps);
+    let save = |trainer: &Trainer, tb: &mut TensorBoard| -> anyhow::Result<std::path::PathBuf> {
+        tb.flush();
+        run.save_checkpoint(config, &trainer.snapshot(), log.keep_checkpoints)
+    };
+    while !trainer.is_done() {
+        if stop.load(Ordering::SeqCst) {
+            let path = save(&trainer, &mut tb)?;
+            bar.abandon();
+            eprintln!(
+                "stopped at update {}; checkpoint {}\ncontinue with: plastic resume {}",
+                trainer.progress().updates,
+                path.display(),
+                run.path.display()
+            );
+            return Ok(());
+        }
+        let stats = match trainer.update() {
+            Ok(s) => s,
+            Err(e @ TrainError::NonFinite { .. }) => {
+                bar.abandon();
+                tb.flush();
+                let last = run.latest_checkpoint()?.map_or_else(
+                    || "none was written yet".to_string(),
+                    |p| p.display().to_string(),
+                );
+                return Err(e).context(format!("last good checkpoint: {last}"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let p = trainer.progress().clone();
+        let u = p.updates;
+        let finished = trainer.is_done();
+        if u % log.every == 0 || finished {
+            stats.log(&p, &mut tb);
+            let sps = (p.env_steps - last_steps) as f64 / last_time.elapsed().as_secs_f64();
+            tb.scalar("time/sps", p.env_steps, sps);
+            (last_time, last_steps) = (Instant::now(), p.env_steps);
+            bar.set_message(match p.mean_return() {
+                Some(r) => format!("{sps:.0} steps/s, reward {r:.2}"),
+                None => format!("{sps:.0} steps/s"),
+            });
+            if bar.is_hidden() {
+                eprintln!(
+                    "update {u}/{}: {} steps, {sps:.0} steps/s, mean reward {}",
+                    trainer.total_updates(),
+                    p.env_steps,
+                    p.mean_return().map_or("-".into(), |r| format!("{r:.3}"))
+                );
+            }
+        }
+        if u % log.histograms_every == 0 || finished {
+            trainer.log_parameters(&mut tb);
+        }
+        if u % log.eval_every == 0 || finished {
+            evaluate(&trainer, config, &mut tb)?;
+        }
+        if u % log.images_every == 0 || finished {
+            images(&trainer, config, &mut tb)?;
+        }
+        if u % log.checkpoint_every == 0 || finished {
+            save(&trainer, &mut tb)?;
+        }
+        bar.set_position(p.env_steps);
+    }
+    bar.finish();
+    let p = trainer.progress();
+    eprintln!(
+        "done: {} updates, {} environment steps, mean reward of the last {} episodes {}\n\
+         run folder: {}\nTensorBoard: scripts/with-env.sh tensorboard --logdir {}\n\
+         evaluate:    plastic eval {}",
+        p.updates,
+        p.env_steps,
+        p.recent.len(),
+        p.mean_return().map_or("-".into(), |r| format!("{r:.3}")),
+        run.path.display(),
+        run.path.parent().unwrap_or(&run.path).display(),
+        run.path.display()
+    );
+    Ok(())
+}
+
+fn progress_bar(trainer: &Trainer) -> ProgressBar {
+    let per_update = trainer.env().num_envs() as u64 * trainer.rollout_len() as u64;
+    let bar = ProgressBar::new(trainer.total_updates() * per_update);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {human_pos}/{human_len} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
+        )
+        .expect("a valid template"),
+    );
+    bar.set_position(trainer.progress().env_steps);
+    bar
+}
+
+/// Held-out episodes with frozen weights: `eval/ep_rew_mean`, and `eval/regret` for bandits.
+fn evaluate(
+    trainer: &Trainer,
+    config: &ExperimentConfig,
+    sink: &mut dyn MetricsSink,
+) -> anyhow::Result<()> {
+    let env = EnvConfig::parse(&config.env.id)?;
+    let stats = agent_stats(
+        trainer.model(),
+        &env,
+        config.log.eval_episodes,
+        config.run.seed ^ EVAL_SALT,
+        ActionMode::Sample,
+    )?;
+    let step = trainer.progress().env_steps;
+    sink.scalar("eval/ep_rew_mean", step, stats.episode_return.mean);
+    if let Some(r) = stats.regret {
+        sink.scalar("eval/regret", step, r.mean);
+    }
+    Ok(())
+}
+
+fn images(
+    trainer: &Trainer,
+    config: &ExperimentConfig,
+    sink: &mut dyn MetricsSink,
+) -> anyhow::Result<()> {
+    let step = trainer.progress().env_steps;
+    let seed = config.run.seed ^ EVAL_SALT;
+    let hebb = match EnvConfig::parse(&config.env.id)? {
+        EnvConfig::Maze(maze) => {
+            let pics = pictures::maze(trainer.model(), &maze, 16, seed)?;
+            sink.image("maze/visits", step, &pics.heat_map);
+            sink.image("maze/path", step, &pics.path);
+            pics.hebb
+        }
+        other => pictures::episode_trace(trainer.model(), other.build(1)?.as_mut(), seed)?,
+    };
+    if let Some(img) = hebb {
+        sink.image("plasticity/hebb", step, &img);
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! Experiment configs: one TOML file per experiment, every section checked with
+//! `deny_unknown_fields`, overrides applied by key, the result written next to the run.
+use crate::overrides;
+use anyhow::Context;
+use plastic_agents::a2c::{A2cConfig, OptimConfig, TrainerConfig};
+use plastic_agents::device::DeviceChoice;
+use plastic_agents::CoreConfig;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// A whole experiment. Sections other than `env` may be left out (defaults apply).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    #[serde(default)]
+    pub run: RunConfig,
+    pub env: EnvSection,
+    #[serde(default)]
+    pub core: CoreConfig,
+    #[serde(default)]
+    pub a2c: A2cConfig,
+    #[serde(default)]
+    pub optim: OptimConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Run folders are `runs/<name>_<n>`.
+    pub name: String,
+    pub seed: u64,
+    /// Environment steps to train for (rounded up to whole updates).
+    pub total_steps: u64,
+    pub device: DeviceChoice,
+    /// libtorch intra-op threads; 0 leaves libtorch's choice.
+    pub threads: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            name: "run".into(),
+            seed: 0,
+            total_steps: 1_000_000,
+            device: DeviceChoice::Auto,
+            threads: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvSection {
+    /// Environment id, as `plastic envs` lists them (`maze:size=9`, `bandit-dependent-easy`).
+    pub id: String,
+    /// Environments stepped together (B).
+    pub num_envs: usize,
+}
+
+/// How often the run reports, in updates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Scalars (losses, rewards, speed).
+    pub every: u64,
+    /// Histograms of α, W, η.
+    pub histograms_every: u64,
+    /// Pictures: the maze's visitation heat map and one path, a Hebbian trace.
+    pub images_every: u64,
+    /// Held-out evaluation (`eval/ep_rew_mean`; bandits also `eval/regret`).
+    pub eval_every: u64,
+    pub eval_episodes: usize,
+    pub checkpoint_every: u64,
+    /// Checkpoints kept on disk (the newest ones).
+    pub keep_checkpoints: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            every: 10,
+            histograms_every: 100,
+            images_every: 200,
+            eval_every: 100,
+            eval_episodes: 500,
+            checkpoint_every: 100,
+            keep_checkpoints: 3,
+        }
+    }
+}
+
+impl ExperimentConfig {
+    /// Reads `path` and applies `overrides` (`section.key=value`).
+    pub fn load(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config `{}`", path.display()))?;
+        let config: Self = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
+            .with_context(|| format!("invalid config `{}`", path.display()))?;
+        let config = overrides::apply(&config, overrides)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what the trainer does not: the environment id and the reporting intervals.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        plastic_envs::registry::EnvConfig::parse(&self.env.id).context("env.id")?;
+        anyhow::ensure!(
+            self.env.num_envs >= 1,
+            "env.num_envs = 0: at least one environment is needed (Backpropamine uses 30)"
+        );
+        anyhow::ensure!(
+            self.run.total_steps >= 1,
+            "run.total_steps = 0: give the number of environment steps to train for"
+        );
+        let l = &self.log;
+        for (key, v) in [
+            ("log.every", l.every),
+            ("log.histograms_every", l.histograms_every),
+            ("log.images_every", l.images_every),
+            ("log.eval_every", l.eval_every),
+            ("log.checkpoint_every", l.checkpoint_every),
+        ] {
+            anyhow::ensure!(v >= 1, "{key} = 0: give an interval of at least 1 update");
+        }
+        anyhow::ensure!(
+            l.keep_checkpoints >= 1,
+            "log.keep_checkpoints = 0: keep at least the newest checkpoint"
+        );
+        anyhow::ensure!(
+            l.eval_episodes >= 1,
+            "log.eval_episodes = 0: evaluate on at least one episode"
+        );
+        self.core.validate().map_err(anyhow::Error::from)?;
+        self.a2c.validate()?;
+        self.optim.validate()?;
+        Ok(())
+    }
+
+    pub fn trainer(&self) -> TrainerConfig {
+        TrainerConfig {
+            core: self.core.clone(),
+            a2c: self.a2c.clone(),
+            optim: self.optim.clone(),
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("configs serialise to TOML")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<ExperimentConfig> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text)?;
+        ExperimentConfig::load(&path, &[])
+    }
+
+    const MINIMAL: &str = "[env]\nid = \"bandit-dependent-easy\"\nnum_envs = 4\n";
+
+    #[test]
+    fn a_minimal_config_takes_defaults_and_round_trips() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.core, CoreConfig::default());
+        let again: ExperimentConfig = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn mistakes_name_the_key() {
+        let cases = [
+            ("[optim]\nlrr = 1e-3\n", "lrr"),
+            ("[optim]\nlr = \"fast\"\n", "lr"),
+            ("[a2c]\ngamma = 2.0\n", "a2c.gamma"),
+            ("[core]\nhidden = 0\n", "hidden"),
+            ("[log]\nevery = 0\n", "log.every"),
+            ("[coer]\nhidden = 3\n", "coer"),
+        ];
+        for (extra, key) in cases {
+            let msg = format!("{:#}", parse(&format!("{MINIMAL}{extra}")).unwrap_err());
+            assert!(msg.contains(key), "{extra}: {msg}");
+        }
+        let msg = format!("{:#}", parse("[env]\nid = \"mase\"\nnum_envs = 1\n").unwrap_err());
+        assert!(msg.contains("env.id") && msg.contains("mase"), "{msg}");
+    }
+}

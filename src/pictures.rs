@@ -1,0 +1,160 @@
+//! Pictures people would rather look at than read: where a maze agent goes, and what its
+//! Hebbian trace holds at the end of an episode.
+use plastic_agents::acting::{ActionMode, AgentPolicy};
+use plastic_agents::metrics::RgbImage;
+use plastic_agents::ActorCritic;
+use plastic_envs::maze::{Maze, MazeConfig};
+use plastic_envs::{EnvError, Policy, VecEnv};
+use tch::Tensor;
+
+/// Pixels per maze cell and per trace entry.
+const CELL: usize = 16;
+const TRACE_PIXEL: usize = 3;
+
+const WALL: [u8; 3] = [60, 60, 60];
+const REWARD: [u8; 3] = [40, 200, 80];
+
+/// What one batch of maze episodes looked like.
+pub struct MazePictures {
+    /// Visits per cell over all episodes, black (never) to yellow (most).
+    pub heat_map: RgbImage,
+    /// Episode 0: the reward cell in green, the path from blue (start) to red (end).
+    pub path: RgbImage,
+    /// Episode 0's Hebbian trace at its last step (plastic cores).
+    pub hebb: Option<RgbImage>,
+}
+
+/// Runs `episodes` maze episodes (one batch) with `ac` and draws them.
+pub fn maze(
+    ac: &ActorCritic,
+    config: &MazeConfig,
+    episodes: usize,
+    seed: u64,
+) -> Result<MazePictures, EnvError> {
+    let mut env = Maze::new(config.clone(), episodes);
+    let mut policy = AgentPolicy::new(ac, episodes, ActionMode::Sample, seed);
+    let n = config.size;
+    let mut visits = vec![0u32; n * n];
+    let mut obs = env.reset(seed)?.to_vec();
+    let mut path = vec![env_cell(&env, 0, n)];
+    let reward_cell = env.reward_cell(0);
+    let mut actions = vec![0u32; episodes];
+    for t in 0..config.len {
+        policy.act(&obs, &mut actions);
+        let last = t + 1 == config.len;
+        let step = env.step(&actions)?;
+        obs.copy_from_slice(step.obs);
+        if last {
+            // The environment has already started the next episode; its positions are not this one's.
+            break;
+        }
+        for row in 0..episodes {
+            visits[env_cell(&env, row, n)] += 1;
+        }
+        path.push(env_cell(&env, 0, n));
+    }
+    let hebb = policy.state().hebb.as_ref().map(|h| trace(&h.get(0)));
+
+    let layout = env.layout();
+    let most = visits.iter().copied().max().unwrap_or(0).max(1);
+    let mut heat = RgbImage::new(n, n);
+    let mut trail = RgbImage::new(n, n);
+    for r in 0..n {
+        for c in 0..n {
+            if layout.is_wall(r, c) {
+                heat.put(c, r, WALL);
+                trail.put(c, r, WALL);
+            } else {
+                heat.put(c, r, heat_colour(f64::from(visits[r * n + c]) / f64::from(most)));
+                trail.put(c, r, [255, 255, 255]);
+            }
+        }
+    }
+    trail.put(reward_cell.1, reward_cell.0, REWARD);
+    for (i, &cell) in path.iter().enumerate() {
+        let f = i as f64 / (path.len().max(2) - 1) as f64;
+        let colour = [(255.0 * f) as u8, 40, (255.0 * (1.0 - f)) as u8];
+        if (cell / n, cell % n) != reward_cell {
+            trail.put(cell % n, cell / n, colour);
+        }
+    }
+    Ok(MazePictures {
+        heat_map: heat.scaled(CELL),
+        path: trail.scaled(CELL),
+        hebb,
+    })
+}
+
+fn env_cell(env: &Maze, row: usize, n: usize) -> usize {
+    let (r, c) = env.agent_cell(row);
+    r * n + c
+}
+
+/// Black → red → yellow → white.
+fn heat_colour(f: f64) -> [u8; 3] {
+    let f = f.clamp(0.0, 1.0) * 3.0;
+    let ch = |x: f64| (x.clamp(0.0, 1.0) * 255.0) as u8;
+    [ch(f), ch(f - 1.0), ch(f - 2.0)]
+}
+
+/// A `[H × H]` trace, blue (negative) – white (0) – red (positive), scaled to its largest |value|.
+pub fn trace(hebb: &Tensor) -> RgbImage {
+    let h = hebb.size()[0] as usize;
+    let values = Vec::<f32>::try_from(hebb.to_kind(tch::Kind::Float).flatten(0, -1))
+        .expect("a float trace");
+    let scale = values.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
+    let mut img = RgbImage::new(h, h);
+    for (i, v) in values.iter().enumerate() {
+        let f = v / scale;
+        let fade = |x: f32| (255.0 * (1.0 - x.abs())) as u8;
+        let colour = if f >= 0.0 {
+            [255, fade(f), fade(f)]
+        } else {
+            [fade(f), fade(f), 255]
+        };
+        img.put(i % h, i / h, colour);
+    }
+    img.scaled(TRACE_PIXEL)
+}
+
+/// The Hebbian trace of row 0 after one whole episode of any fixed-length environment.
+pub fn episode_trace(
+    ac: &ActorCritic,
+    env: &mut dyn VecEnv,
+    seed: u64,
+) -> Result<Option<RgbImage>, EnvError> {
+    let Some(len) = env.spec().episode_len else {
+        return Ok(None);
+    };
+    let b = env.num_envs();
+    let mut policy = AgentPolicy::new(ac, b, ActionMode::Sample, seed);
+    let mut obs = env.reset(seed)?.to_vec();
+    let mut actions = vec![0u32; b];
+    for _ in 0..len {
+        policy.act(&obs, &mut actions);
+        obs.copy_from_slice(env.step(&actions)?.obs);
+    }
+    Ok(policy.state().hebb.as_ref().map(|h| trace(&h.get(0))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traces_map_sign_to_colour() {
+        let t = Tensor::from_slice(&[1.0f32, -0.5, 0.0, -1.0]).view([2, 2]);
+        let img = trace(&t);
+        assert_eq!((img.width, img.height), (2 * TRACE_PIXEL, 2 * TRACE_PIXEL));
+        assert_eq!(img.get(0, 0), [255, 0, 0]);
+        assert_eq!(img.get(TRACE_PIXEL, 0), [127, 127, 255]);
+        assert_eq!(img.get(0, TRACE_PIXEL), [255, 255, 255]);
+        assert_eq!(img.get(TRACE_PIXEL, TRACE_PIXEL), [0, 0, 255]);
+    }
+
+    #[test]
+    fn heat_runs_from_black_to_white() {
+        assert_eq!(heat_colour(0.0), [0, 0, 0]);
+        assert_eq!(heat_colour(1.0), [255, 255, 255]);
+    }
+}

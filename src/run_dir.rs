@@ -1,0 +1,192 @@
+//! A run's folder: resolved config, TensorBoard event files and checkpoints. Every file is
+//! written to a temporary name and renamed, and a checkpoint is a folder renamed into place
+//! whole, so a crash or Ctrl-C never leaves a half-written file where a good one was.
+//!
+//! ```text
+//! runs/<name>_<n>/
+//!   config.toml                  the resolved config (re-run it with `plastic train`)
+//!   events.out.tfevents.*        TensorBoard
+//!   checkpoints/<update>/        config.toml, state.safetensors (model + optimiser), progress.json
+//! ```
+use crate::config::ExperimentConfig;
+use anyhow::{bail, Context};
+use plastic_agents::a2c::{Progress, Snapshot};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tch::Tensor;
+
+pub const CONFIG: &str = "config.toml";
+const CHECKPOINTS: &str = "checkpoints";
+const STATE: &str = "state.safetensors";
+const PROGRESS: &str = "progress.json";
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a file in `{}`", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    Ok(())
+}
+
+/// What a checkpoint's `progress.json` holds besides the tensors.
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckpointInfo {
+    progress: Progress,
+}
+
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates `<root>/<name>_<n>` with the first free `n`, or `out` exactly when given
+    /// (which must not hold a run already).
+    pub fn create(root: &Path, name: &str, out: Option<&Path>) -> anyhow::Result<Self> {
+        if let Some(out) = out {
+            if out.join(CONFIG).exists() {
+                bail!(
+                    "`{}` already holds a run; continue it with `plastic resume {}` or choose another --out",
+                    out.display(),
+                    out.display()
+                );
+            }
+            std::fs::create_dir_all(out)
+                .with_context(|| format!("cannot create run folder `{}`", out.display()))?;
+            return Ok(Self { path: out.into() });
+        }
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("cannot create `{}`", root.display()))?;
+        for n in 1.. {
+            let path = root.join(format!("{name}_{n}"));
+            match std::fs::create_dir(&path) {
+                Ok(()) => return Ok(Self { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create `{}`", path.display()))
+                }
+            }
+        }
+        unreachable!("some run number is free")
+    }
+
+    /// An existing run folder (it must hold a config).
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        if !path.join(CONFIG).is_file() {
+            bail!(
+                "`{}` is not a run folder: it has no {CONFIG} (runs are created by `plastic train`)",
+                path.display()
+            );
+        }
+        Ok(Self { path: path.into() })
+    }
+
+    pub fn write_config(&self, config: &ExperimentConfig) -> anyhow::Result<()> {
+        write_atomic(&self.path.join(CONFIG), config.to_toml().as_bytes())
+    }
+
+    pub fn config(&self) -> anyhow::Result<ExperimentConfig> {
+        read_config(&self.path.join(CONFIG))
+    }
+
+    /// Saves a checkpoint as `checkpoints/<update>/` and keeps only the newest `keep`.
+    pub fn save_checkpoint(
+        &self,
+        config: &ExperimentConfig,
+        snapshot: &Snapshot,
+        keep: usize,
+    ) -> anyhow::Result<PathBuf> {
+        let root = self.path.join(CHECKPOINTS);
+        std::fs::create_dir_all(&root)?;
+        let dest = root.join(format!("{:08}", snapshot.progress.updates));
+        let tmp = tempfile::Builder::new()
+            .prefix(".partial-")
+            .tempdir_in(&root)
+            .context("cannot create a checkpoint folder")?;
+        Tensor::write_safetensors(&snapshot.tensors, tmp.path().join(STATE))
+            .context("cannot write the checkpoint's tensors")?;
+        let info = CheckpointInfo {
+            progress: snapshot.progress.clone(),
+        };
+        std::fs::write(tmp.path().join(PROGRESS), serde_json::to_vec_pretty(&info)?)?;
+        std::fs::write(tmp.path().join(CONFIG), config.to_toml())?;
+        for f in [STATE, PROGRESS, CONFIG] {
+            std::fs::File::open(tmp.path().join(f))?.sync_all()?;
+        }
+        if dest.exists() {
+            // The same update saved again (Ctrl-C right after a periodic checkpoint).
+            std::fs::remove_dir_all(&dest)?;
+        }
+        std::fs::rename(tmp.keep(), &dest)
+            .with_context(|| format!("cannot move the checkpoint to `{}`", dest.display()))?;
+        let all = self.checkpoints()?;
+        for old in all.iter().take(all.len().saturating_sub(keep)) {
+            std::fs::remove_dir_all(old)?;
+        }
+        Ok(dest)
+    }
+
+    /// Complete checkpoints, oldest first (unfinished ones start with a dot and are skipped).
+    pub fn checkpoints(&self) -> anyhow::Result<Vec<PathBuf>> {
+        let root = self.path.join(CHECKPOINTS);
+        if !root.is_dir() {
+            return Ok(Vec::new());
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&root)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+            })
+            .collect();
+        found.sort();
+        Ok(found)
+    }
+
+    pub fn latest_checkpoint(&self) -> anyhow::Result<Option<PathBuf>> {
+        Ok(self.checkpoints()?.pop())
+    }
+}
+
+fn read_config(path: &Path) -> anyhow::Result<ExperimentConfig> {
+    ExperimentConfig::load(path, &[])
+}
+
+/// A checkpoint read back: its config and snapshot.
+pub struct Loaded {
+    pub config: ExperimentConfig,
+    pub snapshot: Snapshot,
+    pub path: PathBuf,
+}
+
+/// Reads a checkpoint folder, or the newest checkpoint of a run folder.
+pub fn load_checkpoint(path: &Path) -> anyhow::Result<Loaded> {
+    let dir = if path.join(STATE).is_file() {
+        path.to_path_buf()
+    } else {
+        RunDir::open(path)?.latest_checkpoint()?.with_context(|| {
+            format!("run `{}` has no checkpoint yet", path.display())
+        })?
+    };
+    let config = read_config(&dir.join(CONFIG))?;
+    let info: CheckpointInfo = serde_json::from_slice(
+        &std::fs::read(dir.join(PROGRESS))
+            .with_context(|| format!("cannot read `{}`", dir.join(PROGRESS).display()))?,
+    )
+    .with_context(|| format!("`{}` is damaged", dir.join(PROGRESS).display()))?;
+    let tensors = Tensor::read_safetensors(dir.join(STATE))
+        .with_context(|| format!("cannot read `{}`", dir.join(STATE).display()))?;
+    Ok(Loaded {
+        config,
+        snapshot: Snapshot {
+            tensors,
+            progress: info.progress,
+        },
+        path: dir,
+    })
+}
