@@ -187,7 +187,10 @@ mod tests {
             let msg = format!("{:#}", parse(&format!("{MINIMAL}{extra}")).unwrap_err());
             assert!(msg.contains(key), "{extra}: {msg}");
         }
-        let msg = format!("{:#}", parse("[env]\nid = \"mase\"\nnum_envs = 1\n").unwrap_err());
+        let msg = format!(
+            "{:#}",
+            parse("[env]\nid = \"mase\"\nnum_envs = 1\n").unwrap_err()
+        );
         assert!(msg.contains("env.id") && msg.contains("mase"), "{msg}");
     }
 }

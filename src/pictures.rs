@@ -65,7 +65,11 @@ pub fn maze(
                 heat.put(c, r, WALL);
                 trail.put(c, r, WALL);
             } else {
-                heat.put(c, r, heat_colour(f64::from(visits[r * n + c]) / f64::from(most)));
+                heat.put(
+                    c,
+                    r,
+                    heat_colour(f64::from(visits[r * n + c]) / f64::from(most)),
+                );
                 trail.put(c, r, [255, 255, 255]);
             }
         }
@@ -100,8 +104,8 @@ fn heat_colour(f: f64) -> [u8; 3] {
 /// A `[H × H]` trace, blue (negative) – white (0) – red (positive), scaled to its largest |value|.
 pub fn trace(hebb: &Tensor) -> RgbImage {
     let h = hebb.size()[0] as usize;
-    let values = Vec::<f32>::try_from(hebb.to_kind(tch::Kind::Float).flatten(0, -1))
-        .expect("a float trace");
+    let values =
+        Vec::<f32>::try_from(hebb.to_kind(tch::Kind::Float).flatten(0, -1)).expect("a float trace");
     let scale = values.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
     let mut img = RgbImage::new(h, h);
     for (i, v) in values.iter().enumerate() {

@@ -169,9 +169,9 @@ pub fn load_checkpoint(path: &Path) -> anyhow::Result<Loaded> {
     let dir = if path.join(STATE).is_file() {
         path.to_path_buf()
     } else {
-        RunDir::open(path)?.latest_checkpoint()?.with_context(|| {
-            format!("run `{}` has no checkpoint yet", path.display())
-        })?
+        RunDir::open(path)?
+            .latest_checkpoint()?
+            .with_context(|| format!("run `{}` has no checkpoint yet", path.display()))?
     };
     let config = read_config(&dir.join(CONFIG))?;
     let info: CheckpointInfo = serde_json::from_slice(

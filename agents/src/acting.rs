@@ -59,7 +59,10 @@ pub(crate) fn obs_tensor(obs: &[f32], batch: usize, device: Device) -> Tensor {
 
 /// π of each row on the host, `[B × A]` flattened.
 pub(crate) fn host_probs(logits: &Tensor) -> Vec<f32> {
-    let probs = logits.detach().softmax(-1, Kind::Float).to_device(Device::Cpu);
+    let probs = logits
+        .detach()
+        .softmax(-1, Kind::Float)
+        .to_device(Device::Cpu);
     Vec::<f32>::try_from(probs.flatten(0, -1)).expect("probabilities are f32")
 }
 
@@ -93,7 +96,12 @@ impl Policy for AgentPolicy<'_> {
         tch::no_grad(|| {
             let x = obs_tensor(obs, actions.len(), self.ac.core.device());
             let step = self.ac.step(&x.to_kind(self.ac.core.kind()), &self.state);
-            choose(&host_probs(&step.logits), self.mode, &mut self.rngs, actions);
+            choose(
+                &host_probs(&step.logits),
+                self.mode,
+                &mut self.rngs,
+                actions,
+            );
             self.state = step.state;
         });
     }
@@ -121,7 +129,10 @@ mod tests {
         for (c, p) in counts.iter().zip(probs) {
             let freq = *c as f64 / n as f64;
             // 5 standard errors of a binomial frequency at n = 20,000.
-            assert!((freq - f64::from(p)).abs() < 5.0 * (0.25 / n as f64).sqrt(), "{counts:?}");
+            assert!(
+                (freq - f64::from(p)).abs() < 5.0 * (0.25 / n as f64).sqrt(),
+                "{counts:?}"
+            );
         }
         choose(&probs, ActionMode::Greedy, &mut rngs, &mut a);
         assert_eq!(a[0], 1);

@@ -1,6 +1,6 @@
 //! The A2C trainer through its public API: exact resume, truncated rollouts, bad settings,
 //! and an agent that learns a bandit task.
-use plastic_agents::a2c::{RolloutLen, TrainError, Trainer, TrainerConfig};
+use plastic_agents::a2c::{RolloutLen, Schedule, TrainError, Trainer, TrainerConfig};
 use plastic_agents::acting::{ActionMode, AgentPolicy};
 use plastic_agents::metrics::MemorySink;
 use plastic_agents::CoreConfig;
@@ -51,7 +51,11 @@ fn a_resumed_run_continues_exactly_as_an_uninterrupted_one() {
         resumed.restore(&snapshot).unwrap();
         let later: Vec<_> = (0..2).map(|_| resumed.update().unwrap()).collect();
 
-        assert_eq!(later, stats[2..], "{env}: update statistics differ after resume");
+        assert_eq!(
+            later,
+            stats[2..],
+            "{env}: update statistics differ after resume"
+        );
         assert_eq!(model_values(&resumed), model_values(&straight), "{env}");
         assert_eq!(resumed.progress(), straight.progress());
     }
@@ -107,7 +111,10 @@ fn whole_episode_rollouts_match_the_episode_length() {
         assert_eq!(sink.series(tag).len(), 1, "{tag}");
     }
     assert_eq!(sink.series("rollout/ep_len_mean"), [15.0]);
-    assert!(sink.histograms.iter().any(|(t, _, v)| t == "weights/w" && v.len() == 144));
+    assert!(sink
+        .histograms
+        .iter()
+        .any(|(t, _, v)| t == "weights/w" && v.len() == 144));
 }
 
 #[test]
@@ -132,44 +139,43 @@ fn a_checkpoint_of_another_model_is_refused_and_changes_nothing() {
     let before = model_values(&t);
     let other = trainer("bandit-dependent-easy:len=15", small(false), 0).snapshot();
     let err = t.restore(&other).unwrap_err().to_string();
-    assert!(err.contains("does not match") && err.contains("alpha"), "{err}");
+    assert!(
+        err.contains("does not match") && err.contains("missing"),
+        "{err}"
+    );
     assert_eq!(model_values(&t), before);
 }
 
 /// The CI learning check: on `bandit-dependent-easy` (random 40, Thompson 2.12, Bayes-optimal
-/// 0.625) a small recurrent agent trained on the CPU for about a minute gets regret below 2.
+/// 0.625) a small recurrent agent trained on the CPU for about a minute gets regret below 2
+/// on 2,000 held-out episodes. Settings as in configs/bandit-dependent-easy.toml.
 #[test]
 fn an_agent_learns_the_dependent_easy_bandit() {
-    let env_s = std::env::var("ENV").unwrap_or("bandit-dependent-easy".into());
-    let env = env_s.as_str();
+    tch::set_num_threads(1);
+    let env = "bandit-dependent-easy";
     let mut config = TrainerConfig::default();
-    let var = |k: &str, d: f64| std::env::var(k).map_or(d, |v| v.parse().unwrap());
-    config.core = CoreConfig::rnn(var("H", 32.0) as usize);
-    config.a2c.gamma = var("GAMMA", 0.9);
-    config.a2c.entropy_coef = var("ENT", 0.01);
-    config.a2c.value_coef = var("VC", 0.5);
-    config.a2c.normalize_advantages = var("NORM", 0.0) > 0.0;
-    config.optim.lr = var("LR", 3e-3);
-    config.a2c.gae_lambda = var("LAMBDA", 1.0);
-    if var("ROLL", 0.0) > 0.0 {
-        config.a2c.rollout_len = RolloutLen::Steps(var("ROLL", 0.0) as usize);
-    }
-    let b = var("B", 32.0) as usize;
-    let updates = std::env::var("PLASTIC_TEST_UPDATES").map_or(300, |v| v.parse().unwrap());
-    let mut t = Trainer::new(make(env, b).unwrap(), config, (updates * b * make(env, 1).unwrap().spec().episode_len.unwrap()) as u64, 0, Device::Cpu).unwrap();
+    config.core = CoreConfig::lstm(48);
+    config.a2c.rollout_len = RolloutLen::Steps(20);
+    config.a2c.gamma = 0.9;
+    config.a2c.entropy_coef = 0.1;
+    config.a2c.value_coef = 0.05;
+    config.optim.lr = 3e-3;
+    config.optim.schedule = Schedule::Linear;
+    let mut t = Trainer::new(make(env, 32).unwrap(), config, 1_500_000, 0, Device::Cpu).unwrap();
     while !t.is_done() {
-        let s = t.update().unwrap();
-        if t.progress().updates % 25 == 0 {
-            eprintln!("update {} regret {:?} entropy {:.3} ev {:.3} vl {:.3} pl {:.4} gn {:.3}", t.progress().updates, t.progress().mean_regret(), s.entropy, s.explained_variance, s.value_loss, s.policy_loss, s.grad_norm);
-        }
+        t.update().unwrap();
     }
     let mut env = make(env, 500).unwrap();
     let mut policy = AgentPolicy::new(t.model(), 500, ActionMode::Sample, 12345);
     let stats = run_episodes(env.as_mut(), &mut policy, 2000, 777).unwrap();
     let regret = stats.regret.unwrap();
-    eprintln!("held-out return {:.3}", stats.episode_return.mean);
     eprintln!("held-out regret {:.3} ± {:.3}", regret.mean, regret.std_err);
-    assert!(regret.mean < 2.0, "regret {:.3} ± {:.3}", regret.mean, regret.std_err);
+    assert!(
+        regret.mean < 2.0,
+        "regret {:.3} ± {:.3}",
+        regret.mean,
+        regret.std_err
+    );
 }
 
 /// A contextual two-armed task: the observation says which arm pays 1 this step.
@@ -242,7 +248,14 @@ fn an_agent_learns_to_follow_a_signpost() {
     tch::set_num_threads(1);
     let mut config = small(false);
     config.optim.lr = 1e-2;
-    let mut t = Trainer::new(Box::new(Signpost::new(16)), config, 16 * 10 * 150, 0, Device::Cpu).unwrap();
+    let mut t = Trainer::new(
+        Box::new(Signpost::new(16)),
+        config,
+        16 * 10 * 150,
+        0,
+        Device::Cpu,
+    )
+    .unwrap();
     while !t.is_done() {
         t.update().unwrap();
     }

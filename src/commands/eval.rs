@@ -141,7 +141,14 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         episodes,
         seed: args.seed,
         env_steps_trained: loaded.snapshot.progress.env_steps,
-        agent: row(if args.greedy { "agent (greedy)" } else { "agent" }, agent),
+        agent: row(
+            if args.greedy {
+                "agent (greedy)"
+            } else {
+                "agent"
+            },
+            agent,
+        ),
         references,
         bayes_optimal_exact,
         percent_of_oracle,
@@ -152,7 +159,14 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
 fn human(r: &Report) -> String {
     let mut out = format!(
         "{} ({} training steps) on {}, {} episodes, seed {}\n{:<16} {:>22} {:>22}\n",
-        r.checkpoint, r.env_steps_trained, r.env, r.episodes, r.seed, "policy", "reward (95% CI)", "regret (95% CI)"
+        r.checkpoint,
+        r.env_steps_trained,
+        r.env,
+        r.episodes,
+        r.seed,
+        "policy",
+        "reward (95% CI)",
+        "regret (95% CI)"
     );
     let fmt = |i: &Interval| format!("{:.3} ± {:.3}", i.mean, i.ci95);
     for row in std::iter::once(&r.agent).chain(&r.references) {

@@ -92,7 +92,9 @@ fn stop_flag() -> Arc<AtomicBool> {
         if f.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\ninterrupted: saving a checkpoint after this update (Ctrl-C again to quit now)");
+        eprintln!(
+            "\ninterrupted: saving a checkpoint after this update (Ctrl-C again to quit now)"
+        );
     });
     if let Err(e) = installed {
         eprintln!("warning: Ctrl-C will not save a checkpoint: {e}");

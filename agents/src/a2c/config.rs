@@ -142,7 +142,12 @@ pub struct ConfigError {
     pub expected: &'static str,
 }
 
-fn check(ok: bool, key: &'static str, value: f64, expected: &'static str) -> Result<(), ConfigError> {
+fn check(
+    ok: bool,
+    key: &'static str,
+    value: f64,
+    expected: &'static str,
+) -> Result<(), ConfigError> {
     if ok {
         Ok(())
     } else {
@@ -158,15 +163,30 @@ impl A2cConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let unit = |v: f64| (0.0..=1.0).contains(&v);
         let non_neg = |v: f64| v.is_finite() && v >= 0.0;
-        check(unit(self.gamma), "a2c.gamma", self.gamma, "must be in [0, 1] (e.g. 0.99)")?;
+        check(
+            unit(self.gamma),
+            "a2c.gamma",
+            self.gamma,
+            "must be in [0, 1] (e.g. 0.99)",
+        )?;
         check(
             unit(self.gae_lambda),
             "a2c.gae_lambda",
             self.gae_lambda,
             "must be in [0, 1] (1 = plain discounted returns)",
         )?;
-        check(non_neg(self.value_coef), "a2c.value_coef", self.value_coef, "must be ≥ 0")?;
-        check(non_neg(self.entropy_coef), "a2c.entropy_coef", self.entropy_coef, "must be ≥ 0")?;
+        check(
+            non_neg(self.value_coef),
+            "a2c.value_coef",
+            self.value_coef,
+            "must be ≥ 0",
+        )?;
+        check(
+            non_neg(self.entropy_coef),
+            "a2c.entropy_coef",
+            self.entropy_coef,
+            "must be ≥ 0",
+        )?;
         check(
             non_neg(self.sum_squares_coef),
             "a2c.sum_squares_coef",
@@ -186,11 +206,36 @@ impl OptimConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = |v: f64| v.is_finite() && v > 0.0;
         let rate = |v: f64| (0.0..1.0).contains(&v);
-        check(positive(self.lr), "optim.lr", self.lr, "must be a number > 0 (e.g. 1e-3)")?;
-        check(positive(self.eps), "optim.eps", self.eps, "must be a number > 0 (e.g. 1e-4)")?;
-        check(rate(self.beta1), "optim.beta1", self.beta1, "must be in [0, 1) (e.g. 0.9)")?;
-        check(rate(self.beta2), "optim.beta2", self.beta2, "must be in [0, 1) (e.g. 0.999)")?;
-        check(rate(self.alpha), "optim.alpha", self.alpha, "must be in [0, 1) (e.g. 0.99)")
+        check(
+            positive(self.lr),
+            "optim.lr",
+            self.lr,
+            "must be a number > 0 (e.g. 1e-3)",
+        )?;
+        check(
+            positive(self.eps),
+            "optim.eps",
+            self.eps,
+            "must be a number > 0 (e.g. 1e-4)",
+        )?;
+        check(
+            rate(self.beta1),
+            "optim.beta1",
+            self.beta1,
+            "must be in [0, 1) (e.g. 0.9)",
+        )?;
+        check(
+            rate(self.beta2),
+            "optim.beta2",
+            self.beta2,
+            "must be in [0, 1) (e.g. 0.999)",
+        )?;
+        check(
+            rate(self.alpha),
+            "optim.alpha",
+            self.alpha,
+            "must be in [0, 1) (e.g. 0.99)",
+        )
     }
 
     /// Learning rate of update `update` (0-based) of `total`.

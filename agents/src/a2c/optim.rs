@@ -80,14 +80,18 @@ impl Optimizer {
                 match c.algorithm {
                     Algorithm::Adam => {
                         let _ = m.g_mul_scalar_(c.beta1).g_add_(&(&g * (1.0 - c.beta1)));
-                        let _ = v.g_mul_scalar_(c.beta2).addcmul_(&(&g * (1.0 - c.beta2)), &g);
+                        let _ = v
+                            .g_mul_scalar_(c.beta2)
+                            .addcmul_(&(&g * (1.0 - c.beta2)), &g);
                         let bc1 = 1.0 - c.beta1.powf(self.steps as f64);
                         let bc2 = 1.0 - c.beta2.powf(self.steps as f64);
                         let denom = (v.sqrt() / bc2.sqrt()).g_add_scalar_(c.eps);
                         let _ = p.addcdiv_(&(&*m * (-lr / bc1)), &denom);
                     }
                     Algorithm::Rmsprop => {
-                        let _ = v.g_mul_scalar_(c.alpha).addcmul_(&(&g * (1.0 - c.alpha)), &g);
+                        let _ = v
+                            .g_mul_scalar_(c.alpha)
+                            .addcmul_(&(&g * (1.0 - c.alpha)), &g);
                         let denom = v.sqrt().g_add_scalar_(c.eps);
                         let _ = p.addcdiv_(&(&g * -lr), &denom);
                     }
@@ -192,7 +196,10 @@ mod tests {
             v = b2 * v + (1.0 - b2) * g * g;
             let denom = (v / (1.0 - b2.powi(t))).sqrt() + config.eps;
             x -= lr / (1.0 - b1.powi(t)) * m / denom;
-            assert!((p.double_value(&[0]) - x).abs() < 1e-5, "step {t}: {p} vs {x}");
+            assert!(
+                (p.double_value(&[0]) - x).abs() < 1e-5,
+                "step {t}: {p} vs {x}"
+            );
         }
     }
 
@@ -220,7 +227,9 @@ mod tests {
         ((&a * &a + &b * &b) / 2.0).sum(Kind::Float).backward();
         let norm = opt.clip_grad_norm(1.0);
         assert!((norm - 5.0).abs() < 1e-6);
-        let clipped = (a.grad().square() + b.grad().square()).sqrt().double_value(&[0]);
+        let clipped = (a.grad().square() + b.grad().square())
+            .sqrt()
+            .double_value(&[0]);
         assert!((clipped - 1.0).abs() < 1e-5, "{clipped}");
     }
 
@@ -234,7 +243,10 @@ mod tests {
         let (vs2, _) = one_param(0.0);
         let mut fresh = Optimizer::new(&vs2, &OptimConfig::default());
         fresh.load_state(&saved, opt.steps()).unwrap();
-        assert_eq!(fresh.state()[0].1.double_value(&[0]), opt.state()[0].1.double_value(&[0]));
+        assert_eq!(
+            fresh.state()[0].1.double_value(&[0]),
+            opt.state()[0].1.double_value(&[0])
+        );
         let vs3 = VarStore::new(Device::Cpu);
         let _ = vs3.root().var("p", &[2], nn::Init::Const(0.0));
         let err = Optimizer::new(&vs3, &OptimConfig::default())

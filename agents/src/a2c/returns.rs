@@ -53,7 +53,12 @@ mod tests {
             last_values: &[10.0],
         };
         let (adv, ret) = gae(&data, 0.5, 1.0);
-        let expected_ret = [1.0 + 0.5 * 2.0, 2.0, 3.0 + 0.5 * (4.0 + 0.5 * 10.0), 4.0 + 5.0];
+        let expected_ret = [
+            1.0 + 0.5 * 2.0,
+            2.0,
+            3.0 + 0.5 * (4.0 + 0.5 * 10.0),
+            4.0 + 5.0,
+        ];
         for (r, e) in ret.iter().zip(expected_ret) {
             assert!((r - e).abs() < 1e-6, "{ret:?}");
         }
@@ -72,7 +77,12 @@ mod tests {
             last_values: &[4.0, 5.0],
         };
         let (adv, _) = gae(&data, 0.9, 0.0);
-        let expected = [1.0 + 0.9 * 2.0, 0.9 * 3.0 - 1.0, 0.9 * 4.0 - 2.0, 1.0 + 0.9 * 5.0 - 3.0];
+        let expected = [
+            1.0 + 0.9 * 2.0,
+            0.9 * 3.0 - 1.0,
+            0.9 * 4.0 - 2.0,
+            1.0 + 0.9 * 5.0 - 3.0,
+        ];
         for (a, e) in adv.iter().zip(expected) {
             assert!((a - e).abs() < 1e-5, "{adv:?}");
         }

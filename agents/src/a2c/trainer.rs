@@ -190,17 +190,27 @@ impl Trainer {
         let spec = env.spec().clone();
         let (rollout_len, whole_episode) = match (config.a2c.rollout_len, spec.episode_len) {
             (RolloutLen::Episode, Some(len)) => (len, true),
-            (RolloutLen::Episode, None) => return Err(TrainError::NoEpisodeLength { env: spec.id }),
+            (RolloutLen::Episode, None) => {
+                return Err(TrainError::NoEpisodeLength { env: spec.id })
+            }
             (RolloutLen::Steps(n), len) => (n, len == Some(n)),
         };
-        tch::manual_seed(seed as i64);
         let vs = nn::VarStore::new(device);
-        let ac = ActorCritic::new(
-            &(vs.root() / "ac"),
-            spec.obs_dim as i64,
-            spec.num_actions as i64,
-            &config.core,
-        )?;
+        let ac = {
+            // libtorch's generator is global: hold it from seeding to the last draw, so that
+            // trainers built on other threads cannot interleave their draws with these.
+            static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            let _guard = INIT
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            tch::manual_seed(seed as i64);
+            ActorCritic::new(
+                &(vs.root() / "ac"),
+                spec.obs_dim as i64,
+                spec.num_actions as i64,
+                &config.core,
+            )?
+        };
         let optim = Optimizer::new(&vs, &config.optim);
         let per_update = (env.num_envs() * rollout_len) as u64;
         Ok(Self {
@@ -292,11 +302,17 @@ impl Trainer {
         for _ in 0..t_len {
             let x = obs_tensor(&obs, b, device).to_kind(kind);
             let step = self.ac.step(&x, &state);
-            choose(&host_probs(&step.logits), ActionMode::Sample, &mut rngs, &mut actions);
+            choose(
+                &host_probs(&step.logits),
+                ActionMode::Sample,
+                &mut rngs,
+                &mut actions,
+            );
             let log_pi = step.logits.log_softmax(-1, kind);
             let pi = log_pi.exp();
-            let taken = Tensor::from_slice(&actions.iter().map(|&a| i64::from(a)).collect::<Vec<_>>())
-                .to_device(device);
+            let taken =
+                Tensor::from_slice(&actions.iter().map(|&a| i64::from(a)).collect::<Vec<_>>())
+                    .to_device(device);
             log_probs.push(log_pi.gather(1, &taken.unsqueeze(1), false).squeeze_dim(1));
             entropies.push(-(&pi * &log_pi).sum_dim_intlist(1, false, kind));
             sum_squares.push(pi.square().sum_dim_intlist(1, false, kind));
@@ -349,7 +365,12 @@ impl Trainer {
         }
         let last_values = if bootstrap {
             tch::no_grad(|| {
-                host_f32(&self.ac.step(&obs_tensor(&obs, b, device).to_kind(kind), &state).value)
+                host_f32(
+                    &self
+                        .ac
+                        .step(&obs_tensor(&obs, b, device).to_kind(kind), &state)
+                        .value,
+                )
             })
         } else {
             vec![0.0; b]
@@ -366,7 +387,12 @@ impl Trainer {
         };
         let (adv, returns) = gae(&data, a2c.gamma, a2c.gae_lambda);
         let shape = [t_len as i64, b as i64];
-        let to_t = |v: &[f32]| Tensor::from_slice(v).view(shape).to_device(device).to_kind(kind);
+        let to_t = |v: &[f32]| {
+            Tensor::from_slice(v)
+                .view(shape)
+                .to_device(device)
+                .to_kind(kind)
+        };
         let mut adv_t = to_t(&adv);
         if a2c.normalize_advantages && adv.len() > 1 {
             adv_t = (&adv_t - adv_t.mean(kind)) / (adv_t.std(true) + 1e-8);
@@ -413,7 +439,10 @@ impl Trainer {
             mean_abs_hebb: state.mean_abs_hebb(),
             modulator: (!modulators.is_empty()).then(|| {
                 let m = Tensor::stack(&modulators, 0).to_kind(Kind::Double);
-                (m.mean(Kind::Double).double_value(&[]), m.std(true).double_value(&[]))
+                (
+                    m.mean(Kind::Double).double_value(&[]),
+                    m.std(true).double_value(&[]),
+                )
             }),
             episodes: finished,
         };
@@ -529,8 +558,13 @@ pub fn load_model(vs: &nn::VarStore, tensors: &HashMap<String, Tensor>) -> Resul
 }
 
 fn host_f32(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(t.detach().to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1))
-        .expect("a float tensor")
+    Vec::<f32>::try_from(
+        t.detach()
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .flatten(0, -1),
+    )
+    .expect("a float tensor")
 }
 
 /// `1 − Var(G − V) / Var(G)`: 1 when the critic predicts returns perfectly, ≤ 0 when it does

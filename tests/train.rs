@@ -1,0 +1,280 @@
+//! Training, resuming and evaluating through the command line, and the TensorBoard files
+//! read back by TensorBoard's own reader.
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::Path;
+
+fn plastic() -> Command {
+    Command::cargo_bin("plastic").unwrap()
+}
+
+/// A config small enough to train in a second or two.
+fn tiny_config(dir: &Path, env: &str, core: &str) -> std::path::PathBuf {
+    let path = dir.join("tiny.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[run]
+name = "tiny"
+seed = 5
+total_steps = 480
+device = "cpu"
+threads = 1
+
+[env]
+id = "{env}"
+num_envs = 4
+
+[core]
+{core}
+
+[optim]
+lr = 0.002
+
+[log]
+every = 1
+histograms_every = 2
+images_every = 3
+eval_every = 2
+eval_episodes = 8
+checkpoint_every = 2
+keep_checkpoints = 2
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+const PLASTIC: &str = "kind = \"plastic-rnn\"\nhidden = 8";
+
+fn train(config: &Path, out: &Path, extra: &[&str]) {
+    plastic()
+        .arg("train")
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .assert()
+        .success();
+}
+
+fn checkpoints(run: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_run_folder_holds_config_events_and_the_newest_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let run = dir.path().join("run");
+    train(&config, &run, &["--set", "core.hidden=6"]);
+    // 480 steps / (4 × 10) = 12 updates; checkpoints every 2, the newest 2 kept.
+    assert_eq!(checkpoints(&run), ["00000010", "00000012"]);
+    let resolved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(resolved.contains("hidden = 6"), "{resolved}");
+    let events = std::fs::read_dir(&run)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("events.out.tfevents")
+        })
+        .count();
+    assert_eq!(events, 1);
+
+    // The same folder again is refused, and nothing in it changes.
+    plastic()
+        .arg("train")
+        .arg(&config)
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("already holds a run"));
+    assert_eq!(checkpoints(&run), ["00000010", "00000012"]);
+}
+
+#[test]
+fn eval_compares_the_agent_with_the_reference_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let run = dir.path().join("run");
+    train(&config, &run, &[]);
+    let out = plastic()
+        .args(["eval", run.to_str().unwrap(), "--episodes", "200", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["episodes"], 200);
+    assert_eq!(v["env_steps_trained"], 480);
+    let policies: Vec<&str> = v["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["policy"].as_str().unwrap())
+        .collect();
+    assert_eq!(policies, ["random", "thompson", "ucb1", "bayes"]);
+    let regret = v["agent"]["regret"]["mean"].as_f64().unwrap();
+    // Ten pulls of arms 0.8 apart: regret lies in [0, 8].
+    assert!((0.0..=8.0).contains(&regret), "{v}");
+    assert!(v["bayes_optimal_exact"].as_f64().is_some());
+}
+
+#[test]
+fn resume_continues_a_run_to_a_longer_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let run = dir.path().join("run");
+    train(&config, &run, &[]);
+    plastic()
+        .args(["resume", run.to_str().unwrap()])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("already trained"));
+    plastic()
+        .args(["resume", run.to_str().unwrap(), "--total-steps", "800"])
+        .assert()
+        .success();
+    assert_eq!(checkpoints(&run), ["00000018", "00000020"]);
+    let progress = std::fs::read_to_string(run.join("checkpoints/00000020/progress.json")).unwrap();
+    assert!(progress.contains("\"env_steps\": 800"), "{progress}");
+}
+
+#[test]
+fn config_mistakes_are_one_line_errors_that_create_no_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let run = dir.path().join("run");
+    for (set, key) in [
+        ("optim.lrr=1", "lrr"),
+        ("a2c.gamma=7", "a2c.gamma"),
+        ("core.kind=transformer", "transformer"),
+        ("env.id=mase", "mase"),
+    ] {
+        let out = plastic()
+            .arg("train")
+            .arg(&config)
+            .args(["--out", run.to_str().unwrap(), "--set", set])
+            .assert()
+            .failure()
+            .get_output()
+            .stderr
+            .clone();
+        let msg = String::from_utf8(out).unwrap();
+        assert!(
+            msg.contains(key) && !msg.contains("panicked"),
+            "{set}: {msg}"
+        );
+        assert!(!run.exists(), "{set} created a run folder");
+    }
+    plastic()
+        .args(["eval", dir.path().to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("not a run folder"));
+}
+
+/// Reads the event files with TensorBoard's `EventAccumulator` (the Python package installed
+/// by scripts/setup.sh) and prints scalars, histograms and images as JSON.
+const READER: &str = r#"
+import json, sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0, "histograms": 0, "images": 0})
+acc.Reload()
+tags = acc.Tags()
+print(json.dumps({
+    "scalars": {t: [[e.step, e.value] for e in acc.Scalars(t)] for t in tags["scalars"]},
+    "histograms": {t: [e.histogram_value.num for e in acc.Histograms(t)] for t in tags["histograms"]},
+    "images": {t: [[e.width, e.height] for e in acc.Images(t)] for t in tags["images"]},
+}))
+"#;
+
+fn read_events(run: &Path) -> Value {
+    let venv = std::env::var("VIRTUAL_ENV").expect(
+        "run the tests through scripts/with-env.sh (make test), which provides TensorBoard",
+    );
+    let out = std::process::Command::new(Path::new(&venv).join("bin/python"))
+        .args(["-c", READER])
+        .arg(run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn tensorboard_reads_back_the_tags_and_values_of_a_maze_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(
+        dir.path(),
+        "maze:size=7,len=10",
+        "kind = \"plastic-rnn\"\nhidden = 8\nmodulation = \"none\"",
+    );
+    let run = dir.path().join("run");
+    train(&config, &run, &[]);
+    let v = read_events(&run);
+    let scalars = &v["scalars"];
+    for tag in [
+        "rollout/ep_rew_mean",
+        "rollout/ep_len_mean",
+        "train/policy_loss",
+        "train/value_loss",
+        "train/entropy",
+        "train/explained_variance",
+        "train/grad_norm",
+        "train/learning_rate",
+        "time/sps",
+        "plasticity/mean_abs_hebb",
+    ] {
+        assert_eq!(
+            scalars[tag].as_array().map(Vec::len),
+            Some(12),
+            "{tag}: {v}"
+        );
+    }
+    for tag in ["plasticity/eta", "eval/ep_rew_mean"] {
+        assert_eq!(scalars[tag].as_array().map(Vec::len), Some(6), "{tag}: {v}");
+    }
+    // Values as logged: steps are environment steps, episodes last 10 steps, lr is constant.
+    let lens = scalars["rollout/ep_len_mean"].as_array().unwrap();
+    assert_eq!(lens[0], serde_json::json!([40, 10.0]));
+    assert_eq!(lens[11][0], 480);
+    for point in scalars["train/learning_rate"].as_array().unwrap() {
+        assert!((point[1].as_f64().unwrap() - 0.002).abs() < 1e-9, "{point}");
+    }
+    // Histograms every 2 updates (+ none extra at the end, 12 being even), of 8×8 = 64 values.
+    for tag in ["weights/w", "weights/alpha"] {
+        let nums = v["histograms"][tag].as_array().unwrap();
+        assert_eq!(nums.len(), 6, "{tag}");
+        assert!(
+            nums.iter().all(|n| n.as_f64() == Some(64.0)),
+            "{tag}: {nums:?}"
+        );
+    }
+    // Pictures every 3 updates: 7×7 cells of 16 pixels; the trace 8×8 of 3 pixels.
+    for (tag, side) in [
+        ("maze/visits", 112),
+        ("maze/path", 112),
+        ("plasticity/hebb", 24),
+    ] {
+        let images = v["images"][tag].as_array().unwrap();
+        assert_eq!(images.len(), 4, "{tag}");
+        assert_eq!(images[0], serde_json::json!([side, side]), "{tag}");
+    }
+}
