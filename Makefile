@@ -1,13 +1,21 @@
 # Every target installs what it needs on first use (scripts/setup.sh: a cached Python
 # environment with the pinned torch, gymnasium and tensorboard), then builds and runs.
-.PHONY: run test bench lint build
+.PHONY: run test bench lint build tensorboard
 
 WITH_ENV := scripts/with-env.sh
-EPISODES ?= 10000
+CONFIG ?= configs/bandit-dependent-easy.toml
+RUN ?= runs/quickstart
 
-# The main job: see README.md.
+# The main job (README.md): train a small agent on the CPU, then evaluate it against the
+# reference policies. A run folder that already exists is continued, not overwritten.
 run: build
-	target/release/plastic rollout maze --policy random --episodes $(EPISODES)
+	@if [ -f $(RUN)/config.toml ]; then target/release/plastic resume $(RUN); \
+	else target/release/plastic train $(CONFIG) --out $(RUN); fi
+	target/release/plastic eval $(RUN)
+	@echo "TensorBoard: make tensorboard   (then open http://localhost:6006)"
+
+tensorboard:
+	$(WITH_ENV) tensorboard --logdir runs
 
 build:
 	$(WITH_ENV) cargo build --release --locked

@@ -9,13 +9,14 @@ use plastic_envs::rollout::run_episodes;
 use tch::Device;
 
 fn small(kind_plastic: bool) -> TrainerConfig {
-    let mut config = TrainerConfig::default();
-    config.core = if kind_plastic {
-        CoreConfig::backpropamine(12)
-    } else {
-        CoreConfig::rnn(12)
-    };
-    config
+    TrainerConfig {
+        core: if kind_plastic {
+            CoreConfig::backpropamine(12)
+        } else {
+            CoreConfig::rnn(12)
+        },
+        ..TrainerConfig::default()
+    }
 }
 
 fn trainer(env: &str, config: TrainerConfig, seed: u64) -> Trainer {
@@ -153,8 +154,10 @@ fn a_checkpoint_of_another_model_is_refused_and_changes_nothing() {
 fn an_agent_learns_the_dependent_easy_bandit() {
     tch::set_num_threads(1);
     let env = "bandit-dependent-easy";
-    let mut config = TrainerConfig::default();
-    config.core = CoreConfig::lstm(48);
+    let mut config = TrainerConfig {
+        core: CoreConfig::lstm(48),
+        ..TrainerConfig::default()
+    };
     config.a2c.rollout_len = RolloutLen::Steps(20);
     config.a2c.gamma = 0.9;
     config.a2c.entropy_coef = 0.1;
@@ -227,9 +230,9 @@ impl plastic_envs::VecEnv for Signpost {
     }
     fn step(&mut self, actions: &[u32]) -> Result<plastic_envs::Step<'_>, plastic_envs::EnvError> {
         self.t += 1;
-        for row in 0..actions.len() {
+        for (row, &action) in actions.iter().enumerate() {
             let paying = self.buf.obs[row * 2 + 1] as u32;
-            self.buf.rewards[row] = f32::from(u8::from(actions[row] == paying));
+            self.buf.rewards[row] = f32::from(u8::from(action == paying));
             self.buf.truncated[row] = self.t == 10;
             if self.t == 10 {
                 self.buf.save_final_obs(row);
