@@ -114,6 +114,24 @@ pub enum BenchTarget {
     /// Forward + backward of one whole-episode batch through an actor-critic core
     /// (default: Backpropamine's maze setting, B 30, T 200, H 100, simple neuromodulation).
     Core(BenchCoreArgs),
+    /// Whole training updates (rollout, losses, backward, optimiser step) of a config.
+    Train(BenchTrainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchTrainArgs {
+    /// Experiment config, e.g. configs/maze-backpropamine-simple.toml.
+    pub config: PathBuf,
+    /// Override a config value, repeatable: `--set env.num_envs=256`.
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    pub set: Vec<String>,
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceArg>,
+    /// Timed updates (after one untimed warm-up update); the median is reported.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub updates: u64,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -174,6 +174,22 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_config_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let c = ExperimentConfig::load(&path, &[]).unwrap_or_else(|e| panic!("{e:#}"));
+                let stem = path.file_stem().unwrap().to_string_lossy();
+                assert_eq!(c.run.name, stem, "{}", path.display());
+                n += 1;
+            }
+        }
+        assert!(n >= 13, "{n} configs");
+    }
+
+    #[test]
     fn mistakes_name_the_key() {
         let cases = [
             ("[optim]\nlrr = 1e-3\n", "lrr"),

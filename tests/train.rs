@@ -278,3 +278,78 @@ fn tensorboard_reads_back_the_tags_and_values_of_a_maze_run() {
         assert_eq!(images[0], serde_json::json!([side, side]), "{tag}");
     }
 }
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_that_resume_continues_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let run = dir.path().join("run");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("plastic"))
+        .arg("train")
+        .arg(&config)
+        .args([
+            "--out",
+            run.to_str().unwrap(),
+            "--set",
+            "run.total_steps=100000000",
+        ])
+        .args(["--set", "log.checkpoint_every=1000000"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it train for a moment (the config is written before the first update).
+    while !run.join("config.toml").exists() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("stopped at update") && stderr.contains("plastic resume"),
+        "{stderr}"
+    );
+    let saved = checkpoints(&run);
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    let update: u64 = saved[0].parse().unwrap();
+    assert!(update >= 1);
+    plastic()
+        .args(["resume", run.to_str().unwrap(), "--total-steps"])
+        .arg(((update + 2) * 40).to_string())
+        .assert()
+        .success();
+    assert_eq!(
+        checkpoints(&run).last().unwrap(),
+        &format!("{:08}", update + 2)
+    );
+}
+
+#[test]
+fn a_diverging_run_stops_with_a_message_and_keeps_its_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let run = dir.path().join("run");
+    // Finite as a config value, infinite once applied to f32 weights.
+    let out = plastic()
+        .arg("train")
+        .arg(&config)
+        .args(["--out", run.to_str().unwrap(), "--set", "optim.lr=1e300"])
+        .assert()
+        .failure()
+        .get_output()
+        .stderr
+        .clone();
+    let msg = String::from_utf8_lossy(&out);
+    assert!(
+        msg.contains("not finite")
+            && msg.contains("last good checkpoint")
+            && !msg.contains("panicked"),
+        "{msg}"
+    );
+    assert!(run.join("config.toml").exists());
+}

@@ -1,4 +1,4 @@
-use crate::cli::{BenchCoreArgs, BenchEnvArgs};
+use crate::cli::{BenchCoreArgs, BenchEnvArgs, BenchTrainArgs};
 use crate::output::emit;
 use plastic_envs::registry::make;
 use plastic_envs::rng;
@@ -129,6 +129,71 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
             report.env_steps_per_second,
             mib(report.forward_rss_growth_bytes),
             mib(report.peak_rss_growth_bytes)
+        )
+    })
+}
+
+#[derive(Serialize)]
+struct TrainBench {
+    env: String,
+    core: plastic_agents::CoreConfig,
+    device: String,
+    threads: i32,
+    num_envs: usize,
+    rollout_len: usize,
+    seconds_per_update: f64,
+    runs: Vec<f64>,
+    env_steps_per_second: f64,
+}
+
+/// Times whole training updates of a config: what `plastic train` spends per update, minus
+/// logging and checkpoints.
+pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
+    let mut config = crate::config::ExperimentConfig::load(&args.config, &args.set)?;
+    if let Some(d) = args.device {
+        config.run.device = d.into();
+    }
+    let device = config.run.device.resolve()?;
+    plastic_agents::device::keep_freed_memory();
+    let runs = usize::try_from(args.updates)?;
+    // Enough budget that the timed updates never reach the end of training.
+    config.run.total_steps = u64::MAX / 2;
+    let mut trainer = crate::commands::train::build(&config, device)?;
+    trainer.update()?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        trainer.update()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[runs / 2];
+    let steps = (trainer.env().num_envs() * trainer.rollout_len()) as f64;
+    let report = TrainBench {
+        env: trainer.env().spec().id.clone(),
+        core: config.core.clone(),
+        device: format!("{device:?}"),
+        threads: tch::get_num_threads(),
+        num_envs: trainer.env().num_envs(),
+        rollout_len: trainer.rollout_len(),
+        seconds_per_update: median,
+        runs: times,
+        env_steps_per_second: steps / median,
+    };
+    emit(args.json, &report, || {
+        format!(
+            "{} core, H {} on {}: B {} × T {} on {} ({} threads): {:.3} s per update, \
+             {:.0} env-steps/s (median of {runs})",
+            report.core.kind.name(),
+            report.core.hidden,
+            report.env,
+            report.num_envs,
+            report.rollout_len,
+            report.device,
+            report.threads,
+            report.seconds_per_update,
+            report.env_steps_per_second,
         )
     })
 }

@@ -20,6 +20,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             target: BenchTarget::Core(args),
         } => bench::core(&args),
+        Command::Bench {
+            target: BenchTarget::Train(args),
+        } => bench::train(&args),
         Command::Info { json } => info::run(json),
     }
 }

@@ -69,7 +69,7 @@ pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
     drive(trainer, &config, &run)
 }
 
-fn build(config: &ExperimentConfig, device: tch::Device) -> anyhow::Result<Trainer> {
+pub(crate) fn build(config: &ExperimentConfig, device: tch::Device) -> anyhow::Result<Trainer> {
     if config.run.threads > 0 {
         tch::set_num_threads(config.run.threads as i32);
     }
