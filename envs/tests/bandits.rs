@@ -132,7 +132,7 @@ fn trajectory(id: &str, batch: usize, row: usize, steps: usize, seed: u64) -> Ve
         record.extend([
             s.rewards[row],
             s.regret.unwrap()[row],
-            f32::from(u8::from(s.truncated[row])),
+            f32::from(u8::from(s.terminated[row])),
         ]);
         out.push(record);
     }
@@ -191,19 +191,19 @@ fn observation_shows_previous_action_reward_and_time() {
 }
 
 #[test]
-fn episodes_are_truncated_at_the_horizon_and_restart() {
+fn episodes_terminate_at_the_horizon_and_restart() {
     let mut env = registry::make("bandit-dependent-uniform:len=3", 4).unwrap();
     env.reset(9).unwrap();
     for _ in 0..2 {
         assert!(!env
             .step(&[0, 1, 0, 1])
             .unwrap()
-            .truncated
+            .terminated
             .iter()
             .any(|&x| x));
     }
     let s = env.step(&[1, 0, 1, 1]).unwrap();
-    assert!(s.truncated.iter().all(|&x| x) && !s.terminated.iter().any(|&x| x));
+    assert!(s.terminated.iter().all(|&x| x) && !s.truncated.iter().any(|&x| x));
     for (row, a) in [1usize, 0, 1, 1].into_iter().enumerate() {
         let last = s.final_obs_row(row);
         assert_eq!(

@@ -7,8 +7,9 @@ use rand_distr::StandardNormal;
 /// `B` bandits of one task family, stepped together.
 ///
 /// Observation row (length `K + 2`): one-hot of the previous action (zeros at `t = 0`), the
-/// previous reward, `t / T`. Every episode lasts exactly `T` steps and then is truncated, so
-/// all rows share one clock and end together; each then draws new arm probabilities.
+/// previous reward, `t / T`. Every episode lasts exactly `T` steps and then terminates (the
+/// horizon is part of the task, and the agent sees the clock, so nothing lies beyond it for a
+/// critic to bootstrap from); all rows share one clock, end together and draw new arms.
 /// The regret buffer holds `max_a E[r_a] − E[r_{a_t}]` under the probabilities of the step.
 #[derive(Debug, Clone)]
 pub struct Bandit {
@@ -144,7 +145,7 @@ impl VecEnv for Bandit {
             obs_dim,
             obs,
             rewards,
-            truncated,
+            terminated,
             regret,
             ..
         } = &mut self.buf;
@@ -161,7 +162,7 @@ impl VecEnv for Bandit {
             };
             rewards[row] = reward;
             regret[row] = self.best[row] - mean;
-            truncated[row] = ended;
+            terminated[row] = ended;
             let obs = &mut obs[row * *obs_dim..(row + 1) * *obs_dim];
             // At `t = 0` the previous action is `NONE`, past the end of the row: nothing to clear.
             if let Some(prev) = obs.get_mut(self.last[row] as usize) {
