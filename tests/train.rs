@@ -277,6 +277,24 @@ fn tensorboard_reads_back_the_tags_and_values_of_a_maze_run() {
         assert_eq!(images.len(), 4, "{tag}");
         assert_eq!(images[0], serde_json::json!([side, side]), "{tag}");
     }
+
+    // A maze agent is judged against the shortest-path oracle.
+    let out = plastic()
+        .args(["eval", run.to_str().unwrap(), "--episodes", "20", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let e: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(e["references"][1]["policy"], "oracle");
+    let oracle = e["references"][1]["reward"]["mean"].as_f64().unwrap();
+    let agent = e["agent"]["reward"]["mean"].as_f64().unwrap();
+    let pct = e["percent_of_oracle"].as_f64().unwrap();
+    assert!(
+        oracle > 0.0 && (pct - 100.0 * agent / oracle).abs() < 1e-9,
+        "{e}"
+    );
 }
 
 #[test]

@@ -153,6 +153,38 @@ struct Carry {
     sums: Vec<EpisodeSum>,
 }
 
+/// One rollout: per-step tensors that still carry their autograd graph, and host copies of
+/// what the return computation needs (time-major, `[T × B]`).
+struct Rollout {
+    log_probs: Vec<Tensor>,
+    values: Vec<Tensor>,
+    entropies: Vec<Tensor>,
+    sum_squares: Vec<Tensor>,
+    modulators: Vec<Tensor>,
+    rewards: Vec<f32>,
+    dones: Vec<bool>,
+    last_values: Vec<f32>,
+    finished: Vec<EpisodeEnd>,
+    mean_abs_hebb: Option<f64>,
+}
+
+impl Rollout {
+    fn with_capacity(steps: usize, batch: usize) -> Self {
+        Self {
+            log_probs: Vec::with_capacity(steps),
+            values: Vec::with_capacity(steps),
+            entropies: Vec::with_capacity(steps),
+            sum_squares: Vec::with_capacity(steps),
+            modulators: Vec::with_capacity(steps),
+            rewards: Vec::with_capacity(steps * batch),
+            dones: Vec::with_capacity(steps * batch),
+            last_values: Vec::new(),
+            finished: Vec::new(),
+            mean_abs_hebb: None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Default)]
 struct EpisodeSum {
     ret: f64,
@@ -263,196 +295,8 @@ impl Trainer {
 
     /// Collects one rollout and applies one gradient step.
     pub fn update(&mut self) -> Result<UpdateStats, TrainError> {
-        let update = self.progress.updates;
-        let b = self.env.num_envs();
-        let device = self.vs.device();
-        let kind = self.ac.core.kind();
-        let a2c = self.config.a2c.clone();
-        let bootstrap = !self.whole_episode;
-        let lr = self.config.optim.lr_at(update, self.total_updates);
-
-        let carry = match self.carry.take() {
-            Some(c) if !self.whole_episode => c,
-            _ => Carry {
-                obs: self
-                    .env
-                    .reset(rng::stream(self.seed ^ ENV_SALT, update as usize).next_u64())?
-                    .to_vec(),
-                state: self.ac.initial_state(b as i64),
-                sums: vec![EpisodeSum::default(); b],
-            },
-        };
-        let Carry {
-            mut obs,
-            mut state,
-            mut sums,
-        } = carry;
-        let mut rngs: Vec<Rng> = (0..b)
-            .map(|i| rng::policy_stream(self.seed ^ ACTION_SALT ^ update, i))
-            .collect();
-
-        let t_len = self.rollout_len;
-        let mut actions = vec![0u32; b];
-        let mut rewards = Vec::with_capacity(t_len * b);
-        let mut dones = Vec::with_capacity(t_len * b);
-        let (mut log_probs, mut values, mut entropies, mut sum_squares, mut modulators) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut finished = Vec::new();
-        let mut done = vec![false; b];
-        for _ in 0..t_len {
-            let x = obs_tensor(&obs, b, device).to_kind(kind);
-            let step = self.ac.step(&x, &state);
-            choose(
-                &host_probs(&step.logits),
-                ActionMode::Sample,
-                &mut rngs,
-                &mut actions,
-            );
-            let log_pi = step.logits.log_softmax(-1, kind);
-            let pi = log_pi.exp();
-            let taken =
-                Tensor::from_slice(&actions.iter().map(|&a| i64::from(a)).collect::<Vec<_>>())
-                    .to_device(device);
-            log_probs.push(log_pi.gather(1, &taken.unsqueeze(1), false).squeeze_dim(1));
-            entropies.push(-(&pi * &log_pi).sum_dim_intlist(1, false, kind));
-            sum_squares.push(pi.square().sum_dim_intlist(1, false, kind));
-            values.push(step.value.shallow_clone());
-            if let Some(m) = &step.state.modulator {
-                modulators.push(m.detach());
-            }
-
-            let out = self.env.step(&actions)?;
-            let mut r = out.rewards.to_vec();
-            for (row, d) in done.iter_mut().enumerate() {
-                *d = out.done(row);
-            }
-            let truncated: Vec<bool> = (0..b)
-                .map(|i| out.truncated[i] && !out.terminated[i])
-                .collect();
-            if bootstrap && truncated.contains(&true) {
-                // The critic's value of the observation the episode was cut on, seen with the
-                // state that would have read it next.
-                let v = tch::no_grad(|| {
-                    let xf = obs_tensor(out.final_obs, b, device).to_kind(kind);
-                    host_f32(&self.ac.step(&xf, &step.state).value)
-                });
-                for row in (0..b).filter(|&i| truncated[i]) {
-                    r[row] += (a2c.gamma * f64::from(v[row])) as f32;
-                }
-            }
-            for row in 0..b {
-                let s = &mut sums[row];
-                s.ret += f64::from(out.rewards[row]);
-                s.len += 1;
-                s.regret += out.regret.map_or(0.0, |g| f64::from(g[row]));
-                if done[row] {
-                    finished.push(EpisodeEnd {
-                        ret: s.ret,
-                        len: s.len,
-                        regret: out.regret.map(|_| s.regret),
-                    });
-                    *s = EpisodeSum::default();
-                }
-            }
-            obs.copy_from_slice(out.obs);
-            rewards.extend_from_slice(&r);
-            dones.extend_from_slice(&done);
-            state = if done.contains(&true) {
-                step.state.reset_rows_bool(&done)
-            } else {
-                step.state
-            };
-        }
-        let last_values = if bootstrap {
-            tch::no_grad(|| {
-                host_f32(
-                    &self
-                        .ac
-                        .step(&obs_tensor(&obs, b, device).to_kind(kind), &state)
-                        .value,
-                )
-            })
-        } else {
-            vec![0.0; b]
-        };
-
-        let values = Tensor::stack(&values, 0);
-        let host_v = host_f32(&values.flatten(0, -1));
-        let data = RolloutData {
-            batch: b,
-            rewards: &rewards,
-            values: &host_v,
-            dones: &dones,
-            last_values: &last_values,
-        };
-        let (adv, returns) = gae(&data, a2c.gamma, a2c.gae_lambda);
-        let shape = [t_len as i64, b as i64];
-        let to_t = |v: &[f32]| {
-            Tensor::from_slice(v)
-                .view(shape)
-                .to_device(device)
-                .to_kind(kind)
-        };
-        let mut adv_t = to_t(&adv);
-        if a2c.normalize_advantages && adv.len() > 1 {
-            adv_t = (&adv_t - adv_t.mean(kind)) / (adv_t.std(true) + 1e-8);
-        }
-        let returns_t = to_t(&returns);
-        let policy_loss = -(Tensor::stack(&log_probs, 0) * &adv_t).mean(kind);
-        let value_loss = (&returns_t - &values).square().mean(kind);
-        let entropy = Tensor::stack(&entropies, 0).mean(kind);
-        let sum_squares = Tensor::stack(&sum_squares, 0).mean(kind);
-        let loss = &policy_loss + &value_loss * a2c.value_coef - &entropy * a2c.entropy_coef
-            + &sum_squares * a2c.sum_squares_coef;
-        let loss_value = loss.double_value(&[]);
-        if !loss_value.is_finite() {
-            return Err(TrainError::NonFinite {
-                what: "loss",
-                update,
-            });
-        }
-        self.optim.zero_grad();
-        loss.backward();
-        let grad_norm = self.optim.clip_grad_norm(a2c.max_grad_norm);
-        if !grad_norm.is_finite() {
-            return Err(TrainError::NonFinite {
-                what: "gradient norm",
-                update,
-            });
-        }
-        self.optim.step(lr);
-        if !self.optim.params_finite() {
-            return Err(TrainError::NonFinite {
-                what: "model after the update",
-                update,
-            });
-        }
-
-        let stats = UpdateStats {
-            policy_loss: policy_loss.double_value(&[]),
-            value_loss: value_loss.double_value(&[]),
-            entropy: entropy.double_value(&[]),
-            explained_variance: explained_variance(&host_v, &returns),
-            grad_norm,
-            learning_rate: lr,
-            env_steps: (b * t_len) as u64,
-            mean_abs_hebb: state.mean_abs_hebb(),
-            modulator: (!modulators.is_empty()).then(|| {
-                let m = Tensor::stack(&modulators, 0).to_kind(Kind::Double);
-                (
-                    m.mean(Kind::Double).double_value(&[]),
-                    m.std(true).double_value(&[]),
-                )
-            }),
-            episodes: finished,
-        };
-        if !self.whole_episode {
-            self.carry = Some(Carry {
-                obs,
-                state: state.detach(),
-                sums,
-            });
-        }
+        let rollout = self.collect()?;
+        let stats = self.learn(rollout)?;
         let p = &mut self.progress;
         p.updates += 1;
         p.env_steps += stats.env_steps;
@@ -464,6 +308,192 @@ impl Trainer {
             p.recent.push_back(*e);
         }
         Ok(stats)
+    }
+
+    /// Steps the environments for one rollout, keeping the autograd graph of every step.
+    fn collect(&mut self) -> Result<Rollout, TrainError> {
+        let update = self.progress.updates;
+        let b = self.env.num_envs();
+        let device = self.vs.device();
+        let kind = self.ac.core.kind();
+        let gamma = self.config.a2c.gamma;
+        let bootstrap = !self.whole_episode;
+        let Carry {
+            mut obs,
+            mut state,
+            mut sums,
+        } = match self.carry.take() {
+            Some(c) if bootstrap => c,
+            _ => Carry {
+                obs: self
+                    .env
+                    .reset(rng::stream(self.seed ^ ENV_SALT, update as usize).next_u64())?
+                    .to_vec(),
+                state: self.ac.initial_state(b as i64),
+                sums: vec![EpisodeSum::default(); b],
+            },
+        };
+        let mut rngs: Vec<Rng> = (0..b)
+            .map(|i| rng::policy_stream(self.seed ^ ACTION_SALT ^ update, i))
+            .collect();
+        let mut r = Rollout::with_capacity(self.rollout_len, b);
+        let mut actions = vec![0u32; b];
+        let mut done = vec![false; b];
+        for t in 0..self.rollout_len {
+            let x = obs_tensor(&obs, b, device).to_kind(kind);
+            let step = self.ac.step(&x, &state);
+            choose(
+                &host_probs(&step.logits),
+                ActionMode::Sample,
+                &mut rngs,
+                &mut actions,
+            );
+            let log_pi = step.logits.log_softmax(-1, kind);
+            let pi = log_pi.exp();
+            let taken: Vec<i64> = actions.iter().map(|&a| i64::from(a)).collect();
+            let taken = Tensor::from_slice(&taken).to_device(device).unsqueeze(1);
+            r.log_probs
+                .push(log_pi.gather(1, &taken, false).squeeze_dim(1));
+            r.entropies
+                .push(-(&pi * &log_pi).sum_dim_intlist(1, false, kind));
+            r.sum_squares
+                .push(pi.square().sum_dim_intlist(1, false, kind));
+            r.values.push(step.value.shallow_clone());
+            if let Some(m) = &step.state.modulator {
+                r.modulators.push(m.detach());
+            }
+
+            let out = self.env.step(&actions)?;
+            let mut rewards = out.rewards.to_vec();
+            for (row, d) in done.iter_mut().enumerate() {
+                *d = out.done(row);
+            }
+            let cut: Vec<bool> = (0..b)
+                .map(|i| out.truncated[i] && !out.terminated[i])
+                .collect();
+            if bootstrap && cut.contains(&true) {
+                // The critic's value of the observation the episode was cut on, seen with the
+                // state that would have read it next.
+                let v = tch::no_grad(|| {
+                    let xf = obs_tensor(out.final_obs, b, device).to_kind(kind);
+                    host_f32(&self.ac.step(&xf, &step.state).value)
+                });
+                for row in (0..b).filter(|&i| cut[i]) {
+                    rewards[row] += (gamma * f64::from(v[row])) as f32;
+                }
+            }
+            for (row, s) in sums.iter_mut().enumerate() {
+                s.ret += f64::from(out.rewards[row]);
+                s.len += 1;
+                s.regret += out.regret.map_or(0.0, |g| f64::from(g[row]));
+                if done[row] {
+                    r.finished.push(EpisodeEnd {
+                        ret: s.ret,
+                        len: s.len,
+                        regret: out.regret.map(|_| s.regret),
+                    });
+                    *s = EpisodeSum::default();
+                }
+            }
+            obs.copy_from_slice(out.obs);
+            r.rewards.extend_from_slice(&rewards);
+            r.dones.extend_from_slice(&done);
+            if t + 1 == self.rollout_len {
+                // Before the reset below, which zeroes the traces of episodes that just ended.
+                r.mean_abs_hebb = step.state.mean_abs_hebb();
+            }
+            state = if done.contains(&true) {
+                step.state.reset_rows_bool(&done)
+            } else {
+                step.state
+            };
+        }
+        r.last_values = if bootstrap {
+            tch::no_grad(|| {
+                let x = obs_tensor(&obs, b, device).to_kind(kind);
+                host_f32(&self.ac.step(&x, &state).value)
+            })
+        } else {
+            vec![0.0; b]
+        };
+        if bootstrap {
+            self.carry = Some(Carry {
+                obs,
+                state: state.detach(),
+                sums,
+            });
+        }
+        Ok(r)
+    }
+
+    /// Returns, losses, backward pass through the rollout, clipping and the optimiser step.
+    fn learn(&mut self, r: Rollout) -> Result<UpdateStats, TrainError> {
+        let update = self.progress.updates;
+        let b = self.env.num_envs();
+        let device = self.vs.device();
+        let kind = self.ac.core.kind();
+        let a2c = &self.config.a2c;
+        let lr = self.config.optim.lr_at(update, self.total_updates);
+
+        let values = Tensor::stack(&r.values, 0);
+        let host_v = host_f32(&values.flatten(0, -1));
+        let data = RolloutData {
+            batch: b,
+            rewards: &r.rewards,
+            values: &host_v,
+            dones: &r.dones,
+            last_values: &r.last_values,
+        };
+        let (adv, returns) = gae(&data, a2c.gamma, a2c.gae_lambda);
+        let shape = [self.rollout_len as i64, b as i64];
+        let to_t = |v: &[f32]| {
+            Tensor::from_slice(v)
+                .view(shape)
+                .to_device(device)
+                .to_kind(kind)
+        };
+        let mut adv_t = to_t(&adv);
+        if a2c.normalize_advantages && adv.len() > 1 {
+            adv_t = (&adv_t - adv_t.mean(kind)) / (adv_t.std(true) + 1e-8);
+        }
+        let policy_loss = -(Tensor::stack(&r.log_probs, 0) * &adv_t).mean(kind);
+        let value_loss = (to_t(&returns) - &values).square().mean(kind);
+        let entropy = Tensor::stack(&r.entropies, 0).mean(kind);
+        let sum_squares = Tensor::stack(&r.sum_squares, 0).mean(kind);
+        let loss = &policy_loss + &value_loss * a2c.value_coef - &entropy * a2c.entropy_coef
+            + &sum_squares * a2c.sum_squares_coef;
+        let non_finite = |what| TrainError::NonFinite { what, update };
+        if !loss.double_value(&[]).is_finite() {
+            return Err(non_finite("loss"));
+        }
+        self.optim.zero_grad();
+        loss.backward();
+        let grad_norm = self.optim.clip_grad_norm(a2c.max_grad_norm);
+        if !grad_norm.is_finite() {
+            return Err(non_finite("gradient norm"));
+        }
+        self.optim.step(lr);
+        if !self.optim.params_finite() {
+            return Err(non_finite("model after the update"));
+        }
+        Ok(UpdateStats {
+            policy_loss: policy_loss.double_value(&[]),
+            value_loss: value_loss.double_value(&[]),
+            entropy: entropy.double_value(&[]),
+            explained_variance: explained_variance(&host_v, &returns),
+            grad_norm,
+            learning_rate: lr,
+            env_steps: (b * self.rollout_len) as u64,
+            mean_abs_hebb: r.mean_abs_hebb,
+            modulator: (!r.modulators.is_empty()).then(|| {
+                let m = Tensor::stack(&r.modulators, 0).to_kind(Kind::Double);
+                (
+                    m.mean(Kind::Double).double_value(&[]),
+                    m.std(true).double_value(&[]),
+                )
+            }),
+            episodes: r.finished,
+        })
     }
 
     /// Histograms of the plasticity coefficients α, the fixed recurrent weights W and (where
