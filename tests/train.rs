@@ -302,7 +302,7 @@ fn ctrl_c_saves_a_checkpoint_that_resume_continues_from() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
     let run = dir.path().join("run");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("plastic"))
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("plastic"))
         .arg("train")
         .arg(&config)
         .args([

@@ -156,10 +156,10 @@ struct Carry {
 /// One rollout: per-step tensors that still carry their autograd graph, and host copies of
 /// what the return computation needs (time-major, `[T × B]`).
 struct Rollout {
-    log_probs: Vec<Tensor>,
+    /// `[B × A]` per step; the policy terms are computed on all steps at once in `learn`.
+    logits: Vec<Tensor>,
     values: Vec<Tensor>,
-    entropies: Vec<Tensor>,
-    sum_squares: Vec<Tensor>,
+    actions: Vec<i64>,
     modulators: Vec<Tensor>,
     rewards: Vec<f32>,
     dones: Vec<bool>,
@@ -171,10 +171,9 @@ struct Rollout {
 impl Rollout {
     fn with_capacity(steps: usize, batch: usize) -> Self {
         Self {
-            log_probs: Vec::with_capacity(steps),
+            logits: Vec::with_capacity(steps),
             values: Vec::with_capacity(steps),
-            entropies: Vec::with_capacity(steps),
-            sum_squares: Vec::with_capacity(steps),
+            actions: Vec::with_capacity(steps * batch),
             modulators: Vec::with_capacity(steps),
             rewards: Vec::with_capacity(steps * batch),
             dones: Vec::with_capacity(steps * batch),
@@ -348,16 +347,8 @@ impl Trainer {
                 &mut rngs,
                 &mut actions,
             );
-            let log_pi = step.logits.log_softmax(-1, kind);
-            let pi = log_pi.exp();
-            let taken: Vec<i64> = actions.iter().map(|&a| i64::from(a)).collect();
-            let taken = Tensor::from_slice(&taken).to_device(device).unsqueeze(1);
-            r.log_probs
-                .push(log_pi.gather(1, &taken, false).squeeze_dim(1));
-            r.entropies
-                .push(-(&pi * &log_pi).sum_dim_intlist(1, false, kind));
-            r.sum_squares
-                .push(pi.square().sum_dim_intlist(1, false, kind));
+            r.actions.extend(actions.iter().map(|&a| i64::from(a)));
+            r.logits.push(step.logits.shallow_clone());
             r.values.push(step.value.shallow_clone());
             if let Some(m) = &step.state.modulator {
                 r.modulators.push(m.detach());
@@ -456,10 +447,16 @@ impl Trainer {
         if a2c.normalize_advantages && adv.len() > 1 {
             adv_t = (&adv_t - adv_t.mean(kind)) / (adv_t.std(true) + 1e-8);
         }
-        let policy_loss = -(Tensor::stack(&r.log_probs, 0) * &adv_t).mean(kind);
+        let log_pi = Tensor::stack(&r.logits, 0).log_softmax(-1, kind);
+        let pi = log_pi.exp();
+        let taken = Tensor::from_slice(&r.actions)
+            .view([shape[0], shape[1], 1])
+            .to_device(device);
+        let log_probs = log_pi.gather(2, &taken, false).squeeze_dim(2);
+        let policy_loss = -(log_probs * &adv_t).mean(kind);
         let value_loss = (to_t(&returns) - &values).square().mean(kind);
-        let entropy = Tensor::stack(&r.entropies, 0).mean(kind);
-        let sum_squares = Tensor::stack(&r.sum_squares, 0).mean(kind);
+        let entropy = -(&pi * &log_pi).sum_dim_intlist(2, false, kind).mean(kind);
+        let sum_squares = pi.square().sum_dim_intlist(2, false, kind).mean(kind);
         let loss = &policy_loss + &value_loss * a2c.value_coef - &entropy * a2c.entropy_coef
             + &sum_squares * a2c.sum_squares_coef;
         let non_finite = |what| TrainError::NonFinite { what, update };
