@@ -89,7 +89,7 @@ impl RunDir {
     }
 
     pub fn config(&self) -> anyhow::Result<ExperimentConfig> {
-        read_config(&self.path.join(CONFIG))
+        ExperimentConfig::load(&self.path.join(CONFIG), &[])
     }
 
     /// Saves a checkpoint as `checkpoints/<update>/` and keeps only the newest `keep`.
@@ -153,10 +153,6 @@ impl RunDir {
     }
 }
 
-fn read_config(path: &Path) -> anyhow::Result<ExperimentConfig> {
-    ExperimentConfig::load(path, &[])
-}
-
 /// A checkpoint read back: its config and snapshot.
 pub struct Loaded {
     pub config: ExperimentConfig,
@@ -173,7 +169,7 @@ pub fn load_checkpoint(path: &Path) -> anyhow::Result<Loaded> {
             .latest_checkpoint()?
             .with_context(|| format!("run `{}` has no checkpoint yet", path.display()))?
     };
-    let config = read_config(&dir.join(CONFIG))?;
+    let config = ExperimentConfig::load(&dir.join(CONFIG), &[])?;
     let info: CheckpointInfo = serde_json::from_slice(
         &std::fs::read(dir.join(PROGRESS))
             .with_context(|| format!("cannot read `{}`", dir.join(PROGRESS).display()))?,

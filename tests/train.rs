@@ -60,6 +60,20 @@ fn train(config: &Path, out: &Path, extra: &[&str]) {
         .success();
 }
 
+/// `plastic eval <run> --episodes N --json`, parsed.
+fn eval_json(run: &Path, episodes: u32) -> Value {
+    let out = plastic()
+        .arg("eval")
+        .arg(run)
+        .args(["--episodes", &episodes.to_string(), "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).unwrap()
+}
+
 fn checkpoints(run: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
         .unwrap()
@@ -109,14 +123,7 @@ fn eval_compares_the_agent_with_the_reference_policies() {
     let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
     let run = dir.path().join("run");
     train(&config, &run, &[]);
-    let out = plastic()
-        .args(["eval", run.to_str().unwrap(), "--episodes", "200", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: Value = serde_json::from_slice(&out).unwrap();
+    let v = eval_json(&run, 200);
     assert_eq!(v["episodes"], 200);
     assert_eq!(v["env_steps_trained"], 480);
     let policies: Vec<&str> = v["references"]
@@ -279,14 +286,7 @@ fn tensorboard_reads_back_the_tags_and_values_of_a_maze_run() {
     }
 
     // A maze agent is judged against the shortest-path oracle.
-    let out = plastic()
-        .args(["eval", run.to_str().unwrap(), "--episodes", "20", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let e: Value = serde_json::from_slice(&out).unwrap();
+    let e = eval_json(&run, 20);
     assert_eq!(e["references"][1]["policy"], "oracle");
     let oracle = e["references"][1]["reward"]["mean"].as_f64().unwrap();
     let agent = e["agent"]["reward"]["mean"].as_f64().unwrap();

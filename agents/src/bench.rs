@@ -166,6 +166,13 @@ impl Bench {
     }
 }
 
+/// The median of timed runs (the upper one of an even count; NaN for none).
+pub fn median(runs: &[f64]) -> f64 {
+    let mut v = runs.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 /// Times forward + backward of one whole-episode batch through an actor-critic: a memory
 /// run, `warmup` untimed runs, then the median of `repeats` timed runs.
 pub fn forward_backward(spec: &BenchSpec) -> Result<BenchReport, CoreConfigError> {
@@ -176,11 +183,6 @@ pub fn forward_backward(spec: &BenchSpec) -> Result<BenchReport, CoreConfigError
     }
     let (runs, forwards): (Vec<f64>, Vec<f64>) =
         (0..spec.repeats).map(|_| bench.run_once()).unzip();
-    let median = |v: &[f64]| {
-        let mut v = v.to_vec();
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-    };
     let seconds = median(&runs);
     Ok(BenchReport {
         seconds_per_batch: seconds,

@@ -166,9 +166,7 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
         trainer.update()?;
         times.push(start.elapsed().as_secs_f64());
     }
-    let mut sorted = times.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted[runs / 2];
+    let median = plastic_agents::bench::median(&times);
     let steps = (trainer.env().num_envs() * trainer.rollout_len()) as f64;
     let report = TrainBench {
         env: trainer.env().spec().id.clone(),

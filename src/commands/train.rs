@@ -106,6 +106,7 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
     device::keep_freed_memory();
     let stop = stop_flag();
     let mut tb = TensorBoard::new(&run.path);
+    let env = EnvConfig::parse(&config.env.id)?;
     let log = &config.log;
     let bar = progress_bar(&trainer);
     let (mut last_time, mut last_steps) = (Instant::now(), trainer.progress().env_steps);
@@ -138,11 +139,11 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
             }
             Err(e) => return Err(e.into()),
         };
-        let p = trainer.progress().clone();
+        let p = trainer.progress();
         let u = p.updates;
         let finished = trainer.is_done();
         if u % log.every == 0 || finished {
-            stats.log(&p, &mut tb);
+            stats.log(p, &mut tb);
             let sps = (p.env_steps - last_steps) as f64 / last_time.elapsed().as_secs_f64();
             tb.scalar("time/sps", p.env_steps, sps);
             (last_time, last_steps) = (Instant::now(), p.env_steps);
@@ -163,10 +164,10 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
             trainer.log_parameters(&mut tb);
         }
         if u % log.eval_every == 0 || finished {
-            evaluate(&trainer, config, &mut tb)?;
+            evaluate(&trainer, config, &env, &mut tb)?;
         }
         if u % log.images_every == 0 || finished {
-            images(&trainer, config, &mut tb)?;
+            images(&trainer, config, &env, &mut tb)?;
         }
         if u % log.checkpoint_every == 0 || finished {
             save(&trainer, &mut tb)?;
@@ -207,12 +208,12 @@ fn progress_bar(trainer: &Trainer) -> ProgressBar {
 fn evaluate(
     trainer: &Trainer,
     config: &ExperimentConfig,
+    env: &EnvConfig,
     sink: &mut dyn MetricsSink,
 ) -> anyhow::Result<()> {
-    let env = EnvConfig::parse(&config.env.id)?;
     let stats = agent_stats(
         trainer.model(),
-        &env,
+        env,
         config.log.eval_episodes,
         config.run.seed ^ EVAL_SALT,
         ActionMode::Sample,
@@ -228,13 +229,14 @@ fn evaluate(
 fn images(
     trainer: &Trainer,
     config: &ExperimentConfig,
+    env: &EnvConfig,
     sink: &mut dyn MetricsSink,
 ) -> anyhow::Result<()> {
     let step = trainer.progress().env_steps;
     let seed = config.run.seed ^ EVAL_SALT;
-    let hebb = match EnvConfig::parse(&config.env.id)? {
+    let hebb = match env {
         EnvConfig::Maze(maze) => {
-            let pics = pictures::maze(trainer.model(), &maze, 16, seed)?;
+            let pics = pictures::maze(trainer.model(), maze, 16, seed)?;
             sink.image("maze/visits", step, &pics.heat_map);
             sink.image("maze/path", step, &pics.path);
             pics.hebb

@@ -1,6 +1,7 @@
 //! Advantage actor-critic for recurrent and plastic policies (`specs/a2c.md`).
 mod config;
 mod optim;
+mod restore;
 mod returns;
 mod trainer;
 

@@ -136,28 +136,7 @@ impl Optimizer {
         tensors: &std::collections::HashMap<String, Tensor>,
         steps: u64,
     ) -> Result<(), String> {
-        let mut pairs = Vec::new();
-        for (prefix, slots) in [(M, &self.m), (V, &self.v)] {
-            for (name, slot) in self.names.iter().zip(slots) {
-                let key = format!("{prefix}{name}");
-                let t = tensors
-                    .get(&key)
-                    .ok_or_else(|| format!("optimiser state `{key}` is missing"))?;
-                if t.size() != slot.size() {
-                    return Err(format!(
-                        "optimiser state `{key}` has shape {:?}, the model needs {:?}",
-                        t.size(),
-                        slot.size()
-                    ));
-                }
-                pairs.push((slot.shallow_clone(), t.shallow_clone()));
-            }
-        }
-        tch::no_grad(|| {
-            for (mut slot, t) in pairs {
-                slot.copy_(&t);
-            }
-        });
+        super::restore::copy_checked(&self.state(), tensors, "optimiser state")?;
         self.steps = steps;
         Ok(())
     }

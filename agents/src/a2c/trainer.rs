@@ -553,20 +553,6 @@ impl Trainer {
 /// shape, and no other model tensor may be, else nothing changes.
 pub fn load_model(vs: &nn::VarStore, tensors: &HashMap<String, Tensor>) -> Result<(), TrainError> {
     let vars = vs.variables();
-    let mut pairs = Vec::new();
-    for (name, var) in &vars {
-        let t = tensors
-            .get(&format!("{MODEL}{name}"))
-            .ok_or_else(|| TrainError::Mismatch(format!("variable `{name}` is missing")))?;
-        if t.size() != var.size() {
-            return Err(TrainError::Mismatch(format!(
-                "variable `{name}` has shape {:?} in the checkpoint, the configured model needs {:?}",
-                t.size(),
-                var.size()
-            )));
-        }
-        pairs.push((var.shallow_clone(), t.shallow_clone()));
-    }
     if let Some(extra) = tensors
         .keys()
         .filter_map(|k| k.strip_prefix(MODEL))
@@ -576,12 +562,11 @@ pub fn load_model(vs: &nn::VarStore, tensors: &HashMap<String, Tensor>) -> Resul
             "the checkpoint has variable `{extra}`, which the configured model does not"
         )));
     }
-    tch::no_grad(|| {
-        for (mut var, t) in pairs {
-            var.copy_(&t);
-        }
-    });
-    Ok(())
+    let targets: Vec<(String, Tensor)> = vars
+        .into_iter()
+        .map(|(name, var)| (format!("{MODEL}{name}"), var))
+        .collect();
+    super::restore::copy_checked(&targets, tensors, "variable").map_err(TrainError::Mismatch)
 }
 
 fn host_f32(t: &Tensor) -> Vec<f32> {
