@@ -6,8 +6,12 @@ fn main() {
     let lib = std::env::var("DEP_TCH_LIBTORCH_LIB").expect(
         "torch-sys did not report its libtorch directory; build through `make` (see README)",
     );
-    // This crate's own test and bench binaries.
+    // This crate's own test and bench binaries, which link libpython too when plastic-envs has
+    // the Gymnasium bridge.
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    if let Ok(python) = std::env::var("DEP_PLASTIC_PYTHON_LIB_DIR") {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{python}");
+    }
     // Re-published for the CLI package, as DEP_PLASTIC_TORCH_LIBTORCH_LIB.
     println!("cargo:libtorch_lib={lib}");
     if Path::new(&lib).join("libtorch_cuda.so").exists() {

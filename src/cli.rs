@@ -74,8 +74,17 @@ pub struct ResumeArgs {
 pub struct EvalArgs {
     /// Run folder (its newest checkpoint) or one checkpoint folder.
     pub run: PathBuf,
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub episodes: u64,
+    /// Episodes to average over (default: 10000 on native environments, 100 on Gymnasium ones).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub episodes: Option<u64>,
+    /// Evaluate on this environment instead of the run's (same observation size and actions),
+    /// e.g. `gym:CartPole-v1?max_episode_steps=1000`.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Also write one episode of the agent as an animated GIF, from the environment's
+    /// rgb_array frames (Gymnasium environments).
+    #[arg(long, value_name = "FILE.gif")]
+    pub render: Option<PathBuf>,
     /// Seed of the evaluation episodes.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

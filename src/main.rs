@@ -7,6 +7,7 @@ mod config;
 mod output;
 mod overrides;
 mod pictures;
+mod render;
 mod run_dir;
 mod tensorboard;
 

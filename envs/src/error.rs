@@ -34,4 +34,21 @@ pub enum EnvError {
     NoEnvs,
     #[error("step() called before reset()")]
     NotReset,
+    #[error(
+        "`{id}` needs the Gymnasium bridge, and this build of plastic has none; rebuild with \
+         the `gym` feature (on by default: `cargo build --release`)"
+    )]
+    GymNotBuilt { id: String },
+    #[error(
+        "the Gymnasium bridge cannot start: {reason}. Install plastic's Python environment with \
+         `scripts/setup.sh` (it includes gymnasium), or `pip install gymnasium` into a virtual \
+         environment of the same Python version and activate it (VIRTUAL_ENV) before running plastic"
+    )]
+    GymSetup { reason: String },
+    #[error("Gymnasium environment `{id}`: {during} failed: {message}")]
+    Gym {
+        id: String,
+        during: &'static str,
+        message: String,
+    },
 }

@@ -3,11 +3,14 @@
 //!
 //! Native environments: [`maze::Maze`] (Miconi et al.'s grid maze with a hidden reward) and
 //! [`bandits::Bandit`] (meta-learning bandit families), with the reference bandit policies in
-//! [`bandits::policies`]. Environments are built from string ids by [`registry::make`].
+//! [`bandits::policies`]. Any Gymnasium environment with discrete actions runs as `gym:<id>`
+//! through [`gym`] (cargo feature `gym`). Environments are built from string ids by
+//! [`registry::make`].
 
 pub mod bandits;
 mod buffers;
 mod error;
+pub mod gym;
 pub mod maze;
 mod params;
 mod policy;

@@ -1,5 +1,6 @@
 //! Environment ids: `name` or `name:key=value,...`, turned into batched environments.
 use crate::bandits::{self, Bandit, BanditConfig};
+use crate::gym::{self, GymConfig};
 use crate::maze::{Maze, MazeConfig};
 use crate::{EnvError, Params, VecEnv};
 
@@ -32,11 +33,15 @@ pub fn catalogue() -> Vec<EnvEntry> {
 pub enum EnvConfig {
     Maze(MazeConfig),
     Bandit(BanditConfig),
+    Gym(GymConfig),
 }
 
 impl EnvConfig {
     /// Parses `name` or `name:key=value,...`; unknown names, keys and bad values are errors.
     pub fn parse(id: &str) -> Result<Self, EnvError> {
+        if let Some(gym) = GymConfig::parse(id)? {
+            return Ok(Self::Gym(gym));
+        }
         let mut params = Params::parse(id)?;
         let name = params.name().to_string();
         let config = if name == "maze" {
@@ -47,7 +52,8 @@ impl EnvConfig {
             None
         };
         let Some(config) = config else {
-            let known: Vec<String> = catalogue().into_iter().map(|e| e.name).collect();
+            let mut known: Vec<String> = catalogue().into_iter().map(|e| e.name).collect();
+            known.push(format!("{}<Gymnasium id>", gym::ID_PREFIX));
             return Err(EnvError::UnknownEnv {
                 id: id.to_string(),
                 known: known.join(", "),
@@ -65,8 +71,19 @@ impl EnvConfig {
         Ok(match self {
             Self::Maze(c) => Box::new(Maze::new(c.clone(), num_envs)),
             Self::Bandit(c) => Box::new(Bandit::new(c.clone(), num_envs)),
+            Self::Gym(c) => build_gym(c, num_envs)?,
         })
     }
+}
+
+#[cfg(feature = "gym")]
+fn build_gym(config: &GymConfig, num_envs: usize) -> Result<Box<dyn VecEnv>, EnvError> {
+    Ok(Box::new(gym::GymEnv::new(config, num_envs, false)?))
+}
+
+#[cfg(not(feature = "gym"))]
+fn build_gym(config: &GymConfig, _num_envs: usize) -> Result<Box<dyn VecEnv>, EnvError> {
+    Err(EnvError::GymNotBuilt { id: config.id() })
 }
 
 /// Builds `num_envs` copies of the environment named by `id`.

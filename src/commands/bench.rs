@@ -1,6 +1,6 @@
 use crate::cli::{BenchCoreArgs, BenchEnvArgs, BenchTrainArgs};
 use crate::output::emit;
-use plastic_envs::registry::make;
+use plastic_envs::registry::EnvConfig;
 use plastic_envs::rng;
 use rand::Rng as _;
 use serde::Serialize;
@@ -13,9 +13,13 @@ struct EnvBench {
     steps: u64,
     seconds: f64,
     steps_per_second: f64,
+    /// Gymnasium environments: the same vector env stepped by a plain Python loop.
+    python_loop_steps_per_second: Option<f64>,
 }
 
 /// Steps the environment with actions drawn in advance, so only the environment is timed.
+/// For a Gymnasium environment, also times a plain Python loop over the same vector env, the
+/// figure the bridge's cost is judged against.
 pub fn env(args: &BenchEnvArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.seconds.is_finite() && args.seconds > 0.0,
@@ -23,7 +27,8 @@ pub fn env(args: &BenchEnvArgs) -> anyhow::Result<()> {
         args.seconds
     );
     let batch = usize::try_from(args.batch)?;
-    let mut env = make(&args.env, batch)?;
+    let config = EnvConfig::parse(&args.env)?;
+    let mut env = config.build(batch)?;
     let num_actions = env.spec().num_actions as u32;
     let mut rng = rng::stream(0, 0);
     // A few distinct action batches, cycled, keep the policy out of the measurement.
@@ -53,23 +58,44 @@ pub fn env(args: &BenchEnvArgs) -> anyhow::Result<()> {
     )?;
     let (calls, elapsed) = run_for(env.as_mut(), Duration::from_secs_f64(args.seconds))?;
     let steps = calls * batch as u64;
+    let python_loop_steps_per_second = python_loop(&config, batch, calls)?;
     let report = EnvBench {
         env: env.spec().id.clone(),
         batch,
         steps,
         seconds: elapsed.as_secs_f64(),
         steps_per_second: steps as f64 / elapsed.as_secs_f64(),
+        python_loop_steps_per_second,
     };
     emit(args.json, &report, || {
-        format!(
-            "{} at batch {}: {:.2} million env-steps/s ({} steps in {:.2} s, one thread)",
-            report.env,
-            report.batch,
-            report.steps_per_second / 1e6,
-            report.steps,
-            report.seconds
-        )
+        let mut out = format!(
+            "{} at batch {}: {:.0} env-steps/s ({} steps in {:.2} s, one thread)",
+            report.env, report.batch, report.steps_per_second, report.steps, report.seconds
+        );
+        if let Some(py) = report.python_loop_steps_per_second {
+            out += &format!(
+                "\nthe same vector env in a plain Python loop: {py:.0} env-steps/s; \
+                 through the bridge: {:.2}× that",
+                report.steps_per_second / py
+            );
+        }
+        out
     })
+}
+
+/// Steps per second of `calls` vector steps from a plain Python loop, for Gymnasium envs.
+#[cfg(feature = "gym")]
+fn python_loop(config: &EnvConfig, batch: usize, calls: u64) -> anyhow::Result<Option<f64>> {
+    let EnvConfig::Gym(gym) = config else {
+        return Ok(None);
+    };
+    let seconds = plastic_envs::gym::python_loop_seconds(gym, batch, calls, 0)?;
+    Ok(Some((calls * batch as u64) as f64 / seconds))
+}
+
+#[cfg(not(feature = "gym"))]
+fn python_loop(_: &EnvConfig, _: usize, _: u64) -> anyhow::Result<Option<f64>> {
+    Ok(None)
 }
 
 #[derive(Serialize)]

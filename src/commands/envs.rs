@@ -39,6 +39,8 @@ pub fn run(json: bool) -> anyhow::Result<()> {
             );
             out += &format!("{:<28} {}\n", "", r.summary);
         }
-        out + "\nParameters go after a colon: maze:size=9,len=100"
+        out + "\nParameters go after a colon: maze:size=9,len=100\n\
+               Gymnasium environments with discrete actions: gym:<id>, keyword arguments after \
+               a question mark: gym:CartPole-v1, gym:FrozenLake-v1?is_slippery=false&map_name=8x8"
     })
 }

@@ -11,7 +11,7 @@ use plastic_envs::bandits::policies::make_policy;
 use plastic_envs::maze::oracle_returns;
 use plastic_envs::registry::EnvConfig;
 use plastic_envs::rollout::{run_episodes, Estimate, RolloutStats};
-use plastic_envs::RandomPolicy;
+use plastic_envs::{EnvSpec, RandomPolicy};
 use serde::Serialize;
 use std::collections::HashMap;
 use tch::{nn, Device, Tensor};
@@ -78,8 +78,26 @@ struct Report {
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let loaded = load_checkpoint(&args.run)?;
     let config = &loaded.config;
-    let env = EnvConfig::parse(&config.env.id)?;
-    let spec = env.build(1)?.spec().clone();
+    let trained = EnvConfig::parse(&config.env.id)?.build(1)?.spec().clone();
+    let (env, spec) = match &args.env {
+        None => (EnvConfig::parse(&config.env.id)?, trained),
+        Some(id) => {
+            let env = EnvConfig::parse(id).context("--env")?;
+            let spec = env.build(1)?.spec().clone();
+            anyhow::ensure!(
+                (spec.obs_dim, spec.num_actions) == (trained.obs_dim, trained.num_actions),
+                "the agent was trained on `{}` ({} observations, {} actions) and cannot act in \
+                 `{}` ({} observations, {} actions)",
+                trained.id,
+                trained.obs_dim,
+                trained.num_actions,
+                spec.id,
+                spec.obs_dim,
+                spec.num_actions
+            );
+            (env, spec)
+        }
+    };
     let vs = nn::VarStore::new(Device::Cpu);
     let ac = ActorCritic::new(
         &(vs.root() / "ac"),
@@ -89,7 +107,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     )?;
     let tensors: HashMap<String, Tensor> = loaded.snapshot.tensors.into_iter().collect();
     load_model(&vs, &tensors).with_context(|| format!("loading `{}`", loaded.path.display()))?;
-    let episodes = usize::try_from(args.episodes)?;
+    let episodes = match args.episodes {
+        Some(n) => usize::try_from(n)?,
+        // Gymnasium's convention; native episodes are cheap enough for tight intervals.
+        None if matches!(env, EnvConfig::Gym(_)) => 100,
+        None => 10_000,
+    };
     let mode = if args.greedy {
         ActionMode::Greedy
     } else {
@@ -120,11 +143,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             bayes_optimal_exact = bayes_optimal_regret(bandit);
         }
         EnvConfig::Maze(maze) => {
-            let mut e = env.build(batch)?;
-            let mut random = RandomPolicy::new(spec.num_actions, batch, args.seed);
             references.push(row(
                 "random",
-                run_episodes(e.as_mut(), &mut random, episodes, args.seed)?,
+                random_stats(&env, &spec, episodes, args.seed)?,
             ));
             let oracle = Estimate::of(&oracle_returns(maze, episodes, args.seed));
             references.push(Row {
@@ -134,6 +155,26 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             });
             percent_of_oracle = Some(100.0 * agent.episode_return.mean / oracle.mean);
         }
+        EnvConfig::Gym(_) => {
+            references.push(row(
+                "random",
+                random_stats(&env, &spec, episodes, args.seed)?,
+            ));
+        }
+    }
+    if let Some(path) = &args.render {
+        let r = crate::render::episode_gif(&ac, &env, path, mode, args.seed)?;
+        eprintln!(
+            "wrote {}: {} frames{}, episode reward {:.3}",
+            path.display(),
+            r.frames,
+            if r.cut {
+                " (the episode was longer)"
+            } else {
+                ""
+            },
+            r.reward
+        );
     }
     let report = Report {
         checkpoint: loaded.path.display().to_string(),
@@ -154,6 +195,18 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         percent_of_oracle,
     };
     emit(args.json, &report, || human(&report))
+}
+
+fn random_stats(
+    env: &EnvConfig,
+    spec: &EnvSpec,
+    episodes: usize,
+    seed: u64,
+) -> anyhow::Result<RolloutStats> {
+    let batch = episodes.min(EVAL_BATCH);
+    let mut e = env.build(batch)?;
+    let mut random = RandomPolicy::new(spec.num_actions, batch, seed);
+    Ok(run_episodes(e.as_mut(), &mut random, episodes, seed)?)
 }
 
 fn human(r: &Report) -> String {

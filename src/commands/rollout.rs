@@ -71,6 +71,9 @@ fn policy_for(
         (EnvConfig::Maze(_), _) => {
             bail!("unknown policy `{name}` for the maze; maze policies: random, oracle")
         }
+        (EnvConfig::Gym(_), _) => {
+            bail!("unknown policy `{name}` for a Gymnasium environment; the policy there: random")
+        }
     })
 }
 

@@ -1,0 +1,208 @@
+//! [`GymEnv`]: a Gymnasium vector env behind the batched [`VecEnv`] API.
+use super::python::{bridge, describe};
+use super::GymConfig;
+use crate::{EnvError, EnvSpec, Step, StepBuffers, VecEnv};
+use pyo3::buffer::{Element, PyBuffer};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+/// `B` copies of a Gymnasium environment in a synchronous vector env that resets an ended
+/// episode within the same step, like the native environments.
+pub struct GymEnv {
+    spec: EnvSpec,
+    render_fps: f64,
+    bridge: Py<PyAny>,
+    buffers: StepBuffers,
+    flags: Vec<u8>,
+    action_bytes: Vec<u8>,
+    is_reset: bool,
+}
+
+/// One rendered frame, RGB rows top to bottom.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub width: usize,
+    pub height: usize,
+    pub rgb: Vec<u8>,
+}
+
+impl GymEnv {
+    /// Creates the vector env; with `render`, its environments draw `rgb_array` frames.
+    pub fn new(config: &GymConfig, num_envs: usize, render: bool) -> Result<Self, EnvError> {
+        if num_envs == 0 {
+            return Err(EnvError::NoEnvs);
+        }
+        let id = config.id();
+        Python::attach(|py| {
+            let module = bridge(py)?;
+            let fail = |e: PyErr| EnvError::Gym {
+                id: id.clone(),
+                during: "creating it",
+                message: describe(py, &e, false),
+            };
+            let bridge = module
+                .getattr("Bridge")
+                .and_then(|b| b.call1((&config.env_id, config.kwargs.clone(), num_envs, render)))
+                .map_err(fail)?;
+            let read = |name: &str| -> PyResult<usize> { bridge.getattr(name)?.extract() };
+            let obs_dim = read("obs_dim").map_err(fail)?;
+            let num_actions = read("num_actions").map_err(fail)?;
+            let render_fps = bridge
+                .getattr("render_fps")
+                .and_then(|f| f.extract())
+                .map_err(fail)?;
+            Ok(Self {
+                spec: EnvSpec {
+                    id: id.clone(),
+                    obs_dim,
+                    num_actions,
+                    // Gymnasium's time limits cap episodes that mostly end earlier: no fixed
+                    // horizon, so training uses truncated rollouts.
+                    episode_len: None,
+                },
+                render_fps,
+                bridge: bridge.unbind(),
+                buffers: StepBuffers::new(num_envs, obs_dim, false),
+                flags: vec![0; num_envs],
+                action_bytes: Vec::with_capacity(num_envs * 8),
+                is_reset: false,
+            })
+        })
+    }
+
+    /// The frame rate the environment's metadata asks for (30 when it names none).
+    pub fn render_fps(&self) -> f64 {
+        self.render_fps
+    }
+
+    /// What the first environment shows now (after `reset` or a step).
+    pub fn frame(&self) -> Result<Frame, EnvError> {
+        Python::attach(|py| {
+            let frame = self
+                .bridge
+                .bind(py)
+                .call_method0("render")
+                .map_err(|e| self.error(py, "render()", &e))?;
+            let shape: (usize, usize, usize) = frame
+                .getattr("shape")
+                .and_then(|s| s.extract())
+                .map_err(|e| self.error(py, "render()", &e))?;
+            let mut rgb = vec![0u8; shape.0 * shape.1 * shape.2];
+            copy(py, &frame, &mut rgb).map_err(|e| self.error(py, "render()", &e))?;
+            Ok(Frame {
+                width: shape.1,
+                height: shape.0,
+                rgb,
+            })
+        })
+    }
+
+    fn error(&self, py: Python<'_>, during: &'static str, err: &PyErr) -> EnvError {
+        EnvError::Gym {
+            id: self.spec.id.clone(),
+            during,
+            message: describe(py, err, true),
+        }
+    }
+}
+
+/// Copies a contiguous array of `T` (a numpy array from the bridge) into `out`.
+fn copy<T: Element + Copy>(
+    py: Python<'_>,
+    array: &Bound<'_, PyAny>,
+    out: &mut [T],
+) -> PyResult<()> {
+    PyBuffer::<T>::get(array)?.copy_to_slice(py, out)
+}
+
+impl VecEnv for GymEnv {
+    fn spec(&self) -> &EnvSpec {
+        &self.spec
+    }
+
+    fn num_envs(&self) -> usize {
+        self.buffers.num_envs
+    }
+
+    /// Gymnasium seeds environment `i` with `seed + i`.
+    fn reset(&mut self, seed: u64) -> Result<&[f32], EnvError> {
+        Python::attach(|py| {
+            let obs = self
+                .bridge
+                .bind(py)
+                .call_method1("reset", (seed,))
+                .and_then(|obs| copy(py, &obs, &mut self.buffers.obs))
+                .map_err(|e| self.error(py, "reset()", &e));
+            obs
+        })?;
+        self.buffers.terminated.fill(false);
+        self.buffers.truncated.fill(false);
+        self.is_reset = true;
+        Ok(&self.buffers.obs)
+    }
+
+    fn step(&mut self, actions: &[u32]) -> Result<Step<'_>, EnvError> {
+        if !self.is_reset {
+            return Err(EnvError::NotReset);
+        }
+        self.buffers.check_actions(actions, self.spec.num_actions)?;
+        self.action_bytes.clear();
+        self.action_bytes
+            .extend(actions.iter().flat_map(|&a| i64::from(a).to_ne_bytes()));
+        let result = Python::attach(|py| {
+            let out = self
+                .bridge
+                .bind(py)
+                .call_method1("step", (PyBytes::new(py, &self.action_bytes),))?;
+            let b = &mut self.buffers;
+            copy(py, &out.get_item(0)?, &mut b.obs)?;
+            copy(py, &out.get_item(1)?, &mut b.final_obs)?;
+            copy(py, &out.get_item(2)?, &mut b.rewards)?;
+            copy(py, &out.get_item(3)?, &mut self.flags)?;
+            for (t, &f) in b.terminated.iter_mut().zip(&self.flags) {
+                *t = f != 0;
+            }
+            copy(py, &out.get_item(4)?, &mut self.flags)?;
+            for (t, &f) in b.truncated.iter_mut().zip(&self.flags) {
+                *t = f != 0;
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            // The vector env may have stepped some rows and not others: start again from reset.
+            self.is_reset = false;
+            return Err(Python::attach(|py| self.error(py, "step()", &e)));
+        }
+        Ok(self.buffers.view())
+    }
+}
+
+impl Drop for GymEnv {
+    fn drop(&mut self) {
+        // Releases what the environments hold (renderers, files); nothing to report on failure.
+        Python::attach(|py| {
+            let _ = self.bridge.bind(py).call_method0("close");
+        });
+    }
+}
+
+/// Seconds a plain Python loop takes to step the same vector env `steps` times with random
+/// actions: the baseline the bridge's own speed is compared with.
+pub fn python_loop_seconds(
+    config: &GymConfig,
+    num_envs: usize,
+    steps: u64,
+    seed: u64,
+) -> Result<f64, EnvError> {
+    Python::attach(|py| {
+        bridge(py)?
+            .getattr("python_loop")
+            .and_then(|f| f.call1((&config.env_id, config.kwargs.clone(), num_envs, steps, seed)))
+            .and_then(|s| s.extract())
+            .map_err(|e| EnvError::Gym {
+                id: config.id(),
+                during: "the Python benchmark loop",
+                message: describe(py, &e, true),
+            })
+    })
+}

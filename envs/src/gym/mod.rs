@@ -1,0 +1,113 @@
+//! Gymnasium environments behind the id `gym:<Gymnasium id>[?key=value&...]`, e.g.
+//! `gym:CartPole-v1` or `gym:FrozenLake-v1?is_slippery=false`, stepped through an embedded
+//! CPython (cargo feature `gym`). Ids may name a module to import first, as Gymnasium's own do:
+//! `gym:my_package.envs:MyEnv-v0`.
+use crate::EnvError;
+
+#[cfg(feature = "gym")]
+mod env;
+#[cfg(feature = "gym")]
+mod python;
+
+#[cfg(feature = "gym")]
+pub use env::{python_loop_seconds, Frame, GymEnv};
+
+pub const ID_PREFIX: &str = "gym:";
+
+/// A parsed `gym:` id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GymConfig {
+    /// Gymnasium's id, as `gymnasium.make` takes it.
+    pub env_id: String,
+    /// Keyword arguments for `gymnasium.make`, values as written; the bridge reads `true`,
+    /// `false`, `none` and Python literals, and anything else as a string.
+    pub kwargs: Vec<(String, String)>,
+}
+
+impl GymConfig {
+    /// Parses an id that starts with `gym:`; other ids give `None`.
+    pub fn parse(id: &str) -> Result<Option<Self>, EnvError> {
+        let Some(rest) = id.trim().strip_prefix(ID_PREFIX) else {
+            return Ok(None);
+        };
+        let bad = |reason: String| EnvError::BadId {
+            id: id.to_string(),
+            reason,
+        };
+        let (env_id, query) = match rest.split_once('?') {
+            Some((env_id, query)) => (env_id.trim(), query),
+            None => (rest.trim(), ""),
+        };
+        if env_id.is_empty() {
+            return Err(bad("the Gymnasium id after `gym:` is empty".into()));
+        }
+        let mut kwargs: Vec<(String, String)> = Vec::new();
+        for pair in query.split('&').filter(|p| !p.trim().is_empty()) {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| bad(format!("`{pair}` is not key=value")))?;
+            let key = key.trim();
+            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(bad(format!("`{key}` is not a keyword argument name")));
+            }
+            if kwargs.iter().any(|(k, _)| k == key) {
+                return Err(bad(format!("`{key}` is given twice")));
+            }
+            kwargs.push((key.to_string(), value.trim().to_string()));
+        }
+        Ok(Some(Self {
+            env_id: env_id.to_string(),
+            kwargs,
+        }))
+    }
+
+    /// The id written back: `gym:<id>?key=value&...`.
+    pub fn id(&self) -> String {
+        let mut id = format!("{ID_PREFIX}{}", self.env_id);
+        for (i, (k, v)) in self.kwargs.iter().enumerate() {
+            id += if i == 0 { "?" } else { "&" };
+            id += &format!("{k}={v}");
+        }
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ids_and_keyword_arguments() {
+        assert_eq!(GymConfig::parse("maze:size=9").unwrap(), None);
+        let c = GymConfig::parse("gym:FrozenLake-v1?is_slippery=false&map_name=8x8")
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.env_id, "FrozenLake-v1");
+        assert_eq!(
+            c.kwargs,
+            [("is_slippery", "false"), ("map_name", "8x8")].map(|(k, v)| (k.into(), v.into()))
+        );
+        assert_eq!(c.id(), "gym:FrozenLake-v1?is_slippery=false&map_name=8x8");
+        let module = GymConfig::parse("gym:my_pkg.envs:Thing-v0")
+            .unwrap()
+            .unwrap();
+        assert_eq!(module.env_id, "my_pkg.envs:Thing-v0");
+        assert!(module.kwargs.is_empty());
+    }
+
+    #[test]
+    fn malformed_ids_are_errors() {
+        for id in [
+            "gym:",
+            "gym:?a=1",
+            "gym:X-v0?a",
+            "gym:X-v0?a=1&a=2",
+            "gym:X-v0?a b=1",
+        ] {
+            assert!(
+                matches!(GymConfig::parse(id), Err(EnvError::BadId { .. })),
+                "{id}"
+            );
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The embedded interpreter: finds plastic's Python environment, loads the bridge module once,
+//! and turns Python exceptions into readable messages.
+use crate::EnvError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyModule;
+use std::ffi::CString;
+use std::path::PathBuf;
+
+const BRIDGE_SOURCE: &str = include_str!("bridge.py");
+
+/// The Python environment the bridge was built against (scripts/setup.sh's venv).
+const BUILD_PREFIX: &str = env!("PLASTIC_PYTHON_PREFIX");
+
+static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+/// The bridge module, loaded on first use.
+pub fn bridge(py: Python<'_>) -> Result<&Bound<'_, PyModule>, EnvError> {
+    MODULE.get_or_try_init(py, || load(py)).map(|m| m.bind(py))
+}
+
+/// An embedded interpreter does not see a virtual environment by itself: add the active one
+/// (`VIRTUAL_ENV`) and the one plastic was built with to `sys.path`, then import the bridge.
+fn load(py: Python<'_>) -> Result<Py<PyModule>, EnvError> {
+    let version = py.version_info();
+    let mut searched = Vec::new();
+    let prefixes = std::env::var_os("VIRTUAL_ENV")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([PathBuf::from(BUILD_PREFIX)]);
+    for prefix in prefixes {
+        let dir = prefix
+            .join("lib")
+            .join(format!("python{}.{}", version.major, version.minor))
+            .join("site-packages");
+        if dir.is_dir() {
+            py.import("site")
+                .and_then(|site| site.call_method1("addsitedir", (dir.to_string_lossy(),)))
+                .map_err(|e| setup_error(py, &e, &searched))?;
+        }
+        searched.push(dir.display().to_string());
+    }
+    for module in ["numpy", "gymnasium"] {
+        py.import(module)
+            .map_err(|e| setup_error(py, &e, &searched))?;
+    }
+    let code = CString::new(BRIDGE_SOURCE).expect("bridge.py has no NUL byte");
+    PyModule::from_code(py, &code, c"plastic_gym_bridge.py", c"plastic_gym_bridge")
+        .map(Bound::unbind)
+        .map_err(|e| setup_error(py, &e, &searched))
+}
+
+fn setup_error(py: Python<'_>, err: &PyErr, searched: &[String]) -> EnvError {
+    let version = py.version_info();
+    EnvError::GymSetup {
+        reason: format!(
+            "{} (embedded Python {}.{}; site-packages searched: {})",
+            describe(py, err, false),
+            version.major,
+            version.minor,
+            if searched.is_empty() {
+                "none".into()
+            } else {
+                searched.join(", ")
+            }
+        ),
+    }
+}
+
+/// `Type: message`, and for errors raised by the environment's own code, the traceback.
+pub fn describe(py: Python<'_>, err: &PyErr, with_traceback: bool) -> String {
+    // The bridge's own refusals are complete sentences already.
+    let unsupported = MODULE
+        .get(py)
+        .and_then(|m| m.bind(py).getattr("Unsupported").ok());
+    let message = err.value(py).to_string();
+    if unsupported.is_some_and(|u| err.is_instance(py, &u)) {
+        return message;
+    }
+    let name = err
+        .get_type(py)
+        .name()
+        .map_or_else(|_| "exception".into(), |n| n.to_string());
+    let mut text = format!("{name}: {message}");
+    if let Some(tb) = with_traceback
+        .then(|| err.traceback(py))
+        .flatten()
+        .and_then(|tb| tb.format().ok())
+    {
+        text += &format!("\n{}", tb.trim_end());
+    }
+    text
+}
