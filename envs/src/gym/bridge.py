@@ -6,6 +6,7 @@ with one memcpy each: float32 observations [B, obs_dim], float32 rewards, uint8 
 """
 
 import ast
+import os
 import threading
 
 import gymnasium as gym
@@ -64,6 +65,9 @@ def make_vec(env_id, kwargs, num_envs, render):
     kwargs = {key: parse_value(value) for key, value in kwargs}
     if render:
         kwargs["render_mode"] = "rgb_array"
+        # Frames are drawn off-screen: keep pygame-based renderers from opening a display
+        # (and from complaining on stderr when there is none).
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     with _MAKE_LOCK:
         return gym.make_vec(
             env_id,

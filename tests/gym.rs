@@ -1,0 +1,208 @@
+//! Gymnasium environments through the command line: training, evaluation on another variant,
+//! rendering, the benchmark, and the errors a user meets (against the real gymnasium).
+#![cfg(feature = "gym")]
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn plastic() -> Command {
+    Command::cargo_bin("plastic").unwrap()
+}
+
+/// The Python module with the test environments (plastic_test/Raising-v0).
+fn test_envs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("envs/tests/python")
+}
+
+fn config(dir: &Path, env: &str) -> PathBuf {
+    let path = dir.join("gym.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[run]
+name = "gym"
+seed = 3
+total_steps = 320
+device = "cpu"
+threads = 1
+
+[env]
+id = "{env}"
+num_envs = 4
+
+[core]
+kind = "plastic-rnn"
+hidden = 8
+
+[a2c]
+rollout_len = 8
+
+[log]
+every = 1
+histograms_every = 5
+images_every = 5
+eval_every = 5
+eval_episodes = 4
+checkpoint_every = 5
+keep_checkpoints = 2
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn stdout_json(cmd: &mut Command) -> Value {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    serde_json::from_slice(&out).unwrap()
+}
+
+#[test]
+fn a_cartpole_agent_trains_evaluates_on_a_variant_and_renders_a_gif() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    plastic()
+        .arg("train")
+        .arg(config(dir.path(), "gym:CartPole-v1"))
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success();
+    assert!(run.join("checkpoints").join("00000010").is_dir());
+
+    let report = stdout_json(
+        plastic()
+            .arg("eval")
+            .arg(&run)
+            .args(["--episodes", "5", "--json"]),
+    );
+    assert_eq!(report["env"], "gym:CartPole-v1");
+    assert_eq!(report["episodes"], 5);
+    assert!(report["agent"]["reward"]["mean"].as_f64().unwrap() >= 8.0);
+    assert_eq!(report["references"][0]["policy"], "random");
+
+    // A shorter time limit: every episode, of reward 1 per step, ends by step 6.
+    let short = stdout_json(plastic().arg("eval").arg(&run).args([
+        "--env",
+        "gym:CartPole-v1?max_episode_steps=6",
+        "--episodes",
+        "5",
+        "--json",
+    ]));
+    assert_eq!(short["env"], "gym:CartPole-v1?max_episode_steps=6");
+    assert!(short["agent"]["reward"]["mean"].as_f64().unwrap() <= 6.0);
+
+    plastic()
+        .arg("eval")
+        .arg(&run)
+        .args(["--env", "gym:Acrobot-v1"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("cannot act in `gym:Acrobot-v1`"));
+
+    let gif = dir.path().join("cartpole.gif");
+    plastic()
+        .arg("eval")
+        .arg(&run)
+        .args(["--episodes", "2", "--render"])
+        .arg(&gif)
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("frames"));
+    let mut decoder = gif::DecodeOptions::new()
+        .read_info(std::fs::File::open(&gif).unwrap())
+        .unwrap();
+    assert_eq!((decoder.width(), decoder.height()), (600, 400));
+    let mut frames = 0;
+    while decoder.read_next_frame().unwrap().is_some() {
+        frames += 1;
+    }
+    assert!(frames >= 8, "{frames} frames");
+
+    plastic()
+        .arg("eval")
+        .arg(&run)
+        .args(["--render"])
+        .arg(dir.path().join("cartpole.mp4"))
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(".gif"));
+}
+
+#[test]
+fn bench_env_compares_the_bridge_with_a_plain_python_loop() {
+    let report = stdout_json(plastic().args([
+        "bench",
+        "env",
+        "gym:CartPole-v1",
+        "--batch",
+        "4",
+        "--seconds",
+        "0.2",
+        "--json",
+    ]));
+    assert!(report["steps_per_second"].as_f64().unwrap() > 0.0);
+    assert!(report["python_loop_steps_per_second"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn a_wrong_gymnasium_id_is_an_error_before_any_run_folder_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    plastic()
+        .arg("train")
+        .arg(config(dir.path(), "gym:CartPol-v1"))
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("Did you mean: `CartPole`"));
+    assert!(!run.exists());
+    plastic()
+        .args(["rollout", "gym:MountainCarContinuous-v0"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("continuous action space"));
+}
+
+#[test]
+fn an_environment_that_raises_stops_training_with_its_traceback() {
+    let dir = tempfile::tempdir().unwrap();
+    plastic()
+        .env("PYTHONPATH", test_envs())
+        .arg("train")
+        .arg(config(
+            dir.path(),
+            "gym:plastic_test_envs:plastic_test/Raising-v0",
+        ))
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "RuntimeError: the reactor overheated",
+        ))
+        .stderr(predicates::str::contains("plastic_test_envs.py"));
+}
+
+#[test]
+fn missing_gymnasium_says_how_to_install_it() {
+    // A package that fails to import shadows the real one, as if gymnasium were not installed.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("gymnasium");
+    std::fs::create_dir(&fake).unwrap();
+    std::fs::write(
+        fake.join("__init__.py"),
+        "raise ModuleNotFoundError(\"No module named 'gymnasium'\")\n",
+    )
+    .unwrap();
+    plastic()
+        .env("PYTHONPATH", dir.path())
+        .args(["rollout", "gym:CartPole-v1"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("No module named 'gymnasium'"))
+        .stderr(predicates::str::contains("scripts/setup.sh"));
+}
