@@ -121,22 +121,30 @@ pub fn trace(hebb: &Tensor) -> RgbImage {
     img.scaled(TRACE_PIXEL)
 }
 
-/// The Hebbian trace of row 0 after one whole episode of any fixed-length environment.
+/// Episodes that have not ended by then are drawn as they stand.
+const MAX_TRACE_STEPS: usize = 10_000;
+
+/// The Hebbian trace of row 0 at the end of its first episode, for plastic cores.
 pub fn episode_trace(
     ac: &ActorCritic,
     env: &mut dyn VecEnv,
     seed: u64,
 ) -> Result<Option<RgbImage>, EnvError> {
-    let Some(len) = env.spec().episode_len else {
-        return Ok(None);
-    };
     let b = env.num_envs();
     let mut policy = AgentPolicy::new(ac, b, ActionMode::Sample, seed);
+    if policy.state().hebb.is_none() {
+        return Ok(None);
+    }
     let mut obs = env.reset(seed)?.to_vec();
     let mut actions = vec![0u32; b];
-    for _ in 0..len {
+    for _ in 0..MAX_TRACE_STEPS {
         policy.act(&obs, &mut actions);
-        obs.copy_from_slice(env.step(&actions)?.obs);
+        let step = env.step(&actions)?;
+        // The policy has not been told of the end, so its traces are still the episode's.
+        if step.done(0) {
+            break;
+        }
+        obs.copy_from_slice(step.obs);
     }
     Ok(policy.state().hebb.as_ref().map(|h| trace(&h.get(0))))
 }
