@@ -89,6 +89,33 @@ fn truncated_rollouts_carry_state_and_bootstrap() {
 }
 
 #[test]
+fn reward_scaling_changes_what_is_learnt_from_not_what_is_reported() {
+    let config = |normalize: bool| {
+        let mut c = small(true);
+        c.a2c.rollout_len = RolloutLen::Steps(5);
+        c.a2c.normalize_rewards = normalize;
+        c
+    };
+    // Episodes of 4 steps end inside the first rollout of 5, which both trainers collect with
+    // the same weights: the same episodes, reported in raw rewards. The updates differ.
+    let mut raw = trainer("bandit-dependent-easy:len=4", config(false), 4);
+    let mut scaled = trainer("bandit-dependent-easy:len=4", config(true), 4);
+    raw.update().unwrap();
+    scaled.update().unwrap();
+    let (r, s) = (raw.progress(), scaled.progress());
+    assert_eq!(r.recent.len(), 6);
+    assert_eq!(r.recent, s.recent);
+    assert!(
+        model_values(&raw) != model_values(&scaled),
+        "scaled rewards made the same update"
+    );
+    // One discounted return per row and step went into the statistics.
+    assert_eq!(r.return_stats.count, 0.0);
+    assert_eq!(s.return_stats.count, 5.0 * 6.0);
+    assert!(s.return_stats.var > 0.0);
+}
+
+#[test]
 fn whole_episode_rollouts_match_the_episode_length() {
     let mut t = trainer("bandit-dependent-easy:len=15", small(false), 0);
     assert!(t.whole_episode());

@@ -17,6 +17,9 @@ struct EnvBench {
     python_loop_steps_per_second: Option<f64>,
 }
 
+/// Timed rounds of `bench env`.
+const ROUNDS: usize = 5;
+
 /// Steps the environment with actions drawn in advance, so only the environment is timed.
 /// For a Gymnasium environment, also times a plain Python loop over the same vector env, the
 /// figure the bridge's cost is judged against.
@@ -56,20 +59,30 @@ pub fn env(args: &BenchEnvArgs) -> anyhow::Result<()> {
         env.as_mut(),
         Duration::from_secs_f64((args.seconds / 10.0).min(0.5)),
     )?;
-    let (calls, elapsed) = run_for(env.as_mut(), Duration::from_secs_f64(args.seconds))?;
-    let steps = calls * batch as u64;
-    let python_loop_steps_per_second = python_loop(&config, batch, calls)?;
+    // Rounds alternate with the Python loop's, so both see the same machine load; medians.
+    let round = Duration::from_secs_f64(args.seconds / ROUNDS as f64);
+    let (mut steps, mut seconds) = (0, 0.0);
+    let (mut rates, mut python_rates) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let (calls, elapsed) = run_for(env.as_mut(), round)?;
+        steps += calls * batch as u64;
+        seconds += elapsed.as_secs_f64();
+        rates.push((calls * batch as u64) as f64 / elapsed.as_secs_f64());
+        python_rates.extend(python_loop(&config, batch, calls)?);
+    }
+    let median = plastic_agents::bench::median;
     let report = EnvBench {
         env: env.spec().id.clone(),
         batch,
         steps,
-        seconds: elapsed.as_secs_f64(),
-        steps_per_second: steps as f64 / elapsed.as_secs_f64(),
-        python_loop_steps_per_second,
+        seconds,
+        steps_per_second: median(&rates),
+        python_loop_steps_per_second: (!python_rates.is_empty()).then(|| median(&python_rates)),
     };
     emit(args.json, &report, || {
         let mut out = format!(
-            "{} at batch {}: {:.0} env-steps/s ({} steps in {:.2} s, one thread)",
+            "{} at batch {}: {:.0} env-steps/s (median of {ROUNDS} rounds, {} steps in {:.2} s, \
+             one thread)",
             report.env, report.batch, report.steps_per_second, report.steps, report.seconds
         );
         if let Some(py) = report.python_loop_steps_per_second {

@@ -66,6 +66,9 @@ pub struct A2cConfig {
     pub sum_squares_coef: f64,
     /// Normalise advantages over the batch before the policy loss.
     pub normalize_advantages: bool,
+    /// Divide rewards by the running standard deviation of the discounted return (what the
+    /// critic learns; reported returns stay raw).
+    pub normalize_rewards: bool,
     /// Global gradient-norm bound (`inf` turns clipping off).
     pub max_grad_norm: f64,
 }
@@ -80,6 +83,7 @@ impl Default for A2cConfig {
             entropy_coef: 0.01,
             sum_squares_coef: 0.0,
             normalize_advantages: false,
+            normalize_rewards: false,
             max_grad_norm: 4.0,
         }
     }

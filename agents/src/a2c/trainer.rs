@@ -3,6 +3,7 @@
 use super::config::{A2cConfig, OptimConfig, RolloutLen};
 use super::optim::Optimizer;
 use super::returns::{gae, RolloutData};
+use super::reward_scale::RunningStats;
 use crate::acting::{choose, host_probs, obs_tensor, ActionMode};
 use crate::actor_critic::ActorCritic;
 use crate::cores::{CoreConfig, CoreConfigError, State};
@@ -52,6 +53,9 @@ pub struct Progress {
     pub episodes: u64,
     /// Returns, lengths and (bandits) regrets of the last [`RECENT`] finished episodes.
     pub recent: VecDeque<EpisodeEnd>,
+    /// Discounted returns seen so far, for `a2c.normalize_rewards`.
+    #[serde(default)]
+    pub return_stats: RunningStats,
 }
 
 /// Episodes averaged for `rollout/ep_rew_mean` (Stable-Baselines3's window).
@@ -122,6 +126,10 @@ impl UpdateStats {
         put("train/explained_variance", self.explained_variance);
         put("train/grad_norm", self.grad_norm);
         put("train/learning_rate", self.learning_rate);
+        if progress.return_stats.count > 0.0 {
+            // What `a2c.normalize_rewards` divides rewards by.
+            put("train/return_std", progress.return_stats.var.sqrt());
+        }
         if let Some(v) = self.mean_abs_hebb {
             put("plasticity/mean_abs_hebb", v);
         }
@@ -189,6 +197,8 @@ struct EpisodeSum {
     ret: f64,
     len: u64,
     regret: f64,
+    /// `Σ γ^k r` backwards from now, for reward scaling.
+    discounted: f64,
 }
 
 pub struct Trainer {
@@ -358,6 +368,13 @@ impl Trainer {
             let mut rewards = out.rewards.to_vec();
             for (row, d) in done.iter_mut().enumerate() {
                 *d = out.done(row);
+            }
+            if self.config.a2c.normalize_rewards {
+                for (s, &r) in sums.iter_mut().zip(out.rewards) {
+                    s.discounted = s.discounted * gamma + f64::from(r);
+                }
+                let discounted: Vec<f64> = sums.iter().map(|s| s.discounted).collect();
+                self.progress.return_stats.scale(&mut rewards, &discounted);
             }
             let cut: Vec<bool> = (0..b)
                 .map(|i| out.truncated[i] && !out.terminated[i])

@@ -1,8 +1,8 @@
 """The Python half of plastic's Gymnasium bridge.
 
 Builds a synchronous vector env that resets an ended episode within the same step (so the
-observation it ended on is in info["final_obs"]) and hands Rust contiguous arrays it can copy
-with one memcpy each: float32 observations [B, obs_dim], float32 rewards, uint8 flags.
+observation it ended on is in info["final_obs"]) and hands Rust arrays it copies through the
+buffer protocol: float32 observations [B, obs_dim], float64 rewards, uint8 flags.
 """
 
 import ast
@@ -49,7 +49,8 @@ class Flattener:
 
     def rows(self, obs, n):
         if self.one_hot_start is None:
-            return np.ascontiguousarray(np.asarray(obs, dtype=np.float32).reshape(n, self.dim))
+            # Rust copies any strided float32 buffer: no copy here when it already is one.
+            return np.asarray(obs, dtype=np.float32).reshape(n, self.dim)
         out = np.zeros((n, self.dim), dtype=np.float32)
         out[np.arange(n), np.asarray(obs, dtype=np.int64).reshape(n) - self.one_hot_start] = 1.0
         return out
@@ -112,13 +113,7 @@ class Bridge:
             final = obs.copy()
             for row in np.flatnonzero(info["_final_obs"]):
                 final[row] = self.obs.rows(info["final_obs"][row], 1)[0]
-        return (
-            obs,
-            final,
-            np.ascontiguousarray(rewards, dtype=np.float32),
-            terminated.view(np.uint8),
-            truncated.view(np.uint8),
-        )
+        return obs, final, rewards, terminated.view(np.uint8), truncated.view(np.uint8)
 
     def close(self):
         self.env.close()

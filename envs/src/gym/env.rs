@@ -14,6 +14,7 @@ pub struct GymEnv {
     bridge: Py<PyAny>,
     buffers: StepBuffers,
     flags: Vec<u8>,
+    rewards: Vec<f64>,
     action_bytes: Vec<u8>,
     is_reset: bool,
 }
@@ -64,6 +65,7 @@ impl GymEnv {
                 bridge: bridge.unbind(),
                 buffers: StepBuffers::new(num_envs, obs_dim, false),
                 flags: vec![0; num_envs],
+                rewards: vec![0.0; num_envs],
                 action_bytes: Vec::with_capacity(num_envs * 8),
                 is_reset: false,
             })
@@ -157,7 +159,11 @@ impl VecEnv for GymEnv {
             let b = &mut self.buffers;
             copy(py, &out.get_item(0)?, &mut b.obs)?;
             copy(py, &out.get_item(1)?, &mut b.final_obs)?;
-            copy(py, &out.get_item(2)?, &mut b.rewards)?;
+            // Gymnasium's vector envs keep rewards in float64.
+            copy(py, &out.get_item(2)?, &mut self.rewards)?;
+            for (r, &x) in b.rewards.iter_mut().zip(&self.rewards) {
+                *r = x as f32;
+            }
             copy(py, &out.get_item(3)?, &mut self.flags)?;
             for (t, &f) in b.terminated.iter_mut().zip(&self.flags) {
                 *t = f != 0;
