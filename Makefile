@@ -29,3 +29,4 @@ bench: build
 lint:
 	$(WITH_ENV) cargo fmt --all -- --check
 	$(WITH_ENV) cargo clippy --workspace --all-targets --locked -- -D warnings
+	$(WITH_ENV) cargo clippy -p plastic --no-default-features --all-targets --locked -- -D warnings

@@ -6,13 +6,14 @@ use plastic_envs::registry::EnvConfig;
 use std::path::Path;
 
 /// Longer episodes are cut: a GIF of thousands of full-size frames helps nobody.
+#[cfg(feature = "gym")]
 const MAX_FRAMES: usize = 2000;
 
 /// What was drawn.
 pub struct Rendered {
     pub frames: usize,
     pub reward: f64,
-    /// The episode went on past [`MAX_FRAMES`].
+    /// The episode went on past the frame limit (2000).
     pub cut: bool,
 }
 
