@@ -33,6 +33,15 @@ if [[ -z "$PYTHON" ]]; then
     exit 1
 fi
 
+# The Gymnasium bridge embeds this Python: it links against its shared library.
+if [[ "$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_config_var("Py_ENABLE_SHARED") or 0)')" != 1 ]]; then
+    say "error: $PYTHON was built without its shared library (libpython), which plastic's"
+    say "Gymnasium bridge embeds. Use a CPython 3.11 that has it (Debian's python3.11 with"
+    say "libpython3.11-dev, or pyenv with PYTHON_CONFIGURE_OPTS=--enable-shared) and point"
+    say "PLASTIC_PYTHON at it."
+    exit 1
+fi
+
 mkdir -p "$CACHE_ROOT"
 exec 9>"$CACHE_ROOT/setup.lock"
 if ! flock -n 9; then
