@@ -128,15 +128,14 @@ impl VecEnv for GymEnv {
 
     /// Gymnasium seeds environment `i` with `seed + i`.
     fn reset(&mut self, seed: u64) -> Result<&[f32], EnvError> {
-        Python::attach(|py| {
-            let obs = self
-                .bridge
-                .bind(py)
-                .call_method1("reset", (seed,))
-                .and_then(|obs| copy(py, &obs, &mut self.buffers.obs))
-                .map_err(|e| self.error(py, "reset()", &e));
-            obs
-        })?;
+        let obs = &mut self.buffers.obs;
+        let result = Python::attach(|py| {
+            let out = self.bridge.bind(py).call_method1("reset", (seed,))?;
+            copy(py, &out, obs)
+        });
+        if let Err(e) = result {
+            return Err(Python::attach(|py| self.error(py, "reset()", &e)));
+        }
         self.buffers.terminated.fill(false);
         self.buffers.truncated.fill(false);
         self.is_reset = true;
