@@ -292,3 +292,92 @@ fn an_agent_learns_to_follow_a_signpost() {
     let mean = t.progress().mean_return().unwrap();
     assert!(mean > 9.0, "mean return {mean} of 10");
 }
+
+/// Reward 1 every step, the same observation throughout, episodes of 5 steps that end by a time
+/// limit (truncated) or in a terminal state: the same data, two different values.
+struct Constant {
+    spec: plastic_envs::EnvSpec,
+    buf: plastic_envs::StepBuffers,
+    truncate: bool,
+    t: usize,
+}
+
+impl Constant {
+    fn new(b: usize, truncate: bool) -> Self {
+        let mut buf = plastic_envs::StepBuffers::new(b, 1, false);
+        buf.obs.fill(1.0);
+        buf.final_obs.fill(1.0);
+        Self {
+            // No fixed horizon declared, so the trainer runs its truncated regime.
+            spec: plastic_envs::EnvSpec {
+                id: "constant".into(),
+                obs_dim: 1,
+                num_actions: 1,
+                episode_len: None,
+            },
+            buf,
+            truncate,
+            t: 0,
+        }
+    }
+}
+
+impl plastic_envs::VecEnv for Constant {
+    fn spec(&self) -> &plastic_envs::EnvSpec {
+        &self.spec
+    }
+    fn num_envs(&self) -> usize {
+        self.buf.num_envs
+    }
+    fn reset(&mut self, _seed: u64) -> Result<&[f32], plastic_envs::EnvError> {
+        self.t = 0;
+        Ok(&self.buf.obs)
+    }
+    fn step(&mut self, _: &[u32]) -> Result<plastic_envs::Step<'_>, plastic_envs::EnvError> {
+        self.t = self.t % 5 + 1;
+        let end = self.t == 5;
+        self.buf.rewards.fill(1.0);
+        self.buf.truncated.fill(end && self.truncate);
+        self.buf.terminated.fill(end && !self.truncate);
+        Ok(self.buf.view())
+    }
+}
+
+#[test]
+fn a_time_limit_bootstraps_and_a_terminal_state_does_not() {
+    tch::set_num_threads(1);
+    // The value at an episode's first step: with bootstrapping on truncation the task looks
+    // endless, 1 / (1 − γ) = 10; with termination it is the 5-step return 1 + … + γ⁴ = 4.095.
+    let first_value = |truncate: bool| {
+        let mut config = small(false);
+        config.a2c.gamma = 0.9;
+        config.a2c.rollout_len = RolloutLen::Steps(7);
+        config.a2c.value_coef = 1.0;
+        config.optim.lr = 1e-2;
+        let mut t = Trainer::new(
+            Box::new(Constant::new(8, truncate)),
+            config,
+            8 * 7 * 600,
+            0,
+            Device::Cpu,
+        )
+        .unwrap();
+        while !t.is_done() {
+            t.update().unwrap();
+        }
+        let ac = t.model();
+        let v = ac
+            .step(
+                &tch::Tensor::ones([1, 1], tch::kind::FLOAT_CPU),
+                &ac.initial_state(1),
+            )
+            .value;
+        f64::try_from(v.squeeze()).unwrap()
+    };
+    let (truncated, terminated) = (first_value(true), first_value(false));
+    assert!((truncated - 10.0).abs() < 0.5, "truncated: V = {truncated}");
+    assert!(
+        (terminated - 4.095).abs() < 0.3,
+        "terminated: V = {terminated}"
+    );
+}
