@@ -81,19 +81,34 @@ pub fn env(args: &BenchEnvArgs) -> anyhow::Result<()> {
     };
     emit(args.json, &report, || {
         let mut out = format!(
-            "{} at batch {}: {:.0} env-steps/s (median of {ROUNDS} rounds, {} steps in {:.2} s, \
+            "{} at batch {}: {} env-steps/s (median of {ROUNDS} rounds, {} steps in {:.2} s, \
              one thread)",
-            report.env, report.batch, report.steps_per_second, report.steps, report.seconds
+            report.env,
+            report.batch,
+            rate(report.steps_per_second),
+            report.steps,
+            report.seconds
         );
         if let Some(py) = report.python_loop_steps_per_second {
             out += &format!(
-                "\nthe same vector env in a plain Python loop: {py:.0} env-steps/s; \
+                "\nthe same vector env in a plain Python loop: {} env-steps/s; \
                  through the bridge: {:.2}× that",
+                rate(py),
                 report.steps_per_second / py
             );
         }
         out
     })
+}
+
+/// `38.20 million` or `41235`: native environments run at millions of steps per second,
+/// Gymnasium ones at thousands.
+fn rate(per_second: f64) -> String {
+    if per_second >= 1e6 {
+        format!("{:.2} million", per_second / 1e6)
+    } else {
+        format!("{per_second:.0}")
+    }
 }
 
 /// Steps per second of `calls` vector steps from a plain Python loop, for Gymnasium envs.
