@@ -25,6 +25,7 @@ test:
 
 bench: build
 	target/release/plastic bench env maze --batch 1024
+	target/release/plastic bench env gym:CartPole-v1 --batch 16
 
 lint:
 	$(WITH_ENV) cargo fmt --all -- --check
