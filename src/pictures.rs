@@ -4,6 +4,7 @@ use plastic_agents::acting::{ActionMode, AgentPolicy};
 use plastic_agents::metrics::RgbImage;
 use plastic_agents::ActorCritic;
 use plastic_envs::maze::{Maze, MazeConfig};
+use plastic_envs::registry::EnvConfig;
 use plastic_envs::{EnvError, Policy, VecEnv};
 use tch::Tensor;
 
@@ -124,22 +125,23 @@ pub fn trace(hebb: &Tensor) -> RgbImage {
 /// Episodes that have not ended by then are drawn as they stand.
 const MAX_TRACE_STEPS: usize = 10_000;
 
-/// The Hebbian trace of row 0 at the end of its first episode, for plastic cores.
+/// The Hebbian trace at the end of one episode, for plastic cores.
 pub fn episode_trace(
     ac: &ActorCritic,
-    env: &mut dyn VecEnv,
+    env: &EnvConfig,
     seed: u64,
 ) -> Result<Option<RgbImage>, EnvError> {
-    let b = env.num_envs();
-    let mut policy = AgentPolicy::new(ac, b, ActionMode::Sample, seed);
+    let mut policy = AgentPolicy::new(ac, 1, ActionMode::Sample, seed);
+    // Checked before the environment is built: a Gymnasium one costs a Python env.
     if policy.state().hebb.is_none() {
         return Ok(None);
     }
+    let mut env = env.build(1)?;
     let mut obs = env.reset(seed)?.to_vec();
-    let mut actions = vec![0u32; b];
+    let mut action = [0u32];
     for _ in 0..MAX_TRACE_STEPS {
-        policy.act(&obs, &mut actions);
-        let step = env.step(&actions)?;
+        policy.act(&obs, &mut action);
+        let step = env.step(&action)?;
         // The policy has not been told of the end, so its traces are still the episode's.
         if step.done(0) {
             break;

@@ -1,22 +1,12 @@
 //! The `plastic` command line, as a user runs it.
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
-fn plastic() -> Command {
-    Command::cargo_bin("plastic").unwrap()
-}
+mod common;
+use common::{json_stdout, plastic};
 
 fn json_of(args: &[&str]) -> Value {
-    let out = plastic()
-        .args(args)
-        .arg("--json")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).expect("--json prints one JSON object")
+    json_stdout(plastic().args(args).arg("--json"))
 }
 
 #[test]

@@ -2,13 +2,10 @@
 //! rendering, the benchmark, and the errors a user meets (against the real gymnasium).
 #![cfg(feature = "gym")]
 
-use assert_cmd::Command;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-fn plastic() -> Command {
-    Command::cargo_bin("plastic").unwrap()
-}
+mod common;
+use common::{json_stdout, plastic};
 
 /// The Python module with the test environments (plastic_test/Raising-v0).
 fn test_envs() -> PathBuf {
@@ -54,11 +51,6 @@ keep_checkpoints = 2
     path
 }
 
-fn stdout_json(cmd: &mut Command) -> Value {
-    let out = cmd.assert().success().get_output().stdout.clone();
-    serde_json::from_slice(&out).unwrap()
-}
-
 #[test]
 fn a_cartpole_agent_trains_evaluates_on_a_variant_and_renders_a_gif() {
     let dir = tempfile::tempdir().unwrap();
@@ -72,7 +64,7 @@ fn a_cartpole_agent_trains_evaluates_on_a_variant_and_renders_a_gif() {
         .success();
     assert!(run.join("checkpoints").join("00000010").is_dir());
 
-    let report = stdout_json(
+    let report = json_stdout(
         plastic()
             .arg("eval")
             .arg(&run)
@@ -84,7 +76,7 @@ fn a_cartpole_agent_trains_evaluates_on_a_variant_and_renders_a_gif() {
     assert_eq!(report["references"][0]["policy"], "random");
 
     // A shorter time limit: every episode, of reward 1 per step, ends by step 6.
-    let short = stdout_json(plastic().arg("eval").arg(&run).args([
+    let short = json_stdout(plastic().arg("eval").arg(&run).args([
         "--env",
         "gym:CartPole-v1?max_episode_steps=6",
         "--episodes",
@@ -133,7 +125,7 @@ fn a_cartpole_agent_trains_evaluates_on_a_variant_and_renders_a_gif() {
 
 #[test]
 fn bench_env_compares_the_bridge_with_a_plain_python_loop() {
-    let report = stdout_json(plastic().args([
+    let report = json_stdout(plastic().args([
         "bench",
         "env",
         "gym:CartPole-v1",

@@ -1,12 +1,10 @@
 //! Training, resuming and evaluating through the command line, and the TensorBoard files
 //! read back by TensorBoard's own reader.
-use assert_cmd::Command;
 use serde_json::Value;
 use std::path::Path;
 
-fn plastic() -> Command {
-    Command::cargo_bin("plastic").unwrap()
-}
+mod common;
+use common::{json_stdout, plastic};
 
 /// A config small enough to train in a second or two.
 fn tiny_config(dir: &Path, env: &str, core: &str) -> std::path::PathBuf {
@@ -62,16 +60,11 @@ fn train(config: &Path, out: &Path, extra: &[&str]) {
 
 /// `plastic eval <run> --episodes N --json`, parsed.
 fn eval_json(run: &Path, episodes: u32) -> Value {
-    let out = plastic()
-        .arg("eval")
-        .arg(run)
-        .args(["--episodes", &episodes.to_string(), "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).unwrap()
+    json_stdout(plastic().arg("eval").arg(run).args([
+        "--episodes",
+        &episodes.to_string(),
+        "--json",
+    ]))
 }
 
 fn checkpoints(run: &Path) -> Vec<String> {

@@ -13,6 +13,31 @@ pub struct Params {
     known: Vec<&'static str>,
 }
 
+/// Splits `key=value<sep>key=value...` of environment id `id` into trimmed pairs; empty pieces
+/// are skipped, a piece without `=` or a key given twice is an error.
+pub(crate) fn key_values(
+    id: &str,
+    text: &str,
+    sep: char,
+) -> Result<Vec<(String, String)>, EnvError> {
+    let bad = |reason: String| EnvError::BadId {
+        id: id.to_string(),
+        reason,
+    };
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for pair in text.split(sep).filter(|p| !p.trim().is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| bad(format!("`{pair}` is not key=value")))?;
+        let key = key.trim().to_string();
+        if entries.iter().any(|(k, _)| *k == key) {
+            return Err(bad(format!("`{key}` is given twice")));
+        }
+        entries.push((key, value.trim().to_string()));
+    }
+    Ok(entries)
+}
+
 impl Params {
     /// Splits `name:key=value,...` into the name and its parameters.
     pub fn parse(id: &str) -> Result<Self, EnvError> {
@@ -27,21 +52,7 @@ impl Params {
         if env.is_empty() {
             return Err(bad("the name is empty"));
         }
-        let mut entries: Vec<(String, String)> = Vec::new();
-        for pair in rest
-            .into_iter()
-            .flat_map(|r| r.split(','))
-            .filter(|p| !p.trim().is_empty())
-        {
-            let (key, value) = pair
-                .split_once('=')
-                .ok_or_else(|| bad(&format!("`{pair}` is not key=value")))?;
-            let key = key.trim().to_string();
-            if entries.iter().any(|(k, _)| *k == key) {
-                return Err(bad(&format!("`{key}` is given twice")));
-            }
-            entries.push((key, value.trim().to_string()));
-        }
+        let entries = key_values(id, rest.unwrap_or(""), ',')?;
         Ok(Self {
             env: env.to_string(),
             entries,

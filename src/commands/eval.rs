@@ -78,9 +78,10 @@ struct Report {
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let loaded = load_checkpoint(&args.run)?;
     let config = &loaded.config;
-    let trained = EnvConfig::parse(&config.env.id)?.build(1)?.spec().clone();
+    let trained_env = EnvConfig::parse(&config.env.id)?;
+    let trained = trained_env.build(1)?.spec().clone();
     let (env, spec) = match &args.env {
-        None => (EnvConfig::parse(&config.env.id)?, trained),
+        None => (trained_env, trained),
         Some(id) => {
             let env = EnvConfig::parse(id).context("--env")?;
             let spec = env.build(1)?.spec().clone();

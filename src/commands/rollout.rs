@@ -21,11 +21,11 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
     let config = EnvConfig::parse(&args.env)?;
     let episodes = usize::try_from(args.episodes)?;
     let batch = usize::try_from(args.batch)?.min(episodes);
-    let stats = match (&config, args.policy.as_str()) {
+    let (stats, env) = match (&config, args.policy.as_str()) {
         (EnvConfig::Maze(maze), "oracle") => {
             let returns = oracle_returns(maze, episodes, args.seed);
             let len = maze.len as f64;
-            RolloutStats {
+            let stats = RolloutStats {
                 episodes,
                 episode_return: Estimate::of(&returns),
                 episode_len: Estimate {
@@ -33,7 +33,8 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
                     std_err: 0.0,
                 },
                 regret: None,
-            }
+            };
+            (stats, config.build(1)?.spec().id.clone())
         }
         _ => {
             let mut env = config.build(batch)?;
@@ -44,11 +45,11 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
                 batch,
                 args.seed,
             )?;
-            run_episodes(env.as_mut(), policy.as_mut(), episodes, args.seed)
-                .with_context(|| format!("rolling out `{}` on `{}`", args.policy, args.env))?
+            let stats = run_episodes(env.as_mut(), policy.as_mut(), episodes, args.seed)
+                .with_context(|| format!("rolling out `{}` on `{}`", args.policy, args.env))?;
+            (stats, env.spec().id.clone())
         }
     };
-    let env = config.build(1)?.spec().id.clone();
     let report = Report {
         env,
         policy: &args.policy,

@@ -241,7 +241,7 @@ fn images(
             sink.image("maze/path", step, &pics.path);
             pics.hebb
         }
-        other => pictures::episode_trace(trainer.model(), other.build(1)?.as_mut(), seed)?,
+        other => pictures::episode_trace(trainer.model(), other, seed)?,
     };
     if let Some(img) = hebb {
         sink.image("plasticity/hebb", step, &img);

@@ -33,8 +33,12 @@ impl RunningStats {
 
     /// Multiplies `rewards` by 1/std of the discounted returns seen so far (after adding
     /// `returns`, this step's discounted return of each row), clipped to ±10.
-    pub fn scale(&mut self, rewards: &mut [f32], returns: &[f64]) {
-        self.update(returns.iter().copied());
+    pub fn scale(
+        &mut self,
+        rewards: &mut [f32],
+        returns: impl ExactSizeIterator<Item = f64> + Clone,
+    ) {
+        self.update(returns);
         let inv_std = 1.0 / (self.var + 1e-8).sqrt();
         for r in rewards {
             *r = (f64::from(*r) * inv_std).clamp(-CLIP, CLIP) as f32;
@@ -71,7 +75,7 @@ mod tests {
         s.update([-2.0, 2.0].into_iter());
         let mut rewards = [-1.0f32, 0.5, 1e9];
         // Returns of 2 and −2 again: the variance stays 4, so the scale is 1/2.
-        s.scale(&mut rewards, &[2.0, -2.0]);
+        s.scale(&mut rewards, [2.0, -2.0].into_iter());
         assert_eq!(rewards, [-0.5, 0.25, 10.0]);
     }
 }

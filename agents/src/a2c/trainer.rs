@@ -373,8 +373,8 @@ impl Trainer {
                 for (s, &r) in sums.iter_mut().zip(out.rewards) {
                     s.discounted = s.discounted * gamma + f64::from(r);
                 }
-                let discounted: Vec<f64> = sums.iter().map(|s| s.discounted).collect();
-                self.progress.return_stats.scale(&mut rewards, &discounted);
+                let discounted = sums.iter().map(|s| s.discounted);
+                self.progress.return_stats.scale(&mut rewards, discounted);
             }
             let cut: Vec<bool> = (0..b)
                 .map(|i| out.truncated[i] && !out.terminated[i])

@@ -2,6 +2,7 @@
 //! `gym:CartPole-v1` or `gym:FrozenLake-v1?is_slippery=false`, stepped through an embedded
 //! CPython (cargo feature `gym`). Ids may name a module to import first, as Gymnasium's own do:
 //! `gym:my_package.envs:MyEnv-v0`.
+use crate::params::key_values;
 use crate::EnvError;
 
 #[cfg(feature = "gym")]
@@ -41,19 +42,11 @@ impl GymConfig {
         if env_id.is_empty() {
             return Err(bad("the Gymnasium id after `gym:` is empty".into()));
         }
-        let mut kwargs: Vec<(String, String)> = Vec::new();
-        for pair in query.split('&').filter(|p| !p.trim().is_empty()) {
-            let (key, value) = pair
-                .split_once('=')
-                .ok_or_else(|| bad(format!("`{pair}` is not key=value")))?;
-            let key = key.trim();
-            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(bad(format!("`{key}` is not a keyword argument name")));
-            }
-            if kwargs.iter().any(|(k, _)| k == key) {
-                return Err(bad(format!("`{key}` is given twice")));
-            }
-            kwargs.push((key.to_string(), value.trim().to_string()));
+        let kwargs = key_values(id, query, '&')?;
+        if let Some((key, _)) = kwargs.iter().find(|(k, _)| {
+            k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }) {
+            return Err(bad(format!("`{key}` is not a keyword argument name")));
         }
         Ok(Some(Self {
             env_id: env_id.to_string(),
