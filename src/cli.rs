@@ -156,6 +156,10 @@ pub struct BenchCoreArgs {
     pub set: Vec<String>,
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
+    /// Backpropagation through time: `auto` (the hand-written pass where it applies, as in
+    /// training), `fused` or `autograd`.
+    #[arg(long, value_enum, default_value_t = BpttArg::Auto)]
+    pub bptt: BpttArg,
     /// libtorch intra-op threads (default: libtorch's choice).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     pub threads: Option<i32>,
@@ -164,6 +168,23 @@ pub struct BenchCoreArgs {
     pub repeats: u64,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum BpttArg {
+    Auto,
+    Fused,
+    Autograd,
+}
+
+impl From<BpttArg> for plastic_agents::cores::Bptt {
+    fn from(b: BpttArg) -> Self {
+        match b {
+            BpttArg::Auto => Self::Auto,
+            BpttArg::Fused => Self::Fused,
+            BpttArg::Autograd => Self::Autograd,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -2,7 +2,7 @@
 //! (B = 30 episodes of T = 200 steps, H = 100, simple neuromodulation, 4 actions).
 //! A measurement, not a test: callers (criterion, the CLI's `bench`) decide what to do with it.
 use crate::actor_critic::ActorCritic;
-use crate::cores::{CoreConfig, CoreConfigError};
+use crate::cores::{Bptt, BpttError, CoreConfig, CoreConfigError, Engine, Tape};
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -14,6 +14,7 @@ pub struct BenchSpec {
     pub input_dim: i64,
     pub num_actions: i64,
     pub core: CoreConfig,
+    pub bptt: Bptt,
     pub device: Device,
     /// Untimed runs first (allocator and cache warm-up).
     pub warmup: usize,
@@ -34,6 +35,7 @@ impl Default for BenchSpec {
             input_dim: 16,
             num_actions: 4,
             core: CoreConfig::backpropamine(100),
+            bptt: Bptt::Auto,
             device: Device::Cpu,
             warmup: 1,
             repeats: 5,
@@ -62,6 +64,16 @@ pub struct BenchReport {
     pub peak_rss_growth_bytes: Option<u64>,
     /// Intra-op threads libtorch used.
     pub threads: i32,
+    /// Who did the backward pass.
+    pub engine: Engine,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Core(#[from] CoreConfigError),
+    #[error(transparent)]
+    Bptt(#[from] BpttError),
 }
 
 fn proc_status_kib(field: &str) -> Option<u64> {
@@ -81,13 +93,14 @@ pub struct Bench {
     spec: BenchSpec,
     vs: nn::VarStore,
     ac: ActorCritic,
+    engine: Engine,
     xs: Tensor,
     w_logits: Tensor,
     w_values: Tensor,
 }
 
 impl Bench {
-    pub fn new(spec: &BenchSpec) -> Result<Self, CoreConfigError> {
+    pub fn new(spec: &BenchSpec) -> Result<Self, BenchError> {
         if let Some(n) = spec.threads {
             tch::set_num_threads(n);
         }
@@ -97,9 +110,11 @@ impl Bench {
         tch::manual_seed(spec.seed as i64);
         let vs = nn::VarStore::new(spec.device);
         let ac = ActorCritic::new(&vs.root(), spec.input_dim, spec.num_actions, &spec.core)?;
+        let engine = spec.bptt.engine(&ac.core)?;
         let opts = (Kind::Float, spec.device);
         let (b, t) = (spec.batch, spec.steps);
         Ok(Self {
+            engine,
             xs: Tensor::rand([t, b, spec.input_dim], opts),
             w_logits: Tensor::randn([t, b, spec.num_actions], opts),
             w_values: Tensor::randn([t, b], opts),
@@ -115,18 +130,25 @@ impl Bench {
         }
     }
 
-    /// The whole episode through the actor-critic: `Σ logits ⊙ w + Σ values ⊙ w`.
-    fn loss(&self) -> Tensor {
-        let mut state = self.ac.initial_state(self.spec.batch);
-        let (mut logits, mut values) = (Vec::new(), Vec::new());
-        for x in self.xs.unbind(0) {
-            let s = self.ac.step(&x, &state);
-            logits.push(s.logits);
-            values.push(s.value);
-            state = s.state;
-        }
-        (Tensor::stack(&logits, 0) * &self.w_logits).sum(Kind::Float)
-            + (Tensor::stack(&values, 0) * &self.w_values).sum(Kind::Float)
+    /// The whole episode through the core, as the trainer unrolls it, and the loss
+    /// `Σ logits ⊙ w + Σ values ⊙ w` on the stacked outputs (a leaf): returns the tape, the
+    /// leaf and the loss.
+    fn forward(&self) -> (Tape<'_>, Tensor, Tensor) {
+        let mut tape = Tape::new(
+            &self.ac.core,
+            &self.ac.initial_state(self.spec.batch),
+            self.engine,
+        );
+        let outputs: Vec<Tensor> = self.xs.unbind(0).iter().map(|x| tape.step(x)).collect();
+        let hs = Tensor::stack(&outputs, 0).set_requires_grad(true);
+        let loss = (self.ac.policy.forward(&hs) * &self.w_logits).sum(Kind::Float)
+            + (self.ac.value.forward(&hs).squeeze_dim(2) * &self.w_values).sum(Kind::Float);
+        (tape, hs, loss)
+    }
+
+    fn backward(tape: Tape<'_>, hs: &Tensor, loss: &Tensor) {
+        loss.backward();
+        tape.backward(&hs.grad());
     }
 
     fn zero_grads(&self) {
@@ -140,10 +162,10 @@ impl Bench {
         self.zero_grads();
         self.sync();
         let start = Instant::now();
-        let loss = self.loss();
+        let (tape, hs, loss) = self.forward();
         self.sync();
         let forward = start.elapsed().as_secs_f64();
-        loss.backward();
+        Self::backward(tape, &hs, &loss);
         self.sync();
         (start.elapsed().as_secs_f64(), forward)
     }
@@ -157,9 +179,9 @@ impl Bench {
         self.zero_grads();
         let before = proc_status_kib("VmRSS:");
         let peak_ok = reset_peak_rss();
-        let loss = self.loss();
+        let (tape, hs, loss) = self.forward();
         let after_fwd = proc_status_kib("VmRSS:");
-        loss.backward();
+        Self::backward(tape, &hs, &loss);
         let peak = proc_status_kib("VmHWM:").filter(|_| peak_ok);
         let growth = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?) * 1024);
         (growth(before, after_fwd), growth(before, peak))
@@ -175,7 +197,7 @@ pub fn median(runs: &[f64]) -> f64 {
 
 /// Times forward + backward of one whole-episode batch through an actor-critic: a memory
 /// run, `warmup` untimed runs, then the median of `repeats` timed runs.
-pub fn forward_backward(spec: &BenchSpec) -> Result<BenchReport, CoreConfigError> {
+pub fn forward_backward(spec: &BenchSpec) -> Result<BenchReport, BenchError> {
     let bench = Bench::new(spec)?;
     let (fwd_growth, peak_growth) = bench.memory();
     for _ in 0..spec.warmup {
@@ -192,5 +214,6 @@ pub fn forward_backward(spec: &BenchSpec) -> Result<BenchReport, CoreConfigError
         forward_rss_growth_bytes: fwd_growth,
         peak_rss_growth_bytes: peak_growth,
         threads: tch::get_num_threads(),
+        engine: bench.engine,
     })
 }

@@ -130,6 +130,8 @@ fn python_loop(_: &EnvConfig, _: usize, _: u64) -> anyhow::Result<Option<f64>> {
 struct CoreBench {
     core: plastic_agents::CoreConfig,
     device: String,
+    /// `autograd` or `fused`.
+    bptt: &'static str,
     batch: i64,
     steps: i64,
     threads: i32,
@@ -149,6 +151,7 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
         batch: args.batch,
         steps: args.steps,
         core,
+        bptt: args.bptt.into(),
         device,
         repeats: usize::try_from(args.repeats)?,
         threads: args.threads,
@@ -158,6 +161,7 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
     let report = CoreBench {
         core: spec.core,
         device: format!("{device:?}"),
+        bptt: r.engine.name(),
         batch: spec.batch,
         steps: spec.steps,
         threads: r.threads,
@@ -171,14 +175,15 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
         let mib =
             |b: Option<u64>| b.map_or("n/a".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));
         format!(
-            "{} core, H {}, B {} × T {} on {} ({} threads): {:.3} s per forward+backward \
-             ({:.0} env-steps/s); memory: forward +{}, peak +{}",
+            "{} core, H {}, B {} × T {} on {} ({} threads, {} BPTT): {:.3} s per \
+             forward+backward ({:.0} env-steps/s); memory: forward +{}, peak +{}",
             report.core.kind.name(),
             report.core.hidden,
             report.batch,
             report.steps,
             report.device,
             report.threads,
+            report.bptt,
             report.seconds_per_batch,
             report.env_steps_per_second,
             mib(report.forward_rss_growth_bytes),

@@ -3,11 +3,14 @@
 //! A plain core is the plastic code path with the plastic part absent, so every option
 //! (rule, rate and coefficient shapes, neuromodulation) combines with both cells.
 pub mod config;
+mod fused;
 pub mod init;
 mod lstm;
 pub mod plasticity;
 mod rnn;
 pub mod state;
+mod tape;
+mod trace_kernel;
 
 pub use config::{
     AlphaShape, CoreConfig, CoreConfigError, CoreKind, EtaShape, InitScheme, Modulation,
@@ -15,6 +18,7 @@ pub use config::{
 };
 pub use plasticity::{Modulator, Plasticity};
 pub use state::State;
+pub use tape::{Bptt, BpttError, Engine, Tape};
 
 use tch::{nn, Device, Kind, Tensor};
 
@@ -106,9 +110,7 @@ impl Core {
     /// One time step for the whole batch: returns `h_t` `[B × H]` and the new state.
     pub fn step(&self, x: &Tensor, state: &State) -> (Tensor, State) {
         let h_prev = &state.h;
-        let gates = x
-            .linear(&self.w_in, Some(&self.b))
-            .addmm(h_prev, &self.w.tr());
+        let gates = self.fixed_input(x, h_prev);
         let hebb = self.plasticity.as_ref().map(|_| {
             state
                 .hebb
@@ -140,6 +142,12 @@ impl Core {
             modulator,
         };
         (next.h.shallow_clone(), next)
+    }
+
+    /// `W_in x_t + b + W h_{t−1}`, `[B × G·H]`: every input but the plastic one.
+    fn fixed_input(&self, x: &Tensor, h_prev: &Tensor) -> Tensor {
+        x.linear(&self.w_in, Some(&self.b))
+            .addmm(h_prev, &self.w.tr())
     }
 
     /// Runs `xs` `[T × B × in]` from `state`: returns outputs `[T × B × H]` and the last state.

@@ -122,12 +122,9 @@ impl Plasticity {
     ) -> Update {
         let m = self.modulator.as_ref().map(|m| m.forward(h));
         let (hebb, elig) = match (self.modulation, &m, elig) {
-            (Modulation::None, _, _) => {
-                let eta = self.eta.as_ref().expect("η exists without neuromodulation");
-                (self.apply_rule(self.rule, hebb, eta, post, pre), None)
-            }
-            (Modulation::Simple, Some(m), _) => {
-                (self.apply_rule(self.rule, hebb, m, post, pre), None)
+            (Modulation::None | Modulation::Simple, _, _) => {
+                let rate = self.rate(m.as_ref());
+                (self.apply_rule(self.rule, hebb, rate, post, pre), None)
             }
             (Modulation::Retroactive, Some(m), Some(e)) => {
                 let eta_e = self
@@ -149,6 +146,13 @@ impl Plasticity {
         }
     }
 
+    /// The rate of the trace rule without an eligibility trace: the modulator's output `m`
+    /// (simple neuromodulation) or the learned η.
+    pub(crate) fn rate<'a>(&'a self, m: Option<&'a Tensor>) -> &'a Tensor {
+        m.or(self.eta.as_ref())
+            .expect("η exists without neuromodulation, the modulator with it")
+    }
+
     /// One step of `rule` with plasticity rate `rate` (`[1]`, `[H]`, `[B × 1]` or `[B × H]`).
     fn apply_rule(
         &self,
@@ -158,16 +162,11 @@ impl Plasticity {
         post: &Tensor,
         pre: &Tensor,
     ) -> Tensor {
-        let pre = pre.unsqueeze(1);
-        let scaled_post = (post * rate).unsqueeze(2);
-        // The rules differ only in how much of the old trace each post-synaptic row keeps.
-        match rule {
-            Rule::Hebb => self.clipped_add(trace, &scaled_post, &pre),
-            Rule::Decay => (trace * (-rate + 1.0).unsqueeze(-1)).addcmul(&scaled_post, &pre),
-            Rule::Oja => {
-                let keep = (-(post * rate * post) + 1.0).unsqueeze(-1);
-                (trace * keep).addcmul(&scaled_post, &pre)
-            }
+        let (keep, s) = rule_factors(rule, rate, post);
+        let (s, pre) = (s.unsqueeze(2), pre.unsqueeze(1));
+        match keep {
+            None => self.clipped_add(trace, &s, &pre),
+            Some(keep) => (trace * keep.unsqueeze(-1)).addcmul(&s, &pre),
         }
     }
 
@@ -185,4 +184,16 @@ impl Plasticity {
             (trace * s).addcmul(&(a * s), b).hardtanh() * self.clip
         }
     }
+}
+
+/// The rules differ only in how much of the old trace each post-synaptic row keeps:
+/// `next = keep ⊙ trace + s ⊗ pre`, with `s = rate ⊙ post` and `keep` = 1 for `hebb` (`None`),
+/// `1 − rate` for `decay`, `1 − rate ⊙ post²` for `oja`. Only `hebb` is clipped.
+pub(crate) fn rule_factors(rule: Rule, rate: &Tensor, post: &Tensor) -> (Option<Tensor>, Tensor) {
+    let keep = match rule {
+        Rule::Hebb => None,
+        Rule::Decay => Some(-rate + 1.0),
+        Rule::Oja => Some(-(post * rate * post) + 1.0),
+    };
+    (keep, post * rate)
 }

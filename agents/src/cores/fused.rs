@@ -1,0 +1,300 @@
+//! Backpropagation through time for a plastic RNN on the CPU, written by hand around the
+//! traces.
+//!
+//! The forward pass runs without autograd and keeps, per step, only what the backward pass
+//! cannot rebuild cheaply: the trace `Hebb_t` (`[B × H × H]`) and three `[B × H]` vectors (the
+//! input, `h_{t−1}`, the plastic input). Going backwards, each step's small, per-neuron part
+//! (`W_in x + b + W h`, the tanh, the rate and rule factors) is recomputed with autograd, and
+//! everything that touches the traces goes through the passes of [`super::trace_kernel`].
+//! Memory is therefore one trace per step (B·H²·T in all) instead of autograd's three.
+//!
+//! Covers plastic RNNs with any rule, α and η shape, without neuromodulation or with `simple`
+//! neuromodulation (any modulator shape); [`super::tape::Engine::supports`] says which cores.
+use super::plasticity::rule_factors;
+use super::trace_kernel::Update;
+use super::{AlphaShape, Core, Plasticity, Rule, State};
+use num_traits::Float;
+use tch::kind::Element;
+use tch::{Device, Kind, Tensor};
+
+/// What one forward step recorded.
+struct Record {
+    x: Tensor,
+    /// `h_{t−1}` after the previous step's resets.
+    pre: Tensor,
+    /// The plastic input before α per neuron: `Σ_j α[i,j] Hebb_{t−1}[i,j] h_{t−1}[j]` (α per
+    /// connection) or `Σ_j Hebb_{t−1}[i,j] h_{t−1}[j]` (α per neuron).
+    raw: Tensor,
+    /// Rows whose episode ended after this step (`[B × 1]` bools).
+    done: Option<Tensor>,
+}
+
+/// The per-neuron part of one step, with autograd when it is on.
+struct Small {
+    h: Tensor,
+    keep: Option<Tensor>,
+    s: Tensor,
+    modulator: Option<Tensor>,
+}
+
+pub struct FusedTape<'a> {
+    core: &'a Core,
+    plasticity: &'a Plasticity,
+    /// The α the kernel reads, `[H × H]`: the coefficients per connection, or ones when α is
+    /// per neuron (applied to the plastic input outside the kernel).
+    kernel_alpha: Tensor,
+    /// `Hebb_0 … Hebb_t`, rows zeroed where an episode ended.
+    traces: Vec<Tensor>,
+    h: Tensor,
+    raw: Tensor,
+    modulator: Option<Tensor>,
+    steps: Vec<Record>,
+}
+
+/// The elements of a contiguous CPU tensor of element type `T`.
+fn data<T: Element>(t: &Tensor) -> &[T] {
+    check::<T>(t);
+    // SAFETY: the tensor is a contiguous CPU tensor of `numel` elements of type `T` (checked),
+    // and the borrow keeps its storage alive.
+    unsafe { std::slice::from_raw_parts(t.data_ptr() as *const T, t.numel()) }
+}
+
+/// [`data`], writable. Only for tensors this module allocated and shares with no one.
+fn data_mut<T: Element>(t: &mut Tensor) -> &mut [T] {
+    check::<T>(t);
+    // SAFETY: as in `data`; the exclusive borrow stands for exclusive use of the storage,
+    // which holds because the callers pass freshly allocated, unshared tensors.
+    unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut T, t.numel()) }
+}
+
+fn check<T: Element>(t: &Tensor) {
+    assert!(
+        t.device() == Device::Cpu && t.kind() == T::KIND && t.is_contiguous(),
+        "fused kernel input must be a contiguous CPU {:?} tensor, got {:?} {:?}",
+        T::KIND,
+        t.kind(),
+        t.device()
+    );
+}
+
+/// Runs `$body` with `$t` the element type of `$kind` (f32 or f64).
+macro_rules! with_float {
+    ($kind:expr, $t:ident => $body:expr) => {
+        match $kind {
+            Kind::Float => {
+                type $t = f32;
+                $body
+            }
+            Kind::Double => {
+                type $t = f64;
+                $body
+            }
+            k => unreachable!("the fused engine runs f32 and f64 cores, not {k:?}"),
+        }
+    };
+}
+
+impl<'a> FusedTape<'a> {
+    /// Starts from `state`. The caller has checked [`super::tape::Engine::supports`].
+    pub fn new(core: &'a Core, state: &State) -> Self {
+        let plasticity = core
+            .plasticity()
+            .expect("the fused engine runs plastic cores");
+        let h = core.hidden();
+        let kernel_alpha = match core.config().alpha {
+            AlphaShape::PerConnection => plasticity.alpha.detach().contiguous(),
+            AlphaShape::PerNeuron => Tensor::ones([h, h], (core.kind(), core.device())),
+        };
+        let hebb = state
+            .hebb
+            .as_ref()
+            .expect("a plastic core's state has a Hebbian trace")
+            .detach()
+            .contiguous();
+        let pre = state.h.detach().contiguous();
+        let raw = tch::no_grad(|| {
+            (&hebb * &kernel_alpha * pre.unsqueeze(1)).sum_dim_intlist(2, false, None::<Kind>)
+        });
+        Self {
+            core,
+            plasticity,
+            kernel_alpha,
+            traces: vec![hebb],
+            h: pre,
+            raw,
+            modulator: state.modulator.as_ref().map(Tensor::detach),
+            steps: Vec::new(),
+        }
+    }
+
+    fn small(&self, x: &Tensor, pre: &Tensor, raw: &Tensor) -> Small {
+        let a = self.core.fixed_input(x, pre);
+        let a = match self.core.config().alpha {
+            AlphaShape::PerConnection => a + raw,
+            AlphaShape::PerNeuron => a.addcmul(&self.plasticity.alpha, raw),
+        };
+        let h = a.tanh();
+        let modulator = self.plasticity.modulator.as_ref().map(|m| m.forward(&h));
+        let rate = self.plasticity.rate(modulator.as_ref());
+        let (keep, s) = rule_factors(self.plasticity.rule, rate, &h);
+        Small {
+            h,
+            keep,
+            s,
+            modulator,
+        }
+    }
+
+    /// The kernel's view of step `t` (`pre`, `keep`, `s` as `[B × H]` contiguous tensors).
+    fn kernel_inputs(&self, small: &Small, pre: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let shape = small.h.size();
+        let keep = match &small.keep {
+            Some(k) => k.detach().expand(&shape, false).contiguous(),
+            None => small.h.ones_like(),
+        };
+        (pre.contiguous(), keep, small.s.detach().contiguous())
+    }
+
+    /// One step: returns `h_t` `[B × H]` (no autograd graph).
+    pub fn step(&mut self, x: &Tensor) -> Tensor {
+        tch::no_grad(|| {
+            let small = self.small(x, &self.h, &self.raw);
+            let (pre, keep, s) = self.kernel_inputs(&small, &self.h);
+            let prev = self.traces.last().expect("the tape starts with a trace");
+            let mut next = prev.empty_like();
+            let mut raw = small.h.empty_like();
+            with_float!(self.core.kind(), T => {
+                self.update::<T>(self.steps.len(), &pre, &keep, &s).forward(
+                    data(&small.h),
+                    data_mut(&mut next),
+                    data_mut(&mut raw),
+                );
+            });
+            self.steps.push(Record {
+                x: x.shallow_clone(),
+                pre,
+                raw: std::mem::replace(&mut self.raw, raw),
+                done: None,
+            });
+            self.traces.push(next);
+            self.modulator = small.modulator;
+            self.h = small.h.shallow_clone();
+            small.h
+        })
+    }
+
+    /// Zeroes hidden state and traces of the rows whose episode ended; outputs already
+    /// returned keep their values.
+    pub fn reset_rows(&mut self, done: &Tensor) {
+        let rows = done.view([-1, 1]);
+        self.h = self.h.masked_fill(&rows, 0.0);
+        let _ = self.raw.masked_fill_(&rows, 0.0);
+        if let Some(m) = &self.modulator {
+            self.modulator = Some(m.masked_fill(&rows, 0.0));
+        }
+        let last = self
+            .traces
+            .last_mut()
+            .expect("the tape starts with a trace");
+        let _ = last.masked_fill_(&done.view([-1, 1, 1]), 0.0);
+        if let Some(record) = self.steps.last_mut() {
+            record.done = Some(rows);
+        }
+    }
+
+    /// The current state. It shares the latest trace, which [`FusedTape::reset_rows`] zeroes
+    /// in place: read it before resetting.
+    pub fn state(&self) -> State {
+        State {
+            h: self.h.shallow_clone(),
+            c: None,
+            hebb: self.traces.last().map(Tensor::shallow_clone),
+            elig: None,
+            modulator: self.modulator.as_ref().map(Tensor::shallow_clone),
+        }
+    }
+
+    /// Accumulates into the core's parameters' `.grad` the gradient of a loss whose
+    /// derivative with respect to the outputs `h_1 … h_T` is `grad_h` (`[T × B × H]`).
+    pub fn backward(self, grad_h: &Tensor) {
+        let opts = (self.core.kind(), self.core.device());
+        let (b, h) = (self.h.size()[0], self.core.hidden());
+        let mut dhebb = Tensor::zeros([b, h, h], opts);
+        let mut dh = Tensor::zeros([b, h], opts);
+        let mut dalpha = (self.core.config().alpha == AlphaShape::PerConnection)
+            .then(|| Tensor::zeros([h, h], opts));
+        let want_dkeep = self.plasticity.rule != Rule::Hebb;
+        for (t, record) in self.steps.iter().enumerate().rev() {
+            if let Some(rows) = &record.done {
+                // A reset cuts every gradient path through the state.
+                dh = dh.masked_fill(rows, 0.0);
+                let _ = dhebb.masked_fill_(&rows.unsqueeze(2), 0.0);
+            }
+            let pre = record.pre.detach().set_requires_grad(true);
+            let raw = record.raw.detach().set_requires_grad(true);
+            let small = self.small(&record.x, &pre, &raw);
+            let (pre_c, keep, s) = self.kernel_inputs(&small, &record.pre);
+            let mut ds = Tensor::zeros([b, h], opts);
+            let mut dkeep = Tensor::zeros([b, h], opts);
+            let mut dpre = Tensor::zeros([b, h], opts);
+            with_float!(self.core.kind(), T => {
+                self.update::<T>(t, &pre_c, &keep, &s).backward_update(
+                    data(&self.traces[t + 1]),
+                    data_mut(&mut dhebb),
+                    want_dkeep,
+                    data_mut(&mut ds),
+                    data_mut(&mut dkeep),
+                    data_mut(&mut dpre),
+                );
+            });
+            let kind = small.h.kind();
+            let mut surrogate =
+                (&small.h * (grad_h.get(t as i64) + &dh)).sum(kind) + (&small.s * &ds).sum(kind);
+            if let Some(k) = &small.keep {
+                surrogate += (k * &dkeep).sum(kind);
+            }
+            surrogate.backward();
+            let draw = raw.grad();
+            with_float!(self.core.kind(), T => {
+                self.update::<T>(t, &pre_c, &keep, &s).backward_input(
+                    data(&draw.contiguous()),
+                    data_mut(&mut dhebb),
+                    data_mut(&mut dpre),
+                    dalpha.as_mut().map(data_mut),
+                );
+            });
+            dh = pre.grad() + dpre;
+        }
+        if let Some(dalpha) = dalpha {
+            // Adds dα to α's .grad the way autograd accumulates.
+            (&self.plasticity.alpha * dalpha)
+                .sum(self.core.kind())
+                .backward();
+        }
+    }
+
+    /// The kernel's view of step `t + 1` (from `Hebb_t`).
+    fn update<'s, T: Element + Float + Send + Sync>(
+        &'s self,
+        t: usize,
+        pre: &'s Tensor,
+        keep: &'s Tensor,
+        s: &'s Tensor,
+    ) -> Update<'s, T> {
+        let (lo, hi) = match self.plasticity.rule {
+            Rule::Hebb => (-self.plasticity.clip, self.plasticity.clip),
+            Rule::Decay | Rule::Oja => (f64::NEG_INFINITY, f64::INFINITY),
+        };
+        let float = |v: f64| T::from(v).expect("f32 and f64 hold every f64, rounded");
+        Update {
+            h: self.core.hidden() as usize,
+            prev: data(&self.traces[t]),
+            pre: data(pre),
+            keep: data(keep),
+            s: data(s),
+            alpha: data(&self.kernel_alpha),
+            lo: float(lo),
+            hi: float(hi),
+        }
+    }
+}

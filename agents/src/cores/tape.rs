@@ -1,0 +1,155 @@
+//! Unrolling a core for training: step by step as the environments answer, then, once the
+//! loss is known, backpropagation through time, either by autograd or by the hand-written
+//! pass of [`super::fused`].
+//!
+//! The tape hands out each `h_t` without a graph. The caller stacks them, builds its loss on
+//! that stack as a leaf tensor, backpropagates the loss to the leaf, and passes the leaf's
+//! gradient to [`Tape::backward`], which continues into the core's parameters.
+use super::fused::FusedTape;
+use super::{Core, CoreKind, Modulation, State};
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+/// How backpropagation through time is done (`a2c.bptt`, `plastic bench core --bptt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bptt {
+    /// The hand-written pass where it applies ([`Engine::fused_unsupported`]), else autograd.
+    #[default]
+    Auto,
+    /// The hand-written pass, or an error where it does not apply.
+    Fused,
+    /// libtorch's autograd throughout.
+    Autograd,
+}
+
+impl Bptt {
+    /// The engine this setting picks for `core`.
+    pub fn engine(self, core: &Core) -> Result<Engine, BpttError> {
+        match (self, Engine::fused_unsupported(core)) {
+            (Self::Autograd, _) | (Self::Auto, Some(_)) => Ok(Engine::Autograd),
+            (Self::Auto | Self::Fused, None) => Ok(Engine::Fused),
+            (Self::Fused, Some(why)) => Err(BpttError(why)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "bptt = \"fused\" runs plastic RNNs without retroactive modulation, on the CPU, in f32 or \
+     f64, and this core {0}; use bptt = \"auto\" (fused where it applies) or \"autograd\""
+)]
+pub struct BpttError(String);
+
+/// Who computes the backward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Autograd,
+    Fused,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Autograd => "autograd",
+            Self::Fused => "fused",
+        }
+    }
+
+    /// Why the fused engine cannot run `core` (a phrase such as "is an LSTM"), if it cannot.
+    pub fn fused_unsupported(core: &Core) -> Option<String> {
+        let config = core.config();
+        if config.kind != CoreKind::PlasticRnn {
+            return Some(format!("has kind = \"{}\"", config.kind.name()));
+        }
+        if config.modulation == Modulation::Retroactive {
+            return Some("has modulation = \"retroactive\"".into());
+        }
+        if core.device() != Device::Cpu {
+            return Some(format!("is on {:?}", core.device()));
+        }
+        if !matches!(core.kind(), Kind::Float | Kind::Double) {
+            return Some(format!("holds {:?} values", core.kind()));
+        }
+        None
+    }
+}
+
+/// A core unrolled for training.
+pub enum Tape<'a> {
+    Autograd {
+        core: &'a Core,
+        state: State,
+        /// `h_t` with their graphs.
+        outputs: Vec<Tensor>,
+    },
+    Fused(FusedTape<'a>),
+}
+
+impl<'a> Tape<'a> {
+    /// Starts an unroll of `core` from `state` (whose graph, if any, is not followed back).
+    pub fn new(core: &'a Core, state: &State, engine: Engine) -> Self {
+        match engine {
+            Engine::Autograd => Self::Autograd {
+                core,
+                state: state.detach(),
+                outputs: Vec::new(),
+            },
+            Engine::Fused => Self::Fused(FusedTape::new(core, state)),
+        }
+    }
+
+    /// One step for the whole batch: `h_t` `[B × H]`, without a graph.
+    pub fn step(&mut self, x: &Tensor) -> Tensor {
+        match self {
+            Self::Autograd {
+                core,
+                state,
+                outputs,
+            } => {
+                let (h, next) = core.step(x, state);
+                *state = next;
+                let out = h.detach();
+                outputs.push(h);
+                out
+            }
+            Self::Fused(tape) => tape.step(x),
+        }
+    }
+
+    /// Starts fresh episodes in the rows marked `done`; outputs already returned keep their
+    /// values.
+    pub fn reset_rows(&mut self, done: &[bool]) {
+        if !done.contains(&true) {
+            return;
+        }
+        match self {
+            Self::Autograd { state, .. } => *state = state.reset_rows_bool(done),
+            Self::Fused(tape) => {
+                let mask: Vec<u8> = done.iter().map(|&d| u8::from(d)).collect();
+                tape.reset_rows(&Tensor::from_slice(&mask).to_kind(Kind::Bool));
+            }
+        }
+    }
+
+    /// The state after the last step (to read before [`Tape::reset_rows`] of that step).
+    pub fn state(&self) -> State {
+        match self {
+            Self::Autograd { state, .. } => state.detach(),
+            Self::Fused(tape) => tape.state(),
+        }
+    }
+
+    /// Adds to the `.grad` of the core's parameters the gradient of a loss whose gradient with
+    /// respect to the stacked outputs `h_1 … h_T` is `grad_h` (`[T × B × H]`).
+    pub fn backward(self, grad_h: &Tensor) {
+        match self {
+            Self::Autograd { outputs, .. } => {
+                (Tensor::stack(&outputs, 0) * grad_h)
+                    .sum(grad_h.kind())
+                    .backward();
+            }
+            Self::Fused(tape) => tape.backward(grad_h),
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Hand-written CPU passes over the `[B × H × H]` traces of a plastic RNN, for
+//! [`super::fused`].
+//!
+//! Every rule has the form `next[i,j] = clamp(keep_i · prev[i,j] + s_i · pre_j, lo, hi)`
+//! (`hebb`: keep = 1, s = rate · post, bounds ±c; `decay`: keep = 1 − rate; `oja`:
+//! keep = 1 − rate · post²; unclipped rules get infinite bounds). So one pass per step forward
+//! writes the new trace and, in the same sweep, the next step's plastic input
+//! `Σ_j α[i,j] next[i,j] h_t[j]`; two passes backward give every gradient through the traces.
+//! Autograd needs 5 trace-sized kernels forward and about 11 backward for the same step, and
+//! keeps 3 trace-sized tensors per step where this keeps 1 (the trace itself).
+use num_traits::Float;
+use rayon::prelude::*;
+
+/// One step's trace update, row-major: `B` rows of `H` neurons.
+pub(super) struct Update<'a, T> {
+    pub h: usize,
+    /// `Hebb_{t−1}`, `[B × H × H]`.
+    pub prev: &'a [T],
+    /// `h_{t−1}`, `[B × H]`: the pre-synaptic side of the update and of the plastic input.
+    pub pre: &'a [T],
+    /// `keep_i`, `[B × H]`.
+    pub keep: &'a [T],
+    /// `s_i`, `[B × H]`.
+    pub s: &'a [T],
+    /// Plasticity coefficients per connection, `[H × H]` (all ones when α is per neuron and
+    /// applied outside the kernel).
+    pub alpha: &'a [T],
+    pub lo: T,
+    pub hi: T,
+}
+
+/// Partial sums kept apart so the compiler can vectorise reductions (floating-point addition
+/// is not associative, so a single accumulator forces a sequential loop).
+const LANES: usize = 8;
+
+/// Trace cells per pass below which the batch rows run on the calling thread: waking a
+/// thread pool (and competing with libtorch's spinning OpenMP threads) costs more than a
+/// pass over a small batch.
+const PARALLEL_CELLS: usize = 1 << 21;
+
+/// `lo ≤ u ≤ hi` by comparisons, which vectorise (and let NaN through, for the trainer's
+/// non-finite check), where `Float::max`/`min` do not.
+#[inline(always)]
+fn clamp<T: Float>(u: T, lo: T, hi: T) -> T {
+    if u < lo {
+        lo
+    } else if u > hi {
+        hi
+    } else {
+        u
+    }
+}
+
+/// `Σ_j f(a_j, b_j, c_j)` in [`LANES`] partial sums over fixed-size chunks, which vectorises.
+/// Each pass writes its outputs in a plain element-wise loop first and reduces after: one
+/// loop doing both does not vectorise.
+#[inline(always)]
+fn reduce<T: Float>(a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> T) -> T {
+    let n = a.len();
+    let full = n - n % LANES;
+    let mut acc = [T::zero(); LANES];
+    for ((a, b), c) in a[..full]
+        .chunks_exact(LANES)
+        .zip(b[..full].chunks_exact(LANES))
+        .zip(c[..full].chunks_exact(LANES))
+    {
+        for l in 0..LANES {
+            acc[l] = acc[l] + f(a[l], b[l], c[l]);
+        }
+    }
+    let rest = (full..n).fold(T::zero(), |s, j| s + f(a[j], b[j], c[j]));
+    acc.into_iter().fold(rest, |s, x| s + x)
+}
+
+/// `Σ_j a_j b_j c_j`.
+#[inline(always)]
+fn dot3<T: Float>(a: &[T], b: &[T], c: &[T]) -> T {
+    reduce(a, b, c, |a, b, c| a * b * c)
+}
+
+/// `Σ_j a_j b_j`.
+#[inline(always)]
+fn dot<T: Float>(a: &[T], b: &[T]) -> T {
+    reduce(a, b, b, |a, b, _| a * b)
+}
+
+/// Runs `row(b, …)` for every batch row of the zipped per-row chunks, in parallel when the
+/// pass is large.
+macro_rules! for_rows {
+    ($cells:expr, $par:expr, $seq:expr, $row:expr) => {
+        if $cells >= PARALLEL_CELLS {
+            $par.enumerate().for_each($row)
+        } else {
+            $seq.enumerate().for_each($row)
+        }
+    };
+}
+
+impl<T: Float + Send + Sync> Update<'_, T> {
+    fn row<'s>(&self, v: &'s [T], b: usize) -> &'s [T] {
+        &v[b * self.h..(b + 1) * self.h]
+    }
+
+    fn cells<'s>(&self, v: &'s [T], b: usize, i: usize) -> &'s [T] {
+        let h = self.h;
+        &v[(b * h + i) * h..(b * h + i + 1) * h]
+    }
+
+    /// Writes `next = Hebb_t` and `raw[b,i] = Σ_j α[i,j] · next[b,i,j] · post[b,j]`, the plastic
+    /// input of the next step (`post` = `h_t`, the next step's pre-synaptic activity).
+    pub fn forward(&self, post: &[T], next: &mut [T], raw: &mut [T]) {
+        let h = self.h;
+        let row = |(b, (next, raw)): (usize, (&mut [T], &mut [T]))| {
+            let (pre, post) = (self.row(self.pre, b), self.row(post, b));
+            for (i, (next, raw)) in next.chunks_exact_mut(h).zip(raw).enumerate() {
+                let (k, s) = (self.keep[b * h + i], self.s[b * h + i]);
+                let prev = self.cells(self.prev, b, i);
+                let alpha = &self.alpha[i * h..(i + 1) * h];
+                let (lo, hi) = (self.lo, self.hi);
+                for ((n, &p), &x) in next.iter_mut().zip(prev).zip(pre) {
+                    *n = clamp(k * p + s * x, lo, hi);
+                }
+                *raw = dot3(alpha, next, post);
+            }
+        };
+        for_rows!(
+            next.len(),
+            next.par_chunks_mut(h * h).zip(raw.par_chunks_mut(h)),
+            next.chunks_mut(h * h).zip(raw.chunks_mut(h)),
+            row
+        );
+    }
+
+    /// First backward pass. `grad` holds `dL/dHebb_t` and becomes the gradient `G` of the
+    /// unclipped trace (zero where the clip was active: `next` at a bound). Writes
+    /// `ds_i = Σ_j G[i,j] pre_j`, `dkeep_i = Σ_j G[i,j] prev[i,j]` (when `want_dkeep`; `hebb`
+    /// keeps everything and skips it) and `dpre_j = Σ_i G[i,j] s_i`.
+    pub fn backward_update(
+        &self,
+        next: &[T],
+        grad: &mut [T],
+        want_dkeep: bool,
+        ds: &mut [T],
+        dkeep: &mut [T],
+        dpre: &mut [T],
+    ) {
+        let h = self.h;
+        let row = |b: usize, grad: &mut [T], ds: &mut [T], dkeep: &mut [T], dpre: &mut [T]| {
+            let pre = self.row(self.pre, b);
+            dpre.fill(T::zero());
+            for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
+                let s = self.s[b * h + i];
+                let (next, prev) = (self.cells(next, b, i), self.cells(self.prev, b, i));
+                let (lo, hi) = (self.lo, self.hi);
+                for ((g, &n), d) in grad.iter_mut().zip(next).zip(dpre.iter_mut()) {
+                    // hardtanh's rule: no gradient where the bound was reached. A select
+                    // (`&`, unconditional store) vectorises where a branch does not.
+                    let inside = (n > lo) & (n < hi);
+                    *g = if inside { *g } else { T::zero() };
+                    *d = *d + *g * s;
+                }
+                ds[i] = dot(grad, pre);
+                if want_dkeep {
+                    dkeep[i] = dot(grad, prev);
+                }
+            }
+        };
+        for_rows!(
+            grad.len(),
+            grad.par_chunks_mut(h * h)
+                .zip(ds.par_chunks_mut(h))
+                .zip(dkeep.par_chunks_mut(h).zip(dpre.par_chunks_mut(h))),
+            grad.chunks_mut(h * h)
+                .zip(ds.chunks_mut(h))
+                .zip(dkeep.chunks_mut(h).zip(dpre.chunks_mut(h))),
+            |(b, ((grad, ds), (dkeep, dpre)))| row(b, grad, ds, dkeep, dpre)
+        );
+    }
+
+    /// Second backward pass, once the plastic input's gradient `draw` (`[B × H]`) is known.
+    /// `grad` goes from `G` to `dL/dHebb_{t−1} = keep_i G + draw_i α[i,j] pre_j`; adds
+    /// `Σ_i draw_i α[i,j] prev[i,j]` to `dpre`; adds `Σ_b draw_i prev[i,j] pre_j` to `dalpha`
+    /// (`[H × H]`, α per connection).
+    pub fn backward_input(
+        &self,
+        draw: &[T],
+        grad: &mut [T],
+        dpre: &mut [T],
+        dalpha: Option<&mut [T]>,
+    ) {
+        let h = self.h;
+        let row = |b: usize, grad: &mut [T], dpre: &mut [T], mut dalpha: Option<&mut [T]>| {
+            let pre = self.row(self.pre, b);
+            for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
+                let (k, r) = (self.keep[b * h + i], draw[b * h + i]);
+                let prev = self.cells(self.prev, b, i);
+                let alpha = &self.alpha[i * h..(i + 1) * h];
+                for ((g, &p), ((&a, &x), d)) in grad
+                    .iter_mut()
+                    .zip(prev)
+                    .zip(alpha.iter().zip(pre).zip(dpre.iter_mut()))
+                {
+                    *d = *d + r * a * p;
+                    *g = k * *g + r * a * x;
+                }
+                if let Some(dalpha) = dalpha.as_deref_mut() {
+                    let dalpha = &mut dalpha[i * h..(i + 1) * h];
+                    for ((da, &p), &x) in dalpha.iter_mut().zip(prev).zip(pre) {
+                        *da = *da + r * p * x;
+                    }
+                }
+            }
+        };
+        let Some(dalpha) = dalpha else {
+            for_rows!(
+                grad.len(),
+                grad.par_chunks_mut(h * h).zip(dpre.par_chunks_mut(h)),
+                grad.chunks_mut(h * h).zip(dpre.chunks_mut(h)),
+                |(b, (grad, dpre))| row(b, grad, dpre, None)
+            );
+            return;
+        };
+        if grad.len() < PARALLEL_CELLS {
+            for (b, (grad, dpre)) in grad.chunks_mut(h * h).zip(dpre.chunks_mut(h)).enumerate() {
+                row(b, grad, dpre, Some(&mut *dalpha));
+            }
+            return;
+        }
+        // Rows accumulate into per-task copies of dα, summed at the end.
+        let partial = grad
+            .par_chunks_mut(h * h)
+            .zip(dpre.par_chunks_mut(h))
+            .enumerate()
+            .fold(
+                || vec![T::zero(); h * h],
+                |mut acc, (b, (grad, dpre))| {
+                    row(b, grad, dpre, Some(&mut acc));
+                    acc
+                },
+            )
+            .reduce_with(|mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x = *x + y);
+                a
+            });
+        if let Some(partial) = partial {
+            dalpha
+                .iter_mut()
+                .zip(partial)
+                .for_each(|(x, y)| *x = *x + y);
+        }
+    }
+}
