@@ -2,6 +2,7 @@
 //! and an agent that learns a bandit task.
 use plastic_agents::a2c::{RolloutLen, Schedule, TrainError, Trainer, TrainerConfig};
 use plastic_agents::acting::{ActionMode, AgentPolicy};
+use plastic_agents::cores::{Bptt, Engine, Rule};
 use plastic_agents::metrics::MemorySink;
 use plastic_agents::CoreConfig;
 use plastic_envs::registry::make;
@@ -159,6 +160,83 @@ fn impossible_settings_are_errors_that_name_the_key() {
         .err()
         .unwrap();
     assert!(matches!(err, TrainError::Core(_)), "{err}");
+    let mut config = small(false);
+    config.a2c.bptt = Bptt::Fused;
+    let err = Trainer::new(make("maze", 2).unwrap(), config, 10, 0, Device::Cpu)
+        .err()
+        .unwrap();
+    assert!(err.to_string().starts_with("a2c.bptt = \"fused\""), "{err}");
+}
+
+/// The trainer with the hand-written backward pass makes the update autograd makes (to f32
+/// rounding): whole episodes, and truncated rollouts with episodes ending inside them and
+/// state carried in, for the clipped `hebb` and the unclipped `oja` rule.
+#[test]
+fn fused_and_autograd_training_make_the_same_update() {
+    let cases = [
+        ("maze:size=7,len=12", RolloutLen::Episode, Rule::Hebb),
+        (
+            "bandit-dependent-easy:len=4",
+            RolloutLen::Steps(5),
+            Rule::Hebb,
+        ),
+        (
+            "bandit-dependent-easy:len=4",
+            RolloutLen::Steps(5),
+            Rule::Oja,
+        ),
+    ];
+    for (env, rollout_len, rule) in cases {
+        let run = |bptt: Bptt| {
+            let mut config = small(true);
+            config.core.rule = rule;
+            config.a2c.rollout_len = rollout_len;
+            config.a2c.bptt = bptt;
+            let mut t = trainer(env, config, 5);
+            let stats: Vec<_> = (0..2).map(|_| t.update().unwrap()).collect();
+            (t.engine(), stats, model_values(&t))
+        };
+        let (auto_engine, auto_stats, auto_model) = run(Bptt::Autograd);
+        let (fused_engine, fused_stats, fused_model) = run(Bptt::Auto);
+        assert_eq!(
+            (auto_engine, fused_engine),
+            (Engine::Autograd, Engine::Fused)
+        );
+        for (a, f) in auto_stats.iter().zip(&fused_stats) {
+            assert_eq!(a.episodes, f.episodes, "{env}: the rollouts differ");
+            let close = |x: f64, y: f64| (x - y).abs() <= 1e-4 * x.abs().max(y.abs()) + 1e-6;
+            assert!(
+                close(a.grad_norm, f.grad_norm),
+                "{env} {rule:?}: gradient norm {} vs {}",
+                a.grad_norm,
+                f.grad_norm
+            );
+            assert!(
+                close(a.policy_loss, f.policy_loss) && close(a.value_loss, f.value_loss),
+                "{env}: losses differ"
+            );
+        }
+        let mut moved = 0;
+        for ((name, a), (_, f)) in auto_model.iter().zip(&fused_model) {
+            for (x, y) in a.iter().zip(f) {
+                assert!(
+                    (x - y).abs() <= 2e-5,
+                    "{env} {rule:?}: {name} differs: {x} vs {y}"
+                );
+            }
+            moved += usize::from(name.starts_with("model/ac.core."));
+        }
+        assert!(
+            moved >= 6,
+            "{env}: core variables missing from the snapshot"
+        );
+        // The updates did something: the weights are not the initial ones.
+        let initial = model_values(&trainer(env, small(true), 5));
+        assert_ne!(
+            initial, fused_model,
+            "{env}: the fused trainer did not update"
+        );
+    }
 }
 
 #[test]

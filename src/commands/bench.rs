@@ -136,6 +136,8 @@ struct CoreBench {
     steps: i64,
     threads: i32,
     seconds_per_batch: f64,
+    /// The forward pass's part of `seconds_per_batch`.
+    forward_seconds: f64,
     runs: Vec<f64>,
     env_steps_per_second: f64,
     forward_rss_growth_bytes: Option<u64>,
@@ -166,6 +168,7 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
         steps: spec.steps,
         threads: r.threads,
         seconds_per_batch: r.seconds_per_batch,
+        forward_seconds: r.forward_seconds,
         runs: r.runs,
         env_steps_per_second: r.env_steps_per_sec,
         forward_rss_growth_bytes: r.forward_rss_growth_bytes,
@@ -176,7 +179,8 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
             |b: Option<u64>| b.map_or("n/a".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));
         format!(
             "{} core, H {}, B {} × T {} on {} ({} threads, {} BPTT): {:.3} s per \
-             forward+backward ({:.0} env-steps/s); memory: forward +{}, peak +{}",
+             forward+backward (forward {:.3} s; {:.0} env-steps/s); memory: forward +{}, \
+             peak +{}",
             report.core.kind.name(),
             report.core.hidden,
             report.batch,
@@ -185,6 +189,7 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
             report.threads,
             report.bptt,
             report.seconds_per_batch,
+            report.forward_seconds,
             report.env_steps_per_second,
             mib(report.forward_rss_growth_bytes),
             mib(report.peak_rss_growth_bytes)

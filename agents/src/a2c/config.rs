@@ -1,5 +1,6 @@
 //! What the A2C trainer and its optimiser are told: every option a config value, checked
 //! before anything is built, each error naming its key.
+use crate::cores::Bptt;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 /// How many steps each update collects per environment.
@@ -71,6 +72,9 @@ pub struct A2cConfig {
     pub normalize_rewards: bool,
     /// Global gradient-norm bound (`inf` turns clipping off).
     pub max_grad_norm: f64,
+    /// Backpropagation through time: `"auto"` (hand-written for plastic RNNs on the CPU,
+    /// autograd otherwise), `"fused"` or `"autograd"`. Same gradients, to rounding.
+    pub bptt: Bptt,
 }
 
 impl Default for A2cConfig {
@@ -85,6 +89,7 @@ impl Default for A2cConfig {
             normalize_advantages: false,
             normalize_rewards: false,
             max_grad_norm: 4.0,
+            bptt: Bptt::Auto,
         }
     }
 }

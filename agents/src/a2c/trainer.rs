@@ -6,13 +6,14 @@ use super::returns::{gae, RolloutData};
 use super::reward_scale::RunningStats;
 use crate::acting::{choose, host_probs, obs_tensor, ActionMode};
 use crate::actor_critic::ActorCritic;
-use crate::cores::{CoreConfig, CoreConfigError, State};
+use crate::cores::{BpttError, CoreConfig, CoreConfigError, Engine, State, Tape};
 use crate::metrics::MetricsSink;
 use plastic_envs::rng::{self, Rng};
 use plastic_envs::{EnvError, VecEnv};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use tch::{nn, Device, Kind, Tensor};
 
 /// Everything the trainer is configured with besides the environment.
@@ -29,6 +30,8 @@ pub enum TrainError {
     Core(#[from] CoreConfigError),
     #[error(transparent)]
     Config(#[from] super::ConfigError),
+    #[error("a2c.{0}")]
+    Bptt(#[from] BpttError),
     #[error(
         "a2c.rollout_len = \"episode\" needs an environment with a fixed episode length, and \
          `{env}` has none; set a2c.rollout_len to a number of steps (e.g. 128)"
@@ -161,12 +164,12 @@ struct Carry {
     sums: Vec<EpisodeSum>,
 }
 
-/// One rollout: per-step tensors that still carry their autograd graph, and host copies of
-/// what the return computation needs (time-major, `[T × B]`).
+/// One rollout: the core's outputs (the tape holds what backpropagation needs), and host
+/// copies of what the return computation needs (time-major, `[T × B]`).
 struct Rollout {
-    /// `[B × A]` per step; the policy terms are computed on all steps at once in `learn`.
-    logits: Vec<Tensor>,
-    values: Vec<Tensor>,
+    /// `h_t`, `[B × H]` per step; the heads and losses are computed on all steps at once in
+    /// `learn`.
+    outputs: Vec<Tensor>,
     actions: Vec<i64>,
     modulators: Vec<Tensor>,
     rewards: Vec<f32>,
@@ -179,8 +182,7 @@ struct Rollout {
 impl Rollout {
     fn with_capacity(steps: usize, batch: usize) -> Self {
         Self {
-            logits: Vec::with_capacity(steps),
-            values: Vec::with_capacity(steps),
+            outputs: Vec::with_capacity(steps),
             actions: Vec::with_capacity(steps * batch),
             modulators: Vec::with_capacity(steps),
             rewards: Vec::with_capacity(steps * batch),
@@ -203,7 +205,10 @@ struct EpisodeSum {
 
 pub struct Trainer {
     vs: nn::VarStore,
-    ac: ActorCritic,
+    /// Shared with the tape of the rollout under way, which borrows the core while the
+    /// trainer steps its environments.
+    ac: Arc<ActorCritic>,
+    engine: Engine,
     optim: Optimizer,
     env: Box<dyn VecEnv>,
     config: TrainerConfig,
@@ -252,12 +257,14 @@ impl Trainer {
                 &config.core,
             )?
         };
+        let engine = config.a2c.bptt.engine(&ac.core)?;
         let optim = Optimizer::new(&vs, &config.optim);
         let per_update = (env.num_envs() * rollout_len) as u64;
         Ok(Self {
             total_updates: total_steps.div_ceil(per_update).max(1),
             vs,
-            ac,
+            ac: Arc::new(ac),
+            engine,
             optim,
             env,
             config,
@@ -275,6 +282,11 @@ impl Trainer {
 
     pub fn config(&self) -> &TrainerConfig {
         &self.config
+    }
+
+    /// Who does backpropagation through time (`a2c.bptt` resolved for this core and device).
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     pub fn progress(&self) -> &Progress {
@@ -304,8 +316,9 @@ impl Trainer {
 
     /// Collects one rollout and applies one gradient step.
     pub fn update(&mut self) -> Result<UpdateStats, TrainError> {
-        let rollout = self.collect()?;
-        let stats = self.learn(rollout)?;
+        let ac = Arc::clone(&self.ac);
+        let (rollout, tape) = self.collect(&ac)?;
+        let stats = self.learn(rollout, tape)?;
         let p = &mut self.progress;
         p.updates += 1;
         p.env_steps += stats.env_steps;
@@ -319,17 +332,18 @@ impl Trainer {
         Ok(stats)
     }
 
-    /// Steps the environments for one rollout, keeping the autograd graph of every step.
-    fn collect(&mut self) -> Result<Rollout, TrainError> {
+    /// Steps the environments for one rollout, recording on a tape what backpropagation
+    /// through it needs.
+    fn collect<'a>(&mut self, ac: &'a ActorCritic) -> Result<(Rollout, Tape<'a>), TrainError> {
         let update = self.progress.updates;
         let b = self.env.num_envs();
         let device = self.vs.device();
-        let kind = self.ac.core.kind();
+        let kind = ac.core.kind();
         let gamma = self.config.a2c.gamma;
         let bootstrap = !self.whole_episode;
         let Carry {
             mut obs,
-            mut state,
+            state,
             mut sums,
         } = match self.carry.take() {
             Some(c) if bootstrap => c,
@@ -338,10 +352,11 @@ impl Trainer {
                     .env
                     .reset(rng::stream(self.seed ^ ENV_SALT, update as usize).next_u64())?
                     .to_vec(),
-                state: self.ac.initial_state(b as i64),
+                state: ac.initial_state(b as i64),
                 sums: vec![EpisodeSum::default(); b],
             },
         };
+        let mut tape = Tape::new(&ac.core, &state, self.engine);
         let mut rngs: Vec<Rng> = (0..b)
             .map(|i| rng::policy_stream(self.seed ^ ACTION_SALT ^ update, i))
             .collect();
@@ -350,18 +365,20 @@ impl Trainer {
         let mut done = vec![false; b];
         for t in 0..self.rollout_len {
             let x = obs_tensor(&obs, b, device).to_kind(kind);
-            let step = self.ac.step(&x, &state);
+            let h = tape.step(&x);
+            let logits = tch::no_grad(|| ac.policy.forward(&h));
             choose(
-                &host_probs(&step.logits),
+                &host_probs(&logits),
                 ActionMode::Sample,
                 &mut rngs,
                 &mut actions,
             );
             r.actions.extend(actions.iter().map(|&a| i64::from(a)));
-            r.logits.push(step.logits.shallow_clone());
-            r.values.push(step.value.shallow_clone());
-            if let Some(m) = &step.state.modulator {
-                r.modulators.push(m.detach());
+            r.outputs.push(h);
+            // Read before the resets below, which zero the state of episodes that ended.
+            let state = tape.state();
+            if let Some(m) = &state.modulator {
+                r.modulators.push(m.shallow_clone());
             }
 
             let out = self.env.step(&actions)?;
@@ -384,7 +401,7 @@ impl Trainer {
                 // state that would have read it next.
                 let v = tch::no_grad(|| {
                     let xf = obs_tensor(out.final_obs, b, device).to_kind(kind);
-                    host_f32(&self.ac.step(&xf, &step.state).value)
+                    host_f32(&ac.step(&xf, &state).value)
                 });
                 for row in (0..b).filter(|&i| cut[i]) {
                     rewards[row] += (gamma * f64::from(v[row])) as f32;
@@ -407,35 +424,27 @@ impl Trainer {
             r.rewards.extend_from_slice(&rewards);
             r.dones.extend_from_slice(&done);
             if t + 1 == self.rollout_len {
-                // Before the reset below, which zeroes the traces of episodes that just ended.
-                r.mean_abs_hebb = step.state.mean_abs_hebb();
+                r.mean_abs_hebb = state.mean_abs_hebb();
             }
-            state = if done.contains(&true) {
-                step.state.reset_rows_bool(&done)
-            } else {
-                step.state
-            };
+            tape.reset_rows(&done);
         }
+        let state = tape.state();
         r.last_values = if bootstrap {
             tch::no_grad(|| {
                 let x = obs_tensor(&obs, b, device).to_kind(kind);
-                host_f32(&self.ac.step(&x, &state).value)
+                host_f32(&ac.step(&x, &state).value)
             })
         } else {
             vec![0.0; b]
         };
         if bootstrap {
-            self.carry = Some(Carry {
-                obs,
-                state: state.detach(),
-                sums,
-            });
+            self.carry = Some(Carry { obs, state, sums });
         }
-        Ok(r)
+        Ok((r, tape))
     }
 
     /// Returns, losses, backward pass through the rollout, clipping and the optimiser step.
-    fn learn(&mut self, r: Rollout) -> Result<UpdateStats, TrainError> {
+    fn learn(&mut self, r: Rollout, tape: Tape<'_>) -> Result<UpdateStats, TrainError> {
         let update = self.progress.updates;
         let b = self.env.num_envs();
         let device = self.vs.device();
@@ -443,7 +452,10 @@ impl Trainer {
         let a2c = &self.config.a2c;
         let lr = self.config.optim.lr_at(update, self.total_updates);
 
-        let values = Tensor::stack(&r.values, 0);
+        // The loss is built on the outputs as a leaf; the tape carries its gradient on into
+        // the core.
+        let hs = Tensor::stack(&r.outputs, 0).set_requires_grad(true);
+        let values = self.ac.value.forward(&hs).squeeze_dim(2);
         let host_v = host_f32(&values.flatten(0, -1));
         let data = RolloutData {
             batch: b,
@@ -464,7 +476,7 @@ impl Trainer {
         if a2c.normalize_advantages && adv.len() > 1 {
             adv_t = (&adv_t - adv_t.mean(kind)) / (adv_t.std(true) + 1e-8);
         }
-        let log_pi = Tensor::stack(&r.logits, 0).log_softmax(-1, kind);
+        let log_pi = self.ac.policy.forward(&hs).log_softmax(-1, kind);
         let pi = log_pi.exp();
         let taken = Tensor::from_slice(&r.actions)
             .view([shape[0], shape[1], 1])
@@ -482,6 +494,7 @@ impl Trainer {
         }
         self.optim.zero_grad();
         loss.backward();
+        tape.backward(&hs.grad());
         let grad_norm = self.optim.clip_grad_norm(a2c.max_grad_norm);
         if !grad_norm.is_finite() {
             return Err(non_finite("gradient norm"));

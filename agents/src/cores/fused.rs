@@ -25,6 +25,8 @@ struct Record {
     /// The plastic input before α per neuron: `Σ_j α[i,j] Hebb_{t−1}[i,j] h_{t−1}[j]` (α per
     /// connection) or `Σ_j Hebb_{t−1}[i,j] h_{t−1}[j]` (α per neuron).
     raw: Tensor,
+    /// `h_t`, before any reset.
+    h: Tensor,
     /// Rows whose episode ended after this step (`[B × 1]` bools).
     done: Option<Tensor>,
 }
@@ -174,6 +176,7 @@ impl<'a> FusedTape<'a> {
                 x: x.shallow_clone(),
                 pre,
                 raw: std::mem::replace(&mut self.raw, raw),
+                h: small.h.shallow_clone(),
                 done: None,
             });
             self.traces.push(next);
@@ -216,29 +219,47 @@ impl<'a> FusedTape<'a> {
 
     /// Accumulates into the core's parameters' `.grad` the gradient of a loss whose
     /// derivative with respect to the outputs `h_1 … h_T` is `grad_h` (`[T × B × H]`).
+    ///
+    /// Going back step by step needs only the gradients with respect to the state. Those with
+    /// respect to the parameters are sums over steps of per-step terms, so the loop keeps each
+    /// step's gradients of its per-neuron quantities, and one autograd call on all steps at
+    /// once turns them into parameter gradients at the end.
     pub fn backward(self, grad_h: &Tensor) {
-        let opts = (self.core.kind(), self.core.device());
+        let kind = self.core.kind();
+        let opts = (kind, self.core.device());
         let (b, h) = (self.h.size()[0], self.core.hidden());
+        let per_connection = self.core.config().alpha == AlphaShape::PerConnection;
+        let want_dkeep = self.plasticity.rule != Rule::Hebb;
+        let w = self.core.w().detach();
+        let alpha = self.plasticity.alpha.detach();
         let mut dhebb = Tensor::zeros([b, h, h], opts);
         let mut dh = Tensor::zeros([b, h], opts);
-        let mut dalpha = (self.core.config().alpha == AlphaShape::PerConnection)
-            .then(|| Tensor::zeros([h, h], opts));
-        let want_dkeep = self.plasticity.rule != Rule::Hebb;
+        let mut dalpha = per_connection.then(|| Tensor::zeros([h, h], opts));
+        let steps = self.steps.len();
+        // Per step: gradients of the pre-activation, of `s` and of `keep`.
+        let (mut das, mut dss, mut dkeeps) = (
+            Vec::with_capacity(steps),
+            Vec::with_capacity(steps),
+            Vec::with_capacity(steps),
+        );
         for (t, record) in self.steps.iter().enumerate().rev() {
             if let Some(rows) = &record.done {
                 // A reset cuts every gradient path through the state.
                 dh = dh.masked_fill(rows, 0.0);
                 let _ = dhebb.masked_fill_(&rows.unsqueeze(2), 0.0);
             }
-            let pre = record.pre.detach().set_requires_grad(true);
-            let raw = record.raw.detach().set_requires_grad(true);
-            let small = self.small(&record.x, &pre, &raw);
-            let (pre_c, keep, s) = self.kernel_inputs(&small, &record.pre);
+            let h_t = record.h.detach().set_requires_grad(true);
+            let (keep_t, s_t) = self.factors(&h_t);
+            let keep = match &keep_t {
+                Some(k) => k.detach().expand(h_t.size(), false).contiguous(),
+                None => h_t.ones_like(),
+            };
+            let s = s_t.detach().contiguous();
             let mut ds = Tensor::zeros([b, h], opts);
             let mut dkeep = Tensor::zeros([b, h], opts);
             let mut dpre = Tensor::zeros([b, h], opts);
-            with_float!(self.core.kind(), T => {
-                self.update::<T>(t, &pre_c, &keep, &s).backward_update(
+            with_float!(kind, T => {
+                self.update::<T>(t, &record.pre, &keep, &s).backward_update(
                     data(&self.traces[t + 1]),
                     data_mut(&mut dhebb),
                     want_dkeep,
@@ -247,30 +268,60 @@ impl<'a> FusedTape<'a> {
                     data_mut(&mut dpre),
                 );
             });
-            let kind = small.h.kind();
-            let mut surrogate =
-                (&small.h * (grad_h.get(t as i64) + &dh)).sum(kind) + (&small.s * &ds).sum(kind);
-            if let Some(k) = &small.keep {
-                surrogate += (k * &dkeep).sum(kind);
+            // What the trace update adds to dL/dh_t, through s and keep (and the modulator).
+            let mut through_update = (&s_t * &ds).sum(kind);
+            if let Some(k) = &keep_t {
+                through_update += (k * &dkeep).sum(kind);
             }
-            surrogate.backward();
-            let draw = raw.grad();
-            with_float!(self.core.kind(), T => {
-                self.update::<T>(t, &pre_c, &keep, &s).backward_input(
-                    data(&draw.contiguous()),
+            let dh_update = Tensor::run_backward(&[through_update], &[&h_t], false, false)
+                .pop()
+                .expect("one input, one gradient");
+            let dh_t = grad_h.get(t as i64) + &dh + dh_update;
+            // tanh'(a) = 1 − h².
+            let da = dh_t * (-record.h.square() + 1.0);
+            let draw = if per_connection { da.shallow_clone() } else { &da * &alpha };
+            with_float!(kind, T => {
+                self.update::<T>(t, &record.pre, &keep, &s).backward_input(
+                    data(&draw),
                     data_mut(&mut dhebb),
                     data_mut(&mut dpre),
                     dalpha.as_mut().map(data_mut),
                 );
             });
-            dh = pre.grad() + dpre;
+            dh = da.mm(&w) + dpre;
+            das.push(da);
+            dss.push(ds);
+            dkeeps.push(dkeep);
         }
-        if let Some(dalpha) = dalpha {
-            // Adds dα to α's .grad the way autograd accumulates.
-            (&self.plasticity.alpha * dalpha)
-                .sum(self.core.kind())
-                .backward();
+        if steps == 0 {
+            return;
         }
+        for v in [&mut das, &mut dss, &mut dkeeps] {
+            v.reverse();
+        }
+        let all = |f: fn(&Record) -> &Tensor| {
+            Tensor::cat(&self.steps.iter().map(f).collect::<Vec<_>>(), 0)
+        };
+        let (da, ds, dkeep) = (Tensor::cat(&das, 0), Tensor::cat(&dss, 0), Tensor::cat(&dkeeps, 0));
+        let hs = all(|r| &r.h);
+        let mut surrogate = (self.core.fixed_input(&all(|r| &r.x), &all(|r| &r.pre)) * &da).sum(kind);
+        let (keep, s) = self.factors(&hs);
+        surrogate += (s * ds).sum(kind);
+        if let Some(k) = keep {
+            surrogate += (k * dkeep).sum(kind);
+        }
+        surrogate += match dalpha {
+            Some(dalpha) => (&self.plasticity.alpha * dalpha).sum(kind),
+            None => (&self.plasticity.alpha * (all(|r| &r.raw) * &da).sum_dim_intlist(0, false, kind)).sum(kind),
+        };
+        surrogate.backward();
+    }
+
+    /// The rule factors `(keep, s)` of post-synaptic activity `h` (with the modulator's
+    /// output as the rate under neuromodulation).
+    fn factors(&self, h: &Tensor) -> (Option<Tensor>, Tensor) {
+        let m = self.plasticity.modulator.as_ref().map(|m| m.forward(h));
+        rule_factors(self.plasticity.rule, self.plasticity.rate(m.as_ref()), h)
     }
 
     /// The kernel's view of step `t + 1` (from `Hebb_t`).
