@@ -11,7 +11,7 @@
 //! Covers plastic RNNs with any rule, α and η shape, without neuromodulation or with `simple`
 //! neuromodulation (any modulator shape); [`super::tape::Engine::supports`] says which cores.
 use super::plasticity::rule_factors;
-use super::trace_kernel::Update;
+use super::trace_kernel::{Rows3, Update};
 use super::{AlphaShape, Core, Plasticity, Rule, State};
 use num_traits::Float;
 use tch::kind::Element;
@@ -263,9 +263,11 @@ impl<'a> FusedTape<'a> {
                     data(&self.traces[t + 1]),
                     data_mut(&mut dhebb),
                     want_dkeep,
-                    data_mut(&mut ds),
-                    data_mut(&mut dkeep),
-                    data_mut(&mut dpre),
+                    Rows3 {
+                        ds: data_mut(&mut ds),
+                        dkeep: data_mut(&mut dkeep),
+                        dpre: data_mut(&mut dpre),
+                    },
                 );
             });
             // What the trace update adds to dL/dh_t, through s and keep (and the modulator).
@@ -279,7 +281,11 @@ impl<'a> FusedTape<'a> {
             let dh_t = grad_h.get(t as i64) + &dh + dh_update;
             // tanh'(a) = 1 − h².
             let da = dh_t * (-record.h.square() + 1.0);
-            let draw = if per_connection { da.shallow_clone() } else { &da * &alpha };
+            let draw = if per_connection {
+                da.shallow_clone()
+            } else {
+                &da * &alpha
+            };
             with_float!(kind, T => {
                 self.update::<T>(t, &record.pre, &keep, &s).backward_input(
                     data(&draw),
@@ -302,9 +308,14 @@ impl<'a> FusedTape<'a> {
         let all = |f: fn(&Record) -> &Tensor| {
             Tensor::cat(&self.steps.iter().map(f).collect::<Vec<_>>(), 0)
         };
-        let (da, ds, dkeep) = (Tensor::cat(&das, 0), Tensor::cat(&dss, 0), Tensor::cat(&dkeeps, 0));
+        let (da, ds, dkeep) = (
+            Tensor::cat(&das, 0),
+            Tensor::cat(&dss, 0),
+            Tensor::cat(&dkeeps, 0),
+        );
         let hs = all(|r| &r.h);
-        let mut surrogate = (self.core.fixed_input(&all(|r| &r.x), &all(|r| &r.pre)) * &da).sum(kind);
+        let mut surrogate =
+            (self.core.fixed_input(&all(|r| &r.x), &all(|r| &r.pre)) * &da).sum(kind);
         let (keep, s) = self.factors(&hs);
         surrogate += (s * ds).sum(kind);
         if let Some(k) = keep {
@@ -312,7 +323,9 @@ impl<'a> FusedTape<'a> {
         }
         surrogate += match dalpha {
             Some(dalpha) => (&self.plasticity.alpha * dalpha).sum(kind),
-            None => (&self.plasticity.alpha * (all(|r| &r.raw) * &da).sum_dim_intlist(0, false, kind)).sum(kind),
+            None => (&self.plasticity.alpha
+                * (all(|r| &r.raw) * &da).sum_dim_intlist(0, false, kind))
+            .sum(kind),
         };
         surrogate.backward();
     }

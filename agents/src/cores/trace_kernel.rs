@@ -84,14 +84,24 @@ fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     reduce(a, b, b, |a, b, _| a * b)
 }
 
-/// Runs `row(b, …)` for every batch row of the zipped per-row chunks, in parallel when the
-/// pass is large.
-macro_rules! for_rows {
-    ($cells:expr, $par:expr, $seq:expr, $row:expr) => {
-        if $cells >= PARALLEL_CELLS {
-            $par.enumerate().for_each($row)
-        } else {
-            $seq.enumerate().for_each($row)
+/// Defines `$best`, which runs the `#[inline(always)]` method `$plain` compiled for AVX2 and
+/// FMA (`$avx2`: twice the vector width of the x86-64 baseline the crate is built for) where
+/// the CPU has them, else as built.
+macro_rules! best_simd {
+    ($best:ident, $avx2:ident, $plain:ident, ($($arg:ident: $ty:ty),*)) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn $avx2(&self, $($arg: $ty),*) {
+            self.$plain($($arg),*)
+        }
+
+        fn $best(&self, $($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has both features (checked just above).
+                return unsafe { self.$avx2($($arg),*) };
+            }
+            self.$plain($($arg),*)
         }
     };
 }
@@ -110,7 +120,25 @@ impl<T: Float + Send + Sync> Update<'_, T> {
     /// input of the next step (`post` = `h_t`, the next step's pre-synaptic activity).
     pub fn forward(&self, post: &[T], next: &mut [T], raw: &mut [T]) {
         let h = self.h;
-        let row = |(b, (next, raw)): (usize, (&mut [T], &mut [T]))| {
+        if next.len() >= PARALLEL_CELLS {
+            next.par_chunks_mut(h * h)
+                .zip(raw.par_chunks_mut(h))
+                .enumerate()
+                .for_each(|(b, (next, raw))| self.forward_best(b, post, next, raw));
+        } else {
+            self.forward_best(0, post, next, raw);
+        }
+    }
+
+    best_simd!(forward_best, forward_avx2, forward_rows, (first: usize, post: &[T], next: &mut [T], raw: &mut [T]));
+
+    /// [`Update::forward`] for the rows from `first` on that `next` and `raw` hold.
+    #[inline(always)]
+    fn forward_rows(&self, first: usize, post: &[T], next: &mut [T], raw: &mut [T]) {
+        let h = self.h;
+        for (b, (next, raw)) in
+            (first..).zip(next.chunks_exact_mut(h * h).zip(raw.chunks_exact_mut(h)))
+        {
             let (pre, post) = (self.row(self.pre, b), self.row(post, b));
             for (i, (next, raw)) in next.chunks_exact_mut(h).zip(raw).enumerate() {
                 let (k, s) = (self.keep[b * h + i], self.s[b * h + i]);
@@ -122,30 +150,53 @@ impl<T: Float + Send + Sync> Update<'_, T> {
                 }
                 *raw = dot3(alpha, next, post);
             }
-        };
-        for_rows!(
-            next.len(),
-            next.par_chunks_mut(h * h).zip(raw.par_chunks_mut(h)),
-            next.chunks_mut(h * h).zip(raw.chunks_mut(h)),
-            row
-        );
+        }
     }
 
     /// First backward pass. `grad` holds `dL/dHebb_t` and becomes the gradient `G` of the
     /// unclipped trace (zero where the clip was active: `next` at a bound). Writes
     /// `ds_i = Σ_j G[i,j] pre_j`, `dkeep_i = Σ_j G[i,j] prev[i,j]` (when `want_dkeep`; `hebb`
     /// keeps everything and skips it) and `dpre_j = Σ_i G[i,j] s_i`.
-    pub fn backward_update(
+    pub fn backward_update(&self, next: &[T], grad: &mut [T], want_dkeep: bool, out: Rows3<'_, T>) {
+        let h = self.h;
+        let Rows3 { ds, dkeep, dpre } = out;
+        if grad.len() >= PARALLEL_CELLS {
+            grad.par_chunks_mut(h * h)
+                .zip(ds.par_chunks_mut(h))
+                .zip(dkeep.par_chunks_mut(h).zip(dpre.par_chunks_mut(h)))
+                .enumerate()
+                .for_each(|(b, ((grad, ds), (dkeep, dpre)))| {
+                    let out = Rows3 { ds, dkeep, dpre };
+                    self.update_best(b, next, grad, want_dkeep, out);
+                });
+        } else {
+            let out = Rows3 { ds, dkeep, dpre };
+            self.update_best(0, next, grad, want_dkeep, out);
+        }
+    }
+
+    best_simd!(update_best, update_avx2, update_rows, (first: usize, next: &[T], grad: &mut [T], want_dkeep: bool, out: Rows3<'_, T>));
+
+    /// [`Update::backward_update`] for the rows from `first` on that `grad` holds.
+    #[inline(always)]
+    fn update_rows(
         &self,
+        first: usize,
         next: &[T],
         grad: &mut [T],
         want_dkeep: bool,
-        ds: &mut [T],
-        dkeep: &mut [T],
-        dpre: &mut [T],
+        out: Rows3<'_, T>,
     ) {
         let h = self.h;
-        let row = |b: usize, grad: &mut [T], ds: &mut [T], dkeep: &mut [T], dpre: &mut [T]| {
+        let rows = grad
+            .chunks_exact_mut(h * h)
+            .zip(out.ds.chunks_exact_mut(h))
+            .zip(
+                out.dkeep
+                    .chunks_exact_mut(h)
+                    .zip(out.dpre.chunks_exact_mut(h)),
+            );
+        for (b, ((grad, ds), (dkeep, dpre))) in (first..).zip(rows) {
             let pre = self.row(self.pre, b);
             dpre.fill(T::zero());
             for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
@@ -164,17 +215,7 @@ impl<T: Float + Send + Sync> Update<'_, T> {
                     dkeep[i] = dot(grad, prev);
                 }
             }
-        };
-        for_rows!(
-            grad.len(),
-            grad.par_chunks_mut(h * h)
-                .zip(ds.par_chunks_mut(h))
-                .zip(dkeep.par_chunks_mut(h).zip(dpre.par_chunks_mut(h))),
-            grad.chunks_mut(h * h)
-                .zip(ds.chunks_mut(h))
-                .zip(dkeep.chunks_mut(h).zip(dpre.chunks_mut(h))),
-            |(b, ((grad, ds), (dkeep, dpre)))| row(b, grad, ds, dkeep, dpre)
-        );
+        }
     }
 
     /// Second backward pass, once the plastic input's gradient `draw` (`[B × H]`) is known.
@@ -189,7 +230,57 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         dalpha: Option<&mut [T]>,
     ) {
         let h = self.h;
-        let row = |b: usize, grad: &mut [T], dpre: &mut [T], mut dalpha: Option<&mut [T]>| {
+        if grad.len() < PARALLEL_CELLS {
+            self.input_best(0, draw, grad, dpre, dalpha);
+            return;
+        }
+        let Some(dalpha) = dalpha else {
+            grad.par_chunks_mut(h * h)
+                .zip(dpre.par_chunks_mut(h))
+                .enumerate()
+                .for_each(|(b, (grad, dpre))| self.input_best(b, draw, grad, dpre, None));
+            return;
+        };
+        // Rows accumulate into per-task copies of dα, summed at the end.
+        let partial = grad
+            .par_chunks_mut(h * h)
+            .zip(dpre.par_chunks_mut(h))
+            .enumerate()
+            .fold(
+                || vec![T::zero(); h * h],
+                |mut acc, (b, (grad, dpre))| {
+                    self.input_best(b, draw, grad, dpre, Some(&mut acc));
+                    acc
+                },
+            )
+            .reduce_with(|mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x = *x + y);
+                a
+            });
+        if let Some(partial) = partial {
+            dalpha
+                .iter_mut()
+                .zip(partial)
+                .for_each(|(x, y)| *x = *x + y);
+        }
+    }
+
+    best_simd!(input_best, input_avx2, input_rows, (first: usize, draw: &[T], grad: &mut [T], dpre: &mut [T], dalpha: Option<&mut [T]>));
+
+    /// [`Update::backward_input`] for the rows from `first` on that `grad` holds.
+    #[inline(always)]
+    fn input_rows(
+        &self,
+        first: usize,
+        draw: &[T],
+        grad: &mut [T],
+        dpre: &mut [T],
+        mut dalpha: Option<&mut [T]>,
+    ) {
+        let h = self.h;
+        for (b, (grad, dpre)) in
+            (first..).zip(grad.chunks_exact_mut(h * h).zip(dpre.chunks_exact_mut(h)))
+        {
             let pre = self.row(self.pre, b);
             for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
                 let (k, r) = (self.keep[b * h + i], draw[b * h + i]);
@@ -210,43 +301,13 @@ impl<T: Float + Send + Sync> Update<'_, T> {
                     }
                 }
             }
-        };
-        let Some(dalpha) = dalpha else {
-            for_rows!(
-                grad.len(),
-                grad.par_chunks_mut(h * h).zip(dpre.par_chunks_mut(h)),
-                grad.chunks_mut(h * h).zip(dpre.chunks_mut(h)),
-                |(b, (grad, dpre))| row(b, grad, dpre, None)
-            );
-            return;
-        };
-        if grad.len() < PARALLEL_CELLS {
-            for (b, (grad, dpre)) in grad.chunks_mut(h * h).zip(dpre.chunks_mut(h)).enumerate() {
-                row(b, grad, dpre, Some(&mut *dalpha));
-            }
-            return;
-        }
-        // Rows accumulate into per-task copies of dα, summed at the end.
-        let partial = grad
-            .par_chunks_mut(h * h)
-            .zip(dpre.par_chunks_mut(h))
-            .enumerate()
-            .fold(
-                || vec![T::zero(); h * h],
-                |mut acc, (b, (grad, dpre))| {
-                    row(b, grad, dpre, Some(&mut acc));
-                    acc
-                },
-            )
-            .reduce_with(|mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x = *x + y);
-                a
-            });
-        if let Some(partial) = partial {
-            dalpha
-                .iter_mut()
-                .zip(partial)
-                .for_each(|(x, y)| *x = *x + y);
         }
     }
+}
+
+/// The `[B × H]` outputs of [`Update::backward_update`].
+pub(super) struct Rows3<'a, T> {
+    pub ds: &'a mut [T],
+    pub dkeep: &'a mut [T],
+    pub dpre: &'a mut [T],
 }
