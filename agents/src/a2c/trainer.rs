@@ -13,7 +13,7 @@ use plastic_envs::{EnvError, VecEnv};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::rc::Rc;
 use tch::{nn, Device, Kind, Tensor};
 
 /// Everything the trainer is configured with besides the environment.
@@ -207,7 +207,7 @@ pub struct Trainer {
     vs: nn::VarStore,
     /// Shared with the tape of the rollout under way, which borrows the core while the
     /// trainer steps its environments.
-    ac: Arc<ActorCritic>,
+    ac: Rc<ActorCritic>,
     engine: Engine,
     optim: Optimizer,
     env: Box<dyn VecEnv>,
@@ -263,7 +263,7 @@ impl Trainer {
         Ok(Self {
             total_updates: total_steps.div_ceil(per_update).max(1),
             vs,
-            ac: Arc::new(ac),
+            ac: Rc::new(ac),
             engine,
             optim,
             env,
@@ -316,7 +316,7 @@ impl Trainer {
 
     /// Collects one rollout and applies one gradient step.
     pub fn update(&mut self) -> Result<UpdateStats, TrainError> {
-        let ac = Arc::clone(&self.ac);
+        let ac = Rc::clone(&self.ac);
         let (rollout, tape) = self.collect(&ac)?;
         let stats = self.learn(rollout, tape)?;
         let p = &mut self.progress;
