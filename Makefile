@@ -23,9 +23,15 @@ build:
 test:
 	$(WITH_ENV) cargo test --workspace --locked
 
+# The core and training benchmarks run in Backpropamine's maze setting, with the hand-written
+# backward pass and then with autograd, for the ratio.
 bench: build
 	target/release/plastic bench env maze --batch 1024
 	target/release/plastic bench env gym:CartPole-v1 --batch 16
+	target/release/plastic bench core --bptt fused
+	target/release/plastic bench core --bptt autograd
+	target/release/plastic bench train configs/maze-backpropamine-simple.toml
+	target/release/plastic bench train configs/maze-backpropamine-simple.toml --set a2c.bptt=autograd
 
 lint:
 	$(WITH_ENV) cargo fmt --all -- --check

@@ -203,6 +203,8 @@ struct TrainBench {
     core: plastic_agents::CoreConfig,
     device: String,
     threads: i32,
+    /// `autograd` or `fused`.
+    bptt: &'static str,
     num_envs: usize,
     rollout_len: usize,
     seconds_per_update: f64,
@@ -237,6 +239,7 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
         core: config.core.clone(),
         device: format!("{device:?}"),
         threads: tch::get_num_threads(),
+        bptt: trainer.engine().name(),
         num_envs: trainer.env().num_envs(),
         rollout_len: trainer.rollout_len(),
         seconds_per_update: median,
@@ -245,8 +248,8 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
     };
     emit(args.json, &report, || {
         format!(
-            "{} core, H {} on {}: B {} × T {} on {} ({} threads): {:.3} s per update, \
-             {:.0} env-steps/s (median of {runs})",
+            "{} core, H {} on {}: B {} × T {} on {} ({} threads, {} BPTT): {:.3} s per \
+             update, {:.0} env-steps/s (median of {runs})",
             report.core.kind.name(),
             report.core.hidden,
             report.env,
@@ -254,6 +257,7 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
             report.rollout_len,
             report.device,
             report.threads,
+            report.bptt,
             report.seconds_per_update,
             report.env_steps_per_second,
         )

@@ -104,6 +104,11 @@ fn stop_flag() -> Arc<AtomicBool> {
 
 fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyhow::Result<()> {
     device::keep_freed_memory();
+    eprintln!(
+        "backpropagation through time: {} (a2c.bptt = \"{}\")",
+        trainer.engine().name(),
+        config.a2c.bptt.name()
+    );
     let stop = stop_flag();
     let mut tb = TensorBoard::new(&run.path);
     let env = EnvConfig::parse(&config.env.id)?;

@@ -1,6 +1,10 @@
 //! The plastic part of a recurrent weight matrix: `α ⊙ Hebb`, its trace rules and the
 //! neuromodulator. Shared by the plastic RNN and the plastic LSTM.
 //!
+//! These are the autograd formulas: they run on every device and define the cores. On the
+//! CPU, training a plastic RNN normally goes through the hand-written passes of `fused`
+//! instead (same values; one trace pass forward and two backward per step).
+//!
 //! Cost per step is dominated by passes over the `[B × H × H]` traces, so each update is one
 //! broadcast `addcmul` (decay factor folded into the base, rate folded into the post-synaptic
 //! vector) plus, for clipped rules, one `hardtanh`. Backpropamine's core (per-connection α,

@@ -24,6 +24,14 @@ pub enum Bptt {
 }
 
 impl Bptt {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Fused => "fused",
+            Self::Autograd => "autograd",
+        }
+    }
+
     /// The engine this setting picks for `core`.
     pub fn engine(self, core: &Core) -> Result<Engine, BpttError> {
         match (self, Engine::fused_unsupported(core)) {
