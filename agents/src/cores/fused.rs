@@ -242,63 +242,58 @@ impl<'a> FusedTape<'a> {
             Vec::with_capacity(steps),
             Vec::with_capacity(steps),
         );
-        for (t, record) in self.steps.iter().enumerate().rev() {
-            if let Some(rows) = &record.done {
-                // A reset cuts every gradient path through the state.
-                dh = dh.masked_fill(rows, 0.0);
-                let _ = dhebb.masked_fill_(&rows.unsqueeze(2), 0.0);
+        // The parameters' graphs are built once, after the loop.
+        tch::no_grad(|| {
+            for (t, record) in self.steps.iter().enumerate().rev() {
+                if let Some(rows) = &record.done {
+                    // A reset cuts every gradient path through the state.
+                    dh = dh.masked_fill(rows, 0.0);
+                    let _ = dhebb.masked_fill_(&rows.unsqueeze(2), 0.0);
+                }
+                let (keep_t, s_t) = self.factors(&record.h);
+                let keep = match &keep_t {
+                    Some(k) => k.expand(record.h.size(), false).contiguous(),
+                    None => record.h.ones_like(),
+                };
+                let s = s_t.contiguous();
+                let mut ds = Tensor::zeros([b, h], opts);
+                let mut dkeep = Tensor::zeros([b, h], opts);
+                let mut dpre = Tensor::zeros([b, h], opts);
+                with_float!(kind, T => {
+                    self.update::<T>(t, &record.pre, &keep, &s).backward_update(
+                        data(&self.traces[t + 1]),
+                        data_mut(&mut dhebb),
+                        want_dkeep,
+                        Rows3 {
+                            ds: data_mut(&mut ds),
+                            dkeep: data_mut(&mut dkeep),
+                            dpre: data_mut(&mut dpre),
+                        },
+                    );
+                });
+                let dh_update = self.factors_backward(&record.h, &ds, &dkeep);
+                let dh_t = grad_h.get(t as i64) + &dh + dh_update;
+                // tanh'(a) = 1 − h².
+                let da = dh_t * (-record.h.square() + 1.0);
+                let draw = if per_connection {
+                    da.shallow_clone()
+                } else {
+                    &da * &alpha
+                };
+                with_float!(kind, T => {
+                    self.update::<T>(t, &record.pre, &keep, &s).backward_input(
+                        data(&draw),
+                        data_mut(&mut dhebb),
+                        data_mut(&mut dpre),
+                        dalpha.as_mut().map(data_mut),
+                    );
+                });
+                dh = da.mm(&w) + dpre;
+                das.push(da);
+                dss.push(ds);
+                dkeeps.push(dkeep);
             }
-            let h_t = record.h.detach().set_requires_grad(true);
-            let (keep_t, s_t) = self.factors(&h_t);
-            let keep = match &keep_t {
-                Some(k) => k.detach().expand(h_t.size(), false).contiguous(),
-                None => h_t.ones_like(),
-            };
-            let s = s_t.detach().contiguous();
-            let mut ds = Tensor::zeros([b, h], opts);
-            let mut dkeep = Tensor::zeros([b, h], opts);
-            let mut dpre = Tensor::zeros([b, h], opts);
-            with_float!(kind, T => {
-                self.update::<T>(t, &record.pre, &keep, &s).backward_update(
-                    data(&self.traces[t + 1]),
-                    data_mut(&mut dhebb),
-                    want_dkeep,
-                    Rows3 {
-                        ds: data_mut(&mut ds),
-                        dkeep: data_mut(&mut dkeep),
-                        dpre: data_mut(&mut dpre),
-                    },
-                );
-            });
-            // What the trace update adds to dL/dh_t, through s and keep (and the modulator).
-            let mut through_update = (&s_t * &ds).sum(kind);
-            if let Some(k) = &keep_t {
-                through_update += (k * &dkeep).sum(kind);
-            }
-            let dh_update = Tensor::run_backward(&[through_update], &[&h_t], false, false)
-                .pop()
-                .expect("one input, one gradient");
-            let dh_t = grad_h.get(t as i64) + &dh + dh_update;
-            // tanh'(a) = 1 − h².
-            let da = dh_t * (-record.h.square() + 1.0);
-            let draw = if per_connection {
-                da.shallow_clone()
-            } else {
-                &da * &alpha
-            };
-            with_float!(kind, T => {
-                self.update::<T>(t, &record.pre, &keep, &s).backward_input(
-                    data(&draw),
-                    data_mut(&mut dhebb),
-                    data_mut(&mut dpre),
-                    dalpha.as_mut().map(data_mut),
-                );
-            });
-            dh = da.mm(&w) + dpre;
-            das.push(da);
-            dss.push(ds);
-            dkeeps.push(dkeep);
-        }
+        });
         if steps == 0 {
             return;
         }
@@ -328,6 +323,41 @@ impl<'a> FusedTape<'a> {
             .sum(kind),
         };
         surrogate.backward();
+    }
+
+    /// `dL/dh` through the rule factors of post-synaptic activity `h` ([`FusedTape::factors`]),
+    /// given `dL/ds` and `dL/dkeep`: `s = r ⊙ h`; `keep` = 1 − r (`decay`) or 1 − r ⊙ h² (`oja`);
+    /// and under neuromodulation the rate `r = m (⊙ f)`, `m = tanh(w_M · h + b_M)`.
+    fn factors_backward(&self, h: &Tensor, ds: &Tensor, dkeep: &Tensor) -> Tensor {
+        let p = self.plasticity;
+        let modulator = p.modulator.as_ref().map(|md| (md, md.tanh_output(h)));
+        let rate = match &modulator {
+            Some((md, m)) => md
+                .fan_out
+                .as_ref()
+                .map_or_else(|| m.shallow_clone(), |f| m * f),
+            None => p.rate(None).shallow_clone(),
+        };
+        let mut dh = ds * &rate;
+        let mut drate = ds * h;
+        match p.rule {
+            Rule::Hebb => {}
+            Rule::Decay => drate -= dkeep,
+            Rule::Oja => {
+                dh -= &rate * h * dkeep * 2.0;
+                drate -= h.square() * dkeep;
+            }
+        }
+        if let Some((md, m)) = modulator {
+            let kind = h.kind();
+            let dm = match &md.fan_out {
+                Some(f) => (drate * f).sum_dim_intlist(1, true, kind),
+                None => drate.sum_dim_intlist(1, true, kind),
+            };
+            // tanh' = 1 − m²; `[B × 1] · [1 × H]`.
+            dh += (dm * (-m.square() + 1.0)).matmul(&md.w);
+        }
+        dh
     }
 
     /// The rule factors `(keep, s)` of post-synaptic activity `h` (with the modulator's

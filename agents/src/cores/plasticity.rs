@@ -41,11 +41,16 @@ impl Modulator {
 
     /// `[B × 1]` (scalar) or `[B × H]` (fan-out).
     pub fn forward(&self, h: &Tensor) -> Tensor {
-        let m = h.linear(&self.w, Some(&self.b)).tanh();
+        let m = self.tanh_output(h);
         match &self.fan_out {
             Some(f) => m * f,
             None => m,
         }
+    }
+
+    /// `m_t = tanh(w_M · h_t + b_M)`, `[B × 1]`, before any fan-out.
+    pub(crate) fn tanh_output(&self, h: &Tensor) -> Tensor {
+        h.linear(&self.w, Some(&self.b)).tanh()
     }
 }
 
