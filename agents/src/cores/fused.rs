@@ -368,7 +368,7 @@ impl<'a> FusedTape<'a> {
     }
 
     /// The kernel's view of step `t + 1` (from `Hebb_t`).
-    fn update<'s, T: Element + Float + Send + Sync>(
+    fn update<'s, T: Element + Float>(
         &'s self,
         t: usize,
         pre: &'s Tensor,

@@ -9,7 +9,6 @@
 //! Autograd needs 5 trace-sized kernels forward and about 11 backward for the same step, and
 //! keeps 3 trace-sized tensors per step where this keeps 1 (the trace itself).
 use num_traits::Float;
-use rayon::prelude::*;
 
 /// One step's trace update, row-major: `B` rows of `H` neurons.
 pub(super) struct Update<'a, T> {
@@ -32,11 +31,6 @@ pub(super) struct Update<'a, T> {
 /// Partial sums kept apart so the compiler can vectorise reductions (floating-point addition
 /// is not associative, so a single accumulator forces a sequential loop).
 const LANES: usize = 8;
-
-/// Trace cells per pass below which the batch rows run on the calling thread: waking a
-/// thread pool (and competing with libtorch's spinning OpenMP threads) costs more than a
-/// pass over a small batch.
-const PARALLEL_CELLS: usize = 1 << 21;
 
 /// `lo ≤ u ≤ hi` by comparisons, which vectorise (and let NaN through, for the trainer's
 /// non-finite check), where `Float::max`/`min` do not.
@@ -84,29 +78,39 @@ fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     reduce(a, b, b, |a, b, _| a * b)
 }
 
-/// Defines `$best`, which runs the `#[inline(always)]` method `$plain` compiled for AVX2 and
-/// FMA (`$avx2`: twice the vector width of the x86-64 baseline the crate is built for) where
-/// the CPU has them, else as built.
-macro_rules! best_simd {
-    ($best:ident, $avx2:ident, $plain:ident, ($($arg:ident: $ty:ty),*)) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        fn $avx2(&self, $($arg: $ty),*) {
-            self.$plain($($arg),*)
-        }
-
-        fn $best(&self, $($arg: $ty),*) {
+/// Defines the pass `$name`, which runs the `#[inline(always)]` method `$body` compiled for
+/// AVX2 and FMA (`$avx2`: twice the vector width of the x86-64 baseline the crate is built
+/// for) where the CPU has them, else as built.
+macro_rules! pass {
+    ($(#[$doc:meta])* $name:ident, $avx2:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+        $(#[$doc])*
+        pub fn $name(&self, $($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: the CPU has both features (checked just above).
                 return unsafe { self.$avx2($($arg),*) };
             }
-            self.$plain($($arg),*)
+            self.$body($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn $avx2(&self, $($arg: $ty),*) {
+            self.$body($($arg),*)
         }
     };
 }
 
-impl<T: Float + Send + Sync> Update<'_, T> {
+/// The `[B × H]` outputs of [`Update::backward_update`].
+pub(super) struct Rows3<'a, T> {
+    pub ds: &'a mut [T],
+    pub dkeep: &'a mut [T],
+    pub dpre: &'a mut [T],
+}
+
+// The batch rows run one after the other: splitting them over threads was slower on the
+// 2-core machines measured (libtorch's OpenMP threads spin on the other core between ops).
+impl<T: Float> Update<'_, T> {
     fn row<'s>(&self, v: &'s [T], b: usize) -> &'s [T] {
         &v[b * self.h..(b + 1) * self.h]
     }
@@ -116,29 +120,18 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         &v[(b * h + i) * h..(b * h + i + 1) * h]
     }
 
-    /// Writes `next = Hebb_t` and `raw[b,i] = Σ_j α[i,j] · next[b,i,j] · post[b,j]`, the plastic
-    /// input of the next step (`post` = `h_t`, the next step's pre-synaptic activity).
-    pub fn forward(&self, post: &[T], next: &mut [T], raw: &mut [T]) {
-        let h = self.h;
-        if next.len() >= PARALLEL_CELLS {
-            next.par_chunks_mut(h * h)
-                .zip(raw.par_chunks_mut(h))
-                .enumerate()
-                .for_each(|(b, (next, raw))| self.forward_best(b, post, next, raw));
-        } else {
-            self.forward_best(0, post, next, raw);
-        }
-    }
+    pass!(
+        /// Writes `next = Hebb_t` and `raw[b,i] = Σ_j α[i,j] · next[b,i,j] · post[b,j]`, the
+        /// plastic input of the next step (`post` = `h_t`, the next step's pre-synaptic
+        /// activity).
+        forward, forward_avx2, forward_rows, (post: &[T], next: &mut [T], raw: &mut [T])
+    );
 
-    best_simd!(forward_best, forward_avx2, forward_rows, (first: usize, post: &[T], next: &mut [T], raw: &mut [T]));
-
-    /// [`Update::forward`] for the rows from `first` on that `next` and `raw` hold.
     #[inline(always)]
-    fn forward_rows(&self, first: usize, post: &[T], next: &mut [T], raw: &mut [T]) {
+    fn forward_rows(&self, post: &[T], next: &mut [T], raw: &mut [T]) {
         let h = self.h;
-        for (b, (next, raw)) in
-            (first..).zip(next.chunks_exact_mut(h * h).zip(raw.chunks_exact_mut(h)))
-        {
+        let rows = next.chunks_exact_mut(h * h).zip(raw.chunks_exact_mut(h));
+        for (b, (next, raw)) in rows.enumerate() {
             let (pre, post) = (self.row(self.pre, b), self.row(post, b));
             for (i, (next, raw)) in next.chunks_exact_mut(h).zip(raw).enumerate() {
                 let (k, s) = (self.keep[b * h + i], self.s[b * h + i]);
@@ -153,40 +146,17 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         }
     }
 
-    /// First backward pass. `grad` holds `dL/dHebb_t` and becomes the gradient `G` of the
-    /// unclipped trace (zero where the clip was active: `next` at a bound). Writes
-    /// `ds_i = Σ_j G[i,j] pre_j`, `dkeep_i = Σ_j G[i,j] prev[i,j]` (when `want_dkeep`; `hebb`
-    /// keeps everything and skips it) and `dpre_j = Σ_i G[i,j] s_i`.
-    pub fn backward_update(&self, next: &[T], grad: &mut [T], want_dkeep: bool, out: Rows3<'_, T>) {
-        let h = self.h;
-        let Rows3 { ds, dkeep, dpre } = out;
-        if grad.len() >= PARALLEL_CELLS {
-            grad.par_chunks_mut(h * h)
-                .zip(ds.par_chunks_mut(h))
-                .zip(dkeep.par_chunks_mut(h).zip(dpre.par_chunks_mut(h)))
-                .enumerate()
-                .for_each(|(b, ((grad, ds), (dkeep, dpre)))| {
-                    let out = Rows3 { ds, dkeep, dpre };
-                    self.update_best(b, next, grad, want_dkeep, out);
-                });
-        } else {
-            let out = Rows3 { ds, dkeep, dpre };
-            self.update_best(0, next, grad, want_dkeep, out);
-        }
-    }
+    pass!(
+        /// First backward pass. `grad` holds `dL/dHebb_t` and becomes the gradient `G` of the
+        /// unclipped trace (zero where the clip was active: `next` at a bound). Writes
+        /// `ds_i = Σ_j G[i,j] pre_j`, `dkeep_i = Σ_j G[i,j] prev[i,j]` (when `want_dkeep`;
+        /// `hebb` keeps everything and skips it) and `dpre_j = Σ_i G[i,j] s_i`.
+        backward_update, update_avx2, update_rows,
+        (next: &[T], grad: &mut [T], want_dkeep: bool, out: Rows3<'_, T>)
+    );
 
-    best_simd!(update_best, update_avx2, update_rows, (first: usize, next: &[T], grad: &mut [T], want_dkeep: bool, out: Rows3<'_, T>));
-
-    /// [`Update::backward_update`] for the rows from `first` on that `grad` holds.
     #[inline(always)]
-    fn update_rows(
-        &self,
-        first: usize,
-        next: &[T],
-        grad: &mut [T],
-        want_dkeep: bool,
-        out: Rows3<'_, T>,
-    ) {
+    fn update_rows(&self, next: &[T], grad: &mut [T], want_dkeep: bool, out: Rows3<'_, T>) {
         let h = self.h;
         let rows = grad
             .chunks_exact_mut(h * h)
@@ -196,7 +166,7 @@ impl<T: Float + Send + Sync> Update<'_, T> {
                     .chunks_exact_mut(h)
                     .zip(out.dpre.chunks_exact_mut(h)),
             );
-        for (b, ((grad, ds), (dkeep, dpre))) in (first..).zip(rows) {
+        for (b, ((grad, ds), (dkeep, dpre))) in rows.enumerate() {
             let pre = self.row(self.pre, b);
             dpre.fill(T::zero());
             for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
@@ -218,69 +188,20 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         }
     }
 
-    /// Second backward pass, once the plastic input's gradient `draw` (`[B × H]`) is known.
-    /// `grad` goes from `G` to `dL/dHebb_{t−1} = keep_i G + draw_i α[i,j] pre_j`; adds
-    /// `Σ_i draw_i α[i,j] prev[i,j]` to `dpre`; adds `Σ_b draw_i prev[i,j] pre_j` to `dalpha`
-    /// (`[H × H]`, α per connection).
-    pub fn backward_input(
-        &self,
-        draw: &[T],
-        grad: &mut [T],
-        dpre: &mut [T],
-        dalpha: Option<&mut [T]>,
-    ) {
-        let h = self.h;
-        if grad.len() < PARALLEL_CELLS {
-            self.input_best(0, draw, grad, dpre, dalpha);
-            return;
-        }
-        let Some(dalpha) = dalpha else {
-            grad.par_chunks_mut(h * h)
-                .zip(dpre.par_chunks_mut(h))
-                .enumerate()
-                .for_each(|(b, (grad, dpre))| self.input_best(b, draw, grad, dpre, None));
-            return;
-        };
-        // Rows accumulate into per-task copies of dα, summed at the end.
-        let partial = grad
-            .par_chunks_mut(h * h)
-            .zip(dpre.par_chunks_mut(h))
-            .enumerate()
-            .fold(
-                || vec![T::zero(); h * h],
-                |mut acc, (b, (grad, dpre))| {
-                    self.input_best(b, draw, grad, dpre, Some(&mut acc));
-                    acc
-                },
-            )
-            .reduce_with(|mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x = *x + y);
-                a
-            });
-        if let Some(partial) = partial {
-            dalpha
-                .iter_mut()
-                .zip(partial)
-                .for_each(|(x, y)| *x = *x + y);
-        }
-    }
+    pass!(
+        /// Second backward pass, once the plastic input's gradient `draw` (`[B × H]`) is
+        /// known. `grad` goes from `G` to `dL/dHebb_{t−1} = keep_i G + draw_i α[i,j] pre_j`;
+        /// adds `Σ_i draw_i α[i,j] prev[i,j]` to `dpre`, and `Σ_b draw_i prev[i,j] pre_j` to
+        /// `dalpha` (`[H × H]`, α per connection).
+        backward_input, input_avx2, input_rows,
+        (draw: &[T], grad: &mut [T], dpre: &mut [T], dalpha: Option<&mut [T]>)
+    );
 
-    best_simd!(input_best, input_avx2, input_rows, (first: usize, draw: &[T], grad: &mut [T], dpre: &mut [T], dalpha: Option<&mut [T]>));
-
-    /// [`Update::backward_input`] for the rows from `first` on that `grad` holds.
     #[inline(always)]
-    fn input_rows(
-        &self,
-        first: usize,
-        draw: &[T],
-        grad: &mut [T],
-        dpre: &mut [T],
-        mut dalpha: Option<&mut [T]>,
-    ) {
+    fn input_rows(&self, draw: &[T], grad: &mut [T], dpre: &mut [T], mut dalpha: Option<&mut [T]>) {
         let h = self.h;
-        for (b, (grad, dpre)) in
-            (first..).zip(grad.chunks_exact_mut(h * h).zip(dpre.chunks_exact_mut(h)))
-        {
+        let rows = grad.chunks_exact_mut(h * h).zip(dpre.chunks_exact_mut(h));
+        for (b, (grad, dpre)) in rows.enumerate() {
             let pre = self.row(self.pre, b);
             for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
                 let (k, r) = (self.keep[b * h + i], draw[b * h + i]);
@@ -303,11 +224,4 @@ impl<T: Float + Send + Sync> Update<'_, T> {
             }
         }
     }
-}
-
-/// The `[B × H]` outputs of [`Update::backward_update`].
-pub(super) struct Rows3<'a, T> {
-    pub ds: &'a mut [T],
-    pub dkeep: &'a mut [T],
-    pub dpre: &'a mut [T],
 }
