@@ -92,9 +92,12 @@ fn compare(config: &CoreConfig, seed: i64) {
     }
 }
 
+/// The configurations the fused engine runs, with H = 11: the passes work in chunks of 8
+/// neurons and then the rest, and both paths must be right.
 fn fused_configs() -> Vec<CoreConfig> {
     let configs: Vec<CoreConfig> = all_configs()
         .into_iter()
+        .map(|c| CoreConfig { hidden: 11, ..c })
         .filter(|c| {
             let (_, core) = build(c, IN);
             Engine::fused_unsupported(&core).is_none()
