@@ -2,14 +2,15 @@
 //! traces.
 //!
 //! The forward pass runs without autograd and keeps, per step, only what the backward pass
-//! cannot rebuild cheaply: the trace `Hebb_t` (`[B × H × H]`) and three `[B × H]` vectors (the
-//! input, `h_{t−1}`, the plastic input). Going backwards, each step's small, per-neuron part
-//! (`W_in x + b + W h`, the tanh, the rate and rule factors) is recomputed with autograd, and
-//! everything that touches the traces goes through the passes of [`super::trace_kernel`].
-//! Memory is therefore one trace per step (B·H²·T in all) instead of autograd's three.
+//! cannot rebuild cheaply: the trace `Hebb_t` (`[B × H × H]`) and four `[B × H]` vectors (the
+//! input, `h_{t−1}`, the plastic input, `h_t`). Going backwards, everything that touches the
+//! traces goes through the passes of [`super::trace_kernel`], and the per-neuron part of each
+//! step (tanh, rule factors, modulator) is differentiated by hand. Gradients with respect to
+//! the parameters are sums over steps, so they come from one autograd call over all steps at
+//! the end. Memory is one trace per step (B·H²·T in all) instead of autograd's three.
 //!
 //! Covers plastic RNNs with any rule, α and η shape, without neuromodulation or with `simple`
-//! neuromodulation (any modulator shape); [`super::tape::Engine::supports`] says which cores.
+//! neuromodulation (any modulator shape): [`super::tape::Engine::fused_unsupported`].
 use super::plasticity::rule_factors;
 use super::trace_kernel::{Rows3, Update};
 use super::{AlphaShape, Core, Plasticity, Rule, State};
@@ -29,14 +30,6 @@ struct Record {
     h: Tensor,
     /// Rows whose episode ended after this step (`[B × 1]` bools).
     done: Option<Tensor>,
-}
-
-/// The per-neuron part of one step, with autograd when it is on.
-struct Small {
-    h: Tensor,
-    keep: Option<Tensor>,
-    s: Tensor,
-    modulator: Option<Tensor>,
 }
 
 pub struct FusedTape<'a> {
@@ -97,7 +90,7 @@ macro_rules! with_float {
 }
 
 impl<'a> FusedTape<'a> {
-    /// Starts from `state`. The caller has checked [`super::tape::Engine::supports`].
+    /// Starts from `state`; the caller has checked [`super::tape::Engine::fused_unsupported`].
     pub fn new(core: &'a Core, state: &State) -> Self {
         let plasticity = core
             .plasticity()
@@ -129,45 +122,44 @@ impl<'a> FusedTape<'a> {
         }
     }
 
-    fn small(&self, x: &Tensor, pre: &Tensor, raw: &Tensor) -> Small {
+    /// `h_t` of one step and the modulator's output.
+    fn activate(&self, x: &Tensor, pre: &Tensor, raw: &Tensor) -> (Tensor, Option<Tensor>) {
         let a = self.core.fixed_input(x, pre);
         let a = match self.core.config().alpha {
             AlphaShape::PerConnection => a + raw,
             AlphaShape::PerNeuron => a.addcmul(&self.plasticity.alpha, raw),
         };
         let h = a.tanh();
-        let modulator = self.plasticity.modulator.as_ref().map(|m| m.forward(&h));
-        let rate = self.plasticity.rate(modulator.as_ref());
-        let (keep, s) = rule_factors(self.plasticity.rule, rate, &h);
-        Small {
-            h,
-            keep,
-            s,
-            modulator,
-        }
+        let m = self.plasticity.modulator.as_ref().map(|m| m.forward(&h));
+        (h, m)
     }
 
-    /// The kernel's view of step `t` (`pre`, `keep`, `s` as `[B × H]` contiguous tensors).
-    fn kernel_inputs(&self, small: &Small, pre: &Tensor) -> (Tensor, Tensor, Tensor) {
-        let shape = small.h.size();
-        let keep = match &small.keep {
-            Some(k) => k.detach().expand(&shape, false).contiguous(),
-            None => small.h.ones_like(),
-        };
-        (pre.contiguous(), keep, small.s.detach().contiguous())
+    /// The rule factors `(keep, s)` of post-synaptic activity `h`, with the modulator's output
+    /// `m` as the rate under neuromodulation.
+    fn factors(&self, h: &Tensor, m: Option<&Tensor>) -> (Option<Tensor>, Tensor) {
+        rule_factors(self.plasticity.rule, self.plasticity.rate(m), h)
+    }
+
+    /// [`FusedTape::factors`] as the kernel reads them: `[B × H]`, contiguous, `keep` all
+    /// ones for `hebb`.
+    fn kernel_factors(&self, h: &Tensor, m: Option<&Tensor>) -> (Tensor, Tensor) {
+        let (keep, s) = self.factors(h, m);
+        let keep = keep.map_or_else(|| h.ones_like(), |k| k.expand(h.size(), false).contiguous());
+        (keep, s.contiguous())
     }
 
     /// One step: returns `h_t` `[B × H]` (no autograd graph).
     pub fn step(&mut self, x: &Tensor) -> Tensor {
         tch::no_grad(|| {
-            let small = self.small(x, &self.h, &self.raw);
-            let (pre, keep, s) = self.kernel_inputs(&small, &self.h);
+            let (h, m) = self.activate(x, &self.h, &self.raw);
+            let (keep, s) = self.kernel_factors(&h, m.as_ref());
+            let pre = self.h.contiguous();
             let prev = self.traces.last().expect("the tape starts with a trace");
             let mut next = prev.empty_like();
-            let mut raw = small.h.empty_like();
+            let mut raw = h.empty_like();
             with_float!(self.core.kind(), T => {
                 self.update::<T>(self.steps.len(), &pre, &keep, &s).forward(
-                    data(&small.h),
+                    data(&h),
                     data_mut(&mut next),
                     data_mut(&mut raw),
                 );
@@ -176,13 +168,13 @@ impl<'a> FusedTape<'a> {
                 x: x.shallow_clone(),
                 pre,
                 raw: std::mem::replace(&mut self.raw, raw),
-                h: small.h.shallow_clone(),
+                h: h.shallow_clone(),
                 done: None,
             });
             self.traces.push(next);
-            self.modulator = small.modulator;
-            self.h = small.h.shallow_clone();
-            small.h
+            self.modulator = m;
+            self.h = h.shallow_clone();
+            h
         })
     }
 
@@ -250,12 +242,12 @@ impl<'a> FusedTape<'a> {
                     dh = dh.masked_fill(rows, 0.0);
                     let _ = dhebb.masked_fill_(&rows.unsqueeze(2), 0.0);
                 }
-                let (keep_t, s_t) = self.factors(&record.h);
-                let keep = match &keep_t {
-                    Some(k) => k.expand(record.h.size(), false).contiguous(),
-                    None => record.h.ones_like(),
-                };
-                let s = s_t.contiguous();
+                let m = self
+                    .plasticity
+                    .modulator
+                    .as_ref()
+                    .map(|m| m.forward(&record.h));
+                let (keep, s) = self.kernel_factors(&record.h, m.as_ref());
                 let mut ds = Tensor::zeros([b, h], opts);
                 let mut dkeep = Tensor::zeros([b, h], opts);
                 let mut dpre = Tensor::zeros([b, h], opts);
@@ -311,7 +303,8 @@ impl<'a> FusedTape<'a> {
         let hs = all(|r| &r.h);
         let mut surrogate =
             (self.core.fixed_input(&all(|r| &r.x), &all(|r| &r.pre)) * &da).sum(kind);
-        let (keep, s) = self.factors(&hs);
+        let m = self.plasticity.modulator.as_ref().map(|m| m.forward(&hs));
+        let (keep, s) = self.factors(&hs, m.as_ref());
         surrogate += (s * ds).sum(kind);
         if let Some(k) = keep {
             surrogate += (k * dkeep).sum(kind);
@@ -358,13 +351,6 @@ impl<'a> FusedTape<'a> {
             dh += (dm * (-m.square() + 1.0)).matmul(&md.w);
         }
         dh
-    }
-
-    /// The rule factors `(keep, s)` of post-synaptic activity `h` (with the modulator's
-    /// output as the rate under neuromodulation).
-    fn factors(&self, h: &Tensor) -> (Option<Tensor>, Tensor) {
-        let m = self.plasticity.modulator.as_ref().map(|m| m.forward(h));
-        rule_factors(self.plasticity.rule, self.plasticity.rate(m.as_ref()), h)
     }
 
     /// The kernel's view of step `t + 1` (from `Hebb_t`).
