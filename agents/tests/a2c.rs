@@ -168,6 +168,28 @@ fn impossible_settings_are_errors_that_name_the_key() {
     assert!(err.to_string().starts_with("a2c.bptt = \"fused\""), "{err}");
 }
 
+/// The model part fits but the optimiser state does not (its moments are missing): the
+/// model must not have been overwritten before the optimiser state was found wanting.
+#[test]
+fn a_checkpoint_whose_optimiser_state_does_not_fit_changes_nothing() {
+    let env = "bandit-dependent-easy:len=15";
+    let mut other = trainer(env, small(true), 1);
+    other.update().unwrap();
+    let mut snapshot = other.snapshot();
+    snapshot
+        .tensors
+        .retain(|(name, _)| !name.starts_with("optim/"));
+    let mut t = trainer(env, small(true), 2);
+    let before = model_values(&t);
+    assert_ne!(before, model_values(&other));
+    let err = t.restore(&snapshot).unwrap_err().to_string();
+    assert!(
+        err.contains("optimiser state") && err.contains("missing"),
+        "{err}"
+    );
+    assert_eq!(model_values(&t), before);
+}
+
 /// The trainer with the hand-written backward pass makes the update autograd makes (to f32
 /// rounding): whole episodes, and truncated rollouts with episodes ending inside them and
 /// state carried in, for the clipped `hebb` and the unclipped `oja` rule.

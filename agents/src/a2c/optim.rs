@@ -129,16 +129,18 @@ impl Optimizer {
         out
     }
 
-    /// Restores moments saved by [`Optimizer::state`] and the step count; every tensor must
-    /// be there with its shape, else nothing changes.
-    pub fn load_state(
-        &mut self,
+    /// Pairs the moments with those saved by [`Optimizer::state`] in `tensors`; every tensor
+    /// must be there with its shape.
+    pub(super) fn matched_state(
+        &self,
         tensors: &std::collections::HashMap<String, Tensor>,
-        steps: u64,
-    ) -> Result<(), String> {
-        super::restore::copy_checked(&self.state(), tensors, "optimiser state")?;
+    ) -> Result<super::restore::Matched, String> {
+        super::restore::matched(&self.state(), tensors, "optimiser state")
+    }
+
+    /// Sets the number of steps taken (Adam's bias correction), as saved with the moments.
+    pub(super) fn set_steps(&mut self, steps: u64) {
         self.steps = steps;
-        Ok(())
     }
 }
 
@@ -221,7 +223,8 @@ mod tests {
         let saved: std::collections::HashMap<_, _> = opt.state().into_iter().collect();
         let (vs2, _) = one_param(0.0);
         let mut fresh = Optimizer::new(&vs2, &OptimConfig::default());
-        fresh.load_state(&saved, opt.steps()).unwrap();
+        fresh.matched_state(&saved).unwrap().copy();
+        fresh.set_steps(opt.steps());
         assert_eq!(
             fresh.state()[0].1.double_value(&[0]),
             opt.state()[0].1.double_value(&[0])
@@ -229,8 +232,9 @@ mod tests {
         let vs3 = VarStore::new(Device::Cpu);
         let _ = vs3.root().var("p", &[2], nn::Init::Const(0.0));
         let err = Optimizer::new(&vs3, &OptimConfig::default())
-            .load_state(&saved, 1)
-            .unwrap_err();
+            .matched_state(&saved)
+            .err()
+            .unwrap();
         assert!(err.contains("optim/m/p") && err.contains("shape"), "{err}");
     }
 }

@@ -1,14 +1,28 @@
-//! Copying a checkpoint's tensors into live ones, all or nothing.
+//! Copying a checkpoint's tensors into live ones, all or nothing: [`matched`] checks every
+//! tensor first, [`Matched::copy`] then writes them.
 use std::collections::HashMap;
 use tch::Tensor;
 
-/// Copies `source[key]` into each `(key, target)`. Every key must be in `source` with its
-/// target's shape, else nothing is copied; `what` names the tensors in the error.
-pub(super) fn copy_checked(
+/// Live tensors paired with the checkpoint values they are to take.
+pub(super) struct Matched(Vec<(Tensor, Tensor)>);
+
+impl Matched {
+    pub fn copy(self) {
+        tch::no_grad(|| {
+            for (mut target, t) in self.0 {
+                target.copy_(&t);
+            }
+        });
+    }
+}
+
+/// Pairs each `(key, target)` with `source[key]`; every key must be in `source` with its
+/// target's shape. `what` names the tensors in the error.
+pub(super) fn matched(
     targets: &[(String, Tensor)],
     source: &HashMap<String, Tensor>,
     what: &str,
-) -> Result<(), String> {
+) -> Result<Matched, String> {
     let mut pairs = Vec::with_capacity(targets.len());
     for (key, target) in targets {
         let t = source
@@ -21,12 +35,7 @@ pub(super) fn copy_checked(
                 target.size()
             ));
         }
-        pairs.push((target.shallow_clone(), t));
+        pairs.push((target.shallow_clone(), t.shallow_clone()));
     }
-    tch::no_grad(|| {
-        for (mut target, t) in pairs {
-            target.copy_(t);
-        }
-    });
-    Ok(())
+    Ok(Matched(pairs))
 }

@@ -562,17 +562,22 @@ impl Trainer {
         }
     }
 
-    /// Continues from `snapshot`: the next update is the one that followed it.
+    /// Continues from `snapshot`: the next update is the one that followed it. Every tensor is
+    /// checked before any is copied, so a checkpoint that does not fit changes nothing.
     pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), TrainError> {
         let tensors: HashMap<String, Tensor> = snapshot
             .tensors
             .iter()
             .map(|(n, t)| (n.clone(), t.shallow_clone()))
             .collect();
-        load_model(&self.vs, &tensors)?;
-        self.optim
-            .load_state(&tensors, snapshot.progress.updates)
+        let model = matched_model(&self.vs, &tensors)?;
+        let optim = self
+            .optim
+            .matched_state(&tensors)
             .map_err(TrainError::Mismatch)?;
+        model.copy();
+        optim.copy();
+        self.optim.set_steps(snapshot.progress.updates);
         self.progress = snapshot.progress.clone();
         self.carry = None;
         Ok(())
@@ -582,6 +587,14 @@ impl Trainer {
 /// Copies the `model/` tensors of a snapshot into `vs`; every variable must be there with its
 /// shape, and no other model tensor may be, else nothing changes.
 pub fn load_model(vs: &nn::VarStore, tensors: &HashMap<String, Tensor>) -> Result<(), TrainError> {
+    matched_model(vs, tensors)?.copy();
+    Ok(())
+}
+
+fn matched_model(
+    vs: &nn::VarStore,
+    tensors: &HashMap<String, Tensor>,
+) -> Result<super::restore::Matched, TrainError> {
     let vars = vs.variables();
     if let Some(extra) = tensors
         .keys()
@@ -596,7 +609,7 @@ pub fn load_model(vs: &nn::VarStore, tensors: &HashMap<String, Tensor>) -> Resul
         .into_iter()
         .map(|(name, var)| (format!("{MODEL}{name}"), var))
         .collect();
-    super::restore::copy_checked(&targets, tensors, "variable").map_err(TrainError::Mismatch)
+    super::restore::matched(&targets, tensors, "variable").map_err(TrainError::Mismatch)
 }
 
 fn host_f32(t: &Tensor) -> Vec<f32> {
