@@ -20,6 +20,12 @@ pub struct State {
     pub modulator: Option<Tensor>,
 }
 
+/// `done` as a `[B]` bool tensor (on the CPU).
+pub(crate) fn row_mask(done: &[bool]) -> Tensor {
+    let mask: Vec<u8> = done.iter().map(|&d| u8::from(d)).collect();
+    Tensor::from_slice(&mask).to_kind(Kind::Bool)
+}
+
 impl Clone for State {
     fn clone(&self) -> Self {
         self.map(Tensor::shallow_clone)
@@ -62,8 +68,7 @@ impl State {
 
     /// [`State::reset_rows`] with the mask as a slice, as environments report it.
     pub fn reset_rows_bool(&self, done: &[bool]) -> Self {
-        let mask: Vec<u8> = done.iter().map(|&d| u8::from(d)).collect();
-        self.reset_rows(&Tensor::from_slice(&mask).to_kind(Kind::Bool))
+        self.reset_rows(&row_mask(done))
     }
 
     /// The same values, cut from the autograd graph (truncated backpropagation through time).

@@ -133,10 +133,7 @@ impl<'a> Tape<'a> {
         }
         match self {
             Self::Autograd { state, .. } => *state = state.reset_rows_bool(done),
-            Self::Fused(tape) => {
-                let mask: Vec<u8> = done.iter().map(|&d| u8::from(d)).collect();
-                tape.reset_rows(&Tensor::from_slice(&mask).to_kind(Kind::Bool));
-            }
+            Self::Fused(tape) => tape.reset_rows(&super::state::row_mask(done)),
         }
     }
 
