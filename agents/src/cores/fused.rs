@@ -242,12 +242,9 @@ impl<'a> FusedTape<'a> {
                     dh = dh.masked_fill(rows, 0.0);
                     let _ = dhebb.masked_fill_(&rows.unsqueeze(2), 0.0);
                 }
-                let m = self
-                    .plasticity
-                    .modulator
-                    .as_ref()
-                    .map(|m| m.forward(&record.h));
-                let (keep, s) = self.kernel_factors(&record.h, m.as_ref());
+                let modulated = self.modulate(&record.h);
+                let rate_m = modulated.as_ref().map(|(_, big_m)| big_m);
+                let (keep, s) = self.kernel_factors(&record.h, rate_m);
                 let mut ds = Tensor::zeros([b, h], opts);
                 let mut dkeep = Tensor::zeros([b, h], opts);
                 let mut dpre = Tensor::zeros([b, h], opts);
@@ -263,7 +260,7 @@ impl<'a> FusedTape<'a> {
                         },
                     );
                 });
-                let dh_update = self.factors_backward(&record.h, &ds, &dkeep);
+                let dh_update = self.factors_backward(&record.h, modulated.as_ref(), &ds, &dkeep);
                 let dh_t = grad_h.get(t as i64) + &dh + dh_update;
                 // tanh'(a) = 1 − h².
                 let da = dh_t * (-record.h.square() + 1.0);
@@ -318,30 +315,40 @@ impl<'a> FusedTape<'a> {
         surrogate.backward();
     }
 
+    /// The modulator's output before and after its fan-out, `(m_t, M_t)`, under
+    /// neuromodulation.
+    fn modulate(&self, h: &Tensor) -> Option<(Tensor, Tensor)> {
+        self.plasticity.modulator.as_ref().map(|md| {
+            let m = md.tanh_output(h);
+            let big_m = md.apply_fan_out(&m);
+            (m, big_m)
+        })
+    }
+
     /// `dL/dh` through the rule factors of post-synaptic activity `h` ([`FusedTape::factors`]),
     /// given `dL/ds` and `dL/dkeep`: `s = r ⊙ h`; `keep` = 1 − r (`decay`) or 1 − r ⊙ h² (`oja`);
-    /// and under neuromodulation the rate `r = m (⊙ f)`, `m = tanh(w_M · h + b_M)`.
-    fn factors_backward(&self, h: &Tensor, ds: &Tensor, dkeep: &Tensor) -> Tensor {
+    /// and under neuromodulation the rate `r = M = m (⊙ f)`, `m = tanh(w_M · h + b_M)`, with
+    /// `modulated` = `(m, M)` ([`FusedTape::modulate`]).
+    fn factors_backward(
+        &self,
+        h: &Tensor,
+        modulated: Option<&(Tensor, Tensor)>,
+        ds: &Tensor,
+        dkeep: &Tensor,
+    ) -> Tensor {
         let p = self.plasticity;
-        let modulator = p.modulator.as_ref().map(|md| (md, md.tanh_output(h)));
-        let rate = match &modulator {
-            Some((md, m)) => md
-                .fan_out
-                .as_ref()
-                .map_or_else(|| m.shallow_clone(), |f| m * f),
-            None => p.rate(None).shallow_clone(),
-        };
-        let mut dh = ds * &rate;
+        let rate = p.rate(modulated.map(|(_, big_m)| big_m));
+        let mut dh = ds * rate;
         let mut drate = ds * h;
         match p.rule {
             Rule::Hebb => {}
             Rule::Decay => drate -= dkeep,
             Rule::Oja => {
-                dh -= &rate * h * dkeep * 2.0;
+                dh -= rate * h * dkeep * 2.0;
                 drate -= h.square() * dkeep;
             }
         }
-        if let Some((md, m)) = modulator {
+        if let (Some((m, _)), Some(md)) = (modulated, &p.modulator) {
             let kind = h.kind();
             let dm = match &md.fan_out {
                 Some(f) => (drate * f).sum_dim_intlist(1, true, kind),

@@ -41,10 +41,14 @@ impl Modulator {
 
     /// `[B × 1]` (scalar) or `[B × H]` (fan-out).
     pub fn forward(&self, h: &Tensor) -> Tensor {
-        let m = self.tanh_output(h);
+        self.apply_fan_out(&self.tanh_output(h))
+    }
+
+    /// `M_t` from `m_t` ([`Modulator::tanh_output`]): `m_t` itself, or `f · m_t` (fan-out).
+    pub(crate) fn apply_fan_out(&self, m: &Tensor) -> Tensor {
         match &self.fan_out {
             Some(f) => m * f,
-            None => m,
+            None => m.shallow_clone(),
         }
     }
 
