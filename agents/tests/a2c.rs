@@ -1,6 +1,6 @@
 //! The A2C trainer through its public API: exact resume, truncated rollouts, bad settings,
 //! and an agent that learns a bandit task.
-use plastic_agents::a2c::{RolloutLen, Schedule, TrainError, Trainer, TrainerConfig};
+use plastic_agents::a2c::{RolloutLen, Schedule, Snapshot, TrainError, Trainer, TrainerConfig};
 use plastic_agents::acting::{ActionMode, AgentPolicy};
 use plastic_agents::cores::{Bptt, Engine, Rule};
 use plastic_agents::metrics::MemorySink;
@@ -30,6 +30,15 @@ fn model_values(t: &Trainer) -> Vec<(String, Vec<f32>)> {
         .into_iter()
         .map(|(n, t)| (n, Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()))
         .collect()
+}
+
+/// Restoring `snapshot` into `t` fails with a message containing each of `expected`, and
+/// leaves the model and optimiser state as they were.
+fn assert_restore_refused(t: &mut Trainer, snapshot: &Snapshot, expected: &[&str]) {
+    let before = model_values(t);
+    let err = t.restore(snapshot).unwrap_err().to_string();
+    assert!(expected.iter().all(|e| err.contains(e)), "{err}");
+    assert_eq!(model_values(t), before);
 }
 
 #[test]
@@ -180,14 +189,8 @@ fn a_checkpoint_whose_optimiser_state_does_not_fit_changes_nothing() {
         .tensors
         .retain(|(name, _)| !name.starts_with("optim/"));
     let mut t = trainer(env, small(true), 2);
-    let before = model_values(&t);
-    assert_ne!(before, model_values(&other));
-    let err = t.restore(&snapshot).unwrap_err().to_string();
-    assert!(
-        err.contains("optimiser state") && err.contains("missing"),
-        "{err}"
-    );
-    assert_eq!(model_values(&t), before);
+    assert_ne!(model_values(&t), model_values(&other));
+    assert_restore_refused(&mut t, &snapshot, &["optimiser state", "missing"]);
 }
 
 /// The trainer with the hand-written backward pass makes the update autograd makes (to f32
@@ -264,14 +267,8 @@ fn fused_and_autograd_training_make_the_same_update() {
 #[test]
 fn a_checkpoint_of_another_model_is_refused_and_changes_nothing() {
     let mut t = trainer("bandit-dependent-easy:len=15", small(true), 0);
-    let before = model_values(&t);
     let other = trainer("bandit-dependent-easy:len=15", small(false), 0).snapshot();
-    let err = t.restore(&other).unwrap_err().to_string();
-    assert!(
-        err.contains("does not match") && err.contains("missing"),
-        "{err}"
-    );
-    assert_eq!(model_values(&t), before);
+    assert_restore_refused(&mut t, &other, &["does not match", "missing"]);
 }
 
 /// The CI learning check: on `bandit-dependent-easy` (random 40, Thompson 2.12, Bayes-optimal
