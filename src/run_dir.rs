@@ -6,11 +6,12 @@
 //! runs/<name>_<n>/
 //!   config.toml                  the resolved config (re-run it with `plastic train`)
 //!   events.out.tfevents.*        TensorBoard
-//!   checkpoints/<update>/        config.toml, state.safetensors (model + optimiser), progress.json
+//!   checkpoints/<update>/        config.toml, state.safetensors (model, optimiser, recurrent
+//!                                state), progress.json (counters, episodes under way)
 //! ```
 use crate::config::ExperimentConfig;
 use anyhow::{bail, Context};
-use plastic_agents::a2c::{Progress, Snapshot};
+use plastic_agents::a2c::{Progress, Snapshot, UnderWay};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::Tensor;
@@ -42,6 +43,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 #[derive(Debug, Serialize, Deserialize)]
 struct CheckpointInfo {
     progress: Progress,
+    /// Truncated rollouts: the episodes under way (their recurrent state is in the tensors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    under_way: Option<UnderWay>,
 }
 
 pub struct RunDir {
@@ -116,6 +120,7 @@ impl RunDir {
             .context("cannot write the checkpoint's tensors")?;
         let info = CheckpointInfo {
             progress: snapshot.progress.clone(),
+            under_way: snapshot.under_way.clone(),
         };
         std::fs::write(tmp.path().join(PROGRESS), serde_json::to_vec_pretty(&info)?)?;
         std::fs::write(tmp.path().join(CONFIG), config.to_toml())?;
@@ -188,6 +193,7 @@ pub fn load_checkpoint(path: &Path) -> anyhow::Result<Loaded> {
         snapshot: Snapshot {
             tensors,
             progress: info.progress,
+            under_way: info.under_way,
         },
         path: dir,
     })

@@ -1,5 +1,6 @@
 //! Training, resuming and evaluating through the command line, and the TensorBoard files
 //! read back by TensorBoard's own reader.
+use predicates::prelude::PredicateBooleanExt;
 use serde_json::Value;
 use std::path::Path;
 
@@ -150,6 +151,34 @@ fn resume_continues_a_run_to_a_longer_budget() {
     assert_eq!(checkpoints(&run), ["00000018", "00000020"]);
     let progress = std::fs::read_to_string(run.join("checkpoints/00000020/progress.json")).unwrap();
     assert!(progress.contains("\"env_steps\": 800"), "{progress}");
+}
+
+/// Truncated rollouts whose episodes straddle the checkpoint: the run stopped halfway and
+/// resumed writes the very files of the run trained straight through.
+#[test]
+fn a_resumed_truncated_run_ends_exactly_as_a_straight_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let (straight, halves) = (dir.path().join("straight"), dir.path().join("halves"));
+    // 4 rows × 3 steps per update: 40 updates in all, episodes of 10 cut at every third step.
+    let rollouts = ["--set", "a2c.rollout_len=3"];
+    train(&config, &straight, &rollouts);
+    train(
+        &config,
+        &halves,
+        &[&rollouts[..], &["--set", "run.total_steps=240"]].concat(),
+    );
+    let progress = std::fs::read_to_string(halves.join("checkpoints/00000020/progress.json"));
+    assert!(progress.unwrap().contains("\"under_way\""));
+    plastic()
+        .args(["resume", halves.to_str().unwrap(), "--total-steps", "480"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("note:").not());
+    for file in ["state.safetensors", "progress.json"] {
+        let read = |run: &Path| std::fs::read(run.join("checkpoints/00000040").join(file)).unwrap();
+        assert!(read(&straight) == read(&halves), "{file} differs");
+    }
 }
 
 #[test]

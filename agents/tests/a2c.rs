@@ -2,7 +2,7 @@
 //! and an agent that learns a bandit task.
 use plastic_agents::a2c::{RolloutLen, Schedule, Snapshot, TrainError, Trainer, TrainerConfig};
 use plastic_agents::acting::{ActionMode, AgentPolicy};
-use plastic_agents::cores::{Bptt, Engine, Rule};
+use plastic_agents::cores::{Bptt, CoreKind, Engine, Modulation, Rule};
 use plastic_agents::metrics::MemorySink;
 use plastic_agents::CoreConfig;
 use plastic_envs::registry::make;
@@ -43,20 +43,52 @@ fn assert_restore_refused(t: &mut Trainer, snapshot: &Snapshot, expected: &[&str
 
 #[test]
 fn a_resumed_run_continues_exactly_as_an_uninterrupted_one() {
-    for env in ["bandit-dependent-easy:len=15", "maze:size=7,len=12"] {
-        let mut straight = trainer(env, small(true), 3);
+    let truncated = |core: CoreConfig, len: usize, normalize_rewards: bool| {
+        let mut c = TrainerConfig {
+            core,
+            ..TrainerConfig::default()
+        };
+        c.a2c.rollout_len = RolloutLen::Steps(len);
+        c.a2c.normalize_rewards = normalize_rewards;
+        c
+    };
+    let retroactive_lstm = CoreConfig {
+        kind: CoreKind::PlasticLstm,
+        modulation: Modulation::Retroactive,
+        ..CoreConfig::backpropamine(12)
+    };
+    // Whole episodes, then truncated rollouts whose episodes straddle the checkpoint, with
+    // every kind of recurrent state (h, c, Hebb, eligibility) carried across it.
+    let cases = [
+        ("bandit-dependent-easy:len=15", small(true)),
+        ("maze:size=7,len=12", small(true)),
+        (
+            "bandit-dependent-easy:len=15",
+            truncated(CoreConfig::backpropamine(12), 4, true),
+        ),
+        ("maze:size=7,len=12", truncated(retroactive_lstm, 5, false)),
+        (
+            "bandit-restless:len=9",
+            truncated(CoreConfig::lstm(12), 4, false),
+        ),
+    ];
+    for (env, config) in cases {
+        let case = format!("{env}, {:?}", config.a2c.rollout_len);
+        let mut straight = trainer(env, config.clone(), 3);
         let mut stats = Vec::new();
         for _ in 0..4 {
             stats.push(straight.update().unwrap());
         }
 
-        let mut first = trainer(env, small(true), 3);
+        let mut first = trainer(env, config.clone(), 3);
         first.update().unwrap();
         first.update().unwrap();
         let snapshot = first.snapshot();
+        let truncated = config.a2c.rollout_len != RolloutLen::Episode;
+        assert_eq!(snapshot.under_way.is_some(), truncated, "{case}");
         // A different seed and a different history: restore must overwrite all of it.
-        let mut resumed = trainer(env, small(true), 3);
-        let mut other = trainer(env, small(true), 99);
+        let mut resumed = trainer(env, config.clone(), 3);
+        let mut other = trainer(env, config, 99);
         other.update().unwrap();
         resumed.restore(&other.snapshot()).unwrap();
         resumed.restore(&snapshot).unwrap();
@@ -65,10 +97,10 @@ fn a_resumed_run_continues_exactly_as_an_uninterrupted_one() {
         assert_eq!(
             later,
             stats[2..],
-            "{env}: update statistics differ after resume"
+            "{case}: update statistics differ after resume"
         );
-        assert_eq!(model_values(&resumed), model_values(&straight), "{env}");
-        assert_eq!(resumed.progress(), straight.progress());
+        assert_eq!(model_values(&resumed), model_values(&straight), "{case}");
+        assert_eq!(resumed.progress(), straight.progress(), "{case}");
     }
 }
 
@@ -269,6 +301,25 @@ fn a_checkpoint_of_another_model_is_refused_and_changes_nothing() {
     let mut t = trainer("bandit-dependent-easy:len=15", small(true), 0);
     let other = trainer("bandit-dependent-easy:len=15", small(false), 0).snapshot();
     assert_restore_refused(&mut t, &other, &["does not match", "missing"]);
+}
+
+#[test]
+fn episodes_under_way_that_do_not_fit_are_refused_and_change_nothing() {
+    let mut config = small(true);
+    config.a2c.rollout_len = RolloutLen::Steps(4);
+    let run = |env: &str, b: usize| {
+        let mut t =
+            Trainer::new(make(env, b).unwrap(), config.clone(), 1000, 0, Device::Cpu).unwrap();
+        t.update().unwrap();
+        t
+    };
+    let mut t = run("bandit-dependent-easy:len=15", 6);
+    for (other, expected) in [
+        (run("bandit-dependent-easy:len=15", 5), "needs 24"),
+        (run("bandit-dependent-easy:len=10", 6), "saved from"),
+    ] {
+        assert_restore_refused(&mut t, &other.snapshot(), &["under way", expected]);
+    }
 }
 
 /// The CI learning check: on `bandit-dependent-easy` (random 40, Thompson 2.12, Bayes-optimal

@@ -34,6 +34,8 @@ pub enum EnvError {
     NoEnvs,
     #[error("step() called before reset()")]
     NotReset,
+    #[error("saved state of environment `{id}` does not fit: {reason}")]
+    BadState { id: String, reason: String },
     #[error(
         "`{id}` needs the Gymnasium bridge, and this build of plastic has none; rebuild with \
          the `gym` feature (on by default: `cargo build --release`)"

@@ -17,11 +17,13 @@ mod policy;
 pub mod registry;
 pub mod rng;
 pub mod rollout;
+mod saved;
 
 pub use buffers::{Step, StepBuffers};
 pub use error::EnvError;
 pub use params::Params;
 pub use policy::{Policy, RandomPolicy};
+pub use saved::EnvState;
 
 /// What an agent needs to know to act in an environment.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -50,6 +52,21 @@ pub trait VecEnv {
     fn reset(&mut self, seed: u64) -> Result<&[f32], EnvError>;
     /// Applies one action per environment (`actions.len() == num_envs()`).
     fn step(&mut self, actions: &[u32]) -> Result<Step<'_>, EnvError>;
+    /// Everything [`load_state`](VecEnv::load_state) needs to continue exactly from here
+    /// (episodes under way, random streams), or `None` where it cannot be captured: a
+    /// Gymnasium environment's state lives in Python objects.
+    fn save_state(&self) -> Option<EnvState> {
+        None
+    }
+    /// Continues from what [`save_state`](VecEnv::save_state) returned for the same
+    /// environment and batch size. A state that does not fit is an error and changes nothing.
+    fn load_state(&mut self, state: &EnvState) -> Result<(), EnvError> {
+        let _ = state;
+        Err(saved::bad(
+            &self.spec().id,
+            "this environment cannot restore a saved state".into(),
+        ))
+    }
 }
 
 impl<E: VecEnv + ?Sized> VecEnv for Box<E> {
@@ -64,5 +81,11 @@ impl<E: VecEnv + ?Sized> VecEnv for Box<E> {
     }
     fn step(&mut self, actions: &[u32]) -> Result<Step<'_>, EnvError> {
         (**self).step(actions)
+    }
+    fn save_state(&self) -> Option<EnvState> {
+        (**self).save_state()
+    }
+    fn load_state(&mut self, state: &EnvState) -> Result<(), EnvError> {
+        (**self).load_state(state)
     }
 }

@@ -4,7 +4,8 @@
 //! teleports the agent to a random free cell, so a good agent finds the cell once and then keeps
 //! walking back to it: it has to learn within the episode. Exact rules: `specs/maze.md`.
 use crate::rng::{self, Rng};
-use crate::{EnvError, EnvSpec, Params, Step, StepBuffers, VecEnv};
+use crate::saved::{self, check_len};
+use crate::{EnvError, EnvSpec, EnvState, Params, Step, StepBuffers, VecEnv};
 use rand::Rng as _;
 use std::collections::VecDeque;
 
@@ -258,6 +259,16 @@ impl Maze {
     }
 }
 
+/// What `save_state` keeps: everything `step` reads besides the config and layout.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    t: usize,
+    agent: Vec<u32>,
+    reward_idx: Vec<u32>,
+    rngs: Vec<Rng>,
+    obs: Vec<f32>,
+}
+
 impl VecEnv for Maze {
     fn spec(&self) -> &EnvSpec {
         &self.spec
@@ -323,6 +334,42 @@ impl VecEnv for Maze {
             }
         }
         Ok(self.buf.view())
+    }
+
+    fn save_state(&self) -> Option<EnvState> {
+        Some(saved::encode(&Saved {
+            t: self.t,
+            agent: self.agent.clone(),
+            reward_idx: self.reward_idx.clone(),
+            rngs: self.rngs.clone(),
+            obs: self.buf.obs.clone(),
+        }))
+    }
+
+    fn load_state(&mut self, state: &EnvState) -> Result<(), EnvError> {
+        let id = &self.spec.id;
+        let s: Saved = saved::decode(id, state)?;
+        let b = self.num_envs();
+        check_len(id, "rngs", s.rngs.len(), b)?;
+        check_len(id, "agent", s.agent.len(), b)?;
+        check_len(id, "reward_idx", s.reward_idx.len(), b)?;
+        check_len(id, "obs", s.obs.len(), b * OBS_DIM)?;
+        let cells = self.layout.wall.len();
+        let free = self.layout.free.len();
+        if s.t >= self.config.len
+            || s.agent
+                .iter()
+                .any(|&c| c as usize >= cells || self.layout.wall[c as usize])
+            || s.reward_idx.iter().any(|&i| i as usize >= free)
+        {
+            return Err(saved::bad(
+                id,
+                "its step, agent cells or reward cells are out of range".into(),
+            ));
+        }
+        (self.t, self.agent, self.reward_idx, self.rngs) = (s.t, s.agent, s.reward_idx, s.rngs);
+        self.buf.obs = s.obs;
+        Ok(())
     }
 }
 

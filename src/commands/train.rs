@@ -66,6 +66,13 @@ pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
         trainer.progress().updates,
         trainer.progress().env_steps
     );
+    if !trainer.whole_episode() && loaded.snapshot.under_way.is_none() {
+        eprintln!(
+            "note: the checkpoint holds no episodes under way ({} cannot save its state), so \
+             training goes on with fresh episodes rather than exactly where it stopped",
+            config.env.id
+        );
+    }
     drive(trainer, &config, &run)
 }
 

@@ -11,6 +11,6 @@ pub use optim::Optimizer;
 pub use returns::{gae, RolloutData};
 pub use reward_scale::RunningStats;
 pub use trainer::{
-    load_model, EpisodeEnd, Progress, Snapshot, TrainError, Trainer, TrainerConfig, UpdateStats,
-    RECENT,
+    load_model, EpisodeEnd, Progress, Snapshot, TrainError, Trainer, TrainerConfig, UnderWay,
+    UpdateStats, RECENT,
 };

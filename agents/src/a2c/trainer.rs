@@ -9,7 +9,7 @@ use crate::actor_critic::ActorCritic;
 use crate::cores::{BpttError, CoreConfig, CoreConfigError, Engine, State, Tape};
 use crate::metrics::MetricsSink;
 use plastic_envs::rng::{self, Rng};
-use plastic_envs::{EnvError, VecEnv};
+use plastic_envs::{EnvError, EnvState, VecEnv};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
@@ -146,12 +146,28 @@ impl UpdateStats {
 /// Model and optimiser tensors plus progress: everything a resumed run needs besides its
 /// config. Random streams are derived from (seed, update), so the counters restore them.
 pub struct Snapshot {
-    /// `model/<variable>` and `optim/{m,v}/<variable>`, on the CPU.
+    /// `model/<variable>`, `optim/{m,v}/<variable>` and, with episodes under way,
+    /// `carry/<state>` (the recurrent state they continue from), on the CPU.
     pub tensors: Vec<(String, Tensor)>,
     pub progress: Progress,
+    /// Truncated rollouts: the episodes the next rollout continues. `None` in the
+    /// whole-episode regime, and where the environments cannot save their state (Gymnasium):
+    /// the resumed run then starts fresh episodes.
+    pub under_way: Option<UnderWay>,
+}
+
+/// The episodes under way between two truncated rollouts, besides the recurrent state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnderWay {
+    /// The environment's canonical id, checked on restore.
+    env_id: String,
+    obs: Vec<f32>,
+    sums: Vec<EpisodeSum>,
+    env: EnvState,
 }
 
 const MODEL: &str = "model/";
+const CARRY: &str = "carry/";
 
 /// Salts of the random streams the trainer derives from (seed, update).
 const ENV_SALT: u64 = 0xE4F1_0000_0000_0001;
@@ -194,7 +210,7 @@ impl Rollout {
     }
 }
 
-#[derive(Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 struct EpisodeSum {
     ret: f64,
     len: u64,
@@ -551,6 +567,21 @@ impl Trainer {
             .map(|(n, t)| (format!("{MODEL}{n}"), t))
             .collect();
         tensors.extend(self.optim.state());
+        let under_way = self.carry.as_ref().and_then(|c| {
+            let env = self.env.save_state()?;
+            tensors.extend(
+                c.state
+                    .named()
+                    .into_iter()
+                    .map(|(n, t)| (format!("{CARRY}{n}"), t.shallow_clone())),
+            );
+            Some(UnderWay {
+                env_id: self.env.spec().id.clone(),
+                obs: c.obs.clone(),
+                sums: c.sums.clone(),
+                env,
+            })
+        });
         tensors.sort_by(|a, b| a.0.cmp(&b.0));
         let tensors = tensors
             .into_iter()
@@ -559,6 +590,7 @@ impl Trainer {
         Snapshot {
             tensors,
             progress: self.progress.clone(),
+            under_way,
         }
     }
 
@@ -575,12 +607,67 @@ impl Trainer {
             .optim
             .matched_state(&tensors)
             .map_err(TrainError::Mismatch)?;
+        let carry = match &snapshot.under_way {
+            Some(under_way) if !self.whole_episode => {
+                Some(self.matched_carry(under_way, &tensors)?)
+            }
+            _ => None,
+        };
         model.copy();
         optim.copy();
         self.optim.set_steps(snapshot.progress.updates);
         self.progress = snapshot.progress.clone();
-        self.carry = None;
+        self.carry = carry;
         Ok(())
+    }
+
+    /// The carry that `under_way` and the `carry/` tensors describe, with the environments
+    /// already put back where they were (the last step of a restore that can fail).
+    fn matched_carry(
+        &mut self,
+        under_way: &UnderWay,
+        tensors: &HashMap<String, Tensor>,
+    ) -> Result<Carry, TrainError> {
+        let b = self.env.num_envs();
+        let mismatch = |what: String| {
+            TrainError::Mismatch(format!("the episodes under way do not fit: {what}"))
+        };
+        let spec = self.env.spec();
+        if under_way.env_id != spec.id {
+            return Err(mismatch(format!(
+                "they were saved from `{}`, and this run steps `{}`",
+                under_way.env_id, spec.id
+            )));
+        }
+        let obs_len = b * spec.obs_dim;
+        if under_way.obs.len() != obs_len || under_way.sums.len() != b {
+            return Err(mismatch(format!(
+                "they hold {} observation values and {} episodes where this batch needs {obs_len} and {b}",
+                under_way.obs.len(),
+                under_way.sums.len()
+            )));
+        }
+        let state = self.ac.initial_state(b as i64);
+        let targets: Vec<(String, Tensor)> = state
+            .named()
+            .into_iter()
+            .map(|(n, t)| (format!("{CARRY}{n}"), t.shallow_clone()))
+            .collect();
+        if let Some(extra) = tensors
+            .keys()
+            .find(|k| k.starts_with(CARRY) && !targets.iter().any(|(n, _)| n == *k))
+        {
+            return Err(mismatch(format!("the model has no state `{extra}`")));
+        }
+        let matched =
+            super::restore::matched(&targets, tensors, "recurrent state").map_err(mismatch)?;
+        self.env.load_state(&under_way.env)?;
+        matched.copy();
+        Ok(Carry {
+            obs: under_way.obs.clone(),
+            state,
+            sums: under_way.sums.clone(),
+        })
     }
 }
 

@@ -71,6 +71,20 @@ impl State {
         self.reset_rows(&row_mask(done))
     }
 
+    /// The tensors the dynamics read back, by name (`h`, and those of `c`, `hebb` and `elig`
+    /// the core has), to save a state between rollouts; the modulator is a diagnostic.
+    pub fn named(&self) -> Vec<(&'static str, &Tensor)> {
+        [
+            ("h", Some(&self.h)),
+            ("c", self.c.as_ref()),
+            ("hebb", self.hebb.as_ref()),
+            ("elig", self.elig.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, t)| t.map(|t| (name, t)))
+        .collect()
+    }
+
     /// The same values, cut from the autograd graph (truncated backpropagation through time).
     pub fn detach(&self) -> Self {
         self.map(Tensor::detach)

@@ -1,6 +1,7 @@
 use super::{BanditConfig, Task};
 use crate::rng::{self, Rng};
-use crate::{EnvError, EnvSpec, Step, StepBuffers, VecEnv};
+use crate::saved::{self, check_len};
+use crate::{EnvError, EnvSpec, EnvState, Step, StepBuffers, VecEnv};
 use rand::Rng as _;
 use rand_distr::StandardNormal;
 
@@ -28,6 +29,17 @@ pub struct Bandit {
 }
 
 const NONE: u32 = u32::MAX;
+
+/// What `save_state` keeps: everything `step` reads besides the config.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    t: usize,
+    means: Vec<f32>,
+    best: Vec<f32>,
+    last: Vec<u32>,
+    rngs: Vec<Rng>,
+    obs: Vec<f32>,
+}
 
 impl Bandit {
     pub fn new(config: BanditConfig, num_envs: usize) -> Self {
@@ -189,6 +201,38 @@ impl VecEnv for Bandit {
             }
         }
         Ok(self.buf.view())
+    }
+
+    fn save_state(&self) -> Option<EnvState> {
+        Some(saved::encode(&Saved {
+            t: self.t,
+            means: self.means.clone(),
+            best: self.best.clone(),
+            last: self.last.clone(),
+            rngs: self.rngs.clone(),
+            obs: self.buf.obs.clone(),
+        }))
+    }
+
+    fn load_state(&mut self, state: &EnvState) -> Result<(), EnvError> {
+        let id = &self.spec.id;
+        let s: Saved = saved::decode(id, state)?;
+        let (b, k) = (self.num_envs(), self.spec.num_actions);
+        check_len(id, "rngs", s.rngs.len(), b)?;
+        check_len(id, "means", s.means.len(), b * k)?;
+        check_len(id, "best", s.best.len(), b)?;
+        check_len(id, "last", s.last.len(), b)?;
+        check_len(id, "obs", s.obs.len(), b * self.spec.obs_dim)?;
+        if s.t >= self.config.horizon() || s.last.iter().any(|&a| a != NONE && a as usize >= k) {
+            return Err(saved::bad(
+                id,
+                "its step or last actions are out of range".into(),
+            ));
+        }
+        (self.t, self.means, self.best, self.last, self.rngs) =
+            (s.t, s.means, s.best, s.last, s.rngs);
+        self.buf.obs = s.obs;
+        Ok(())
     }
 }
 
