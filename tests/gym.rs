@@ -1,5 +1,5 @@
-//! Gymnasium environments through the command line: training, evaluation on another variant,
-//! rendering, the benchmark, and the errors a user meets (against the real gymnasium).
+//! Gymnasium environments through the command line: training, resuming, evaluation on another
+//! variant, rendering, the benchmark, and the errors a user meets (against the real gymnasium).
 #![cfg(feature = "gym")]
 
 use std::path::{Path, PathBuf};
@@ -63,6 +63,15 @@ fn a_cartpole_agent_trains_evaluates_on_a_variant_and_renders_a_gif() {
         .assert()
         .success();
     assert!(run.join("checkpoints").join("00000010").is_dir());
+    // Gymnasium environments cannot save their episodes under way: resume says so.
+    plastic()
+        .arg("resume")
+        .arg(&run)
+        .args(["--total-steps", "384"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("fresh episodes"));
+    assert!(run.join("checkpoints").join("00000012").is_dir());
 
     let report = json_stdout(
         plastic()
