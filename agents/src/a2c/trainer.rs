@@ -569,12 +569,7 @@ impl Trainer {
         tensors.extend(self.optim.state());
         let under_way = self.carry.as_ref().and_then(|c| {
             let env = self.env.save_state()?;
-            tensors.extend(
-                c.state
-                    .named()
-                    .into_iter()
-                    .map(|(n, t)| (format!("{CARRY}{n}"), t.shallow_clone())),
-            );
+            tensors.extend(carry_tensors(&c.state));
             Some(UnderWay {
                 env_id: self.env.spec().id.clone(),
                 obs: c.obs.clone(),
@@ -648,11 +643,7 @@ impl Trainer {
             )));
         }
         let state = self.ac.initial_state(b as i64);
-        let targets: Vec<(String, Tensor)> = state
-            .named()
-            .into_iter()
-            .map(|(n, t)| (format!("{CARRY}{n}"), t.shallow_clone()))
-            .collect();
+        let targets = carry_tensors(&state);
         if let Some(extra) = tensors
             .keys()
             .find(|k| k.starts_with(CARRY) && !targets.iter().any(|(n, _)| n == *k))
@@ -669,6 +660,15 @@ impl Trainer {
             sums: under_way.sums.clone(),
         })
     }
+}
+
+/// A carried state's tensors under their snapshot names, `carry/<name>`.
+fn carry_tensors(state: &State) -> Vec<(String, Tensor)> {
+    state
+        .named()
+        .into_iter()
+        .map(|(n, t)| (format!("{CARRY}{n}"), t.shallow_clone()))
+        .collect()
 }
 
 /// Copies the `model/` tensors of a snapshot into `vs`; every variable must be there with its
