@@ -256,7 +256,13 @@ fn tensorboard_reads_back_the_tags_and_values_of_a_maze_run() {
         "kind = \"plastic-rnn\"\nhidden = 8\nmodulation = \"none\"",
     );
     let run = dir.path().join("run");
-    train(&config, &run, &[]);
+    let entropy = [
+        "--set",
+        "a2c.entropy_coef=0.6",
+        "--set",
+        "a2c.entropy_schedule=linear",
+    ];
+    train(&config, &run, &entropy);
     let v = read_events(&run);
     let scalars = &v["scalars"];
     for tag in [
@@ -268,6 +274,7 @@ fn tensorboard_reads_back_the_tags_and_values_of_a_maze_run() {
         "train/explained_variance",
         "train/grad_norm",
         "train/learning_rate",
+        "train/entropy_coef",
         "time/sps",
         "plasticity/mean_abs_hebb",
     ] {
@@ -286,6 +293,19 @@ fn tensorboard_reads_back_the_tags_and_values_of_a_maze_run() {
     assert_eq!(lens[11][0], 480);
     for point in scalars["train/learning_rate"].as_array().unwrap() {
         assert!((point[1].as_f64().unwrap() - 0.002).abs() < 1e-9, "{point}");
+    }
+    // The entropy weight falls linearly from 0.6 towards 0 over the 12 updates.
+    for (u, point) in scalars["train/entropy_coef"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let expected = 0.6 * (1.0 - u as f64 / 12.0);
+        assert!(
+            (point[1].as_f64().unwrap() - expected).abs() < 1e-6,
+            "{point}"
+        );
     }
     // Histograms every 2 updates (+ none extra at the end, 12 being even), of 8×8 = 64 values.
     for tag in ["weights/w", "weights/alpha"] {

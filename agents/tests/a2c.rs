@@ -177,6 +177,7 @@ fn whole_episode_rollouts_match_the_episode_length() {
         "train/explained_variance",
         "train/grad_norm",
         "train/learning_rate",
+        "train/entropy_coef",
     ] {
         assert_eq!(sink.series(tag).len(), 1, "{tag}");
     }

@@ -61,8 +61,12 @@ pub struct A2cConfig {
     /// GAE(λ); 1 gives plain discounted returns minus the value.
     pub gae_lambda: f64,
     pub value_coef: f64,
-    /// Weight of the entropy bonus `H(π)`.
+    /// Weight of the entropy bonus `H(π)` (at the first update, when annealed).
     pub entropy_coef: f64,
+    /// `"constant"`, or `"linear"`: from `entropy_coef` at the first update to
+    /// `entropy_final` after the last (explore widely first, then commit).
+    pub entropy_schedule: Schedule,
+    pub entropy_final: f64,
     /// Weight of Backpropamine's penalty `Σ_a π_a²` (0 turns it off).
     pub sum_squares_coef: f64,
     /// Normalise advantages over the batch before the policy loss.
@@ -85,6 +89,8 @@ impl Default for A2cConfig {
             gae_lambda: 1.0,
             value_coef: 0.5,
             entropy_coef: 0.01,
+            entropy_schedule: Schedule::Constant,
+            entropy_final: 0.0,
             sum_squares_coef: 0.0,
             normalize_advantages: false,
             normalize_rewards: false,
@@ -102,14 +108,28 @@ pub enum Algorithm {
     Rmsprop,
 }
 
-/// Learning rate over the run.
+/// A coefficient over the run (the learning rate, the entropy bonus's weight).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Schedule {
     #[default]
     Constant,
-    /// From `lr` at the first update down to 0 after the last.
+    /// From its value at the first update to its final value (0 for the learning rate) after
+    /// the last.
     Linear,
+}
+
+impl Schedule {
+    /// The value at update `update` of `total`, going from `start` to `end`.
+    fn at(self, start: f64, end: f64, update: u64, total: u64) -> f64 {
+        match self {
+            Self::Constant => start,
+            Self::Linear => {
+                let done = (update as f64 / total.max(1) as f64).min(1.0);
+                start * (1.0 - done) + end * done
+            }
+        }
+    }
 }
 
 /// Optimiser settings; the formulas are PyTorch's `Adam` and `RMSprop` (no momentum).
@@ -197,6 +217,12 @@ impl A2cConfig {
             "must be ≥ 0",
         )?;
         check(
+            non_neg(self.entropy_final),
+            "a2c.entropy_final",
+            self.entropy_final,
+            "must be ≥ 0",
+        )?;
+        check(
             non_neg(self.sum_squares_coef),
             "a2c.sum_squares_coef",
             self.sum_squares_coef,
@@ -249,10 +275,15 @@ impl OptimConfig {
 
     /// Learning rate of update `update` (0-based) of `total`.
     pub fn lr_at(&self, update: u64, total: u64) -> f64 {
-        match self.schedule {
-            Schedule::Constant => self.lr,
-            Schedule::Linear => self.lr * (1.0 - update as f64 / total.max(1) as f64).max(0.0),
-        }
+        self.schedule.at(self.lr, 0.0, update, total)
+    }
+}
+
+impl A2cConfig {
+    /// The entropy bonus's weight at update `update` of `total`.
+    pub fn entropy_at(&self, update: u64, total: u64) -> f64 {
+        let (start, end) = (self.entropy_coef, self.entropy_final);
+        self.entropy_schedule.at(start, end, update, total)
     }
 }
 
@@ -309,5 +340,23 @@ mod tests {
         assert_eq!(o.lr_at(0, 4), 1.0);
         assert_eq!(o.lr_at(2, 4), 0.5);
         assert_eq!(o.lr_at(4, 4), 0.0);
+        assert_eq!(o.lr_at(6, 4), 0.0);
+    }
+
+    #[test]
+    fn entropy_is_constant_or_annealed_to_its_final_weight() {
+        let mut a = A2cConfig {
+            entropy_coef: 1.0,
+            ..A2cConfig::default()
+        };
+        a.entropy_final = 0.2;
+        assert_eq!(a.entropy_at(3, 4), 1.0);
+        a.entropy_schedule = Schedule::Linear;
+        assert_eq!(a.entropy_at(0, 4), 1.0);
+        assert!((a.entropy_at(2, 4) - 0.6).abs() < 1e-12);
+        assert!((a.entropy_at(4, 4) - 0.2).abs() < 1e-12);
+        assert!((a.entropy_at(9, 4) - 0.2).abs() < 1e-12);
+        a.entropy_final = -0.1;
+        assert_eq!(a.validate().unwrap_err().key, "a2c.entropy_final");
     }
 }

@@ -101,6 +101,8 @@ pub struct UpdateStats {
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
     pub learning_rate: f64,
+    /// Weight of the entropy bonus in this update.
+    pub entropy_coef: f64,
     pub env_steps: u64,
     pub episodes: Vec<EpisodeEnd>,
     /// Mean |Hebb| at the end of the rollout (plastic cores).
@@ -129,6 +131,7 @@ impl UpdateStats {
         put("train/explained_variance", self.explained_variance);
         put("train/grad_norm", self.grad_norm);
         put("train/learning_rate", self.learning_rate);
+        put("train/entropy_coef", self.entropy_coef);
         if progress.return_stats.count > 0.0 {
             // What `a2c.normalize_rewards` divides rewards by.
             put("train/return_std", progress.return_stats.var.sqrt());
@@ -467,6 +470,7 @@ impl Trainer {
         let kind = self.ac.core.kind();
         let a2c = &self.config.a2c;
         let lr = self.config.optim.lr_at(update, self.total_updates);
+        let entropy_coef = a2c.entropy_at(update, self.total_updates);
 
         // The loss is built on the outputs as a leaf; the tape carries its gradient on into
         // the core.
@@ -502,7 +506,7 @@ impl Trainer {
         let value_loss = (to_t(&returns) - &values).square().mean(kind);
         let entropy = -(&pi * &log_pi).sum_dim_intlist(2, false, kind).mean(kind);
         let sum_squares = pi.square().sum_dim_intlist(2, false, kind).mean(kind);
-        let loss = &policy_loss + &value_loss * a2c.value_coef - &entropy * a2c.entropy_coef
+        let loss = &policy_loss + &value_loss * a2c.value_coef - &entropy * entropy_coef
             + &sum_squares * a2c.sum_squares_coef;
         let non_finite = |what| TrainError::NonFinite { what, update };
         if !loss.double_value(&[]).is_finite() {
@@ -526,6 +530,7 @@ impl Trainer {
             explained_variance: explained_variance(&host_v, &returns),
             grad_norm,
             learning_rate: lr,
+            entropy_coef,
             env_steps: (b * self.rollout_len) as u64,
             mean_abs_hebb: r.mean_abs_hebb,
             modulator: (!r.modulators.is_empty()).then(|| {
