@@ -60,8 +60,7 @@ pub trait VecEnv {
     }
     /// Continues from what [`save_state`](VecEnv::save_state) returned for the same
     /// environment and batch size. A state that does not fit is an error and changes nothing.
-    fn load_state(&mut self, state: &EnvState) -> Result<(), EnvError> {
-        let _ = state;
+    fn load_state(&mut self, _state: &EnvState) -> Result<(), EnvError> {
         Err(saved::bad(
             &self.spec().id,
             "this environment cannot restore a saved state".into(),
