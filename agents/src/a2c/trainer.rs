@@ -594,8 +594,10 @@ impl Trainer {
         }
     }
 
-    /// Continues from `snapshot`: the next update is the one that followed it. Every tensor is
-    /// checked before any is copied, so a checkpoint that does not fit changes nothing.
+    /// Continues from `snapshot`: the next update is the one that followed it, with the
+    /// episodes that were under way (truncated rollouts, native environments). Every tensor
+    /// and the environments' state are checked before anything is copied, so a checkpoint
+    /// that does not fit changes nothing.
     pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), TrainError> {
         let tensors: HashMap<String, Tensor> = snapshot
             .tensors
