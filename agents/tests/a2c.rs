@@ -302,6 +302,13 @@ fn a_checkpoint_of_another_model_is_refused_and_changes_nothing() {
     let mut t = trainer("bandit-dependent-easy:len=15", small(true), 0);
     let other = trainer("bandit-dependent-easy:len=15", small(false), 0).snapshot();
     assert_restore_refused(&mut t, &other, &["does not match", "missing"]);
+    // The other way round, the checkpoint has variables (α, the modulator) the RNN lacks.
+    let mut rnn = trainer("bandit-dependent-easy:len=15", small(false), 0);
+    assert_restore_refused(
+        &mut rnn,
+        &t.snapshot(),
+        &["has variable", "configured model does not"],
+    );
 }
 
 #[test]

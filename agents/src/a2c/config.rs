@@ -189,6 +189,12 @@ fn check(
 }
 
 impl A2cConfig {
+    /// The entropy bonus's weight at update `update` of `total`.
+    pub fn entropy_at(&self, update: u64, total: u64) -> f64 {
+        let (start, end) = (self.entropy_coef, self.entropy_final);
+        self.entropy_schedule.at(start, end, update, total)
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let unit = |v: f64| (0.0..=1.0).contains(&v);
         let non_neg = |v: f64| v.is_finite() && v >= 0.0;
@@ -276,14 +282,6 @@ impl OptimConfig {
     /// Learning rate of update `update` (0-based) of `total`.
     pub fn lr_at(&self, update: u64, total: u64) -> f64 {
         self.schedule.at(self.lr, 0.0, update, total)
-    }
-}
-
-impl A2cConfig {
-    /// The entropy bonus's weight at update `update` of `total`.
-    pub fn entropy_at(&self, update: u64, total: u64) -> f64 {
-        let (start, end) = (self.entropy_coef, self.entropy_final);
-        self.entropy_schedule.at(start, end, update, total)
     }
 }
 

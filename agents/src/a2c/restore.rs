@@ -39,3 +39,16 @@ pub(super) fn matched(
     }
     Ok(Matched(pairs))
 }
+
+/// The first key of `source` under `prefix` that no target has: a tensor the checkpoint
+/// holds and the configured model does not.
+pub(super) fn unexpected<'a>(
+    targets: &[(String, Tensor)],
+    source: &'a HashMap<String, Tensor>,
+    prefix: &str,
+) -> Option<&'a str> {
+    source
+        .keys()
+        .find(|k| k.starts_with(prefix) && !targets.iter().any(|(n, _)| n == *k))
+        .map(String::as_str)
+}

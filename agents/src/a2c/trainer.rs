@@ -651,10 +651,7 @@ impl Trainer {
         }
         let state = self.ac.initial_state(b as i64);
         let targets = carry_tensors(&state);
-        if let Some(extra) = tensors
-            .keys()
-            .find(|k| k.starts_with(CARRY) && !targets.iter().any(|(n, _)| n == *k))
-        {
+        if let Some(extra) = super::restore::unexpected(&targets, tensors, CARRY) {
             return Err(mismatch(format!("the model has no state `{extra}`")));
         }
         let matched =
@@ -689,20 +686,17 @@ fn matched_model(
     vs: &nn::VarStore,
     tensors: &HashMap<String, Tensor>,
 ) -> Result<super::restore::Matched, TrainError> {
-    let vars = vs.variables();
-    if let Some(extra) = tensors
-        .keys()
-        .filter_map(|k| k.strip_prefix(MODEL))
-        .find(|k| !vars.contains_key(*k))
-    {
+    let targets: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(name, var)| (format!("{MODEL}{name}"), var))
+        .collect();
+    if let Some(extra) = super::restore::unexpected(&targets, tensors, MODEL) {
+        let extra = &extra[MODEL.len()..];
         return Err(TrainError::Mismatch(format!(
             "the checkpoint has variable `{extra}`, which the configured model does not"
         )));
     }
-    let targets: Vec<(String, Tensor)> = vars
-        .into_iter()
-        .map(|(name, var)| (format!("{MODEL}{name}"), var))
-        .collect();
     super::restore::matched(&targets, tensors, "variable").map_err(TrainError::Mismatch)
 }
 
