@@ -230,21 +230,66 @@ print(json.dumps({
 }))
 "#;
 
-fn read_events(run: &Path) -> Value {
+/// The cached environment's Python, which has TensorBoard.
+fn python() -> std::process::Command {
     let venv = std::env::var("VIRTUAL_ENV").expect(
         "run the tests through scripts/with-env.sh (make test), which provides TensorBoard",
     );
-    let out = std::process::Command::new(Path::new(&venv).join("bin/python"))
-        .args(["-c", READER])
-        .arg(run)
-        .output()
-        .unwrap();
+    std::process::Command::new(Path::new(&venv).join("bin/python"))
+}
+
+fn read_events(run: &Path) -> Value {
+    let out = python().args(["-c", READER]).arg(run).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// scripts/curves.py draws one polyline per run from the same events: 12 points of a constant
+/// episode length lie on one horizontal line; a tag the run lacks is an error that lists its tags.
+fn check_curves_chart(run: &Path, dir: &Path) {
+    let svg = dir.join("curve.svg");
+    let curves = |tag: &str| {
+        python()
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/curves.py"))
+            .args(["--tag", tag, "--out"])
+            .arg(&svg)
+            .arg(format!("tiny={}", run.display()))
+            .output()
+            .unwrap()
+    };
+    let missing = curves("rollout/regret_mean");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        !missing.status.success() && stderr.contains("rollout/ep_len_mean"),
+        "{stderr}"
+    );
+    assert!(!svg.exists());
+    let drawn = curves("rollout/ep_len_mean");
+    assert!(
+        drawn.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drawn.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let lines: Vec<&str> = text
+        .match_indices("<polyline points=\"")
+        .map(|(i, m)| {
+            let rest = &text[i + m.len()..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let ys: Vec<&str> = lines[0]
+        .split(' ')
+        .map(|p| p.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(ys.len(), 12, "{}", lines[0]);
+    assert!(ys.iter().all(|y| *y == ys[0]), "{}", lines[0]);
+    assert!(text.contains(">tiny</text>"), "{text}");
 }
 
 #[test]
@@ -326,6 +371,8 @@ fn tensorboard_reads_back_the_tags_and_values_of_a_maze_run() {
         assert_eq!(images.len(), 4, "{tag}");
         assert_eq!(images[0], serde_json::json!([side, side]), "{tag}");
     }
+
+    check_curves_chart(&run, dir.path());
 
     // A maze agent is judged against the shortest-path oracle.
     let e = eval_json(&run, 20);
