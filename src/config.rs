@@ -111,6 +111,12 @@ impl ExperimentConfig {
             self.env.num_envs >= 1,
             "env.num_envs = 0: at least one environment is needed (Backpropamine uses 30)"
         );
+        let name = &self.run.name;
+        anyhow::ensure!(
+            !name.is_empty() && !name.starts_with('.') && !name.contains('/'),
+            "run.name = {name:?}: it names the run's folder under runs/, so it must be non-empty, \
+             without `/` and not start with `.`"
+        );
         anyhow::ensure!(
             self.run.total_steps >= 1,
             "run.total_steps = 0: give the number of environment steps to train for"
@@ -198,6 +204,8 @@ mod tests {
             ("[core]\nhidden = 0\n", "hidden"),
             ("[log]\nevery = 0\n", "log.every"),
             ("[coer]\nhidden = 3\n", "coer"),
+            ("[run]\nname = \"../out\"\n", "run.name"),
+            ("[run]\nname = \"\"\n", "run.name"),
         ];
         for (extra, key) in cases {
             let msg = format!("{:#}", parse(&format!("{MINIMAL}{extra}")).unwrap_err());

@@ -4,6 +4,7 @@ use clap::Parser;
 mod cli;
 mod commands;
 mod config;
+mod out_of_memory;
 mod output;
 mod overrides;
 mod pictures;
@@ -13,6 +14,7 @@ mod tensorboard;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
+    out_of_memory::report_plainly();
     match commands::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -32,8 +32,8 @@ pub fn episode_gif(
     check_path(path)?;
     let EnvConfig::Gym(gym) = env else {
         anyhow::bail!(
-            "--render draws Gymnasium environments (gym:<id>) only; the maze's pictures \
-             (visits, path, Hebbian traces) are in TensorBoard"
+            "--render draws Gymnasium environments (gym:<id>) only; the native environments' \
+             pictures (the maze's visits and path, Hebbian traces) are in TensorBoard"
         );
     };
     let mut e = GymEnv::new(gym, 1, true)?;
@@ -83,6 +83,15 @@ fn check_path(path: &Path) -> anyhow::Result<()> {
             .is_some_and(|e| e.eq_ignore_ascii_case("gif")),
         "--render writes animated GIFs: give a file name ending in .gif (got `{}`)",
         path.display()
+    );
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    anyhow::ensure!(
+        dir.is_dir(),
+        "--render: the folder `{}` does not exist",
+        dir.display()
     );
     Ok(())
 }

@@ -8,6 +8,7 @@
 //!   events.out.tfevents.*        TensorBoard
 //!   checkpoints/<update>/        config.toml, state.safetensors (model, optimiser, recurrent
 //!                                state), progress.json (counters, episodes under way)
+//!   .lock                        held by the process training the run
 //! ```
 use crate::config::ExperimentConfig;
 use anyhow::{bail, Context};
@@ -20,6 +21,7 @@ pub const CONFIG: &str = "config.toml";
 const CHECKPOINTS: &str = "checkpoints";
 const STATE: &str = "state.safetensors";
 const PROGRESS: &str = "progress.json";
+const LOCK: &str = ".lock";
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -54,13 +56,19 @@ pub struct RunDir {
 
 impl RunDir {
     /// Creates `<root>/<name>_<n>` with the first free `n`, or `out` exactly when given
-    /// (which must not hold a run already).
+    /// (which must be new or empty: a new run's checkpoints must not mix with old ones).
     pub fn create(root: &Path, name: &str, out: Option<&Path>) -> anyhow::Result<Self> {
         if let Some(out) = out {
             if out.join(CONFIG).exists() {
                 bail!(
                     "`{}` already holds a run; continue it with `plastic resume {}` or choose another --out",
                     out.display(),
+                    out.display()
+                );
+            }
+            if out.is_dir() && std::fs::read_dir(out)?.next().is_some() {
+                bail!(
+                    "`{}` is not empty; give a new or empty folder as --out",
                     out.display()
                 );
             }
@@ -92,6 +100,24 @@ impl RunDir {
             );
         }
         Ok(Self { path: path.into() })
+    }
+
+    /// Holds the folder for one training process: a second `train` or `resume` of the same
+    /// run would interleave checkpoints and event files. The lock goes with the process.
+    pub fn lock(&self) -> anyhow::Result<std::fs::File> {
+        let path = self.path.join(LOCK);
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot create `{}`", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "`{}` is being trained by another plastic process; wait for it or stop it first",
+                self.path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock `{}`", path.display()))
+            }
+        }
     }
 
     pub fn write_config(&self, config: &ExperimentConfig) -> anyhow::Result<()> {
@@ -149,6 +175,7 @@ impl RunDir {
         let mut found: Vec<PathBuf> = std::fs::read_dir(&root)?
             .filter_map(Result::ok)
             .map(|e| e.path())
+            .filter(|p| p.is_dir())
             .filter(|p| {
                 p.file_name()
                     .and_then(|n| n.to_str())
@@ -173,21 +200,47 @@ pub struct Loaded {
 
 /// Reads a checkpoint folder, or the newest checkpoint of a run folder.
 pub fn load_checkpoint(path: &Path) -> anyhow::Result<Loaded> {
-    let dir = if path.join(STATE).is_file() {
-        path.to_path_buf()
-    } else {
-        RunDir::open(path)?
-            .latest_checkpoint()?
-            .with_context(|| format!("run `{}` has no checkpoint yet", path.display()))?
-    };
+    let in_checkpoints = path
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.ends_with(CHECKPOINTS)))
+        .unwrap_or(false);
+    if path.join(STATE).is_file() || in_checkpoints {
+        return read_checkpoint(path);
+    }
+    let all = RunDir::open(path)?.checkpoints()?;
+    let latest = all
+        .last()
+        .with_context(|| format!("run `{}` has no checkpoint yet", path.display()))?;
+    read_checkpoint(latest).map_err(|e| match all.len() {
+        1 => e,
+        _ => e.context(format!(
+            "the run's newest checkpoint cannot be read, older ones remain in `{}`: evaluate \
+             one with `plastic eval <its folder>`, or move the damaged one away to resume from \
+             the next",
+            path.join(CHECKPOINTS).display()
+        )),
+    })
+}
+
+/// Reads one checkpoint folder.
+fn read_checkpoint(dir: &Path) -> anyhow::Result<Loaded> {
+    read_checkpoint_files(dir)
+        .with_context(|| format!("checkpoint `{}` is damaged or incomplete", dir.display()))
+}
+
+fn read_checkpoint_files(dir: &Path) -> anyhow::Result<Loaded> {
     let config = ExperimentConfig::load(&dir.join(CONFIG), &[])?;
     let info: CheckpointInfo = serde_json::from_slice(
         &std::fs::read(dir.join(PROGRESS))
             .with_context(|| format!("cannot read `{}`", dir.join(PROGRESS).display()))?,
     )
     .with_context(|| format!("`{}` is damaged", dir.join(PROGRESS).display()))?;
-    let tensors = Tensor::read_safetensors(dir.join(STATE))
-        .with_context(|| format!("cannot read `{}`", dir.join(STATE).display()))?;
+    let state = dir.join(STATE);
+    anyhow::ensure!(state.is_file(), "`{}` is missing", state.display());
+    // tch's error is the safetensors crate's Debug form; the file name says more.
+    let tensors = Tensor::read_safetensors(&state)
+        .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", state.display()))?;
     Ok(Loaded {
         config,
         snapshot: Snapshot {
@@ -195,6 +248,6 @@ pub fn load_checkpoint(path: &Path) -> anyhow::Result<Loaded> {
             progress: info.progress,
             under_way: info.under_way,
         },
-        path: dir,
+        path: dir.to_path_buf(),
     })
 }

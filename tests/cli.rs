@@ -136,6 +136,11 @@ fn bad_input_is_a_clear_error() {
         ),
         (&["rollout", "maze", "--episodes", "0"], "episodes"),
         (&["bench", "env", "maze", "--seconds=0"], "--seconds"),
+        (&["bench", "env", "maze", "--seconds=1e30"], "--seconds"),
+        (&["bench", "env", "maze", "--seconds=nan"], "--seconds"),
+        (&["rollout", "maze:size=1003"], "from 5 to 1001"),
+        (&["rollout", "maze:reward=0"], "must be positive"),
+        (&["rollout", "maze:wall_penalty=-1"], "wall_penalty"),
     ];
     for (args, needle) in cases {
         plastic()

@@ -130,6 +130,16 @@ fn a_cartpole_agent_trains_evaluates_on_a_variant_and_renders_a_gif() {
         .assert()
         .failure()
         .stderr(predicates::str::contains(".gif"));
+    // A folder that is not there fails before the evaluation, whose results would be lost.
+    plastic()
+        .arg("eval")
+        .arg(&run)
+        .args(["--render"])
+        .arg(dir.path().join("missing/cartpole.gif"))
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("does not exist"))
+        .stdout(predicates::str::is_empty());
 }
 
 #[test]

@@ -68,6 +68,22 @@ fn eval_json(run: &Path, episodes: u32) -> Value {
     ]))
 }
 
+/// Edits `key = value` in a run's config.toml, as a user would (`key` must be unique in it).
+fn set_in_run_config(run: &Path, key: &str, value: &str) {
+    let path = run.join("config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let prefix = format!("{key} = ");
+    assert_eq!(text.lines().filter(|l| l.starts_with(&prefix)).count(), 1);
+    let edited: Vec<String> = text
+        .lines()
+        .map(|l| match l.starts_with(&prefix) {
+            true => format!("{prefix}{value}"),
+            false => l.to_string(),
+        })
+        .collect();
+    std::fs::write(&path, edited.join("\n")).unwrap();
+}
+
 fn checkpoints(run: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
         .unwrap()
@@ -109,6 +125,20 @@ fn a_run_folder_holds_config_events_and_the_newest_checkpoints() {
         .failure()
         .stderr(predicates::str::contains("already holds a run"));
     assert_eq!(checkpoints(&run), ["00000010", "00000012"]);
+    // So is a folder with other files: a new run's checkpoints must not mix with old ones.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    plastic()
+        .arg("train")
+        .arg(&config)
+        .arg("--out")
+        .arg(&other)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("is not empty"));
+    let left: Vec<_> = std::fs::read_dir(&other).unwrap().collect();
+    assert_eq!(left.len(), 1);
 }
 
 #[test]
@@ -134,6 +164,30 @@ fn eval_compares_the_agent_with_the_reference_policies() {
 }
 
 #[test]
+fn a_damaged_checkpoint_is_named_and_the_older_ones_still_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let run = dir.path().join("run");
+    train(&config, &run, &[]);
+    let newest = run.join("checkpoints/00000012");
+    let state = newest.join("state.safetensors");
+    let bytes = std::fs::read(&state).unwrap();
+    std::fs::write(&state, &bytes[..bytes.len() / 2]).unwrap();
+    for command in ["eval", "resume"] {
+        let msg = failure_message(plastic().arg(command).arg(&run));
+        assert!(
+            msg.contains("00000012` is damaged or incomplete") && msg.contains("older ones remain"),
+            "{command}: {msg}"
+        );
+    }
+    std::fs::remove_file(&state).unwrap();
+    let msg = failure_message(plastic().arg("eval").arg(&newest));
+    assert!(msg.contains("state.safetensors` is missing"), "{msg}");
+    let v = eval_json(&run.join("checkpoints/00000010"), 20);
+    assert_eq!(v["env_steps_trained"], 400);
+}
+
+#[test]
 fn resume_continues_a_run_to_a_longer_budget() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
@@ -145,9 +199,30 @@ fn resume_continues_a_run_to_a_longer_budget() {
         .success()
         .stderr(predicates::str::contains("already trained"));
     plastic()
+        .args(["resume", run.to_str().unwrap(), "--total-steps", "400"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "--total-steps 400 is not above the 480 steps",
+        ));
+    // Keys that define the run cannot change between a checkpoint and its resumption ...
+    set_in_run_config(&run, "rollout_len", "5");
+    plastic()
         .args(["resume", run.to_str().unwrap(), "--total-steps", "800"])
         .assert()
-        .success();
+        .failure()
+        .stderr(predicates::str::contains(
+            "a2c.rollout_len = 5 (was \"episode\")",
+        ));
+    assert_eq!(checkpoints(&run), ["00000010", "00000012"]);
+    // ... tuning ones can, and are named.
+    set_in_run_config(&run, "rollout_len", "\"episode\"");
+    set_in_run_config(&run, "lr", "0.001");
+    plastic()
+        .args(["resume", run.to_str().unwrap(), "--total-steps", "800"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("optim.lr = 0.001 (was 0.002)"));
     assert_eq!(checkpoints(&run), ["00000018", "00000020"]);
     let progress = std::fs::read_to_string(run.join("checkpoints/00000020/progress.json")).unwrap();
     assert!(progress.contains("\"env_steps\": 800"), "{progress}");
@@ -191,6 +266,8 @@ fn config_mistakes_are_one_line_errors_that_create_no_run() {
         ("a2c.gamma=7", "a2c.gamma"),
         ("core.kind=transformer", "transformer"),
         ("env.id=mase", "mase"),
+        // More memory than any machine has: an error, not libtorch's panic.
+        ("core.hidden=10000000", "out of memory"),
     ] {
         let out = plastic()
             .arg("train")
@@ -409,6 +486,12 @@ fn ctrl_c_saves_a_checkpoint_that_resume_continues_from() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     std::thread::sleep(std::time::Duration::from_millis(1500));
+    // One process trains a run at a time.
+    plastic()
+        .args(["resume", run.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("another plastic process"));
     let kill = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -416,7 +499,8 @@ fn ctrl_c_saves_a_checkpoint_that_resume_continues_from() {
     assert!(kill.success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    // Saved and stopped, but not finished: the shell's code for an interrupt.
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(
         stderr.contains("stopped at update") && stderr.contains("plastic resume"),
         "{stderr}"
@@ -436,27 +520,60 @@ fn ctrl_c_saves_a_checkpoint_that_resume_continues_from() {
     );
 }
 
+/// stderr of a command that must fail without a panic.
+fn failure_message(cmd: &mut assert_cmd::Command) -> String {
+    let out = cmd.assert().failure().get_output().stderr.clone();
+    let msg = String::from_utf8(out).unwrap();
+    assert!(!msg.contains("panicked"), "{msg}");
+    msg
+}
+
 #[test]
 fn a_diverging_run_stops_with_a_message_and_keeps_its_last_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
     let run = dir.path().join("run");
+    train(&config, &run, &[]);
     // Finite as a config value, infinite once applied to f32 weights.
-    let out = plastic()
-        .arg("train")
-        .arg(&config)
-        .args(["--out", run.to_str().unwrap(), "--set", "optim.lr=1e300"])
-        .assert()
-        .failure()
-        .get_output()
-        .stderr
-        .clone();
-    let msg = String::from_utf8_lossy(&out);
+    set_in_run_config(&run, "lr", "1e300");
+    let msg = failure_message(
+        plastic()
+            .args(["resume", run.to_str().unwrap()])
+            .args(["--total-steps", "800"]),
+    );
     assert!(
         msg.contains("not finite")
+            && msg.contains("optim.lr = 1e300")
             && msg.contains("last good checkpoint")
-            && !msg.contains("panicked"),
+            && msg.contains("00000012"),
         "{msg}"
     );
-    assert!(run.join("config.toml").exists());
+    assert_eq!(checkpoints(&run), ["00000010", "00000012"]);
+}
+
+/// A run that stops before its first checkpoint (here: diverging at once) is not a dead end:
+/// `plastic resume` trains it from the start.
+#[test]
+fn a_run_without_a_checkpoint_resumes_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let run = dir.path().join("run");
+    let msg = failure_message(plastic().arg("train").arg(&config).args([
+        "--out",
+        run.to_str().unwrap(),
+        "--set",
+        "optim.lr=1e300",
+    ]));
+    assert!(
+        msg.contains("not finite") && msg.contains("trains it again from the start"),
+        "{msg}"
+    );
+    assert!(run.join("config.toml").exists() && !run.join("checkpoints").exists());
+    set_in_run_config(&run, "lr", "0.002");
+    plastic()
+        .args(["resume", run.to_str().unwrap()])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("training it from the start"));
+    assert_eq!(checkpoints(&run), ["00000010", "00000012"]);
 }

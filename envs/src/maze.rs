@@ -48,11 +48,8 @@ impl MazeConfig {
             reward: params.get("reward", d.reward)?,
             wall_penalty: params.get("wall_penalty", d.wall_penalty)?,
         };
-        if config.size < 5 || config.size % 2 == 0 {
-            return Err(params.invalid("size", &config.size, "must be odd and at least 5"));
-        }
-        if config.size > 1001 {
-            return Err(params.invalid("size", &config.size, "must be at most 1001"));
+        if !(5..=1001).contains(&config.size) || config.size.is_multiple_of(2) {
+            return Err(params.invalid("size", &config.size, "must be odd, from 5 to 1001"));
         }
         if config.len == 0 {
             return Err(params.invalid("len", &config.len, "must be at least 1"));
@@ -64,6 +61,17 @@ impl MazeConfig {
             if !value.is_finite() {
                 return Err(params.invalid(key, &value, "must be a finite number"));
             }
+        }
+        // The oracle's figure, and "% of the oracle", only mean something for a positive reward.
+        if config.reward <= 0.0 {
+            return Err(params.invalid("reward", &config.reward, "must be positive"));
+        }
+        if config.wall_penalty < 0.0 {
+            return Err(params.invalid(
+                "wall_penalty",
+                &config.wall_penalty,
+                "must be 0 (none) or positive (subtracted on a bump)",
+            ));
         }
         Ok(config)
     }
@@ -89,7 +97,7 @@ impl Layout {
         let centre = size / 2;
         let is_wall = |r: usize, c: usize| {
             let border = r == 0 || c == 0 || r == size - 1 || c == size - 1;
-            let pillar = r % 2 == 0 && c % 2 == 0 && !(r == centre && c == centre);
+            let pillar = r.is_multiple_of(2) && c.is_multiple_of(2) && !(r == centre && c == centre);
             border || pillar
         };
         let wall: Vec<bool> = (0..size * size)

@@ -20,13 +20,16 @@ struct EnvBench {
 /// Timed rounds of `bench env`.
 const ROUNDS: usize = 5;
 
+/// The longest `bench env --seconds` (beyond it, a typo rather than a plan).
+const MAX_SECONDS: f64 = 86_400.0;
+
 /// Steps the environment with actions drawn in advance, so only the environment is timed.
 /// For a Gymnasium environment, also times a plain Python loop over the same vector env, the
 /// figure the bridge's cost is judged against.
 pub fn env(args: &BenchEnvArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.seconds.is_finite() && args.seconds > 0.0,
-        "--seconds must be a positive number, got {}",
+        args.seconds > 0.0 && args.seconds <= MAX_SECONDS,
+        "--seconds must be a number above 0 and at most {MAX_SECONDS} (a day), got {}",
         args.seconds
     );
     let batch = usize::try_from(args.batch)?;

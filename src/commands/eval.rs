@@ -119,6 +119,21 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     } else {
         ActionMode::Sample
     };
+    // First: a GIF that cannot be written fails before the evaluation, not after it.
+    if let Some(path) = &args.render {
+        let r = crate::render::episode_gif(&ac, &env, path, mode, args.seed)?;
+        eprintln!(
+            "wrote {}: {} frames{}, episode reward {:.3}",
+            path.display(),
+            r.frames,
+            if r.cut {
+                " (the episode was longer)"
+            } else {
+                ""
+            },
+            r.reward
+        );
+    }
     let agent = agent_stats(&ac, &env, episodes, args.seed, mode)?;
     let row = |policy: &str, s: RolloutStats| Row {
         policy: policy.into(),
@@ -162,20 +177,6 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 random_stats(&env, &spec, episodes, args.seed)?,
             ));
         }
-    }
-    if let Some(path) = &args.render {
-        let r = crate::render::episode_gif(&ac, &env, path, mode, args.seed)?;
-        eprintln!(
-            "wrote {}: {} frames{}, episode reward {:.3}",
-            path.display(),
-            r.frames,
-            if r.cut {
-                " (the episode was longer)"
-            } else {
-                ""
-            },
-            r.reward
-        );
     }
     let report = Report {
         checkpoint: loaded.path.display().to_string(),

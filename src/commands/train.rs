@@ -32,6 +32,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let device = config.run.device.resolve()?;
     let trainer = build(&config, device)?;
     let run = RunDir::create(Path::new(RUNS), &config.run.name, args.out.as_deref())?;
+    let _lock = run.lock()?;
     run.write_config(&config)?;
     eprintln!("run folder: {}", run.path.display());
     drive(trainer, &config, &run)
@@ -39,6 +40,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
 
 pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
     let run = RunDir::open(&args.run)?;
+    let _lock = run.lock()?;
     let mut config = run.config()?;
     if let Some(d) = args.device {
         config.run.device = d.into();
@@ -46,17 +48,61 @@ pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
     if let Some(steps) = args.total_steps {
         config.run.total_steps = steps;
     }
+    let device = config.run.device.resolve()?;
+    if run.latest_checkpoint()?.is_none() {
+        // Stopped before its first checkpoint (killed, or diverged at once): nothing to
+        // continue from, so the run starts over with its config.
+        eprintln!(
+            "`{}` has no checkpoint yet: training it from the start",
+            run.path.display()
+        );
+        let trainer = build(&config, device)?;
+        run.write_config(&config)?;
+        return drive(trainer, &config, &run);
+    }
     let loaded = load_checkpoint(&run.path)?;
-    let mut trainer = build(&config, config.run.device.resolve()?)?;
+    let run_config = run.path.join(crate::run_dir::CONFIG);
+    let (fixed, tuned): (Vec<_>, Vec<_>) = edited_keys(&loaded.config, &config)
+        .into_iter()
+        .partition(|e| {
+            FIXED
+                .iter()
+                .any(|f| e.key == *f || e.key.starts_with(&format!("{f}.")))
+        });
+    anyhow::ensure!(
+        fixed.is_empty(),
+        "`{}` was edited since checkpoint `{}`: {}. These keys define the run and cannot change \
+         when it resumes; train with them in a new run: plastic train {} --out <new folder>",
+        run_config.display(),
+        loaded.path.display(),
+        Edit::list(&fixed),
+        run_config.display()
+    );
+    if !tuned.is_empty() {
+        eprintln!(
+            "note: `{}` was edited since the checkpoint; the run goes on with {}",
+            run_config.display(),
+            Edit::list(&tuned)
+        );
+    }
+    let mut trainer = build(&config, device)?;
     trainer
         .restore(&loaded.snapshot)
         .with_context(|| format!("resuming from `{}`", loaded.path.display()))?;
     if trainer.is_done() {
-        eprintln!(
-            "run `{}` has already trained for {} steps; pass --total-steps to train longer",
-            run.path.display(),
-            trainer.progress().env_steps
-        );
+        let trained = trainer.progress().env_steps;
+        match args.total_steps {
+            Some(steps) => anyhow::bail!(
+                "--total-steps {steps} is not above the {trained} steps `{}` has trained; \
+                 give a larger number",
+                run.path.display()
+            ),
+            None => eprintln!(
+                "run `{}` has already trained for {trained} steps; pass --total-steps to \
+                 train longer",
+                run.path.display()
+            ),
+        }
         return Ok(());
     }
     run.write_config(&config)?;
@@ -74,6 +120,75 @@ pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
         );
     }
     drive(trainer, &config, &run)
+}
+
+/// Config keys (or whole sections) that define a run: the environment and model the
+/// checkpoint holds, the optimiser its moments belong to, the seed its random streams follow,
+/// and the rollout length its step counts and episodes under way assume. Others (learning
+/// rate, loss weights, logging) may be tuned between a checkpoint and its resumption, as after
+/// a divergence.
+const FIXED: [&str; 5] = [
+    "env",
+    "core",
+    "run.seed",
+    "optim.algorithm",
+    "a2c.rollout_len",
+];
+
+/// One config value that differs between a checkpoint and its run's `config.toml`.
+struct Edit {
+    key: String,
+    old: String,
+    new: String,
+}
+
+impl Edit {
+    fn list(edits: &[Edit]) -> String {
+        let items: Vec<String> = edits
+            .iter()
+            .map(|e| format!("{} = {} (was {})", e.key, e.new, e.old))
+            .collect();
+        items.join(", ")
+    }
+}
+
+/// A config value as it would be written, with large and tiny numbers in exponent form (TOML's
+/// own rendering spells 1e300 out in full).
+fn show(value: &toml::Value) -> String {
+    match value {
+        toml::Value::Float(f) if *f != 0.0 && !(1e-4..1e6).contains(&f.abs()) => format!("{f:e}"),
+        other => other.to_string(),
+    }
+}
+
+/// Keys whose values differ between a checkpoint's config and the run's, other than those
+/// `plastic resume` sets itself (`--total-steps`, `--device`) and the thread count.
+fn edited_keys(saved: &ExperimentConfig, now: &ExperimentConfig) -> Vec<Edit> {
+    const RESUME_SETS: [&str; 3] = ["run.total_steps", "run.device", "run.threads"];
+    let table = |c: &ExperimentConfig| match toml::Value::try_from(c) {
+        Ok(toml::Value::Table(t)) => t,
+        _ => unreachable!("a config serialises to a TOML table"),
+    };
+    let (saved, now) = (table(saved), table(now));
+    let mut edits = Vec::new();
+    for (section, old) in &saved {
+        let (Some(old), Some(new)) = (old.as_table(), now.get(section).and_then(|v| v.as_table()))
+        else {
+            continue;
+        };
+        for (name, old) in old {
+            let key = format!("{section}.{name}");
+            match new.get(name) {
+                Some(new) if new == old || RESUME_SETS.contains(&key.as_str()) => {}
+                new => edits.push(Edit {
+                    key,
+                    old: show(old),
+                    new: new.map_or("unset".into(), show),
+                }),
+            }
+        }
+    }
+    edits
 }
 
 pub(crate) fn build(config: &ExperimentConfig, device: tch::Device) -> anyhow::Result<Trainer> {
@@ -136,25 +251,34 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
                 path.display(),
                 run.path.display()
             );
-            return Ok(());
+            // Everything is saved; 130 (interrupted) tells scripts that training did not finish.
+            std::process::exit(130);
         }
         let stats = match trainer.update() {
             Ok(s) => s,
             Err(e @ TrainError::NonFinite { .. }) => {
                 bar.abandon();
                 tb.flush();
-                let last = run.latest_checkpoint()?.map_or_else(
-                    || "none was written yet".to_string(),
-                    |p| p.display().to_string(),
-                );
-                return Err(e).context(format!("last good checkpoint: {last}"));
+                let next = match run.latest_checkpoint()? {
+                    Some(p) => format!(
+                        "last good checkpoint: {}; `plastic resume {}` goes on from it",
+                        p.display(),
+                        run.path.display()
+                    ),
+                    None => format!(
+                        "no checkpoint was written yet; `plastic resume {}` trains it again \
+                         from the start",
+                        run.path.display()
+                    ),
+                };
+                return Err(e).context(next);
             }
             Err(e) => return Err(e.into()),
         };
         let p = trainer.progress();
         let u = p.updates;
         let finished = trainer.is_done();
-        if u % log.every == 0 || finished {
+        if u.is_multiple_of(log.every) || finished {
             stats.log(p, &mut tb);
             let sps = (p.env_steps - last_steps) as f64 / last_time.elapsed().as_secs_f64();
             tb.scalar("time/sps", p.env_steps, sps);
@@ -172,16 +296,16 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
                 );
             }
         }
-        if u % log.histograms_every == 0 || finished {
+        if u.is_multiple_of(log.histograms_every) || finished {
             trainer.log_parameters(&mut tb);
         }
-        if u % log.eval_every == 0 || finished {
+        if u.is_multiple_of(log.eval_every) || finished {
             evaluate(&trainer, config, &env, &mut tb)?;
         }
-        if u % log.images_every == 0 || finished {
+        if u.is_multiple_of(log.images_every) || finished {
             images(&trainer, config, &env, &mut tb)?;
         }
-        if u % log.checkpoint_every == 0 || finished {
+        if u.is_multiple_of(log.checkpoint_every) || finished {
             save(&trainer, &mut tb)?;
         }
         bar.set_position(p.env_steps);
@@ -190,14 +314,18 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
     let p = trainer.progress();
     eprintln!(
         "done: {} updates, {} environment steps, mean reward of the last {} episodes {}\n\
-         run folder: {}\nTensorBoard: scripts/with-env.sh tensorboard --logdir {}\n\
+         run folder: {}\nTensorBoard: tensorboard --logdir {}   (or `make tensorboard`)\n\
          evaluate:    plastic eval {}",
         p.updates,
         p.env_steps,
         p.recent.len(),
         p.mean_return().map_or("-".into(), |r| format!("{r:.3}")),
         run.path.display(),
-        run.path.parent().unwrap_or(&run.path).display(),
+        run.path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .display(),
         run.path.display()
     );
     Ok(())

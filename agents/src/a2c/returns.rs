@@ -18,7 +18,7 @@ pub struct RolloutData<'a> {
 pub fn gae(data: &RolloutData, gamma: f64, lambda: f64) -> (Vec<f32>, Vec<f32>) {
     let b = data.batch;
     let n = data.rewards.len();
-    assert!(n % b == 0 && data.values.len() == n && data.dones.len() == n);
+    assert!(n.is_multiple_of(b) && data.values.len() == n && data.dones.len() == n);
     assert_eq!(data.last_values.len(), b);
     let mut adv = vec![0.0f32; n];
     let mut next_adv = vec![0.0f64; b];

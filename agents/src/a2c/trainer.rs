@@ -41,9 +41,13 @@ pub enum TrainError {
     Env(#[from] EnvError),
     #[error(
         "training stopped at update {update}: the {what} is not finite (NaN or infinity); \
-         lower optim.lr or a2c.max_grad_norm and resume from the last good checkpoint"
+         lower optim.lr or a2c.max_grad_norm in the run's config.toml and resume"
     )]
-    NonFinite { what: &'static str, update: u64 },
+    NonFinite {
+        what: &'static str,
+        /// Counted from 1, as checkpoints are: the update that failed.
+        update: u64,
+    },
     #[error("the checkpoint does not match this model: {0}")]
     Mismatch(String),
 }
@@ -508,7 +512,10 @@ impl Trainer {
         let sum_squares = pi.square().sum_dim_intlist(2, false, kind).mean(kind);
         let loss = &policy_loss + &value_loss * a2c.value_coef - &entropy * entropy_coef
             + &sum_squares * a2c.sum_squares_coef;
-        let non_finite = |what| TrainError::NonFinite { what, update };
+        let non_finite = |what| TrainError::NonFinite {
+            what,
+            update: update + 1,
+        };
         if !loss.double_value(&[]).is_finite() {
             return Err(non_finite("loss"));
         }
