@@ -21,8 +21,14 @@ pub fn apply<T: Serialize + DeserializeOwned>(
             .unwrap_or_else(|| toml::Value::String(raw.to_string()));
         set(&mut doc, key, value)?;
         // Checked per override so the error names the override at fault.
-        T::deserialize(doc.clone())
-            .map_err(|e| anyhow::anyhow!("invalid value in `{item}`: {}", e.message()))?;
+        T::deserialize(doc.clone()).map_err(|e| {
+            // Unquoted values are read as TOML first, so `name=1` arrives as a number.
+            let hint = match e.message().contains("expected a string") {
+                true => format!(" (quote it: --set '{key}=\"{raw}\"')"),
+                false => String::new(),
+            };
+            anyhow::anyhow!("invalid value in `{item}`: {}{hint}", e.message())
+        })?;
     }
     Ok(T::deserialize(doc)?)
 }
@@ -35,19 +41,27 @@ fn set(doc: &mut toml::Value, key: &str, value: toml::Value) -> anyhow::Result<(
     };
     let mut table = doc.as_table_mut().expect("configs are tables");
     for part in path.into_iter().flat_map(|p| p.split('.')) {
+        let known = listing(table);
         table = table
             .get_mut(part)
             .and_then(toml::Value::as_table_mut)
-            .with_context(|| format!("unknown section `{part}` in `{key}`"))?;
+            .with_context(|| format!("unknown section `{part}` in `{key}`; here: {known}"))?;
     }
+    let known = listing(table);
     match table.get_mut(last) {
-        Some(slot) => *slot = value,
-        None => {
-            let known: Vec<&str> = table.keys().map(String::as_str).collect();
-            bail!("unknown key `{key}`; keys here: {}", known.join(", "));
+        Some(toml::Value::Table(_)) => {
+            bail!("`{key}` is a section: set one of its keys, e.g. `{key}.<key>=<value>`")
         }
+        Some(slot) => *slot = value,
+        None => bail!("unknown key `{key}`; here: {known}"),
     }
     Ok(())
+}
+
+/// The keys of a table, for error messages.
+fn listing(table: &toml::Table) -> String {
+    let keys: Vec<&str> = table.keys().map(String::as_str).collect();
+    keys.join(", ")
 }
 
 #[cfg(test)]

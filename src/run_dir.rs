@@ -93,6 +93,9 @@ impl RunDir {
 
     /// An existing run folder (it must hold a config).
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        if !path.exists() {
+            bail!("`{}` does not exist", path.display());
+        }
         if !path.join(CONFIG).is_file() {
             bail!(
                 "`{}` is not a run folder: it has no {CONFIG} (runs are created by `plastic train`)",

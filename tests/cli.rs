@@ -140,6 +140,8 @@ fn bad_input_is_a_clear_error() {
         (&["bench", "env", "maze", "--seconds=nan"], "--seconds"),
         (&["rollout", "maze:size=1003"], "from 5 to 1001"),
         (&["rollout", "maze:reward=0"], "must be positive"),
+        (&["rollout", "gym:CartPole-v1?foo"], "gym:<id>?key=value"),
+        (&["bench", "core", "--set", "core.hidden=8"], "here: alpha"),
         (&["rollout", "maze:wall_penalty=-1"], "wall_penalty"),
     ];
     for (args, needle) in cases {

@@ -268,6 +268,9 @@ fn config_mistakes_are_one_line_errors_that_create_no_run() {
         ("env.id=mase", "mase"),
         // More memory than any machine has: an error, not libtorch's panic.
         ("core.hidden=10000000", "out of memory"),
+        ("core=5", "`core` is a section"),
+        ("run.name=1", "quote it"),
+        ("run.name=../elsewhere", "run.name"),
     ] {
         let out = plastic()
             .arg("train")
@@ -285,6 +288,16 @@ fn config_mistakes_are_one_line_errors_that_create_no_run() {
         );
         assert!(!run.exists(), "{set} created a run folder");
     }
+    // A setting that does not fit the core says why, once.
+    let msg = failure_message(plastic().arg("train").arg(&config).args([
+        "--out",
+        run.to_str().unwrap(),
+        "--set",
+        "core.kind=plastic-lstm",
+        "--set",
+        "a2c.bptt=fused",
+    ]));
+    assert_eq!(msg.matches("runs plastic RNNs").count(), 1, "{msg}");
     plastic()
         .args(["eval", dir.path().to_str().unwrap()])
         .assert()

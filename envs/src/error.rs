@@ -19,7 +19,8 @@ pub enum EnvError {
         reason: String,
     },
     #[error(
-        "malformed environment id `{id}`: {reason} (expected `name` or `name:key=value,key=value`)"
+        "malformed environment id `{id}`: {reason} (expected {})",
+        id_forms(id)
     )]
     BadId { id: String, reason: String },
     #[error("expected one action per environment ({expected}), got {got}")]
@@ -53,4 +54,12 @@ pub enum EnvError {
         during: &'static str,
         message: String,
     },
+}
+
+/// The forms an id may take, for the kind of id that was malformed.
+fn id_forms(id: &str) -> &'static str {
+    match id.trim_start().starts_with(crate::gym::ID_PREFIX) {
+        true => "`gym:<id>` or `gym:<id>?key=value&key=value`",
+        false => "`name` or `name:key=value,key=value`",
+    }
 }

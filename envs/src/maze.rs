@@ -97,7 +97,8 @@ impl Layout {
         let centre = size / 2;
         let is_wall = |r: usize, c: usize| {
             let border = r == 0 || c == 0 || r == size - 1 || c == size - 1;
-            let pillar = r.is_multiple_of(2) && c.is_multiple_of(2) && !(r == centre && c == centre);
+            let pillar =
+                r.is_multiple_of(2) && c.is_multiple_of(2) && !(r == centre && c == centre);
             border || pillar
         };
         let wall: Vec<bool> = (0..size * size)

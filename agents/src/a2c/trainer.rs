@@ -30,8 +30,9 @@ pub enum TrainError {
     Core(#[from] CoreConfigError),
     #[error(transparent)]
     Config(#[from] super::ConfigError),
+    /// Not a `source`: the message already holds the cause, which would print twice.
     #[error("a2c.{0}")]
-    Bptt(#[from] BpttError),
+    Bptt(BpttError),
     #[error(
         "a2c.rollout_len = \"episode\" needs an environment with a fixed episode length, and \
          `{env}` has none; set a2c.rollout_len to a number of steps (e.g. 128)"
@@ -50,6 +51,12 @@ pub enum TrainError {
     },
     #[error("the checkpoint does not match this model: {0}")]
     Mismatch(String),
+}
+
+impl From<BpttError> for TrainError {
+    fn from(e: BpttError) -> Self {
+        Self::Bptt(e)
+    }
 }
 
 /// How far a run has got; saved with every checkpoint.
