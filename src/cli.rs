@@ -161,7 +161,7 @@ pub struct BenchCoreArgs {
     #[arg(long, value_enum, default_value_t = BpttArg::Auto)]
     pub bptt: BpttArg,
     /// libtorch intra-op threads (default: libtorch's choice).
-    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=crate::config::MAX_THREADS as i64))]
     pub threads: Option<i32>,
     /// Timed repetitions; the median is reported.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]

@@ -25,6 +25,9 @@ pub struct ExperimentConfig {
     pub log: LogConfig,
 }
 
+/// More libtorch threads than any machine has cores is a typo, and libtorch would start them.
+pub const MAX_THREADS: usize = 1024;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunConfig {
@@ -110,6 +113,11 @@ impl ExperimentConfig {
         anyhow::ensure!(
             self.env.num_envs >= 1,
             "env.num_envs = 0: at least one environment is needed (Backpropamine uses 30)"
+        );
+        anyhow::ensure!(
+            self.run.threads <= MAX_THREADS,
+            "run.threads = {}: at most {MAX_THREADS} (0 leaves libtorch's choice)",
+            self.run.threads
         );
         let name = &self.run.name;
         anyhow::ensure!(

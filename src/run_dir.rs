@@ -185,7 +185,12 @@ impl RunDir {
                     .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
             })
             .collect();
-        found.sort();
+        // By number, so that update 100,000,000 (nine digits) still sorts last.
+        found.sort_by_key(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.parse::<u64>().ok())
+        });
         Ok(found)
     }
 

@@ -141,6 +141,7 @@ fn bad_input_is_a_clear_error() {
         (&["rollout", "maze:size=1003"], "from 5 to 1001"),
         (&["rollout", "maze:reward=0"], "must be positive"),
         (&["rollout", "gym:CartPole-v1?foo"], "gym:<id>?key=value"),
+        (&["bench", "core", "--threads", "100000"], "--threads"),
         (&["bench", "core", "--set", "core.hidden=8"], "here: alpha"),
         (&["rollout", "maze:wall_penalty=-1"], "wall_penalty"),
     ];
