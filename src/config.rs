@@ -94,6 +94,56 @@ impl Default for LogConfig {
     }
 }
 
+/// Config keys (or whole sections) that define a run: the environment and model the
+/// checkpoint holds, the optimiser its moments belong to, the seed its random streams follow,
+/// and the rollout length its step counts and episodes under way assume. Others (learning
+/// rate, loss weights, logging) may be tuned between a checkpoint and its resumption, as after
+/// a divergence.
+const DEFINE_THE_RUN: [&str; 5] = [
+    "env",
+    "core",
+    "run.seed",
+    "optim.algorithm",
+    "a2c.rollout_len",
+];
+
+/// Keys `plastic resume` sets itself (`--total-steps`, `--device`), and the thread count, which
+/// changes no number.
+const RESUME_SETS: [&str; 3] = ["run.total_steps", "run.device", "run.threads"];
+
+/// One config value that differs between a checkpoint and its run's `config.toml`.
+#[derive(Debug, PartialEq)]
+pub struct ConfigEdit {
+    pub key: String,
+    pub old: String,
+    pub new: String,
+}
+
+impl ConfigEdit {
+    pub fn defines_run(&self) -> bool {
+        DEFINE_THE_RUN
+            .iter()
+            .any(|d| self.key == *d || self.key.starts_with(&format!("{d}.")))
+    }
+
+    pub fn list(edits: &[ConfigEdit]) -> String {
+        let items: Vec<String> = edits
+            .iter()
+            .map(|e| format!("{} = {} (was {})", e.key, e.new, e.old))
+            .collect();
+        items.join(", ")
+    }
+}
+
+/// A config value as it would be written, with large and tiny numbers in exponent form (TOML's
+/// own rendering spells 1e300 out in full).
+fn show(value: &toml::Value) -> String {
+    match value {
+        toml::Value::Float(f) if *f != 0.0 && !(1e-4..1e6).contains(&f.abs()) => format!("{f:e}"),
+        other => other.to_string(),
+    }
+}
+
 impl ExperimentConfig {
     /// Reads `path` and applies `overrides` (`section.key=value`).
     pub fn load(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
@@ -164,6 +214,36 @@ impl ExperimentConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("configs serialise to TOML")
     }
+
+    /// The values that differ from `saved` (a checkpoint's config), other than those
+    /// `plastic resume` sets itself.
+    pub fn edits_since(&self, saved: &ExperimentConfig) -> Vec<ConfigEdit> {
+        let table = |c: &ExperimentConfig| match toml::Value::try_from(c) {
+            Ok(toml::Value::Table(t)) => t,
+            _ => unreachable!("a config serialises to a TOML table"),
+        };
+        let (saved, now) = (table(saved), table(self));
+        let mut edits = Vec::new();
+        for (section, old) in &saved {
+            let (Some(old), Some(new)) =
+                (old.as_table(), now.get(section).and_then(|v| v.as_table()))
+            else {
+                continue;
+            };
+            for (name, old) in old {
+                let key = format!("{section}.{name}");
+                match new.get(name) {
+                    Some(new) if new == old || RESUME_SETS.contains(&key.as_str()) => {}
+                    new => edits.push(ConfigEdit {
+                        key,
+                        old: show(old),
+                        new: new.map_or("unset".into(), show),
+                    }),
+                }
+            }
+        }
+        edits
+    }
 }
 
 #[cfg(test)]
@@ -201,6 +281,25 @@ mod tests {
             }
         }
         assert!(n >= 12, "{n} configs");
+    }
+
+    #[test]
+    fn edits_since_a_checkpoint_are_listed_and_sorted_by_what_they_touch() {
+        let saved = parse(MINIMAL).unwrap();
+        let mut now = saved.clone();
+        assert!(now.edits_since(&saved).is_empty());
+        now.run.total_steps *= 2;
+        now.run.threads = 3;
+        assert!(now.edits_since(&saved).is_empty());
+        now.optim.lr = 1e300;
+        now.core.hidden += 1;
+        let edits = now.edits_since(&saved);
+        let keys: Vec<(&str, bool)> = edits
+            .iter()
+            .map(|e| (e.key.as_str(), e.defines_run()))
+            .collect();
+        assert_eq!(keys, [("core.hidden", true), ("optim.lr", false)]);
+        assert!(ConfigEdit::list(&edits).contains("optim.lr = 1e300 (was "));
     }
 
     #[test]

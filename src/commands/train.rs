@@ -2,7 +2,7 @@
 //! logging, checkpoints, a progress bar and a clean stop on Ctrl-C.
 use crate::cli::{ResumeArgs, TrainArgs};
 use crate::commands::eval::{agent_stats, EVAL_SALT};
-use crate::config::ExperimentConfig;
+use crate::config::{ConfigEdit, ExperimentConfig};
 use crate::pictures;
 use crate::run_dir::{load_checkpoint, RunDir};
 use crate::tensorboard::TensorBoard;
@@ -62,27 +62,24 @@ pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
     }
     let loaded = load_checkpoint(&run.path)?;
     let run_config = run.path.join(crate::run_dir::CONFIG);
-    let (fixed, tuned): (Vec<_>, Vec<_>) = edited_keys(&loaded.config, &config)
+    let (fixed, tuned): (Vec<_>, Vec<_>) = config
+        .edits_since(&loaded.config)
         .into_iter()
-        .partition(|e| {
-            FIXED
-                .iter()
-                .any(|f| e.key == *f || e.key.starts_with(&format!("{f}.")))
-        });
+        .partition(ConfigEdit::defines_run);
     anyhow::ensure!(
         fixed.is_empty(),
         "`{}` was edited since checkpoint `{}`: {}. These keys define the run and cannot change \
          when it resumes; train with them in a new run: plastic train {} --out <new folder>",
         run_config.display(),
         loaded.path.display(),
-        Edit::list(&fixed),
+        ConfigEdit::list(&fixed),
         run_config.display()
     );
     if !tuned.is_empty() {
         eprintln!(
             "note: `{}` was edited since the checkpoint; the run goes on with {}",
             run_config.display(),
-            Edit::list(&tuned)
+            ConfigEdit::list(&tuned)
         );
     }
     let mut trainer = build(&config, device)?;
@@ -120,75 +117,6 @@ pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
         );
     }
     drive(trainer, &config, &run)
-}
-
-/// Config keys (or whole sections) that define a run: the environment and model the
-/// checkpoint holds, the optimiser its moments belong to, the seed its random streams follow,
-/// and the rollout length its step counts and episodes under way assume. Others (learning
-/// rate, loss weights, logging) may be tuned between a checkpoint and its resumption, as after
-/// a divergence.
-const FIXED: [&str; 5] = [
-    "env",
-    "core",
-    "run.seed",
-    "optim.algorithm",
-    "a2c.rollout_len",
-];
-
-/// One config value that differs between a checkpoint and its run's `config.toml`.
-struct Edit {
-    key: String,
-    old: String,
-    new: String,
-}
-
-impl Edit {
-    fn list(edits: &[Edit]) -> String {
-        let items: Vec<String> = edits
-            .iter()
-            .map(|e| format!("{} = {} (was {})", e.key, e.new, e.old))
-            .collect();
-        items.join(", ")
-    }
-}
-
-/// A config value as it would be written, with large and tiny numbers in exponent form (TOML's
-/// own rendering spells 1e300 out in full).
-fn show(value: &toml::Value) -> String {
-    match value {
-        toml::Value::Float(f) if *f != 0.0 && !(1e-4..1e6).contains(&f.abs()) => format!("{f:e}"),
-        other => other.to_string(),
-    }
-}
-
-/// Keys whose values differ between a checkpoint's config and the run's, other than those
-/// `plastic resume` sets itself (`--total-steps`, `--device`) and the thread count.
-fn edited_keys(saved: &ExperimentConfig, now: &ExperimentConfig) -> Vec<Edit> {
-    const RESUME_SETS: [&str; 3] = ["run.total_steps", "run.device", "run.threads"];
-    let table = |c: &ExperimentConfig| match toml::Value::try_from(c) {
-        Ok(toml::Value::Table(t)) => t,
-        _ => unreachable!("a config serialises to a TOML table"),
-    };
-    let (saved, now) = (table(saved), table(now));
-    let mut edits = Vec::new();
-    for (section, old) in &saved {
-        let (Some(old), Some(new)) = (old.as_table(), now.get(section).and_then(|v| v.as_table()))
-        else {
-            continue;
-        };
-        for (name, old) in old {
-            let key = format!("{section}.{name}");
-            match new.get(name) {
-                Some(new) if new == old || RESUME_SETS.contains(&key.as_str()) => {}
-                new => edits.push(Edit {
-                    key,
-                    old: show(old),
-                    new: new.map_or("unset".into(), show),
-                }),
-            }
-        }
-    }
-    edits
 }
 
 pub(crate) fn build(config: &ExperimentConfig, device: tch::Device) -> anyhow::Result<Trainer> {
