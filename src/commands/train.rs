@@ -242,7 +242,7 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
     let p = trainer.progress();
     eprintln!(
         "done: {} updates, {} environment steps, mean reward of the last {} episodes {}\n\
-         run folder: {}\nTensorBoard: tensorboard --logdir {}   (or `make tensorboard`)\n\
+         run folder: {}\nTensorBoard: scripts/with-env.sh tensorboard --logdir {}\n\
          evaluate:    plastic eval {}",
         p.updates,
         p.env_steps,
