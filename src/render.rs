@@ -84,10 +84,7 @@ fn check_path(path: &Path) -> anyhow::Result<()> {
         "--render writes animated GIFs: give a file name ending in .gif (got `{}`)",
         path.display()
     );
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = crate::run_dir::folder_of(path);
     anyhow::ensure!(
         dir.is_dir(),
         "--render: the folder `{}` does not exist",

@@ -23,12 +23,16 @@ const STATE: &str = "state.safetensors";
 const PROGRESS: &str = "progress.json";
 const LOCK: &str = ".lock";
 
+/// The folder a path lies in: `.` for a bare file name.
+pub fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = folder_of(path);
     // tempfile's default is owner-only; a run's files are as readable as any other output.
     let mut tmp = tempfile::Builder::new()
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
@@ -175,23 +179,21 @@ impl RunDir {
         if !root.is_dir() {
             return Ok(Vec::new());
         }
-        let mut found: Vec<PathBuf> = std::fs::read_dir(&root)?
+        let update = |p: &Path| {
+            let name = p.file_name()?.to_str()?;
+            name.bytes()
+                .all(|c| c.is_ascii_digit())
+                .then(|| name.parse::<u64>().ok())?
+        };
+        let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(&root)?
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.is_dir())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
-            })
+            .filter_map(|p| Some((update(&p)?, p)))
             .collect();
         // By number, so that update 100,000,000 (nine digits) still sorts last.
-        found.sort_by_key(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.parse::<u64>().ok())
-        });
-        Ok(found)
+        found.sort();
+        Ok(found.into_iter().map(|(_, p)| p).collect())
     }
 
     pub fn latest_checkpoint(&self) -> anyhow::Result<Option<PathBuf>> {

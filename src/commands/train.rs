@@ -249,11 +249,7 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
         p.recent.len(),
         p.mean_return().map_or("-".into(), |r| format!("{r:.3}")),
         run.path.display(),
-        run.path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .display(),
+        crate::run_dir::folder_of(&run.path).display(),
         run.path.display()
     );
     Ok(())
