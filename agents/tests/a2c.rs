@@ -228,29 +228,38 @@ fn a_checkpoint_whose_optimiser_state_does_not_fit_changes_nothing() {
 
 /// The trainer with the hand-written backward pass makes the update autograd makes (to f32
 /// rounding): whole episodes, and truncated rollouts with episodes ending inside them and
-/// state carried in, for the clipped `hebb` and the unclipped `oja` rule.
+/// state carried in, for the clipped `hebb` and the unclipped `oja` rule, and for retroactive
+/// modulation (whose eligibility trace is carried too).
 #[test]
 fn fused_and_autograd_training_make_the_same_update() {
+    let truncated = ("bandit-dependent-easy:len=4", RolloutLen::Steps(5));
     let cases = [
-        ("maze:size=7,len=12", RolloutLen::Episode, Rule::Hebb),
         (
-            "bandit-dependent-easy:len=4",
-            RolloutLen::Steps(5),
+            "maze:size=7,len=12",
+            RolloutLen::Episode,
             Rule::Hebb,
+            Modulation::Simple,
         ),
+        (truncated.0, truncated.1, Rule::Hebb, Modulation::Simple),
+        (truncated.0, truncated.1, Rule::Oja, Modulation::Simple),
         (
-            "bandit-dependent-easy:len=4",
-            RolloutLen::Steps(5),
-            Rule::Oja,
+            truncated.0,
+            truncated.1,
+            Rule::Hebb,
+            Modulation::Retroactive,
         ),
     ];
-    for (env, rollout_len, rule) in cases {
-        let run = |bptt: Bptt| {
+    for (env, rollout_len, rule, modulation) in cases {
+        let config = |bptt: Bptt| {
             let mut config = small(true);
             config.core.rule = rule;
+            config.core.modulation = modulation;
             config.a2c.rollout_len = rollout_len;
             config.a2c.bptt = bptt;
-            let mut t = trainer(env, config, 5);
+            config
+        };
+        let run = |bptt: Bptt| {
+            let mut t = trainer(env, config(bptt), 5);
             let stats: Vec<_> = (0..2).map(|_| t.update().unwrap()).collect();
             (t.engine(), stats, model_values(&t))
         };
@@ -265,7 +274,7 @@ fn fused_and_autograd_training_make_the_same_update() {
             let close = |x: f64, y: f64| (x - y).abs() <= 1e-4 * x.abs().max(y.abs()) + 1e-6;
             assert!(
                 close(a.grad_norm, f.grad_norm),
-                "{env} {rule:?}: gradient norm {} vs {}",
+                "{env} {rule:?} {modulation:?}: gradient norm {} vs {}",
                 a.grad_norm,
                 f.grad_norm
             );
@@ -279,7 +288,7 @@ fn fused_and_autograd_training_make_the_same_update() {
             for (x, y) in a.iter().zip(f) {
                 assert!(
                     (x - y).abs() <= 2e-5,
-                    "{env} {rule:?}: {name} differs: {x} vs {y}"
+                    "{env} {rule:?} {modulation:?}: {name} differs: {x} vs {y}"
                 );
             }
             moved += usize::from(name.starts_with("model/ac.core."));
@@ -289,7 +298,7 @@ fn fused_and_autograd_training_make_the_same_update() {
             "{env}: core variables missing from the snapshot"
         );
         // The updates did something: the weights are not the initial ones.
-        let initial = model_values(&trainer(env, small(true), 5));
+        let initial = model_values(&trainer(env, config(Bptt::Auto), 5));
         assert_ne!(
             initial, fused_model,
             "{env}: the fused trainer did not update"

@@ -3,7 +3,7 @@
 //! row resets, a carried-in state and active clipping, for every core it runs (f64).
 mod common;
 use common::*;
-use plastic_agents::cores::{Bptt, Core, CoreConfig, Engine, State, Tape};
+use plastic_agents::cores::{Bptt, Core, CoreConfig, Engine, Modulation, State, Tape};
 use tch::{Kind, Tensor};
 
 const IN: i64 = 3;
@@ -103,9 +103,13 @@ fn fused_configs() -> Vec<CoreConfig> {
             Engine::fused_unsupported(&core).is_none()
         })
         .collect();
+    let retroactive = configs
+        .iter()
+        .filter(|c| c.modulation == Modulation::Retroactive)
+        .count();
     assert!(
-        configs.len() >= 16,
-        "fused config matrix shrank to {}",
+        configs.len() >= 24 && retroactive >= 5,
+        "fused config matrix shrank to {} ({retroactive} retroactive)",
         configs.len()
     );
     configs

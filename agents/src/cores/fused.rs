@@ -2,18 +2,20 @@
 //! traces.
 //!
 //! The forward pass runs without autograd and keeps, per step, only what the backward pass
-//! cannot rebuild cheaply: the trace `Hebb_t` (`[B × H × H]`) and four `[B × H]` vectors (the
-//! input, `h_{t−1}`, the plastic input, `h_t`). Going backwards, everything that touches the
+//! cannot rebuild cheaply: the trace `Hebb_t` (`[B × H × H]`; under retroactive modulation
+//! also the eligibility trace `E_t`) and four `[B × H]` vectors (the input, `h_{t−1}`, the
+//! plastic input, `h_t`). Going backwards, everything that touches the
 //! traces goes through the passes of [`super::trace_kernel`], and the per-neuron part of each
 //! step (tanh, rule factors, modulator) is differentiated by hand. Gradients with respect to
 //! the parameters are sums over steps, so they come from one autograd call over all steps at
-//! the end. Memory is one trace per step (B·H²·T in all) instead of autograd's three.
+//! the end. Memory is one trace per step (B·H²·T in all) instead of autograd's three (two
+//! instead of five under retroactive modulation).
 //!
-//! Covers plastic RNNs with any rule, α and η shape, without neuromodulation or with `simple`
-//! neuromodulation (any modulator shape): [`super::tape::Engine::fused_unsupported`].
+//! Covers plastic RNNs with any rule, α and η shape and neuromodulation (any modulator
+//! shape): [`super::tape::Engine::fused_unsupported`].
 use super::plasticity::rule_factors;
-use super::trace_kernel::{Rows3, Update};
-use super::{AlphaShape, Core, Plasticity, Rule, State};
+use super::trace_kernel::{RetroRows, RetroUpdate, Rows3, TraceGrads, Update};
+use super::{AlphaShape, Core, Modulation, Plasticity, Rule, State};
 use num_traits::Float;
 use tch::kind::Element;
 use tch::{Device, Kind, Tensor};
@@ -40,10 +42,21 @@ pub struct FusedTape<'a> {
     kernel_alpha: Tensor,
     /// `Hebb_0 … Hebb_t`, rows zeroed where an episode ended.
     traces: Vec<Tensor>,
+    /// `E_0 … E_t` likewise (retroactive modulation; empty otherwise).
+    eligs: Vec<Tensor>,
     h: Tensor,
     raw: Tensor,
     modulator: Option<Tensor>,
     steps: Vec<Record>,
+}
+
+/// What the trace kernels read at one step besides the traces: `[B × H]` each, contiguous.
+enum Factors {
+    /// `Hebb_t = clamp(keep ⊙ Hebb_{t−1} + s ⊗ h_{t−1})`: no neuromodulation, or `simple`.
+    Direct { keep: Tensor, s: Tensor },
+    /// Retroactive modulation: `m` writes `E_{t−1}` into `Hebb`; `E` keeps `keep` of itself
+    /// and adds `s ⊗ h_{t−1}`.
+    Retroactive { m: Tensor, keep: Tensor, s: Tensor },
 }
 
 /// The elements of a contiguous CPU tensor of element type `T`.
@@ -106,6 +119,15 @@ impl<'a> FusedTape<'a> {
             .expect("a plastic core's state has a Hebbian trace")
             .detach()
             .contiguous();
+        let eligs = match plasticity.modulation {
+            Modulation::Retroactive => vec![state
+                .elig
+                .as_ref()
+                .expect("retroactive modulation's state has an eligibility trace")
+                .detach()
+                .contiguous()],
+            Modulation::None | Modulation::Simple => Vec::new(),
+        };
         let pre = state.h.detach().contiguous();
         let raw = tch::no_grad(|| {
             (&hebb * &kernel_alpha * pre.unsqueeze(1)).sum_dim_intlist(2, false, None::<Kind>)
@@ -115,6 +137,7 @@ impl<'a> FusedTape<'a> {
             plasticity,
             kernel_alpha,
             traces: vec![hebb],
+            eligs,
             h: pre,
             raw,
             modulator: state.modulator.as_ref().map(Tensor::detach),
@@ -134,36 +157,80 @@ impl<'a> FusedTape<'a> {
         (h, m)
     }
 
-    /// The rule factors `(keep, s)` of post-synaptic activity `h`, with the modulator's output
-    /// `m` as the rate under neuromodulation.
-    fn factors(&self, h: &Tensor, m: Option<&Tensor>) -> (Option<Tensor>, Tensor) {
-        rule_factors(self.plasticity.rule, self.plasticity.rate(m), h)
+    /// The `[B × H]` factors of the trace updates as functions of post-synaptic activity `h`
+    /// (`[N × H]`) and the modulator's output `m` on it, with autograd graphs when called with
+    /// gradients on: `[s, keep]` of the rule (`keep` only for rules other than `hebb`), or
+    /// `[m, s, keep]` of retroactive modulation (`s`, `keep` those of the eligibility trace).
+    fn factor_graph(&self, h: &Tensor, m: Option<&Tensor>) -> Vec<Tensor> {
+        let p = self.plasticity;
+        match p.modulation {
+            Modulation::Retroactive => {
+                let eta_e = p
+                    .eta_e
+                    .as_ref()
+                    .expect("η_E exists with retroactive modulation");
+                let (keep, s) = rule_factors(Rule::Decay, eta_e, h);
+                let m = m.expect("the modulator exists with retroactive modulation");
+                vec![m.shallow_clone(), s, keep.expect("`decay` keeps a share")]
+            }
+            Modulation::None | Modulation::Simple => {
+                let (keep, s) = rule_factors(p.rule, p.rate(m), h);
+                std::iter::once(s).chain(keep).collect()
+            }
+        }
     }
 
-    /// [`FusedTape::factors`] as the kernel reads them: `[B × H]`, contiguous, `keep` all
-    /// ones for `hebb`.
-    fn kernel_factors(&self, h: &Tensor, m: Option<&Tensor>) -> (Tensor, Tensor) {
-        let (keep, s) = self.factors(h, m);
-        let keep = keep.map_or_else(|| h.ones_like(), |k| k.expand(h.size(), false).contiguous());
-        (keep, s.contiguous())
+    /// [`FusedTape::factor_graph`] as the kernels read it (no graph).
+    fn kernel_factors(&self, h: &Tensor, m: Option<&Tensor>) -> Factors {
+        let full = |t: Tensor| t.expand(h.size(), false).contiguous();
+        let mut f = self.factor_graph(h, m).into_iter().map(full);
+        let mut next = || f.next().expect("factor_graph gives every factor");
+        match self.plasticity.modulation {
+            Modulation::Retroactive => Factors::Retroactive {
+                m: next(),
+                s: next(),
+                keep: next(),
+            },
+            Modulation::None | Modulation::Simple => {
+                let s = next();
+                let keep = f.next().unwrap_or_else(|| h.ones_like());
+                Factors::Direct { keep, s }
+            }
+        }
     }
 
     /// One step: returns `h_t` `[B × H]` (no autograd graph).
     pub fn step(&mut self, x: &Tensor) -> Tensor {
         tch::no_grad(|| {
             let (h, m) = self.activate(x, &self.h, &self.raw);
-            let (keep, s) = self.kernel_factors(&h, m.as_ref());
+            let factors = self.kernel_factors(&h, m.as_ref());
             let pre = self.h.contiguous();
             let prev = self.traces.last().expect("the tape starts with a trace");
             let mut next = prev.empty_like();
             let mut raw = h.empty_like();
-            with_float!(self.core.kind(), T => {
-                self.update::<T>(self.steps.len(), &pre, &keep, &s).forward(
-                    data(&h),
-                    data_mut(&mut next),
-                    data_mut(&mut raw),
-                );
-            });
+            let t = self.steps.len();
+            let kind = self.core.kind();
+            match &factors {
+                Factors::Direct { keep, s } => with_float!(kind, T => {
+                    self.update::<T>(t, &pre, keep, s).forward(
+                        data(&h),
+                        data_mut(&mut next),
+                        data_mut(&mut raw),
+                    );
+                }),
+                Factors::Retroactive { m, keep, s } => {
+                    let mut next_elig = prev.empty_like();
+                    with_float!(kind, T => {
+                        self.retro_update::<T>(t, &pre, m, keep, s).forward(
+                            data(&h),
+                            data_mut(&mut next),
+                            data_mut(&mut next_elig),
+                            data_mut(&mut raw),
+                        );
+                    });
+                    self.eligs.push(next_elig);
+                }
+            }
             self.steps.push(Record {
                 x: x.shallow_clone(),
                 pre,
@@ -187,24 +254,26 @@ impl<'a> FusedTape<'a> {
         if let Some(m) = &self.modulator {
             self.modulator = Some(m.masked_fill(&rows, 0.0));
         }
-        let last = self
-            .traces
-            .last_mut()
-            .expect("the tape starts with a trace");
-        let _ = last.masked_fill_(&done.view([-1, 1, 1]), 0.0);
+        let cells = done.view([-1, 1, 1]);
+        for trace in [self.traces.last_mut(), self.eligs.last_mut()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = trace.masked_fill_(&cells, 0.0);
+        }
         if let Some(record) = self.steps.last_mut() {
             record.done = Some(rows);
         }
     }
 
-    /// The current state. It shares the latest trace, which [`FusedTape::reset_rows`] zeroes
+    /// The current state. It shares the latest traces, which [`FusedTape::reset_rows`] zeroes
     /// in place: read it before resetting.
     pub fn state(&self) -> State {
         State {
             h: self.h.shallow_clone(),
             c: None,
             hebb: self.traces.last().map(Tensor::shallow_clone),
-            elig: None,
+            elig: self.eligs.last().map(Tensor::shallow_clone),
             modulator: self.modulator.as_ref().map(Tensor::shallow_clone),
         }
     }
@@ -214,53 +283,52 @@ impl<'a> FusedTape<'a> {
     ///
     /// Going back step by step needs only the gradients with respect to the state. Those with
     /// respect to the parameters are sums over steps of per-step terms, so the loop keeps each
-    /// step's gradients of its per-neuron quantities, and one autograd call on all steps at
-    /// once turns them into parameter gradients at the end.
+    /// step's gradients of its per-neuron quantities (the pre-activation and the factors of
+    /// [`FusedTape::factor_graph`]), and one autograd call on all steps at once turns them
+    /// into parameter gradients at the end.
     pub fn backward(self, grad_h: &Tensor) {
         let kind = self.core.kind();
         let opts = (kind, self.core.device());
         let (b, h) = (self.h.size()[0], self.core.hidden());
         let per_connection = self.core.config().alpha == AlphaShape::PerConnection;
-        let want_dkeep = self.plasticity.rule != Rule::Hebb;
         let w = self.core.w().detach();
         let alpha = self.plasticity.alpha.detach();
-        let mut dhebb = Tensor::zeros([b, h, h], opts);
+        let mut grads = TraceGradients {
+            hebb: Tensor::zeros([b, h, h], opts),
+            elig: (!self.eligs.is_empty()).then(|| Tensor::zeros([b, h, h], opts)),
+            alpha: per_connection.then(|| Tensor::zeros([h, h], opts)),
+        };
         let mut dh = Tensor::zeros([b, h], opts);
-        let mut dalpha = per_connection.then(|| Tensor::zeros([h, h], opts));
         let steps = self.steps.len();
-        // Per step: gradients of the pre-activation, of `s` and of `keep`.
-        let (mut das, mut dss, mut dkeeps) = (
-            Vec::with_capacity(steps),
-            Vec::with_capacity(steps),
-            Vec::with_capacity(steps),
-        );
+        // Per step: the gradients of the pre-activation and of the factors.
+        let mut das = Vec::with_capacity(steps);
+        let mut dfactors = Vec::with_capacity(steps);
         // The parameters' graphs are built once, after the loop.
         tch::no_grad(|| {
             for (t, record) in self.steps.iter().enumerate().rev() {
                 if let Some(rows) = &record.done {
                     // A reset cuts every gradient path through the state.
                     dh = dh.masked_fill(rows, 0.0);
-                    let _ = dhebb.masked_fill_(&rows.unsqueeze(2), 0.0);
+                    let cells = rows.unsqueeze(2);
+                    for trace in [Some(&mut grads.hebb), grads.elig.as_mut()]
+                        .into_iter()
+                        .flatten()
+                    {
+                        let _ = trace.masked_fill_(&cells, 0.0);
+                    }
                 }
                 let modulated = self.modulate(&record.h);
-                let rate_m = modulated.as_ref().map(|(_, big_m)| big_m);
-                let (keep, s) = self.kernel_factors(&record.h, rate_m);
-                let mut ds = Tensor::zeros([b, h], opts);
-                let mut dkeep = Tensor::zeros([b, h], opts);
+                let big_m = modulated.as_ref().map(|(_, big_m)| big_m);
+                let factors = self.kernel_factors(&record.h, big_m);
                 let mut dpre = Tensor::zeros([b, h], opts);
-                with_float!(kind, T => {
-                    self.update::<T>(t, &record.pre, &keep, &s).backward_update(
-                        data(&self.traces[t + 1]),
-                        data_mut(&mut dhebb),
-                        want_dkeep,
-                        Rows3 {
-                            ds: data_mut(&mut ds),
-                            dkeep: data_mut(&mut dkeep),
-                            dpre: data_mut(&mut dpre),
-                        },
-                    );
-                });
-                let dh_update = self.factors_backward(&record.h, modulated.as_ref(), &ds, &dkeep);
+                let (dh_update, dfactor) = self.backward_update(
+                    t,
+                    record,
+                    &factors,
+                    modulated.as_ref(),
+                    &mut grads,
+                    &mut dpre,
+                );
                 let dh_t = grad_h.get(t as i64) + &dh + dh_update;
                 // tanh'(a) = 1 − h².
                 let da = dh_t * (-record.h.square() + 1.0);
@@ -269,50 +337,141 @@ impl<'a> FusedTape<'a> {
                 } else {
                     &da * &alpha
                 };
-                with_float!(kind, T => {
-                    self.update::<T>(t, &record.pre, &keep, &s).backward_input(
-                        data(&draw),
-                        data_mut(&mut dhebb),
-                        data_mut(&mut dpre),
-                        dalpha.as_mut().map(data_mut),
-                    );
-                });
+                self.backward_input(t, record, &factors, &draw, &mut grads, &mut dpre);
                 dh = da.mm(&w) + dpre;
                 das.push(da);
-                dss.push(ds);
-                dkeeps.push(dkeep);
+                dfactors.push(dfactor);
             }
         });
         if steps == 0 {
             return;
         }
-        for v in [&mut das, &mut dss, &mut dkeeps] {
-            v.reverse();
-        }
+        das.reverse();
+        dfactors.reverse();
         let all = |f: fn(&Record) -> &Tensor| {
             Tensor::cat(&self.steps.iter().map(f).collect::<Vec<_>>(), 0)
         };
-        let (da, ds, dkeep) = (
-            Tensor::cat(&das, 0),
-            Tensor::cat(&dss, 0),
-            Tensor::cat(&dkeeps, 0),
-        );
+        let da = Tensor::cat(&das, 0);
         let hs = all(|r| &r.h);
         let mut surrogate =
             (self.core.fixed_input(&all(|r| &r.x), &all(|r| &r.pre)) * &da).sum(kind);
         let m = self.plasticity.modulator.as_ref().map(|m| m.forward(&hs));
-        let (keep, s) = self.factors(&hs, m.as_ref());
-        surrogate += (s * ds).sum(kind);
-        if let Some(k) = keep {
-            surrogate += (k * dkeep).sum(kind);
+        for (k, factor) in self.factor_graph(&hs, m.as_ref()).iter().enumerate() {
+            let d = Tensor::cat(&dfactors.iter().map(|d| &d[k]).collect::<Vec<_>>(), 0);
+            surrogate += (factor * d).sum(kind);
         }
-        surrogate += match dalpha {
+        surrogate += match grads.alpha {
             Some(dalpha) => (&self.plasticity.alpha * dalpha).sum(kind),
             None => (&self.plasticity.alpha
                 * (all(|r| &r.raw) * &da).sum_dim_intlist(0, false, kind))
             .sum(kind),
         };
         surrogate.backward();
+    }
+
+    /// The first backward pass over the traces of step `t`, then `dL/dh_t` through the
+    /// factors. Returns that and the factors' gradients, in [`FusedTape::factor_graph`]'s
+    /// order; writes `dpre`.
+    fn backward_update(
+        &self,
+        t: usize,
+        record: &Record,
+        factors: &Factors,
+        modulated: Option<&(Tensor, Tensor)>,
+        grads: &mut TraceGradients,
+        dpre: &mut Tensor,
+    ) -> (Tensor, Vec<Tensor>) {
+        let kind = self.core.kind();
+        let zeros = || record.h.zeros_like();
+        match factors {
+            Factors::Direct { keep, s } => {
+                let want_dkeep = self.plasticity.rule != Rule::Hebb;
+                let (mut ds, mut dkeep) = (zeros(), zeros());
+                with_float!(kind, T => {
+                    self.update::<T>(t, &record.pre, keep, s).backward_update(
+                        data(&self.traces[t + 1]),
+                        data_mut(&mut grads.hebb),
+                        want_dkeep,
+                        Rows3 {
+                            ds: data_mut(&mut ds),
+                            dkeep: data_mut(&mut dkeep),
+                            dpre: data_mut(dpre),
+                        },
+                    );
+                });
+                let dh = self.factors_backward(&record.h, modulated, &ds, &dkeep);
+                (
+                    dh,
+                    std::iter::once(ds)
+                        .chain(want_dkeep.then_some(dkeep))
+                        .collect(),
+                )
+            }
+            Factors::Retroactive { m, keep, s } => {
+                let (mut dm, mut ds, mut dkeep) = (zeros(), zeros(), zeros());
+                let elig = grads.elig.as_mut().expect("retroactive tapes carry dL/dE");
+                with_float!(kind, T => {
+                    self.retro_update::<T>(t, &record.pre, m, keep, s).backward_update(
+                        data(&self.traces[t + 1]),
+                        TraceGrads {
+                            hebb: data_mut(&mut grads.hebb),
+                            elig: data_mut(elig),
+                        },
+                        RetroRows {
+                            dm: data_mut(&mut dm),
+                            ds: data_mut(&mut ds),
+                            dkeep: data_mut(&mut dkeep),
+                            dpre: data_mut(dpre),
+                        },
+                    );
+                });
+                // s = η_E ⊙ h; keep = 1 − η_E does not depend on h.
+                let eta_e = self.plasticity.eta_e.as_ref().expect("η_E exists here");
+                let modulated = modulated.expect("the modulator exists here");
+                let dh = &ds * eta_e.detach() + self.modulator_backward(modulated, &dm);
+                (dh, vec![dm, ds, dkeep])
+            }
+        }
+    }
+
+    /// The second backward pass over the traces of step `t`, once the plastic input's
+    /// gradient `draw` is known: takes the traces' gradients back to step `t − 1` and adds
+    /// to `dpre` and to α's gradient.
+    fn backward_input(
+        &self,
+        t: usize,
+        record: &Record,
+        factors: &Factors,
+        draw: &Tensor,
+        grads: &mut TraceGradients,
+        dpre: &mut Tensor,
+    ) {
+        let kind = self.core.kind();
+        let dalpha = grads.alpha.as_mut();
+        match factors {
+            Factors::Direct { keep, s } => with_float!(kind, T => {
+                self.update::<T>(t, &record.pre, keep, s).backward_input(
+                    data(draw),
+                    data_mut(&mut grads.hebb),
+                    data_mut(dpre),
+                    dalpha.map(data_mut),
+                );
+            }),
+            Factors::Retroactive { m, keep, s } => {
+                let elig = grads.elig.as_mut().expect("retroactive tapes carry dL/dE");
+                with_float!(kind, T => {
+                    self.retro_update::<T>(t, &record.pre, m, keep, s).backward_input(
+                        data(draw),
+                        TraceGrads {
+                            hebb: data_mut(&mut grads.hebb),
+                            elig: data_mut(elig),
+                        },
+                        data_mut(dpre),
+                        dalpha.map(data_mut),
+                    );
+                });
+            }
+        }
     }
 
     /// The modulator's output before and after its fan-out, `(m_t, M_t)`, under
@@ -325,9 +484,9 @@ impl<'a> FusedTape<'a> {
         })
     }
 
-    /// `dL/dh` through the rule factors of post-synaptic activity `h` ([`FusedTape::factors`]),
+    /// `dL/dh` through the rule factors of post-synaptic activity `h` ([`Factors::Direct`]),
     /// given `dL/ds` and `dL/dkeep`: `s = r ⊙ h`; `keep` = 1 − r (`decay`) or 1 − r ⊙ h² (`oja`);
-    /// and under neuromodulation the rate `r = M = m (⊙ f)`, `m = tanh(w_M · h + b_M)`, with
+    /// and under neuromodulation the rate `r = M` ([`FusedTape::modulator_backward`]), with
     /// `modulated` = `(m, M)` ([`FusedTape::modulate`]).
     fn factors_backward(
         &self,
@@ -348,19 +507,41 @@ impl<'a> FusedTape<'a> {
                 drate -= h.square() * dkeep;
             }
         }
-        if let (Some((m, _)), Some(md)) = (modulated, &p.modulator) {
-            let kind = h.kind();
-            let dm = match &md.fan_out {
-                Some(f) => (drate * f).sum_dim_intlist(1, true, kind),
-                None => drate.sum_dim_intlist(1, true, kind),
-            };
-            // tanh' = 1 − m²; `[B × 1] · [1 × H]`.
-            dh += (dm * (-m.square() + 1.0)).matmul(&md.w);
+        match modulated {
+            Some(modulated) => dh + self.modulator_backward(modulated, &drate),
+            None => dh,
         }
-        dh
     }
 
-    /// The kernel's view of step `t + 1` (from `Hebb_t`).
+    /// `dL/dh` through the modulator `M = m (⊙ f)`, `m = tanh(w_M · h + b_M)`, given `dL/dM`
+    /// (`[B × H]`) and `modulated` = `(m, M)`.
+    fn modulator_backward(&self, (m, _): &(Tensor, Tensor), dbig_m: &Tensor) -> Tensor {
+        let md = self
+            .plasticity
+            .modulator
+            .as_ref()
+            .expect("a modulated tape has a modulator");
+        let kind = m.kind();
+        let dm = match &md.fan_out {
+            Some(f) => (dbig_m * f).sum_dim_intlist(1, true, kind),
+            None => dbig_m.sum_dim_intlist(1, true, kind),
+        };
+        // tanh' = 1 − m²; `[B × 1] · [1 × H]`.
+        (dm * (-m.square() + 1.0)).matmul(&md.w)
+    }
+
+    /// The clip bounds of the Hebbian trace: ±c for `hebb` (the only rule under retroactive
+    /// modulation), none for the other rules.
+    fn bounds<T: Float>(&self) -> (T, T) {
+        let (lo, hi) = match self.plasticity.rule {
+            Rule::Hebb => (-self.plasticity.clip, self.plasticity.clip),
+            Rule::Decay | Rule::Oja => (f64::NEG_INFINITY, f64::INFINITY),
+        };
+        let float = |v: f64| T::from(v).expect("f32 and f64 hold every f64, rounded");
+        (float(lo), float(hi))
+    }
+
+    /// The kernel's view of step `t + 1` (from `Hebb_t`) for [`Factors::Direct`].
     fn update<'s, T: Element + Float>(
         &'s self,
         t: usize,
@@ -368,11 +549,7 @@ impl<'a> FusedTape<'a> {
         keep: &'s Tensor,
         s: &'s Tensor,
     ) -> Update<'s, T> {
-        let (lo, hi) = match self.plasticity.rule {
-            Rule::Hebb => (-self.plasticity.clip, self.plasticity.clip),
-            Rule::Decay | Rule::Oja => (f64::NEG_INFINITY, f64::INFINITY),
-        };
-        let float = |v: f64| T::from(v).expect("f32 and f64 hold every f64, rounded");
+        let (lo, hi) = self.bounds();
         Update {
             h: self.core.hidden() as usize,
             prev: data(&self.traces[t]),
@@ -380,8 +557,44 @@ impl<'a> FusedTape<'a> {
             keep: data(keep),
             s: data(s),
             alpha: data(&self.kernel_alpha),
-            lo: float(lo),
-            hi: float(hi),
+            lo,
+            hi,
         }
     }
+
+    /// The kernel's view of step `t + 1` (from `Hebb_t` and `E_t`) for
+    /// [`Factors::Retroactive`].
+    fn retro_update<'s, T: Element + Float>(
+        &'s self,
+        t: usize,
+        pre: &'s Tensor,
+        m: &'s Tensor,
+        keep: &'s Tensor,
+        s: &'s Tensor,
+    ) -> RetroUpdate<'s, T> {
+        let (lo, hi) = self.bounds();
+        RetroUpdate {
+            h: self.core.hidden() as usize,
+            prev: data(&self.traces[t]),
+            elig: data(&self.eligs[t]),
+            pre: data(pre),
+            m: data(m),
+            keep: data(keep),
+            s: data(s),
+            alpha: data(&self.kernel_alpha),
+            lo,
+            hi,
+        }
+    }
+}
+
+/// The gradients the backward loop carries from step to step besides `dL/dh`.
+struct TraceGradients {
+    /// `dL/dHebb_t`.
+    hebb: Tensor,
+    /// `dL/dE_t` (retroactive modulation).
+    elig: Option<Tensor>,
+    /// α's gradient, summed over steps (α per connection; per neuron it comes from the
+    /// plastic input at the end).
+    alpha: Option<Tensor>,
 }

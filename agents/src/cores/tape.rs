@@ -6,7 +6,7 @@
 //! that stack as a leaf tensor, backpropagates the loss to the leaf, and passes the leaf's
 //! gradient to [`Tape::backward`], which continues into the core's parameters.
 use super::fused::FusedTape;
-use super::{Core, CoreKind, Modulation, State};
+use super::{Core, CoreKind, State};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
@@ -44,8 +44,7 @@ impl Bptt {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
-    "bptt = \"fused\" runs plastic RNNs without retroactive modulation, on the CPU, in f32 or \
-     f64, and this core {0}; use bptt = \"auto\" (fused where it applies) or \"autograd\""
+    "bptt = \"fused\" runs plastic RNNs on the CPU, in f32 or f64, and this core {0}; use bptt = \"auto\" (fused where it applies) or \"autograd\""
 )]
 pub struct BpttError(String);
 
@@ -69,9 +68,6 @@ impl Engine {
         let config = core.config();
         if config.kind != CoreKind::PlasticRnn {
             return Some(format!("has kind = \"{}\"", config.kind.name()));
-        }
-        if config.modulation == Modulation::Retroactive {
-            return Some("has modulation = \"retroactive\"".into());
         }
         if core.device() != Device::Cpu {
             return Some(format!("is on {:?}", core.device()));

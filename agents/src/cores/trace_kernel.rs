@@ -8,6 +8,10 @@
 //! `Σ_j α[i,j] next[i,j] h_t[j]`; two passes backward give every gradient through the traces.
 //! Autograd needs 5 trace-sized kernels forward and about 11 backward for the same step, and
 //! keeps 3 trace-sized tensors per step where this keeps 1 (the trace itself).
+//!
+//! Retroactive modulation couples two traces (the eligibility trace `E` is written into
+//! `Hebb`), so it has its own passes, [`RetroUpdate`], with the same structure: one forward
+//! over both traces, two backward; 2 trace-sized tensors kept per step.
 use num_traits::Float;
 
 /// One step's trace update, row-major: `B` rows of `H` neurons.
@@ -78,6 +82,26 @@ fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     reduce(a, b, b, |a, b, _| a * b)
 }
 
+/// Batch row `b` of a `[B × H]` tensor.
+#[inline(always)]
+fn row<T>(v: &[T], h: usize, b: usize) -> &[T] {
+    &v[b * h..(b + 1) * h]
+}
+
+/// The `H` cells of post-synaptic neuron `i` in batch row `b` of a `[B × H × H]` trace.
+#[inline(always)]
+fn cells<T>(v: &[T], h: usize, b: usize, i: usize) -> &[T] {
+    &v[(b * h + i) * h..(b * h + i + 1) * h]
+}
+
+/// `dalpha_j += r · prev_j · pre_j`: one post-synaptic row of α's gradient.
+#[inline(always)]
+fn add_outer<T: Float>(dalpha: &mut [T], r: T, prev: &[T], pre: &[T]) {
+    for ((da, &p), &x) in dalpha.iter_mut().zip(prev).zip(pre) {
+        *da = *da + r * p * x;
+    }
+}
+
 /// Defines the pass `$name`, which runs the `#[inline(always)]` method `$body` compiled for
 /// AVX2 and FMA (`$avx2`: twice the vector width of the x86-64 baseline the crate is built
 /// for) where the CPU has them, else as built.
@@ -111,15 +135,6 @@ pub(super) struct Rows3<'a, T> {
 // The batch rows run one after the other: splitting them over threads was slower on the
 // 2-core machines measured (libtorch's OpenMP threads spin on the other core between ops).
 impl<T: Float> Update<'_, T> {
-    fn row<'s>(&self, v: &'s [T], b: usize) -> &'s [T] {
-        &v[b * self.h..(b + 1) * self.h]
-    }
-
-    fn cells<'s>(&self, v: &'s [T], b: usize, i: usize) -> &'s [T] {
-        let h = self.h;
-        &v[(b * h + i) * h..(b * h + i + 1) * h]
-    }
-
     pass!(
         /// Writes `next = Hebb_t` and `raw[b,i] = Σ_j α[i,j] · next[b,i,j] · post[b,j]`, the
         /// plastic input of the next step (`post` = `h_t`, the next step's pre-synaptic
@@ -132,10 +147,10 @@ impl<T: Float> Update<'_, T> {
         let h = self.h;
         let rows = next.chunks_exact_mut(h * h).zip(raw.chunks_exact_mut(h));
         for (b, (next, raw)) in rows.enumerate() {
-            let (pre, post) = (self.row(self.pre, b), self.row(post, b));
+            let (pre, post) = (row(self.pre, h, b), row(post, h, b));
             for (i, (next, raw)) in next.chunks_exact_mut(h).zip(raw).enumerate() {
                 let (k, s) = (self.keep[b * h + i], self.s[b * h + i]);
-                let prev = self.cells(self.prev, b, i);
+                let prev = cells(self.prev, h, b, i);
                 let alpha = &self.alpha[i * h..(i + 1) * h];
                 let (lo, hi) = (self.lo, self.hi);
                 for ((n, &p), &x) in next.iter_mut().zip(prev).zip(pre) {
@@ -167,11 +182,11 @@ impl<T: Float> Update<'_, T> {
                     .zip(out.dpre.chunks_exact_mut(h)),
             );
         for (b, ((grad, ds), (dkeep, dpre))) in rows.enumerate() {
-            let pre = self.row(self.pre, b);
+            let pre = row(self.pre, h, b);
             dpre.fill(T::zero());
             for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
                 let s = self.s[b * h + i];
-                let (next, prev) = (self.cells(next, b, i), self.cells(self.prev, b, i));
+                let (next, prev) = (cells(next, h, b, i), cells(self.prev, h, b, i));
                 let (lo, hi) = (self.lo, self.hi);
                 for ((g, &n), d) in grad.iter_mut().zip(next).zip(dpre.iter_mut()) {
                     // hardtanh's rule: no gradient where the bound was reached. A select
@@ -202,10 +217,10 @@ impl<T: Float> Update<'_, T> {
         let h = self.h;
         let rows = grad.chunks_exact_mut(h * h).zip(dpre.chunks_exact_mut(h));
         for (b, (grad, dpre)) in rows.enumerate() {
-            let pre = self.row(self.pre, b);
+            let pre = row(self.pre, h, b);
             for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
                 let (k, r) = (self.keep[b * h + i], draw[b * h + i]);
-                let prev = self.cells(self.prev, b, i);
+                let prev = cells(self.prev, h, b, i);
                 let alpha = &self.alpha[i * h..(i + 1) * h];
                 for ((g, &p), ((&a, &x), d)) in grad
                     .iter_mut()
@@ -216,10 +231,178 @@ impl<T: Float> Update<'_, T> {
                     *g = k * *g + r * a * x;
                 }
                 if let Some(dalpha) = dalpha.as_deref_mut() {
-                    let dalpha = &mut dalpha[i * h..(i + 1) * h];
-                    for ((da, &p), &x) in dalpha.iter_mut().zip(prev).zip(pre) {
-                        *da = *da + r * p * x;
-                    }
+                    add_outer(&mut dalpha[i * h..(i + 1) * h], r, prev, pre);
+                }
+            }
+        }
+    }
+}
+
+/// One step of retroactive neuromodulation, row-major like [`Update`]: the modulator writes
+/// the eligibility trace into the Hebbian one, `Hebb_t[i,j] = clamp(Hebb_{t−1}[i,j] +
+/// m_i E_{t−1}[i,j], lo, hi)`, and the eligibility trace decays towards the co-activity,
+/// `E_t[i,j] = keep_i E_{t−1}[i,j] + s_i pre_j` (keep = 1 − η_E, s = η_E · post). One pass
+/// forward reads both traces and writes both, with the next step's plastic input; two passes
+/// backward carry the gradients of both traces.
+pub(super) struct RetroUpdate<'a, T> {
+    pub h: usize,
+    /// `Hebb_{t−1}`, `[B × H × H]`.
+    pub prev: &'a [T],
+    /// `E_{t−1}`, `[B × H × H]`.
+    pub elig: &'a [T],
+    /// `h_{t−1}`, `[B × H]`.
+    pub pre: &'a [T],
+    /// The modulator's output per post-synaptic neuron `m_i`, `[B × H]`.
+    pub m: &'a [T],
+    /// `keep_i` and `s_i` of the eligibility trace, `[B × H]`.
+    pub keep: &'a [T],
+    pub s: &'a [T],
+    /// As in [`Update`].
+    pub alpha: &'a [T],
+    pub lo: T,
+    pub hi: T,
+}
+
+/// The `[B × H]` outputs of [`RetroUpdate::backward_update`].
+pub(super) struct RetroRows<'a, T> {
+    pub dm: &'a mut [T],
+    pub ds: &'a mut [T],
+    pub dkeep: &'a mut [T],
+    pub dpre: &'a mut [T],
+}
+
+/// The gradients of both traces, `[B × H × H]` each.
+pub(super) struct TraceGrads<'a, T> {
+    pub hebb: &'a mut [T],
+    pub elig: &'a mut [T],
+}
+
+impl<T: Float> RetroUpdate<'_, T> {
+    pass!(
+        /// Writes `next = Hebb_t`, `next_elig = E_t` and `raw[b,i] = Σ_j α[i,j] · next[b,i,j]
+        /// · post[b,j]`, the plastic input of the next step.
+        forward, forward_avx2, forward_rows,
+        (post: &[T], next: &mut [T], next_elig: &mut [T], raw: &mut [T])
+    );
+
+    #[inline(always)]
+    fn forward_rows(&self, post: &[T], next: &mut [T], next_elig: &mut [T], raw: &mut [T]) {
+        let h = self.h;
+        let rows = next
+            .chunks_exact_mut(h * h)
+            .zip(next_elig.chunks_exact_mut(h * h))
+            .zip(raw.chunks_exact_mut(h));
+        for (b, ((next, next_elig), raw)) in rows.enumerate() {
+            let (pre, post) = (row(self.pre, h, b), row(post, h, b));
+            let neurons = next
+                .chunks_exact_mut(h)
+                .zip(next_elig.chunks_exact_mut(h))
+                .zip(raw);
+            for (i, ((next, next_elig), raw)) in neurons.enumerate() {
+                let at = b * h + i;
+                let (m, k, s) = (self.m[at], self.keep[at], self.s[at]);
+                let (prev, elig) = (cells(self.prev, h, b, i), cells(self.elig, h, b, i));
+                let (lo, hi) = (self.lo, self.hi);
+                for ((n, &p), &e) in next.iter_mut().zip(prev).zip(elig) {
+                    *n = clamp(p + m * e, lo, hi);
+                }
+                for ((n, &e), &x) in next_elig.iter_mut().zip(elig).zip(pre) {
+                    *n = k * e + s * x;
+                }
+                *raw = dot3(&self.alpha[i * h..(i + 1) * h], next, post);
+            }
+        }
+    }
+
+    pass!(
+        /// First backward pass. `grad.hebb` holds `dL/dHebb_t` and becomes the gradient `G` of
+        /// the unclipped trace (zero where `next` is at a bound); `grad.elig` holds `dL/dE_t`
+        /// (`GE`) and is only read. Writes `dm_i = Σ_j G[i,j] E_{t−1}[i,j]`, `ds_i = Σ_j
+        /// GE[i,j] pre_j`, `dkeep_i = Σ_j GE[i,j] E_{t−1}[i,j]` and `dpre_j = Σ_i GE[i,j] s_i`.
+        backward_update, update_avx2, update_rows,
+        (next: &[T], grad: TraceGrads<'_, T>, out: RetroRows<'_, T>)
+    );
+
+    #[inline(always)]
+    fn update_rows(&self, next: &[T], grad: TraceGrads<'_, T>, out: RetroRows<'_, T>) {
+        let h = self.h;
+        let rows = grad
+            .hebb
+            .chunks_exact_mut(h * h)
+            .zip(grad.elig.chunks_exact(h * h))
+            .zip(out.dm.chunks_exact_mut(h).zip(out.ds.chunks_exact_mut(h)))
+            .zip(
+                out.dkeep
+                    .chunks_exact_mut(h)
+                    .zip(out.dpre.chunks_exact_mut(h)),
+            );
+        for (b, (((grad, grad_elig), (dm, ds)), (dkeep, dpre))) in rows.enumerate() {
+            let pre = row(self.pre, h, b);
+            dpre.fill(T::zero());
+            let neurons = grad.chunks_exact_mut(h).zip(grad_elig.chunks_exact(h));
+            for (i, (grad, grad_elig)) in neurons.enumerate() {
+                let s = self.s[b * h + i];
+                let (next, elig) = (cells(next, h, b, i), cells(self.elig, h, b, i));
+                let (lo, hi) = (self.lo, self.hi);
+                for (g, &n) in grad.iter_mut().zip(next) {
+                    // As in `Update::update_rows`: a select, which vectorises.
+                    let inside = (n > lo) & (n < hi);
+                    *g = if inside { *g } else { T::zero() };
+                }
+                for (d, &ge) in dpre.iter_mut().zip(grad_elig) {
+                    *d = *d + ge * s;
+                }
+                dm[i] = dot(grad, elig);
+                ds[i] = dot(grad_elig, pre);
+                dkeep[i] = dot(grad_elig, elig);
+            }
+        }
+    }
+
+    pass!(
+        /// Second backward pass, once the plastic input's gradient `draw` is known: `grad.elig`
+        /// goes from `GE` to `dL/dE_{t−1} = keep_i GE + m_i G` and `grad.hebb` from `G` to
+        /// `dL/dHebb_{t−1} = G + draw_i α[i,j] pre_j`; adds `Σ_i draw_i α[i,j] Hebb_{t−1}[i,j]`
+        /// to `dpre` and `Σ_b draw_i Hebb_{t−1}[i,j] pre_j` to `dalpha` (α per connection).
+        backward_input, input_avx2, input_rows,
+        (draw: &[T], grad: TraceGrads<'_, T>, dpre: &mut [T], dalpha: Option<&mut [T]>)
+    );
+
+    #[inline(always)]
+    fn input_rows(
+        &self,
+        draw: &[T],
+        grad: TraceGrads<'_, T>,
+        dpre: &mut [T],
+        mut dalpha: Option<&mut [T]>,
+    ) {
+        let h = self.h;
+        let rows = grad
+            .hebb
+            .chunks_exact_mut(h * h)
+            .zip(grad.elig.chunks_exact_mut(h * h))
+            .zip(dpre.chunks_exact_mut(h));
+        for (b, ((grad, grad_elig), dpre)) in rows.enumerate() {
+            let pre = row(self.pre, h, b);
+            let neurons = grad.chunks_exact_mut(h).zip(grad_elig.chunks_exact_mut(h));
+            for (i, (grad, grad_elig)) in neurons.enumerate() {
+                let at = b * h + i;
+                let (m, k, r) = (self.m[at], self.keep[at], draw[at]);
+                let prev = cells(self.prev, h, b, i);
+                let alpha = &self.alpha[i * h..(i + 1) * h];
+                for (ge, &g) in grad_elig.iter_mut().zip(grad.iter()) {
+                    *ge = k * *ge + m * g;
+                }
+                for ((g, &p), ((&a, &x), d)) in grad
+                    .iter_mut()
+                    .zip(prev)
+                    .zip(alpha.iter().zip(pre).zip(dpre.iter_mut()))
+                {
+                    *d = *d + r * a * p;
+                    *g = *g + r * a * x;
+                }
+                if let Some(dalpha) = dalpha.as_deref_mut() {
+                    add_outer(&mut dalpha[i * h..(i + 1) * h], r, prev, pre);
                 }
             }
         }

@@ -117,6 +117,7 @@ pub fn all_configs() -> Vec<CoreConfig> {
             v.push(plastic(rnn, Rule::Hebb, eta, a_c, retro, modulator));
         }
     }
+    v.push(plastic(rnn, Rule::Hebb, eta_n, a_n, retro, m_f));
     v.push(plastic(rnn, Rule::Hebb, eta1, a_n, simple, m_f));
     v.push(plastic(lstm, Rule::Hebb, eta1, a_c, simple, m1));
     v.push(plastic(lstm, Rule::Decay, eta1, a_c, none, m1));
