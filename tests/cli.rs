@@ -115,6 +115,20 @@ fn bandit_rollout_reports_regret_with_standard_error() {
     text.stdout(predicate::str::contains("mean regret"));
 }
 
+/// One episode has no spread: the error is shown as unknown, not as a false ± 0.
+#[test]
+fn one_episode_has_no_standard_error() {
+    let args = ["rollout", "bandit-dependent-easy", "--episodes", "1"];
+    let v = json_of(&args);
+    assert!(v["regret"]["mean"].is_f64(), "{v}");
+    assert!(v["regret"]["std_err"].is_null(), "{v}");
+    plastic()
+        .args(args)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("± n/a (standard error)"));
+}
+
 #[test]
 fn bad_input_is_a_clear_error() {
     let cases: &[(&[&str], &str)] = &[

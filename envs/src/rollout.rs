@@ -5,21 +5,19 @@ use crate::{EnvError, Policy, VecEnv};
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Estimate {
     pub mean: f64,
-    pub std_err: f64,
+    /// `None` for a single value, whose spread is unknown.
+    pub std_err: Option<f64>,
 }
 
 impl Estimate {
     pub fn of(values: &[f64]) -> Self {
         let n = values.len() as f64;
         let mean = values.iter().sum::<f64>() / n;
-        let var = if values.len() > 1 {
-            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-        } else {
-            0.0
-        };
+        let var = (values.len() > 1)
+            .then(|| values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0));
         Self {
             mean,
-            std_err: (var / n).sqrt(),
+            std_err: var.map(|var| (var / n).sqrt()),
         }
     }
 }

@@ -45,12 +45,14 @@ fn assert_matches_reference(policy: &str, column: usize) {
         let got = regret_of(policy, id, EPISODES, 100 + seed as u64);
         eprintln!(
             "{policy:>8} {id:<26} {:7.3} ± {:.3} (reference {want})",
-            got.mean, got.std_err
+            got.mean,
+            got.std_err.unwrap()
         );
-        if (got.mean - want).abs() > 3.0 * got.std_err + 0.005 {
+        if (got.mean - want).abs() > 3.0 * got.std_err.unwrap() + 0.005 {
             misses.push(format!(
                 "{id}: {:.3} ± {:.3}, reference {want}",
-                got.mean, got.std_err
+                got.mean,
+                got.std_err.unwrap()
             ));
         }
     }
@@ -97,14 +99,21 @@ fn exact_bayes_regret_matches_the_reference() {
 fn gittins_is_close_to_bayes_optimal_on_two_independent_arms() {
     let id = "bandit-independent";
     let gittins = regret_of("gittins", id, EPISODES, 7);
-    eprintln!("gittins {id}: {:.3} ± {:.3}", gittins.mean, gittins.std_err);
+    eprintln!(
+        "gittins {id}: {:.3} ± {:.3}",
+        gittins.mean,
+        gittins.std_err.unwrap()
+    );
     let bayes = bayes_optimal_regret(&config(id)).unwrap();
     // Nothing beats the Bayes-optimal policy in expectation; Thompson's reference is 2.78.
     assert!(
-        gittins.mean > bayes - 3.0 * gittins.std_err,
+        gittins.mean > bayes - 3.0 * gittins.std_err.unwrap(),
         "{gittins:?} below {bayes}"
     );
-    assert!(gittins.mean + 3.0 * gittins.std_err < 2.78, "{gittins:?}");
+    assert!(
+        gittins.mean + 3.0 * gittins.std_err.unwrap() < 2.78,
+        "{gittins:?}"
+    );
 }
 
 /// Row `row`'s action at step `step` of a fixed pseudo-random schedule, the same in any batch.
@@ -433,8 +442,11 @@ fn informative_returns_with_and_without_the_hint() {
     let reveal = run_episodes(&mut *env, &mut Reveal, episodes, 2).unwrap();
     // 20 + 0.1 (target + 1), target uniform over 0..10: mean 20.55, sd 0.287.
     let r = reveal.episode_return;
-    assert!((r.mean - 20.55).abs() < 3.0 * r.std_err + 1e-9, "{r:?}");
-    assert!(r.std_err > 0.0);
+    assert!(
+        (r.mean - 20.55).abs() < 3.0 * r.std_err.unwrap() + 1e-9,
+        "{r:?}"
+    );
+    assert!(r.std_err.unwrap() > 0.0);
     let mut rng = plastic_envs::rng::stream(77, 0);
     let order = (0..b)
         .map(|_| {
@@ -453,7 +465,10 @@ fn informative_returns_with_and_without_the_hint() {
         .unwrap()
         .episode_return;
     eprintln!("informative-11 returns: reveal {r:?}, search {blind:?}");
-    assert!((blind.mean - 11.0).abs() < 3.0 * blind.std_err, "{blind:?}");
+    assert!(
+        (blind.mean - 11.0).abs() < 3.0 * blind.std_err.unwrap(),
+        "{blind:?}"
+    );
 }
 
 #[test]
@@ -536,7 +551,7 @@ fn same_seed_for_policy_and_env_is_safe() {
     let id = "bandit-dependent-hard";
     let shared = regret_of("random", id, 4_000, 5);
     assert!(
-        (shared.mean - 10.0).abs() < 3.0 * shared.std_err,
+        (shared.mean - 10.0).abs() < 3.0 * shared.std_err.unwrap(),
         "{shared:?}"
     );
 }

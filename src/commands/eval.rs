@@ -1,6 +1,6 @@
 //! `plastic eval`: a trained agent on held-out episodes, next to the reference policies.
 use crate::cli::EvalArgs;
-use crate::output::emit;
+use crate::output::{emit, plus_minus};
 use crate::run_dir::load_checkpoint;
 use anyhow::Context;
 use plastic_agents::a2c::load_model;
@@ -36,18 +36,18 @@ pub fn agent_stats(
     Ok(run_episodes(e.as_mut(), &mut policy, episodes, seed)?)
 }
 
-/// Mean with a 95% confidence interval (normal approximation).
+/// Mean with a 95% confidence interval (normal approximation; `None` for one episode).
 #[derive(Serialize)]
 struct Interval {
     mean: f64,
-    ci95: f64,
+    ci95: Option<f64>,
 }
 
 impl From<Estimate> for Interval {
     fn from(e: Estimate) -> Self {
         Self {
             mean: e.mean,
-            ci95: 1.96 * e.std_err,
+            ci95: e.std_err.map(|s| 1.96 * s),
         }
     }
 }
@@ -223,7 +223,7 @@ fn human(r: &Report) -> String {
         "reward (95% CI)",
         "regret (95% CI)"
     );
-    let fmt = |i: &Interval| format!("{:.3} ± {:.3}", i.mean, i.ci95);
+    let fmt = |i: &Interval| plus_minus(i.mean, i.ci95);
     for row in std::iter::once(&r.agent).chain(&r.references) {
         out += &format!(
             "{:<16} {:>22} {:>22}\n",

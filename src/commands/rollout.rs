@@ -1,5 +1,5 @@
 use crate::cli::RolloutArgs;
-use crate::output::emit;
+use crate::output::{emit, plus_minus};
 use anyhow::{bail, Context};
 use plastic_envs::bandits::policies::make_policy;
 use plastic_envs::maze::oracle_returns;
@@ -30,7 +30,8 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
                 episode_return: Estimate::of(&returns),
                 episode_len: Estimate {
                     mean: len,
-                    std_err: 0.0,
+                    // Every maze episode has the same length.
+                    std_err: Some(0.0),
                 },
                 regret: None,
             };
@@ -80,14 +81,19 @@ fn policy_for(
 
 fn human(r: &Report) -> String {
     let s = &r.stats;
+    let estimate = |e: &Estimate| plus_minus(e.mean, e.std_err);
     let mut out = format!(
-        "{} on {} ({} episodes, seed {})\nmean episode reward: {:.3} ± {:.3} (standard error)",
-        r.policy, r.env, s.episodes, r.seed, s.episode_return.mean, s.episode_return.std_err
+        "{} on {} ({} episodes, seed {})\nmean episode reward: {} (standard error)",
+        r.policy,
+        r.env,
+        s.episodes,
+        r.seed,
+        estimate(&s.episode_return)
     );
     if let Some(regret) = &s.regret {
         out += &format!(
-            "\nmean regret:         {:.3} ± {:.3} (standard error)",
-            regret.mean, regret.std_err
+            "\nmean regret:         {} (standard error)",
+            estimate(regret)
         );
     }
     out
