@@ -124,6 +124,18 @@ fn bad_ids_and_unsupported_spaces_are_clear_errors() {
     );
     let msg = error("gym:CartPole-v1?colour=red");
     assert!(msg.contains("colour"), "{msg}");
+    // No time limit: an evaluation could wait for ever. The message says how to set one.
+    let msg = error("gym:CliffWalking-v1?is_slippery=false");
+    assert!(
+        msg.contains("no time limit")
+            && msg.contains("gym:CliffWalking-v1?is_slippery=false&max_episode_steps=N"),
+        "{msg}"
+    );
+    let limited = env(
+        "gym:CliffWalking-v1?is_slippery=false&max_episode_steps=50",
+        1,
+    );
+    assert_eq!(limited.spec().num_actions, 4);
 }
 
 #[test]

@@ -95,6 +95,15 @@ class Bridge:
         self.obs = Flattener(self.env.single_observation_space)
         self.obs_dim = self.obs.dim
         self.render_fps = float(self.env.metadata.get("render_fps") or 30)
+        spec = self.env.envs[0].spec
+        if spec is None or spec.max_episode_steps is None:
+            # Evaluations (`plastic eval`, and during training) run whole episodes: one that
+            # never ends would make them wait for ever.
+            args = "".join(f"{key}={value}&" for key, value in kwargs)
+            raise Unsupported(
+                "it has no time limit, so an episode may never end and evaluation would wait "
+                f"for ever; give it one: gym:{env_id}?{args}max_episode_steps=N"
+            )
 
     def reset(self, seed):
         obs, _ = self.env.reset(seed=seed)

@@ -21,4 +21,4 @@ class Raising(gym.Env):
         return np.zeros(3, np.float32), 0.0, False, False, {}
 
 
-gym.register("plastic_test/Raising-v0", entry_point=Raising)
+gym.register("plastic_test/Raising-v0", entry_point=Raising, max_episode_steps=1000)
