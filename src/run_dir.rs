@@ -30,6 +30,14 @@ pub fn folder_of(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
+/// `path` as one shell word (quoted where it holds spaces or other special characters), for
+/// the commands that messages suggest.
+pub fn shell_word(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    // Quoting fails only on a NUL byte, which no path holds.
+    shlex::try_quote(&text).map_or_else(|_| text.to_string(), |q| q.into_owned())
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = folder_of(path);
@@ -67,7 +75,7 @@ impl RunDir {
                 bail!(
                     "`{}` already holds a run; continue it with `plastic resume {}` or choose another --out",
                     out.display(),
-                    out.display()
+                    shell_word(out)
                 );
             }
             if out.is_dir() && std::fs::read_dir(out)?.next().is_some() {

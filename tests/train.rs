@@ -97,8 +97,16 @@ fn checkpoints(run: &Path) -> Vec<String> {
 fn a_run_folder_holds_config_events_and_the_newest_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
-    let run = dir.path().join("run");
-    train(&config, &run, &["--set", "core.hidden=6"]);
+    // A folder name with a space: the commands the messages suggest quote it.
+    let run = dir.path().join("my run");
+    let quoted = format!("'{}'", run.display());
+    plastic()
+        .arg("train")
+        .arg(&config)
+        .args(["--out", run.to_str().unwrap(), "--set", "core.hidden=6"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains(format!("plastic eval {quoted}")));
     // 480 steps / (4 × 10) = 12 updates; checkpoints every 2, the newest 2 kept.
     assert_eq!(checkpoints(&run), ["00000010", "00000012"]);
     let resolved = std::fs::read_to_string(run.join("config.toml")).unwrap();
@@ -123,7 +131,9 @@ fn a_run_folder_holds_config_events_and_the_newest_checkpoints() {
         .arg(&run)
         .assert()
         .failure()
-        .stderr(predicates::str::contains("already holds a run"));
+        .stderr(predicates::str::contains(format!(
+            "already holds a run; continue it with `plastic resume {quoted}`"
+        )));
     assert_eq!(checkpoints(&run), ["00000010", "00000012"]);
     // So is a folder with other files: a new run's checkpoints must not mix with old ones.
     let other = dir.path().join("other");

@@ -4,7 +4,7 @@ use crate::cli::{ResumeArgs, TrainArgs};
 use crate::commands::eval::{agent_stats, EVAL_SALT};
 use crate::config::{ConfigEdit, ExperimentConfig};
 use crate::pictures;
-use crate::run_dir::{load_checkpoint, RunDir};
+use crate::run_dir::{folder_of, load_checkpoint, shell_word, RunDir};
 use crate::tensorboard::TensorBoard;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -73,7 +73,7 @@ pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
         run_config.display(),
         loaded.path.display(),
         ConfigEdit::list(&fixed),
-        run_config.display()
+        shell_word(&run_config)
     );
     if !tuned.is_empty() {
         eprintln!(
@@ -177,7 +177,7 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
                 "stopped at update {}; checkpoint {}\ncontinue with: plastic resume {}",
                 trainer.progress().updates,
                 path.display(),
-                run.path.display()
+                shell_word(&run.path)
             );
             // Everything is saved; 130 (interrupted) tells scripts that training did not finish.
             std::process::exit(130);
@@ -191,12 +191,12 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
                     Some(p) => format!(
                         "last good checkpoint: {}; `plastic resume {}` goes on from it",
                         p.display(),
-                        run.path.display()
+                        shell_word(&run.path)
                     ),
                     None => format!(
                         "no checkpoint was written yet; `plastic resume {}` trains it again \
                          from the start",
-                        run.path.display()
+                        shell_word(&run.path)
                     ),
                 };
                 return Err(e).context(next);
@@ -249,8 +249,8 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
         p.recent.len(),
         p.mean_return().map_or("-".into(), |r| format!("{r:.3}")),
         run.path.display(),
-        crate::run_dir::folder_of(&run.path).display(),
-        run.path.display()
+        shell_word(folder_of(&run.path)),
+        shell_word(&run.path)
     );
     Ok(())
 }
