@@ -30,6 +30,8 @@ bench: build
 	target/release/plastic bench env gym:CartPole-v1 --batch 16
 	target/release/plastic bench core --bptt fused
 	target/release/plastic bench core --bptt autograd
+	target/release/plastic bench core --bptt fused --set modulation=retroactive
+	target/release/plastic bench core --bptt autograd --set modulation=retroactive
 	target/release/plastic bench train configs/maze-backpropamine-simple.toml
 	target/release/plastic bench train configs/maze-backpropamine-simple.toml --set a2c.bptt=autograd
 
