@@ -33,6 +33,7 @@ pub fn folder_of(path: &Path) -> &Path {
 /// `path` as one shell word (quoted where it holds spaces or other special characters), for
 /// the commands that messages suggest.
 pub fn shell_word(path: &Path) -> String {
+    // A path that is not UTF-8 is shown with replacement characters, as `display()` does.
     let text = path.to_string_lossy();
     // Quoting fails only on a NUL byte, which no path holds.
     shlex::try_quote(&text).map_or_else(|_| text.to_string(), |q| q.into_owned())

@@ -128,7 +128,7 @@ fn bad_ids_and_unsupported_spaces_are_clear_errors() {
     let msg = error("gym:CliffWalking-v1?is_slippery=false");
     assert!(
         msg.contains("no time limit")
-            && msg.contains("gym:CliffWalking-v1?is_slippery=false&max_episode_steps=N"),
+            && msg.contains("'gym:CliffWalking-v1?is_slippery=false&max_episode_steps=N'"),
         "{msg}"
     );
     let limited = env(

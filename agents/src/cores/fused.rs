@@ -8,13 +8,13 @@
 //! traces goes through the passes of [`super::trace_kernel`], and the per-neuron part of each
 //! step (tanh, rule factors, modulator) is differentiated by hand. Gradients with respect to
 //! the parameters are sums over steps, so they come from one autograd call over all steps at
-//! the end. Memory is one trace per step (B·H²·T in all) instead of autograd's three (two
-//! instead of five under retroactive modulation).
+//! the end. Memory is one trace per step (B·H²·T in all) instead of autograd's three; under
+//! retroactive modulation two (2·B·H²·T), less than half of what autograd keeps.
 //!
 //! Covers plastic RNNs with any rule, α and η shape and neuromodulation (any modulator
 //! shape): [`super::tape::Engine::fused_unsupported`].
 use super::plasticity::rule_factors;
-use super::trace_kernel::{RetroRows, RetroUpdate, Rows3, TraceGrads, Update};
+use super::trace_kernel::{RetroRows, RetroUpdate, Rows3, Update};
 use super::{AlphaShape, Core, Modulation, Plasticity, Rule, State};
 use num_traits::Float;
 use tch::kind::Element;
@@ -182,20 +182,24 @@ impl<'a> FusedTape<'a> {
 
     /// [`FusedTape::factor_graph`] as the kernels read it (no graph).
     fn kernel_factors(&self, h: &Tensor, m: Option<&Tensor>) -> Factors {
-        let full = |t: Tensor| t.expand(h.size(), false).contiguous();
-        let mut f = self.factor_graph(h, m).into_iter().map(full);
-        let mut next = || f.next().expect("factor_graph gives every factor");
-        match self.plasticity.modulation {
-            Modulation::Retroactive => Factors::Retroactive {
-                m: next(),
-                s: next(),
-                keep: next(),
-            },
-            Modulation::None | Modulation::Simple => {
-                let s = next();
-                let keep = f.next().unwrap_or_else(|| h.ones_like());
-                Factors::Direct { keep, s }
+        let full = |t: &Tensor| t.expand(h.size(), false).contiguous();
+        match self.factor_graph(h, m).as_slice() {
+            [m, s, keep] if self.plasticity.modulation == Modulation::Retroactive => {
+                Factors::Retroactive {
+                    m: full(m),
+                    keep: full(keep),
+                    s: full(s),
+                }
             }
+            [s] => Factors::Direct {
+                keep: h.ones_like(),
+                s: full(s),
+            },
+            [s, keep] => Factors::Direct {
+                keep: full(keep),
+                s: full(s),
+            },
+            f => unreachable!("factor_graph gives 1 to 3 factors, not {}", f.len()),
         }
     }
 
@@ -293,9 +297,10 @@ impl<'a> FusedTape<'a> {
         let per_connection = self.core.config().alpha == AlphaShape::PerConnection;
         let w = self.core.w().detach();
         let alpha = self.plasticity.alpha.detach();
-        let mut grads = TraceGradients {
+        let retroactive = self.plasticity.modulation == Modulation::Retroactive;
+        let mut grads = BackwardCarry {
             hebb: Tensor::zeros([b, h, h], opts),
-            elig: (!self.eligs.is_empty()).then(|| Tensor::zeros([b, h, h], opts)),
+            elig: retroactive.then(|| Tensor::zeros([b, h, h], opts)),
             alpha: per_connection.then(|| Tensor::zeros([h, h], opts)),
         };
         let mut dh = Tensor::zeros([b, h], opts);
@@ -356,7 +361,9 @@ impl<'a> FusedTape<'a> {
         let mut surrogate =
             (self.core.fixed_input(&all(|r| &r.x), &all(|r| &r.pre)) * &da).sum(kind);
         let m = self.plasticity.modulator.as_ref().map(|m| m.forward(&hs));
-        for (k, factor) in self.factor_graph(&hs, m.as_ref()).iter().enumerate() {
+        let graph = self.factor_graph(&hs, m.as_ref());
+        assert_eq!(graph.len(), dfactors[0].len(), "one gradient per factor");
+        for (k, factor) in graph.iter().enumerate() {
             let d = Tensor::cat(&dfactors.iter().map(|d| &d[k]).collect::<Vec<_>>(), 0);
             surrogate += (factor * d).sum(kind);
         }
@@ -378,7 +385,7 @@ impl<'a> FusedTape<'a> {
         record: &Record,
         factors: &Factors,
         modulated: Option<&(Tensor, Tensor)>,
-        grads: &mut TraceGradients,
+        grads: &mut BackwardCarry,
         dpre: &mut Tensor,
     ) -> (Tensor, Vec<Tensor>) {
         let kind = self.core.kind();
@@ -413,10 +420,8 @@ impl<'a> FusedTape<'a> {
                 with_float!(kind, T => {
                     self.retro_update::<T>(t, &record.pre, m, keep, s).backward_update(
                         data(&self.traces[t + 1]),
-                        TraceGrads {
-                            hebb: data_mut(&mut grads.hebb),
-                            elig: data_mut(elig),
-                        },
+                        data_mut(&mut grads.hebb),
+                        data_mut(elig),
                         RetroRows {
                             dm: data_mut(&mut dm),
                             ds: data_mut(&mut ds),
@@ -435,43 +440,30 @@ impl<'a> FusedTape<'a> {
     }
 
     /// The second backward pass over the traces of step `t`, once the plastic input's
-    /// gradient `draw` is known: takes the traces' gradients back to step `t − 1` and adds
-    /// to `dpre` and to α's gradient.
+    /// gradient `draw` is known: takes `dL/dHebb` back to step `t − 1` and adds to `dpre` and
+    /// to α's gradient. (Under retroactive modulation `dL/dE` went back in the first pass,
+    /// and `Hebb_{t−1}` reaches `Hebb_t` whole: `keep` = 1.)
     fn backward_input(
         &self,
         t: usize,
         record: &Record,
         factors: &Factors,
         draw: &Tensor,
-        grads: &mut TraceGradients,
+        grads: &mut BackwardCarry,
         dpre: &mut Tensor,
     ) {
-        let kind = self.core.kind();
-        let dalpha = grads.alpha.as_mut();
-        match factors {
-            Factors::Direct { keep, s } => with_float!(kind, T => {
-                self.update::<T>(t, &record.pre, keep, s).backward_input(
-                    data(draw),
-                    data_mut(&mut grads.hebb),
-                    data_mut(dpre),
-                    dalpha.map(data_mut),
-                );
-            }),
-            Factors::Retroactive { m, keep, s } => {
-                let elig = grads.elig.as_mut().expect("retroactive tapes carry dL/dE");
-                with_float!(kind, T => {
-                    self.retro_update::<T>(t, &record.pre, m, keep, s).backward_input(
-                        data(draw),
-                        TraceGrads {
-                            hebb: data_mut(&mut grads.hebb),
-                            elig: data_mut(elig),
-                        },
-                        data_mut(dpre),
-                        dalpha.map(data_mut),
-                    );
-                });
-            }
-        }
+        let (keep, s) = match factors {
+            Factors::Direct { keep, s } => (keep.shallow_clone(), s),
+            Factors::Retroactive { s, .. } => (record.h.ones_like(), s),
+        };
+        with_float!(self.core.kind(), T => {
+            self.update::<T>(t, &record.pre, &keep, s).backward_input(
+                data(draw),
+                data_mut(&mut grads.hebb),
+                data_mut(dpre),
+                grads.alpha.as_mut().map(data_mut),
+            );
+        });
     }
 
     /// The modulator's output before and after its fan-out, `(m_t, M_t)`, under
@@ -530,18 +522,20 @@ impl<'a> FusedTape<'a> {
         (dm * (-m.square() + 1.0)).matmul(&md.w)
     }
 
-    /// The clip bounds of the Hebbian trace: ±c for `hebb` (the only rule under retroactive
-    /// modulation), none for the other rules.
+    /// The clip bounds of the Hebbian trace: ±c for `hebb` and under retroactive modulation
+    /// (which always clips), none for the other rules.
     fn bounds<T: Float>(&self) -> (T, T) {
-        let (lo, hi) = match self.plasticity.rule {
-            Rule::Hebb => (-self.plasticity.clip, self.plasticity.clip),
-            Rule::Decay | Rule::Oja => (f64::NEG_INFINITY, f64::INFINITY),
+        let p = self.plasticity;
+        let (lo, hi) = match (p.modulation, p.rule) {
+            (Modulation::Retroactive, _) | (_, Rule::Hebb) => (-p.clip, p.clip),
+            (_, Rule::Decay | Rule::Oja) => (f64::NEG_INFINITY, f64::INFINITY),
         };
         let float = |v: f64| T::from(v).expect("f32 and f64 hold every f64, rounded");
         (float(lo), float(hi))
     }
 
-    /// The kernel's view of step `t + 1` (from `Hebb_t`) for [`Factors::Direct`].
+    /// The kernel's view of step `t` (0-based: from `traces[t]` to `traces[t + 1]`) for
+    /// [`Factors::Direct`], and for the plastic input under [`Factors::Retroactive`].
     fn update<'s, T: Element + Float>(
         &'s self,
         t: usize,
@@ -562,7 +556,7 @@ impl<'a> FusedTape<'a> {
         }
     }
 
-    /// The kernel's view of step `t + 1` (from `Hebb_t` and `E_t`) for
+    /// The kernel's view of step `t` (from `traces[t]` and `eligs[t]`) for
     /// [`Factors::Retroactive`].
     fn retro_update<'s, T: Element + Float>(
         &'s self,
@@ -589,7 +583,7 @@ impl<'a> FusedTape<'a> {
 }
 
 /// The gradients the backward loop carries from step to step besides `dL/dh`.
-struct TraceGradients {
+struct BackwardCarry {
     /// `dL/dHebb_t`.
     hebb: Tensor,
     /// `dL/dE_t` (retroactive modulation).

@@ -10,8 +10,9 @@
 //! keeps 3 trace-sized tensors per step where this keeps 1 (the trace itself).
 //!
 //! Retroactive modulation couples two traces (the eligibility trace `E` is written into
-//! `Hebb`), so it has its own passes, [`RetroUpdate`], with the same structure: one forward
-//! over both traces, two backward; 2 trace-sized tensors kept per step.
+//! `Hebb`), so it has its own forward pass and first backward pass, [`RetroUpdate`]; the
+//! second backward pass is [`Update::backward_input`]'s. Two trace-sized tensors are kept per
+//! step.
 use num_traits::Float;
 
 /// One step's trace update, row-major: `B` rows of `H` neurons.
@@ -242,8 +243,9 @@ impl<T: Float> Update<'_, T> {
 /// the eligibility trace into the Hebbian one, `Hebb_t[i,j] = clamp(Hebb_{t−1}[i,j] +
 /// m_i E_{t−1}[i,j], lo, hi)`, and the eligibility trace decays towards the co-activity,
 /// `E_t[i,j] = keep_i E_{t−1}[i,j] + s_i pre_j` (keep = 1 − η_E, s = η_E · post). One pass
-/// forward reads both traces and writes both, with the next step's plastic input; two passes
-/// backward carry the gradients of both traces.
+/// forward reads both traces and writes both, with the next step's plastic input. Backward,
+/// [`RetroUpdate::backward_update`] takes the eligibility trace's gradient back a step, and
+/// the plastic input's part is [`Update::backward_input`] with `keep` = 1 on `Hebb_{t−1}`.
 pub(super) struct RetroUpdate<'a, T> {
     pub h: usize,
     /// `Hebb_{t−1}`, `[B × H × H]`.
@@ -269,12 +271,6 @@ pub(super) struct RetroRows<'a, T> {
     pub ds: &'a mut [T],
     pub dkeep: &'a mut [T],
     pub dpre: &'a mut [T],
-}
-
-/// The gradients of both traces, `[B × H × H]` each.
-pub(super) struct TraceGrads<'a, T> {
-    pub hebb: &'a mut [T],
-    pub elig: &'a mut [T],
 }
 
 impl<T: Float> RetroUpdate<'_, T> {
@@ -315,21 +311,21 @@ impl<T: Float> RetroUpdate<'_, T> {
     }
 
     pass!(
-        /// First backward pass. `grad.hebb` holds `dL/dHebb_t` and becomes the gradient `G` of
-        /// the unclipped trace (zero where `next` is at a bound); `grad.elig` holds `dL/dE_t`
-        /// (`GE`) and is only read. Writes `dm_i = Σ_j G[i,j] E_{t−1}[i,j]`, `ds_i = Σ_j
-        /// GE[i,j] pre_j`, `dkeep_i = Σ_j GE[i,j] E_{t−1}[i,j]` and `dpre_j = Σ_i GE[i,j] s_i`.
+        /// First backward pass. `grad` holds `dL/dHebb_t` and becomes the gradient `G` of the
+        /// unclipped trace (zero where `next` is at a bound); `grad_elig` goes from
+        /// `GE = dL/dE_t` to `dL/dE_{t−1} = keep_i GE + m_i G`. Writes `dm_i = Σ_j G[i,j]
+        /// E_{t−1}[i,j]`, `ds_i = Σ_j GE[i,j] pre_j`, `dkeep_i = Σ_j GE[i,j] E_{t−1}[i,j]` and
+        /// `dpre_j = Σ_i GE[i,j] s_i`.
         backward_update, update_avx2, update_rows,
-        (next: &[T], grad: TraceGrads<'_, T>, out: RetroRows<'_, T>)
+        (next: &[T], grad: &mut [T], grad_elig: &mut [T], out: RetroRows<'_, T>)
     );
 
     #[inline(always)]
-    fn update_rows(&self, next: &[T], grad: TraceGrads<'_, T>, out: RetroRows<'_, T>) {
+    fn update_rows(&self, next: &[T], grad: &mut [T], grad_elig: &mut [T], out: RetroRows<'_, T>) {
         let h = self.h;
         let rows = grad
-            .hebb
             .chunks_exact_mut(h * h)
-            .zip(grad.elig.chunks_exact(h * h))
+            .zip(grad_elig.chunks_exact_mut(h * h))
             .zip(out.dm.chunks_exact_mut(h).zip(out.ds.chunks_exact_mut(h)))
             .zip(
                 out.dkeep
@@ -339,9 +335,10 @@ impl<T: Float> RetroUpdate<'_, T> {
         for (b, (((grad, grad_elig), (dm, ds)), (dkeep, dpre))) in rows.enumerate() {
             let pre = row(self.pre, h, b);
             dpre.fill(T::zero());
-            let neurons = grad.chunks_exact_mut(h).zip(grad_elig.chunks_exact(h));
+            let neurons = grad.chunks_exact_mut(h).zip(grad_elig.chunks_exact_mut(h));
             for (i, (grad, grad_elig)) in neurons.enumerate() {
-                let s = self.s[b * h + i];
+                let at = b * h + i;
+                let (m, k, s) = (self.m[at], self.keep[at], self.s[at]);
                 let (next, elig) = (cells(next, h, b, i), cells(self.elig, h, b, i));
                 let (lo, hi) = (self.lo, self.hi);
                 for (g, &n) in grad.iter_mut().zip(next) {
@@ -349,60 +346,14 @@ impl<T: Float> RetroUpdate<'_, T> {
                     let inside = (n > lo) & (n < hi);
                     *g = if inside { *g } else { T::zero() };
                 }
-                for (d, &ge) in dpre.iter_mut().zip(grad_elig) {
+                for (d, &ge) in dpre.iter_mut().zip(grad_elig.iter()) {
                     *d = *d + ge * s;
                 }
                 dm[i] = dot(grad, elig);
                 ds[i] = dot(grad_elig, pre);
                 dkeep[i] = dot(grad_elig, elig);
-            }
-        }
-    }
-
-    pass!(
-        /// Second backward pass, once the plastic input's gradient `draw` is known: `grad.elig`
-        /// goes from `GE` to `dL/dE_{t−1} = keep_i GE + m_i G` and `grad.hebb` from `G` to
-        /// `dL/dHebb_{t−1} = G + draw_i α[i,j] pre_j`; adds `Σ_i draw_i α[i,j] Hebb_{t−1}[i,j]`
-        /// to `dpre` and `Σ_b draw_i Hebb_{t−1}[i,j] pre_j` to `dalpha` (α per connection).
-        backward_input, input_avx2, input_rows,
-        (draw: &[T], grad: TraceGrads<'_, T>, dpre: &mut [T], dalpha: Option<&mut [T]>)
-    );
-
-    #[inline(always)]
-    fn input_rows(
-        &self,
-        draw: &[T],
-        grad: TraceGrads<'_, T>,
-        dpre: &mut [T],
-        mut dalpha: Option<&mut [T]>,
-    ) {
-        let h = self.h;
-        let rows = grad
-            .hebb
-            .chunks_exact_mut(h * h)
-            .zip(grad.elig.chunks_exact_mut(h * h))
-            .zip(dpre.chunks_exact_mut(h));
-        for (b, ((grad, grad_elig), dpre)) in rows.enumerate() {
-            let pre = row(self.pre, h, b);
-            let neurons = grad.chunks_exact_mut(h).zip(grad_elig.chunks_exact_mut(h));
-            for (i, (grad, grad_elig)) in neurons.enumerate() {
-                let at = b * h + i;
-                let (m, k, r) = (self.m[at], self.keep[at], draw[at]);
-                let prev = cells(self.prev, h, b, i);
-                let alpha = &self.alpha[i * h..(i + 1) * h];
                 for (ge, &g) in grad_elig.iter_mut().zip(grad.iter()) {
                     *ge = k * *ge + m * g;
-                }
-                for ((g, &p), ((&a, &x), d)) in grad
-                    .iter_mut()
-                    .zip(prev)
-                    .zip(alpha.iter().zip(pre).zip(dpre.iter_mut()))
-                {
-                    *d = *d + r * a * p;
-                    *g = *g + r * a * x;
-                }
-                if let Some(dalpha) = dalpha.as_deref_mut() {
-                    add_outer(&mut dalpha[i * h..(i + 1) * h], r, prev, pre);
                 }
             }
         }

@@ -99,10 +99,12 @@ class Bridge:
         if spec is None or spec.max_episode_steps is None:
             # Evaluations (`plastic eval`, and during training) run whole episodes: one that
             # never ends would make them wait for ever.
+            self.env.close()
             args = "".join(f"{key}={value}&" for key, value in kwargs)
             raise Unsupported(
                 "it has no time limit, so an episode may never end and evaluation would wait "
-                f"for ever; give it one: gym:{env_id}?{args}max_episode_steps=N"
+                f"for ever; give it one: 'gym:{env_id}?{args}max_episode_steps=N' (N above its "
+                "longest natural episode: the limit ends longer ones as truncations)"
             )
 
     def reset(self, seed):
