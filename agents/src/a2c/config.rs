@@ -77,7 +77,8 @@ pub struct A2cConfig {
     /// Global gradient-norm bound (`inf` turns clipping off).
     pub max_grad_norm: f64,
     /// Backpropagation through time: `"auto"` (hand-written for plastic RNNs on the CPU,
-    /// autograd otherwise), `"fused"` or `"autograd"`. Same gradients, to rounding.
+    /// autograd otherwise), `"fused"` (hand-written on any device: one trace per step, the
+    /// way to fit large batches on a GPU) or `"autograd"`. Same gradients, to rounding.
     pub bptt: Bptt,
 }
 

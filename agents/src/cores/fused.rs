@@ -1,24 +1,22 @@
-//! Backpropagation through time for a plastic RNN on the CPU, written by hand around the
-//! traces.
+//! Backpropagation through time for a plastic RNN, written by hand around the traces.
 //!
 //! The forward pass runs without autograd and keeps, per step, only what the backward pass
 //! cannot rebuild cheaply: the trace `Hebb_t` (`[B × H × H]`; under retroactive modulation
 //! also the eligibility trace `E_t`) and four `[B × H]` vectors (the input, `h_{t−1}`, the
-//! plastic input, `h_t`). Going backwards, everything that touches the
-//! traces goes through the passes of [`super::trace_kernel`], and the per-neuron part of each
-//! step (tanh, rule factors, modulator) is differentiated by hand. Gradients with respect to
-//! the parameters are sums over steps, so they come from one autograd call over all steps at
-//! the end. Memory is one trace per step (B·H²·T in all) instead of autograd's three; under
-//! retroactive modulation two (2·B·H²·T), less than half of what autograd keeps.
+//! plastic input, `h_t`). Going backwards, everything that touches the traces goes through
+//! the passes of [`super::trace_step`] (hand-written loops on the CPU, libtorch operations on
+//! other devices), and the per-neuron part of each step (tanh, rule factors, modulator) is
+//! differentiated by hand. Gradients with respect to the parameters are sums over steps, so
+//! they come from one autograd call over all steps at the end. Memory is one trace per step
+//! (B·H²·T in all) instead of autograd's three; under retroactive modulation two (2·B·H²·T),
+//! less than half of what autograd keeps.
 //!
 //! Covers plastic RNNs with any rule, α and η shape and neuromodulation (any modulator
 //! shape): [`super::tape::Engine::fused_unsupported`].
 use super::plasticity::rule_factors;
-use super::trace_kernel::{RetroRows, RetroUpdate, Rows3, Update};
+use super::trace_step::{Backend, FactorGrads, Factors, TraceStep};
 use super::{AlphaShape, Core, Modulation, Plasticity, Rule, State};
-use num_traits::Float;
-use tch::kind::Element;
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 /// What one forward step recorded.
 struct Record {
@@ -48,58 +46,6 @@ pub struct FusedTape<'a> {
     raw: Tensor,
     modulator: Option<Tensor>,
     steps: Vec<Record>,
-}
-
-/// What the trace kernels read at one step besides the traces: `[B × H]` each, contiguous.
-enum Factors {
-    /// `Hebb_t = clamp(keep ⊙ Hebb_{t−1} + s ⊗ h_{t−1})`: no neuromodulation, or `simple`.
-    Direct { keep: Tensor, s: Tensor },
-    /// Retroactive modulation: `m` writes `E_{t−1}` into `Hebb`; `E` keeps `keep` of itself
-    /// and adds `s ⊗ h_{t−1}`.
-    Retroactive { m: Tensor, keep: Tensor, s: Tensor },
-}
-
-/// The elements of a contiguous CPU tensor of element type `T`.
-fn data<T: Element>(t: &Tensor) -> &[T] {
-    check::<T>(t);
-    // SAFETY: the tensor is a contiguous CPU tensor of `numel` elements of type `T` (checked),
-    // and the borrow keeps its storage alive.
-    unsafe { std::slice::from_raw_parts(t.data_ptr() as *const T, t.numel()) }
-}
-
-/// [`data`], writable. Only for tensors this module allocated and shares with no one.
-fn data_mut<T: Element>(t: &mut Tensor) -> &mut [T] {
-    check::<T>(t);
-    // SAFETY: as in `data`; the exclusive borrow stands for exclusive use of the storage,
-    // which holds because the callers pass freshly allocated, unshared tensors.
-    unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut T, t.numel()) }
-}
-
-fn check<T: Element>(t: &Tensor) {
-    assert!(
-        t.device() == Device::Cpu && t.kind() == T::KIND && t.is_contiguous(),
-        "fused kernel input must be a contiguous CPU {:?} tensor, got {:?} {:?}",
-        T::KIND,
-        t.kind(),
-        t.device()
-    );
-}
-
-/// Runs `$body` with `$t` the element type of `$kind` (f32 or f64).
-macro_rules! with_float {
-    ($kind:expr, $t:ident => $body:expr) => {
-        match $kind {
-            Kind::Float => {
-                type $t = f32;
-                $body
-            }
-            Kind::Double => {
-                type $t = f64;
-                $body
-            }
-            k => unreachable!("the fused engine runs f32 and f64 cores, not {k:?}"),
-        }
-    };
 }
 
 impl<'a> FusedTape<'a> {
@@ -209,32 +155,9 @@ impl<'a> FusedTape<'a> {
             let (h, m) = self.activate(x, &self.h, &self.raw);
             let factors = self.kernel_factors(&h, m.as_ref());
             let pre = self.h.contiguous();
-            let prev = self.traces.last().expect("the tape starts with a trace");
-            let mut next = prev.empty_like();
-            let mut raw = h.empty_like();
-            let t = self.steps.len();
-            let kind = self.core.kind();
-            match &factors {
-                Factors::Direct { keep, s } => with_float!(kind, T => {
-                    self.update::<T>(t, &pre, keep, s).forward(
-                        data(&h),
-                        data_mut(&mut next),
-                        data_mut(&mut raw),
-                    );
-                }),
-                Factors::Retroactive { m, keep, s } => {
-                    let mut next_elig = prev.empty_like();
-                    with_float!(kind, T => {
-                        self.retro_update::<T>(t, &pre, m, keep, s).forward(
-                            data(&h),
-                            data_mut(&mut next),
-                            data_mut(&mut next_elig),
-                            data_mut(&mut raw),
-                        );
-                    });
-                    self.eligs.push(next_elig);
-                }
-            }
+            let (next, next_elig, raw) = self
+                .trace_step(self.steps.len(), &pre, &factors)
+                .forward(&h);
             self.steps.push(Record {
                 x: x.shallow_clone(),
                 pre,
@@ -243,6 +166,7 @@ impl<'a> FusedTape<'a> {
                 done: None,
             });
             self.traces.push(next);
+            self.eligs.extend(next_elig);
             self.modulator = m;
             self.h = h.shallow_clone();
             h
@@ -252,6 +176,7 @@ impl<'a> FusedTape<'a> {
     /// Zeroes hidden state and traces of the rows whose episode ended; outputs already
     /// returned keep their values.
     pub fn reset_rows(&mut self, done: &Tensor) {
+        let done = done.to_device(self.h.device());
         let rows = done.view([-1, 1]);
         self.h = self.h.masked_fill(&rows, 0.0);
         let _ = self.raw.masked_fill_(&rows, 0.0);
@@ -325,15 +250,15 @@ impl<'a> FusedTape<'a> {
                 let modulated = self.modulate(&record.h);
                 let big_m = modulated.as_ref().map(|(_, big_m)| big_m);
                 let factors = self.kernel_factors(&record.h, big_m);
-                let mut dpre = Tensor::zeros([b, h], opts);
-                let (dh_update, dfactor) = self.backward_update(
-                    t,
-                    record,
-                    &factors,
-                    modulated.as_ref(),
-                    &mut grads,
-                    &mut dpre,
+                let step = self.trace_step(t, &record.pre, &factors);
+                let mut factor_grads = step.backward_update(
+                    &self.traces[t + 1],
+                    &mut grads.hebb,
+                    grads.elig.as_mut(),
+                    self.plasticity.rule != Rule::Hebb,
                 );
+                let (dh_update, dfactor) =
+                    self.factors_backward(&record.h, modulated.as_ref(), &factor_grads);
                 let dh_t = grad_h.get(t as i64) + &dh + dh_update;
                 // tanh'(a) = 1 − h².
                 let da = dh_t * (-record.h.square() + 1.0);
@@ -342,8 +267,13 @@ impl<'a> FusedTape<'a> {
                 } else {
                     &da * &alpha
                 };
-                self.backward_input(t, record, &factors, &draw, &mut grads, &mut dpre);
-                dh = da.mm(&w) + dpre;
+                step.backward_input(
+                    &draw,
+                    &mut grads.hebb,
+                    &mut factor_grads.dpre,
+                    grads.alpha.as_mut(),
+                );
+                dh = da.mm(&w) + factor_grads.dpre;
                 das.push(da);
                 dfactors.push(dfactor);
             }
@@ -376,96 +306,6 @@ impl<'a> FusedTape<'a> {
         surrogate.backward();
     }
 
-    /// The first backward pass over the traces of step `t`, then `dL/dh_t` through the
-    /// factors. Returns that and the factors' gradients, in [`FusedTape::factor_graph`]'s
-    /// order; writes `dpre`.
-    fn backward_update(
-        &self,
-        t: usize,
-        record: &Record,
-        factors: &Factors,
-        modulated: Option<&(Tensor, Tensor)>,
-        grads: &mut BackwardCarry,
-        dpre: &mut Tensor,
-    ) -> (Tensor, Vec<Tensor>) {
-        let kind = self.core.kind();
-        let zeros = || record.h.zeros_like();
-        match factors {
-            Factors::Direct { keep, s } => {
-                let want_dkeep = self.plasticity.rule != Rule::Hebb;
-                let (mut ds, mut dkeep) = (zeros(), zeros());
-                with_float!(kind, T => {
-                    self.update::<T>(t, &record.pre, keep, s).backward_update(
-                        data(&self.traces[t + 1]),
-                        data_mut(&mut grads.hebb),
-                        want_dkeep,
-                        Rows3 {
-                            ds: data_mut(&mut ds),
-                            dkeep: data_mut(&mut dkeep),
-                            dpre: data_mut(dpre),
-                        },
-                    );
-                });
-                let dh = self.factors_backward(&record.h, modulated, &ds, &dkeep);
-                (
-                    dh,
-                    std::iter::once(ds)
-                        .chain(want_dkeep.then_some(dkeep))
-                        .collect(),
-                )
-            }
-            Factors::Retroactive { m, keep, s } => {
-                let (mut dm, mut ds, mut dkeep) = (zeros(), zeros(), zeros());
-                let elig = grads.elig.as_mut().expect("retroactive tapes carry dL/dE");
-                with_float!(kind, T => {
-                    self.retro_update::<T>(t, &record.pre, m, keep, s).backward_update(
-                        data(&self.traces[t + 1]),
-                        data_mut(&mut grads.hebb),
-                        data_mut(elig),
-                        RetroRows {
-                            dm: data_mut(&mut dm),
-                            ds: data_mut(&mut ds),
-                            dkeep: data_mut(&mut dkeep),
-                            dpre: data_mut(dpre),
-                        },
-                    );
-                });
-                // s = η_E ⊙ h; keep = 1 − η_E does not depend on h.
-                let eta_e = self.plasticity.eta_e.as_ref().expect("η_E exists here");
-                let modulated = modulated.expect("the modulator exists here");
-                let dh = &ds * eta_e.detach() + self.modulator_backward(modulated, &dm);
-                (dh, vec![dm, ds, dkeep])
-            }
-        }
-    }
-
-    /// The second backward pass over the traces of step `t`, once the plastic input's
-    /// gradient `draw` is known: takes `dL/dHebb` back to step `t − 1` and adds to `dpre` and
-    /// to α's gradient. (Under retroactive modulation `dL/dE` went back in the first pass,
-    /// and `Hebb_{t−1}` reaches `Hebb_t` whole: `keep` = 1.)
-    fn backward_input(
-        &self,
-        t: usize,
-        record: &Record,
-        factors: &Factors,
-        draw: &Tensor,
-        grads: &mut BackwardCarry,
-        dpre: &mut Tensor,
-    ) {
-        let (keep, s) = match factors {
-            Factors::Direct { keep, s } => (keep.shallow_clone(), s),
-            Factors::Retroactive { s, .. } => (record.h.ones_like(), s),
-        };
-        with_float!(self.core.kind(), T => {
-            self.update::<T>(t, &record.pre, &keep, s).backward_input(
-                data(draw),
-                data_mut(&mut grads.hebb),
-                data_mut(dpre),
-                grads.alpha.as_mut().map(data_mut),
-            );
-        });
-    }
-
     /// The modulator's output before and after its fan-out, `(m_t, M_t)`, under
     /// neuromodulation.
     fn modulate(&self, h: &Tensor) -> Option<(Tensor, Tensor)> {
@@ -476,33 +316,56 @@ impl<'a> FusedTape<'a> {
         })
     }
 
-    /// `dL/dh` through the rule factors of post-synaptic activity `h` ([`Factors::Direct`]),
-    /// given `dL/ds` and `dL/dkeep`: `s = r ⊙ h`; `keep` = 1 − r (`decay`) or 1 − r ⊙ h² (`oja`);
-    /// and under neuromodulation the rate `r = M` ([`FusedTape::modulator_backward`]), with
-    /// `modulated` = `(m, M)` ([`FusedTape::modulate`]).
+    /// `dL/dh` through the factors of post-synaptic activity `h` given their gradients, and
+    /// those gradients in [`FusedTape::factor_graph`]'s order. Without an eligibility trace:
+    /// `s = r ⊙ h`; `keep` = 1 − r (`decay`) or 1 − r ⊙ h² (`oja`); under neuromodulation the
+    /// rate `r = M` ([`FusedTape::modulator_backward`]), with `modulated` = `(m, M)`
+    /// ([`FusedTape::modulate`]). Under retroactive modulation: `s = η_E ⊙ h`, `keep` =
+    /// 1 − η_E (not a function of h), and `M` writes the eligibility trace.
     fn factors_backward(
         &self,
         h: &Tensor,
         modulated: Option<&(Tensor, Tensor)>,
-        ds: &Tensor,
-        dkeep: &Tensor,
-    ) -> Tensor {
+        g: &FactorGrads,
+    ) -> (Tensor, Vec<Tensor>) {
         let p = self.plasticity;
+        let ds = &g.ds;
+        if p.modulation == Modulation::Retroactive {
+            let eta_e = p.eta_e.as_ref().expect("η_E exists here").detach();
+            let (dm, dkeep) = match (&g.dm, &g.dkeep) {
+                (Some(dm), Some(dkeep)) => (dm, dkeep),
+                _ => unreachable!("retroactive steps give dL/dm and dL/dkeep"),
+            };
+            let modulated = modulated.expect("the modulator exists here");
+            let dh = ds * eta_e + self.modulator_backward(modulated, dm);
+            return (
+                dh,
+                vec![
+                    dm.shallow_clone(),
+                    ds.shallow_clone(),
+                    dkeep.shallow_clone(),
+                ],
+            );
+        }
         let rate = p.rate(modulated.map(|(_, big_m)| big_m));
         let mut dh = ds * rate;
         let mut drate = ds * h;
-        match p.rule {
-            Rule::Hebb => {}
-            Rule::Decay => drate -= dkeep,
-            Rule::Oja => {
+        match (p.rule, &g.dkeep) {
+            (Rule::Hebb, _) => {}
+            (Rule::Decay, Some(dkeep)) => drate -= dkeep,
+            (Rule::Oja, Some(dkeep)) => {
                 dh -= rate * h * dkeep * 2.0;
                 drate -= h.square() * dkeep;
             }
+            (Rule::Decay | Rule::Oja, None) => unreachable!("rules that decay give dL/dkeep"),
         }
-        match modulated {
-            Some(modulated) => dh + self.modulator_backward(modulated, &drate),
-            None => dh,
+        if let Some(modulated) = modulated {
+            dh += self.modulator_backward(modulated, &drate);
         }
+        let grads = std::iter::once(ds.shallow_clone())
+            .chain(g.dkeep.as_ref().map(Tensor::shallow_clone))
+            .collect();
+        (dh, grads)
     }
 
     /// `dL/dh` through the modulator `M = m (⊙ f)`, `m = tanh(w_M · h + b_M)`, given `dL/dM`
@@ -522,60 +385,21 @@ impl<'a> FusedTape<'a> {
         (dm * (-m.square() + 1.0)).matmul(&md.w)
     }
 
-    /// The clip bounds of the Hebbian trace: ±c for `hebb` and under retroactive modulation
-    /// (which always clips), none for the other rules.
-    fn bounds<T: Float>(&self) -> (T, T) {
+    /// The trace passes of step `t` (0-based: from `traces[t]`, `eligs[t]`).
+    fn trace_step<'s>(&'s self, t: usize, pre: &'s Tensor, factors: &'s Factors) -> TraceStep<'s> {
         let p = self.plasticity;
+        // Retroactive modulation always clips; of the rules, only `hebb` does.
         let (lo, hi) = match (p.modulation, p.rule) {
             (Modulation::Retroactive, _) | (_, Rule::Hebb) => (-p.clip, p.clip),
             (_, Rule::Decay | Rule::Oja) => (f64::NEG_INFINITY, f64::INFINITY),
         };
-        let float = |v: f64| T::from(v).expect("f32 and f64 hold every f64, rounded");
-        (float(lo), float(hi))
-    }
-
-    /// The kernel's view of step `t` (0-based: from `traces[t]` to `traces[t + 1]`) for
-    /// [`Factors::Direct`], and for the plastic input under [`Factors::Retroactive`].
-    fn update<'s, T: Element + Float>(
-        &'s self,
-        t: usize,
-        pre: &'s Tensor,
-        keep: &'s Tensor,
-        s: &'s Tensor,
-    ) -> Update<'s, T> {
-        let (lo, hi) = self.bounds();
-        Update {
-            h: self.core.hidden() as usize,
-            prev: data(&self.traces[t]),
-            pre: data(pre),
-            keep: data(keep),
-            s: data(s),
-            alpha: data(&self.kernel_alpha),
-            lo,
-            hi,
-        }
-    }
-
-    /// The kernel's view of step `t` (from `traces[t]` and `eligs[t]`) for
-    /// [`Factors::Retroactive`].
-    fn retro_update<'s, T: Element + Float>(
-        &'s self,
-        t: usize,
-        pre: &'s Tensor,
-        m: &'s Tensor,
-        keep: &'s Tensor,
-        s: &'s Tensor,
-    ) -> RetroUpdate<'s, T> {
-        let (lo, hi) = self.bounds();
-        RetroUpdate {
-            h: self.core.hidden() as usize,
-            prev: data(&self.traces[t]),
-            elig: data(&self.eligs[t]),
-            pre: data(pre),
-            m: data(m),
-            keep: data(keep),
-            s: data(s),
-            alpha: data(&self.kernel_alpha),
+        TraceStep {
+            backend: Backend::for_device(self.core.device()),
+            prev: &self.traces[t],
+            elig: self.eligs.get(t),
+            pre,
+            factors,
+            alpha: &self.kernel_alpha,
             lo,
             hi,
         }

@@ -11,6 +11,7 @@ mod rnn;
 pub mod state;
 mod tape;
 mod trace_kernel;
+mod trace_step;
 
 pub use config::{
     AlphaShape, CoreConfig, CoreConfigError, CoreKind, EtaShape, InitScheme, Modulation,

@@ -3,7 +3,8 @@
 //!
 //! These are the autograd formulas: they run on every device and define the cores. On the
 //! CPU, training a plastic RNN normally goes through the hand-written passes of `fused`
-//! instead (same values; one trace pass forward and two backward per step).
+//! instead (same values; one trace pass forward and two backward per step), and on a GPU
+//! with `bptt = "fused"` (same values, less memory).
 //!
 //! Cost per step is dominated by passes over the `[B × H × H]` traces, so each update is one
 //! broadcast `addcmul` (decay factor folded into the base, rate folded into the post-synaptic
