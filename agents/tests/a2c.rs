@@ -282,6 +282,15 @@ fn fused_and_autograd_training_make_the_same_update() {
                 close(a.policy_loss, f.policy_loss) && close(a.value_loss, f.value_loss),
                 "{env}: losses differ"
             );
+            // Both engines hand on the same traces, and only retroactive cores have an
+            // eligibility trace to report.
+            let elig = (a.mean_abs_elig, f.mean_abs_elig);
+            match (modulation, elig) {
+                (Modulation::Retroactive, (Some(x), Some(y))) => assert!(close(x, y), "{x} vs {y}"),
+                (Modulation::Retroactive, _) => panic!("no eligibility trace reported"),
+                (_, (None, None)) => {}
+                (_, e) => panic!("{modulation:?} reports an eligibility trace: {e:?}"),
+            }
         }
         let mut moved = 0;
         for ((name, a), (_, f)) in auto_model.iter().zip(&fused_model) {

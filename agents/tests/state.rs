@@ -1,7 +1,7 @@
 //! Row resets (episode ends in one environment) and detaching (truncated BPTT).
 mod common;
 use common::*;
-use plastic_agents::cores::{CoreConfig, State};
+use plastic_agents::cores::{CoreConfig, Modulation, State};
 use tch::{Kind, Tensor};
 
 const IN: i64 = 3;
@@ -163,11 +163,27 @@ fn initial_state_shapes_and_diagnostics() {
         .double_value(&[]);
     assert_eq!(s.mean_abs_hebb(), Some(expected));
     assert!(expected > 0.0);
+    assert_eq!(s.mean_abs_elig(), None);
     let (mean, std) = s.modulator_stats().unwrap();
     let m = s.modulator.as_ref().unwrap();
     assert_eq!(m.size(), [3, 1]);
     assert!((mean - m.mean(Kind::Double).double_value(&[])).abs() < 1e-12);
     assert!(std >= 0.0);
+    // Retroactive modulation also reports its eligibility trace.
+    let (_vs, retro) = build(
+        &CoreConfig {
+            hidden: 5,
+            modulation: Modulation::Retroactive,
+            ..CoreConfig::default()
+        },
+        IN,
+    );
+    let (_, s) = retro.step(&Tensor::randn([3, IN], F64), &retro.initial_state(3));
+    // The first step's pre-synaptic activity is zero: E grows from the second.
+    let (_, s) = retro.step(&Tensor::randn([3, IN], F64), &s);
+    let elig = s.elig.as_ref().unwrap().abs().mean(Kind::Double);
+    assert_eq!(s.mean_abs_elig(), Some(elig.double_value(&[])));
+    assert!(elig.double_value(&[]) > 0.0);
     let (_vs, lstm) = build(&CoreConfig::lstm(5), IN);
     assert_eq!(lstm.initial_state(2).c.unwrap().size(), [2, 5]);
     assert!(lstm.initial_state(2).hebb.is_none());

@@ -118,6 +118,8 @@ pub struct UpdateStats {
     pub episodes: Vec<EpisodeEnd>,
     /// Mean |Hebb| at the end of the rollout (plastic cores).
     pub mean_abs_hebb: Option<f64>,
+    /// Mean |E| of the eligibility trace at the end of the rollout (retroactive modulation).
+    pub mean_abs_elig: Option<f64>,
     /// Mean and standard deviation of the modulator over the rollout (neuromodulated cores).
     pub modulator: Option<(f64, f64)>,
 }
@@ -149,6 +151,9 @@ impl UpdateStats {
         }
         if let Some(v) = self.mean_abs_hebb {
             put("plasticity/mean_abs_hebb", v);
+        }
+        if let Some(v) = self.mean_abs_elig {
+            put("plasticity/mean_abs_elig", v);
         }
         if let Some((mean, std)) = self.modulator {
             put("plasticity/modulator_mean", mean);
@@ -207,6 +212,7 @@ struct Rollout {
     last_values: Vec<f32>,
     finished: Vec<EpisodeEnd>,
     mean_abs_hebb: Option<f64>,
+    mean_abs_elig: Option<f64>,
 }
 
 impl Rollout {
@@ -220,6 +226,7 @@ impl Rollout {
             last_values: Vec::new(),
             finished: Vec::new(),
             mean_abs_hebb: None,
+            mean_abs_elig: None,
         }
     }
 }
@@ -455,6 +462,7 @@ impl Trainer {
             r.dones.extend_from_slice(&done);
             if t + 1 == self.rollout_len {
                 r.mean_abs_hebb = state.mean_abs_hebb();
+                r.mean_abs_elig = state.mean_abs_elig();
             }
             tape.reset_rows(&done);
         }
@@ -547,6 +555,7 @@ impl Trainer {
             entropy_coef,
             env_steps: (b * self.rollout_len) as u64,
             mean_abs_hebb: r.mean_abs_hebb,
+            mean_abs_elig: r.mean_abs_elig,
             modulator: (!r.modulators.is_empty()).then(|| {
                 let m = Tensor::stack(&r.modulators, 0).to_kind(Kind::Double);
                 (

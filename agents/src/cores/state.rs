@@ -20,6 +20,10 @@ pub struct State {
     pub modulator: Option<Tensor>,
 }
 
+fn mean_abs(t: &Tensor) -> f64 {
+    t.abs().mean(Kind::Double).double_value(&[])
+}
+
 /// `done` as a `[B]` bool tensor (on the CPU).
 pub(crate) fn row_mask(done: &[bool]) -> Tensor {
     let mask: Vec<u8> = done.iter().map(|&d| u8::from(d)).collect();
@@ -92,9 +96,12 @@ impl State {
 
     /// Mean of `|Hebb|` over batch and connections (plastic cores), for logging.
     pub fn mean_abs_hebb(&self) -> Option<f64> {
-        self.hebb
-            .as_ref()
-            .map(|t| t.abs().mean(Kind::Double).double_value(&[]))
+        self.hebb.as_ref().map(mean_abs)
+    }
+
+    /// Mean of `|E|`, the eligibility trace (retroactive modulation), for logging.
+    pub fn mean_abs_elig(&self) -> Option<f64> {
+        self.elig.as_ref().map(mean_abs)
     }
 
     /// Mean and standard deviation of the last modulator output, for logging.
