@@ -303,11 +303,13 @@ fn config_mistakes_are_one_line_errors_that_create_no_run() {
         "--out",
         run.to_str().unwrap(),
         "--set",
-        "core.kind=plastic-lstm",
+        "core.kind=lstm",
+        "--set",
+        "core.modulation=none",
         "--set",
         "a2c.bptt=fused",
     ]));
-    assert_eq!(msg.matches("runs plastic RNNs").count(), 1, "{msg}");
+    assert_eq!(msg.matches("runs plastic cores").count(), 1, "{msg}");
     plastic()
         .args(["eval", dir.path().to_str().unwrap()])
         .assert()

@@ -228,30 +228,25 @@ fn a_checkpoint_whose_optimiser_state_does_not_fit_changes_nothing() {
 
 /// The trainer with the hand-written backward pass makes the update autograd makes (to f32
 /// rounding): whole episodes, and truncated rollouts with episodes ending inside them and
-/// state carried in, for the clipped `hebb` and the unclipped `oja` rule, and for retroactive
-/// modulation (whose eligibility trace is carried too).
+/// state carried in, for the clipped `hebb` and the unclipped `oja` rule, for retroactive
+/// modulation (whose eligibility trace is carried too) and for the plastic LSTM (its cell).
 #[test]
 fn fused_and_autograd_training_make_the_same_update() {
+    let (rnn, lstm) = (CoreKind::PlasticRnn, CoreKind::PlasticLstm);
+    let (simple, retroactive) = (Modulation::Simple, Modulation::Retroactive);
+    let whole = ("maze:size=7,len=12", RolloutLen::Episode);
     let truncated = ("bandit-dependent-easy:len=4", RolloutLen::Steps(5));
     let cases = [
-        (
-            "maze:size=7,len=12",
-            RolloutLen::Episode,
-            Rule::Hebb,
-            Modulation::Simple,
-        ),
-        (truncated.0, truncated.1, Rule::Hebb, Modulation::Simple),
-        (truncated.0, truncated.1, Rule::Oja, Modulation::Simple),
-        (
-            truncated.0,
-            truncated.1,
-            Rule::Hebb,
-            Modulation::Retroactive,
-        ),
+        (whole, rnn, Rule::Hebb, simple),
+        (truncated, rnn, Rule::Hebb, simple),
+        (truncated, rnn, Rule::Oja, simple),
+        (truncated, rnn, Rule::Hebb, retroactive),
+        (truncated, lstm, Rule::Hebb, simple),
     ];
-    for (env, rollout_len, rule, modulation) in cases {
+    for ((env, rollout_len), kind, rule, modulation) in cases {
         let config = |bptt: Bptt| {
             let mut config = small(true);
+            config.core.kind = kind;
             config.core.rule = rule;
             config.core.modulation = modulation;
             config.a2c.rollout_len = rollout_len;
@@ -274,7 +269,7 @@ fn fused_and_autograd_training_make_the_same_update() {
             let close = |x: f64, y: f64| (x - y).abs() <= 1e-4 * x.abs().max(y.abs()) + 1e-6;
             assert!(
                 close(a.grad_norm, f.grad_norm),
-                "{env} {rule:?} {modulation:?}: gradient norm {} vs {}",
+                "{env} {kind:?} {rule:?} {modulation:?}: gradient norm {} vs {}",
                 a.grad_norm,
                 f.grad_norm
             );
@@ -297,7 +292,7 @@ fn fused_and_autograd_training_make_the_same_update() {
             for (x, y) in a.iter().zip(f) {
                 assert!(
                     (x - y).abs() <= 2e-5,
-                    "{env} {rule:?} {modulation:?}: {name} differs: {x} vs {y}"
+                    "{env} {kind:?} {rule:?} {modulation:?}: {name} differs: {x} vs {y}"
                 );
             }
             moved += usize::from(name.starts_with("model/ac.core."));

@@ -1,9 +1,10 @@
 //! The hand-written backward pass against autograd (itself checked against finite
 //! differences in `gradients.rs`): same outputs, same gradient for every parameter, through
-//! row resets, a carried-in state and active clipping, for every core it runs (f64).
+//! row resets, a carried-in state and active clipping, for every core it runs (every plastic
+//! RNN and LSTM; f64).
 mod common;
 use common::*;
-use plastic_agents::cores::{Bptt, Core, CoreConfig, Engine, Modulation, State, Tape};
+use plastic_agents::cores::{Bptt, Core, CoreConfig, CoreKind, Engine, Modulation, State, Tape};
 use tch::{Kind, Tensor};
 
 const IN: i64 = 3;
@@ -103,13 +104,12 @@ fn fused_configs() -> Vec<CoreConfig> {
             Engine::fused_unsupported(&core).is_none()
         })
         .collect();
-    let retroactive = configs
-        .iter()
-        .filter(|c| c.modulation == Modulation::Retroactive)
-        .count();
+    let count = |f: fn(&CoreConfig) -> bool| configs.iter().filter(|c| f(c)).count();
+    let retroactive = count(|c| c.modulation == Modulation::Retroactive);
+    let lstm = count(|c| c.kind == CoreKind::PlasticLstm);
     assert!(
-        configs.len() >= 24 && retroactive >= 5,
-        "fused config matrix shrank to {} ({retroactive} retroactive)",
+        configs.len() >= 30 && retroactive >= 6 && lstm >= 6,
+        "fused config matrix shrank to {} ({retroactive} retroactive, {lstm} LSTM)",
         configs.len()
     );
     configs

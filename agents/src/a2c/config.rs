@@ -76,7 +76,7 @@ pub struct A2cConfig {
     pub normalize_rewards: bool,
     /// Global gradient-norm bound (`inf` turns clipping off).
     pub max_grad_norm: f64,
-    /// Backpropagation through time: `"auto"` (hand-written for plastic RNNs on the CPU,
+    /// Backpropagation through time: `"auto"` (hand-written for plastic cores on the CPU,
     /// autograd otherwise), `"fused"` (hand-written on any device: one trace per step, the
     /// way to fit large batches on a GPU) or `"autograd"`. Same gradients, to rounding.
     pub bptt: Bptt,

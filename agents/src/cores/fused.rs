@@ -1,18 +1,20 @@
-//! Backpropagation through time for a plastic RNN, written by hand around the traces.
+//! Backpropagation through time for a plastic core (RNN or LSTM), written by hand around the
+//! traces.
 //!
 //! The forward pass runs without autograd and keeps, per step, only what the backward pass
 //! cannot rebuild cheaply: the trace `Hebb_t` (`[B × H × H]`; under retroactive modulation
 //! also the eligibility trace `E_t`) and four `[B × H]` vectors (the input, `h_{t−1}`, the
-//! plastic input, `h_t`). Going backwards, everything that touches the traces goes through
+//! plastic input, `h_t`; the LSTM's gates and cell too). Going backwards, everything that touches the traces goes through
 //! the passes of [`super::trace_step`] (hand-written loops on the CPU, libtorch operations on
-//! other devices), and the per-neuron part of each step (tanh, rule factors, modulator) is
-//! differentiated by hand. Gradients with respect to the parameters are sums over steps, so
+//! other devices), and the per-neuron part of each step (the cell of [`super::cell_pass`],
+//! rule factors, modulator) is differentiated by hand. Gradients with respect to the parameters are sums over steps, so
 //! they come from one autograd call over all steps at the end. Memory is one trace per step
 //! (B·H²·T in all) instead of autograd's three; under retroactive modulation two (2·B·H²·T),
 //! less than half of what autograd keeps.
 //!
-//! Covers plastic RNNs with any rule, α and η shape and neuromodulation (any modulator
-//! shape): [`super::tape::Engine::fused_unsupported`].
+//! Covers plastic RNNs and LSTMs with any rule, α and η shape and neuromodulation (any
+//! modulator shape): [`super::tape::Engine::fused_unsupported`].
+use super::cell_pass::{self, CellActs};
 use super::plasticity::rule_factors;
 use super::trace_step::{Backend, FactorGrads, Factors, TraceStep};
 use super::{AlphaShape, Core, Modulation, Plasticity, Rule, State};
@@ -26,8 +28,8 @@ struct Record {
     /// The plastic input before α per neuron: `Σ_j α[i,j] Hebb_{t−1}[i,j] h_{t−1}[j]` (α per
     /// connection) or `Σ_j Hebb_{t−1}[i,j] h_{t−1}[j]` (α per neuron).
     raw: Tensor,
-    /// `h_t`, before any reset.
-    h: Tensor,
+    /// What the cell computed (`h_t` before any reset).
+    acts: CellActs,
     /// Rows whose episode ended after this step (`[B × 1]` bools).
     done: Option<Tensor>,
 }
@@ -43,6 +45,8 @@ pub struct FusedTape<'a> {
     /// `E_0 … E_t` likewise (retroactive modulation; empty otherwise).
     eligs: Vec<Tensor>,
     h: Tensor,
+    /// The LSTM's cell.
+    c: Option<Tensor>,
     raw: Tensor,
     modulator: Option<Tensor>,
     steps: Vec<Record>,
@@ -85,29 +89,34 @@ impl<'a> FusedTape<'a> {
             traces: vec![hebb],
             eligs,
             h: pre,
+            c: state.c.as_ref().map(Tensor::detach),
             raw,
             modulator: state.modulator.as_ref().map(Tensor::detach),
             steps: Vec::new(),
         }
     }
 
-    /// `h_t` of one step and the modulator's output.
-    fn activate(&self, x: &Tensor, pre: &Tensor, raw: &Tensor) -> (Tensor, Option<Tensor>) {
-        let a = self.core.fixed_input(x, pre);
-        let a = match self.core.config().alpha {
-            AlphaShape::PerConnection => a + raw,
-            AlphaShape::PerNeuron => a.addcmul(&self.plasticity.alpha, raw),
+    /// What the cell computes at one step, and the modulator's output.
+    fn activate(&self, x: &Tensor, raw: &Tensor) -> (CellActs, Option<Tensor>) {
+        let plastic = match self.core.config().alpha {
+            AlphaShape::PerConnection => raw.shallow_clone(),
+            AlphaShape::PerNeuron => raw * &self.plasticity.alpha,
         };
-        let h = a.tanh();
-        let m = self.plasticity.modulator.as_ref().map(|m| m.forward(&h));
-        (h, m)
+        let fixed = self.core.fixed_input(x, &self.h);
+        let acts = cell_pass::forward(&fixed, &plastic, self.c.as_ref());
+        let m = self
+            .plasticity
+            .modulator
+            .as_ref()
+            .map(|m| m.forward(&acts.h));
+        (acts, m)
     }
 
-    /// The `[B × H]` factors of the trace updates as functions of post-synaptic activity `h`
-    /// (`[N × H]`) and the modulator's output `m` on it, with autograd graphs when called with
+    /// The `[B × H]` factors of the trace updates as functions of post-synaptic activity
+    /// `post` (`[N × H]`) and the modulator's output `m`, with autograd graphs when called with
     /// gradients on: `[s, keep]` of the rule (`keep` only for rules other than `hebb`), or
     /// `[m, s, keep]` of retroactive modulation (`s`, `keep` those of the eligibility trace).
-    fn factor_graph(&self, h: &Tensor, m: Option<&Tensor>) -> Vec<Tensor> {
+    fn factor_graph(&self, post: &Tensor, m: Option<&Tensor>) -> Vec<Tensor> {
         let p = self.plasticity;
         match p.modulation {
             Modulation::Retroactive => {
@@ -115,21 +124,21 @@ impl<'a> FusedTape<'a> {
                     .eta_e
                     .as_ref()
                     .expect("η_E exists with retroactive modulation");
-                let (keep, s) = rule_factors(Rule::Decay, eta_e, h);
+                let (keep, s) = rule_factors(Rule::Decay, eta_e, post);
                 let m = m.expect("the modulator exists with retroactive modulation");
                 vec![m.shallow_clone(), s, keep.expect("`decay` keeps a share")]
             }
             Modulation::None | Modulation::Simple => {
-                let (keep, s) = rule_factors(p.rule, p.rate(m), h);
+                let (keep, s) = rule_factors(p.rule, p.rate(m), post);
                 std::iter::once(s).chain(keep).collect()
             }
         }
     }
 
     /// [`FusedTape::factor_graph`] as the kernels read it (no graph).
-    fn kernel_factors(&self, h: &Tensor, m: Option<&Tensor>) -> Factors {
-        let full = |t: &Tensor| t.expand(h.size(), false).contiguous();
-        match self.factor_graph(h, m).as_slice() {
+    fn kernel_factors(&self, post: &Tensor, m: Option<&Tensor>) -> Factors {
+        let full = |t: &Tensor| t.expand(post.size(), false).contiguous();
+        match self.factor_graph(post, m).as_slice() {
             [m, s, keep] if self.plasticity.modulation == Modulation::Retroactive => {
                 Factors::Retroactive {
                     m: full(m),
@@ -138,7 +147,7 @@ impl<'a> FusedTape<'a> {
                 }
             }
             [s] => Factors::Direct {
-                keep: h.ones_like(),
+                keep: post.ones_like(),
                 s: full(s),
             },
             [s, keep] => Factors::Direct {
@@ -152,24 +161,26 @@ impl<'a> FusedTape<'a> {
     /// One step: returns `h_t` `[B × H]` (no autograd graph).
     pub fn step(&mut self, x: &Tensor) -> Tensor {
         tch::no_grad(|| {
-            let (h, m) = self.activate(x, &self.h, &self.raw);
-            let factors = self.kernel_factors(&h, m.as_ref());
+            let (acts, m) = self.activate(x, &self.raw);
+            let factors = self.kernel_factors(&acts.post, m.as_ref());
             let pre = self.h.contiguous();
+            // `h_t` is the next step's pre-synaptic activity.
             let (next, next_elig, raw) = self
                 .trace_step(self.steps.len(), &pre, &factors)
-                .forward(&h);
+                .forward(&acts.h);
+            self.traces.push(next);
+            self.eligs.extend(next_elig);
+            self.modulator = m;
+            self.h = acts.h.shallow_clone();
+            self.c = acts.lstm.as_ref().map(|l| l.c.shallow_clone());
             self.steps.push(Record {
                 x: x.shallow_clone(),
                 pre,
                 raw: std::mem::replace(&mut self.raw, raw),
-                h: h.shallow_clone(),
+                acts,
                 done: None,
             });
-            self.traces.push(next);
-            self.eligs.extend(next_elig);
-            self.modulator = m;
-            self.h = h.shallow_clone();
-            h
+            self.h.shallow_clone()
         })
     }
 
@@ -179,6 +190,7 @@ impl<'a> FusedTape<'a> {
         let done = done.to_device(self.h.device());
         let rows = done.view([-1, 1]);
         self.h = self.h.masked_fill(&rows, 0.0);
+        self.c = self.c.as_ref().map(|c| c.masked_fill(&rows, 0.0));
         let _ = self.raw.masked_fill_(&rows, 0.0);
         if let Some(m) = &self.modulator {
             self.modulator = Some(m.masked_fill(&rows, 0.0));
@@ -200,7 +212,7 @@ impl<'a> FusedTape<'a> {
     pub fn state(&self) -> State {
         State {
             h: self.h.shallow_clone(),
-            c: None,
+            c: self.c.as_ref().map(Tensor::shallow_clone),
             hebb: self.traces.last().map(Tensor::shallow_clone),
             elig: self.eligs.last().map(Tensor::shallow_clone),
             modulator: self.modulator.as_ref().map(Tensor::shallow_clone),
@@ -229,9 +241,12 @@ impl<'a> FusedTape<'a> {
             alpha: per_connection.then(|| Tensor::zeros([h, h], opts)),
         };
         let mut dh = Tensor::zeros([b, h], opts);
+        // `dL/dc_t` from the steps after (LSTM).
+        let mut dc: Option<Tensor> = None;
         let steps = self.steps.len();
-        // Per step: the gradients of the pre-activation and of the factors.
-        let mut das = Vec::with_capacity(steps);
+        // Per step: the gradients of the pre-activations (all of them, and the plastic
+        // layer's) and of the factors.
+        let (mut das, mut da_plastics) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
         let mut dfactors = Vec::with_capacity(steps);
         // The parameters' graphs are built once, after the loop.
         tch::no_grad(|| {
@@ -239,6 +254,7 @@ impl<'a> FusedTape<'a> {
                 if let Some(rows) = &record.done {
                     // A reset cuts every gradient path through the state.
                     dh = dh.masked_fill(rows, 0.0);
+                    dc = dc.map(|dc| dc.masked_fill(rows, 0.0));
                     let cells = rows.unsqueeze(2);
                     for trace in [Some(&mut grads.hebb), grads.elig.as_mut()]
                         .into_iter()
@@ -247,9 +263,10 @@ impl<'a> FusedTape<'a> {
                         let _ = trace.masked_fill_(&cells, 0.0);
                     }
                 }
-                let modulated = self.modulate(&record.h);
+                let acts = &record.acts;
+                let modulated = self.modulate(&acts.h);
                 let big_m = modulated.as_ref().map(|(_, big_m)| big_m);
-                let factors = self.kernel_factors(&record.h, big_m);
+                let factors = self.kernel_factors(&acts.post, big_m);
                 let step = self.trace_step(t, &record.pre, &factors);
                 let mut factor_grads = step.backward_update(
                     &self.traces[t + 1],
@@ -257,15 +274,18 @@ impl<'a> FusedTape<'a> {
                     grads.elig.as_mut(),
                     self.plasticity.rule != Rule::Hebb,
                 );
-                let (dh_update, dfactor) =
-                    self.factors_backward(&record.h, modulated.as_ref(), &factor_grads);
-                let dh_t = grad_h.get(t as i64) + &dh + dh_update;
-                // tanh'(a) = 1 − h².
-                let da = dh_t * (-record.h.square() + 1.0);
+                let (dpost, dh_modulator, dfactor) =
+                    self.factors_backward(&acts.post, modulated.as_ref(), &factor_grads);
+                let mut dh_t = grad_h.get(t as i64) + &dh;
+                if let Some(d) = dh_modulator {
+                    dh_t += d;
+                }
+                let (da, da_plastic, dc_prev) =
+                    cell_pass::backward(acts, &dh_t, &dpost, dc.as_ref());
                 let draw = if per_connection {
-                    da.shallow_clone()
+                    da_plastic.shallow_clone()
                 } else {
-                    &da * &alpha
+                    &da_plastic * &alpha
                 };
                 step.backward_input(
                     &draw,
@@ -274,7 +294,9 @@ impl<'a> FusedTape<'a> {
                     grads.alpha.as_mut(),
                 );
                 dh = da.mm(&w) + factor_grads.dpre;
+                dc = dc_prev;
                 das.push(da);
+                da_plastics.push(da_plastic);
                 dfactors.push(dfactor);
             }
         });
@@ -282,16 +304,17 @@ impl<'a> FusedTape<'a> {
             return;
         }
         das.reverse();
+        da_plastics.reverse();
         dfactors.reverse();
         let all = |f: fn(&Record) -> &Tensor| {
             Tensor::cat(&self.steps.iter().map(f).collect::<Vec<_>>(), 0)
         };
         let da = Tensor::cat(&das, 0);
-        let hs = all(|r| &r.h);
         let mut surrogate =
             (self.core.fixed_input(&all(|r| &r.x), &all(|r| &r.pre)) * &da).sum(kind);
+        let hs = all(|r| &r.acts.h);
         let m = self.plasticity.modulator.as_ref().map(|m| m.forward(&hs));
-        let graph = self.factor_graph(&hs, m.as_ref());
+        let graph = self.factor_graph(&all(|r| &r.acts.post), m.as_ref());
         assert_eq!(graph.len(), dfactors[0].len(), "one gradient per factor");
         for (k, factor) in graph.iter().enumerate() {
             let d = Tensor::cat(&dfactors.iter().map(|d| &d[k]).collect::<Vec<_>>(), 0);
@@ -300,7 +323,7 @@ impl<'a> FusedTape<'a> {
         surrogate += match grads.alpha {
             Some(dalpha) => (&self.plasticity.alpha * dalpha).sum(kind),
             None => (&self.plasticity.alpha
-                * (all(|r| &r.raw) * &da).sum_dim_intlist(0, false, kind))
+                * (all(|r| &r.raw) * Tensor::cat(&da_plastics, 0)).sum_dim_intlist(0, false, kind))
             .sum(kind),
         };
         surrogate.backward();
@@ -316,18 +339,20 @@ impl<'a> FusedTape<'a> {
         })
     }
 
-    /// `dL/dh` through the factors of post-synaptic activity `h` given their gradients, and
-    /// those gradients in [`FusedTape::factor_graph`]'s order. Without an eligibility trace:
-    /// `s = r ⊙ h`; `keep` = 1 − r (`decay`) or 1 − r ⊙ h² (`oja`); under neuromodulation the
-    /// rate `r = M` ([`FusedTape::modulator_backward`]), with `modulated` = `(m, M)`
-    /// ([`FusedTape::modulate`]). Under retroactive modulation: `s = η_E ⊙ h`, `keep` =
-    /// 1 − η_E (not a function of h), and `M` writes the eligibility trace.
+    /// The gradients through the factors of post-synaptic activity `post`, given theirs:
+    /// `dL/dpost`, `dL/dh_t` through the modulator (which reads `h_t`), and the factors'
+    /// gradients in [`FusedTape::factor_graph`]'s order. Without an eligibility trace:
+    /// `s = r ⊙ post`; `keep` = 1 − r (`decay`) or 1 − r ⊙ post² (`oja`); under
+    /// neuromodulation the rate `r = M` ([`FusedTape::modulator_backward`]), with
+    /// `modulated` = `(m, M)` ([`FusedTape::modulate`]). Under retroactive modulation:
+    /// `s = η_E ⊙ post`, `keep` = 1 − η_E (not a function of post), and `M` writes the
+    /// eligibility trace.
     fn factors_backward(
         &self,
-        h: &Tensor,
+        post: &Tensor,
         modulated: Option<&(Tensor, Tensor)>,
         g: &FactorGrads,
-    ) -> (Tensor, Vec<Tensor>) {
+    ) -> (Tensor, Option<Tensor>, Vec<Tensor>) {
         let p = self.plasticity;
         let ds = &g.ds;
         if p.modulation == Modulation::Retroactive {
@@ -337,9 +362,9 @@ impl<'a> FusedTape<'a> {
                 _ => unreachable!("retroactive steps give dL/dm and dL/dkeep"),
             };
             let modulated = modulated.expect("the modulator exists here");
-            let dh = ds * eta_e + self.modulator_backward(modulated, dm);
             return (
-                dh,
+                ds * eta_e,
+                Some(self.modulator_backward(modulated, dm)),
                 vec![
                     dm.shallow_clone(),
                     ds.shallow_clone(),
@@ -348,24 +373,22 @@ impl<'a> FusedTape<'a> {
             );
         }
         let rate = p.rate(modulated.map(|(_, big_m)| big_m));
-        let mut dh = ds * rate;
-        let mut drate = ds * h;
+        let mut dpost = ds * rate;
+        let mut drate = ds * post;
         match (p.rule, &g.dkeep) {
             (Rule::Hebb, _) => {}
             (Rule::Decay, Some(dkeep)) => drate -= dkeep,
             (Rule::Oja, Some(dkeep)) => {
-                dh -= rate * h * dkeep * 2.0;
-                drate -= h.square() * dkeep;
+                dpost -= rate * post * dkeep * 2.0;
+                drate -= post.square() * dkeep;
             }
             (Rule::Decay | Rule::Oja, None) => unreachable!("rules that decay give dL/dkeep"),
         }
-        if let Some(modulated) = modulated {
-            dh += self.modulator_backward(modulated, &drate);
-        }
+        let dh = modulated.map(|modulated| self.modulator_backward(modulated, &drate));
         let grads = std::iter::once(ds.shallow_clone())
             .chain(g.dkeep.as_ref().map(Tensor::shallow_clone))
             .collect();
-        (dh, grads)
+        (dpost, dh, grads)
     }
 
     /// `dL/dh` through the modulator `M = m (⊙ f)`, `m = tanh(w_M · h + b_M)`, given `dL/dM`

@@ -2,6 +2,7 @@
 //!
 //! A plain core is the plastic code path with the plastic part absent, so every option
 //! (rule, rate and coefficient shapes, neuromodulation) combines with both cells.
+mod cell_pass;
 pub mod config;
 mod fused;
 pub mod init;

@@ -2,7 +2,7 @@
 //! neuromodulator. Shared by the plastic RNN and the plastic LSTM.
 //!
 //! These are the autograd formulas: they run on every device and define the cores. On the
-//! CPU, training a plastic RNN normally goes through the hand-written passes of `fused`
+//! CPU, training a plastic core normally goes through the hand-written passes of `fused`
 //! instead (same values; one trace pass forward and two backward per step), and on a GPU
 //! with `bptt = "fused"` (same values, less memory).
 //!

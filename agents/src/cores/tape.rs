@@ -6,7 +6,7 @@
 //! that stack as a leaf tensor, backpropagates the loss to the leaf, and passes the leaf's
 //! gradient to [`Tape::backward`], which continues into the core's parameters.
 use super::fused::FusedTape;
-use super::{Core, CoreKind, State};
+use super::{Core, State};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
@@ -50,7 +50,7 @@ impl Bptt {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
-    "bptt = \"fused\" runs plastic RNNs in f32 or f64, and this core {0}; use bptt = \"auto\" (fused where it applies) or \"autograd\""
+    "bptt = \"fused\" runs plastic cores in f32 or f64, and this core {0}; use bptt = \"auto\" (fused where it applies) or \"autograd\""
 )]
 pub struct BpttError(String);
 
@@ -72,7 +72,7 @@ impl Engine {
     /// Why the fused engine cannot run `core` (a phrase such as "is an LSTM"), if it cannot.
     pub fn fused_unsupported(core: &Core) -> Option<String> {
         let config = core.config();
-        if config.kind != CoreKind::PlasticRnn {
+        if !config.kind.is_plastic() {
             return Some(format!("has kind = \"{}\"", config.kind.name()));
         }
         if !matches!(core.kind(), Kind::Float | Kind::Double) {

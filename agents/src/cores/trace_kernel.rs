@@ -1,4 +1,4 @@
-//! Hand-written CPU passes over the `[B × H × H]` traces of a plastic RNN, for
+//! Hand-written CPU passes over the `[B × H × H]` traces of a plastic core, for
 //! [`super::fused`].
 //!
 //! Every rule has the form `next[i,j] = clamp(keep_i · prev[i,j] + s_i · pre_j, lo, hi)`
