@@ -23,7 +23,8 @@ pub(super) struct LstmActs {
 }
 
 /// One step: `fixed` = `W_in x_t + b + W h_{t−1}` (`[B × G·H]`), `plastic` the plastic
-/// input of the plastic layer (`[B × H]`), `c_prev` the LSTM's cell.
+/// input of the plastic layer (`[B × H]`), `c_prev` the LSTM's cell (`None`: the tanh RNN,
+/// whose state has no cell).
 pub(super) fn forward(fixed: &Tensor, plastic: &Tensor, c_prev: Option<&Tensor>) -> CellActs {
     let Some(c_prev) = c_prev else {
         let h = (fixed + plastic).tanh();

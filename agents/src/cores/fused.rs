@@ -3,22 +3,23 @@
 //!
 //! The forward pass runs without autograd and keeps, per step, only what the backward pass
 //! cannot rebuild cheaply: the trace `Hebb_t` (`[B × H × H]`; under retroactive modulation
-//! also the eligibility trace `E_t`) and four `[B × H]` vectors (the input, `h_{t−1}`, the
-//! plastic input, `h_t`; the LSTM's gates and cell too). Going backwards, everything that touches the traces goes through
-//! the passes of [`super::trace_step`] (hand-written loops on the CPU, libtorch operations on
-//! other devices), and the per-neuron part of each step (the cell of [`super::cell_pass`],
-//! rule factors, modulator) is differentiated by hand. Gradients with respect to the parameters are sums over steps, so
-//! they come from one autograd call over all steps at the end. Memory is one trace per step
-//! (B·H²·T in all) instead of autograd's three; under retroactive modulation two (2·B·H²·T),
-//! less than half of what autograd keeps.
+//! also the eligibility trace `E_t`) and a few `[B × H]` vectors (the input, `h_{t−1}`, the
+//! plastic input, `h_t`; for the LSTM its gates and cell too). Going backwards, everything
+//! that touches the traces goes through the passes of [`super::trace_step`] (hand-written
+//! loops on the CPU, libtorch operations on other devices), and the per-neuron part of each
+//! step (the cell of [`super::cell_pass`], rule factors, modulator) is differentiated by
+//! hand. Gradients with respect to the parameters are sums over steps, so they come from one
+//! autograd call over all steps at the end. Memory is one trace per step (B·H²·T in all)
+//! instead of autograd's three; under retroactive modulation two (2·B·H²·T), less than half
+//! of what autograd keeps.
 //!
 //! Covers plastic RNNs and LSTMs with any rule, α and η shape and neuromodulation (any
 //! modulator shape): [`super::tape::Engine::fused_unsupported`].
 use super::cell_pass::{self, CellActs};
 use super::plasticity::rule_factors;
-use super::trace_step::{Backend, FactorGrads, Factors, TraceStep};
+use super::trace_step::{plastic_input, Backend, FactorGrads, Factors, TraceStep};
 use super::{AlphaShape, Core, Modulation, Plasticity, Rule, State};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// What one forward step recorded.
 struct Record {
@@ -37,9 +38,9 @@ struct Record {
 pub struct FusedTape<'a> {
     core: &'a Core,
     plasticity: &'a Plasticity,
-    /// The α the kernel reads, `[H × H]`: the coefficients per connection, or ones when α is
-    /// per neuron (applied to the plastic input outside the kernel).
-    kernel_alpha: Tensor,
+    /// α per connection, `[H × H]`, as the trace passes read it; `None` when α is per neuron
+    /// (applied to the plastic input outside them).
+    connection_alpha: Option<Tensor>,
     /// `Hebb_0 … Hebb_t`, rows zeroed where an episode ended.
     traces: Vec<Tensor>,
     /// `E_0 … E_t` likewise (retroactive modulation; empty otherwise).
@@ -58,11 +59,8 @@ impl<'a> FusedTape<'a> {
         let plasticity = core
             .plasticity()
             .expect("the fused engine runs plastic cores");
-        let h = core.hidden();
-        let kernel_alpha = match core.config().alpha {
-            AlphaShape::PerConnection => plasticity.alpha.detach().contiguous(),
-            AlphaShape::PerNeuron => Tensor::ones([h, h], (core.kind(), core.device())),
-        };
+        let connection_alpha = (core.config().alpha == AlphaShape::PerConnection)
+            .then(|| plasticity.alpha.detach().contiguous());
         let hebb = state
             .hebb
             .as_ref()
@@ -79,13 +77,11 @@ impl<'a> FusedTape<'a> {
             Modulation::None | Modulation::Simple => Vec::new(),
         };
         let pre = state.h.detach().contiguous();
-        let raw = tch::no_grad(|| {
-            (&hebb * &kernel_alpha * pre.unsqueeze(1)).sum_dim_intlist(2, false, None::<Kind>)
-        });
+        let raw = tch::no_grad(|| plastic_input(&hebb, connection_alpha.as_ref(), &pre));
         Self {
             core,
             plasticity,
-            kernel_alpha,
+            connection_alpha,
             traces: vec![hebb],
             eligs,
             h: pre,
@@ -147,11 +143,11 @@ impl<'a> FusedTape<'a> {
                 }
             }
             [s] => Factors::Direct {
-                keep: post.ones_like(),
+                keep: None,
                 s: full(s),
             },
             [s, keep] => Factors::Direct {
-                keep: full(keep),
+                keep: Some(full(keep)),
                 s: full(s),
             },
             f => unreachable!("factor_graph gives 1 to 3 factors, not {}", f.len()),
@@ -268,12 +264,8 @@ impl<'a> FusedTape<'a> {
                 let big_m = modulated.as_ref().map(|(_, big_m)| big_m);
                 let factors = self.kernel_factors(&acts.post, big_m);
                 let step = self.trace_step(t, &record.pre, &factors);
-                let mut factor_grads = step.backward_update(
-                    &self.traces[t + 1],
-                    &mut grads.hebb,
-                    grads.elig.as_mut(),
-                    self.plasticity.rule != Rule::Hebb,
-                );
+                let mut factor_grads =
+                    step.backward_update(&self.traces[t + 1], &mut grads.hebb, grads.elig.as_mut());
                 let (dpost, dh_modulator, dfactor) =
                     self.factors_backward(&acts.post, modulated.as_ref(), &factor_grads);
                 let mut dh_t = grad_h.get(t as i64) + &dh;
@@ -422,7 +414,7 @@ impl<'a> FusedTape<'a> {
             elig: self.eligs.get(t),
             pre,
             factors,
-            alpha: &self.kernel_alpha,
+            alpha: self.connection_alpha.as_ref(),
             lo,
             hi,
         }

@@ -69,7 +69,8 @@ impl Engine {
         }
     }
 
-    /// Why the fused engine cannot run `core` (a phrase such as "is an LSTM"), if it cannot.
+    /// Why the fused engine cannot run `core` (a phrase such as `has kind = "lstm"`), if it
+    /// cannot.
     pub fn fused_unsupported(core: &Core) -> Option<String> {
         let config = core.config();
         if !config.kind.is_plastic() {
