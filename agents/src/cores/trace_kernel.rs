@@ -247,22 +247,12 @@ impl<T: Float> Update<'_, T> {
 /// [`RetroUpdate::backward_update`] takes the eligibility trace's gradient back a step, and
 /// the plastic input's part is [`Update::backward_input`] with `keep` = 1 on `Hebb_{t−1}`.
 pub(super) struct RetroUpdate<'a, T> {
-    pub h: usize,
-    /// `Hebb_{t−1}`, `[B × H × H]`.
-    pub prev: &'a [T],
+    /// The step as [`Update`] sees it, with the eligibility trace's `keep` and `s`.
+    pub base: Update<'a, T>,
     /// `E_{t−1}`, `[B × H × H]`.
     pub elig: &'a [T],
-    /// `h_{t−1}`, `[B × H]`.
-    pub pre: &'a [T],
     /// The modulator's output per post-synaptic neuron `m_i`, `[B × H]`.
     pub m: &'a [T],
-    /// `keep_i` and `s_i` of the eligibility trace, `[B × H]`.
-    pub keep: &'a [T],
-    pub s: &'a [T],
-    /// As in [`Update`].
-    pub alpha: &'a [T],
-    pub lo: T,
-    pub hi: T,
 }
 
 /// The `[B × H]` outputs of [`RetroUpdate::backward_update`].
@@ -283,29 +273,29 @@ impl<T: Float> RetroUpdate<'_, T> {
 
     #[inline(always)]
     fn forward_rows(&self, post: &[T], next: &mut [T], next_elig: &mut [T], raw: &mut [T]) {
-        let h = self.h;
+        let h = self.base.h;
         let rows = next
             .chunks_exact_mut(h * h)
             .zip(next_elig.chunks_exact_mut(h * h))
             .zip(raw.chunks_exact_mut(h));
         for (b, ((next, next_elig), raw)) in rows.enumerate() {
-            let (pre, post) = (row(self.pre, h, b), row(post, h, b));
+            let (pre, post) = (row(self.base.pre, h, b), row(post, h, b));
             let neurons = next
                 .chunks_exact_mut(h)
                 .zip(next_elig.chunks_exact_mut(h))
                 .zip(raw);
             for (i, ((next, next_elig), raw)) in neurons.enumerate() {
                 let at = b * h + i;
-                let (m, k, s) = (self.m[at], self.keep[at], self.s[at]);
-                let (prev, elig) = (cells(self.prev, h, b, i), cells(self.elig, h, b, i));
-                let (lo, hi) = (self.lo, self.hi);
+                let (m, k, s) = (self.m[at], self.base.keep[at], self.base.s[at]);
+                let (prev, elig) = (cells(self.base.prev, h, b, i), cells(self.elig, h, b, i));
+                let (lo, hi) = (self.base.lo, self.base.hi);
                 for ((n, &p), &e) in next.iter_mut().zip(prev).zip(elig) {
                     *n = clamp(p + m * e, lo, hi);
                 }
                 for ((n, &e), &x) in next_elig.iter_mut().zip(elig).zip(pre) {
                     *n = k * e + s * x;
                 }
-                *raw = dot3(&self.alpha[i * h..(i + 1) * h], next, post);
+                *raw = dot3(&self.base.alpha[i * h..(i + 1) * h], next, post);
             }
         }
     }
@@ -322,7 +312,7 @@ impl<T: Float> RetroUpdate<'_, T> {
 
     #[inline(always)]
     fn update_rows(&self, next: &[T], grad: &mut [T], grad_elig: &mut [T], out: RetroRows<'_, T>) {
-        let h = self.h;
+        let h = self.base.h;
         let rows = grad
             .chunks_exact_mut(h * h)
             .zip(grad_elig.chunks_exact_mut(h * h))
@@ -333,14 +323,14 @@ impl<T: Float> RetroUpdate<'_, T> {
                     .zip(out.dpre.chunks_exact_mut(h)),
             );
         for (b, (((grad, grad_elig), (dm, ds)), (dkeep, dpre))) in rows.enumerate() {
-            let pre = row(self.pre, h, b);
+            let pre = row(self.base.pre, h, b);
             dpre.fill(T::zero());
             let neurons = grad.chunks_exact_mut(h).zip(grad_elig.chunks_exact_mut(h));
             for (i, (grad, grad_elig)) in neurons.enumerate() {
                 let at = b * h + i;
-                let (m, k, s) = (self.m[at], self.keep[at], self.s[at]);
+                let (m, k, s) = (self.m[at], self.base.keep[at], self.base.s[at]);
                 let (next, elig) = (cells(next, h, b, i), cells(self.elig, h, b, i));
-                let (lo, hi) = (self.lo, self.hi);
+                let (lo, hi) = (self.base.lo, self.base.hi);
                 for (g, &n) in grad.iter_mut().zip(next) {
                     // As in `Update::update_rows`: a select, which vectorises.
                     let inside = (n > lo) & (n < hi);

@@ -186,25 +186,15 @@ impl TraceStep<'_> {
         (m, keep, s): (&Tensor, &Tensor, &Tensor),
         f: impl FnOnce(RetroUpdate<'_, T>) -> R,
     ) -> R {
-        let h = self.prev.size()[1];
-        let alpha = self.alpha.map_or_else(
-            || Tensor::ones([h, h], (self.prev.kind(), self.prev.device())),
-            Tensor::shallow_clone,
-        );
-        f(RetroUpdate {
-            h: h as usize,
-            prev: data(self.prev),
-            elig: data(
-                self.elig
-                    .expect("retroactive steps have an eligibility trace"),
-            ),
-            pre: data(self.pre),
-            m: data(m),
-            keep: data(keep),
-            s: data(s),
-            alpha: data(&alpha),
-            lo: Self::float(self.lo),
-            hi: Self::float(self.hi),
+        let elig = self
+            .elig
+            .expect("retroactive steps have an eligibility trace");
+        self.update(Some(keep), s, |base| {
+            f(RetroUpdate {
+                base,
+                elig: data(elig),
+                m: data(m),
+            })
         })
     }
 
