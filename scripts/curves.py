@@ -5,9 +5,10 @@
         --out maze.svg "plastic, simple=runs/maze-simple" "plain RNN=runs/maze-rnn"
 
 Each curve is LABEL=RUN_DIR (or a bare RUN_DIR, labelled by its folder name). The x axis is
-environment steps or wall-clock minutes since the run's first event; `--hline VALUE=LABEL`
-draws a reference level (an oracle, Thompson sampling). Plain SVG, so the chart needs nothing
-beyond the tensorboard package that reads the events, and renders on GitHub as it is.
+environment steps or minutes of training (the time between a stop and a resume left out);
+`--hline VALUE=LABEL` draws a reference level (an oracle, Thompson sampling). Plain SVG, so the
+chart needs nothing beyond the tensorboard package that reads the events, and renders on
+GitHub as it is.
 """
 
 import argparse
@@ -75,12 +76,30 @@ def read_curve(run_dir, tag, x_kind):
     if tag not in tags:
         listed = ", ".join(sorted(tags)) or "none"
         sys.exit(f"error: {run_dir} has no scalar tag {tag!r} (it has: {listed})")
-    events = acc.Scalars(tag)
     if x_kind == "steps":
-        return [(e.step, e.value) for e in events]
-    # A resumed run's events come from several processes: minutes count from the first event.
-    start = min(e.wall_time for e in events)
-    return [((e.wall_time - start) / 60.0, e.value) for e in events]
+        return [(e.step, e.value) for e in acc.Scalars(tag)]
+    return training_minutes(run_dir, tag, EventAccumulator)
+
+
+def training_minutes(run_dir, tag, accumulator):
+    """The tag's events against minutes of training: each process that trained the run (the
+    first `plastic train`, then each `plastic resume`) writes its own event file, and the time
+    between a stop and the next resume is left out by starting each file's clock where the
+    previous one's ended."""
+    points, elapsed = [], 0.0
+    files = sorted(f for f in os.listdir(run_dir) if f.startswith("events.out.tfevents."))
+    for name in files:
+        acc = accumulator(os.path.join(run_dir, name), size_guidance={"scalars": 0})
+        acc.Reload()
+        tags = acc.Tags()["scalars"]
+        times = [e.wall_time for t in tags for e in acc.Scalars(t)]
+        if not times:
+            continue
+        start = min(times)
+        if tag in tags:
+            points += [(elapsed + (e.wall_time - start) / 60.0, e.value) for e in acc.Scalars(tag)]
+        elapsed += (max(times) - start) / 60.0
+    return points
 
 
 def smoothed(points, weight):
@@ -153,7 +172,7 @@ def render(curves, hlines, args):
     parts.append(
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#888"/>'
         f'<text x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 12}" text-anchor="middle">'
-        f'{"environment steps" if steps else "wall-clock minutes"}</text>'
+        f'{"environment steps" if steps else "minutes of training"}</text>'
         f'<text transform="translate(18 {TOP + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle">'
         f"{escape(args.ylabel or args.tag)}</text>"
     )

@@ -377,21 +377,90 @@ fn check_curves_chart(run: &Path, dir: &Path) {
         String::from_utf8_lossy(&drawn.stderr)
     );
     let text = std::fs::read_to_string(&svg).unwrap();
-    let lines: Vec<&str> = text
-        .match_indices("<polyline points=\"")
-        .map(|(i, m)| {
-            let rest = &text[i + m.len()..];
-            &rest[..rest.find('"').unwrap()]
-        })
-        .collect();
+    let lines = polylines(&text);
     assert_eq!(lines.len(), 1, "{text}");
-    let ys: Vec<&str> = lines[0]
-        .split(' ')
-        .map(|p| p.split(',').nth(1).unwrap())
-        .collect();
-    assert_eq!(ys.len(), 12, "{}", lines[0]);
-    assert!(ys.iter().all(|y| *y == ys[0]), "{}", lines[0]);
+    assert_eq!(lines[0].len(), 12, "{:?}", lines[0]);
+    assert!(
+        lines[0].iter().all(|p| p.1 == lines[0][0].1),
+        "{:?}",
+        lines[0]
+    );
     assert!(text.contains(">tiny</text>"), "{text}");
+}
+
+/// The points of each polyline of an SVG chart, in drawing coordinates.
+fn polylines(svg: &str) -> Vec<Vec<(f64, f64)>> {
+    svg.match_indices("<polyline points=\"")
+        .map(|(i, m)| {
+            let rest = &svg[i + m.len()..];
+            rest[..rest.find('"').unwrap()]
+                .split(' ')
+                .map(|p| {
+                    let (x, y) = p.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Writes the event files of a run trained for a minute, stopped, and resumed an hour later
+/// for another minute: two files, as two processes write them, each with an evaluation at 30
+/// and 60 seconds (and the progress tag `time/sps` at 0 and 60).
+const RESUMED_RUN_EVENTS: &str = r#"
+import sys
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+step = 0
+for start in [1000.0, 1000.0 + 3600.0]:
+    writer = EventFileWriter(sys.argv[1])
+    for second, tag in [(0, "time/sps"), (30, "eval/ep_rew_mean"), (60, "eval/ep_rew_mean"), (60, "time/sps")]:
+        step += 1
+        value = summary_pb2.Summary.Value(tag=tag, simple_value=float(step))
+        writer.add_event(event_pb2.Event(wall_time=start + second, step=step, summary=summary_pb2.Summary(value=[value])))
+    writer.close()
+"#;
+
+#[test]
+fn curves_by_minutes_leave_out_the_time_between_a_stop_and_its_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let wrote = python()
+        .args(["-c", RESUMED_RUN_EVENTS])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        wrote.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wrote.stderr)
+    );
+    let svg = dir.path().join("minutes.svg");
+    let drawn = python()
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/curves.py"))
+        .args(["--tag", "eval/ep_rew_mean", "--x", "minutes", "--out"])
+        .arg(&svg)
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        drawn.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drawn.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let lines = polylines(&text);
+    assert_eq!(lines.len(), 1, "{text}");
+    // Half a minute apart in training time (0.5, 1, 1.5, 2), not an hour's gap in the middle.
+    let xs: Vec<f64> = lines[0].iter().map(|p| p.0).collect();
+    assert_eq!(xs.len(), 4, "{xs:?}");
+    let gap = xs[1] - xs[0];
+    assert!(gap > 10.0, "{xs:?}");
+    for pair in xs.windows(2) {
+        assert!((pair[1] - pair[0] - gap).abs() < 0.5, "{xs:?}");
+    }
+    assert!(text.contains(">minutes of training</text>"), "{text}");
 }
 
 #[test]
