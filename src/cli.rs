@@ -36,6 +36,7 @@ pub enum Command {
     },
     /// Show what libtorch can use here (CUDA devices, CPU threads).
     Info {
+        /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -91,6 +92,7 @@ pub struct EvalArgs {
     /// Take the most probable action instead of sampling.
     #[arg(long)]
     pub greedy: bool,
+    /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -139,6 +141,7 @@ pub struct BenchTrainArgs {
     /// Timed updates (after one untimed warm-up update); the median is reported.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub updates: u64,
+    /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -166,6 +169,7 @@ pub struct BenchCoreArgs {
     /// Timed repetitions; the median is reported.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub repeats: u64,
+    /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -214,6 +218,7 @@ pub struct BenchEnvArgs {
     /// Seconds to measure for (after a short warm-up).
     #[arg(long, default_value_t = 2.0)]
     pub seconds: f64,
+    /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
 }
