@@ -70,36 +70,41 @@ def read_curve(run_dir, tag, x_kind):
 
     if not os.path.isdir(run_dir):
         sys.exit(f"error: {run_dir} is not a folder")
-    acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
-    acc.Reload()
-    tags = acc.Tags()["scalars"]
+    if x_kind == "steps":
+        scalars = load_scalars(run_dir, EventAccumulator)
+        tags, points = scalars.keys(), [(e.step, e.value) for e in scalars.get(tag, [])]
+    else:
+        tags, points = training_minutes(run_dir, tag, EventAccumulator)
     if tag not in tags:
         listed = ", ".join(sorted(tags)) or "none"
         sys.exit(f"error: {run_dir} has no scalar tag {tag!r} (it has: {listed})")
-    if x_kind == "steps":
-        return [(e.step, e.value) for e in acc.Scalars(tag)]
-    return training_minutes(run_dir, tag, EventAccumulator)
+    return points
+
+
+def load_scalars(path, accumulator):
+    """Every scalar event of an event file, or of a run folder's files, by tag."""
+    acc = accumulator(path, size_guidance={"scalars": 0})
+    acc.Reload()
+    return {t: acc.Scalars(t) for t in acc.Tags()["scalars"]}
 
 
 def training_minutes(run_dir, tag, accumulator):
-    """The tag's events against minutes of training: each process that trained the run (the
-    first `plastic train`, then each `plastic resume`) writes its own event file, and the time
-    between a stop and the next resume is left out by starting each file's clock where the
-    previous one's ended."""
-    points, elapsed = [], 0.0
+    """The run's scalar tags, and the tag's events against minutes of training: each process
+    that trained the run (the first `plastic train`, then each `plastic resume`) writes its own
+    event file, and the time between a stop and the next resume is left out by starting each
+    file's clock where the previous one's ended."""
+    tags, points, elapsed = set(), [], 0.0
     files = sorted(f for f in os.listdir(run_dir) if f.startswith("events.out.tfevents."))
     for name in files:
-        acc = accumulator(os.path.join(run_dir, name), size_guidance={"scalars": 0})
-        acc.Reload()
-        tags = acc.Tags()["scalars"]
-        times = [e.wall_time for t in tags for e in acc.Scalars(t)]
+        scalars = load_scalars(os.path.join(run_dir, name), accumulator)
+        tags |= scalars.keys()
+        times = [e.wall_time for events in scalars.values() for e in events]
         if not times:
             continue
         start = min(times)
-        if tag in tags:
-            points += [(elapsed + (e.wall_time - start) / 60.0, e.value) for e in acc.Scalars(tag)]
+        points += [(elapsed + (e.wall_time - start) / 60.0, e.value) for e in scalars.get(tag, [])]
         elapsed += (max(times) - start) / 60.0
-    return points
+    return tags, points
 
 
 def smoothed(points, weight):

@@ -340,14 +340,28 @@ fn python() -> std::process::Command {
     std::process::Command::new(Path::new(&venv).join("bin/python"))
 }
 
-fn read_events(run: &Path) -> Value {
-    let out = python().args(["-c", READER]).arg(run).output().unwrap();
+/// Asserts that a command succeeded, showing its stderr otherwise.
+fn assert_succeeded(out: &std::process::Output) {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+fn read_events(run: &Path) -> Value {
+    let out = python().args(["-c", READER]).arg(run).output().unwrap();
+    assert_succeeded(&out);
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Runs scripts/curves.py with `args`.
+fn curves_py<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+    python()
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/curves.py"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// scripts/curves.py draws one polyline per run from the same events: 12 points of a constant
@@ -355,13 +369,13 @@ fn read_events(run: &Path) -> Value {
 fn check_curves_chart(run: &Path, dir: &Path) {
     let svg = dir.join("curve.svg");
     let curves = |tag: &str| {
-        python()
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/curves.py"))
-            .args(["--tag", tag, "--out"])
-            .arg(&svg)
-            .arg(format!("tiny={}", run.display()))
-            .output()
-            .unwrap()
+        curves_py(&[
+            "--tag".into(),
+            tag.into(),
+            "--out".into(),
+            svg.clone().into_os_string(),
+            format!("tiny={}", run.display()).into(),
+        ])
     };
     let missing = curves("rollout/regret_mean");
     let stderr = String::from_utf8_lossy(&missing.stderr);
@@ -370,12 +384,7 @@ fn check_curves_chart(run: &Path, dir: &Path) {
         "{stderr}"
     );
     assert!(!svg.exists());
-    let drawn = curves("rollout/ep_len_mean");
-    assert!(
-        drawn.status.success(),
-        "{}",
-        String::from_utf8_lossy(&drawn.stderr)
-    );
+    assert_succeeded(&curves("rollout/ep_len_mean"));
     let text = std::fs::read_to_string(&svg).unwrap();
     let lines = polylines(&text);
     assert_eq!(lines.len(), 1, "{text}");
@@ -426,29 +435,23 @@ fn curves_by_minutes_leave_out_the_time_between_a_stop_and_its_resume() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     std::fs::create_dir(&run).unwrap();
-    let wrote = python()
-        .args(["-c", RESUMED_RUN_EVENTS])
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(
-        wrote.status.success(),
-        "{}",
-        String::from_utf8_lossy(&wrote.stderr)
+    assert_succeeded(
+        &python()
+            .args(["-c", RESUMED_RUN_EVENTS])
+            .arg(&run)
+            .output()
+            .unwrap(),
     );
     let svg = dir.path().join("minutes.svg");
-    let drawn = python()
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/curves.py"))
-        .args(["--tag", "eval/ep_rew_mean", "--x", "minutes", "--out"])
-        .arg(&svg)
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(
-        drawn.status.success(),
-        "{}",
-        String::from_utf8_lossy(&drawn.stderr)
-    );
+    assert_succeeded(&curves_py(&[
+        "--tag".as_ref(),
+        "eval/ep_rew_mean".as_ref(),
+        "--x".as_ref(),
+        "minutes".as_ref(),
+        "--out".as_ref(),
+        svg.as_os_str(),
+        run.as_os_str(),
+    ]));
     let text = std::fs::read_to_string(&svg).unwrap();
     let lines = polylines(&text);
     assert_eq!(lines.len(), 1, "{text}");
