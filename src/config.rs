@@ -135,6 +135,17 @@ impl ConfigEdit {
     }
 }
 
+fn dotted_keys(table: &toml::Table) -> Vec<String> {
+    let mut keys = Vec::new();
+    for (name, value) in table {
+        match value.as_table() {
+            Some(inner) => keys.extend(inner.keys().map(|k| format!("{name}.{k}"))),
+            None => keys.push(name.clone()),
+        }
+    }
+    keys
+}
+
 /// A config value as it would be written, with large and tiny numbers in exponent form (TOML's
 /// own rendering spells 1e300 out in full).
 fn show(value: &toml::Value) -> String {
@@ -208,6 +219,24 @@ impl ExperimentConfig {
             core: self.core.clone(),
             a2c: self.a2c.clone(),
             optim: self.optim.clone(),
+        }
+    }
+
+    /// The dotted keys a config file spells out (`section.key`), defaults not included.
+    pub fn keys_in_file(path: &Path) -> anyhow::Result<Vec<String>> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config `{}`", path.display()))?;
+        let table: toml::Table = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
+            .with_context(|| format!("invalid config `{}`", path.display()))?;
+        Ok(dotted_keys(&table))
+    }
+
+    /// Every dotted key this config writes.
+    pub fn keys(&self) -> Vec<String> {
+        match toml::Value::try_from(self) {
+            Ok(toml::Value::Table(t)) => dotted_keys(&t),
+            _ => unreachable!("a config serialises to a TOML table"),
         }
     }
 

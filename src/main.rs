@@ -1,9 +1,13 @@
 //! `plastic`: train, evaluate and benchmark plastic recurrent policies from the command line.
 use clap::Parser;
 
+mod checkpoint;
 mod cli;
 mod commands;
 mod config;
+mod durable;
+mod interrupt;
+mod memory;
 mod out_of_memory;
 mod output;
 mod overrides;
@@ -11,10 +15,15 @@ mod pictures;
 mod render;
 mod run_dir;
 mod tensorboard;
+mod event_files;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     out_of_memory::report_plainly();
+    match cli.command {
+        cli::Command::Train(_) | cli::Command::Resume(_) => interrupt::install(),
+        _ => interrupt::quiet_on_closed_pipe(),
+    }
     match commands::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

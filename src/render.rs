@@ -84,7 +84,7 @@ fn check_path(path: &Path) -> anyhow::Result<()> {
         "--render writes animated GIFs: give a file name ending in .gif (got `{}`)",
         path.display()
     );
-    let dir = crate::run_dir::folder_of(path);
+    let dir = crate::durable::folder_of(path);
     anyhow::ensure!(
         dir.is_dir(),
         "--render: the folder `{}` does not exist",
@@ -116,5 +116,5 @@ fn write_gif(path: &Path, frames: &[plastic_envs::gym::Frame], fps: f64) -> anyh
             encoder.write_frame(&frame)?;
         }
     }
-    crate::run_dir::write_atomic(path, &bytes)
+    crate::durable::write_atomic(path, &bytes)
 }

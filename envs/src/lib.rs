@@ -38,6 +38,14 @@ pub struct EnvSpec {
     pub episode_len: Option<usize>,
 }
 
+impl EnvSpec {
+    /// What one environment of a batch takes at least: its observation and final
+    /// observation, reward, flags and random stream. For refusing batch sizes no machine holds.
+    pub fn min_bytes_per_env(&self) -> usize {
+        2 * self.obs_dim * std::mem::size_of::<f32>() + std::mem::size_of::<f32>() + 2 + 32
+    }
+}
+
 /// `B` environments stepped together.
 ///
 /// After [`reset`](VecEnv::reset) and after each [`step`](VecEnv::step), row `i` of the

@@ -43,6 +43,19 @@ pub fn run_episodes(
     episodes: usize,
     seed: u64,
 ) -> Result<RolloutStats, EnvError> {
+    let stats = run_episodes_unless(env, policy, episodes, seed, &|| false)?;
+    Ok(stats.expect("never stopped"))
+}
+
+/// [`run_episodes`] that gives up, returning `None`, as soon as `stop` says so (it is asked
+/// before every step), so that a long evaluation does not hold up a process asked to stop.
+pub fn run_episodes_unless(
+    env: &mut dyn VecEnv,
+    policy: &mut dyn Policy,
+    episodes: usize,
+    seed: u64,
+    stop: &dyn Fn() -> bool,
+) -> Result<Option<RolloutStats>, EnvError> {
     let b = env.num_envs();
     let mut obs = env.reset(seed)?.to_vec();
     let mut actions = vec![0u32; b];
@@ -53,6 +66,9 @@ pub fn run_episodes(
     let mut done = vec![false; b];
     let mut reports_regret = false;
     while returns.len() < episodes {
+        if stop() {
+            return Ok(None);
+        }
         policy.act(&obs, &mut actions);
         let step = env.step(&actions)?;
         for (row, d) in done.iter_mut().enumerate() {
@@ -79,10 +95,10 @@ pub fn run_episodes(
             policy.episodes_ended(&done);
         }
     }
-    Ok(RolloutStats {
+    Ok(Some(RolloutStats {
         episodes,
         episode_return: Estimate::of(&returns),
         episode_len: Estimate::of(&lens),
         regret: reports_regret.then(|| Estimate::of(&regrets)),
-    })
+    }))
 }

@@ -34,6 +34,9 @@ pub fn env(args: &BenchEnvArgs) -> anyhow::Result<()> {
     );
     let batch = usize::try_from(args.batch)?;
     let config = EnvConfig::parse(&args.env)?;
+    let spec = config.build(1)?.spec().clone();
+    // Beside the environments: the 64 action batches below.
+    crate::memory::ensure_fits(&[crate::memory::env_batch(&spec, batch, "--batch", 64 * 4)], "--batch")?;
     let mut env = config.build(batch)?;
     let num_actions = env.spec().num_actions as u32;
     let mut rng = rng::stream(0, 0);
@@ -227,7 +230,7 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
     let runs = usize::try_from(args.updates)?;
     // Enough budget that the timed updates never reach the end of training.
     config.run.total_steps = u64::MAX / 2;
-    let mut trainer = crate::commands::train::build(&config, device)?;
+    let mut trainer = crate::commands::train::build(&config, device, config.run.threads)?;
     trainer.update()?;
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {

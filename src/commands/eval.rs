@@ -1,7 +1,7 @@
 //! `plastic eval`: a trained agent on held-out episodes, next to the reference policies.
 use crate::cli::EvalArgs;
 use crate::output::{emit, plus_minus};
-use crate::run_dir::load_checkpoint;
+use crate::checkpoint;
 use anyhow::Context;
 use plastic_agents::a2c::load_model;
 use plastic_agents::acting::{ActionMode, AgentPolicy};
@@ -10,7 +10,7 @@ use plastic_envs::bandits::bayes_optimal_regret;
 use plastic_envs::bandits::policies::make_policy;
 use plastic_envs::maze::oracle_returns;
 use plastic_envs::registry::EnvConfig;
-use plastic_envs::rollout::{run_episodes, Estimate, RolloutStats};
+use plastic_envs::rollout::{run_episodes, run_episodes_unless, Estimate, RolloutStats};
 use plastic_envs::{EnvSpec, RandomPolicy};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -22,18 +22,25 @@ pub const EVAL_SALT: u64 = 0x0E7A_1000_0000_0000;
 /// Rows stepped together during evaluation.
 const EVAL_BATCH: usize = 256;
 
-/// `episodes` whole episodes of `ac` on `env`.
+/// `episodes` whole episodes of `ac` on `env`; `None` if a stop was asked for first.
 pub fn agent_stats(
     ac: &ActorCritic,
     env: &EnvConfig,
     episodes: usize,
     seed: u64,
     mode: ActionMode,
-) -> anyhow::Result<RolloutStats> {
+) -> anyhow::Result<Option<RolloutStats>> {
     let batch = episodes.min(EVAL_BATCH);
     let mut e = env.build(batch)?;
     let mut policy = AgentPolicy::new(ac, batch, mode, seed);
-    Ok(run_episodes(e.as_mut(), &mut policy, episodes, seed)?)
+    let stop = crate::interrupt::requested;
+    Ok(run_episodes_unless(
+        e.as_mut(),
+        &mut policy,
+        episodes,
+        seed,
+        &stop,
+    )?)
 }
 
 /// Mean with a 95% confidence interval (normal approximation; `None` for one episode).
@@ -76,7 +83,7 @@ struct Report {
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    let loaded = load_checkpoint(&args.run)?;
+    let loaded = checkpoint::load(&args.run)?;
     let config = &loaded.config;
     let trained_env = EnvConfig::parse(&config.env.id)?;
     let trained = trained_env.build(1)?.spec().clone();
@@ -114,6 +121,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         None if matches!(env, EnvConfig::Gym(_)) => 100,
         None => 10_000,
     };
+    crate::memory::ensure_fits(&[crate::memory::episode_records(episodes, "--episodes")], "--episodes")?;
     let mode = if args.greedy {
         ActionMode::Greedy
     } else {
@@ -134,7 +142,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             r.reward
         );
     }
-    let agent = agent_stats(&ac, &env, episodes, args.seed, mode)?;
+    let agent = agent_stats(&ac, &env, episodes, args.seed, mode)?
+        .context("interrupted")?;
     let row = |policy: &str, s: RolloutStats| Row {
         policy: policy.into(),
         reward: s.episode_return.into(),

@@ -38,6 +38,14 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
             (stats, config.build(1)?.spec().id.clone())
         }
         _ => {
+            let spec = config.build(1)?.spec().clone();
+            crate::memory::ensure_fits(
+                &[
+                    crate::memory::env_batch(&spec, batch, "--batch", 0),
+                    crate::memory::episode_records(episodes, "--episodes"),
+                ],
+                "--batch or --episodes",
+            )?;
             let mut env = config.build(batch)?;
             let mut policy = policy_for(
                 &config,

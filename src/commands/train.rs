@@ -1,21 +1,22 @@
 //! `plastic train` and `plastic resume`: the training loop around the library's trainer, with
 //! logging, checkpoints, a progress bar and a clean stop on Ctrl-C.
+use crate::checkpoint;
 use crate::cli::{ResumeArgs, TrainArgs};
 use crate::commands::eval::{agent_stats, EVAL_SALT};
 use crate::config::{ConfigEdit, ExperimentConfig};
-use crate::pictures;
-use crate::run_dir::{folder_of, load_checkpoint, shell_word, RunDir};
+use crate::durable::{folder_of, is_disk_full};
+use crate::interrupt::{self, EXIT_INTERRUPTED};
+use crate::run_dir::{shell_word, RunDir};
 use crate::tensorboard::TensorBoard;
+use crate::{event_files, memory, pictures};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use plastic_agents::a2c::{TrainError, Trainer};
+use plastic_agents::a2c::{training_needs, TrainError, Trainer};
 use plastic_agents::acting::ActionMode;
 use plastic_agents::device;
 use plastic_agents::metrics::MetricsSink;
 use plastic_envs::registry::EnvConfig;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Where runs go unless `--out` says otherwise.
@@ -30,37 +31,45 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         config.run.device = d.into();
     }
     let device = config.run.device.resolve()?;
-    let trainer = build(&config, device)?;
+    let trainer = build(&config, device, config.run.threads)?;
     let run = RunDir::create(Path::new(RUNS), &config.run.name, args.out.as_deref())?;
     let _lock = run.lock()?;
-    run.write_config(&config)?;
     eprintln!("run folder: {}", run.path.display());
-    drive(trainer, &config, &run)
+    run.write_config(&config)
+        .and_then(|()| drive(trainer, &config, &run))
+        .map_err(|e| explain_disk_full(e, &run.path))
 }
 
 pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
     let run = RunDir::open(&args.run)?;
     let _lock = run.lock()?;
+    resume_locked(args, &run).map_err(|e| explain_disk_full(e, &run.path))
+}
+
+fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<()> {
     let mut config = run.config()?;
+    let newest = checkpoint::newest_good(&run.path)?;
+    ensure_whole(run, &config, newest.as_ref())?;
     if let Some(d) = args.device {
         config.run.device = d.into();
     }
+    let configured_steps = config.run.total_steps;
     if let Some(steps) = args.total_steps {
         config.run.total_steps = steps;
     }
     let device = config.run.device.resolve()?;
-    if run.latest_checkpoint()?.is_none() {
+    let Some(loaded) = newest else {
         // Stopped before its first checkpoint (killed, or diverged at once): nothing to
         // continue from, so the run starts over with its config.
         eprintln!(
             "`{}` has no checkpoint yet: training it from the start",
             run.path.display()
         );
-        let trainer = build(&config, device)?;
+        let trainer = build(&config, device, config.run.threads)?;
         run.write_config(&config)?;
-        return drive(trainer, &config, &run);
-    }
-    let loaded = load_checkpoint(&run.path)?;
+        event_files::cut_after(&run.path, 0)?;
+        return drive(trainer, &config, run);
+    };
     let run_config = run.path.join(crate::run_dir::CONFIG);
     let (fixed, tuned): (Vec<_>, Vec<_>) = config
         .edits_since(&loaded.config)
@@ -82,7 +91,8 @@ pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
             ConfigEdit::list(&tuned)
         );
     }
-    let mut trainer = build(&config, device)?;
+    let threads = resume_threads(config.run.threads, loaded.threads);
+    let mut trainer = build(&config, device, threads)?;
     trainer
         .restore(&loaded.snapshot)
         .with_context(|| format!("resuming from `{}`", loaded.path.display()))?;
@@ -102,6 +112,9 @@ pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if config.run.total_steps != configured_steps {
+        note_new_length(&trainer, &config, configured_steps);
+    }
     run.write_config(&config)?;
     eprintln!(
         "resuming {} from update {} ({} steps)",
@@ -116,14 +129,122 @@ pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
             config.env.id
         );
     }
-    drive(trainer, &config, &run)
+    event_files::cut_after(&run.path, trainer.progress().env_steps)?;
+    drive(trainer, &config, run)
 }
 
-pub(crate) fn build(config: &ExperimentConfig, device: tch::Device) -> anyhow::Result<Trainer> {
-    if config.run.threads > 0 {
-        tch::set_num_threads(config.run.threads as i32);
+/// Refuses a run `config.toml` that lacks keys plastic wrote into it: cut off (by a full disk,
+/// or an editor's crash), it would resume with defaults the user never chose.
+fn ensure_whole(
+    run: &RunDir,
+    config: &ExperimentConfig,
+    newest: Option<&checkpoint::Loaded>,
+) -> anyhow::Result<()> {
+    let path = run.path.join(crate::run_dir::CONFIG);
+    // The checkpoint's copy, written by the same version, is the reference where there is one.
+    let (expected, source) = match newest {
+        Some(c) => (
+            ExperimentConfig::keys_in_file(&c.path.join(crate::run_dir::CONFIG))?,
+            format!("`{}`", c.path.join(crate::run_dir::CONFIG).display()),
+        ),
+        None => (config.keys(), "a config of `plastic train`".to_string()),
+    };
+    let present = ExperimentConfig::keys_in_file(&path)?;
+    let missing: Vec<String> = expected.into_iter().filter(|k| !present.contains(k)).collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "`{}` lacks {} that plastic wrote into it ({}): it was cut off or emptied. Copy them \
+         back from {source}, then resume",
+        path.display(),
+        match missing.len() {
+            1 => "a key".to_string(),
+            n => format!("{n} keys"),
+        },
+        missing.join(", ")
+    );
+    Ok(())
+}
+
+/// libtorch threads for a resumed run. Its sums depend on the thread count, so `run.threads
+/// = 0` keeps the count the run was trained with (another machine's default would differ),
+/// and an explicit other count is allowed with a warning.
+fn resume_threads(configured: usize, trained_with: Option<usize>) -> usize {
+    let Some(trained_with) = trained_with else {
+        return configured;
+    };
+    if configured == 0 {
+        let default = tch::get_num_threads() as usize;
+        if default != trained_with {
+            eprintln!(
+                "note: keeping the {trained_with} libtorch threads the run was trained with, \
+                 so that it goes on exactly as it would have (libtorch would choose {default} \
+                 here; set run.threads to change it)"
+            );
+        }
+        return trained_with;
     }
-    let env = EnvConfig::parse(&config.env.id)?.build(config.env.num_envs)?;
+    if configured != trained_with {
+        eprintln!(
+            "warning: run.threads = {configured}, and the run was trained with {trained_with} \
+             threads up to here: libtorch's sums depend on the thread count, so from here on \
+             its numbers differ from those of an uninterrupted run"
+        );
+    }
+    configured
+}
+
+/// Says what a new `--total-steps` changes besides the length: the schedules that span the
+/// whole run.
+fn note_new_length(trainer: &Trainer, config: &ExperimentConfig, configured_steps: u64) {
+    let per_update = (trainer.env().num_envs() * trainer.rollout_len()) as u64;
+    let before = configured_steps.div_ceil(per_update).max(1);
+    let (now, update) = (trainer.total_updates(), trainer.progress().updates);
+    let lr = |total| config.optim.lr_at(update, total);
+    let entropy = |total| config.a2c.entropy_at(update, total);
+    let mut changed = Vec::new();
+    if lr(before) != lr(now) {
+        changed.push("learning rate");
+    }
+    if entropy(before) != entropy(now) {
+        changed.push("entropy bonus");
+    }
+    let shorter = match config.run.total_steps < configured_steps {
+        true => "shortened",
+        false => "lengthened",
+    };
+    eprintln!(
+        "note: the run is {shorter} from {configured_steps} to {} steps{}",
+        config.run.total_steps,
+        match changed.is_empty() {
+            true => String::new(),
+            false => format!(
+                "; the {} schedule spans the whole run, so it changes from here on",
+                changed.join(" and ")
+            ),
+        }
+    );
+}
+
+/// The trainer for `config`, with `threads` libtorch threads (0: libtorch's choice), once
+/// its sizes are known to fit in memory.
+pub(crate) fn build(
+    config: &ExperimentConfig,
+    device: tch::Device,
+    threads: usize,
+) -> anyhow::Result<Trainer> {
+    if threads > 0 {
+        tch::set_num_threads(threads as i32);
+    }
+    let env_config = EnvConfig::parse(&config.env.id)?;
+    let spec = env_config.build(1)?.spec().clone();
+    let mut needs = training_needs(&config.trainer(), &spec, config.env.num_envs)?;
+    let evaluations = config.log.eval_episodes;
+    needs.push(memory::episode_records(evaluations, "log.eval_episodes ="));
+    memory::ensure_fits(
+        &needs,
+        "env.num_envs, core.hidden, a2c.rollout_len or log.eval_episodes",
+    )?;
+    let env = env_config.build(config.env.num_envs)?;
     Ok(Trainer::new(
         env,
         config.trainer(),
@@ -133,23 +254,28 @@ pub(crate) fn build(config: &ExperimentConfig, device: tch::Device) -> anyhow::R
     )?)
 }
 
-/// Stops the loop at the next update boundary on the first Ctrl-C; a second one exits at once
-/// (files are written atomically, so that loses at most the current update).
-fn stop_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    let installed = ctrlc::set_handler(move || {
-        if f.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!(
-            "\ninterrupted: saving a checkpoint after this update (Ctrl-C again to quit now)"
-        );
-    });
-    if let Err(e) = installed {
-        eprintln!("warning: Ctrl-C will not save a checkpoint: {e}");
+/// A full disk stops the run with its checkpoints intact: one paragraph saying which one is
+/// good and what to do, in place of the bare system error.
+fn explain_disk_full(err: anyhow::Error, run: &Path) -> anyhow::Error {
+    if !is_disk_full(&err) {
+        return err;
     }
-    flag
+    let resume = format!("plastic resume {}", shell_word(run));
+    let newest = checkpoint::list(run).ok().and_then(|mut all| all.pop());
+    let state = match newest {
+        Some(p) => format!(
+            "its newest checkpoint, `{}`, is complete. Free some space, then continue with \
+             `{resume}`",
+            p.display()
+        ),
+        None => format!(
+            "it has no checkpoint yet. Free some space, then `{resume}` trains it from the start"
+        ),
+    };
+    anyhow::anyhow!(
+        "the disk holding `{}` is full (No space left on device), so training stopped; {state}",
+        run.display()
+    )
 }
 
 fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyhow::Result<()> {
@@ -159,7 +285,6 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
         trainer.engine().name(),
         config.a2c.bptt.name()
     );
-    let stop = stop_flag();
     let mut tb = TensorBoard::new(&run.path);
     let env = EnvConfig::parse(&config.env.id)?;
     let log = &config.log;
@@ -167,10 +292,11 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
     let (mut last_time, mut last_steps) = (Instant::now(), trainer.progress().env_steps);
     let save = |trainer: &Trainer, tb: &mut TensorBoard| -> anyhow::Result<std::path::PathBuf> {
         tb.flush();
-        run.save_checkpoint(config, &trainer.snapshot(), log.keep_checkpoints)
+        checkpoint::save(&run.path, config, &trainer.snapshot(), log.keep_checkpoints)
     };
+    let mut exploding = ExplodingUpdates::default();
     while !trainer.is_done() {
-        if stop.load(Ordering::SeqCst) {
+        if interrupt::requested() {
             let path = save(&trainer, &mut tb)?;
             bar.abandon();
             eprintln!(
@@ -180,14 +306,15 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
                 shell_word(&run.path)
             );
             // Everything is saved; 130 (interrupted) tells scripts that training did not finish.
-            std::process::exit(130);
+            std::process::exit(EXIT_INTERRUPTED);
         }
         let stats = match trainer.update() {
             Ok(s) => s,
-            Err(e @ TrainError::NonFinite { .. }) => {
+            Err(e @ (TrainError::NonFinite { .. } | TrainError::EnvNonFinite { .. })) => {
                 bar.abandon();
                 tb.flush();
-                let next = match run.latest_checkpoint()? {
+                // Checkpoints are checked finite when saved, so the newest is a good one.
+                let next = match checkpoint::list(&run.path)?.pop() {
                     Some(p) => format!(
                         "last good checkpoint: {}; `plastic resume {}` goes on from it",
                         p.display(),
@@ -206,6 +333,7 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
         let p = trainer.progress();
         let u = p.updates;
         let finished = trainer.is_done();
+        exploding.check(stats.update_ratio, u);
         if u.is_multiple_of(log.every) || finished {
             stats.log(p, &mut tb);
             let sps = (p.env_steps - last_steps) as f64 / last_time.elapsed().as_secs_f64();
@@ -230,7 +358,7 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
         if u.is_multiple_of(log.eval_every) || finished {
             evaluate(&trainer, config, &env, &mut tb)?;
         }
-        if u.is_multiple_of(log.images_every) || finished {
+        if (u.is_multiple_of(log.images_every) || finished) && !interrupt::requested() {
             images(&trainer, config, &env, &mut tb)?;
         }
         if u.is_multiple_of(log.checkpoint_every) || finished {
@@ -255,6 +383,35 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
     Ok(())
 }
 
+/// Updates that change the parameters by more than their own norm: with Adam, a learning
+/// rate far too high (1e9 keeps every number finite and trains nothing). Warned about in the
+/// console; `train/update_ratio` shows it in TensorBoard.
+#[derive(Default)]
+struct ExplodingUpdates {
+    count: u64,
+}
+
+impl ExplodingUpdates {
+    /// ‖Δθ‖ / ‖θ‖ above which an update is exploding; healthy runs stay near 1e-3–1e-2.
+    const BOUND: f64 = 1.0;
+    /// Repeats of the warning are this many exploding updates apart.
+    const EVERY: u64 = 100;
+
+    fn check(&mut self, ratio: f64, update: u64) {
+        if ratio <= Self::BOUND {
+            return;
+        }
+        if self.count.is_multiple_of(Self::EVERY) {
+            eprintln!(
+                "warning: update {update} changed the parameters by {ratio:.3e} times their \
+                 own norm ({} such updates so far): training is exploding; lower optim.lr",
+                self.count + 1
+            );
+        }
+        self.count += 1;
+    }
+}
+
 fn progress_bar(trainer: &Trainer) -> ProgressBar {
     let per_update = trainer.env().num_envs() as u64 * trainer.rollout_len() as u64;
     let bar = ProgressBar::new(trainer.total_updates() * per_update);
@@ -275,13 +432,17 @@ fn evaluate(
     env: &EnvConfig,
     sink: &mut dyn MetricsSink,
 ) -> anyhow::Result<()> {
-    let stats = agent_stats(
+    // Given up when a stop is asked for: the checkpoint matters, this evaluation does not.
+    let Some(stats) = agent_stats(
         trainer.model(),
         env,
         config.log.eval_episodes,
         config.run.seed ^ EVAL_SALT,
         ActionMode::Sample,
-    )?;
+    )?
+    else {
+        return Ok(());
+    };
     let step = trainer.progress().env_steps;
     sink.scalar("eval/ep_rew_mean", step, stats.episode_return.mean);
     if let Some(r) = stats.regret {

@@ -1,5 +1,6 @@
 //! Advantage actor-critic for recurrent and plastic policies (`specs/a2c.md`).
 mod config;
+mod memory;
 mod optim;
 mod restore;
 mod returns;
@@ -7,7 +8,8 @@ mod reward_scale;
 mod trainer;
 
 pub use config::{A2cConfig, Algorithm, ConfigError, OptimConfig, RolloutLen, Schedule};
-pub use optim::Optimizer;
+pub use memory::{training_needs, MemoryNeed};
+pub use optim::{Optimizer, StepReport};
 pub use returns::{gae, RolloutData};
 pub use reward_scale::RunningStats;
 pub use trainer::{

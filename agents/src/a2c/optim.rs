@@ -3,6 +3,24 @@
 use super::config::{Algorithm, OptimConfig};
 use tch::{nn::VarStore, Kind, Tensor};
 
+/// What one optimiser step did to the parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepReport {
+    /// ‖θ‖ before the step.
+    pub param_norm_before: f64,
+    /// ‖θ‖ after the step: not finite when a parameter is not.
+    pub param_norm: f64,
+    /// ‖Δθ‖ of the step.
+    pub update_norm: f64,
+}
+
+impl StepReport {
+    /// ‖Δθ‖ / ‖θ‖: far above 1 when training explodes.
+    pub fn update_ratio(&self) -> f64 {
+        self.update_norm / self.param_norm_before.max(f64::MIN_POSITIVE)
+    }
+}
+
 /// The optimiser over every variable of a var store, in name order (so checkpoints and updates
 /// do not depend on hash-map order).
 #[derive(Debug)]
@@ -67,17 +85,23 @@ impl Optimizer {
         norm
     }
 
-    /// One update with learning rate `lr`.
-    pub fn step(&mut self, lr: f64) {
+    /// One update with learning rate `lr`; what it did to the parameters (one host
+    /// synchronisation).
+    pub fn step(&mut self, lr: f64) -> StepReport {
         self.steps += 1;
         let c = &self.config;
+        let device = self.params.first().map_or(tch::Device::Cpu, Tensor::device);
+        let sum_sq = |t: &Tensor| t.to_kind(Kind::Double).square().sum(Kind::Double);
+        let mut before_sq = Tensor::zeros([], (Kind::Double, device));
+        let mut update_sq = Tensor::zeros([], (Kind::Double, device));
         tch::no_grad(|| {
             for ((p, m), v) in self.params.iter_mut().zip(&mut self.m).zip(&mut self.v) {
+                before_sq += sum_sq(p);
                 let g = p.grad();
                 if !g.defined() {
                     continue;
                 }
-                match c.algorithm {
+                let update = match c.algorithm {
                     Algorithm::Adam => {
                         let _ = m.g_mul_scalar_(c.beta1).g_add_(&(&g * (1.0 - c.beta1)));
                         let _ = v
@@ -86,33 +110,36 @@ impl Optimizer {
                         let bc1 = 1.0 - c.beta1.powf(self.steps as f64);
                         let bc2 = 1.0 - c.beta2.powf(self.steps as f64);
                         let denom = (v.sqrt() / bc2.sqrt()).g_add_scalar_(c.eps);
-                        let _ = p.addcdiv_(&(&*m * (-lr / bc1)), &denom);
+                        (&*m * (-lr / bc1)) / denom
                     }
                     Algorithm::Rmsprop => {
                         let _ = v
                             .g_mul_scalar_(c.alpha)
                             .addcmul_(&(&g * (1.0 - c.alpha)), &g);
                         let denom = v.sqrt().g_add_scalar_(c.eps);
-                        let _ = p.addcdiv_(&(&g * -lr), &denom);
+                        (&g * -lr) / denom
                     }
-                }
+                };
+                let _ = p.g_add_(&update);
+                update_sq += sum_sq(&update);
             }
         });
+        let after_sq: Vec<Tensor> = self.params.iter().map(|p| sum_sq(p).view([1])).collect();
+        let after_sq = Tensor::cat(&after_sq, 0).sum(Kind::Double);
+        let host = Vec::<f64>::try_from(
+            Tensor::stack(&[before_sq, after_sq, update_sq], 0).to_device(tch::Device::Cpu),
+        )
+        .expect("three doubles");
+        StepReport {
+            param_norm_before: host[0].sqrt(),
+            param_norm: host[1].sqrt(),
+            update_norm: host[2].sqrt(),
+        }
     }
 
     /// Updates applied so far (Adam's bias correction depends on it).
     pub fn steps(&self) -> u64 {
         self.steps
-    }
-
-    /// Whether every parameter is finite (one host synchronisation).
-    pub fn params_finite(&self) -> bool {
-        let all: Vec<Tensor> = self
-            .params
-            .iter()
-            .map(|p| p.isfinite().all().view([1]))
-            .collect();
-        Tensor::cat(&all, 0).all().int64_value(&[]) == 1
     }
 
     /// The moments, named `optim/m/<variable>` and `optim/v/<variable>`, for a checkpoint.

@@ -9,7 +9,7 @@ use crate::actor_critic::ActorCritic;
 use crate::cores::{BpttError, CoreConfig, CoreConfigError, Engine, State, Tape};
 use crate::metrics::MetricsSink;
 use plastic_envs::rng::{self, Rng};
-use plastic_envs::{EnvError, EnvState, VecEnv};
+use plastic_envs::{EnvError, EnvSpec, EnvState, VecEnv};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
@@ -47,6 +47,18 @@ pub enum TrainError {
     NonFinite {
         what: &'static str,
         /// Counted from 1, as checkpoints are: the update that failed.
+        update: u64,
+    },
+    #[error(
+        "training stopped at update {update}: environment `{env}` returned a {what} that is not \
+         finite (NaN or infinity) in row {row}. The model is not at fault: fix the environment, \
+         or clean its outputs with a wrapper"
+    )]
+    EnvNonFinite {
+        env: String,
+        what: &'static str,
+        row: usize,
+        /// Counted from 1, as checkpoints are.
         update: u64,
     },
     #[error("the checkpoint does not match this model: {0}")]
@@ -111,6 +123,8 @@ pub struct UpdateStats {
     pub explained_variance: f64,
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
+    /// ‖Δθ‖ / ‖θ‖ of this update's step: far above 1 when training explodes.
+    pub update_ratio: f64,
     pub learning_rate: f64,
     /// Weight of the entropy bonus in this update.
     pub entropy_coef: f64,
@@ -143,6 +157,7 @@ impl UpdateStats {
         put("train/entropy", self.entropy);
         put("train/explained_variance", self.explained_variance);
         put("train/grad_norm", self.grad_norm);
+        put("train/update_ratio", self.update_ratio);
         put("train/learning_rate", self.learning_rate);
         put("train/entropy_coef", self.entropy_coef);
         if progress.return_stats.count > 0.0 {
@@ -258,6 +273,17 @@ pub struct Trainer {
     carry: Option<Carry>,
 }
 
+/// Steps per rollout, and whether a rollout is one whole episode (nothing carried over).
+pub(crate) fn rollout_shape(a2c: &A2cConfig, spec: &EnvSpec) -> Result<(usize, bool), TrainError> {
+    match (a2c.rollout_len, spec.episode_len) {
+        (RolloutLen::Episode, Some(len)) => Ok((len, true)),
+        (RolloutLen::Episode, None) => Err(TrainError::NoEpisodeLength {
+            env: spec.id.clone(),
+        }),
+        (RolloutLen::Steps(n), len) => Ok((n, len == Some(n))),
+    }
+}
+
 impl Trainer {
     /// Builds the network (weights drawn from `seed`) and optimiser for `env`, to run for
     /// `total_steps` environment steps (rounded up to whole updates).
@@ -271,13 +297,7 @@ impl Trainer {
         config.a2c.validate()?;
         config.optim.validate()?;
         let spec = env.spec().clone();
-        let (rollout_len, whole_episode) = match (config.a2c.rollout_len, spec.episode_len) {
-            (RolloutLen::Episode, Some(len)) => (len, true),
-            (RolloutLen::Episode, None) => {
-                return Err(TrainError::NoEpisodeLength { env: spec.id })
-            }
-            (RolloutLen::Steps(n), len) => (n, len == Some(n)),
-        };
+        let (rollout_len, whole_episode) = rollout_shape(&config.a2c, &spec)?;
         let vs = nn::VarStore::new(device);
         let ac = {
             // libtorch's generator is global: hold it from seeding to the last draw, so that
@@ -393,6 +413,8 @@ impl Trainer {
                 sums: vec![EpisodeSum::default(); b],
             },
         };
+        // For the message if the environment returns NaN or infinity.
+        let (env_id, obs_dim) = (self.env.spec().id.clone(), self.env.spec().obs_dim);
         let mut tape = Tape::new(&ac.core, &state, self.engine);
         let mut rngs: Vec<Rng> = (0..b)
             .map(|i| rng::policy_stream(self.seed ^ ACTION_SALT ^ update, i))
@@ -419,6 +441,19 @@ impl Trainer {
             }
 
             let out = self.env.step(&actions)?;
+            let bad_obs = out.obs.iter().position(|x| !x.is_finite());
+            let bad_reward = out.rewards.iter().position(|x| !x.is_finite());
+            if let Some((what, row)) = bad_reward
+                .map(|row| ("reward", row))
+                .or(bad_obs.map(|i| ("observation", i / obs_dim.max(1))))
+            {
+                return Err(TrainError::EnvNonFinite {
+                    env: env_id,
+                    what,
+                    row,
+                    update: update + 1,
+                });
+            }
             let mut rewards = out.rewards.to_vec();
             for (row, d) in done.iter_mut().enumerate() {
                 *d = out.done(row);
@@ -541,8 +576,8 @@ impl Trainer {
         if !grad_norm.is_finite() {
             return Err(non_finite("gradient norm"));
         }
-        self.optim.step(lr);
-        if !self.optim.params_finite() {
+        let step = self.optim.step(lr);
+        if !step.param_norm.is_finite() {
             return Err(non_finite("model after the update"));
         }
         Ok(UpdateStats {
@@ -551,6 +586,7 @@ impl Trainer {
             entropy: entropy.double_value(&[]),
             explained_variance: explained_variance(&host_v, &returns),
             grad_norm,
+            update_ratio: step.update_ratio(),
             learning_rate: lr,
             entropy_coef,
             env_steps: (b * self.rollout_len) as u64,

@@ -1,0 +1,137 @@
+//! TensorBoard event files left by earlier processes of a run. A process killed or stopped
+//! after its last checkpoint has logged points that the resumed run logs again, and
+//! TensorBoard would draw both. Before a run goes on from the checkpoint at step `S`, the
+//! older files lose every point past `S` (rewritten atomically), and a record cut short by a
+//! kill; a file left with no data (a process that failed at once) is removed.
+//!
+//! A file is a sequence of TFRecords (`u64` length, `u32` checksum of it, the bytes, `u32`
+//! checksum of them), each an `Event` protobuf whose field 2 is the step and field 5 a
+//! summary. Records are copied byte for byte, so their checksums stay valid.
+use crate::durable::write_atomic;
+use anyhow::Context;
+use std::path::Path;
+
+const PREFIX: &str = "events.out.tfevents.";
+
+/// Drops the points logged after environment step `last_step` from every event file in `run`.
+pub fn cut_after(run: &Path, last_step: u64) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(run).with_context(|| format!("cannot read `{}`", run.display()))?;
+    for entry in entries.filter_map(Result::ok) {
+        if !entry.file_name().to_string_lossy().starts_with(PREFIX) {
+            continue;
+        }
+        let path = entry.path();
+        let bytes = std::fs::read(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        let (kept, has_data) = keep_until(&bytes, last_step);
+        if !has_data {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove `{}`", path.display()))?;
+        } else if kept.len() < bytes.len() {
+            write_atomic(&path, &kept)?;
+        }
+    }
+    Ok(())
+}
+
+/// The records of `bytes` up to `last_step` (and any it cannot read, untouched), and whether
+/// one of them holds data.
+fn keep_until(bytes: &[u8], last_step: u64) -> (Vec<u8>, bool) {
+    let (mut kept, mut has_data) = (Vec::with_capacity(bytes.len()), false);
+    let mut rest = bytes;
+    while rest.len() >= 12 {
+        let len = u64::from_le_bytes(rest[..8].try_into().expect("8 bytes"));
+        let Some(total) = usize::try_from(len).ok().and_then(|l| l.checked_add(16)) else {
+            break;
+        };
+        if rest.len() < total {
+            break; // cut short by a kill
+        }
+        let (record, tail) = rest.split_at(total);
+        let event = read_event(&record[12..total - 4]);
+        if event.is_none_or(|(step, _)| step <= last_step) {
+            kept.extend_from_slice(record);
+            has_data |= event.is_none_or(|(_, summary)| summary);
+        }
+        rest = tail;
+    }
+    (kept, has_data)
+}
+
+/// An `Event`'s step and whether it holds a summary; `None` if it does not parse.
+fn read_event(mut data: &[u8]) -> Option<(u64, bool)> {
+    let (mut step, mut summary) = (0, false);
+    while !data.is_empty() {
+        let key = varint(&mut data)?;
+        match key & 7 {
+            0 => {
+                let v = varint(&mut data)?;
+                if key >> 3 == 2 {
+                    step = v;
+                }
+            }
+            1 => data = data.get(8..)?,
+            2 => {
+                let len = usize::try_from(varint(&mut data)?).ok()?;
+                summary |= key >> 3 == 5;
+                data = data.get(len..)?;
+            }
+            5 => data = data.get(4..)?,
+            _ => return None,
+        }
+    }
+    Some((step, summary))
+}
+
+fn varint(data: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = data.split_first()?;
+        *data = rest;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One record holding an `Event` with `step`, and a summary when `data`.
+    fn record(step: u64, data: bool) -> Vec<u8> {
+        let mut event = vec![0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f]; // wall_time = 1.0
+        event.push(0x10); // step
+        let mut s = step;
+        while s >= 0x80 {
+            event.push((s as u8) | 0x80);
+            s >>= 7;
+        }
+        event.push(s as u8);
+        match data {
+            true => event.extend([0x2a, 2, 0x0a, 0]), // summary { value {} }
+            false => event.extend([0x1a, 3, b'a', b'b', b'c']), // file_version
+        }
+        let mut r = (event.len() as u64).to_le_bytes().to_vec();
+        r.extend([0; 4]);
+        r.extend(&event);
+        r.extend([0; 4]);
+        r
+    }
+
+    #[test]
+    fn points_past_the_checkpoint_and_cut_records_are_dropped() {
+        let header = record(0, false);
+        let early = [record(100, true), record(300, true)].concat();
+        let late = [record(301, true), record(1 << 40, true)].concat();
+        let cut = &record(500, true)[..20];
+        let file = [&header[..], &early, &late, cut].concat();
+        assert_eq!(keep_until(&file, 300), ([&header[..], &early].concat(), true));
+        assert_eq!(keep_until(&file, 1 << 41), ([&header[..], &early, &late].concat(), true));
+        assert_eq!(keep_until(&file, 99), (header.clone(), false));
+        // What does not parse as an event is kept as it is.
+        let odd = [header.clone(), vec![3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0, 0, 0, 0]].concat();
+        assert_eq!(keep_until(&odd, 0).0, odd);
+    }
+}

@@ -1,0 +1,109 @@
+//! Checking a run's sizes against the memory this machine has, before allocating: a one-line
+//! error that names the keys, instead of an abort or the kernel's out-of-memory killer.
+use plastic_agents::a2c::MemoryNeed;
+use plastic_envs::EnvSpec;
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// Refuses `needs` when together they exceed the memory available now; `lower` says what to
+/// reduce.
+pub fn ensure_fits(needs: &[MemoryNeed], lower: &str) -> anyhow::Result<()> {
+    let total: f64 = needs.iter().map(|n| n.bytes).sum();
+    let Some(available) = available_bytes() else {
+        return Ok(());
+    };
+    if total <= available {
+        return Ok(());
+    }
+    // Parts too small to matter would only lengthen the message.
+    let mut parts: Vec<&MemoryNeed> = needs.iter().filter(|n| n.bytes >= total / 1000.0).collect();
+    parts.sort_by(|a, b| b.bytes.total_cmp(&a.bytes));
+    let listed: Vec<String> = parts
+        .iter()
+        .map(|n| format!("{} {}", size(n.bytes), n.what))
+        .collect();
+    anyhow::bail!(
+        "this needs at least {} of memory and {} is available: {}. Lower {lower}",
+        size(total),
+        size(available),
+        listed.join(", ")
+    )
+}
+
+/// A batch of `batch` environments like `spec`, sized by the flag `key`, with `extra` bytes
+/// of the caller's own per environment.
+pub fn env_batch(spec: &EnvSpec, batch: usize, key: &str, extra: usize) -> MemoryNeed {
+    let each = spec.min_bytes_per_env() + extra;
+    MemoryNeed {
+        what: format!("environments ({key} {batch}, {each} bytes each)"),
+        bytes: batch as f64 * each as f64,
+    }
+}
+
+/// The return, length and regret kept for each of `episodes` episodes (set by `key`).
+pub fn episode_records(episodes: usize, key: &str) -> MemoryNeed {
+    MemoryNeed {
+        what: format!("results of {key} {episodes}"),
+        bytes: episodes as f64 * 3.0 * 8.0,
+    }
+}
+
+/// Human-readable bytes.
+fn size(bytes: f64) -> String {
+    match bytes {
+        b if b >= GIB => format!("{:.1} GiB", b / GIB),
+        b => format!("{:.1} MiB", b / (1u64 << 20) as f64),
+    }
+}
+
+/// What can be allocated without swapping: the kernel's `MemAvailable`, or less under a
+/// cgroup (container, SLURM job) limit. `None` where neither can be read.
+fn available_bytes() -> Option<f64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    let mut available = kib * 1024.0;
+    let read = |f: &str| -> Option<f64> {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{f}"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    if let (Some(max), Some(current)) = (read("memory.max"), read("memory.current")) {
+        available = available.min(max - current);
+    }
+    Some(available)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_beyond_the_machine_are_refused_with_their_parts_named() {
+        let need = |what: &str, bytes: f64| MemoryNeed {
+            what: what.into(),
+            bytes,
+        };
+        assert!(ensure_fits(&[need("small", 1e6)], "it").is_ok());
+        let msg = ensure_fits(
+            &[need("envs (env.num_envs)", 1e12), need("traces", 1e18)],
+            "env.num_envs",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.starts_with("this needs at least 931323505.9 GiB")
+                && msg.contains("931322574.6 GiB traces, 931.3 GiB envs (env.num_envs)")
+                && msg.ends_with("Lower env.num_envs"),
+            "{msg}"
+        );
+    }
+}
