@@ -198,6 +198,36 @@ fn an_environment_that_raises_stops_training_with_its_traceback() {
         .stderr(predicates::str::contains("plastic_test_envs.py"));
 }
 
+/// NaN from the environment is the environment's fault: the message says so, and does not
+/// send the user to lower the learning rate.
+#[test]
+fn an_environment_that_returns_nan_is_named_as_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = plastic()
+        .env("PYTHONPATH", test_envs())
+        .arg("train")
+        .arg(config(
+            dir.path(),
+            "gym:plastic_test_envs:plastic_test/NanReward-v0",
+        ))
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let msg = String::from_utf8(out).unwrap();
+    assert!(
+        msg.contains("returned a reward that is not finite")
+            && msg.contains("plastic_test/NanReward-v0")
+            && msg.contains("The model is not at fault")
+            && !msg.contains("optim.lr")
+            && !msg.contains("panicked"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn missing_gymnasium_says_how_to_install_it() {
     // A package that fails to import shadows the real one, as if gymnasium were not installed.

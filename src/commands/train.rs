@@ -193,8 +193,8 @@ fn resume_threads(configured: usize, trained_with: Option<usize>) -> usize {
     configured
 }
 
-/// Says what a new `--total-steps` changes besides the length: the schedules that span the
-/// whole run.
+/// Says what a new `--total-steps` changes besides the length, where the user may not expect
+/// it: a run ending before its configured total, and the schedules that span the whole run.
 fn note_new_length(trainer: &Trainer, config: &ExperimentConfig, configured_steps: u64) {
     let per_update = (trainer.env().num_envs() * trainer.rollout_len()) as u64;
     let before = configured_steps.div_ceil(per_update).max(1);
@@ -208,7 +208,12 @@ fn note_new_length(trainer: &Trainer, config: &ExperimentConfig, configured_step
     if entropy(before) != entropy(now) {
         changed.push("entropy bonus");
     }
-    let shorter = match config.run.total_steps < configured_steps {
+    let shorter = config.run.total_steps < configured_steps;
+    if !shorter && changed.is_empty() {
+        // Longer, and nothing else changes: what was asked for.
+        return;
+    }
+    let shorter = match shorter {
         true => "shortened",
         false => "lengthened",
     };

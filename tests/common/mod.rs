@@ -1,4 +1,6 @@
 //! What every command-line test needs: the binary, and its `--json` output parsed.
+pub mod runs;
+
 use assert_cmd::Command;
 use serde_json::Value;
 

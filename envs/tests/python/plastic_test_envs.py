@@ -22,3 +22,21 @@ class Raising(gym.Env):
 
 
 gym.register("plastic_test/Raising-v0", entry_point=Raising, max_episode_steps=1000)
+
+
+class NanReward(gym.Env):
+    """Pays NaN on action 1, as an environment with a numerical bug would."""
+
+    observation_space = Box(-1.0, 1.0, (3,), np.float32)
+    action_space = Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action):
+        reward = float("nan") if action == 1 else 0.0
+        return np.zeros(3, np.float32), reward, False, False, {}
+
+
+gym.register("plastic_test/NanReward-v0", entry_point=NanReward, max_episode_steps=1000)

@@ -1,0 +1,118 @@
+//! Runs for command-line tests: a tiny config, training it, reading what a run folder holds.
+// Each test crate uses a part of these.
+#![allow(dead_code)]
+use super::{json_stdout, plastic};
+use serde_json::Value;
+use std::path::Path;
+
+/// A config small enough to train in a second or two.
+pub fn tiny_config(dir: &Path, env: &str, core: &str) -> std::path::PathBuf {
+    let path = dir.join("tiny.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[run]
+name = "tiny"
+seed = 5
+total_steps = 480
+device = "cpu"
+threads = 1
+
+[env]
+id = "{env}"
+num_envs = 4
+
+[core]
+{core}
+
+[optim]
+lr = 0.002
+
+[log]
+every = 1
+histograms_every = 2
+images_every = 3
+eval_every = 2
+eval_episodes = 8
+checkpoint_every = 2
+keep_checkpoints = 2
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+pub const PLASTIC: &str = "kind = \"plastic-rnn\"\nhidden = 8";
+
+pub fn train(config: &Path, out: &Path, extra: &[&str]) {
+    plastic()
+        .arg("train")
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .assert()
+        .success();
+}
+
+/// `plastic eval <run> --episodes N --json`, parsed.
+pub fn eval_json(run: &Path, episodes: u32) -> Value {
+    json_stdout(plastic().arg("eval").arg(run).args([
+        "--episodes",
+        &episodes.to_string(),
+        "--json",
+    ]))
+}
+
+/// Edits `key = value` in a run's config.toml, as a user would (`key` must be unique in it).
+pub fn set_in_run_config(run: &Path, key: &str, value: &str) {
+    let path = run.join("config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let prefix = format!("{key} = ");
+    assert_eq!(text.lines().filter(|l| l.starts_with(&prefix)).count(), 1);
+    let edited: Vec<String> = text
+        .lines()
+        .map(|l| match l.starts_with(&prefix) {
+            true => format!("{prefix}{value}"),
+            false => l.to_string(),
+        })
+        .collect();
+    std::fs::write(&path, edited.join("\n")).unwrap();
+}
+
+pub fn checkpoints(run: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// stderr of a command that must fail without a panic.
+pub fn failure_message(cmd: &mut assert_cmd::Command) -> String {
+    let out = cmd.assert().failure().get_output().stderr.clone();
+    let msg = String::from_utf8(out).unwrap();
+    assert!(!msg.contains("panicked"), "{msg}");
+    msg
+}
+
+/// The cached environment's Python, which has TensorBoard.
+pub fn python() -> std::process::Command {
+    let venv = std::env::var("VIRTUAL_ENV").expect(
+        "run the tests through scripts/with-env.sh (make test), which provides TensorBoard",
+    );
+    std::process::Command::new(Path::new(&venv).join("bin/python"))
+}
+
+/// Asserts that a command succeeded, showing its stderr otherwise.
+pub fn assert_succeeded(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
