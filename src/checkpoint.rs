@@ -131,8 +131,7 @@ fn discard(root: &Path, dir: &Path) -> anyhow::Result<()> {
     if hidden.exists() {
         std::fs::remove_dir_all(&hidden)?;
     }
-    std::fs::rename(dir, &hidden)
-        .with_context(|| format!("cannot remove `{}`", dir.display()))?;
+    std::fs::rename(dir, &hidden).with_context(|| format!("cannot remove `{}`", dir.display()))?;
     sync_dir(root)?;
     std::fs::remove_dir_all(&hidden)
         .with_context(|| format!("cannot remove `{}`", hidden.display()))
@@ -272,8 +271,6 @@ fn non_finite_tensors(tensors: &[(String, Tensor)]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     /// serde_json parses some floats to a neighbouring value unless built with exact
     /// round-tripping; a resumed run must read back the very numbers it saved.
     #[test]

@@ -15,13 +15,15 @@ const PREFIX: &str = "events.out.tfevents.";
 
 /// Drops the points logged after environment step `last_step` from every event file in `run`.
 pub fn cut_after(run: &Path, last_step: u64) -> anyhow::Result<()> {
-    let entries = std::fs::read_dir(run).with_context(|| format!("cannot read `{}`", run.display()))?;
+    let entries =
+        std::fs::read_dir(run).with_context(|| format!("cannot read `{}`", run.display()))?;
     for entry in entries.filter_map(Result::ok) {
         if !entry.file_name().to_string_lossy().starts_with(PREFIX) {
             continue;
         }
         let path = entry.path();
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
         let (kept, has_data) = keep_until(&bytes, last_step);
         if !has_data {
             std::fs::remove_file(&path)
@@ -127,11 +129,23 @@ mod tests {
         let late = [record(301, true), record(1 << 40, true)].concat();
         let cut = &record(500, true)[..20];
         let file = [&header[..], &early, &late, cut].concat();
-        assert_eq!(keep_until(&file, 300), ([&header[..], &early].concat(), true));
-        assert_eq!(keep_until(&file, 1 << 41), ([&header[..], &early, &late].concat(), true));
+        assert_eq!(
+            keep_until(&file, 300),
+            ([&header[..], &early].concat(), true)
+        );
+        assert_eq!(
+            keep_until(&file, 1 << 41),
+            ([&header[..], &early, &late].concat(), true)
+        );
         assert_eq!(keep_until(&file, 99), (header.clone(), false));
         // What does not parse as an event is kept as it is.
-        let odd = [header.clone(), vec![3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0, 0, 0, 0]].concat();
+        let odd = [
+            header.clone(),
+            vec![
+                3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0, 0, 0, 0,
+            ],
+        ]
+        .concat();
         assert_eq!(keep_until(&odd, 0).0, odd);
     }
 }

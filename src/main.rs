@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod config;
 mod durable;
+mod event_files;
 mod interrupt;
 mod memory;
 mod out_of_memory;
@@ -15,7 +16,6 @@ mod pictures;
 mod render;
 mod run_dir;
 mod tensorboard;
-mod event_files;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

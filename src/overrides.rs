@@ -16,7 +16,10 @@ pub fn apply<T: Serialize + DeserializeOwned>(
         };
         let (key, raw) = (key.trim(), raw.trim());
         let digits = raw.strip_prefix(['+', '-']).unwrap_or(raw);
-        if !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()) && raw.parse::<i64>().is_err() {
+        if !digits.is_empty()
+            && digits.bytes().all(|c| c.is_ascii_digit())
+            && raw.parse::<i64>().is_err()
+        {
             bail!(
                 "invalid value in `{item}`: {raw} is beyond the integers a config holds \
                  ({} to {})",
@@ -100,7 +103,12 @@ mod tests {
         assert!(msg.contains("hidden"), "{msg}");
         assert!(set(&["hidden"]).is_err());
         assert!(set(&["kind=transformer"]).is_err());
-        let msg = set(&["hidden=18446744073709551615"]).unwrap_err().to_string();
-        assert!(msg.contains("beyond the integers") && msg.contains("hidden="), "{msg}");
+        let msg = set(&["hidden=18446744073709551615"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("beyond the integers") && msg.contains("hidden="),
+            "{msg}"
+        );
     }
 }

@@ -36,7 +36,10 @@ fn signal(child: &Child, name: &str) {
 fn wait_for(path: &Path) {
     let start = Instant::now();
     while !path.exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "{path:?} never came");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{path:?} never came"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -48,7 +51,9 @@ fn leftovers(run: &Path) -> Vec<String> {
         .filter_map(|d| std::fs::read_dir(d).ok())
         .flatten()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".partial-") || n.starts_with(".pruned-") || n.starts_with(".tmp"))
+        .filter(|n| {
+            n.starts_with(".partial-") || n.starts_with(".pruned-") || n.starts_with(".tmp")
+        })
         .collect()
 }
 
@@ -133,7 +138,10 @@ fn kills_at_random_instants_lose_nothing_and_change_no_number() {
         }
     }
     eprintln!("{kills} kills ({during_saving} after checkpoints were written), {evals} evals");
-    assert!(kills == KILLS && during_saving > KILLS / 10, "{kills} {during_saving}");
+    assert!(
+        kills == KILLS && during_saving > KILLS / 10,
+        "{kills} {during_saving}"
+    );
     plastic().args(["resume", run_arg]).assert().success();
     assert_eq!(leftovers(&run), Vec::<String>::new());
     let last = format!("{UPDATES:08}");
@@ -189,7 +197,10 @@ fn a_second_signal_exits_at_once_without_a_crash() {
         let waited = second.elapsed();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(130), "gap {gap_ms} ms: {stderr}");
-        assert!(waited < Duration::from_secs(1), "gap {gap_ms} ms: {waited:?}");
+        assert!(
+            waited < Duration::from_secs(1),
+            "gap {gap_ms} ms: {waited:?}"
+        );
         assert!(
             !stderr.contains("panicked") && !stderr.contains("frame #"),
             "gap {gap_ms} ms: {stderr}"
@@ -273,7 +284,9 @@ fn a_resume_keeps_the_thread_count_or_says_numbers_will_differ() {
         .stderr(predicates::str::contains(
             "run.threads = 1, and the run was trained with 2 threads",
         ))
-        .stderr(predicates::str::contains("differ from those of an uninterrupted run"));
+        .stderr(predicates::str::contains(
+            "differ from those of an uninterrupted run",
+        ));
 }
 
 /// Sizes no machine holds are refused before anything is allocated, naming the key.
@@ -284,18 +297,36 @@ fn sizes_beyond_the_memory_are_one_line_errors_that_name_the_key() {
     let run = dir.path().join("run");
     let cases: [(&[&str], &str); 5] = [
         (
-            &["train", config.to_str().unwrap(), "--set", "env.num_envs=30000000"],
+            &[
+                "train",
+                config.to_str().unwrap(),
+                "--set",
+                "env.num_envs=30000000",
+            ],
             "env.num_envs = 30000000",
         ),
         (
-            &["train", config.to_str().unwrap(), "--set", "a2c.rollout_len=1000000000"],
+            &[
+                "train",
+                config.to_str().unwrap(),
+                "--set",
+                "a2c.rollout_len=1000000000",
+            ],
             "a2c.rollout_len = 1000000000",
         ),
         (
-            &["train", config.to_str().unwrap(), "--set", "log.eval_episodes=100000000000"],
+            &[
+                "train",
+                config.to_str().unwrap(),
+                "--set",
+                "log.eval_episodes=100000000000",
+            ],
             "log.eval_episodes = 100000000000",
         ),
-        (&["bench", "env", "maze", "--batch", "1000000000"], "--batch 1000000000"),
+        (
+            &["bench", "env", "maze", "--batch", "1000000000"],
+            "--batch 1000000000",
+        ),
         (
             &["rollout", "maze", "--episodes", "100000000000000"],
             "--episodes 100000000000000",
@@ -389,10 +420,17 @@ fn non_finite_checkpoints_are_refused_and_exploding_updates_warned_about() {
     plastic()
         .arg("train")
         .arg(&config)
-        .args(["--out", exploding.to_str().unwrap(), "--set", "optim.lr=1e9"])
+        .args([
+            "--out",
+            exploding.to_str().unwrap(),
+            "--set",
+            "optim.lr=1e9",
+        ])
         .assert()
         .success()
-        .stderr(predicates::str::contains("training is exploding; lower optim.lr"));
+        .stderr(predicates::str::contains(
+            "training is exploding; lower optim.lr",
+        ));
     let ratios = scalars(&exploding, "train/update_ratio");
     assert_eq!(ratios.len(), 12);
     assert!(ratios[0].1 > 1e3, "{ratios:?}");
@@ -492,7 +530,12 @@ fn saving_the_same_update_again_leaves_its_checkpoint_in_place() {
     std::thread::sleep(Duration::from_millis(1000));
     let trace = dir.path().join("trace");
     let mut strace = Command::new("strace")
-        .args(["-f", "-e", "trace=rename,renameat,renameat2,unlink,unlinkat,rmdir", "-o"])
+        .args([
+            "-f",
+            "-e",
+            "trace=rename,renameat,renameat2,unlink,unlinkat,rmdir",
+            "-o",
+        ])
         .arg(&trace)
         .args(["-p", &child.id().to_string()])
         .stderr(Stdio::null())
@@ -585,7 +628,10 @@ fn a_full_disk_stops_the_run_with_its_good_checkpoint_named() {
         "--set",
         "log.keep_checkpoints=3",
     ]));
-    let error = msg.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+    let error = msg
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
     assert!(
         error.contains("is full (No space left on device)")
             && error.contains("its newest checkpoint")
@@ -640,7 +686,8 @@ fn a_cut_off_run_config_is_refused_with_the_missing_keys() {
     let path = run.join("config.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, &text[..text.find("[optim]").unwrap()]).unwrap();
-    let msg = failure_message(plastic().args(["resume", run.to_str().unwrap(), "--total-steps", "800"]));
+    let msg =
+        failure_message(plastic().args(["resume", run.to_str().unwrap(), "--total-steps", "800"]));
     assert!(
         msg.contains("config.toml` lacks")
             && msg.contains("optim.lr")
@@ -659,7 +706,12 @@ fn a_new_total_says_what_it_changes() {
     train(
         &config,
         &run,
-        &["--set", "optim.schedule=\"linear\"", "--set", "run.total_steps=240"],
+        &[
+            "--set",
+            "optim.schedule=\"linear\"",
+            "--set",
+            "run.total_steps=240",
+        ],
     );
     set_in_run_config(&run, "total_steps", "960");
     plastic()
@@ -698,7 +750,12 @@ fn checkpoint_renames_are_followed_by_a_folder_sync() {
     let run = dir.path().join("run");
     let trace = dir.path().join("trace");
     let ok = Command::new("strace")
-        .args(["-f", "-e", "trace=rename,renameat,renameat2,fsync,openat", "-o"])
+        .args([
+            "-f",
+            "-e",
+            "trace=rename,renameat,renameat2,fsync,openat",
+            "-o",
+        ])
         .arg(&trace)
         .arg(assert_cmd::cargo::cargo_bin("plastic"))
         .arg("train")
@@ -723,7 +780,9 @@ fn checkpoint_renames_are_followed_by_a_folder_sync() {
         .position(|l| l.contains("openat") && l.contains(&format!("\"{}\"", folder.display())))
         .expect("the checkpoints folder opened after the rename");
     assert!(
-        lines[renamed + opened..].iter().any(|l| l.contains("fsync(")),
+        lines[renamed + opened..]
+            .iter()
+            .any(|l| l.contains("fsync(")),
         "no fsync after the rename"
     );
 }

@@ -5,11 +5,11 @@ use serde_json::Value;
 use std::path::Path;
 
 mod common;
+use common::plastic;
 use common::runs::{
     assert_succeeded, checkpoints, eval_json, failure_message, python, set_in_run_config,
     tiny_config, train, PLASTIC,
 };
-use common::{json_stdout, plastic};
 
 #[test]
 fn a_run_folder_holds_config_events_and_the_newest_checkpoints() {
@@ -125,7 +125,9 @@ fn a_damaged_checkpoint_is_named_and_the_older_ones_serve_in_its_place() {
         .args(["resume", run.to_str().unwrap()])
         .assert()
         .success()
-        .stderr(predicates::str::contains("resuming").and(predicates::str::contains("from update 10")));
+        .stderr(
+            predicates::str::contains("resuming").and(predicates::str::contains("from update 10")),
+        );
     assert_eq!(checkpoints(&run), ["00000010", "00000012"]);
     assert_eq!(eval_json(&run, 20)["env_steps_trained"], 480);
 }

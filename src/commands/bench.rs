@@ -36,7 +36,10 @@ pub fn env(args: &BenchEnvArgs) -> anyhow::Result<()> {
     let config = EnvConfig::parse(&args.env)?;
     let spec = config.build(1)?.spec().clone();
     // Beside the environments: the 64 action batches below.
-    crate::memory::ensure_fits(&[crate::memory::env_batch(&spec, batch, "--batch", 64 * 4)], "--batch")?;
+    crate::memory::ensure_fits(
+        &[crate::memory::env_batch(&spec, batch, "--batch", 64 * 4)],
+        "--batch",
+    )?;
     let mut env = config.build(batch)?;
     let num_actions = env.spec().num_actions as u32;
     let mut rng = rng::stream(0, 0);

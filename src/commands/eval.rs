@@ -1,7 +1,7 @@
 //! `plastic eval`: a trained agent on held-out episodes, next to the reference policies.
+use crate::checkpoint;
 use crate::cli::EvalArgs;
 use crate::output::{emit, plus_minus};
-use crate::checkpoint;
 use anyhow::Context;
 use plastic_agents::a2c::load_model;
 use plastic_agents::acting::{ActionMode, AgentPolicy};
@@ -121,7 +121,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         None if matches!(env, EnvConfig::Gym(_)) => 100,
         None => 10_000,
     };
-    crate::memory::ensure_fits(&[crate::memory::episode_records(episodes, "--episodes")], "--episodes")?;
+    crate::memory::ensure_fits(
+        &[crate::memory::episode_records(episodes, "--episodes")],
+        "--episodes",
+    )?;
     let mode = if args.greedy {
         ActionMode::Greedy
     } else {
@@ -142,8 +145,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             r.reward
         );
     }
-    let agent = agent_stats(&ac, &env, episodes, args.seed, mode)?
-        .context("interrupted")?;
+    let agent = agent_stats(&ac, &env, episodes, args.seed, mode)?.context("interrupted")?;
     let row = |policy: &str, s: RolloutStats| Row {
         policy: policy.into(),
         reward: s.episode_return.into(),

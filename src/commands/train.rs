@@ -150,7 +150,10 @@ fn ensure_whole(
         None => (config.keys(), "a config of `plastic train`".to_string()),
     };
     let present = ExperimentConfig::keys_in_file(&path)?;
-    let missing: Vec<String> = expected.into_iter().filter(|k| !present.contains(k)).collect();
+    let missing: Vec<String> = expected
+        .into_iter()
+        .filter(|k| !present.contains(k))
+        .collect();
     anyhow::ensure!(
         missing.is_empty(),
         "`{}` lacks {} that plastic wrote into it ({}): it was cut off or emptied. Copy them \
