@@ -94,14 +94,20 @@ mod tests {
         };
         assert!(ensure_fits(&[need("small", 1e6)], "it").is_ok());
         let msg = ensure_fits(
-            &[need("envs (env.num_envs)", 1e12), need("traces", 1e18)],
+            &[
+                need("envs (env.num_envs)", 1e16),
+                need("traces", 1e18),
+                need("results", 1e12),
+            ],
             "env.num_envs",
         )
         .unwrap_err()
         .to_string();
+        // Largest first; parts under a thousandth of the whole are left out.
         assert!(
-            msg.starts_with("this needs at least 931323505.9 GiB")
-                && msg.contains("931322574.6 GiB traces, 931.3 GiB envs (env.num_envs)")
+            msg.starts_with("this needs at least 940636731.7 GiB")
+                && msg.contains("931322574.6 GiB traces, 9313225.7 GiB envs (env.num_envs). ")
+                && !msg.contains("results")
                 && msg.ends_with("Lower env.num_envs"),
             "{msg}"
         );
