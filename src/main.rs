@@ -13,6 +13,7 @@ mod out_of_memory;
 mod output;
 mod overrides;
 mod pictures;
+mod records;
 mod render;
 mod run_dir;
 mod tensorboard;

@@ -9,6 +9,8 @@
 //!   events.out.tfevents.*        TensorBoard
 //!   checkpoints/<update>/        config.toml, state.safetensors (model, optimiser, recurrent
 //!                                state), progress.json (counters, episodes under way)
+//!   episodes.csv, evaluations.csv the results as rows (`records`)
+//!   done.json                    present once the run has trained to its total
 //!   .lock                        held by the process training the run
 //! ```
 use crate::config::ExperimentConfig;
@@ -18,6 +20,8 @@ use std::path::{Path, PathBuf};
 
 pub const CONFIG: &str = "config.toml";
 const LOCK: &str = ".lock";
+/// Written when a run has trained to its total; removed when it trains again.
+pub const DONE: &str = "done.json";
 
 /// `path` as one shell word (quoted where it holds spaces or other special characters), for
 /// the commands that messages suggest.
@@ -114,6 +118,18 @@ impl RunDir {
 
     pub fn write_config(&self, config: &ExperimentConfig) -> anyhow::Result<()> {
         write_atomic(&self.path.join(CONFIG), config.to_toml().as_bytes())
+    }
+
+    pub fn mark_done(&self, updates: u64, env_steps: u64) -> anyhow::Result<()> {
+        let done = serde_json::json!({ "updates": updates, "env_steps": env_steps });
+        write_atomic(&self.path.join(DONE), done.to_string().as_bytes())
+    }
+
+    pub fn mark_unfinished(&self) -> anyhow::Result<()> {
+        match std::fs::remove_file(self.path.join(DONE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
 
     pub fn config(&self) -> anyhow::Result<ExperimentConfig> {

@@ -8,6 +8,7 @@ use crate::durable::{folder_of, is_disk_full};
 use crate::interrupt::{self, EXIT_INTERRUPTED};
 use crate::run_dir::{shell_word, RunDir};
 use crate::tensorboard::TensorBoard;
+use crate::records::Records;
 use crate::{event_files, memory, pictures};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -293,19 +294,25 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
         trainer.engine().name(),
         config.a2c.bptt.name()
     );
+    run.mark_unfinished()?;
     let mut tb = TensorBoard::new(&run.path);
+    let mut records = Records::open(&run.path, trainer.progress().env_steps)?;
     let env = EnvConfig::parse(&config.env.id)?;
     let log = &config.log;
     let bar = progress_bar(&trainer);
     let (mut last_time, mut last_steps) = (Instant::now(), trainer.progress().env_steps);
-    let save = |trainer: &Trainer, tb: &mut TensorBoard| -> anyhow::Result<std::path::PathBuf> {
+    let save = |trainer: &Trainer,
+                tb: &mut TensorBoard,
+                records: &mut Records|
+     -> anyhow::Result<std::path::PathBuf> {
         tb.flush();
+        records.sync()?;
         checkpoint::save(&run.path, config, &trainer.snapshot(), log.keep_checkpoints)
     };
     let mut exploding = ExplodingUpdates::default();
     while !trainer.is_done() {
         if interrupt::requested() {
-            let path = save(&trainer, &mut tb)?;
+            let path = save(&trainer, &mut tb, &mut records)?;
             bar.abandon();
             eprintln!(
                 "stopped at update {}; checkpoint {}\ncontinue with: plastic resume {}",
@@ -342,6 +349,7 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
         let u = p.updates;
         let finished = trainer.is_done();
         exploding.check(stats.update_ratio, u);
+        records.episodes(&stats.episodes, p.env_steps)?;
         if u.is_multiple_of(log.every) || finished {
             stats.log(p, &mut tb);
             let sps = (p.env_steps - last_steps) as f64 / last_time.elapsed().as_secs_f64();
@@ -364,18 +372,19 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
             trainer.log_parameters(&mut tb);
         }
         if u.is_multiple_of(log.eval_every) || finished {
-            evaluate(&trainer, config, &env, &mut tb)?;
+            evaluate(&trainer, config, &env, &mut tb, &mut records)?;
         }
         if (u.is_multiple_of(log.images_every) || finished) && !interrupt::requested() {
             images(&trainer, config, &env, &mut tb)?;
         }
         if u.is_multiple_of(log.checkpoint_every) || finished {
-            save(&trainer, &mut tb)?;
+            save(&trainer, &mut tb, &mut records)?;
         }
         bar.set_position(p.env_steps);
     }
     bar.finish();
     let p = trainer.progress();
+    run.mark_done(p.updates, p.env_steps)?;
     eprintln!(
         "done: {} updates, {} environment steps, mean reward of the last {} episodes {}\n\
          run folder: {}\nTensorBoard: scripts/with-env.sh tensorboard --logdir {}\n\
@@ -439,6 +448,7 @@ fn evaluate(
     config: &ExperimentConfig,
     env: &EnvConfig,
     sink: &mut dyn MetricsSink,
+    records: &mut Records,
 ) -> anyhow::Result<()> {
     // Given up when a stop is asked for: the checkpoint matters, this evaluation does not.
     let Some(stats) = agent_stats(
@@ -451,7 +461,8 @@ fn evaluate(
     else {
         return Ok(());
     };
-    let step = trainer.progress().env_steps;
+    let (update, step) = (trainer.progress().updates, trainer.progress().env_steps);
+    records.evaluation(update, step, &stats)?;
     sink.scalar("eval/ep_rew_mean", step, stats.episode_return.mean);
     if let Some(r) = stats.regret {
         sink.scalar("eval/regret", step, r.mean);

@@ -82,10 +82,12 @@ pub fn set_in_run_config(run: &Path, key: &str, value: &str) {
     std::fs::write(&path, edited.join("\n")).unwrap();
 }
 
+/// The complete checkpoints of a run (hidden folders are unfinished or being removed).
 pub fn checkpoints(run: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with('.'))
         .collect();
     names.sort();
     names
