@@ -19,6 +19,12 @@ pub enum Command {
     Train(TrainArgs),
     /// Continue a run from its newest checkpoint.
     Resume(ResumeArgs),
+    /// Train many runs (variants × seeds of a sweep file) here or on a SLURM cluster;
+    /// `plastic sweep status <dir>` shows where they stand.
+    Sweep(SweepArgs),
+    /// Statistics across seeds: each variant's final score (median, IQR, IQM with a
+    /// bootstrap interval), pairwise rank-sum tests, and learning curves with bands.
+    Compare(CompareArgs),
     /// Evaluate a trained agent on held-out episodes, next to reference policies.
     Eval(EvalArgs),
     /// List the environments with their observation size, action count and parameters.
@@ -221,4 +227,90 @@ pub struct BenchEnvArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SweepArgs {
+    #[command(subcommand)]
+    pub command: Option<SweepCommand>,
+    /// Sweep file (TOML), e.g. configs/sweeps/maze-small.toml.
+    pub file: Option<PathBuf>,
+    /// Runs trained at once here (default: the cores over each run's `run.threads`).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs: Option<u64>,
+    /// Train runs that failed before again (they are skipped otherwise).
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Where the runs train.
+    #[arg(long, value_enum, default_value = "local")]
+    pub backend: Backend,
+    /// Folder the sweep's folder goes in.
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// SLURM partition (default: the sweep file's `slurm.partition`, else the cluster's).
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// SLURM time limit of each task, e.g. 02:00:00 (a task near it checkpoints and
+    /// requeues itself).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// SLURM CPUs per task (default: the runs' `run.threads`, at least 1).
+    #[arg(long)]
+    pub cpus_per_task: Option<usize>,
+    /// Another `sbatch` option for the job array, repeatable, e.g. --sbatch=--mem=4G.
+    #[arg(long = "sbatch", value_name = "OPTION")]
+    pub sbatch: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// A pool of processes on this machine.
+    Local,
+    /// One SLURM job array, submitted with sbatch.
+    Slurm,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SweepCommand {
+    /// Where every run of a sweep stands, read from the run folders.
+    Status {
+        /// The sweep's folder (runs/<sweep name>).
+        dir: PathBuf,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Train (or resume) one run of a sweep: what each local worker and SLURM task runs.
+    #[command(hide = true)]
+    Task { dir: PathBuf, index: usize },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// Sweep folders or run folders. Runs are grouped by their sweep variant (a run outside
+    /// a sweep by its `run.name`); `LABEL=PATH` puts the runs under PATH in group LABEL.
+    #[arg(required = true)]
+    pub runs: Vec<String>,
+    /// The score: held-out `reward`, or `regret` (bandits). Default: regret where every run
+    /// has it, else reward.
+    #[arg(long, value_enum)]
+    pub metric: Option<Metric>,
+    /// Score each run at its last evaluation at or before this environment step (default:
+    /// its last evaluation).
+    #[arg(long)]
+    pub step: Option<u64>,
+    /// Learning curves (median and inter-quartile band per group) as an SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub chart: Option<PathBuf>,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    Reward,
+    Regret,
 }

@@ -1,6 +1,7 @@
 //! `plastic`: train, evaluate and benchmark plastic recurrent policies from the command line.
 use clap::Parser;
 
+mod chart;
 mod checkpoint;
 mod cli;
 mod commands;
@@ -16,17 +17,21 @@ mod pictures;
 mod records;
 mod render;
 mod run_dir;
+mod stats;
+mod sweep;
 mod tensorboard;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     out_of_memory::report_plainly();
     match cli.command {
-        cli::Command::Train(_) | cli::Command::Resume(_) => interrupt::install(),
+        cli::Command::Train(_) | cli::Command::Resume(_) | cli::Command::Sweep(_) => {
+            interrupt::install()
+        }
         _ => interrupt::quiet_on_closed_pipe(),
     }
     match commands::run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE

@@ -88,14 +88,20 @@ impl Records {
         let t = self.seconds();
         for e in ended {
             let regret = e.regret.map_or(String::new(), |r| r.to_string());
-            writeln!(self.episodes.file, "{},{},{t:.3},{step},{regret}", e.ret, e.len)?;
+            writeln!(
+                self.episodes.file,
+                "{},{},{t:.3},{step},{regret}",
+                e.ret, e.len
+            )?;
         }
         Ok(())
     }
 
     pub fn evaluation(&mut self, update: u64, step: u64, s: &RolloutStats) -> anyhow::Result<()> {
         let t = self.seconds();
-        let ci = |e: &plastic_envs::rollout::Estimate| e.std_err.map_or(String::new(), |s| (1.96 * s).to_string());
+        let ci = |e: &plastic_envs::rollout::Estimate| {
+            e.std_err.map_or(String::new(), |s| (1.96 * s).to_string())
+        };
         let (regret_mean, regret_ci) = match &s.regret {
             Some(r) => (r.mean.to_string(), ci(r)),
             None => (String::new(), String::new()),
@@ -150,8 +156,8 @@ fn cut_after(path: &Path, step_column: usize, last_step: u64) -> anyhow::Result<
 
 /// The rows of a records file as maps from column name to text.
 pub fn read(path: &Path) -> anyhow::Result<Vec<std::collections::HashMap<String, String>>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read `{}`", path.display()))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
     Ok(lines

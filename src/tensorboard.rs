@@ -1,8 +1,8 @@
 //! TensorBoard event files through `tensorboard-rs`, behind the trainer's metrics sink.
 //!
 //! `tensorboard-rs` panics on I/O errors (and in some of its functions unconditionally, which
-//! are never called here). Every call is therefore caught: the first failure is reported once
-//! and logging stops, and training goes on.
+//! are never called here). Every call, and the writer's drop, is therefore caught: the first
+//! failure is reported once and logging stops, and training goes on.
 use plastic_agents::metrics::{MetricsSink, RgbImage};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -36,6 +36,15 @@ impl TensorBoard {
                 "warning: writing {what} to TensorBoard failed; training goes on without logs"
             );
             self.writer = None;
+        }
+    }
+}
+
+impl Drop for TensorBoard {
+    fn drop(&mut self) {
+        // Its writer thread's end is a panic too when the disk is full.
+        if let Some(writer) = self.writer.take() {
+            let _ = catch_unwind(AssertUnwindSafe(|| drop(writer)));
         }
     }
 }

@@ -1,28 +1,35 @@
 mod bench;
+mod compare;
 mod envs;
 mod eval;
 mod info;
 mod rollout;
-mod train;
+mod sweep;
+pub(crate) mod train;
 
 use crate::cli::{BenchTarget, Cli, Command};
+use std::process::ExitCode;
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs a command; its exit status on success (130 for training stopped by a signal).
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let done = |()| ExitCode::SUCCESS;
     match cli.command {
-        Command::Train(args) => train::train(&args),
-        Command::Resume(args) => train::resume(&args),
-        Command::Eval(args) => eval::run(&args),
-        Command::Envs { json } => envs::run(json),
-        Command::Rollout(args) => rollout::run(&args),
+        Command::Train(args) => train::train(&args).map(train::Ended::exit_code),
+        Command::Resume(args) => train::resume(&args).map(train::Ended::exit_code),
+        Command::Sweep(args) => sweep::run(args),
+        Command::Compare(args) => compare::run(&args).map(done),
+        Command::Eval(args) => eval::run(&args).map(done),
+        Command::Envs { json } => envs::run(json).map(done),
+        Command::Rollout(args) => rollout::run(&args).map(done),
         Command::Bench {
             target: BenchTarget::Env(args),
-        } => bench::env(&args),
+        } => bench::env(&args).map(done),
         Command::Bench {
             target: BenchTarget::Core(args),
-        } => bench::core(&args),
+        } => bench::core(&args).map(done),
         Command::Bench {
             target: BenchTarget::Train(args),
-        } => bench::train(&args),
-        Command::Info { json } => info::run(json),
+        } => bench::train(&args).map(done),
+        Command::Info { json } => info::run(json).map(done),
     }
 }

@@ -6,9 +6,9 @@ use crate::commands::eval::{agent_stats, EVAL_SALT};
 use crate::config::{ConfigEdit, ExperimentConfig};
 use crate::durable::{folder_of, is_disk_full};
 use crate::interrupt::{self, EXIT_INTERRUPTED};
+use crate::records::Records;
 use crate::run_dir::{shell_word, RunDir};
 use crate::tensorboard::TensorBoard;
-use crate::records::Records;
 use crate::{event_files, memory, pictures};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,7 +23,26 @@ use std::time::Instant;
 /// Where runs go unless `--out` says otherwise.
 const RUNS: &str = "runs";
 
-pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
+/// How a training process ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Trained to its total (or had already).
+    Finished,
+    /// Stopped by a signal, with a checkpoint saved.
+    Stopped,
+}
+
+impl Ended {
+    /// 130 (interrupted) tells scripts that training did not finish.
+    pub fn exit_code(self) -> std::process::ExitCode {
+        match self {
+            Self::Finished => std::process::ExitCode::SUCCESS,
+            Self::Stopped => std::process::ExitCode::from(EXIT_INTERRUPTED),
+        }
+    }
+}
+
+pub fn train(args: &TrainArgs) -> anyhow::Result<Ended> {
     let mut config = ExperimentConfig::load(&args.config, &args.set)?;
     if let Some(seed) = args.seed {
         config.run.seed = seed;
@@ -41,13 +60,13 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         .map_err(|e| explain_disk_full(e, &run.path))
 }
 
-pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
+pub fn resume(args: &ResumeArgs) -> anyhow::Result<Ended> {
     let run = RunDir::open(&args.run)?;
     let _lock = run.lock()?;
     resume_locked(args, &run).map_err(|e| explain_disk_full(e, &run.path))
 }
 
-fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<()> {
+fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
     let mut config = run.config()?;
     let newest = checkpoint::newest_good(&run.path)?;
     ensure_whole(run, &config, newest.as_ref())?;
@@ -111,7 +130,7 @@ fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<()> {
                 run.path.display()
             ),
         }
-        return Ok(());
+        return Ok(Ended::Finished);
     }
     if config.run.total_steps != configured_steps {
         note_new_length(&trainer, &config, configured_steps);
@@ -287,7 +306,7 @@ fn explain_disk_full(err: anyhow::Error, run: &Path) -> anyhow::Error {
     )
 }
 
-fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyhow::Result<()> {
+fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyhow::Result<Ended> {
     device::keep_freed_memory();
     eprintln!(
         "backpropagation through time: {} (a2c.bptt = \"{}\")",
@@ -320,8 +339,7 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
                 path.display(),
                 shell_word(&run.path)
             );
-            // Everything is saved; 130 (interrupted) tells scripts that training did not finish.
-            std::process::exit(EXIT_INTERRUPTED);
+            return Ok(Ended::Stopped);
         }
         let stats = match trainer.update() {
             Ok(s) => s,
@@ -397,7 +415,7 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
         shell_word(folder_of(&run.path)),
         shell_word(&run.path)
     );
-    Ok(())
+    Ok(Ended::Finished)
 }
 
 /// Updates that change the parameters by more than their own norm: with Adam, a learning

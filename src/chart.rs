@@ -1,0 +1,206 @@
+//! Learning curves across seeds as a plain SVG chart: per group, the median over runs and a
+//! band from the 25th to the 75th percentile, against environment steps.
+use crate::durable::write_atomic;
+use crate::stats::quantile;
+use std::fmt::Write;
+use std::path::Path;
+
+/// One group's curve: at each step, the median and the interquartile band over its runs.
+pub struct Curve {
+    pub name: String,
+    /// (step, q25, median, q75)
+    pub points: Vec<(f64, f64, f64, f64)>,
+    pub runs: usize,
+}
+
+/// The band of `runs` (each a list of (step, value)) at every step any of them was
+/// evaluated, each run read off by linear interpolation within the steps it covers.
+pub fn band(name: &str, runs: &[Vec<(u64, f64)>]) -> Curve {
+    let mut steps: Vec<u64> = runs.iter().flatten().map(|p| p.0).collect();
+    steps.sort_unstable();
+    steps.dedup();
+    let points = steps
+        .into_iter()
+        .filter_map(|step| {
+            let values: Vec<f64> = runs.iter().filter_map(|r| at(r, step)).collect();
+            (!values.is_empty()).then(|| {
+                let q = |p| quantile(&values, p);
+                (step as f64, q(0.25), q(0.5), q(0.75))
+            })
+        })
+        .collect();
+    Curve {
+        name: name.into(),
+        points,
+        runs: runs.len(),
+    }
+}
+
+fn at(run: &[(u64, f64)], step: u64) -> Option<f64> {
+    let i = run.partition_point(|p| p.0 < step);
+    let hit = run.get(i)?;
+    if hit.0 == step {
+        return Some(hit.1);
+    }
+    let before = run.get(i.checked_sub(1)?)?;
+    let w = (step - before.0) as f64 / (hit.0 - before.0) as f64;
+    Some(before.1 + w * (hit.1 - before.1))
+}
+
+const COLOURS: [&str; 8] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+];
+/// The picture and its margins, in pixels.
+const W: f64 = 760.0;
+const H: f64 = 440.0;
+const LEFT: f64 = 70.0;
+const RIGHT: f64 = 20.0;
+const TOP: f64 = 30.0;
+const BOTTOM: f64 = 50.0;
+
+pub fn write(path: &Path, curves: &[Curve], y_label: &str) -> anyhow::Result<()> {
+    let all = curves.iter().flat_map(|c| &c.points);
+    let (mut x_max, mut y_min, mut y_max) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for &(x, lo, _, hi) in all {
+        x_max = x_max.max(x);
+        y_min = y_min.min(lo);
+        y_max = y_max.max(hi);
+    }
+    anyhow::ensure!(y_min.is_finite(), "no evaluations to draw");
+    if y_max - y_min < 1e-9 {
+        (y_min, y_max) = (y_min - 1.0, y_max + 1.0);
+    }
+    let pad = (y_max - y_min) * 0.05;
+    let (y_min, y_max) = (y_min - pad, y_max + pad);
+    let x_max = x_max.max(1.0);
+    let px = |x: f64| LEFT + x / x_max * (W - LEFT - RIGHT);
+    let py = |y: f64| H - BOTTOM - (y - y_min) / (y_max - y_min) * (H - TOP - BOTTOM);
+    let mut svg = String::new();
+    writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">"#
+    )?;
+    writeln!(svg, r#"<rect width="{W}" height="{H}" fill="white"/>"#)?;
+    for i in 0..=5 {
+        let x = x_max * f64::from(i) / 5.0;
+        let y = y_min + (y_max - y_min) * f64::from(i) / 5.0;
+        writeln!(
+            svg,
+            r##"<line x1="{0:.1}" y1="{TOP}" x2="{0:.1}" y2="{1}" stroke="#eee"/>"##,
+            px(x),
+            H - BOTTOM
+        )?;
+        writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            px(x),
+            H - BOTTOM + 16.0,
+            steps(x)
+        )?;
+        writeln!(
+            svg,
+            r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1}" y2="{0:.1}" stroke="#eee"/>"##,
+            py(y),
+            W - RIGHT
+        )?;
+        writeln!(
+            svg,
+            r#"<text x="{}" y="{:.1}" text-anchor="end">{:.3}</text>"#,
+            LEFT - 6.0,
+            py(y) + 4.0,
+            y
+        )?;
+    }
+    writeln!(
+        svg,
+        r#"<text x="{}" y="{}" text-anchor="middle">environment steps</text>"#,
+        (W + LEFT) / 2.0,
+        H - 12.0
+    )?;
+    writeln!(
+        svg,
+        r#"<text x="16" y="{0}" text-anchor="middle" transform="rotate(-90 16 {0})">{y_label}: median, 25th–75th percentile</text>"#,
+        (H - BOTTOM + TOP) / 2.0
+    )?;
+    for (i, c) in curves.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let upper = c
+            .points
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", px(p.0), py(p.3)));
+        let lower = c
+            .points
+            .iter()
+            .rev()
+            .map(|p| format!("{:.1},{:.1}", px(p.0), py(p.1)));
+        let band: Vec<String> = upper.chain(lower).collect();
+        writeln!(
+            svg,
+            r#"<polygon points="{}" fill="{colour}" fill-opacity="0.18" stroke="none"/>"#,
+            band.join(" ")
+        )?;
+        let median: Vec<String> = c
+            .points
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", px(p.0), py(p.2)))
+            .collect();
+        writeln!(
+            svg,
+            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"><title>{}</title></polyline>"#,
+            median.join(" "),
+            c.name
+        )?;
+        let ly = TOP + 8.0 + 18.0 * i as f64;
+        writeln!(
+            svg,
+            r#"<rect x="{}" y="{:.1}" width="14" height="4" fill="{colour}"/>"#,
+            LEFT + 10.0,
+            ly - 4.0
+        )?;
+        writeln!(
+            svg,
+            r#"<text x="{}" y="{:.1}">{} ({} runs)</text>"#,
+            LEFT + 30.0,
+            ly,
+            c.name,
+            c.runs
+        )?;
+    }
+    svg.push_str("</svg>\n");
+    write_atomic(path, svg.as_bytes())
+}
+
+/// Step counts as people write them: 500, 20k, 1.5M.
+fn steps(x: f64) -> String {
+    match x {
+        x if x >= 1e6 => format!("{}M", trim(x / 1e6)),
+        x if x >= 1e3 => format!("{}k", trim(x / 1e3)),
+        x => trim(x),
+    }
+}
+
+fn trim(x: f64) -> String {
+    let s = format!("{x:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_are_read_off_at_every_step_and_banded() {
+        let a = vec![(100, 1.0), (200, 3.0)];
+        let b = vec![(100, 2.0), (150, 4.0), (200, 6.0)];
+        let c = band("g", &[a, b]);
+        let at_150: Vec<f64> = vec![2.0, 4.0]; // a interpolated at 150
+        assert_eq!(c.points.len(), 3);
+        assert_eq!(
+            c.points[1],
+            (150.0, quantile(&at_150, 0.25), 3.0, quantile(&at_150, 0.75))
+        );
+        assert_eq!(c.points[2].2, 4.5);
+        assert_eq!(steps(1_500_000.0), "1.5M");
+        assert_eq!(steps(20_000.0), "20k");
+    }
+}

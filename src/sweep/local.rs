@@ -1,0 +1,172 @@
+//! The local backend: a pool of `plastic sweep task` processes, a few at a time, with a live
+//! overview. A run that fails never stops the others. The first Ctrl-C (or SIGTERM) passes
+//! one SIGTERM to every worker, each of which saves a checkpoint and stops; the same
+//! command again resumes them.
+use super::status::{self, RunStatus, State};
+use super::{Sweep, LOG};
+use crate::interrupt;
+use anyhow::Context;
+use std::io::IsTerminal;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How a local sweep ended.
+pub struct Outcome {
+    pub stopped: bool,
+}
+
+struct Worker {
+    index: usize,
+    child: Child,
+}
+
+/// Trains every run of `sweep` that is not done (failed ones only with `retry_failed`),
+/// `jobs` at a time.
+pub fn run(sweep: &Sweep, jobs: usize, retry_failed: bool) -> anyhow::Result<Outcome> {
+    let n = sweep.manifest.runs.len();
+    let mut queue: Vec<usize> = (0..n)
+        .filter(|&i| match status::of(sweep, i).state {
+            State::Done | State::Running => false,
+            State::Failed => retry_failed,
+            State::Stopped | State::Queued => true,
+        })
+        .collect();
+    queue.reverse(); // popped from the end: in manifest order
+    let exe = std::env::current_exe().context("cannot find the plastic executable")?;
+    let mut workers: Vec<Worker> = Vec::new();
+    let mut view = Overview::new();
+    let mut stopping = false;
+    loop {
+        if interrupt::requested() && !stopping {
+            stopping = true;
+            for w in &workers {
+                // One TERM each: a second would make the worker quit without saving.
+                unsafe { libc::kill(w.child.id() as i32, libc::SIGTERM) };
+            }
+        }
+        workers.retain_mut(|w| !matches!(w.child.try_wait(), Ok(Some(_))));
+        while !stopping && workers.len() < jobs {
+            let Some(index) = queue.pop() else { break };
+            workers.push(Worker {
+                index,
+                child: spawn(&exe, sweep, index)?,
+            });
+        }
+        let statuses: Vec<RunStatus> = (0..n).map(|i| status::of(sweep, i)).collect();
+        view.show(sweep, &statuses, workers.iter().map(|w| w.index));
+        if workers.is_empty() && (queue.is_empty() || stopping) {
+            view.finish(&statuses);
+            return Ok(Outcome { stopped: stopping });
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A worker for run `index`: its own process group, so that a Ctrl-C at the terminal reaches
+/// the pool alone (which passes on one TERM), and its output appended to the run's log.
+fn spawn(exe: &std::path::Path, sweep: &Sweep, index: usize) -> anyhow::Result<Child> {
+    let log_path = sweep.run_dir(index).join(LOG);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open `{}`", log_path.display()))?;
+    Command::new(exe)
+        .args(["sweep", "task"])
+        .arg(&sweep.dir)
+        .arg(index.to_string())
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("cannot start a worker process")
+}
+
+/// The live overview: redrawn in place on a terminal; elsewhere a line when the counts change
+/// and at least every minute.
+struct Overview {
+    terminal: bool,
+    drawn_lines: usize,
+    last_counts: String,
+    last_print: Instant,
+    last_draw: Instant,
+}
+
+impl Overview {
+    fn new() -> Self {
+        Self {
+            terminal: std::io::stderr().is_terminal(),
+            drawn_lines: 0,
+            last_counts: String::new(),
+            last_print: Instant::now(),
+            last_draw: Instant::now() - Duration::from_secs(10),
+        }
+    }
+
+    fn show(
+        &mut self,
+        sweep: &Sweep,
+        statuses: &[RunStatus],
+        running: impl Iterator<Item = usize>,
+    ) {
+        let counts = counts(statuses);
+        if self.terminal {
+            if self.last_draw.elapsed() < Duration::from_secs(1) {
+                return;
+            }
+            let mut lines = vec![format!("sweep {}: {counts}", sweep.manifest.name)];
+            lines.extend(running.map(|i| describe(&statuses[i])));
+            // Back to the top of the last drawing, and clear it.
+            if self.drawn_lines > 0 {
+                eprint!("\x1b[{}A\x1b[J", self.drawn_lines);
+            }
+            eprintln!("{}", lines.join("\n"));
+            self.drawn_lines = lines.len();
+            self.last_draw = Instant::now();
+        } else if counts != self.last_counts || self.last_print.elapsed() > Duration::from_secs(60)
+        {
+            eprintln!("sweep {}: {counts}", sweep.manifest.name);
+            self.last_print = Instant::now();
+        }
+        self.last_counts = counts;
+    }
+
+    /// The summary, with every failed run's error.
+    fn finish(&mut self, statuses: &[RunStatus]) {
+        eprintln!("{}", counts(statuses));
+        for s in statuses.iter().filter(|s| s.state == State::Failed) {
+            eprintln!(
+                "  failed: {} ({}): {}",
+                s.run,
+                super::ERROR,
+                s.error.as_deref().unwrap_or("")
+            );
+        }
+    }
+}
+
+pub fn counts(statuses: &[RunStatus]) -> String {
+    let of = |state| statuses.iter().filter(|s| s.state == state).count();
+    format!(
+        "{} done, {} running, {} failed, {} stopped, {} queued",
+        of(State::Done),
+        of(State::Running),
+        of(State::Failed),
+        of(State::Stopped),
+        of(State::Queued)
+    )
+}
+
+/// One line for a run: its name, state, steps and recent reward.
+pub fn describe(s: &RunStatus) -> String {
+    format!(
+        "  {:<32} {:<8} {:>12} / {:<12} reward {}",
+        s.run,
+        s.state.name(),
+        s.env_steps,
+        s.total_steps,
+        s.recent_reward.map_or("-".into(), |r| format!("{r:.3}"))
+    )
+}
