@@ -53,6 +53,14 @@ fn start(args: &SweepArgs) -> anyhow::Result<ExitCode> {
                 );
                 return Ok(ExitCode::from(EXIT_INTERRUPTED));
             }
+            if outcome.failed > 0 {
+                anyhow::bail!(
+                    "{} of {n} runs failed (the errors above, and in <run>/{ERROR}); after a \
+                     fix, train them again with: plastic sweep {} --retry-failed",
+                    outcome.failed,
+                    shell_word(file)
+                );
+            }
             eprintln!("compare: plastic compare {}", shell_word(&sweep.dir));
             Ok(ExitCode::SUCCESS)
         }

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 /// How a local sweep ended.
 pub struct Outcome {
     pub stopped: bool,
+    /// Runs that are failed at the end (this time or before).
+    pub failed: usize,
 }
 
 struct Worker {
@@ -57,7 +59,11 @@ pub fn run(sweep: &Sweep, jobs: usize, retry_failed: bool) -> anyhow::Result<Out
         view.show(sweep, &statuses, workers.iter().map(|w| w.index));
         if workers.is_empty() && (queue.is_empty() || stopping) {
             view.finish(&statuses);
-            return Ok(Outcome { stopped: stopping });
+            let failed = statuses.iter().filter(|s| s.state == State::Failed).count();
+            return Ok(Outcome {
+                stopped: stopping,
+                failed,
+            });
         }
         std::thread::sleep(Duration::from_millis(250));
     }
