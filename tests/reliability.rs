@@ -32,6 +32,25 @@ fn signal(child: &Child, name: &str) {
     assert!(sent.success());
 }
 
+/// The output of `child`, which must end within `limit` (it is killed otherwise).
+fn output_within(child: Child, limit: Duration) -> std::process::Output {
+    let pid = child.id().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let watchdog = std::thread::spawn(move || {
+        if rx.recv_timeout(limit).is_err() {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = tx.send(());
+    watchdog.join().unwrap();
+    assert!(
+        out.status.code().is_some(),
+        "still running after {limit:?}: killed"
+    );
+    out
+}
+
 /// Waits until `path` exists (the process got that far).
 fn wait_for(path: &Path) {
     let start = Instant::now();
@@ -130,7 +149,7 @@ fn kills_at_random_instants_lose_nothing_and_change_no_number() {
             }
         }
         if let Some(reader) = reader {
-            let out = reader.wait_with_output().unwrap();
+            let out = output_within(reader, Duration::from_secs(60));
             assert_succeeded(&out);
             let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             assert!(report["env_steps_trained"].as_u64().unwrap() > 0);
@@ -193,7 +212,7 @@ fn a_second_signal_exits_at_once_without_a_crash() {
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        let out = child.wait_with_output().unwrap();
+        let out = output_within(child, Duration::from_secs(10));
         let waited = second.elapsed();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(130), "gap {gap_ms} ms: {stderr}");
@@ -237,18 +256,12 @@ fn a_signal_stops_a_long_evaluation() {
     std::thread::sleep(Duration::from_millis(1500));
     let sent = Instant::now();
     signal(&child, "TERM");
-    let pid = child.id().to_string();
-    let watchdog = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(10));
-        let _ = Command::new("kill").args(["-KILL", &pid]).status();
-    });
-    let out = child.wait_with_output().unwrap();
+    let out = output_within(child, Duration::from_secs(10));
     let waited = sent.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(waited < Duration::from_secs(2), "{waited:?}: {stderr}");
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert_eq!(checkpoints(&run), ["00000001"]);
-    drop(watchdog);
 }
 
 /// libtorch's sums depend on the thread count: a resume keeps the count the run was trained
@@ -543,7 +556,7 @@ fn saving_the_same_update_again_leaves_its_checkpoint_in_place() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     signal(&child, "TERM");
-    let out = child.wait_with_output().unwrap();
+    let out = output_within(child, Duration::from_secs(20));
     assert_eq!(out.status.code(), Some(130));
     strace.wait().unwrap();
     let calls = std::fs::read_to_string(&trace).unwrap();

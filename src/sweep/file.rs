@@ -180,3 +180,23 @@ fn ensure_folder_name(name: &str, what: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_sweep_file_expands() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/sweeps");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let file = SweepFile::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+            let runs = file.expand(&path).unwrap_or_else(|e| panic!("{e:#}"));
+            let seeds = file.seeds().unwrap().len();
+            assert_eq!(runs.len(), seeds * file.variants.len().max(1), "{}", path.display());
+            n += 1;
+        }
+        assert!(n >= 3, "{n} sweep files");
+    }
+}
