@@ -81,9 +81,7 @@ pub fn write(path: &Path, curves: &[Curve], y_label: &str) -> anyhow::Result<()>
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">"#
     )?;
     writeln!(svg, r#"<rect width="{W}" height="{H}" fill="white"/>"#)?;
-    for i in 0..=5 {
-        let x = x_max * f64::from(i) / 5.0;
-        let y = y_min + (y_max - y_min) * f64::from(i) / 5.0;
+    for x in ticks(0.0, x_max) {
         writeln!(
             svg,
             r##"<line x1="{0:.1}" y1="{TOP}" x2="{0:.1}" y2="{1}" stroke="#eee"/>"##,
@@ -97,6 +95,8 @@ pub fn write(path: &Path, curves: &[Curve], y_label: &str) -> anyhow::Result<()>
             H - BOTTOM + 16.0,
             steps(x)
         )?;
+    }
+    for y in ticks(y_min, y_max) {
         writeln!(
             svg,
             r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1}" y2="{0:.1}" stroke="#eee"/>"##,
@@ -105,10 +105,10 @@ pub fn write(path: &Path, curves: &[Curve], y_label: &str) -> anyhow::Result<()>
         )?;
         writeln!(
             svg,
-            r#"<text x="{}" y="{:.1}" text-anchor="end">{:.3}</text>"#,
+            r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
             LEFT - 6.0,
             py(y) + 4.0,
-            y
+            trim(y)
         )?;
     }
     writeln!(
@@ -170,6 +170,20 @@ pub fn write(path: &Path, curves: &[Curve], y_label: &str) -> anyhow::Result<()>
     write_atomic(path, svg.as_bytes())
 }
 
+/// Round values (1, 2 or 5 times a power of ten apart) from `lo` to `hi`, four to ten of them.
+fn ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let raw = (hi - lo) / 8.0;
+    let power = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * power);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|i| i as f64 * step).collect()
+}
+
 /// Step counts as people write them: 500, 20k, 1.5M.
 fn steps(x: f64) -> String {
     match x {
@@ -202,5 +216,10 @@ mod tests {
         assert_eq!(c.points[2].2, 4.5);
         assert_eq!(steps(1_500_000.0), "1.5M");
         assert_eq!(steps(20_000.0), "20k");
+        assert_eq!(ticks(0.0, 10_002_000.0), [0.0, 2e6, 4e6, 6e6, 8e6, 1e7]);
+        assert_eq!(
+            ticks(0.8, 144.6),
+            [20.0, 40.0, 60.0, 80.0, 100.0, 120.0, 140.0]
+        );
     }
 }

@@ -194,7 +194,12 @@ mod tests {
             let file = SweepFile::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
             let runs = file.expand(&path).unwrap_or_else(|e| panic!("{e:#}"));
             let seeds = file.seeds().unwrap().len();
-            assert_eq!(runs.len(), seeds * file.variants.len().max(1), "{}", path.display());
+            assert_eq!(
+                runs.len(),
+                seeds * file.variants.len().max(1),
+                "{}",
+                path.display()
+            );
             n += 1;
         }
         assert!(n >= 3, "{n} sweep files");
