@@ -365,6 +365,20 @@ fn compare_reports_what_hand_computed_statistics_give() {
             .args(["--step", "50"]),
     );
     assert!(msg.contains("no evaluation at or before step 50"), "{msg}");
+    // A run without evaluations (not started yet) is left out, and said so.
+    std::fs::remove_file(dir.path().join("b3/evaluations.csv")).unwrap();
+    let out = plastic()
+        .arg("compare")
+        .arg(dir.path())
+        .arg("--json")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["groups"][1]["scores"].as_array().unwrap().len(), 3);
+    let note = String::from_utf8(out.stderr).unwrap();
+    assert!(note.contains("1 runs have no evaluations yet") && note.contains("b3"), "{note}");
 }
 
 /// The one-node cluster of `tests/slurm/one-node.sh`, stopped on drop.

@@ -59,20 +59,35 @@ struct Report {
 
 pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     let runs = collect(&args.runs)?;
+    let evaluated = || runs.values().flatten().filter(|r| r.join(EVALUATIONS).exists());
     let metric = match args.metric {
         Some(m) => m,
-        None if runs.values().flatten().all(|r| has_regret(r)) => Metric::Regret,
+        None if evaluated().all(|r| has_regret(r)) => Metric::Regret,
         None => Metric::Reward,
     };
     let mut groups: BTreeMap<String, Vec<RunScores>> = BTreeMap::new();
+    let mut unstarted = Vec::new();
     for (name, dirs) in &runs {
         for dir in dirs {
+            // A sweep under way has runs without evaluations yet: left out, and said so.
+            if !dir.join(EVALUATIONS).exists() {
+                unstarted.push(dir.display().to_string());
+                continue;
+            }
             groups
                 .entry(name.clone())
                 .or_default()
                 .push(read_scores(dir, metric)?);
         }
     }
+    if !unstarted.is_empty() {
+        eprintln!(
+            "note: {} runs have no evaluations yet and are left out: {}",
+            unstarted.len(),
+            unstarted.join(", ")
+        );
+    }
+    anyhow::ensure!(!groups.is_empty(), "none of the runs has an evaluation yet");
     let higher_is_better = metric == Metric::Reward;
     let mut summaries = Vec::new();
     for (name, runs) in &groups {
