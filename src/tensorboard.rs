@@ -35,17 +35,21 @@ impl TensorBoard {
             eprintln!(
                 "warning: writing {what} to TensorBoard failed; training goes on without logs"
             );
-            self.writer = None;
+            self.close();
+        }
+    }
+
+    /// Drops the writer: its drop panics too when its thread has died (a full disk).
+    fn close(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            let _ = catch_unwind(AssertUnwindSafe(|| drop(writer)));
         }
     }
 }
 
 impl Drop for TensorBoard {
     fn drop(&mut self) {
-        // Its writer thread's end is a panic too when the disk is full.
-        if let Some(writer) = self.writer.take() {
-            let _ = catch_unwind(AssertUnwindSafe(|| drop(writer)));
-        }
+        self.close();
     }
 }
 

@@ -378,7 +378,10 @@ fn compare_reports_what_hand_computed_statistics_give() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["groups"][1]["scores"].as_array().unwrap().len(), 3);
     let note = String::from_utf8(out.stderr).unwrap();
-    assert!(note.contains("1 runs have no evaluations yet") && note.contains("b3"), "{note}");
+    assert!(
+        note.contains("1 runs have no evaluations yet") && note.contains("b3"),
+        "{note}"
+    );
 }
 
 /// The one-node cluster of `tests/slurm/one-node.sh`, stopped on drop.

@@ -59,7 +59,11 @@ struct Report {
 
 pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     let runs = collect(&args.runs)?;
-    let evaluated = || runs.values().flatten().filter(|r| r.join(EVALUATIONS).exists());
+    let evaluated = || {
+        runs.values()
+            .flatten()
+            .filter(|r| r.join(EVALUATIONS).exists())
+    };
     let metric = match args.metric {
         Some(m) => m,
         None if evaluated().all(|r| has_regret(r)) => Metric::Regret,

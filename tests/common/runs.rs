@@ -93,9 +93,9 @@ pub fn checkpoints(run: &Path) -> Vec<String> {
     names
 }
 
-/// stderr of a command that must fail without a panic.
+/// stderr of a command that must fail with an error (status 1), not a panic or a signal.
 pub fn failure_message(cmd: &mut assert_cmd::Command) -> String {
-    let out = cmd.assert().failure().get_output().stderr.clone();
+    let out = cmd.assert().code(1).get_output().stderr.clone();
     let msg = String::from_utf8(out).unwrap();
     assert!(!msg.contains("panicked"), "{msg}");
     msg
