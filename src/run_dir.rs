@@ -101,19 +101,26 @@ impl RunDir {
         let path = self.path.join(LOCK);
         let file = std::fs::File::create(&path)
             .with_context(|| format!("cannot create `{}`", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => {
-                crate::checkpoint::clean_leftovers(&self.path)?;
-                Ok(file)
-            }
-            Err(std::fs::TryLockError::WouldBlock) => bail!(
-                "`{}` is being trained by another plastic process; wait for it or stop it first",
-                self.path.display()
-            ),
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(e).with_context(|| format!("cannot lock `{}`", path.display()))
+        // `plastic sweep status` takes the lock for an instant to see whether a run trains:
+        // a lock held that briefly is waited out.
+        for attempt in 0.. {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if attempt < 20 => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => bail!(
+                    "`{}` is being trained by another plastic process; wait for it or stop it \
+                     first",
+                    self.path.display()
+                ),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("cannot lock `{}`", path.display()))
+                }
             }
         }
+        crate::checkpoint::clean_leftovers(&self.path)?;
+        Ok(file)
     }
 
     pub fn write_config(&self, config: &ExperimentConfig) -> anyhow::Result<()> {

@@ -138,11 +138,15 @@ fn resume_continues_a_run_to_a_longer_budget() {
     let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
     let run = dir.path().join("run");
     train(&config, &run, &[]);
+    assert!(run.join("done.json").exists());
+    // As if killed between the last checkpoint and marking the run done.
+    std::fs::remove_file(run.join("done.json")).unwrap();
     plastic()
         .args(["resume", run.to_str().unwrap()])
         .assert()
         .success()
         .stderr(predicates::str::contains("already trained"));
+    assert!(run.join("done.json").exists());
     plastic()
         .args(["resume", run.to_str().unwrap(), "--total-steps", "400"])
         .assert()

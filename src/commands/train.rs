@@ -130,6 +130,9 @@ fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
                 run.path.display()
             ),
         }
+        // A kill between the last checkpoint and its mark leaves the run unmarked.
+        let p = trainer.progress();
+        run.mark_done(p.updates, p.env_steps)?;
         return Ok(Ended::Finished);
     }
     if config.run.total_steps != configured_steps {
