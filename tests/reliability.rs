@@ -107,70 +107,73 @@ fn kills_at_random_instants_lose_nothing_and_change_no_number() {
     let straight = dir.path().join("straight");
     train(&config, &straight, &settings);
 
-    let run = dir.path().join("killed");
-    let run_arg = run.to_str().unwrap();
-    let mut train_args = vec!["train", config.to_str().unwrap(), "--out", run_arg];
-    train_args.extend(settings);
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(15);
     let (mut kills, mut evals, mut during_saving) = (0, 0, 0);
-    while kills < KILLS {
-        let args: &[&str] = match run.join("config.toml").exists() {
-            true => &["resume", run_arg],
-            false => &train_args,
-        };
-        let before = checkpoints_if_any(&run);
-        let mut child = spawn(args, dir.path());
-        // Every fifth round an evaluation reads the run while it trains and prunes.
-        let reader = (kills % 5 == 0 && !before.is_empty())
-            .then(|| spawn(&["eval", run_arg, "--episodes", "4", "--json"], dir.path()));
-        // A quarter of the kills follow a Ctrl-C by a few milliseconds, as a supervisor's
-        // TERM-then-KILL does: they land in the save that the Ctrl-C asked for.
-        let interrupt_first = rng.random_bool(0.25);
-        // Starting takes about 0.4 s; kills land in it as well as in training.
-        std::thread::sleep(Duration::from_millis(rng.random_range(50..500)));
-        if child.try_wait().unwrap().is_none() {
-            if interrupt_first {
-                signal(&child, "INT");
-                std::thread::sleep(Duration::from_millis(rng.random_range(0..10)));
-            }
-            // It may have stopped on the Ctrl-C already.
-            let _ = child.kill();
-            kills += 1;
-            during_saving += usize::from(checkpoints_if_any(&run) != before);
+    // Rounds until the kills are spent: on a fast machine a run can end before they are.
+    for round in 0.. {
+        if kills == KILLS {
+            break;
         }
-        let out = child.wait_with_output().unwrap();
-        match out.status.code() {
-            None => {}
-            Some(130) if interrupt_first => {}
-            // It ended by itself: the run is done.
-            Some(_) => {
+        let run = dir.path().join(format!("killed-{round}"));
+        let run_arg = run.to_str().unwrap();
+        let mut train_args = vec!["train", config.to_str().unwrap(), "--out", run_arg];
+        train_args.extend(settings);
+        while kills < KILLS {
+            let args: &[&str] = match run.join("config.toml").exists() {
+                true => &["resume", run_arg],
+                false => &train_args,
+            };
+            let before = checkpoints_if_any(&run);
+            let mut child = spawn(args, dir.path());
+            // Every fifth round an evaluation reads the run while it trains and prunes.
+            let reader = (kills % 5 == 0 && !before.is_empty())
+                .then(|| spawn(&["eval", run_arg, "--episodes", "4", "--json"], dir.path()));
+            // A quarter of the kills follow a Ctrl-C by a few milliseconds, as a
+            // supervisor's TERM-then-KILL does: they land in the save the Ctrl-C asked for.
+            let interrupt_first = rng.random_bool(0.25);
+            // Starting takes about 0.4 s; kills land in it as well as in training.
+            std::thread::sleep(Duration::from_millis(rng.random_range(50..500)));
+            if child.try_wait().unwrap().is_none() {
+                if interrupt_first {
+                    signal(&child, "INT");
+                    std::thread::sleep(Duration::from_millis(rng.random_range(0..10)));
+                }
+                // It may have stopped on the Ctrl-C already.
+                let _ = child.kill();
+                kills += 1;
+                during_saving += usize::from(checkpoints_if_any(&run) != before);
+            }
+            let out = child.wait_with_output().unwrap();
+            if let Some(reader) = reader {
+                let out = output_within(reader, Duration::from_secs(60));
                 assert_succeeded(&out);
-                break;
+                let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                assert!(report["env_steps_trained"].as_u64().unwrap() > 0);
+                evals += 1;
+            }
+            match out.status.code() {
+                None => {}
+                Some(130) if interrupt_first => {}
+                // It ended by itself: the run is done.
+                Some(_) => {
+                    assert_succeeded(&out);
+                    break;
+                }
             }
         }
-        if let Some(reader) = reader {
-            let out = output_within(reader, Duration::from_secs(60));
-            assert_succeeded(&out);
-            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            assert!(report["env_steps_trained"].as_u64().unwrap() > 0);
-            evals += 1;
+        plastic().args(["resume", run_arg]).assert().success();
+        assert_eq!(leftovers(&run), Vec::<String>::new());
+        let last = format!("{UPDATES:08}");
+        assert_eq!(checkpoints(&run).last(), Some(&last));
+        for name in ["state.safetensors", "progress.json"] {
+            assert!(
+                file(&run, &last, name) == file(&straight, &last, name),
+                "round {round}: {name} differs from the uninterrupted run's"
+            );
         }
     }
     eprintln!("{kills} kills ({during_saving} after checkpoints were written), {evals} evals");
-    assert!(
-        kills == KILLS && during_saving > KILLS / 10,
-        "{kills} {during_saving}"
-    );
-    plastic().args(["resume", run_arg]).assert().success();
-    assert_eq!(leftovers(&run), Vec::<String>::new());
-    let last = format!("{UPDATES:08}");
-    assert_eq!(checkpoints(&run).last(), Some(&last));
-    for name in ["state.safetensors", "progress.json"] {
-        assert!(
-            file(&run, &last, name) == file(&straight, &last, name),
-            "{name} differs from the uninterrupted run's"
-        );
-    }
+    assert!(during_saving > KILLS / 10, "{during_saving} of {kills}");
 }
 
 fn checkpoints_if_any(run: &Path) -> Vec<String> {
