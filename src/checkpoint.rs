@@ -64,6 +64,11 @@ pub fn list(run: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(found.into_iter().map(|(_, p)| p).collect())
 }
 
+/// The newest complete checkpoint of the run in `run` (complete: not necessarily readable).
+pub fn newest(run: &Path) -> anyhow::Result<Option<PathBuf>> {
+    Ok(list(run)?.pop())
+}
+
 /// The update a checkpoint folder's name gives; `None` for anything else.
 fn update_of(path: &Path) -> Option<u64> {
     let name = path.file_name()?.to_str()?;

@@ -87,7 +87,6 @@ fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
         );
         let trainer = build(&config, device, config.run.threads)?;
         run.write_config(&config)?;
-        event_files::cut_after(&run.path, 0)?;
         return drive(trainer, &config, run);
     };
     let run_config = run.path.join(crate::run_dir::CONFIG);
@@ -152,7 +151,6 @@ fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
             config.env.id
         );
     }
-    event_files::cut_after(&run.path, trainer.progress().env_steps)?;
     drive(trainer, &config, run)
 }
 
@@ -292,7 +290,7 @@ fn explain_disk_full(err: anyhow::Error, run: &Path) -> anyhow::Error {
         return err;
     }
     let resume = format!("plastic resume {}", shell_word(run));
-    let newest = checkpoint::list(run).ok().and_then(|mut all| all.pop());
+    let newest = checkpoint::newest(run).ok().flatten();
     let state = match newest {
         Some(p) => format!(
             "its newest checkpoint, `{}`, is complete. Free some space, then continue with \
@@ -317,6 +315,8 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
         config.a2c.bptt.name()
     );
     run.mark_unfinished()?;
+    // What a process killed after its last checkpoint logged is logged again from here.
+    event_files::cut_after(&run.path, trainer.progress().env_steps)?;
     let mut tb = TensorBoard::new(&run.path);
     let mut records = Records::open(&run.path, trainer.progress().env_steps)?;
     let env = EnvConfig::parse(&config.env.id)?;
@@ -350,7 +350,7 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
                 bar.abandon();
                 tb.flush();
                 // Checkpoints are checked finite when saved, so the newest is a good one.
-                let next = match checkpoint::list(&run.path)?.pop() {
+                let next = match checkpoint::newest(&run.path)? {
                     Some(p) => format!(
                         "last good checkpoint: {}; `plastic resume {}` goes on from it",
                         p.display(),

@@ -27,13 +27,7 @@ struct Worker {
 /// `jobs` at a time.
 pub fn run(sweep: &Sweep, jobs: usize, retry_failed: bool) -> anyhow::Result<Outcome> {
     let n = sweep.manifest.runs.len();
-    let mut queue: Vec<usize> = (0..n)
-        .filter(|&i| match status::of(sweep, i).state {
-            State::Done | State::Running => false,
-            State::Failed => retry_failed,
-            State::Stopped | State::Queued => true,
-        })
-        .collect();
+    let mut queue = status::pending(sweep, retry_failed);
     queue.reverse(); // popped from the end: in manifest order
     let exe = std::env::current_exe().context("cannot find the plastic executable")?;
     let mut workers: Vec<Worker> = Vec::new();

@@ -3,7 +3,7 @@
 //! signals reach it directly. A cancel or requeue sends SIGTERM: the run saves a checkpoint
 //! and stops. With a time limit, SLURM also sends SIGUSR1 `signal_seconds` before it: the
 //! run saves, and the task requeues itself to go on.
-use super::status::{self, State};
+use super::status;
 use super::{SlurmSection, Sweep};
 use crate::durable::write_atomic;
 use anyhow::{bail, Context};
@@ -45,13 +45,7 @@ pub fn submit(
     settings: &Settings,
     retry_failed: bool,
 ) -> anyhow::Result<Option<String>> {
-    let pending: Vec<usize> = (0..sweep.manifest.runs.len())
-        .filter(|&i| match status::of(sweep, i).state {
-            State::Done | State::Running => false,
-            State::Failed => retry_failed,
-            State::Stopped | State::Queued => true,
-        })
-        .collect();
+    let pending = status::pending(sweep, retry_failed);
     if pending.is_empty() {
         return Ok(None);
     }

@@ -45,6 +45,18 @@ pub struct RunStatus {
     pub error: Option<String>,
 }
 
+/// The runs of `sweep` that a start trains: not done, not training elsewhere, and failed
+/// ones only with `retry_failed`; in manifest order.
+pub fn pending(sweep: &Sweep, retry_failed: bool) -> Vec<usize> {
+    (0..sweep.manifest.runs.len())
+        .filter(|&i| match of(sweep, i).state {
+            State::Done | State::Running => false,
+            State::Failed => retry_failed,
+            State::Stopped | State::Queued => true,
+        })
+        .collect()
+}
+
 /// Episodes averaged for `recent_reward`, as in training's `rollout/ep_rew_mean`.
 const RECENT: usize = 100;
 
