@@ -24,6 +24,23 @@ fn spawn(args: &[&str], dir: &Path) -> Child {
         .unwrap()
 }
 
+/// `plastic train <config> --out <run> --set <each of sets>`, once it has written the run's
+/// config (so it is past start-up).
+fn start_training(dir: &Path, config: &Path, run: &Path, sets: &[&str]) -> Child {
+    let mut args = vec![
+        "train",
+        config.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    let child = spawn(&args, dir);
+    wait_for(&run.join("config.toml"));
+    child
+}
+
 fn signal(child: &Child, name: &str) {
     let sent = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
@@ -191,22 +208,16 @@ fn a_second_signal_exits_at_once_without_a_crash() {
     let config = tiny_config(dir.path(), BANDIT, PLASTIC);
     for (i, gap_ms) in [0, 1, 3, 10, 30, 300].into_iter().enumerate() {
         let run = dir.path().join(format!("run{i}"));
-        let child = spawn(
+        let child = start_training(
+            dir.path(),
+            &config,
+            &run,
             &[
-                "train",
-                config.to_str().unwrap(),
-                "--out",
-                run.to_str().unwrap(),
-                "--set",
                 "run.total_steps=100000000",
-                "--set",
                 "log.checkpoint_every=1000000",
-                "--set",
                 "core.hidden=64",
             ],
-            dir.path(),
         );
-        wait_for(&run.join("config.toml"));
         std::thread::sleep(Duration::from_millis(800));
         signal(&child, "INT");
         std::thread::sleep(Duration::from_millis(gap_ms));
@@ -241,21 +252,13 @@ fn a_signal_stops_a_long_evaluation() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path(), BANDIT, PLASTIC);
     let run = dir.path().join("run");
-    let child = spawn(
-        &[
-            "train",
-            config.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-            "--set",
-            "log.eval_every=1",
-            // Minutes of evaluation after the first update.
-            "--set",
-            "log.eval_episodes=100000000",
-        ],
+    // Minutes of evaluation after the first update.
+    let child = start_training(
         dir.path(),
+        &config,
+        &run,
+        &["log.eval_every=1", "log.eval_episodes=100000000"],
     );
-    wait_for(&run.join("config.toml"));
     std::thread::sleep(Duration::from_millis(1500));
     let sent = Instant::now();
     signal(&child, "TERM");
@@ -526,22 +529,16 @@ fn saving_the_same_update_again_leaves_its_checkpoint_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path(), BANDIT, PLASTIC);
     let run = dir.path().join("run");
-    let child = spawn(
+    let child = start_training(
+        dir.path(),
+        &config,
+        &run,
         &[
-            "train",
-            config.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-            "--set",
             "log.checkpoint_every=1",
-            "--set",
             "log.eval_every=1",
-            "--set",
             "log.eval_episodes=100000000",
         ],
-        dir.path(),
     );
-    wait_for(&run.join("config.toml"));
     // In the evaluation after update 1 by now; watch what the process does to its files.
     std::thread::sleep(Duration::from_millis(1000));
     let trace = dir.path().join("trace");
