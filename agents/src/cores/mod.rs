@@ -2,25 +2,21 @@
 //!
 //! A plain core is the plastic code path with the plastic part absent, so every option
 //! (rule, rate and coefficient shapes, neuromodulation) combines with both cells.
-mod cell_pass;
+mod bptt;
 pub mod config;
-mod fused;
 pub mod init;
 mod lstm;
 pub mod plasticity;
 mod rnn;
 pub mod state;
-mod tape;
-mod trace_kernel;
-mod trace_step;
 
+pub use bptt::{Bptt, BpttError, Engine, Tape};
 pub use config::{
     AlphaShape, CoreConfig, CoreConfigError, CoreKind, EtaShape, InitScheme, Modulation,
     ModulatorShape, Rule,
 };
 pub use plasticity::{Modulator, Plasticity};
 pub use state::State;
-pub use tape::{Bptt, BpttError, Engine, Tape};
 
 use tch::{nn, Device, Kind, Tensor};
 

@@ -1,7 +1,7 @@
 //! The recurrent cell around the plastic input, for [`super::fused`]: forward without a graph,
 //! backward by hand. The tanh RNN, or the LSTM whose cell candidate `g` receives the plastic
-//! input (gates i, f, g, o as in [`super::lstm`]).
-use super::lstm::GATES;
+//! input (gates i, f, g, o as in [`crate::cores::lstm`]).
+use crate::cores::lstm::GATES;
 use tch::Tensor;
 
 /// What the cell computed at one step.

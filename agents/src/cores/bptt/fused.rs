@@ -5,20 +5,20 @@
 //! cannot rebuild cheaply: the trace `Hebb_t` (`[B × H × H]`; under retroactive modulation
 //! also the eligibility trace `E_t`) and a few `[B × H]` vectors (the input, `h_{t−1}`, the
 //! plastic input, `h_t`; for the LSTM its gates and cell too). Going backwards, everything
-//! that touches the traces goes through the passes of [`super::trace_step`] (hand-written
+//! that touches the traces goes through the passes of [`super::traces`] (hand-written
 //! loops on the CPU, libtorch operations on other devices), and the per-neuron part of each
-//! step (the cell of [`super::cell_pass`], rule factors, modulator) is differentiated by
+//! step (the cell of [`super::cell`], rule factors, modulator) is differentiated by
 //! hand. Gradients with respect to the parameters are sums over steps, so they come from one
 //! autograd call over all steps at the end. Memory is one trace per step (B·H²·T in all)
 //! instead of autograd's three; under retroactive modulation two (2·B·H²·T), less than half
 //! of what autograd keeps.
 //!
 //! Covers plastic RNNs and LSTMs with any rule, α and η shape and neuromodulation (any
-//! modulator shape): [`super::tape::Engine::fused_unsupported`].
-use super::cell_pass::{self, CellActs};
-use super::plasticity::rule_factors;
-use super::trace_step::{plastic_input, Backend, FactorGrads, Factors, TraceStep};
-use super::{AlphaShape, Core, Modulation, Plasticity, Rule, State};
+//! modulator shape): [`super::Engine::fused_unsupported`].
+use super::cell::{self, CellActs};
+use super::traces::{plastic_input, Backend, FactorGrads, Factors, TraceStep};
+use crate::cores::plasticity::rule_factors;
+use crate::cores::{AlphaShape, Core, Modulation, Plasticity, Rule, State};
 use tch::Tensor;
 
 /// What one forward step recorded.
@@ -54,7 +54,7 @@ pub struct FusedTape<'a> {
 }
 
 impl<'a> FusedTape<'a> {
-    /// Starts from `state`; the caller has checked [`super::tape::Engine::fused_unsupported`].
+    /// Starts from `state`; the caller has checked [`super::Engine::fused_unsupported`].
     pub fn new(core: &'a Core, state: &State) -> Self {
         let plasticity = core
             .plasticity()
@@ -99,7 +99,7 @@ impl<'a> FusedTape<'a> {
             AlphaShape::PerNeuron => raw * &self.plasticity.alpha,
         };
         let fixed = self.core.fixed_input(x, &self.h);
-        let acts = cell_pass::forward(&fixed, &plastic, self.c.as_ref());
+        let acts = cell::forward(&fixed, &plastic, self.c.as_ref());
         let m = self
             .plasticity
             .modulator
@@ -272,8 +272,7 @@ impl<'a> FusedTape<'a> {
                 if let Some(d) = dh_modulator {
                     dh_t += d;
                 }
-                let (da, da_plastic, dc_prev) =
-                    cell_pass::backward(acts, &dh_t, &dpost, dc.as_ref());
+                let (da, da_plastic, dc_prev) = cell::backward(acts, &dh_t, &dpost, dc.as_ref());
                 let draw = if per_connection {
                     da_plastic.shallow_clone()
                 } else {

@@ -1,12 +1,24 @@
 //! Unrolling a core for training: step by step as the environments answer, then, once the
 //! loss is known, backpropagation through time, either by autograd or by the hand-written
-//! pass of [`super::fused`].
+//! pass of [`fused`].
 //!
 //! The tape hands out each `h_t` without a graph. The caller stacks them, builds its loss on
 //! that stack as a leaf tensor, backpropagates the loss to the leaf, and passes the leaf's
 //! gradient to [`Tape::backward`], which continues into the core's parameters.
-use super::fused::FusedTape;
+//!
+//! The hand-written pass, outermost first (its gradients are derived in
+//! `docs/backward-pass.md`):
+//! - [`fused`]: the loop over time steps, forward without a graph and backward by hand;
+//! - [`cell`]: the per-neuron part of one step (the tanh RNN or the LSTM around the plastic
+//!   input), forward and backward;
+//! - [`traces`]: one step's passes over the `[B × H × H]` traces on any device, and under it
+//!   `traces::cpu`, the loops that do them on the CPU.
+mod cell;
+mod fused;
+mod traces;
+
 use super::{Core, State};
+use fused::FusedTape;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 

@@ -1,10 +1,12 @@
 //! One step's passes over the traces, for [`super::fused`], on whatever device the core is:
-//! the hand-written loops of [`super::trace_kernel`] on the CPU, the same arithmetic as
+//! the hand-written loops of [`cpu`] on the CPU, the same arithmetic as
 //! libtorch operations elsewhere (CUDA). Both keep only the traces themselves for the
 //! backward pass; the libtorch version makes a few trace-sized temporaries along the way
 //! (updating the buffers it owns in place where it can), freed before the next step, so
 //! memory still grows as one trace per step (two under retroactive modulation).
-use super::trace_kernel::{RetroRows, RetroUpdate, Rows3, Update};
+mod cpu;
+
+use cpu::{RetroRows, RetroUpdate, Rows3, Update};
 use tch::kind::Element;
 use tch::{Device, Kind, Tensor};
 
@@ -34,7 +36,7 @@ pub(super) struct FactorGrads {
 /// How the passes are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Backend {
-    /// The loops of [`super::trace_kernel`] (CPU tensors only).
+    /// The loops of [`cpu`] (CPU tensors only).
     Loops,
     /// libtorch operations (any device).
     Ops,

@@ -1,5 +1,5 @@
 //! Hand-written CPU passes over the `[B × H × H]` traces of a plastic core, for
-//! [`super::fused`].
+//! [`super::super::fused`].
 //!
 //! Every rule has the form `next[i,j] = clamp(keep_i · prev[i,j] + s_i · pre_j, lo, hi)`
 //! (`hebb`: keep = 1, s = rate · post, bounds ±c; `decay`: keep = 1 − rate; `oja`:
