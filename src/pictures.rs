@@ -3,9 +3,7 @@
 use plastic_agents::acting::{ActionMode, AgentPolicy};
 use plastic_agents::metrics::RgbImage;
 use plastic_agents::ActorCritic;
-use plastic_envs::maze::{Maze, MazeConfig};
-use plastic_envs::registry::EnvConfig;
-use plastic_envs::{EnvError, Policy, VecEnv};
+use plastic_envs::{EnvError, Environment, GridEnv, Policy};
 use tch::Tensor;
 
 /// Pixels per maze cell and per trace entry.
@@ -15,8 +13,8 @@ const TRACE_PIXEL: usize = 3;
 const WALL: [u8; 3] = [60, 60, 60];
 const REWARD: [u8; 3] = [40, 200, 80];
 
-/// What one batch of maze episodes looked like.
-pub struct MazePictures {
+/// What one batch of grid-world episodes (the maze's) looked like.
+pub struct GridPictures {
     /// Visits per cell over all episodes, black (never) to yellow (most).
     pub heat_map: RgbImage,
     /// Episode 0: the reward cell in green, the path from blue (start) to red (end).
@@ -25,44 +23,46 @@ pub struct MazePictures {
     pub hebb: Option<RgbImage>,
 }
 
-/// Runs `episodes` maze episodes (one batch) with `ac` and draws them.
-pub fn maze(
+/// Runs one episode in each row of `env` (a fresh batch of grid worlds) with `ac` and draws
+/// them.
+pub fn grid(
     ac: &ActorCritic,
-    config: &MazeConfig,
-    episodes: usize,
+    mut env: Box<dyn GridEnv>,
     seed: u64,
-) -> Result<MazePictures, EnvError> {
-    let mut env = Maze::new(config.clone(), episodes);
+) -> Result<GridPictures, EnvError> {
+    let episodes = env.num_envs();
     let mut policy = AgentPolicy::new(ac, episodes, ActionMode::Sample, seed);
-    let n = config.size;
+    let n = env.side();
     let mut visits = vec![0u32; n * n];
     let mut obs = env.reset(seed)?.to_vec();
-    let mut path = vec![env_cell(&env, 0, n)];
-    let reward_cell = env.reward_cell(0);
+    let mut path = vec![env_cell(env.as_ref(), 0, n)];
+    let reward_cell = env.goal_cell(0);
     let mut actions = vec![0u32; episodes];
-    for t in 0..config.len {
+    let mut ended = vec![false; episodes];
+    for _ in 0..MAX_TRACE_STEPS {
         policy.act(&obs, &mut actions);
-        let last = t + 1 == config.len;
         let step = env.step(&actions)?;
+        for (row, e) in ended.iter_mut().enumerate() {
+            *e |= step.done(row);
+        }
         obs.copy_from_slice(step.obs);
-        if last {
-            // The environment has already started the next episode; its positions are not this one's.
+        // A row that ended has started its next episode: its positions are not this one's.
+        if ended[0] {
             break;
         }
-        for row in 0..episodes {
-            visits[env_cell(&env, row, n)] += 1;
+        for row in (0..episodes).filter(|&r| !ended[r]) {
+            visits[env_cell(env.as_ref(), row, n)] += 1;
         }
-        path.push(env_cell(&env, 0, n));
+        path.push(env_cell(env.as_ref(), 0, n));
     }
     let hebb = policy.state().hebb.as_ref().map(|h| trace(&h.get(0)));
 
-    let layout = env.layout();
     let most = visits.iter().copied().max().unwrap_or(0).max(1);
     let mut heat = RgbImage::new(n, n);
     let mut trail = RgbImage::new(n, n);
     for r in 0..n {
         for c in 0..n {
-            if layout.is_wall(r, c) {
+            if env.is_wall(r, c) {
                 heat.put(c, r, WALL);
                 trail.put(c, r, WALL);
             } else {
@@ -83,14 +83,14 @@ pub fn maze(
             trail.put(cell % n, cell / n, colour);
         }
     }
-    Ok(MazePictures {
+    Ok(GridPictures {
         heat_map: heat.scaled(CELL),
         path: trail.scaled(CELL),
         hebb,
     })
 }
 
-fn env_cell(env: &Maze, row: usize, n: usize) -> usize {
+fn env_cell(env: &dyn GridEnv, row: usize, n: usize) -> usize {
     let (r, c) = env.agent_cell(row);
     r * n + c
 }
@@ -128,7 +128,7 @@ const MAX_TRACE_STEPS: usize = 10_000;
 /// The Hebbian trace at the end of one episode, for plastic cores.
 pub fn episode_trace(
     ac: &ActorCritic,
-    env: &EnvConfig,
+    env: &dyn Environment,
     seed: u64,
 ) -> Result<Option<RgbImage>, EnvError> {
     let mut policy = AgentPolicy::new(ac, 1, ActionMode::Sample, seed);

@@ -1,12 +1,12 @@
 //! `plastic eval --render`: one episode of the agent in a Gymnasium environment, drawn from the
 //! environment's own rgb_array frames into an animated GIF.
 use plastic_agents::acting::ActionMode;
+use plastic_agents::acting::AgentPolicy;
 use plastic_agents::ActorCritic;
-use plastic_envs::registry::EnvConfig;
+use plastic_envs::{Environment, Policy};
 use std::path::Path;
 
 /// Longer episodes are cut: a GIF of thousands of full-size frames helps nobody.
-#[cfg(feature = "gym")]
 const MAX_FRAMES: usize = 2000;
 
 /// What was drawn.
@@ -17,26 +17,23 @@ pub struct Rendered {
     pub cut: bool,
 }
 
-#[cfg(feature = "gym")]
 pub fn episode_gif(
     ac: &ActorCritic,
-    env: &EnvConfig,
+    env: &dyn Environment,
     path: &Path,
     mode: ActionMode,
     seed: u64,
 ) -> anyhow::Result<Rendered> {
-    use plastic_agents::acting::AgentPolicy;
-    use plastic_envs::gym::GymEnv;
-    use plastic_envs::{Policy, VecEnv};
-
     check_path(path)?;
-    let EnvConfig::Gym(gym) = env else {
+    let Some(e) = env.build_drawn() else {
         anyhow::bail!(
-            "--render draws Gymnasium environments (gym:<id>) only; the native environments' \
-             pictures (the maze's visits and path, Hebbian traces) are in TensorBoard"
+            "--render draws environments that draw themselves (Gymnasium's, gym:<id>); `{}` \
+             does not. The native environments' pictures (the maze's visits and path, Hebbian \
+             traces) are in TensorBoard",
+            env.id()
         );
     };
-    let mut e = GymEnv::new(gym, 1, true)?;
+    let mut e = e?;
     let mut policy = AgentPolicy::new(ac, 1, mode, seed);
     let mut obs = e.reset(seed)?.to_vec();
     let mut frames = vec![e.frame()?];
@@ -55,26 +52,12 @@ pub fn episode_gif(
         obs.copy_from_slice(step.obs);
         frames.push(e.frame()?);
     };
-    write_gif(path, &frames, e.render_fps())?;
+    write_gif(path, &frames, e.fps())?;
     Ok(Rendered {
         frames: frames.len(),
         reward,
         cut,
     })
-}
-
-#[cfg(not(feature = "gym"))]
-pub fn episode_gif(
-    _ac: &ActorCritic,
-    _env: &EnvConfig,
-    path: &Path,
-    _mode: ActionMode,
-    _seed: u64,
-) -> anyhow::Result<Rendered> {
-    check_path(path)?;
-    anyhow::bail!(
-        "--render needs the Gymnasium bridge, and this build of plastic has none (feature `gym`)"
-    )
 }
 
 fn check_path(path: &Path) -> anyhow::Result<()> {
@@ -93,8 +76,7 @@ fn check_path(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[cfg(feature = "gym")]
-fn write_gif(path: &Path, frames: &[plastic_envs::gym::Frame], fps: f64) -> anyhow::Result<()> {
+fn write_gif(path: &Path, frames: &[plastic_envs::Frame], fps: f64) -> anyhow::Result<()> {
     let (w, h) = (frames[0].width, frames[0].height);
     let size = |v: usize| {
         u16::try_from(v).map_err(|_| anyhow::anyhow!("frames of {w}×{h} are too large for a GIF"))

@@ -138,7 +138,7 @@ fn bad_input_is_a_clear_error() {
         (&["rollout", "maze:size=nine"], "`size`"),
         (
             &["rollout", "maze", "--policy", "thompson"],
-            "unknown policy `thompson`",
+            "has no policy `thompson`; its policies: random, oracle",
         ),
         (
             &["rollout", "bandit-restless", "--policy", "bayes"],

@@ -1,5 +1,5 @@
 //! Two steps of each rule on a 2-neuron core, against plain Rust arithmetic written from the
-//! equations in specs/plasticity.md (not from the library). The steps start from a non-zero
+//! equations in docs/plasticity.md (not from the library). The steps start from a non-zero
 //! hidden state and trace so that every term (α ⊙ Hebb, decay, Oja's forgetting, clipping,
 //! the eligibility trace) contributes within two steps.
 mod common;

@@ -31,6 +31,8 @@ pub enum EnvError {
         action: u32,
         num_actions: usize,
     },
+    #[error("an environment family named `{name}` exists already")]
+    NameTaken { name: &'static str },
     #[error("an environment batch needs at least one environment")]
     NoEnvs,
     #[error("step() called before reset()")]

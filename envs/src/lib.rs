@@ -4,12 +4,14 @@
 //! Native environments: [`maze::Maze`] (Miconi et al.'s grid maze with a hidden reward) and
 //! [`bandits::Bandit`] (meta-learning bandit families), with the reference bandit policies in
 //! [`bandits::policies`]. Any Gymnasium environment with discrete actions runs as `gym:<id>`
-//! through [`gym`] (cargo feature `gym`). Environments are built from string ids by
-//! [`registry::make`].
+//! through [`gym`] (cargo feature `gym`). Ids are parsed by [`registry::parse`] into an
+//! [`Environment`], which builds batches and offers the optional hooks of [`family`]; the
+//! native families are listed in [`registry::FAMILIES`].
 
 pub mod bandits;
 mod buffers;
 mod error;
+pub mod family;
 pub mod gym;
 pub mod maze;
 mod params;
@@ -18,11 +20,14 @@ pub mod registry;
 pub mod rng;
 pub mod rollout;
 mod saved;
+pub mod testing;
+pub mod tmaze;
 
 pub use buffers::{Step, StepBuffers};
 pub use error::EnvError;
+pub use family::{DrawnEnv, Environment, Family, Frame, GridEnv};
 pub use params::Params;
-pub use policy::{Policy, RandomPolicy};
+pub use policy::{Policy, PolicyError, RandomPolicy};
 pub use saved::EnvState;
 
 /// What an agent needs to know to act in an environment.

@@ -2,10 +2,13 @@
 //!
 //! Within an episode the reward sits in one invisible cell. Entering it pays `reward` and
 //! teleports the agent to a random free cell, so a good agent finds the cell once and then keeps
-//! walking back to it: it has to learn within the episode. Exact rules: `specs/maze.md`.
+//! walking back to it: it has to learn within the episode. Exact rules: `docs/maze.md`.
+use crate::family::at_least_one;
 use crate::rng::{self, Rng};
 use crate::saved::{self, check_len};
-use crate::{EnvError, EnvSpec, EnvState, Params, Step, StepBuffers, VecEnv};
+use crate::{
+    EnvError, EnvSpec, EnvState, Environment, Family, GridEnv, Params, Step, StepBuffers, VecEnv,
+};
 use rand::Rng as _;
 use std::collections::VecDeque;
 
@@ -37,9 +40,14 @@ impl Default for MazeConfig {
     }
 }
 
-impl MazeConfig {
-    pub const PARAMS: &'static str = "size=13, len=200, reward=10, wall_penalty=0";
+pub const FAMILIES: &[Family] = &[Family {
+    name: "maze",
+    summary: "grid maze with a hidden reward cell (Miconi et al. 2018/2019)",
+    params: "size=13, len=200, reward=10, wall_penalty=0",
+    parse: |params| Ok(Box::new(MazeConfig::from_params(params)?)),
+}];
 
+impl MazeConfig {
     pub fn from_params(params: &mut Params) -> Result<Self, EnvError> {
         let d = Self::default();
         let config = Self {
@@ -75,12 +83,49 @@ impl MazeConfig {
         }
         Ok(config)
     }
+}
 
-    pub fn id(&self) -> String {
+impl Environment for MazeConfig {
+    fn id(&self) -> String {
         format!(
             "maze:size={},len={},reward={},wall_penalty={}",
             self.size, self.len, self.reward, self.wall_penalty
         )
+    }
+
+    fn build(&self, num_envs: usize) -> Result<Box<dyn VecEnv>, EnvError> {
+        Ok(Box::new(Maze::new(self.clone(), at_least_one(num_envs)?)))
+    }
+
+    fn policy_names(&self) -> &'static [&'static str] {
+        &["oracle"]
+    }
+
+    fn policy(
+        &self,
+        name: &str,
+        _num_envs: usize,
+        _seed: u64,
+    ) -> Result<Box<dyn crate::Policy>, crate::PolicyError> {
+        Err(match name {
+            "oracle" => crate::PolicyError::Unavailable {
+                policy: name.into(),
+                env: self.id(),
+                reason: "the oracle knows where the reward is, which no observation shows; \
+                         its returns come from the maze itself (`plastic rollout maze --policy \
+                         oracle`)"
+                    .into(),
+            },
+            _ => crate::PolicyError::unknown(name, self.id(), self.policy_names()),
+        })
+    }
+
+    fn oracle_returns(&self, episodes: usize, seed: u64) -> Option<Vec<f64>> {
+        Some(oracle_returns(self, episodes, seed))
+    }
+
+    fn build_grid(&self, num_envs: usize) -> Option<Box<dyn GridEnv>> {
+        Some(Box::new(Maze::new(self.clone(), num_envs.max(1))))
     }
 }
 
@@ -226,17 +271,6 @@ impl Maze {
         &self.layout
     }
 
-    /// Where row `row`'s agent stands, as `(row, col)`.
-    pub fn agent_cell(&self, row: usize) -> (usize, usize) {
-        self.layout.coords(self.agent[row])
-    }
-
-    /// Row `row`'s hidden reward cell, as `(row, col)`.
-    pub fn reward_cell(&self, row: usize) -> (usize, usize) {
-        self.layout
-            .coords(self.layout.free[self.reward_idx[row] as usize])
-    }
-
     /// Steps taken in the current episode.
     pub fn t(&self) -> usize {
         self.t
@@ -265,6 +299,26 @@ impl Maze {
         if let Some(a) = action {
             obs[12 + a as usize] = 1.0;
         }
+    }
+}
+
+impl GridEnv for Maze {
+    fn side(&self) -> usize {
+        self.config.size
+    }
+
+    fn is_wall(&self, row: usize, col: usize) -> bool {
+        self.layout.is_wall(row, col)
+    }
+
+    fn agent_cell(&self, env: usize) -> (usize, usize) {
+        self.layout.coords(self.agent[env])
+    }
+
+    /// The hidden reward cell.
+    fn goal_cell(&self, env: usize) -> (usize, usize) {
+        self.layout
+            .coords(self.layout.free[self.reward_idx[env] as usize])
     }
 }
 
@@ -390,7 +444,7 @@ pub fn oracle_returns(config: &MazeConfig, episodes: usize, seed: u64) -> Vec<f6
     maze.reset(seed).expect("a fresh maze resets");
     let layout = maze.layout().clone();
     let mut dist: Vec<Vec<u32>> = (0..batch)
-        .map(|r| layout.distances_to(maze.reward_cell(r)))
+        .map(|r| layout.distances_to(maze.goal_cell(r)))
         .collect();
     let mut returns = Vec::with_capacity(episodes);
     let mut totals = vec![0.0f64; batch];
@@ -413,7 +467,7 @@ pub fn oracle_returns(config: &MazeConfig, episodes: usize, seed: u64) -> Vec<f6
             returns.extend(totals.iter().take(episodes - returns.len()));
             totals.fill(0.0);
             dist = (0..batch)
-                .map(|r| layout.distances_to(maze.reward_cell(r)))
+                .map(|r| layout.distances_to(maze.goal_cell(r)))
                 .collect();
         }
     }

@@ -33,3 +33,34 @@ impl Policy for RandomPolicy {
         }
     }
 }
+
+/// Why a reference policy cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("`{env}` has no policy `{name}`; its policies: {known}")]
+    Unknown {
+        name: String,
+        env: String,
+        known: String,
+    },
+    #[error("policy `{policy}` is not available for `{env}`: {reason}")]
+    Unavailable {
+        policy: String,
+        env: String,
+        reason: String,
+    },
+}
+
+impl PolicyError {
+    /// `name` is none of the policies of environment `env`, whose own are `names`.
+    pub fn unknown(name: &str, env: String, names: &[&str]) -> Self {
+        let known: Vec<&str> = std::iter::once("random")
+            .chain(names.iter().copied())
+            .collect();
+        Self::Unknown {
+            name: name.to_string(),
+            env,
+            known: known.join(", "),
+        }
+    }
+}

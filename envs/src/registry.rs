@@ -1,94 +1,127 @@
-//! Environment ids: `name` or `name:key=value,...`, turned into batched environments.
-use crate::bandits::{self, Bandit, BanditConfig};
+//! Environment ids: `name` or `name:key=value,...`, looked up in the table of families and
+//! turned into batched environments.
 use crate::gym::{self, GymConfig};
-use crate::maze::{Maze, MazeConfig};
-use crate::{EnvError, Params, VecEnv};
+use crate::{bandits, maze, tmaze, EnvError, Environment, Family, Params, VecEnv};
+use std::sync::{Arc, Mutex};
 
-/// One entry of the environment catalogue.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct EnvEntry {
-    pub name: String,
-    pub summary: &'static str,
-    /// `key=default` for every parameter.
-    pub params: &'static str,
+/// Every native environment family, by module: a new environment module adds its `FAMILIES`.
+pub const FAMILIES: &[&[Family]] = &[maze::FAMILIES, tmaze::FAMILIES, bandits::FAMILIES];
+
+/// Families added at run time by [`register`].
+static REGISTERED: Mutex<Vec<&'static Family>> = Mutex::new(Vec::new());
+
+/// Every family: the native ones in catalogue order, then those [`register`]ed.
+pub fn families() -> Vec<&'static Family> {
+    let registered = REGISTERED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    FAMILIES
+        .iter()
+        .flat_map(|group| group.iter())
+        .chain(registered.iter().copied())
+        .collect()
 }
 
-/// Every native environment, with its parameters and defaults.
-pub fn catalogue() -> Vec<EnvEntry> {
-    let mut entries = vec![EnvEntry {
-        name: "maze".into(),
-        summary: "grid maze with a hidden reward cell (Miconi et al. 2018/2019)",
-        params: MazeConfig::PARAMS,
-    }];
-    entries.extend(bandits::FAMILIES.iter().map(|f| EnvEntry {
-        name: format!("{}{}", bandits::ID_PREFIX, f.name),
-        summary: f.summary,
-        params: f.params,
-    }));
-    entries
-}
-
-/// A parsed environment id: which environment, with every parameter resolved.
-#[derive(Debug, Clone)]
-pub enum EnvConfig {
-    Maze(MazeConfig),
-    Bandit(BanditConfig),
-    Gym(GymConfig),
-}
-
-impl EnvConfig {
-    /// Parses `name` or `name:key=value,...`; unknown names, keys and bad values are errors.
-    pub fn parse(id: &str) -> Result<Self, EnvError> {
-        if let Some(gym) = GymConfig::parse(id)? {
-            return Ok(Self::Gym(gym));
-        }
-        let mut params = Params::parse(id)?;
-        let name = params.name().to_string();
-        let config = if name == "maze" {
-            Some(Self::Maze(MazeConfig::from_params(&mut params)?))
-        } else if let Some(family) = name.strip_prefix(bandits::ID_PREFIX) {
-            BanditConfig::from_params(family, &mut params)?.map(Self::Bandit)
-        } else {
-            None
-        };
-        let Some(config) = config else {
-            let mut known: Vec<String> = catalogue().into_iter().map(|e| e.name).collect();
-            known.push(format!("{}<Gymnasium id>", gym::ID_PREFIX));
-            return Err(EnvError::UnknownEnv {
-                id: id.to_string(),
-                known: known.join(", "),
-            });
-        };
-        params.finish()?;
-        Ok(config)
+/// Adds a family defined outside this crate (a user's own environment, a test's), so that
+/// [`parse`], [`make`] and the checker of [`crate::testing`] know it. A name already taken
+/// is refused.
+pub fn register(family: Family) -> Result<(), EnvError> {
+    let mut registered = REGISTERED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let taken = FAMILIES.iter().flat_map(|group| group.iter());
+    if taken
+        .chain(registered.iter().copied())
+        .any(|f| f.name == family.name)
+    {
+        return Err(EnvError::NameTaken { name: family.name });
     }
+    registered.push(Box::leak(Box::new(family)));
+    Ok(())
+}
 
-    /// Builds `num_envs` copies of the environment.
-    pub fn build(&self, num_envs: usize) -> Result<Box<dyn VecEnv>, EnvError> {
-        if num_envs == 0 {
-            return Err(EnvError::NoEnvs);
-        }
-        Ok(match self {
-            Self::Maze(c) => Box::new(Maze::new(c.clone(), num_envs)),
-            Self::Bandit(c) => Box::new(Bandit::new(c.clone(), num_envs)),
-            Self::Gym(c) => build_gym(c, num_envs)?,
-        })
+/// Parses `name`, `name:key=value,...` or `gym:<id>`; unknown names, keys and bad values are
+/// errors.
+pub fn parse(id: &str) -> Result<Box<dyn Environment>, EnvError> {
+    if let Some(gym) = GymConfig::parse(id)? {
+        return Ok(Box::new(gym));
     }
-}
-
-#[cfg(feature = "gym")]
-fn build_gym(config: &GymConfig, num_envs: usize) -> Result<Box<dyn VecEnv>, EnvError> {
-    Ok(Box::new(gym::GymEnv::new(config, num_envs, false)?))
-}
-
-#[cfg(not(feature = "gym"))]
-fn build_gym(config: &GymConfig, _num_envs: usize) -> Result<Box<dyn VecEnv>, EnvError> {
-    Err(EnvError::GymNotBuilt { id: config.id() })
+    let mut params = Params::parse(id)?;
+    let families = families();
+    let Some(family) = families.iter().find(|f| f.name == params.name()) else {
+        let mut known: Vec<String> = families.iter().map(|f| f.name.to_string()).collect();
+        known.push(format!("{}<Gymnasium id>", gym::ID_PREFIX));
+        return Err(EnvError::UnknownEnv {
+            id: id.to_string(),
+            known: known.join(", "),
+        });
+    };
+    let env = (family.parse)(&mut params)?;
+    params.finish()?;
+    Ok(env)
 }
 
 /// Builds `num_envs` copies of the environment named by `id`.
 pub fn make(id: &str, num_envs: usize) -> Result<Box<dyn VecEnv>, EnvError> {
-    EnvConfig::parse(id)?.build(num_envs)
+    parse(id)?.build(num_envs)
+}
+
+/// An environment id as a config holds it: the text as written, checked and parsed once
+/// when read. Serialises as the text.
+#[derive(Clone)]
+pub struct EnvId {
+    text: String,
+    env: Arc<dyn Environment>,
+}
+
+impl EnvId {
+    pub fn parse(text: &str) -> Result<Self, EnvError> {
+        Ok(Self {
+            text: text.to_string(),
+            env: Arc::from(parse(text)?),
+        })
+    }
+
+    /// The id as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The environment it names.
+    pub fn env(&self) -> &dyn Environment {
+        self.env.as_ref()
+    }
+}
+
+impl std::fmt::Debug for EnvId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("EnvId").field(&self.text).finish()
+    }
+}
+
+impl std::fmt::Display for EnvId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl PartialEq for EnvId {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl serde::Serialize for EnvId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EnvId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,9 @@
 //! The bandit environments and reference policies, through the public API.
-use plastic_envs::bandits::policies::{make_policy, PolicyError, POLICY_NAMES};
-use plastic_envs::bandits::{bayes_optimal_regret, BanditConfig, FAMILIES, ID_PREFIX};
+use plastic_envs::bandits::{BanditConfig, FAMILIES};
 use plastic_envs::rollout::{run_episodes, Estimate};
-use plastic_envs::{registry, EnvError, Policy, VecEnv};
+use plastic_envs::{registry, Environment, Policy, PolicyError, VecEnv};
 
-/// Reference regret per episode at T = 100 (`specs/bandits.md`): random, UCB1, Thompson,
+/// Reference regret per episode at T = 100 (`docs/bandits.md`): random, UCB1, Thompson,
 /// Bayes-optimal.
 const REFERENCE: [(&str, [f64; 4]); 5] = [
     ("bandit-independent", [16.67, 5.58, 2.78, 1.748]),
@@ -25,6 +24,15 @@ const BATCH: usize = 200;
 
 fn config(id: &str) -> BanditConfig {
     BanditConfig::from_id(id).unwrap().expect("a bandit id")
+}
+
+fn make_policy(
+    name: &str,
+    config: &BanditConfig,
+    num_envs: usize,
+    seed: u64,
+) -> Result<Box<dyn Policy>, PolicyError> {
+    config.policy(name, num_envs, seed)
 }
 
 fn regret_of(policy: &str, id: &str, episodes: usize, seed: u64) -> Estimate {
@@ -85,7 +93,7 @@ fn bayes_policy_regret_matches_the_reference() {
 #[test]
 fn exact_bayes_regret_matches_the_reference() {
     for (id, row) in REFERENCE {
-        let exact = bayes_optimal_regret(&config(id)).unwrap();
+        let exact = config(id).bayes_optimal_regret().unwrap();
         eprintln!("exact bayes {id:<26} {exact:.4} (reference {})", row[3]);
         assert!(
             (exact - row[3]).abs() < 0.001,
@@ -104,7 +112,7 @@ fn gittins_is_close_to_bayes_optimal_on_two_independent_arms() {
         gittins.mean,
         gittins.std_err.unwrap()
     );
-    let bayes = bayes_optimal_regret(&config(id)).unwrap();
+    let bayes = config(id).bayes_optimal_regret().unwrap();
     // Nothing beats the Bayes-optimal policy in expectation; Thompson's reference is 2.78.
     assert!(
         gittins.mean > bayes - 3.0 * gittins.std_err.unwrap(),
@@ -116,44 +124,12 @@ fn gittins_is_close_to_bayes_optimal_on_two_independent_arms() {
     );
 }
 
-/// Row `row`'s action at step `step` of a fixed pseudo-random schedule, the same in any batch.
-fn scheduled_action(row: usize, step: usize, arms: usize) -> u32 {
-    let x = (row as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ (step as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93);
-    ((x >> 33) % arms as u64) as u32
-}
-
-/// Everything row `row` showed over `steps` steps of the schedule: observation, final
-/// observation when it ended, reward, regret, truncation.
-fn trajectory(id: &str, batch: usize, row: usize, steps: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut env = registry::make(id, batch).unwrap();
-    let arms = env.spec().num_actions;
-    let mut out = vec![env.reset(seed).unwrap()[row * (arms + 2)..(row + 1) * (arms + 2)].to_vec()];
-    for step in 0..steps {
-        let actions: Vec<u32> = (0..batch)
-            .map(|r| scheduled_action(r, step, arms))
-            .collect();
-        let s = env.step(&actions).unwrap();
-        let mut record = s.obs_row(row).to_vec();
-        if s.done(row) {
-            record.extend_from_slice(s.final_obs_row(row));
-        }
-        record.extend([
-            s.rewards[row],
-            s.regret.unwrap()[row],
-            f32::from(u8::from(s.terminated[row])),
-        ]);
-        out.push(record);
-    }
-    out
-}
-
 #[test]
 fn spec_and_first_observation_of_every_family() {
     for family in FAMILIES {
-        let id = format!("{ID_PREFIX}{}", family.name);
-        let config = config(&id);
-        let mut env = registry::make(&id, 3).unwrap();
+        let id = family.name;
+        let config = config(id);
+        let mut env = registry::make(id, 3).unwrap();
         let spec = env.spec().clone();
         assert_eq!(spec.id, config.id());
         assert_eq!(spec.num_actions, config.num_arms());
@@ -170,12 +146,6 @@ fn spec_and_first_observation_of_every_family() {
             obs.iter().all(|&x| x == 0.0),
             "{id}: first observation {obs:?}"
         );
-    }
-    let entries = registry::catalogue();
-    for family in FAMILIES {
-        assert!(entries
-            .iter()
-            .any(|e| e.name == format!("{ID_PREFIX}{}", family.name)));
     }
 }
 
@@ -248,67 +218,6 @@ fn every_episode_draws_new_arms() {
     per_episode.dedup();
     // p1 is uniform, so arm 1 is the better one about half of the time, with regret 0.
     assert!(per_episode.len() >= 5, "{per_episode:?}");
-}
-
-#[test]
-fn deterministic_under_a_seed_and_independent_of_the_batch_size() {
-    for id in [
-        "bandit-independent:arms=3,len=7",
-        "bandit-restless:len=9",
-        "bandit-informative-11",
-    ] {
-        let alone = trajectory(id, 1, 0, 30, 42);
-        assert_eq!(
-            alone,
-            trajectory(id, 1, 0, 30, 42),
-            "{id}: same seed, same run"
-        );
-        assert_eq!(alone, trajectory(id, 8, 0, 30, 42), "{id}: row 0 of 8");
-        assert_eq!(
-            trajectory(id, 8, 5, 30, 42),
-            trajectory(id, 6, 5, 30, 42),
-            "{id}: row 5"
-        );
-        assert_ne!(alone, trajectory(id, 1, 0, 30, 43), "{id}: another seed");
-    }
-}
-
-#[test]
-fn invalid_steps_are_rejected_before_anything_moves() {
-    let id = "bandit-independent:arms=3";
-    let mut env = registry::make(id, 2).unwrap();
-    assert!(matches!(env.step(&[0, 0]), Err(EnvError::NotReset)));
-    env.reset(3).unwrap();
-    let err = env.step(&[0, 3]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EnvError::InvalidAction {
-                row: 1,
-                action: 3,
-                num_actions: 3
-            }
-        ),
-        "{err}"
-    );
-    let err = env.step(&[0]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EnvError::ActionCount {
-                expected: 2,
-                got: 1
-            }
-        ),
-        "{err}"
-    );
-    let mut twin = registry::make(id, 2).unwrap();
-    twin.reset(3).unwrap();
-    for step in 0..10 {
-        let actions = [step % 3, 2 - step % 3];
-        let (a, b) = (env.step(&actions).unwrap(), twin.step(&actions).unwrap());
-        assert_eq!((a.obs, a.rewards, a.regret), (b.obs, b.rewards, b.regret));
-    }
 }
 
 #[test]
@@ -477,7 +386,13 @@ fn policy_names_and_refusals_are_explained() {
     let err = make_policy("oracle", &independent, 1, 0).err().unwrap();
     assert!(matches!(err, PolicyError::Unknown { .. }));
     let msg = err.to_string();
-    assert!(POLICY_NAMES.iter().all(|name| msg.contains(name)), "{msg}");
+    assert!(
+        config("bandit-independent")
+            .policy_names()
+            .iter()
+            .all(|name| msg.contains(name)),
+        "{msg}"
+    );
     for id in [
         "bandit-restless",
         "bandit-independent:arms=3",
@@ -492,7 +407,7 @@ fn policy_names_and_refusals_are_explained() {
     let too_long = make_policy("bayes", &config("bandit-independent:len=201"), 1, 0);
     let msg = too_long.err().unwrap().to_string();
     assert!(msg.contains("len <= 200"), "{msg}");
-    for name in POLICY_NAMES.iter().filter(|&&n| n != "random") {
+    for name in config("bandit-independent").policy_names() {
         let msg = make_policy(name, &config("bandit-informative-11"), 1, 0)
             .err()
             .unwrap()
@@ -508,9 +423,9 @@ fn policy_names_and_refusals_are_explained() {
 fn every_policy_plays_every_family_it_accepts() {
     let mut played = 0;
     for family in FAMILIES {
-        let id = format!("{ID_PREFIX}{}:len=6", family.name);
+        let id = format!("{}:len=6", family.name);
         let config = config(&id);
-        for name in POLICY_NAMES {
+        for name in std::iter::once(&"random").chain(config.policy_names()) {
             let Ok(mut policy) = make_policy(name, &config, 4, 1) else {
                 continue;
             };

@@ -1,7 +1,7 @@
 use crate::cli::{BenchCoreArgs, BenchEnvArgs, BenchTrainArgs};
 use crate::output::emit;
-use plastic_envs::registry::EnvConfig;
 use plastic_envs::rng;
+use plastic_envs::{registry, Environment};
 use rand::Rng as _;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ pub fn env(args: &BenchEnvArgs) -> anyhow::Result<()> {
         args.seconds
     );
     let batch = usize::try_from(args.batch)?;
-    let config = EnvConfig::parse(&args.env)?;
+    let config = registry::parse(&args.env)?;
     let spec = config.build(1)?.spec().clone();
     // Beside the environments: the 64 action batches below.
     crate::memory::ensure_fits(
@@ -77,7 +77,7 @@ pub fn env(args: &BenchEnvArgs) -> anyhow::Result<()> {
         steps += calls * batch as u64;
         seconds += elapsed.as_secs_f64();
         rates.push((calls * batch as u64) as f64 / elapsed.as_secs_f64());
-        python_rates.extend(python_loop(&config, batch, calls)?);
+        python_rates.extend(python_loop(config.as_ref(), batch, calls)?);
     }
     let median = plastic_agents::bench::median;
     let report = EnvBench {
@@ -121,18 +121,11 @@ fn rate(per_second: f64) -> String {
 }
 
 /// Steps per second of `calls` vector steps from a plain Python loop, for Gymnasium envs.
-#[cfg(feature = "gym")]
-fn python_loop(config: &EnvConfig, batch: usize, calls: u64) -> anyhow::Result<Option<f64>> {
-    let EnvConfig::Gym(gym) = config else {
+fn python_loop(env: &dyn Environment, batch: usize, calls: u64) -> anyhow::Result<Option<f64>> {
+    let Some(seconds) = env.python_loop_seconds(batch, calls) else {
         return Ok(None);
     };
-    let seconds = plastic_envs::gym::python_loop_seconds(gym, batch, calls, 0)?;
-    Ok(Some((calls * batch as u64) as f64 / seconds))
-}
-
-#[cfg(not(feature = "gym"))]
-fn python_loop(_: &EnvConfig, _: usize, _: u64) -> anyhow::Result<Option<f64>> {
-    Ok(None)
+    Ok(Some((calls * batch as u64) as f64 / seconds?))
 }
 
 #[derive(Serialize)]

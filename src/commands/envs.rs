@@ -1,10 +1,10 @@
 use crate::output::emit;
-use plastic_envs::registry::{catalogue, make};
+use plastic_envs::registry::{families, make};
 use serde::Serialize;
 
 #[derive(Serialize)]
 struct Row {
-    name: String,
+    name: &'static str,
     obs_dim: usize,
     num_actions: usize,
     episode_len: Option<usize>,
@@ -13,17 +13,17 @@ struct Row {
 }
 
 pub fn run(json: bool) -> anyhow::Result<()> {
-    let rows = catalogue()
+    let rows = families()
         .into_iter()
-        .map(|e| {
-            let spec = make(&e.name, 1)?.spec().clone();
+        .map(|family| {
+            let spec = make(family.name, 1)?.spec().clone();
             Ok(Row {
                 obs_dim: spec.obs_dim,
                 num_actions: spec.num_actions,
                 episode_len: spec.episode_len,
-                name: e.name,
-                params: e.params,
-                summary: e.summary,
+                name: family.name,
+                params: family.params,
+                summary: family.summary,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

@@ -6,12 +6,8 @@ use anyhow::Context;
 use plastic_agents::a2c::load_model;
 use plastic_agents::acting::{ActionMode, AgentPolicy};
 use plastic_agents::ActorCritic;
-use plastic_envs::bandits::bayes_optimal_regret;
-use plastic_envs::bandits::policies::make_policy;
-use plastic_envs::maze::oracle_returns;
-use plastic_envs::registry::EnvConfig;
 use plastic_envs::rollout::{run_episodes, run_episodes_unless, Estimate, RolloutStats};
-use plastic_envs::{EnvSpec, RandomPolicy};
+use plastic_envs::{registry, EnvSpec, Environment, PolicyError, RandomPolicy};
 use serde::Serialize;
 use std::collections::HashMap;
 use tch::{nn, Device, Tensor};
@@ -25,7 +21,7 @@ const EVAL_BATCH: usize = 256;
 /// `episodes` whole episodes of `ac` on `env`; `None` if a stop was asked for first.
 pub fn agent_stats(
     ac: &ActorCritic,
-    env: &EnvConfig,
+    env: &dyn Environment,
     episodes: usize,
     seed: u64,
     mode: ActionMode,
@@ -85,12 +81,14 @@ struct Report {
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let loaded = checkpoint::load(&args.run)?;
     let config = &loaded.config;
-    let trained_env = EnvConfig::parse(&config.env.id)?;
+    let trained_env = config.env.id.env();
     let trained = trained_env.build(1)?.spec().clone();
+    let other_env;
     let (env, spec) = match &args.env {
         None => (trained_env, trained),
         Some(id) => {
-            let env = EnvConfig::parse(id).context("--env")?;
+            other_env = registry::parse(id).context("--env")?;
+            let env = other_env.as_ref();
             let spec = env.build(1)?.spec().clone();
             anyhow::ensure!(
                 (spec.obs_dim, spec.num_actions) == (trained.obs_dim, trained.num_actions),
@@ -117,9 +115,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     load_model(&vs, &tensors).with_context(|| format!("loading `{}`", loaded.path.display()))?;
     let episodes = match args.episodes {
         Some(n) => usize::try_from(n)?,
-        // Gymnasium's convention; native episodes are cheap enough for tight intervals.
-        None if matches!(env, EnvConfig::Gym(_)) => 100,
-        None => 10_000,
+        None => env.default_eval_episodes(),
     };
     crate::memory::ensure_fits(
         &[crate::memory::episode_records(episodes, "--episodes")],
@@ -132,7 +128,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     };
     // First: a GIF that cannot be written fails before the evaluation, not after it.
     if let Some(path) = &args.render {
-        let r = crate::render::episode_gif(&ac, &env, path, mode, args.seed)?;
+        let r = crate::render::episode_gif(&ac, env, path, mode, args.seed)?;
         eprintln!(
             "wrote {}: {} frames{}, episode reward {:.3}",
             path.display(),
@@ -145,50 +141,42 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             r.reward
         );
     }
-    let agent = agent_stats(&ac, &env, episodes, args.seed, mode)?.context("interrupted")?;
+    let agent = agent_stats(&ac, env, episodes, args.seed, mode)?.context("interrupted")?;
     let row = |policy: &str, s: RolloutStats| Row {
         policy: policy.into(),
         reward: s.episode_return.into(),
         regret: s.regret.map(Into::into),
     };
     let batch = episodes.min(EVAL_BATCH);
-    let mut references = Vec::new();
-    let (mut bayes_optimal_exact, mut percent_of_oracle) = (None, None);
-    match &env {
-        EnvConfig::Bandit(bandit) => {
-            for name in ["random", "thompson", "ucb1", "bayes"] {
-                // Not every policy runs on every family (e.g. Bayes-optimal on restless).
-                let Ok(mut policy) = make_policy(name, bandit, batch, args.seed) else {
-                    continue;
-                };
-                let mut e = env.build(batch)?;
-                references.push(row(
-                    name,
-                    run_episodes(e.as_mut(), policy.as_mut(), episodes, args.seed)?,
-                ));
-            }
-            bayes_optimal_exact = bayes_optimal_regret(bandit);
-        }
-        EnvConfig::Maze(maze) => {
-            references.push(row(
-                "random",
-                random_stats(&env, &spec, episodes, args.seed)?,
-            ));
-            let oracle = Estimate::of(&oracle_returns(maze, episodes, args.seed));
-            references.push(Row {
-                policy: "oracle".into(),
-                reward: oracle.into(),
-                regret: None,
-            });
-            percent_of_oracle = Some(100.0 * agent.episode_return.mean / oracle.mean);
-        }
-        EnvConfig::Gym(_) => {
-            references.push(row(
-                "random",
-                random_stats(&env, &spec, episodes, args.seed)?,
-            ));
-        }
+    let mut references = vec![row(
+        "random",
+        random_stats(env, &spec, episodes, args.seed)?,
+    )];
+    for &name in env.reference_policies() {
+        let mut policy = match env.policy(name, batch, args.seed) {
+            Ok(policy) => policy,
+            // Not every policy runs on every instance (e.g. Bayes-optimal on restless arms).
+            Err(PolicyError::Unavailable { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let mut e = env.build(batch)?;
+        references.push(row(
+            name,
+            run_episodes(e.as_mut(), policy.as_mut(), episodes, args.seed)?,
+        ));
     }
+    let oracle = env
+        .oracle_returns(episodes, args.seed)
+        .map(|returns| Estimate::of(&returns));
+    if let Some(oracle) = oracle {
+        references.push(Row {
+            policy: "oracle".into(),
+            reward: oracle.into(),
+            regret: None,
+        });
+    }
+    let percent_of_oracle = oracle.map(|o| 100.0 * agent.episode_return.mean / o.mean);
+    let bayes_optimal_exact = env.bayes_optimal_regret();
     let report = Report {
         checkpoint: loaded.path.display().to_string(),
         env: spec.id,
@@ -211,7 +199,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
 }
 
 fn random_stats(
-    env: &EnvConfig,
+    env: &dyn Environment,
     spec: &EnvSpec,
     episodes: usize,
     seed: u64,

@@ -16,7 +16,7 @@ use plastic_agents::a2c::{training_needs, TrainError, Trainer};
 use plastic_agents::acting::ActionMode;
 use plastic_agents::device;
 use plastic_agents::metrics::MetricsSink;
-use plastic_envs::registry::EnvConfig;
+use plastic_envs::Environment;
 use std::path::Path;
 use std::time::Instant;
 
@@ -264,7 +264,7 @@ pub(crate) fn build(
     if threads > 0 {
         tch::set_num_threads(threads as i32);
     }
-    let env_config = EnvConfig::parse(&config.env.id)?;
+    let env_config = config.env.id.env();
     let spec = env_config.build(1)?.spec().clone();
     let mut needs = training_needs(&config.trainer(), &spec, config.env.num_envs)?;
     let evaluations = config.log.eval_episodes;
@@ -319,7 +319,7 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
     event_files::cut_after(&run.path, trainer.progress().env_steps)?;
     let mut tb = TensorBoard::new(&run.path);
     let mut records = Records::open(&run.path, trainer.progress().env_steps)?;
-    let env = EnvConfig::parse(&config.env.id)?;
+    let env = config.env.id.env();
     let log = &config.log;
     let bar = progress_bar(&trainer);
     let (mut last_time, mut last_steps) = (Instant::now(), trainer.progress().env_steps);
@@ -393,10 +393,10 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
             trainer.log_parameters(&mut tb);
         }
         if u.is_multiple_of(log.eval_every) || finished {
-            evaluate(&trainer, config, &env, &mut tb, &mut records)?;
+            evaluate(&trainer, config, env, &mut tb, &mut records)?;
         }
         if (u.is_multiple_of(log.images_every) || finished) && !interrupt::requested() {
-            images(&trainer, config, &env, &mut tb)?;
+            images(&trainer, config, env, &mut tb)?;
         }
         if u.is_multiple_of(log.checkpoint_every) || finished {
             save(&trainer, &mut tb, &mut records)?;
@@ -467,7 +467,7 @@ fn progress_bar(trainer: &Trainer) -> ProgressBar {
 fn evaluate(
     trainer: &Trainer,
     config: &ExperimentConfig,
-    env: &EnvConfig,
+    env: &dyn Environment,
     sink: &mut dyn MetricsSink,
     records: &mut Records,
 ) -> anyhow::Result<()> {
@@ -494,19 +494,19 @@ fn evaluate(
 fn images(
     trainer: &Trainer,
     config: &ExperimentConfig,
-    env: &EnvConfig,
+    env: &dyn Environment,
     sink: &mut dyn MetricsSink,
 ) -> anyhow::Result<()> {
     let step = trainer.progress().env_steps;
     let seed = config.run.seed ^ EVAL_SALT;
-    let hebb = match env {
-        EnvConfig::Maze(maze) => {
-            let pics = pictures::maze(trainer.model(), maze, 16, seed)?;
+    let hebb = match env.build_grid(16) {
+        Some(grid) => {
+            let pics = pictures::grid(trainer.model(), grid, seed)?;
             sink.image("maze/visits", step, &pics.heat_map);
             sink.image("maze/path", step, &pics.path);
             pics.hebb
         }
-        other => pictures::episode_trace(trainer.model(), other, seed)?,
+        None => pictures::episode_trace(trainer.model(), env, seed)?,
     };
     if let Some(img) = hebb {
         sink.image("plasticity/hebb", step, &img);

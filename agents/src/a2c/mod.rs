@@ -1,4 +1,4 @@
-//! Advantage actor-critic for recurrent and plastic policies (`specs/a2c.md`).
+//! Advantage actor-critic for recurrent and plastic policies (`docs/a2c.md`).
 mod config;
 mod memory;
 mod optim;

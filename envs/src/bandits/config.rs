@@ -1,5 +1,5 @@
-use super::ID_PREFIX;
-use crate::{EnvError, Params};
+use crate::family::at_least_one;
+use crate::{registry, EnvError, Environment, Params, Policy, PolicyError, VecEnv};
 
 /// How a task family draws (and, for `restless`, moves) its arms.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -51,31 +51,37 @@ pub struct BanditConfig {
 }
 
 impl BanditConfig {
-    /// Reads the parameters of family `family` (the id's name without [`ID_PREFIX`]); `Ok(None)`
-    /// when no family has that name. Leaves [`Params::finish`] to the caller.
-    pub fn from_params(family: &str, params: &mut Params) -> Result<Option<Self>, EnvError> {
-        let (task, default_len) = match family {
-            "independent" => {
-                let arms = params.get("arms", 2usize)?;
-                if arms < 2 {
-                    return Err(params.invalid("arms", &arms, "a bandit needs at least 2 arms"));
-                }
-                (Task::Independent { arms }, 100)
-            }
-            "dependent-uniform" => (Task::Dependent(DependentPrior::Uniform), 100),
-            "dependent-easy" => (Task::Dependent(DependentPrior::Easy), 100),
-            "dependent-medium" => (Task::Dependent(DependentPrior::Medium), 100),
-            "dependent-hard" => (Task::Dependent(DependentPrior::Hard), 100),
-            "restless" => {
-                let volatility = params.get("volatility", 0.05f64)?;
-                if !(0.0..=1.0).contains(&volatility) {
-                    return Err(params.invalid("volatility", &volatility, "must be in [0, 1]"));
-                }
-                (Task::Restless { volatility }, 100)
-            }
-            "informative-11" => (Task::Informative, 5),
-            _ => return Ok(None),
-        };
+    /// `independent`: reads `arms` and `len`. Each constructor leaves [`Params::finish`] to
+    /// the caller.
+    pub(super) fn independent(params: &mut Params) -> Result<Self, EnvError> {
+        let arms = params.get("arms", 2usize)?;
+        if arms < 2 {
+            return Err(params.invalid("arms", &arms, "a bandit needs at least 2 arms"));
+        }
+        Self::with_len(Task::Independent { arms }, 100, params)
+    }
+
+    /// `dependent-*`: reads `len`.
+    pub(super) fn dependent(prior: DependentPrior, params: &mut Params) -> Result<Self, EnvError> {
+        Self::with_len(Task::Dependent(prior), 100, params)
+    }
+
+    /// `restless`: reads `volatility` and `len`.
+    pub(super) fn restless(params: &mut Params) -> Result<Self, EnvError> {
+        let volatility = params.get("volatility", 0.05f64)?;
+        if !(0.0..=1.0).contains(&volatility) {
+            return Err(params.invalid("volatility", &volatility, "must be in [0, 1]"));
+        }
+        Self::with_len(Task::Restless { volatility }, 100, params)
+    }
+
+    /// `informative-11`: reads `len`.
+    pub(super) fn informative(params: &mut Params) -> Result<Self, EnvError> {
+        Self::with_len(Task::Informative, 5, params)
+    }
+
+    /// `task` with the horizon `len` (default `default_len`).
+    fn with_len(task: Task, default_len: usize, params: &mut Params) -> Result<Self, EnvError> {
         let len = params.get("len", default_len)?;
         if len == 0 {
             return Err(params.invalid("len", &len, "an episode needs at least 1 step"));
@@ -83,20 +89,13 @@ impl BanditConfig {
         if u32::try_from(len).is_err() {
             return Err(params.invalid("len", &len, "must fit in 32 bits"));
         }
-        Ok(Some(Self { task, len }))
+        Ok(Self { task, len })
     }
 
-    /// Parses a whole id such as `bandit-independent:arms=3`; `Ok(None)` when it names no bandit.
+    /// The bandit a whole id such as `bandit-independent:arms=3` names; `Ok(None)` when it
+    /// names another environment.
     pub fn from_id(id: &str) -> Result<Option<Self>, EnvError> {
-        let mut params = Params::parse(id)?;
-        let Some(family) = params.name().strip_prefix(ID_PREFIX).map(str::to_string) else {
-            return Ok(None);
-        };
-        let config = Self::from_params(&family, &mut params)?;
-        if config.is_some() {
-            params.finish()?;
-        }
-        Ok(config)
+        Ok(registry::parse(id)?.downcast_ref::<Self>().cloned())
     }
 
     pub fn task(&self) -> Task {
@@ -106,32 +105,13 @@ impl BanditConfig {
     /// The family name, as in [`super::FAMILIES`].
     pub fn family(&self) -> &'static str {
         match self.task {
-            Task::Independent { .. } => "independent",
-            Task::Dependent(DependentPrior::Uniform) => "dependent-uniform",
-            Task::Dependent(DependentPrior::Easy) => "dependent-easy",
-            Task::Dependent(DependentPrior::Medium) => "dependent-medium",
-            Task::Dependent(DependentPrior::Hard) => "dependent-hard",
-            Task::Restless { .. } => "restless",
-            Task::Informative => "informative-11",
-        }
-    }
-
-    /// Canonical id with every parameter spelt out: `bandit-independent:arms=2,len=100`.
-    pub fn id(&self) -> String {
-        let family = self.family();
-        match self.task {
-            Task::Independent { arms } => {
-                format!("{ID_PREFIX}{family}:arms={arms},len={}", self.len)
-            }
-            Task::Restless { volatility } => {
-                format!(
-                    "{ID_PREFIX}{family}:len={},volatility={volatility}",
-                    self.len
-                )
-            }
-            Task::Dependent(_) | Task::Informative => {
-                format!("{ID_PREFIX}{family}:len={}", self.len)
-            }
+            Task::Independent { .. } => "bandit-independent",
+            Task::Dependent(DependentPrior::Uniform) => "bandit-dependent-uniform",
+            Task::Dependent(DependentPrior::Easy) => "bandit-dependent-easy",
+            Task::Dependent(DependentPrior::Medium) => "bandit-dependent-medium",
+            Task::Dependent(DependentPrior::Hard) => "bandit-dependent-hard",
+            Task::Restless { .. } => "bandit-restless",
+            Task::Informative => "bandit-informative-11",
         }
     }
 
@@ -149,6 +129,48 @@ impl BanditConfig {
     }
 }
 
+impl Environment for BanditConfig {
+    /// Canonical id with every parameter spelt out: `bandit-independent:arms=2,len=100`.
+    fn id(&self) -> String {
+        let family = self.family();
+        match self.task {
+            Task::Independent { arms } => format!("{family}:arms={arms},len={}", self.len),
+            Task::Restless { volatility } => {
+                format!("{family}:len={},volatility={volatility}", self.len)
+            }
+            Task::Dependent(_) | Task::Informative => format!("{family}:len={}", self.len),
+        }
+    }
+
+    fn build(&self, num_envs: usize) -> Result<Box<dyn VecEnv>, EnvError> {
+        Ok(Box::new(super::Bandit::new(
+            self.clone(),
+            at_least_one(num_envs)?,
+        )))
+    }
+
+    fn policy_names(&self) -> &'static [&'static str] {
+        super::policies::POLICY_NAMES
+    }
+
+    fn reference_policies(&self) -> &'static [&'static str] {
+        &["thompson", "ucb1", "bayes"]
+    }
+
+    fn policy(
+        &self,
+        name: &str,
+        num_envs: usize,
+        seed: u64,
+    ) -> Result<Box<dyn Policy>, PolicyError> {
+        super::policies::make_policy(name, self, num_envs, seed)
+    }
+
+    fn bayes_optimal_regret(&self) -> Option<f64> {
+        super::bayes_optimal_regret(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,9 +182,7 @@ mod tests {
     #[test]
     fn every_family_parses_and_its_id_round_trips() {
         for family in super::super::FAMILIES {
-            let config = parse(&format!("{ID_PREFIX}{}", family.name))
-                .unwrap()
-                .unwrap();
+            let config = parse(family.name).unwrap().unwrap();
             assert_eq!(config.family(), family.name);
             assert_eq!(parse(&config.id()).unwrap().unwrap(), config);
             for pair in family.params.split(", ") {
@@ -206,7 +226,7 @@ mod tests {
 
     #[test]
     fn unknown_families_are_not_bandits() {
-        assert_eq!(parse("bandit-nope").unwrap(), None);
+        assert!(parse("bandit-nope").is_err());
         assert_eq!(parse("maze").unwrap(), None);
     }
 }

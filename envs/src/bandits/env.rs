@@ -1,7 +1,7 @@
 use super::{BanditConfig, Task};
 use crate::rng::{self, Rng};
 use crate::saved::{self, check_len};
-use crate::{EnvError, EnvSpec, EnvState, Step, StepBuffers, VecEnv};
+use crate::{EnvError, EnvSpec, EnvState, Environment, Step, StepBuffers, VecEnv};
 use rand::Rng as _;
 use rand_distr::StandardNormal;
 

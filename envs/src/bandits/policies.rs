@@ -21,12 +21,12 @@ use super::bayes::{BayesTable, EITHER, MAX_DEPENDENT_LEN, MAX_INDEPENDENT_LEN};
 use super::gittins::GittinsTable;
 use super::{beta_mean, BanditConfig, Task};
 use crate::rng::{self, Rng};
-use crate::{Policy, RandomPolicy};
+use crate::{Environment, Policy, PolicyError, RandomPolicy};
 use rand::Rng as _;
 use rand_distr::{Beta, Distribution};
 
-/// Every name [`make_policy`] knows.
-pub const POLICY_NAMES: &[&str] = &["random", "greedy", "thompson", "ucb1", "gittins", "bayes"];
+/// Every name [`make_policy`] knows besides `random`.
+pub const POLICY_NAMES: &[&str] = &["greedy", "thompson", "ucb1", "gittins", "bayes"];
 
 /// Discount of the `gittins` policy on an episode of `horizon` steps: `1 − 1 / T`, whose
 /// effective horizon `1 / (1 − γ)` is the episode's (0.99 at `T = 100`). Gittins indices are
@@ -36,20 +36,8 @@ fn gittins_discount(horizon: usize) -> f64 {
     1.0 - 1.0 / horizon as f64
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
-    #[error("unknown bandit policy `{name}`; known policies: {known}")]
-    Unknown { name: String, known: String },
-    #[error("policy `{policy}` is not available for `{env}`: {reason}")]
-    Unavailable {
-        policy: String,
-        env: String,
-        reason: String,
-    },
-}
-
 /// Builds policy `name` for `num_envs` rows of the task `config`, seeded with `seed`.
-pub fn make_policy(
+pub(super) fn make_policy(
     name: &str,
     config: &BanditConfig,
     num_envs: usize,
@@ -87,10 +75,7 @@ pub fn make_policy(
             Some(table) => Ok(counting(Box::new(table))),
             None => Err(unavailable(why_no_bayes(config))),
         },
-        _ => Err(PolicyError::Unknown {
-            name: name.to_string(),
-            known: POLICY_NAMES.join(", "),
-        }),
+        _ => Err(PolicyError::unknown(name, config.id(), POLICY_NAMES)),
     }
 }
 

@@ -1,7 +1,7 @@
 //! [`GymEnv`]: a Gymnasium vector env behind the batched [`VecEnv`] API.
 use super::python::{bridge, describe};
 use super::GymConfig;
-use crate::{EnvError, EnvSpec, Step, StepBuffers, VecEnv};
+use crate::{DrawnEnv, EnvError, EnvSpec, Environment, Frame, Step, StepBuffers, VecEnv};
 use pyo3::buffer::{Element, PyBuffer};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -17,14 +17,6 @@ pub struct GymEnv {
     rewards: Vec<f64>,
     action_bytes: Vec<u8>,
     is_reset: bool,
-}
-
-/// One rendered frame, RGB rows top to bottom.
-#[derive(Debug, Clone)]
-pub struct Frame {
-    pub width: usize,
-    pub height: usize,
-    pub rgb: Vec<u8>,
 }
 
 impl GymEnv {
@@ -68,33 +60,6 @@ impl GymEnv {
                 rewards: vec![0.0; num_envs],
                 action_bytes: Vec::with_capacity(num_envs * 8),
                 is_reset: false,
-            })
-        })
-    }
-
-    /// The frame rate the environment's metadata asks for (30 when it names none).
-    pub fn render_fps(&self) -> f64 {
-        self.render_fps
-    }
-
-    /// What the first environment shows now (after `reset` or a step).
-    pub fn frame(&self) -> Result<Frame, EnvError> {
-        Python::attach(|py| {
-            let frame = self
-                .bridge
-                .bind(py)
-                .call_method0("render")
-                .map_err(|e| self.error(py, "render()", &e))?;
-            let shape: (usize, usize, usize) = frame
-                .getattr("shape")
-                .and_then(|s| s.extract())
-                .map_err(|e| self.error(py, "render()", &e))?;
-            let mut rgb = vec![0u8; shape.0 * shape.1 * shape.2];
-            copy(py, &frame, &mut rgb).map_err(|e| self.error(py, "render()", &e))?;
-            Ok(Frame {
-                width: shape.1,
-                height: shape.0,
-                rgb,
             })
         })
     }
@@ -191,9 +156,38 @@ impl Drop for GymEnv {
     }
 }
 
+impl DrawnEnv for GymEnv {
+    /// What the first environment shows now (after `reset` or a step).
+    fn frame(&self) -> Result<Frame, EnvError> {
+        Python::attach(|py| {
+            let frame = self
+                .bridge
+                .bind(py)
+                .call_method0("render")
+                .map_err(|e| self.error(py, "render()", &e))?;
+            let shape: (usize, usize, usize) = frame
+                .getattr("shape")
+                .and_then(|s| s.extract())
+                .map_err(|e| self.error(py, "render()", &e))?;
+            let mut rgb = vec![0u8; shape.0 * shape.1 * shape.2];
+            copy(py, &frame, &mut rgb).map_err(|e| self.error(py, "render()", &e))?;
+            Ok(Frame {
+                width: shape.1,
+                height: shape.0,
+                rgb,
+            })
+        })
+    }
+
+    /// The frame rate the environment's metadata asks for (30 when it names none).
+    fn fps(&self) -> f64 {
+        self.render_fps
+    }
+}
+
 /// Seconds a plain Python loop takes to step the same vector env `steps` times with random
 /// actions: the baseline the bridge's own speed is compared with.
-pub fn python_loop_seconds(
+pub(super) fn python_loop_seconds(
     config: &GymConfig,
     num_envs: usize,
     steps: u64,

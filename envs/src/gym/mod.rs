@@ -3,7 +3,7 @@
 //! CPython (cargo feature `gym`). Ids may name a module to import first, as Gymnasium's own do:
 //! `gym:my_package.envs:MyEnv-v0`.
 use crate::params::key_values;
-use crate::EnvError;
+use crate::{EnvError, Environment, VecEnv};
 
 #[cfg(feature = "gym")]
 mod env;
@@ -11,7 +11,7 @@ mod env;
 mod python;
 
 #[cfg(feature = "gym")]
-pub use env::{python_loop_seconds, Frame, GymEnv};
+pub use env::GymEnv;
 
 pub const ID_PREFIX: &str = "gym:";
 
@@ -53,15 +53,47 @@ impl GymConfig {
             kwargs,
         }))
     }
+}
 
+impl Environment for GymConfig {
     /// The id written back: `gym:<id>?key=value&...`.
-    pub fn id(&self) -> String {
+    fn id(&self) -> String {
         let mut id = format!("{ID_PREFIX}{}", self.env_id);
         for (i, (k, v)) in self.kwargs.iter().enumerate() {
             id += if i == 0 { "?" } else { "&" };
             id += &format!("{k}={v}");
         }
         id
+    }
+
+    #[cfg(feature = "gym")]
+    fn build(&self, num_envs: usize) -> Result<Box<dyn VecEnv>, EnvError> {
+        Ok(Box::new(GymEnv::new(self, num_envs, false)?))
+    }
+
+    #[cfg(not(feature = "gym"))]
+    fn build(&self, _num_envs: usize) -> Result<Box<dyn VecEnv>, EnvError> {
+        Err(EnvError::GymNotBuilt { id: self.id() })
+    }
+
+    /// Gymnasium's convention for evaluations: 100 episodes.
+    fn default_eval_episodes(&self) -> usize {
+        100
+    }
+
+    #[cfg(feature = "gym")]
+    fn build_drawn(&self) -> Option<Result<Box<dyn crate::DrawnEnv>, EnvError>> {
+        Some(GymEnv::new(self, 1, true).map(|env| Box::new(env) as Box<dyn crate::DrawnEnv>))
+    }
+
+    #[cfg(not(feature = "gym"))]
+    fn build_drawn(&self) -> Option<Result<Box<dyn crate::DrawnEnv>, EnvError>> {
+        Some(Err(EnvError::GymNotBuilt { id: self.id() }))
+    }
+
+    #[cfg(feature = "gym")]
+    fn python_loop_seconds(&self, num_envs: usize, calls: u64) -> Option<Result<f64, EnvError>> {
+        Some(env::python_loop_seconds(self, num_envs, calls, 0))
     }
 }
 
