@@ -14,67 +14,22 @@
 use crate::config::ExperimentConfig;
 use crate::durable::{sync_dir, LEFTOVER_PREFIXES, PARTIAL};
 use anyhow::Context;
-use plastic_agents::a2c::{Progress, Snapshot, UnderWay};
-use serde::{Deserialize, Serialize};
+use plastic_agents::a2c::Snapshot;
+use plastic_agents::checkpoint::{
+    self as format, non_finite_tensors, Checkpoint, CheckpointError, CheckpointInfo, CHECKPOINTS,
+    PROGRESS, STATE,
+};
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 
-pub const CHECKPOINTS: &str = "checkpoints";
-const STATE: &str = "state.safetensors";
-const PROGRESS: &str = "progress.json";
+pub use format::{list, newest};
+
 const PRUNED: &str = ".pruned-";
 
-/// What a checkpoint's `progress.json` holds besides the tensors.
-#[derive(Debug, Serialize, Deserialize)]
-struct CheckpointInfo {
-    progress: Progress,
-    /// Truncated rollouts: the episodes under way (their recurrent state is in the tensors).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    under_way: Option<UnderWay>,
-    /// libtorch threads that trained up to here: results depend on the count, so a resume
-    /// keeps it (absent in checkpoints from before it was recorded).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    threads: Option<usize>,
-}
-
-/// A checkpoint read back: its config and snapshot.
+/// A checkpoint read back: the library's reading of it, and the whole config of its run.
 pub struct Loaded {
     pub config: ExperimentConfig,
-    pub snapshot: Snapshot,
-    /// libtorch threads the run used up to this checkpoint, where recorded.
-    pub threads: Option<usize>,
-    pub path: PathBuf,
-}
-
-/// Complete checkpoints of the run in `run`, oldest first (hidden folders are skipped).
-pub fn list(run: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let root = run.join(CHECKPOINTS);
-    if !root.is_dir() {
-        return Ok(Vec::new());
-    }
-    let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(&root)
-        .with_context(|| format!("cannot read `{}`", root.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter_map(|p| Some((update_of(&p)?, p)))
-        .filter(|(_, p)| p.is_dir())
-        .collect();
-    // By number, so that update 100,000,000 (nine digits) still sorts last.
-    found.sort();
-    Ok(found.into_iter().map(|(_, p)| p).collect())
-}
-
-/// The newest complete checkpoint of the run in `run` (complete: not necessarily readable).
-pub fn newest(run: &Path) -> anyhow::Result<Option<PathBuf>> {
-    Ok(list(run)?.pop())
-}
-
-/// The update a checkpoint folder's name gives; `None` for anything else.
-fn update_of(path: &Path) -> Option<u64> {
-    let name = path.file_name()?.to_str()?;
-    name.bytes()
-        .all(|c| c.is_ascii_digit())
-        .then(|| name.parse().ok())?
+    pub checkpoint: Checkpoint,
 }
 
 /// Saves `snapshot` as `checkpoints/<update>/` and keeps only the newest `keep`.
@@ -96,7 +51,7 @@ pub fn save(
     let dest = root.join(format!("{:08}", snapshot.progress.updates));
     // The same update again is the same state: the one on disk stays, so that there is no
     // instant without it.
-    if !(dest.is_dir() && read_verified(&dest).is_ok()) {
+    if !(dest.is_dir() && format::read(&dest).is_ok()) {
         let tmp = tempfile::Builder::new()
             .prefix(PARTIAL)
             .tempdir_in(&root)
@@ -171,107 +126,39 @@ pub fn clean_leftovers(run: &Path) -> anyhow::Result<()> {
 
 /// Reads a checkpoint folder, or the newest good checkpoint of a run folder.
 pub fn load(path: &Path) -> anyhow::Result<Loaded> {
-    let in_checkpoints = path
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.ends_with(CHECKPOINTS)))
-        .unwrap_or(false);
-    if path.join(STATE).is_file() || in_checkpoints {
-        return read_verified(path);
-    }
-    let run = crate::run_dir::RunDir::open(path)?;
-    newest_good(&run.path)?
-        .with_context(|| format!("run `{}` has no checkpoint yet", path.display()))
+    with_config(format::load(path).map_err(explain)?)
 }
 
-/// The newest checkpoint that reads whole and holds finite numbers; `None` when the run has
-/// no checkpoint. Damaged ones are passed over with a warning; if none is good, the error
-/// names each. A checkpoint that vanishes while being read was pruned by a training process
-/// that saved a newer one: the listing is taken again.
+/// The newest checkpoint of `run` that reads whole and holds finite numbers, naming any it
+/// passes over; `None` when the run has no checkpoint.
 pub fn newest_good(run: &Path) -> anyhow::Result<Option<Loaded>> {
-    let mut damaged: Vec<String> = Vec::new();
-    for _ in 0..100 {
-        let all = list(run)?;
-        if all.is_empty() {
-            return Ok(None);
-        }
-        let mut vanished = false;
-        for dir in all.iter().rev() {
-            match read_verified(dir) {
-                Ok(loaded) => {
-                    for why in &damaged {
-                        eprintln!("warning: {why}; using `{}`", dir.display());
-                    }
-                    return Ok(Some(loaded));
-                }
-                Err(_) if !dir.exists() => vanished = true,
-                Err(e) => {
-                    let why = format!("{e:#}");
-                    if !damaged.contains(&why) {
-                        damaged.push(why);
-                    }
-                }
-            }
-        }
-        if !vanished {
-            break;
-        }
+    format::newest_good(run)
+        .map_err(explain)?
+        .map(with_config)
+        .transpose()
+}
+
+fn with_config(checkpoint: Checkpoint) -> anyhow::Result<Loaded> {
+    for why in &checkpoint.passed_over {
+        eprintln!("warning: {why}; using `{}`", checkpoint.path.display());
     }
-    anyhow::bail!(
-        "no checkpoint of `{}` can be used: {}. Train it again with `plastic train {}`",
-        run.display(),
-        damaged.join("; "),
-        crate::run_dir::shell_word(&run.join(crate::run_dir::CONFIG))
-    )
+    let config = ExperimentConfig::load(&checkpoint.path.join(format::CONFIG), &[])
+        .with_context(|| format!("checkpoint `{}`", checkpoint.path.display()))?;
+    Ok(Loaded { config, checkpoint })
 }
 
-/// Reads one checkpoint folder and checks that its numbers are finite.
-fn read_verified(dir: &Path) -> anyhow::Result<Loaded> {
-    let loaded = read_files(dir)
-        .with_context(|| format!("checkpoint `{}` is damaged or incomplete", dir.display()))?;
-    let bad = non_finite_tensors(&loaded.snapshot.tensors);
-    anyhow::ensure!(
-        bad.is_empty(),
-        "checkpoint `{}` holds values that are not finite (NaN or infinity) in {}: it cannot \
-         be evaluated or resumed",
-        dir.display(),
-        bad.join(", ")
-    );
-    Ok(loaded)
-}
-
-fn read_files(dir: &Path) -> anyhow::Result<Loaded> {
-    let config = ExperimentConfig::load(&dir.join(crate::run_dir::CONFIG), &[])?;
-    let progress = dir.join(PROGRESS);
-    let info: CheckpointInfo = serde_json::from_slice(
-        &std::fs::read(&progress)
-            .with_context(|| format!("cannot read `{}`", progress.display()))?,
-    )
-    .with_context(|| format!("`{}` is damaged", progress.display()))?;
-    let state = dir.join(STATE);
-    anyhow::ensure!(state.is_file(), "`{}` is missing", state.display());
-    // tch's error is the safetensors crate's Debug form; the file name says more.
-    let tensors = Tensor::read_safetensors(&state)
-        .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", state.display()))?;
-    Ok(Loaded {
-        config,
-        snapshot: Snapshot {
-            tensors,
-            progress: info.progress,
-            under_way: info.under_way,
-        },
-        threads: info.threads,
-        path: dir.to_path_buf(),
-    })
-}
-
-/// Names of the floating-point tensors that hold a NaN or an infinity.
-fn non_finite_tensors(tensors: &[(String, Tensor)]) -> Vec<String> {
-    tensors
-        .iter()
-        .filter(|(_, t)| t.is_floating_point() && t.isfinite().all().int64_value(&[]) == 0)
-        .map(|(name, _)| format!("`{name}`"))
-        .collect()
+/// The library's error, and what to do about it.
+fn explain(err: CheckpointError) -> anyhow::Error {
+    let remedy = match &err {
+        CheckpointError::NotARun(_) => "runs are created by `plastic train`".to_string(),
+        CheckpointError::NoneGood { run, .. } => format!(
+            "train it again with `plastic train {}`",
+            crate::run_dir::shell_word(&run.join(crate::run_dir::CONFIG))
+        ),
+        CheckpointError::NonFinite { .. } => "it cannot be evaluated or resumed".to_string(),
+        _ => return err.into(),
+    };
+    anyhow::anyhow!("{err}: {remedy}")
 }
 
 #[cfg(test)]

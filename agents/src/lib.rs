@@ -3,10 +3,14 @@
 pub mod a2c;
 pub mod acting;
 pub mod actor_critic;
+pub mod agent;
 pub mod bench;
+pub mod checkpoint;
 pub mod cores;
 pub mod device;
 pub mod metrics;
+mod restore;
 
 pub use actor_critic::{AcStep, ActorCritic};
+pub use agent::{Agent, AgentError};
 pub use cores::{Core, CoreConfig, CoreConfigError, State};

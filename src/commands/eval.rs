@@ -3,14 +3,12 @@ use crate::checkpoint;
 use crate::cli::EvalArgs;
 use crate::output::{emit, plus_minus};
 use anyhow::Context;
-use plastic_agents::a2c::load_model;
 use plastic_agents::acting::{ActionMode, AgentPolicy};
-use plastic_agents::ActorCritic;
+use plastic_agents::{ActorCritic, Agent};
 use plastic_envs::rollout::{run_episodes, run_episodes_unless, Estimate, RolloutStats};
 use plastic_envs::{registry, EnvSpec, Environment, PolicyError, RandomPolicy};
 use serde::Serialize;
-use std::collections::HashMap;
-use tch::{nn, Device, Tensor};
+use tch::Device;
 
 /// Evaluation episodes are seeded apart from training ones.
 pub const EVAL_SALT: u64 = 0x0E7A_1000_0000_0000;
@@ -80,16 +78,15 @@ struct Report {
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let loaded = checkpoint::load(&args.run)?;
-    let config = &loaded.config;
-    let trained_env = config.env.id.env();
-    let trained = trained_env.build(1)?.spec().clone();
+    let trained_agent = Agent::from_checkpoint(&loaded.checkpoint, Device::Cpu)?;
+    let ac = trained_agent.model();
+    let trained = trained_agent.spec();
     let other_env;
     let (env, spec) = match &args.env {
-        None => (trained_env, trained),
+        None => (trained_agent.env(), trained.clone()),
         Some(id) => {
             other_env = registry::parse(id).context("--env")?;
-            let env = other_env.as_ref();
-            let spec = env.build(1)?.spec().clone();
+            let spec = other_env.build(1)?.spec().clone();
             anyhow::ensure!(
                 (spec.obs_dim, spec.num_actions) == (trained.obs_dim, trained.num_actions),
                 "the agent was trained on `{}` ({} observations, {} actions) and cannot act in \
@@ -101,18 +98,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 spec.obs_dim,
                 spec.num_actions
             );
-            (env, spec)
+            (other_env.as_ref(), spec)
         }
     };
-    let vs = nn::VarStore::new(Device::Cpu);
-    let ac = ActorCritic::new(
-        &(vs.root() / "ac"),
-        spec.obs_dim as i64,
-        spec.num_actions as i64,
-        &config.core,
-    )?;
-    let tensors: HashMap<String, Tensor> = loaded.snapshot.tensors.into_iter().collect();
-    load_model(&vs, &tensors).with_context(|| format!("loading `{}`", loaded.path.display()))?;
     let episodes = match args.episodes {
         Some(n) => usize::try_from(n)?,
         None => env.default_eval_episodes(),
@@ -128,7 +116,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     };
     // First: a GIF that cannot be written fails before the evaluation, not after it.
     if let Some(path) = &args.render {
-        let r = crate::render::episode_gif(&ac, env, path, mode, args.seed)?;
+        let r = crate::render::episode_gif(ac, env, path, mode, args.seed)?;
         eprintln!(
             "wrote {}: {} frames{}, episode reward {:.3}",
             path.display(),
@@ -141,7 +129,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             r.reward
         );
     }
-    let agent = agent_stats(&ac, env, episodes, args.seed, mode)?.context("interrupted")?;
+    let agent = agent_stats(ac, env, episodes, args.seed, mode)?.context("interrupted")?;
     let row = |policy: &str, s: RolloutStats| Row {
         policy: policy.into(),
         reward: s.episode_return.into(),
@@ -178,11 +166,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let percent_of_oracle = oracle.map(|o| 100.0 * agent.episode_return.mean / o.mean);
     let bayes_optimal_exact = env.bayes_optimal_regret();
     let report = Report {
-        checkpoint: loaded.path.display().to_string(),
+        checkpoint: loaded.checkpoint.path.display().to_string(),
         env: spec.id,
         episodes,
         seed: args.seed,
-        env_steps_trained: loaded.snapshot.progress.env_steps,
+        env_steps_trained: trained_agent.env_steps(),
         agent: row(
             if args.greedy {
                 "agent (greedy)"

@@ -99,7 +99,7 @@ fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
         "`{}` was edited since checkpoint `{}`: {}. These keys define the run and cannot change \
          when it resumes; train with them in a new run: plastic train {} --out <new folder>",
         run_config.display(),
-        loaded.path.display(),
+        loaded.checkpoint.path.display(),
         ConfigEdit::list(&fixed),
         shell_word(&run_config)
     );
@@ -110,11 +110,11 @@ fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
             ConfigEdit::list(&tuned)
         );
     }
-    let threads = resume_threads(config.run.threads, loaded.threads);
+    let threads = resume_threads(config.run.threads, loaded.checkpoint.threads);
     let mut trainer = build(&config, device, threads)?;
     trainer
-        .restore(&loaded.snapshot)
-        .with_context(|| format!("resuming from `{}`", loaded.path.display()))?;
+        .restore(&loaded.checkpoint.snapshot)
+        .with_context(|| format!("resuming from `{}`", loaded.checkpoint.path.display()))?;
     if trainer.is_done() {
         let trained = trainer.progress().env_steps;
         match args.total_steps {
@@ -144,7 +144,7 @@ fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
         trainer.progress().updates,
         trainer.progress().env_steps
     );
-    if !trainer.whole_episode() && loaded.snapshot.under_way.is_none() {
+    if !trainer.whole_episode() && loaded.checkpoint.snapshot.under_way.is_none() {
         eprintln!(
             "note: the checkpoint holds no episodes under way ({} cannot save its state), so \
              training goes on with fresh episodes rather than exactly where it stopped",
@@ -165,8 +165,11 @@ fn ensure_whole(
     // The checkpoint's copy, written by the same version, is the reference where there is one.
     let (expected, source) = match newest {
         Some(c) => (
-            ExperimentConfig::keys_in_file(&c.path.join(crate::run_dir::CONFIG))?,
-            format!("`{}`", c.path.join(crate::run_dir::CONFIG).display()),
+            ExperimentConfig::keys_in_file(&c.checkpoint.path.join(crate::run_dir::CONFIG))?,
+            format!(
+                "`{}`",
+                c.checkpoint.path.join(crate::run_dir::CONFIG).display()
+            ),
         ),
         None => (config.keys(), "a config of `plastic train`".to_string()),
     };

@@ -2,7 +2,6 @@
 mod config;
 mod memory;
 mod optim;
-mod restore;
 mod returns;
 mod reward_scale;
 mod trainer;
@@ -13,6 +12,6 @@ pub use optim::{Optimizer, StepReport};
 pub use returns::{gae, RolloutData};
 pub use reward_scale::RunningStats;
 pub use trainer::{
-    load_model, EpisodeEnd, Progress, Snapshot, TrainError, Trainer, TrainerConfig, UnderWay,
-    UpdateStats, RECENT,
+    EpisodeEnd, Progress, Snapshot, TrainError, Trainer, TrainerConfig, UnderWay, UpdateStats,
+    RECENT,
 };

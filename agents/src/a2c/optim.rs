@@ -161,8 +161,8 @@ impl Optimizer {
     pub(super) fn matched_state(
         &self,
         tensors: &std::collections::HashMap<String, Tensor>,
-    ) -> Result<super::restore::Matched, String> {
-        super::restore::matched(&self.state(), tensors, "optimiser state")
+    ) -> Result<crate::restore::Matched, String> {
+        crate::restore::matched(&self.state(), tensors, "optimiser state")
     }
 
     /// Sets the number of steps taken (Adam's bias correction), as saved with the moments.

@@ -200,7 +200,6 @@ pub struct UnderWay {
     env: EnvState,
 }
 
-const MODEL: &str = "model/";
 const CARRY: &str = "carry/";
 
 /// Salts of the random streams the trainer derives from (seed, update).
@@ -298,22 +297,7 @@ impl Trainer {
         config.optim.validate()?;
         let spec = env.spec().clone();
         let (rollout_len, whole_episode) = rollout_shape(&config.a2c, &spec)?;
-        let vs = nn::VarStore::new(device);
-        let ac = {
-            // libtorch's generator is global: hold it from seeding to the last draw, so that
-            // trainers built on other threads cannot interleave their draws with these.
-            static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-            let _guard = INIT
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            tch::manual_seed(seed as i64);
-            ActorCritic::new(
-                &(vs.root() / "ac"),
-                spec.obs_dim as i64,
-                spec.num_actions as i64,
-                &config.core,
-            )?
-        };
+        let (vs, ac) = crate::agent::build(&spec, &config.core, seed, device)?;
         let engine = config.a2c.bptt.engine(&ac.core)?;
         let optim = Optimizer::new(&vs, &config.optim);
         let per_update = (env.num_envs() * rollout_len) as u64;
@@ -628,7 +612,7 @@ impl Trainer {
             .vs
             .variables()
             .into_iter()
-            .map(|(n, t)| (format!("{MODEL}{n}"), t))
+            .map(|(n, t)| (format!("{}{n}", crate::agent::MODEL), t))
             .collect();
         tensors.extend(self.optim.state());
         let under_way = self.carry.as_ref().and_then(|c| {
@@ -663,7 +647,8 @@ impl Trainer {
             .iter()
             .map(|(n, t)| (n.clone(), t.shallow_clone()))
             .collect();
-        let model = matched_model(&self.vs, &tensors)?;
+        let model =
+            crate::agent::matched_weights(&self.vs, &tensors).map_err(TrainError::Mismatch)?;
         let optim = self
             .optim
             .matched_state(&tensors)
@@ -710,11 +695,11 @@ impl Trainer {
         }
         let state = self.ac.initial_state(b as i64);
         let targets = carry_tensors(&state);
-        if let Some(extra) = super::restore::unexpected(&targets, tensors, CARRY) {
+        if let Some(extra) = crate::restore::unexpected(&targets, tensors, CARRY) {
             return Err(mismatch(format!("the model has no state `{extra}`")));
         }
         let matched =
-            super::restore::matched(&targets, tensors, "recurrent state").map_err(mismatch)?;
+            crate::restore::matched(&targets, tensors, "recurrent state").map_err(mismatch)?;
         self.env.load_state(&under_way.env)?;
         matched.copy();
         Ok(Carry {
@@ -732,31 +717,6 @@ fn carry_tensors(state: &State) -> Vec<(String, Tensor)> {
         .into_iter()
         .map(|(n, t)| (format!("{CARRY}{n}"), t.shallow_clone()))
         .collect()
-}
-
-/// Copies the `model/` tensors of a snapshot into `vs`; every variable must be there with its
-/// shape, and no other model tensor may be, else nothing changes.
-pub fn load_model(vs: &nn::VarStore, tensors: &HashMap<String, Tensor>) -> Result<(), TrainError> {
-    matched_model(vs, tensors)?.copy();
-    Ok(())
-}
-
-fn matched_model(
-    vs: &nn::VarStore,
-    tensors: &HashMap<String, Tensor>,
-) -> Result<super::restore::Matched, TrainError> {
-    let targets: Vec<(String, Tensor)> = vs
-        .variables()
-        .into_iter()
-        .map(|(name, var)| (format!("{MODEL}{name}"), var))
-        .collect();
-    if let Some(extra) = super::restore::unexpected(&targets, tensors, MODEL) {
-        let extra = &extra[MODEL.len()..];
-        return Err(TrainError::Mismatch(format!(
-            "the checkpoint has variable `{extra}`, which the configured model does not"
-        )));
-    }
-    super::restore::matched(&targets, tensors, "variable").map_err(TrainError::Mismatch)
 }
 
 fn host_f32(t: &Tensor) -> Vec<f32> {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use tch::Tensor;
 
 /// Live tensors paired with the checkpoint values they are to take.
-pub(super) struct Matched(Vec<(Tensor, Tensor)>);
+pub(crate) struct Matched(Vec<(Tensor, Tensor)>);
 
 impl Matched {
     pub fn copy(self) {
@@ -18,7 +18,7 @@ impl Matched {
 
 /// Pairs each `(key, target)` with `source[key]`; every key must be in `source` with its
 /// target's shape. `what` names the tensors in the error.
-pub(super) fn matched(
+pub(crate) fn matched(
     targets: &[(String, Tensor)],
     source: &HashMap<String, Tensor>,
     what: &str,
@@ -42,7 +42,7 @@ pub(super) fn matched(
 
 /// The first key of `source` under `prefix` that no target has: a tensor the checkpoint
 /// holds and the configured model does not.
-pub(super) fn unexpected<'a>(
+pub(crate) fn unexpected<'a>(
     targets: &[(String, Tensor)],
     source: &'a HashMap<String, Tensor>,
     prefix: &str,

@@ -1,0 +1,140 @@
+//! A trained agent: the actor-critic a checkpoint holds, and the environment it acts in. The
+//! trainer, the CLI's evaluation and the Python module build networks through this module
+//! only, so a network is made one way.
+use crate::checkpoint::{self, Checkpoint, CheckpointError};
+use crate::cores::{CoreConfig, CoreConfigError};
+use crate::ActorCritic;
+use plastic_envs::registry::EnvId;
+use plastic_envs::{EnvError, EnvSpec, Environment};
+use std::collections::HashMap;
+use std::path::Path;
+use tch::{nn, Device, Tensor};
+
+/// Snapshot names of the model's variables: `model/<variable>`.
+pub(crate) const MODEL: &str = "model/";
+
+/// An actor-critic and the environment it was trained on.
+pub struct Agent {
+    vs: nn::VarStore,
+    model: ActorCritic,
+    env: EnvId,
+    spec: EnvSpec,
+    /// Environment steps it was trained for.
+    env_steps: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error(transparent)]
+    Core(#[from] CoreConfigError),
+    /// The checkpoint's tensors do not fit the network its config describes.
+    #[error("checkpoint `{path}` does not fit its own config: {reason}")]
+    Mismatch { path: String, reason: String },
+}
+
+impl Agent {
+    /// The agent of a checkpoint folder, or of a run folder's newest good checkpoint, on
+    /// `device`.
+    pub fn load(path: &Path, device: Device) -> Result<Self, AgentError> {
+        Self::from_checkpoint(&checkpoint::load(path)?, device)
+    }
+
+    /// The agent of a checkpoint already read.
+    pub fn from_checkpoint(checkpoint: &Checkpoint, device: Device) -> Result<Self, AgentError> {
+        let env = checkpoint.agent.env.id.clone();
+        let spec = env.env().build(1)?.spec().clone();
+        // The weights replace the initial draw, so the seed does not matter.
+        let (vs, model) = build(&spec, &checkpoint.agent.core, 0, device)?;
+        let tensors: HashMap<String, Tensor> = checkpoint
+            .snapshot
+            .tensors
+            .iter()
+            .map(|(n, t)| (n.clone(), t.shallow_clone()))
+            .collect();
+        matched_weights(&vs, &tensors)
+            .map_err(|reason| AgentError::Mismatch {
+                path: checkpoint.path.display().to_string(),
+                reason,
+            })?
+            .copy();
+        Ok(Self {
+            vs,
+            model,
+            env,
+            spec,
+            env_steps: checkpoint.snapshot.progress.env_steps,
+        })
+    }
+
+    pub fn model(&self) -> &ActorCritic {
+        &self.model
+    }
+
+    /// The environment it was trained on.
+    pub fn env(&self) -> &dyn Environment {
+        self.env.env()
+    }
+
+    /// Observation size, action count and episode length of that environment.
+    pub fn spec(&self) -> &EnvSpec {
+        &self.spec
+    }
+
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// Environment steps it was trained for.
+    pub fn env_steps(&self) -> u64 {
+        self.env_steps
+    }
+}
+
+/// A fresh actor-critic for `spec` with `core`, its initial weights drawn from `seed`, in a
+/// var store of its own on `device` (variables under `ac/`).
+pub(crate) fn build(
+    spec: &EnvSpec,
+    core: &CoreConfig,
+    seed: u64,
+    device: Device,
+) -> Result<(nn::VarStore, ActorCritic), CoreConfigError> {
+    let vs = nn::VarStore::new(device);
+    // libtorch's generator is global: hold it from seeding to the last draw, so that
+    // networks built on other threads cannot interleave their draws with these.
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    tch::manual_seed(seed as i64);
+    let model = ActorCritic::new(
+        &(vs.root() / "ac"),
+        spec.obs_dim as i64,
+        spec.num_actions as i64,
+        core,
+    )?;
+    Ok((vs, model))
+}
+
+/// The snapshot's `model/` tensors paired with the variables of `vs`: every variable must be
+/// there with its shape, and no other model tensor may be. Nothing is copied yet.
+pub(crate) fn matched_weights(
+    vs: &nn::VarStore,
+    tensors: &HashMap<String, Tensor>,
+) -> Result<crate::restore::Matched, String> {
+    let targets: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(name, var)| (format!("{MODEL}{name}"), var))
+        .collect();
+    if let Some(extra) = crate::restore::unexpected(&targets, tensors, MODEL) {
+        let extra = &extra[MODEL.len()..];
+        return Err(format!(
+            "the checkpoint has variable `{extra}`, which the configured model does not"
+        ));
+    }
+    crate::restore::matched(&targets, tensors, "variable")
+}

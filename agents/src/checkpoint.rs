@@ -1,0 +1,224 @@
+//! Reading checkpoints: the `checkpoints/<update>/` folders of a run, each holding
+//! `config.toml` (the run's resolved config), `state.safetensors` (model, optimiser,
+//! recurrent state) and `progress.json` (counters, episodes under way).
+//!
+//! Writing them durably is the training front end's job. Every reader wants the same thing:
+//! the newest checkpoint that reads whole and holds finite numbers, passing over one that a
+//! concurrent prune removed or that is damaged, and saying which it passed over.
+use crate::a2c::{Progress, Snapshot, UnderWay};
+use crate::CoreConfig;
+use plastic_envs::registry::EnvId;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tch::Tensor;
+
+pub const CHECKPOINTS: &str = "checkpoints";
+pub const CONFIG: &str = "config.toml";
+pub const STATE: &str = "state.safetensors";
+pub const PROGRESS: &str = "progress.json";
+
+/// What a checkpoint's `progress.json` holds besides the tensors.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CheckpointInfo {
+    pub progress: Progress,
+    /// Truncated rollouts: the episodes under way (their recurrent state is in the tensors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub under_way: Option<UnderWay>,
+    /// libtorch threads that trained up to here: results depend on the count, so a resume
+    /// keeps it (absent in checkpoints from before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+}
+
+/// What a run's config says about its agent; the rest of `config.toml` is the front end's.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AgentDefinition {
+    pub env: EnvDefinition,
+    #[serde(default)]
+    pub core: CoreConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnvDefinition {
+    pub id: EnvId,
+}
+
+/// A checkpoint read back whole, its numbers finite.
+pub struct Checkpoint {
+    pub path: PathBuf,
+    /// The run's config as `config.toml` holds it.
+    pub config: String,
+    /// The environment and core that config names.
+    pub agent: AgentDefinition,
+    pub snapshot: Snapshot,
+    /// libtorch threads the run used up to this checkpoint, where recorded.
+    pub threads: Option<usize>,
+    /// Newer checkpoints of the run that were passed over, and why.
+    pub passed_over: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("`{0}` does not exist")]
+    Missing(PathBuf),
+    #[error("`{0}` is not a run folder (it has no {CONFIG}) or a checkpoint folder")]
+    NotARun(PathBuf),
+    #[error("run `{0}` has no checkpoint yet")]
+    NoCheckpoint(PathBuf),
+    #[error("checkpoint `{path}` is damaged or incomplete: {reason}")]
+    Damaged { path: PathBuf, reason: String },
+    #[error("checkpoint `{path}` holds values that are not finite (NaN or infinity) in {tensors}")]
+    NonFinite { path: PathBuf, tensors: String },
+    #[error("no checkpoint of `{run}` can be used: {reasons}")]
+    NoneGood { run: PathBuf, reasons: String },
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Complete checkpoints of the run in `run`, oldest first (hidden folders are skipped).
+pub fn list(run: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
+    let root = run.join(CHECKPOINTS);
+    if !root.is_dir() {
+        return Ok(Vec::new());
+    }
+    let entries = std::fs::read_dir(&root).map_err(|source| CheckpointError::Io {
+        path: root.clone(),
+        source,
+    })?;
+    let mut found: Vec<(u64, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter_map(|p| Some((update_of(&p)?, p)))
+        .filter(|(_, p)| p.is_dir())
+        .collect();
+    // By number, so that update 100,000,000 (nine digits) still sorts last.
+    found.sort();
+    Ok(found.into_iter().map(|(_, p)| p).collect())
+}
+
+/// The newest complete checkpoint of the run in `run` (complete: not necessarily readable).
+pub fn newest(run: &Path) -> Result<Option<PathBuf>, CheckpointError> {
+    Ok(list(run)?.pop())
+}
+
+/// The update a checkpoint folder's name gives; `None` for anything else.
+fn update_of(path: &Path) -> Option<u64> {
+    let name = path.file_name()?.to_str()?;
+    name.bytes()
+        .all(|c| c.is_ascii_digit())
+        .then(|| name.parse().ok())?
+}
+
+/// A checkpoint folder, or the newest good checkpoint of a run folder.
+pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
+    if !path.exists() {
+        return Err(CheckpointError::Missing(path.into()));
+    }
+    let in_checkpoints = path
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.ends_with(CHECKPOINTS)))
+        .unwrap_or(false);
+    if path.join(STATE).is_file() || in_checkpoints {
+        return read(path);
+    }
+    if !path.join(CONFIG).is_file() {
+        return Err(CheckpointError::NotARun(path.into()));
+    }
+    newest_good(path)?.ok_or_else(|| CheckpointError::NoCheckpoint(path.into()))
+}
+
+/// The newest checkpoint that reads whole and holds finite numbers; `None` when the run has
+/// no checkpoint. A checkpoint that vanishes while being read was pruned by a training
+/// process that saved a newer one: the listing is taken again.
+pub fn newest_good(run: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
+    let mut damaged: Vec<String> = Vec::new();
+    for _ in 0..100 {
+        let all = list(run)?;
+        if all.is_empty() {
+            return Ok(None);
+        }
+        let mut vanished = false;
+        for dir in all.iter().rev() {
+            match read(dir) {
+                Ok(mut checkpoint) => {
+                    checkpoint.passed_over = damaged;
+                    return Ok(Some(checkpoint));
+                }
+                Err(_) if !dir.exists() => vanished = true,
+                Err(e) => {
+                    let why = e.to_string();
+                    if !damaged.contains(&why) {
+                        damaged.push(why);
+                    }
+                }
+            }
+        }
+        if !vanished {
+            break;
+        }
+    }
+    Err(CheckpointError::NoneGood {
+        run: run.into(),
+        reasons: damaged.join("; "),
+    })
+}
+
+/// Reads one checkpoint folder and checks that its numbers are finite.
+pub fn read(dir: &Path) -> Result<Checkpoint, CheckpointError> {
+    let checkpoint = read_files(dir).map_err(|reason| CheckpointError::Damaged {
+        path: dir.into(),
+        reason,
+    })?;
+    let bad = non_finite_tensors(&checkpoint.snapshot.tensors);
+    if !bad.is_empty() {
+        return Err(CheckpointError::NonFinite {
+            path: dir.into(),
+            tensors: bad.join(", "),
+        });
+    }
+    Ok(checkpoint)
+}
+
+fn read_files(dir: &Path) -> Result<Checkpoint, String> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+    };
+    let config = String::from_utf8(read(CONFIG)?).map_err(|_| format!("`{CONFIG}` is not text"))?;
+    let agent: AgentDefinition =
+        toml::from_str(&config).map_err(|e| format!("`{CONFIG}`: {}", e.message()))?;
+    let info: CheckpointInfo = serde_json::from_slice(&read(PROGRESS)?)
+        .map_err(|e| format!("`{PROGRESS}` is damaged: {e}"))?;
+    let state = dir.join(STATE);
+    if !state.is_file() {
+        return Err(format!("`{}` is missing", state.display()));
+    }
+    // tch's error is the safetensors crate's Debug form; the file name says more.
+    let tensors = Tensor::read_safetensors(&state)
+        .map_err(|e| format!("cannot read `{}`: {e}", state.display()))?;
+    Ok(Checkpoint {
+        path: dir.to_path_buf(),
+        config,
+        agent,
+        snapshot: Snapshot {
+            tensors,
+            progress: info.progress,
+            under_way: info.under_way,
+        },
+        threads: info.threads,
+        passed_over: Vec::new(),
+    })
+}
+
+/// Names of the floating-point tensors that hold a NaN or an infinity.
+pub fn non_finite_tensors(tensors: &[(String, Tensor)]) -> Vec<String> {
+    tensors
+        .iter()
+        .filter(|(_, t)| t.is_floating_point() && t.isfinite().all().int64_value(&[]) == 0)
+        .map(|(name, _)| format!("`{name}`"))
+        .collect()
+}
