@@ -36,6 +36,12 @@ fn run_engine(
         p.zero_grad();
     }
     let mut tape = Tape::new(core, start, engine);
+    assert_eq!(
+        tape.engine(),
+        engine,
+        "{}: the tape runs another engine",
+        label(core.config())
+    );
     let mut outs = Vec::new();
     for (t, x) in xs.unbind(0).iter().enumerate() {
         outs.push(tape.step(x));
@@ -135,7 +141,7 @@ fn fused_backward_matches_autograd_with_the_clip_active() {
         let (vs, core) = build(&config, IN);
         randomize(&vs);
         let state = carried_state(&core);
-        if let Some(hebb) = &state.hebb {
+        if let Some(hebb) = state.hebb() {
             if config.rule == plastic_agents::cores::Rule::Hebb {
                 let at_bound = hebb
                     .abs()

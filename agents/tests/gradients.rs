@@ -186,7 +186,7 @@ fn traces_of_different_rows_never_mix() {
             "{}: row 1's outputs changed",
             label(config)
         );
-        if let (Some(hx), Some(hy)) = (&st_x.hebb, &st_y.hebb) {
+        if let (Some(hx), Some(hy)) = (st_x.hebb(), st_y.hebb()) {
             assert!(
                 hx.get(1).equal(&hy.get(1)),
                 "{}: row 1's trace changed",
@@ -211,6 +211,6 @@ fn core_runs_in_f32_by_default() {
     );
     assert_eq!(h.kind(), Kind::Float);
     assert_eq!(h.size(), [2, 5]);
-    assert_eq!(state.hebb.unwrap().size(), [2, 5, 5]);
-    assert_eq!(state.modulator.unwrap().size(), [2, 1]);
+    assert_eq!(state.hebb().unwrap().size(), [2, 5, 5]);
+    assert_eq!(state.modulator().unwrap().size(), [2, 1]);
 }

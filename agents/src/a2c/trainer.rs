@@ -436,7 +436,7 @@ impl Trainer {
             r.outputs.push(h);
             // Read before the resets below, which zero the state of episodes that ended.
             let state = tape.state();
-            if let Some(m) = &state.modulator {
+            if let Some(m) = state.modulator() {
                 r.modulators.push(m.shallow_clone());
             }
 

@@ -107,15 +107,28 @@ pub enum Tape<'a> {
 }
 
 impl<'a> Tape<'a> {
-    /// Starts an unroll of `core` from `state` (whose graph, if any, is not followed back).
+    /// Starts an unroll of `core` from `state` (whose graph, if any, is not followed back),
+    /// with `engine` where it applies: [`Engine::Fused`] on a core it cannot run
+    /// ([`Engine::fused_unsupported`]) runs autograd, as `bptt = "auto"` would
+    /// ([`Tape::engine`] says which runs).
     pub fn new(core: &'a Core, state: &State, engine: Engine) -> Self {
-        match engine {
-            Engine::Autograd => Self::Autograd {
+        match (engine, core.plasticity()) {
+            (Engine::Fused, Some(plasticity)) if Engine::fused_unsupported(core).is_none() => {
+                Self::Fused(FusedTape::new(core, plasticity, state))
+            }
+            _ => Self::Autograd {
                 core,
                 state: state.detach(),
                 outputs: Vec::new(),
             },
-            Engine::Fused => Self::Fused(FusedTape::new(core, state)),
+        }
+    }
+
+    /// The engine that runs this tape's backward pass.
+    pub fn engine(&self) -> Engine {
+        match self {
+            Self::Autograd { .. } => Engine::Autograd,
+            Self::Fused(_) => Engine::Fused,
         }
     }
 
