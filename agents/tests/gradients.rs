@@ -2,7 +2,7 @@
 //! (f64), and batched runs against element-by-element runs.
 mod common;
 use common::*;
-use plastic_agents::cores::{Core, CoreConfig, Modulation, Rule};
+use plastic_agents::cores::{Core, CoreConfig, Modulation};
 use tch::{Kind, Tensor};
 
 const IN: i64 = 3;
@@ -88,10 +88,10 @@ fn gradients_match_finite_differences_for_every_core() {
     }
 }
 
-/// Whether the core's trace update clamps at ±c (additive Hebb, or retroactive modulation).
+/// Whether the core's trace update clamps at ±c (a clipped rule, or retroactive modulation).
 fn clips(config: &CoreConfig) -> bool {
     config.kind.is_plastic()
-        && (config.rule == Rule::Hebb || config.modulation == Modulation::Retroactive)
+        && (config.rule.clipped() || config.modulation == Modulation::Retroactive)
 }
 
 #[test]

@@ -70,6 +70,7 @@ fn reference_step(s: &Ref, x: f64, rule: Rule, rate: Rate, clip: f64) -> Ref {
                 (_, Rule::Hebb) => (old + r * co).clamp(-clip, clip),
                 (_, Rule::Decay) => (1.0 - r) * old + r * co,
                 (_, Rule::Oja) => old + r * h[i] * (s.h[j] - h[i] * old),
+                (_, rule) => panic!("no hand-computed reference for rule = \"{}\"", rule.name()),
             };
             e[i][j] = (1.0 - ETA_E) * s.e[i][j] + ETA_E * co;
         }
@@ -83,7 +84,7 @@ fn flat(m: &M2) -> Vec<f64> {
 
 fn check(rule: Rule, rate: Rate) {
     check_with_clip(rule, rate, CLIP);
-    if rule == Rule::Hebb {
+    if rule.clipped() {
         check_with_clip(rule, rate, CLIP_1);
     }
 }

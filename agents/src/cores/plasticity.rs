@@ -286,7 +286,7 @@ impl Plasticity {
     /// One step of the rule with plasticity rate `rate` (`[1]`, `[H]`, `[B × 1]` or `[B × H]`).
     fn apply_rule(&self, trace: &Tensor, rate: &Tensor, post: &Tensor, pre: &Tensor) -> Tensor {
         let (keep, s) = self.rule.factors(rate, post);
-        self.advance(trace, keep.as_ref(), &s, pre, self.rule == Rule::Hebb)
+        self.advance(trace, keep.as_ref(), &s, pre, self.rule.clipped())
     }
 
     /// `keep ⊙ trace + s ⊗ pre` (`keep` = 1 when `None`), clipped at ±c if `clipped`.
@@ -326,7 +326,7 @@ impl Plasticity {
 
 /// The rules differ only in how much of the old trace each post-synaptic row keeps:
 /// `next = keep ⊙ trace + s ⊗ pre`, with `s = rate ⊙ post` and `keep` = 1 for `hebb` (`None`),
-/// `1 − rate` for `decay`, `1 − rate ⊙ post²` for `oja`. Of these only `hebb` is clipped.
+/// `1 − rate` for `decay`, `1 − rate ⊙ post²` for `oja`; [`Rule::clipped`] says which clip.
 impl Rule {
     /// `(keep, s)` of one step at plasticity rate `rate` and post-synaptic activity `post`.
     pub(crate) fn factors(self, rate: &Tensor, post: &Tensor) -> (Option<Tensor>, Tensor) {

@@ -19,7 +19,7 @@ use super::cell::{self, CellActs};
 use super::traces::{plastic_input, Backend, Factors, RetroFactors, TraceStep};
 use crate::cores::plasticity::{eligibility_factors, Paired, Rate};
 use crate::cores::state::foreign_state;
-use crate::cores::{AlphaShape, Core, Modulator, Plasticity, Rule, State, Traces};
+use crate::cores::{AlphaShape, Core, Modulator, Plasticity, State, Traces};
 use tch::Tensor;
 
 /// What one forward step recorded.
@@ -54,10 +54,10 @@ enum Mode<'a, G = ()> {
 
 impl<G> Mode<'_, G> {
     /// Clip bounds of the Hebbian trace: retroactive modulation always clips; of the rules,
-    /// only `hebb` does.
+    /// those that [`crate::cores::Rule::clipped`] says.
     fn bounds(&self, p: &Plasticity) -> (f64, f64) {
         let clipped = match self {
-            Self::Direct(_) => p.rule == Rule::Hebb,
+            Self::Direct(_) => p.rule.clipped(),
             Self::Retroactive { .. } => true,
         };
         if clipped {
