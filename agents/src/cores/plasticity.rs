@@ -326,7 +326,8 @@ impl Plasticity {
 
 /// The rules differ only in how much of the old trace each post-synaptic row keeps:
 /// `next = keep ⊙ trace + s ⊗ pre`, with `s = rate ⊙ post` and `keep` = 1 for `hebb` (`None`),
-/// `1 − rate` for `decay`, `1 − rate ⊙ post²` for `oja`; [`Rule::clipped`] says which clip.
+/// `1 − rate` for `decay`, `1 − rate ⊙ post²` for `oja`, `1 − rate ⊙ post` for `instar`;
+/// [`Rule::clipped`] says which clip.
 impl Rule {
     /// `(keep, s)` of one step at plasticity rate `rate` and post-synaptic activity `post`.
     pub(crate) fn factors(self, rate: &Tensor, post: &Tensor) -> (Option<Tensor>, Tensor) {
@@ -334,6 +335,7 @@ impl Rule {
             Self::Hebb => None,
             Self::Decay => Some(-rate + 1.0),
             Self::Oja => Some(-(post * rate * post) + 1.0),
+            Self::Instar => Some(-(post * rate) + 1.0),
         };
         (keep, post * rate)
     }
@@ -357,6 +359,10 @@ impl Rule {
                 Self::Oja => {
                     dpost -= rate * post * dkeep * 2.0;
                     drate -= post.square() * dkeep;
+                }
+                Self::Instar => {
+                    dpost -= rate * dkeep;
+                    drate -= post * dkeep;
                 }
             }
         }
