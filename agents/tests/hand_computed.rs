@@ -70,6 +70,7 @@ fn reference_step(s: &Ref, x: f64, rule: Rule, rate: Rate, clip: f64) -> Ref {
                 (_, Rule::Hebb) => (old + r * co).clamp(-clip, clip),
                 (_, Rule::Decay) => (1.0 - r) * old + r * co,
                 (_, Rule::Oja) => old + r * h[i] * (s.h[j] - h[i] * old),
+                (_, Rule::Instar) => old + r * h[i] * (s.h[j] - old),
                 (_, rule) => panic!("no hand-computed reference for rule = \"{}\"", rule.name()),
             };
             e[i][j] = (1.0 - ETA_E) * s.e[i][j] + ETA_E * co;
@@ -214,6 +215,12 @@ fn decay_two_steps() {
 #[test]
 fn oja_two_steps() {
     check(Rule::Oja, Rate::Eta);
+}
+
+#[test]
+fn instar_two_steps() {
+    check(Rule::Instar, Rate::Eta);
+    check(Rule::Instar, Rate::Modulated { fan_out: true });
 }
 
 #[test]
