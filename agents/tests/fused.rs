@@ -43,9 +43,10 @@ fn run_engine(
         label(core.config())
     );
     let mut outs = Vec::new();
+    let mut episode_start = [false; B as usize];
     for (t, x) in xs.unbind(0).iter().enumerate() {
-        outs.push(tape.step(x));
-        tape.reset_rows(&done_after(t as i64));
+        outs.push(tape.step(x, &episode_start));
+        episode_start = done_after(t as i64);
     }
     let hs = Tensor::stack(&outs, 0).set_requires_grad(true);
     (&hs * weights).sum(Kind::Double).backward();

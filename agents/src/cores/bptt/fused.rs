@@ -32,7 +32,8 @@ struct Record {
     raw: Tensor,
     /// What the cell computed (`h_t` before any reset).
     acts: CellActs,
-    /// Rows whose episode ended after this step (`[B × 1]` bools).
+    /// Rows whose episode ended after this step (`[B × 1]` bools), as the next step's episode
+    /// starts mark them.
     done: Option<Tensor>,
 }
 
@@ -249,8 +250,12 @@ impl<'a> FusedTape<'a> {
         cell::forward(&fixed, &plastic, self.c.as_ref())
     }
 
-    /// One step: returns `h_t` `[B × H]` (no autograd graph).
-    pub fn step(&mut self, x: &Tensor) -> Tensor {
+    /// One step: returns `h_t` `[B × H]` (no autograd graph), after zeroing hidden state and
+    /// traces of the rows in `episode_start` (`[B]` bools), if any.
+    pub fn step(&mut self, x: &Tensor, episode_start: Option<&Tensor>) -> Tensor {
+        if let Some(rows) = episode_start {
+            self.start_episodes(rows);
+        }
         tch::no_grad(|| {
             let t = self.steps.len();
             let acts = self.activate(x, &self.raw);
@@ -305,9 +310,10 @@ impl<'a> FusedTape<'a> {
         })
     }
 
-    /// Zeroes hidden state and traces of the rows whose episode ended; outputs already
-    /// returned keep their values.
-    pub fn reset_rows(&mut self, done: &Tensor) {
+    /// Zeroes hidden state and traces of the rows in `done`, whose episode ended at the last
+    /// step. Out of place but for the plastic input, which only this tape holds: outputs and
+    /// states already returned keep their values.
+    fn start_episodes(&mut self, done: &Tensor) {
         let done = done.to_device(self.h.device());
         let rows = done.view([-1, 1]);
         self.h = self.h.masked_fill(&rows, 0.0);
@@ -322,15 +328,14 @@ impl<'a> FusedTape<'a> {
             Mode::Retroactive { eligs, .. } => eligs.last_mut(),
         };
         for trace in [self.traces.last_mut(), eligs].into_iter().flatten() {
-            let _ = trace.masked_fill_(&cells, 0.0);
+            *trace = trace.masked_fill(&cells, 0.0);
         }
         if let Some(record) = self.steps.last_mut() {
             record.done = Some(rows);
         }
     }
 
-    /// The current state. It shares the latest traces, which [`FusedTape::reset_rows`] zeroes
-    /// in place: read it before resetting.
+    /// The state after the last step.
     pub fn state(&self) -> State {
         // One trace per step, and the one it started from.
         let now = self.steps.len();
