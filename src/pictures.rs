@@ -55,7 +55,7 @@ pub fn grid(
         }
         path.push(env_cell(env.as_ref(), 0, n));
     }
-    let hebb = policy.state().hebb.as_ref().map(|h| trace(&h.get(0)));
+    let hebb = policy.state().hebb().map(|h| trace(&h.get(0)));
 
     let most = visits.iter().copied().max().unwrap_or(0).max(1);
     let mut heat = RgbImage::new(n, n);
@@ -133,7 +133,7 @@ pub fn episode_trace(
 ) -> Result<Option<RgbImage>, EnvError> {
     let mut policy = AgentPolicy::new(ac, 1, ActionMode::Sample, seed);
     // Checked before the environment is built: a Gymnasium one costs a Python env.
-    if policy.state().hebb.is_none() {
+    if policy.state().hebb().is_none() {
         return Ok(None);
     }
     let mut env = env.build(1)?;
@@ -148,7 +148,7 @@ pub fn episode_trace(
         }
         obs.copy_from_slice(step.obs);
     }
-    Ok(policy.state().hebb.as_ref().map(|h| trace(&h.get(0))))
+    Ok(policy.state().hebb().map(|h| trace(&h.get(0))))
 }
 
 #[cfg(test)]

@@ -139,7 +139,13 @@ impl Bench {
             &self.ac.initial_state(self.spec.batch),
             self.engine,
         );
-        let outputs: Vec<Tensor> = self.xs.unbind(0).iter().map(|x| tape.step(x)).collect();
+        let no_start = vec![false; self.spec.batch as usize];
+        let outputs: Vec<Tensor> = self
+            .xs
+            .unbind(0)
+            .iter()
+            .map(|x| tape.step(x, &no_start))
+            .collect();
         let hs = Tensor::stack(&outputs, 0).set_requires_grad(true);
         let loss = (self.ac.policy.forward(&hs) * &self.w_logits).sum(Kind::Float)
             + (self.ac.value.forward(&hs).squeeze_dim(2) * &self.w_values).sum(Kind::Float);

@@ -130,7 +130,10 @@ fn runs_on_cuda_when_available() {
         &ac.initial_state(2),
     );
     assert_eq!(s.logits.device(), Device::Cuda(0));
-    assert_eq!(s.state.hebb.as_ref().unwrap().device(), Device::Cuda(0));
+    assert_eq!(s.state.hebb().unwrap().device(), Device::Cuda(0));
     let reset = s.state.reset_rows_bool(&[true, false]);
-    assert_eq!(reset.h.get(0).abs().sum(Kind::Float).double_value(&[]), 0.0);
+    assert_eq!(
+        reset.h().get(0).abs().sum(Kind::Float).double_value(&[]),
+        0.0
+    );
 }

@@ -251,3 +251,26 @@ fn zero_inputs_or_actions_are_errors() {
         CoreConfigError::ZeroActions
     );
 }
+
+#[test]
+fn every_option_value_is_listed_once_under_its_config_name() {
+    fn check<T>(all: &[T], name: fn(T) -> &'static str)
+    where
+        T: Copy + PartialEq + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+    {
+        assert!(all.len() >= 2);
+        for (i, &v) in all.iter().enumerate() {
+            assert!(!all[..i].contains(&v), "{v:?} is listed twice");
+            let json = format!("\"{}\"", name(v));
+            assert_eq!(serde_json::to_string(&v).unwrap(), json);
+            assert_eq!(serde_json::from_str::<T>(&json).unwrap(), v);
+        }
+    }
+    check(CoreKind::ALL, CoreKind::name);
+    check(Rule::ALL, Rule::name);
+    check(EtaShape::ALL, EtaShape::name);
+    check(AlphaShape::ALL, AlphaShape::name);
+    check(Modulation::ALL, Modulation::name);
+    check(ModulatorShape::ALL, ModulatorShape::name);
+    check(InitScheme::ALL, InitScheme::name);
+}

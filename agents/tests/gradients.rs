@@ -2,7 +2,7 @@
 //! (f64), and batched runs against element-by-element runs.
 mod common;
 use common::*;
-use plastic_agents::cores::{Core, CoreConfig, Modulation, Rule};
+use plastic_agents::cores::{Core, CoreConfig, Modulation};
 use tch::{Kind, Tensor};
 
 const IN: i64 = 3;
@@ -88,10 +88,10 @@ fn gradients_match_finite_differences_for_every_core() {
     }
 }
 
-/// Whether the core's trace update clamps at ±c (additive Hebb, or retroactive modulation).
+/// Whether the core's trace update clamps at ±c (a clipped rule, or retroactive modulation).
 fn clips(config: &CoreConfig) -> bool {
     config.kind.is_plastic()
-        && (config.rule == Rule::Hebb || config.modulation == Modulation::Retroactive)
+        && (config.rule.clipped() || config.modulation == Modulation::Retroactive)
 }
 
 #[test]
@@ -186,7 +186,7 @@ fn traces_of_different_rows_never_mix() {
             "{}: row 1's outputs changed",
             label(config)
         );
-        if let (Some(hx), Some(hy)) = (&st_x.hebb, &st_y.hebb) {
+        if let (Some(hx), Some(hy)) = (st_x.hebb(), st_y.hebb()) {
             assert!(
                 hx.get(1).equal(&hy.get(1)),
                 "{}: row 1's trace changed",
@@ -211,6 +211,6 @@ fn core_runs_in_f32_by_default() {
     );
     assert_eq!(h.kind(), Kind::Float);
     assert_eq!(h.size(), [2, 5]);
-    assert_eq!(state.hebb.unwrap().size(), [2, 5, 5]);
-    assert_eq!(state.modulator.unwrap().size(), [2, 1]);
+    assert_eq!(state.hebb().unwrap().size(), [2, 5, 5]);
+    assert_eq!(state.modulator().unwrap().size(), [2, 1]);
 }

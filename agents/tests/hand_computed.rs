@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use plastic_agents::cores::{
-    AlphaShape, CoreConfig, CoreKind, EtaShape, Modulation, ModulatorShape, Rule, State,
+    AlphaShape, CoreConfig, CoreKind, EtaShape, Modulation, ModulatorShape, Rule, State, Traces,
 };
 use tch::Tensor;
 
@@ -70,6 +70,8 @@ fn reference_step(s: &Ref, x: f64, rule: Rule, rate: Rate, clip: f64) -> Ref {
                 (_, Rule::Hebb) => (old + r * co).clamp(-clip, clip),
                 (_, Rule::Decay) => (1.0 - r) * old + r * co,
                 (_, Rule::Oja) => old + r * h[i] * (s.h[j] - h[i] * old),
+                (_, Rule::Instar) => old + r * h[i] * (s.h[j] - old),
+                (_, rule) => panic!("no hand-computed reference for rule = \"{}\"", rule.name()),
             };
             e[i][j] = (1.0 - ETA_E) * s.e[i][j] + ETA_E * co;
         }
@@ -83,7 +85,7 @@ fn flat(m: &M2) -> Vec<f64> {
 
 fn check(rule: Rule, rate: Rate) {
     check_with_clip(rule, rate, CLIP);
-    if rule == Rule::Hebb {
+    if rule.clipped() {
         check_with_clip(rule, rate, CLIP_1);
     }
 }
@@ -128,13 +130,15 @@ fn check_with_clip(rule: Rule, rate: Rate, clip: f64) {
         set(&vs, "eta_e", &[ETA_E]);
     }
     let t = |v: &[f64], shape: &[i64]| Tensor::from_slice(v).view(shape);
-    let mut state = State {
-        h: t(&H0, &[1, 2]),
-        c: None,
-        hebb: Some(t(&flat(&HEBB0), &[1, 2, 2])),
-        elig: (modulation == Modulation::Retroactive).then(|| t(&flat(&E0), &[1, 2, 2])),
-        modulator: None,
+    let hebb = t(&flat(&HEBB0), &[1, 2, 2]);
+    let traces = match modulation {
+        Modulation::Retroactive => Traces::Retroactive {
+            hebb,
+            elig: t(&flat(&E0), &[1, 2, 2]),
+        },
+        Modulation::None | Modulation::Simple => Traces::Hebb(hebb),
     };
+    let mut state = State::new(t(&H0, &[1, 2]), None, Some(traces));
     let mut r = Ref {
         h: H0,
         hebb: HEBB0,
@@ -155,15 +159,11 @@ fn check_with_clip(rule: Rule, rate: Rate, clip: f64) {
             }
         };
         close(&values(&h), &r.h, "h");
-        close(
-            &values(state.hebb.as_ref().unwrap()),
-            &flat(&r.hebb),
-            "Hebb",
-        );
-        if let Some(e) = &state.elig {
+        close(&values(state.hebb().unwrap()), &flat(&r.hebb), "Hebb");
+        if let Some(e) = state.elig() {
             close(&values(e), &flat(&r.e), "E");
         }
-        if let Some(m) = &state.modulator {
+        if let Some(m) = state.modulator() {
             let expected = if m.size()[1] == 2 {
                 r.m.to_vec()
             } else {
@@ -218,6 +218,12 @@ fn oja_two_steps() {
 }
 
 #[test]
+fn instar_two_steps() {
+    check(Rule::Instar, Rate::Eta);
+    check(Rule::Instar, Rate::Modulated { fan_out: true });
+}
+
+#[test]
 fn simple_neuromodulation_two_steps() {
     check(Rule::Hebb, Rate::Modulated { fan_out: false });
     check(Rule::Hebb, Rate::Modulated { fan_out: true });
@@ -251,13 +257,11 @@ fn plastic_lstm_two_steps() {
     set(&vs, "mod_b", &[MOD_B]);
     let t = |v: &[f64], shape: &[i64]| Tensor::from_slice(v).view(shape);
     let c0 = [0.3, -0.6];
-    let mut state = State {
-        h: t(&H0, &[1, 2]),
-        c: Some(t(&c0, &[1, 2])),
-        hebb: Some(t(&flat(&HEBB0), &[1, 2, 2])),
-        elig: None,
-        modulator: None,
-    };
+    let mut state = State::new(
+        t(&H0, &[1, 2]),
+        Some(t(&c0, &[1, 2])),
+        Some(Traces::Hebb(t(&flat(&HEBB0), &[1, 2, 2]))),
+    );
     let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
     let (mut h, mut c, mut hebb) = (H0, c0, HEBB0);
     for &x in &XS {
@@ -289,13 +293,10 @@ fn plastic_lstm_two_steps() {
         for (a, e) in values(&out).iter().zip(&h) {
             assert!((a - e).abs() < 1e-14, "h: {a} vs by hand {e}");
         }
-        for (a, e) in values(state.c.as_ref().unwrap()).iter().zip(&c) {
+        for (a, e) in values(state.c().unwrap()).iter().zip(&c) {
             assert!((a - e).abs() < 1e-14, "c: {a} vs by hand {e}");
         }
-        for (a, e) in values(state.hebb.as_ref().unwrap())
-            .iter()
-            .zip(&flat(&hebb))
-        {
+        for (a, e) in values(state.hebb().unwrap()).iter().zip(&flat(&hebb)) {
             assert!((a - e).abs() < 1e-14, "Hebb: {a} vs by hand {e}");
         }
     }

@@ -44,8 +44,7 @@ fn assert_same(
         label(config)
     );
     let hebb = sa
-        .hebb
-        .as_ref()
+        .hebb()
         .expect("plastic state")
         .abs()
         .max()

@@ -7,12 +7,12 @@ use tch::{Kind, Tensor};
 const IN: i64 = 3;
 
 fn tensors(s: &State) -> Vec<(&'static str, &Tensor)> {
-    let mut v = vec![("h", &s.h)];
+    let mut v = vec![("h", s.h())];
     for (name, t) in [
-        ("c", &s.c),
-        ("hebb", &s.hebb),
-        ("elig", &s.elig),
-        ("modulator", &s.modulator),
+        ("c", s.c()),
+        ("hebb", s.hebb()),
+        ("elig", s.elig()),
+        ("modulator", s.modulator()),
     ] {
         if let Some(t) = t {
             v.push((name, t));
@@ -148,24 +148,18 @@ fn initial_state_shapes_and_diagnostics() {
         IN,
     );
     let s = core.initial_state(3);
-    assert_eq!(s.h.size(), [3, 5]);
-    assert_eq!(s.hebb.as_ref().unwrap().size(), [3, 5, 5]);
-    assert!(s.c.is_none() && s.elig.is_none() && s.modulator.is_none());
+    assert_eq!(s.h().size(), [3, 5]);
+    assert_eq!(s.hebb().unwrap().size(), [3, 5, 5]);
+    assert!(s.c().is_none() && s.elig().is_none() && s.modulator().is_none());
     assert_eq!(s.mean_abs_hebb(), Some(0.0));
     let (_, s) = core.step(&Tensor::randn([3, IN], F64), &s);
     let (_, s) = core.step(&Tensor::randn([3, IN], F64), &s);
-    let expected = s
-        .hebb
-        .as_ref()
-        .unwrap()
-        .abs()
-        .mean(Kind::Double)
-        .double_value(&[]);
+    let expected = s.hebb().unwrap().abs().mean(Kind::Double).double_value(&[]);
     assert_eq!(s.mean_abs_hebb(), Some(expected));
     assert!(expected > 0.0);
     assert_eq!(s.mean_abs_elig(), None);
     let (mean, std) = s.modulator_stats().unwrap();
-    let m = s.modulator.as_ref().unwrap();
+    let m = s.modulator().unwrap();
     assert_eq!(m.size(), [3, 1]);
     assert!((mean - m.mean(Kind::Double).double_value(&[])).abs() < 1e-12);
     assert!(std >= 0.0);
@@ -181,10 +175,10 @@ fn initial_state_shapes_and_diagnostics() {
     let (_, s) = retro.step(&Tensor::randn([3, IN], F64), &retro.initial_state(3));
     // The first step's pre-synaptic activity is zero: E grows from the second.
     let (_, s) = retro.step(&Tensor::randn([3, IN], F64), &s);
-    let elig = s.elig.as_ref().unwrap().abs().mean(Kind::Double);
+    let elig = s.elig().unwrap().abs().mean(Kind::Double);
     assert_eq!(s.mean_abs_elig(), Some(elig.double_value(&[])));
     assert!(elig.double_value(&[]) > 0.0);
     let (_vs, lstm) = build(&CoreConfig::lstm(5), IN);
-    assert_eq!(lstm.initial_state(2).c.unwrap().size(), [2, 5]);
-    assert!(lstm.initial_state(2).hebb.is_none());
+    assert_eq!(lstm.initial_state(2).c().unwrap().size(), [2, 5]);
+    assert!(lstm.initial_state(2).hebb().is_none());
 }

@@ -408,7 +408,8 @@ impl Trainer {
         let mut done = vec![false; b];
         for t in 0..self.rollout_len {
             let x = obs_tensor(&obs, b, device).to_kind(kind);
-            let h = tape.step(&x);
+            // The episodes that ended at the last step start afresh.
+            let h = tape.step(&x, &done);
             let logits = tch::no_grad(|| ac.policy.forward(&h));
             choose(
                 &host_probs(&logits),
@@ -418,9 +419,8 @@ impl Trainer {
             );
             r.actions.extend(actions.iter().map(|&a| i64::from(a)));
             r.outputs.push(h);
-            // Read before the resets below, which zero the state of episodes that ended.
             let state = tape.state();
-            if let Some(m) = &state.modulator {
+            if let Some(m) = state.modulator() {
                 r.modulators.push(m.shallow_clone());
             }
 
@@ -483,9 +483,9 @@ impl Trainer {
                 r.mean_abs_hebb = state.mean_abs_hebb();
                 r.mean_abs_elig = state.mean_abs_elig();
             }
-            tape.reset_rows(&done);
         }
-        let state = tape.state();
+        // The episodes that ended at the last step start afresh in the carried state.
+        let state = tape.state().reset_rows_bool(&done);
         r.last_values = if bootstrap {
             tch::no_grad(|| {
                 let x = obs_tensor(&obs, b, device).to_kind(kind);

@@ -1,19 +1,57 @@
 //! What a recurrent core is made of: every option is a config value, never a code edit.
 use serde::{Deserialize, Serialize};
 
-/// The cell a core is built on, with or without plastic recurrent weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CoreKind {
-    /// `h_t = tanh(W_in x_t + b + W h_{t−1})`.
-    Rnn,
-    /// `h_t = tanh(W_in x_t + b + (W + α ⊙ Hebb) h_{t−1})`.
-    #[default]
-    PlasticRnn,
-    /// Standard LSTM (gates i, f, g, o).
-    Lstm,
-    /// LSTM whose recurrent weights into the cell candidate `g` have a plastic part.
-    PlasticLstm,
+/// Defines a config option: an enum whose variants are listed once, each with its name in
+/// config files. That name is the variant's serde name and what `name()` returns, and `ALL`
+/// lists the variants in order, so a new variant is parsed, named and iterated (the core tests
+/// run every option) with no other list to update.
+macro_rules! config_option {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $(
+                $(#[$variant_meta:meta])*
+                $variant:ident = $text:literal,
+            )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+        pub enum $name {
+            $(
+                $(#[$variant_meta])*
+                #[serde(rename = $text)]
+                $variant,
+            )+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The name in config files.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+        }
+    };
+}
+
+config_option! {
+    /// The cell a core is built on, with or without plastic recurrent weights.
+    pub enum CoreKind {
+        /// `h_t = tanh(W_in x_t + b + W h_{t−1})`.
+        Rnn = "rnn",
+        /// `h_t = tanh(W_in x_t + b + (W + α ⊙ Hebb) h_{t−1})`.
+        #[default]
+        PlasticRnn = "plastic-rnn",
+        /// Standard LSTM (gates i, f, g, o).
+        Lstm = "lstm",
+        /// LSTM whose recurrent weights into the cell candidate `g` have a plastic part.
+        PlasticLstm = "plastic-lstm",
+    }
 }
 
 impl CoreKind {
@@ -24,131 +62,101 @@ impl CoreKind {
     pub fn is_lstm(self) -> bool {
         matches!(self, Self::Lstm | Self::PlasticLstm)
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Rnn => "rnn",
-            Self::PlasticRnn => "plastic-rnn",
-            Self::Lstm => "lstm",
-            Self::PlasticLstm => "plastic-lstm",
-        }
-    }
 }
 
-/// How the Hebbian trace follows co-activity of post- (`h_t`) and pre-synaptic (`h_{t−1}`) neurons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Rule {
-    /// `Hebb_t = clamp(Hebb_{t−1} + η h_t h_{t−1}ᵀ, −c, c)` (Backpropamine).
-    #[default]
-    Hebb,
-    /// `Hebb_t = (1 − η) Hebb_{t−1} + η h_t h_{t−1}ᵀ` (differentiable plasticity, ICML 2018).
-    Decay,
-    /// `Hebb_t[i,j] = Hebb_{t−1}[i,j] + η h_t[i] (h_{t−1}[j] − h_t[i] Hebb_{t−1}[i,j])`.
-    Oja,
+config_option! {
+    /// How the Hebbian trace follows co-activity of post- (`h_t`) and pre-synaptic (`h_{t−1}`)
+    /// neurons (config key `rule`). Every rule is `Hebb_t[i,j] = keep_i Hebb_{t−1}[i,j] +
+    /// s_i h_{t−1}[j]` with `s = η h_t`, clipped at ±c where [`Rule::clipped`] says; a new
+    /// rule is a variant here, its line in [`Rule::clipped`], and its `keep` and that one's
+    /// derivatives in `plasticity.rs` (`Rule::factors`, `Rule::factors_backward`). Not
+    /// exhaustive: code outside this crate that matches on rules has an arm for new ones.
+    #[non_exhaustive]
+    pub enum Rule {
+        /// `rule = "hebb"`: `Hebb_t = clamp(Hebb_{t−1} + η h_t h_{t−1}ᵀ, −c, c)`
+        /// (Backpropamine).
+        #[default]
+        Hebb = "hebb",
+        /// `rule = "decay"`: `Hebb_t = (1 − η) Hebb_{t−1} + η h_t h_{t−1}ᵀ` (differentiable
+        /// plasticity, ICML 2018).
+        Decay = "decay",
+        /// `rule = "oja"`: `Hebb_t[i,j] = Hebb_{t−1}[i,j] + η h_t[i] (h_{t−1}[j] − h_t[i]
+        /// Hebb_{t−1}[i,j])`.
+        Oja = "oja",
+        /// `rule = "instar"` (Grossberg's instar): `Hebb_t[i,j] = Hebb_{t−1}[i,j] + η h_t[i]
+        /// (h_{t−1}[j] − Hebb_{t−1}[i,j])`: row i moves towards the input pattern `h_{t−1}` as
+        /// far as neuron i is active. It is `decay` with the rate gated by the post-synaptic
+        /// activity (keep = 1 − η h_t[i]), and `oja` with that gate once rather than squared.
+        Instar = "instar",
+    }
 }
 
 impl Rule {
-    pub fn name(self) -> &'static str {
+    /// Whether the trace is clipped at ±`clip`: the purely additive `hebb` has nothing else
+    /// to bound it; the rules that forget part of the old trace stay bounded by themselves.
+    pub fn clipped(self) -> bool {
         match self {
-            Self::Hebb => "hebb",
-            Self::Decay => "decay",
-            Self::Oja => "oja",
+            Self::Hebb => true,
+            Self::Decay | Self::Oja | Self::Instar => false,
         }
     }
 }
 
-/// Shape of a learned rate (η, or η_E of the eligibility trace).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EtaShape {
-    #[default]
-    Scalar,
-    /// One rate per post-synaptic neuron.
-    PerNeuron,
-}
-
-impl EtaShape {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Scalar => "scalar",
-            Self::PerNeuron => "per-neuron",
-        }
+config_option! {
+    /// Shape of a learned rate (η, or η_E of the eligibility trace).
+    pub enum EtaShape {
+        #[default]
+        Scalar = "scalar",
+        /// One rate per post-synaptic neuron.
+        PerNeuron = "per-neuron",
     }
 }
 
-/// Shape of the plasticity coefficients α.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AlphaShape {
-    /// One α per connection (`H × H`).
-    #[default]
-    PerConnection,
-    /// One α per post-synaptic neuron (`H`); cheaper: one pass over the trace per step.
-    PerNeuron,
-}
-
-impl AlphaShape {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::PerConnection => "per-connection",
-            Self::PerNeuron => "per-neuron",
-        }
+config_option! {
+    /// Shape of the plasticity coefficients α.
+    pub enum AlphaShape {
+        /// One α per connection (`H × H`).
+        #[default]
+        PerConnection = "per-connection",
+        /// One α per post-synaptic neuron (`H`); cheaper: one pass over the trace per step.
+        PerNeuron = "per-neuron",
     }
 }
 
-/// Whether and how the network sets its own plasticity rate (Backpropamine).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Modulation {
-    /// Fixed learned rate η.
-    None,
-    /// The modulator `M_t` replaces η in the rule.
-    #[default]
-    Simple,
-    /// `Hebb_t = clamp(Hebb_{t−1} + M_t E_{t−1}, −c, c)`, `E_t = (1 − η_E) E_{t−1} + η_E h_t h_{t−1}ᵀ`.
-    Retroactive,
-}
-
-impl Modulation {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Simple => "simple",
-            Self::Retroactive => "retroactive",
-        }
+config_option! {
+    /// Whether and how the network sets its own plasticity rate (Backpropamine).
+    pub enum Modulation {
+        /// Fixed learned rate η.
+        None = "none",
+        /// The modulator `M_t` replaces η in the rule.
+        #[default]
+        Simple = "simple",
+        /// `Hebb_t = clamp(Hebb_{t−1} + M_t E_{t−1}, −c, c)`,
+        /// `E_t = (1 − η_E) E_{t−1} + η_E h_t h_{t−1}ᵀ`.
+        Retroactive = "retroactive",
     }
 }
 
-/// Shape of the modulator `M_t = tanh(w_M · h_t + b_M)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ModulatorShape {
-    /// One value per batch element.
-    #[default]
-    Scalar,
-    /// One value per post-synaptic neuron through a learned fan-out: `M_t[i] = f_i · m_t`.
-    FanOut,
-}
-
-impl ModulatorShape {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Scalar => "scalar",
-            Self::FanOut => "fan-out",
-        }
+config_option! {
+    /// Shape of the modulator `M_t = tanh(w_M · h_t + b_M)`.
+    pub enum ModulatorShape {
+        /// One value per batch element.
+        #[default]
+        Scalar = "scalar",
+        /// One value per post-synaptic neuron through a learned fan-out: `M_t[i] = f_i · m_t`.
+        FanOut = "fan-out",
     }
 }
 
-/// Initialisation of the recurrent weights `W`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InitScheme {
-    /// `W ~ 0.01 · U[0, 1)` as Backpropamine.
-    #[default]
-    Backpropamine,
-    /// `W` orthogonal times `gain` (one orthogonal block per LSTM gate).
-    Orthogonal,
+config_option! {
+    /// Initialisation of the recurrent weights `W`.
+    pub enum InitScheme {
+        /// `W ~ 0.01 · U[0, 1)` as Backpropamine.
+        #[default]
+        Backpropamine = "backpropamine",
+        /// `W` orthogonal times `gain` (one orthogonal block per LSTM gate).
+        Orthogonal = "orthogonal",
+    }
 }
 
 /// One recurrent core. Defaults are Backpropamine's maze network: plastic RNN, H = 100,

@@ -15,8 +15,11 @@ pub use config::{
     AlphaShape, CoreConfig, CoreConfigError, CoreKind, EtaShape, InitScheme, Modulation,
     ModulatorShape, Rule,
 };
-pub use plasticity::{Modulator, Plasticity};
-pub use state::State;
+pub use plasticity::{Modulator, Neuromodulation, Plasticity};
+pub use state::{State, Traces};
+
+use plasticity::Paired;
+use state::foreign_state;
 
 use tch::{nn, Device, Kind, Tensor};
 
@@ -87,59 +90,65 @@ impl Core {
     pub fn initial_state(&self, batch: i64) -> State {
         let opts = (self.kind, self.device);
         let (b, h) = (batch, self.hidden);
-        let retroactive = self.config.modulation == Modulation::Retroactive;
-        State {
-            h: Tensor::zeros([b, h], opts),
-            c: self
-                .config
+        State::new(
+            Tensor::zeros([b, h], opts),
+            self.config
                 .kind
                 .is_lstm()
                 .then(|| Tensor::zeros([b, h], opts)),
-            hebb: self
-                .plasticity
+            self.plasticity
                 .as_ref()
-                .map(|_| Tensor::zeros([b, h, h], opts)),
-            elig: (self.plasticity.is_some() && retroactive)
-                .then(|| Tensor::zeros([b, h, h], opts)),
-            modulator: None,
-        }
+                .map(|p| p.initial_traces(b, h, opts)),
+        )
     }
 
     /// One time step for the whole batch: returns `h_t` `[B × H]` and the new state.
+    ///
+    /// Panics if `state` is another core's (see [`State`]).
     pub fn step(&self, x: &Tensor, state: &State) -> (Tensor, State) {
         let h_prev = &state.h;
         let gates = self.fixed_input(x, h_prev);
-        let hebb = self.plasticity.as_ref().map(|_| {
-            state
-                .hebb
-                .as_ref()
-                .expect("a plastic core's state has a Hebbian trace")
-        });
-        let add_plastic = |fixed: &Tensor| match (&self.plasticity, hebb) {
-            (Some(p), Some(hebb)) => p.add_recurrent(fixed, hebb, h_prev),
-            _ => fixed.shallow_clone(),
+        let plastic = self.plastic_part(state);
+        let add_plastic = |fixed: &Tensor| match &plastic {
+            Some((p, traces)) => p.add_recurrent(fixed, traces.hebb(), h_prev),
+            None => fixed.shallow_clone(),
         };
-        let out = if self.config.kind.is_lstm() {
-            let c = state.c.as_ref().expect("an LSTM core's state has a cell");
-            lstm::step(&gates, c, add_plastic)
-        } else {
-            rnn::step(&gates, add_plastic)
+        let out = match self.cell(state) {
+            Some(c) => lstm::step(&gates, c, add_plastic),
+            None => rnn::step(&gates, add_plastic),
         };
-        let (hebb, elig, modulator) = match (&self.plasticity, hebb) {
-            (Some(p), Some(hebb)) => {
-                let u = p.update(hebb, state.elig.as_ref(), &out.post, h_prev, &out.h);
-                (Some(u.hebb), u.elig, u.modulator)
+        let (traces, modulator) = match &plastic {
+            Some((p, traces)) => {
+                let (traces, m) = p.update(traces, &out.post, h_prev, &out.h);
+                (Some(traces), m)
             }
-            _ => (None, None, None),
+            None => (None, None),
         };
         let next = State {
             h: out.h,
             c: out.c,
-            hebb,
-            elig,
+            traces,
             modulator,
         };
         (next.h.shallow_clone(), next)
+    }
+
+    /// The state's LSTM cell (`None`: the tanh RNN, which has none).
+    pub(crate) fn cell<'s>(&self, state: &'s State) -> Option<&'s Tensor> {
+        match (self.config.kind.is_lstm(), &state.c) {
+            (true, Some(c)) => Some(c),
+            (false, None) => None,
+            _ => foreign_state(),
+        }
+    }
+
+    /// The plasticity with the state's traces (`None`: a plain core, which has neither).
+    fn plastic_part<'s>(&'s self, state: &'s State) -> Option<(&'s Plasticity, Paired<'s, 's>)> {
+        match (&self.plasticity, &state.traces) {
+            (Some(p), Some(traces)) => Some((p, p.pair(traces))),
+            (None, None) => None,
+            _ => foreign_state(),
+        }
     }
 
     /// `W_in x_t + b + W h_{t−1}`, `[B × G·H]`: every input but the plastic one.
@@ -217,15 +226,21 @@ impl Core {
 
     /// Plasticity rate `η` (`[1]` or `[H]`; only without neuromodulation).
     pub fn eta(&self) -> Option<&Tensor> {
-        self.plasticity.as_ref().and_then(|p| p.eta.as_ref())
+        self.plasticity
+            .as_ref()
+            .and_then(|p| p.neuromodulation.eta())
     }
 
     /// Eligibility-trace rate `η_E` (retroactive neuromodulation).
     pub fn eta_e(&self) -> Option<&Tensor> {
-        self.plasticity.as_ref().and_then(|p| p.eta_e.as_ref())
+        self.plasticity
+            .as_ref()
+            .and_then(|p| p.neuromodulation.eta_e())
     }
 
     pub fn modulator(&self) -> Option<&Modulator> {
-        self.plasticity.as_ref().and_then(|p| p.modulator.as_ref())
+        self.plasticity
+            .as_ref()
+            .and_then(|p| p.neuromodulation.modulator())
     }
 }

@@ -16,7 +16,8 @@
 //! With per-neuron α the plastic input takes 2 kernels instead of 3 and keeps one tensor fewer.
 use super::config::{AlphaShape, CoreConfig, EtaShape, Modulation, ModulatorShape, Rule};
 use super::init;
-use tch::{nn, Tensor};
+use super::state::{foreign_state, Traces};
+use tch::{nn, Device, Kind, Tensor};
 
 /// `M_t = tanh(w_M · h_t + b_M)`, optionally fanned out per neuron: `M_t[i] = f_i · m_t`.
 #[derive(Debug)]
@@ -64,21 +65,111 @@ impl Modulator {
 pub struct Plasticity {
     pub rule: Rule,
     pub clip: f64,
-    pub modulation: Modulation,
     /// `α`: `[H × H]` (per connection) or `[H]` (per post-synaptic neuron).
     pub alpha: Tensor,
-    /// `η`, `[1]` or `[H]`: only without neuromodulation (the modulator replaces it).
-    pub eta: Option<Tensor>,
-    /// `η_E` of the eligibility trace, `[1]` or `[H]` (retroactive modulation).
-    pub eta_e: Option<Tensor>,
-    pub modulator: Option<Modulator>,
+    pub neuromodulation: Neuromodulation,
 }
 
-/// New traces after one step, and the modulator output that produced them.
-pub struct Update {
-    pub hebb: Tensor,
-    pub elig: Option<Tensor>,
-    pub modulator: Option<Tensor>,
+/// What sets the plasticity rate (config key `modulation`), each variant with exactly the
+/// parameters it learns.
+#[derive(Debug)]
+pub enum Neuromodulation {
+    /// A learned rate `η`, `[1]` or `[H]` (`modulation = "none"`, differentiable plasticity).
+    None { eta: Tensor },
+    /// The modulator's output `M_t` is the rate (`"simple"`).
+    Simple { modulator: Modulator },
+    /// `M_t` writes the eligibility trace `E` into the Hebbian trace, and `E` follows the
+    /// co-activity at the learned rate `η_E`, `[1]` or `[H]` (`"retroactive"`).
+    Retroactive { modulator: Modulator, eta_e: Tensor },
+}
+
+impl Neuromodulation {
+    /// Variables in the order their initial values are drawn: `eta` or `eta_e`, then the
+    /// modulator's.
+    fn new(p: &nn::Path, h: i64, cfg: &CoreConfig) -> Self {
+        let rate_dims: &[i64] = match cfg.eta {
+            EtaShape::Scalar => &[1],
+            EtaShape::PerNeuron => &[h],
+        };
+        let constant = |v: f64| init::uniform(rate_dims, v, v);
+        match cfg.modulation {
+            Modulation::None => Self::None {
+                eta: init::var(p, "eta", &constant(0.01)),
+            },
+            Modulation::Simple => Self::Simple {
+                modulator: Modulator::new(p, h, cfg.modulator),
+            },
+            Modulation::Retroactive => {
+                // Backpropamine's retroactive network starts with η_E = 0.7.
+                let eta_e = init::var(p, "eta_e", &constant(0.7));
+                Self::Retroactive {
+                    modulator: Modulator::new(p, h, cfg.modulator),
+                    eta_e,
+                }
+            }
+        }
+    }
+
+    pub fn modulation(&self) -> Modulation {
+        match self {
+            Self::None { .. } => Modulation::None,
+            Self::Simple { .. } => Modulation::Simple,
+            Self::Retroactive { .. } => Modulation::Retroactive,
+        }
+    }
+
+    /// `η` (no neuromodulation).
+    pub fn eta(&self) -> Option<&Tensor> {
+        match self {
+            Self::None { eta } => Some(eta),
+            Self::Simple { .. } | Self::Retroactive { .. } => None,
+        }
+    }
+
+    /// `η_E` of the eligibility trace (retroactive modulation).
+    pub fn eta_e(&self) -> Option<&Tensor> {
+        match self {
+            Self::Retroactive { eta_e, .. } => Some(eta_e),
+            Self::None { .. } | Self::Simple { .. } => None,
+        }
+    }
+
+    pub fn modulator(&self) -> Option<&Modulator> {
+        match self {
+            Self::Simple { modulator } | Self::Retroactive { modulator, .. } => Some(modulator),
+            Self::None { .. } => None,
+        }
+    }
+}
+
+/// The rate of a rule that writes the Hebbian trace directly (no eligibility trace).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Rate<'a> {
+    /// The learned `η`.
+    Eta(&'a Tensor),
+    /// The modulator's output `M_t`.
+    Modulator(&'a Modulator),
+}
+
+/// A state's traces (borrowed for `'t`) with the parameters that update them (for `'p`).
+pub(crate) enum Paired<'p, 't> {
+    /// The rule writes `hebb` at `rate`.
+    Direct { rate: Rate<'p>, hebb: &'t Tensor },
+    /// The modulator writes `elig` into `hebb`; `elig` follows at rate `eta_e`.
+    Retroactive {
+        modulator: &'p Modulator,
+        eta_e: &'p Tensor,
+        hebb: &'t Tensor,
+        elig: &'t Tensor,
+    },
+}
+
+impl Paired<'_, '_> {
+    pub fn hebb(&self) -> &Tensor {
+        match self {
+            Self::Direct { hebb, .. } | Self::Retroactive { hebb, .. } => hebb,
+        }
+    }
 }
 
 impl Plasticity {
@@ -87,22 +178,53 @@ impl Plasticity {
             AlphaShape::PerConnection => &[h, h],
             AlphaShape::PerNeuron => &[h],
         };
-        let rate_dims: &[i64] = match cfg.eta {
-            EtaShape::Scalar => &[1],
-            EtaShape::PerNeuron => &[h],
-        };
-        let constant = |v: f64| init::uniform(rate_dims, v, v);
+        let alpha = init::var(p, "alpha", &init::backpropamine(alpha_dims));
         Self {
             rule: cfg.rule,
             clip: cfg.clip,
-            modulation: cfg.modulation,
-            alpha: init::var(p, "alpha", &init::backpropamine(alpha_dims)),
-            eta: (cfg.modulation == Modulation::None).then(|| init::var(p, "eta", &constant(0.01))),
-            // Backpropamine's retroactive network starts with η_E = 0.7.
-            eta_e: (cfg.modulation == Modulation::Retroactive)
-                .then(|| init::var(p, "eta_e", &constant(0.7))),
-            modulator: (cfg.modulation != Modulation::None)
-                .then(|| Modulator::new(p, h, cfg.modulator)),
+            alpha,
+            neuromodulation: Neuromodulation::new(p, h, cfg),
+        }
+    }
+
+    pub fn modulation(&self) -> Modulation {
+        self.neuromodulation.modulation()
+    }
+
+    /// Zero traces for `batch` fresh episodes, `[B × H × H]` each.
+    pub(crate) fn initial_traces(&self, batch: i64, h: i64, opts: (Kind, Device)) -> Traces {
+        let zeros = || Tensor::zeros([batch, h, h], opts);
+        match self.neuromodulation {
+            Neuromodulation::None { .. } | Neuromodulation::Simple { .. } => Traces::Hebb(zeros()),
+            Neuromodulation::Retroactive { .. } => Traces::Retroactive {
+                hebb: zeros(),
+                elig: zeros(),
+            },
+        }
+    }
+
+    /// `traces` with the parameters that update them. Panics if the traces are another
+    /// core's (an eligibility trace without retroactive modulation, or none with it).
+    pub(crate) fn pair<'p, 't>(&'p self, traces: &'t Traces) -> Paired<'p, 't> {
+        match (&self.neuromodulation, traces) {
+            (Neuromodulation::None { eta }, Traces::Hebb(hebb)) => Paired::Direct {
+                rate: Rate::Eta(eta),
+                hebb,
+            },
+            (Neuromodulation::Simple { modulator }, Traces::Hebb(hebb)) => Paired::Direct {
+                rate: Rate::Modulator(modulator),
+                hebb,
+            },
+            (
+                Neuromodulation::Retroactive { modulator, eta_e },
+                Traces::Retroactive { hebb, elig },
+            ) => Paired::Retroactive {
+                modulator,
+                eta_e,
+                hebb,
+                elig,
+            },
+            _ => foreign_state(),
         }
     }
 
@@ -123,64 +245,66 @@ impl Plasticity {
         }
     }
 
-    /// Advances the traces: `post` is the plastic layer's new activation (`h_t`, or `g_t`
-    /// in the LSTM), `pre` the previous hidden state, `h` the new hidden state (the
-    /// modulator's input).
-    pub fn update(
+    /// Advances the traces of `traces` ([`Plasticity::pair`]): `post` is the plastic layer's
+    /// new activation (`h_t`, or `g_t` in the LSTM), `pre` the previous hidden state, `h` the
+    /// new hidden state (the modulator's input). Returns the new traces and the modulator's
+    /// output that wrote them.
+    pub(crate) fn update(
         &self,
-        hebb: &Tensor,
-        elig: Option<&Tensor>,
+        traces: &Paired<'_, '_>,
         post: &Tensor,
         pre: &Tensor,
         h: &Tensor,
-    ) -> Update {
-        let m = self.modulator.as_ref().map(|m| m.forward(h));
-        let (hebb, elig) = match (self.modulation, &m, elig) {
-            (Modulation::None | Modulation::Simple, _, _) => {
-                let rate = self.rate(m.as_ref());
-                (self.apply_rule(self.rule, hebb, rate, post, pre), None)
+    ) -> (Traces, Option<Tensor>) {
+        match *traces {
+            Paired::Direct {
+                rate: Rate::Eta(eta),
+                hebb,
+            } => (Traces::Hebb(self.apply_rule(hebb, eta, post, pre)), None),
+            Paired::Direct {
+                rate: Rate::Modulator(modulator),
+                hebb,
+            } => {
+                let m = modulator.forward(h);
+                (Traces::Hebb(self.apply_rule(hebb, &m, post, pre)), Some(m))
             }
-            (Modulation::Retroactive, Some(m), Some(e)) => {
-                let eta_e = self
-                    .eta_e
-                    .as_ref()
-                    .expect("η_E exists with retroactive modulation");
-                let hebb = self.clipped_add(hebb, &m.unsqueeze(-1), e);
-                (
-                    hebb,
-                    Some(self.apply_rule(Rule::Decay, e, eta_e, post, pre)),
-                )
+            Paired::Retroactive {
+                modulator,
+                eta_e,
+                hebb,
+                elig,
+            } => {
+                let m = modulator.forward(h);
+                let hebb = self.clipped_add(hebb, &m.unsqueeze(-1), elig);
+                let (keep, s) = eligibility_factors(eta_e, post);
+                let elig = self.advance(elig, Some(&keep), &s, pre, false);
+                (Traces::Retroactive { hebb, elig }, Some(m))
             }
-            _ => unreachable!("the modulator and eligibility trace exist with modulation"),
-        };
-        Update {
-            hebb,
-            elig,
-            modulator: m,
         }
     }
 
-    /// The rate of the trace rule without an eligibility trace: the modulator's output `m`
-    /// (simple neuromodulation) or the learned η.
-    pub(crate) fn rate<'a>(&'a self, m: Option<&'a Tensor>) -> &'a Tensor {
-        m.or(self.eta.as_ref())
-            .expect("η exists without neuromodulation, the modulator with it")
+    /// One step of the rule with plasticity rate `rate` (`[1]`, `[H]`, `[B × 1]` or `[B × H]`).
+    fn apply_rule(&self, trace: &Tensor, rate: &Tensor, post: &Tensor, pre: &Tensor) -> Tensor {
+        let (keep, s) = self.rule.factors(rate, post);
+        self.advance(trace, keep.as_ref(), &s, pre, self.rule.clipped())
     }
 
-    /// One step of `rule` with plasticity rate `rate` (`[1]`, `[H]`, `[B × 1]` or `[B × H]`).
-    fn apply_rule(
+    /// `keep ⊙ trace + s ⊗ pre` (`keep` = 1 when `None`), clipped at ±c if `clipped`.
+    fn advance(
         &self,
-        rule: Rule,
         trace: &Tensor,
-        rate: &Tensor,
-        post: &Tensor,
+        keep: Option<&Tensor>,
+        s: &Tensor,
         pre: &Tensor,
+        clipped: bool,
     ) -> Tensor {
-        let (keep, s) = rule_factors(rule, rate, post);
         let (s, pre) = (s.unsqueeze(2), pre.unsqueeze(1));
-        match keep {
-            None => self.clipped_add(trace, &s, &pre),
-            Some(keep) => (trace * keep.unsqueeze(-1)).addcmul(&s, &pre),
+        let kept = keep.map(|keep| trace * keep.unsqueeze(-1));
+        let kept = kept.as_ref().unwrap_or(trace);
+        if clipped {
+            self.clipped_add(kept, &s, &pre)
+        } else {
+            kept.addcmul(&s, &pre)
         }
     }
 
@@ -202,12 +326,52 @@ impl Plasticity {
 
 /// The rules differ only in how much of the old trace each post-synaptic row keeps:
 /// `next = keep ⊙ trace + s ⊗ pre`, with `s = rate ⊙ post` and `keep` = 1 for `hebb` (`None`),
-/// `1 − rate` for `decay`, `1 − rate ⊙ post²` for `oja`. Only `hebb` is clipped.
-pub(crate) fn rule_factors(rule: Rule, rate: &Tensor, post: &Tensor) -> (Option<Tensor>, Tensor) {
-    let keep = match rule {
-        Rule::Hebb => None,
-        Rule::Decay => Some(-rate + 1.0),
-        Rule::Oja => Some(-(post * rate * post) + 1.0),
-    };
-    (keep, post * rate)
+/// `1 − rate` for `decay`, `1 − rate ⊙ post²` for `oja`, `1 − rate ⊙ post` for `instar`;
+/// [`Rule::clipped`] says which clip.
+impl Rule {
+    /// `(keep, s)` of one step at plasticity rate `rate` and post-synaptic activity `post`.
+    pub(crate) fn factors(self, rate: &Tensor, post: &Tensor) -> (Option<Tensor>, Tensor) {
+        let keep = match self {
+            Self::Hebb => None,
+            Self::Decay => Some(-rate + 1.0),
+            Self::Oja => Some(-(post * rate * post) + 1.0),
+            Self::Instar => Some(-(post * rate) + 1.0),
+        };
+        (keep, post * rate)
+    }
+
+    /// The gradients `(dL/dpost, dL/drate)` through [`Rule::factors`], given those of `s` and
+    /// of `keep` (`None` where the rule keeps the whole trace).
+    pub(crate) fn factors_backward(
+        self,
+        rate: &Tensor,
+        post: &Tensor,
+        ds: &Tensor,
+        dkeep: Option<&Tensor>,
+    ) -> (Tensor, Tensor) {
+        let mut dpost = ds * rate;
+        let mut drate = ds * post;
+        if let Some(dkeep) = dkeep {
+            match self {
+                // `keep` = 1, a constant.
+                Self::Hebb => {}
+                Self::Decay => drate -= dkeep,
+                Self::Oja => {
+                    dpost -= rate * post * dkeep * 2.0;
+                    drate -= post.square() * dkeep;
+                }
+                Self::Instar => {
+                    dpost -= rate * dkeep;
+                    drate -= post * dkeep;
+                }
+            }
+        }
+        (dpost, drate)
+    }
+}
+
+/// `(keep, s)` of the eligibility trace under retroactive modulation: it decays towards the
+/// co-activity at rate `η_E` (`decay`'s factors, unclipped).
+pub(crate) fn eligibility_factors(eta_e: &Tensor, post: &Tensor) -> (Tensor, Tensor) {
+    (-eta_e + 1.0, post * eta_e)
 }

@@ -4,20 +4,68 @@ use tch::{Kind, Tensor};
 /// Recurrent state of a batch of `B` independent sequences.
 ///
 /// Every tensor has the batch as its first dimension and rows never interact, so one
-/// environment's episode end ([`State::reset_rows`]) leaves the others untouched.
+/// environment's episode end ([`State::reset_rows`]) leaves the others untouched. A state
+/// belongs to the core configuration that made it ([`crate::cores::Core::initial_state`]):
+/// which tensors it holds follows the core's kind and neuromodulation.
 #[derive(Debug)]
 pub struct State {
     /// Hidden activations `h_t`, `[B × H]`.
-    pub h: Tensor,
-    /// LSTM cell `c_t`, `[B × H]`.
-    pub c: Option<Tensor>,
-    /// Hebbian trace, `[B × H × H]` (rows: post-synaptic neuron, columns: pre-synaptic).
-    pub hebb: Option<Tensor>,
-    /// Eligibility trace `E` of retroactive neuromodulation, `[B × H × H]`.
-    pub elig: Option<Tensor>,
+    pub(crate) h: Tensor,
+    /// LSTM cell `c_t`, `[B × H]` (LSTM cores only).
+    pub(crate) c: Option<Tensor>,
+    /// The traces of the plastic weights (plastic cores only).
+    pub(crate) traces: Option<Traces>,
     /// Modulator output `M_t` of the step that produced this state: `[B × 1]` (scalar
     /// modulator) or `[B × H]` (fan-out). A diagnostic: the dynamics never read it back.
-    pub modulator: Option<Tensor>,
+    pub(crate) modulator: Option<Tensor>,
+}
+
+/// The traces of a plastic core, `[B × H × H]` each (rows: post-synaptic neuron, columns:
+/// pre-synaptic), as its neuromodulation needs them.
+#[derive(Debug)]
+pub enum Traces {
+    /// The Hebbian trace alone (no neuromodulation, or simple).
+    Hebb(Tensor),
+    /// Retroactive neuromodulation: the Hebbian trace and the eligibility trace `E` that the
+    /// modulator writes into it.
+    Retroactive { hebb: Tensor, elig: Tensor },
+}
+
+impl Traces {
+    /// The Hebbian trace.
+    pub fn hebb(&self) -> &Tensor {
+        match self {
+            Self::Hebb(hebb) | Self::Retroactive { hebb, .. } => hebb,
+        }
+    }
+
+    /// The eligibility trace (retroactive neuromodulation).
+    pub fn elig(&self) -> Option<&Tensor> {
+        match self {
+            Self::Retroactive { elig, .. } => Some(elig),
+            Self::Hebb(_) => None,
+        }
+    }
+
+    fn map(&self, f: impl Fn(&Tensor) -> Tensor) -> Self {
+        match self {
+            Self::Hebb(hebb) => Self::Hebb(f(hebb)),
+            Self::Retroactive { hebb, elig } => Self::Retroactive {
+                hebb: f(hebb),
+                elig: f(elig),
+            },
+        }
+    }
+}
+
+/// Panics for a state handed to a core other than the one that made it (the one check the
+/// types leave to run time: a state is a plain value, not tied to its core).
+#[track_caller]
+pub(crate) fn foreign_state() -> ! {
+    panic!(
+        "a core was given a state it did not make: a state holds the tensors of its own core's \
+         kind and neuromodulation (start from that core's initial_state)"
+    )
 }
 
 fn mean_abs(t: &Tensor) -> f64 {
@@ -37,6 +85,48 @@ impl Clone for State {
 }
 
 impl State {
+    /// A state from its tensors (a core's [`crate::cores::Core::initial_state`] is the usual
+    /// start): `c` for LSTM cores, `traces` for plastic ones; no modulator output yet.
+    pub fn new(h: Tensor, c: Option<Tensor>, traces: Option<Traces>) -> Self {
+        Self {
+            h,
+            c,
+            traces,
+            modulator: None,
+        }
+    }
+
+    /// Hidden activations `h_t`, `[B × H]`.
+    pub fn h(&self) -> &Tensor {
+        &self.h
+    }
+
+    /// LSTM cell `c_t`, `[B × H]` (LSTM cores).
+    pub fn c(&self) -> Option<&Tensor> {
+        self.c.as_ref()
+    }
+
+    /// The traces (plastic cores).
+    pub fn traces(&self) -> Option<&Traces> {
+        self.traces.as_ref()
+    }
+
+    /// Hebbian trace, `[B × H × H]` (plastic cores).
+    pub fn hebb(&self) -> Option<&Tensor> {
+        self.traces.as_ref().map(Traces::hebb)
+    }
+
+    /// Eligibility trace `E`, `[B × H × H]` (retroactive neuromodulation).
+    pub fn elig(&self) -> Option<&Tensor> {
+        self.traces.as_ref().and_then(Traces::elig)
+    }
+
+    /// Modulator output `M_t` of the step that produced this state (`[B × 1]`, or `[B × H]`
+    /// with a fan-out); `None` before the first step and without neuromodulation.
+    pub fn modulator(&self) -> Option<&Tensor> {
+        self.modulator.as_ref()
+    }
+
     pub fn batch_size(&self) -> i64 {
         self.h.size()[0]
     }
@@ -45,8 +135,7 @@ impl State {
         Self {
             h: f(&self.h),
             c: self.c.as_ref().map(&f),
-            hebb: self.hebb.as_ref().map(&f),
-            elig: self.elig.as_ref().map(&f),
+            traces: self.traces.as_ref().map(|t| t.map(&f)),
             modulator: self.modulator.as_ref().map(&f),
         }
     }
@@ -80,9 +169,9 @@ impl State {
     pub fn named(&self) -> Vec<(&'static str, &Tensor)> {
         [
             ("h", Some(&self.h)),
-            ("c", self.c.as_ref()),
-            ("hebb", self.hebb.as_ref()),
-            ("elig", self.elig.as_ref()),
+            ("c", self.c()),
+            ("hebb", self.hebb()),
+            ("elig", self.elig()),
         ]
         .into_iter()
         .filter_map(|(name, t)| t.map(|t| (name, t)))
@@ -96,12 +185,12 @@ impl State {
 
     /// Mean of `|Hebb|` over batch and connections (plastic cores), for logging.
     pub fn mean_abs_hebb(&self) -> Option<f64> {
-        self.hebb.as_ref().map(mean_abs)
+        self.hebb().map(mean_abs)
     }
 
     /// Mean of `|E|`, the eligibility trace (retroactive modulation), for logging.
     pub fn mean_abs_elig(&self) -> Option<f64> {
-        self.elig.as_ref().map(mean_abs)
+        self.elig().map(mean_abs)
     }
 
     /// Mean and standard deviation of the last modulator output, for logging.

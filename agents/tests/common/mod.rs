@@ -90,41 +90,37 @@ pub fn label(c: &CoreConfig) -> String {
     )
 }
 
-/// Every core and option combination the property tests cover.
+/// Every core the options make, H = 4: each plain kind, and each plastic kind with every
+/// combination of rule, η and α shape, neuromodulation and modulator shape that
+/// [`CoreConfig::validate`] accepts. Built from the enums' `ALL`, so a new option value is
+/// covered by every property test without an edit here.
 pub fn all_configs() -> Vec<CoreConfig> {
-    let (rnn, lstm) = (CoreKind::PlasticRnn, CoreKind::PlasticLstm);
-    let (eta1, eta_n) = (EtaShape::Scalar, EtaShape::PerNeuron);
-    let (a_c, a_n) = (AlphaShape::PerConnection, AlphaShape::PerNeuron);
-    let (m1, m_f) = (ModulatorShape::Scalar, ModulatorShape::FanOut);
-    let (none, simple, retro) = (
-        Modulation::None,
-        Modulation::Simple,
-        Modulation::Retroactive,
-    );
-    let mut v = vec![CoreConfig::rnn(4), CoreConfig::lstm(4)];
-    for rule in [Rule::Hebb, Rule::Decay, Rule::Oja] {
-        for eta in [eta1, eta_n] {
-            for alpha in [a_c, a_n] {
-                v.push(plastic(rnn, rule, eta, alpha, none, m1));
+    let mut v = Vec::new();
+    for &kind in CoreKind::ALL {
+        if !kind.is_plastic() {
+            v.push(CoreConfig {
+                kind,
+                hidden: 4,
+                modulation: Modulation::None,
+                ..CoreConfig::default()
+            });
+            continue;
+        }
+        for &rule in Rule::ALL {
+            for &modulation in Modulation::ALL {
+                for &eta in EtaShape::ALL {
+                    for &alpha in AlphaShape::ALL {
+                        for &modulator in ModulatorShape::ALL {
+                            let c = plastic(kind, rule, eta, alpha, modulation, modulator);
+                            if c.validate().is_ok() {
+                                v.push(c);
+                            }
+                        }
+                    }
+                }
             }
         }
-        for modulator in [m1, m_f] {
-            v.push(plastic(rnn, rule, eta1, a_c, simple, modulator));
-        }
     }
-    for modulator in [m1, m_f] {
-        for eta in [eta1, eta_n] {
-            v.push(plastic(rnn, Rule::Hebb, eta, a_c, retro, modulator));
-        }
-    }
-    v.push(plastic(rnn, Rule::Hebb, eta_n, a_n, retro, m_f));
-    v.push(plastic(rnn, Rule::Hebb, eta1, a_n, simple, m_f));
-    v.push(plastic(lstm, Rule::Hebb, eta1, a_c, simple, m1));
-    v.push(plastic(lstm, Rule::Decay, eta1, a_c, none, m1));
-    v.push(plastic(lstm, Rule::Oja, eta_n, a_n, none, m1));
-    v.push(plastic(lstm, Rule::Hebb, eta1, a_n, simple, m_f));
-    v.push(plastic(lstm, Rule::Hebb, eta1, a_c, retro, m1));
-    v.push(plastic(lstm, Rule::Decay, eta1, a_c, simple, m1));
     v
 }
 

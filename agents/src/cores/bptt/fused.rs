@@ -16,9 +16,10 @@
 //! Covers plastic RNNs and LSTMs with any rule, α and η shape and neuromodulation (any
 //! modulator shape): [`super::Engine::fused_unsupported`].
 use super::cell::{self, CellActs};
-use super::traces::{plastic_input, Backend, FactorGrads, Factors, TraceStep};
-use crate::cores::plasticity::rule_factors;
-use crate::cores::{AlphaShape, Core, Modulation, Plasticity, Rule, State};
+use super::traces::{plastic_input, Backend, Factors, RetroFactors, TraceStep};
+use crate::cores::plasticity::{eligibility_factors, Paired, Rate};
+use crate::cores::state::foreign_state;
+use crate::cores::{AlphaShape, Core, Modulator, Plasticity, State, Traces};
 use tch::Tensor;
 
 /// What one forward step recorded.
@@ -31,8 +32,152 @@ struct Record {
     raw: Tensor,
     /// What the cell computed (`h_t` before any reset).
     acts: CellActs,
-    /// Rows whose episode ended after this step (`[B × 1]` bools).
+    /// Rows whose episode ended after this step (`[B × 1]` bools), as the next step's episode
+    /// starts mark them.
     done: Option<Tensor>,
+}
+
+/// How the trace updates are driven, with what only that way has: the rate of a rule that
+/// writes the Hebbian trace directly, or retroactive modulation's parameters and eligibility
+/// traces. `G` is what retroactive modulation carries besides: nothing forward, `dL/dE_t`
+/// backward.
+enum Mode<'a, G = ()> {
+    /// The rule writes the Hebbian trace at this rate (no neuromodulation, or `simple`).
+    Direct(Rate<'a>),
+    /// `eligs`: `E_0 … E_t`, rows zeroed where an episode ended.
+    Retroactive {
+        modulator: &'a Modulator,
+        eta_e: &'a Tensor,
+        eligs: Vec<Tensor>,
+        grad: G,
+    },
+}
+
+impl<G> Mode<'_, G> {
+    /// Clip bounds of the Hebbian trace: retroactive modulation always clips; of the rules,
+    /// those that [`crate::cores::Rule::clipped`] says.
+    fn bounds(&self, p: &Plasticity) -> (f64, f64) {
+        let clipped = match self {
+            Self::Direct(_) => p.rule.clipped(),
+            Self::Retroactive { .. } => true,
+        };
+        if clipped {
+            (-p.clip, p.clip)
+        } else {
+            (f64::NEG_INFINITY, f64::INFINITY)
+        }
+    }
+
+    /// The `[B × H]` factors of the trace updates as functions of the hidden states `h`
+    /// (`[N × H]`, the modulator's input) and post-synaptic activity `post`, with autograd
+    /// graphs (the backward pass's parameter gradients come through them): `[s, keep]` of
+    /// the rule (`keep` only for rules that have one, [`crate::cores::Rule::factors`]), or
+    /// `[M, s, keep]` of retroactive modulation (`s`, `keep` those of the eligibility trace).
+    fn factor_graph(&self, p: &Plasticity, h: &Tensor, post: &Tensor) -> Vec<Tensor> {
+        match self {
+            Self::Direct(Rate::Eta(eta)) => {
+                let (keep, s) = p.rule.factors(eta, post);
+                std::iter::once(s).chain(keep).collect()
+            }
+            Self::Direct(Rate::Modulator(modulator)) => {
+                let m = modulator.forward(h);
+                let (keep, s) = p.rule.factors(&m, post);
+                std::iter::once(s).chain(keep).collect()
+            }
+            Self::Retroactive {
+                modulator, eta_e, ..
+            } => {
+                let m = modulator.forward(h);
+                let (keep, s) = eligibility_factors(eta_e, post);
+                vec![m, s, keep]
+            }
+        }
+    }
+}
+
+/// A direct rule's rate at one step: `η`, or the modulator's output `M_t` with its `m_t`
+/// before the fan-out (for [`modulator_backward`]).
+enum StepRate<'a> {
+    Eta(&'a Tensor),
+    Modulated {
+        modulator: &'a Modulator,
+        m: Tensor,
+        big_m: Tensor,
+    },
+}
+
+impl<'a> StepRate<'a> {
+    fn at(rate: Rate<'a>, h: &Tensor) -> Self {
+        match rate {
+            Rate::Eta(eta) => Self::Eta(eta),
+            Rate::Modulator(modulator) => {
+                let (m, big_m) = modulate(modulator, h);
+                Self::Modulated {
+                    modulator,
+                    m,
+                    big_m,
+                }
+            }
+        }
+    }
+
+    fn value(&self) -> &Tensor {
+        match self {
+            Self::Eta(eta) => eta,
+            Self::Modulated { big_m, .. } => big_m,
+        }
+    }
+
+    /// `dL/dh_t` through the modulator, given `dL/drate` (none for `η`).
+    fn backward(&self, drate: &Tensor) -> Option<Tensor> {
+        match self {
+            Self::Eta(_) => None,
+            Self::Modulated { modulator, m, .. } => Some(modulator_backward(modulator, m, drate)),
+        }
+    }
+}
+
+/// The modulator's output before and after its fan-out, `(m_t, M_t)`.
+fn modulate(modulator: &Modulator, h: &Tensor) -> (Tensor, Tensor) {
+    let m = modulator.tanh_output(h);
+    let big_m = modulator.apply_fan_out(&m);
+    (m, big_m)
+}
+
+/// `dL/dh` through the modulator `M = m (⊙ f)`, `m = tanh(w_M · h + b_M)`, given `dL/dM`
+/// (`[B × H]`) and `m`.
+fn modulator_backward(md: &Modulator, m: &Tensor, dbig_m: &Tensor) -> Tensor {
+    let kind = m.kind();
+    let dm = match &md.fan_out {
+        Some(f) => (dbig_m * f).sum_dim_intlist(1, true, kind),
+        None => dbig_m.sum_dim_intlist(1, true, kind),
+    };
+    // tanh' = 1 − m²; `[B × 1] · [1 × H]`.
+    (dm * (-m.square() + 1.0)).matmul(&md.w)
+}
+
+/// `t` expanded to the shape of `like` (`[B × H]`) and contiguous, as the passes read it.
+fn full(t: &Tensor, like: &Tensor) -> Tensor {
+    t.expand(like.size(), false).contiguous()
+}
+
+/// The passes' factors of a direct rule at `rate`.
+fn direct_factors(p: &Plasticity, rate: &Tensor, post: &Tensor) -> Factors {
+    let (keep, s) = p.rule.factors(rate, post);
+    Factors {
+        keep: keep.map(|keep| full(&keep, post)),
+        s: full(&s, post),
+    }
+}
+
+/// The passes' factors of retroactive modulation, `big_m` = `M_t`.
+fn retro_factors(eta_e: &Tensor, big_m: &Tensor, post: &Tensor) -> RetroFactors {
+    let (keep, s) = eligibility_factors(eta_e, post);
+    RetroFactors {
+        m: full(big_m, post),
+        keep: full(&keep, post),
+        s: full(&s, post),
+    }
 }
 
 pub struct FusedTape<'a> {
@@ -43,8 +188,7 @@ pub struct FusedTape<'a> {
     connection_alpha: Option<Tensor>,
     /// `Hebb_0 … Hebb_t`, rows zeroed where an episode ended.
     traces: Vec<Tensor>,
-    /// `E_0 … E_t` likewise (retroactive modulation; empty otherwise).
-    eligs: Vec<Tensor>,
+    mode: Mode<'a>,
     h: Tensor,
     /// The LSTM's cell.
     c: Option<Tensor>,
@@ -55,27 +199,31 @@ pub struct FusedTape<'a> {
 
 impl<'a> FusedTape<'a> {
     /// Starts from `state`; the caller has checked [`super::Engine::fused_unsupported`].
-    pub fn new(core: &'a Core, state: &State) -> Self {
-        let plasticity = core
-            .plasticity()
-            .expect("the fused engine runs plastic cores");
+    /// Panics if `state` is another core's.
+    pub fn new(core: &'a Core, plasticity: &'a Plasticity, state: &State) -> Self {
         let connection_alpha = (core.config().alpha == AlphaShape::PerConnection)
             .then(|| plasticity.alpha.detach().contiguous());
-        let hebb = state
-            .hebb
-            .as_ref()
-            .expect("a plastic core's state has a Hebbian trace")
-            .detach()
-            .contiguous();
-        let eligs = match plasticity.modulation {
-            Modulation::Retroactive => vec![state
-                .elig
-                .as_ref()
-                .expect("retroactive modulation's state has an eligibility trace")
-                .detach()
-                .contiguous()],
-            Modulation::None | Modulation::Simple => Vec::new(),
+        let Some(traces) = &state.traces else {
+            foreign_state()
         };
+        let (hebb, mode) = match plasticity.pair(traces) {
+            Paired::Direct { rate, hebb } => (hebb, Mode::Direct(rate)),
+            Paired::Retroactive {
+                modulator,
+                eta_e,
+                hebb,
+                elig,
+            } => (
+                hebb,
+                Mode::Retroactive {
+                    modulator,
+                    eta_e,
+                    eligs: vec![elig.detach().contiguous()],
+                    grad: (),
+                },
+            ),
+        };
+        let hebb = hebb.detach().contiguous();
         let pre = state.h.detach().contiguous();
         let raw = tch::no_grad(|| plastic_input(&hebb, connection_alpha.as_ref(), &pre));
         Self {
@@ -83,89 +231,71 @@ impl<'a> FusedTape<'a> {
             plasticity,
             connection_alpha,
             traces: vec![hebb],
-            eligs,
+            mode,
             h: pre,
-            c: state.c.as_ref().map(Tensor::detach),
+            c: core.cell(state).map(Tensor::detach),
             raw,
             modulator: state.modulator.as_ref().map(Tensor::detach),
             steps: Vec::new(),
         }
     }
 
-    /// What the cell computes at one step, and the modulator's output.
-    fn activate(&self, x: &Tensor, raw: &Tensor) -> (CellActs, Option<Tensor>) {
+    /// What the cell computes at one step.
+    fn activate(&self, x: &Tensor, raw: &Tensor) -> CellActs {
         let plastic = match self.core.config().alpha {
             AlphaShape::PerConnection => raw.shallow_clone(),
             AlphaShape::PerNeuron => raw * &self.plasticity.alpha,
         };
         let fixed = self.core.fixed_input(x, &self.h);
-        let acts = cell::forward(&fixed, &plastic, self.c.as_ref());
-        let m = self
-            .plasticity
-            .modulator
-            .as_ref()
-            .map(|m| m.forward(&acts.h));
-        (acts, m)
+        cell::forward(&fixed, &plastic, self.c.as_ref())
     }
 
-    /// The `[B × H]` factors of the trace updates as functions of post-synaptic activity
-    /// `post` (`[N × H]`) and the modulator's output `m`, with autograd graphs when called with
-    /// gradients on: `[s, keep]` of the rule (`keep` only for rules other than `hebb`), or
-    /// `[m, s, keep]` of retroactive modulation (`s`, `keep` those of the eligibility trace).
-    fn factor_graph(&self, post: &Tensor, m: Option<&Tensor>) -> Vec<Tensor> {
-        let p = self.plasticity;
-        match p.modulation {
-            Modulation::Retroactive => {
-                let eta_e = p
-                    .eta_e
-                    .as_ref()
-                    .expect("η_E exists with retroactive modulation");
-                let (keep, s) = rule_factors(Rule::Decay, eta_e, post);
-                let m = m.expect("the modulator exists with retroactive modulation");
-                vec![m.shallow_clone(), s, keep.expect("`decay` keeps a share")]
-            }
-            Modulation::None | Modulation::Simple => {
-                let (keep, s) = rule_factors(p.rule, p.rate(m), post);
-                std::iter::once(s).chain(keep).collect()
-            }
+    /// One step: returns `h_t` `[B × H]` (no autograd graph), after zeroing hidden state and
+    /// traces of the rows in `episode_start` (`[B]` bools), if any.
+    pub fn step(&mut self, x: &Tensor, episode_start: Option<&Tensor>) -> Tensor {
+        if let Some(rows) = episode_start {
+            self.start_episodes(rows);
         }
-    }
-
-    /// [`FusedTape::factor_graph`] as the kernels read it (no graph).
-    fn kernel_factors(&self, post: &Tensor, m: Option<&Tensor>) -> Factors {
-        let full = |t: &Tensor| t.expand(post.size(), false).contiguous();
-        match self.factor_graph(post, m).as_slice() {
-            [m, s, keep] if self.plasticity.modulation == Modulation::Retroactive => {
-                Factors::Retroactive {
-                    m: full(m),
-                    keep: full(keep),
-                    s: full(s),
-                }
-            }
-            [s] => Factors::Direct {
-                keep: None,
-                s: full(s),
-            },
-            [s, keep] => Factors::Direct {
-                keep: Some(full(keep)),
-                s: full(s),
-            },
-            f => unreachable!("factor_graph gives 1 to 3 factors, not {}", f.len()),
-        }
-    }
-
-    /// One step: returns `h_t` `[B × H]` (no autograd graph).
-    pub fn step(&mut self, x: &Tensor) -> Tensor {
         tch::no_grad(|| {
-            let (acts, m) = self.activate(x, &self.raw);
-            let factors = self.kernel_factors(&acts.post, m.as_ref());
+            let t = self.steps.len();
+            let acts = self.activate(x, &self.raw);
             let pre = self.h.contiguous();
+            let (lo, hi) = self.mode.bounds(self.plasticity);
+            let step = TraceStep {
+                backend: Backend::for_device(self.core.device()),
+                prev: &self.traces[t],
+                pre: &pre,
+                alpha: self.connection_alpha.as_ref(),
+                lo,
+                hi,
+            };
             // `h_t` is the next step's pre-synaptic activity.
-            let (next, next_elig, raw) = self
-                .trace_step(self.steps.len(), &pre, &factors)
-                .forward(&acts.h);
+            let (next, raw, m) = match &mut self.mode {
+                Mode::Direct(rate) => {
+                    let rate = StepRate::at(*rate, &acts.h);
+                    let factors = direct_factors(self.plasticity, rate.value(), &acts.post);
+                    let (next, raw) = step.forward(&factors, &acts.h);
+                    let m = match rate {
+                        StepRate::Eta(_) => None,
+                        StepRate::Modulated { big_m, .. } => Some(big_m),
+                    };
+                    (next, raw, m)
+                }
+                Mode::Retroactive {
+                    modulator,
+                    eta_e,
+                    eligs,
+                    ..
+                } => {
+                    let (_, big_m) = modulate(modulator, &acts.h);
+                    let factors = retro_factors(eta_e, &big_m, &acts.post);
+                    let (next, next_elig, raw) =
+                        step.forward_retroactive(&factors, &eligs[t], &acts.h);
+                    eligs.push(next_elig);
+                    (next, raw, Some(big_m))
+                }
+            };
             self.traces.push(next);
-            self.eligs.extend(next_elig);
             self.modulator = m;
             self.h = acts.h.shallow_clone();
             self.c = acts.lstm.as_ref().map(|l| l.c.shallow_clone());
@@ -180,9 +310,10 @@ impl<'a> FusedTape<'a> {
         })
     }
 
-    /// Zeroes hidden state and traces of the rows whose episode ended; outputs already
-    /// returned keep their values.
-    pub fn reset_rows(&mut self, done: &Tensor) {
+    /// Zeroes hidden state and traces of the rows in `done`, whose episode ended at the last
+    /// step. Out of place but for the plastic input, which only this tape holds: outputs and
+    /// states already returned keep their values.
+    fn start_episodes(&mut self, done: &Tensor) {
         let done = done.to_device(self.h.device());
         let rows = done.view([-1, 1]);
         self.h = self.h.masked_fill(&rows, 0.0);
@@ -192,25 +323,34 @@ impl<'a> FusedTape<'a> {
             self.modulator = Some(m.masked_fill(&rows, 0.0));
         }
         let cells = done.view([-1, 1, 1]);
-        for trace in [self.traces.last_mut(), self.eligs.last_mut()]
-            .into_iter()
-            .flatten()
-        {
-            let _ = trace.masked_fill_(&cells, 0.0);
+        let eligs = match &mut self.mode {
+            Mode::Direct(_) => None,
+            Mode::Retroactive { eligs, .. } => eligs.last_mut(),
+        };
+        for trace in [self.traces.last_mut(), eligs].into_iter().flatten() {
+            *trace = trace.masked_fill(&cells, 0.0);
         }
         if let Some(record) = self.steps.last_mut() {
             record.done = Some(rows);
         }
     }
 
-    /// The current state. It shares the latest traces, which [`FusedTape::reset_rows`] zeroes
-    /// in place: read it before resetting.
+    /// The state after the last step.
     pub fn state(&self) -> State {
+        // One trace per step, and the one it started from.
+        let now = self.steps.len();
+        let hebb = self.traces[now].shallow_clone();
+        let traces = match &self.mode {
+            Mode::Direct(_) => Traces::Hebb(hebb),
+            Mode::Retroactive { eligs, .. } => Traces::Retroactive {
+                hebb,
+                elig: eligs[now].shallow_clone(),
+            },
+        };
         State {
             h: self.h.shallow_clone(),
             c: self.c.as_ref().map(Tensor::shallow_clone),
-            hebb: self.traces.last().map(Tensor::shallow_clone),
-            elig: self.eligs.last().map(Tensor::shallow_clone),
+            traces: Some(traces),
             modulator: self.modulator.as_ref().map(Tensor::shallow_clone),
         }
     }
@@ -221,21 +361,38 @@ impl<'a> FusedTape<'a> {
     /// Going back step by step needs only the gradients with respect to the state. Those with
     /// respect to the parameters are sums over steps of per-step terms, so the loop keeps each
     /// step's gradients of its per-neuron quantities (the pre-activation and the factors of
-    /// [`FusedTape::factor_graph`]), and one autograd call on all steps at once turns them
-    /// into parameter gradients at the end.
+    /// [`Mode::factor_graph`]), and one autograd call on all steps at once turns them into
+    /// parameter gradients at the end.
     pub fn backward(self, grad_h: &Tensor) {
-        let kind = self.core.kind();
-        let opts = (kind, self.core.device());
-        let (b, h) = (self.h.size()[0], self.core.hidden());
-        let per_connection = self.core.config().alpha == AlphaShape::PerConnection;
-        let w = self.core.w().detach();
-        let alpha = self.plasticity.alpha.detach();
-        let retroactive = self.plasticity.modulation == Modulation::Retroactive;
-        let mut grads = BackwardCarry {
-            hebb: Tensor::zeros([b, h, h], opts),
-            elig: retroactive.then(|| Tensor::zeros([b, h, h], opts)),
-            alpha: per_connection.then(|| Tensor::zeros([h, h], opts)),
+        let core = self.core;
+        let p = self.plasticity;
+        let kind = core.kind();
+        let opts = (kind, core.device());
+        let (b, h) = (self.h.size()[0], core.hidden());
+        let per_connection = self.connection_alpha.is_some();
+        let w = core.w().detach();
+        let alpha = p.alpha.detach();
+        let backend = Backend::for_device(core.device());
+        let (lo, hi) = self.mode.bounds(p);
+        // `dL/dHebb_t`, and under retroactive modulation `dL/dE_t`, from the steps after.
+        let mut grad_hebb = Tensor::zeros([b, h, h], opts);
+        let mut mode = match self.mode {
+            Mode::Direct(rate) => Mode::Direct(rate),
+            Mode::Retroactive {
+                modulator,
+                eta_e,
+                eligs,
+                grad: (),
+            } => Mode::Retroactive {
+                modulator,
+                eta_e,
+                eligs,
+                grad: Tensor::zeros([b, h, h], opts),
+            },
         };
+        // α's gradient, summed over steps (α per connection; per neuron it comes from the
+        // plastic input at the end).
+        let mut dalpha = per_connection.then(|| Tensor::zeros([h, h], opts));
         let mut dh = Tensor::zeros([b, h], opts);
         // `dL/dc_t` from the steps after (LSTM).
         let mut dc: Option<Tensor> = None;
@@ -252,22 +409,72 @@ impl<'a> FusedTape<'a> {
                     dh = dh.masked_fill(rows, 0.0);
                     dc = dc.map(|dc| dc.masked_fill(rows, 0.0));
                     let cells = rows.unsqueeze(2);
-                    for trace in [Some(&mut grads.hebb), grads.elig.as_mut()]
-                        .into_iter()
-                        .flatten()
-                    {
+                    let grad_elig = match &mut mode {
+                        Mode::Direct(_) => None,
+                        Mode::Retroactive { grad, .. } => Some(grad),
+                    };
+                    for trace in [Some(&mut grad_hebb), grad_elig].into_iter().flatten() {
                         let _ = trace.masked_fill_(&cells, 0.0);
                     }
                 }
                 let acts = &record.acts;
-                let modulated = self.modulate(&acts.h);
-                let big_m = modulated.as_ref().map(|(_, big_m)| big_m);
-                let factors = self.kernel_factors(&acts.post, big_m);
-                let step = self.trace_step(t, &record.pre, &factors);
-                let mut factor_grads =
-                    step.backward_update(&self.traces[t + 1], &mut grads.hebb, grads.elig.as_mut());
-                let (dpost, dh_modulator, dfactor) =
-                    self.factors_backward(&acts.post, modulated.as_ref(), &factor_grads);
+                let step = TraceStep {
+                    backend,
+                    prev: &self.traces[t],
+                    pre: &record.pre,
+                    alpha: self.connection_alpha.as_ref(),
+                    lo,
+                    hi,
+                };
+                let next = &self.traces[t + 1];
+                // The first trace pass, then the gradients through the factors: `dL/dpost`,
+                // `dL/dh_t` through the modulator (which reads `h_t`) and the factors'
+                // gradients in `factor_graph`'s order. Without an eligibility trace:
+                // `s = r ⊙ post` and the rule's `keep` ([`crate::cores::Rule::factors`]),
+                // at rate `r` = η or `M`. Under retroactive modulation: `s = η_E ⊙ post`,
+                // `keep` = 1 − η_E (not a function of post), and `M` writes the eligibility
+                // trace.
+                let (factors, mut dpre, dpost, dh_modulator, dfactor) = match &mut mode {
+                    Mode::Direct(rate) => {
+                        let rate = StepRate::at(*rate, &acts.h);
+                        let factors = direct_factors(p, rate.value(), &acts.post);
+                        let g = step.backward_update(&factors, next, &mut grad_hebb);
+                        let (dpost, drate) = p.rule.factors_backward(
+                            rate.value(),
+                            &acts.post,
+                            &g.ds,
+                            g.dkeep.as_ref(),
+                        );
+                        let dh_modulator = rate.backward(&drate);
+                        let dfactor: Vec<Tensor> = std::iter::once(g.ds).chain(g.dkeep).collect();
+                        (factors, g.dpre, dpost, dh_modulator, dfactor)
+                    }
+                    Mode::Retroactive {
+                        modulator,
+                        eta_e,
+                        eligs,
+                        grad,
+                    } => {
+                        let (m, big_m) = modulate(modulator, &acts.h);
+                        let retro = retro_factors(eta_e, &big_m, &acts.post);
+                        let g = step.backward_update_retroactive(
+                            &retro,
+                            &eligs[t],
+                            next,
+                            &mut grad_hebb,
+                            grad,
+                        );
+                        let dpost = &g.ds * eta_e.detach();
+                        let dh_modulator = modulator_backward(modulator, &m, &g.dm);
+                        // The Hebbian trace keeps all of itself.
+                        let factors = Factors {
+                            keep: None,
+                            s: retro.s,
+                        };
+                        let dfactor = vec![g.dm, g.ds, g.dkeep];
+                        (factors, g.dpre, dpost, Some(dh_modulator), dfactor)
+                    }
+                };
                 let mut dh_t = grad_h.get(t as i64) + &dh;
                 if let Some(d) = dh_modulator {
                     dh_t += d;
@@ -279,12 +486,13 @@ impl<'a> FusedTape<'a> {
                     &da_plastic * &alpha
                 };
                 step.backward_input(
+                    (factors.keep.as_ref(), &factors.s),
                     &draw,
-                    &mut grads.hebb,
-                    &mut factor_grads.dpre,
-                    grads.alpha.as_mut(),
+                    &mut grad_hebb,
+                    &mut dpre,
+                    dalpha.as_mut(),
                 );
-                dh = da.mm(&w) + factor_grads.dpre;
+                dh = da.mm(&w) + dpre;
                 dc = dc_prev;
                 das.push(da);
                 da_plastics.push(da_plastic);
@@ -301,132 +509,20 @@ impl<'a> FusedTape<'a> {
             Tensor::cat(&self.steps.iter().map(f).collect::<Vec<_>>(), 0)
         };
         let da = Tensor::cat(&das, 0);
-        let mut surrogate =
-            (self.core.fixed_input(&all(|r| &r.x), &all(|r| &r.pre)) * &da).sum(kind);
+        let mut surrogate = (core.fixed_input(&all(|r| &r.x), &all(|r| &r.pre)) * &da).sum(kind);
         let hs = all(|r| &r.acts.h);
-        let m = self.plasticity.modulator.as_ref().map(|m| m.forward(&hs));
-        let graph = self.factor_graph(&all(|r| &r.acts.post), m.as_ref());
+        let graph = mode.factor_graph(p, &hs, &all(|r| &r.acts.post));
         assert_eq!(graph.len(), dfactors[0].len(), "one gradient per factor");
         for (k, factor) in graph.iter().enumerate() {
             let d = Tensor::cat(&dfactors.iter().map(|d| &d[k]).collect::<Vec<_>>(), 0);
             surrogate += (factor * d).sum(kind);
         }
-        surrogate += match grads.alpha {
-            Some(dalpha) => (&self.plasticity.alpha * dalpha).sum(kind),
-            None => (&self.plasticity.alpha
+        surrogate += match dalpha {
+            Some(dalpha) => (&p.alpha * dalpha).sum(kind),
+            None => (&p.alpha
                 * (all(|r| &r.raw) * Tensor::cat(&da_plastics, 0)).sum_dim_intlist(0, false, kind))
             .sum(kind),
         };
         surrogate.backward();
     }
-
-    /// The modulator's output before and after its fan-out, `(m_t, M_t)`, under
-    /// neuromodulation.
-    fn modulate(&self, h: &Tensor) -> Option<(Tensor, Tensor)> {
-        self.plasticity.modulator.as_ref().map(|md| {
-            let m = md.tanh_output(h);
-            let big_m = md.apply_fan_out(&m);
-            (m, big_m)
-        })
-    }
-
-    /// The gradients through the factors of post-synaptic activity `post`, given theirs:
-    /// `dL/dpost`, `dL/dh_t` through the modulator (which reads `h_t`), and the factors'
-    /// gradients in [`FusedTape::factor_graph`]'s order. Without an eligibility trace:
-    /// `s = r ⊙ post`; `keep` = 1 − r (`decay`) or 1 − r ⊙ post² (`oja`); under
-    /// neuromodulation the rate `r = M` ([`FusedTape::modulator_backward`]), with
-    /// `modulated` = `(m, M)` ([`FusedTape::modulate`]). Under retroactive modulation:
-    /// `s = η_E ⊙ post`, `keep` = 1 − η_E (not a function of post), and `M` writes the
-    /// eligibility trace.
-    fn factors_backward(
-        &self,
-        post: &Tensor,
-        modulated: Option<&(Tensor, Tensor)>,
-        g: &FactorGrads,
-    ) -> (Tensor, Option<Tensor>, Vec<Tensor>) {
-        let p = self.plasticity;
-        let ds = &g.ds;
-        if p.modulation == Modulation::Retroactive {
-            let eta_e = p.eta_e.as_ref().expect("η_E exists here").detach();
-            let (dm, dkeep) = match (&g.dm, &g.dkeep) {
-                (Some(dm), Some(dkeep)) => (dm, dkeep),
-                _ => unreachable!("retroactive steps give dL/dm and dL/dkeep"),
-            };
-            let modulated = modulated.expect("the modulator exists here");
-            return (
-                ds * eta_e,
-                Some(self.modulator_backward(modulated, dm)),
-                vec![
-                    dm.shallow_clone(),
-                    ds.shallow_clone(),
-                    dkeep.shallow_clone(),
-                ],
-            );
-        }
-        let rate = p.rate(modulated.map(|(_, big_m)| big_m));
-        let mut dpost = ds * rate;
-        let mut drate = ds * post;
-        match (p.rule, &g.dkeep) {
-            (Rule::Hebb, _) => {}
-            (Rule::Decay, Some(dkeep)) => drate -= dkeep,
-            (Rule::Oja, Some(dkeep)) => {
-                dpost -= rate * post * dkeep * 2.0;
-                drate -= post.square() * dkeep;
-            }
-            (Rule::Decay | Rule::Oja, None) => unreachable!("rules that decay give dL/dkeep"),
-        }
-        let dh = modulated.map(|modulated| self.modulator_backward(modulated, &drate));
-        let grads = std::iter::once(ds.shallow_clone())
-            .chain(g.dkeep.as_ref().map(Tensor::shallow_clone))
-            .collect();
-        (dpost, dh, grads)
-    }
-
-    /// `dL/dh` through the modulator `M = m (⊙ f)`, `m = tanh(w_M · h + b_M)`, given `dL/dM`
-    /// (`[B × H]`) and `modulated` = `(m, M)`.
-    fn modulator_backward(&self, (m, _): &(Tensor, Tensor), dbig_m: &Tensor) -> Tensor {
-        let md = self
-            .plasticity
-            .modulator
-            .as_ref()
-            .expect("a modulated tape has a modulator");
-        let kind = m.kind();
-        let dm = match &md.fan_out {
-            Some(f) => (dbig_m * f).sum_dim_intlist(1, true, kind),
-            None => dbig_m.sum_dim_intlist(1, true, kind),
-        };
-        // tanh' = 1 − m²; `[B × 1] · [1 × H]`.
-        (dm * (-m.square() + 1.0)).matmul(&md.w)
-    }
-
-    /// The trace passes of step `t` (0-based: from `traces[t]`, `eligs[t]`).
-    fn trace_step<'s>(&'s self, t: usize, pre: &'s Tensor, factors: &'s Factors) -> TraceStep<'s> {
-        let p = self.plasticity;
-        // Retroactive modulation always clips; of the rules, only `hebb` does.
-        let (lo, hi) = match (p.modulation, p.rule) {
-            (Modulation::Retroactive, _) | (_, Rule::Hebb) => (-p.clip, p.clip),
-            (_, Rule::Decay | Rule::Oja) => (f64::NEG_INFINITY, f64::INFINITY),
-        };
-        TraceStep {
-            backend: Backend::for_device(self.core.device()),
-            prev: &self.traces[t],
-            elig: self.eligs.get(t),
-            pre,
-            factors,
-            alpha: self.connection_alpha.as_ref(),
-            lo,
-            hi,
-        }
-    }
-}
-
-/// The gradients the backward loop carries from step to step besides `dL/dh`.
-struct BackwardCarry {
-    /// `dL/dHebb_t`.
-    hebb: Tensor,
-    /// `dL/dE_t` (retroactive modulation).
-    elig: Option<Tensor>,
-    /// α's gradient, summed over steps (α per connection; per neuron it comes from the
-    /// plastic input at the end).
-    alpha: Option<Tensor>,
 }

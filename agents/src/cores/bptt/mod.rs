@@ -2,9 +2,11 @@
 //! loss is known, backpropagation through time, either by autograd or by the hand-written
 //! pass of [`fused`].
 //!
-//! The tape hands out each `h_t` without a graph. The caller stacks them, builds its loss on
-//! that stack as a leaf tensor, backpropagates the loss to the leaf, and passes the leaf's
-//! gradient to [`Tape::backward`], which continues into the core's parameters.
+//! The tape hands out each `h_t` without a graph. Each step takes the rows whose episode starts
+//! there (sb3-contrib's `episode_starts`: the previous step's episode ends), so resets need no
+//! call of their own. The caller stacks the outputs, builds its loss on that stack as a leaf
+//! tensor, backpropagates the loss to the leaf, and passes the leaf's gradient to
+//! [`Tape::backward`], which continues into the core's parameters.
 //!
 //! The hand-written pass, outermost first (its gradients are derived in
 //! `docs/backward-pass.md`):
@@ -107,49 +109,60 @@ pub enum Tape<'a> {
 }
 
 impl<'a> Tape<'a> {
-    /// Starts an unroll of `core` from `state` (whose graph, if any, is not followed back).
+    /// Starts an unroll of `core` from `state` (whose graph, if any, is not followed back),
+    /// with `engine` where it applies: [`Engine::Fused`] on a core it cannot run
+    /// ([`Engine::fused_unsupported`]) runs autograd, as `bptt = "auto"` would
+    /// ([`Tape::engine`] says which runs).
     pub fn new(core: &'a Core, state: &State, engine: Engine) -> Self {
-        match engine {
-            Engine::Autograd => Self::Autograd {
+        match (engine, core.plasticity()) {
+            (Engine::Fused, Some(plasticity)) if Engine::fused_unsupported(core).is_none() => {
+                Self::Fused(FusedTape::new(core, plasticity, state))
+            }
+            _ => Self::Autograd {
                 core,
                 state: state.detach(),
                 outputs: Vec::new(),
             },
-            Engine::Fused => Self::Fused(FusedTape::new(core, state)),
         }
     }
 
-    /// One step for the whole batch: `h_t` `[B × H]`, without a graph.
-    pub fn step(&mut self, x: &Tensor) -> Tensor {
+    /// The engine that runs this tape's backward pass.
+    pub fn engine(&self) -> Engine {
+        match self {
+            Self::Autograd { .. } => Engine::Autograd,
+            Self::Fused(_) => Engine::Fused,
+        }
+    }
+
+    /// One step for the whole batch: `h_t` `[B × H]`, without a graph. The rows marked in
+    /// `episode_start` (`[B]`: where the previous step ended an episode) start a fresh one:
+    /// their hidden state and traces are zeroed before the step. Outputs and states already
+    /// returned keep their values.
+    pub fn step(&mut self, x: &Tensor, episode_start: &[bool]) -> Tensor {
+        let start = episode_start
+            .contains(&true)
+            .then(|| super::state::row_mask(episode_start));
         match self {
             Self::Autograd {
                 core,
                 state,
                 outputs,
             } => {
+                if let Some(start) = &start {
+                    *state = state.reset_rows(start);
+                }
                 let (h, next) = core.step(x, state);
                 *state = next;
                 let out = h.detach();
                 outputs.push(h);
                 out
             }
-            Self::Fused(tape) => tape.step(x),
+            Self::Fused(tape) => tape.step(x, start.as_ref()),
         }
     }
 
-    /// Starts fresh episodes in the rows marked `done`; outputs already returned keep their
-    /// values.
-    pub fn reset_rows(&mut self, done: &[bool]) {
-        if !done.contains(&true) {
-            return;
-        }
-        match self {
-            Self::Autograd { state, .. } => *state = state.reset_rows_bool(done),
-            Self::Fused(tape) => tape.reset_rows(&super::state::row_mask(done)),
-        }
-    }
-
-    /// The state after the last step (to read before [`Tape::reset_rows`] of that step).
+    /// The state after the last step, without a graph (episodes that ended there are reset
+    /// by the next step's `episode_start`, not in this state).
     pub fn state(&self) -> State {
         match self {
             Self::Autograd { state, .. } => state.detach(),

@@ -10,26 +10,40 @@ use cpu::{RetroRows, RetroUpdate, Rows3, Update};
 use tch::kind::Element;
 use tch::{Device, Kind, Tensor};
 
-/// What the passes read at one step besides the traces: `[B × H]` each, contiguous.
-pub(super) enum Factors {
-    /// `Hebb_t = clamp(keep ⊙ Hebb_{t−1} + s ⊗ h_{t−1})`: no neuromodulation, or `simple`.
-    /// `keep` is `None` for `hebb`, which keeps the whole trace.
-    Direct { keep: Option<Tensor>, s: Tensor },
-    /// Retroactive modulation: `m` writes `E_{t−1}` into `Hebb`; `E` keeps `keep` of itself
-    /// and adds `s ⊗ h_{t−1}`.
-    Retroactive { m: Tensor, keep: Tensor, s: Tensor },
+/// One step's factors of a rule that writes the Hebbian trace directly (no neuromodulation,
+/// or `simple`): `Hebb_t = clamp(keep ⊙ Hebb_{t−1} + s ⊗ h_{t−1})`. `[B × H]` each, contiguous;
+/// `keep` is `None` for rules that keep the whole trace (`hebb`).
+pub(super) struct Factors {
+    pub keep: Option<Tensor>,
+    pub s: Tensor,
 }
 
-/// The gradients of one step's factors from [`TraceStep::backward_update`], `[B × H]` each.
+/// One step's factors under retroactive modulation: `m` writes `E_{t−1}` into `Hebb`; `E`
+/// keeps `keep` of itself and adds `s ⊗ h_{t−1}`. `[B × H]` each, contiguous.
+pub(super) struct RetroFactors {
+    pub m: Tensor,
+    pub keep: Tensor,
+    pub s: Tensor,
+}
+
+/// The gradients of one step's [`Factors`] from [`TraceStep::backward_update`], `[B × H]`
+/// each.
 pub(super) struct FactorGrads {
     pub ds: Tensor,
-    /// `dL/dkeep`: for every rule but `hebb`, which keeps the whole trace, and under
-    /// retroactive modulation.
+    /// `dL/dkeep`, where the factors have a `keep`.
     pub dkeep: Option<Tensor>,
-    /// `dL/dm` (retroactive modulation).
-    pub dm: Option<Tensor>,
-    /// `dL/dh_{t−1}` through the trace updates; the plastic input's part is added by
+    /// `dL/dh_{t−1}` through the trace update; the plastic input's part is added by
     /// [`TraceStep::backward_input`].
+    pub dpre: Tensor,
+}
+
+/// The gradients of one step's [`RetroFactors`] from
+/// [`TraceStep::backward_update_retroactive`], `[B × H]` each.
+pub(super) struct RetroGrads {
+    pub dm: Tensor,
+    pub ds: Tensor,
+    pub dkeep: Tensor,
+    /// As [`FactorGrads::dpre`].
     pub dpre: Tensor,
 }
 
@@ -51,16 +65,14 @@ impl Backend {
     }
 }
 
-/// Step `t` (from `Hebb_{t−1}`, `E_{t−1}` to `Hebb_t`, `E_t`).
+/// Step `t` (from `Hebb_{t−1}`, `E_{t−1}` to `Hebb_t`, `E_t`). The factors, and under
+/// retroactive modulation `E_{t−1}` and its gradient, are the arguments of each pass.
 pub(super) struct TraceStep<'a> {
     pub backend: Backend,
     /// `Hebb_{t−1}`, `[B × H × H]`.
     pub prev: &'a Tensor,
-    /// `E_{t−1}` (retroactive modulation).
-    pub elig: Option<&'a Tensor>,
     /// `h_{t−1}`, `[B × H]`.
     pub pre: &'a Tensor,
-    pub factors: &'a Factors,
     /// α per connection, `[H × H]`; `None` when α is per neuron and applied to the plastic
     /// input outside these passes.
     pub alpha: Option<&'a Tensor>,
@@ -182,174 +194,167 @@ impl TraceStep<'_> {
         })
     }
 
-    /// The loops' view of this step under retroactive modulation.
+    /// The loops' view of this step under retroactive modulation, `elig` = `E_{t−1}`.
     fn retro_update<T: Element + num_traits::Float, R>(
         &self,
-        (m, keep, s): (&Tensor, &Tensor, &Tensor),
-        f: impl FnOnce(RetroUpdate<'_, T>) -> R,
+        f: &RetroFactors,
+        elig: &Tensor,
+        body: impl FnOnce(RetroUpdate<'_, T>) -> R,
     ) -> R {
-        let elig = self
-            .elig
-            .expect("retroactive steps have an eligibility trace");
-        self.update(Some(keep), s, |base| {
-            f(RetroUpdate {
+        self.update(Some(&f.keep), &f.s, |base| {
+            body(RetroUpdate {
                 base,
                 elig: data(elig),
-                m: data(m),
+                m: data(&f.m),
             })
         })
     }
 
-    /// `(Hebb_t, E_t, raw)`: the new traces and the next step's plastic input
+    /// `(Hebb_t, raw)`: the new trace and the next step's plastic input
     /// `Σ_j α[i,j] Hebb_t[i,j] post_j` (`post` = `h_t`).
-    pub fn forward(&self, post: &Tensor) -> (Tensor, Option<Tensor>, Tensor) {
-        let kind = self.prev.kind();
-        match self.factors {
-            Factors::Direct { keep, s } if self.uses_loops() => {
-                let (mut next, mut raw) = (self.prev.empty_like(), post.empty_like());
-                with_float!(kind, T => self.update::<T, _>(keep.as_ref(), s, |u| u.forward(
-                    data(post),
-                    data_mut(&mut next),
-                    data_mut(&mut raw),
-                )));
-                (next, None, raw)
-            }
-            Factors::Direct { keep, s } => {
-                let kept = match keep {
-                    Some(keep) => self.prev * keep.unsqueeze(2),
-                    None => self.prev.shallow_clone(),
-                };
-                let mut next = kept.addcmul(&s.unsqueeze(2), &self.pre.unsqueeze(1));
-                self.clip_(&mut next);
-                let raw = plastic_input(&next, self.alpha, post);
-                (next, None, raw)
-            }
-            Factors::Retroactive { m, keep, s } => {
-                let elig = self
-                    .elig
-                    .expect("retroactive steps have an eligibility trace");
-                if self.uses_loops() {
-                    let (mut next, mut raw) = (self.prev.empty_like(), post.empty_like());
-                    let mut next_elig = elig.empty_like();
-                    with_float!(kind, T => self.retro_update::<T, _>((m, keep, s), |u| u.forward(
-                        data(post),
-                        data_mut(&mut next),
-                        data_mut(&mut next_elig),
-                        data_mut(&mut raw),
-                    )));
-                    return (next, Some(next_elig), raw);
-                }
-                let mut next = self.prev.addcmul(&m.unsqueeze(2), elig);
-                self.clip_(&mut next);
-                let next_elig =
-                    (elig * keep.unsqueeze(2)).addcmul(&s.unsqueeze(2), &self.pre.unsqueeze(1));
-                let raw = plastic_input(&next, self.alpha, post);
-                (next, Some(next_elig), raw)
-            }
+    pub fn forward(&self, f: &Factors, post: &Tensor) -> (Tensor, Tensor) {
+        let Factors { keep, s } = f;
+        if self.uses_loops() {
+            let (mut next, mut raw) = (self.prev.empty_like(), post.empty_like());
+            with_float!(self.prev.kind(), T => self.update::<T, _>(keep.as_ref(), s, |u| u.forward(
+                data(post),
+                data_mut(&mut next),
+                data_mut(&mut raw),
+            )));
+            return (next, raw);
         }
+        let kept = match keep {
+            Some(keep) => self.prev * keep.unsqueeze(2),
+            None => self.prev.shallow_clone(),
+        };
+        let mut next = kept.addcmul(&s.unsqueeze(2), &self.pre.unsqueeze(1));
+        self.clip_(&mut next);
+        let raw = plastic_input(&next, self.alpha, post);
+        (next, raw)
+    }
+
+    /// [`TraceStep::forward`] under retroactive modulation, from `elig` = `E_{t−1}`:
+    /// `(Hebb_t, E_t, raw)`.
+    pub fn forward_retroactive(
+        &self,
+        f: &RetroFactors,
+        elig: &Tensor,
+        post: &Tensor,
+    ) -> (Tensor, Tensor, Tensor) {
+        if self.uses_loops() {
+            let (mut next, mut raw) = (self.prev.empty_like(), post.empty_like());
+            let mut next_elig = elig.empty_like();
+            with_float!(self.prev.kind(), T => self.retro_update::<T, _>(f, elig, |u| u.forward(
+                data(post),
+                data_mut(&mut next),
+                data_mut(&mut next_elig),
+                data_mut(&mut raw),
+            )));
+            return (next, next_elig, raw);
+        }
+        let RetroFactors { m, keep, s } = f;
+        let mut next = self.prev.addcmul(&m.unsqueeze(2), elig);
+        self.clip_(&mut next);
+        let next_elig = (elig * keep.unsqueeze(2)).addcmul(&s.unsqueeze(2), &self.pre.unsqueeze(1));
+        let raw = plastic_input(&next, self.alpha, post);
+        (next, next_elig, raw)
     }
 
     /// First backward pass, given `Hebb_t` (`next`). `grad` holds `dL/dHebb_t` and becomes
-    /// the gradient `G` of the unclipped trace; under retroactive modulation `grad_elig` goes
-    /// from `GE = dL/dE_t` to `dL/dE_{t−1} = keep ⊙ GE + m ⊙ G`.
-    pub fn backward_update(
-        &self,
-        next: &Tensor,
-        grad: &mut Tensor,
-        grad_elig: Option<&mut Tensor>,
-    ) -> FactorGrads {
-        let zeros = || self.pre.zeros_like();
+    /// the gradient `G` of the unclipped trace.
+    pub fn backward_update(&self, f: &Factors, next: &Tensor, grad: &mut Tensor) -> FactorGrads {
+        let Factors { keep, s } = f;
         let kind = self.prev.kind();
-        match (self.factors, grad_elig) {
-            (Factors::Direct { keep, s }, _) if self.uses_loops() => {
-                let want_dkeep = keep.is_some();
-                let (mut ds, mut dkeep, mut dpre) = (zeros(), zeros(), zeros());
-                with_float!(kind, T => self.update::<T, _>(keep.as_ref(), s, |u| u.backward_update(
-                    data(next),
-                    data_mut(grad),
-                    want_dkeep,
-                    Rows3 {
-                        ds: data_mut(&mut ds),
-                        dkeep: data_mut(&mut dkeep),
-                        dpre: data_mut(&mut dpre),
-                    },
-                )));
-                FactorGrads {
-                    ds,
-                    dkeep: want_dkeep.then_some(dkeep),
-                    dm: None,
-                    dpre,
-                }
-            }
-            (Factors::Direct { keep, s }, _) => {
-                self.unclip_grad_(grad, next);
-                FactorGrads {
-                    ds: row_dot(grad, self.pre),
-                    dkeep: keep
-                        .as_ref()
-                        .map(|_| (&*grad * self.prev).sum_dim_intlist(2, false, kind)),
-                    dm: None,
-                    dpre: (&*grad * s.unsqueeze(2)).sum_dim_intlist(1, false, kind),
-                }
-            }
-            (Factors::Retroactive { m, keep, s }, Some(grad_elig)) => {
-                let elig = self
-                    .elig
-                    .expect("retroactive steps have an eligibility trace");
-                if self.uses_loops() {
-                    let (mut dm, mut ds, mut dkeep, mut dpre) =
-                        (zeros(), zeros(), zeros(), zeros());
-                    with_float!(kind, T => self.retro_update::<T, _>((m, keep, s), |u| u.backward_update(
-                        data(next),
-                        data_mut(grad),
-                        data_mut(grad_elig),
-                        RetroRows {
-                            dm: data_mut(&mut dm),
-                            ds: data_mut(&mut ds),
-                            dkeep: data_mut(&mut dkeep),
-                            dpre: data_mut(&mut dpre),
-                        },
-                    )));
-                    return FactorGrads {
-                        ds,
-                        dkeep: Some(dkeep),
-                        dm: Some(dm),
-                        dpre,
-                    };
-                }
-                self.unclip_grad_(grad, next);
-                let grads = FactorGrads {
-                    ds: row_dot(grad_elig, self.pre),
-                    dkeep: Some((&*grad_elig * elig).sum_dim_intlist(2, false, kind)),
-                    dm: Some((&*grad * elig).sum_dim_intlist(2, false, kind)),
-                    dpre: (&*grad_elig * s.unsqueeze(2)).sum_dim_intlist(1, false, kind),
-                };
-                *grad_elig *= keep.unsqueeze(2);
-                let _ = grad_elig.addcmul_(grad, &m.unsqueeze(2));
-                grads
-            }
-            (Factors::Retroactive { .. }, None) => {
-                unreachable!("retroactive steps carry the eligibility trace's gradient")
-            }
+        if self.uses_loops() {
+            let zeros = || self.pre.zeros_like();
+            let want_dkeep = keep.is_some();
+            let (mut ds, mut dkeep, mut dpre) = (zeros(), zeros(), zeros());
+            with_float!(kind, T => self.update::<T, _>(keep.as_ref(), s, |u| u.backward_update(
+                data(next),
+                data_mut(grad),
+                want_dkeep,
+                Rows3 {
+                    ds: data_mut(&mut ds),
+                    dkeep: data_mut(&mut dkeep),
+                    dpre: data_mut(&mut dpre),
+                },
+            )));
+            return FactorGrads {
+                ds,
+                dkeep: want_dkeep.then_some(dkeep),
+                dpre,
+            };
+        }
+        self.unclip_grad_(grad, next);
+        FactorGrads {
+            ds: row_dot(grad, self.pre),
+            dkeep: keep
+                .as_ref()
+                .map(|_| (&*grad * self.prev).sum_dim_intlist(2, false, kind)),
+            dpre: (&*grad * s.unsqueeze(2)).sum_dim_intlist(1, false, kind),
         }
     }
 
+    /// [`TraceStep::backward_update`] under retroactive modulation, from `elig` = `E_{t−1}`:
+    /// besides `grad`, `grad_elig` goes from `GE = dL/dE_t` to
+    /// `dL/dE_{t−1} = keep ⊙ GE + m ⊙ G`.
+    pub fn backward_update_retroactive(
+        &self,
+        f: &RetroFactors,
+        elig: &Tensor,
+        next: &Tensor,
+        grad: &mut Tensor,
+        grad_elig: &mut Tensor,
+    ) -> RetroGrads {
+        let kind = self.prev.kind();
+        if self.uses_loops() {
+            let zeros = || self.pre.zeros_like();
+            let (mut dm, mut ds, mut dkeep, mut dpre) = (zeros(), zeros(), zeros(), zeros());
+            with_float!(kind, T => self.retro_update::<T, _>(f, elig, |u| u.backward_update(
+                data(next),
+                data_mut(grad),
+                data_mut(grad_elig),
+                RetroRows {
+                    dm: data_mut(&mut dm),
+                    ds: data_mut(&mut ds),
+                    dkeep: data_mut(&mut dkeep),
+                    dpre: data_mut(&mut dpre),
+                },
+            )));
+            return RetroGrads {
+                dm,
+                ds,
+                dkeep,
+                dpre,
+            };
+        }
+        let RetroFactors { m, keep, s } = f;
+        self.unclip_grad_(grad, next);
+        let grads = RetroGrads {
+            ds: row_dot(grad_elig, self.pre),
+            dkeep: (&*grad_elig * elig).sum_dim_intlist(2, false, kind),
+            dm: (&*grad * elig).sum_dim_intlist(2, false, kind),
+            dpre: (&*grad_elig * s.unsqueeze(2)).sum_dim_intlist(1, false, kind),
+        };
+        *grad_elig *= keep.unsqueeze(2);
+        let _ = grad_elig.addcmul_(grad, &m.unsqueeze(2));
+        grads
+    }
+
     /// Second backward pass, once the plastic input's gradient `draw` (`[B × H]`) is known:
-    /// `grad` goes from `G` to `dL/dHebb_{t−1} = keep ⊙ G + draw_i α[i,j] pre_j` (keep = 1
-    /// for `hebb` and under retroactive modulation, where the eligibility trace's gradient
-    /// went back in the first pass); adds `Σ_i draw_i α[i,j] Hebb_{t−1}[i,j]` to `dpre` and
+    /// `grad` goes from `G` to `dL/dHebb_{t−1} = keep ⊙ G + draw_i α[i,j] pre_j` (`keep` of
+    /// [`Factors`]; `None`, that is 1, for `hebb` and under retroactive modulation, where the
+    /// eligibility trace's gradient went back in the first pass; `s` is any `[B × H]` factor
+    /// of the step, unused); adds `Σ_i draw_i α[i,j] Hebb_{t−1}[i,j]` to `dpre` and
     /// `Σ_b draw_i Hebb_{t−1}[i,j] pre_j` to `dalpha` (α per connection).
     pub fn backward_input(
         &self,
+        (keep, s): (Option<&Tensor>, &Tensor),
         draw: &Tensor,
         grad: &mut Tensor,
         dpre: &mut Tensor,
         dalpha: Option<&mut Tensor>,
     ) {
-        let (keep, s) = match self.factors {
-            Factors::Direct { keep, s } => (keep.as_ref(), s),
-            Factors::Retroactive { s, .. } => (None, s),
-        };
         let kind = self.prev.kind();
         if self.uses_loops() {
             with_float!(kind, T => self.update::<T, _>(keep, s, |u| u.backward_input(
@@ -405,11 +410,29 @@ mod tests {
         }
     }
 
+    /// What one step's passes returned: `Hebb_t`, `E_t`, the plastic input, `dL/dHebb_{t−1}`,
+    /// `dL/dE_{t−1}`, the factors' gradients (`ds`, `dkeep`, `dm`, `dpre`) and `dL/dα`.
+    type Outputs = (
+        Tensor,
+        Option<Tensor>,
+        Tensor,
+        Tensor,
+        Option<Tensor>,
+        [Option<Tensor>; 4],
+        Option<Tensor>,
+    );
+
+    /// The factors of one step, either kind.
+    enum Step {
+        Direct(Factors),
+        Retroactive(RetroFactors),
+    }
+
     /// Runs every pass with both backends on the same random inputs; `per_connection`: α per
     /// connection (and its gradient) or per neuron (applied outside the passes).
-    fn check(factors: &Factors, retroactive: bool, (lo, hi): (f64, f64), per_connection: bool) {
+    fn check(factors: &Step, (lo, hi): (f64, f64), per_connection: bool) {
         let prev = uniform(&[B, H, H], -0.06, 0.06);
-        let elig = retroactive.then(|| uniform(&[B, H, H], -0.1, 0.1));
+        let elig = uniform(&[B, H, H], -0.1, 0.1);
         let (pre, post) = (uniform(&[B, H], -1.0, 1.0), uniform(&[B, H], -1.0, 1.0));
         let alpha = per_connection.then(|| uniform(&[H, H], -1.0, 1.0));
         let (grad, grad_elig) = (
@@ -417,23 +440,35 @@ mod tests {
             uniform(&[B, H, H], -1.0, 1.0),
         );
         let (draw, dalpha) = (uniform(&[B, H], -1.0, 1.0), uniform(&[H, H], -1.0, 1.0));
-        let run = |backend| {
+        let run = |backend| -> Outputs {
             let step = TraceStep {
                 backend,
                 prev: &prev,
-                elig: elig.as_ref(),
                 pre: &pre,
-                factors,
                 alpha: alpha.as_ref(),
                 lo,
                 hi,
             };
-            let (next, next_elig, raw) = step.forward(&post);
-            let (mut g, mut ge) = (grad.copy(), retroactive.then(|| grad_elig.copy()));
-            let mut fg = step.backward_update(&next, &mut g, ge.as_mut());
+            let mut g = grad.copy();
             let mut da = per_connection.then(|| dalpha.copy());
-            step.backward_input(&draw, &mut g, &mut fg.dpre, da.as_mut());
-            (next, next_elig, raw, g, ge, fg, da)
+            match factors {
+                Step::Direct(f) => {
+                    let (next, raw) = step.forward(f, &post);
+                    let mut fg = step.backward_update(f, &next, &mut g);
+                    let keep_s = (f.keep.as_ref(), &f.s);
+                    step.backward_input(keep_s, &draw, &mut g, &mut fg.dpre, da.as_mut());
+                    let grads = [Some(fg.ds), fg.dkeep, None, Some(fg.dpre)];
+                    (next, None, raw, g, None, grads, da)
+                }
+                Step::Retroactive(f) => {
+                    let (next, next_elig, raw) = step.forward_retroactive(f, &elig, &post);
+                    let mut ge = grad_elig.copy();
+                    let mut fg = step.backward_update_retroactive(f, &elig, &next, &mut g, &mut ge);
+                    step.backward_input((None, &f.s), &draw, &mut g, &mut fg.dpre, da.as_mut());
+                    let grads = [Some(fg.ds), Some(fg.dkeep), Some(fg.dm), Some(fg.dpre)];
+                    (next, Some(next_elig), raw, g, Some(ge), grads, da)
+                }
+            }
         };
         let (loops, ops) = (run(Backend::Loops), run(Backend::Ops));
         let at_bound = loops.0.abs().ge(lo.abs().min(hi) - 1e-12).sum(Kind::Int64);
@@ -446,10 +481,12 @@ mod tests {
         assert_close("plastic input", &loops.2, &ops.2);
         assert_close("dL/dHebb_{t-1}", &loops.3, &ops.3);
         assert_close_opt("dL/dE_{t-1}", &loops.4, &ops.4);
-        assert_close("ds", &loops.5.ds, &ops.5.ds);
-        assert_close_opt("dkeep", &loops.5.dkeep, &ops.5.dkeep);
-        assert_close_opt("dm", &loops.5.dm, &ops.5.dm);
-        assert_close("dpre", &loops.5.dpre, &ops.5.dpre);
+        for (what, (l, o)) in ["ds", "dkeep", "dm", "dpre"]
+            .iter()
+            .zip(loops.5.iter().zip(&ops.5))
+        {
+            assert_close_opt(what, l, o);
+        }
         assert_close_opt("dalpha", &loops.6, &ops.6);
     }
 
@@ -460,24 +497,24 @@ mod tests {
         let clip = (-0.05, 0.05);
         for per_connection in [true, false] {
             // `hebb`, clipped, keeps the whole trace.
-            let hebb = Factors::Direct {
+            let hebb = Step::Direct(Factors {
                 keep: None,
                 s: row(),
-            };
-            check(&hebb, false, clip, per_connection);
+            });
+            check(&hebb, clip, per_connection);
             // `decay` or `oja`: unclipped, keeps a share per row.
-            let decay = Factors::Direct {
+            let decay = Step::Direct(Factors {
                 keep: Some(uniform(&[B, H], 0.5, 1.0)),
                 s: row(),
-            };
+            });
             let unclipped = (f64::NEG_INFINITY, f64::INFINITY);
-            check(&decay, false, unclipped, per_connection);
-            let retroactive = Factors::Retroactive {
+            check(&decay, unclipped, per_connection);
+            let retroactive = Step::Retroactive(RetroFactors {
                 m: row(),
                 keep: uniform(&[B, H], 0.2, 0.9),
                 s: row(),
-            };
-            check(&retroactive, true, clip, per_connection);
+            });
+            check(&retroactive, clip, per_connection);
         }
     }
 }
