@@ -15,6 +15,7 @@ mod output;
 mod overrides;
 mod pictures;
 mod records;
+mod remedy;
 mod render;
 mod run_dir;
 mod stats;
@@ -33,7 +34,10 @@ fn main() -> std::process::ExitCode {
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            match remedy::advice(&err) {
+                Some(advice) => eprintln!("error: {err:#}; {advice}"),
+                None => eprintln!("error: {err:#}"),
+            }
             std::process::ExitCode::FAILURE
         }
     }

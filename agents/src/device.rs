@@ -13,10 +13,7 @@ pub enum DeviceChoice {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
-    #[error(
-        "CUDA was requested but libtorch sees no CUDA device (CUDA devices: {count}). \
-         Check `nvidia-smi`, or use `--device cpu`"
-    )]
+    #[error("CUDA was requested but libtorch sees no CUDA device (CUDA devices: {count})")]
     NoCuda { count: usize },
 }
 

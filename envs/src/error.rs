@@ -1,9 +1,7 @@
 /// Everything that can go wrong building or stepping an environment.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {
-    #[error(
-        "unknown environment `{id}`; known environments: {known}. Run `plastic envs` for details"
-    )]
+    #[error("unknown environment `{id}`; known environments: {known}")]
     UnknownEnv { id: String, known: String },
     #[error("environment `{env}` has no parameter `{key}`; its parameters are: {known}")]
     UnknownParam {
@@ -39,16 +37,9 @@ pub enum EnvError {
     NotReset,
     #[error("saved state of environment `{id}` does not fit: {reason}")]
     BadState { id: String, reason: String },
-    #[error(
-        "`{id}` needs the Gymnasium bridge, and this build of plastic has none; rebuild with \
-         the `gym` feature (on by default: `cargo build --release`)"
-    )]
+    #[error("`{id}` needs the Gymnasium bridge, and this build has none (cargo feature `gym`)")]
     GymNotBuilt { id: String },
-    #[error(
-        "the Gymnasium bridge cannot start: {reason}. Install plastic's Python environment with \
-         `scripts/setup.sh` (it includes gymnasium), or `pip install gymnasium` into a virtual \
-         environment of the same Python version and activate it (VIRTUAL_ENV) before running plastic"
-    )]
+    #[error("the Gymnasium bridge cannot start: {reason}")]
     GymSetup { reason: String },
     #[error("Gymnasium environment `{id}`: {during} failed: {message}")]
     Gym {

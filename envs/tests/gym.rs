@@ -159,3 +159,10 @@ fn an_exception_inside_step_is_an_error_with_its_traceback() {
     );
     assert!(matches!(e.step(&[0, 0]), Err(EnvError::NotReset)));
 }
+
+#[test]
+fn gymnasium_environments_pass_the_checker() {
+    for id in ["gym:CartPole-v1", "gym:FrozenLake-v1?is_slippery=true"] {
+        plastic_envs::testing::check_vec_env(id).unwrap();
+    }
+}
