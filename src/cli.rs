@@ -1,5 +1,8 @@
 //! Command-line arguments.
 use clap::{Parser, Subcommand};
+use plastic_agents::cores::Bptt;
+use plastic_agents::device::DeviceChoice;
+use plastic_agents::options::ConfigOption;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -56,8 +59,8 @@ pub struct TrainArgs {
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     pub set: Vec<String>,
     /// Where tensors live (default: the config's `run.device`).
-    #[arg(long, value_enum)]
-    pub device: Option<DeviceArg>,
+    #[arg(long, value_parser = option::<DeviceChoice>())]
+    pub device: Option<DeviceChoice>,
     /// Run folder (default: runs/<run.name>_<n>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -70,8 +73,8 @@ pub struct TrainArgs {
 pub struct ResumeArgs {
     /// Run folder written by `plastic train`.
     pub run: PathBuf,
-    #[arg(long, value_enum)]
-    pub device: Option<DeviceArg>,
+    #[arg(long, value_parser = option::<DeviceChoice>())]
+    pub device: Option<DeviceChoice>,
     /// Train until this many environment steps in all (to extend a finished run).
     #[arg(long)]
     pub total_steps: Option<u64>,
@@ -142,8 +145,8 @@ pub struct BenchTrainArgs {
     /// Override a config value, repeatable: `--set env.num_envs=256`.
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     pub set: Vec<String>,
-    #[arg(long, value_enum)]
-    pub device: Option<DeviceArg>,
+    #[arg(long, value_parser = option::<DeviceChoice>())]
+    pub device: Option<DeviceChoice>,
     /// Timed updates (after one untimed warm-up update); the median is reported.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub updates: u64,
@@ -163,12 +166,12 @@ pub struct BenchCoreArgs {
     /// Core setting, repeatable: `--set kind=lstm --set hidden=64 --set modulation=none`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
-    pub device: DeviceArg,
+    #[arg(long, value_parser = option::<DeviceChoice>(), default_value = "cpu")]
+    pub device: DeviceChoice,
     /// Backpropagation through time: `auto` (the hand-written pass where it applies, as in
     /// training), `fused` or `autograd`.
-    #[arg(long, value_enum, default_value_t = BpttArg::Auto)]
-    pub bptt: BpttArg,
+    #[arg(long, value_parser = option::<Bptt>(), default_value = "auto")]
+    pub bptt: Bptt,
     /// libtorch intra-op threads (default: libtorch's choice).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=crate::config::MAX_THREADS as i64))]
     pub threads: Option<i32>,
@@ -180,38 +183,11 @@ pub struct BenchCoreArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum BpttArg {
-    Auto,
-    Fused,
-    Autograd,
-}
-
-impl From<BpttArg> for plastic_agents::cores::Bptt {
-    fn from(b: BpttArg) -> Self {
-        match b {
-            BpttArg::Auto => Self::Auto,
-            BpttArg::Fused => Self::Fused,
-            BpttArg::Autograd => Self::Autograd,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum DeviceArg {
-    Auto,
-    Cpu,
-    Cuda,
-}
-
-impl From<DeviceArg> for plastic_agents::device::DeviceChoice {
-    fn from(d: DeviceArg) -> Self {
-        match d {
-            DeviceArg::Auto => Self::Auto,
-            DeviceArg::Cpu => Self::Cpu,
-            DeviceArg::Cuda => Self::Cuda,
-        }
-    }
+/// A config option on the command line: the names config files use, listed in `--help`.
+fn option<T: ConfigOption + Send + Sync>() -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(T::all().iter().map(|v| v.name()))
+        .map(|name: String| T::from_name(&name).expect("clap lets only the listed names through"))
 }
 
 #[derive(Debug, clap::Args)]

@@ -1,14 +1,14 @@
 //! Choosing where tensors live.
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// The device a user asks for; `auto` takes CUDA when libtorch sees a GPU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceChoice {
-    #[default]
-    Auto,
-    Cpu,
-    Cuda,
+config_option! {
+    /// The device a user asks for; `auto` takes CUDA when libtorch sees a GPU.
+    pub enum DeviceChoice {
+        #[default]
+        Auto = "auto",
+        Cpu = "cpu",
+        Cuda = "cuda",
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

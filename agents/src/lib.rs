@@ -1,5 +1,8 @@
 //! Plastic recurrent cores, actor-critic heads and the A2C trainer of `plastic`, on libtorch.
 
+#[macro_use]
+pub mod options;
+
 pub mod a2c;
 pub mod acting;
 pub mod actor_critic;

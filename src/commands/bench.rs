@@ -150,12 +150,12 @@ struct CoreBench {
 pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
     let defaults = plastic_agents::bench::BenchSpec::default();
     let core = crate::overrides::apply(&defaults.core, &args.set)?;
-    let device = plastic_agents::device::DeviceChoice::from(args.device).resolve()?;
+    let device = args.device.resolve()?;
     let spec = plastic_agents::bench::BenchSpec {
         batch: args.batch,
         steps: args.steps,
         core,
-        bptt: args.bptt.into(),
+        bptt: args.bptt,
         device,
         repeats: usize::try_from(args.repeats)?,
         threads: args.threads,
@@ -219,7 +219,7 @@ struct TrainBench {
 pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
     let mut config = crate::config::ExperimentConfig::load(&args.config, &args.set)?;
     if let Some(d) = args.device {
-        config.run.device = d.into();
+        config.run.device = d;
     }
     let device = config.run.device.resolve()?;
     plastic_agents::device::keep_freed_memory();

@@ -48,7 +48,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<Ended> {
         config.run.seed = seed;
     }
     if let Some(d) = args.device {
-        config.run.device = d.into();
+        config.run.device = d;
     }
     let device = config.run.device.resolve()?;
     let trainer = build(&config, device, config.run.threads)?;
@@ -71,7 +71,7 @@ fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
     let newest = checkpoint::newest_good(&run.path)?;
     ensure_whole(run, &config, newest.as_ref())?;
     if let Some(d) = args.device {
-        config.run.device = d.into();
+        config.run.device = d;
     }
     let configured_steps = config.run.total_steps;
     if let Some(steps) = args.total_steps {

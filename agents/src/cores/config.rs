@@ -1,44 +1,6 @@
 //! What a recurrent core is made of: every option is a config value, never a code edit.
 use serde::{Deserialize, Serialize};
 
-/// Defines a config option: an enum whose variants are listed once, each with its name in
-/// config files. That name is the variant's serde name and what `name()` returns, and `ALL`
-/// lists the variants in order, so a new variant is parsed, named and iterated (the core tests
-/// run every option) with no other list to update.
-macro_rules! config_option {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident {
-            $(
-                $(#[$variant_meta:meta])*
-                $variant:ident = $text:literal,
-            )+
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-        pub enum $name {
-            $(
-                $(#[$variant_meta])*
-                #[serde(rename = $text)]
-                $variant,
-            )+
-        }
-
-        impl $name {
-            /// Every variant, in declaration order.
-            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
-
-            /// The name in config files.
-            pub fn name(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $text,)+
-                }
-            }
-        }
-    };
-}
-
 config_option! {
     /// The cell a core is built on, with or without plastic recurrent weights.
     pub enum CoreKind {

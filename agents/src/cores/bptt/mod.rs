@@ -21,33 +21,24 @@ mod traces;
 
 use super::{Core, State};
 use fused::FusedTape;
-use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-/// How backpropagation through time is done (`a2c.bptt`, `plastic bench core --bptt`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Bptt {
-    /// The hand-written pass on the CPU where it applies ([`Engine::fused_unsupported`]),
-    /// else autograd.
-    #[default]
-    Auto,
-    /// The hand-written pass on any device (on CUDA it keeps less memory than autograd, one
-    /// trace per step), or an error where it does not apply.
-    Fused,
-    /// libtorch's autograd throughout.
-    Autograd,
+config_option! {
+    /// How backpropagation through time is done (`a2c.bptt`, `plastic bench core --bptt`).
+    pub enum Bptt {
+        /// The hand-written pass on the CPU where it applies ([`Engine::fused_unsupported`]),
+        /// else autograd.
+        #[default]
+        Auto = "auto",
+        /// The hand-written pass on any device (on CUDA it keeps less memory than autograd, one
+        /// trace per step), or an error where it does not apply.
+        Fused = "fused",
+        /// libtorch's autograd throughout.
+        Autograd = "autograd",
+    }
 }
 
 impl Bptt {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Fused => "fused",
-            Self::Autograd => "autograd",
-        }
-    }
-
     /// The engine this setting picks for `core`.
     pub fn engine(self, core: &Core) -> Result<Engine, BpttError> {
         let cpu = core.device() == Device::Cpu;
@@ -76,10 +67,11 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// The name of the `a2c.bptt` setting that picks exactly this engine.
     pub fn name(self) -> &'static str {
         match self {
-            Self::Autograd => "autograd",
-            Self::Fused => "fused",
+            Self::Autograd => Bptt::Autograd.name(),
+            Self::Fused => Bptt::Fused.name(),
         }
     }
 
