@@ -95,36 +95,33 @@ impl Default for LogConfig {
     }
 }
 
-/// Config keys (or whole sections) that define a run: the environment and model the
-/// checkpoint holds, the optimiser its moments belong to, the seed its random streams follow,
-/// and the rollout length its step counts and episodes under way assume. Others (learning
-/// rate, loss weights, logging) may be tuned between a checkpoint and its resumption, as after
-/// a divergence.
-const DEFINE_THE_RUN: [&str; 5] = [
-    "env",
-    "core",
-    "run.seed",
-    "optim.algorithm",
-    "a2c.rollout_len",
-];
-
-/// Keys `plastic resume` sets itself (`--total-steps`, `--device`), and the thread count, which
-/// changes no number.
-const RESUME_SETS: [&str; 3] = ["run.total_steps", "run.device", "run.threads"];
-
 /// One config value that differs between a checkpoint and its run's `config.toml`.
 #[derive(Debug, PartialEq)]
 pub struct ConfigEdit {
     pub key: String,
     pub old: String,
     pub new: String,
+    /// The edit changes what defines the run ([`RunDefinition`]): a checkpoint cannot go on
+    /// under it.
+    defines_run: bool,
+}
+
+/// What a checkpoint's numbers belong to: the environment and model it holds, the optimiser
+/// its moments belong to, the seed its random streams follow, and the rollout length its
+/// step counts and episodes under way assume. Everything else (learning rate, loss weights,
+/// logging) may be tuned between a checkpoint and its resumption, as after a divergence.
+#[derive(PartialEq)]
+struct RunDefinition<'a> {
+    env: &'a EnvSection,
+    core: &'a CoreConfig,
+    seed: u64,
+    algorithm: plastic_agents::a2c::Algorithm,
+    rollout_len: plastic_agents::a2c::RolloutLen,
 }
 
 impl ConfigEdit {
     pub fn defines_run(&self) -> bool {
-        DEFINE_THE_RUN
-            .iter()
-            .any(|d| self.key == *d || self.key.starts_with(&format!("{d}.")))
+        self.defines_run
     }
 
     pub fn list(edits: &[ConfigEdit]) -> String {
@@ -246,29 +243,61 @@ impl ExperimentConfig {
 
     /// The values that differ from `saved` (a checkpoint's config), other than those
     /// `plastic resume` sets itself.
+    fn definition(&self) -> RunDefinition<'_> {
+        RunDefinition {
+            env: &self.env,
+            core: &self.core,
+            seed: self.run.seed,
+            algorithm: self.optim.algorithm,
+            rollout_len: self.a2c.rollout_len,
+        }
+    }
+
+    /// The values of this config that differ from `saved`'s, by key, each marked with
+    /// whether it alone changes what defines the run. What `plastic resume` sets itself
+    /// (`--total-steps`, `--device`) and the thread count (which changes no number) are not
+    /// edits.
     pub fn edits_since(&self, saved: &ExperimentConfig) -> Vec<ConfigEdit> {
+        let mut now = self.clone();
+        now.run.total_steps = saved.run.total_steps;
+        now.run.device = saved.run.device;
+        now.run.threads = saved.run.threads;
         let table = |c: &ExperimentConfig| match toml::Value::try_from(c) {
             Ok(toml::Value::Table(t)) => t,
             _ => unreachable!("a config serialises to a TOML table"),
         };
-        let (saved, now) = (table(saved), table(self));
+        let (saved_table, now_table) = (table(saved), table(&now));
         let mut edits = Vec::new();
-        for (section, old) in &saved {
-            let (Some(old), Some(new)) =
-                (old.as_table(), now.get(section).and_then(|v| v.as_table()))
-            else {
+        for (section, old) in &saved_table {
+            let (Some(old), Some(new)) = (
+                old.as_table(),
+                now_table.get(section).and_then(|v| v.as_table()),
+            ) else {
                 continue;
             };
             for (name, old) in old {
                 let key = format!("{section}.{name}");
-                match new.get(name) {
-                    Some(new) if new == old || RESUME_SETS.contains(&key.as_str()) => {}
-                    new => edits.push(ConfigEdit {
-                        key,
-                        old: show(old),
-                        new: new.map_or("unset".into(), show),
-                    }),
+                let new = new.get(name);
+                if new == Some(old) {
+                    continue;
                 }
+                // The saved config with this one edit: does what defines the run change?
+                let mut alone = saved_table.clone();
+                let edited = alone[section.as_str()]
+                    .as_table_mut()
+                    .expect("a section is a table");
+                match new {
+                    Some(v) => edited.insert(name.clone(), v.clone()),
+                    None => edited.remove(name),
+                };
+                let defines_run = ExperimentConfig::deserialize(toml::Value::Table(alone))
+                    .map_or(true, |c| c.definition() != saved.definition());
+                edits.push(ConfigEdit {
+                    key,
+                    old: show(old),
+                    new: new.map_or("unset".into(), show),
+                    defines_run,
+                });
             }
         }
         edits
@@ -328,6 +357,21 @@ mod tests {
             .map(|e| (e.key.as_str(), e.defines_run()))
             .collect();
         assert_eq!(keys, [("core.hidden", true), ("optim.lr", false)]);
+        for set in [
+            "env.num_envs=5",
+            "run.seed=9",
+            "optim.algorithm=\"rmsprop\"",
+            "a2c.rollout_len=7",
+            "core.modulation=\"retroactive\"",
+            "log.every=3",
+            "a2c.gamma=0.5",
+        ] {
+            let edited = crate::overrides::apply(&saved, &[set.to_string()]).unwrap();
+            let edits = edited.edits_since(&saved);
+            assert_eq!(edits.len(), 1, "{set}");
+            let expected = !set.starts_with("log.") && !set.starts_with("a2c.gamma");
+            assert_eq!(edits[0].defines_run(), expected, "{set}");
+        }
         assert!(ConfigEdit::list(&edits).contains("optim.lr = 1e300 (was "));
     }
 
