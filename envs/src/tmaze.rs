@@ -96,7 +96,7 @@ impl Environment for TMazeConfig {
     fn policy(&self, name: &str, num_envs: usize, _: u64) -> Result<Box<dyn Policy>, PolicyError> {
         match name {
             "win-stay" => Ok(Box::new(WinStay::new(num_envs))),
-            _ => Err(PolicyError::unknown(name, self.id(), &["win-stay"])),
+            _ => Err(PolicyError::unknown(name, self.id(), self.policy_names())),
         }
     }
 
