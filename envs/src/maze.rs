@@ -343,7 +343,7 @@ impl VecEnv for Maze {
 
     fn reset(&mut self, seed: u64) -> Result<&[f32], EnvError> {
         let b = self.num_envs();
-        self.rngs = (0..b).map(|i| rng::stream(seed, i)).collect();
+        self.rngs = rng::streams(seed, b);
         self.agent = vec![self.centre; b];
         self.reward_idx = vec![0; b];
         self.t = 0;

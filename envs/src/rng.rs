@@ -17,6 +17,11 @@ pub fn stream(seed: u64, row: usize) -> Rng {
     Rng::seed_from_u64(z ^ (z >> 31))
 }
 
+/// The generators of rows `0..num_envs` of a batch seeded with `seed`.
+pub fn streams(seed: u64, num_envs: usize) -> Vec<Rng> {
+    (0..num_envs).map(|row| stream(seed, row)).collect()
+}
+
 /// Policy streams are derived from the seed xor this, so a policy and an environment given
 /// the same seed still draw independent numbers.
 const POLICY_SALT: u64 = 0x5DEE_CE66_D1CE_B00C;

@@ -189,7 +189,7 @@ impl VecEnv for TMaze {
 
     fn reset(&mut self, seed: u64) -> Result<&[f32], EnvError> {
         let b = self.num_envs();
-        self.s.rngs = (0..b).map(|i| rng::stream(seed, i)).collect();
+        self.s.rngs = rng::streams(seed, b);
         (self.s.place, self.s.high_left, self.s.t) = (vec![0; b], vec![false; b], 0);
         for row in 0..b {
             self.start_episode(row);

@@ -86,7 +86,7 @@ impl VecEnv for FlawedEnv {
         } else {
             0
         };
-        self.rngs = (0..b).map(|i| rng::stream(seed ^ salt, i)).collect();
+        self.rngs = rng::streams(seed ^ salt, b);
         for row in 0..b {
             self.t[row] = 0;
             self.show(row);

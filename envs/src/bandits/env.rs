@@ -134,7 +134,7 @@ impl VecEnv for Bandit {
 
     fn reset(&mut self, seed: u64) -> Result<&[f32], EnvError> {
         let b = self.num_envs();
-        self.rngs = (0..b).map(|row| rng::stream(seed, row)).collect();
+        self.rngs = rng::streams(seed, b);
         self.t = 0;
         for row in 0..b {
             self.start_episode(row);
