@@ -1,9 +1,10 @@
 //! The A2C loop: collect a rollout from `B` environments, compute returns, backpropagate
 //! through time, clip, step. Whole-episode and truncated rollouts share this one code path.
 use super::config::{A2cConfig, OptimConfig, RolloutLen};
+use super::host_f32;
 use super::optim::Optimizer;
 use super::returns::{gae, RolloutData};
-use super::reward_scale::RunningStats;
+use super::stats::{self, EpisodeEnd, Progress, UpdateStats};
 use crate::acting::{choose, host_probs, obs_tensor, ActionMode};
 use crate::actor_critic::ActorCritic;
 use crate::cores::{BpttError, CoreConfig, CoreConfigError, Engine, State, Tape};
@@ -12,7 +13,7 @@ use plastic_envs::rng::{self, Rng};
 use plastic_envs::{EnvError, EnvSpec, EnvState, VecEnv};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::rc::Rc;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -68,112 +69,6 @@ pub enum TrainError {
 impl From<BpttError> for TrainError {
     fn from(e: BpttError) -> Self {
         Self::Bptt(e)
-    }
-}
-
-/// How far a run has got; saved with every checkpoint.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Progress {
-    pub updates: u64,
-    pub env_steps: u64,
-    pub episodes: u64,
-    /// Returns, lengths and (bandits) regrets of the last [`RECENT`] finished episodes.
-    pub recent: VecDeque<EpisodeEnd>,
-    /// Discounted returns seen so far, for `a2c.normalize_rewards`.
-    #[serde(default)]
-    pub return_stats: RunningStats,
-}
-
-/// Episodes averaged for `rollout/ep_rew_mean` (Stable-Baselines3's window).
-pub const RECENT: usize = 100;
-
-/// One finished training episode.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct EpisodeEnd {
-    pub ret: f64,
-    pub len: u64,
-    pub regret: Option<f64>,
-}
-
-impl Progress {
-    pub fn mean_return(&self) -> Option<f64> {
-        self.mean(|e| Some(e.ret))
-    }
-
-    pub fn mean_len(&self) -> Option<f64> {
-        self.mean(|e| Some(e.len as f64))
-    }
-
-    pub fn mean_regret(&self) -> Option<f64> {
-        self.mean(|e| e.regret)
-    }
-
-    fn mean(&self, f: impl Fn(&EpisodeEnd) -> Option<f64>) -> Option<f64> {
-        let v: Vec<f64> = self.recent.iter().filter_map(f).collect();
-        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-    }
-}
-
-/// What one update measured.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UpdateStats {
-    pub policy_loss: f64,
-    pub value_loss: f64,
-    pub entropy: f64,
-    pub explained_variance: f64,
-    /// Global gradient norm before clipping.
-    pub grad_norm: f64,
-    /// ‖Δθ‖ / ‖θ‖ of this update's step: far above 1 when training explodes.
-    pub update_ratio: f64,
-    pub learning_rate: f64,
-    /// Weight of the entropy bonus in this update.
-    pub entropy_coef: f64,
-    pub env_steps: u64,
-    pub episodes: Vec<EpisodeEnd>,
-    /// Mean |Hebb| at the end of the rollout (plastic cores).
-    pub mean_abs_hebb: Option<f64>,
-    /// Mean |E| of the eligibility trace at the end of the rollout (retroactive modulation).
-    pub mean_abs_elig: Option<f64>,
-    /// Mean and standard deviation of the modulator over the rollout (neuromodulated cores).
-    pub modulator: Option<(f64, f64)>,
-}
-
-impl UpdateStats {
-    /// Writes the a2c.md tags of this update (the `rollout/` ones from `progress`).
-    pub fn log(&self, progress: &Progress, sink: &mut dyn MetricsSink) {
-        let step = progress.env_steps;
-        let mut put = |tag: &str, v: f64| sink.scalar(tag, step, v);
-        if let Some(v) = progress.mean_return() {
-            put("rollout/ep_rew_mean", v);
-        }
-        if let Some(v) = progress.mean_len() {
-            put("rollout/ep_len_mean", v);
-        }
-        if let Some(v) = progress.mean_regret() {
-            put("rollout/regret_mean", v);
-        }
-        put("train/policy_loss", self.policy_loss);
-        put("train/value_loss", self.value_loss);
-        put("train/entropy", self.entropy);
-        put("train/explained_variance", self.explained_variance);
-        put("train/grad_norm", self.grad_norm);
-        put("train/update_ratio", self.update_ratio);
-        put("train/learning_rate", self.learning_rate);
-        put("train/entropy_coef", self.entropy_coef);
-        if progress.return_stats.count > 0.0 {
-            // What `a2c.normalize_rewards` divides rewards by.
-            put("train/return_std", progress.return_stats.var.sqrt());
-        }
-        if let Some(v) = self.mean_abs_hebb {
-            put("plasticity/mean_abs_hebb", v);
-        }
-        if let Some(v) = self.mean_abs_elig {
-            put("plasticity/mean_abs_elig", v);
-        }
-        if let Some((mean, std)) = self.modulator {
-            put("plasticity/modulator_mean", mean);
-            put("plasticity/modulator_std", std);
-        }
     }
 }
 
@@ -360,16 +255,7 @@ impl Trainer {
         let ac = Rc::clone(&self.ac);
         let (rollout, tape) = self.collect(&ac)?;
         let stats = self.learn(rollout, tape)?;
-        let p = &mut self.progress;
-        p.updates += 1;
-        p.env_steps += stats.env_steps;
-        p.episodes += stats.episodes.len() as u64;
-        for e in &stats.episodes {
-            if p.recent.len() == RECENT {
-                p.recent.pop_front();
-            }
-            p.recent.push_back(*e);
-        }
+        self.progress.record(&stats);
         Ok(stats)
     }
 
@@ -568,7 +454,7 @@ impl Trainer {
             policy_loss: policy_loss.double_value(&[]),
             value_loss: value_loss.double_value(&[]),
             entropy: entropy.double_value(&[]),
-            explained_variance: explained_variance(&host_v, &returns),
+            explained_variance: stats::explained_variance(&host_v, &returns),
             grad_norm,
             update_ratio: step.update_ratio(),
             learning_rate: lr,
@@ -590,20 +476,7 @@ impl Trainer {
     /// Histograms of the plasticity coefficients α, the fixed recurrent weights W and (where
     /// learned) η, plus η's mean as a scalar.
     pub fn log_parameters(&self, sink: &mut dyn MetricsSink) {
-        let step = self.progress.env_steps;
-        let core = &self.ac.core;
-        sink.histogram("weights/w", step, &host_f32(core.w()));
-        if let Some(alpha) = core.alpha() {
-            sink.histogram("weights/alpha", step, &host_f32(alpha));
-        }
-        for (name, eta) in [("eta", core.eta()), ("eta_e", core.eta_e())] {
-            if let Some(eta) = eta {
-                let values = host_f32(eta);
-                sink.histogram(&format!("weights/{name}"), step, &values);
-                let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
-                sink.scalar(&format!("plasticity/{name}"), step, mean);
-            }
-        }
+        stats::log_parameters(&self.ac.core, self.progress.env_steps, sink);
     }
 
     /// The model's and optimiser's tensors (on the CPU) and the progress counters.
@@ -717,30 +590,4 @@ fn carry_tensors(state: &State) -> Vec<(String, Tensor)> {
         .into_iter()
         .map(|(n, t)| (format!("{CARRY}{n}"), t.shallow_clone()))
         .collect()
-}
-
-fn host_f32(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(
-        t.detach()
-            .to_device(Device::Cpu)
-            .to_kind(Kind::Float)
-            .flatten(0, -1),
-    )
-    .expect("a float tensor")
-}
-
-/// `1 − Var(G − V) / Var(G)`: 1 when the critic predicts returns perfectly, ≤ 0 when it does
-/// no better than a constant.
-fn explained_variance(values: &[f32], returns: &[f32]) -> f64 {
-    let var = |x: &mut dyn Iterator<Item = f64>| {
-        let v: Vec<f64> = x.collect();
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / v.len() as f64
-    };
-    let var_g = var(&mut returns.iter().map(|&g| f64::from(g)));
-    if var_g == 0.0 {
-        return 0.0;
-    }
-    let var_resid = var(&mut returns.iter().zip(values).map(|(&g, &v)| f64::from(g - v)));
-    1.0 - var_resid / var_g
 }

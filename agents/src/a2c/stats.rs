@@ -1,0 +1,161 @@
+//! What a run reports: the counters a checkpoint keeps, what each update measured, and the
+//! TensorBoard tags they go out under. Kept apart from the numbers' computation so that the
+//! reported names and windows live in one place.
+use super::host_f32;
+use super::reward_scale::RunningStats;
+use crate::cores::Core;
+use crate::metrics::MetricsSink;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// How far a run has got; saved with every checkpoint.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Progress {
+    pub updates: u64,
+    pub env_steps: u64,
+    pub episodes: u64,
+    /// Returns, lengths and (bandits) regrets of the last [`RECENT`] finished episodes.
+    pub recent: VecDeque<EpisodeEnd>,
+    /// Discounted returns seen so far, for `a2c.normalize_rewards`.
+    #[serde(default)]
+    pub return_stats: RunningStats,
+}
+
+/// Episodes averaged for `rollout/ep_rew_mean` (Stable-Baselines3's window).
+pub const RECENT: usize = 100;
+
+/// One finished training episode.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeEnd {
+    pub ret: f64,
+    pub len: u64,
+    pub regret: Option<f64>,
+}
+
+impl Progress {
+    pub fn mean_return(&self) -> Option<f64> {
+        self.mean(|e| Some(e.ret))
+    }
+
+    pub fn mean_len(&self) -> Option<f64> {
+        self.mean(|e| Some(e.len as f64))
+    }
+
+    pub fn mean_regret(&self) -> Option<f64> {
+        self.mean(|e| e.regret)
+    }
+
+    fn mean(&self, f: impl Fn(&EpisodeEnd) -> Option<f64>) -> Option<f64> {
+        let v: Vec<f64> = self.recent.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    }
+
+    /// Counts one more update and the episodes it finished.
+    pub(super) fn record(&mut self, stats: &UpdateStats) {
+        self.updates += 1;
+        self.env_steps += stats.env_steps;
+        self.episodes += stats.episodes.len() as u64;
+        for e in &stats.episodes {
+            if self.recent.len() == RECENT {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(*e);
+        }
+    }
+}
+
+/// What one update measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateStats {
+    pub policy_loss: f64,
+    pub value_loss: f64,
+    pub entropy: f64,
+    pub explained_variance: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// ‖Δθ‖ / ‖θ‖ of this update's step: far above 1 when training explodes.
+    pub update_ratio: f64,
+    pub learning_rate: f64,
+    /// Weight of the entropy bonus in this update.
+    pub entropy_coef: f64,
+    pub env_steps: u64,
+    pub episodes: Vec<EpisodeEnd>,
+    /// Mean |Hebb| at the end of the rollout (plastic cores).
+    pub mean_abs_hebb: Option<f64>,
+    /// Mean |E| of the eligibility trace at the end of the rollout (retroactive modulation).
+    pub mean_abs_elig: Option<f64>,
+    /// Mean and standard deviation of the modulator over the rollout (neuromodulated cores).
+    pub modulator: Option<(f64, f64)>,
+}
+
+impl UpdateStats {
+    /// Writes the a2c.md tags of this update (the `rollout/` ones from `progress`).
+    pub fn log(&self, progress: &Progress, sink: &mut dyn MetricsSink) {
+        let step = progress.env_steps;
+        let mut put = |tag: &str, v: f64| sink.scalar(tag, step, v);
+        if let Some(v) = progress.mean_return() {
+            put("rollout/ep_rew_mean", v);
+        }
+        if let Some(v) = progress.mean_len() {
+            put("rollout/ep_len_mean", v);
+        }
+        if let Some(v) = progress.mean_regret() {
+            put("rollout/regret_mean", v);
+        }
+        put("train/policy_loss", self.policy_loss);
+        put("train/value_loss", self.value_loss);
+        put("train/entropy", self.entropy);
+        put("train/explained_variance", self.explained_variance);
+        put("train/grad_norm", self.grad_norm);
+        put("train/update_ratio", self.update_ratio);
+        put("train/learning_rate", self.learning_rate);
+        put("train/entropy_coef", self.entropy_coef);
+        if progress.return_stats.count > 0.0 {
+            // What `a2c.normalize_rewards` divides rewards by.
+            put("train/return_std", progress.return_stats.var.sqrt());
+        }
+        if let Some(v) = self.mean_abs_hebb {
+            put("plasticity/mean_abs_hebb", v);
+        }
+        if let Some(v) = self.mean_abs_elig {
+            put("plasticity/mean_abs_elig", v);
+        }
+        if let Some((mean, std)) = self.modulator {
+            put("plasticity/modulator_mean", mean);
+            put("plasticity/modulator_std", std);
+        }
+    }
+}
+
+/// Histograms of the plasticity coefficients α, the fixed recurrent weights W and (where
+/// learned) η, plus η's mean as a scalar, at environment step `step`.
+pub(super) fn log_parameters(core: &Core, step: u64, sink: &mut dyn MetricsSink) {
+    sink.histogram("weights/w", step, &host_f32(core.w()));
+    if let Some(alpha) = core.alpha() {
+        sink.histogram("weights/alpha", step, &host_f32(alpha));
+    }
+    for (name, eta) in [("eta", core.eta()), ("eta_e", core.eta_e())] {
+        if let Some(eta) = eta {
+            let values = host_f32(eta);
+            sink.histogram(&format!("weights/{name}"), step, &values);
+            let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
+            sink.scalar(&format!("plasticity/{name}"), step, mean);
+        }
+    }
+}
+
+/// `1 − Var(G − V) / Var(G)`: 1 when the critic predicts returns perfectly, ≤ 0 when it does
+/// no better than a constant.
+pub(super) fn explained_variance(values: &[f32], returns: &[f32]) -> f64 {
+    let var = |x: &mut dyn Iterator<Item = f64>| {
+        let v: Vec<f64> = x.collect();
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / v.len() as f64
+    };
+    let var_g = var(&mut returns.iter().map(|&g| f64::from(g)));
+    if var_g == 0.0 {
+        return 0.0;
+    }
+    let var_resid = var(&mut returns.iter().zip(values).map(|(&g, &v)| f64::from(g - v)));
+    1.0 - var_resid / var_g
+}
