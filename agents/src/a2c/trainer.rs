@@ -4,6 +4,7 @@ use super::config::{A2cConfig, OptimConfig, RolloutLen};
 use super::host_f32;
 use super::optim::Optimizer;
 use super::returns::{gae, RolloutData};
+use super::reward_scale::RewardScale;
 use super::stats::{self, EpisodeEnd, Progress, UpdateStats};
 use crate::acting::{choose, host_probs, obs_tensor, ActionMode};
 use crate::actor_critic::ActorCritic;
@@ -165,6 +166,7 @@ pub struct Trainer {
     total_updates: u64,
     progress: Progress,
     carry: Option<Carry>,
+    reward_scale: Option<RewardScale>,
 }
 
 /// Steps per rollout, and whether a rollout is one whole episode (nothing carried over).
@@ -196,6 +198,7 @@ impl Trainer {
         let engine = config.a2c.bptt.engine(&ac.core)?;
         let optim = Optimizer::new(&vs, &config.optim);
         let per_update = (env.num_envs() * rollout_len) as u64;
+        let reward_scale = RewardScale::new(&config.a2c);
         Ok(Self {
             total_updates: total_steps.div_ceil(per_update).max(1),
             vs,
@@ -209,6 +212,7 @@ impl Trainer {
             seed,
             progress: Progress::default(),
             carry: None,
+            reward_scale,
         })
     }
 
@@ -328,12 +332,9 @@ impl Trainer {
             for (row, d) in done.iter_mut().enumerate() {
                 *d = out.done(row);
             }
-            if self.config.a2c.normalize_rewards {
-                for (s, &r) in sums.iter_mut().zip(out.rewards) {
-                    s.discounted = s.discounted * gamma + f64::from(r);
-                }
-                let discounted = sums.iter().map(|s| s.discounted);
-                self.progress.return_stats.scale(&mut rewards, discounted);
+            if let Some(scale) = &self.reward_scale {
+                let discounted = sums.iter_mut().map(|s| &mut s.discounted);
+                scale.apply(&mut rewards, discounted, &mut self.progress.return_stats);
             }
             let cut: Vec<bool> = (0..b)
                 .map(|i| out.truncated[i] && !out.terminated[i])
