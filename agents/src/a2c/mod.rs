@@ -4,6 +4,7 @@ mod memory;
 mod optim;
 mod returns;
 mod reward_scale;
+mod rollout;
 mod stats;
 mod trainer;
 

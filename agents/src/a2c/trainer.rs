@@ -1,18 +1,16 @@
 //! The A2C loop: collect a rollout from `B` environments, compute returns, backpropagate
 //! through time, clip, step. Whole-episode and truncated rollouts share this one code path.
-use super::config::{A2cConfig, OptimConfig, RolloutLen};
+use super::config::{A2cConfig, OptimConfig};
 use super::host_f32;
 use super::optim::Optimizer;
 use super::returns::{gae, RolloutData};
 use super::reward_scale::RewardScale;
-use super::stats::{self, EpisodeEnd, Progress, UpdateStats};
-use crate::acting::{choose, host_probs, obs_tensor, ActionMode};
+use super::rollout::{Carry, Collector, EpisodeSum, Rollout};
+use super::stats::{self, Progress, UpdateStats};
 use crate::actor_critic::ActorCritic;
 use crate::cores::{BpttError, CoreConfig, CoreConfigError, Engine, State, Tape};
 use crate::metrics::MetricsSink;
-use plastic_envs::rng::{self, Rng};
-use plastic_envs::{EnvError, EnvSpec, EnvState, VecEnv};
-use rand::RngCore;
+use plastic_envs::{EnvError, EnvState, VecEnv};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -98,58 +96,6 @@ pub struct UnderWay {
 
 const CARRY: &str = "carry/";
 
-/// Salts of the random streams the trainer derives from (seed, update).
-const ENV_SALT: u64 = 0xE4F1_0000_0000_0001;
-const ACTION_SALT: u64 = 0xAC71_0000_0000_0002;
-
-/// Recurrent state and per-row episode sums carried from one truncated rollout to the next.
-struct Carry {
-    obs: Vec<f32>,
-    state: State,
-    sums: Vec<EpisodeSum>,
-}
-
-/// One rollout: the core's outputs (the tape holds what backpropagation needs), and host
-/// copies of what the return computation needs (time-major, `[T × B]`).
-struct Rollout {
-    /// `h_t`, `[B × H]` per step; the heads and losses are computed on all steps at once in
-    /// `learn`.
-    outputs: Vec<Tensor>,
-    actions: Vec<i64>,
-    modulators: Vec<Tensor>,
-    rewards: Vec<f32>,
-    dones: Vec<bool>,
-    last_values: Vec<f32>,
-    finished: Vec<EpisodeEnd>,
-    mean_abs_hebb: Option<f64>,
-    mean_abs_elig: Option<f64>,
-}
-
-impl Rollout {
-    fn with_capacity(steps: usize, batch: usize) -> Self {
-        Self {
-            outputs: Vec::with_capacity(steps),
-            actions: Vec::with_capacity(steps * batch),
-            modulators: Vec::with_capacity(steps),
-            rewards: Vec::with_capacity(steps * batch),
-            dones: Vec::with_capacity(steps * batch),
-            last_values: Vec::new(),
-            finished: Vec::new(),
-            mean_abs_hebb: None,
-            mean_abs_elig: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-struct EpisodeSum {
-    ret: f64,
-    len: u64,
-    regret: f64,
-    /// `Σ γ^k r` backwards from now, for reward scaling.
-    discounted: f64,
-}
-
 pub struct Trainer {
     vs: nn::VarStore,
     /// Shared with the tape of the rollout under way, which borrows the core while the
@@ -157,27 +103,11 @@ pub struct Trainer {
     ac: Rc<ActorCritic>,
     engine: Engine,
     optim: Optimizer,
-    env: Box<dyn VecEnv>,
+    collector: Collector,
     config: TrainerConfig,
-    rollout_len: usize,
-    /// Whole-episode regime: every update starts fresh episodes and bootstraps nothing.
-    whole_episode: bool,
-    seed: u64,
     total_updates: u64,
     progress: Progress,
-    carry: Option<Carry>,
     reward_scale: Option<RewardScale>,
-}
-
-/// Steps per rollout, and whether a rollout is one whole episode (nothing carried over).
-pub(crate) fn rollout_shape(a2c: &A2cConfig, spec: &EnvSpec) -> Result<(usize, bool), TrainError> {
-    match (a2c.rollout_len, spec.episode_len) {
-        (RolloutLen::Episode, Some(len)) => Ok((len, true)),
-        (RolloutLen::Episode, None) => Err(TrainError::NoEpisodeLength {
-            env: spec.id.clone(),
-        }),
-        (RolloutLen::Steps(n), len) => Ok((n, len == Some(n))),
-    }
 }
 
 impl Trainer {
@@ -192,12 +122,12 @@ impl Trainer {
     ) -> Result<Self, TrainError> {
         config.a2c.validate()?;
         config.optim.validate()?;
-        let spec = env.spec().clone();
-        let (rollout_len, whole_episode) = rollout_shape(&config.a2c, &spec)?;
-        let (vs, ac) = crate::agent::build(&spec, &config.core, seed, device)?;
+        let collector = Collector::new(env, &config.a2c, seed)?;
+        let spec = collector.env.spec();
+        let (vs, ac) = crate::agent::build(spec, &config.core, seed, device)?;
         let engine = config.a2c.bptt.engine(&ac.core)?;
         let optim = Optimizer::new(&vs, &config.optim);
-        let per_update = (env.num_envs() * rollout_len) as u64;
+        let per_update = (collector.env.num_envs() * collector.steps) as u64;
         let reward_scale = RewardScale::new(&config.a2c);
         Ok(Self {
             total_updates: total_steps.div_ceil(per_update).max(1),
@@ -205,13 +135,9 @@ impl Trainer {
             ac: Rc::new(ac),
             engine,
             optim,
-            env,
+            collector,
             config,
-            rollout_len,
-            whole_episode,
-            seed,
             progress: Progress::default(),
-            carry: None,
             reward_scale,
         })
     }
@@ -242,155 +168,37 @@ impl Trainer {
     }
 
     pub fn env(&self) -> &dyn VecEnv {
-        self.env.as_ref()
+        self.collector.env.as_ref()
     }
 
     /// Steps per environment per update.
     pub fn rollout_len(&self) -> usize {
-        self.rollout_len
+        self.collector.steps
     }
 
     pub fn whole_episode(&self) -> bool {
-        self.whole_episode
+        self.collector.whole_episode
     }
 
     /// Collects one rollout and applies one gradient step.
     pub fn update(&mut self) -> Result<UpdateStats, TrainError> {
         let ac = Rc::clone(&self.ac);
-        let (rollout, tape) = self.collect(&ac)?;
+        let (rollout, tape) = self.collector.collect(
+            &ac,
+            self.engine,
+            self.progress.updates,
+            self.reward_scale.as_ref(),
+            &mut self.progress.return_stats,
+        )?;
         let stats = self.learn(rollout, tape)?;
         self.progress.record(&stats);
         Ok(stats)
     }
 
-    /// Steps the environments for one rollout, recording on a tape what backpropagation
-    /// through it needs.
-    fn collect<'a>(&mut self, ac: &'a ActorCritic) -> Result<(Rollout, Tape<'a>), TrainError> {
-        let update = self.progress.updates;
-        let b = self.env.num_envs();
-        let device = self.vs.device();
-        let kind = ac.core.kind();
-        let gamma = self.config.a2c.gamma;
-        let bootstrap = !self.whole_episode;
-        let Carry {
-            mut obs,
-            state,
-            mut sums,
-        } = match self.carry.take() {
-            Some(c) if bootstrap => c,
-            _ => Carry {
-                obs: self
-                    .env
-                    .reset(rng::stream(self.seed ^ ENV_SALT, update as usize).next_u64())?
-                    .to_vec(),
-                state: ac.initial_state(b as i64),
-                sums: vec![EpisodeSum::default(); b],
-            },
-        };
-        // For the message if the environment returns NaN or infinity.
-        let (env_id, obs_dim) = (self.env.spec().id.clone(), self.env.spec().obs_dim);
-        let mut tape = Tape::new(&ac.core, &state, self.engine);
-        let mut rngs: Vec<Rng> = (0..b)
-            .map(|i| rng::policy_stream(self.seed ^ ACTION_SALT ^ update, i))
-            .collect();
-        let mut r = Rollout::with_capacity(self.rollout_len, b);
-        let mut actions = vec![0u32; b];
-        let mut done = vec![false; b];
-        for t in 0..self.rollout_len {
-            let x = obs_tensor(&obs, b, device).to_kind(kind);
-            // The episodes that ended at the last step start afresh.
-            let h = tape.step(&x, &done);
-            let logits = tch::no_grad(|| ac.policy.forward(&h));
-            choose(
-                &host_probs(&logits),
-                ActionMode::Sample,
-                &mut rngs,
-                &mut actions,
-            );
-            r.actions.extend(actions.iter().map(|&a| i64::from(a)));
-            r.outputs.push(h);
-            let state = tape.state();
-            if let Some(m) = state.modulator() {
-                r.modulators.push(m.shallow_clone());
-            }
-
-            let out = self.env.step(&actions)?;
-            let bad_obs = out.obs.iter().position(|x| !x.is_finite());
-            let bad_reward = out.rewards.iter().position(|x| !x.is_finite());
-            if let Some((what, row)) = bad_reward
-                .map(|row| ("reward", row))
-                .or(bad_obs.map(|i| ("observation", i / obs_dim.max(1))))
-            {
-                return Err(TrainError::EnvNonFinite {
-                    env: env_id,
-                    what,
-                    row,
-                    update: update + 1,
-                });
-            }
-            let mut rewards = out.rewards.to_vec();
-            for (row, d) in done.iter_mut().enumerate() {
-                *d = out.done(row);
-            }
-            if let Some(scale) = &self.reward_scale {
-                let discounted = sums.iter_mut().map(|s| &mut s.discounted);
-                scale.apply(&mut rewards, discounted, &mut self.progress.return_stats);
-            }
-            let cut: Vec<bool> = (0..b)
-                .map(|i| out.truncated[i] && !out.terminated[i])
-                .collect();
-            if bootstrap && cut.contains(&true) {
-                // The critic's value of the observation the episode was cut on, seen with the
-                // state that would have read it next.
-                let v = tch::no_grad(|| {
-                    let xf = obs_tensor(out.final_obs, b, device).to_kind(kind);
-                    host_f32(&ac.step(&xf, &state).value)
-                });
-                for row in (0..b).filter(|&i| cut[i]) {
-                    rewards[row] += (gamma * f64::from(v[row])) as f32;
-                }
-            }
-            for (row, s) in sums.iter_mut().enumerate() {
-                s.ret += f64::from(out.rewards[row]);
-                s.len += 1;
-                s.regret += out.regret.map_or(0.0, |g| f64::from(g[row]));
-                if done[row] {
-                    r.finished.push(EpisodeEnd {
-                        ret: s.ret,
-                        len: s.len,
-                        regret: out.regret.map(|_| s.regret),
-                    });
-                    *s = EpisodeSum::default();
-                }
-            }
-            obs.copy_from_slice(out.obs);
-            r.rewards.extend_from_slice(&rewards);
-            r.dones.extend_from_slice(&done);
-            if t + 1 == self.rollout_len {
-                r.mean_abs_hebb = state.mean_abs_hebb();
-                r.mean_abs_elig = state.mean_abs_elig();
-            }
-        }
-        // The episodes that ended at the last step start afresh in the carried state.
-        let state = tape.state().reset_rows_bool(&done);
-        r.last_values = if bootstrap {
-            tch::no_grad(|| {
-                let x = obs_tensor(&obs, b, device).to_kind(kind);
-                host_f32(&ac.step(&x, &state).value)
-            })
-        } else {
-            vec![0.0; b]
-        };
-        if bootstrap {
-            self.carry = Some(Carry { obs, state, sums });
-        }
-        Ok((r, tape))
-    }
-
     /// Returns, losses, backward pass through the rollout, clipping and the optimiser step.
     fn learn(&mut self, r: Rollout, tape: Tape<'_>) -> Result<UpdateStats, TrainError> {
         let update = self.progress.updates;
-        let b = self.env.num_envs();
+        let b = r.batch;
         let device = self.vs.device();
         let kind = self.ac.core.kind();
         let a2c = &self.config.a2c;
@@ -410,7 +218,7 @@ impl Trainer {
             last_values: &r.last_values,
         };
         let (adv, returns) = gae(&data, a2c.gamma, a2c.gae_lambda);
-        let shape = [self.rollout_len as i64, b as i64];
+        let shape = r.shape();
         let to_t = |v: &[f32]| {
             Tensor::from_slice(v)
                 .view(shape)
@@ -460,7 +268,7 @@ impl Trainer {
             update_ratio: step.update_ratio(),
             learning_rate: lr,
             entropy_coef,
-            env_steps: (b * self.rollout_len) as u64,
+            env_steps: (b * r.outputs.len()) as u64,
             mean_abs_hebb: r.mean_abs_hebb,
             mean_abs_elig: r.mean_abs_elig,
             modulator: (!r.modulators.is_empty()).then(|| {
@@ -489,11 +297,11 @@ impl Trainer {
             .map(|(n, t)| (format!("{}{n}", crate::agent::MODEL), t))
             .collect();
         tensors.extend(self.optim.state());
-        let under_way = self.carry.as_ref().and_then(|c| {
-            let env = self.env.save_state()?;
+        let under_way = self.collector.carry.as_ref().and_then(|c| {
+            let env = self.collector.env.save_state()?;
             tensors.extend(carry_tensors(&c.state));
             Some(UnderWay {
-                env_id: self.env.spec().id.clone(),
+                env_id: self.collector.env.spec().id.clone(),
                 obs: c.obs.clone(),
                 sums: c.sums.clone(),
                 env,
@@ -528,7 +336,7 @@ impl Trainer {
             .matched_state(&tensors)
             .map_err(TrainError::Mismatch)?;
         let carry = match &snapshot.under_way {
-            Some(under_way) if !self.whole_episode => {
+            Some(under_way) if !self.collector.whole_episode => {
                 Some(self.matched_carry(under_way, &tensors)?)
             }
             _ => None,
@@ -537,7 +345,7 @@ impl Trainer {
         optim.copy();
         self.optim.set_steps(snapshot.progress.updates);
         self.progress = snapshot.progress.clone();
-        self.carry = carry;
+        self.collector.carry = carry;
         Ok(())
     }
 
@@ -548,11 +356,11 @@ impl Trainer {
         under_way: &UnderWay,
         tensors: &HashMap<String, Tensor>,
     ) -> Result<Carry, TrainError> {
-        let b = self.env.num_envs();
+        let b = self.collector.env.num_envs();
         let mismatch = |what: String| {
             TrainError::Mismatch(format!("the episodes under way do not fit: {what}"))
         };
-        let spec = self.env.spec();
+        let spec = self.collector.env.spec();
         if under_way.env_id != spec.id {
             return Err(mismatch(format!(
                 "they were saved from `{}`, and this run steps `{}`",
@@ -574,7 +382,7 @@ impl Trainer {
         }
         let matched =
             crate::restore::matched(&targets, tensors, "recurrent state").map_err(mismatch)?;
-        self.env.load_state(&under_way.env)?;
+        self.collector.env.load_state(&under_way.env)?;
         matched.copy();
         Ok(Carry {
             obs: under_way.obs.clone(),
