@@ -1,5 +1,6 @@
 //! Advantage actor-critic for recurrent and plastic policies (`docs/a2c.md`).
 mod config;
+mod losses;
 mod memory;
 mod optim;
 mod returns;

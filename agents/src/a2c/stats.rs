@@ -2,11 +2,14 @@
 //! TensorBoard tags they go out under. Kept apart from the numbers' computation so that the
 //! reported names and windows live in one place.
 use super::host_f32;
+use super::losses::Losses;
 use super::reward_scale::RunningStats;
+use super::rollout::Rollout;
 use crate::cores::Core;
 use crate::metrics::MetricsSink;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
+use tch::{Kind, Tensor};
 
 /// How far a run has got; saved with every checkpoint.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -89,6 +92,45 @@ pub struct UpdateStats {
 }
 
 impl UpdateStats {
+    /// What an update measured: `losses` when it learnt from `rollout` at learning rate
+    /// `learning_rate` with entropy weight `entropy_coef`.
+    pub(super) fn new(
+        losses: Losses,
+        rollout: Rollout,
+        learning_rate: f64,
+        entropy_coef: f64,
+    ) -> Self {
+        let Losses {
+            policy_loss,
+            value_loss,
+            entropy,
+            explained_variance,
+            grad_norm,
+            update_ratio,
+        } = losses;
+        Self {
+            policy_loss,
+            value_loss,
+            entropy,
+            explained_variance,
+            grad_norm,
+            update_ratio,
+            learning_rate,
+            entropy_coef,
+            env_steps: (rollout.batch * rollout.outputs.len()) as u64,
+            mean_abs_hebb: rollout.mean_abs_hebb,
+            mean_abs_elig: rollout.mean_abs_elig,
+            modulator: (!rollout.modulators.is_empty()).then(|| {
+                let m = Tensor::stack(&rollout.modulators, 0).to_kind(Kind::Double);
+                (
+                    m.mean(Kind::Double).double_value(&[]),
+                    m.std(true).double_value(&[]),
+                )
+            }),
+            episodes: rollout.finished,
+        }
+    }
+
     /// Writes the a2c.md tags of this update (the `rollout/` ones from `progress`).
     pub fn log(&self, progress: &Progress, sink: &mut dyn MetricsSink) {
         let step = progress.env_steps;
@@ -142,20 +184,4 @@ pub(super) fn log_parameters(core: &Core, step: u64, sink: &mut dyn MetricsSink)
             sink.scalar(&format!("plasticity/{name}"), step, mean);
         }
     }
-}
-
-/// `1 − Var(G − V) / Var(G)`: 1 when the critic predicts returns perfectly, ≤ 0 when it does
-/// no better than a constant.
-pub(super) fn explained_variance(values: &[f32], returns: &[f32]) -> f64 {
-    let var = |x: &mut dyn Iterator<Item = f64>| {
-        let v: Vec<f64> = x.collect();
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / v.len() as f64
-    };
-    let var_g = var(&mut returns.iter().map(|&g| f64::from(g)));
-    if var_g == 0.0 {
-        return 0.0;
-    }
-    let var_resid = var(&mut returns.iter().zip(values).map(|(&g, &v)| f64::from(g - v)));
-    1.0 - var_resid / var_g
 }

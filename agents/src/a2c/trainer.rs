@@ -1,20 +1,19 @@
 //! The A2C loop: collect a rollout from `B` environments, compute returns, backpropagate
 //! through time, clip, step. Whole-episode and truncated rollouts share this one code path.
 use super::config::{A2cConfig, OptimConfig};
-use super::host_f32;
+use super::losses::{self, NonFinite};
 use super::optim::Optimizer;
-use super::returns::{gae, RolloutData};
 use super::reward_scale::RewardScale;
-use super::rollout::{Carry, Collector, EpisodeSum, Rollout};
+use super::rollout::{Carry, Collector, EpisodeSum};
 use super::stats::{self, Progress, UpdateStats};
 use crate::actor_critic::ActorCritic;
-use crate::cores::{BpttError, CoreConfig, CoreConfigError, Engine, State, Tape};
+use crate::cores::{BpttError, CoreConfig, CoreConfigError, Engine, State};
 use crate::metrics::MetricsSink;
 use plastic_envs::{EnvError, EnvState, VecEnv};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::rc::Rc;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Tensor};
 
 /// Everything the trainer is configured with besides the environment.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -182,104 +181,26 @@ impl Trainer {
 
     /// Collects one rollout and applies one gradient step.
     pub fn update(&mut self) -> Result<UpdateStats, TrainError> {
+        let update = self.progress.updates;
         let ac = Rc::clone(&self.ac);
         let (rollout, tape) = self.collector.collect(
             &ac,
             self.engine,
-            self.progress.updates,
+            update,
             self.reward_scale.as_ref(),
             &mut self.progress.return_stats,
         )?;
-        let stats = self.learn(rollout, tape)?;
+        let lr = self.config.optim.lr_at(update, self.total_updates);
+        let entropy_coef = self.config.a2c.entropy_at(update, self.total_updates);
+        let a2c = &self.config.a2c;
+        let losses = losses::learn(&ac, &mut self.optim, a2c, lr, entropy_coef, &rollout, tape)
+            .map_err(|NonFinite(what)| TrainError::NonFinite {
+                what,
+                update: update + 1,
+            })?;
+        let stats = UpdateStats::new(losses, rollout, lr, entropy_coef);
         self.progress.record(&stats);
         Ok(stats)
-    }
-
-    /// Returns, losses, backward pass through the rollout, clipping and the optimiser step.
-    fn learn(&mut self, r: Rollout, tape: Tape<'_>) -> Result<UpdateStats, TrainError> {
-        let update = self.progress.updates;
-        let b = r.batch;
-        let device = self.vs.device();
-        let kind = self.ac.core.kind();
-        let a2c = &self.config.a2c;
-        let lr = self.config.optim.lr_at(update, self.total_updates);
-        let entropy_coef = a2c.entropy_at(update, self.total_updates);
-
-        // The loss is built on the outputs as a leaf; the tape carries its gradient on into
-        // the core.
-        let hs = Tensor::stack(&r.outputs, 0).set_requires_grad(true);
-        let values = self.ac.value.forward(&hs).squeeze_dim(2);
-        let host_v = host_f32(&values.flatten(0, -1));
-        let data = RolloutData {
-            batch: b,
-            rewards: &r.rewards,
-            values: &host_v,
-            dones: &r.dones,
-            last_values: &r.last_values,
-        };
-        let (adv, returns) = gae(&data, a2c.gamma, a2c.gae_lambda);
-        let shape = r.shape();
-        let to_t = |v: &[f32]| {
-            Tensor::from_slice(v)
-                .view(shape)
-                .to_device(device)
-                .to_kind(kind)
-        };
-        let mut adv_t = to_t(&adv);
-        if a2c.normalize_advantages && adv.len() > 1 {
-            adv_t = (&adv_t - adv_t.mean(kind)) / (adv_t.std(true) + 1e-8);
-        }
-        let log_pi = self.ac.policy.forward(&hs).log_softmax(-1, kind);
-        let pi = log_pi.exp();
-        let taken = Tensor::from_slice(&r.actions)
-            .view([shape[0], shape[1], 1])
-            .to_device(device);
-        let log_probs = log_pi.gather(2, &taken, false).squeeze_dim(2);
-        let policy_loss = -(log_probs * &adv_t).mean(kind);
-        let value_loss = (to_t(&returns) - &values).square().mean(kind);
-        let entropy = -(&pi * &log_pi).sum_dim_intlist(2, false, kind).mean(kind);
-        let sum_squares = pi.square().sum_dim_intlist(2, false, kind).mean(kind);
-        let loss = &policy_loss + &value_loss * a2c.value_coef - &entropy * entropy_coef
-            + &sum_squares * a2c.sum_squares_coef;
-        let non_finite = |what| TrainError::NonFinite {
-            what,
-            update: update + 1,
-        };
-        if !loss.double_value(&[]).is_finite() {
-            return Err(non_finite("loss"));
-        }
-        self.optim.zero_grad();
-        loss.backward();
-        tape.backward(&hs.grad());
-        let grad_norm = self.optim.clip_grad_norm(a2c.max_grad_norm);
-        if !grad_norm.is_finite() {
-            return Err(non_finite("gradient norm"));
-        }
-        let step = self.optim.step(lr);
-        if !step.param_norm.is_finite() {
-            return Err(non_finite("model after the update"));
-        }
-        Ok(UpdateStats {
-            policy_loss: policy_loss.double_value(&[]),
-            value_loss: value_loss.double_value(&[]),
-            entropy: entropy.double_value(&[]),
-            explained_variance: stats::explained_variance(&host_v, &returns),
-            grad_norm,
-            update_ratio: step.update_ratio(),
-            learning_rate: lr,
-            entropy_coef,
-            env_steps: (b * r.outputs.len()) as u64,
-            mean_abs_hebb: r.mean_abs_hebb,
-            mean_abs_elig: r.mean_abs_elig,
-            modulator: (!r.modulators.is_empty()).then(|| {
-                let m = Tensor::stack(&r.modulators, 0).to_kind(Kind::Double);
-                (
-                    m.mean(Kind::Double).double_value(&[]),
-                    m.std(true).double_value(&[]),
-                )
-            }),
-            episodes: r.finished,
-        })
     }
 
     /// Histograms of the plasticity coefficients α, the fixed recurrent weights W and (where
