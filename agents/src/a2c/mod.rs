@@ -6,6 +6,7 @@ mod optim;
 mod returns;
 mod reward_scale;
 mod rollout;
+mod snapshot;
 mod stats;
 mod trainer;
 
@@ -14,8 +15,9 @@ pub use memory::{training_needs, MemoryNeed};
 pub use optim::{Optimizer, StepReport};
 pub use returns::{gae, RolloutData};
 pub use reward_scale::RunningStats;
+pub use snapshot::{Snapshot, UnderWay};
 pub use stats::{EpisodeEnd, Progress, UpdateStats, RECENT};
-pub use trainer::{Snapshot, TrainError, Trainer, TrainerConfig, UnderWay};
+pub use trainer::{TrainError, Trainer, TrainerConfig};
 
 use tch::{Device, Kind, Tensor};
 

@@ -1,19 +1,21 @@
 //! The A2C loop: collect a rollout from `B` environments, compute returns, backpropagate
 //! through time, clip, step. Whole-episode and truncated rollouts share this one code path.
+//! The trainer owns the parts (collection, losses, snapshots, statistics, reward scaling) and
+//! is their one public entry point, so callers depend on none of them.
 use super::config::{A2cConfig, OptimConfig};
 use super::losses::{self, NonFinite};
 use super::optim::Optimizer;
 use super::reward_scale::RewardScale;
-use super::rollout::{Carry, Collector, EpisodeSum};
+use super::rollout::Collector;
+use super::snapshot::{self, Snapshot};
 use super::stats::{self, Progress, UpdateStats};
 use crate::actor_critic::ActorCritic;
-use crate::cores::{BpttError, CoreConfig, CoreConfigError, Engine, State};
+use crate::cores::{BpttError, CoreConfig, CoreConfigError, Engine};
 use crate::metrics::MetricsSink;
-use plastic_envs::{EnvError, EnvState, VecEnv};
+use plastic_envs::{EnvError, VecEnv};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::rc::Rc;
-use tch::{nn, Device, Tensor};
+use tch::{nn, Device};
 
 /// Everything the trainer is configured with besides the environment.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -69,31 +71,6 @@ impl From<BpttError> for TrainError {
         Self::Bptt(e)
     }
 }
-
-/// Model and optimiser tensors plus progress: everything a resumed run needs besides its
-/// config. Random streams are derived from (seed, update), so the counters restore them.
-pub struct Snapshot {
-    /// `model/<variable>`, `optim/{m,v}/<variable>` and, with episodes under way,
-    /// `carry/<state>` (the recurrent state they continue from), on the CPU.
-    pub tensors: Vec<(String, Tensor)>,
-    pub progress: Progress,
-    /// Truncated rollouts: the episodes the next rollout continues. `None` in the
-    /// whole-episode regime, and where the environments cannot save their state (Gymnasium):
-    /// the resumed run then starts fresh episodes.
-    pub under_way: Option<UnderWay>,
-}
-
-/// The episodes under way between two truncated rollouts, besides the recurrent state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UnderWay {
-    /// The environment's canonical id, checked on restore.
-    env_id: String,
-    obs: Vec<f32>,
-    sums: Vec<EpisodeSum>,
-    env: EnvState,
-}
-
-const CARRY: &str = "carry/";
 
 pub struct Trainer {
     vs: nn::VarStore,
@@ -211,33 +188,7 @@ impl Trainer {
 
     /// The model's and optimiser's tensors (on the CPU) and the progress counters.
     pub fn snapshot(&self) -> Snapshot {
-        let mut tensors: Vec<(String, Tensor)> = self
-            .vs
-            .variables()
-            .into_iter()
-            .map(|(n, t)| (format!("{}{n}", crate::agent::MODEL), t))
-            .collect();
-        tensors.extend(self.optim.state());
-        let under_way = self.collector.carry.as_ref().and_then(|c| {
-            let env = self.collector.env.save_state()?;
-            tensors.extend(carry_tensors(&c.state));
-            Some(UnderWay {
-                env_id: self.collector.env.spec().id.clone(),
-                obs: c.obs.clone(),
-                sums: c.sums.clone(),
-                env,
-            })
-        });
-        tensors.sort_by(|a, b| a.0.cmp(&b.0));
-        let tensors = tensors
-            .into_iter()
-            .map(|(n, t)| (n, t.detach().to_device(Device::Cpu)))
-            .collect();
-        Snapshot {
-            tensors,
-            progress: self.progress.clone(),
-            under_way,
-        }
+        snapshot::take(&self.vs, &self.optim, &self.collector, &self.progress)
     }
 
     /// Continues from `snapshot`: the next update is the one that followed it, with the
@@ -245,79 +196,13 @@ impl Trainer {
     /// and the environments' state are checked before anything is copied, so a checkpoint
     /// that does not fit changes nothing.
     pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), TrainError> {
-        let tensors: HashMap<String, Tensor> = snapshot
-            .tensors
-            .iter()
-            .map(|(n, t)| (n.clone(), t.shallow_clone()))
-            .collect();
-        let model =
-            crate::agent::matched_weights(&self.vs, &tensors).map_err(TrainError::Mismatch)?;
-        let optim = self
-            .optim
-            .matched_state(&tensors)
-            .map_err(TrainError::Mismatch)?;
-        let carry = match &snapshot.under_way {
-            Some(under_way) if !self.collector.whole_episode => {
-                Some(self.matched_carry(under_way, &tensors)?)
-            }
-            _ => None,
-        };
-        model.copy();
-        optim.copy();
-        self.optim.set_steps(snapshot.progress.updates);
-        self.progress = snapshot.progress.clone();
-        self.collector.carry = carry;
-        Ok(())
+        snapshot::restore(
+            snapshot,
+            &self.vs,
+            &self.ac,
+            &mut self.optim,
+            &mut self.collector,
+            &mut self.progress,
+        )
     }
-
-    /// The carry that `under_way` and the `carry/` tensors describe, with the environments
-    /// already put back where they were (the last step of a restore that can fail).
-    fn matched_carry(
-        &mut self,
-        under_way: &UnderWay,
-        tensors: &HashMap<String, Tensor>,
-    ) -> Result<Carry, TrainError> {
-        let b = self.collector.env.num_envs();
-        let mismatch = |what: String| {
-            TrainError::Mismatch(format!("the episodes under way do not fit: {what}"))
-        };
-        let spec = self.collector.env.spec();
-        if under_way.env_id != spec.id {
-            return Err(mismatch(format!(
-                "they were saved from `{}`, and this run steps `{}`",
-                under_way.env_id, spec.id
-            )));
-        }
-        let obs_len = b * spec.obs_dim;
-        if under_way.obs.len() != obs_len || under_way.sums.len() != b {
-            return Err(mismatch(format!(
-                "they hold {} observation values and {} episodes where this batch needs {obs_len} and {b}",
-                under_way.obs.len(),
-                under_way.sums.len()
-            )));
-        }
-        let state = self.ac.initial_state(b as i64);
-        let targets = carry_tensors(&state);
-        if let Some(extra) = crate::restore::unexpected(&targets, tensors, CARRY) {
-            return Err(mismatch(format!("the model has no state `{extra}`")));
-        }
-        let matched =
-            crate::restore::matched(&targets, tensors, "recurrent state").map_err(mismatch)?;
-        self.collector.env.load_state(&under_way.env)?;
-        matched.copy();
-        Ok(Carry {
-            obs: under_way.obs.clone(),
-            state,
-            sums: under_way.sums.clone(),
-        })
-    }
-}
-
-/// A carried state's tensors under their snapshot names, `carry/<name>`.
-fn carry_tensors(state: &State) -> Vec<(String, Tensor)> {
-    state
-        .named()
-        .into_iter()
-        .map(|(n, t)| (format!("{CARRY}{n}"), t.shallow_clone()))
-        .collect()
 }
