@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use plastic_agents::a2c::{training_needs, TrainError, Trainer};
 use plastic_agents::acting::ActionMode;
 use plastic_agents::device;
-use plastic_agents::metrics::MetricsSink;
+use plastic_agents::metrics::{tags, MetricsSink};
 use plastic_envs::Environment;
 use std::path::Path;
 use std::time::Instant;
@@ -377,7 +377,7 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
         if u.is_multiple_of(log.every) || finished {
             stats.log(p, &mut tb);
             let sps = (p.env_steps - last_steps) as f64 / last_time.elapsed().as_secs_f64();
-            tb.scalar("time/sps", p.env_steps, sps);
+            tb.scalar(tags::time::SPS, p.env_steps, sps);
             (last_time, last_steps) = (Instant::now(), p.env_steps);
             bar.set_message(match p.mean_return() {
                 Some(r) => format!("{sps:.0} steps/s, reward {r:.2}"),
@@ -487,9 +487,9 @@ fn evaluate(
     };
     let (update, step) = (trainer.progress().updates, trainer.progress().env_steps);
     records.evaluation(update, step, &stats)?;
-    sink.scalar("eval/ep_rew_mean", step, stats.episode_return.mean);
+    sink.scalar(tags::eval::EP_REW_MEAN, step, stats.episode_return.mean);
     if let Some(r) = stats.regret {
-        sink.scalar("eval/regret", step, r.mean);
+        sink.scalar(tags::eval::REGRET, step, r.mean);
     }
     Ok(())
 }
@@ -505,14 +505,14 @@ fn images(
     let hebb = match env.build_grid(16) {
         Some(grid) => {
             let pics = pictures::grid(trainer.model(), grid, seed)?;
-            sink.image("maze/visits", step, &pics.heat_map);
-            sink.image("maze/path", step, &pics.path);
+            sink.image(tags::maze::VISITS, step, &pics.heat_map);
+            sink.image(tags::maze::PATH, step, &pics.path);
             pics.hebb
         }
         None => pictures::episode_trace(trainer.model(), env, seed)?,
     };
     if let Some(img) = hebb {
-        sink.image("plasticity/hebb", step, &img);
+        sink.image(tags::plasticity::HEBB, step, &img);
     }
     Ok(())
 }

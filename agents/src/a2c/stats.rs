@@ -1,12 +1,12 @@
-//! What a run reports: the counters a checkpoint keeps, what each update measured, and the
-//! TensorBoard tags they go out under. Kept apart from the numbers' computation so that the
-//! reported names and windows live in one place.
+//! What a run reports: the counters a checkpoint keeps, what each update measured, and how
+//! both go out to a metrics sink. Kept apart from the computation of the numbers so that what
+//! is reported, over which window and under which tag, is decided in one place.
 use super::host_f32;
 use super::losses::Losses;
 use super::reward_scale::RunningStats;
 use super::rollout::Rollout;
 use crate::cores::Core;
-use crate::metrics::MetricsSink;
+use crate::metrics::{tags, MetricsSink};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use tch::{Kind, Tensor};
@@ -136,35 +136,35 @@ impl UpdateStats {
         let step = progress.env_steps;
         let mut put = |tag: &str, v: f64| sink.scalar(tag, step, v);
         if let Some(v) = progress.mean_return() {
-            put("rollout/ep_rew_mean", v);
+            put(tags::rollout::EP_REW_MEAN, v);
         }
         if let Some(v) = progress.mean_len() {
-            put("rollout/ep_len_mean", v);
+            put(tags::rollout::EP_LEN_MEAN, v);
         }
         if let Some(v) = progress.mean_regret() {
-            put("rollout/regret_mean", v);
+            put(tags::rollout::REGRET_MEAN, v);
         }
-        put("train/policy_loss", self.policy_loss);
-        put("train/value_loss", self.value_loss);
-        put("train/entropy", self.entropy);
-        put("train/explained_variance", self.explained_variance);
-        put("train/grad_norm", self.grad_norm);
-        put("train/update_ratio", self.update_ratio);
-        put("train/learning_rate", self.learning_rate);
-        put("train/entropy_coef", self.entropy_coef);
+        put(tags::train::POLICY_LOSS, self.policy_loss);
+        put(tags::train::VALUE_LOSS, self.value_loss);
+        put(tags::train::ENTROPY, self.entropy);
+        put(tags::train::EXPLAINED_VARIANCE, self.explained_variance);
+        put(tags::train::GRAD_NORM, self.grad_norm);
+        put(tags::train::UPDATE_RATIO, self.update_ratio);
+        put(tags::train::LEARNING_RATE, self.learning_rate);
+        put(tags::train::ENTROPY_COEF, self.entropy_coef);
         if progress.return_stats.count > 0.0 {
             // What `a2c.normalize_rewards` divides rewards by.
-            put("train/return_std", progress.return_stats.var.sqrt());
+            put(tags::train::RETURN_STD, progress.return_stats.var.sqrt());
         }
         if let Some(v) = self.mean_abs_hebb {
-            put("plasticity/mean_abs_hebb", v);
+            put(tags::plasticity::MEAN_ABS_HEBB, v);
         }
         if let Some(v) = self.mean_abs_elig {
-            put("plasticity/mean_abs_elig", v);
+            put(tags::plasticity::MEAN_ABS_ELIG, v);
         }
         if let Some((mean, std)) = self.modulator {
-            put("plasticity/modulator_mean", mean);
-            put("plasticity/modulator_std", std);
+            put(tags::plasticity::MODULATOR_MEAN, mean);
+            put(tags::plasticity::MODULATOR_STD, std);
         }
     }
 }
@@ -172,16 +172,19 @@ impl UpdateStats {
 /// Histograms of the plasticity coefficients α, the fixed recurrent weights W and (where
 /// learned) η, plus η's mean as a scalar, at environment step `step`.
 pub(super) fn log_parameters(core: &Core, step: u64, sink: &mut dyn MetricsSink) {
-    sink.histogram("weights/w", step, &host_f32(core.w()));
+    sink.histogram(tags::weights::W, step, &host_f32(core.w()));
     if let Some(alpha) = core.alpha() {
-        sink.histogram("weights/alpha", step, &host_f32(alpha));
+        sink.histogram(tags::weights::ALPHA, step, &host_f32(alpha));
     }
-    for (name, eta) in [("eta", core.eta()), ("eta_e", core.eta_e())] {
+    for (histogram, mean, eta) in [
+        (tags::weights::ETA, tags::plasticity::ETA, core.eta()),
+        (tags::weights::ETA_E, tags::plasticity::ETA_E, core.eta_e()),
+    ] {
         if let Some(eta) = eta {
             let values = host_f32(eta);
-            sink.histogram(&format!("weights/{name}"), step, &values);
-            let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
-            sink.scalar(&format!("plasticity/{name}"), step, mean);
+            sink.histogram(histogram, step, &values);
+            let m = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
+            sink.scalar(mean, step, m);
         }
     }
 }
