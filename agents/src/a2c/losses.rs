@@ -1,7 +1,7 @@
 //! The losses and the gradient step of one update, Stable-Baselines3's `A2C.train`: policy
 //! gradient on the advantages, value regression, entropy bonus and Backpropamine's Σπ²
 //! penalty, then one backward pass through the rollout's tape, clipping and the optimiser's
-//! step. Kept apart from collection so that the tape is the only thing passed between them.
+//! step. Kept apart from collection: a rollout and its tape are all that pass between them.
 use super::config::A2cConfig;
 use super::host_f32;
 use super::optim::Optimizer;

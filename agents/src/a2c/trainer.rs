@@ -83,6 +83,7 @@ pub struct Trainer {
     config: TrainerConfig,
     total_updates: u64,
     progress: Progress,
+    /// `a2c.normalize_rewards`: applied to rewards as they are collected.
     reward_scale: Option<RewardScale>,
 }
 
