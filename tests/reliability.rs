@@ -1,5 +1,6 @@
 //! Runs that nothing damages: kills at random instants, signals, a full disk, memory sizes no
 //! machine holds, non-finite numbers, and the leftovers of all of these.
+use plastic_agents::metrics::tags;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -450,10 +451,10 @@ fn non_finite_checkpoints_are_refused_and_exploding_updates_warned_about() {
         .stderr(predicates::str::contains(
             "training is exploding; lower optim.lr",
         ));
-    let ratios = scalars(&exploding, "train/update_ratio");
+    let ratios = scalars(&exploding, tags::train::UPDATE_RATIO);
     assert_eq!(ratios.len(), 12);
     assert!(ratios[0].1 > 1e3, "{ratios:?}");
-    let healthy = scalars(&run, "train/update_ratio");
+    let healthy = scalars(&run, tags::train::UPDATE_RATIO);
     assert!(healthy.iter().all(|&(_, r)| r < 0.1), "{healthy:?}");
 }
 
@@ -491,7 +492,7 @@ fn points_logged_after_the_last_checkpoint_are_not_repeated_after_a_resume() {
         .args(["resume", run.to_str().unwrap()])
         .assert()
         .success();
-    let steps: Vec<u64> = scalars(&run, "train/policy_loss")
+    let steps: Vec<u64> = scalars(&run, tags::train::POLICY_LOSS)
         .iter()
         .map(|p| p.0)
         .collect();

@@ -1,5 +1,6 @@
 //! Training, resuming and evaluating through the command line, and the TensorBoard files
 //! read back by TensorBoard's own reader.
+use plastic_agents::metrics::tags;
 use predicates::prelude::PredicateBooleanExt;
 use serde_json::Value;
 use std::path::Path;
@@ -299,14 +300,14 @@ fn check_curves_chart(run: &Path, dir: &Path) {
             format!("tiny={}", run.display()).into(),
         ])
     };
-    let missing = curves("rollout/regret_mean");
+    let missing = curves(tags::rollout::REGRET_MEAN);
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(
-        !missing.status.success() && stderr.contains("rollout/ep_len_mean"),
+        !missing.status.success() && stderr.contains(tags::rollout::EP_LEN_MEAN),
         "{stderr}"
     );
     assert!(!svg.exists());
-    assert_succeeded(&curves("rollout/ep_len_mean"));
+    assert_succeeded(&curves(tags::rollout::EP_LEN_MEAN));
     let text = std::fs::read_to_string(&svg).unwrap();
     let lines = polylines(&text);
     assert_eq!(lines.len(), 1, "{text}");
@@ -337,15 +338,17 @@ fn polylines(svg: &str) -> Vec<Vec<(f64, f64)>> {
 
 /// Writes the event files of a run trained for a minute, stopped, and resumed an hour later
 /// for another minute: two files, as two processes write them, each with an evaluation at 30
-/// and 60 seconds (and the progress tag `time/sps` at 0 and 60).
+/// and 60 seconds (and the progress tag `time/sps` at 0 and 60). Arguments: the folder, then
+/// the two tags.
 const RESUMED_RUN_EVENTS: &str = r#"
 import sys
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
+sps, reward = sys.argv[2:4]
 step = 0
 for start in [1000.0, 1000.0 + 3600.0]:
     writer = EventFileWriter(sys.argv[1])
-    for second, tag in [(0, "time/sps"), (30, "eval/ep_rew_mean"), (60, "eval/ep_rew_mean"), (60, "time/sps")]:
+    for second, tag in [(0, sps), (30, reward), (60, reward), (60, sps)]:
         step += 1
         value = summary_pb2.Summary.Value(tag=tag, simple_value=float(step))
         writer.add_event(event_pb2.Event(wall_time=start + second, step=step, summary=summary_pb2.Summary(value=[value])))
@@ -361,13 +364,14 @@ fn curves_by_minutes_leave_out_the_time_between_a_stop_and_its_resume() {
         &python()
             .args(["-c", RESUMED_RUN_EVENTS])
             .arg(&run)
+            .args([tags::time::SPS, tags::eval::EP_REW_MEAN])
             .output()
             .unwrap(),
     );
     let svg = dir.path().join("minutes.svg");
     assert_succeeded(&curves_py(&[
         "--tag".as_ref(),
-        "eval/ep_rew_mean".as_ref(),
+        tags::eval::EP_REW_MEAN.as_ref(),
         "--x".as_ref(),
         "minutes".as_ref(),
         "--out".as_ref(),
@@ -407,17 +411,17 @@ fn tensorboard_reads_back_the_tags_and_values_of_a_maze_run() {
     let v = read_events(&run);
     let scalars = &v["scalars"];
     for tag in [
-        "rollout/ep_rew_mean",
-        "rollout/ep_len_mean",
-        "train/policy_loss",
-        "train/value_loss",
-        "train/entropy",
-        "train/explained_variance",
-        "train/grad_norm",
-        "train/learning_rate",
-        "train/entropy_coef",
-        "time/sps",
-        "plasticity/mean_abs_hebb",
+        tags::rollout::EP_REW_MEAN,
+        tags::rollout::EP_LEN_MEAN,
+        tags::train::POLICY_LOSS,
+        tags::train::VALUE_LOSS,
+        tags::train::ENTROPY,
+        tags::train::EXPLAINED_VARIANCE,
+        tags::train::GRAD_NORM,
+        tags::train::LEARNING_RATE,
+        tags::train::ENTROPY_COEF,
+        tags::time::SPS,
+        tags::plasticity::MEAN_ABS_HEBB,
     ] {
         assert_eq!(
             scalars[tag].as_array().map(Vec::len),
@@ -425,18 +429,18 @@ fn tensorboard_reads_back_the_tags_and_values_of_a_maze_run() {
             "{tag}: {v}"
         );
     }
-    for tag in ["plasticity/eta", "eval/ep_rew_mean"] {
+    for tag in [tags::plasticity::ETA, tags::eval::EP_REW_MEAN] {
         assert_eq!(scalars[tag].as_array().map(Vec::len), Some(6), "{tag}: {v}");
     }
     // Values as logged: steps are environment steps, episodes last 10 steps, lr is constant.
-    let lens = scalars["rollout/ep_len_mean"].as_array().unwrap();
+    let lens = scalars[tags::rollout::EP_LEN_MEAN].as_array().unwrap();
     assert_eq!(lens[0], serde_json::json!([40, 10.0]));
     assert_eq!(lens[11][0], 480);
-    for point in scalars["train/learning_rate"].as_array().unwrap() {
+    for point in scalars[tags::train::LEARNING_RATE].as_array().unwrap() {
         assert!((point[1].as_f64().unwrap() - 0.002).abs() < 1e-9, "{point}");
     }
     // The entropy weight falls linearly from 0.6 towards 0 over the 12 updates.
-    for (u, point) in scalars["train/entropy_coef"]
+    for (u, point) in scalars[tags::train::ENTROPY_COEF]
         .as_array()
         .unwrap()
         .iter()
@@ -449,7 +453,7 @@ fn tensorboard_reads_back_the_tags_and_values_of_a_maze_run() {
         );
     }
     // Histograms every 2 updates (+ none extra at the end, 12 being even), of 8×8 = 64 values.
-    for tag in ["weights/w", "weights/alpha"] {
+    for tag in [tags::weights::W, tags::weights::ALPHA] {
         let nums = v["histograms"][tag].as_array().unwrap();
         assert_eq!(nums.len(), 6, "{tag}");
         assert!(
@@ -459,9 +463,9 @@ fn tensorboard_reads_back_the_tags_and_values_of_a_maze_run() {
     }
     // Pictures every 3 updates: 7×7 cells of 16 pixels; the trace 8×8 of 3 pixels.
     for (tag, side) in [
-        ("maze/visits", 112),
-        ("maze/path", 112),
-        ("plasticity/hebb", 24),
+        (tags::maze::VISITS, 112),
+        (tags::maze::PATH, 112),
+        (tags::plasticity::HEBB, 24),
     ] {
         let images = v["images"][tag].as_array().unwrap();
         assert_eq!(images.len(), 4, "{tag}");

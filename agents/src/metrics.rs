@@ -40,7 +40,70 @@ impl RgbImage {
     }
 }
 
-/// Receives metrics tagged as in a2c.md (`rollout/ep_rew_mean`, `train/grad_norm`, ...),
+/// The TensorBoard tags of a run, as docs/a2c.md lists them: named once here, so that what
+/// the trainer and the CLI write and what tests and readers look up cannot drift apart.
+pub mod tags {
+    /// Finished training episodes, the last [`RECENT`](crate::a2c::RECENT) of them.
+    pub mod rollout {
+        pub const EP_REW_MEAN: &str = "rollout/ep_rew_mean";
+        pub const EP_LEN_MEAN: &str = "rollout/ep_len_mean";
+        pub const REGRET_MEAN: &str = "rollout/regret_mean";
+    }
+
+    /// What each update measured.
+    pub mod train {
+        pub const POLICY_LOSS: &str = "train/policy_loss";
+        pub const VALUE_LOSS: &str = "train/value_loss";
+        pub const ENTROPY: &str = "train/entropy";
+        pub const EXPLAINED_VARIANCE: &str = "train/explained_variance";
+        pub const GRAD_NORM: &str = "train/grad_norm";
+        pub const UPDATE_RATIO: &str = "train/update_ratio";
+        pub const LEARNING_RATE: &str = "train/learning_rate";
+        pub const ENTROPY_COEF: &str = "train/entropy_coef";
+        pub const RETURN_STD: &str = "train/return_std";
+    }
+
+    /// Traces, modulator and plasticity rates of plastic cores.
+    pub mod plasticity {
+        pub const MEAN_ABS_HEBB: &str = "plasticity/mean_abs_hebb";
+        pub const MEAN_ABS_ELIG: &str = "plasticity/mean_abs_elig";
+        pub const MODULATOR_MEAN: &str = "plasticity/modulator_mean";
+        pub const MODULATOR_STD: &str = "plasticity/modulator_std";
+        /// Mean of `η`.
+        pub const ETA: &str = "plasticity/eta";
+        /// Mean of `η_E`.
+        pub const ETA_E: &str = "plasticity/eta_e";
+        /// A picture of the Hebbian trace.
+        pub const HEBB: &str = "plasticity/hebb";
+    }
+
+    /// Histograms of the parameters.
+    pub mod weights {
+        pub const W: &str = "weights/w";
+        pub const ALPHA: &str = "weights/alpha";
+        pub const ETA: &str = "weights/eta";
+        pub const ETA_E: &str = "weights/eta_e";
+    }
+
+    /// Held-out episodes with frozen weights.
+    pub mod eval {
+        pub const EP_REW_MEAN: &str = "eval/ep_rew_mean";
+        pub const REGRET: &str = "eval/regret";
+    }
+
+    pub mod time {
+        /// Environment steps per second since the previous logging point.
+        pub const SPS: &str = "time/sps";
+    }
+
+    /// Pictures of maze episodes.
+    pub mod maze {
+        pub const VISITS: &str = "maze/visits";
+        pub const PATH: &str = "maze/path";
+    }
+}
+
+/// Receives metrics tagged as in a2c.md ([`tags`]: `rollout/ep_rew_mean`, `train/grad_norm`, ...),
 /// indexed by environment steps. Implementations must not fail the caller: a sink that cannot
 /// write reports it its own way and keeps going.
 pub trait MetricsSink {

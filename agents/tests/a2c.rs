@@ -3,7 +3,7 @@
 use plastic_agents::a2c::{RolloutLen, Schedule, Snapshot, TrainError, Trainer, TrainerConfig};
 use plastic_agents::acting::{ActionMode, AgentPolicy};
 use plastic_agents::cores::{Bptt, CoreKind, Engine, Modulation, Rule};
-use plastic_agents::metrics::MemorySink;
+use plastic_agents::metrics::{tags, MemorySink};
 use plastic_agents::CoreConfig;
 use plastic_envs::registry::make;
 use plastic_envs::rollout::run_episodes;
@@ -168,24 +168,24 @@ fn whole_episode_rollouts_match_the_episode_length() {
     s.log(t.progress(), &mut sink);
     t.log_parameters(&mut sink);
     for tag in [
-        "rollout/ep_rew_mean",
-        "rollout/ep_len_mean",
-        "rollout/regret_mean",
-        "train/policy_loss",
-        "train/value_loss",
-        "train/entropy",
-        "train/explained_variance",
-        "train/grad_norm",
-        "train/learning_rate",
-        "train/entropy_coef",
+        tags::rollout::EP_REW_MEAN,
+        tags::rollout::EP_LEN_MEAN,
+        tags::rollout::REGRET_MEAN,
+        tags::train::POLICY_LOSS,
+        tags::train::VALUE_LOSS,
+        tags::train::ENTROPY,
+        tags::train::EXPLAINED_VARIANCE,
+        tags::train::GRAD_NORM,
+        tags::train::LEARNING_RATE,
+        tags::train::ENTROPY_COEF,
     ] {
         assert_eq!(sink.series(tag).len(), 1, "{tag}");
     }
-    assert_eq!(sink.series("rollout/ep_len_mean"), [15.0]);
+    assert_eq!(sink.series(tags::rollout::EP_LEN_MEAN), [15.0]);
     assert!(sink
         .histograms
         .iter()
-        .any(|(t, _, v)| t == "weights/w" && v.len() == 144));
+        .any(|(t, _, v)| t == tags::weights::W && v.len() == 144));
 }
 
 #[test]

@@ -12,10 +12,10 @@ use crate::tensorboard::TensorBoard;
 use crate::{event_files, memory, pictures};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use plastic_agents::a2c::{training_needs, TrainError, Trainer};
+use plastic_agents::a2c::{training_needs, TrainError, Trainer, UpdateStats};
 use plastic_agents::acting::ActionMode;
 use plastic_agents::device;
-use plastic_agents::metrics::MetricsSink;
+use plastic_agents::metrics::{tags, MetricsSink};
 use plastic_envs::Environment;
 use std::path::Path;
 use std::time::Instant;
@@ -334,6 +334,41 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
         records.sync()?;
         checkpoint::save(&run.path, config, &trainer.snapshot(), log.keep_checkpoints)
     };
+    // In this order after an update; a stop request skips the pictures, not the checkpoint.
+    let mut periodic = [
+        Periodic::new(log.every, |t| {
+            let p = t.trainer.progress();
+            t.stats.log(p, t.tb);
+            let sps = (p.env_steps - last_steps) as f64 / last_time.elapsed().as_secs_f64();
+            t.tb.scalar(tags::time::SPS, p.env_steps, sps);
+            (last_time, last_steps) = (Instant::now(), p.env_steps);
+            bar.set_message(match p.mean_return() {
+                Some(r) => format!("{sps:.0} steps/s, reward {r:.2}"),
+                None => format!("{sps:.0} steps/s"),
+            });
+            if bar.is_hidden() {
+                eprintln!(
+                    "update {}/{}: {} steps, {sps:.0} steps/s, mean reward {}",
+                    p.updates,
+                    t.trainer.total_updates(),
+                    p.env_steps,
+                    p.mean_return().map_or("-".into(), |r| format!("{r:.3}"))
+                );
+            }
+            Ok(())
+        }),
+        Periodic::new(log.histograms_every, |t| {
+            t.trainer.log_parameters(t.tb);
+            Ok(())
+        }),
+        Periodic::new(log.eval_every, |t| {
+            evaluate(t.trainer, config, env, t.tb, t.records)
+        }),
+        Periodic::new(log.images_every, |t| images(t.trainer, config, env, t.tb)).unless_stopping(),
+        Periodic::new(log.checkpoint_every, |t| {
+            save(t.trainer, t.tb, t.records).map(drop)
+        }),
+    ];
     let mut exploding = ExplodingUpdates::default();
     while !trainer.is_done() {
         if interrupt::requested() {
@@ -374,35 +409,14 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
         let finished = trainer.is_done();
         exploding.check(stats.update_ratio, u);
         records.episodes(&stats.episodes, p.env_steps)?;
-        if u.is_multiple_of(log.every) || finished {
-            stats.log(p, &mut tb);
-            let sps = (p.env_steps - last_steps) as f64 / last_time.elapsed().as_secs_f64();
-            tb.scalar("time/sps", p.env_steps, sps);
-            (last_time, last_steps) = (Instant::now(), p.env_steps);
-            bar.set_message(match p.mean_return() {
-                Some(r) => format!("{sps:.0} steps/s, reward {r:.2}"),
-                None => format!("{sps:.0} steps/s"),
-            });
-            if bar.is_hidden() {
-                eprintln!(
-                    "update {u}/{}: {} steps, {sps:.0} steps/s, mean reward {}",
-                    trainer.total_updates(),
-                    p.env_steps,
-                    p.mean_return().map_or("-".into(), |r| format!("{r:.3}"))
-                );
-            }
-        }
-        if u.is_multiple_of(log.histograms_every) || finished {
-            trainer.log_parameters(&mut tb);
-        }
-        if u.is_multiple_of(log.eval_every) || finished {
-            evaluate(&trainer, config, env, &mut tb, &mut records)?;
-        }
-        if (u.is_multiple_of(log.images_every) || finished) && !interrupt::requested() {
-            images(&trainer, config, env, &mut tb)?;
-        }
-        if u.is_multiple_of(log.checkpoint_every) || finished {
-            save(&trainer, &mut tb, &mut records)?;
+        let mut after = AfterUpdate {
+            trainer: &trainer,
+            stats: &stats,
+            tb: &mut tb,
+            records: &mut records,
+        };
+        for work in &mut periodic {
+            work.run(u, finished, &mut after)?;
         }
         bar.set_position(p.env_steps);
     }
@@ -422,6 +436,56 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
         shell_word(&run.path)
     );
     Ok(Ended::Finished)
+}
+
+/// Work `drive` does besides training, every `every` updates (a `log.*_every` key) and after
+/// the last one.
+struct Periodic<'w> {
+    every: u64,
+    /// Left out once a stop is asked for: the checkpoint the stop saves comes first.
+    unless_stopping: bool,
+    work: Work<'w>,
+}
+
+type Work<'w> = Box<dyn FnMut(&mut AfterUpdate<'_>) -> anyhow::Result<()> + 'w>;
+
+/// What periodic work has at hand after an update.
+struct AfterUpdate<'a> {
+    trainer: &'a Trainer,
+    stats: &'a UpdateStats,
+    tb: &'a mut TensorBoard,
+    records: &'a mut Records,
+}
+
+impl<'w> Periodic<'w> {
+    fn new(every: u64, work: impl FnMut(&mut AfterUpdate<'_>) -> anyhow::Result<()> + 'w) -> Self {
+        Self {
+            every,
+            unless_stopping: false,
+            work: Box::new(work),
+        }
+    }
+
+    fn unless_stopping(self) -> Self {
+        Self {
+            unless_stopping: true,
+            ..self
+        }
+    }
+
+    /// Does the work if `update` is one of its updates or, `finished`, the last.
+    fn run(
+        &mut self,
+        update: u64,
+        finished: bool,
+        after: &mut AfterUpdate<'_>,
+    ) -> anyhow::Result<()> {
+        let due = update.is_multiple_of(self.every) || finished;
+        if due && !(self.unless_stopping && interrupt::requested()) {
+            (self.work)(after)?;
+        }
+        Ok(())
+    }
 }
 
 /// Updates that change the parameters by more than their own norm: with Adam, a learning
@@ -487,9 +551,9 @@ fn evaluate(
     };
     let (update, step) = (trainer.progress().updates, trainer.progress().env_steps);
     records.evaluation(update, step, &stats)?;
-    sink.scalar("eval/ep_rew_mean", step, stats.episode_return.mean);
+    sink.scalar(tags::eval::EP_REW_MEAN, step, stats.episode_return.mean);
     if let Some(r) = stats.regret {
-        sink.scalar("eval/regret", step, r.mean);
+        sink.scalar(tags::eval::REGRET, step, r.mean);
     }
     Ok(())
 }
@@ -505,14 +569,14 @@ fn images(
     let hebb = match env.build_grid(16) {
         Some(grid) => {
             let pics = pictures::grid(trainer.model(), grid, seed)?;
-            sink.image("maze/visits", step, &pics.heat_map);
-            sink.image("maze/path", step, &pics.path);
+            sink.image(tags::maze::VISITS, step, &pics.heat_map);
+            sink.image(tags::maze::PATH, step, &pics.path);
             pics.hebb
         }
         None => pictures::episode_trace(trainer.model(), env, seed)?,
     };
     if let Some(img) = hebb {
-        sink.image("plasticity/hebb", step, &img);
+        sink.image(tags::plasticity::HEBB, step, &img);
     }
     Ok(())
 }

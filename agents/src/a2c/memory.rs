@@ -1,7 +1,8 @@
 //! A lower bound of the memory a training run takes, so that a size no machine could hold is
 //! refused before anything is allocated: an allocation that fails in Rust aborts the
 //! process, and one the kernel over-commits ends in its out-of-memory killer.
-use super::trainer::{rollout_shape, TrainError, TrainerConfig};
+use super::rollout::rollout_shape;
+use super::trainer::{TrainError, TrainerConfig};
 use crate::cores::Modulation;
 use plastic_envs::EnvSpec;
 

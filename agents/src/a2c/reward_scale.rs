@@ -3,8 +3,43 @@
 //! order one whatever the task's scale: Acrobot's −1 per step for up to 500 steps is otherwise
 //! a value near −100 that a shared core must produce before any advantage means anything.
 
+use super::config::A2cConfig;
+
 /// Scaled rewards are clipped to this magnitude.
 const CLIP: f64 = 10.0;
+
+/// The scaling the trainer applies to rewards as it collects them. It holds only the
+/// discount: the statistics live where checkpoints save them, the running ones in
+/// `Progress::return_stats` and each row's discounted return with the episodes under way.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RewardScale {
+    gamma: f64,
+}
+
+impl RewardScale {
+    /// The scaling `a2c.normalize_rewards` asks for, if it does.
+    pub(super) fn new(a2c: &A2cConfig) -> Option<Self> {
+        a2c.normalize_rewards.then_some(Self { gamma: a2c.gamma })
+    }
+
+    /// Scales one step's raw `rewards` (one per row) in place, once they are added to the
+    /// rows' `discounted` returns and these returns to `stats`.
+    pub(super) fn apply<'a>(
+        &self,
+        rewards: &mut [f32],
+        discounted: impl Iterator<Item = &'a mut f64>,
+        stats: &mut RunningStats,
+    ) {
+        let returns: Vec<f64> = discounted
+            .zip(rewards.iter())
+            .map(|(d, &r)| {
+                *d = *d * self.gamma + f64::from(r);
+                *d
+            })
+            .collect();
+        stats.scale(rewards, returns.into_iter());
+    }
+}
 
 /// Running mean and variance of a stream, updated a batch at a time (the parallel form of
 /// Welford's algorithm: the same result however the stream is split).

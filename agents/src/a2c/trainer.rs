@@ -1,20 +1,21 @@
 //! The A2C loop: collect a rollout from `B` environments, compute returns, backpropagate
 //! through time, clip, step. Whole-episode and truncated rollouts share this one code path.
-use super::config::{A2cConfig, OptimConfig, RolloutLen};
+//! The trainer owns the parts (collection, losses, snapshots, statistics, reward scaling) and
+//! is their one public entry point, so callers depend on none of them.
+use super::config::{A2cConfig, OptimConfig};
+use super::losses::{self, NonFinite};
 use super::optim::Optimizer;
-use super::returns::{gae, RolloutData};
-use super::reward_scale::RunningStats;
-use crate::acting::{choose, host_probs, obs_tensor, ActionMode};
+use super::reward_scale::RewardScale;
+use super::rollout::Collector;
+use super::snapshot::{self, Snapshot};
+use super::stats::{self, Progress, UpdateStats};
 use crate::actor_critic::ActorCritic;
-use crate::cores::{BpttError, CoreConfig, CoreConfigError, Engine, State, Tape};
+use crate::cores::{BpttError, CoreConfig, CoreConfigError, Engine};
 use crate::metrics::MetricsSink;
-use plastic_envs::rng::{self, Rng};
-use plastic_envs::{EnvError, EnvSpec, EnvState, VecEnv};
-use rand::RngCore;
+use plastic_envs::{EnvError, VecEnv};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device};
 
 /// Everything the trainer is configured with besides the environment.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -71,189 +72,6 @@ impl From<BpttError> for TrainError {
     }
 }
 
-/// How far a run has got; saved with every checkpoint.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Progress {
-    pub updates: u64,
-    pub env_steps: u64,
-    pub episodes: u64,
-    /// Returns, lengths and (bandits) regrets of the last [`RECENT`] finished episodes.
-    pub recent: VecDeque<EpisodeEnd>,
-    /// Discounted returns seen so far, for `a2c.normalize_rewards`.
-    #[serde(default)]
-    pub return_stats: RunningStats,
-}
-
-/// Episodes averaged for `rollout/ep_rew_mean` (Stable-Baselines3's window).
-pub const RECENT: usize = 100;
-
-/// One finished training episode.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct EpisodeEnd {
-    pub ret: f64,
-    pub len: u64,
-    pub regret: Option<f64>,
-}
-
-impl Progress {
-    pub fn mean_return(&self) -> Option<f64> {
-        self.mean(|e| Some(e.ret))
-    }
-
-    pub fn mean_len(&self) -> Option<f64> {
-        self.mean(|e| Some(e.len as f64))
-    }
-
-    pub fn mean_regret(&self) -> Option<f64> {
-        self.mean(|e| e.regret)
-    }
-
-    fn mean(&self, f: impl Fn(&EpisodeEnd) -> Option<f64>) -> Option<f64> {
-        let v: Vec<f64> = self.recent.iter().filter_map(f).collect();
-        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-    }
-}
-
-/// What one update measured.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UpdateStats {
-    pub policy_loss: f64,
-    pub value_loss: f64,
-    pub entropy: f64,
-    pub explained_variance: f64,
-    /// Global gradient norm before clipping.
-    pub grad_norm: f64,
-    /// ‖Δθ‖ / ‖θ‖ of this update's step: far above 1 when training explodes.
-    pub update_ratio: f64,
-    pub learning_rate: f64,
-    /// Weight of the entropy bonus in this update.
-    pub entropy_coef: f64,
-    pub env_steps: u64,
-    pub episodes: Vec<EpisodeEnd>,
-    /// Mean |Hebb| at the end of the rollout (plastic cores).
-    pub mean_abs_hebb: Option<f64>,
-    /// Mean |E| of the eligibility trace at the end of the rollout (retroactive modulation).
-    pub mean_abs_elig: Option<f64>,
-    /// Mean and standard deviation of the modulator over the rollout (neuromodulated cores).
-    pub modulator: Option<(f64, f64)>,
-}
-
-impl UpdateStats {
-    /// Writes the a2c.md tags of this update (the `rollout/` ones from `progress`).
-    pub fn log(&self, progress: &Progress, sink: &mut dyn MetricsSink) {
-        let step = progress.env_steps;
-        let mut put = |tag: &str, v: f64| sink.scalar(tag, step, v);
-        if let Some(v) = progress.mean_return() {
-            put("rollout/ep_rew_mean", v);
-        }
-        if let Some(v) = progress.mean_len() {
-            put("rollout/ep_len_mean", v);
-        }
-        if let Some(v) = progress.mean_regret() {
-            put("rollout/regret_mean", v);
-        }
-        put("train/policy_loss", self.policy_loss);
-        put("train/value_loss", self.value_loss);
-        put("train/entropy", self.entropy);
-        put("train/explained_variance", self.explained_variance);
-        put("train/grad_norm", self.grad_norm);
-        put("train/update_ratio", self.update_ratio);
-        put("train/learning_rate", self.learning_rate);
-        put("train/entropy_coef", self.entropy_coef);
-        if progress.return_stats.count > 0.0 {
-            // What `a2c.normalize_rewards` divides rewards by.
-            put("train/return_std", progress.return_stats.var.sqrt());
-        }
-        if let Some(v) = self.mean_abs_hebb {
-            put("plasticity/mean_abs_hebb", v);
-        }
-        if let Some(v) = self.mean_abs_elig {
-            put("plasticity/mean_abs_elig", v);
-        }
-        if let Some((mean, std)) = self.modulator {
-            put("plasticity/modulator_mean", mean);
-            put("plasticity/modulator_std", std);
-        }
-    }
-}
-
-/// Model and optimiser tensors plus progress: everything a resumed run needs besides its
-/// config. Random streams are derived from (seed, update), so the counters restore them.
-pub struct Snapshot {
-    /// `model/<variable>`, `optim/{m,v}/<variable>` and, with episodes under way,
-    /// `carry/<state>` (the recurrent state they continue from), on the CPU.
-    pub tensors: Vec<(String, Tensor)>,
-    pub progress: Progress,
-    /// Truncated rollouts: the episodes the next rollout continues. `None` in the
-    /// whole-episode regime, and where the environments cannot save their state (Gymnasium):
-    /// the resumed run then starts fresh episodes.
-    pub under_way: Option<UnderWay>,
-}
-
-/// The episodes under way between two truncated rollouts, besides the recurrent state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UnderWay {
-    /// The environment's canonical id, checked on restore.
-    env_id: String,
-    obs: Vec<f32>,
-    sums: Vec<EpisodeSum>,
-    env: EnvState,
-}
-
-const CARRY: &str = "carry/";
-
-/// Salts of the random streams the trainer derives from (seed, update).
-const ENV_SALT: u64 = 0xE4F1_0000_0000_0001;
-const ACTION_SALT: u64 = 0xAC71_0000_0000_0002;
-
-/// Recurrent state and per-row episode sums carried from one truncated rollout to the next.
-struct Carry {
-    obs: Vec<f32>,
-    state: State,
-    sums: Vec<EpisodeSum>,
-}
-
-/// One rollout: the core's outputs (the tape holds what backpropagation needs), and host
-/// copies of what the return computation needs (time-major, `[T × B]`).
-struct Rollout {
-    /// `h_t`, `[B × H]` per step; the heads and losses are computed on all steps at once in
-    /// `learn`.
-    outputs: Vec<Tensor>,
-    actions: Vec<i64>,
-    modulators: Vec<Tensor>,
-    rewards: Vec<f32>,
-    dones: Vec<bool>,
-    last_values: Vec<f32>,
-    finished: Vec<EpisodeEnd>,
-    mean_abs_hebb: Option<f64>,
-    mean_abs_elig: Option<f64>,
-}
-
-impl Rollout {
-    fn with_capacity(steps: usize, batch: usize) -> Self {
-        Self {
-            outputs: Vec::with_capacity(steps),
-            actions: Vec::with_capacity(steps * batch),
-            modulators: Vec::with_capacity(steps),
-            rewards: Vec::with_capacity(steps * batch),
-            dones: Vec::with_capacity(steps * batch),
-            last_values: Vec::new(),
-            finished: Vec::new(),
-            mean_abs_hebb: None,
-            mean_abs_elig: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-struct EpisodeSum {
-    ret: f64,
-    len: u64,
-    regret: f64,
-    /// `Σ γ^k r` backwards from now, for reward scaling.
-    discounted: f64,
-}
-
 pub struct Trainer {
     vs: nn::VarStore,
     /// Shared with the tape of the rollout under way, which borrows the core while the
@@ -261,26 +79,12 @@ pub struct Trainer {
     ac: Rc<ActorCritic>,
     engine: Engine,
     optim: Optimizer,
-    env: Box<dyn VecEnv>,
+    collector: Collector,
     config: TrainerConfig,
-    rollout_len: usize,
-    /// Whole-episode regime: every update starts fresh episodes and bootstraps nothing.
-    whole_episode: bool,
-    seed: u64,
     total_updates: u64,
     progress: Progress,
-    carry: Option<Carry>,
-}
-
-/// Steps per rollout, and whether a rollout is one whole episode (nothing carried over).
-pub(crate) fn rollout_shape(a2c: &A2cConfig, spec: &EnvSpec) -> Result<(usize, bool), TrainError> {
-    match (a2c.rollout_len, spec.episode_len) {
-        (RolloutLen::Episode, Some(len)) => Ok((len, true)),
-        (RolloutLen::Episode, None) => Err(TrainError::NoEpisodeLength {
-            env: spec.id.clone(),
-        }),
-        (RolloutLen::Steps(n), len) => Ok((n, len == Some(n))),
-    }
+    /// `a2c.normalize_rewards`: applied to rewards as they are collected.
+    reward_scale: Option<RewardScale>,
 }
 
 impl Trainer {
@@ -295,25 +99,23 @@ impl Trainer {
     ) -> Result<Self, TrainError> {
         config.a2c.validate()?;
         config.optim.validate()?;
-        let spec = env.spec().clone();
-        let (rollout_len, whole_episode) = rollout_shape(&config.a2c, &spec)?;
-        let (vs, ac) = crate::agent::build(&spec, &config.core, seed, device)?;
+        let collector = Collector::new(env, &config.a2c, seed)?;
+        let spec = collector.env.spec();
+        let (vs, ac) = crate::agent::build(spec, &config.core, seed, device)?;
         let engine = config.a2c.bptt.engine(&ac.core)?;
         let optim = Optimizer::new(&vs, &config.optim);
-        let per_update = (env.num_envs() * rollout_len) as u64;
+        let per_update = (collector.env.num_envs() * collector.steps) as u64;
+        let reward_scale = RewardScale::new(&config.a2c);
         Ok(Self {
             total_updates: total_steps.div_ceil(per_update).max(1),
             vs,
             ac: Rc::new(ac),
             engine,
             optim,
-            env,
+            collector,
             config,
-            rollout_len,
-            whole_episode,
-            seed,
             progress: Progress::default(),
-            carry: None,
+            reward_scale,
         })
     }
 
@@ -343,298 +145,51 @@ impl Trainer {
     }
 
     pub fn env(&self) -> &dyn VecEnv {
-        self.env.as_ref()
+        self.collector.env.as_ref()
     }
 
     /// Steps per environment per update.
     pub fn rollout_len(&self) -> usize {
-        self.rollout_len
+        self.collector.steps
     }
 
     pub fn whole_episode(&self) -> bool {
-        self.whole_episode
+        self.collector.whole_episode
     }
 
     /// Collects one rollout and applies one gradient step.
     pub fn update(&mut self) -> Result<UpdateStats, TrainError> {
+        let update = self.progress.updates;
         let ac = Rc::clone(&self.ac);
-        let (rollout, tape) = self.collect(&ac)?;
-        let stats = self.learn(rollout, tape)?;
-        let p = &mut self.progress;
-        p.updates += 1;
-        p.env_steps += stats.env_steps;
-        p.episodes += stats.episodes.len() as u64;
-        for e in &stats.episodes {
-            if p.recent.len() == RECENT {
-                p.recent.pop_front();
-            }
-            p.recent.push_back(*e);
-        }
-        Ok(stats)
-    }
-
-    /// Steps the environments for one rollout, recording on a tape what backpropagation
-    /// through it needs.
-    fn collect<'a>(&mut self, ac: &'a ActorCritic) -> Result<(Rollout, Tape<'a>), TrainError> {
-        let update = self.progress.updates;
-        let b = self.env.num_envs();
-        let device = self.vs.device();
-        let kind = ac.core.kind();
-        let gamma = self.config.a2c.gamma;
-        let bootstrap = !self.whole_episode;
-        let Carry {
-            mut obs,
-            state,
-            mut sums,
-        } = match self.carry.take() {
-            Some(c) if bootstrap => c,
-            _ => Carry {
-                obs: self
-                    .env
-                    .reset(rng::stream(self.seed ^ ENV_SALT, update as usize).next_u64())?
-                    .to_vec(),
-                state: ac.initial_state(b as i64),
-                sums: vec![EpisodeSum::default(); b],
-            },
-        };
-        // For the message if the environment returns NaN or infinity.
-        let (env_id, obs_dim) = (self.env.spec().id.clone(), self.env.spec().obs_dim);
-        let mut tape = Tape::new(&ac.core, &state, self.engine);
-        let mut rngs: Vec<Rng> = (0..b)
-            .map(|i| rng::policy_stream(self.seed ^ ACTION_SALT ^ update, i))
-            .collect();
-        let mut r = Rollout::with_capacity(self.rollout_len, b);
-        let mut actions = vec![0u32; b];
-        let mut done = vec![false; b];
-        for t in 0..self.rollout_len {
-            let x = obs_tensor(&obs, b, device).to_kind(kind);
-            // The episodes that ended at the last step start afresh.
-            let h = tape.step(&x, &done);
-            let logits = tch::no_grad(|| ac.policy.forward(&h));
-            choose(
-                &host_probs(&logits),
-                ActionMode::Sample,
-                &mut rngs,
-                &mut actions,
-            );
-            r.actions.extend(actions.iter().map(|&a| i64::from(a)));
-            r.outputs.push(h);
-            let state = tape.state();
-            if let Some(m) = state.modulator() {
-                r.modulators.push(m.shallow_clone());
-            }
-
-            let out = self.env.step(&actions)?;
-            let bad_obs = out.obs.iter().position(|x| !x.is_finite());
-            let bad_reward = out.rewards.iter().position(|x| !x.is_finite());
-            if let Some((what, row)) = bad_reward
-                .map(|row| ("reward", row))
-                .or(bad_obs.map(|i| ("observation", i / obs_dim.max(1))))
-            {
-                return Err(TrainError::EnvNonFinite {
-                    env: env_id,
-                    what,
-                    row,
-                    update: update + 1,
-                });
-            }
-            let mut rewards = out.rewards.to_vec();
-            for (row, d) in done.iter_mut().enumerate() {
-                *d = out.done(row);
-            }
-            if self.config.a2c.normalize_rewards {
-                for (s, &r) in sums.iter_mut().zip(out.rewards) {
-                    s.discounted = s.discounted * gamma + f64::from(r);
-                }
-                let discounted = sums.iter().map(|s| s.discounted);
-                self.progress.return_stats.scale(&mut rewards, discounted);
-            }
-            let cut: Vec<bool> = (0..b)
-                .map(|i| out.truncated[i] && !out.terminated[i])
-                .collect();
-            if bootstrap && cut.contains(&true) {
-                // The critic's value of the observation the episode was cut on, seen with the
-                // state that would have read it next.
-                let v = tch::no_grad(|| {
-                    let xf = obs_tensor(out.final_obs, b, device).to_kind(kind);
-                    host_f32(&ac.step(&xf, &state).value)
-                });
-                for row in (0..b).filter(|&i| cut[i]) {
-                    rewards[row] += (gamma * f64::from(v[row])) as f32;
-                }
-            }
-            for (row, s) in sums.iter_mut().enumerate() {
-                s.ret += f64::from(out.rewards[row]);
-                s.len += 1;
-                s.regret += out.regret.map_or(0.0, |g| f64::from(g[row]));
-                if done[row] {
-                    r.finished.push(EpisodeEnd {
-                        ret: s.ret,
-                        len: s.len,
-                        regret: out.regret.map(|_| s.regret),
-                    });
-                    *s = EpisodeSum::default();
-                }
-            }
-            obs.copy_from_slice(out.obs);
-            r.rewards.extend_from_slice(&rewards);
-            r.dones.extend_from_slice(&done);
-            if t + 1 == self.rollout_len {
-                r.mean_abs_hebb = state.mean_abs_hebb();
-                r.mean_abs_elig = state.mean_abs_elig();
-            }
-        }
-        // The episodes that ended at the last step start afresh in the carried state.
-        let state = tape.state().reset_rows_bool(&done);
-        r.last_values = if bootstrap {
-            tch::no_grad(|| {
-                let x = obs_tensor(&obs, b, device).to_kind(kind);
-                host_f32(&ac.step(&x, &state).value)
-            })
-        } else {
-            vec![0.0; b]
-        };
-        if bootstrap {
-            self.carry = Some(Carry { obs, state, sums });
-        }
-        Ok((r, tape))
-    }
-
-    /// Returns, losses, backward pass through the rollout, clipping and the optimiser step.
-    fn learn(&mut self, r: Rollout, tape: Tape<'_>) -> Result<UpdateStats, TrainError> {
-        let update = self.progress.updates;
-        let b = self.env.num_envs();
-        let device = self.vs.device();
-        let kind = self.ac.core.kind();
-        let a2c = &self.config.a2c;
+        let (rollout, tape) = self.collector.collect(
+            &ac,
+            self.engine,
+            update,
+            self.reward_scale.as_ref(),
+            &mut self.progress.return_stats,
+        )?;
         let lr = self.config.optim.lr_at(update, self.total_updates);
-        let entropy_coef = a2c.entropy_at(update, self.total_updates);
-
-        // The loss is built on the outputs as a leaf; the tape carries its gradient on into
-        // the core.
-        let hs = Tensor::stack(&r.outputs, 0).set_requires_grad(true);
-        let values = self.ac.value.forward(&hs).squeeze_dim(2);
-        let host_v = host_f32(&values.flatten(0, -1));
-        let data = RolloutData {
-            batch: b,
-            rewards: &r.rewards,
-            values: &host_v,
-            dones: &r.dones,
-            last_values: &r.last_values,
-        };
-        let (adv, returns) = gae(&data, a2c.gamma, a2c.gae_lambda);
-        let shape = [self.rollout_len as i64, b as i64];
-        let to_t = |v: &[f32]| {
-            Tensor::from_slice(v)
-                .view(shape)
-                .to_device(device)
-                .to_kind(kind)
-        };
-        let mut adv_t = to_t(&adv);
-        if a2c.normalize_advantages && adv.len() > 1 {
-            adv_t = (&adv_t - adv_t.mean(kind)) / (adv_t.std(true) + 1e-8);
-        }
-        let log_pi = self.ac.policy.forward(&hs).log_softmax(-1, kind);
-        let pi = log_pi.exp();
-        let taken = Tensor::from_slice(&r.actions)
-            .view([shape[0], shape[1], 1])
-            .to_device(device);
-        let log_probs = log_pi.gather(2, &taken, false).squeeze_dim(2);
-        let policy_loss = -(log_probs * &adv_t).mean(kind);
-        let value_loss = (to_t(&returns) - &values).square().mean(kind);
-        let entropy = -(&pi * &log_pi).sum_dim_intlist(2, false, kind).mean(kind);
-        let sum_squares = pi.square().sum_dim_intlist(2, false, kind).mean(kind);
-        let loss = &policy_loss + &value_loss * a2c.value_coef - &entropy * entropy_coef
-            + &sum_squares * a2c.sum_squares_coef;
-        let non_finite = |what| TrainError::NonFinite {
-            what,
-            update: update + 1,
-        };
-        if !loss.double_value(&[]).is_finite() {
-            return Err(non_finite("loss"));
-        }
-        self.optim.zero_grad();
-        loss.backward();
-        tape.backward(&hs.grad());
-        let grad_norm = self.optim.clip_grad_norm(a2c.max_grad_norm);
-        if !grad_norm.is_finite() {
-            return Err(non_finite("gradient norm"));
-        }
-        let step = self.optim.step(lr);
-        if !step.param_norm.is_finite() {
-            return Err(non_finite("model after the update"));
-        }
-        Ok(UpdateStats {
-            policy_loss: policy_loss.double_value(&[]),
-            value_loss: value_loss.double_value(&[]),
-            entropy: entropy.double_value(&[]),
-            explained_variance: explained_variance(&host_v, &returns),
-            grad_norm,
-            update_ratio: step.update_ratio(),
-            learning_rate: lr,
-            entropy_coef,
-            env_steps: (b * self.rollout_len) as u64,
-            mean_abs_hebb: r.mean_abs_hebb,
-            mean_abs_elig: r.mean_abs_elig,
-            modulator: (!r.modulators.is_empty()).then(|| {
-                let m = Tensor::stack(&r.modulators, 0).to_kind(Kind::Double);
-                (
-                    m.mean(Kind::Double).double_value(&[]),
-                    m.std(true).double_value(&[]),
-                )
-            }),
-            episodes: r.finished,
-        })
+        let entropy_coef = self.config.a2c.entropy_at(update, self.total_updates);
+        let a2c = &self.config.a2c;
+        let losses = losses::learn(&ac, &mut self.optim, a2c, lr, entropy_coef, &rollout, tape)
+            .map_err(|NonFinite(what)| TrainError::NonFinite {
+                what,
+                update: update + 1,
+            })?;
+        let stats = UpdateStats::new(losses, rollout, lr, entropy_coef);
+        self.progress.record(&stats);
+        Ok(stats)
     }
 
     /// Histograms of the plasticity coefficients α, the fixed recurrent weights W and (where
     /// learned) η, plus η's mean as a scalar.
     pub fn log_parameters(&self, sink: &mut dyn MetricsSink) {
-        let step = self.progress.env_steps;
-        let core = &self.ac.core;
-        sink.histogram("weights/w", step, &host_f32(core.w()));
-        if let Some(alpha) = core.alpha() {
-            sink.histogram("weights/alpha", step, &host_f32(alpha));
-        }
-        for (name, eta) in [("eta", core.eta()), ("eta_e", core.eta_e())] {
-            if let Some(eta) = eta {
-                let values = host_f32(eta);
-                sink.histogram(&format!("weights/{name}"), step, &values);
-                let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
-                sink.scalar(&format!("plasticity/{name}"), step, mean);
-            }
-        }
+        stats::log_parameters(&self.ac.core, self.progress.env_steps, sink);
     }
 
     /// The model's and optimiser's tensors (on the CPU) and the progress counters.
     pub fn snapshot(&self) -> Snapshot {
-        let mut tensors: Vec<(String, Tensor)> = self
-            .vs
-            .variables()
-            .into_iter()
-            .map(|(n, t)| (format!("{}{n}", crate::agent::MODEL), t))
-            .collect();
-        tensors.extend(self.optim.state());
-        let under_way = self.carry.as_ref().and_then(|c| {
-            let env = self.env.save_state()?;
-            tensors.extend(carry_tensors(&c.state));
-            Some(UnderWay {
-                env_id: self.env.spec().id.clone(),
-                obs: c.obs.clone(),
-                sums: c.sums.clone(),
-                env,
-            })
-        });
-        tensors.sort_by(|a, b| a.0.cmp(&b.0));
-        let tensors = tensors
-            .into_iter()
-            .map(|(n, t)| (n, t.detach().to_device(Device::Cpu)))
-            .collect();
-        Snapshot {
-            tensors,
-            progress: self.progress.clone(),
-            under_way,
-        }
+        snapshot::take(&self.vs, &self.optim, &self.collector, &self.progress)
     }
 
     /// Continues from `snapshot`: the next update is the one that followed it, with the
@@ -642,105 +197,13 @@ impl Trainer {
     /// and the environments' state are checked before anything is copied, so a checkpoint
     /// that does not fit changes nothing.
     pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), TrainError> {
-        let tensors: HashMap<String, Tensor> = snapshot
-            .tensors
-            .iter()
-            .map(|(n, t)| (n.clone(), t.shallow_clone()))
-            .collect();
-        let model =
-            crate::agent::matched_weights(&self.vs, &tensors).map_err(TrainError::Mismatch)?;
-        let optim = self
-            .optim
-            .matched_state(&tensors)
-            .map_err(TrainError::Mismatch)?;
-        let carry = match &snapshot.under_way {
-            Some(under_way) if !self.whole_episode => {
-                Some(self.matched_carry(under_way, &tensors)?)
-            }
-            _ => None,
-        };
-        model.copy();
-        optim.copy();
-        self.optim.set_steps(snapshot.progress.updates);
-        self.progress = snapshot.progress.clone();
-        self.carry = carry;
-        Ok(())
+        snapshot::restore(
+            snapshot,
+            &self.vs,
+            &self.ac,
+            &mut self.optim,
+            &mut self.collector,
+            &mut self.progress,
+        )
     }
-
-    /// The carry that `under_way` and the `carry/` tensors describe, with the environments
-    /// already put back where they were (the last step of a restore that can fail).
-    fn matched_carry(
-        &mut self,
-        under_way: &UnderWay,
-        tensors: &HashMap<String, Tensor>,
-    ) -> Result<Carry, TrainError> {
-        let b = self.env.num_envs();
-        let mismatch = |what: String| {
-            TrainError::Mismatch(format!("the episodes under way do not fit: {what}"))
-        };
-        let spec = self.env.spec();
-        if under_way.env_id != spec.id {
-            return Err(mismatch(format!(
-                "they were saved from `{}`, and this run steps `{}`",
-                under_way.env_id, spec.id
-            )));
-        }
-        let obs_len = b * spec.obs_dim;
-        if under_way.obs.len() != obs_len || under_way.sums.len() != b {
-            return Err(mismatch(format!(
-                "they hold {} observation values and {} episodes where this batch needs {obs_len} and {b}",
-                under_way.obs.len(),
-                under_way.sums.len()
-            )));
-        }
-        let state = self.ac.initial_state(b as i64);
-        let targets = carry_tensors(&state);
-        if let Some(extra) = crate::restore::unexpected(&targets, tensors, CARRY) {
-            return Err(mismatch(format!("the model has no state `{extra}`")));
-        }
-        let matched =
-            crate::restore::matched(&targets, tensors, "recurrent state").map_err(mismatch)?;
-        self.env.load_state(&under_way.env)?;
-        matched.copy();
-        Ok(Carry {
-            obs: under_way.obs.clone(),
-            state,
-            sums: under_way.sums.clone(),
-        })
-    }
-}
-
-/// A carried state's tensors under their snapshot names, `carry/<name>`.
-fn carry_tensors(state: &State) -> Vec<(String, Tensor)> {
-    state
-        .named()
-        .into_iter()
-        .map(|(n, t)| (format!("{CARRY}{n}"), t.shallow_clone()))
-        .collect()
-}
-
-fn host_f32(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(
-        t.detach()
-            .to_device(Device::Cpu)
-            .to_kind(Kind::Float)
-            .flatten(0, -1),
-    )
-    .expect("a float tensor")
-}
-
-/// `1 − Var(G − V) / Var(G)`: 1 when the critic predicts returns perfectly, ≤ 0 when it does
-/// no better than a constant.
-fn explained_variance(values: &[f32], returns: &[f32]) -> f64 {
-    let var = |x: &mut dyn Iterator<Item = f64>| {
-        let v: Vec<f64> = x.collect();
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / v.len() as f64
-    };
-    let var_g = var(&mut returns.iter().map(|&g| f64::from(g)));
-    if var_g == 0.0 {
-        return 0.0;
-    }
-    let var_resid = var(&mut returns.iter().zip(values).map(|(&g, &v)| f64::from(g - v)));
-    1.0 - var_resid / var_g
 }

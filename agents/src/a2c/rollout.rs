@@ -1,0 +1,249 @@
+//! Rollout collection, Stable-Baselines3's `collect_rollouts` and rollout buffer: steps the
+//! environments with the current policy and keeps what the losses need. Truncated rollouts
+//! continue the episodes the previous one left under way, so those are kept here too.
+use super::config::{A2cConfig, RolloutLen};
+use super::host_f32;
+use super::reward_scale::{RewardScale, RunningStats};
+use super::stats::EpisodeEnd;
+use super::trainer::TrainError;
+use crate::acting::{choose, host_probs, obs_tensor, ActionMode};
+use crate::actor_critic::ActorCritic;
+use crate::cores::{Engine, State, Tape};
+use plastic_envs::rng::{self, Rng};
+use plastic_envs::{EnvSpec, VecEnv};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+/// Salts of the random streams collection derives from (seed, update).
+const ENV_SALT: u64 = 0xE4F1_0000_0000_0001;
+const ACTION_SALT: u64 = 0xAC71_0000_0000_0002;
+
+/// Steps per rollout, and whether a rollout is one whole episode (nothing carried over).
+pub(crate) fn rollout_shape(a2c: &A2cConfig, spec: &EnvSpec) -> Result<(usize, bool), TrainError> {
+    match (a2c.rollout_len, spec.episode_len) {
+        (RolloutLen::Episode, Some(len)) => Ok((len, true)),
+        (RolloutLen::Episode, None) => Err(TrainError::NoEpisodeLength {
+            env: spec.id.clone(),
+        }),
+        (RolloutLen::Steps(n), len) => Ok((n, len == Some(n))),
+    }
+}
+
+/// The environments and the episodes under way in them.
+pub(super) struct Collector {
+    pub(super) env: Box<dyn VecEnv>,
+    /// Steps per environment per rollout.
+    pub(super) steps: usize,
+    /// Whole-episode regime: every rollout starts fresh episodes and bootstraps nothing.
+    pub(super) whole_episode: bool,
+    gamma: f64,
+    seed: u64,
+    /// Truncated rollouts: what the next rollout continues from.
+    pub(super) carry: Option<Carry>,
+}
+
+/// Recurrent state and per-row episode sums carried from one truncated rollout to the next.
+pub(super) struct Carry {
+    pub(super) obs: Vec<f32>,
+    pub(super) state: State,
+    pub(super) sums: Vec<EpisodeSum>,
+}
+
+/// An episode under way, summed so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub(super) struct EpisodeSum {
+    ret: f64,
+    len: u64,
+    regret: f64,
+    /// `Σ γ^k r` backwards from now, for reward scaling.
+    discounted: f64,
+}
+
+/// One rollout: the core's outputs (the tape holds what backpropagation needs), and host
+/// copies of what the return computation needs (time-major, `[T × B]`).
+pub(super) struct Rollout {
+    pub(super) batch: usize,
+    /// `h_t`, `[B × H]` per step; the heads and losses are computed on all steps at once.
+    pub(super) outputs: Vec<Tensor>,
+    pub(super) actions: Vec<i64>,
+    pub(super) modulators: Vec<Tensor>,
+    pub(super) rewards: Vec<f32>,
+    pub(super) dones: Vec<bool>,
+    pub(super) last_values: Vec<f32>,
+    pub(super) finished: Vec<EpisodeEnd>,
+    pub(super) mean_abs_hebb: Option<f64>,
+    pub(super) mean_abs_elig: Option<f64>,
+}
+
+impl Rollout {
+    fn with_capacity(steps: usize, batch: usize) -> Self {
+        Self {
+            batch,
+            outputs: Vec::with_capacity(steps),
+            actions: Vec::with_capacity(steps * batch),
+            modulators: Vec::with_capacity(steps),
+            rewards: Vec::with_capacity(steps * batch),
+            dones: Vec::with_capacity(steps * batch),
+            last_values: Vec::new(),
+            finished: Vec::new(),
+            mean_abs_hebb: None,
+            mean_abs_elig: None,
+        }
+    }
+
+    /// `[T, B]`.
+    pub(super) fn shape(&self) -> [i64; 2] {
+        [self.outputs.len() as i64, self.batch as i64]
+    }
+}
+
+impl Collector {
+    /// Collects from `env`, with random streams drawn from `seed`.
+    pub(super) fn new(
+        env: Box<dyn VecEnv>,
+        a2c: &A2cConfig,
+        seed: u64,
+    ) -> Result<Self, TrainError> {
+        let (steps, whole_episode) = rollout_shape(a2c, env.spec())?;
+        Ok(Self {
+            env,
+            steps,
+            whole_episode,
+            gamma: a2c.gamma,
+            seed,
+            carry: None,
+        })
+    }
+
+    /// Steps the environments for rollout number `update` (from 0), recording on a tape what
+    /// backpropagation through it needs; rewards are scaled by `reward_scale`, which keeps
+    /// its statistics in `return_stats`.
+    pub(super) fn collect<'a>(
+        &mut self,
+        ac: &'a ActorCritic,
+        engine: Engine,
+        update: u64,
+        reward_scale: Option<&RewardScale>,
+        return_stats: &mut RunningStats,
+    ) -> Result<(Rollout, Tape<'a>), TrainError> {
+        let b = self.env.num_envs();
+        let device = ac.core.device();
+        let kind = ac.core.kind();
+        let gamma = self.gamma;
+        let bootstrap = !self.whole_episode;
+        let Carry {
+            mut obs,
+            state,
+            mut sums,
+        } = match self.carry.take() {
+            Some(c) if bootstrap => c,
+            _ => Carry {
+                obs: self
+                    .env
+                    .reset(rng::stream(self.seed ^ ENV_SALT, update as usize).next_u64())?
+                    .to_vec(),
+                state: ac.initial_state(b as i64),
+                sums: vec![EpisodeSum::default(); b],
+            },
+        };
+        // For the message if the environment returns NaN or infinity.
+        let (env_id, obs_dim) = (self.env.spec().id.clone(), self.env.spec().obs_dim);
+        let mut tape = Tape::new(&ac.core, &state, engine);
+        let mut rngs: Vec<Rng> = (0..b)
+            .map(|i| rng::policy_stream(self.seed ^ ACTION_SALT ^ update, i))
+            .collect();
+        let mut r = Rollout::with_capacity(self.steps, b);
+        let mut actions = vec![0u32; b];
+        let mut done = vec![false; b];
+        for t in 0..self.steps {
+            let x = obs_tensor(&obs, b, device).to_kind(kind);
+            // The episodes that ended at the last step start afresh.
+            let h = tape.step(&x, &done);
+            let logits = tch::no_grad(|| ac.policy.forward(&h));
+            choose(
+                &host_probs(&logits),
+                ActionMode::Sample,
+                &mut rngs,
+                &mut actions,
+            );
+            r.actions.extend(actions.iter().map(|&a| i64::from(a)));
+            r.outputs.push(h);
+            let state = tape.state();
+            if let Some(m) = state.modulator() {
+                r.modulators.push(m.shallow_clone());
+            }
+
+            let out = self.env.step(&actions)?;
+            let bad_obs = out.obs.iter().position(|x| !x.is_finite());
+            let bad_reward = out.rewards.iter().position(|x| !x.is_finite());
+            if let Some((what, row)) = bad_reward
+                .map(|row| ("reward", row))
+                .or(bad_obs.map(|i| ("observation", i / obs_dim.max(1))))
+            {
+                return Err(TrainError::EnvNonFinite {
+                    env: env_id,
+                    what,
+                    row,
+                    update: update + 1,
+                });
+            }
+            let mut rewards = out.rewards.to_vec();
+            for (row, d) in done.iter_mut().enumerate() {
+                *d = out.done(row);
+            }
+            if let Some(scale) = reward_scale {
+                let discounted = sums.iter_mut().map(|s| &mut s.discounted);
+                scale.apply(&mut rewards, discounted, return_stats);
+            }
+            let cut: Vec<bool> = (0..b)
+                .map(|i| out.truncated[i] && !out.terminated[i])
+                .collect();
+            if bootstrap && cut.contains(&true) {
+                // The critic's value of the observation the episode was cut on, seen with the
+                // state that would have read it next.
+                let v = tch::no_grad(|| {
+                    let xf = obs_tensor(out.final_obs, b, device).to_kind(kind);
+                    host_f32(&ac.step(&xf, &state).value)
+                });
+                for row in (0..b).filter(|&i| cut[i]) {
+                    rewards[row] += (gamma * f64::from(v[row])) as f32;
+                }
+            }
+            for (row, s) in sums.iter_mut().enumerate() {
+                s.ret += f64::from(out.rewards[row]);
+                s.len += 1;
+                s.regret += out.regret.map_or(0.0, |g| f64::from(g[row]));
+                if done[row] {
+                    r.finished.push(EpisodeEnd {
+                        ret: s.ret,
+                        len: s.len,
+                        regret: out.regret.map(|_| s.regret),
+                    });
+                    *s = EpisodeSum::default();
+                }
+            }
+            obs.copy_from_slice(out.obs);
+            r.rewards.extend_from_slice(&rewards);
+            r.dones.extend_from_slice(&done);
+            if t + 1 == self.steps {
+                r.mean_abs_hebb = state.mean_abs_hebb();
+                r.mean_abs_elig = state.mean_abs_elig();
+            }
+        }
+        // The episodes that ended at the last step start afresh in the carried state.
+        let state = tape.state().reset_rows_bool(&done);
+        r.last_values = if bootstrap {
+            tch::no_grad(|| {
+                let x = obs_tensor(&obs, b, device).to_kind(kind);
+                host_f32(&ac.step(&x, &state).value)
+            })
+        } else {
+            vec![0.0; b]
+        };
+        if bootstrap {
+            self.carry = Some(Carry { obs, state, sums });
+        }
+        Ok((r, tape))
+    }
+}
