@@ -21,11 +21,29 @@ pub fn advice(err: &anyhow::Error) -> Option<&'static str> {
         if let Some(e) = env {
             return for_env(e);
         }
+        if let Some(e) = cause.downcast_ref::<TrainError>() {
+            return for_training(e);
+        }
         match cause.downcast_ref::<DeviceError>() {
             Some(DeviceError::NoCuda { .. }) => Some("check `nvidia-smi`, or use `--device cpu`"),
             None => None,
         }
     })
+}
+
+fn for_training(err: &TrainError) -> Option<&'static str> {
+    match err {
+        TrainError::NonFinite { .. } => {
+            Some("lower optim.lr or a2c.max_grad_norm in the run's config.toml and resume")
+        }
+        TrainError::EnvNonFinite { .. } => {
+            Some("fix the environment, or clean its outputs with a wrapper")
+        }
+        TrainError::NoEpisodeLength { .. } => {
+            Some("set a2c.rollout_len to a number of steps (e.g. 128)")
+        }
+        _ => None,
+    }
 }
 
 fn for_env(err: &EnvError) -> Option<&'static str> {

@@ -36,15 +36,12 @@ pub enum TrainError {
     Bptt(BpttError),
     #[error(
         "a2c.rollout_len = \"episode\" needs an environment with a fixed episode length, and \
-         `{env}` has none; set a2c.rollout_len to a number of steps (e.g. 128)"
+         `{env}` has none"
     )]
     NoEpisodeLength { env: String },
     #[error(transparent)]
     Env(#[from] EnvError),
-    #[error(
-        "training stopped at update {update}: the {what} is not finite (NaN or infinity); \
-         lower optim.lr or a2c.max_grad_norm in the run's config.toml and resume"
-    )]
+    #[error("training stopped at update {update}: the {what} is not finite (NaN or infinity)")]
     NonFinite {
         what: &'static str,
         /// Counted from 1, as checkpoints are: the update that failed.
@@ -52,8 +49,7 @@ pub enum TrainError {
     },
     #[error(
         "training stopped at update {update}: environment `{env}` returned a {what} that is not \
-         finite (NaN or infinity) in row {row}. The model is not at fault: fix the environment, \
-         or clean its outputs with a wrapper"
+         finite (NaN or infinity) in row {row}. The model is not at fault"
     )]
     EnvNonFinite {
         env: String,
