@@ -2,10 +2,10 @@
 //! neuromodulated plasticity in dynamic, reward-based scenarios"), the task neuromodulated
 //! plasticity was first shown to help on.
 //!
-//! An episode is `len` steps of trials. Each trial starts at home, at the bottom of a
-//! corridor of `corridor` cells: the agent walks forward to the junction, turns left or
-//! right, and is paid on reaching the end of that arm, 1 at one end and 0.2 at the other;
-//! the next step takes it home for the next trial. Turning in the corridor or walking on at
+//! An episode is `len` steps of trials. Each trial starts at home, `corridor` forward steps
+//! from the junction (home, then `corridor − 1` corridor cells): the agent walks there,
+//! turns left or right, and is paid on reaching the end of that arm, 1 at one end and 0.2 at
+//! the other; the next step takes it home for the next trial. Turning in the corridor or walking on at
 //! the junction is a crash: −0.4, and home. Which arm pays 1 is drawn at the start of each
 //! episode and swaps after any trial with probability `switch`, so a good agent keeps
 //! returning to the arm that paid 1 until it pays 0.2, then tries the other: it learns
@@ -96,6 +96,14 @@ impl Environment for TMazeConfig {
     fn policy(&self, name: &str, num_envs: usize, _: u64) -> Result<Box<dyn Policy>, PolicyError> {
         match name {
             "win-stay" => Ok(Box::new(WinStay::new(num_envs))),
+            "oracle" => Err(PolicyError::Unavailable {
+                policy: name.into(),
+                env: self.id(),
+                reason: "the oracle knows which arm pays, which no observation shows; its \
+                         returns come from the T-maze itself (`plastic rollout tmaze --policy \
+                         oracle`)"
+                    .into(),
+            }),
             _ => Err(PolicyError::unknown(name, self.id(), self.policy_names())),
         }
     }
@@ -108,11 +116,12 @@ impl Environment for TMazeConfig {
     }
 }
 
-/// Where in a trial an agent is: `0` home, `1..corridor` the corridor, `corridor` the
-/// junction, `corridor + 1` an arm's end.
+/// The state of a batch: everything `step` reads besides the config.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Saved {
     t: usize,
+    /// Per row, where in its trial the agent is: `0` home, `1..corridor` the corridor,
+    /// `corridor` the junction, `corridor + 1` an arm's end.
     place: Vec<u32>,
     high_left: Vec<bool>,
     rngs: Vec<Rng>,

@@ -122,10 +122,12 @@ impl UpdateStats {
             mean_abs_elig: rollout.mean_abs_elig,
             modulator: (!rollout.modulators.is_empty()).then(|| {
                 let m = Tensor::stack(&rollout.modulators, 0).to_kind(Kind::Double);
-                (
-                    m.mean(Kind::Double).double_value(&[]),
-                    m.std(true).double_value(&[]),
-                )
+                // One value (one row, one step, a scalar modulator) has no spread, not NaN.
+                let std = match m.numel() {
+                    0 | 1 => 0.0,
+                    _ => m.std(true).double_value(&[]),
+                };
+                (m.mean(Kind::Double).double_value(&[]), std)
             }),
             episodes: rollout.finished,
         }

@@ -29,8 +29,9 @@ impl CoreKind {
 config_option! {
     /// How the Hebbian trace follows co-activity of post- (`h_t`) and pre-synaptic (`h_{t−1}`)
     /// neurons (config key `rule`). Every rule is `Hebb_t[i,j] = keep_i Hebb_{t−1}[i,j] +
-    /// s_i h_{t−1}[j]` with `s = η h_t`, clipped at ±c where [`Rule::clipped`] says; a new
-    /// rule is a variant here, its line in [`Rule::clipped`], and its `keep` and that one's
+    /// s_i h_{t−1}[j]` with `s = r h_t` (the rate r is η, or the modulator's `M_t` under
+    /// neuromodulation), clipped at ±c where [`Rule::clipped`] says; a new rule is a
+    /// variant here, its line in [`Rule::clipped`], and its `keep` and that one's
     /// derivatives in `plasticity.rs` (`Rule::factors`, `Rule::factors_backward`). Not
     /// exhaustive: code outside this crate that matches on rules has an arm for new ones.
     #[non_exhaustive]
