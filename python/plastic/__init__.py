@@ -63,6 +63,7 @@ from ._native import CheckpointError, EnvError  # noqa: E402
 from .envs import (  # noqa: E402
     PlasticEnv,
     PlasticVectorEnv,
+    environment,
     families,
     gym_id,
     make,
@@ -89,6 +90,7 @@ __all__ = [
     "CheckpointError",
     "EnvError",
     "Environment",
+    "environment",
     "PlasticEnv",
     "PlasticVectorEnv",
     "Policy",

@@ -90,6 +90,11 @@ def _check_render_mode(env: _native.Environment, render_mode: str | None) -> Non
         raise ValueError(f"`{env.id}` cannot be drawn (only grid worlds such as the maze can)")
 
 
+def _metadata(env: _native.Environment, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The class's metadata, with ``rgb_array`` among the render modes only where it draws."""
+    return {**metadata, "render_modes": ["rgb_array"] if env.has_grid else []}
+
+
 class PlasticEnv(gymnasium.Env):
     """One plastic environment as a ``gymnasium.Env``.
 
@@ -102,6 +107,7 @@ class PlasticEnv(gymnasium.Env):
     def __init__(self, env_id: str = "maze", render_mode: str | None = None, **params: Any):
         self._environment = environment(env_id, params)
         _check_render_mode(self._environment, render_mode)
+        self.metadata = _metadata(self._environment, self.metadata)
         self.render_mode = render_mode
         self.env_id = self._environment.id
         self.observation_space, self.action_space = _spaces(self._environment)
@@ -112,6 +118,8 @@ class PlasticEnv(gymnasium.Env):
         self._action = np.zeros(1, dtype=np.int64)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if seed is not None:
+            seed = _native_seed(seed)
         super().reset(seed=seed)
         if seed is None and self._ended:
             # The library has started the next episode already (same-step reset).
@@ -189,6 +197,7 @@ class PlasticVectorEnv(VectorEnv):
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         self._environment = environment(env_id, params)
         _check_render_mode(self._environment, render_mode)
+        self.metadata = _metadata(self._environment, self.metadata)
         self.render_mode = render_mode
         self.env_id = self._environment.id
         self.num_envs = int(num_envs)
@@ -210,6 +219,8 @@ class PlasticVectorEnv(VectorEnv):
                 "plastic's vector environments take one integer seed (row i then draws from "
                 f"the stream of (seed, i)), got {seed!r}"
             )
+        if seed is not None:
+            seed = _native_seed(seed)
         super().reset(seed=seed)
         native = _native_seed(seed) if seed is not None else int(self.np_random.integers(_SEED_LIMIT))
         self._obs = self._env.reset(native)

@@ -176,7 +176,7 @@ class ReferencePolicy:
     def predict(self, observation, state=None, episode_start=None, deterministic=False):
         """sb3's contract: ``episode_start`` tells the rows that start afresh."""
         starts = _episode_start(episode_start, self.num_envs)
-        if starts is not None and state is not None and starts.any():
+        if starts is not None and starts.any():
             self._policy.episodes_ended(starts)
         return self.act(observation), True
 

@@ -303,6 +303,8 @@ impl PyVecEnv {
             let obs = this.inner.env().reset(seed).map_err(env_error)?;
             let at = (obs.as_ptr(), obs.len() / cols.max(1), cols);
             this.reset = true;
+            // The next step hands out its views whatever they show.
+            this.views = None;
             at
         };
         // SAFETY: the environment's observation buffer lives as long as it does.
