@@ -51,7 +51,14 @@ if _release(_torch.__version__) != TORCH_VERSION:  # the metadata and the module
         f"plastic needs torch {TORCH_VERSION}; `import torch` gave {_torch.__version__}"
     )
 
-from . import _native  # noqa: E402
+try:
+    from . import _native  # noqa: E402
+except ImportError as e:
+    raise ImportError(
+        f"plastic's extension module (plastic._native) did not load from {__path__[0]}: {e}. "
+        "If that is the source folder (python/plastic), Python found it before the installed "
+        "package: run from another folder, or build and install it (make build)."
+    ) from e
 
 if _release(_native.TORCH_BUILD_VERSION) != TORCH_VERSION:
     raise ImportError(
