@@ -213,3 +213,20 @@ def test_the_pinned_torch_is_the_one_setup_installs_and_the_module_links():
     assert f"TORCH_VERSION={plastic.TORCH_VERSION}\n" in setup
     assert plastic._native.TORCH_BUILD_VERSION.split("+")[0] == plastic.TORCH_VERSION
     assert torch.__version__.split("+")[0] == plastic.TORCH_VERSION
+
+
+def test_the_readme_example_runs(maze_run):
+    """README.md's Python example, on the test's trained agent."""
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("\n## Python\n", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert '"runs/maze-demo"' in block
+    code = block.replace('"runs/maze-demo"', repr(str(maze_run)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("reward per episode: ")
+    assert lines[1].startswith("mean |Hebb| ") and "strongest plastic connection" in lines[1]
+    assert 0 < float(lines[2]) < 100
