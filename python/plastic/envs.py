@@ -68,9 +68,18 @@ def environment(env_id: str, params: dict[str, Any] | None = None) -> _native.En
     return _native.Environment(env_id)
 
 
+def observation_space(env: _native.Environment) -> spaces.Box:
+    """One observation's space: a float32 Box with the environment's bounds (unbounded where
+    it declares none)."""
+    bounds = env.obs_bounds()
+    if bounds is None:
+        return spaces.Box(-np.inf, np.inf, shape=(env.obs_dim,), dtype=np.float32)
+    low, high = (np.array(b, dtype=np.float32) for b in bounds)
+    return spaces.Box(low, high, dtype=np.float32)
+
+
 def _spaces(env: _native.Environment) -> tuple[spaces.Box, spaces.Discrete]:
-    obs = spaces.Box(-np.inf, np.inf, shape=(env.obs_dim,), dtype=np.float32)
-    return obs, spaces.Discrete(env.num_actions)
+    return observation_space(env), spaces.Discrete(env.num_actions)
 
 
 def _native_seed(seed: Any) -> int:

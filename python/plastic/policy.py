@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from . import _native
-from .envs import environment
+from .envs import environment, observation_space
 
 State = _native.State
 State.__doc__ = (
@@ -72,9 +72,7 @@ class Policy:
 
     def __init__(self, agent: _native.Agent):
         self._agent = agent
-        self.observation_space = spaces.Box(
-            -np.inf, np.inf, shape=(agent.obs_dim,), dtype=np.float32
-        )
+        self.observation_space = observation_space(agent.env)
         self.action_space = spaces.Discrete(agent.num_actions)
 
     @property

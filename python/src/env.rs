@@ -111,6 +111,11 @@ impl PyEnvironment {
         self.env.reference_policies().to_vec()
     }
 
+    /// `(low, high)` of every observation entry, where the environment declares them.
+    fn obs_bounds(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        self.env.obs_bounds()
+    }
+
     fn default_eval_episodes(&self) -> usize {
         self.env.default_eval_episodes()
     }

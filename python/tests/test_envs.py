@@ -1,6 +1,8 @@
 """The environments from Python: Gymnasium's checker, the vector API, and the same numbers as
 the CLI."""
 
+import warnings
+
 import gymnasium
 import numpy as np
 import pytest
@@ -25,8 +27,12 @@ def test_every_family_is_registered_with_gymnasium():
 def test_gymnasium_env_checker_passes(family):
     kwargs = {"render_mode": "rgb_array"} if plastic.environment(family).has_grid else {}
     env = gymnasium.make(plastic.gym_id(family), **kwargs)
-    check_env(env.unwrapped)
-    check_env(env)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not even a warning
+        check_env(env.unwrapped)
+    check_env(env)  # (Gymnasium warns that it is wrapped)
+    low, high = env.observation_space.low, env.observation_space.high
+    assert np.isfinite(low).all() and np.isfinite(high).all()
 
 
 def test_gymnasium_kwargs_are_the_ids_parameters():
@@ -245,3 +251,27 @@ def test_bad_input_gets_clear_python_exceptions():
     single.reset(seed=0)
     with pytest.raises(ValueError, match="action space"):
         single.step(4)
+
+
+def test_gymnasiums_own_vectorisation_runs_the_single_env():
+    env = gymnasium.make_vec(
+        "plastic/Maze-v0",
+        num_envs=3,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+        size=9,
+        len=5,
+    )
+    assert isinstance(env, gymnasium.vector.SyncVectorEnv)
+    obs, _ = env.reset(seed=0)
+    for t in range(1, 11):
+        obs, rewards, terminated, truncated, infos = env.step(env.action_space.sample())
+        assert truncated.all() == (t % 5 == 0)
+        if t % 5 == 0:
+            assert infos["_final_obs"].all() and (obs[:, 10] == 0).all()
+    # Gymnasium's wrappers take the native vector env too.
+    stats = gymnasium.wrappers.vector.RecordEpisodeStatistics(plastic.make_vec("maze", 4, len=5))
+    stats.reset(seed=0)
+    for _ in range(5):
+        *_, infos = stats.step(stats.action_space.sample())
+    assert infos["episode"]["l"].tolist() == [5, 5, 5, 5]

@@ -46,13 +46,17 @@ def test_a_policy_driven_from_python_gets_plastic_evals_returns(cli, maze_run, g
     # The same report from Python, every number.
     evaluation = plastic.evaluate(policy, episodes=episodes, seed=seed, deterministic=greedy)
     assert evaluation == report
+    # And the agent through plastic.rollout, batch and seed as eval's.
+    policy.seed(seed)
+    rolled = plastic.rollout(policy.env_id, policy, episodes, seed, batch=episodes, deterministic=greedy)
+    assert rolled["episode_return"]["mean"] == report["agent"]["reward"]["mean"]
 
 
 def test_predict_follows_sb3_contrib_recurrent_ppo(maze_run):
     policy = plastic.load(maze_run, seed=1)
-    assert policy.observation_space == gymnasium.spaces.Box(-np.inf, np.inf, (16,), np.float32)
-    assert policy.action_space == gymnasium.spaces.Discrete(4)
     env = plastic.make("maze", size=9, len=100)
+    assert policy.observation_space == env.observation_space
+    assert policy.action_space == gymnasium.spaces.Discrete(4)
     obs, _ = env.reset(seed=0)
     action, state = policy.predict(obs)
     assert action.shape == () and action.dtype == np.int64 and 0 <= action < 4
