@@ -352,6 +352,22 @@ impl PyState {
         self.state.modulator().map(|t| to_numpy(py, t)).transpose()
     }
 
+    fn __repr__(&self) -> String {
+        let shape = |t: &Tensor| format!("{:?}", t.size());
+        let mut parts = vec![format!("hidden={}", shape(self.state.h()))];
+        for (name, t) in [
+            ("cell", self.state.c()),
+            ("hebb", self.state.hebb()),
+            ("elig", self.state.elig()),
+            ("modulator", self.state.modulator()),
+        ] {
+            if let Some(t) = t {
+                parts.push(format!("{name}={}", shape(t)));
+            }
+        }
+        format!("State({}, device={})", parts.join(", "), self.device())
+    }
+
     /// The same state with the rows where `rows` is true zeroed (fresh episodes).
     fn reset_rows(&self, rows: PyReadonlyArray1<'_, bool>) -> PyResult<PyState> {
         let rows = rows.as_slice()?;
