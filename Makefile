@@ -17,11 +17,15 @@ run: build
 tensorboard:
 	$(WITH_ENV) tensorboard --logdir runs
 
+# The CLI, then the Python package (python/, installed into the same environment).
 build:
 	$(WITH_ENV) cargo build --release --locked
+	$(WITH_ENV) scripts/python-package.sh
 
-test:
+# The Rust tests, then the Python package's (python/tests/, against target/release/plastic).
+test: build
 	$(WITH_ENV) cargo test --workspace --locked
+	$(WITH_ENV) python -m pytest python/tests -q
 
 # The core and training benchmarks run in Backpropamine's maze setting, with the hand-written
 # backward pass and then with autograd, for the ratio.
@@ -39,3 +43,5 @@ lint:
 	$(WITH_ENV) cargo fmt --all -- --check
 	$(WITH_ENV) cargo clippy --workspace --all-targets --locked -- -D warnings
 	$(WITH_ENV) cargo clippy -p plastic --no-default-features --all-targets --locked -- -D warnings
+	$(WITH_ENV) cargo fmt --manifest-path python/Cargo.toml -- --check
+	$(WITH_ENV) cargo clippy --manifest-path python/Cargo.toml --target-dir target --all-targets --locked -- -D warnings

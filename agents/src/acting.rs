@@ -3,7 +3,8 @@
 use crate::actor_critic::ActorCritic;
 use crate::cores::State;
 use plastic_envs::rng::{self, Rng};
-use plastic_envs::Policy;
+use plastic_envs::rollout::{eval_batch, run_episodes_unless, RolloutStats};
+use plastic_envs::{EnvError, Environment, Policy};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
@@ -91,24 +92,57 @@ impl<'a> AgentPolicy<'a> {
     }
 }
 
+/// One step of `ac` without gradients: observations `obs` `[B × obs_dim]` from the host, one
+/// action per row written to `actions` (row `i` drawing from `rngs[i]` when sampling), and the
+/// state after it. Every front end acts through this, so an action is chosen one way.
+pub fn act(
+    ac: &ActorCritic,
+    obs: &[f32],
+    state: &State,
+    mode: ActionMode,
+    rngs: &mut [Rng],
+    actions: &mut [u32],
+) -> State {
+    tch::no_grad(|| {
+        let x = obs_tensor(obs, actions.len(), ac.core.device());
+        let step = ac.step(&x.to_kind(ac.core.kind()), state);
+        choose(&host_probs(&step.logits), mode, rngs, actions);
+        step.state
+    })
+}
+
 impl Policy for AgentPolicy<'_> {
     fn act(&mut self, obs: &[f32], actions: &mut [u32]) {
-        tch::no_grad(|| {
-            let x = obs_tensor(obs, actions.len(), self.ac.core.device());
-            let step = self.ac.step(&x.to_kind(self.ac.core.kind()), &self.state);
-            choose(
-                &host_probs(&step.logits),
-                self.mode,
-                &mut self.rngs,
-                actions,
-            );
-            self.state = step.state;
-        });
+        self.state = act(
+            self.ac,
+            obs,
+            &self.state,
+            self.mode,
+            &mut self.rngs,
+            actions,
+        );
     }
 
     fn episodes_ended(&mut self, done: &[bool]) {
         self.state = self.state.reset_rows_bool(done);
     }
+}
+
+/// `episodes` whole episodes of `ac` on `env` (seeded with `seed`, in batches of
+/// [`eval_batch`]): how `plastic eval` and the Python module judge an agent. `None` if `stop`
+/// said so before the last step (it is asked before every step).
+pub fn evaluate(
+    ac: &ActorCritic,
+    env: &dyn Environment,
+    episodes: usize,
+    seed: u64,
+    mode: ActionMode,
+    stop: &dyn Fn() -> bool,
+) -> Result<Option<RolloutStats>, EnvError> {
+    let batch = eval_batch(episodes);
+    let mut e = env.build(batch)?;
+    let mut policy = AgentPolicy::new(ac, batch, mode, seed);
+    run_episodes_unless(e.as_mut(), &mut policy, episodes, seed, stop)
 }
 
 #[cfg(test)]

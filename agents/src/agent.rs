@@ -74,6 +74,11 @@ impl Agent {
         &self.model
     }
 
+    /// The network's variables (under `ac/`), as the checkpoint holds them under `model/`.
+    pub fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
     /// The environment it was trained on.
     pub fn env(&self) -> &dyn Environment {
         self.env.env()

@@ -62,6 +62,12 @@ pub trait Environment: std::fmt::Debug + Send + Sync + Any {
         None
     }
 
+    /// The least and greatest value each observation entry can take, where the environment
+    /// knows them (Gymnasium's `Box` bounds); `None`: unbounded.
+    fn obs_bounds(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        None
+    }
+
     /// Episodes `plastic eval` runs when not told: enough for a tight interval, in seconds.
     fn default_eval_episodes(&self) -> usize {
         10_000

@@ -124,6 +124,15 @@ impl Environment for MazeConfig {
         Some(oracle_returns(self, episodes, seed))
     }
 
+    /// Walls, bias, time and the previous action in [0, 1]; the previous reward from the wall
+    /// penalty to the reward.
+    fn obs_bounds(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        let mut low = vec![0.0; OBS_DIM];
+        let mut high = vec![1.0; OBS_DIM];
+        (low[11], high[11]) = (-self.wall_penalty, self.reward);
+        Some((low, high))
+    }
+
     fn build_grid(&self, num_envs: usize) -> Option<Box<dyn GridEnv>> {
         Some(Box::new(Maze::new(self.clone(), num_envs.max(1))))
     }

@@ -1,5 +1,15 @@
 //! Running a policy for a number of whole episodes and summarising what happened.
-use crate::{EnvError, Policy, VecEnv};
+use crate::{EnvError, Environment, Policy, PolicyError, RandomPolicy, VecEnv};
+
+/// Rows stepped together when judging a policy (`plastic eval`, the Python module's
+/// `evaluate`): `episodes` of them, at most this many. Results depend on the batch only through
+/// which episodes end first, so every front end uses [`eval_batch`].
+pub const EVAL_BATCH: usize = 256;
+
+/// The batch an evaluation of `episodes` episodes steps together.
+pub fn eval_batch(episodes: usize) -> usize {
+    episodes.clamp(1, EVAL_BATCH)
+}
 
 /// Mean and standard error of a sample.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -31,6 +41,46 @@ pub struct RolloutStats {
     pub episode_len: Estimate,
     /// Total pseudo-regret per episode, for environments that report it.
     pub regret: Option<Estimate>,
+}
+
+/// Why the reference policies could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceError {
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// What an agent is judged against: `random` and each of `env`'s reference policies that runs
+/// on it (those [`PolicyError::Unavailable`] here are left out), on `episodes` episodes seeded
+/// with `seed` in batches of [`eval_batch`], in that order.
+pub fn reference_stats(
+    env: &dyn Environment,
+    episodes: usize,
+    seed: u64,
+) -> Result<Vec<(String, RolloutStats)>, ReferenceError> {
+    let batch = eval_batch(episodes);
+    let mut e = env.build(batch)?;
+    let mut random = RandomPolicy::new(e.spec().num_actions, batch, seed);
+    let mut stats = vec![(
+        "random".to_string(),
+        run_episodes(e.as_mut(), &mut random, episodes, seed)?,
+    )];
+    for &name in env.reference_policies() {
+        let mut policy = match env.policy(name, batch, seed) {
+            Ok(policy) => policy,
+            // Not every policy runs on every instance (e.g. Bayes-optimal on restless arms).
+            Err(PolicyError::Unavailable { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let mut e = env.build(batch)?;
+        stats.push((
+            name.to_string(),
+            run_episodes(e.as_mut(), policy.as_mut(), episodes, seed)?,
+        ));
+    }
+    Ok(stats)
 }
 
 /// Runs `policy` on `env` (reset with `seed`) until `episodes` episodes have ended.

@@ -73,7 +73,54 @@ pub fn check_vec_env(id: &str) -> Result<(), String> {
     if let Some(reason) = &alone.bad_reset {
         return Err(fail(reason));
     }
+    check_bounds(env.as_ref(), build(SMALL)?.as_mut(), steps).map_err(|e| fail(&e))?;
     check_saved_state(&build, steps).map_err(|e| fail(&e))
+}
+
+/// Every observation and final observation lies within the environment's declared bounds.
+fn check_bounds(env: &dyn Environment, e: &mut dyn VecEnv, steps: usize) -> Result<(), String> {
+    let Some((low, high)) = env.obs_bounds() else {
+        return Ok(());
+    };
+    let d = e.spec().obs_dim;
+    if low.len() != d || high.len() != d {
+        return Err(format!(
+            "its observation bounds have {} and {} entries for observations of {d}",
+            low.len(),
+            high.len()
+        ));
+    }
+    let outside = |obs: &[f32], what: &str| {
+        obs.iter().enumerate().find_map(|(i, &v)| {
+            let j = i % d;
+            (!(low[j]..=high[j]).contains(&v)).then(|| {
+                format!(
+                    "{what} entry {j} is {v}, outside its bounds [{}, {}]",
+                    low[j], high[j]
+                )
+            })
+        })
+    };
+    if let Some(why) = outside(
+        e.reset(3).map_err(|e| e.to_string())?,
+        "a first observation's",
+    ) {
+        return Err(why);
+    }
+    let (a, b) = (e.spec().num_actions as u32, e.num_envs());
+    for t in 0..steps {
+        let actions: Vec<u32> = (0..b).map(|r| (r as u32 + t as u32) % a).collect();
+        let step = e.step(&actions).map_err(|e| e.to_string())?;
+        if let Some(why) = outside(step.obs, "an observation's") {
+            return Err(why);
+        }
+        for row in (0..b).filter(|&r| step.done(r)) {
+            if let Some(why) = outside(step.final_obs_row(row), "a final observation's") {
+                return Err(why);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Invalid steps are refused and leave the batch as it was.

@@ -108,6 +108,14 @@ impl Environment for TMazeConfig {
         }
     }
 
+    /// Where the agent is (one-hot), then the reward of the last step: a crash to the high arm.
+    fn obs_bounds(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        Some((
+            vec![0.0, 0.0, 0.0, 0.0, CRASH],
+            vec![1.0, 1.0, 1.0, 1.0, HIGH],
+        ))
+    }
+
     /// Always the high arm, without a crash: 1 per trial completed in `len` steps.
     fn oracle_returns(&self, episodes: usize, _seed: u64) -> Option<Vec<f64>> {
         // The reward comes on the trial's second-to-last step.

@@ -3,18 +3,15 @@ use crate::checkpoint;
 use crate::cli::EvalArgs;
 use crate::output::{emit, plus_minus};
 use anyhow::Context;
-use plastic_agents::acting::{ActionMode, AgentPolicy};
+use plastic_agents::acting::{self, ActionMode};
 use plastic_agents::{ActorCritic, Agent};
-use plastic_envs::rollout::{run_episodes, run_episodes_unless, Estimate, RolloutStats};
-use plastic_envs::{registry, EnvSpec, Environment, PolicyError, RandomPolicy};
+use plastic_envs::rollout::{reference_stats, Estimate, RolloutStats};
+use plastic_envs::{registry, Environment};
 use serde::Serialize;
 use tch::Device;
 
 /// Evaluation episodes are seeded apart from training ones.
 pub const EVAL_SALT: u64 = 0x0E7A_1000_0000_0000;
-
-/// Rows stepped together during evaluation.
-const EVAL_BATCH: usize = 256;
 
 /// `episodes` whole episodes of `ac` on `env`; `None` if a stop was asked for first.
 pub fn agent_stats(
@@ -24,16 +21,13 @@ pub fn agent_stats(
     seed: u64,
     mode: ActionMode,
 ) -> anyhow::Result<Option<RolloutStats>> {
-    let batch = episodes.min(EVAL_BATCH);
-    let mut e = env.build(batch)?;
-    let mut policy = AgentPolicy::new(ac, batch, mode, seed);
-    let stop = crate::interrupt::requested;
-    Ok(run_episodes_unless(
-        e.as_mut(),
-        &mut policy,
+    Ok(acting::evaluate(
+        ac,
+        env,
         episodes,
         seed,
-        &stop,
+        mode,
+        &crate::interrupt::requested,
     )?)
 }
 
@@ -135,24 +129,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         reward: s.episode_return.into(),
         regret: s.regret.map(Into::into),
     };
-    let batch = episodes.min(EVAL_BATCH);
-    let mut references = vec![row(
-        "random",
-        random_stats(env, &spec, episodes, args.seed)?,
-    )];
-    for &name in env.reference_policies() {
-        let mut policy = match env.policy(name, batch, args.seed) {
-            Ok(policy) => policy,
-            // Not every policy runs on every instance (e.g. Bayes-optimal on restless arms).
-            Err(PolicyError::Unavailable { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let mut e = env.build(batch)?;
-        references.push(row(
-            name,
-            run_episodes(e.as_mut(), policy.as_mut(), episodes, args.seed)?,
-        ));
-    }
+    let mut references: Vec<Row> = reference_stats(env, episodes, args.seed)?
+        .into_iter()
+        .map(|(name, stats)| row(&name, stats))
+        .collect();
     let oracle = env
         .oracle_returns(episodes, args.seed)
         .map(|returns| Estimate::of(&returns));
@@ -184,18 +164,6 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         percent_of_oracle,
     };
     emit(args.json, &report, || human(&report))
-}
-
-fn random_stats(
-    env: &dyn Environment,
-    spec: &EnvSpec,
-    episodes: usize,
-    seed: u64,
-) -> anyhow::Result<RolloutStats> {
-    let batch = episodes.min(EVAL_BATCH);
-    let mut e = env.build(batch)?;
-    let mut random = RandomPolicy::new(spec.num_actions, batch, seed);
-    Ok(run_episodes(e.as_mut(), &mut random, episodes, seed)?)
 }
 
 fn human(r: &Report) -> String {

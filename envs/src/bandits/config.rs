@@ -169,6 +169,19 @@ impl Environment for BanditConfig {
     fn bayes_optimal_regret(&self) -> Option<f64> {
         super::bayes_optimal_regret(self)
     }
+
+    /// The previous action (one-hot), the reward it paid (at most 5 with the informative arms,
+    /// 1 with Bernoulli arms) and the time in [0, 1].
+    fn obs_bounds(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        let k = self.num_arms();
+        let most = match self.task {
+            Task::Informative => 5.0,
+            _ => 1.0,
+        };
+        let mut high = vec![1.0; k + 2];
+        high[k] = most;
+        Some((vec![0.0; k + 2], high))
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,263 @@
+"""Trained agents and reference policies behind sb3-contrib RecurrentPPO's ``predict``, and
+rollouts and evaluations computed as ``plastic rollout`` and ``plastic eval`` compute them."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from . import _native
+from .envs import environment, observation_space
+
+State = _native.State
+State.__doc__ = (
+    "What a policy carries between steps, one row per episode, as numpy on access: hidden "
+    "(h, [B, H]), cell (LSTM cores), hebb (Hebbian trace, [B, H, H], rows post-synaptic), elig "
+    "(eligibility trace, retroactive modulation), modulator (last modulator output). Immutable: "
+    "predict returns a new one."
+)
+
+
+def _observations(observation: Any, obs_dim: int) -> tuple[np.ndarray, bool]:
+    """``[obs_dim]`` or ``[B, obs_dim]`` real numbers as C-contiguous float32 ``[B, obs_dim]``,
+    and whether a single observation was given."""
+    obs = np.asarray(observation)
+    if obs.dtype.kind not in "biuf":
+        raise TypeError(
+            f"observations must be real numbers (float32 preferred), got dtype {obs.dtype}"
+        )
+    single = obs.ndim == 1
+    if single:
+        obs = obs[None, :]
+    if obs.ndim != 2 or obs.shape[1] != obs_dim or obs.shape[0] == 0:
+        raise ValueError(
+            f"observations of shape {np.shape(observation)}; expected ({obs_dim},) for one "
+            f"environment or (batch, {obs_dim}) for a batch"
+        )
+    return np.ascontiguousarray(obs, dtype=np.float32), single
+
+
+def _episode_start(episode_start: Any, batch: int) -> np.ndarray | None:
+    if episode_start is None:
+        return None
+    starts = np.asarray(episode_start)
+    if starts.dtype.kind not in "biuf":
+        raise TypeError(f"episode_start must be booleans, got dtype {starts.dtype}")
+    starts = starts.reshape(-1)
+    if starts.shape[0] != batch:
+        raise ValueError(f"episode_start has {starts.shape[0]} entries for {batch} observations")
+    return np.ascontiguousarray(starts != 0)
+
+
+def _interval(estimate: dict | None) -> dict | None:
+    if estimate is None:
+        return None
+    std_err = estimate["std_err"]
+    return {"mean": estimate["mean"], "ci95": None if std_err is None else 1.96 * std_err}
+
+
+class Policy:
+    """A trained agent: the actor-critic of a checkpoint and its plastic recurrent core.
+
+    ``predict`` follows sb3-contrib's RecurrentPPO: numpy in and out, ``state=None`` starts
+    every row afresh, ``episode_start`` zeroes the rows it marks (hidden state and traces)
+    before acting. Deterministic actions are the most probable ones, exactly as
+    ``plastic eval --greedy`` picks them; sampled actions draw row ``i`` from the stream of
+    ``(seed, i)``, as ``plastic eval`` does.
+    """
+
+    def __init__(self, agent: _native.Agent):
+        self._agent = agent
+        self.observation_space = observation_space(agent.env)
+        self.action_space = spaces.Discrete(agent.num_actions)
+
+    @property
+    def env_id(self) -> str:
+        """The environment it was trained on (canonical id)."""
+        return self._agent.env.id
+
+    @property
+    def checkpoint(self) -> str:
+        return self._agent.checkpoint
+
+    @property
+    def config(self) -> str:
+        """The run's config.toml, as saved with the checkpoint."""
+        return self._agent.config
+
+    @property
+    def device(self) -> str:
+        return self._agent.device
+
+    @property
+    def hidden_size(self) -> int:
+        return self._agent.hidden
+
+    @property
+    def env_steps(self) -> int:
+        """Environment steps it was trained for."""
+        return self._agent.env_steps
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """The network's weights by name (``ac.core.w``, ``ac.core.alpha``, ...)."""
+        return dict(self._agent.parameters())
+
+    def seed(self, seed: int) -> None:
+        """Restarts the sampling streams: row ``i`` then draws from the stream of ``(seed, i)``."""
+        self._agent.seed(seed)
+
+    def initial_state(self, batch: int = 1) -> State:
+        """The zero state of ``batch`` fresh episodes."""
+        return self._agent.initial_state(batch)
+
+    def predict(
+        self,
+        observation: Any,
+        state: State | None = None,
+        episode_start: Any = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, State]:
+        """Actions for ``observation`` (``[obs_dim]`` -> an action of shape ``()``,
+        ``[B, obs_dim]`` -> ``[B]``, int64) and the state after them."""
+        obs, single = _observations(observation, self._agent.obs_dim)
+        starts = _episode_start(episode_start, obs.shape[0])
+        if state is not None and not isinstance(state, State):
+            raise TypeError(
+                "state must be None (fresh episodes) or the State a previous predict returned, "
+                f"got {type(state).__name__}"
+            )
+        actions, state = self._agent.step(obs, state, starts, bool(deterministic))
+        return (actions.reshape(()) if single else actions), state
+
+    def __repr__(self) -> str:
+        return (
+            f"Policy({self.checkpoint!r}, env={self.env_id!r}, hidden={self.hidden_size}, "
+            f"device={self.device!r})"
+        )
+
+
+def load(path: str | os.PathLike, device: str = "cpu", seed: int = 0) -> Policy:
+    """The agent of a run folder (its newest good checkpoint) or of a checkpoint folder, on
+    ``device`` (``cpu``, ``cuda``, ``cuda:N``, ``auto``). Raises ``FileNotFoundError`` for a
+    path that does not exist and ``plastic.CheckpointError`` for one that holds no usable
+    checkpoint (not a run, none yet, damaged, another version's format)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a string or path, got {type(path).__name__}")
+    device = str(device)  # a torch.device works too
+    return Policy(_native.Agent.load(os.fspath(path), device, int(seed)))
+
+
+class ReferencePolicy:
+    """One of an environment's reference policies (``random``, the bandits' ``thompson``,
+    ``ucb1``, ``gittins``, ``bayes``, the T-maze's ``win-stay``, ...) for ``num_envs`` rows,
+    acting from observations alone, as ``plastic rollout --policy`` runs it."""
+
+    def __init__(self, env_id: str, name: str, num_envs: int, seed: int = 0):
+        self._environment = environment(env_id)
+        self.name = name
+        self.num_envs = num_envs
+        self._policy = self._environment.policy(name, num_envs, seed)
+
+    def act(self, observations: Any) -> np.ndarray:
+        """One action per row of ``observations`` ``[num_envs, obs_dim]``."""
+        obs, _ = _observations(observations, self._environment.obs_dim)
+        return self._policy.act(obs)
+
+    def episodes_ended(self, done: Any) -> None:
+        """After a step: the rows whose episode ended (and were reset)."""
+        self._policy.episodes_ended(np.ascontiguousarray(np.asarray(done, dtype=bool).reshape(-1)))
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=False):
+        """sb3's contract: ``episode_start`` tells the rows that start afresh."""
+        starts = _episode_start(episode_start, self.num_envs)
+        if starts is not None and starts.any():
+            self._policy.episodes_ended(starts)
+        return self.act(observation), True
+
+
+def reference_policy(env_id: str, name: str, num_envs: int = 1, seed: int = 0) -> ReferencePolicy:
+    """Reference policy ``name`` of environment ``env_id`` for ``num_envs`` rows."""
+    return ReferencePolicy(env_id, name, num_envs, seed)
+
+
+def rollout(
+    env_id: str,
+    policy: Any = "random",
+    episodes: int = 1000,
+    seed: int = 0,
+    batch: int = 256,
+    deterministic: bool = False,
+) -> dict:
+    """``plastic rollout ENV --policy P --episodes N --seed S --batch B --json`` from Python,
+    the same numbers: ``policy`` is a reference policy's name (``random``, ``oracle``,
+    ...), a loaded ``Policy``, or any object with sb3's ``predict`` (a callable
+    ``f(obs) -> actions`` works too)."""
+    env = environment(env_id)
+    target = policy._agent if isinstance(policy, Policy) else policy
+    stats = json.loads(_native.rollout(env, target, episodes, seed, batch, deterministic))
+    name = policy if isinstance(policy, str) else type(policy).__name__
+    return {"env": env.id, "policy": name, "seed": seed, **stats}
+
+
+def evaluate(
+    policy: Any,
+    env: str | None = None,
+    *,
+    episodes: int | None = None,
+    seed: int = 0,
+    deterministic: bool = False,
+    references: bool = True,
+) -> dict:
+    """What ``plastic eval RUN [--greedy] --episodes N --seed S --json`` reports, for a loaded
+    ``Policy`` or any object with sb3's ``predict`` (then ``env`` is required): the agent's
+    reward (and regret) with 95% intervals, next to random, the reference policies and the
+    oracle on the same episodes."""
+    if isinstance(policy, Policy):
+        target = environment(env) if env is not None else policy._agent.env
+    elif env is None:
+        raise TypeError("evaluate(policy, env): name the environment for a policy not loaded by plastic")
+    else:
+        target = environment(env)
+    if episodes is None:
+        episodes = target.default_eval_episodes()
+    if isinstance(policy, Policy):
+        stats = json.loads(policy._agent.evaluate(episodes, seed, deterministic, target))
+    else:
+        stats = json.loads(
+            _native.rollout(
+                target, policy, episodes, seed, min(episodes, _native.EVAL_BATCH), deterministic
+            )
+        )
+
+    def row(name: str, s: dict) -> dict:
+        return {
+            "policy": name,
+            "reward": _interval(s["episode_return"]),
+            "regret": _interval(s.get("regret")),
+        }
+
+    rows = []
+    if references:
+        rows = [row(name, json.loads(s)) for name, s in target.reference_stats(episodes, seed)]
+    oracle = target.oracle_returns(episodes, seed)
+    percent = None
+    if oracle is not None:
+        mean, std_err = _native.estimate(oracle.tolist())
+        if references:
+            rows.append({"policy": "oracle", "reward": _interval({"mean": mean, "std_err": std_err}), "regret": None})
+        percent = 100.0 * stats["episode_return"]["mean"] / mean
+    return {
+        "checkpoint": policy.checkpoint if isinstance(policy, Policy) else None,
+        "env": target.id,
+        "episodes": episodes,
+        "seed": seed,
+        "env_steps_trained": policy.env_steps if isinstance(policy, Policy) else None,
+        "agent": row("agent (greedy)" if deterministic else "agent", stats),
+        "references": rows,
+        "bayes_optimal_exact": target.bayes_optimal_regret(),
+        "percent_of_oracle": percent,
+    }
