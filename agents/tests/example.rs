@@ -5,7 +5,7 @@ mod example;
 
 #[test]
 fn the_bandit_example_trains_an_agent_that_beats_random() {
-    // A short run (seconds; under a minute in a debug build) already prefers the arm that paid.
+    // A short run (a few seconds) already prefers the arm that paid.
     let r = example::train_and_evaluate(200_000, 0).unwrap();
     // Random pulls lose 0.8 × 50 = 40 per episode; Thompson sampling about 2.1.
     assert!((r.random - 40.0).abs() < 2.0, "{r:?}");

@@ -13,8 +13,8 @@ const REFERENCE: [(&str, [f64; 4]); 5] = [
     ("bandit-dependent-hard", [10.0, 6.00, 4.09, 2.312]),
 ];
 
-/// Episodes per Monte Carlo estimate. Unoptimised builds (CI) run fewer, so their
-/// 3-standard-error band is wider; it tests the same hypothesis.
+/// Episodes per Monte Carlo estimate. Unoptimised builds (`cargo test` without `--release`)
+/// run fewer, so their 3-standard-error band is wider; it tests the same hypothesis.
 const EPISODES: usize = if cfg!(debug_assertions) {
     2_000
 } else {
