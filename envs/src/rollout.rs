@@ -83,6 +83,28 @@ pub fn reference_stats(
     Ok(stats)
 }
 
+/// The oracle's `episodes` episodes (seeded with `seed`) where `env` has one
+/// ([`Environment::oracle_returns`]); its episodes all have the spec's fixed length.
+pub fn oracle_stats(
+    env: &dyn Environment,
+    episodes: usize,
+    seed: u64,
+) -> Result<Option<RolloutStats>, EnvError> {
+    let Some(returns) = env.oracle_returns(episodes, seed) else {
+        return Ok(None);
+    };
+    let len = env.build(1)?.spec().episode_len.unwrap_or(0);
+    Ok(Some(RolloutStats {
+        episodes,
+        episode_return: Estimate::of(&returns),
+        episode_len: Estimate {
+            mean: len as f64,
+            std_err: Some(0.0),
+        },
+        regret: None,
+    }))
+}
+
 /// Runs `policy` on `env` (reset with `seed`) until `episodes` episodes have ended.
 ///
 /// Episodes are collected in the order they end (by step, then by row), so the result is

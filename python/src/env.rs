@@ -6,7 +6,7 @@ use numpy::{
     PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
     PyUntypedArrayMethods,
 };
-use plastic_envs::rollout::{run_episodes_unless, Estimate, RolloutStats};
+use plastic_envs::rollout::{oracle_stats, run_episodes_unless, Estimate};
 use plastic_envs::{registry, EnvSpec, Environment, GridEnv, Policy, RandomPolicy, VecEnv};
 use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
@@ -541,16 +541,10 @@ fn rollout(
     let mut boxed: Box<dyn Policy + '_>;
     if let Ok(name) = policy.extract::<String>() {
         if name == "oracle" {
-            if let Some(returns) = env.env.oracle_returns(episodes, seed) {
-                return to_json(&RolloutStats {
-                    episodes,
-                    episode_return: Estimate::of(&returns),
-                    episode_len: Estimate {
-                        mean: spec.episode_len.unwrap_or(0) as f64,
-                        std_err: Some(0.0),
-                    },
-                    regret: None,
-                });
+            if let Some(stats) =
+                oracle_stats(env.env.as_ref(), episodes, seed).map_err(env_error)?
+            {
+                return to_json(&stats);
             }
         }
         boxed = match name.as_str() {

@@ -1,7 +1,7 @@
 use crate::cli::RolloutArgs;
 use crate::output::{emit, plus_minus};
 use anyhow::Context;
-use plastic_envs::rollout::{run_episodes, Estimate, RolloutStats};
+use plastic_envs::rollout::{oracle_stats, run_episodes, Estimate, RolloutStats};
 use plastic_envs::{registry, Policy, RandomPolicy};
 use serde::Serialize;
 
@@ -19,21 +19,12 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
     let episodes = usize::try_from(args.episodes)?;
     let batch = usize::try_from(args.batch)?.min(episodes);
     let oracle = match args.policy.as_str() {
-        "oracle" => env.oracle_returns(episodes, args.seed),
+        "oracle" => oracle_stats(env.as_ref(), episodes, args.seed)?,
         _ => None,
     };
     let spec = env.build(1)?.spec().clone();
     let stats = match oracle {
-        Some(returns) => RolloutStats {
-            episodes,
-            episode_return: Estimate::of(&returns),
-            episode_len: Estimate {
-                // Environments with an oracle have episodes of one fixed length.
-                mean: spec.episode_len.unwrap_or(0) as f64,
-                std_err: Some(0.0),
-            },
-            regret: None,
-        },
+        Some(stats) => stats,
         None => {
             crate::memory::ensure_fits(
                 &[
