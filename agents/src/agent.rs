@@ -31,6 +31,18 @@ pub enum AgentError {
     Env(#[from] EnvError),
     #[error(transparent)]
     Core(#[from] CoreConfigError),
+    #[error(
+        "the agent was trained on `{trained}` ({obs_dim} observations, {num_actions} actions) \
+         and cannot act in `{other}` ({other_obs_dim} observations, {other_num_actions} actions)"
+    )]
+    Misfit {
+        trained: String,
+        obs_dim: usize,
+        num_actions: usize,
+        other: String,
+        other_obs_dim: usize,
+        other_num_actions: usize,
+    },
     /// The checkpoint's tensors do not fit the network its config describes.
     #[error("checkpoint `{path}` does not fit its own config: {reason}")]
     Mismatch { path: String, reason: String },
@@ -87,6 +99,23 @@ impl Agent {
     /// Observation size, action count and episode length of that environment.
     pub fn spec(&self) -> &EnvSpec {
         &self.spec
+    }
+
+    /// An error unless it can act in an environment of `spec`'s sizes (observations and
+    /// actions as many as in the one it was trained on).
+    pub fn check_fits(&self, spec: &EnvSpec) -> Result<(), AgentError> {
+        let own = &self.spec;
+        if (own.obs_dim, own.num_actions) == (spec.obs_dim, spec.num_actions) {
+            return Ok(());
+        }
+        Err(AgentError::Misfit {
+            trained: own.id.clone(),
+            obs_dim: own.obs_dim,
+            num_actions: own.num_actions,
+            other: spec.id.clone(),
+            other_obs_dim: spec.obs_dim,
+            other_num_actions: spec.num_actions,
+        })
     }
 
     pub fn device(&self) -> Device {

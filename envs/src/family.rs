@@ -73,8 +73,9 @@ pub trait Environment: std::fmt::Debug + Send + Sync + Any {
         10_000
     }
 
-    /// The batch as a grid world, for pictures of where agents walk.
-    fn build_grid(&self, _num_envs: usize) -> Option<Box<dyn GridEnv>> {
+    /// `num_envs` copies as grid worlds, for pictures of where agents walk; `None` for
+    /// environments that are not grids.
+    fn build_grid(&self, _num_envs: usize) -> Option<Result<Box<dyn GridEnv>, EnvError>> {
         None
     }
 

@@ -61,7 +61,7 @@ mod tests {
     #[test]
     fn the_maze_is_drawn_with_its_walls_goal_and_agent() {
         let env = crate::registry::parse("maze:size=9").unwrap();
-        let mut grid = env.build_grid(2).unwrap();
+        let mut grid = env.build_grid(2).unwrap().unwrap();
         grid.reset(3).unwrap();
         let f = grid_frame(grid.as_ref(), 1, 8);
         assert_eq!((f.width, f.height, f.rgb.len()), (72, 72, 72 * 72 * 3));

@@ -133,8 +133,8 @@ impl Environment for MazeConfig {
         Some((low, high))
     }
 
-    fn build_grid(&self, num_envs: usize) -> Option<Box<dyn GridEnv>> {
-        Some(Box::new(Maze::new(self.clone(), num_envs.max(1))))
+    fn build_grid(&self, num_envs: usize) -> Option<Result<Box<dyn GridEnv>, EnvError>> {
+        Some(at_least_one(num_envs).map(|n| Box::new(Maze::new(self.clone(), n)) as _))
     }
 }
 

@@ -52,6 +52,23 @@ pub enum ReferenceError {
     Policy(#[from] PolicyError),
 }
 
+/// Policy `name` for `num_envs` rows, seeded with `seed`: `random` for every environment,
+/// else one of `env`'s own ([`Environment::policy`]).
+pub fn reference_policy(
+    env: &dyn Environment,
+    name: &str,
+    num_envs: usize,
+    seed: u64,
+) -> Result<Box<dyn Policy>, ReferenceError> {
+    Ok(match name {
+        "random" => {
+            let num_actions = env.build(1)?.spec().num_actions;
+            Box::new(RandomPolicy::new(num_actions, num_envs, seed))
+        }
+        _ => env.policy(name, num_envs, seed)?,
+    })
+}
+
 /// What an agent is judged against: `random` and each of `env`'s reference policies that runs
 /// on it (those [`PolicyError::Unavailable`] here are left out), on `episodes` episodes seeded
 /// with `seed` in batches of [`eval_batch`], in that order.
@@ -61,18 +78,13 @@ pub fn reference_stats(
     seed: u64,
 ) -> Result<Vec<(String, RolloutStats)>, ReferenceError> {
     let batch = eval_batch(episodes);
-    let mut e = env.build(batch)?;
-    let mut random = RandomPolicy::new(e.spec().num_actions, batch, seed);
-    let mut stats = vec![(
-        "random".to_string(),
-        run_episodes(e.as_mut(), &mut random, episodes, seed)?,
-    )];
-    for &name in env.reference_policies() {
-        let mut policy = match env.policy(name, batch, seed) {
+    let mut stats = Vec::new();
+    for &name in std::iter::once(&"random").chain(env.reference_policies()) {
+        let mut policy = match reference_policy(env, name, batch, seed) {
             Ok(policy) => policy,
             // Not every policy runs on every instance (e.g. Bayes-optimal on restless arms).
-            Err(PolicyError::Unavailable { .. }) => continue,
-            Err(e) => return Err(e.into()),
+            Err(ReferenceError::Policy(PolicyError::Unavailable { .. })) => continue,
+            Err(e) => return Err(e),
         };
         let mut e = env.build(batch)?;
         stats.push((

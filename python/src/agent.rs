@@ -46,15 +46,9 @@ pub struct PyAgent {
 impl PyAgent {
     /// An error unless this agent can act in an environment of `spec`'s sizes.
     pub(crate) fn check_fits(&self, spec: &EnvSpec) -> PyResult<()> {
-        let own = self.agent.spec();
-        if (own.obs_dim, own.num_actions) != (spec.obs_dim, spec.num_actions) {
-            return Err(crate::EnvError::new_err(format!(
-                "the agent was trained on `{}` ({} observations, {} actions) and cannot act in \
-                 `{}` ({} observations, {} actions)",
-                own.id, own.obs_dim, own.num_actions, spec.id, spec.obs_dim, spec.num_actions
-            )));
-        }
-        Ok(())
+        self.agent
+            .check_fits(spec)
+            .map_err(|e| crate::EnvError::new_err(e.to_string()))
     }
 
     /// The library's policy for `batch` rows, as `plastic eval` runs it.

@@ -6,8 +6,8 @@ use numpy::{
     PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
     PyUntypedArrayMethods,
 };
-use plastic_envs::rollout::{oracle_stats, run_episodes_unless, Estimate};
-use plastic_envs::{registry, EnvSpec, Environment, GridEnv, Policy, RandomPolicy, VecEnv};
+use plastic_envs::rollout::{oracle_stats, reference_policy, run_episodes_unless, Estimate};
+use plastic_envs::{registry, EnvSpec, Environment, GridEnv, Policy, VecEnv};
 use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -137,10 +137,9 @@ impl PyEnvironment {
 
     /// `num_envs` copies stepped together; a grid world's can be drawn.
     fn build(&self, num_envs: usize) -> PyResult<PyVecEnv> {
-        let env = self.env.build(num_envs).map_err(env_error)?;
         let inner = match self.env.build_grid(num_envs) {
-            Some(grid) => Inner::Grid(grid),
-            None => Inner::Plain(env),
+            Some(grid) => Inner::Grid(grid.map_err(env_error)?),
+            None => Inner::Plain(self.env.build(num_envs).map_err(env_error)?),
         };
         Ok(PyVecEnv {
             inner,
@@ -155,13 +154,8 @@ impl PyEnvironment {
         if num_envs == 0 {
             return Err(env_error(plastic_envs::EnvError::NoEnvs));
         }
-        let policy: Box<dyn Policy> = match name {
-            "random" => Box::new(RandomPolicy::new(self.spec.num_actions, num_envs, seed)),
-            _ => self
-                .env
-                .policy(name, num_envs, seed)
-                .map_err(|e| crate::EnvError::new_err(e.to_string()))?,
-        };
+        let policy = reference_policy(self.env.as_ref(), name, num_envs, seed)
+            .map_err(|e| crate::EnvError::new_err(e.to_string()))?;
         Ok(PyReferencePolicy {
             policy,
             num_envs,
@@ -547,13 +541,8 @@ fn rollout(
                 return to_json(&stats);
             }
         }
-        boxed = match name.as_str() {
-            "random" => Box::new(RandomPolicy::new(spec.num_actions, batch, seed)),
-            _ => env
-                .env
-                .policy(&name, batch, seed)
-                .map_err(|e| crate::EnvError::new_err(e.to_string()))?,
-        };
+        boxed = reference_policy(env.env.as_ref(), &name, batch, seed)
+            .map_err(|e| crate::EnvError::new_err(e.to_string()))?;
     } else if let Ok(agent) = policy.extract::<PyRef<'_, crate::agent::PyAgent>>() {
         agent.check_fits(spec)?;
         agent_ref = agent;

@@ -5,7 +5,7 @@ use crate::output::{emit, plus_minus};
 use anyhow::Context;
 use plastic_agents::acting::{self, ActionMode};
 use plastic_agents::{ActorCritic, Agent};
-use plastic_envs::rollout::{reference_stats, Estimate, RolloutStats};
+use plastic_envs::rollout::{oracle_stats, reference_stats, Estimate, RolloutStats};
 use plastic_envs::{registry, Environment};
 use serde::Serialize;
 use tch::Device;
@@ -74,24 +74,13 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let loaded = checkpoint::load(&args.run)?;
     let trained_agent = Agent::from_checkpoint(&loaded.checkpoint, Device::Cpu)?;
     let ac = trained_agent.model();
-    let trained = trained_agent.spec();
     let other_env;
     let (env, spec) = match &args.env {
-        None => (trained_agent.env(), trained.clone()),
+        None => (trained_agent.env(), trained_agent.spec().clone()),
         Some(id) => {
             other_env = registry::parse(id).context("--env")?;
             let spec = other_env.build(1)?.spec().clone();
-            anyhow::ensure!(
-                (spec.obs_dim, spec.num_actions) == (trained.obs_dim, trained.num_actions),
-                "the agent was trained on `{}` ({} observations, {} actions) and cannot act in \
-                 `{}` ({} observations, {} actions)",
-                trained.id,
-                trained.obs_dim,
-                trained.num_actions,
-                spec.id,
-                spec.obs_dim,
-                spec.num_actions
-            );
+            trained_agent.check_fits(&spec)?;
             (other_env.as_ref(), spec)
         }
     };
@@ -133,9 +122,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         .into_iter()
         .map(|(name, stats)| row(&name, stats))
         .collect();
-    let oracle = env
-        .oracle_returns(episodes, args.seed)
-        .map(|returns| Estimate::of(&returns));
+    let oracle = oracle_stats(env, episodes, args.seed)?.map(|s| s.episode_return);
+    let percent_of_oracle = oracle.map(|o| 100.0 * agent.episode_return.mean / o.mean);
     if let Some(oracle) = oracle {
         references.push(Row {
             policy: "oracle".into(),
@@ -143,7 +131,6 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             regret: None,
         });
     }
-    let percent_of_oracle = oracle.map(|o| 100.0 * agent.episode_return.mean / o.mean);
     let bayes_optimal_exact = env.bayes_optimal_regret();
     let report = Report {
         checkpoint: loaded.checkpoint.path.display().to_string(),

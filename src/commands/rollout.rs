@@ -1,8 +1,8 @@
 use crate::cli::RolloutArgs;
 use crate::output::{emit, plus_minus};
 use anyhow::Context;
-use plastic_envs::rollout::{oracle_stats, run_episodes, Estimate, RolloutStats};
-use plastic_envs::{registry, Policy, RandomPolicy};
+use plastic_envs::registry;
+use plastic_envs::rollout::{oracle_stats, reference_policy, run_episodes, Estimate, RolloutStats};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -34,10 +34,7 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
                 "--batch or --episodes",
             )?;
             let mut batched = env.build(batch)?;
-            let mut policy: Box<dyn Policy> = match args.policy.as_str() {
-                "random" => Box::new(RandomPolicy::new(spec.num_actions, batch, args.seed)),
-                name => env.policy(name, batch, args.seed)?,
-            };
+            let mut policy = reference_policy(env.as_ref(), &args.policy, batch, args.seed)?;
             run_episodes(batched.as_mut(), policy.as_mut(), episodes, args.seed)
                 .with_context(|| format!("rolling out `{}` on `{}`", args.policy, args.env))?
         }

@@ -566,7 +566,7 @@ fn images(
 ) -> anyhow::Result<()> {
     let step = trainer.progress().env_steps;
     let seed = config.run.seed ^ EVAL_SALT;
-    let hebb = match env.build_grid(16) {
+    let hebb = match env.build_grid(16).transpose()? {
         Some(grid) => {
             let pics = pictures::grid(trainer.model(), grid, seed)?;
             sink.image(tags::maze::VISITS, step, &pics.heat_map);
