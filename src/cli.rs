@@ -136,6 +136,24 @@ pub enum BenchTarget {
     Core(BenchCoreArgs),
     /// Whole training updates (rollout, losses, backward, optimiser step) of a config.
     Train(BenchTrainArgs),
+    /// The machine's memory bandwidth (STREAM's copy kernel), the roof for the trace passes.
+    Memory(BenchMemoryArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchMemoryArgs {
+    /// Size of each of the two arrays, in MiB (far larger than the caches).
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    pub mib: u64,
+    /// Threads copying at once (default: the machine's cores).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
+    /// Timed rounds; the best and the median are reported.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rounds: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

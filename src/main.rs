@@ -19,6 +19,7 @@ mod remedy;
 mod render;
 mod run_dir;
 mod stats;
+mod stream;
 mod sweep;
 mod tensorboard;
 

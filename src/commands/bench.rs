@@ -1,4 +1,4 @@
-use crate::cli::{BenchCoreArgs, BenchEnvArgs, BenchTrainArgs};
+use crate::cli::{BenchCoreArgs, BenchEnvArgs, BenchMemoryArgs, BenchTrainArgs};
 use crate::output::emit;
 use plastic_envs::rng;
 use plastic_envs::{registry, Environment};
@@ -262,6 +262,44 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
             report.bptt,
             report.seconds_per_update,
             report.env_steps_per_second,
+        )
+    })
+}
+
+#[derive(Serialize)]
+struct MemoryBench {
+    threads: usize,
+    array_mib: u64,
+    /// STREAM's copy rate: bytes read plus bytes written per second, in GB/s (10⁹ bytes).
+    best_gb_per_second: f64,
+    median_gb_per_second: f64,
+}
+
+/// `plastic bench memory`: STREAM's copy kernel on two arrays of `--mib` each.
+pub fn memory(args: &BenchMemoryArgs) -> anyhow::Result<()> {
+    let threads = match args.threads {
+        Some(n) => usize::try_from(n)?,
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    let array_bytes = usize::try_from(args.mib << 20)?;
+    crate::memory::ensure_fits(
+        &[plastic_agents::a2c::MemoryNeed {
+            what: format!("two arrays of --mib {}", args.mib),
+            bytes: 2.0 * array_bytes as f64,
+        }],
+        "--mib",
+    )?;
+    let rates = crate::stream::copy_rounds(array_bytes, threads, usize::try_from(args.rounds)?);
+    let report = MemoryBench {
+        threads,
+        array_mib: args.mib,
+        best_gb_per_second: rates.iter().copied().fold(0.0, f64::max),
+        median_gb_per_second: plastic_agents::bench::median(&rates),
+    };
+    emit(args.json, &report, || {
+        format!(
+            "memory bandwidth (STREAM copy, {} threads, 2 × {} MiB): best {:.1} GB/s, median {:.1} GB/s",
+            report.threads, report.array_mib, report.best_gb_per_second, report.median_gb_per_second
         )
     })
 }

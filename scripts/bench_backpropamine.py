@@ -1,0 +1,191 @@
+"""Whole training updates of plastic against the published Backpropamine script, side by side.
+
+Runs uber-research/backpropamine's `maze/batch.py` (Miconi et al. 2019, the script the paper's
+maze results come from) and `plastic bench train` in the same setting, alternately, in the same
+sitting, with the same number of CPU threads, and prints each one's median env-steps/s and the
+ratio. Ratios only hold when both sides run on the same machine at the same time: these machines
+are shared, so the rounds alternate and the ranges are printed too.
+
+The script is published for CUDA. A patched copy in a temporary folder runs it on the CPU
+(every `.cuda()` removed, torch's thread count set); nothing of it is written anywhere else.
+Its own timer is used: it prints the seconds spent on every `--pe` iterations, and the first
+interval (warm-up) is dropped.
+
+Then the roofline: the machine's memory bandwidth (`plastic bench memory`, STREAM's copy
+kernel) next to what the trace passes achieve (`plastic bench traces`).
+
+    git clone https://github.com/uber-research/backpropamine /tmp/backpropamine
+    scripts/with-env.sh python scripts/bench_backpropamine.py /tmp/backpropamine --threads 2
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Backpropamine's maze setting (the paper's): 13×13 maze, 30 episodes of 200 steps per update,
+# 100 neurons. Each setting: the script's arguments, and plastic's config and overrides.
+MAZE = ["--msize", "13", "--eplen", "200", "--rsp", "1", "--lr", "1e-4"]
+SETTINGS = {
+    "simple": {
+        "script": ["--type", "modplast", "--bs", "30", "--hs", "100"],
+        "plastic": ["configs/maze-backpropamine-simple.toml"],
+    },
+    "retroactive": {
+        "script": ["--type", "modul", "--bs", "30", "--hs", "100"],
+        "plastic": ["configs/maze-backpropamine-retroactive.toml"],
+    },
+    # The script has no plastic LSTM: against its simple neuromodulation, the same task.
+    "plastic-lstm": {
+        "script": ["--type", "modplast", "--bs", "30", "--hs", "100"],
+        "plastic": [
+            "configs/maze-backpropamine-simple.toml",
+            "--set",
+            "core.kind=plastic-lstm",
+        ],
+    },
+    # STPN's maze setting (Rodriguez et al. 2022): batch 512, 73 neurons.
+    "stpn": {
+        "script": ["--type", "modplast", "--bs", "512", "--hs", "73"],
+        "plastic": [
+            "configs/maze-backpropamine-simple.toml",
+            "--set",
+            "env.num_envs=512",
+            "--set",
+            "core.hidden=73",
+        ],
+    },
+}
+
+
+def patched_script(checkout: Path, folder: Path, threads: int) -> Path:
+    """A copy of maze/batch.py that runs on the CPU with `threads` threads."""
+    source = checkout / "maze" / "batch.py"
+    if not source.is_file():
+        sys.exit(
+            f"{source} does not exist: pass the folder of a checkout of "
+            "https://github.com/uber-research/backpropamine"
+        )
+    text = source.read_text()
+    text = text.replace(".cuda()", "")
+    # After the imports, before anything runs.
+    text = text.replace(
+        "import platform\n",
+        f"import platform\ntorch.set_num_threads({threads})\n",
+        1,
+    )
+    if ".cuda()" in text or "set_num_threads" not in text:
+        sys.exit(f"{source} is not the script this benchmark knows how to patch")
+    patched = folder / "batch.py"
+    patched.write_text(text)
+    return patched
+
+
+def script_rate(script: Path, args: list[str], iters: int, env: dict) -> float:
+    """Median env-steps/s of the script over `iters` timed iterations after one untimed one."""
+    batch = int(args[args.index("--bs") + 1])
+    steps = int(MAZE[MAZE.index("--eplen") + 1])
+    # The script prints the seconds spent on each `--pe` iterations; one per interval.
+    cmd = [sys.executable, "-W", "ignore", str(script), *MAZE, *args]
+    cmd += ["--nbiter", str(iters + 1), "--pe", "1", "--save_every", "1000000"]
+    out = subprocess.run(
+        cmd, cwd=script.parent, env=env, capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        sys.exit(f"the script failed ({' '.join(cmd)}):\n{out.stderr[-3000:]}")
+    seconds = [float(s) for s in re.findall(r"Time spent on last 1 iters:\s+([0-9.eE+-]+)", out.stdout)]
+    if len(seconds) != iters + 1:
+        sys.exit(f"expected {iters + 1} timings from the script, got {len(seconds)}")
+    return batch * steps / statistics.median(seconds[1:])
+
+
+def plastic_json(binary: Path, args: list[str], env: dict) -> dict:
+    out = subprocess.run(
+        [str(binary), *args, "--json"], cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        sys.exit(f"plastic {' '.join(args)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def plastic_rate(binary: Path, setting: list[str], threads: int, updates: int, env: dict) -> float:
+    args = ["bench", "train", *setting, "--set", f"run.threads={threads}", "--updates", str(updates)]
+    return plastic_json(binary, args, env)["env_steps_per_second"]
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):,.0f} ({min(values):,.0f}–{max(values):,.0f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkout", type=Path, help="a checkout of uber-research/backpropamine")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads, both sides")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (medians over them)")
+    parser.add_argument("--iters", type=int, default=5, help="timed updates per round, each side")
+    parser.add_argument(
+        "--settings",
+        default="simple,retroactive,plastic-lstm",
+        help=f"comma-separated, of: {', '.join(SETTINGS)}",
+    )
+    parser.add_argument("--plastic", type=Path, default=REPO / "target/release/plastic")
+    parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    args = parser.parse_args()
+    settings = args.settings.split(",")
+    unknown = [s for s in settings if s not in SETTINGS]
+    if unknown or args.threads < 1 or args.rounds < 1 or args.iters < 1:
+        parser.error(f"unknown settings {unknown} (known: {', '.join(SETTINGS)})" if unknown else "counts must be ≥ 1")
+    if not args.plastic.is_file():
+        sys.exit(f"{args.plastic} does not exist: build it first (make build)")
+    # Both sides' thread pools (OpenMP for PyTorch and libtorch, rayon for plastic's own loops).
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), RAYON_NUM_THREADS=str(args.threads))
+
+    results = {s: {"script": [], "plastic": []} for s in settings}
+    memory, traces = [], []
+    with tempfile.TemporaryDirectory(prefix="backpropamine-") as folder:
+        script = patched_script(args.checkout, Path(folder), args.threads)
+        for round_ in range(args.rounds):
+            for name in settings:
+                setting = SETTINGS[name]
+                # Alternate which side goes first, so neither always meets the same load.
+                sides = [("script", lambda: script_rate(script, setting["script"], args.iters, env)),
+                         ("plastic", lambda: plastic_rate(args.plastic, setting["plastic"], args.threads, args.iters, env))]
+                for side, measure in sides if round_ % 2 == 0 else sides[::-1]:
+                    results[name][side].append(measure())
+                print(
+                    f"round {round_ + 1} {name}: script {results[name]['script'][-1]:,.0f}, "
+                    f"plastic {results[name]['plastic'][-1]:,.0f} env-steps/s",
+                    file=sys.stderr,
+                )
+            memory.append(plastic_json(args.plastic, ["bench", "memory", "--threads", str(args.threads)], env))
+            traces.append(plastic_json(args.plastic, ["bench", "traces", "--threads", str(args.threads)], env))
+
+    print(f"Whole training updates, env-steps/s, median (range) of {args.rounds} rounds, {args.threads} threads:")
+    summary = {"threads": args.threads, "rounds": args.rounds, "settings": {}}
+    for name in settings:
+        s, p = results[name]["script"], results[name]["plastic"]
+        ratio = statistics.median(p) / statistics.median(s)
+        print(f"  {name:13} backpropamine {spread(s):>26}   plastic {spread(p):>26}   {ratio:.1f}×")
+        summary["settings"][name] = {"script": s, "plastic": p, "ratio_of_medians": ratio}
+    roof = statistics.median(m["best_gb_per_second"] for m in memory)
+    achieved = statistics.median(t["gb_per_second"] for t in traces)
+    gflops = statistics.median(t["gflop_per_second"] for t in traces)
+    print(
+        f"Roofline: STREAM copy {roof:.1f} GB/s; the trace passes {achieved:.1f} GB/s "
+        f"({100 * achieved / roof:.0f}% of it), {gflops:.1f} GFLOP/s"
+    )
+    summary |= {"stream_copy_gb_per_second": roof, "traces_gb_per_second": achieved, "traces_gflop_per_second": gflops}
+    if args.json:
+        print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
