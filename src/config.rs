@@ -153,12 +153,48 @@ fn show(value: &toml::Value) -> String {
     }
 }
 
+/// `text` with every float that equals an integer (`total_steps = 1e6`) written as that
+/// integer, so that integer keys accept counts in exponent form; float keys take integers as
+/// they are. Lines stay where they were, for error messages. Text that does not parse is
+/// returned as it is, for the parser's own error.
+pub fn integral_floats_as_integers(text: &str) -> String {
+    let Ok(mut doc) = text.parse::<toml_edit::DocumentMut>() else {
+        return text.to_string();
+    };
+    toml_edit::visit_mut::visit_document_mut(&mut IntegralFloats, &mut doc);
+    doc.to_string()
+}
+
+/// The integer `value` equals, if it is a float within the integers a config holds exactly.
+pub fn integral_float(value: f64) -> Option<i64> {
+    // 2^53: beyond it a float no longer says which integer was meant.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    (value.fract() == 0.0 && value.abs() <= EXACT).then_some(value as i64)
+}
+
+struct IntegralFloats;
+
+impl toml_edit::visit_mut::VisitMut for IntegralFloats {
+    fn visit_value_mut(&mut self, node: &mut toml_edit::Value) {
+        if let toml_edit::Value::Float(f) = node {
+            if let Some(i) = integral_float(*f.value()) {
+                let decor = f.decor().clone();
+                let mut int = toml_edit::Formatted::new(i);
+                *int.decor_mut() = decor;
+                *node = toml_edit::Value::Integer(int);
+                return;
+            }
+        }
+        toml_edit::visit_mut::visit_value_mut(self, node);
+    }
+}
+
 impl ExperimentConfig {
     /// Reads `path` and applies `overrides` (`section.key=value`).
     pub fn load(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config `{}`", path.display()))?;
-        let config: Self = toml::from_str(&text)
+        let config: Self = toml::from_str(&integral_floats_as_integers(&text))
             .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
             .with_context(|| format!("invalid config `{}`", path.display()))?;
         let config = overrides::apply(&config, overrides)?;
@@ -373,6 +409,27 @@ mod tests {
             assert_eq!(edits[0].defines_run(), expected, "{set}");
         }
         assert!(ConfigEdit::list(&edits).contains("optim.lr = 1e300 (was "));
+    }
+
+    #[test]
+    fn integer_keys_take_floats_that_are_integers() {
+        let c = parse(&format!(
+            "{MINIMAL}[run]\ntotal_steps = 1e6\n[log]\neval_episodes = 2.5e2\n[optim]\nlr = 1\n"
+        ))
+        .unwrap();
+        assert_eq!((c.run.total_steps, c.log.eval_episodes), (1_000_000, 250));
+        assert_eq!(c.optim.lr, 1.0);
+        let set = |s: &str| crate::overrides::apply(&c, &[s.to_string()]);
+        assert_eq!(set("run.total_steps=2e6").unwrap().run.total_steps, 2_000_000);
+        assert_eq!(set("optim.lr=3e-4").unwrap().optim.lr, 3e-4);
+        // Not an integer, or beyond what a float says exactly: refused, naming the key.
+        for bad in ["1.5", "-1e3", "1e300"] {
+            let msg = format!(
+                "{:#}",
+                parse(&format!("{MINIMAL}[run]\ntotal_steps = {bad}\n")).unwrap_err()
+            );
+            assert!(msg.contains("total_steps"), "{bad}: {msg}");
+        }
     }
 
     #[test]
