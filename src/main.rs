@@ -13,6 +13,7 @@ mod memory;
 mod out_of_memory;
 mod output;
 mod overrides;
+mod progress;
 mod pictures;
 mod records;
 mod remedy;

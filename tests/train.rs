@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::path::Path;
 
 mod common;
-use common::plastic;
+use common::{json_stdout, plastic};
 use common::runs::{
     assert_succeeded, checkpoints, eval_json, failure_message, python, set_in_run_config,
     tiny_config, train, PLASTIC,
@@ -79,17 +79,35 @@ fn eval_compares_the_agent_with_the_reference_policies() {
     let v = eval_json(&run, 200);
     assert_eq!(v["episodes"], 200);
     assert_eq!(v["env_steps_trained"], 480);
-    let policies: Vec<&str> = v["references"]
+    let policies: Vec<&str> = v["policies"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["policy"].as_str().unwrap())
         .collect();
-    assert_eq!(policies, ["random", "thompson", "ucb1", "bayes"]);
-    let regret = v["agent"]["regret"]["mean"].as_f64().unwrap();
+    assert_eq!(policies, ["agent", "random", "thompson", "ucb1", "bayes"]);
+    let regret = v["policies"][0]["regret"]["mean"].as_f64().unwrap();
     // Ten pulls of arms 0.8 apart: regret lies in [0, 8].
     assert!((0.0..=8.0).contains(&regret), "{v}");
     assert!(v["bayes_optimal_exact"].as_f64().is_some());
+
+    // `rollout` reports in the same schema: the same fields, and the same in every row; and
+    // its random policy on the same episodes (same default seed) gives eval's random row.
+    let rolled = json_stdout(plastic().args([
+        "rollout",
+        "bandit-dependent-easy:len=10",
+        "--episodes",
+        "200",
+        "--json",
+    ]));
+    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(keys(&rolled), keys(&v));
+    for row in v["policies"].as_array().unwrap() {
+        assert_eq!(keys(row), keys(&rolled["policies"][0]), "{row}");
+        assert_eq!(keys(&row["reward"]), ["ci95", "mean"]);
+    }
+    assert_eq!(rolled["policies"][0], v["policies"][1]);
+    assert_eq!((&rolled["seed"], &v["seed"]), (&0.into(), &0.into()));
 }
 
 /// A damaged newest checkpoint is named, and the readers of the run go on from the one
@@ -476,9 +494,9 @@ fn tensorboard_reads_back_the_tags_and_values_of_a_maze_run() {
 
     // A maze agent is judged against the shortest-path oracle.
     let e = eval_json(&run, 20);
-    assert_eq!(e["references"][1]["policy"], "oracle");
-    let oracle = e["references"][1]["reward"]["mean"].as_f64().unwrap();
-    let agent = e["agent"]["reward"]["mean"].as_f64().unwrap();
+    assert_eq!(e["policies"][2]["policy"], "oracle");
+    let oracle = e["policies"][2]["reward"]["mean"].as_f64().unwrap();
+    let agent = e["policies"][0]["reward"]["mean"].as_f64().unwrap();
     let pct = e["percent_of_oracle"].as_f64().unwrap();
     assert!(
         oracle > 0.0 && (pct - 100.0 * agent / oracle).abs() < 1e-9,
