@@ -73,9 +73,16 @@ pub struct LogConfig {
     pub histograms_every: u64,
     /// Pictures: the maze's visitation heat map and one path, a Hebbian trace.
     pub images_every: u64,
-    /// Held-out evaluation (`eval/ep_rew_mean`; bandits also `eval/regret`).
+    /// Held-out evaluation (`eval/ep_rew_mean`; bandits also `eval/regret`), printed in the
+    /// console too.
     pub eval_every: u64,
     pub eval_episodes: usize,
+    /// Held-out episodes take the most probable action instead of sampling one.
+    pub eval_greedy: bool,
+    /// Keep the checkpoint with the highest held-out mean reward as `best/<update>/`.
+    pub keep_best: bool,
+    /// Stop training once the held-out mean reward reaches this (`inf`: never).
+    pub eval_target: f64,
     pub checkpoint_every: u64,
     /// Checkpoints kept on disk (the newest ones).
     pub keep_checkpoints: usize,
@@ -89,6 +96,9 @@ impl Default for LogConfig {
             images_every: 200,
             eval_every: 100,
             eval_episodes: 500,
+            eval_greedy: false,
+            keep_best: true,
+            eval_target: f64::INFINITY,
             checkpoint_every: 100,
             keep_checkpoints: 3,
         }
@@ -240,6 +250,10 @@ impl ExperimentConfig {
         anyhow::ensure!(
             l.eval_episodes >= 1,
             "log.eval_episodes = 0: evaluate on at least one episode"
+        );
+        anyhow::ensure!(
+            !l.eval_target.is_nan(),
+            "log.eval_target = nan: give the held-out mean reward to stop at, or inf for never"
         );
         self.core.validate().map_err(anyhow::Error::from)?;
         self.a2c.validate()?;

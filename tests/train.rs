@@ -610,3 +610,83 @@ fn a_run_without_a_checkpoint_resumes_from_the_start() {
         .stderr(predicates::str::contains("training it from the start"));
     assert_eq!(checkpoints(&run), ["00000010", "00000012"]);
 }
+
+/// The best held-out mean reward in `evaluations.csv` and its update (the first of ties).
+fn best_evaluation(run: &Path) -> (u64, f64) {
+    let csv = std::fs::read_to_string(run.join("evaluations.csv")).unwrap();
+    let rows: Vec<(u64, f64)> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].parse().unwrap(), f[3].parse().unwrap())
+        })
+        .collect();
+    rows.iter()
+        .copied()
+        .fold(rows[0], |b, r| if r.1 > b.1 { r } else { b })
+}
+
+/// Held-out evaluations during training are printed, greedy on request; the best checkpoint is
+/// kept as `best/<update>/` (read by `plastic eval <run>/best`, kept across a resume); and a
+/// target stops the run, as finished.
+#[test]
+fn evaluations_during_training_print_keep_the_best_and_stop_at_a_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let run = dir.path().join("run");
+    let train_err = |cmd: &mut assert_cmd::Command| {
+        String::from_utf8(cmd.assert().success().get_output().stderr.clone()).unwrap()
+    };
+    let err = train_err(plastic().arg("train").arg(&config).arg("--out").arg(&run).args([
+        "--set",
+        "log.eval_greedy=true",
+    ]));
+    // 12 updates of 4 × 10 steps, evaluated every 2.
+    let evals: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("eval at update"))
+        .collect();
+    assert_eq!(evals.len(), 6, "{err}");
+    assert!(evals.iter().all(|l| l.contains("8 episodes, greedy")), "{err}");
+    let best_of = |run: &Path| {
+        let kept: Vec<String> = std::fs::read_dir(run.join("best"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        let score: Value = serde_json::from_slice(
+            &std::fs::read(run.join("best").join(&kept[0]).join("evaluation.json")).unwrap(),
+        )
+        .unwrap();
+        (kept[0].clone(), score["reward_mean"].as_f64().unwrap())
+    };
+    let (update, reward) = best_evaluation(&run);
+    assert_eq!(best_of(&run), (format!("{update:08}"), reward));
+    let e = eval_json(&run.join("best"), 8);
+    assert!(
+        e["checkpoint"].as_str().unwrap().ends_with(&format!("{update:08}")),
+        "{e}"
+    );
+    // Resumed, the run keeps the best so far: best/ holds the best of all its evaluations.
+    plastic()
+        .args(["resume", run.to_str().unwrap(), "--total-steps", "960"])
+        .assert()
+        .success();
+    let (update, reward) = best_evaluation(&run);
+    assert_eq!(best_of(&run), (format!("{update:08}"), reward));
+
+    // A target below any score stops the run at its first evaluation, as finished.
+    let stopped = dir.path().join("stopped");
+    let err = train_err(
+        plastic()
+            .arg("train")
+            .arg(&config)
+            .arg("--out")
+            .arg(&stopped)
+            .args(["--set", "log.eval_target=-1e9"]),
+    );
+    assert!(err.contains("reached log.eval_target = -1000000000"), "{err}");
+    assert_eq!(checkpoints(&stopped), ["00000002"]);
+    assert!(stopped.join("done.json").is_file());
+}
