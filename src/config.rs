@@ -1,6 +1,7 @@
 //! Experiment configs: one TOML file per experiment, every section checked with
 //! `deny_unknown_fields`, overrides applied by key, the result written next to the run.
 use crate::overrides;
+use crate::tensorboard::HParam;
 use anyhow::Context;
 use plastic_agents::a2c::{A2cConfig, OptimConfig, TrainerConfig};
 use plastic_agents::device::DeviceChoice;
@@ -277,6 +278,28 @@ impl ExperimentConfig {
             .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
             .with_context(|| format!("invalid config `{}`", path.display()))?;
         Ok(dotted_keys(&table))
+    }
+
+    /// Every key with its value, as TensorBoard's HParams dashboard and config table show
+    /// them (`core.hidden`, `optim.lr`, ...), in the order of the config file.
+    pub fn hparams(&self) -> Vec<(String, HParam)> {
+        let Ok(toml::Value::Table(sections)) = toml::Value::try_from(self) else {
+            unreachable!("a config serialises to a TOML table")
+        };
+        let mut out = Vec::new();
+        for (section, keys) in &sections {
+            for (key, value) in keys.as_table().into_iter().flatten() {
+                let value = match value {
+                    toml::Value::Integer(i) => HParam::Number(*i as f64),
+                    toml::Value::Float(f) => HParam::Number(*f),
+                    toml::Value::Boolean(b) => HParam::Bool(*b),
+                    toml::Value::String(s) => HParam::Text(s.clone()),
+                    other => HParam::Text(other.to_string()),
+                };
+                out.push((format!("{section}.{key}"), value));
+            }
+        }
+        out
     }
 
     /// Every dotted key this config writes.

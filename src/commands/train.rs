@@ -324,6 +324,9 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
     // What a process killed after its last checkpoint logged is logged again from here.
     event_files::cut_after(&run.path, trainer.progress().env_steps)?;
     let mut tb = TensorBoard::new(&run.path);
+    // What produced the event files, in them: the resolved config (again after a resume,
+    // which may have tuned it).
+    tb.config(trainer.progress().env_steps, &config.hparams());
     let mut records = Records::open(&run.path, trainer.progress().env_steps)?;
     let env = config.env.id.env();
     let log = &config.log;
