@@ -457,7 +457,10 @@ mod tests {
         assert_eq!((c.run.total_steps, c.log.eval_episodes), (1_000_000, 250));
         assert_eq!(c.optim.lr, 1.0);
         let set = |s: &str| crate::overrides::apply(&c, &[s.to_string()]);
-        assert_eq!(set("run.total_steps=2e6").unwrap().run.total_steps, 2_000_000);
+        assert_eq!(
+            set("run.total_steps=2e6").unwrap().run.total_steps,
+            2_000_000
+        );
         assert_eq!(set("optim.lr=3e-4").unwrap().optim.lr, 3e-4);
         // Not an integer, or beyond what a float says exactly: refused, naming the key.
         for bad in ["1.5", "-1e3", "1e300"] {

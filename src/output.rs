@@ -34,7 +34,10 @@ pub fn report_table(r: &Report) -> String {
     out += &format!("{}, {} episodes, seed {}\n", r.env, r.episodes, r.seed);
     let regret = r.policies.iter().any(|p| p.stats.regret.is_some());
     let fmt = |e: Interval| plus_minus(e.mean, e.ci95);
-    out += &format!("{:<16} {:>22} {:>12}", "policy", "reward (95% CI)", "length");
+    out += &format!(
+        "{:<16} {:>22} {:>12}",
+        "policy", "reward (95% CI)", "length"
+    );
     if regret {
         out += &format!(" {:>22}", "regret (95% CI)");
     }

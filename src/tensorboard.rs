@@ -138,7 +138,9 @@ impl Drop for TensorBoard {
 
 impl MetricsSink for TensorBoard {
     fn scalar(&mut self, tag: &str, step: u64, value: f64) {
-        self.with(tag, |w| w.add_summary(scalar(tag, value as f32), step as usize));
+        self.with(tag, |w| {
+            w.add_summary(scalar(tag, value as f32), step as usize)
+        });
     }
 
     fn histogram(&mut self, tag: &str, step: u64, values: &[f32]) {
@@ -171,7 +173,10 @@ impl MetricsSink for TensorBoard {
             }
         }
         self.with(tag, |w| {
-            w.add_summary(summary::image(tag, &square.pixels, &[3, side, side]), step as usize)
+            w.add_summary(
+                summary::image(tag, &square.pixels, &[3, side, side]),
+                step as usize,
+            )
         });
     }
 

@@ -6,11 +6,11 @@ use serde_json::Value;
 use std::path::Path;
 
 mod common;
-use common::{json_stdout, plastic};
 use common::runs::{
     assert_succeeded, checkpoints, eval_json, failure_message, python, set_in_run_config,
     tiny_config, train, PLASTIC,
 };
+use common::{json_stdout, plastic};
 
 #[test]
 fn a_run_folder_holds_config_events_and_the_newest_checkpoints() {
@@ -638,17 +638,24 @@ fn evaluations_during_training_print_keep_the_best_and_stop_at_a_target() {
     let train_err = |cmd: &mut assert_cmd::Command| {
         String::from_utf8(cmd.assert().success().get_output().stderr.clone()).unwrap()
     };
-    let err = train_err(plastic().arg("train").arg(&config).arg("--out").arg(&run).args([
-        "--set",
-        "log.eval_greedy=true",
-    ]));
+    let err = train_err(
+        plastic()
+            .arg("train")
+            .arg(&config)
+            .arg("--out")
+            .arg(&run)
+            .args(["--set", "log.eval_greedy=true"]),
+    );
     // 12 updates of 4 × 10 steps, evaluated every 2.
     let evals: Vec<&str> = err
         .lines()
         .filter(|l| l.starts_with("eval at update"))
         .collect();
     assert_eq!(evals.len(), 6, "{err}");
-    assert!(evals.iter().all(|l| l.contains("8 episodes, greedy")), "{err}");
+    assert!(
+        evals.iter().all(|l| l.contains("8 episodes, greedy")),
+        "{err}"
+    );
     let best_of = |run: &Path| {
         let kept: Vec<String> = std::fs::read_dir(run.join("best"))
             .unwrap()
@@ -665,7 +672,10 @@ fn evaluations_during_training_print_keep_the_best_and_stop_at_a_target() {
     assert_eq!(best_of(&run), (format!("{update:08}"), reward));
     let e = eval_json(&run.join("best"), 8);
     assert!(
-        e["checkpoint"].as_str().unwrap().ends_with(&format!("{update:08}")),
+        e["checkpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{update:08}")),
         "{e}"
     );
     // Resumed, the run keeps the best so far: best/ holds the best of all its evaluations.
@@ -686,7 +696,10 @@ fn evaluations_during_training_print_keep_the_best_and_stop_at_a_target() {
             .arg(&stopped)
             .args(["--set", "log.eval_target=-1e9"]),
     );
-    assert!(err.contains("reached log.eval_target = -1000000000"), "{err}");
+    assert!(
+        err.contains("reached log.eval_target = -1000000000"),
+        "{err}"
+    );
     assert_eq!(checkpoints(&stopped), ["00000002"]);
     assert!(stopped.join("done.json").is_file());
 }
@@ -716,7 +729,11 @@ fn the_resolved_config_is_in_tensorboard_as_text_and_hparams() {
     let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
     let run = dir.path().join("run");
     train(&config, &run, &["--set", "optim.lr=3e-3"]);
-    let out = python().args(["-c", CONFIG_READER]).arg(&run).output().unwrap();
+    let out = python()
+        .args(["-c", CONFIG_READER])
+        .arg(&run)
+        .output()
+        .unwrap();
     assert_succeeded(&out);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["plugin"], "text");

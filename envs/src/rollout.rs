@@ -109,9 +109,9 @@ impl Report {
         policies: Vec<PolicyResult>,
         oracle: Option<&RolloutStats>,
     ) -> Self {
-        let percent_of_oracle = oracle.zip(policies.first()).map(|(o, p)| {
-            100.0 * p.stats.episode_return.mean / o.episode_return.mean
-        });
+        let percent_of_oracle = oracle
+            .zip(policies.first())
+            .map(|(o, p)| 100.0 * p.stats.episode_return.mean / o.episode_return.mean);
         Self {
             env: env.id(),
             seed,

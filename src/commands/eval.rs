@@ -83,8 +83,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         progress.set(name, ended);
         crate::interrupt::requested()
     };
-    let agent = acting::evaluate(ac, env, episodes, args.seed, mode, &mut watch)?
-        .context("interrupted")?;
+    let agent =
+        acting::evaluate(ac, env, episodes, args.seed, mode, &mut watch)?.context("interrupted")?;
     let (mut offset, mut current) = (episodes, String::new());
     let mut watch = |policy: &str, ended| {
         if policy != current {
@@ -96,7 +96,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         progress.set(policy, offset + ended);
         crate::interrupt::requested()
     };
-    let references = reference_stats(env, episodes, args.seed, &mut watch)?.context("interrupted")?;
+    let references =
+        reference_stats(env, episodes, args.seed, &mut watch)?.context("interrupted")?;
     progress.finish();
     let oracle = oracle_stats(env, episodes, args.seed)?;
     let mut policies = vec![PolicyResult {

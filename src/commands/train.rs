@@ -479,8 +479,13 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
     bar.finish();
     let p = trainer.progress();
     run.mark_done(p.updates, p.env_steps)?;
+    // Absolute paths: the hints work from any folder.
+    let folder = std::path::absolute(&run.path).unwrap_or_else(|_| run.path.clone());
     let best = match log.keep_best {
-        true => format!(" (best: plastic eval {})", shell_word(&run.path.join(checkpoint::BEST))),
+        true => format!(
+            " (best: plastic eval {})",
+            shell_word(&folder.join(checkpoint::BEST))
+        ),
         false => String::new(),
     };
     eprintln!(
@@ -491,8 +496,8 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
         p.recent.len(),
         p.mean_return().map_or("-".into(), |r| format!("{r:.3}")),
         run.path.display(),
-        tensorboard_hint(folder_of(&run.path)),
-        shell_word(&run.path)
+        tensorboard_hint(folder_of(&folder)),
+        shell_word(&folder)
     );
     Ok(Ended::Finished)
 }
