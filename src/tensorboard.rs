@@ -29,7 +29,7 @@ pub struct TensorBoard {
 pub const CONFIG_TAG: &str = "config";
 /// The tag the HParams plugin reads a run's hyperparameters from (TensorBoard's
 /// `hparams.metadata.SESSION_START_INFO_TAG`).
-const SESSION_START_INFO_TAG: &str = "_hparams_/session_start_info";
+pub const SESSION_START_INFO_TAG: &str = "_hparams_/session_start_info";
 
 /// One hyperparameter, as the HParams dashboard shows it.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,18 +15,18 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
         None => env.default_eval_episodes(),
     };
     let batch = usize::try_from(args.batch)?.min(episodes);
-    let oracle = oracle_stats(env.as_ref(), episodes, args.seed)?;
     let spec = env.build(1)?.spec().clone();
+    crate::memory::ensure_fits(
+        &[
+            crate::memory::env_batch(&spec, batch, "--batch", 0),
+            crate::memory::episode_records(episodes, "--episodes"),
+        ],
+        "--batch or --episodes",
+    )?;
+    let oracle = oracle_stats(env.as_ref(), episodes, args.seed)?;
     let stats = match (args.policy.as_str(), &oracle) {
         ("oracle", Some(stats)) => stats.clone(),
         _ => {
-            crate::memory::ensure_fits(
-                &[
-                    crate::memory::env_batch(&spec, batch, "--batch", 0),
-                    crate::memory::episode_records(episodes, "--episodes"),
-                ],
-                "--batch or --episodes",
-            )?;
             let mut batched = env.build(batch)?;
             let mut policy = reference_policy(env.as_ref(), &args.policy, batch, args.seed)?;
             let mut progress = EpisodeProgress::new(episodes);
