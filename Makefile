@@ -1,18 +1,31 @@
 # Every target installs what it needs on first use (scripts/setup.sh: a cached Python
 # environment with the pinned torch, gymnasium and tensorboard), then builds and runs.
-.PHONY: run test bench lint build tensorboard
+.PHONY: run run-bandit test bench lint build tensorboard
 
 WITH_ENV := scripts/with-env.sh
-CONFIG ?= configs/bandit-dependent-easy.toml
-RUN ?= runs/quickstart
+PLASTIC := target/release/plastic
+# The main job: a plastic RNN learns to find the maze's hidden reward and go back to it.
+CONFIG ?= configs/maze-small.toml
+STEPS ?= 4e6
+RUN ?= runs/quickstart-maze
+# The second example: an LSTM learns which bandit arm pays.
+BANDIT_RUN ?= runs/quickstart-bandit
 
-# The main job (README.md): train a small agent on the CPU, then evaluate it against the
-# reference policies. A run folder that already exists is continued, not overwritten.
+# The main job (README.md): train a small maze agent on the CPU (a few minutes), then evaluate
+# it next to the random policy and the shortest-path oracle. A run folder that already exists
+# is continued, not overwritten.
 run: build
-	@if [ -f $(RUN)/config.toml ]; then target/release/plastic resume $(RUN); \
-	else target/release/plastic train $(CONFIG) --out $(RUN); fi
-	target/release/plastic eval $(RUN)
+	@if [ -f $(RUN)/config.toml ]; then $(PLASTIC) resume $(RUN); \
+	else $(PLASTIC) train $(CONFIG) --out $(RUN) --set run.total_steps=$(STEPS); fi
+	$(PLASTIC) eval $(RUN)
+	@# The animation of one episode goes here once the maze renders itself:
+	@#   $(PLASTIC) eval $(RUN) --render $(RUN)/episode.gif
 	@echo "TensorBoard: make tensorboard   (then open http://localhost:6006)"
+
+run-bandit: build
+	@if [ -f $(BANDIT_RUN)/config.toml ]; then $(PLASTIC) resume $(BANDIT_RUN); \
+	else $(PLASTIC) train configs/bandit-dependent-easy.toml --out $(BANDIT_RUN); fi
+	$(PLASTIC) eval $(BANDIT_RUN)
 
 tensorboard:
 	$(WITH_ENV) tensorboard --logdir runs

@@ -39,13 +39,61 @@ pub fn save(
     snapshot: &Snapshot,
     keep: usize,
 ) -> anyhow::Result<PathBuf> {
+    save_in(&run.join(CHECKPOINTS), config, snapshot, keep, None)
+}
+
+/// The folder of a run's best checkpoint: `best/<update>/`, the one that scored highest in the
+/// held-out evaluations during training (`log.keep_best`), with its [`BestScore`].
+pub const BEST: &str = "best";
+/// The evaluation that made a checkpoint the best, next to its files.
+const BEST_SCORE: &str = "evaluation.json";
+
+/// What made a checkpoint the run's best: its held-out evaluation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BestScore {
+    pub update: u64,
+    pub step: u64,
+    pub reward_mean: f64,
+    pub reward_ci95: Option<f64>,
+    pub episodes: usize,
+    pub greedy: bool,
+}
+
+/// Saves `snapshot` as the run's best checkpoint, `best/<update>/`, as safely as the others
+/// (written whole under a hidden name and renamed into place; the one it replaces is removed
+/// after).
+pub fn save_best(
+    run: &Path,
+    config: &ExperimentConfig,
+    snapshot: &Snapshot,
+    score: &BestScore,
+) -> anyhow::Result<PathBuf> {
+    let score = serde_json::to_vec_pretty(score)?;
+    save_in(&run.join(BEST), config, snapshot, 1, Some(&score))
+}
+
+/// The score of the run's best checkpoint, if it has one that reads.
+pub fn best_score(run: &Path) -> Option<BestScore> {
+    let newest = format::list_in(&run.join(BEST)).ok()?.pop()?;
+    serde_json::from_slice(&std::fs::read(newest.join(BEST_SCORE)).ok()?).ok()
+}
+
+/// Saves `snapshot` as `<root>/<update>/` (with `score` as [`BEST_SCORE`] where given) and
+/// keeps only the newest `keep` there.
+fn save_in(
+    root: &Path,
+    config: &ExperimentConfig,
+    snapshot: &Snapshot,
+    keep: usize,
+    score: Option<&[u8]>,
+) -> anyhow::Result<PathBuf> {
     let non_finite = non_finite_tensors(&snapshot.tensors);
     anyhow::ensure!(
         non_finite.is_empty(),
         "the model holds values that are not finite (NaN or infinity) in {}; it was not saved",
         non_finite.join(", ")
     );
-    let root = run.join(CHECKPOINTS);
+    let root = root.to_path_buf();
     std::fs::create_dir_all(&root)
         .with_context(|| format!("cannot create `{}`", root.display()))?;
     let dest = root.join(format!("{:08}", snapshot.progress.updates));
@@ -65,8 +113,14 @@ pub fn save(
         };
         std::fs::write(tmp.path().join(PROGRESS), serde_json::to_vec_pretty(&info)?)?;
         std::fs::write(tmp.path().join(crate::run_dir::CONFIG), config.to_toml())?;
+        if let Some(score) = score {
+            std::fs::write(tmp.path().join(BEST_SCORE), score)?;
+        }
         for f in [STATE, PROGRESS, crate::run_dir::CONFIG] {
             std::fs::File::open(tmp.path().join(f))?.sync_all()?;
+        }
+        if score.is_some() {
+            std::fs::File::open(tmp.path().join(BEST_SCORE))?.sync_all()?;
         }
         sync_dir(tmp.path())?;
         if dest.exists() {
@@ -77,7 +131,7 @@ pub fn save(
             .with_context(|| format!("cannot move the checkpoint to `{}`", dest.display()))?;
         sync_dir(&root)?;
     }
-    let all = list(run)?;
+    let all = format::list_in(&root)?;
     for old in all.iter().take(all.len().saturating_sub(keep)) {
         discard(&root, old)?;
     }
@@ -100,7 +154,7 @@ fn discard(root: &Path, dir: &Path) -> anyhow::Result<()> {
 /// Removes what killed processes left in the run: unfinished checkpoints and files, and
 /// checkpoints whose pruning was cut short. Only the process holding the run's lock may.
 pub fn clean_leftovers(run: &Path) -> anyhow::Result<()> {
-    for dir in [run.to_path_buf(), run.join(CHECKPOINTS)] {
+    for dir in [run.to_path_buf(), run.join(CHECKPOINTS), run.join(BEST)] {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };

@@ -84,7 +84,7 @@ pub struct ResumeArgs {
 pub struct EvalArgs {
     /// Run folder (its newest checkpoint) or one checkpoint folder.
     pub run: PathBuf,
-    /// Episodes to average over (default: 10000 on native environments, 100 on Gymnasium ones).
+    /// Episodes to average over (default: the environment's, `plastic envs` lists them).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub episodes: Option<u64>,
     /// Evaluate on this environment instead of the run's (same observation size and actions),
@@ -95,8 +95,8 @@ pub struct EvalArgs {
     /// rgb_array frames (Gymnasium environments).
     #[arg(long, value_name = "FILE.gif")]
     pub render: Option<PathBuf>,
-    /// Seed of the evaluation episodes.
-    #[arg(long, default_value_t = 1)]
+    /// Seed of the evaluation episodes (and of the policies' draws), as `plastic rollout --seed`.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Take the most probable action instead of sampling.
     #[arg(long)]
@@ -114,12 +114,13 @@ pub struct RolloutArgs {
     /// `bayes` (bandits).
     #[arg(long, default_value = "random")]
     pub policy: String,
-    /// Number of whole episodes to run.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub episodes: u64,
+    /// Number of whole episodes to run (default: the environment's, as `plastic eval`).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub episodes: Option<u64>,
     /// Environments stepped together.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch: u64,
+    /// Seed of the episodes (and of the policy's draws), as `plastic eval --seed`.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Print one JSON object instead of text.

@@ -1,6 +1,7 @@
 //! Experiment configs: one TOML file per experiment, every section checked with
 //! `deny_unknown_fields`, overrides applied by key, the result written next to the run.
 use crate::overrides;
+use crate::tensorboard::HParam;
 use anyhow::Context;
 use plastic_agents::a2c::{A2cConfig, OptimConfig, TrainerConfig};
 use plastic_agents::device::DeviceChoice;
@@ -73,9 +74,16 @@ pub struct LogConfig {
     pub histograms_every: u64,
     /// Pictures: the maze's visitation heat map and one path, a Hebbian trace.
     pub images_every: u64,
-    /// Held-out evaluation (`eval/ep_rew_mean`; bandits also `eval/regret`).
+    /// Held-out evaluation (`eval/ep_rew_mean`; bandits also `eval/regret`), printed in the
+    /// console too.
     pub eval_every: u64,
     pub eval_episodes: usize,
+    /// Held-out episodes take the most probable action instead of sampling one.
+    pub eval_greedy: bool,
+    /// Keep the checkpoint with the highest held-out mean reward as `best/<update>/`.
+    pub keep_best: bool,
+    /// Stop training once the held-out mean reward reaches this (`inf`: never).
+    pub eval_target: f64,
     pub checkpoint_every: u64,
     /// Checkpoints kept on disk (the newest ones).
     pub keep_checkpoints: usize,
@@ -89,6 +97,9 @@ impl Default for LogConfig {
             images_every: 200,
             eval_every: 100,
             eval_episodes: 500,
+            eval_greedy: false,
+            keep_best: true,
+            eval_target: f64::INFINITY,
             checkpoint_every: 100,
             keep_checkpoints: 3,
         }
@@ -153,12 +164,48 @@ fn show(value: &toml::Value) -> String {
     }
 }
 
+/// `text` with every float that equals an integer (`total_steps = 1e6`) written as that
+/// integer, so that integer keys accept counts in exponent form; float keys take integers as
+/// they are. Lines stay where they were, for error messages. Text that does not parse is
+/// returned as it is, for the parser's own error.
+pub fn integral_floats_as_integers(text: &str) -> String {
+    let Ok(mut doc) = text.parse::<toml_edit::DocumentMut>() else {
+        return text.to_string();
+    };
+    toml_edit::visit_mut::visit_document_mut(&mut IntegralFloats, &mut doc);
+    doc.to_string()
+}
+
+/// The integer `value` equals, if it is a float within the integers a config holds exactly.
+pub fn integral_float(value: f64) -> Option<i64> {
+    // 2^53: beyond it a float no longer says which integer was meant.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    (value.fract() == 0.0 && value.abs() <= EXACT).then_some(value as i64)
+}
+
+struct IntegralFloats;
+
+impl toml_edit::visit_mut::VisitMut for IntegralFloats {
+    fn visit_value_mut(&mut self, node: &mut toml_edit::Value) {
+        if let toml_edit::Value::Float(f) = node {
+            if let Some(i) = integral_float(*f.value()) {
+                let decor = f.decor().clone();
+                let mut int = toml_edit::Formatted::new(i);
+                *int.decor_mut() = decor;
+                *node = toml_edit::Value::Integer(int);
+                return;
+            }
+        }
+        toml_edit::visit_mut::visit_value_mut(self, node);
+    }
+}
+
 impl ExperimentConfig {
     /// Reads `path` and applies `overrides` (`section.key=value`).
     pub fn load(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config `{}`", path.display()))?;
-        let config: Self = toml::from_str(&text)
+        let config: Self = toml::from_str(&integral_floats_as_integers(&text))
             .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
             .with_context(|| format!("invalid config `{}`", path.display()))?;
         let config = overrides::apply(&config, overrides)?;
@@ -205,6 +252,10 @@ impl ExperimentConfig {
             l.eval_episodes >= 1,
             "log.eval_episodes = 0: evaluate on at least one episode"
         );
+        anyhow::ensure!(
+            !l.eval_target.is_nan(),
+            "log.eval_target = nan: give the held-out mean reward to stop at, or inf for never"
+        );
         self.core.validate().map_err(anyhow::Error::from)?;
         self.a2c.validate()?;
         self.optim.validate()?;
@@ -227,6 +278,28 @@ impl ExperimentConfig {
             .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
             .with_context(|| format!("invalid config `{}`", path.display()))?;
         Ok(dotted_keys(&table))
+    }
+
+    /// Every key with its value, as TensorBoard's HParams dashboard and config table show
+    /// them (`core.hidden`, `optim.lr`, ...), in the order of the config file.
+    pub fn hparams(&self) -> Vec<(String, HParam)> {
+        let Ok(toml::Value::Table(sections)) = toml::Value::try_from(self) else {
+            unreachable!("a config serialises to a TOML table")
+        };
+        let mut out = Vec::new();
+        for (section, keys) in &sections {
+            for (key, value) in keys.as_table().into_iter().flatten() {
+                let value = match value {
+                    toml::Value::Integer(i) => HParam::Number(*i as f64),
+                    toml::Value::Float(f) => HParam::Number(*f),
+                    toml::Value::Boolean(b) => HParam::Bool(*b),
+                    toml::Value::String(s) => HParam::Text(s.clone()),
+                    other => HParam::Text(other.to_string()),
+                };
+                out.push((format!("{section}.{key}"), value));
+            }
+        }
+        out
     }
 
     /// Every dotted key this config writes.
@@ -373,6 +446,30 @@ mod tests {
             assert_eq!(edits[0].defines_run(), expected, "{set}");
         }
         assert!(ConfigEdit::list(&edits).contains("optim.lr = 1e300 (was "));
+    }
+
+    #[test]
+    fn integer_keys_take_floats_that_are_integers() {
+        let c = parse(&format!(
+            "{MINIMAL}[run]\ntotal_steps = 1e6\n[log]\neval_episodes = 2.5e2\n[optim]\nlr = 1\n"
+        ))
+        .unwrap();
+        assert_eq!((c.run.total_steps, c.log.eval_episodes), (1_000_000, 250));
+        assert_eq!(c.optim.lr, 1.0);
+        let set = |s: &str| crate::overrides::apply(&c, &[s.to_string()]);
+        assert_eq!(
+            set("run.total_steps=2e6").unwrap().run.total_steps,
+            2_000_000
+        );
+        assert_eq!(set("optim.lr=3e-4").unwrap().optim.lr, 3e-4);
+        // Not an integer, or beyond what a float says exactly: refused, naming the key.
+        for bad in ["1.5", "-1e3", "1e300"] {
+            let msg = format!(
+                "{:#}",
+                parse(&format!("{MINIMAL}[run]\ntotal_steps = {bad}\n")).unwrap_err()
+            );
+            assert!(msg.contains("total_steps"), "{bad}: {msg}");
+        }
     }
 
     #[test]

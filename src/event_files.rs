@@ -6,8 +6,11 @@
 //!
 //! A file is a sequence of TFRecords (`u64` length, `u32` checksum of it, the bytes, `u32`
 //! checksum of them), each an `Event` protobuf whose field 2 is the step and field 5 a
-//! summary. Records are copied byte for byte, so their checksums stay valid.
+//! summary. Records are copied byte for byte, so their checksums stay valid. The run's config,
+//! which every process writes as it starts ([`crate::tensorboard::TensorBoard::config`]), is
+//! not data: a file that holds nothing else is removed as well.
 use crate::durable::write_atomic;
+use crate::tensorboard::{CONFIG_TAG, SESSION_START_INFO_TAG};
 use anyhow::Context;
 use std::path::Path;
 
@@ -52,36 +55,77 @@ fn keep_until(bytes: &[u8], last_step: u64) -> (Vec<u8>, bool) {
         let event = read_event(&record[12..total - 4]);
         if event.is_none_or(|(step, _)| step <= last_step) {
             kept.extend_from_slice(record);
-            has_data |= event.is_none_or(|(_, summary)| summary);
+            has_data |= event.is_none_or(|(_, data)| data);
         }
         rest = tail;
     }
     (kept, has_data)
 }
 
-/// An `Event`'s step and whether it holds a summary; `None` if it does not parse.
-fn read_event(mut data: &[u8]) -> Option<(u64, bool)> {
-    let (mut step, mut summary) = (0, false);
-    while !data.is_empty() {
-        let key = varint(&mut data)?;
-        match key & 7 {
-            0 => {
-                let v = varint(&mut data)?;
-                if key >> 3 == 2 {
-                    step = v;
-                }
-            }
-            1 => data = data.get(8..)?,
-            2 => {
-                let len = usize::try_from(varint(&mut data)?).ok()?;
-                summary |= key >> 3 == 5;
-                data = data.get(len..)?;
-            }
-            5 => data = data.get(4..)?,
-            _ => return None,
+/// An `Event`'s step and whether it holds data (a summary other than the config's); `None` if
+/// it does not parse.
+fn read_event(data: &[u8]) -> Option<(u64, bool)> {
+    let (mut step, mut has_data) = (0, false);
+    for (field, value) in fields(data)? {
+        match (field, value) {
+            (2, Field::Varint(v)) => step = v,
+            (5, Field::Bytes(summary)) => has_data |= holds_data(summary)?,
+            _ => {}
         }
     }
-    Some((step, summary))
+    Some((step, has_data))
+}
+
+/// Whether a `Summary` holds a value (field 1) whose tag (its field 1) is not the config's.
+fn holds_data(summary: &[u8]) -> Option<bool> {
+    let config = [CONFIG_TAG.as_bytes(), SESSION_START_INFO_TAG.as_bytes()];
+    let mut data = false;
+    for (field, value) in fields(summary)? {
+        if let (1, Field::Bytes(value)) = (field, value) {
+            let tag = fields(value)?.into_iter().find_map(|f| match f {
+                (1, Field::Bytes(tag)) => Some(tag),
+                _ => None,
+            });
+            data |= !tag.is_some_and(|t| config.contains(&t));
+        }
+    }
+    Some(data)
+}
+
+/// One field of a protobuf message: a varint, or length-delimited bytes (fixed-width fields
+/// are skipped over).
+enum Field<'a> {
+    Varint(u64),
+    Bytes(&'a [u8]),
+    Fixed,
+}
+
+/// The fields of a protobuf message by number; `None` if it does not parse.
+fn fields(mut data: &[u8]) -> Option<Vec<(u64, Field<'_>)>> {
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        let key = varint(&mut data)?;
+        let field = match key & 7 {
+            0 => Field::Varint(varint(&mut data)?),
+            1 => {
+                data = data.get(8..)?;
+                Field::Fixed
+            }
+            2 => {
+                let len = usize::try_from(varint(&mut data)?).ok()?;
+                let (bytes, rest) = (data.get(..len)?, data.get(len..)?);
+                data = rest;
+                Field::Bytes(bytes)
+            }
+            5 => {
+                data = data.get(4..)?;
+                Field::Fixed
+            }
+            _ => return None,
+        };
+        out.push((key >> 3, field));
+    }
+    Some(out)
 }
 
 fn varint(data: &mut &[u8]) -> Option<u64> {
@@ -122,6 +166,23 @@ mod tests {
         r
     }
 
+    /// One record holding an `Event` at step 0 with a summary of values tagged `tags`.
+    fn config_record(tags: &[&str]) -> Vec<u8> {
+        let mut summary = Vec::new();
+        for tag in tags {
+            let value = [&[0x0a, tag.len() as u8][..], tag.as_bytes()].concat();
+            summary.extend([0x0a, value.len() as u8]);
+            summary.extend(value);
+        }
+        let mut event = vec![0x10, 0, 0x2a, summary.len() as u8];
+        event.extend(summary);
+        let mut r = (event.len() as u64).to_le_bytes().to_vec();
+        r.extend([0; 4]);
+        r.extend(&event);
+        r.extend([0; 4]);
+        r
+    }
+
     #[test]
     fn points_past_the_checkpoint_and_cut_records_are_dropped() {
         let header = record(0, false);
@@ -138,6 +199,12 @@ mod tests {
             ([&header[..], &early, &late].concat(), true)
         );
         assert_eq!(keep_until(&file, 99), (header.clone(), false));
+        // A file holding the config alone holds no data.
+        let config = config_record(&[CONFIG_TAG, SESSION_START_INFO_TAG]);
+        let with_config = [&header[..], &config].concat();
+        assert_eq!(keep_until(&with_config, 0), (with_config.clone(), false));
+        let both = [&with_config[..], &config_record(&[CONFIG_TAG, "loss"])].concat();
+        assert_eq!(keep_until(&both, 0), (both.clone(), true));
         // What does not parse as an event is kept as it is.
         let odd = [
             header.clone(),

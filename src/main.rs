@@ -14,6 +14,7 @@ mod out_of_memory;
 mod output;
 mod overrides;
 mod pictures;
+mod progress;
 mod records;
 mod remedy;
 mod render;

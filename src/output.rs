@@ -1,4 +1,5 @@
 //! Printing results either for people or, with `--json`, as one JSON object for scripts.
+use plastic_envs::rollout::{Interval, Report};
 use serde::Serialize;
 
 /// `mean ± spread` to 3 decimals, or `mean ± n/a` where the spread is unknown (one episode).
@@ -20,4 +21,43 @@ pub fn emit<T: Serialize>(
         println!("{}", human());
     }
     Ok(())
+}
+
+/// A [`Report`] as `plastic rollout` and `plastic eval` print it: a heading, one row per
+/// policy (mean with its 95% interval; a regret column where the environment reports regret),
+/// and the Bayes-optimal regret and percentage of the oracle where there are.
+pub fn report_table(r: &Report) -> String {
+    let mut out = match (&r.checkpoint, r.env_steps_trained) {
+        (Some(c), Some(steps)) => format!("{c} ({steps} training steps) on "),
+        _ => String::new(),
+    };
+    out += &format!("{}, {} episodes, seed {}\n", r.env, r.episodes, r.seed);
+    let regret = r.policies.iter().any(|p| p.stats.regret.is_some());
+    let fmt = |e: Interval| plus_minus(e.mean, e.ci95);
+    out += &format!(
+        "{:<16} {:>22} {:>12}",
+        "policy", "reward (95% CI)", "length"
+    );
+    if regret {
+        out += &format!(" {:>22}", "regret (95% CI)");
+    }
+    for p in &r.policies {
+        out += &format!(
+            "\n{:<16} {:>22} {:>12.1}",
+            p.policy,
+            fmt(p.stats.episode_return.into()),
+            p.stats.episode_len.mean
+        );
+        if regret {
+            let cell = p.stats.regret.map_or("-".into(), |e| fmt(e.into()));
+            out += &format!(" {cell:>22}");
+        }
+    }
+    if let Some(b) = r.bayes_optimal_exact {
+        out += &format!("\nBayes-optimal regret, exact: {b:.4}");
+    }
+    if let (Some(p), Some(first)) = (r.percent_of_oracle, r.policies.first()) {
+        out += &format!("\n{} reward = {p:.1}% of the oracle's", first.policy);
+    }
+    out
 }

@@ -31,6 +31,13 @@ pub fn apply<T: Serialize + DeserializeOwned>(
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+        // `run.total_steps=1e6`: as in config files, a float that is an integer is one.
+        let value = match value {
+            toml::Value::Float(f) => {
+                crate::config::integral_float(f).map_or(value, toml::Value::Integer)
+            }
+            other => other,
+        };
         set(&mut doc, key, value)?;
         // Checked per override so the error names the override at fault.
         T::deserialize(doc.clone()).map_err(|e| {

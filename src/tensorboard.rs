@@ -1,15 +1,42 @@
-//! TensorBoard event files through `tensorboard-rs`, behind the trainer's metrics sink.
+//! TensorBoard event files through `tensorboard-rs`, behind the trainer's metrics sink, and
+//! the run's config as TensorBoard's text and HParams plugins read it.
 //!
-//! `tensorboard-rs` panics on I/O errors (and in some of its functions unconditionally, which
-//! are never called here). Every call, and the writer's drop, is therefore caught: the first
-//! failure is reported once and logging stops, and training goes on.
+//! `tensorboard-rs` panics on I/O errors (and in some of its functions unconditionally, such
+//! as `add_text` and `add_hparams`, which are never called here: the config's summaries are
+//! built from `tensorboard-proto`'s messages instead). Every call, and the writer's drop, is
+//! therefore caught: the first failure is reported once and logging stops, and training goes
+//! on.
 use plastic_agents::metrics::{MetricsSink, RgbImage};
+use protobuf::well_known_types::Value;
+use protobuf::{Message, RepeatedField};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use tensorboard_rs::summary_writer::SummaryWriter;
+use tensorboard_proto::plugin_hparams::{HParamsPluginData, SessionStartInfo};
+use tensorboard_proto::summary::{
+    Summary, SummaryMetadata, SummaryMetadata_PluginData, Summary_Value,
+};
+use tensorboard_proto::tensor::TensorProto;
+use tensorboard_proto::tensor_shape::TensorShapeProto;
+use tensorboard_proto::types::DataType;
+use tensorboard_rs::summary::{self, histogram_raw, scalar};
+use tensorboard_rs::summary_writer::FileWriter;
 
 pub struct TensorBoard {
-    writer: Option<SummaryWriter>,
+    writer: Option<FileWriter>,
+}
+
+/// The tag of the config's table in TensorBoard's Text tab.
+pub const CONFIG_TAG: &str = "config";
+/// The tag the HParams plugin reads a run's hyperparameters from (TensorBoard's
+/// `hparams.metadata.SESSION_START_INFO_TAG`).
+pub const SESSION_START_INFO_TAG: &str = "_hparams_/session_start_info";
+
+/// One hyperparameter, as the HParams dashboard shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HParam {
+    Number(f64),
+    Text(String),
+    Bool(bool),
 }
 
 /// Buckets of a histogram: TensorBoard draws them, so a few dozen suffice.
@@ -17,7 +44,7 @@ const BUCKETS: usize = 30;
 
 impl TensorBoard {
     pub fn new(dir: &Path) -> Self {
-        let writer = catch_unwind(|| SummaryWriter::new(dir)).ok();
+        let writer = catch_unwind(|| FileWriter::new(dir)).ok();
         if writer.is_none() {
             eprintln!(
                 "warning: cannot write TensorBoard logs to `{}`; training goes on without them",
@@ -27,7 +54,7 @@ impl TensorBoard {
         Self { writer }
     }
 
-    fn with(&mut self, what: &str, f: impl FnOnce(&mut SummaryWriter)) {
+    fn with(&mut self, what: &str, f: impl FnOnce(&mut FileWriter)) {
         let Some(writer) = self.writer.as_mut() else {
             return;
         };
@@ -47,6 +74,62 @@ impl TensorBoard {
     }
 }
 
+impl TensorBoard {
+    /// The run's resolved config at `step`: a markdown table of every key in the Text tab
+    /// (tag [`CONFIG_TAG`]), and the keys as hyperparameters in the HParams dashboard.
+    pub fn config(&mut self, step: u64, hparams: &[(String, HParam)]) {
+        let mut table = String::from("| key | value |\n|---|---|\n");
+        for (key, value) in hparams {
+            let shown = match value {
+                HParam::Number(x) => x.to_string(),
+                HParam::Text(t) => format!("`{}`", t.replace('|', "\\|")),
+                HParam::Bool(b) => b.to_string(),
+            };
+            table += &format!("| {key} | {shown} |\n");
+        }
+        let text = plugin_value(CONFIG_TAG, "text", Vec::new(), Some(table));
+        let mut session = SessionStartInfo::new();
+        for (key, value) in hparams {
+            let mut v = Value::new();
+            match value {
+                HParam::Number(x) => v.set_number_value(*x),
+                HParam::Text(t) => v.set_string_value(t.clone()),
+                HParam::Bool(b) => v.set_bool_value(*b),
+            }
+            session.mut_hparams().insert(key.clone(), v);
+        }
+        let mut data = HParamsPluginData::new();
+        data.set_version(0);
+        data.set_session_start_info(session);
+        let content = data.write_to_bytes().expect("an in-memory message encodes");
+        let hparams = plugin_value(SESSION_START_INFO_TAG, "hparams", content, None);
+        let mut summary = Summary::new();
+        summary.set_value(RepeatedField::from(vec![text, hparams]));
+        self.with("the config", |w| w.add_summary(summary, step as usize));
+    }
+}
+
+/// A summary value for TensorBoard plugin `plugin` (with its `content`), holding `text` as a
+/// string tensor (what the Text plugin shows) or an empty one.
+fn plugin_value(tag: &str, plugin: &str, content: Vec<u8>, text: Option<String>) -> Summary_Value {
+    let mut plugin_data = SummaryMetadata_PluginData::new();
+    plugin_data.set_plugin_name(plugin.to_string());
+    plugin_data.set_content(content);
+    let mut metadata = SummaryMetadata::new();
+    metadata.set_plugin_data(plugin_data);
+    let mut tensor = TensorProto::new();
+    tensor.set_dtype(DataType::DT_STRING);
+    tensor.set_tensor_shape(TensorShapeProto::new());
+    tensor.set_string_val(RepeatedField::from(
+        text.map(String::into_bytes).into_iter().collect::<Vec<_>>(),
+    ));
+    let mut value = Summary_Value::new();
+    value.set_tag(tag.to_string());
+    value.set_metadata(metadata);
+    value.set_tensor(tensor);
+    value
+}
+
 impl Drop for TensorBoard {
     fn drop(&mut self) {
         self.close();
@@ -55,7 +138,9 @@ impl Drop for TensorBoard {
 
 impl MetricsSink for TensorBoard {
     fn scalar(&mut self, tag: &str, step: u64, value: f64) {
-        self.with(tag, |w| w.add_scalar(tag, value as f32, step as usize));
+        self.with(tag, |w| {
+            w.add_summary(scalar(tag, value as f32), step as usize)
+        });
     }
 
     fn histogram(&mut self, tag: &str, step: u64, values: &[f32]) {
@@ -63,7 +148,7 @@ impl MetricsSink for TensorBoard {
             return;
         };
         self.with(tag, |w| {
-            w.add_histogram_raw(
+            let summary = histogram_raw(
                 tag,
                 h.min,
                 h.max,
@@ -72,8 +157,8 @@ impl MetricsSink for TensorBoard {
                 h.sum_squares,
                 &h.limits,
                 &h.counts,
-                step as usize,
-            )
+            );
+            w.add_summary(summary, step as usize)
         });
     }
 
@@ -88,12 +173,15 @@ impl MetricsSink for TensorBoard {
             }
         }
         self.with(tag, |w| {
-            w.add_image(tag, &square.pixels, &[3, side, side], step as usize)
+            w.add_summary(
+                summary::image(tag, &square.pixels, &[3, side, side]),
+                step as usize,
+            )
         });
     }
 
     fn flush(&mut self) {
-        self.with("events", SummaryWriter::flush);
+        self.with("events", FileWriter::flush);
     }
 }
 

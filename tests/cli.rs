@@ -51,7 +51,7 @@ fn random_maze_rollout_scores_about_5_4() {
         "--seed",
         "3",
     ]);
-    let mean = v["episode_return"]["mean"].as_f64().unwrap();
+    let mean = v["policies"][0]["reward"]["mean"].as_f64().unwrap();
     assert!((mean - 5.4).abs() < 0.3, "random maze policy scored {mean}");
     assert_eq!(v["episodes"], 10000);
     assert!(v["env"]
@@ -79,11 +79,11 @@ fn rollouts_are_deterministic_per_seed() {
         "--seed",
         "6",
     ]);
-    assert_ne!(json_of(&args)["episode_return"], other["episode_return"]);
+    assert_ne!(json_of(&args)["policies"], other["policies"]);
 }
 
 #[test]
-fn bandit_rollout_reports_regret_with_standard_error() {
+fn bandit_rollout_reports_regret_with_a_95_percent_interval() {
     let v = json_of(&[
         "rollout",
         "bandit-dependent-easy",
@@ -92,14 +92,14 @@ fn bandit_rollout_reports_regret_with_standard_error() {
         "--episodes",
         "4000",
     ]);
-    let regret = &v["regret"];
-    let (mean, se) = (
+    let regret = &v["policies"][0]["regret"];
+    let (mean, ci) = (
         regret["mean"].as_f64().unwrap(),
-        regret["std_err"].as_f64().unwrap(),
+        regret["ci95"].as_f64().unwrap(),
     );
     assert!(
-        se > 0.0 && (mean - 0.625).abs() < 4.0 * se,
-        "bayes regret {mean} ± {se}"
+        ci > 0.0 && (mean - 0.625).abs() < 2.0 * ci,
+        "bayes regret {mean} ± {ci}"
     );
     let text = plastic()
         .args([
@@ -112,21 +112,35 @@ fn bandit_rollout_reports_regret_with_standard_error() {
         ])
         .assert()
         .success();
-    text.stdout(predicate::str::contains("mean regret"));
+    text.stdout(predicate::str::contains("regret (95% CI)"));
 }
 
-/// One episode has no spread: the error is shown as unknown, not as a false ± 0.
+/// One episode has no spread: the interval is shown as unknown, not as a false ± 0.
 #[test]
-fn one_episode_has_no_standard_error() {
+fn one_episode_has_no_interval() {
     let args = ["rollout", "bandit-dependent-easy", "--episodes", "1"];
     let v = json_of(&args);
-    assert!(v["regret"]["mean"].is_f64(), "{v}");
-    assert!(v["regret"]["std_err"].is_null(), "{v}");
+    assert!(v["policies"][0]["regret"]["mean"].is_f64(), "{v}");
+    assert!(v["policies"][0]["regret"]["ci95"].is_null(), "{v}");
     plastic()
         .args(args)
         .assert()
         .success()
-        .stdout(predicate::str::contains("± n/a (standard error)"));
+        .stdout(predicate::str::contains("± n/a"));
+}
+
+/// A maze has no regret: no regret column, where bandits have one.
+#[test]
+fn the_regret_column_is_shown_where_there_is_regret() {
+    let table = |env: &str| {
+        let out = plastic()
+            .args(["rollout", env, "--episodes", "50"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(!table("maze:size=9,len=50").contains("regret"));
+    assert!(table("bandit-dependent-easy").contains("regret (95% CI)"));
 }
 
 #[test]

@@ -81,8 +81,8 @@ fn a_cartpole_agent_trains_evaluates_on_a_variant_and_renders_a_gif() {
     );
     assert_eq!(report["env"], "gym:CartPole-v1");
     assert_eq!(report["episodes"], 5);
-    assert!(report["agent"]["reward"]["mean"].as_f64().unwrap() >= 8.0);
-    assert_eq!(report["references"][0]["policy"], "random");
+    assert!(report["policies"][0]["reward"]["mean"].as_f64().unwrap() >= 8.0);
+    assert_eq!(report["policies"][1]["policy"], "random");
 
     // A shorter time limit: every episode, of reward 1 per step, ends by step 6.
     let short = json_stdout(plastic().arg("eval").arg(&run).args([
@@ -93,7 +93,7 @@ fn a_cartpole_agent_trains_evaluates_on_a_variant_and_renders_a_gif() {
         "--json",
     ]));
     assert_eq!(short["env"], "gym:CartPole-v1?max_episode_steps=6");
-    assert!(short["agent"]["reward"]["mean"].as_f64().unwrap() <= 6.0);
+    assert!(short["policies"][0]["reward"]["mean"].as_f64().unwrap() <= 6.0);
 
     plastic()
         .arg("eval")

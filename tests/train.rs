@@ -6,11 +6,11 @@ use serde_json::Value;
 use std::path::Path;
 
 mod common;
-use common::plastic;
 use common::runs::{
     assert_succeeded, checkpoints, eval_json, failure_message, python, set_in_run_config,
     tiny_config, train, PLASTIC,
 };
+use common::{json_stdout, plastic};
 
 #[test]
 fn a_run_folder_holds_config_events_and_the_newest_checkpoints() {
@@ -79,17 +79,35 @@ fn eval_compares_the_agent_with_the_reference_policies() {
     let v = eval_json(&run, 200);
     assert_eq!(v["episodes"], 200);
     assert_eq!(v["env_steps_trained"], 480);
-    let policies: Vec<&str> = v["references"]
+    let policies: Vec<&str> = v["policies"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["policy"].as_str().unwrap())
         .collect();
-    assert_eq!(policies, ["random", "thompson", "ucb1", "bayes"]);
-    let regret = v["agent"]["regret"]["mean"].as_f64().unwrap();
+    assert_eq!(policies, ["agent", "random", "thompson", "ucb1", "bayes"]);
+    let regret = v["policies"][0]["regret"]["mean"].as_f64().unwrap();
     // Ten pulls of arms 0.8 apart: regret lies in [0, 8].
     assert!((0.0..=8.0).contains(&regret), "{v}");
     assert!(v["bayes_optimal_exact"].as_f64().is_some());
+
+    // `rollout` reports in the same schema: the same fields, and the same in every row; and
+    // its random policy on the same episodes (same default seed) gives eval's random row.
+    let rolled = json_stdout(plastic().args([
+        "rollout",
+        "bandit-dependent-easy:len=10",
+        "--episodes",
+        "200",
+        "--json",
+    ]));
+    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(keys(&rolled), keys(&v));
+    for row in v["policies"].as_array().unwrap() {
+        assert_eq!(keys(row), keys(&rolled["policies"][0]), "{row}");
+        assert_eq!(keys(&row["reward"]), ["ci95", "mean"]);
+    }
+    assert_eq!(rolled["policies"][0], v["policies"][1]);
+    assert_eq!((&rolled["seed"], &v["seed"]), (&0.into(), &0.into()));
 }
 
 /// A damaged newest checkpoint is named, and the readers of the run go on from the one
@@ -476,9 +494,9 @@ fn tensorboard_reads_back_the_tags_and_values_of_a_maze_run() {
 
     // A maze agent is judged against the shortest-path oracle.
     let e = eval_json(&run, 20);
-    assert_eq!(e["references"][1]["policy"], "oracle");
-    let oracle = e["references"][1]["reward"]["mean"].as_f64().unwrap();
-    let agent = e["agent"]["reward"]["mean"].as_f64().unwrap();
+    assert_eq!(e["policies"][2]["policy"], "oracle");
+    let oracle = e["policies"][2]["reward"]["mean"].as_f64().unwrap();
+    let agent = e["policies"][0]["reward"]["mean"].as_f64().unwrap();
     let pct = e["percent_of_oracle"].as_f64().unwrap();
     assert!(
         oracle > 0.0 && (pct - 100.0 * agent / oracle).abs() < 1e-9,
@@ -591,4 +609,153 @@ fn a_run_without_a_checkpoint_resumes_from_the_start() {
         .success()
         .stderr(predicates::str::contains("training it from the start"));
     assert_eq!(checkpoints(&run), ["00000010", "00000012"]);
+}
+
+/// The best held-out mean reward in `evaluations.csv` and its update (the first of ties).
+fn best_evaluation(run: &Path) -> (u64, f64) {
+    let csv = std::fs::read_to_string(run.join("evaluations.csv")).unwrap();
+    let rows: Vec<(u64, f64)> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].parse().unwrap(), f[3].parse().unwrap())
+        })
+        .collect();
+    rows.iter()
+        .copied()
+        .fold(rows[0], |b, r| if r.1 > b.1 { r } else { b })
+}
+
+/// Held-out evaluations during training are printed, greedy on request; the best checkpoint is
+/// kept as `best/<update>/` (read by `plastic eval <run>/best`, kept across a resume); and a
+/// target stops the run, as finished.
+#[test]
+fn evaluations_during_training_print_keep_the_best_and_stop_at_a_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let run = dir.path().join("run");
+    let train_err = |cmd: &mut assert_cmd::Command| {
+        String::from_utf8(cmd.assert().success().get_output().stderr.clone()).unwrap()
+    };
+    let err = train_err(
+        plastic()
+            .arg("train")
+            .arg(&config)
+            .arg("--out")
+            .arg(&run)
+            .args(["--set", "log.eval_greedy=true"]),
+    );
+    // 12 updates of 4 × 10 steps, evaluated every 2.
+    let evals: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("eval at update"))
+        .collect();
+    assert_eq!(evals.len(), 6, "{err}");
+    assert!(
+        evals.iter().all(|l| l.contains("8 episodes, greedy")),
+        "{err}"
+    );
+    let best_of = |run: &Path| {
+        let kept: Vec<String> = std::fs::read_dir(run.join("best"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        let score: Value = serde_json::from_slice(
+            &std::fs::read(run.join("best").join(&kept[0]).join("evaluation.json")).unwrap(),
+        )
+        .unwrap();
+        (kept[0].clone(), score["reward_mean"].as_f64().unwrap())
+    };
+    let (update, reward) = best_evaluation(&run);
+    assert_eq!(best_of(&run), (format!("{update:08}"), reward));
+    let e = eval_json(&run.join("best"), 8);
+    assert!(
+        e["checkpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{update:08}")),
+        "{e}"
+    );
+    // Resumed, the run keeps the best so far: best/ holds the best of all its evaluations.
+    plastic()
+        .args(["resume", run.to_str().unwrap(), "--total-steps", "960"])
+        .assert()
+        .success();
+    let (update, reward) = best_evaluation(&run);
+    assert_eq!(best_of(&run), (format!("{update:08}"), reward));
+
+    // A target below any score stops the run at its first evaluation, as finished.
+    let stopped = dir.path().join("stopped");
+    let err = train_err(
+        plastic()
+            .arg("train")
+            .arg(&config)
+            .arg("--out")
+            .arg(&stopped)
+            .args(["--set", "log.eval_target=-1e9"]),
+    );
+    assert!(
+        err.contains("reached log.eval_target = -1000000000"),
+        "{err}"
+    );
+    assert_eq!(checkpoints(&stopped), ["00000002"]);
+    assert!(stopped.join("done.json").is_file());
+}
+
+/// Reads a run's config back as TensorBoard does: the Text plugin's table, and the HParams
+/// plugin's session start info (parsed by the plugin's own `metadata` module). Prints JSON:
+/// the table, the text summary's plugin, and each hyperparameter as `str()` shows it.
+const CONFIG_READER: &str = r#"
+import json, sys
+from tensorboard.backend.event_processing import event_accumulator as ea
+from tensorboard.plugins.hparams import metadata
+acc = ea.EventAccumulator(sys.argv[1], size_guidance={ea.TENSORS: 0})
+acc.Reload()
+text = acc.Tensors("config")[-1].tensor_proto.string_val[0].decode()
+plugin = acc.SummaryMetadata("config").plugin_data.plugin_name
+content = acc.SummaryMetadata(metadata.SESSION_START_INFO_TAG).plugin_data.content
+info = metadata.parse_session_start_info_plugin_data(content)
+hparams = {k: str(getattr(v, v.WhichOneof("kind"))) for k, v in info.hparams.items()}
+print(json.dumps({"text": text, "plugin": plugin, "hparams": hparams}))
+"#;
+
+/// An event file says what produced it: every key of the resolved config, as a table in the
+/// Text tab and as hyperparameters in the HParams dashboard.
+#[test]
+fn the_resolved_config_is_in_tensorboard_as_text_and_hparams() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let run = dir.path().join("run");
+    train(&config, &run, &["--set", "optim.lr=3e-3"]);
+    let out = python()
+        .args(["-c", CONFIG_READER])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_succeeded(&out);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["plugin"], "text");
+    let hparams = v["hparams"].as_object().unwrap();
+    let written = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    let table: toml::Table = toml::from_str(&written).unwrap();
+    let keys: usize = table.values().map(|s| s.as_table().unwrap().len()).sum();
+    assert_eq!(hparams.len(), keys, "{v}");
+    for (key, shown) in [
+        ("core.kind", "plastic-rnn"),
+        ("core.hidden", "8.0"),
+        ("optim.lr", "0.003"),
+        ("run.seed", "5.0"),
+        ("log.keep_best", "True"),
+        ("env.id", "bandit-dependent-easy:len=10"),
+    ] {
+        assert_eq!(hparams[key], shown, "{key}: {v}");
+    }
+    let text = v["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("| key | value |") && text.contains("| core.hidden | 8 |"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), keys + 2, "{text}");
 }

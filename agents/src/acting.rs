@@ -130,14 +130,15 @@ impl Policy for AgentPolicy<'_> {
 
 /// `episodes` whole episodes of `ac` on `env` (seeded with `seed`, in batches of
 /// [`eval_batch`]): how `plastic eval` and the Python module judge an agent. `None` if `stop`
-/// said so before the last step (it is asked before every step).
+/// said so before the last step (it is asked before every step, with the episodes ended so
+/// far).
 pub fn evaluate(
     ac: &ActorCritic,
     env: &dyn Environment,
     episodes: usize,
     seed: u64,
     mode: ActionMode,
-    stop: &dyn Fn() -> bool,
+    stop: &mut dyn FnMut(usize) -> bool,
 ) -> Result<Option<RolloutStats>, EnvError> {
     let batch = eval_batch(episodes);
     let mut e = env.build(batch)?;

@@ -80,7 +80,13 @@ pub enum CheckpointError {
 
 /// Complete checkpoints of the run in `run`, oldest first (hidden folders are skipped).
 pub fn list(run: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
-    let root = run.join(CHECKPOINTS);
+    list_in(&run.join(CHECKPOINTS))
+}
+
+/// Complete checkpoints in the folder `root` (`<run>/checkpoints`, or a run's `best`), oldest
+/// first.
+pub fn list_in(root: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
+    let root = root.to_path_buf();
     if !root.is_dir() {
         return Ok(Vec::new());
     }
@@ -125,19 +131,28 @@ pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
     if path.join(STATE).is_file() || in_checkpoints {
         return read(path);
     }
-    if !path.join(CONFIG).is_file() {
-        return Err(CheckpointError::NotARun(path.into()));
+    if path.join(CONFIG).is_file() {
+        return newest_good(path)?.ok_or_else(|| CheckpointError::NoCheckpoint(path.into()));
     }
-    newest_good(path)?.ok_or_else(|| CheckpointError::NoCheckpoint(path.into()))
+    // A folder of numbered checkpoints, as a run's `best/`.
+    if !list_in(path)?.is_empty() {
+        return newest_good_in(path)?.ok_or_else(|| CheckpointError::NoCheckpoint(path.into()));
+    }
+    Err(CheckpointError::NotARun(path.into()))
 }
 
 /// The newest checkpoint that reads whole and holds finite numbers; `None` when the run has
 /// no checkpoint. A checkpoint that vanishes while being read was pruned by a training
 /// process that saved a newer one: the listing is taken again.
 pub fn newest_good(run: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
+    newest_good_in(&run.join(CHECKPOINTS))
+}
+
+/// [`newest_good`] among the checkpoints in the folder `root`.
+fn newest_good_in(root: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
     let mut damaged: Vec<String> = Vec::new();
     for _ in 0..100 {
-        let all = list(run)?;
+        let all = list_in(root)?;
         if all.is_empty() {
             return Ok(None);
         }
@@ -162,7 +177,7 @@ pub fn newest_good(run: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
         }
     }
     Err(CheckpointError::NoneGood {
-        run: run.into(),
+        run: root.parent().unwrap_or(root).into(),
         reasons: damaged.join("; "),
     })
 }

@@ -68,7 +68,9 @@ pub trait Environment: std::fmt::Debug + Send + Sync + Any {
         None
     }
 
-    /// Episodes `plastic eval` runs when not told: enough for a tight interval, in seconds.
+    /// Episodes `plastic eval` and `plastic rollout` run when not told: enough for a tight
+    /// interval, in seconds to a minute. 10,000 bandit episodes of 100 pulls take an LSTM of
+    /// 48 and the four reference policies about 20 s on one core.
     fn default_eval_episodes(&self) -> usize {
         10_000
     }

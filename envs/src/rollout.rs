@@ -11,8 +11,10 @@ pub fn eval_batch(episodes: usize) -> usize {
     episodes.clamp(1, EVAL_BATCH)
 }
 
-/// Mean and standard error of a sample.
+/// Mean and standard error of a sample. Reports (JSON and tables) give it as the mean with a
+/// 95% confidence interval ([`Interval`]), the one statistic every command of plastic shows.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(into = "Interval")]
 pub struct Estimate {
     pub mean: f64,
     /// `None` for a single value, whose spread is unknown.
@@ -30,6 +32,29 @@ impl Estimate {
             std_err: var.map(|var| (var / n).sqrt()),
         }
     }
+
+    /// Half-width of the 95% confidence interval of the mean (normal approximation: the
+    /// evaluations run hundreds of episodes); `None` for a single value.
+    pub fn ci95(&self) -> Option<f64> {
+        self.std_err.map(|s| 1.96 * s)
+    }
+}
+
+/// A mean with the half-width of its 95% confidence interval, as reports give an [`Estimate`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Interval {
+    pub mean: f64,
+    /// `None` for a single episode, whose spread is unknown.
+    pub ci95: Option<f64>,
+}
+
+impl From<Estimate> for Interval {
+    fn from(e: Estimate) -> Self {
+        Self {
+            mean: e.mean,
+            ci95: e.ci95(),
+        }
+    }
 }
 
 /// What a rollout measured over its episodes.
@@ -37,10 +62,67 @@ impl Estimate {
 pub struct RolloutStats {
     pub episodes: usize,
     /// Total reward per episode.
+    #[serde(rename = "reward")]
     pub episode_return: Estimate,
+    #[serde(rename = "length")]
     pub episode_len: Estimate,
     /// Total pseudo-regret per episode, for environments that report it.
     pub regret: Option<Estimate>,
+}
+
+/// One policy's line of a [`Report`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PolicyResult {
+    pub policy: String,
+    #[serde(flatten)]
+    pub stats: RolloutStats,
+}
+
+/// What `plastic rollout` and `plastic eval` report (and the Python module's `rollout` and
+/// `evaluate` return), in one schema: `--json` prints it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Report {
+    pub env: String,
+    pub seed: u64,
+    pub episodes: usize,
+    /// The checkpoint judged (`plastic eval`); `None` for a reference policy.
+    pub checkpoint: Option<String>,
+    /// Environment steps the checkpoint trained for; `None` for a reference policy.
+    pub env_steps_trained: Option<u64>,
+    /// The policy judged first, then (`plastic eval`) the references on the same episodes.
+    pub policies: Vec<PolicyResult>,
+    /// Bandits: the exact Bayes-optimal regret, where it can be computed.
+    pub bayes_optimal_exact: Option<f64>,
+    /// The judged policy's mean reward as a percentage of the oracle's (maze), on the same
+    /// episodes.
+    pub percent_of_oracle: Option<f64>,
+}
+
+impl Report {
+    /// The report of `policies` (the judged one first) on `episodes` episodes of `env` seeded
+    /// with `seed`, with `env`'s exact Bayes-optimal regret and the judged policy's percentage
+    /// of `oracle`'s reward where those exist.
+    pub fn new(
+        env: &dyn Environment,
+        seed: u64,
+        episodes: usize,
+        policies: Vec<PolicyResult>,
+        oracle: Option<&RolloutStats>,
+    ) -> Self {
+        let percent_of_oracle = oracle
+            .zip(policies.first())
+            .map(|(o, p)| 100.0 * p.stats.episode_return.mean / o.episode_return.mean);
+        Self {
+            env: env.id(),
+            seed,
+            episodes,
+            checkpoint: None,
+            env_steps_trained: None,
+            policies,
+            bayes_optimal_exact: env.bayes_optimal_regret(),
+            percent_of_oracle,
+        }
+    }
 }
 
 /// Why the reference policies could not be run.
@@ -71,12 +153,15 @@ pub fn reference_policy(
 
 /// What an agent is judged against: `random` and each of `env`'s reference policies that runs
 /// on it (those [`PolicyError::Unavailable`] here are left out), on `episodes` episodes seeded
-/// with `seed` in batches of [`eval_batch`], in that order.
+/// with `seed` in batches of [`eval_batch`], in that order. `watch` is told before every step
+/// which policy runs and how many of its episodes have ended; returning `true` stops, and the
+/// result is `None`.
 pub fn reference_stats(
     env: &dyn Environment,
     episodes: usize,
     seed: u64,
-) -> Result<Vec<(String, RolloutStats)>, ReferenceError> {
+    watch: &mut dyn FnMut(&str, usize) -> bool,
+) -> Result<Option<Vec<(String, RolloutStats)>>, ReferenceError> {
     let batch = eval_batch(episodes);
     let mut stats = Vec::new();
     for &name in std::iter::once(&"random").chain(env.reference_policies()) {
@@ -87,12 +172,14 @@ pub fn reference_stats(
             Err(e) => return Err(e),
         };
         let mut e = env.build(batch)?;
-        stats.push((
-            name.to_string(),
-            run_episodes(e.as_mut(), policy.as_mut(), episodes, seed)?,
-        ));
+        let mut stop = |ended| watch(name, ended);
+        let Some(s) = run_episodes_unless(e.as_mut(), policy.as_mut(), episodes, seed, &mut stop)?
+        else {
+            return Ok(None);
+        };
+        stats.push((name.to_string(), s));
     }
-    Ok(stats)
+    Ok(Some(stats))
 }
 
 /// The oracle's `episodes` episodes (seeded with `seed`) where `env` has one
@@ -127,18 +214,19 @@ pub fn run_episodes(
     episodes: usize,
     seed: u64,
 ) -> Result<RolloutStats, EnvError> {
-    let stats = run_episodes_unless(env, policy, episodes, seed, &|| false)?;
+    let stats = run_episodes_unless(env, policy, episodes, seed, &mut |_| false)?;
     Ok(stats.expect("never stopped"))
 }
 
-/// [`run_episodes`] that gives up, returning `None`, as soon as `stop` says so (it is asked
-/// before every step), so that a long evaluation does not hold up a process asked to stop.
+/// [`run_episodes`] that gives up, returning `None`, as soon as `stop` says so. It is asked
+/// before every step, with the number of episodes ended so far: a long evaluation shows its
+/// progress through it, and does not hold up a process asked to stop.
 pub fn run_episodes_unless(
     env: &mut dyn VecEnv,
     policy: &mut dyn Policy,
     episodes: usize,
     seed: u64,
-    stop: &dyn Fn() -> bool,
+    stop: &mut dyn FnMut(usize) -> bool,
 ) -> Result<Option<RolloutStats>, EnvError> {
     let b = env.num_envs();
     let mut obs = env.reset(seed)?.to_vec();
@@ -150,7 +238,7 @@ pub fn run_episodes_unless(
     let mut done = vec![false; b];
     let mut reports_regret = false;
     while returns.len() < episodes {
-        if stop() {
+        if stop(returns.len()) {
             return Ok(None);
         }
         policy.act(&obs, &mut actions);

@@ -85,6 +85,11 @@ impl Environment for TMazeConfig {
         Ok(Box::new(TMaze::new(self.clone(), at_least_one(num_envs)?)))
     }
 
+    /// 1,000, as the maze: 100-step episodes cost a plastic agent about as much.
+    fn default_eval_episodes(&self) -> usize {
+        1_000
+    }
+
     fn policy_names(&self) -> &'static [&'static str] {
         &["win-stay", "oracle"]
     }

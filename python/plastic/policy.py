@@ -53,11 +53,25 @@ def _episode_start(episode_start: Any, batch: int) -> np.ndarray | None:
     return np.ascontiguousarray(starts != 0)
 
 
-def _interval(estimate: dict | None) -> dict | None:
-    if estimate is None:
-        return None
-    std_err = estimate["std_err"]
-    return {"mean": estimate["mean"], "ci95": None if std_err is None else 1.96 * std_err}
+def _report(target: Any, seed: int, episodes: int, policies: list, checkpoint: str | None = None,
+            env_steps_trained: int | None = None) -> dict:
+    """The report ``plastic rollout --json`` and ``plastic eval --json`` print (one schema):
+    ``policies`` holds the judged policy first, then any references."""
+    oracle = target.oracle_returns(episodes, seed)
+    percent = None
+    if oracle is not None:
+        mean, _ = _native.estimate(oracle.tolist())
+        percent = 100.0 * policies[0]["reward"]["mean"] / mean
+    return {
+        "env": target.id,
+        "seed": seed,
+        "episodes": episodes,
+        "checkpoint": checkpoint,
+        "env_steps_trained": env_steps_trained,
+        "policies": policies,
+        "bayes_optimal_exact": target.bayes_optimal_regret(),
+        "percent_of_oracle": percent,
+    }
 
 
 class Policy:
@@ -187,7 +201,7 @@ def reference_policy(env_id: str, name: str, num_envs: int = 1, seed: int = 0) -
 def rollout(
     env_id: str,
     policy: Any = "random",
-    episodes: int = 1000,
+    episodes: int | None = None,
     seed: int = 0,
     batch: int = 256,
     deterministic: bool = False,
@@ -195,12 +209,15 @@ def rollout(
     """``plastic rollout ENV --policy P --episodes N --seed S --batch B --json`` from Python,
     the same numbers: ``policy`` is a reference policy's name (``random``, ``oracle``,
     ...), a loaded ``Policy``, or any object with sb3's ``predict`` (a callable
-    ``f(obs) -> actions`` works too)."""
+    ``f(obs) -> actions`` works too). ``episodes`` defaults to the environment's, as the
+    CLI's."""
     env = environment(env_id)
+    if episodes is None:
+        episodes = env.default_eval_episodes()
     target = policy._agent if isinstance(policy, Policy) else policy
     stats = json.loads(_native.rollout(env, target, episodes, seed, batch, deterministic))
     name = policy if isinstance(policy, str) else type(policy).__name__
-    return {"env": env.id, "policy": name, "seed": seed, **stats}
+    return _report(env, seed, episodes, [{"policy": name, **stats}])
 
 
 def evaluate(
@@ -233,31 +250,23 @@ def evaluate(
             )
         )
 
-    def row(name: str, s: dict) -> dict:
-        return {
-            "policy": name,
-            "reward": _interval(s["episode_return"]),
-            "regret": _interval(s.get("regret")),
-        }
-
-    rows = []
+    rows = [{"policy": "agent (greedy)" if deterministic else "agent", **stats}]
     if references:
-        rows = [row(name, json.loads(s)) for name, s in target.reference_stats(episodes, seed)]
-    oracle = target.oracle_returns(episodes, seed)
-    percent = None
-    if oracle is not None:
-        mean, std_err = _native.estimate(oracle.tolist())
-        if references:
-            rows.append({"policy": "oracle", "reward": _interval({"mean": mean, "std_err": std_err}), "regret": None})
-        percent = 100.0 * stats["episode_return"]["mean"] / mean
-    return {
-        "checkpoint": policy.checkpoint if isinstance(policy, Policy) else None,
-        "env": target.id,
-        "episodes": episodes,
-        "seed": seed,
-        "env_steps_trained": policy.env_steps if isinstance(policy, Policy) else None,
-        "agent": row("agent (greedy)" if deterministic else "agent", stats),
-        "references": rows,
-        "bayes_optimal_exact": target.bayes_optimal_regret(),
-        "percent_of_oracle": percent,
-    }
+        rows += [{"policy": name, **json.loads(s)} for name, s in target.reference_stats(episodes, seed)]
+        oracle = target.oracle_returns(episodes, seed)
+        if oracle is not None:
+            mean, ci95 = _native.estimate(oracle.tolist())
+            length = float(target.episode_len or 0)
+            rows.append({
+                "policy": "oracle",
+                "episodes": episodes,
+                "reward": {"mean": mean, "ci95": ci95},
+                "length": {"mean": length, "ci95": 0.0},
+                "regret": None,
+            })
+    loaded = isinstance(policy, Policy)
+    return _report(
+        target, seed, episodes, rows,
+        checkpoint=policy.checkpoint if loaded else None,
+        env_steps_trained=policy.env_steps if loaded else None,
+    )

@@ -256,7 +256,7 @@ impl PyAgent {
             }
         };
         let failed = std::cell::RefCell::new(None);
-        let stop = || match py.check_signals() {
+        let mut stop = |_| match py.check_signals() {
             Ok(()) => false,
             Err(e) => {
                 *failed.borrow_mut() = Some(e);
@@ -269,7 +269,7 @@ impl PyAgent {
             episodes,
             seed,
             mode(deterministic),
-            &stop,
+            &mut stop,
         )
         .map_err(crate::env_error)?;
         match stats {

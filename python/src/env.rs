@@ -34,7 +34,7 @@ fn families() -> Vec<(&'static str, &'static str, &'static str)> {
         .collect()
 }
 
-/// Mean and standard error of `values` as the CLI computes them: `(mean, std_err or None)`.
+/// Mean and 95% interval of `values` as the CLI computes them: `(mean, ci95 or None)`.
 #[pyfunction]
 fn estimate(values: Vec<f64>) -> PyResult<(f64, Option<f64>)> {
     if values.is_empty() {
@@ -43,7 +43,7 @@ fn estimate(values: Vec<f64>) -> PyResult<(f64, Option<f64>)> {
         ));
     }
     let e = Estimate::of(&values);
-    Ok((e.mean, e.std_err))
+    Ok((e.mean, e.ci95()))
 }
 
 /// An environment id with every parameter resolved.
@@ -168,8 +168,9 @@ impl PyEnvironment {
         if episodes == 0 {
             return Err(PyValueError::new_err("episodes must be at least 1"));
         }
-        plastic_envs::rollout::reference_stats(self.env.as_ref(), episodes, seed)
+        plastic_envs::rollout::reference_stats(self.env.as_ref(), episodes, seed, &mut |_, _| false)
             .map_err(|e| crate::EnvError::new_err(e.to_string()))?
+            .expect("never stopped")
             .into_iter()
             .map(|(name, stats)| Ok((name, to_json(&stats)?)))
             .collect()
@@ -558,7 +559,7 @@ fn rollout(
         });
     }
     let mut e = env.env.build(batch).map_err(env_error)?;
-    let stop = || {
+    let mut stop = |_| {
         if failed.borrow().is_some() {
             return true;
         }
@@ -570,7 +571,7 @@ fn rollout(
             }
         }
     };
-    let stats = run_episodes_unless(e.as_mut(), boxed.as_mut(), episodes, seed, &stop)
+    let stats = run_episodes_unless(e.as_mut(), boxed.as_mut(), episodes, seed, &mut stop)
         .map_err(env_error)?;
     drop(boxed);
     if let Some(err) = failed.borrow_mut().take() {

@@ -141,11 +141,9 @@ def test_a_random_policy_in_python_gets_the_clis_numbers(cli, env_id):
     returns = _python_random_rollout(env_id, episodes, seed, batch=256)
     report = cli("rollout", env_id, "--policy", "random", "--seed", str(seed), "--episodes", str(episodes))
     mean = sum(returns) / len(returns)
-    assert mean == report["episode_return"]["mean"]
-    assert plastic._native.estimate(returns) == (
-        report["episode_return"]["mean"],
-        report["episode_return"]["std_err"],
-    )
+    row = report["policies"][0]
+    assert mean == row["reward"]["mean"]
+    assert plastic._native.estimate(returns) == (row["reward"]["mean"], row["reward"]["ci95"])
     assert plastic.rollout(env_id, "random", episodes=episodes, seed=seed) == report
 
 
@@ -182,11 +180,13 @@ def test_a_python_policy_is_judged_as_the_cli_judges_one(cli):
     inner = plastic.reference_policy("maze", "random", 256, seed=5)
     report = cli("rollout", "maze", "--seed", "5", "--episodes", "256")
     got = plastic.rollout("maze", inner, episodes=256, seed=5)
-    assert got["episode_return"] == report["episode_return"]
+    assert got["policies"][0]["reward"] == report["policies"][0]["reward"]
     fresh = plastic.reference_policy("maze", "random", 256, seed=5)
     evaluation = plastic.evaluate(fresh, "maze", episodes=256, seed=5)
-    assert evaluation["agent"]["reward"]["mean"] == report["episode_return"]["mean"]
-    assert evaluation["references"][0]["policy"] == "random"
+    assert evaluation["policies"][0]["reward"]["mean"] == report["policies"][0]["reward"]["mean"]
+    assert evaluation["policies"][1]["policy"] == "random"
+    assert evaluation.keys() == report.keys()
+    assert all(row.keys() == report["policies"][0].keys() for row in evaluation["policies"])
     assert evaluation["percent_of_oracle"] > 0
 
 

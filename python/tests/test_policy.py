@@ -42,14 +42,15 @@ def test_a_policy_driven_from_python_gets_plastic_evals_returns(cli, maze_run, g
     report = cli(*args, *(["--greedy"] if greedy else []))
     policy = plastic.load(maze_run)
     mean, ci95 = _python_eval(policy, episodes, seed, deterministic=greedy)
-    assert (mean, ci95) == (report["agent"]["reward"]["mean"], report["agent"]["reward"]["ci95"])
+    agent = report["policies"][0]
+    assert (mean, ci95) == (agent["reward"]["mean"], agent["reward"]["ci95"])
     # The same report from Python, every number.
     evaluation = plastic.evaluate(policy, episodes=episodes, seed=seed, deterministic=greedy)
     assert evaluation == report
     # And the agent through plastic.rollout, batch and seed as eval's.
     policy.seed(seed)
     rolled = plastic.rollout(policy.env_id, policy, episodes, seed, batch=episodes, deterministic=greedy)
-    assert rolled["episode_return"]["mean"] == report["agent"]["reward"]["mean"]
+    assert rolled["policies"][0]["reward"] == agent["reward"]
 
 
 def test_predict_follows_sb3_contrib_recurrent_ppo(maze_run):

@@ -1,5 +1,5 @@
 use crate::output::emit;
-use plastic_envs::registry::{families, make};
+use plastic_envs::registry::{families, make, parse};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -8,6 +8,8 @@ struct Row {
     obs_dim: usize,
     num_actions: usize,
     episode_len: Option<usize>,
+    /// Episodes `plastic eval` and `plastic rollout` run unless told.
+    eval_episodes: usize,
     params: &'static str,
     summary: &'static str,
 }
@@ -21,6 +23,7 @@ pub fn run(json: bool) -> anyhow::Result<()> {
                 obs_dim: spec.obs_dim,
                 num_actions: spec.num_actions,
                 episode_len: spec.episode_len,
+                eval_episodes: parse(family.name)?.default_eval_episodes(),
                 name: family.name,
                 params: family.params,
                 summary: family.summary,
@@ -29,17 +32,18 @@ pub fn run(json: bool) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     emit(json, &serde_json::json!({ "envs": rows }), || {
         let mut out = format!(
-            "{:<28} {:>4} {:>7}  {}\n",
-            "ENV", "OBS", "ACTIONS", "PARAMETERS (defaults)"
+            "{:<28} {:>4} {:>7} {:>6}  {}\n",
+            "ENV", "OBS", "ACTIONS", "EVAL", "PARAMETERS (defaults)"
         );
         for r in &rows {
             out += &format!(
-                "{:<28} {:>4} {:>7}  {}\n",
-                r.name, r.obs_dim, r.num_actions, r.params
+                "{:<28} {:>4} {:>7} {:>6}  {}\n",
+                r.name, r.obs_dim, r.num_actions, r.eval_episodes, r.params
             );
             out += &format!("{:<28} {}\n", "", r.summary);
         }
-        out + "\nParameters go after a colon: maze:size=9,len=100\n\
+        out + "\nEVAL: episodes `plastic eval` and `rollout` run unless told (--episodes)\n\
+               Parameters go after a colon: maze:size=9,len=100\n\
                Gymnasium environments with discrete actions: gym:<id>, keyword arguments after \
                a question mark: gym:CartPole-v1, gym:FrozenLake-v1?is_slippery=false&map_name=8x8"
     })

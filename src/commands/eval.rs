@@ -1,13 +1,13 @@
 //! `plastic eval`: a trained agent on held-out episodes, next to the reference policies.
 use crate::checkpoint;
 use crate::cli::EvalArgs;
-use crate::output::{emit, plus_minus};
+use crate::output::{emit, report_table};
+use crate::progress::EpisodeProgress;
 use anyhow::Context;
 use plastic_agents::acting::{self, ActionMode};
 use plastic_agents::{ActorCritic, Agent};
-use plastic_envs::rollout::{oracle_stats, reference_stats, Estimate, RolloutStats};
+use plastic_envs::rollout::{oracle_stats, reference_stats, PolicyResult, Report, RolloutStats};
 use plastic_envs::{registry, Environment};
-use serde::Serialize;
 use tch::Device;
 
 /// Evaluation episodes are seeded apart from training ones.
@@ -21,53 +21,16 @@ pub fn agent_stats(
     seed: u64,
     mode: ActionMode,
 ) -> anyhow::Result<Option<RolloutStats>> {
-    Ok(acting::evaluate(
-        ac,
-        env,
-        episodes,
-        seed,
-        mode,
-        &crate::interrupt::requested,
-    )?)
+    let mut stop = |_| crate::interrupt::requested();
+    Ok(acting::evaluate(ac, env, episodes, seed, mode, &mut stop)?)
 }
 
-/// Mean with a 95% confidence interval (normal approximation; `None` for one episode).
-#[derive(Serialize)]
-struct Interval {
-    mean: f64,
-    ci95: Option<f64>,
-}
-
-impl From<Estimate> for Interval {
-    fn from(e: Estimate) -> Self {
-        Self {
-            mean: e.mean,
-            ci95: e.std_err.map(|s| 1.96 * s),
-        }
+/// The agent's row name in reports and the console.
+pub fn agent_name(mode: ActionMode) -> &'static str {
+    match mode {
+        ActionMode::Greedy => "agent (greedy)",
+        ActionMode::Sample => "agent",
     }
-}
-
-#[derive(Serialize)]
-struct Row {
-    policy: String,
-    reward: Interval,
-    regret: Option<Interval>,
-}
-
-#[derive(Serialize)]
-struct Report {
-    checkpoint: String,
-    env: String,
-    episodes: usize,
-    seed: u64,
-    env_steps_trained: u64,
-    agent: Row,
-    /// Reference policies on the same episodes (same environment seed).
-    references: Vec<Row>,
-    /// Bandits: the exact Bayes-optimal regret, where it can be computed.
-    bayes_optimal_exact: Option<f64>,
-    /// Maze: the agent's mean reward as a percentage of the shortest-path oracle's.
-    percent_of_oracle: Option<f64>,
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
@@ -75,13 +38,13 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let trained_agent = Agent::from_checkpoint(&loaded.checkpoint, Device::Cpu)?;
     let ac = trained_agent.model();
     let other_env;
-    let (env, spec) = match &args.env {
-        None => (trained_agent.env(), trained_agent.spec().clone()),
+    let env = match &args.env {
+        None => trained_agent.env(),
         Some(id) => {
             other_env = registry::parse(id).context("--env")?;
             let spec = other_env.build(1)?.spec().clone();
             trained_agent.check_fits(&spec)?;
-            (other_env.as_ref(), spec)
+            other_env.as_ref()
         }
     };
     let episodes = match args.episodes {
@@ -112,73 +75,48 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             r.reward
         );
     }
-    let agent = agent_stats(ac, env, episodes, args.seed, mode)?.context("interrupted")?;
-    let row = |policy: &str, s: RolloutStats| Row {
-        policy: policy.into(),
-        reward: s.episode_return.into(),
-        regret: s.regret.map(Into::into),
+    // The agent, random and the environment's reference policies, one bar across them all.
+    let policies = 2 + env.reference_policies().len();
+    let mut progress = EpisodeProgress::new(episodes * policies);
+    let name = agent_name(mode);
+    let mut watch = |ended| {
+        progress.set(name, ended);
+        crate::interrupt::requested()
     };
-    let mut references: Vec<Row> = reference_stats(env, episodes, args.seed)?
-        .into_iter()
-        .map(|(name, stats)| row(&name, stats))
-        .collect();
-    let oracle = oracle_stats(env, episodes, args.seed)?.map(|s| s.episode_return);
-    let percent_of_oracle = oracle.map(|o| 100.0 * agent.episode_return.mean / o.mean);
-    if let Some(oracle) = oracle {
-        references.push(Row {
+    let agent =
+        acting::evaluate(ac, env, episodes, args.seed, mode, &mut watch)?.context("interrupted")?;
+    let (mut offset, mut current) = (episodes, String::new());
+    let mut watch = |policy: &str, ended| {
+        if policy != current {
+            if !current.is_empty() {
+                offset += episodes;
+            }
+            current = policy.to_string();
+        }
+        progress.set(policy, offset + ended);
+        crate::interrupt::requested()
+    };
+    let references =
+        reference_stats(env, episodes, args.seed, &mut watch)?.context("interrupted")?;
+    progress.finish();
+    let oracle = oracle_stats(env, episodes, args.seed)?;
+    let mut policies = vec![PolicyResult {
+        policy: name.into(),
+        stats: agent,
+    }];
+    policies.extend(
+        references
+            .into_iter()
+            .map(|(policy, stats)| PolicyResult { policy, stats }),
+    );
+    if let Some(stats) = &oracle {
+        policies.push(PolicyResult {
             policy: "oracle".into(),
-            reward: oracle.into(),
-            regret: None,
+            stats: stats.clone(),
         });
     }
-    let bayes_optimal_exact = env.bayes_optimal_regret();
-    let report = Report {
-        checkpoint: loaded.checkpoint.path.display().to_string(),
-        env: spec.id,
-        episodes,
-        seed: args.seed,
-        env_steps_trained: trained_agent.env_steps(),
-        agent: row(
-            if args.greedy {
-                "agent (greedy)"
-            } else {
-                "agent"
-            },
-            agent,
-        ),
-        references,
-        bayes_optimal_exact,
-        percent_of_oracle,
-    };
-    emit(args.json, &report, || human(&report))
-}
-
-fn human(r: &Report) -> String {
-    let mut out = format!(
-        "{} ({} training steps) on {}, {} episodes, seed {}\n{:<16} {:>22} {:>22}\n",
-        r.checkpoint,
-        r.env_steps_trained,
-        r.env,
-        r.episodes,
-        r.seed,
-        "policy",
-        "reward (95% CI)",
-        "regret (95% CI)"
-    );
-    let fmt = |i: &Interval| plus_minus(i.mean, i.ci95);
-    for row in std::iter::once(&r.agent).chain(&r.references) {
-        out += &format!(
-            "{:<16} {:>22} {:>22}\n",
-            row.policy,
-            fmt(&row.reward),
-            row.regret.as_ref().map_or("-".into(), fmt)
-        );
-    }
-    if let Some(b) = r.bayes_optimal_exact {
-        out += &format!("Bayes-optimal regret, exact: {b:.4}\n");
-    }
-    if let Some(p) = r.percent_of_oracle {
-        out += &format!("agent reward = {p:.1}% of the oracle's\n");
-    }
-    out.trim_end().to_string()
+    let mut report = Report::new(env, args.seed, episodes, policies, oracle.as_ref());
+    report.checkpoint = Some(loaded.checkpoint.path.display().to_string());
+    report.env_steps_trained = Some(trained_agent.env_steps());
+    emit(args.json, &report, || report_table(&report))
 }

@@ -6,6 +6,8 @@ use crate::commands::eval::{agent_stats, EVAL_SALT};
 use crate::config::{ConfigEdit, ExperimentConfig};
 use crate::durable::{folder_of, is_disk_full};
 use crate::interrupt::{self, EXIT_INTERRUPTED};
+use crate::output::plus_minus;
+use crate::progress::Pace;
 use crate::records::Records;
 use crate::run_dir::{shell_word, RunDir};
 use crate::tensorboard::TensorBoard;
@@ -16,6 +18,7 @@ use plastic_agents::a2c::{training_needs, TrainError, Trainer, UpdateStats};
 use plastic_agents::acting::ActionMode;
 use plastic_agents::device;
 use plastic_agents::metrics::{tags, MetricsSink};
+use plastic_envs::rollout::RolloutStats;
 use plastic_envs::Environment;
 use std::path::Path;
 use std::time::Instant;
@@ -321,11 +324,19 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
     // What a process killed after its last checkpoint logged is logged again from here.
     event_files::cut_after(&run.path, trainer.progress().env_steps)?;
     let mut tb = TensorBoard::new(&run.path);
+    // What produced the event files, in them: the resolved config (again after a resume,
+    // which may have tuned it).
+    tb.config(trainer.progress().env_steps, &config.hparams());
     let mut records = Records::open(&run.path, trainer.progress().env_steps)?;
     let env = config.env.id.env();
     let log = &config.log;
     let bar = progress_bar(&trainer);
     let (mut last_time, mut last_steps) = (Instant::now(), trainer.progress().env_steps);
+    // Off a terminal, a line of progress every so often, however fast updates go.
+    let mut pace = Pace::new();
+    // The best held-out score so far: the best checkpoint's, kept across resumes.
+    let mut best = checkpoint::best_score(&run.path).map(|b| b.reward_mean);
+    let reached = std::cell::Cell::new(None::<String>);
     let save = |trainer: &Trainer,
                 tb: &mut TensorBoard,
                 records: &mut Records|
@@ -346,7 +357,7 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
                 Some(r) => format!("{sps:.0} steps/s, reward {r:.2}"),
                 None => format!("{sps:.0} steps/s"),
             });
-            if bar.is_hidden() {
+            if bar.is_hidden() && (pace.due() || t.trainer.is_done()) {
                 eprintln!(
                     "update {}/{}: {} steps, {sps:.0} steps/s, mean reward {}",
                     p.updates,
@@ -362,7 +373,45 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
             Ok(())
         }),
         Periodic::new(log.eval_every, |t| {
-            evaluate(t.trainer, config, env, t.tb, t.records)
+            let Some(stats) = evaluate(t.trainer, config, env, t.tb, t.records)? else {
+                return Ok(());
+            };
+            let p = t.trainer.progress();
+            let score = stats.episode_return;
+            let improved = best.is_none_or(|b| score.mean > b);
+            let mut line = format!(
+                "eval at update {} ({} steps): {}",
+                p.updates,
+                p.env_steps,
+                eval_summary(&stats, config.log.eval_greedy)
+            );
+            if improved {
+                best = Some(score.mean);
+                if log.keep_best {
+                    let saved = checkpoint::save_best(
+                        &run.path,
+                        config,
+                        &t.trainer.snapshot(),
+                        &checkpoint::BestScore {
+                            update: p.updates,
+                            step: p.env_steps,
+                            reward_mean: score.mean,
+                            reward_ci95: score.ci95(),
+                            episodes: stats.episodes,
+                            greedy: config.log.eval_greedy,
+                        },
+                    )?;
+                    line += &format!("; best so far, saved as {}", saved.display());
+                }
+            }
+            say(&bar, &line);
+            if score.mean >= log.eval_target {
+                reached.set(Some(format!(
+                    "reached log.eval_target = {}: held-out mean reward {:.3} at update {}",
+                    log.eval_target, score.mean, p.updates
+                )));
+            }
+            Ok(())
         }),
         Periodic::new(log.images_every, |t| images(t.trainer, config, env, t.tb)).unless_stopping(),
         Periodic::new(log.checkpoint_every, |t| {
@@ -419,23 +468,75 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
             work.run(u, finished, &mut after)?;
         }
         bar.set_position(p.env_steps);
+        if let Some(why) = reached.take() {
+            // Stopped early, as finished: the checkpoint holds the weights that reached it.
+            let path = save(&trainer, &mut tb, &mut records)?;
+            bar.abandon();
+            eprintln!("{why}; training stops here, checkpoint {}", path.display());
+            break;
+        }
     }
     bar.finish();
     let p = trainer.progress();
     run.mark_done(p.updates, p.env_steps)?;
+    // Absolute paths: the hints work from any folder.
+    let folder = std::path::absolute(&run.path).unwrap_or_else(|_| run.path.clone());
+    let best = match log.keep_best {
+        true => format!(
+            " (best: plastic eval {})",
+            shell_word(&folder.join(checkpoint::BEST))
+        ),
+        false => String::new(),
+    };
     eprintln!(
         "done: {} updates, {} environment steps, mean reward of the last {} episodes {}\n\
-         run folder: {}\nTensorBoard: scripts/with-env.sh tensorboard --logdir {}\n\
-         evaluate:    plastic eval {}",
+         run folder: {}\nTensorBoard: {}\nevaluate:    plastic eval {}{best}",
         p.updates,
         p.env_steps,
         p.recent.len(),
         p.mean_return().map_or("-".into(), |r| format!("{r:.3}")),
         run.path.display(),
-        shell_word(folder_of(&run.path)),
-        shell_word(&run.path)
+        tensorboard_hint(folder_of(&folder)),
+        shell_word(&folder)
     );
     Ok(Ended::Finished)
+}
+
+/// A line for the console beside the progress bar (above it on a terminal).
+fn say(bar: &ProgressBar, line: &str) {
+    match bar.is_hidden() {
+        true => eprintln!("{line}"),
+        false => bar.println(line),
+    }
+}
+
+/// A held-out evaluation in one line: mean reward (and regret) with 95% intervals.
+fn eval_summary(stats: &RolloutStats, greedy: bool) -> String {
+    let mut out = format!(
+        "reward {}",
+        plus_minus(stats.episode_return.mean, stats.episode_return.ci95())
+    );
+    if let Some(r) = stats.regret {
+        out += &format!(", regret {}", plus_minus(r.mean, r.ci95()));
+    }
+    let mode = match greedy {
+        true => ", greedy",
+        false => "",
+    };
+    out + &format!(" (95% CI, {} episodes{mode})", stats.episodes)
+}
+
+/// The command that shows `logdir` in TensorBoard, from any folder: absolute paths, through the
+/// repository's `scripts/with-env.sh` (whose environment has TensorBoard) when this binary was
+/// built from one that still has it.
+fn tensorboard_hint(logdir: &Path) -> String {
+    let logdir = std::path::absolute(logdir).unwrap_or_else(|_| logdir.to_path_buf());
+    let with_env = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/with-env.sh");
+    let launcher = match with_env.is_file() {
+        true => format!("{} tensorboard", shell_word(&with_env)),
+        false => "tensorboard".to_string(),
+    };
+    format!("{launcher} --logdir {}", shell_word(&logdir))
 }
 
 /// Work `drive` does besides training, every `every` updates (a `log.*_every` key) and after
@@ -530,24 +631,29 @@ fn progress_bar(trainer: &Trainer) -> ProgressBar {
     bar
 }
 
-/// Held-out episodes with frozen weights: `eval/ep_rew_mean`, and `eval/regret` for bandits.
+/// Held-out episodes with frozen weights: `eval/ep_rew_mean`, and `eval/regret` for bandits,
+/// in TensorBoard and `evaluations.csv`; `None` when given up for a stop.
 fn evaluate(
     trainer: &Trainer,
     config: &ExperimentConfig,
     env: &dyn Environment,
     sink: &mut dyn MetricsSink,
     records: &mut Records,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<RolloutStats>> {
+    let mode = match config.log.eval_greedy {
+        true => ActionMode::Greedy,
+        false => ActionMode::Sample,
+    };
     // Given up when a stop is asked for: the checkpoint matters, this evaluation does not.
     let Some(stats) = agent_stats(
         trainer.model(),
         env,
         config.log.eval_episodes,
         config.run.seed ^ EVAL_SALT,
-        ActionMode::Sample,
+        mode,
     )?
     else {
-        return Ok(());
+        return Ok(None);
     };
     let (update, step) = (trainer.progress().updates, trainer.progress().env_steps);
     records.evaluation(update, step, &stats)?;
@@ -555,7 +661,7 @@ fn evaluate(
     if let Some(r) = stats.regret {
         sink.scalar(tags::eval::REGRET, step, r.mean);
     }
-    Ok(())
+    Ok(Some(stats))
 }
 
 fn images(
