@@ -56,8 +56,11 @@ pub fn report_table(r: &Report) -> String {
     if let Some(b) = r.bayes_optimal_exact {
         out += &format!("\nBayes-optimal regret, exact: {b:.4}");
     }
+    // The oracle judged against itself says nothing.
     if let (Some(p), Some(first)) = (r.percent_of_oracle, r.policies.first()) {
-        out += &format!("\n{} reward = {p:.1}% of the oracle's", first.policy);
+        if first.policy != "oracle" {
+            out += &format!("\n{} reward = {p:.1}% of the oracle's", first.policy);
+        }
     }
     out
 }
