@@ -107,6 +107,10 @@ pub trait GridEnv: VecEnv {
     fn agent_cell(&self, env: usize) -> (usize, usize);
     /// Where environment `env`'s goal is in the current episode.
     fn goal_cell(&self, env: usize) -> (usize, usize);
+    /// Where environment `env`'s last move led, before anything the step did next: the goal
+    /// when it was reached (before the maze sends the agent on), the end of an episode before
+    /// the next one starts. Where the agent stands after `reset`.
+    fn entered_cell(&self, env: usize) -> (usize, usize);
 }
 
 /// One rendered frame, RGB rows top to bottom.
@@ -119,6 +123,8 @@ pub struct Frame {
 
 /// One environment (a batch of one) that draws what it shows now.
 pub trait DrawnEnv: VecEnv {
+    /// What it shows after `reset` or the last step; after a step that ended an episode, that
+    /// episode's last state (not the next one's start).
     fn frame(&self) -> Result<Frame, EnvError>;
     /// The frame rate an animation of it should play at.
     fn fps(&self) -> f64;
