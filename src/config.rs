@@ -71,8 +71,11 @@ pub struct LogConfig {
     pub every: u64,
     /// Histograms of α, W, η.
     pub histograms_every: u64,
-    /// Pictures: the maze's visitation heat map and one path, a Hebbian trace.
+    /// TensorBoard pictures: the maze's visits and one episode's trips, a bandit episode's
+    /// pulls, the Hebbian trace and the modulator.
     pub images_every: u64,
+    /// One episode drawn into `animations/<update>.gif` (`.png` for bandits); 0: never.
+    pub animation_every: u64,
     /// Held-out evaluation (`eval/ep_rew_mean`; bandits also `eval/regret`).
     pub eval_every: u64,
     pub eval_episodes: usize,
@@ -87,6 +90,7 @@ impl Default for LogConfig {
             every: 10,
             histograms_every: 100,
             images_every: 200,
+            animation_every: 0,
             eval_every: 100,
             eval_episodes: 500,
             checkpoint_every: 100,

@@ -1,39 +1,129 @@
-//! `plastic eval --render`: one episode of the agent in a Gymnasium environment, drawn from the
-//! environment's own rgb_array frames into an animated GIF.
-use plastic_agents::acting::ActionMode;
-use plastic_agents::acting::AgentPolicy;
+//! `plastic eval --render` and the periodic animations of training: one episode of the agent as
+//! an animated GIF (the maze, Gymnasium environments) or a still PNG (a panel per trip of the
+//! maze, the pulls of a bandit episode).
+use crate::pictures;
+use plastic_agents::acting::{ActionMode, AgentPolicy};
 use plastic_agents::ActorCritic;
-use plastic_envs::{Environment, Policy};
+use plastic_envs::grid_pictures::ANIMATION_FPS;
+use plastic_envs::{Environment, Frame, Policy};
 use std::path::Path;
 
 /// Longer episodes are cut: a GIF of thousands of full-size frames helps nobody.
 const MAX_FRAMES: usize = 2000;
 
+/// The last frame stays this long before the animation loops, so its final state can be seen.
+const HOLD_LAST_SECONDS: f64 = 2.0;
+
 /// What was drawn.
 pub struct Rendered {
+    /// Frames of an animation; 1 for a still picture.
     pub frames: usize,
     pub reward: f64,
     /// The episode went on past the frame limit (2000).
     pub cut: bool,
 }
 
-pub fn episode_gif(
+/// What a file name asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Gif,
+    Png,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Gif => "gif",
+            Self::Png => "png",
+        }
+    }
+}
+
+/// The format `env` is drawn in best: animations where it has them, else a still picture.
+pub fn best_format(env: &dyn Environment) -> Option<Format> {
+    if env.build_grid(1).is_some() || env.build_drawn().is_some() {
+        Some(Format::Gif)
+    } else if env.build_bandit(1).is_some() {
+        Some(Format::Png)
+    } else {
+        None
+    }
+}
+
+/// Checks `path` (its extension and folder) before any work, and says which format it asks for.
+pub fn check_path(path: &Path) -> anyhow::Result<Format> {
+    let format = match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("gif") => Format::Gif,
+        Some(e) if e.eq_ignore_ascii_case("png") => Format::Png,
+        _ => anyhow::bail!(
+            "--render writes an animated GIF (FILE.gif: the maze, Gymnasium environments) or a \
+             still picture (FILE.png: the maze's trips, a bandit episode's pulls); got `{}`",
+            path.display()
+        ),
+    };
+    let dir = crate::durable::folder_of(path);
+    anyhow::ensure!(
+        dir.is_dir(),
+        "--render: the folder `{}` does not exist",
+        dir.display()
+    );
+    Ok(format)
+}
+
+/// One episode of `ac` on `env`, drawn into `path` (checked by [`check_path`]); `title` heads
+/// still pictures.
+pub fn episode(
     ac: &ActorCritic,
     env: &dyn Environment,
     path: &Path,
     mode: ActionMode,
     seed: u64,
+    title: &str,
 ) -> anyhow::Result<Rendered> {
-    check_path(path)?;
-    let Some(e) = env.build_drawn() else {
+    let format = check_path(path)?;
+    if let Some(episodes) = pictures::grid_episodes(ac, env, 1, mode, seed)? {
+        let e = &episodes[0];
+        let reward = e.total_reward();
+        let frames = match format {
+            Format::Gif => {
+                let frames = e.frames();
+                write_gif(path, &frames, ANIMATION_FPS)?;
+                frames.len()
+            }
+            Format::Png => {
+                write_png(path, &e.trips_picture(title).into_frame())?;
+                1
+            }
+        };
+        return Ok(Rendered {
+            frames,
+            reward,
+            cut: false,
+        });
+    }
+    if format == Format::Png {
+        let Some(e) = pictures::bandit_episode(ac, env, mode, seed)? else {
+            anyhow::bail!(
+                "--render FILE.png draws the maze's trips and bandit episodes; `{}` is drawn as \
+                 an animation: give FILE.gif",
+                env.id()
+            );
+        };
+        write_png(path, &e.picture(title).into_frame())?;
+        return Ok(Rendered {
+            frames: 1,
+            reward: e.rewards.iter().map(|&r| f64::from(r)).sum(),
+            cut: false,
+        });
+    }
+    let Some(drawn) = env.build_drawn() else {
         anyhow::bail!(
-            "--render draws environments that draw themselves (Gymnasium's, gym:<id>); `{}` \
-             does not. The native environments' pictures (the maze's visits and path, Hebbian \
-             traces) are in TensorBoard",
+            "`{}` has no animation: --render FILE.png draws a picture of one of its episodes \
+             (bandits), FILE.gif animates the maze and Gymnasium environments",
             env.id()
         );
     };
-    let mut e = e?;
+    let mut e = drawn?;
     let mut policy = AgentPolicy::new(ac, 1, mode, seed);
     let mut obs = e.reset(seed)?.to_vec();
     let mut frames = vec![e.frame()?];
@@ -45,12 +135,13 @@ pub fn episode_gif(
         policy.act(&obs, &mut action);
         let step = e.step(&action)?;
         reward += f64::from(step.rewards[0]);
-        // The env has already started the next episode: the end state has no frame.
-        if step.done(0) {
+        let done = step.done(0);
+        obs.copy_from_slice(step.obs);
+        // After the last step the frame is still the episode's end (DrawnEnv::frame).
+        frames.push(e.frame()?);
+        if done {
             break false;
         }
-        obs.copy_from_slice(step.obs);
-        frames.push(e.frame()?);
     };
     write_gif(path, &frames, e.fps())?;
     Ok(Rendered {
@@ -60,23 +151,7 @@ pub fn episode_gif(
     })
 }
 
-fn check_path(path: &Path) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        path.extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("gif")),
-        "--render writes animated GIFs: give a file name ending in .gif (got `{}`)",
-        path.display()
-    );
-    let dir = crate::durable::folder_of(path);
-    anyhow::ensure!(
-        dir.is_dir(),
-        "--render: the folder `{}` does not exist",
-        dir.display()
-    );
-    Ok(())
-}
-
-fn write_gif(path: &Path, frames: &[plastic_envs::Frame], fps: f64) -> anyhow::Result<()> {
+fn write_gif(path: &Path, frames: &[Frame], fps: f64) -> anyhow::Result<()> {
     let (w, h) = (frames[0].width, frames[0].height);
     let size = |v: usize| {
         u16::try_from(v).map_err(|_| anyhow::anyhow!("frames of {w}×{h} are too large for a GIF"))
@@ -84,19 +159,37 @@ fn write_gif(path: &Path, frames: &[plastic_envs::Frame], fps: f64) -> anyhow::R
     let (gw, gh) = (size(w)?, size(h)?);
     // GIF delays are in hundredths of a second.
     let delay = (100.0 / fps).round().clamp(1.0, 6000.0) as u16;
+    let hold = (100.0 * HOLD_LAST_SECONDS) as u16;
     let mut bytes = Vec::new();
     {
         let mut encoder = gif::Encoder::new(&mut bytes, gw, gh, &[])?;
         encoder.set_repeat(gif::Repeat::Infinite)?;
-        for f in frames {
+        for (i, f) in frames.iter().enumerate() {
             anyhow::ensure!(
                 (f.width, f.height) == (w, h),
                 "the environment changed its frame size mid-episode"
             );
             let mut frame = gif::Frame::from_rgb_speed(gw, gh, &f.rgb, 10);
-            frame.delay = delay;
+            frame.delay = if i + 1 == frames.len() {
+                delay.max(hold)
+            } else {
+                delay
+            };
             encoder.write_frame(&frame)?;
         }
+    }
+    crate::durable::write_atomic(path, &bytes)
+}
+
+/// `frame` as a PNG file.
+pub fn write_png(path: &Path, frame: &Frame) -> anyhow::Result<()> {
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut bytes, frame.width as u32, frame.height as u32);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(&frame.rgb)?;
     }
     crate::durable::write_atomic(path, &bytes)
 }

@@ -1,4 +1,5 @@
-//! TensorBoard event files through `tensorboard-rs`, behind the trainer's metrics sink.
+//! TensorBoard event files through `tensorboard-rs`'s file writer and summaries, behind the
+//! trainer's metrics sink.
 //!
 //! `tensorboard-rs` panics on I/O errors (and in some of its functions unconditionally, which
 //! are never called here). Every call, and the writer's drop, is therefore caught: the first
@@ -6,10 +7,11 @@
 use plastic_agents::metrics::{MetricsSink, RgbImage};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use tensorboard_rs::summary_writer::SummaryWriter;
+use tensorboard_rs::summary;
+use tensorboard_rs::summary_writer::FileWriter;
 
 pub struct TensorBoard {
-    writer: Option<SummaryWriter>,
+    writer: Option<FileWriter>,
 }
 
 /// Buckets of a histogram: TensorBoard draws them, so a few dozen suffice.
@@ -17,7 +19,7 @@ const BUCKETS: usize = 30;
 
 impl TensorBoard {
     pub fn new(dir: &Path) -> Self {
-        let writer = catch_unwind(|| SummaryWriter::new(dir)).ok();
+        let writer = catch_unwind(|| FileWriter::new(dir)).ok();
         if writer.is_none() {
             eprintln!(
                 "warning: cannot write TensorBoard logs to `{}`; training goes on without them",
@@ -27,7 +29,7 @@ impl TensorBoard {
         Self { writer }
     }
 
-    fn with(&mut self, what: &str, f: impl FnOnce(&mut SummaryWriter)) {
+    fn with(&mut self, what: &str, f: impl FnOnce(&mut FileWriter)) {
         let Some(writer) = self.writer.as_mut() else {
             return;
         };
@@ -55,7 +57,9 @@ impl Drop for TensorBoard {
 
 impl MetricsSink for TensorBoard {
     fn scalar(&mut self, tag: &str, step: u64, value: f64) {
-        self.with(tag, |w| w.add_scalar(tag, value as f32, step as usize));
+        self.with(tag, |w| {
+            w.add_summary(summary::scalar(tag, value as f32), step as usize)
+        });
     }
 
     fn histogram(&mut self, tag: &str, step: u64, values: &[f32]) {
@@ -63,7 +67,7 @@ impl MetricsSink for TensorBoard {
             return;
         };
         self.with(tag, |w| {
-            w.add_histogram_raw(
+            let s = summary::histogram_raw(
                 tag,
                 h.min,
                 h.max,
@@ -72,28 +76,27 @@ impl MetricsSink for TensorBoard {
                 h.sum_squares,
                 &h.limits,
                 &h.counts,
-                step as usize,
-            )
+            );
+            w.add_summary(s, step as usize)
         });
     }
 
     fn image(&mut self, tag: &str, step: u64, image: &RgbImage) {
-        // tensorboard-rs reads the dimensions as (channels, width, height) and the bytes as
-        // rows: only square images come out right, so pad to a square.
-        let side = image.width.max(image.height);
-        let mut square = RgbImage::new(side, side);
-        for y in 0..image.height {
-            for x in 0..image.width {
-                square.put(x, y, image.get(x, y));
-            }
-        }
+        let (width, height) = (image.width, image.height);
         self.with(tag, |w| {
-            w.add_image(tag, &square.pixels, &[3, side, side], step as usize)
+            // tensorboard-rs encodes the PNG from (channels, width, height) but records the
+            // two sizes the other way round: put them right.
+            let mut s = summary::image(tag, &image.pixels, &[3, width, height]);
+            for v in s.mut_value().iter_mut() {
+                v.mut_image().set_width(width as i32);
+                v.mut_image().set_height(height as i32);
+            }
+            w.add_summary(s, step as usize)
         });
     }
 
     fn flush(&mut self) {
-        self.with("events", SummaryWriter::flush);
+        self.with("events", FileWriter::flush);
     }
 }
 

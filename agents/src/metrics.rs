@@ -40,6 +40,16 @@ impl RgbImage {
     }
 }
 
+impl From<plastic_envs::Frame> for RgbImage {
+    fn from(f: plastic_envs::Frame) -> Self {
+        Self {
+            width: f.width,
+            height: f.height,
+            pixels: f.rgb,
+        }
+    }
+}
+
 /// The TensorBoard tags of a run, as docs/a2c.md lists them: named once here, so that what
 /// the trainer and the CLI write and what tests and readers look up cannot drift apart.
 pub mod tags {
@@ -98,8 +108,16 @@ pub mod tags {
 
     /// Pictures of maze episodes.
     pub mod maze {
+        /// Visits relative to the hidden reward, over a batch of episodes.
         pub const VISITS: &str = "maze/visits";
+        /// One episode, a panel per trip to the reward.
         pub const PATH: &str = "maze/path";
+    }
+
+    /// Pictures of bandit episodes.
+    pub mod bandit {
+        /// One episode: the arms, the pulls and what they paid.
+        pub const PULLS: &str = "bandit/pulls";
     }
 }
 

@@ -79,6 +79,12 @@ pub trait Environment: std::fmt::Debug + Send + Sync + Any {
         None
     }
 
+    /// `num_envs` copies as bandits, for pictures of the arms an agent pulls; `None` for
+    /// environments that are not bandits.
+    fn build_bandit(&self, _num_envs: usize) -> Option<Result<Box<dyn BanditEnv>, EnvError>> {
+        None
+    }
+
     /// One environment that draws itself, for animations.
     fn build_drawn(&self) -> Option<Result<Box<dyn DrawnEnv>, EnvError>> {
         None
@@ -111,6 +117,12 @@ pub trait GridEnv: VecEnv {
     /// when it was reached (before the maze sends the agent on), the end of an episode before
     /// the next one starts. Where the agent stands after `reset`.
     fn entered_cell(&self, env: usize) -> (usize, usize);
+}
+
+/// A batch of bandits: arms whose expected rewards the agent does not see.
+pub trait BanditEnv: VecEnv {
+    /// Environment `env`'s expected reward of every arm, for its next pull.
+    fn arm_means(&self, env: usize) -> &[f32];
 }
 
 /// One rendered frame, RGB rows top to bottom.

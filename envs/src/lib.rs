@@ -27,7 +27,7 @@ pub mod tmaze;
 
 pub use buffers::{Step, StepBuffers};
 pub use error::EnvError;
-pub use family::{DrawnEnv, Environment, Family, Frame, GridEnv};
+pub use family::{BanditEnv, DrawnEnv, Environment, Family, Frame, GridEnv};
 pub use grid_pictures::grid_frame;
 pub use params::Params;
 pub use policy::{Policy, PolicyError, RandomPolicy};

@@ -9,7 +9,7 @@ use crate::interrupt::{self, EXIT_INTERRUPTED};
 use crate::records::Records;
 use crate::run_dir::{shell_word, RunDir};
 use crate::tensorboard::TensorBoard;
-use crate::{event_files, memory, pictures};
+use crate::{event_files, memory, pictures, render};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use plastic_agents::a2c::{training_needs, TrainError, Trainer, UpdateStats};
@@ -324,6 +324,7 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
     let mut records = Records::open(&run.path, trainer.progress().env_steps)?;
     let env = config.env.id.env();
     let log = &config.log;
+    let animation_format = animation_format(config, env)?;
     let bar = progress_bar(&trainer);
     let (mut last_time, mut last_steps) = (Instant::now(), trainer.progress().env_steps);
     let save = |trainer: &Trainer,
@@ -365,6 +366,11 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
             evaluate(t.trainer, config, env, t.tb, t.records)
         }),
         Periodic::new(log.images_every, |t| images(t.trainer, config, env, t.tb)).unless_stopping(),
+        Periodic::new(log.animation_every, |t| match animation_format {
+            Some(format) => animation(t.trainer, config, env, &run.path, format),
+            None => Ok(()),
+        })
+        .unless_stopping(),
         Periodic::new(log.checkpoint_every, |t| {
             save(t.trainer, t.tb, t.records).map(drop)
         }),
@@ -436,6 +442,27 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
         shell_word(&run.path)
     );
     Ok(Ended::Finished)
+}
+
+/// The folder of a run that holds its periodic animations.
+pub const ANIMATIONS: &str = "animations";
+
+/// What `log.animation_every` draws for `env`: `None` when it is 0 (never).
+fn animation_format(
+    config: &ExperimentConfig,
+    env: &dyn Environment,
+) -> anyhow::Result<Option<render::Format>> {
+    if config.log.animation_every == 0 {
+        return Ok(None);
+    }
+    render::best_format(env).map(Some).ok_or_else(|| {
+        anyhow::anyhow!(
+            "log.animation_every = {}: `{}` cannot be drawn (animations: the maze and Gymnasium \
+             environments; pictures: bandits); set it to 0",
+            config.log.animation_every,
+            env.id()
+        )
+    })
 }
 
 /// Work `drive` does besides training, every `every` updates (a `log.*_every` key) and after
@@ -566,17 +593,26 @@ fn images(
 ) -> anyhow::Result<()> {
     let step = trainer.progress().env_steps;
     let seed = config.run.seed ^ EVAL_SALT;
-    let hebb = match env.build_grid(16).transpose()? {
-        Some(grid) => {
-            let pics = pictures::grid(trainer.model(), grid, seed)?;
-            sink.image(tags::maze::VISITS, step, &pics.heat_map);
-            sink.image(tags::maze::PATH, step, &pics.path);
-            pics.hebb
-        }
-        None => pictures::episode_trace(trainer.model(), env, seed)?,
-    };
-    if let Some(img) = hebb {
-        sink.image(tags::plasticity::HEBB, step, &img);
+    for (tag, picture) in pictures::tensorboard_pictures(trainer.model(), env, seed)? {
+        sink.image(tag, step, &picture.into_frame().into());
     }
+    Ok(())
+}
+
+/// One episode drawn into `<run>/animations/<update>.<gif or png>` (`log.animation_every`).
+fn animation(
+    trainer: &Trainer,
+    config: &ExperimentConfig,
+    env: &dyn Environment,
+    run: &Path,
+    format: render::Format,
+) -> anyhow::Result<()> {
+    let dir = run.join(ANIMATIONS);
+    std::fs::create_dir_all(&dir)?;
+    let p = trainer.progress();
+    let path = dir.join(format!("{:08}.{}", p.updates, format.extension()));
+    let title = format!("{} after {} steps", config.run.name, p.env_steps);
+    let seed = config.run.seed ^ EVAL_SALT;
+    render::episode(trainer.model(), env, &path, ActionMode::Sample, seed, &title)?;
     Ok(())
 }

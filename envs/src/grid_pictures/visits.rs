@@ -6,17 +6,18 @@ use crate::draw::{colour_bar, colour_bar_width, sequential, Align, Canvas, Font,
 /// Offsets that are never a floor cell.
 const NEVER_FLOOR: [u8; 3] = [200, 200, 200];
 
-/// Visits per episode at each offset from the goal, averaged over the episodes where that
-/// offset is a floor cell; drawn with a colour bar. `episodes` share one board size.
+/// Visits per episode at each offset from the goal, drawn with a colour bar. `episodes`
+/// share one board size.
 pub fn visits_picture(episodes: &[GridEpisode], title: &str) -> Canvas {
     let side = episodes.first().map_or(1, |e| e.side);
     let span = 2 * side - 1;
     let Aligned { visits, floor } = aligned(episodes, side);
     let steps = episodes.iter().map(|e| e.moves.len()).max().unwrap_or(0);
+    // Per episode, not per episode where the offset is floor: offsets far from the centre
+    // are floor in few episodes, and would show the noise of those few at full strength.
     let rate: Vec<f64> = visits
         .iter()
-        .zip(&floor)
-        .map(|(&v, &f)| if f > 0 { v / f64::from(f) } else { 0.0 })
+        .map(|&v| v / episodes.len().max(1) as f64)
         .collect();
     let most = rate.iter().copied().fold(0.0, f64::max).max(1e-9);
     // Only the offsets that are ever a floor cell.
