@@ -202,6 +202,13 @@ impl ExperimentConfig {
             anyhow::ensure!(v >= 1, "{key} = 0: give an interval of at least 1 update");
         }
         anyhow::ensure!(
+            l.animation_every == 0 || crate::render::best_format(self.env.id.env()).is_some(),
+            "log.animation_every = {}: `{}` cannot be drawn (animations: the maze and Gymnasium \
+             environments; pictures: bandits); set it to 0",
+            l.animation_every,
+            self.env.id
+        );
+        anyhow::ensure!(
             l.keep_checkpoints >= 1,
             "log.keep_checkpoints = 0: keep at least the newest checkpoint"
         );

@@ -157,19 +157,52 @@ fn write_gif(path: &Path, frames: &[Frame], fps: f64) -> anyhow::Result<()> {
         u16::try_from(v).map_err(|_| anyhow::anyhow!("frames of {w}×{h} are too large for a GIF"))
     };
     let (gw, gh) = (size(w)?, size(h)?);
+    for f in frames {
+        anyhow::ensure!(
+            (f.width, f.height) == (w, h),
+            "the environment changed its frame size mid-episode"
+        );
+    }
     // GIF delays are in hundredths of a second.
     let delay = (100.0 / fps).round().clamp(1.0, 6000.0) as u16;
     let hold = (100.0 * HOLD_LAST_SECONDS) as u16;
+    let palette = exact_palette(frames);
     let mut bytes = Vec::new();
     {
-        let mut encoder = gif::Encoder::new(&mut bytes, gw, gh, &[])?;
+        let global = palette.as_ref().map_or(Vec::new(), |p| p.concat());
+        let mut encoder = gif::Encoder::new(&mut bytes, gw, gh, &global)?;
         encoder.set_repeat(gif::Repeat::Infinite)?;
         for (i, f) in frames.iter().enumerate() {
-            anyhow::ensure!(
-                (f.width, f.height) == (w, h),
-                "the environment changed its frame size mid-episode"
-            );
-            let mut frame = gif::Frame::from_rgb_speed(gw, gh, &f.rgb, 10);
+            let mut frame = match &palette {
+                // Drawn pictures: their own colours, exactly, in one table for all frames.
+                // Only the part that changed is stored; the rest stays from the frame before.
+                Some(colours) => {
+                    let index: std::collections::HashMap<[u8; 3], u8> = colours
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &c)| (c, i as u8))
+                        .collect();
+                    let (x0, y0, x1, y1) = match i {
+                        0 => (0, 0, w, h),
+                        _ => changed(&frames[i - 1], f).unwrap_or((0, 0, 1, 1)),
+                    };
+                    let pixels: Vec<u8> = (y0..y1)
+                        .flat_map(|y| (x0..x1).map(move |x| (y * w + x) * 3))
+                        .map(|at| index[&[f.rgb[at], f.rgb[at + 1], f.rgb[at + 2]]])
+                        .collect();
+                    let mut part = gif::Frame::from_indexed_pixels(
+                        (x1 - x0) as u16,
+                        (y1 - y0) as u16,
+                        pixels,
+                        None,
+                    );
+                    (part.left, part.top) = (x0 as u16, y0 as u16);
+                    part.dispose = gif::DisposalMethod::Keep;
+                    part
+                }
+                // Rendered scenes: 256 colours chosen per frame.
+                None => gif::Frame::from_rgb_speed(gw, gh, &f.rgb, 10),
+            };
             frame.delay = if i + 1 == frames.len() {
                 delay.max(hold)
             } else {
@@ -179,6 +212,37 @@ fn write_gif(path: &Path, frames: &[Frame], fps: f64) -> anyhow::Result<()> {
         }
     }
     crate::durable::write_atomic(path, &bytes)
+}
+
+/// The smallest rectangle `(x0, y0, x1, y1)` (ends excluded) holding every pixel that differs
+/// between two frames of one size; `None` when none does.
+fn changed(before: &Frame, after: &Frame) -> Option<(usize, usize, usize, usize)> {
+    let w = after.width;
+    let mut bounds: Option<(usize, usize, usize, usize)> = None;
+    for (i, (a, b)) in before.rgb.chunks(3).zip(after.rgb.chunks(3)).enumerate() {
+        if a != b {
+            let (x, y) = (i % w, i / w);
+            bounds = Some(match bounds {
+                None => (x, y, x + 1, y + 1),
+                Some((x0, y0, x1, y1)) => (x0.min(x), y0.min(y), x1.max(x + 1), y1.max(y + 1)),
+            });
+        }
+    }
+    bounds
+}
+
+/// Every colour of `frames`, when there are at most 256 (a GIF's palette).
+fn exact_palette(frames: &[Frame]) -> Option<Vec<[u8; 3]>> {
+    let mut seen = std::collections::BTreeSet::new();
+    for f in frames {
+        for p in f.rgb.chunks(3) {
+            seen.insert([p[0], p[1], p[2]]);
+            if seen.len() > 256 {
+                return None;
+            }
+        }
+    }
+    Some(seen.into_iter().collect())
 }
 
 /// `frame` as a PNG file.

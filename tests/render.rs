@@ -58,7 +58,12 @@ fn a_maze_episode_is_animated_to_its_last_step_and_drawn_as_trips() {
     let said = render(&run, &still, &[]);
     assert!(said.contains("one episode"), "{said}");
     let p = png(&still);
-    assert!(p.width >= 300 && p.height >= 200, "{}×{}", p.width, p.height);
+    assert!(
+        p.width >= 300 && p.height >= 200,
+        "{}×{}",
+        p.width,
+        p.height
+    );
     assert!(p.centre_of(GOAL, 0).is_some());
 }
 
@@ -96,4 +101,36 @@ fn a_bandit_episode_is_a_picture_and_not_an_animation() {
         .assert()
         .failure()
         .stderr(predicates::str::contains("FILE.gif"));
+}
+
+#[test]
+fn training_draws_an_episode_every_n_updates_into_the_run_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "maze:size=7,len=12", PLASTIC);
+    let run = dir.path().join("run");
+    // 480 steps / (4 × 12) = 10 updates: animations at 4, 8 and the last.
+    train(&config, &run, &["--set", "log.animation_every=4"]);
+    let mut names: Vec<String> = std::fs::read_dir(run.join("animations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["00000004.gif", "00000008.gif", "00000010.gif"]);
+    assert_eq!(gif_frames(&run.join("animations/00000010.gif")).len(), 13);
+
+    // An environment that cannot be drawn is a config mistake, before any run exists.
+    let other = dir.path().join("tmaze");
+    plastic()
+        .arg("train")
+        .arg(tiny_config(dir.path(), "tmaze", PLASTIC))
+        .args([
+            "--out",
+            other.to_str().unwrap(),
+            "--set",
+            "log.animation_every=4",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("log.animation_every = 4"));
+    assert!(!other.exists());
 }

@@ -324,7 +324,10 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
     let mut records = Records::open(&run.path, trainer.progress().env_steps)?;
     let env = config.env.id.env();
     let log = &config.log;
-    let animation_format = animation_format(config, env)?;
+    // `log.animation_every` was checked to fit the environment with the config.
+    let animation_format = (log.animation_every > 0)
+        .then(|| render::best_format(env))
+        .flatten();
     let bar = progress_bar(&trainer);
     let (mut last_time, mut last_steps) = (Instant::now(), trainer.progress().env_steps);
     let save = |trainer: &Trainer,
@@ -446,24 +449,6 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
 
 /// The folder of a run that holds its periodic animations.
 pub const ANIMATIONS: &str = "animations";
-
-/// What `log.animation_every` draws for `env`: `None` when it is 0 (never).
-fn animation_format(
-    config: &ExperimentConfig,
-    env: &dyn Environment,
-) -> anyhow::Result<Option<render::Format>> {
-    if config.log.animation_every == 0 {
-        return Ok(None);
-    }
-    render::best_format(env).map(Some).ok_or_else(|| {
-        anyhow::anyhow!(
-            "log.animation_every = {}: `{}` cannot be drawn (animations: the maze and Gymnasium \
-             environments; pictures: bandits); set it to 0",
-            config.log.animation_every,
-            env.id()
-        )
-    })
-}
 
 /// Work `drive` does besides training, every `every` updates (a `log.*_every` key) and after
 /// the last one.
@@ -613,6 +598,13 @@ fn animation(
     let path = dir.join(format!("{:08}.{}", p.updates, format.extension()));
     let title = format!("{} after {} steps", config.run.name, p.env_steps);
     let seed = config.run.seed ^ EVAL_SALT;
-    render::episode(trainer.model(), env, &path, ActionMode::Sample, seed, &title)?;
+    render::episode(
+        trainer.model(),
+        env,
+        &path,
+        ActionMode::Sample,
+        seed,
+        &title,
+    )?;
     Ok(())
 }

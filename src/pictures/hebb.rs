@@ -58,8 +58,8 @@ pub fn hebb_picture(
     }
     let last = policy.state().hebb().expect("a plastic core").get(0);
     let hidden = last.size()[0] as usize;
-    let hebb = Vec::<f32>::try_from(last.to_kind(Kind::Float).flatten(0, -1))
-        .expect("a float trace");
+    let hebb =
+        Vec::<f32>::try_from(last.to_kind(Kind::Float).flatten(0, -1)).expect("a float trace");
     let episode = TraceEpisode {
         hebb,
         hidden,
@@ -79,15 +79,21 @@ fn neuron_orders(trace: &[f32], h: usize) -> (Vec<usize>, Vec<usize>) {
     // A start with no symmetry, so it is not orthogonal to the leading vector by accident.
     let mut u: Vec<f64> = (0..h).map(|i| 1.0 + (i as f64 * 0.618).fract()).collect();
     for _ in 0..100 {
-        let w: Vec<f64> = (0..h).map(|j| (0..h).map(|i| a(i, j) * u[i]).sum()).collect();
-        let next: Vec<f64> = (0..h).map(|i| (0..h).map(|j| a(i, j) * w[j]).sum()).collect();
+        let w: Vec<f64> = (0..h)
+            .map(|j| (0..h).map(|i| a(i, j) * u[i]).sum())
+            .collect();
+        let next: Vec<f64> = (0..h)
+            .map(|i| (0..h).map(|j| a(i, j) * w[j]).sum())
+            .collect();
         let norm = next.iter().map(|x| x * x).sum::<f64>().sqrt();
         if norm < 1e-300 {
             break;
         }
         u = next.iter().map(|x| x / norm).collect();
     }
-    let v: Vec<f64> = (0..h).map(|j| (0..h).map(|i| a(i, j) * u[i]).sum()).collect();
+    let v: Vec<f64> = (0..h)
+        .map(|j| (0..h).map(|i| a(i, j) * u[i]).sum())
+        .collect();
     let sorted = |by: &[f64]| {
         let mut order: Vec<usize> = (0..h).collect();
         order.sort_by(|&x, &y| by[x].total_cmp(&by[y]));
@@ -105,11 +111,7 @@ impl TraceEpisode {
             .iter()
             .fold(0.0f32, |m, v| m.max(v.abs()))
             .max(1e-12);
-        let at_limit = self
-            .hebb
-            .iter()
-            .filter(|v| v.abs() >= 0.99 * limit)
-            .count();
+        let at_limit = self.hebb.iter().filter(|v| v.abs() >= 0.99 * limit).count();
         let px = (400 / h).clamp(2, 16) as i32;
         let line = Font::Label.line_height();
         let lines = [
@@ -132,7 +134,14 @@ impl TraceEpisode {
         let chart_h = 110;
         let charts = if self.modulator.is_empty() { 1 } else { 2 };
         let width = (4 + matrix + 8 + bar + 4)
-            .max(lines.iter().map(|l| Font::Label.width(l)).max().unwrap_or(0) + 8)
+            .max(
+                lines
+                    .iter()
+                    .map(|l| Font::Label.width(l))
+                    .max()
+                    .unwrap_or(0)
+                    + 8,
+            )
             .max(420);
         let height = header + matrix + 8 + charts * (chart_h + 4) + line + 4;
         let mut canvas = Canvas::new(width as usize, height as usize, WHITE);
@@ -188,7 +197,11 @@ impl TraceEpisode {
                 size: (chart_w, chart_h),
                 title: &format!(
                     "modulator M(t){}{rewarded}",
-                    if self.fan_out { ", mean over neurons" } else { "" }
+                    if self.fan_out {
+                        ", mean over neurons"
+                    } else {
+                        ""
+                    }
                 ),
                 values: &self.modulator,
                 colour: [178, 24, 43],

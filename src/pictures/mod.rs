@@ -55,7 +55,10 @@ pub fn tensorboard_pictures(
             tags::maze::VISITS,
             grid_pictures::visits_picture(&episodes, tags::maze::VISITS),
         ));
-        pictures.push((tags::maze::PATH, episodes[0].trips_picture(tags::maze::PATH)));
+        pictures.push((
+            tags::maze::PATH,
+            episodes[0].trips_picture(tags::maze::PATH),
+        ));
     }
     if let Some(episode) = bandit_episode(ac, env, mode, seed)? {
         pictures.push((tags::bandit::PULLS, episode.picture(tags::bandit::PULLS)));

@@ -31,7 +31,8 @@ impl Picture {
     }
 }
 
-/// Every frame of an animated GIF, each as a whole picture.
+/// Every frame of an animated GIF as the viewer shows it: each frame painted over the one
+/// before (frames may cover a part of the picture, the rest kept).
 pub fn gif_frames(path: &Path) -> Vec<Picture> {
     let mut options = gif::DecodeOptions::new();
     options.set_color_output(gif::ColorOutput::RGBA);
@@ -39,19 +40,28 @@ pub fn gif_frames(path: &Path) -> Vec<Picture> {
         .read_info(std::fs::File::open(path).unwrap())
         .unwrap();
     let (width, height) = (decoder.width() as usize, decoder.height() as usize);
+    let mut shown = vec![0u8; width * height * 3];
     let mut frames = Vec::new();
     while let Some(frame) = decoder.read_next_frame().unwrap() {
-        assert_eq!(
-            (frame.width as usize, frame.height as usize),
-            (width, height),
-            "every frame covers the whole picture"
+        let (left, top, w) = (
+            frame.left as usize,
+            frame.top as usize,
+            frame.width as usize,
         );
-        let rgb = frame
-            .buffer
-            .chunks(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect();
-        frames.push(Picture { width, height, rgb });
+        for (i, p) in frame.buffer.chunks(4).enumerate() {
+            // Transparent pixels keep what was there.
+            if p[3] == 0 {
+                continue;
+            }
+            let (x, y) = (left + i % w, top + i / w);
+            let at = (y * width + x) * 3;
+            shown[at..at + 3].copy_from_slice(&p[..3]);
+        }
+        frames.push(Picture {
+            width,
+            height,
+            rgb: shown.clone(),
+        });
     }
     frames
 }

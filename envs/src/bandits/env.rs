@@ -66,7 +66,6 @@ impl Bandit {
         &self.config
     }
 
-
     /// Draws row `row`'s arms for a new episode and shows its first observation.
     fn start_episode(&mut self, row: usize) {
         let k = self.spec.num_actions;
@@ -241,8 +240,8 @@ impl VecEnv for Bandit {
 
 #[cfg(test)]
 mod tests {
-    use crate::BanditEnv as _;
     use super::*;
+    use crate::BanditEnv as _;
 
     fn bandit(id: &str, b: usize) -> Bandit {
         Bandit::new(BanditConfig::from_id(id).unwrap().unwrap(), b)

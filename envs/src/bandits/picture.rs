@@ -89,8 +89,14 @@ impl BanditEpisode {
         let label_w = Font::Label.width("arm 10") + 6;
         let grid_w = steps as i32 * col;
         let grid_h = arms as i32 * row;
-        let width = (label_w + grid_w + 10 + colour_bar_width(0.0, f64::from(best)) + 4)
-            .max(lines.iter().map(|l| Font::Label.width(l)).max().unwrap_or(0) + 8);
+        let width = (label_w + grid_w + 10 + colour_bar_width(0.0, f64::from(best)) + 4).max(
+            lines
+                .iter()
+                .map(|l| Font::Label.width(l))
+                .max()
+                .unwrap_or(0)
+                + 8,
+        );
         let height = header + grid_h.max(60) + 2 * line + 6;
         let mut canvas = Canvas::new(width as usize, height as usize, WHITE);
         for (i, l) in lines.iter().enumerate() {
@@ -101,7 +107,14 @@ impl BanditEpisode {
         for arm in 0..arms {
             let y = header + arm as i32 * row;
             let label = format!("arm {arm}");
-            canvas.text(x0 - 4, y + (row - line) / 2 + 1, &label, Font::Label, Align::Right, INK);
+            canvas.text(
+                x0 - 4,
+                y + (row - line) / 2 + 1,
+                &label,
+                Font::Label,
+                Align::Right,
+                INK,
+            );
             for (t, means) in self.means.iter().enumerate() {
                 let shade = sequential(f64::from(means[arm] / best));
                 canvas.fill_rect(x0 + t as i32 * col, y, col as u32, row as u32 - 1, shade);
@@ -109,7 +122,10 @@ impl BanditEpisode {
         }
         let mark = (col.min(row) - 2).max(3) as u32;
         for (t, (&arm, &reward)) in self.pulls.iter().zip(&self.rewards).enumerate() {
-            let centre = (x0 + t as i32 * col + col / 2, header + arm as i32 * row + row / 2);
+            let centre = (
+                x0 + t as i32 * col + col / 2,
+                header + arm as i32 * row + row / 2,
+            );
             canvas.disc(centre, mark + 2, WHITE);
             if reward > 0.0 {
                 canvas.disc(centre, mark, INK);
@@ -119,7 +135,14 @@ impl BanditEpisode {
         }
         let axis = header + grid_h + 3;
         canvas.text(x0, axis, "step 1", Font::Label, Align::Left, INK);
-        canvas.text(x0 + grid_w, axis, &format!("{steps}"), Font::Label, Align::Right, INK);
+        canvas.text(
+            x0 + grid_w,
+            axis,
+            &format!("{steps}"),
+            Font::Label,
+            Align::Right,
+            INK,
+        );
         colour_bar(
             &mut canvas,
             (x0 + grid_w + 10, header),
@@ -143,7 +166,10 @@ mod tests {
         let mut bandit = env.build_bandit(2).unwrap().unwrap();
         let mut random = crate::RandomPolicy::new(3, 2, 4);
         let e = record(bandit.as_mut(), &mut random, 9).unwrap();
-        assert_eq!((e.pulls.len(), e.rewards.len(), e.means.len()), (20, 20, 20));
+        assert_eq!(
+            (e.pulls.len(), e.rewards.len(), e.means.len()),
+            (20, 20, 20)
+        );
         // Independent arms stay put within an episode, and pay 0 or 1.
         assert!(e.means.iter().all(|m| m == &e.means[0] && m.len() == 3));
         assert!(e.rewards.iter().all(|&r| r == 0.0 || r == 1.0));

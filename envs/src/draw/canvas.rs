@@ -174,7 +174,10 @@ impl DrawTarget for Canvas {
     type Color = Rgb888;
     type Error = Infallible;
 
-    fn draw_iter<I: IntoIterator<Item = Pixel<Rgb888>>>(&mut self, pixels: I) -> Result<(), Infallible> {
+    fn draw_iter<I: IntoIterator<Item = Pixel<Rgb888>>>(
+        &mut self,
+        pixels: I,
+    ) -> Result<(), Infallible> {
         for Pixel(p, c) in pixels {
             self.set(p.x, p.y, [c.r(), c.g(), c.b()]);
         }
@@ -195,7 +198,10 @@ mod tests {
             .collect();
         let (first, last) = (inked[0], *inked.last().unwrap());
         // Five 6-pixel glyphs centred on x = 30.
-        assert!(first >= 15 && last < 45 && first < 20 && last > 40, "{first}..{last}");
+        assert!(
+            first >= 15 && last < 45 && first < 20 && last > 40,
+            "{first}..{last}"
+        );
         c.text(55, 15, "clipped", Font::Title, Align::Left, BLACK);
         assert_eq!(Font::Label.width("abc"), 18);
     }

@@ -65,7 +65,12 @@ impl Chart<'_> {
             previous = Some(p);
         }
         for &m in self.marks {
-            canvas.line((sx(m), py + ph + 1), (sx(m), py + ph + 4), 1, self.mark_colour);
+            canvas.line(
+                (sx(m), py + ph + 1),
+                (sx(m), py + ph + 4),
+                1,
+                self.mark_colour,
+            );
         }
         let axis_y = py + ph + 5;
         canvas.text(px, axis_y, "0", Font::Label, Align::Left, INK);

@@ -37,7 +37,11 @@ pub fn time(f: f64) -> Rgb {
 
 /// `stops` spread evenly over [0, 1], linear between them; `f` is clamped.
 fn interpolate(stops: &[Rgb], f: f64) -> Rgb {
-    let f = if f.is_finite() { f.clamp(0.0, 1.0) } else { 0.0 };
+    let f = if f.is_finite() {
+        f.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let x = f * (stops.len() - 1) as f64;
     let i = (x.floor() as usize).min(stops.len() - 2);
     let t = x - i as f64;
@@ -66,7 +70,12 @@ pub fn tick(v: f64) -> String {
 /// Width in pixels of a colour bar with these tick labels (see [`colour_bar`]).
 pub fn colour_bar_width(low: f64, high: f64) -> i32 {
     let labels = [tick(low), tick(high), tick((low + high) / 2.0)];
-    14 + 4 + labels.iter().map(|l| Font::Label.width(l)).max().unwrap_or(0)
+    14 + 4
+        + labels
+            .iter()
+            .map(|l| Font::Label.width(l))
+            .max()
+            .unwrap_or(0)
 }
 
 /// A vertical colour bar at (`x`, `y`), `height` pixels tall: `scale` from `low` (bottom) to

@@ -26,10 +26,15 @@ impl GridEpisode {
         let mut frames = Vec::with_capacity(total + 1);
         let mut trail: Vec<Cell> = vec![self.start];
         let mut reward = 0.0;
+        let mut found = 0;
         for step in 0..=total {
             let mut canvas = Canvas::new(width as usize, height as usize, WHITE);
             let mut goal_colour = GOAL;
-            let mut status = "searching";
+            let mut status = match found {
+                0 => "looking for the hidden reward".to_string(),
+                1 => "found the reward once: trip 2".to_string(),
+                n => format!("found the reward {n} times: trip {}", n + 1),
+            };
             let mut at = self.start;
             if step > 0 {
                 let m = &self.moves[step - 1];
@@ -37,16 +42,17 @@ impl GridEpisode {
                 trail.push(m.entered);
                 at = m.stands;
                 if m.entered == self.goal {
+                    found += 1;
                     goal_colour = GOAL_REACHED;
                     status = if m.stands == m.entered {
-                        "reached the reward"
+                        "reached the reward".to_string()
                     } else {
-                        "reached the reward, sent to a random cell"
+                        "reached the reward, sent to a random cell".to_string()
                     };
                 }
             }
             if step == total && total > 0 {
-                status = "episode over";
+                status = "episode over".to_string();
             }
             board.draw(
                 &mut canvas,
@@ -63,7 +69,7 @@ impl GridEpisode {
                 Align::Left,
                 INK,
             );
-            canvas.text(4, 2 + line + 2, status, Font::Label, Align::Left, AGENT);
+            canvas.text(4, 2 + line + 2, &status, Font::Label, Align::Left, AGENT);
             canvas.text(
                 4,
                 board.origin.1 + board.pixels() + 4,
@@ -81,9 +87,9 @@ impl GridEpisode {
     }
 }
 
-/// Pixels per cell of an animation: about 360 pixels a side, cells of 8 to 28.
+/// Pixels per cell of an animation: about 240 pixels a side, cells of 6 to 24.
 fn cell_size(side: usize) -> i32 {
-    (360 / side).clamp(8, 28) as i32
+    (240 / side).clamp(6, 24) as i32
 }
 
 /// The cells walked, joined centre to centre, blue (first) to red (last).

@@ -59,7 +59,13 @@ impl Board {
         }
         if let Some((cell, colour)) = goal {
             let (x, y) = self.corner(cell);
-            canvas.fill_rect(x + 1, y + 1, self.cell as u32 - 1, self.cell as u32 - 1, colour);
+            canvas.fill_rect(
+                x + 1,
+                y + 1,
+                self.cell as u32 - 1,
+                self.cell as u32 - 1,
+                colour,
+            );
         }
     }
 

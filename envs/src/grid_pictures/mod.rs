@@ -203,7 +203,10 @@ pub(crate) mod tests {
             assert_eq!(m.entered, want);
         }
         let last = e.moves.last().unwrap();
-        assert_eq!(last.stands, last.entered, "the final move shows the end, not a reset");
+        assert_eq!(
+            last.stands, last.entered,
+            "the final move shows the end, not a reset"
+        );
         // The maze has started its next episode: another goal (seed 7), the agent at the centre.
         assert_eq!(m.agent_cell(0), (4, 4));
     }
@@ -215,7 +218,10 @@ pub(crate) mod tests {
         let e = &record(&mut m, &mut random, 1).unwrap()[0];
         let trips = e.trips();
         let paid = e.moves.iter().filter(|m| m.reward > 0.0).count();
-        assert!(paid >= 2, "a random walk of 300 steps finds a 7×7 maze's goal");
+        assert!(
+            paid >= 2,
+            "a random walk of 300 steps finds a 7×7 maze's goal"
+        );
         assert_eq!(trips.iter().filter(|t| t.reached_goal).count(), paid);
         assert_eq!(trips[0].path[0], e.start);
         let moves: usize = trips.iter().map(|t| t.path.len() - 1).sum();

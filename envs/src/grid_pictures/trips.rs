@@ -37,8 +37,14 @@ impl GridEpisode {
             lines.push(format!("the first {shown} of {} trips", trips.len()));
         }
         let header = lines.len() as i32 * line + 6;
-        let width = (columns as i32 * panel_w + 8)
-            .max(lines.iter().map(|l| Font::Label.width(l)).max().unwrap_or(0) + 8);
+        let width = (columns as i32 * panel_w + 8).max(
+            lines
+                .iter()
+                .map(|l| Font::Label.width(l))
+                .max()
+                .unwrap_or(0)
+                + 8,
+        );
         let height = header + rows as i32 * panel_h + 4;
         let mut canvas = Canvas::new(width as usize, height as usize, WHITE);
         for (i, l) in lines.iter().enumerate() {
@@ -57,13 +63,22 @@ impl GridEpisode {
             draw_trail(&mut canvas, &board, &trip.path);
             canvas.ring(board.centre(trip.path[0]), (cell as u32 * 3) / 4, 2, INK);
             if !trip.reached_goal {
-                canvas.disc(board.centre(*trip.path.last().expect("a start")), (cell / 2) as u32, time(1.0));
+                canvas.disc(
+                    board.centre(*trip.path.last().expect("a start")),
+                    (cell / 2) as u32,
+                    time(1.0),
+                );
             }
             let steps = trip.path.len() - 1;
-            let caption = if trip.reached_goal {
-                format!("trip {}: {steps} steps", i + 1)
+            let steps = if steps == 1 {
+                "1 step".to_string()
             } else {
-                format!("end: {steps} steps")
+                format!("{steps} steps")
+            };
+            let caption = if trip.reached_goal {
+                format!("trip {}: {steps}", i + 1)
+            } else {
+                format!("end: {steps}")
             };
             let best = self
                 .shortest_to_goal(trip.path[0])

@@ -24,7 +24,10 @@ pub fn visits_picture(episodes: &[GridEpisode], title: &str) -> Canvas {
     let used: Vec<usize> = (0..span)
         .filter(|&r| (0..span).any(|c| floor[r * span + c] > 0))
         .collect();
-    let (first, last) = (used.first().copied().unwrap_or(0), used.last().copied().unwrap_or(0));
+    let (first, last) = (
+        used.first().copied().unwrap_or(0),
+        used.last().copied().unwrap_or(0),
+    );
     let n = last - first + 1;
     let cell = (300 / n).clamp(6, 24) as i32;
     let line = Font::Label.line_height();
@@ -38,8 +41,14 @@ pub fn visits_picture(episodes: &[GridEpisode], title: &str) -> Canvas {
     ];
     let header = lines.len() as i32 * line + 8;
     let map = n as i32 * cell;
-    let width = (4 + map + 8 + colour_bar_width(0.0, most) + 4)
-        .max(lines.iter().map(|l| Font::Label.width(l)).max().unwrap_or(0) + 8);
+    let width = (4 + map + 8 + colour_bar_width(0.0, most) + 4).max(
+        lines
+            .iter()
+            .map(|l| Font::Label.width(l))
+            .max()
+            .unwrap_or(0)
+            + 8,
+    );
     let mut canvas = Canvas::new(width as usize, (header + map + 6) as usize, WHITE);
     for (i, l) in lines.iter().enumerate() {
         let font = if i == 0 { Font::Title } else { Font::Label };
@@ -60,7 +69,14 @@ pub fn visits_picture(episodes: &[GridEpisode], title: &str) -> Canvas {
     let centre = (side - 1 - first) as i32;
     let (x, y) = (4 + centre * cell, header + centre * cell);
     canvas.outline_rect(x - 1, y - 1, cell as u32 + 2, cell as u32 + 2, 2, WHITE);
-    colour_bar(&mut canvas, (4 + map + 8, header), map, sequential, false, (0.0, most));
+    colour_bar(
+        &mut canvas,
+        (4 + map + 8, header),
+        map,
+        sequential,
+        false,
+        (0.0, most),
+    );
     canvas
 }
 
@@ -122,7 +138,10 @@ mod tests {
             .count();
         assert!(arrivals > 0);
         assert_eq!(a.visits[centre], arrivals as f64);
-        assert_eq!(a.floor[centre], 8, "the goal is a floor cell in every episode");
+        assert_eq!(
+            a.floor[centre], 8,
+            "the goal is a floor cell in every episode"
+        );
         assert_eq!(a.visits.iter().sum::<f64>(), (8 * 150) as f64);
         let pic = visits_picture(&eps, "maze/visits");
         assert!(pic.width() > 100 && pic.height() > 100);
