@@ -158,7 +158,6 @@ impl BanditEpisode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Environment;
 
     #[test]
     fn an_episode_records_every_pull_with_the_arms_it_was_made_on() {
