@@ -466,8 +466,14 @@ fn tensorboard_reads_back_the_tags_and_values_of_a_maze_run() {
     for tag in [tags::maze::VISITS, tags::maze::PATH, tags::plasticity::HEBB] {
         let images = v["images"][tag].as_array().unwrap();
         assert_eq!(images.len(), 4, "{tag}");
-        let (w, h) = (images[0][0].as_u64().unwrap(), images[0][1].as_u64().unwrap());
-        assert!((200..2000).contains(&w) && (150..2000).contains(&h), "{tag}: {w}×{h}");
+        let (w, h) = (
+            images[0][0].as_u64().unwrap(),
+            images[0][1].as_u64().unwrap(),
+        );
+        assert!(
+            (200..2000).contains(&w) && (150..2000).contains(&h),
+            "{tag}: {w}×{h}"
+        );
     }
 
     check_curves_chart(&run, dir.path());

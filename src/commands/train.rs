@@ -310,7 +310,25 @@ fn explain_disk_full(err: anyhow::Error, run: &Path) -> anyhow::Error {
     )
 }
 
-fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyhow::Result<Ended> {
+fn drive(trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyhow::Result<Ended> {
+    let newest = checkpoint::newest(&run.path)?;
+    let result = drive_logged(trainer, config, run);
+    // Stopped by a full disk before saving a checkpoint, this process logged only points past
+    // the newest one, which the next resume drops: its event file goes, so that retries on
+    // the full disk add no files.
+    if let Err(e) = &result {
+        if is_disk_full(e) && checkpoint::newest(&run.path).ok().flatten() == newest {
+            event_files::remove_this_process(&run.path);
+        }
+    }
+    result
+}
+
+fn drive_logged(
+    mut trainer: Trainer,
+    config: &ExperimentConfig,
+    run: &RunDir,
+) -> anyhow::Result<Ended> {
     device::keep_freed_memory();
     eprintln!(
         "backpropagation through time: {} (a2c.bptt = \"{}\")",
