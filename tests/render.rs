@@ -8,7 +8,7 @@ use common::plastic;
 use common::runs::{tiny_config, train, PLASTIC};
 
 /// The maze's colours for the goal and the agent (envs/src/grid_pictures/board.rs).
-const GOAL: [u8; 3] = [40, 180, 70];
+const GOAL: [u8; 3] = [40, 200, 80];
 const AGENT: [u8; 3] = [215, 40, 40];
 
 fn trained(dir: &Path, env: &str) -> std::path::PathBuf {

@@ -7,7 +7,7 @@ use crate::{Frame, GridEnv};
 pub const WALL: Rgb = [60, 60, 60];
 pub const FLOOR: Rgb = [240, 240, 240];
 const GRID: Rgb = [210, 210, 210];
-pub const GOAL: Rgb = [40, 180, 70];
+pub const GOAL: Rgb = [40, 200, 80];
 /// The goal in the frame the agent reaches it.
 pub const GOAL_REACHED: Rgb = [250, 215, 40];
 pub const AGENT: Rgb = [215, 40, 40];
