@@ -91,9 +91,10 @@ pub struct EvalArgs {
     /// e.g. `gym:CartPole-v1?max_episode_steps=1000`.
     #[arg(long)]
     pub env: Option<String>,
-    /// Also write one episode of the agent as an animated GIF, from the environment's
-    /// rgb_array frames (Gymnasium environments).
-    #[arg(long, value_name = "FILE.gif")]
+    /// Also draw one episode of the agent: FILE.gif animates it (the maze; Gymnasium
+    /// environments from their rgb_array frames), FILE.png draws it still (a panel per trip to
+    /// the maze's reward; a bandit episode's pulls and rewards).
+    #[arg(long, value_name = "FILE.gif|FILE.png")]
     pub render: Option<PathBuf>,
     /// Seed of the evaluation episodes (and of the policies' draws), as `plastic rollout --seed`.
     #[arg(long, default_value_t = 0)]

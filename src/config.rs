@@ -72,8 +72,11 @@ pub struct LogConfig {
     pub every: u64,
     /// Histograms of α, W, η.
     pub histograms_every: u64,
-    /// Pictures: the maze's visitation heat map and one path, a Hebbian trace.
+    /// TensorBoard pictures: the maze's visits and one episode's trips, a bandit episode's
+    /// pulls, the Hebbian trace and the modulator.
     pub images_every: u64,
+    /// One episode drawn into `animations/<update>.gif` (`.png` for bandits); 0: never.
+    pub animation_every: u64,
     /// Held-out evaluation (`eval/ep_rew_mean`; bandits also `eval/regret`), printed in the
     /// console too.
     pub eval_every: u64,
@@ -95,6 +98,7 @@ impl Default for LogConfig {
             every: 10,
             histograms_every: 100,
             images_every: 200,
+            animation_every: 0,
             eval_every: 100,
             eval_episodes: 500,
             eval_greedy: false,
@@ -244,6 +248,13 @@ impl ExperimentConfig {
         ] {
             anyhow::ensure!(v >= 1, "{key} = 0: give an interval of at least 1 update");
         }
+        anyhow::ensure!(
+            l.animation_every == 0 || crate::render::best_format(self.env.id.env()).is_some(),
+            "log.animation_every = {}: `{}` cannot be drawn (animations: the maze and Gymnasium \
+             environments; pictures: bandits); set it to 0",
+            l.animation_every,
+            self.env.id
+        );
         anyhow::ensure!(
             l.keep_checkpoints >= 1,
             "log.keep_checkpoints = 0: keep at least the newest checkpoint"

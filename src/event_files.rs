@@ -16,6 +16,21 @@ use std::path::Path;
 
 const PREFIX: &str = "events.out.tfevents.";
 
+/// Removes the event file this process writes in `run` (tensorboard-rs names it
+/// `events.out.tfevents.<time>.<host>.<pid>.0`), if any; a file that will not go stays.
+pub fn remove_this_process(run: &Path) {
+    let own = format!(".{}.0", std::process::id());
+    let Ok(entries) = std::fs::read_dir(run) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(PREFIX) && name.ends_with(&own) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Drops the points logged after environment step `last_step` from every event file in `run`.
 pub fn cut_after(run: &Path, last_step: u64) -> anyhow::Result<()> {
     let entries =

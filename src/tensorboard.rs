@@ -1,5 +1,6 @@
-//! TensorBoard event files through `tensorboard-rs`, behind the trainer's metrics sink, and
-//! the run's config as TensorBoard's text and HParams plugins read it.
+//! TensorBoard event files through `tensorboard-rs`'s file writer and summaries, behind the
+//! trainer's metrics sink, and the run's config as TensorBoard's text and HParams plugins
+//! read it.
 //!
 //! `tensorboard-rs` panics on I/O errors (and in some of its functions unconditionally, such
 //! as `add_text` and `add_hparams`, which are never called here: the config's summaries are
@@ -163,20 +164,16 @@ impl MetricsSink for TensorBoard {
     }
 
     fn image(&mut self, tag: &str, step: u64, image: &RgbImage) {
-        // tensorboard-rs reads the dimensions as (channels, width, height) and the bytes as
-        // rows: only square images come out right, so pad to a square.
-        let side = image.width.max(image.height);
-        let mut square = RgbImage::new(side, side);
-        for y in 0..image.height {
-            for x in 0..image.width {
-                square.put(x, y, image.get(x, y));
-            }
-        }
+        let (width, height) = (image.width, image.height);
         self.with(tag, |w| {
-            w.add_summary(
-                summary::image(tag, &square.pixels, &[3, side, side]),
-                step as usize,
-            )
+            // tensorboard-rs encodes the PNG from (channels, width, height) but records the
+            // two sizes the other way round: put them right.
+            let mut s = summary::image(tag, &image.pixels, &[3, width, height]);
+            for v in s.mut_value().iter_mut() {
+                v.mut_image().set_width(width as i32);
+                v.mut_image().set_height(height as i32);
+            }
+            w.add_summary(s, step as usize)
         });
     }
 

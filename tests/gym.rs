@@ -247,3 +247,43 @@ fn missing_gymnasium_says_how_to_install_it() {
         .stderr(predicates::str::contains("No module named 'gymnasium'"))
         .stderr(predicates::str::contains("scripts/setup.sh"));
 }
+
+/// A Gymnasium GIF ends on the frame the episode ended on (the vector env has already reset
+/// when the step returns): plastic_test/Countdown-v0 ends after 5 steps whatever the agent
+/// does, and paints each step its own colour.
+#[test]
+fn a_gymnasium_gif_has_a_frame_per_step_and_the_last_shows_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let id = "gym:plastic_test_envs:plastic_test/Countdown-v0";
+    plastic()
+        .env("PYTHONPATH", test_envs())
+        .arg("train")
+        .arg(config(dir.path(), id))
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success();
+    let gif = dir.path().join("countdown.gif");
+    plastic()
+        .env("PYTHONPATH", test_envs())
+        .arg("eval")
+        .arg(&run)
+        .args(["--episodes", "1", "--render"])
+        .arg(&gif)
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("6 frames"));
+    let frames = common::pictures::gif_frames(&gif);
+    assert_eq!(frames.len(), 6, "5 steps and the start");
+    // Step t is painted [40 t, 0, 255 − 40 t].
+    for (t, frame) in frames.iter().enumerate() {
+        let t = t as u8;
+        let [r, g, b] = frame.pixel(3, 3);
+        assert!(
+            r.abs_diff(40 * t) <= 4 && g <= 4 && b.abs_diff(255 - 40 * t) <= 4,
+            "frame {t}: {:?}",
+            [r, g, b]
+        );
+    }
+}

@@ -657,7 +657,14 @@ fn a_full_disk_stops_the_run_with_its_good_checkpoint_named() {
     let saved = checkpoints(&run);
     assert!(!saved.is_empty());
     assert!(error.contains(&saved[saved.len() - 1]), "{msg}");
-    let files = |run: &Path| std::fs::read_dir(run).unwrap().count();
+    let files = |run: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(run)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
     let before = files(&run);
     for _ in 0..2 {
         let msg = failure_message(plastic().args(["resume", run.to_str().unwrap()]));

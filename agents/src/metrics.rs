@@ -9,34 +9,13 @@ pub struct RgbImage {
     pub pixels: Vec<u8>,
 }
 
-impl RgbImage {
-    pub fn new(width: usize, height: usize) -> Self {
+impl From<plastic_envs::Frame> for RgbImage {
+    fn from(f: plastic_envs::Frame) -> Self {
         Self {
-            width,
-            height,
-            pixels: vec![0; width * height * 3],
+            width: f.width,
+            height: f.height,
+            pixels: f.rgb,
         }
-    }
-
-    pub fn put(&mut self, x: usize, y: usize, rgb: [u8; 3]) {
-        let i = (y * self.width + x) * 3;
-        self.pixels[i..i + 3].copy_from_slice(&rgb);
-    }
-
-    pub fn get(&self, x: usize, y: usize) -> [u8; 3] {
-        let i = (y * self.width + x) * 3;
-        [self.pixels[i], self.pixels[i + 1], self.pixels[i + 2]]
-    }
-
-    /// Each pixel blown up to a `k × k` block, so small grids are visible.
-    pub fn scaled(&self, k: usize) -> Self {
-        let mut out = Self::new(self.width * k, self.height * k);
-        for y in 0..out.height {
-            for x in 0..out.width {
-                out.put(x, y, self.get(x / k, y / k));
-            }
-        }
-        out
     }
 }
 
@@ -98,8 +77,16 @@ pub mod tags {
 
     /// Pictures of maze episodes.
     pub mod maze {
+        /// Visits relative to the hidden reward, over a batch of episodes.
         pub const VISITS: &str = "maze/visits";
+        /// One episode, a panel per trip to the reward.
         pub const PATH: &str = "maze/path";
+    }
+
+    /// Pictures of bandit episodes.
+    pub mod bandit {
+        /// One episode: the arms, the pulls and what they paid.
+        pub const PULLS: &str = "bandit/pulls";
     }
 }
 

@@ -81,6 +81,12 @@ pub trait Environment: std::fmt::Debug + Send + Sync + Any {
         None
     }
 
+    /// `num_envs` copies as bandits, for pictures of the arms an agent pulls; `None` for
+    /// environments that are not bandits.
+    fn build_bandit(&self, _num_envs: usize) -> Option<Result<Box<dyn BanditEnv>, EnvError>> {
+        None
+    }
+
     /// One environment that draws itself, for animations.
     fn build_drawn(&self) -> Option<Result<Box<dyn DrawnEnv>, EnvError>> {
         None
@@ -109,6 +115,16 @@ pub trait GridEnv: VecEnv {
     fn agent_cell(&self, env: usize) -> (usize, usize);
     /// Where environment `env`'s goal is in the current episode.
     fn goal_cell(&self, env: usize) -> (usize, usize);
+    /// Where environment `env`'s last move led, before anything the step did next: the goal
+    /// when it was reached (before the maze sends the agent on), the end of an episode before
+    /// the next one starts. Where the agent stands after `reset`.
+    fn entered_cell(&self, env: usize) -> (usize, usize);
+}
+
+/// A batch of bandits: arms whose expected rewards the agent does not see.
+pub trait BanditEnv: VecEnv {
+    /// Environment `env`'s expected reward of every arm, for its next pull.
+    fn arm_means(&self, env: usize) -> &[f32];
 }
 
 /// One rendered frame, RGB rows top to bottom.
@@ -121,6 +137,8 @@ pub struct Frame {
 
 /// One environment (a batch of one) that draws what it shows now.
 pub trait DrawnEnv: VecEnv {
+    /// What it shows after `reset` or the last step; after a step that ended an episode, that
+    /// episode's last state (not the next one's start).
     fn frame(&self) -> Result<Frame, EnvError>;
     /// The frame rate an animation of it should play at.
     fn fps(&self) -> f64;

@@ -10,9 +10,10 @@
 
 pub mod bandits;
 mod buffers;
+pub mod draw;
 mod error;
 pub mod family;
-mod grid_frame;
+pub mod grid_pictures;
 pub mod gym;
 pub mod maze;
 mod params;
@@ -26,8 +27,8 @@ pub mod tmaze;
 
 pub use buffers::{Step, StepBuffers};
 pub use error::EnvError;
-pub use family::{DrawnEnv, Environment, Family, Frame, GridEnv};
-pub use grid_frame::grid_frame;
+pub use family::{BanditEnv, DrawnEnv, Environment, Family, Frame, GridEnv};
+pub use grid_pictures::grid_frame;
 pub use params::Params;
 pub use policy::{Policy, PolicyError, RandomPolicy};
 pub use saved::EnvState;

@@ -229,6 +229,8 @@ pub struct Maze {
     centre_free_idx: usize,
     t: usize,
     agent: Vec<u32>,
+    /// The cell each row's last move led to, before a teleport or a new episode (for pictures).
+    entered: Vec<u32>,
     /// Index into `layout.free`, so teleports can skip it without a search.
     reward_idx: Vec<u32>,
     rngs: Vec<Rng>,
@@ -270,6 +272,7 @@ impl Maze {
             centre_free_idx,
             t: 0,
             agent: Vec::new(),
+            entered: Vec::new(),
             reward_idx: Vec::new(),
             rngs: Vec::new(),
             buf: StepBuffers::new(num_envs, OBS_DIM, false),
@@ -330,6 +333,10 @@ impl GridEnv for Maze {
         self.layout.coords(self.agent[env])
     }
 
+    fn entered_cell(&self, env: usize) -> (usize, usize) {
+        self.layout.coords(self.entered[env])
+    }
+
     /// The hidden reward cell.
     fn goal_cell(&self, env: usize) -> (usize, usize) {
         self.layout
@@ -360,6 +367,7 @@ impl VecEnv for Maze {
         let b = self.num_envs();
         self.rngs = rng::streams(seed, b);
         self.agent = vec![self.centre; b];
+        self.entered = vec![self.centre; b];
         self.reward_idx = vec![0; b];
         self.t = 0;
         for row in 0..b {
@@ -382,6 +390,7 @@ impl VecEnv for Maze {
             let here = self.agent[row] as usize;
             let there = here.wrapping_add_signed(offsets[action as usize]);
             let mut reward = 0.0;
+            self.entered[row] = if self.layout.wall[there] { here } else { there } as u32;
             if self.layout.wall[there] {
                 reward -= self.config.wall_penalty;
             } else {
@@ -445,6 +454,7 @@ impl VecEnv for Maze {
                 "its step, agent cells or reward cells are out of range".into(),
             ));
         }
+        self.entered = s.agent.clone();
         (self.t, self.agent, self.reward_idx, self.rngs) = (s.t, s.agent, s.reward_idx, s.rngs);
         self.buf.obs = s.obs;
         Ok(())

@@ -60,18 +60,18 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     } else {
         ActionMode::Sample
     };
-    // First: a GIF that cannot be written fails before the evaluation, not after it.
+    // First: a picture that cannot be written fails before the evaluation, not after it.
     if let Some(path) = &args.render {
-        let r = crate::render::episode_gif(ac, env, path, mode, args.seed)?;
+        let title = format!("{} on {}", loaded.checkpoint.path.display(), env.id());
+        let r = crate::render::episode(ac, env, path, mode, args.seed, &title)?;
+        let frames = match (r.frames, r.cut) {
+            (1, _) => "one episode".to_string(),
+            (n, false) => format!("{n} frames"),
+            (n, true) => format!("{n} frames (the episode was longer)"),
+        };
         eprintln!(
-            "wrote {}: {} frames{}, episode reward {:.3}",
+            "wrote {}: {frames}, episode reward {:.3}",
             path.display(),
-            r.frames,
-            if r.cut {
-                " (the episode was longer)"
-            } else {
-                ""
-            },
             r.reward
         );
     }

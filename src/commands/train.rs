@@ -11,7 +11,7 @@ use crate::progress::Pace;
 use crate::records::Records;
 use crate::run_dir::{shell_word, RunDir};
 use crate::tensorboard::TensorBoard;
-use crate::{event_files, memory, pictures};
+use crate::{event_files, memory, pictures, render};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use plastic_agents::a2c::{training_needs, TrainError, Trainer, UpdateStats};
@@ -313,7 +313,25 @@ fn explain_disk_full(err: anyhow::Error, run: &Path) -> anyhow::Error {
     )
 }
 
-fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyhow::Result<Ended> {
+fn drive(trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyhow::Result<Ended> {
+    let newest = checkpoint::newest(&run.path)?;
+    let result = drive_logged(trainer, config, run);
+    // Stopped by a full disk before saving a checkpoint, this process logged only points past
+    // the newest one, which the next resume drops: its event file goes, so that retries on
+    // the full disk add no files.
+    if let Err(e) = &result {
+        if is_disk_full(e) && checkpoint::newest(&run.path).ok().flatten() == newest {
+            event_files::remove_this_process(&run.path);
+        }
+    }
+    result
+}
+
+fn drive_logged(
+    mut trainer: Trainer,
+    config: &ExperimentConfig,
+    run: &RunDir,
+) -> anyhow::Result<Ended> {
     device::keep_freed_memory();
     eprintln!(
         "backpropagation through time: {} (a2c.bptt = \"{}\")",
@@ -330,6 +348,10 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
     let mut records = Records::open(&run.path, trainer.progress().env_steps)?;
     let env = config.env.id.env();
     let log = &config.log;
+    // `log.animation_every` was checked to fit the environment with the config.
+    let animation_format = (log.animation_every > 0)
+        .then(|| render::best_format(env))
+        .flatten();
     let bar = progress_bar(&trainer);
     let (mut last_time, mut last_steps) = (Instant::now(), trainer.progress().env_steps);
     // Off a terminal, a line of progress every so often, however fast updates go.
@@ -414,6 +436,11 @@ fn drive(mut trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyho
             Ok(())
         }),
         Periodic::new(log.images_every, |t| images(t.trainer, config, env, t.tb)).unless_stopping(),
+        Periodic::new(log.animation_every, |t| match animation_format {
+            Some(format) => animation(t.trainer, config, env, &run.path, format),
+            None => Ok(()),
+        })
+        .unless_stopping(),
         Periodic::new(log.checkpoint_every, |t| {
             save(t.trainer, t.tb, t.records).map(drop)
         }),
@@ -538,6 +565,9 @@ fn tensorboard_hint(logdir: &Path) -> String {
     };
     format!("{launcher} --logdir {}", shell_word(&logdir))
 }
+
+/// The folder of a run that holds its periodic animations.
+pub const ANIMATIONS: &str = "animations";
 
 /// Work `drive` does besides training, every `every` updates (a `log.*_every` key) and after
 /// the last one.
@@ -672,17 +702,33 @@ fn images(
 ) -> anyhow::Result<()> {
     let step = trainer.progress().env_steps;
     let seed = config.run.seed ^ EVAL_SALT;
-    let hebb = match env.build_grid(16).transpose()? {
-        Some(grid) => {
-            let pics = pictures::grid(trainer.model(), grid, seed)?;
-            sink.image(tags::maze::VISITS, step, &pics.heat_map);
-            sink.image(tags::maze::PATH, step, &pics.path);
-            pics.hebb
-        }
-        None => pictures::episode_trace(trainer.model(), env, seed)?,
-    };
-    if let Some(img) = hebb {
-        sink.image(tags::plasticity::HEBB, step, &img);
+    for (tag, picture) in pictures::tensorboard_pictures(trainer.model(), env, seed)? {
+        sink.image(tag, step, &picture.into_frame().into());
     }
+    Ok(())
+}
+
+/// One episode drawn into `<run>/animations/<update>.<gif or png>` (`log.animation_every`).
+fn animation(
+    trainer: &Trainer,
+    config: &ExperimentConfig,
+    env: &dyn Environment,
+    run: &Path,
+    format: render::Format,
+) -> anyhow::Result<()> {
+    let dir = run.join(ANIMATIONS);
+    std::fs::create_dir_all(&dir)?;
+    let p = trainer.progress();
+    let path = dir.join(format!("{:08}.{}", p.updates, format.extension()));
+    let title = format!("{} after {} steps", config.run.name, p.env_steps);
+    let seed = config.run.seed ^ EVAL_SALT;
+    render::episode(
+        trainer.model(),
+        env,
+        &path,
+        ActionMode::Sample,
+        seed,
+        &title,
+    )?;
     Ok(())
 }

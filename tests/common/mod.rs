@@ -1,4 +1,5 @@
 //! What every command-line test needs: the binary, and its `--json` output parsed.
+pub mod pictures;
 pub mod runs;
 
 use assert_cmd::Command;

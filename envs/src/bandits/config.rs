@@ -149,6 +149,10 @@ impl Environment for BanditConfig {
         )))
     }
 
+    fn build_bandit(&self, num_envs: usize) -> Option<Result<Box<dyn crate::BanditEnv>, EnvError>> {
+        Some(at_least_one(num_envs).map(|n| Box::new(super::Bandit::new(self.clone(), n)) as _))
+    }
+
     fn policy_names(&self) -> &'static [&'static str] {
         super::policies::POLICY_NAMES
     }

@@ -66,12 +66,6 @@ impl Bandit {
         &self.config
     }
 
-    /// Row `row`'s arm probabilities (expected rewards) at the current step.
-    pub fn arm_means(&self, row: usize) -> &[f32] {
-        let k = self.spec.num_actions;
-        &self.means[row * k..(row + 1) * k]
-    }
-
     /// Draws row `row`'s arms for a new episode and shows its first observation.
     fn start_episode(&mut self, row: usize) {
         let k = self.spec.num_actions;
@@ -107,6 +101,14 @@ impl Bandit {
             obs[last as usize] = 0.0;
         }
         obs[k..].fill(0.0);
+    }
+}
+
+impl crate::BanditEnv for Bandit {
+    /// Row `env`'s arm probabilities (expected rewards) at the current step.
+    fn arm_means(&self, env: usize) -> &[f32] {
+        let k = self.spec.num_actions;
+        &self.means[env * k..(env + 1) * k]
     }
 }
 
@@ -239,6 +241,7 @@ impl VecEnv for Bandit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::BanditEnv as _;
 
     fn bandit(id: &str, b: usize) -> Bandit {
         Bandit::new(BanditConfig::from_id(id).unwrap().unwrap(), b)

@@ -8,11 +8,13 @@ mod bayes;
 mod config;
 mod env;
 mod gittins;
+mod picture;
 mod policies;
 
 use bayes::bayes_optimal_regret;
 pub use config::{BanditConfig, DependentPrior, Task};
 pub use env::Bandit;
+pub use picture::{record, BanditEpisode};
 
 use crate::{EnvError, Environment, Family};
 

@@ -61,8 +61,24 @@ class Flattener:
 _MAKE_LOCK = threading.Lock()
 
 
+class KeepsFrames(gym.Wrapper):
+    """Renders after every reset and every step: the vector env resets an ended episode within
+    the step, and the frame the episode ended on would otherwise be lost."""
+
+    def reset(self, **kwargs):
+        out = self.env.reset(**kwargs)
+        self.reset_frame = self.env.render()
+        return out
+
+    def step(self, action):
+        out = self.env.step(action)
+        self.step_frame = self.env.render()
+        return out
+
+
 def make_vec(env_id, kwargs, num_envs, render):
-    """The vector env every bridge and benchmark uses: sync, same-step autoreset, no copies."""
+    """The vector env every bridge and benchmark uses: sync, same-step autoreset, no copies;
+    with `render`, `rgb_array` frames kept by `KeepsFrames`."""
     kwargs = {key: parse_value(value) for key, value in kwargs}
     if render:
         kwargs["render_mode"] = "rgb_array"
@@ -75,6 +91,7 @@ def make_vec(env_id, kwargs, num_envs, render):
             num_envs=num_envs,
             vectorization_mode="sync",
             vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP, "copy": False},
+            wrappers=[KeepsFrames] if render else None,
             **kwargs,
         )
 
@@ -83,6 +100,7 @@ class Bridge:
     def __init__(self, env_id, kwargs, num_envs, render):
         self.env = make_vec(env_id, kwargs, num_envs, render)
         self.num_envs = num_envs
+        self.stepped = False
         actions = self.env.single_action_space
         if not isinstance(actions, Discrete):
             kind = "continuous " if isinstance(actions, Box) else ""
@@ -108,12 +126,14 @@ class Bridge:
             )
 
     def reset(self, seed):
+        self.stepped = False
         obs, _ = self.env.reset(seed=seed)
         return self.obs.rows(obs, self.num_envs)
 
     def step(self, actions):
         """`actions`: B native-endian int64s, 0-based. Cheap numpy calls only: this runs once per
         vector step, and its cost is what the bridge adds to Gymnasium's own."""
+        self.stepped = True
         chosen = np.frombuffer(actions, dtype=np.int64)
         if self.action_start:
             chosen = chosen + self.action_start
@@ -130,8 +150,10 @@ class Bridge:
         self.env.close()
 
     def render(self):
-        """The first environment's frame as a contiguous uint8 [height, width, 3] array."""
-        frame = self.env.render()[0]
+        """The first environment's frame after the last reset or step (for a step that ended the
+        episode, its last state), as a contiguous uint8 [height, width, 3] array."""
+        keeper = self.env.envs[0]
+        frame = keeper.step_frame if self.stepped else keeper.reset_frame
         if frame is None:
             raise Unsupported("the environment returned no rgb_array frame")
         return np.ascontiguousarray(np.asarray(frame, dtype=np.uint8)[:, :, :3])
