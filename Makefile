@@ -17,9 +17,7 @@ BANDIT_RUN ?= runs/quickstart-bandit
 run: build
 	@if [ -f $(RUN)/config.toml ]; then $(PLASTIC) resume $(RUN); \
 	else $(PLASTIC) train $(CONFIG) --out $(RUN) --set run.total_steps=$(STEPS); fi
-	$(PLASTIC) eval $(RUN)
-	@# The animation of one episode goes here once the maze renders itself:
-	@#   $(PLASTIC) eval $(RUN) --render $(RUN)/episode.gif
+	$(PLASTIC) eval $(RUN) --render $(RUN)/episode.gif
 	@echo "TensorBoard: make tensorboard   (then open http://localhost:6006)"
 
 run-bandit: build
