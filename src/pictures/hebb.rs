@@ -2,7 +2,7 @@
 use plastic_agents::acting::{ActionMode, AgentPolicy};
 use plastic_agents::ActorCritic;
 use plastic_envs::draw::{
-    colour_bar, colour_bar_width, diverging, tick, Align, Canvas, Chart, Font, INK, WHITE,
+    caption_width, colour_bar, colour_bar_width, diverging, tick, Canvas, Chart, Font, INK, WHITE,
 };
 use plastic_envs::{EnvError, Environment, Policy};
 use tch::Kind;
@@ -134,21 +134,11 @@ impl TraceEpisode {
         let chart_h = 110;
         let charts = if self.modulator.is_empty() { 1 } else { 2 };
         let width = (4 + matrix + 8 + bar + 4)
-            .max(
-                lines
-                    .iter()
-                    .map(|l| Font::Label.width(l))
-                    .max()
-                    .unwrap_or(0)
-                    + 8,
-            )
+            .max(caption_width(&lines))
             .max(420);
         let height = header + matrix + 8 + charts * (chart_h + 4) + line + 4;
         let mut canvas = Canvas::new(width as usize, height as usize, WHITE);
-        for (i, l) in lines.iter().enumerate() {
-            let font = if i == 0 { Font::Title } else { Font::Label };
-            canvas.text(4, 2 + i as i32 * line, l, font, Align::Left, INK);
-        }
+        canvas.caption(&lines, INK);
         for (r, &post) in rows.iter().enumerate() {
             for (c, &pre) in columns.iter().enumerate() {
                 let v = self.hebb[post * h + pre] / limit;

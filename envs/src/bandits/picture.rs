@@ -1,7 +1,7 @@
 //! One bandit episode as a picture: a row per arm, a column per step, each cell shaded by the
 //! arm's expected reward and the arm pulled marked with what it paid.
 use crate::draw::{
-    colour_bar, colour_bar_width, sequential, tick, Align, Canvas, Font, INK, WHITE,
+    caption_width, colour_bar, colour_bar_width, sequential, tick, Align, Canvas, Font, INK, WHITE,
 };
 use crate::{BanditEnv, EnvError, Policy};
 
@@ -89,20 +89,11 @@ impl BanditEpisode {
         let label_w = Font::Label.width("arm 10") + 6;
         let grid_w = steps as i32 * col;
         let grid_h = arms as i32 * row;
-        let width = (label_w + grid_w + 10 + colour_bar_width(0.0, f64::from(best)) + 4).max(
-            lines
-                .iter()
-                .map(|l| Font::Label.width(l))
-                .max()
-                .unwrap_or(0)
-                + 8,
-        );
+        let width = (label_w + grid_w + 10 + colour_bar_width(0.0, f64::from(best)) + 4)
+            .max(caption_width(&lines));
         let height = header + grid_h.max(60) + 2 * line + 6;
         let mut canvas = Canvas::new(width as usize, height as usize, WHITE);
-        for (i, l) in lines.iter().enumerate() {
-            let font = if i == 0 { Font::Title } else { Font::Label };
-            canvas.text(4, 2 + i as i32 * line, l, font, Align::Left, INK);
-        }
+        canvas.caption(&lines, INK);
         let x0 = label_w;
         for arm in 0..arms {
             let y = header + arm as i32 * row;

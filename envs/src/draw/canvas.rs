@@ -43,6 +43,27 @@ impl Font {
     }
 }
 
+/// The font of a caption's line `i`: the first is the picture's title.
+fn caption_font(i: usize) -> Font {
+    if i == 0 {
+        Font::Title
+    } else {
+        Font::Label
+    }
+}
+
+/// The width a picture needs for its caption `lines` ([`Canvas::caption`]): the widest line
+/// plus the margins.
+pub fn caption_width(lines: &[String]) -> i32 {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| caption_font(i).width(l))
+        .max()
+        .unwrap_or(0)
+        + 8
+}
+
 /// Where a text's anchor point is, horizontally: its left end, middle or right end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Align {
@@ -74,6 +95,14 @@ impl Canvas {
 
     pub fn height(&self) -> usize {
         self.height
+    }
+
+    /// Writes a picture's caption at its top: the title, then a line each on what it shows.
+    pub fn caption(&mut self, lines: &[String], ink: Rgb) {
+        let line = Font::Label.line_height();
+        for (i, l) in lines.iter().enumerate() {
+            self.text(4, 2 + i as i32 * line, l, caption_font(i), Align::Left, ink);
+        }
     }
 
     pub fn pixel(&self, x: usize, y: usize) -> Rgb {

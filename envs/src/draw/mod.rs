@@ -5,6 +5,6 @@ mod canvas;
 mod chart;
 mod colours;
 
-pub use canvas::{Align, Canvas, Font, Rgb, BLACK, GREY, INK, WHITE};
+pub use canvas::{caption_width, Align, Canvas, Font, Rgb, BLACK, GREY, INK, WHITE};
 pub use chart::Chart;
 pub use colours::{colour_bar, colour_bar_width, diverging, sequential, tick, time, Scale};

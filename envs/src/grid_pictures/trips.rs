@@ -3,7 +3,7 @@
 use super::animation::draw_trail;
 use super::board::{Board, GOAL};
 use super::GridEpisode;
-use crate::draw::{time, Align, Canvas, Font, INK, WHITE};
+use crate::draw::{caption_width, time, Align, Canvas, Font, INK, WHITE};
 
 /// Panels per row, and at most this many rows.
 const COLUMNS: usize = 5;
@@ -37,20 +37,10 @@ impl GridEpisode {
             lines.push(format!("the first {shown} of {} trips", trips.len()));
         }
         let header = lines.len() as i32 * line + 6;
-        let width = (columns as i32 * panel_w + 8).max(
-            lines
-                .iter()
-                .map(|l| Font::Label.width(l))
-                .max()
-                .unwrap_or(0)
-                + 8,
-        );
+        let width = (columns as i32 * panel_w + 8).max(caption_width(&lines));
         let height = header + rows as i32 * panel_h + 4;
         let mut canvas = Canvas::new(width as usize, height as usize, WHITE);
-        for (i, l) in lines.iter().enumerate() {
-            let font = if i == 0 { Font::Title } else { Font::Label };
-            canvas.text(4, 2 + i as i32 * line, l, font, Align::Left, INK);
-        }
+        canvas.caption(&lines, INK);
         for (i, trip) in trips.iter().take(shown).enumerate() {
             let x = 4 + (i % COLUMNS) as i32 * panel_w;
             let y = header + (i / COLUMNS) as i32 * panel_h;

@@ -1,7 +1,9 @@
 //! Where agents walk relative to the goal: every episode shifted so its goal is the centre,
 //! so episodes with the goal in different places add up instead of blurring.
 use super::GridEpisode;
-use crate::draw::{colour_bar, colour_bar_width, sequential, Align, Canvas, Font, INK, WHITE};
+use crate::draw::{
+    caption_width, colour_bar, colour_bar_width, sequential, Canvas, Font, INK, WHITE,
+};
 
 /// Offsets that are never a floor cell.
 const NEVER_FLOOR: [u8; 3] = [200, 200, 200];
@@ -41,19 +43,9 @@ pub fn visits_picture(episodes: &[GridEpisode], title: &str) -> Canvas {
     ];
     let header = lines.len() as i32 * line + 8;
     let map = n as i32 * cell;
-    let width = (4 + map + 8 + colour_bar_width(0.0, most) + 4).max(
-        lines
-            .iter()
-            .map(|l| Font::Label.width(l))
-            .max()
-            .unwrap_or(0)
-            + 8,
-    );
+    let width = (4 + map + 8 + colour_bar_width(0.0, most) + 4).max(caption_width(&lines));
     let mut canvas = Canvas::new(width as usize, (header + map + 6) as usize, WHITE);
-    for (i, l) in lines.iter().enumerate() {
-        let font = if i == 0 { Font::Title } else { Font::Label };
-        canvas.text(4, 2 + i as i32 * line, l, font, Align::Left, INK);
-    }
+    canvas.caption(&lines, INK);
     for r in 0..n {
         for c in 0..n {
             let i = (first + r) * span + first + c;
