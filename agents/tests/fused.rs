@@ -177,3 +177,53 @@ fn bptt_setting_picks_the_engine_and_explains_a_refusal() {
         "{err}"
     );
 }
+
+/// The trace loops split the batch over the cores (`run.threads`); α's gradient, a sum over
+/// the batch, is added in groups that depend on the batch size only, so the gradients are
+/// the same bit for bit with 1 thread and with 3 (with enough rows for several per group).
+#[test]
+fn fused_gradients_are_the_same_for_any_thread_count() {
+    const ROWS: i64 = 70;
+    let retroactive = CoreConfig {
+        modulation: Modulation::Retroactive,
+        ..CoreConfig::backpropamine(11)
+    };
+    let before = tch::get_num_threads();
+    for config in [CoreConfig::backpropamine(11), retroactive] {
+        tch::manual_seed(11);
+        let (vs, core) = build(&config, IN);
+        randomize(&vs);
+        let xs = Tensor::randn([T, ROWS, IN], F64);
+        let weights = Tensor::randn([T, ROWS, core.hidden()], F64);
+        let run = |threads: i32| {
+            tch::set_num_threads(threads);
+            for (_, mut p) in named_params(&vs) {
+                p.zero_grad();
+            }
+            let mut tape = Tape::new(&core, &core.initial_state(ROWS), Engine::Fused);
+            let mut outs = Vec::new();
+            for (t, x) in xs.unbind(0).iter().enumerate() {
+                // Every seventh row starts a new episode at step 3.
+                let start: Vec<bool> = (0..ROWS).map(|b| t == 3 && b % 7 == 0).collect();
+                outs.push(tape.step(x, &start));
+            }
+            let hs = Tensor::stack(&outs, 0).set_requires_grad(true);
+            (&hs * &weights).sum(Kind::Double).backward();
+            tape.backward(&hs.grad());
+            named_params(&vs)
+                .into_iter()
+                .map(|(n, p)| (n, p.grad().copy()))
+                .collect::<Vec<_>>()
+        };
+        let (one, three) = (run(1), run(3));
+        for ((name, a), (_, b)) in one.iter().zip(&three) {
+            assert!(
+                a.equal(b),
+                "{}: gradient of {name} differs between 1 and 3 threads by {:e}",
+                label(&config),
+                max_abs_diff(a, b)
+            );
+        }
+    }
+    tch::set_num_threads(before);
+}

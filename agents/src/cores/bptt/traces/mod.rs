@@ -5,6 +5,7 @@
 //! (updating the buffers it owns in place where it can), freed before the next step, so
 //! memory still grows as one trace per step (two under retroactive modulation).
 mod cpu;
+mod pool;
 
 use cpu::{RetroRows, RetroUpdate, Rows3, Update};
 use tch::kind::Element;
@@ -169,7 +170,7 @@ impl TraceStep<'_> {
     }
 
     /// The loops' view of this step, with `keep` for the rule's (ones when `None`).
-    fn update<T: Element + num_traits::Float, R>(
+    fn update<T: Element + num_traits::Float + Send + Sync, R>(
         &self,
         keep: Option<&Tensor>,
         s: &Tensor,
@@ -195,7 +196,7 @@ impl TraceStep<'_> {
     }
 
     /// The loops' view of this step under retroactive modulation, `elig` = `E_{t−1}`.
-    fn retro_update<T: Element + num_traits::Float, R>(
+    fn retro_update<T: Element + num_traits::Float + Send + Sync, R>(
         &self,
         f: &RetroFactors,
         elig: &Tensor,
@@ -387,7 +388,8 @@ mod tests {
     //! autograd), pass by pass, on the CPU: every factor kind, the clip active.
     use super::*;
 
-    const B: i64 = 3;
+    // Enough rows that α's gradient is summed in several groups, the last one short.
+    const B: i64 = 37;
     const H: i64 = 11;
 
     fn uniform(dims: &[i64], lo: f64, hi: f64) -> Tensor {
