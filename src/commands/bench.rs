@@ -134,6 +134,7 @@ struct CoreBench {
     device: String,
     /// `autograd` or `fused`.
     bptt: &'static str,
+    trace_checkpoint_every: usize,
     batch: i64,
     steps: i64,
     threads: i32,
@@ -156,6 +157,7 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
         steps: args.steps,
         core,
         bptt: args.bptt,
+        trace_checkpoint_every: usize::try_from(args.trace_checkpoint_every)?,
         device,
         repeats: usize::try_from(args.repeats)?,
         threads: args.threads,
@@ -166,6 +168,7 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
         core: spec.core,
         device: format!("{device:?}"),
         bptt: r.engine.name(),
+        trace_checkpoint_every: spec.trace_checkpoint_every,
         batch: spec.batch,
         steps: spec.steps,
         threads: r.threads,
@@ -180,8 +183,8 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
         let mib =
             |b: Option<u64>| b.map_or("n/a".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));
         format!(
-            "{} core, H {}, B {} × T {} on {} ({} threads, {} BPTT): {:.3} s per \
-             forward+backward (forward {:.3} s; {:.0} env-steps/s); memory: forward +{}, \
+            "{} core, H {}, B {} × T {} on {} ({} threads, {} BPTT, trace checkpoint every {}): {:.3} \
+             s per forward+backward (forward {:.3} s; {:.0} env-steps/s); memory: forward +{}, \
              peak +{}",
             report.core.kind.name(),
             report.core.hidden,
@@ -190,6 +193,7 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
             report.device,
             report.threads,
             report.bptt,
+            report.trace_checkpoint_every,
             report.seconds_per_batch,
             report.forward_seconds,
             report.env_steps_per_second,
