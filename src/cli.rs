@@ -136,6 +136,28 @@ pub enum BenchTarget {
     Core(BenchCoreArgs),
     /// Whole training updates (rollout, losses, backward, optimiser step) of a config.
     Train(BenchTrainArgs),
+    /// The CPU passes over the `[B × H × H]` traces alone: achieved GB/s and GFLOP/s from
+    /// the bytes and arithmetic each must do, to set next to the memory bandwidth.
+    Traces(BenchTracesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchTracesArgs {
+    /// Batch rows (B).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..))]
+    pub batch: i64,
+    /// Neurons (H).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..))]
+    pub hidden: i64,
+    /// Threads (default: libtorch's choice, as in training).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=crate::config::MAX_THREADS as i64))]
+    pub threads: Option<i32>,
+    /// Timed runs of each pass; the median is reported.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    pub repeats: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

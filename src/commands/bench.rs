@@ -1,4 +1,4 @@
-use crate::cli::{BenchCoreArgs, BenchEnvArgs, BenchTrainArgs};
+use crate::cli::{BenchCoreArgs, BenchEnvArgs, BenchTracesArgs, BenchTrainArgs};
 use crate::output::emit;
 use plastic_envs::rng;
 use plastic_envs::{registry, Environment};
@@ -267,5 +267,62 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
             report.seconds_per_update,
             report.env_steps_per_second,
         )
+    })
+}
+
+#[derive(Serialize)]
+struct TracesBench {
+    batch: i64,
+    hidden: i64,
+    threads: i32,
+    passes: Vec<PassReport>,
+}
+
+#[derive(Serialize)]
+struct PassReport {
+    #[serde(flatten)]
+    rate: plastic_agents::cores::roofline::PassRate,
+    gb_per_s: f64,
+    gflop_per_s: f64,
+}
+
+/// Times each CPU trace pass alone and reports its achieved bandwidth and arithmetic rate.
+pub fn traces(args: &BenchTracesArgs) -> anyhow::Result<()> {
+    if let Some(n) = args.threads {
+        tch::set_num_threads(n);
+    }
+    let rates = plastic_agents::cores::roofline::measure(
+        args.batch,
+        args.hidden,
+        usize::try_from(args.repeats)?,
+    );
+    let report = TracesBench {
+        batch: args.batch,
+        hidden: args.hidden,
+        threads: tch::get_num_threads(),
+        passes: rates
+            .into_iter()
+            .map(|rate| PassReport {
+                gb_per_s: rate.gb_per_s(),
+                gflop_per_s: rate.gflop_per_s(),
+                rate,
+            })
+            .collect(),
+    };
+    emit(args.json, &report, || {
+        let mut text = format!(
+            "trace passes, B {} × H {}² f32 on the CPU ({} threads), median of {}:",
+            report.batch, report.hidden, report.threads, args.repeats
+        );
+        for p in &report.passes {
+            text += &format!(
+                "\n  {:<28} {:>9.1} µs  {:>6.1} GB/s  {:>6.1} GFLOP/s",
+                p.rate.pass,
+                p.rate.seconds * 1e6,
+                p.gb_per_s,
+                p.gflop_per_s
+            );
+        }
+        text
     })
 }

@@ -30,6 +30,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench {
             target: BenchTarget::Train(args),
         } => bench::train(&args).map(done),
+        Command::Bench {
+            target: BenchTarget::Traces(args),
+        } => bench::traces(&args).map(done),
         Command::Info { json } => info::run(json).map(done),
     }
 }

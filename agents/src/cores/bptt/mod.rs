@@ -19,6 +19,8 @@ mod cell;
 mod fused;
 mod traces;
 
+pub use traces::roofline;
+
 use super::{Core, State};
 use fused::FusedTape;
 use tch::{Device, Kind, Tensor};

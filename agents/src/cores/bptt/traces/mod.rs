@@ -6,6 +6,7 @@
 //! memory still grows as one trace per step (two under retroactive modulation).
 mod cpu;
 mod pool;
+pub mod roofline;
 
 use cpu::{RetroRows, RetroUpdate, Rows3, Update};
 use tch::kind::Element;
