@@ -217,7 +217,7 @@ impl Kept {
     /// Adds the trace after the next step, dropping the one before it unless it is kept.
     fn push(&mut self, next: Tensor) {
         let t = self.traces.len() - 1;
-        if t % self.every != 0 {
+        if !t.is_multiple_of(self.every) {
             self.traces[t] = None;
         }
         self.traces.push(Some(next));
