@@ -13,7 +13,7 @@
 //! `Hebb`), so it has its own forward pass and first backward pass, [`RetroUpdate`]; the
 //! second backward pass is [`Update::backward_input`]'s. Two trace-sized tensors are kept per
 //! step.
-use super::pool::install;
+use super::pool::{install, min_items, shared_out};
 use num_traits::Float;
 use rayon::prelude::*;
 
@@ -127,6 +127,29 @@ macro_rules! rows {
     };
 }
 
+/// Calls `$f((item, ((a, b), …)))` for each item of the slices `a`, `b`, … cut in chunks of
+/// the given lengths, zipped and enumerated: shared out in the pool when the pass covers enough
+/// trace cells (`$cells`, [`shared_out`]), else on the calling thread. Items are independent,
+/// so either way gives the same numbers.
+macro_rules! for_each_item {
+    ($cells:expr, $f:expr; ($first:expr, $n:expr) $(, ($rest:expr, $m:expr))* $(,)?) => {{
+        let cells: usize = $cells;
+        if shared_out(cells) {
+            let min = min_items(cells, $first.len() / ($n));
+            install(|| {
+                $first.par_chunks_mut($n) $(.zip($rest.par_chunks_mut($m)))*
+                    .enumerate()
+                    .with_min_len(min)
+                    .for_each($f)
+            })
+        } else {
+            $first.chunks_mut($n) $(.zip($rest.chunks_mut($m)))*
+                .enumerate()
+                .for_each($f)
+        }
+    }};
+}
+
 /// The most groups [`Update::backward_input`] splits the batch into for α's gradient, a sum
 /// over the batch: each group sums its rows into its own `[H × H]` buffer, and the buffers are
 /// added in group order. The groups depend on `B` only, so the sum, and with it the whole
@@ -145,20 +168,16 @@ pub(super) struct Rows3<'a, T> {
     pub dpre: &'a mut [T],
 }
 
-// Every batch row is independent of the others, so each pass runs its rows in parallel (in the
-// rayon pool the caller installs); only α's gradient sums over rows, in fixed groups.
+// Every batch row is independent of the others, so each pass runs its rows in parallel (when
+// large enough, `for_each_item!`); only α's gradient sums over rows, in fixed groups.
 impl<T: Float + Send + Sync> Update<'_, T> {
     /// Writes `next = Hebb_t` and `raw[b,i] = Σ_j α[i,j] · next[b,i,j] · post[b,j]`, the
     /// plastic input of the next step (`post` = `h_t`, the next step's pre-synaptic
     /// activity).
     pub fn forward(&self, post: &[T], next: &mut [T], raw: &mut [T]) {
         let h = self.h;
-        install(|| {
-            next.par_chunks_mut(h * h)
-                .zip(raw.par_chunks_mut(h))
-                .enumerate()
-                .for_each(|(b, (next, raw))| self.forward_row(b, post, next, raw))
-        });
+        for_each_item!(next.len(), |(b, (next, raw))| self.forward_row(b, post, next, raw);
+            (next, h * h), (raw, h));
     }
 
     rows!(forward_row, forward_avx2, forward_body, (b: usize, post: &[T], next: &mut [T], raw: &mut [T]));
@@ -185,16 +204,11 @@ impl<T: Float + Send + Sync> Update<'_, T> {
     /// `hebb` keeps everything and skips it) and `dpre_j = Σ_i G[i,j] s_i`.
     pub fn backward_update(&self, next: &[T], grad: &mut [T], want_dkeep: bool, out: Rows3<'_, T>) {
         let h = self.h;
-        install(|| {
-            grad.par_chunks_mut(h * h)
-                .zip(out.ds.par_chunks_mut(h))
-                .zip(out.dkeep.par_chunks_mut(h).zip(out.dpre.par_chunks_mut(h)))
-                .enumerate()
-                .for_each(|(b, ((grad, ds), (dkeep, dpre)))| {
-                    let out = Rows3 { ds, dkeep, dpre };
-                    self.update_row(b, next, grad, want_dkeep, out)
-                })
-        });
+        let Rows3 { ds, dkeep, dpre } = out;
+        for_each_item!(grad.len(), |(b, (((grad, ds), dkeep), dpre))| {
+            let out = Rows3 { ds, dkeep, dpre };
+            self.update_row(b, next, grad, want_dkeep, out)
+        }; (grad, h * h), (ds, h), (dkeep, h), (dpre, h));
     }
 
     rows!(update_row, update_avx2, update_body,
@@ -242,27 +256,18 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         dpre: &mut [T],
         dalpha: Option<&mut [T]>,
     ) {
-        install(|| self.input_groups(draw, grad, dpre, dalpha));
-    }
-
-    fn input_groups(&self, draw: &[T], grad: &mut [T], dpre: &mut [T], dalpha: Option<&mut [T]>) {
         let h = self.h;
         let batch = dpre.len() / h;
         let rows = group_rows(batch);
-        let groups = grad
-            .par_chunks_mut(rows * h * h)
-            .zip(dpre.par_chunks_mut(rows * h))
-            .enumerate();
         let Some(dalpha) = dalpha else {
-            return groups
-                .for_each(|(k, (grad, dpre))| self.input_rows(k * rows, draw, grad, dpre, None));
+            return for_each_item!(grad.len(), |(k, (grad, dpre))| {
+                self.input_rows(k * rows, draw, grad, dpre, None)
+            }; (grad, rows * h * h), (dpre, rows * h));
         };
         let mut sums = vec![T::zero(); batch.div_ceil(rows) * h * h];
-        groups
-            .zip(sums.par_chunks_mut(h * h))
-            .for_each(|((k, (grad, dpre)), sum)| {
-                self.input_rows(k * rows, draw, grad, dpre, Some(sum))
-            });
+        for_each_item!(grad.len(), |(k, ((grad, dpre), sum))| {
+            self.input_rows(k * rows, draw, grad, dpre, Some(sum))
+        }; (grad, rows * h * h), (dpre, rows * h), (sums, h * h));
         for sum in sums.chunks_exact(h * h) {
             for (da, &s) in dalpha.iter_mut().zip(sum) {
                 *da = *da + s;
@@ -336,15 +341,9 @@ impl<T: Float + Send + Sync> RetroUpdate<'_, T> {
     /// · post[b,j]`, the plastic input of the next step.
     pub fn forward(&self, post: &[T], next: &mut [T], next_elig: &mut [T], raw: &mut [T]) {
         let h = self.base.h;
-        install(|| {
-            next.par_chunks_mut(h * h)
-                .zip(next_elig.par_chunks_mut(h * h))
-                .zip(raw.par_chunks_mut(h))
-                .enumerate()
-                .for_each(|(b, ((next, next_elig), raw))| {
-                    self.forward_row(b, post, next, next_elig, raw)
-                })
-        });
+        for_each_item!(next.len(), |(b, ((next, next_elig), raw))| {
+            self.forward_row(b, post, next, next_elig, raw)
+        }; (next, h * h), (next_elig, h * h), (raw, h));
     }
 
     rows!(forward_row, forward_avx2, forward_body,
@@ -393,22 +392,21 @@ impl<T: Float + Send + Sync> RetroUpdate<'_, T> {
         out: RetroRows<'_, T>,
     ) {
         let h = self.base.h;
-        install(|| {
-            grad.par_chunks_mut(h * h)
-                .zip(grad_elig.par_chunks_mut(h * h))
-                .zip(out.dm.par_chunks_mut(h).zip(out.ds.par_chunks_mut(h)))
-                .zip(out.dkeep.par_chunks_mut(h).zip(out.dpre.par_chunks_mut(h)))
-                .enumerate()
-                .for_each(|(b, (((grad, grad_elig), (dm, ds)), (dkeep, dpre)))| {
-                    let out = RetroRows {
-                        dm,
-                        ds,
-                        dkeep,
-                        dpre,
-                    };
-                    self.update_row(b, next, grad, grad_elig, out)
-                })
-        });
+        let RetroRows {
+            dm,
+            ds,
+            dkeep,
+            dpre,
+        } = out;
+        for_each_item!(grad.len(), |(b, (((((grad, grad_elig), dm), ds), dkeep), dpre))| {
+            let out = RetroRows {
+                dm,
+                ds,
+                dkeep,
+                dpre,
+            };
+            self.update_row(b, next, grad, grad_elig, out)
+        }; (grad, h * h), (grad_elig, h * h), (dm, h), (ds, h), (dkeep, h), (dpre, h));
     }
 
     rows!(update_row, update_avx2, update_body,

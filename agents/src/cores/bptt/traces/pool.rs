@@ -1,14 +1,41 @@
 //! The threads the trace loops of [`super::cpu`] run on: a rayon pool as large as libtorch's
 //! intra-op thread count (`run.threads`, `plastic bench core --threads`), so one setting says
 //! how many cores a run uses. The loops give the same numbers for any pool size.
+//!
+//! Handing a pass to the pool and waiting for it costs a few microseconds on an idle machine
+//! and up to a scheduler time slice on a loaded one, paid once per pass (two or three per step
+//! and batch). So a pass smaller than [`GRAIN`] trace cells, or any pass when the pool would
+//! have one thread, runs on the calling thread, and a pass shared out gives each task at least
+//! [`GRAIN`] cells.
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use std::sync::{Arc, Mutex, PoisonError};
+
+/// Trace cells (`[H]`-long rows times their count) worth one hand-off: at the loops' few
+/// cells per nanosecond, tens of microseconds of work, well above the hand-off's cost on an
+/// idle machine. `plastic bench traces` times the passes on both sides of it.
+pub(super) const GRAIN: usize = 1 << 16;
+
+fn threads() -> usize {
+    tch::get_num_threads().max(1) as usize
+}
+
+/// Whether a pass over `cells` trace cells goes to the pool (else: the calling thread).
+pub(super) fn shared_out(cells: usize) -> bool {
+    cells >= GRAIN && threads() > 1
+}
+
+/// The fewest items (batch rows or groups of them) a task of a pass shared out takes, when the
+/// pass covers `cells` trace cells in `items` items: enough for [`GRAIN`] cells.
+pub(super) fn min_items(cells: usize, items: usize) -> usize {
+    let per_item = cells.div_ceil(items.max(1)).max(1);
+    GRAIN.div_ceil(per_item)
+}
 
 /// Runs `work` in the pool sized to libtorch's current thread count, built on first use and
 /// again when that count changes.
 pub(super) fn install<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     static POOL: Mutex<Option<(usize, Arc<ThreadPool>)>> = Mutex::new(None);
-    let threads = tch::get_num_threads().max(1) as usize;
+    let threads = threads();
     let pool = {
         let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
         match &*pool {
