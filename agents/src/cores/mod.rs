@@ -200,6 +200,11 @@ impl Core {
         &self.b
     }
 
+    /// Input weights `W_in`, `[G·H × in]`, and bias `b`, `[G·H]`.
+    pub(crate) fn w_in_b(&self) -> (&Tensor, &Tensor) {
+        (&self.w_in, &self.b)
+    }
+
     /// Fixed recurrent weights `W`, `[G·H × H]` (LSTM: gates i, f, g, o stacked).
     pub fn w(&self) -> &Tensor {
         &self.w

@@ -16,6 +16,7 @@
 //! Covers plastic RNNs and LSTMs with any rule, α and η shape and neuromodulation (any
 //! modulator shape): [`super::Engine::fused_unsupported`].
 use super::cell::{self, CellActs};
+use super::host::{HostStep, StepInput};
 use super::traces::{plastic_input, Backend, Factors, RetroFactors, TraceStep};
 use crate::cores::plasticity::{eligibility_factors, Paired, Rate};
 use crate::cores::state::foreign_state;
@@ -292,6 +293,13 @@ impl<G> Mode<'_, G> {
         }
     }
 
+    fn eligs(&self) -> Option<&Kept> {
+        match self {
+            Mode::Direct(_) => None,
+            Mode::Retroactive { eligs, .. } => Some(eligs),
+        }
+    }
+
     fn eligs_mut(&mut self) -> Option<&mut Kept> {
         match self {
             Mode::Direct(_) => None,
@@ -300,9 +308,24 @@ impl<G> Mode<'_, G> {
     }
 }
 
+/// Step `t` of the plastic RNN on the host: `h_t` and what the trace pass gives.
+fn advance_on_host(host: &HostStep, input: StepInput) -> (Tensor, Advance) {
+    let out = host.step(input);
+    let advance = Advance {
+        next: out.hebb,
+        next_elig: out.elig,
+        raw: out.raw,
+        big_m: out.big_m,
+    };
+    (out.h, advance)
+}
+
 pub struct FusedTape<'a> {
     core: &'a Core,
     plasticity: &'a Plasticity,
+    /// The whole forward step on the host, where it applies ([`HostStep::new`]); else the
+    /// cell and factors in libtorch operations around the trace passes.
+    host: Option<HostStep>,
     /// α per connection, `[H × H]`, as the trace passes read it; `None` when α is per neuron
     /// (applied to the plastic input outside them).
     connection_alpha: Option<Tensor>,
@@ -356,6 +379,7 @@ impl<'a> FusedTape<'a> {
         Self {
             core,
             plasticity,
+            host: HostStep::new(core, plasticity, mode.bounds(plasticity)),
             connection_alpha,
             traces: Kept::new(hebb, keep_every),
             mode,
@@ -385,16 +409,33 @@ impl<'a> FusedTape<'a> {
         }
         tch::no_grad(|| {
             let t = self.steps.len();
-            let acts = self.activate(x, &self.raw);
             let pre = self.h.contiguous();
-            let (lo, hi) = self.mode.bounds(self.plasticity);
-            let step = TraceStep {
-                backend: Backend::for_device(self.core.device()),
-                prev: self.traces.at(t),
-                pre: &pre,
-                alpha: self.connection_alpha.as_ref(),
-                lo,
-                hi,
+            let (acts, advance) = match &self.host {
+                Some(host) => {
+                    let input = StepInput {
+                        x,
+                        pre: &pre,
+                        raw: &self.raw,
+                        hebb: self.traces.at(t),
+                        elig: self.mode.eligs().map(|e| e.at(t)),
+                    };
+                    let (h, advance) = advance_on_host(host, input);
+                    (CellActs::rnn(h), advance)
+                }
+                None => {
+                    let acts = self.activate(x, &self.raw);
+                    let (lo, hi) = self.mode.bounds(self.plasticity);
+                    let step = TraceStep {
+                        backend: Backend::for_device(self.core.device()),
+                        prev: self.traces.at(t),
+                        pre: &pre,
+                        alpha: self.connection_alpha.as_ref(),
+                        lo,
+                        hi,
+                    };
+                    let advance = self.mode.advance(self.plasticity, &step, &acts, t);
+                    (acts, advance)
+                }
             };
             // `h_t` is the next step's pre-synaptic activity.
             let Advance {
@@ -402,7 +443,7 @@ impl<'a> FusedTape<'a> {
                 next_elig,
                 raw,
                 big_m,
-            } = self.mode.advance(self.plasticity, &step, &acts, t);
+            } = advance;
             if let (Some(eligs), Some(e)) = (self.mode.eligs_mut(), next_elig) {
                 eligs.push(e);
             }
@@ -532,15 +573,29 @@ impl<'a> FusedTape<'a> {
                     // Rebuild the segment's dropped traces from the kept one before them.
                     for u in traces.segment_start(t)..t {
                         let before = &self.steps[u];
-                        let step = TraceStep {
-                            backend,
-                            prev: traces.at(u),
-                            pre: &before.pre,
-                            alpha: self.connection_alpha.as_ref(),
-                            lo,
-                            hi,
+                        let adv = match &self.host {
+                            Some(host) => {
+                                let input = StepInput {
+                                    x: &before.x,
+                                    pre: &before.pre,
+                                    raw: &before.raw,
+                                    hebb: traces.at(u),
+                                    elig: mode.eligs().map(|e| e.at(u)),
+                                };
+                                advance_on_host(host, input).1
+                            }
+                            None => {
+                                let step = TraceStep {
+                                    backend,
+                                    prev: traces.at(u),
+                                    pre: &before.pre,
+                                    alpha: self.connection_alpha.as_ref(),
+                                    lo,
+                                    hi,
+                                };
+                                mode.advance(p, &step, &before.acts, u)
+                            }
                         };
-                        let adv = mode.advance(p, &step, &before.acts, u);
                         let reset = |trace: Tensor| match &before.done {
                             Some(rows) => trace.masked_fill(&rows.unsqueeze(2), 0.0),
                             None => trace,

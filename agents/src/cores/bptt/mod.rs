@@ -17,6 +17,7 @@
 //!   `traces::cpu`, the loops that do them on the CPU.
 mod cell;
 mod fused;
+mod host;
 mod traces;
 
 pub use traces::roofline;

@@ -18,7 +18,7 @@ use num_traits::Float;
 use rayon::prelude::*;
 
 /// One step's trace update, row-major: `B` rows of `H` neurons.
-pub(super) struct Update<'a, T> {
+pub(in crate::cores::bptt) struct Update<'a, T> {
     pub h: usize,
     /// `Hebb_{t−1}`, `[B × H × H]`.
     pub prev: &'a [T],
@@ -81,7 +81,7 @@ fn dot3<T: Float>(a: &[T], b: &[T], c: &[T]) -> T {
 
 /// `Σ_j a_j b_j`.
 #[inline(always)]
-fn dot<T: Float>(a: &[T], b: &[T]) -> T {
+pub(in crate::cores::bptt) fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     reduce(a, b, b, |a, b, _| a * b)
 }
 
@@ -109,8 +109,8 @@ fn add_outer<T: Float>(dalpha: &mut [T], r: T, prev: &[T], pre: &[T]) {
 /// row, or group of rows) compiled for AVX2 and FMA (`$avx2`: twice the vector width of the
 /// x86-64 baseline the crate is built for) where the CPU has them, else as built.
 macro_rules! rows {
-    ($name:ident, $avx2:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
-        fn $name(&self, $($arg: $ty),*) {
+    ($vis:vis $name:ident, $avx2:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+        $vis fn $name(&self, $($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: the CPU has both features (checked just above).
@@ -162,7 +162,7 @@ fn group_rows(batch: usize) -> usize {
 }
 
 /// The `[B × H]` outputs of [`Update::backward_update`].
-pub(super) struct Rows3<'a, T> {
+pub(in crate::cores::bptt) struct Rows3<'a, T> {
     pub ds: &'a mut [T],
     pub dkeep: &'a mut [T],
     pub dpre: &'a mut [T],
@@ -180,7 +180,7 @@ impl<T: Float + Send + Sync> Update<'_, T> {
             (next, h * h), (raw, h));
     }
 
-    rows!(forward_row, forward_avx2, forward_body, (b: usize, post: &[T], next: &mut [T], raw: &mut [T]));
+    rows!(pub(in crate::cores::bptt) forward_row, forward_avx2, forward_body, (b: usize, post: &[T], next: &mut [T], raw: &mut [T]));
 
     #[inline(always)]
     fn forward_body(&self, b: usize, post: &[T], next: &mut [T], raw: &mut [T]) {
@@ -319,7 +319,7 @@ impl<T: Float + Send + Sync> Update<'_, T> {
 /// forward reads both traces and writes both, with the next step's plastic input. Backward,
 /// [`RetroUpdate::backward_update`] takes the eligibility trace's gradient back a step, and
 /// the plastic input's part is [`Update::backward_input`] with `keep` = 1 on `Hebb_{t−1}`.
-pub(super) struct RetroUpdate<'a, T> {
+pub(in crate::cores::bptt) struct RetroUpdate<'a, T> {
     /// The step as [`Update`] sees it, with the eligibility trace's `keep` and `s`.
     pub base: Update<'a, T>,
     /// `E_{t−1}`, `[B × H × H]`.
@@ -329,7 +329,7 @@ pub(super) struct RetroUpdate<'a, T> {
 }
 
 /// The `[B × H]` outputs of [`RetroUpdate::backward_update`].
-pub(super) struct RetroRows<'a, T> {
+pub(in crate::cores::bptt) struct RetroRows<'a, T> {
     pub dm: &'a mut [T],
     pub ds: &'a mut [T],
     pub dkeep: &'a mut [T],
@@ -346,7 +346,7 @@ impl<T: Float + Send + Sync> RetroUpdate<'_, T> {
         }; (next, h * h), (next_elig, h * h), (raw, h));
     }
 
-    rows!(forward_row, forward_avx2, forward_body,
+    rows!(pub(in crate::cores::bptt) forward_row, forward_avx2, forward_body,
         (b: usize, post: &[T], next: &mut [T], next_elig: &mut [T], raw: &mut [T]));
 
     #[inline(always)]

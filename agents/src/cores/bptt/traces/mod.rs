@@ -4,8 +4,8 @@
 //! backward pass; the libtorch version makes a few trace-sized temporaries along the way
 //! (updating the buffers it owns in place where it can), freed before the next step, so
 //! memory still grows as one trace per step (two under retroactive modulation).
-mod cpu;
-mod pool;
+pub(super) mod cpu;
+pub(super) mod pool;
 pub mod roofline;
 
 use cpu::{RetroRows, RetroUpdate, Rows3, Update};
@@ -84,7 +84,7 @@ pub(super) struct TraceStep<'a> {
 }
 
 /// The elements of a contiguous CPU tensor of element type `T`.
-fn data<T: Element>(t: &Tensor) -> &[T] {
+pub(super) fn data<T: Element>(t: &Tensor) -> &[T] {
     check::<T>(t);
     // SAFETY: the tensor is a contiguous CPU tensor of `numel` elements of type `T` (checked),
     // and the borrow keeps its storage alive.
@@ -92,7 +92,7 @@ fn data<T: Element>(t: &Tensor) -> &[T] {
 }
 
 /// [`data`], writable. Only for tensors this module's callers allocated and share with no one.
-fn data_mut<T: Element>(t: &mut Tensor) -> &mut [T] {
+pub(super) fn data_mut<T: Element>(t: &mut Tensor) -> &mut [T] {
     check::<T>(t);
     // SAFETY: as in `data`; the exclusive borrow stands for exclusive use of the storage,
     // which holds because the callers pass freshly allocated, unshared tensors.

@@ -54,3 +54,29 @@ pub(super) fn install<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     };
     pool.install(work)
 }
+
+/// Calls `f(k, &mut items[k])` for every item: shared out in the pool when the work covers
+/// enough trace cells (`cells`, [`shared_out`]), else on the calling thread. Items are
+/// independent, so either way gives the same numbers.
+pub(in crate::cores::bptt) fn for_each<R: Send>(
+    cells: usize,
+    items: &mut [R],
+    f: impl Fn(usize, &mut R) + Send + Sync,
+) {
+    use rayon::prelude::*;
+    if shared_out(cells) {
+        let min = min_items(cells, items.len());
+        install(|| {
+            items
+                .par_iter_mut()
+                .enumerate()
+                .with_min_len(min)
+                .for_each(|(k, item)| f(k, item))
+        })
+    } else {
+        items
+            .iter_mut()
+            .enumerate()
+            .for_each(|(k, item)| f(k, item))
+    }
+}

@@ -1,0 +1,365 @@
+//! The plastic RNN's forward step on the CPU in plain loops over host copies of its
+//! parameters, for [`super::fused`]: one pass over each batch row does the row's whole step
+//! (input and recurrent products, cell, modulator, rule factors, trace update and the next
+//! step's plastic input), and the rows run in parallel in one region per step
+//! ([`super::traces::pool::for_each`]). libtorch would spend a dozen operations, each with
+//! its dispatch and, on a loaded machine, its thread hand-off, on the same `[B × H]` work.
+//! The parameters do not change during a rollout, so they are copied once per tape.
+use super::traces::cpu::{dot, RetroUpdate, Update};
+use super::traces::{data, data_mut, pool};
+use crate::cores::plasticity::Neuromodulation;
+use crate::cores::{AlphaShape, Core, Plasticity, Rule};
+use num_traits::Float;
+use tch::kind::Element;
+use tch::{Kind, Tensor};
+
+/// What one step reads besides the parameters: `[B × in]`, `[B × H]`, `[B × H]` and
+/// `[B × H × H]` (twice under retroactive modulation), contiguous CPU tensors of the core's
+/// kind.
+pub(super) struct StepInput<'a> {
+    pub x: &'a Tensor,
+    /// `h_{t−1}` after the resets.
+    pub pre: &'a Tensor,
+    /// The plastic input before α per neuron (`Record::raw` of [`super::fused`]).
+    pub raw: &'a Tensor,
+    /// `Hebb_{t−1}`.
+    pub hebb: &'a Tensor,
+    /// `E_{t−1}` (retroactive modulation).
+    pub elig: Option<&'a Tensor>,
+}
+
+/// What one step writes: `h_t`, `Hebb_t`, `E_t`, the next step's plastic input and the
+/// modulator's output `M_t` (`[B × 1]`, or `[B × H]` with a fan-out).
+pub(super) struct StepOutput {
+    pub h: Tensor,
+    pub hebb: Tensor,
+    pub elig: Option<Tensor>,
+    pub raw: Tensor,
+    pub big_m: Option<Tensor>,
+}
+
+/// The modulator `m = tanh(w_M · h + b_M)`, `M_i = f_i m` (or `m`).
+struct HostModulator<T> {
+    w: Vec<T>,
+    b: T,
+    fan_out: Option<Vec<T>>,
+}
+
+/// What drives the trace update, as [`Neuromodulation`] says.
+enum Drive<T> {
+    /// The learned rate `η`, one per neuron (a scalar repeated).
+    Eta(Vec<T>),
+    /// The modulator's output is the rate.
+    Simple(HostModulator<T>),
+    /// The modulator writes the eligibility trace, which follows the co-activity at `η_E`
+    /// (one per neuron).
+    Retroactive {
+        modulator: HostModulator<T>,
+        eta_e: Vec<T>,
+    },
+}
+
+/// The plastic RNN's parameters, row-major.
+struct HostRnn<T> {
+    hidden: usize,
+    inputs: usize,
+    w_in: Vec<T>,
+    b: Vec<T>,
+    w: Vec<T>,
+    /// α as the trace pass reads it, `[H × H]`: α per connection, or ones (α per neuron is
+    /// applied to the plastic input, `alpha_neuron`).
+    alpha_pass: Vec<T>,
+    alpha_neuron: Option<Vec<T>>,
+    drive: Drive<T>,
+    rule: Rule,
+    lo: T,
+    hi: T,
+}
+
+/// The step's outputs for one batch row.
+struct RowOut<'a, T> {
+    h: &'a mut [T],
+    hebb: &'a mut [T],
+    elig: Option<&'a mut [T]>,
+    raw: &'a mut [T],
+    big_m: Option<&'a mut [T]>,
+}
+
+/// The host step of a plastic RNN.
+pub(super) struct HostStep(Kinded);
+
+/// [`HostRnn`] in the core's kind.
+enum Kinded {
+    F32(HostRnn<f32>),
+    F64(HostRnn<f64>),
+}
+
+impl HostStep {
+    /// The host step of `core`, or `None` where it does not apply: cores off the CPU (the
+    /// trace passes are libtorch operations there) and the plastic LSTM (its gates go
+    /// through libtorch still). `(lo, hi)` are the Hebbian trace's clip bounds.
+    pub fn new(core: &Core, p: &Plasticity, (lo, hi): (f64, f64)) -> Option<Self> {
+        if core.device() != tch::Device::Cpu || core.config().kind.is_lstm() {
+            return None;
+        }
+        match core.kind() {
+            Kind::Float => Some(Self(Kinded::F32(HostRnn::new(core, p, lo, hi)))),
+            Kind::Double => Some(Self(Kinded::F64(HostRnn::new(core, p, lo, hi)))),
+            _ => None,
+        }
+    }
+
+    pub fn step(&self, input: StepInput) -> StepOutput {
+        match &self.0 {
+            Kinded::F32(rnn) => rnn.step(input),
+            Kinded::F64(rnn) => rnn.step(input),
+        }
+    }
+}
+
+/// The elements of `t`, row-major, as `T`.
+fn host<T: Element + Float>(t: &Tensor) -> Vec<T> {
+    let t = t.detach().to_kind(T::KIND).contiguous();
+    let mut v = vec![T::zero(); t.numel()];
+    t.copy_data(&mut v, t.numel());
+    v
+}
+
+/// Batch row `b` of a row-major tensor with rows of `n` elements.
+fn row<T>(v: &[T], b: usize, n: usize) -> &[T] {
+    &v[b * n..(b + 1) * n]
+}
+
+/// `t` (`[1]` or `[H]`) repeated to one value per neuron.
+fn per_neuron<T: Element + Float>(t: &Tensor, hidden: usize) -> Vec<T> {
+    let v = host::<T>(t);
+    if v.len() == 1 {
+        vec![v[0]; hidden]
+    } else {
+        v
+    }
+}
+
+impl<T: Element + Float> HostModulator<T> {
+    fn new(m: &crate::cores::Modulator) -> Self {
+        Self {
+            w: host(&m.w),
+            b: host::<T>(&m.b)[0],
+            fan_out: m.fan_out.as_ref().map(host),
+        }
+    }
+
+    /// `m = tanh(w_M · h + b_M)`.
+    fn output(&self, h: &[T]) -> T {
+        (dot(&self.w, h) + self.b).tanh()
+    }
+
+    /// `M_i`.
+    fn at(&self, m: T, i: usize) -> T {
+        self.fan_out.as_ref().map_or(m, |f| f[i] * m)
+    }
+
+    /// `M_t`'s columns: 1, or `H` with a fan-out.
+    fn columns(&self, hidden: usize) -> usize {
+        if self.fan_out.is_some() {
+            hidden
+        } else {
+            1
+        }
+    }
+}
+
+impl<T: Element + Float + Send + Sync> HostRnn<T> {
+    fn new(core: &Core, p: &Plasticity, lo: f64, hi: f64) -> Self {
+        let hidden = core.hidden() as usize;
+        let (w_in, b) = core.w_in_b();
+        let per_connection = core.config().alpha == AlphaShape::PerConnection;
+        let drive = match &p.neuromodulation {
+            Neuromodulation::None { eta } => Drive::Eta(per_neuron(eta, hidden)),
+            Neuromodulation::Simple { modulator } => Drive::Simple(HostModulator::new(modulator)),
+            Neuromodulation::Retroactive { modulator, eta_e } => Drive::Retroactive {
+                modulator: HostModulator::new(modulator),
+                eta_e: per_neuron(eta_e, hidden),
+            },
+        };
+        let float = |v: f64| T::from(v).expect("f32 and f64 hold every f64, rounded");
+        Self {
+            hidden,
+            inputs: core.input_dim() as usize,
+            w_in: host(w_in),
+            b: host(b),
+            w: host(core.w()),
+            alpha_pass: if per_connection {
+                host(&p.alpha)
+            } else {
+                vec![T::one(); hidden * hidden]
+            },
+            alpha_neuron: (!per_connection).then(|| host(&p.alpha)),
+            drive,
+            rule: p.rule,
+            lo: float(lo),
+            hi: float(hi),
+        }
+    }
+
+    fn modulator(&self) -> Option<&HostModulator<T>> {
+        match &self.drive {
+            Drive::Eta(_) => None,
+            Drive::Simple(m) | Drive::Retroactive { modulator: m, .. } => Some(m),
+        }
+    }
+
+    fn step(&self, input: StepInput) -> StepOutput {
+        let h = self.hidden;
+        let batch = input.pre.size()[0];
+        let opts = (T::KIND, tch::Device::Cpu);
+        let (hh, bh) = ([batch, h as i64, h as i64], [batch, h as i64]);
+        let mut out = StepOutput {
+            h: Tensor::empty(bh, opts),
+            hebb: Tensor::empty(hh, opts),
+            elig: input.elig.map(|_| Tensor::empty(hh, opts)),
+            raw: Tensor::empty(bh, opts),
+            big_m: self
+                .modulator()
+                .map(|m| Tensor::empty([batch, m.columns(h) as i64], opts)),
+        };
+        let [x, pre, raw, hebb] =
+            [input.x, input.pre, input.raw, input.hebb].map(|t| t.contiguous());
+        let elig = input.elig.map(Tensor::contiguous);
+        let (x, pre, raw, hebb) = (
+            data::<T>(&x),
+            data::<T>(&pre),
+            data::<T>(&raw),
+            data::<T>(&hebb),
+        );
+        let elig = elig.as_ref().map(data::<T>);
+        let m_columns = self.modulator().map_or(1, |m| m.columns(h));
+        let mut rows: Vec<RowOut<T>> = {
+            let mut elig_rows = out
+                .elig
+                .as_mut()
+                .map(|e| data_mut::<T>(e).chunks_mut(h * h));
+            let mut m_rows = out
+                .big_m
+                .as_mut()
+                .map(|m| data_mut::<T>(m).chunks_mut(m_columns));
+            data_mut::<T>(&mut out.h)
+                .chunks_mut(h)
+                .zip(data_mut::<T>(&mut out.hebb).chunks_mut(h * h))
+                .zip(data_mut::<T>(&mut out.raw).chunks_mut(h))
+                .map(|((h, hebb), raw)| RowOut {
+                    h,
+                    hebb,
+                    raw,
+                    elig: elig_rows.as_mut().and_then(Iterator::next),
+                    big_m: m_rows.as_mut().and_then(Iterator::next),
+                })
+                .collect()
+        };
+        let cells = batch as usize * h * h;
+        pool::for_each(cells, &mut rows, |b, out| {
+            self.row(
+                row(x, b, self.inputs),
+                row(pre, b, h),
+                row(raw, b, h),
+                row(hebb, b, h * h),
+                elig.map(|e| row(e, b, h * h)),
+                out,
+            )
+        });
+        out
+    }
+
+    /// One batch row's step.
+    fn row(
+        &self,
+        x: &[T],
+        pre: &[T],
+        raw: &[T],
+        hebb: &[T],
+        elig: Option<&[T]>,
+        out: &mut RowOut<T>,
+    ) {
+        let (h, inputs) = (self.hidden, self.inputs);
+        // h_t = tanh(W_in x + b + W h_{t−1} + the plastic input).
+        for (i, h_i) in out.h.iter_mut().enumerate() {
+            let plastic = match &self.alpha_neuron {
+                Some(alpha) => alpha[i] * raw[i],
+                None => raw[i],
+            };
+            let fixed = dot(&self.w_in[i * inputs..(i + 1) * inputs], x)
+                + self.b[i]
+                + dot(&self.w[i * h..(i + 1) * h], pre);
+            *h_i = (fixed + plastic).tanh();
+        }
+        let post: &[T] = out.h;
+        let m = self.modulator().map(|md| md.output(post));
+        if let (Some(md), Some(m), Some(big_m)) = (self.modulator(), m, out.big_m.as_deref_mut()) {
+            for (i, v) in big_m.iter_mut().enumerate() {
+                *v = md.at(m, i);
+            }
+        }
+        let (mut keep, mut s) = (vec![T::one(); h], vec![T::zero(); h]);
+        match (&self.drive, m) {
+            (Drive::Retroactive { modulator, eta_e }, Some(m)) => {
+                let big_m: Vec<T> = (0..h).map(|i| modulator.at(m, i)).collect();
+                for i in 0..h {
+                    keep[i] = T::one() - eta_e[i];
+                    s[i] = post[i] * eta_e[i];
+                }
+                let retro = RetroUpdate {
+                    base: self.update(hebb, pre, &keep, &s),
+                    elig: elig.expect("retroactive modulation has an eligibility trace"),
+                    m: &big_m,
+                };
+                let next_elig = out.elig.as_deref_mut().expect("E_t has a buffer");
+                retro.forward_row(0, post, out.hebb, next_elig, out.raw);
+            }
+            (drive, m) => {
+                for i in 0..h {
+                    let rate = match (drive, m) {
+                        (Drive::Eta(eta), _) => eta[i],
+                        (Drive::Simple(md), Some(m)) => md.at(m, i),
+                        _ => unreachable!("a modulated rule has a modulator output"),
+                    };
+                    (keep[i], s[i]) = self.factors(rate, post[i]);
+                }
+                self.update(hebb, pre, &keep, &s)
+                    .forward_row(0, post, out.hebb, out.raw);
+            }
+        }
+    }
+
+    /// The trace pass's view of one batch row (row 0 of its slices).
+    fn update<'a>(
+        &'a self,
+        hebb: &'a [T],
+        pre: &'a [T],
+        keep: &'a [T],
+        s: &'a [T],
+    ) -> Update<'a, T> {
+        Update {
+            h: self.hidden,
+            prev: hebb,
+            pre,
+            keep,
+            s,
+            alpha: &self.alpha_pass,
+            lo: self.lo,
+            hi: self.hi,
+        }
+    }
+
+    /// `(keep, s)` of the rule at `rate` and post-synaptic activity `post`, as
+    /// [`Rule::factors`].
+    fn factors(&self, rate: T, post: T) -> (T, T) {
+        let one = T::one();
+        let keep = match self.rule {
+            Rule::Hebb => one,
+            Rule::Decay => one - rate,
+            Rule::Oja => one - post * rate * post,
+            Rule::Instar => one - post * rate,
+        };
+        (keep, post * rate)
+    }
+}
