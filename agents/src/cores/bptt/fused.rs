@@ -1,7 +1,8 @@
 //! Backpropagation through time for a plastic core (RNN or LSTM), written by hand around the
 //! traces.
 //!
-//! The forward pass runs without autograd and keeps, per step, only what the backward pass
+//! The forward pass runs without autograd (for the plastic RNN on the CPU, the whole step in
+//! loops on the host, [`super::host`]) and keeps, per step, only what the backward pass
 //! cannot rebuild cheaply: the trace `Hebb_t` (`[B × H × H]`; under retroactive modulation
 //! also the eligibility trace `E_t`) and a few `[B × H]` vectors (the input, `h_{t−1}`, the
 //! plastic input, `h_t`; for the LSTM its gates and cell too). Going backwards, everything
