@@ -1,8 +1,10 @@
 //! Backpropagation through time for a plastic core (RNN or LSTM), written by hand around the
 //! traces.
 //!
-//! The forward pass runs without autograd (for the plastic RNN on the CPU, the whole step in
-//! loops on the host, [`super::host`]) and keeps, per step, only what the backward pass
+//! For the plastic RNN on the CPU each step, forward and back, runs in loops on the host
+//! ([`super::host`]); the rest of this file's per-step code serves the LSTM and CUDA.
+//!
+//! The forward pass runs without autograd and keeps, per step, only what the backward pass
 //! cannot rebuild cheaply: the trace `Hebb_t` (`[B × H × H]`; under retroactive modulation
 //! also the eligibility trace `E_t`) and a few `[B × H]` vectors (the input, `h_{t−1}`, the
 //! plastic input, `h_t`; for the LSTM its gates and cell too). Going backwards, everything
@@ -17,7 +19,7 @@
 //! Covers plastic RNNs and LSTMs with any rule, α and η shape and neuromodulation (any
 //! modulator shape): [`super::Engine::fused_unsupported`].
 use super::cell::{self, CellActs};
-use super::host::{HostStep, StepInput};
+use super::host::{BackCarry, BackInput, HostStep, StepInput};
 use super::traces::{plastic_input, Backend, Factors, RetroFactors, TraceStep};
 use crate::cores::plasticity::{eligibility_factors, Paired, Rate};
 use crate::cores::state::foreign_state;
@@ -301,6 +303,14 @@ impl<G> Mode<'_, G> {
         }
     }
 
+    /// `E_{t−1}` and `G` (retroactive modulation).
+    fn elig_and_grad(&mut self, t: usize) -> (Option<&Tensor>, Option<&mut G>) {
+        match self {
+            Mode::Direct(_) => (None, None),
+            Mode::Retroactive { eligs, grad, .. } => (Some(eligs.at(t)), Some(grad)),
+        }
+    }
+
     fn eligs_mut(&mut self) -> Option<&mut Kept> {
         match self {
             Mode::Direct(_) => None,
@@ -326,7 +336,7 @@ pub struct FusedTape<'a> {
     plasticity: &'a Plasticity,
     /// The whole forward step on the host, where it applies ([`HostStep::new`]); else the
     /// cell and factors in libtorch operations around the trace passes.
-    host: Option<HostStep>,
+    host: Option<Box<HostStep>>,
     /// α per connection, `[H × H]`, as the trace passes read it; `None` when α is per neuron
     /// (applied to the plastic input outside them).
     connection_alpha: Option<Tensor>,
@@ -380,7 +390,7 @@ impl<'a> FusedTape<'a> {
         Self {
             core,
             plasticity,
-            host: HostStep::new(core, plasticity, mode.bounds(plasticity)),
+            host: HostStep::new(core, plasticity, mode.bounds(plasticity)).map(Box::new),
             connection_alpha,
             traces: Kept::new(hebb, keep_every),
             mode,
@@ -607,83 +617,110 @@ impl<'a> FusedTape<'a> {
                         }
                     }
                 }
-                let acts = &record.acts;
-                let step = TraceStep {
-                    backend,
-                    prev: traces.at(t),
-                    pre: &record.pre,
-                    alpha: self.connection_alpha.as_ref(),
-                    lo,
-                    hi,
-                };
-                let next = traces.at(t + 1);
-                // The first trace pass, then the gradients through the factors: `dL/dpost`,
-                // `dL/dh_t` through the modulator (which reads `h_t`) and the factors'
-                // gradients in `factor_graph`'s order. Without an eligibility trace:
-                // `s = r ⊙ post` and the rule's `keep` ([`crate::cores::Rule::factors`]),
-                // at rate `r` = η or `M`. Under retroactive modulation: `s = η_E ⊙ post`,
-                // `keep` = 1 − η_E (not a function of post), and `M` writes the eligibility
-                // trace.
-                let (factors, mut dpre, dpost, dh_modulator, dfactor) = match &mut mode {
-                    Mode::Direct(rate) => {
-                        let rate = StepRate::at(*rate, &acts.h);
-                        let factors = direct_factors(p, rate.value(), &acts.post);
-                        let g = step.backward_update(&factors, next, &mut grad_hebb);
-                        let (dpost, drate) = p.rule.factors_backward(
-                            rate.value(),
-                            &acts.post,
-                            &g.ds,
-                            g.dkeep.as_ref(),
-                        );
-                        let dh_modulator = rate.backward(&drate);
-                        let dfactor: Vec<Tensor> = std::iter::once(g.ds).chain(g.dkeep).collect();
-                        (factors, g.dpre, dpost, dh_modulator, dfactor)
-                    }
-                    Mode::Retroactive {
-                        modulator,
-                        eta_e,
-                        eligs,
-                        grad,
-                    } => {
-                        let (m, big_m) = modulate(modulator, &acts.h);
-                        let retro = retro_factors(eta_e, &big_m, &acts.post);
-                        let g = step.backward_update_retroactive(
-                            &retro,
-                            eligs.at(t),
-                            next,
-                            &mut grad_hebb,
-                            grad,
-                        );
-                        let dpost = &g.ds * eta_e.detach();
-                        let dh_modulator = modulator_backward(modulator, &m, &g.dm);
-                        // The Hebbian trace keeps all of itself.
-                        let factors = Factors {
-                            keep: None,
-                            s: retro.s,
+                let (da, da_plastic, dfactor) = match &self.host {
+                    Some(host) => {
+                        let grad_h = grad_h.get(t as i64);
+                        let (elig, grad_elig) = mode.elig_and_grad(t);
+                        let input = BackInput {
+                            grad_h: &grad_h,
+                            pre: &record.pre,
+                            h: &record.acts.h,
+                            hebb: traces.at(t),
+                            next: traces.at(t + 1),
+                            elig,
                         };
-                        let dfactor = vec![g.dm, g.ds, g.dkeep];
-                        (factors, g.dpre, dpost, Some(dh_modulator), dfactor)
+                        let carry = BackCarry {
+                            dh: &mut dh,
+                            grad_hebb: &mut grad_hebb,
+                            grad_elig,
+                            dalpha: dalpha.as_mut(),
+                        };
+                        let out = host.backward(input, carry);
+                        (out.da.shallow_clone(), out.da, out.dfactors)
+                    }
+                    None => {
+                        let acts = &record.acts;
+                        let step = TraceStep {
+                            backend,
+                            prev: traces.at(t),
+                            pre: &record.pre,
+                            alpha: self.connection_alpha.as_ref(),
+                            lo,
+                            hi,
+                        };
+                        let next = traces.at(t + 1);
+                        // The first trace pass, then the gradients through the factors: `dL/dpost`,
+                        // `dL/dh_t` through the modulator (which reads `h_t`) and the factors'
+                        // gradients in `factor_graph`'s order. Without an eligibility trace:
+                        // `s = r ⊙ post` and the rule's `keep` ([`crate::cores::Rule::factors`]),
+                        // at rate `r` = η or `M`. Under retroactive modulation: `s = η_E ⊙ post`,
+                        // `keep` = 1 − η_E (not a function of post), and `M` writes the eligibility
+                        // trace.
+                        let (factors, mut dpre, dpost, dh_modulator, dfactor) = match &mut mode {
+                            Mode::Direct(rate) => {
+                                let rate = StepRate::at(*rate, &acts.h);
+                                let factors = direct_factors(p, rate.value(), &acts.post);
+                                let g = step.backward_update(&factors, next, &mut grad_hebb);
+                                let (dpost, drate) = p.rule.factors_backward(
+                                    rate.value(),
+                                    &acts.post,
+                                    &g.ds,
+                                    g.dkeep.as_ref(),
+                                );
+                                let dh_modulator = rate.backward(&drate);
+                                let dfactor: Vec<Tensor> =
+                                    std::iter::once(g.ds).chain(g.dkeep).collect();
+                                (factors, g.dpre, dpost, dh_modulator, dfactor)
+                            }
+                            Mode::Retroactive {
+                                modulator,
+                                eta_e,
+                                eligs,
+                                grad,
+                            } => {
+                                let (m, big_m) = modulate(modulator, &acts.h);
+                                let retro = retro_factors(eta_e, &big_m, &acts.post);
+                                let g = step.backward_update_retroactive(
+                                    &retro,
+                                    eligs.at(t),
+                                    next,
+                                    &mut grad_hebb,
+                                    grad,
+                                );
+                                let dpost = &g.ds * eta_e.detach();
+                                let dh_modulator = modulator_backward(modulator, &m, &g.dm);
+                                // The Hebbian trace keeps all of itself.
+                                let factors = Factors {
+                                    keep: None,
+                                    s: retro.s,
+                                };
+                                let dfactor = vec![g.dm, g.ds, g.dkeep];
+                                (factors, g.dpre, dpost, Some(dh_modulator), dfactor)
+                            }
+                        };
+                        let mut dh_t = grad_h.get(t as i64) + &dh;
+                        if let Some(d) = dh_modulator {
+                            dh_t += d;
+                        }
+                        let (da, da_plastic, dc_prev) =
+                            cell::backward(acts, &dh_t, &dpost, dc.as_ref());
+                        let draw = if per_connection {
+                            da_plastic.shallow_clone()
+                        } else {
+                            &da_plastic * &alpha
+                        };
+                        step.backward_input(
+                            (factors.keep.as_ref(), &factors.s),
+                            &draw,
+                            &mut grad_hebb,
+                            &mut dpre,
+                            dalpha.as_mut(),
+                        );
+                        dh = da.mm(&w) + dpre;
+                        dc = dc_prev;
+                        (da, da_plastic, dfactor)
                     }
                 };
-                let mut dh_t = grad_h.get(t as i64) + &dh;
-                if let Some(d) = dh_modulator {
-                    dh_t += d;
-                }
-                let (da, da_plastic, dc_prev) = cell::backward(acts, &dh_t, &dpost, dc.as_ref());
-                let draw = if per_connection {
-                    da_plastic.shallow_clone()
-                } else {
-                    &da_plastic * &alpha
-                };
-                step.backward_input(
-                    (factors.keep.as_ref(), &factors.s),
-                    &draw,
-                    &mut grad_hebb,
-                    &mut dpre,
-                    dalpha.as_mut(),
-                );
-                dh = da.mm(&w) + dpre;
-                dc = dc_prev;
                 // The backward pass is past `Hebb_t`, `E_t`: free them.
                 traces.free(t + 1);
                 if let Some(eligs) = mode.eligs_mut() {

@@ -157,7 +157,7 @@ macro_rules! for_each_item {
 const MAX_GROUPS: usize = 32;
 
 /// Batch rows per group of [`MAX_GROUPS`].
-fn group_rows(batch: usize) -> usize {
+pub(in crate::cores::bptt) fn group_rows(batch: usize) -> usize {
     batch.div_ceil(MAX_GROUPS).max(1)
 }
 
@@ -211,7 +211,7 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         }; (grad, h * h), (ds, h), (dkeep, h), (dpre, h));
     }
 
-    rows!(update_row, update_avx2, update_body,
+    rows!(pub(in crate::cores::bptt) update_row, update_avx2, update_body,
         (b: usize, next: &[T], grad: &mut [T], want_dkeep: bool, out: Rows3<'_, T>));
 
     #[inline(always)]
@@ -275,7 +275,7 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         }
     }
 
-    rows!(input_rows, input_avx2, input_body,
+    rows!(pub(in crate::cores::bptt) input_rows, input_avx2, input_body,
         (first: usize, draw: &[T], grad: &mut [T], dpre: &mut [T], dalpha: Option<&mut [T]>));
 
     /// [`Update::backward_input`] for the rows from `first` on that `grad` and `dpre` hold.
@@ -409,7 +409,7 @@ impl<T: Float + Send + Sync> RetroUpdate<'_, T> {
         }; (grad, h * h), (grad_elig, h * h), (dm, h), (ds, h), (dkeep, h), (dpre, h));
     }
 
-    rows!(update_row, update_avx2, update_body,
+    rows!(pub(in crate::cores::bptt) update_row, update_avx2, update_body,
         (b: usize, next: &[T], grad: &mut [T], grad_elig: &mut [T], out: RetroRows<'_, T>));
 
     #[inline(always)]
