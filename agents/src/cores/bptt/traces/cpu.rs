@@ -150,6 +150,8 @@ macro_rules! for_each_item {
     }};
 }
 
+pub(in crate::cores::bptt) use rows;
+
 /// The most groups [`Update::backward_input`] splits the batch into for α's gradient, a sum
 /// over the batch: each group sums its rows into its own `[H × H]` buffer, and the buffers are
 /// added in group order. The groups depend on `B` only, so the sum, and with it the whole
