@@ -140,6 +140,9 @@ pub enum BenchTarget {
     Train(BenchTrainArgs),
     /// The machine's memory bandwidth (STREAM's copy kernel), the roof for the trace passes.
     Memory(BenchMemoryArgs),
+    /// The CPU passes over the `[B × H × H]` traces alone: achieved GB/s and GFLOP/s from
+    /// the bytes and arithmetic each must do, to set next to the memory bandwidth.
+    Traces(BenchTracesArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -153,6 +156,25 @@ pub struct BenchMemoryArgs {
     /// Timed rounds; the best and the median are reported.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub rounds: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchTracesArgs {
+    /// Batch rows (B).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..))]
+    pub batch: i64,
+    /// Neurons (H).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..))]
+    pub hidden: i64,
+    /// Threads (default: libtorch's choice, as in training).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=crate::config::MAX_THREADS as i64))]
+    pub threads: Option<i32>,
+    /// Timed runs of each pass; the median is reported.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    pub repeats: u64,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -192,6 +214,10 @@ pub struct BenchCoreArgs {
     /// training), `fused` or `autograd`.
     #[arg(long, value_parser = option::<Bptt>(), default_value = "auto")]
     pub bptt: Bptt,
+    /// The hand-written pass keeps every k-th step's traces and rebuilds the others going
+    /// back (`a2c.trace_checkpoint_every`; 1 keeps them all).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub trace_checkpoint_every: u64,
     /// libtorch intra-op threads (default: libtorch's choice).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=crate::config::MAX_THREADS as i64))]
     pub threads: Option<i32>,

@@ -232,6 +232,7 @@ fn config_mistakes_are_one_line_errors_that_create_no_run() {
     for (set, key) in [
         ("optim.lrr=1", "lrr"),
         ("a2c.gamma=7", "a2c.gamma"),
+        ("a2c.trace_checkpoint_every=0", "a2c.trace_checkpoint_every"),
         ("core.kind=transformer", "transformer"),
         ("env.id=mase", "mase"),
         // More memory than any machine has: an error, not libtorch's panic.

@@ -15,6 +15,8 @@ pub struct BenchSpec {
     pub num_actions: i64,
     pub core: CoreConfig,
     pub bptt: Bptt,
+    /// The hand-written pass keeps every k-th step's traces (`a2c.trace_checkpoint_every`).
+    pub trace_checkpoint_every: usize,
     pub device: Device,
     /// Untimed runs first (allocator and cache warm-up).
     pub warmup: usize,
@@ -36,6 +38,7 @@ impl Default for BenchSpec {
             num_actions: 4,
             core: CoreConfig::backpropamine(100),
             bptt: Bptt::Auto,
+            trace_checkpoint_every: 1,
             device: Device::Cpu,
             warmup: 1,
             repeats: 5,
@@ -138,6 +141,7 @@ impl Bench {
             &self.ac.core,
             &self.ac.initial_state(self.spec.batch),
             self.engine,
+            self.spec.trace_checkpoint_every,
         );
         let no_start = vec![false; self.spec.batch as usize];
         let outputs: Vec<Tensor> = self

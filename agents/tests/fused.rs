@@ -22,12 +22,13 @@ fn carried_state(core: &Core) -> State {
     tch::no_grad(|| core.unroll(&xs, &core.initial_state(B)).1)
 }
 
-/// Unrolls with `engine`, backpropagates `Σ h ⊙ weights`; returns the outputs and every
-/// parameter's gradient (sorted by name).
+/// Unrolls with `engine` (keeping every `checkpoint_every`-th step's traces),
+/// backpropagates `Σ h ⊙ weights`; returns the outputs and every parameter's gradient
+/// (sorted by name).
 fn run_engine(
     vs: &tch::nn::VarStore,
     core: &Core,
-    engine: Engine,
+    (engine, checkpoint_every): (Engine, usize),
     start: &State,
     xs: &Tensor,
     weights: &Tensor,
@@ -35,7 +36,7 @@ fn run_engine(
     for (_, mut p) in named_params(vs) {
         p.zero_grad();
     }
-    let mut tape = Tape::new(core, start, engine);
+    let mut tape = Tape::new(core, start, engine, checkpoint_every);
     assert_eq!(
         tape.engine(),
         engine,
@@ -75,9 +76,24 @@ fn compare(config: &CoreConfig, seed: i64) {
     let start = carried_state(&core);
     let xs = Tensor::randn([T, B, IN], F64);
     let weights = Tensor::randn([T, B, core.hidden()], F64);
-    let (h_auto, g_auto) = run_engine(&vs, &core, Engine::Autograd, &start, &xs, &weights);
-    let (h_fused, g_fused) = run_engine(&vs, &core, Engine::Fused, &start, &xs, &weights);
+    let run = |engine| run_engine(&vs, &core, engine, &start, &xs, &weights);
+    let (h_auto, g_auto) = run((Engine::Autograd, 1));
+    let (h_fused, g_fused) = run((Engine::Fused, 1));
     let who = label(config);
+    // Keeping every third trace (of T = 7 steps: segments of 3, 3 and 1, resets inside them)
+    // rebuilds the others exactly: the same numbers, bit for bit.
+    let (h_kept, g_kept) = run((Engine::Fused, 3));
+    assert!(
+        h_kept.equal(&h_fused),
+        "{who}: trace checkpoints change the outputs"
+    );
+    for ((name, a), (_, k)) in g_fused.iter().zip(&g_kept) {
+        assert!(
+            a.equal(k),
+            "{who}: trace checkpoints change the gradient of {name} by {:e}",
+            max_abs_diff(a, k)
+        );
+    }
     assert!(
         max_abs_diff(&h_auto, &h_fused) < 1e-12,
         "{who}: outputs differ by {}",
@@ -176,4 +192,57 @@ fn bptt_setting_picks_the_engine_and_explains_a_refusal() {
         err.contains("kind = \"lstm\"") && err.contains("\"auto\""),
         "{err}"
     );
+}
+
+/// The trace loops split the batch over the cores (`run.threads`); α's gradient, a sum over
+/// the batch, is added in groups that depend on the batch size only, so the gradients are
+/// the same bit for bit with 1 thread (every pass on the calling thread) and with 3 (with
+/// enough rows for several per group, and enough trace cells, 70 · 48², for the passes to be
+/// shared out).
+#[test]
+fn fused_gradients_are_the_same_for_any_thread_count() {
+    const ROWS: i64 = 70;
+    const HIDDEN: usize = 48;
+    let retroactive = CoreConfig {
+        modulation: Modulation::Retroactive,
+        ..CoreConfig::backpropamine(HIDDEN)
+    };
+    let before = tch::get_num_threads();
+    for config in [CoreConfig::backpropamine(HIDDEN), retroactive] {
+        tch::manual_seed(11);
+        let (vs, core) = build(&config, IN);
+        randomize(&vs);
+        let xs = Tensor::randn([T, ROWS, IN], F64);
+        let weights = Tensor::randn([T, ROWS, core.hidden()], F64);
+        let run = |threads: i32| {
+            tch::set_num_threads(threads);
+            for (_, mut p) in named_params(&vs) {
+                p.zero_grad();
+            }
+            let mut tape = Tape::new(&core, &core.initial_state(ROWS), Engine::Fused, 1);
+            let mut outs = Vec::new();
+            for (t, x) in xs.unbind(0).iter().enumerate() {
+                // Every seventh row starts a new episode at step 3.
+                let start: Vec<bool> = (0..ROWS).map(|b| t == 3 && b % 7 == 0).collect();
+                outs.push(tape.step(x, &start));
+            }
+            let hs = Tensor::stack(&outs, 0).set_requires_grad(true);
+            (&hs * &weights).sum(Kind::Double).backward();
+            tape.backward(&hs.grad());
+            named_params(&vs)
+                .into_iter()
+                .map(|(n, p)| (n, p.grad().copy()))
+                .collect::<Vec<_>>()
+        };
+        let (one, three) = (run(1), run(3));
+        for ((name, a), (_, b)) in one.iter().zip(&three) {
+            assert!(
+                a.equal(b),
+                "{}: gradient of {name} differs between 1 and 3 threads by {:e}",
+                label(&config),
+                max_abs_diff(a, b)
+            );
+        }
+    }
+    tch::set_num_threads(before);
 }

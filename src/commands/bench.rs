@@ -1,4 +1,4 @@
-use crate::cli::{BenchCoreArgs, BenchEnvArgs, BenchMemoryArgs, BenchTrainArgs};
+use crate::cli::{BenchCoreArgs, BenchEnvArgs, BenchMemoryArgs, BenchTracesArgs, BenchTrainArgs};
 use crate::output::emit;
 use plastic_envs::rng;
 use plastic_envs::{registry, Environment};
@@ -134,6 +134,7 @@ struct CoreBench {
     device: String,
     /// `autograd` or `fused`.
     bptt: &'static str,
+    trace_checkpoint_every: usize,
     batch: i64,
     steps: i64,
     threads: i32,
@@ -156,6 +157,7 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
         steps: args.steps,
         core,
         bptt: args.bptt,
+        trace_checkpoint_every: usize::try_from(args.trace_checkpoint_every)?,
         device,
         repeats: usize::try_from(args.repeats)?,
         threads: args.threads,
@@ -166,6 +168,7 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
         core: spec.core,
         device: format!("{device:?}"),
         bptt: r.engine.name(),
+        trace_checkpoint_every: spec.trace_checkpoint_every,
         batch: spec.batch,
         steps: spec.steps,
         threads: r.threads,
@@ -180,8 +183,8 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
         let mib =
             |b: Option<u64>| b.map_or("n/a".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));
         format!(
-            "{} core, H {}, B {} × T {} on {} ({} threads, {} BPTT): {:.3} s per \
-             forward+backward (forward {:.3} s; {:.0} env-steps/s); memory: forward +{}, \
+            "{} core, H {}, B {} × T {} on {} ({} threads, {} BPTT, trace checkpoint every {}): {:.3} \
+             s per forward+backward (forward {:.3} s; {:.0} env-steps/s); memory: forward +{}, \
              peak +{}",
             report.core.kind.name(),
             report.core.hidden,
@@ -190,6 +193,7 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
             report.device,
             report.threads,
             report.bptt,
+            report.trace_checkpoint_every,
             report.seconds_per_batch,
             report.forward_seconds,
             report.env_steps_per_second,
@@ -301,5 +305,62 @@ pub fn memory(args: &BenchMemoryArgs) -> anyhow::Result<()> {
             "memory bandwidth (STREAM copy, {} threads, 2 × {} MiB): best {:.1} GB/s, median {:.1} GB/s",
             report.threads, report.array_mib, report.best_gb_per_second, report.median_gb_per_second
         )
+    })
+}
+
+#[derive(Serialize)]
+struct TracesBench {
+    batch: i64,
+    hidden: i64,
+    threads: i32,
+    passes: Vec<PassReport>,
+}
+
+#[derive(Serialize)]
+struct PassReport {
+    #[serde(flatten)]
+    rate: plastic_agents::cores::roofline::PassRate,
+    gb_per_s: f64,
+    gflop_per_s: f64,
+}
+
+/// Times each CPU trace pass alone and reports its achieved bandwidth and arithmetic rate.
+pub fn traces(args: &BenchTracesArgs) -> anyhow::Result<()> {
+    if let Some(n) = args.threads {
+        tch::set_num_threads(n);
+    }
+    let rates = plastic_agents::cores::roofline::measure(
+        args.batch,
+        args.hidden,
+        usize::try_from(args.repeats)?,
+    );
+    let report = TracesBench {
+        batch: args.batch,
+        hidden: args.hidden,
+        threads: tch::get_num_threads(),
+        passes: rates
+            .into_iter()
+            .map(|rate| PassReport {
+                gb_per_s: rate.gb_per_s(),
+                gflop_per_s: rate.gflop_per_s(),
+                rate,
+            })
+            .collect(),
+    };
+    emit(args.json, &report, || {
+        let mut text = format!(
+            "trace passes, B {} × H {}² f32 on the CPU ({} threads), median of {}:",
+            report.batch, report.hidden, report.threads, args.repeats
+        );
+        for p in &report.passes {
+            text += &format!(
+                "\n  {:<28} {:>9.1} µs  {:>6.1} GB/s  {:>6.1} GFLOP/s",
+                p.rate.pass,
+                p.rate.seconds * 1e6,
+                p.gb_per_s,
+                p.gflop_per_s
+            );
+        }
+        text
     })
 }

@@ -33,6 +33,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench {
             target: BenchTarget::Memory(args),
         } => bench::memory(&args).map(done),
+        Command::Bench {
+            target: BenchTarget::Traces(args),
+        } => bench::traces(&args).map(done),
         Command::Info { json } => info::run(json).map(done),
     }
 }

@@ -80,6 +80,11 @@ pub struct A2cConfig {
     /// autograd otherwise), `"fused"` (hand-written on any device: one trace per step, the
     /// way to fit large batches on a GPU) or `"autograd"`. Same gradients, to rounding.
     pub bptt: Bptt,
+    /// The hand-written pass keeps the Hebbian (and eligibility) trace of every `k`-th step
+    /// only, and rebuilds the others from the kept one before them during the backward pass:
+    /// the same gradients, bit for bit, with about `T/k + k` traces kept instead of `T`, for
+    /// about one more forward pass over the traces. 1 keeps every trace.
+    pub trace_checkpoint_every: usize,
 }
 
 impl Default for A2cConfig {
@@ -97,6 +102,7 @@ impl Default for A2cConfig {
             normalize_rewards: false,
             max_grad_norm: 4.0,
             bptt: Bptt::Auto,
+            trace_checkpoint_every: 1,
         }
     }
 }
@@ -240,6 +246,12 @@ impl A2cConfig {
             "a2c.max_grad_norm",
             self.max_grad_norm,
             "must be > 0 (inf turns clipping off)",
+        )?;
+        check(
+            self.trace_checkpoint_every >= 1,
+            "a2c.trace_checkpoint_every",
+            self.trace_checkpoint_every as f64,
+            "must be ≥ 1 (1 keeps every step's trace; k keeps every k-th and rebuilds the rest)",
         )
     }
 }

@@ -33,6 +33,10 @@ pub fn training_needs(
         (true, _) => 1.0,
     };
     let cells = if core.kind.is_lstm() { 2.0 } else { 1.0 };
+    // Traces kept for the backward pass, at its peak: every k-th step's, and one segment's
+    // rebuilt while going back through it.
+    let k = config.a2c.trace_checkpoint_every.max(1);
+    let kept = steps.min(steps.div_ceil(k) + k - 1) as f64;
     let env_bytes = spec.min_bytes_per_env() as f64;
     Ok(vec![
         MemoryNeed {
@@ -49,11 +53,55 @@ pub fn training_needs(
         MemoryNeed {
             what: format!(
                 "the rollout kept for backpropagation (a2c.rollout_len = {steps} steps × \
-                 env.num_envs = {num_envs} × core.hidden = {}²)",
+                 env.num_envs = {num_envs} × core.hidden = {}; traces of every \
+                 a2c.trace_checkpoint_every = {k} steps)",
                 core.hidden
             ),
-            // Per step and row: the traces, the cell's activations, action, reward, flags.
-            bytes: t * b * ((traces * h * h + 4.0 * cells * h) * F32 + 16.0),
+            // Per step and row: the cell's activations, action, reward, flags; per kept
+            // step and row, the traces.
+            bytes: b * (t * (4.0 * cells * h * F32 + 16.0) + kept * traces * h * h * F32),
         },
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cores::CoreConfig;
+
+    /// The rollout's bytes for Backpropamine's core, B 1024 × T 200 (the maze), H 100.
+    fn rollout_bytes(trace_checkpoint_every: usize) -> f64 {
+        let mut config = TrainerConfig {
+            core: CoreConfig::backpropamine(100),
+            ..TrainerConfig::default()
+        };
+        config.a2c.trace_checkpoint_every = trace_checkpoint_every;
+        let spec = plastic_envs::registry::make("maze", 1)
+            .unwrap()
+            .spec()
+            .clone();
+        let needs = training_needs(&config, &spec, 1024).unwrap();
+        needs[2].bytes
+    }
+
+    #[test]
+    fn trace_checkpoints_count_the_kept_traces_and_one_rebuilt_segment() {
+        let trace = 1024.0 * 100.0 * 100.0 * F32;
+        let rest = rollout_bytes(1) - 200.0 * trace;
+        // The activations, actions and rewards: about 4% of the traces.
+        assert!(
+            rest > 0.0 && rest < 10.0 * trace,
+            "all 200 traces: {}",
+            rollout_bytes(1)
+        );
+        let traces_kept = |k| (rollout_bytes(k) - rest) / trace;
+        // Every 8th: 25 kept, 7 rebuilt; every 200th (or more): 1 kept, 199 rebuilt.
+        for (k, kept) in [(8, 32.0), (200, 200.0), (1000, 200.0)] {
+            assert!(
+                (traces_kept(k) - kept).abs() < 1e-6,
+                "k = {k}: {}",
+                traces_kept(k)
+            );
+        }
+    }
 }

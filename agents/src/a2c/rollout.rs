@@ -123,6 +123,7 @@ impl Collector {
         &mut self,
         ac: &'a ActorCritic,
         engine: Engine,
+        trace_checkpoint_every: usize,
         update: u64,
         reward_scale: Option<&RewardScale>,
         return_stats: &mut RunningStats,
@@ -149,7 +150,7 @@ impl Collector {
         };
         // For the message if the environment returns NaN or infinity.
         let (env_id, obs_dim) = (self.env.spec().id.clone(), self.env.spec().obs_dim);
-        let mut tape = Tape::new(&ac.core, &state, engine);
+        let mut tape = Tape::new(&ac.core, &state, engine, trace_checkpoint_every);
         let mut rngs: Vec<Rng> = (0..b)
             .map(|i| rng::policy_stream(self.seed ^ ACTION_SALT ^ update, i))
             .collect();

@@ -160,6 +160,7 @@ impl Trainer {
         let (rollout, tape) = self.collector.collect(
             &ac,
             self.engine,
+            self.config.a2c.trace_checkpoint_every,
             update,
             self.reward_scale.as_ref(),
             &mut self.progress.return_stats,

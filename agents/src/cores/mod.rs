@@ -10,7 +10,7 @@ pub mod plasticity;
 mod rnn;
 pub mod state;
 
-pub use bptt::{Bptt, BpttError, Engine, Tape};
+pub use bptt::{roofline, Bptt, BpttError, Engine, Tape};
 pub use config::{
     AlphaShape, CoreConfig, CoreConfigError, CoreKind, EtaShape, InitScheme, Modulation,
     ModulatorShape, Rule,
@@ -198,6 +198,11 @@ impl Core {
     /// Input bias `[G·H]`.
     pub fn bias(&self) -> &Tensor {
         &self.b
+    }
+
+    /// Input weights `W_in`, `[G·H × in]`, and bias `b`, `[G·H]`.
+    pub(crate) fn w_in_b(&self) -> (&Tensor, &Tensor) {
+        (&self.w_in, &self.b)
     }
 
     /// Fixed recurrent weights `W`, `[G·H × H]` (LSTM: gates i, f, g, o stacked).

@@ -22,17 +22,23 @@ pub(super) struct LstmActs {
     pub gates: Tensor,
 }
 
+impl CellActs {
+    /// The tanh RNN's step that gave `h_t`.
+    pub fn rnn(h: Tensor) -> Self {
+        Self {
+            post: h.shallow_clone(),
+            h,
+            lstm: None,
+        }
+    }
+}
+
 /// One step: `fixed` = `W_in x_t + b + W h_{t−1}` (`[B × G·H]`), `plastic` the plastic
 /// input of the plastic layer (`[B × H]`), `c_prev` the LSTM's cell (`None`: the tanh RNN,
 /// whose state has no cell).
 pub(super) fn forward(fixed: &Tensor, plastic: &Tensor, c_prev: Option<&Tensor>) -> CellActs {
     let Some(c_prev) = c_prev else {
-        let h = (fixed + plastic).tanh();
-        return CellActs {
-            post: h.shallow_clone(),
-            h,
-            lstm: None,
-        };
+        return CellActs::rnn((fixed + plastic).tanh());
     };
     let chunks = fixed.chunk(GATES, 1);
     let (i, f, g, o) = (

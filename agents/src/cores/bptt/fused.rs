@@ -1,6 +1,9 @@
 //! Backpropagation through time for a plastic core (RNN or LSTM), written by hand around the
 //! traces.
 //!
+//! For the plastic RNN on the CPU each step, forward and back, runs in loops on the host
+//! ([`super::host`]); the rest of this file's per-step code serves the LSTM and CUDA.
+//!
 //! The forward pass runs without autograd and keeps, per step, only what the backward pass
 //! cannot rebuild cheaply: the trace `Hebb_t` (`[B × H × H]`; under retroactive modulation
 //! also the eligibility trace `E_t`) and a few `[B × H]` vectors (the input, `h_{t−1}`, the
@@ -16,6 +19,7 @@
 //! Covers plastic RNNs and LSTMs with any rule, α and η shape and neuromodulation (any
 //! modulator shape): [`super::Engine::fused_unsupported`].
 use super::cell::{self, CellActs};
+use super::host::{BackCarry, BackInput, HostStep, StepInput};
 use super::traces::{plastic_input, Backend, Factors, RetroFactors, TraceStep};
 use crate::cores::plasticity::{eligibility_factors, Paired, Rate};
 use crate::cores::state::foreign_state;
@@ -48,7 +52,7 @@ enum Mode<'a, G = ()> {
     Retroactive {
         modulator: &'a Modulator,
         eta_e: &'a Tensor,
-        eligs: Vec<Tensor>,
+        eligs: Kept,
         grad: G,
     },
 }
@@ -180,14 +184,164 @@ fn retro_factors(eta_e: &Tensor, big_m: &Tensor, post: &Tensor) -> RetroFactors 
     }
 }
 
+/// The traces of steps `0 … t` (`Hebb`, or `E`), of which the pass keeps every `every`-th and
+/// the newest; the others are dropped once the next step is taken, and rebuilt from the kept
+/// one before them when the backward pass needs them ([`FusedTape::backward`]).
+struct Kept {
+    every: usize,
+    traces: Vec<Option<Tensor>>,
+}
+
+impl Kept {
+    fn new(first: Tensor, every: usize) -> Self {
+        Self {
+            every,
+            traces: vec![Some(first)],
+        }
+    }
+
+    /// The trace after step `t − 1`; panics if it was dropped and not rebuilt.
+    fn at(&self, t: usize) -> &Tensor {
+        self.traces[t]
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("trace {t} is neither kept nor rebuilt"))
+    }
+
+    fn newest(&self) -> &Tensor {
+        self.at(self.traces.len() - 1)
+    }
+
+    fn newest_mut(&mut self) -> &mut Tensor {
+        self.traces
+            .last_mut()
+            .and_then(Option::as_mut)
+            .expect("the newest trace is always kept")
+    }
+
+    /// Adds the trace after the next step, dropping the one before it unless it is kept.
+    fn push(&mut self, next: Tensor) {
+        let t = self.traces.len() - 1;
+        if !t.is_multiple_of(self.every) {
+            self.traces[t] = None;
+        }
+        self.traces.push(Some(next));
+    }
+
+    /// Whether the trace after step `t − 1` must be rebuilt.
+    fn missing(&self, t: usize) -> bool {
+        self.traces[t].is_none()
+    }
+
+    /// The step whose trace the segment holding step `t` is rebuilt from.
+    fn segment_start(&self, t: usize) -> usize {
+        t - t % self.every
+    }
+
+    fn set(&mut self, t: usize, trace: Tensor) {
+        self.traces[t] = Some(trace);
+    }
+
+    /// Frees the trace after step `t − 1`, once the backward pass is past it.
+    fn free(&mut self, t: usize) {
+        self.traces[t] = None;
+    }
+}
+
+/// What one step's forward trace pass gives: `Hebb_t`, `E_t` (retroactive modulation), the
+/// next step's plastic input and the modulator's output `M_t` (if any).
+struct Advance {
+    next: Tensor,
+    next_elig: Option<Tensor>,
+    raw: Tensor,
+    big_m: Option<Tensor>,
+}
+
+impl<G> Mode<'_, G> {
+    /// The trace pass of step `t` forward, from `acts` (the step's cell), the same way the
+    /// first time and when the backward pass rebuilds a dropped trace.
+    fn advance(&self, p: &Plasticity, step: &TraceStep, acts: &CellActs, t: usize) -> Advance {
+        match self {
+            Mode::Direct(rate) => {
+                let rate = StepRate::at(*rate, &acts.h);
+                let factors = direct_factors(p, rate.value(), &acts.post);
+                let (next, raw) = step.forward(&factors, &acts.h);
+                let big_m = match rate {
+                    StepRate::Eta(_) => None,
+                    StepRate::Modulated { big_m, .. } => Some(big_m),
+                };
+                Advance {
+                    next,
+                    next_elig: None,
+                    raw,
+                    big_m,
+                }
+            }
+            Mode::Retroactive {
+                modulator,
+                eta_e,
+                eligs,
+                ..
+            } => {
+                let (_, big_m) = modulate(modulator, &acts.h);
+                let factors = retro_factors(eta_e, &big_m, &acts.post);
+                let (next, next_elig, raw) =
+                    step.forward_retroactive(&factors, eligs.at(t), &acts.h);
+                Advance {
+                    next,
+                    next_elig: Some(next_elig),
+                    raw,
+                    big_m: Some(big_m),
+                }
+            }
+        }
+    }
+
+    fn eligs(&self) -> Option<&Kept> {
+        match self {
+            Mode::Direct(_) => None,
+            Mode::Retroactive { eligs, .. } => Some(eligs),
+        }
+    }
+
+    /// `E_{t−1}` and `G` (retroactive modulation).
+    fn elig_and_grad(&mut self, t: usize) -> (Option<&Tensor>, Option<&mut G>) {
+        match self {
+            Mode::Direct(_) => (None, None),
+            Mode::Retroactive { eligs, grad, .. } => (Some(eligs.at(t)), Some(grad)),
+        }
+    }
+
+    fn eligs_mut(&mut self) -> Option<&mut Kept> {
+        match self {
+            Mode::Direct(_) => None,
+            Mode::Retroactive { eligs, .. } => Some(eligs),
+        }
+    }
+}
+
+/// Step `t` of the plastic RNN on the host: `h_t` and what the trace pass gives.
+fn advance_on_host(host: &HostStep, input: StepInput) -> (Tensor, Advance) {
+    let out = host.step(input);
+    let advance = Advance {
+        next: out.hebb,
+        next_elig: out.elig,
+        raw: out.raw,
+        big_m: out.big_m,
+    };
+    (out.h, advance)
+}
+
 pub struct FusedTape<'a> {
     core: &'a Core,
     plasticity: &'a Plasticity,
+    /// The whole forward step on the host, where it applies ([`HostStep::new`]); else the
+    /// cell and factors in libtorch operations around the trace passes.
+    host: Option<Box<HostStep>>,
     /// α per connection, `[H × H]`, as the trace passes read it; `None` when α is per neuron
     /// (applied to the plastic input outside them).
     connection_alpha: Option<Tensor>,
     /// `Hebb_0 … Hebb_t`, rows zeroed where an episode ended.
-    traces: Vec<Tensor>,
+    traces: Kept,
     mode: Mode<'a>,
     h: Tensor,
     /// The LSTM's cell.
@@ -198,9 +352,16 @@ pub struct FusedTape<'a> {
 }
 
 impl<'a> FusedTape<'a> {
-    /// Starts from `state`; the caller has checked [`super::Engine::fused_unsupported`].
+    /// Starts from `state`, keeping the traces of every `keep_every`-th step (≥ 1) for the
+    /// backward pass; the caller has checked [`super::Engine::fused_unsupported`].
     /// Panics if `state` is another core's.
-    pub fn new(core: &'a Core, plasticity: &'a Plasticity, state: &State) -> Self {
+    pub fn new(
+        core: &'a Core,
+        plasticity: &'a Plasticity,
+        state: &State,
+        keep_every: usize,
+    ) -> Self {
+        assert!(keep_every >= 1, "keep_every counts steps from 1");
         let connection_alpha = (core.config().alpha == AlphaShape::PerConnection)
             .then(|| plasticity.alpha.detach().contiguous());
         let Some(traces) = &state.traces else {
@@ -218,7 +379,7 @@ impl<'a> FusedTape<'a> {
                 Mode::Retroactive {
                     modulator,
                     eta_e,
-                    eligs: vec![elig.detach().contiguous()],
+                    eligs: Kept::new(elig.detach().contiguous(), keep_every),
                     grad: (),
                 },
             ),
@@ -229,8 +390,9 @@ impl<'a> FusedTape<'a> {
         Self {
             core,
             plasticity,
+            host: HostStep::new(core, plasticity, mode.bounds(plasticity)).map(Box::new),
             connection_alpha,
-            traces: vec![hebb],
+            traces: Kept::new(hebb, keep_every),
             mode,
             h: pre,
             c: core.cell(state).map(Tensor::detach),
@@ -258,45 +420,46 @@ impl<'a> FusedTape<'a> {
         }
         tch::no_grad(|| {
             let t = self.steps.len();
-            let acts = self.activate(x, &self.raw);
             let pre = self.h.contiguous();
-            let (lo, hi) = self.mode.bounds(self.plasticity);
-            let step = TraceStep {
-                backend: Backend::for_device(self.core.device()),
-                prev: &self.traces[t],
-                pre: &pre,
-                alpha: self.connection_alpha.as_ref(),
-                lo,
-                hi,
+            let (acts, advance) = match &self.host {
+                Some(host) => {
+                    let input = StepInput {
+                        x,
+                        pre: &pre,
+                        raw: &self.raw,
+                        hebb: self.traces.at(t),
+                        elig: self.mode.eligs().map(|e| e.at(t)),
+                    };
+                    let (h, advance) = advance_on_host(host, input);
+                    (CellActs::rnn(h), advance)
+                }
+                None => {
+                    let acts = self.activate(x, &self.raw);
+                    let (lo, hi) = self.mode.bounds(self.plasticity);
+                    let step = TraceStep {
+                        backend: Backend::for_device(self.core.device()),
+                        prev: self.traces.at(t),
+                        pre: &pre,
+                        alpha: self.connection_alpha.as_ref(),
+                        lo,
+                        hi,
+                    };
+                    let advance = self.mode.advance(self.plasticity, &step, &acts, t);
+                    (acts, advance)
+                }
             };
             // `h_t` is the next step's pre-synaptic activity.
-            let (next, raw, m) = match &mut self.mode {
-                Mode::Direct(rate) => {
-                    let rate = StepRate::at(*rate, &acts.h);
-                    let factors = direct_factors(self.plasticity, rate.value(), &acts.post);
-                    let (next, raw) = step.forward(&factors, &acts.h);
-                    let m = match rate {
-                        StepRate::Eta(_) => None,
-                        StepRate::Modulated { big_m, .. } => Some(big_m),
-                    };
-                    (next, raw, m)
-                }
-                Mode::Retroactive {
-                    modulator,
-                    eta_e,
-                    eligs,
-                    ..
-                } => {
-                    let (_, big_m) = modulate(modulator, &acts.h);
-                    let factors = retro_factors(eta_e, &big_m, &acts.post);
-                    let (next, next_elig, raw) =
-                        step.forward_retroactive(&factors, &eligs[t], &acts.h);
-                    eligs.push(next_elig);
-                    (next, raw, Some(big_m))
-                }
-            };
+            let Advance {
+                next,
+                next_elig,
+                raw,
+                big_m,
+            } = advance;
+            if let (Some(eligs), Some(e)) = (self.mode.eligs_mut(), next_elig) {
+                eligs.push(e);
+            }
             self.traces.push(next);
-            self.modulator = m;
+            self.modulator = big_m;
             self.h = acts.h.shallow_clone();
             self.c = acts.lstm.as_ref().map(|l| l.c.shallow_clone());
             self.steps.push(Record {
@@ -323,11 +486,11 @@ impl<'a> FusedTape<'a> {
             self.modulator = Some(m.masked_fill(&rows, 0.0));
         }
         let cells = done.view([-1, 1, 1]);
-        let eligs = match &mut self.mode {
-            Mode::Direct(_) => None,
-            Mode::Retroactive { eligs, .. } => eligs.last_mut(),
-        };
-        for trace in [self.traces.last_mut(), eligs].into_iter().flatten() {
+        let eligs = self.mode.eligs_mut().map(Kept::newest_mut);
+        for trace in [Some(self.traces.newest_mut()), eligs]
+            .into_iter()
+            .flatten()
+        {
             *trace = trace.masked_fill(&cells, 0.0);
         }
         if let Some(record) = self.steps.last_mut() {
@@ -338,13 +501,12 @@ impl<'a> FusedTape<'a> {
     /// The state after the last step.
     pub fn state(&self) -> State {
         // One trace per step, and the one it started from.
-        let now = self.steps.len();
-        let hebb = self.traces[now].shallow_clone();
+        let hebb = self.traces.newest().shallow_clone();
         let traces = match &self.mode {
             Mode::Direct(_) => Traces::Hebb(hebb),
             Mode::Retroactive { eligs, .. } => Traces::Retroactive {
                 hebb,
-                elig: eligs[now].shallow_clone(),
+                elig: eligs.newest().shallow_clone(),
             },
         };
         State {
@@ -374,6 +536,7 @@ impl<'a> FusedTape<'a> {
         let alpha = p.alpha.detach();
         let backend = Backend::for_device(core.device());
         let (lo, hi) = self.mode.bounds(p);
+        let mut traces = self.traces;
         // `dL/dHebb_t`, and under retroactive modulation `dL/dE_t`, from the steps after.
         let mut grad_hebb = Tensor::zeros([b, h, h], opts);
         let mut mode = match self.mode {
@@ -417,83 +580,152 @@ impl<'a> FusedTape<'a> {
                         let _ = trace.masked_fill_(&cells, 0.0);
                     }
                 }
-                let acts = &record.acts;
-                let step = TraceStep {
-                    backend,
-                    prev: &self.traces[t],
-                    pre: &record.pre,
-                    alpha: self.connection_alpha.as_ref(),
-                    lo,
-                    hi,
-                };
-                let next = &self.traces[t + 1];
-                // The first trace pass, then the gradients through the factors: `dL/dpost`,
-                // `dL/dh_t` through the modulator (which reads `h_t`) and the factors'
-                // gradients in `factor_graph`'s order. Without an eligibility trace:
-                // `s = r ⊙ post` and the rule's `keep` ([`crate::cores::Rule::factors`]),
-                // at rate `r` = η or `M`. Under retroactive modulation: `s = η_E ⊙ post`,
-                // `keep` = 1 − η_E (not a function of post), and `M` writes the eligibility
-                // trace.
-                let (factors, mut dpre, dpost, dh_modulator, dfactor) = match &mut mode {
-                    Mode::Direct(rate) => {
-                        let rate = StepRate::at(*rate, &acts.h);
-                        let factors = direct_factors(p, rate.value(), &acts.post);
-                        let g = step.backward_update(&factors, next, &mut grad_hebb);
-                        let (dpost, drate) = p.rule.factors_backward(
-                            rate.value(),
-                            &acts.post,
-                            &g.ds,
-                            g.dkeep.as_ref(),
-                        );
-                        let dh_modulator = rate.backward(&drate);
-                        let dfactor: Vec<Tensor> = std::iter::once(g.ds).chain(g.dkeep).collect();
-                        (factors, g.dpre, dpost, dh_modulator, dfactor)
-                    }
-                    Mode::Retroactive {
-                        modulator,
-                        eta_e,
-                        eligs,
-                        grad,
-                    } => {
-                        let (m, big_m) = modulate(modulator, &acts.h);
-                        let retro = retro_factors(eta_e, &big_m, &acts.post);
-                        let g = step.backward_update_retroactive(
-                            &retro,
-                            &eligs[t],
-                            next,
-                            &mut grad_hebb,
-                            grad,
-                        );
-                        let dpost = &g.ds * eta_e.detach();
-                        let dh_modulator = modulator_backward(modulator, &m, &g.dm);
-                        // The Hebbian trace keeps all of itself.
-                        let factors = Factors {
-                            keep: None,
-                            s: retro.s,
+                if traces.missing(t) {
+                    // Rebuild the segment's dropped traces from the kept one before them.
+                    for u in traces.segment_start(t)..t {
+                        let before = &self.steps[u];
+                        let adv = match &self.host {
+                            Some(host) => {
+                                let input = StepInput {
+                                    x: &before.x,
+                                    pre: &before.pre,
+                                    raw: &before.raw,
+                                    hebb: traces.at(u),
+                                    elig: mode.eligs().map(|e| e.at(u)),
+                                };
+                                advance_on_host(host, input).1
+                            }
+                            None => {
+                                let step = TraceStep {
+                                    backend,
+                                    prev: traces.at(u),
+                                    pre: &before.pre,
+                                    alpha: self.connection_alpha.as_ref(),
+                                    lo,
+                                    hi,
+                                };
+                                mode.advance(p, &step, &before.acts, u)
+                            }
                         };
-                        let dfactor = vec![g.dm, g.ds, g.dkeep];
-                        (factors, g.dpre, dpost, Some(dh_modulator), dfactor)
+                        let reset = |trace: Tensor| match &before.done {
+                            Some(rows) => trace.masked_fill(&rows.unsqueeze(2), 0.0),
+                            None => trace,
+                        };
+                        traces.set(u + 1, reset(adv.next));
+                        if let (Some(eligs), Some(e)) = (mode.eligs_mut(), adv.next_elig) {
+                            eligs.set(u + 1, reset(e));
+                        }
+                    }
+                }
+                let (da, da_plastic, dfactor) = match &self.host {
+                    Some(host) => {
+                        let grad_h = grad_h.get(t as i64);
+                        let (elig, grad_elig) = mode.elig_and_grad(t);
+                        let input = BackInput {
+                            grad_h: &grad_h,
+                            pre: &record.pre,
+                            h: &record.acts.h,
+                            hebb: traces.at(t),
+                            next: traces.at(t + 1),
+                            elig,
+                        };
+                        let carry = BackCarry {
+                            dh: &mut dh,
+                            grad_hebb: &mut grad_hebb,
+                            grad_elig,
+                            dalpha: dalpha.as_mut(),
+                        };
+                        let out = host.backward(input, carry);
+                        (out.da.shallow_clone(), out.da, out.dfactors)
+                    }
+                    None => {
+                        let acts = &record.acts;
+                        let step = TraceStep {
+                            backend,
+                            prev: traces.at(t),
+                            pre: &record.pre,
+                            alpha: self.connection_alpha.as_ref(),
+                            lo,
+                            hi,
+                        };
+                        let next = traces.at(t + 1);
+                        // The first trace pass, then the gradients through the factors: `dL/dpost`,
+                        // `dL/dh_t` through the modulator (which reads `h_t`) and the factors'
+                        // gradients in `factor_graph`'s order. Without an eligibility trace:
+                        // `s = r ⊙ post` and the rule's `keep` ([`crate::cores::Rule::factors`]),
+                        // at rate `r` = η or `M`. Under retroactive modulation: `s = η_E ⊙ post`,
+                        // `keep` = 1 − η_E (not a function of post), and `M` writes the eligibility
+                        // trace.
+                        let (factors, mut dpre, dpost, dh_modulator, dfactor) = match &mut mode {
+                            Mode::Direct(rate) => {
+                                let rate = StepRate::at(*rate, &acts.h);
+                                let factors = direct_factors(p, rate.value(), &acts.post);
+                                let g = step.backward_update(&factors, next, &mut grad_hebb);
+                                let (dpost, drate) = p.rule.factors_backward(
+                                    rate.value(),
+                                    &acts.post,
+                                    &g.ds,
+                                    g.dkeep.as_ref(),
+                                );
+                                let dh_modulator = rate.backward(&drate);
+                                let dfactor: Vec<Tensor> =
+                                    std::iter::once(g.ds).chain(g.dkeep).collect();
+                                (factors, g.dpre, dpost, dh_modulator, dfactor)
+                            }
+                            Mode::Retroactive {
+                                modulator,
+                                eta_e,
+                                eligs,
+                                grad,
+                            } => {
+                                let (m, big_m) = modulate(modulator, &acts.h);
+                                let retro = retro_factors(eta_e, &big_m, &acts.post);
+                                let g = step.backward_update_retroactive(
+                                    &retro,
+                                    eligs.at(t),
+                                    next,
+                                    &mut grad_hebb,
+                                    grad,
+                                );
+                                let dpost = &g.ds * eta_e.detach();
+                                let dh_modulator = modulator_backward(modulator, &m, &g.dm);
+                                // The Hebbian trace keeps all of itself.
+                                let factors = Factors {
+                                    keep: None,
+                                    s: retro.s,
+                                };
+                                let dfactor = vec![g.dm, g.ds, g.dkeep];
+                                (factors, g.dpre, dpost, Some(dh_modulator), dfactor)
+                            }
+                        };
+                        let mut dh_t = grad_h.get(t as i64) + &dh;
+                        if let Some(d) = dh_modulator {
+                            dh_t += d;
+                        }
+                        let (da, da_plastic, dc_prev) =
+                            cell::backward(acts, &dh_t, &dpost, dc.as_ref());
+                        let draw = if per_connection {
+                            da_plastic.shallow_clone()
+                        } else {
+                            &da_plastic * &alpha
+                        };
+                        step.backward_input(
+                            (factors.keep.as_ref(), &factors.s),
+                            &draw,
+                            &mut grad_hebb,
+                            &mut dpre,
+                            dalpha.as_mut(),
+                        );
+                        dh = da.mm(&w) + dpre;
+                        dc = dc_prev;
+                        (da, da_plastic, dfactor)
                     }
                 };
-                let mut dh_t = grad_h.get(t as i64) + &dh;
-                if let Some(d) = dh_modulator {
-                    dh_t += d;
+                // The backward pass is past `Hebb_t`, `E_t`: free them.
+                traces.free(t + 1);
+                if let Some(eligs) = mode.eligs_mut() {
+                    eligs.free(t + 1);
                 }
-                let (da, da_plastic, dc_prev) = cell::backward(acts, &dh_t, &dpost, dc.as_ref());
-                let draw = if per_connection {
-                    da_plastic.shallow_clone()
-                } else {
-                    &da_plastic * &alpha
-                };
-                step.backward_input(
-                    (factors.keep.as_ref(), &factors.s),
-                    &draw,
-                    &mut grad_hebb,
-                    &mut dpre,
-                    dalpha.as_mut(),
-                );
-                dh = da.mm(&w) + dpre;
-                dc = dc_prev;
                 das.push(da);
                 da_plastics.push(da_plastic);
                 dfactors.push(dfactor);

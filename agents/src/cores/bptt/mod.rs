@@ -17,7 +17,10 @@
 //!   `traces::cpu`, the loops that do them on the CPU.
 mod cell;
 mod fused;
+mod host;
 mod traces;
+
+pub use traces::roofline;
 
 use super::{Core, State};
 use fused::FusedTape;
@@ -104,11 +107,23 @@ impl<'a> Tape<'a> {
     /// Starts an unroll of `core` from `state` (whose graph, if any, is not followed back),
     /// with `engine` where it applies: [`Engine::Fused`] on a core it cannot run
     /// ([`Engine::fused_unsupported`]) runs autograd, as `bptt = "auto"` would
-    /// ([`Tape::engine`] says which runs).
-    pub fn new(core: &'a Core, state: &State, engine: Engine) -> Self {
+    /// ([`Tape::engine`] says which runs). The hand-written pass keeps the traces of every
+    /// `trace_checkpoint_every`-th step (≥ 1; `a2c.trace_checkpoint_every`) and rebuilds the
+    /// others going back: the same gradients, bit for bit, in less memory.
+    pub fn new(
+        core: &'a Core,
+        state: &State,
+        engine: Engine,
+        trace_checkpoint_every: usize,
+    ) -> Self {
         match (engine, core.plasticity()) {
             (Engine::Fused, Some(plasticity)) if Engine::fused_unsupported(core).is_none() => {
-                Self::Fused(FusedTape::new(core, plasticity, state))
+                Self::Fused(FusedTape::new(
+                    core,
+                    plasticity,
+                    state,
+                    trace_checkpoint_every,
+                ))
             }
             _ => Self::Autograd {
                 core,

@@ -13,10 +13,12 @@
 //! `Hebb`), so it has its own forward pass and first backward pass, [`RetroUpdate`]; the
 //! second backward pass is [`Update::backward_input`]'s. Two trace-sized tensors are kept per
 //! step.
+use super::pool::{install, min_items, shared_out};
 use num_traits::Float;
+use rayon::prelude::*;
 
 /// One step's trace update, row-major: `B` rows of `H` neurons.
-pub(super) struct Update<'a, T> {
+pub(in crate::cores::bptt) struct Update<'a, T> {
     pub h: usize,
     /// `Hebb_{t−1}`, `[B × H × H]`.
     pub prev: &'a [T],
@@ -79,7 +81,7 @@ fn dot3<T: Float>(a: &[T], b: &[T], c: &[T]) -> T {
 
 /// `Σ_j a_j b_j`.
 #[inline(always)]
-fn dot<T: Float>(a: &[T], b: &[T]) -> T {
+pub(in crate::cores::bptt) fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     reduce(a, b, b, |a, b, _| a * b)
 }
 
@@ -103,13 +105,12 @@ fn add_outer<T: Float>(dalpha: &mut [T], r: T, prev: &[T], pre: &[T]) {
     }
 }
 
-/// Defines the pass `$name`, which runs the `#[inline(always)]` method `$body` compiled for
-/// AVX2 and FMA (`$avx2`: twice the vector width of the x86-64 baseline the crate is built
-/// for) where the CPU has them, else as built.
-macro_rules! pass {
-    ($(#[$doc:meta])* $name:ident, $avx2:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
-        $(#[$doc])*
-        pub fn $name(&self, $($arg: $ty),*) {
+/// Defines `$name`, which runs the `#[inline(always)]` method `$body` (the work of one batch
+/// row, or group of rows) compiled for AVX2 and FMA (`$avx2`: twice the vector width of the
+/// x86-64 baseline the crate is built for) where the CPU has them, else as built.
+macro_rules! rows {
+    ($vis:vis $name:ident, $avx2:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+        $vis fn $name(&self, $($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: the CPU has both features (checked just above).
@@ -126,98 +127,172 @@ macro_rules! pass {
     };
 }
 
+/// Calls `$f((item, ((a, b), …)))` for each item of the slices `a`, `b`, … cut in chunks of
+/// the given lengths, zipped and enumerated: shared out in the pool when the pass covers enough
+/// trace cells (`$cells`, [`shared_out`]), else on the calling thread. Items are independent,
+/// so either way gives the same numbers.
+macro_rules! for_each_item {
+    ($cells:expr, $f:expr; ($first:expr, $n:expr) $(, ($rest:expr, $m:expr))* $(,)?) => {{
+        let cells: usize = $cells;
+        if shared_out(cells) {
+            let min = min_items(cells, $first.len() / ($n));
+            install(|| {
+                $first.par_chunks_mut($n) $(.zip($rest.par_chunks_mut($m)))*
+                    .enumerate()
+                    .with_min_len(min)
+                    .for_each($f)
+            })
+        } else {
+            $first.chunks_mut($n) $(.zip($rest.chunks_mut($m)))*
+                .enumerate()
+                .for_each($f)
+        }
+    }};
+}
+
+pub(in crate::cores::bptt) use rows;
+
+/// The most groups [`Update::backward_input`] splits the batch into for α's gradient, a sum
+/// over the batch: each group sums its rows into its own `[H × H]` buffer, and the buffers are
+/// added in group order. The groups depend on `B` only, so the sum, and with it the whole
+/// run, is the same bit for bit for any thread count.
+const MAX_GROUPS: usize = 32;
+
+/// Batch rows per group of [`MAX_GROUPS`].
+pub(in crate::cores::bptt) fn group_rows(batch: usize) -> usize {
+    batch.div_ceil(MAX_GROUPS).max(1)
+}
+
 /// The `[B × H]` outputs of [`Update::backward_update`].
-pub(super) struct Rows3<'a, T> {
+pub(in crate::cores::bptt) struct Rows3<'a, T> {
     pub ds: &'a mut [T],
     pub dkeep: &'a mut [T],
     pub dpre: &'a mut [T],
 }
 
-// The batch rows run one after the other: splitting them over threads was slower on the
-// 2-core machines measured (libtorch's OpenMP threads spin on the other core between ops).
-impl<T: Float> Update<'_, T> {
-    pass!(
-        /// Writes `next = Hebb_t` and `raw[b,i] = Σ_j α[i,j] · next[b,i,j] · post[b,j]`, the
-        /// plastic input of the next step (`post` = `h_t`, the next step's pre-synaptic
-        /// activity).
-        forward, forward_avx2, forward_rows, (post: &[T], next: &mut [T], raw: &mut [T])
-    );
+// Every batch row is independent of the others, so each pass runs its rows in parallel (when
+// large enough, `for_each_item!`); only α's gradient sums over rows, in fixed groups.
+impl<T: Float + Send + Sync> Update<'_, T> {
+    /// Writes `next = Hebb_t` and `raw[b,i] = Σ_j α[i,j] · next[b,i,j] · post[b,j]`, the
+    /// plastic input of the next step (`post` = `h_t`, the next step's pre-synaptic
+    /// activity).
+    pub fn forward(&self, post: &[T], next: &mut [T], raw: &mut [T]) {
+        let h = self.h;
+        for_each_item!(next.len(), |(b, (next, raw))| self.forward_row(b, post, next, raw);
+            (next, h * h), (raw, h));
+    }
+
+    rows!(pub(in crate::cores::bptt) forward_row, forward_avx2, forward_body, (b: usize, post: &[T], next: &mut [T], raw: &mut [T]));
 
     #[inline(always)]
-    fn forward_rows(&self, post: &[T], next: &mut [T], raw: &mut [T]) {
+    fn forward_body(&self, b: usize, post: &[T], next: &mut [T], raw: &mut [T]) {
         let h = self.h;
-        let rows = next.chunks_exact_mut(h * h).zip(raw.chunks_exact_mut(h));
-        for (b, (next, raw)) in rows.enumerate() {
-            let (pre, post) = (row(self.pre, h, b), row(post, h, b));
-            for (i, (next, raw)) in next.chunks_exact_mut(h).zip(raw).enumerate() {
-                let (k, s) = (self.keep[b * h + i], self.s[b * h + i]);
-                let prev = cells(self.prev, h, b, i);
-                let alpha = &self.alpha[i * h..(i + 1) * h];
-                let (lo, hi) = (self.lo, self.hi);
-                for ((n, &p), &x) in next.iter_mut().zip(prev).zip(pre) {
-                    *n = clamp(k * p + s * x, lo, hi);
-                }
-                *raw = dot3(alpha, next, post);
+        let (pre, post) = (row(self.pre, h, b), row(post, h, b));
+        for (i, (next, raw)) in next.chunks_exact_mut(h).zip(raw).enumerate() {
+            let (k, s) = (self.keep[b * h + i], self.s[b * h + i]);
+            let prev = cells(self.prev, h, b, i);
+            let alpha = &self.alpha[i * h..(i + 1) * h];
+            let (lo, hi) = (self.lo, self.hi);
+            for ((n, &p), &x) in next.iter_mut().zip(prev).zip(pre) {
+                *n = clamp(k * p + s * x, lo, hi);
+            }
+            *raw = dot3(alpha, next, post);
+        }
+    }
+
+    /// First backward pass. `grad` holds `dL/dHebb_t` and becomes the gradient `G` of the
+    /// unclipped trace (zero where the clip was active: `next` at a bound). Writes
+    /// `ds_i = Σ_j G[i,j] pre_j`, `dkeep_i = Σ_j G[i,j] prev[i,j]` (when `want_dkeep`;
+    /// `hebb` keeps everything and skips it) and `dpre_j = Σ_i G[i,j] s_i`.
+    pub fn backward_update(&self, next: &[T], grad: &mut [T], want_dkeep: bool, out: Rows3<'_, T>) {
+        let h = self.h;
+        let Rows3 { ds, dkeep, dpre } = out;
+        for_each_item!(grad.len(), |(b, (((grad, ds), dkeep), dpre))| {
+            let out = Rows3 { ds, dkeep, dpre };
+            self.update_row(b, next, grad, want_dkeep, out)
+        }; (grad, h * h), (ds, h), (dkeep, h), (dpre, h));
+    }
+
+    rows!(pub(in crate::cores::bptt) update_row, update_avx2, update_body,
+        (b: usize, next: &[T], grad: &mut [T], want_dkeep: bool, out: Rows3<'_, T>));
+
+    #[inline(always)]
+    fn update_body(
+        &self,
+        b: usize,
+        next: &[T],
+        grad: &mut [T],
+        want_dkeep: bool,
+        out: Rows3<'_, T>,
+    ) {
+        let h = self.h;
+        let Rows3 { ds, dkeep, dpre } = out;
+        let pre = row(self.pre, h, b);
+        dpre.fill(T::zero());
+        for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
+            let s = self.s[b * h + i];
+            let (next, prev) = (cells(next, h, b, i), cells(self.prev, h, b, i));
+            let (lo, hi) = (self.lo, self.hi);
+            for ((g, &n), d) in grad.iter_mut().zip(next).zip(dpre.iter_mut()) {
+                // hardtanh's rule: no gradient where the bound was reached. A select
+                // (`&`, unconditional store) vectorises where a branch does not.
+                let inside = (n > lo) & (n < hi);
+                *g = if inside { *g } else { T::zero() };
+                *d = *d + *g * s;
+            }
+            ds[i] = dot(grad, pre);
+            if want_dkeep {
+                dkeep[i] = dot(grad, prev);
             }
         }
     }
 
-    pass!(
-        /// First backward pass. `grad` holds `dL/dHebb_t` and becomes the gradient `G` of the
-        /// unclipped trace (zero where the clip was active: `next` at a bound). Writes
-        /// `ds_i = Σ_j G[i,j] pre_j`, `dkeep_i = Σ_j G[i,j] prev[i,j]` (when `want_dkeep`;
-        /// `hebb` keeps everything and skips it) and `dpre_j = Σ_i G[i,j] s_i`.
-        backward_update, update_avx2, update_rows,
-        (next: &[T], grad: &mut [T], want_dkeep: bool, out: Rows3<'_, T>)
-    );
-
-    #[inline(always)]
-    fn update_rows(&self, next: &[T], grad: &mut [T], want_dkeep: bool, out: Rows3<'_, T>) {
+    /// Second backward pass, once the plastic input's gradient `draw` (`[B × H]`) is
+    /// known. `grad` goes from `G` to `dL/dHebb_{t−1} = keep_i G + draw_i α[i,j] pre_j`;
+    /// adds `Σ_i draw_i α[i,j] prev[i,j]` to `dpre`, and `Σ_b draw_i prev[i,j] pre_j` to
+    /// `dalpha` (`[H × H]`, α per connection).
+    pub fn backward_input(
+        &self,
+        draw: &[T],
+        grad: &mut [T],
+        dpre: &mut [T],
+        dalpha: Option<&mut [T]>,
+    ) {
         let h = self.h;
-        let rows = grad
-            .chunks_exact_mut(h * h)
-            .zip(out.ds.chunks_exact_mut(h))
-            .zip(
-                out.dkeep
-                    .chunks_exact_mut(h)
-                    .zip(out.dpre.chunks_exact_mut(h)),
-            );
-        for (b, ((grad, ds), (dkeep, dpre))) in rows.enumerate() {
-            let pre = row(self.pre, h, b);
-            dpre.fill(T::zero());
-            for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
-                let s = self.s[b * h + i];
-                let (next, prev) = (cells(next, h, b, i), cells(self.prev, h, b, i));
-                let (lo, hi) = (self.lo, self.hi);
-                for ((g, &n), d) in grad.iter_mut().zip(next).zip(dpre.iter_mut()) {
-                    // hardtanh's rule: no gradient where the bound was reached. A select
-                    // (`&`, unconditional store) vectorises where a branch does not.
-                    let inside = (n > lo) & (n < hi);
-                    *g = if inside { *g } else { T::zero() };
-                    *d = *d + *g * s;
-                }
-                ds[i] = dot(grad, pre);
-                if want_dkeep {
-                    dkeep[i] = dot(grad, prev);
-                }
+        let batch = dpre.len() / h;
+        let rows = group_rows(batch);
+        let Some(dalpha) = dalpha else {
+            return for_each_item!(grad.len(), |(k, (grad, dpre))| {
+                self.input_rows(k * rows, draw, grad, dpre, None)
+            }; (grad, rows * h * h), (dpre, rows * h));
+        };
+        let mut sums = vec![T::zero(); batch.div_ceil(rows) * h * h];
+        for_each_item!(grad.len(), |(k, ((grad, dpre), sum))| {
+            self.input_rows(k * rows, draw, grad, dpre, Some(sum))
+        }; (grad, rows * h * h), (dpre, rows * h), (sums, h * h));
+        for sum in sums.chunks_exact(h * h) {
+            for (da, &s) in dalpha.iter_mut().zip(sum) {
+                *da = *da + s;
             }
         }
     }
 
-    pass!(
-        /// Second backward pass, once the plastic input's gradient `draw` (`[B × H]`) is
-        /// known. `grad` goes from `G` to `dL/dHebb_{t−1} = keep_i G + draw_i α[i,j] pre_j`;
-        /// adds `Σ_i draw_i α[i,j] prev[i,j]` to `dpre`, and `Σ_b draw_i prev[i,j] pre_j` to
-        /// `dalpha` (`[H × H]`, α per connection).
-        backward_input, input_avx2, input_rows,
-        (draw: &[T], grad: &mut [T], dpre: &mut [T], dalpha: Option<&mut [T]>)
-    );
+    rows!(pub(in crate::cores::bptt) input_rows, input_avx2, input_body,
+        (first: usize, draw: &[T], grad: &mut [T], dpre: &mut [T], dalpha: Option<&mut [T]>));
 
+    /// [`Update::backward_input`] for the rows from `first` on that `grad` and `dpre` hold.
     #[inline(always)]
-    fn input_rows(&self, draw: &[T], grad: &mut [T], dpre: &mut [T], mut dalpha: Option<&mut [T]>) {
+    fn input_body(
+        &self,
+        first: usize,
+        draw: &[T],
+        grad: &mut [T],
+        dpre: &mut [T],
+        mut dalpha: Option<&mut [T]>,
+    ) {
         let h = self.h;
         let rows = grad.chunks_exact_mut(h * h).zip(dpre.chunks_exact_mut(h));
-        for (b, (grad, dpre)) in rows.enumerate() {
+        for (b, (grad, dpre)) in (first..).zip(rows) {
             let pre = row(self.pre, h, b);
             for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
                 let (k, r) = (self.keep[b * h + i], draw[b * h + i]);
@@ -246,7 +321,7 @@ impl<T: Float> Update<'_, T> {
 /// forward reads both traces and writes both, with the next step's plastic input. Backward,
 /// [`RetroUpdate::backward_update`] takes the eligibility trace's gradient back a step, and
 /// the plastic input's part is [`Update::backward_input`] with `keep` = 1 on `Hebb_{t−1}`.
-pub(super) struct RetroUpdate<'a, T> {
+pub(in crate::cores::bptt) struct RetroUpdate<'a, T> {
     /// The step as [`Update`] sees it, with the eligibility trace's `keep` and `s`.
     pub base: Update<'a, T>,
     /// `E_{t−1}`, `[B × H × H]`.
@@ -256,95 +331,126 @@ pub(super) struct RetroUpdate<'a, T> {
 }
 
 /// The `[B × H]` outputs of [`RetroUpdate::backward_update`].
-pub(super) struct RetroRows<'a, T> {
+pub(in crate::cores::bptt) struct RetroRows<'a, T> {
     pub dm: &'a mut [T],
     pub ds: &'a mut [T],
     pub dkeep: &'a mut [T],
     pub dpre: &'a mut [T],
 }
 
-impl<T: Float> RetroUpdate<'_, T> {
-    pass!(
-        /// Writes `next = Hebb_t`, `next_elig = E_t` and `raw[b,i] = Σ_j α[i,j] · next[b,i,j]
-        /// · post[b,j]`, the plastic input of the next step.
-        forward, forward_avx2, forward_rows,
-        (post: &[T], next: &mut [T], next_elig: &mut [T], raw: &mut [T])
-    );
+impl<T: Float + Send + Sync> RetroUpdate<'_, T> {
+    /// Writes `next = Hebb_t`, `next_elig = E_t` and `raw[b,i] = Σ_j α[i,j] · next[b,i,j]
+    /// · post[b,j]`, the plastic input of the next step.
+    pub fn forward(&self, post: &[T], next: &mut [T], next_elig: &mut [T], raw: &mut [T]) {
+        let h = self.base.h;
+        for_each_item!(next.len(), |(b, ((next, next_elig), raw))| {
+            self.forward_row(b, post, next, next_elig, raw)
+        }; (next, h * h), (next_elig, h * h), (raw, h));
+    }
+
+    rows!(pub(in crate::cores::bptt) forward_row, forward_avx2, forward_body,
+        (b: usize, post: &[T], next: &mut [T], next_elig: &mut [T], raw: &mut [T]));
 
     #[inline(always)]
-    fn forward_rows(&self, post: &[T], next: &mut [T], next_elig: &mut [T], raw: &mut [T]) {
+    fn forward_body(
+        &self,
+        b: usize,
+        post: &[T],
+        next: &mut [T],
+        next_elig: &mut [T],
+        raw: &mut [T],
+    ) {
         let h = self.base.h;
-        let rows = next
-            .chunks_exact_mut(h * h)
-            .zip(next_elig.chunks_exact_mut(h * h))
-            .zip(raw.chunks_exact_mut(h));
-        for (b, ((next, next_elig), raw)) in rows.enumerate() {
-            let (pre, post) = (row(self.base.pre, h, b), row(post, h, b));
-            let neurons = next
-                .chunks_exact_mut(h)
-                .zip(next_elig.chunks_exact_mut(h))
-                .zip(raw);
-            for (i, ((next, next_elig), raw)) in neurons.enumerate() {
-                let at = b * h + i;
-                let (m, k, s) = (self.m[at], self.base.keep[at], self.base.s[at]);
-                let (prev, elig) = (cells(self.base.prev, h, b, i), cells(self.elig, h, b, i));
-                let (lo, hi) = (self.base.lo, self.base.hi);
-                for ((n, &p), &e) in next.iter_mut().zip(prev).zip(elig) {
-                    *n = clamp(p + m * e, lo, hi);
-                }
-                for ((n, &e), &x) in next_elig.iter_mut().zip(elig).zip(pre) {
-                    *n = k * e + s * x;
-                }
-                *raw = dot3(&self.base.alpha[i * h..(i + 1) * h], next, post);
+        let (pre, post) = (row(self.base.pre, h, b), row(post, h, b));
+        let neurons = next
+            .chunks_exact_mut(h)
+            .zip(next_elig.chunks_exact_mut(h))
+            .zip(raw);
+        for (i, ((next, next_elig), raw)) in neurons.enumerate() {
+            let at = b * h + i;
+            let (m, k, s) = (self.m[at], self.base.keep[at], self.base.s[at]);
+            let (prev, elig) = (cells(self.base.prev, h, b, i), cells(self.elig, h, b, i));
+            let (lo, hi) = (self.base.lo, self.base.hi);
+            for ((n, &p), &e) in next.iter_mut().zip(prev).zip(elig) {
+                *n = clamp(p + m * e, lo, hi);
             }
+            for ((n, &e), &x) in next_elig.iter_mut().zip(elig).zip(pre) {
+                *n = k * e + s * x;
+            }
+            *raw = dot3(&self.base.alpha[i * h..(i + 1) * h], next, post);
         }
     }
 
-    pass!(
-        /// First backward pass. `grad` holds `dL/dHebb_t` and becomes the gradient `G` of the
-        /// unclipped trace (zero where `next` is at a bound); `grad_elig` goes from
-        /// `GE = dL/dE_t` to `dL/dE_{t−1} = keep_i GE + m_i G`. Writes `dm_i = Σ_j G[i,j]
-        /// E_{t−1}[i,j]`, `ds_i = Σ_j GE[i,j] pre_j`, `dkeep_i = Σ_j GE[i,j] E_{t−1}[i,j]` and
-        /// `dpre_j = Σ_i GE[i,j] s_i`.
-        backward_update, update_avx2, update_rows,
-        (next: &[T], grad: &mut [T], grad_elig: &mut [T], out: RetroRows<'_, T>)
-    );
+    /// First backward pass. `grad` holds `dL/dHebb_t` and becomes the gradient `G` of the
+    /// unclipped trace (zero where `next` is at a bound); `grad_elig` goes from
+    /// `GE = dL/dE_t` to `dL/dE_{t−1} = keep_i GE + m_i G`. Writes `dm_i = Σ_j G[i,j]
+    /// E_{t−1}[i,j]`, `ds_i = Σ_j GE[i,j] pre_j`, `dkeep_i = Σ_j GE[i,j] E_{t−1}[i,j]` and
+    /// `dpre_j = Σ_i GE[i,j] s_i`.
+    pub fn backward_update(
+        &self,
+        next: &[T],
+        grad: &mut [T],
+        grad_elig: &mut [T],
+        out: RetroRows<'_, T>,
+    ) {
+        let h = self.base.h;
+        let RetroRows {
+            dm,
+            ds,
+            dkeep,
+            dpre,
+        } = out;
+        for_each_item!(grad.len(), |(b, (((((grad, grad_elig), dm), ds), dkeep), dpre))| {
+            let out = RetroRows {
+                dm,
+                ds,
+                dkeep,
+                dpre,
+            };
+            self.update_row(b, next, grad, grad_elig, out)
+        }; (grad, h * h), (grad_elig, h * h), (dm, h), (ds, h), (dkeep, h), (dpre, h));
+    }
+
+    rows!(pub(in crate::cores::bptt) update_row, update_avx2, update_body,
+        (b: usize, next: &[T], grad: &mut [T], grad_elig: &mut [T], out: RetroRows<'_, T>));
 
     #[inline(always)]
-    fn update_rows(&self, next: &[T], grad: &mut [T], grad_elig: &mut [T], out: RetroRows<'_, T>) {
+    fn update_body(
+        &self,
+        b: usize,
+        next: &[T],
+        grad: &mut [T],
+        grad_elig: &mut [T],
+        out: RetroRows<'_, T>,
+    ) {
         let h = self.base.h;
-        let rows = grad
-            .chunks_exact_mut(h * h)
-            .zip(grad_elig.chunks_exact_mut(h * h))
-            .zip(out.dm.chunks_exact_mut(h).zip(out.ds.chunks_exact_mut(h)))
-            .zip(
-                out.dkeep
-                    .chunks_exact_mut(h)
-                    .zip(out.dpre.chunks_exact_mut(h)),
-            );
-        for (b, (((grad, grad_elig), (dm, ds)), (dkeep, dpre))) in rows.enumerate() {
-            let pre = row(self.base.pre, h, b);
-            dpre.fill(T::zero());
-            let neurons = grad.chunks_exact_mut(h).zip(grad_elig.chunks_exact_mut(h));
-            for (i, (grad, grad_elig)) in neurons.enumerate() {
-                let at = b * h + i;
-                let (m, k, s) = (self.m[at], self.base.keep[at], self.base.s[at]);
-                let (next, elig) = (cells(next, h, b, i), cells(self.elig, h, b, i));
-                let (lo, hi) = (self.base.lo, self.base.hi);
-                for (g, &n) in grad.iter_mut().zip(next) {
-                    // As in `Update::update_rows`: a select, which vectorises.
-                    let inside = (n > lo) & (n < hi);
-                    *g = if inside { *g } else { T::zero() };
-                }
-                for (d, &ge) in dpre.iter_mut().zip(grad_elig.iter()) {
-                    *d = *d + ge * s;
-                }
-                dm[i] = dot(grad, elig);
-                ds[i] = dot(grad_elig, pre);
-                dkeep[i] = dot(grad_elig, elig);
-                for (ge, &g) in grad_elig.iter_mut().zip(grad.iter()) {
-                    *ge = k * *ge + m * g;
-                }
+        let RetroRows {
+            dm,
+            ds,
+            dkeep,
+            dpre,
+        } = out;
+        let pre = row(self.base.pre, h, b);
+        dpre.fill(T::zero());
+        let neurons = grad.chunks_exact_mut(h).zip(grad_elig.chunks_exact_mut(h));
+        for (i, (grad, grad_elig)) in neurons.enumerate() {
+            let at = b * h + i;
+            let (m, k, s) = (self.m[at], self.base.keep[at], self.base.s[at]);
+            let (next, elig) = (cells(next, h, b, i), cells(self.elig, h, b, i));
+            let (lo, hi) = (self.base.lo, self.base.hi);
+            for (g, &n) in grad.iter_mut().zip(next) {
+                // As in `Update::update_body`: a select, which vectorises.
+                let inside = (n > lo) & (n < hi);
+                *g = if inside { *g } else { T::zero() };
+            }
+            for (d, &ge) in dpre.iter_mut().zip(grad_elig.iter()) {
+                *d = *d + ge * s;
+            }
+            dm[i] = dot(grad, elig);
+            ds[i] = dot(grad_elig, pre);
+            dkeep[i] = dot(grad_elig, elig);
+            for (ge, &g) in grad_elig.iter_mut().zip(grad.iter()) {
+                *ge = k * *ge + m * g;
             }
         }
     }

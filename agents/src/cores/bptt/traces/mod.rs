@@ -4,7 +4,9 @@
 //! backward pass; the libtorch version makes a few trace-sized temporaries along the way
 //! (updating the buffers it owns in place where it can), freed before the next step, so
 //! memory still grows as one trace per step (two under retroactive modulation).
-mod cpu;
+pub(super) mod cpu;
+pub(super) mod pool;
+pub mod roofline;
 
 use cpu::{RetroRows, RetroUpdate, Rows3, Update};
 use tch::kind::Element;
@@ -82,7 +84,7 @@ pub(super) struct TraceStep<'a> {
 }
 
 /// The elements of a contiguous CPU tensor of element type `T`.
-fn data<T: Element>(t: &Tensor) -> &[T] {
+pub(super) fn data<T: Element>(t: &Tensor) -> &[T] {
     check::<T>(t);
     // SAFETY: the tensor is a contiguous CPU tensor of `numel` elements of type `T` (checked),
     // and the borrow keeps its storage alive.
@@ -90,7 +92,7 @@ fn data<T: Element>(t: &Tensor) -> &[T] {
 }
 
 /// [`data`], writable. Only for tensors this module's callers allocated and share with no one.
-fn data_mut<T: Element>(t: &mut Tensor) -> &mut [T] {
+pub(super) fn data_mut<T: Element>(t: &mut Tensor) -> &mut [T] {
     check::<T>(t);
     // SAFETY: as in `data`; the exclusive borrow stands for exclusive use of the storage,
     // which holds because the callers pass freshly allocated, unshared tensors.
@@ -169,7 +171,7 @@ impl TraceStep<'_> {
     }
 
     /// The loops' view of this step, with `keep` for the rule's (ones when `None`).
-    fn update<T: Element + num_traits::Float, R>(
+    fn update<T: Element + num_traits::Float + Send + Sync, R>(
         &self,
         keep: Option<&Tensor>,
         s: &Tensor,
@@ -195,7 +197,7 @@ impl TraceStep<'_> {
     }
 
     /// The loops' view of this step under retroactive modulation, `elig` = `E_{t−1}`.
-    fn retro_update<T: Element + num_traits::Float, R>(
+    fn retro_update<T: Element + num_traits::Float + Send + Sync, R>(
         &self,
         f: &RetroFactors,
         elig: &Tensor,
@@ -387,7 +389,8 @@ mod tests {
     //! autograd), pass by pass, on the CPU: every factor kind, the clip active.
     use super::*;
 
-    const B: i64 = 3;
+    // Enough rows that α's gradient is summed in several groups, the last one short.
+    const B: i64 = 37;
     const H: i64 = 11;
 
     fn uniform(dims: &[i64], lo: f64, hi: f64) -> Tensor {

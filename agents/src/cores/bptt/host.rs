@@ -1,0 +1,700 @@
+//! The plastic RNN's steps on the CPU in plain loops over host copies of its parameters,
+//! for [`super::fused`]. Forward, one pass over each batch row does the row's whole step
+//! (input and recurrent products, cell, modulator, rule factors, trace update and the next
+//! step's plastic input); backward, one pass per row does the step back (the trace passes,
+//! rule factors', modulator's and cell's derivatives, `Wᵀ da`), rows in groups fixed by `B`
+//! for α's gradient. Either way the rows run in one parallel region per step
+//! ([`super::traces::pool::for_each`]), where libtorch would spend a dozen operations, each
+//! with its dispatch and, on a loaded machine, its thread hand-off, on the same `[B × H]`
+//! work. The parameters do not change during a rollout, so they are copied once per tape; the
+//! parameter gradients still come from the one autograd call over all steps at the end.
+use super::traces::cpu::{dot, rows, RetroRows, RetroUpdate, Rows3, Update};
+use super::traces::{data, data_mut, pool};
+use crate::cores::plasticity::Neuromodulation;
+use crate::cores::{AlphaShape, Core, Plasticity, Rule};
+use num_traits::Float;
+use tch::kind::Element;
+use tch::{Kind, Tensor};
+
+/// What one step reads besides the parameters: `[B × in]`, `[B × H]`, `[B × H]` and
+/// `[B × H × H]` (twice under retroactive modulation), contiguous CPU tensors of the core's
+/// kind.
+pub(super) struct StepInput<'a> {
+    pub x: &'a Tensor,
+    /// `h_{t−1}` after the resets.
+    pub pre: &'a Tensor,
+    /// The plastic input before α per neuron (`Record::raw` of [`super::fused`]).
+    pub raw: &'a Tensor,
+    /// `Hebb_{t−1}`.
+    pub hebb: &'a Tensor,
+    /// `E_{t−1}` (retroactive modulation).
+    pub elig: Option<&'a Tensor>,
+}
+
+/// What one step writes: `h_t`, `Hebb_t`, `E_t`, the next step's plastic input and the
+/// modulator's output `M_t` (`[B × 1]`, or `[B × H]` with a fan-out).
+pub(super) struct StepOutput {
+    pub h: Tensor,
+    pub hebb: Tensor,
+    pub elig: Option<Tensor>,
+    pub raw: Tensor,
+    pub big_m: Option<Tensor>,
+}
+
+/// The modulator `m = tanh(w_M · h + b_M)`, `M_i = f_i m` (or `m`).
+struct HostModulator<T> {
+    w: Vec<T>,
+    b: T,
+    fan_out: Option<Vec<T>>,
+}
+
+/// What drives the trace update, as [`Neuromodulation`] says.
+enum Drive<T> {
+    /// The learned rate `η`, one per neuron (a scalar repeated).
+    Eta(Vec<T>),
+    /// The modulator's output is the rate.
+    Simple(HostModulator<T>),
+    /// The modulator writes the eligibility trace, which follows the co-activity at `η_E`
+    /// (one per neuron).
+    Retroactive {
+        modulator: HostModulator<T>,
+        eta_e: Vec<T>,
+    },
+}
+
+/// The plastic RNN's parameters, row-major.
+struct HostRnn<T> {
+    hidden: usize,
+    inputs: usize,
+    w_in: Vec<T>,
+    b: Vec<T>,
+    w: Vec<T>,
+    /// α as the trace pass reads it, `[H × H]`: α per connection, or ones (α per neuron is
+    /// applied to the plastic input, `alpha_neuron`).
+    alpha_pass: Vec<T>,
+    alpha_neuron: Option<Vec<T>>,
+    drive: Drive<T>,
+    rule: Rule,
+    lo: T,
+    hi: T,
+}
+
+/// The step's outputs for one batch row.
+struct RowOut<'a, T> {
+    h: &'a mut [T],
+    hebb: &'a mut [T],
+    elig: Option<&'a mut [T]>,
+    raw: &'a mut [T],
+    big_m: Option<&'a mut [T]>,
+}
+
+/// The host step of a plastic RNN.
+pub(super) struct HostStep(Kinded);
+
+/// [`HostRnn`] in the core's kind.
+enum Kinded {
+    F32(HostRnn<f32>),
+    F64(HostRnn<f64>),
+}
+
+impl HostStep {
+    /// The host step of `core`, or `None` where it does not apply: cores off the CPU (the
+    /// trace passes are libtorch operations there) and the plastic LSTM (its gates go
+    /// through libtorch still). `(lo, hi)` are the Hebbian trace's clip bounds.
+    pub fn new(core: &Core, p: &Plasticity, (lo, hi): (f64, f64)) -> Option<Self> {
+        if core.device() != tch::Device::Cpu || core.config().kind.is_lstm() {
+            return None;
+        }
+        match core.kind() {
+            Kind::Float => Some(Self(Kinded::F32(HostRnn::new(core, p, lo, hi)))),
+            Kind::Double => Some(Self(Kinded::F64(HostRnn::new(core, p, lo, hi)))),
+            _ => None,
+        }
+    }
+
+    pub fn step(&self, input: StepInput) -> StepOutput {
+        match &self.0 {
+            Kinded::F32(rnn) => rnn.step(input),
+            Kinded::F64(rnn) => rnn.step(input),
+        }
+    }
+}
+
+/// The elements of `t`, row-major, as `T`.
+fn host<T: Element + Float>(t: &Tensor) -> Vec<T> {
+    let t = t.detach().to_kind(T::KIND).contiguous();
+    let mut v = vec![T::zero(); t.numel()];
+    t.copy_data(&mut v, t.numel());
+    v
+}
+
+/// `tanh x = 1 − 2 / (e^{2x} + 1)`: within a rounding error of 1 (absolute) of libm's
+/// `tanh`, at a fraction of its cost (`exp` is the cheaper call; the cell takes `B·H` of them
+/// per step), and ±1 or NaN where `x` is infinite or NaN.
+#[inline(always)]
+fn tanh<T: Float>(x: T) -> T {
+    let one = T::one();
+    one - (one + one) / ((x + x).exp() + one)
+}
+
+/// Batch row `b` of a row-major tensor with rows of `n` elements.
+fn row<T>(v: &[T], b: usize, n: usize) -> &[T] {
+    &v[b * n..(b + 1) * n]
+}
+
+/// `t` (`[1]` or `[H]`) repeated to one value per neuron.
+fn per_neuron<T: Element + Float>(t: &Tensor, hidden: usize) -> Vec<T> {
+    let v = host::<T>(t);
+    if v.len() == 1 {
+        vec![v[0]; hidden]
+    } else {
+        v
+    }
+}
+
+impl<T: Element + Float> HostModulator<T> {
+    fn new(m: &crate::cores::Modulator) -> Self {
+        Self {
+            w: host(&m.w),
+            b: host::<T>(&m.b)[0],
+            fan_out: m.fan_out.as_ref().map(host),
+        }
+    }
+
+    /// `m = tanh(w_M · h + b_M)`.
+    fn output(&self, h: &[T]) -> T {
+        (dot(&self.w, h) + self.b).tanh()
+    }
+
+    /// `M_i`.
+    fn at(&self, m: T, i: usize) -> T {
+        self.fan_out.as_ref().map_or(m, |f| f[i] * m)
+    }
+
+    /// `M_t`'s columns: 1, or `H` with a fan-out.
+    fn columns(&self, hidden: usize) -> usize {
+        if self.fan_out.is_some() {
+            hidden
+        } else {
+            1
+        }
+    }
+}
+
+impl<T: Element + Float + Send + Sync> HostRnn<T> {
+    fn new(core: &Core, p: &Plasticity, lo: f64, hi: f64) -> Self {
+        let hidden = core.hidden() as usize;
+        let (w_in, b) = core.w_in_b();
+        let per_connection = core.config().alpha == AlphaShape::PerConnection;
+        let drive = match &p.neuromodulation {
+            Neuromodulation::None { eta } => Drive::Eta(per_neuron(eta, hidden)),
+            Neuromodulation::Simple { modulator } => Drive::Simple(HostModulator::new(modulator)),
+            Neuromodulation::Retroactive { modulator, eta_e } => Drive::Retroactive {
+                modulator: HostModulator::new(modulator),
+                eta_e: per_neuron(eta_e, hidden),
+            },
+        };
+        let float = |v: f64| T::from(v).expect("f32 and f64 hold every f64, rounded");
+        Self {
+            hidden,
+            inputs: core.input_dim() as usize,
+            w_in: host(w_in),
+            b: host(b),
+            w: host(core.w()),
+            alpha_pass: if per_connection {
+                host(&p.alpha)
+            } else {
+                vec![T::one(); hidden * hidden]
+            },
+            alpha_neuron: (!per_connection).then(|| host(&p.alpha)),
+            drive,
+            rule: p.rule,
+            lo: float(lo),
+            hi: float(hi),
+        }
+    }
+
+    fn modulator(&self) -> Option<&HostModulator<T>> {
+        match &self.drive {
+            Drive::Eta(_) => None,
+            Drive::Simple(m) | Drive::Retroactive { modulator: m, .. } => Some(m),
+        }
+    }
+
+    fn step(&self, input: StepInput) -> StepOutput {
+        let h = self.hidden;
+        let batch = input.pre.size()[0];
+        let opts = (T::KIND, tch::Device::Cpu);
+        let (hh, bh) = ([batch, h as i64, h as i64], [batch, h as i64]);
+        let mut out = StepOutput {
+            h: Tensor::empty(bh, opts),
+            hebb: Tensor::empty(hh, opts),
+            elig: input.elig.map(|_| Tensor::empty(hh, opts)),
+            raw: Tensor::empty(bh, opts),
+            big_m: self
+                .modulator()
+                .map(|m| Tensor::empty([batch, m.columns(h) as i64], opts)),
+        };
+        let [x, pre, raw, hebb] =
+            [input.x, input.pre, input.raw, input.hebb].map(|t| t.contiguous());
+        let elig = input.elig.map(Tensor::contiguous);
+        let (x, pre, raw, hebb) = (
+            data::<T>(&x),
+            data::<T>(&pre),
+            data::<T>(&raw),
+            data::<T>(&hebb),
+        );
+        let elig = elig.as_ref().map(data::<T>);
+        let m_columns = self.modulator().map_or(1, |m| m.columns(h));
+        let mut rows: Vec<RowOut<T>> = {
+            let mut elig_rows = out
+                .elig
+                .as_mut()
+                .map(|e| data_mut::<T>(e).chunks_mut(h * h));
+            let mut m_rows = out
+                .big_m
+                .as_mut()
+                .map(|m| data_mut::<T>(m).chunks_mut(m_columns));
+            data_mut::<T>(&mut out.h)
+                .chunks_mut(h)
+                .zip(data_mut::<T>(&mut out.hebb).chunks_mut(h * h))
+                .zip(data_mut::<T>(&mut out.raw).chunks_mut(h))
+                .map(|((h, hebb), raw)| RowOut {
+                    h,
+                    hebb,
+                    raw,
+                    elig: elig_rows.as_mut().and_then(Iterator::next),
+                    big_m: m_rows.as_mut().and_then(Iterator::next),
+                })
+                .collect()
+        };
+        let cells = batch as usize * h * h;
+        pool::for_each(cells, &mut rows, |b, out| {
+            self.row(
+                row(x, b, self.inputs),
+                row(pre, b, h),
+                row(raw, b, h),
+                row(hebb, b, h * h),
+                elig.map(|e| row(e, b, h * h)),
+                out,
+            )
+        });
+        out
+    }
+
+    rows!(row, row_avx2, row_body,
+        (x: &[T], pre: &[T], raw: &[T], hebb: &[T], elig: Option<&[T]>, out: &mut RowOut<'_, T>));
+
+    /// One batch row's step.
+    #[inline(always)]
+    fn row_body(
+        &self,
+        x: &[T],
+        pre: &[T],
+        raw: &[T],
+        hebb: &[T],
+        elig: Option<&[T]>,
+        out: &mut RowOut<T>,
+    ) {
+        let (h, inputs) = (self.hidden, self.inputs);
+        // h_t = tanh(W_in x + b + W h_{t−1} + the plastic input).
+        for (i, h_i) in out.h.iter_mut().enumerate() {
+            let plastic = match &self.alpha_neuron {
+                Some(alpha) => alpha[i] * raw[i],
+                None => raw[i],
+            };
+            let fixed = dot(&self.w_in[i * inputs..(i + 1) * inputs], x)
+                + self.b[i]
+                + dot(&self.w[i * h..(i + 1) * h], pre);
+            *h_i = tanh(fixed + plastic);
+        }
+        let post: &[T] = out.h;
+        let m = self.modulator().map(|md| md.output(post));
+        if let (Some(md), Some(m), Some(big_m)) = (self.modulator(), m, out.big_m.as_deref_mut()) {
+            for (i, v) in big_m.iter_mut().enumerate() {
+                *v = md.at(m, i);
+            }
+        }
+        let (mut keep, mut s) = (vec![T::one(); h], vec![T::zero(); h]);
+        match (&self.drive, m) {
+            (Drive::Retroactive { modulator, eta_e }, Some(m)) => {
+                let big_m: Vec<T> = (0..h).map(|i| modulator.at(m, i)).collect();
+                for i in 0..h {
+                    keep[i] = T::one() - eta_e[i];
+                    s[i] = post[i] * eta_e[i];
+                }
+                let retro = RetroUpdate {
+                    base: self.update(hebb, pre, &keep, &s),
+                    elig: elig.expect("retroactive modulation has an eligibility trace"),
+                    m: &big_m,
+                };
+                let next_elig = out.elig.as_deref_mut().expect("E_t has a buffer");
+                retro.forward_row(0, post, out.hebb, next_elig, out.raw);
+            }
+            (drive, m) => {
+                for i in 0..h {
+                    let rate = match (drive, m) {
+                        (Drive::Eta(eta), _) => eta[i],
+                        (Drive::Simple(md), Some(m)) => md.at(m, i),
+                        _ => unreachable!("a modulated rule has a modulator output"),
+                    };
+                    (keep[i], s[i]) = self.factors(rate, post[i]);
+                }
+                self.update(hebb, pre, &keep, &s)
+                    .forward_row(0, post, out.hebb, out.raw);
+            }
+        }
+    }
+
+    /// The trace pass's view of one batch row (row 0 of its slices).
+    fn update<'a>(
+        &'a self,
+        hebb: &'a [T],
+        pre: &'a [T],
+        keep: &'a [T],
+        s: &'a [T],
+    ) -> Update<'a, T> {
+        Update {
+            h: self.hidden,
+            prev: hebb,
+            pre,
+            keep,
+            s,
+            alpha: &self.alpha_pass,
+            lo: self.lo,
+            hi: self.hi,
+        }
+    }
+
+    /// `(keep, s)` of the rule at `rate` and post-synaptic activity `post`, as
+    /// [`Rule::factors`].
+    fn factors(&self, rate: T, post: T) -> (T, T) {
+        let one = T::one();
+        let keep = match self.rule {
+            Rule::Hebb => one,
+            Rule::Decay => one - rate,
+            Rule::Oja => one - post * rate * post,
+            Rule::Instar => one - post * rate,
+        };
+        (keep, post * rate)
+    }
+}
+
+/// What one step back reads: `∂L/∂h_t` from the loss and what the forward step recorded,
+/// `[B × H]` or `[B × H × H]`, CPU tensors of the core's kind.
+pub(super) struct BackInput<'a> {
+    pub grad_h: &'a Tensor,
+    pub pre: &'a Tensor,
+    /// `h_t`.
+    pub h: &'a Tensor,
+    /// `Hebb_{t−1}`, `Hebb_t`, `E_{t−1}`.
+    pub hebb: &'a Tensor,
+    pub next: &'a Tensor,
+    pub elig: Option<&'a Tensor>,
+}
+
+/// What the backward pass carries from step to step, updated in place by each step back:
+/// `∂L/∂h_t` through the state (becomes `∂L/∂h_{t−1}`), `∂L/∂Hebb_t`, `∂L/∂E_t` (become those
+/// of step `t − 1`) and α's gradient (α per connection), summed over steps. Contiguous,
+/// allocated by the caller and shared with no one.
+pub(super) struct BackCarry<'a> {
+    pub dh: &'a mut Tensor,
+    pub grad_hebb: &'a mut Tensor,
+    pub grad_elig: Option<&'a mut Tensor>,
+    pub dalpha: Option<&'a mut Tensor>,
+}
+
+/// One step's gradients of the per-neuron quantities the parameters enter through: the
+/// pre-activation, and the factors in [`super::fused`]'s `factor_graph` order (`[s, keep]`
+/// of the rule, `keep` for rules that have one; `[M, s, keep]` under retroactive
+/// modulation), `[B × H]` each.
+pub(super) struct BackOutput {
+    pub da: Tensor,
+    pub dfactors: Vec<Tensor>,
+}
+
+/// One group of batch rows' buffers in a step back (groups fixed by `B`, for α's gradient).
+struct GroupOut<'a, T> {
+    grad_hebb: &'a mut [T],
+    grad_elig: Option<&'a mut [T]>,
+    dh: &'a mut [T],
+    da: &'a mut [T],
+    ds: &'a mut [T],
+    dkeep: Option<&'a mut [T]>,
+    dm: Option<&'a mut [T]>,
+    /// This group's part of α's gradient, `[H × H]`.
+    dalpha: Option<&'a mut [T]>,
+}
+
+impl HostStep {
+    /// Step `t` back: updates `carry` and returns the step's gradients.
+    pub fn backward(&self, input: BackInput, carry: BackCarry) -> BackOutput {
+        match &self.0 {
+            Kinded::F32(rnn) => rnn.backward(input, carry),
+            Kinded::F64(rnn) => rnn.backward(input, carry),
+        }
+    }
+}
+
+impl<T: Element + Float + Send + Sync> HostRnn<T> {
+    fn backward(&self, input: BackInput, carry: BackCarry) -> BackOutput {
+        let h = self.hidden;
+        let batch = input.pre.size()[0] as usize;
+        let opts = (T::KIND, tch::Device::Cpu);
+        let bh = [batch as i64, h as i64];
+        let retroactive = matches!(self.drive, Drive::Retroactive { .. });
+        let has_keep = retroactive || self.rule != Rule::Hebb;
+        let mut dh = Tensor::empty(bh, opts);
+        let mut da = Tensor::empty(bh, opts);
+        let mut ds = Tensor::empty(bh, opts);
+        let mut dkeep = has_keep.then(|| Tensor::empty(bh, opts));
+        let mut dm = retroactive.then(|| Tensor::empty(bh, opts));
+        let rows = super::traces::cpu::group_rows(batch);
+        let groups = batch.div_ceil(rows);
+        let mut sums = carry
+            .dalpha
+            .as_ref()
+            .map(|_| vec![T::zero(); groups * h * h]);
+        let [grad_h, pre, post, hebb, next] =
+            [input.grad_h, input.pre, input.h, input.hebb, input.next].map(|t| t.contiguous());
+        let elig = input.elig.map(Tensor::contiguous);
+        let dh_in = carry.dh.contiguous();
+        {
+            let (grad_h, pre, post, hebb, next, dh_in) = (
+                data::<T>(&grad_h),
+                data::<T>(&pre),
+                data::<T>(&post),
+                data::<T>(&hebb),
+                data::<T>(&next),
+                data::<T>(&dh_in),
+            );
+            let elig = elig.as_ref().map(data::<T>);
+            let mut grad_elig = carry
+                .grad_elig
+                .map(|g| data_mut::<T>(g).chunks_mut(rows * h * h));
+            let mut dkeep_rows = dkeep
+                .as_mut()
+                .map(|t| data_mut::<T>(t).chunks_mut(rows * h));
+            let mut dm_rows = dm.as_mut().map(|t| data_mut::<T>(t).chunks_mut(rows * h));
+            let mut dalpha_rows = sums.as_mut().map(|s| s.chunks_mut(h * h));
+            let mut items: Vec<GroupOut<T>> = data_mut::<T>(carry.grad_hebb)
+                .chunks_mut(rows * h * h)
+                .zip(data_mut::<T>(&mut dh).chunks_mut(rows * h))
+                .zip(data_mut::<T>(&mut da).chunks_mut(rows * h))
+                .zip(data_mut::<T>(&mut ds).chunks_mut(rows * h))
+                .map(|(((grad_hebb, dh), da), ds)| GroupOut {
+                    grad_hebb,
+                    grad_elig: grad_elig.as_mut().and_then(Iterator::next),
+                    dh,
+                    da,
+                    ds,
+                    dkeep: dkeep_rows.as_mut().and_then(Iterator::next),
+                    dm: dm_rows.as_mut().and_then(Iterator::next),
+                    dalpha: dalpha_rows.as_mut().and_then(Iterator::next),
+                })
+                .collect();
+            pool::for_each(batch * h * h, &mut items, |k, out| {
+                let count = out.dh.len() / h;
+                for r in 0..count {
+                    let b = k * rows + r;
+                    let at = |n: usize| r * n..(r + 1) * n;
+                    let step = RowBack {
+                        grad_h: row(grad_h, b, h),
+                        dh_in: row(dh_in, b, h),
+                        pre: row(pre, b, h),
+                        post: row(post, b, h),
+                        hebb: row(hebb, b, h * h),
+                        next: row(next, b, h * h),
+                        elig: elig.map(|e| row(e, b, h * h)),
+                    };
+                    let grads = RowGrads {
+                        grad_hebb: &mut out.grad_hebb[at(h * h)],
+                        grad_elig: out.grad_elig.as_deref_mut().map(|g| &mut g[at(h * h)]),
+                        dh: &mut out.dh[at(h)],
+                        da: &mut out.da[at(h)],
+                        ds: &mut out.ds[at(h)],
+                        dkeep: out.dkeep.as_deref_mut().map(|d| &mut d[at(h)]),
+                        dm: out.dm.as_deref_mut().map(|d| &mut d[at(h)]),
+                        dalpha: out.dalpha.as_deref_mut(),
+                    };
+                    self.row_back(step, grads);
+                }
+            });
+        }
+        if let (Some(dalpha), Some(sums)) = (carry.dalpha, sums) {
+            let dalpha = data_mut::<T>(dalpha);
+            for sum in sums.chunks_exact(h * h) {
+                for (d, &s) in dalpha.iter_mut().zip(sum) {
+                    *d = *d + s;
+                }
+            }
+        }
+        *carry.dh = dh;
+        let dfactors = match dm {
+            Some(dm) => vec![dm, ds, dkeep.expect("retroactive modulation has a keep")],
+            None => std::iter::once(ds).chain(dkeep).collect(),
+        };
+        BackOutput { da, dfactors }
+    }
+}
+
+/// One batch row's inputs to a step back.
+struct RowBack<'a, T> {
+    grad_h: &'a [T],
+    dh_in: &'a [T],
+    pre: &'a [T],
+    post: &'a [T],
+    hebb: &'a [T],
+    next: &'a [T],
+    elig: Option<&'a [T]>,
+}
+
+/// One batch row's outputs of a step back (`dalpha`: its group's sum, added to).
+struct RowGrads<'a, T> {
+    grad_hebb: &'a mut [T],
+    grad_elig: Option<&'a mut [T]>,
+    dh: &'a mut [T],
+    da: &'a mut [T],
+    ds: &'a mut [T],
+    dkeep: Option<&'a mut [T]>,
+    dm: Option<&'a mut [T]>,
+    dalpha: Option<&'a mut [T]>,
+}
+
+impl<T: Element + Float + Send + Sync> HostRnn<T> {
+    rows!(row_back, row_back_avx2, row_back_body, (x: RowBack<'_, T>, g: RowGrads<'_, T>));
+
+    /// One batch row back through one step, as [`super::fused`]'s backward loop does for
+    /// the whole batch with libtorch operations (docs/backward-pass.md, steps 1–4 back).
+    #[inline(always)]
+    fn row_back_body(&self, x: RowBack<T>, g: RowGrads<T>) {
+        let h = self.hidden;
+        let one = T::one();
+        let post = x.post;
+        let m = self.modulator().map(|md| md.output(post));
+        let (mut keep, mut s, mut rate) = (vec![one; h], vec![T::zero(); h], vec![T::zero(); h]);
+        let mut dpre = vec![T::zero(); h];
+        let mut dkeep_local = vec![T::zero(); h];
+        let mut dpost = vec![T::zero(); h];
+        // `∂L/∂(the modulator's output M_i)`, summed through its fan-out into `∂L/∂m`.
+        let mut drate = vec![T::zero(); h];
+        let retro = match (&self.drive, m) {
+            (Drive::Retroactive { modulator, eta_e }, Some(m)) => Some((modulator, eta_e, m)),
+            _ => None,
+        };
+        if let Some((modulator, eta_e, m)) = retro {
+            let big_m: Vec<T> = (0..h).map(|i| modulator.at(m, i)).collect();
+            for i in 0..h {
+                keep[i] = one - eta_e[i];
+                s[i] = post[i] * eta_e[i];
+            }
+            let update = RetroUpdate {
+                base: self.update(x.hebb, x.pre, &keep, &s),
+                elig: x
+                    .elig
+                    .expect("retroactive modulation has an eligibility trace"),
+                m: &big_m,
+            };
+            let dm = g.dm.expect("retroactive modulation writes dM");
+            let dkeep = g.dkeep.expect("the eligibility trace has a keep");
+            let grad_elig = g.grad_elig.expect("retroactive modulation carries dE");
+            let rows = RetroRows {
+                dm: &mut *dm,
+                ds: &mut *g.ds,
+                dkeep: &mut *dkeep,
+                dpre: &mut dpre,
+            };
+            update.update_row(0, x.next, g.grad_hebb, grad_elig, rows);
+            for i in 0..h {
+                dpost[i] = g.ds[i] * eta_e[i];
+                drate[i] = dm[i];
+            }
+            // The Hebbian trace keeps all of itself.
+            keep.fill(one);
+        } else {
+            for i in 0..h {
+                rate[i] = match (&self.drive, m) {
+                    (Drive::Eta(eta), _) => eta[i],
+                    (Drive::Simple(md), Some(m)) => md.at(m, i),
+                    _ => unreachable!("a modulated rule has a modulator output"),
+                };
+                (keep[i], s[i]) = self.factors(rate[i], post[i]);
+            }
+            let has_keep = g.dkeep.is_some();
+            let dkeep: &mut [T] = match g.dkeep {
+                Some(d) => d,
+                None => &mut dkeep_local,
+            };
+            let rows = Rows3 {
+                ds: &mut *g.ds,
+                dkeep: &mut *dkeep,
+                dpre: &mut dpre,
+            };
+            self.update(x.hebb, x.pre, &keep, &s).update_row(
+                0,
+                x.next,
+                g.grad_hebb,
+                has_keep,
+                rows,
+            );
+            for i in 0..h {
+                let (r, p, d) = (rate[i], post[i], g.ds[i]);
+                let (mut dp, mut dr) = (d * r, d * p);
+                if has_keep {
+                    let k = dkeep[i];
+                    match self.rule {
+                        Rule::Hebb => {}
+                        Rule::Decay => dr = dr - k,
+                        Rule::Oja => {
+                            dp = dp - r * p * k * (one + one);
+                            dr = dr - p * p * k;
+                        }
+                        Rule::Instar => {
+                            dp = dp - r * k;
+                            dr = dr - p * k;
+                        }
+                    }
+                }
+                dpost[i] = dp;
+                drate[i] = dr;
+            }
+        }
+        // ∂L/∂h_t: from the loss, from the steps after, and through the modulator (which
+        // reads h_t): ∂L/∂m = Σ_i ∂L/∂M_i (· f_i), tanh' = 1 − m².
+        let mut dh_t: Vec<T> = x.grad_h.iter().zip(x.dh_in).map(|(&a, &b)| a + b).collect();
+        if let (Some(md), Some(m)) = (self.modulator(), m) {
+            let dm = match &md.fan_out {
+                Some(f) => dot(&drate, f),
+                None => drate.iter().fold(T::zero(), |a, &d| a + d),
+            };
+            let gm = dm * (one - m * m);
+            for (d, &w) in dh_t.iter_mut().zip(&md.w) {
+                *d = *d + gm * w;
+            }
+        }
+        // The cell: tanh' = 1 − h²; post = h_t, so ∂L/∂post adds to ∂L/∂h_t.
+        let mut draw = vec![T::zero(); h];
+        for i in 0..h {
+            let da = (dh_t[i] + dpost[i]) * (one - post[i] * post[i]);
+            g.da[i] = da;
+            draw[i] = match &self.alpha_neuron {
+                Some(alpha) => da * alpha[i],
+                None => da,
+            };
+        }
+        self.update(x.hebb, x.pre, &keep, &s).input_rows(
+            0,
+            &draw,
+            g.grad_hebb,
+            &mut dpre,
+            g.dalpha,
+        );
+        // ∂L/∂h_{t−1} = Wᵀ da + the traces' part.
+        g.dh.copy_from_slice(&dpre);
+        for (i, &da) in g.da.iter().enumerate() {
+            for (d, &w) in g.dh.iter_mut().zip(&self.w[i * h..(i + 1) * h]) {
+                *d = *d + da * w;
+            }
+        }
+    }
+}
