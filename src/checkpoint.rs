@@ -109,7 +109,7 @@ fn save_in(
         let info = CheckpointInfo {
             progress: snapshot.progress.clone(),
             under_way: snapshot.under_way.clone(),
-            threads: Some(tch::get_num_threads() as usize),
+            threads: Some(plastic_agents::threads::count()),
         };
         std::fs::write(tmp.path().join(PROGRESS), serde_json::to_vec_pretty(&info)?)?;
         std::fs::write(tmp.path().join(crate::run_dir::CONFIG), config.to_toml())?;

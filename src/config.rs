@@ -39,7 +39,7 @@ pub struct RunConfig {
     /// Environment steps to train for (rounded up to whole updates).
     pub total_steps: u64,
     pub device: DeviceChoice,
-    /// libtorch intra-op threads; 0 leaves libtorch's choice.
+    /// CPU threads, shared as `plastic_agents::threads` says; 0 takes libtorch's choice.
     pub threads: usize,
 }
 

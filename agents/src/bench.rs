@@ -22,7 +22,7 @@ pub struct BenchSpec {
     pub warmup: usize,
     /// Timed runs; the report gives their median.
     pub repeats: usize,
-    /// libtorch intra-op threads (`None`: leave libtorch's setting).
+    /// CPU threads ([`crate::threads`]; `None`: libtorch's default count).
     pub threads: Option<i32>,
     /// Call [`crate::device::keep_freed_memory`] first, as a training process should.
     pub keep_freed_memory: bool,
@@ -65,7 +65,7 @@ pub struct BenchReport {
     pub forward_rss_growth_bytes: Option<u64>,
     /// CPU: peak resident set during that run's forward + backward, above the level before it.
     pub peak_rss_growth_bytes: Option<u64>,
-    /// Intra-op threads libtorch used.
+    /// CPU threads the run had ([`crate::threads`]).
     pub threads: i32,
     /// Who did the backward pass.
     pub engine: Engine,
@@ -104,9 +104,6 @@ pub struct Bench {
 
 impl Bench {
     pub fn new(spec: &BenchSpec) -> Result<Self, BenchError> {
-        if let Some(n) = spec.threads {
-            tch::set_num_threads(n);
-        }
         if spec.keep_freed_memory {
             crate::device::keep_freed_memory();
         }
@@ -114,6 +111,8 @@ impl Bench {
         let vs = nn::VarStore::new(spec.device);
         let ac = ActorCritic::new(&vs.root(), spec.input_dim, spec.num_actions, &spec.core)?;
         let engine = spec.bptt.engine(&ac.core)?;
+        let threads = spec.threads.map_or(0, |n| n as usize);
+        crate::threads::assign(threads, crate::cores::steps_on_host(&ac.core, engine));
         let opts = (Kind::Float, spec.device);
         let (b, t) = (spec.batch, spec.steps);
         Ok(Self {
@@ -223,7 +222,7 @@ pub fn forward_backward(spec: &BenchSpec) -> Result<BenchReport, BenchError> {
         runs,
         forward_rss_growth_bytes: fwd_growth,
         peak_rss_growth_bytes: peak_growth,
-        threads: tch::get_num_threads(),
+        threads: crate::threads::count() as i32,
         engine: bench.engine,
     })
 }

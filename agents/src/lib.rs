@@ -13,6 +13,7 @@ pub mod cores;
 pub mod device;
 pub mod metrics;
 mod restore;
+pub mod threads;
 
 pub use actor_critic::{AcStep, ActorCritic};
 pub use agent::{Agent, AgentError};

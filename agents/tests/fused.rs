@@ -207,15 +207,14 @@ fn fused_gradients_are_the_same_for_any_thread_count() {
         modulation: Modulation::Retroactive,
         ..CoreConfig::backpropamine(HIDDEN)
     };
-    let before = tch::get_num_threads();
     for config in [CoreConfig::backpropamine(HIDDEN), retroactive] {
         tch::manual_seed(11);
         let (vs, core) = build(&config, IN);
         randomize(&vs);
         let xs = Tensor::randn([T, ROWS, IN], F64);
         let weights = Tensor::randn([T, ROWS, core.hidden()], F64);
-        let run = |threads: i32| {
-            tch::set_num_threads(threads);
+        let run = |threads: usize| {
+            plastic_agents::threads::assign(threads, true);
             for (_, mut p) in named_params(&vs) {
                 p.zero_grad();
             }
@@ -244,5 +243,5 @@ fn fused_gradients_are_the_same_for_any_thread_count() {
             );
         }
     }
-    tch::set_num_threads(before);
+    plastic_agents::threads::assign(0, false);
 }

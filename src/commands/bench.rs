@@ -244,7 +244,7 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
         env: trainer.env().spec().id.clone(),
         core: config.core.clone(),
         device: format!("{device:?}"),
-        threads: tch::get_num_threads(),
+        threads: plastic_agents::threads::count() as i32,
         bptt: trainer.engine().name(),
         num_envs: trainer.env().num_envs(),
         rollout_len: trainer.rollout_len(),
@@ -326,9 +326,8 @@ struct PassReport {
 
 /// Times each CPU trace pass alone and reports its achieved bandwidth and arithmetic rate.
 pub fn traces(args: &BenchTracesArgs) -> anyhow::Result<()> {
-    if let Some(n) = args.threads {
-        tch::set_num_threads(n);
-    }
+    // The passes run as in training where steps run on the host: all threads to the loops.
+    plastic_agents::threads::assign(args.threads.map_or(0, |n| n as usize), true);
     let rates = plastic_agents::cores::roofline::measure(
         args.batch,
         args.hidden,
@@ -337,7 +336,7 @@ pub fn traces(args: &BenchTracesArgs) -> anyhow::Result<()> {
     let report = TracesBench {
         batch: args.batch,
         hidden: args.hidden,
-        threads: tch::get_num_threads(),
+        threads: plastic_agents::threads::count() as i32,
         passes: rates
             .into_iter()
             .map(|rate| PassReport {

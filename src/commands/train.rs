@@ -203,7 +203,7 @@ fn resume_threads(configured: usize, trained_with: Option<usize>) -> usize {
         return configured;
     };
     if configured == 0 {
-        let default = tch::get_num_threads() as usize;
+        let default = plastic_agents::threads::default_count();
         if default != trained_with {
             eprintln!(
                 "note: keeping the {trained_with} libtorch threads the run was trained with, \
@@ -260,16 +260,13 @@ fn note_new_length(trainer: &Trainer, config: &ExperimentConfig, configured_step
     );
 }
 
-/// The trainer for `config`, with `threads` libtorch threads (0: libtorch's choice), once
-/// its sizes are known to fit in memory.
+/// The trainer for `config`, with `threads` CPU threads (0: libtorch's choice; shared as
+/// [`plastic_agents::threads`] says), once its sizes are known to fit in memory.
 pub(crate) fn build(
     config: &ExperimentConfig,
     device: tch::Device,
     threads: usize,
 ) -> anyhow::Result<Trainer> {
-    if threads > 0 {
-        tch::set_num_threads(threads as i32);
-    }
     let env_config = config.env.id.env();
     let spec = env_config.build(1)?.spec().clone();
     let mut needs = training_needs(&config.trainer(), &spec, config.env.num_envs)?;
@@ -280,13 +277,15 @@ pub(crate) fn build(
         "env.num_envs, core.hidden, a2c.rollout_len or log.eval_episodes",
     )?;
     let env = env_config.build(config.env.num_envs)?;
-    Ok(Trainer::new(
+    let trainer = Trainer::new(
         env,
         config.trainer(),
         config.run.total_steps,
         config.run.seed,
         device,
-    )?)
+    )?;
+    plastic_agents::threads::assign(threads, trainer.steps_on_host());
+    Ok(trainer)
 }
 
 /// A full disk stops the run with its checkpoints intact: one paragraph saying which one is

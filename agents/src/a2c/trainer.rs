@@ -128,6 +128,11 @@ impl Trainer {
         self.engine
     }
 
+    /// Whether the core's steps run on the host ([`crate::cores::steps_on_host`]).
+    pub fn steps_on_host(&self) -> bool {
+        crate::cores::steps_on_host(&self.ac.core, self.engine)
+    }
+
     pub fn progress(&self) -> &Progress {
         &self.progress
     }

@@ -10,7 +10,7 @@ pub mod plasticity;
 mod rnn;
 pub mod state;
 
-pub use bptt::{roofline, Bptt, BpttError, Engine, Tape};
+pub use bptt::{roofline, steps_on_host, Bptt, BpttError, Engine, Tape};
 pub use config::{
     AlphaShape, CoreConfig, CoreConfigError, CoreKind, EtaShape, InitScheme, Modulation,
     ModulatorShape, Rule,

@@ -102,7 +102,7 @@ impl HostStep {
     /// trace passes are libtorch operations there) and the plastic LSTM (its gates go
     /// through libtorch still). `(lo, hi)` are the Hebbian trace's clip bounds.
     pub fn new(core: &Core, p: &Plasticity, (lo, hi): (f64, f64)) -> Option<Self> {
-        if core.device() != tch::Device::Cpu || core.config().kind.is_lstm() {
+        if !Self::applies(core) {
             return None;
         }
         match core.kind() {
@@ -110,6 +110,13 @@ impl HostStep {
             Kind::Double => Some(Self(Kinded::F64(HostRnn::new(core, p, lo, hi)))),
             _ => None,
         }
+    }
+
+    /// Whether [`HostStep::new`] gives a step for `core` (a plastic one).
+    pub fn applies(core: &Core) -> bool {
+        core.device() == tch::Device::Cpu
+            && !core.config().kind.is_lstm()
+            && matches!(core.kind(), Kind::Float | Kind::Double)
     }
 
     pub fn step(&self, input: StepInput) -> StepOutput {

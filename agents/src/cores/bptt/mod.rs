@@ -92,6 +92,14 @@ impl Engine {
     }
 }
 
+/// Whether `engine` runs `core`'s steps on the host, with no libtorch operation per step (the
+/// hand-written pass for the plastic RNN on the CPU): what [`crate::threads::assign`] is told.
+pub fn steps_on_host(core: &Core, engine: Engine) -> bool {
+    engine == Engine::Fused
+        && Engine::fused_unsupported(core).is_none()
+        && host::HostStep::applies(core)
+}
+
 /// A core unrolled for training.
 pub enum Tape<'a> {
     Autograd {

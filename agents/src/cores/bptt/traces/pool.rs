@@ -1,6 +1,6 @@
-//! The threads the trace loops of [`super::cpu`] run on: a rayon pool as large as libtorch's
-//! intra-op thread count (`run.threads`, `plastic bench core --threads`), so one setting says
-//! how many cores a run uses. The loops give the same numbers for any pool size.
+//! The threads the trace loops of [`super::cpu`] and the host step run on: a rayon pool of the
+//! size [`crate::threads`] gives it (the run's `run.threads` where steps run on the host, else
+//! one: the calling thread). The loops give the same numbers for any pool size.
 //!
 //! Handing a pass to the pool and waiting for it costs a few microseconds on an idle machine
 //! and up to a scheduler time slice on a loaded one, paid once per pass (two or three per step
@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub(super) const GRAIN: usize = 1 << 16;
 
 fn threads() -> usize {
-    tch::get_num_threads().max(1) as usize
+    crate::threads::loop_threads()
 }
 
 /// Whether a pass over `cells` trace cells goes to the pool (else: the calling thread).
@@ -31,8 +31,8 @@ pub(super) fn min_items(cells: usize, items: usize) -> usize {
     GRAIN.div_ceil(per_item)
 }
 
-/// Runs `work` in the pool sized to libtorch's current thread count, built on first use and
-/// again when that count changes.
+/// Runs `work` in the pool of [`crate::threads`]'s size, built on first use and again when
+/// that size changes.
 pub(super) fn install<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     static POOL: Mutex<Option<(usize, Arc<ThreadPool>)>> = Mutex::new(None);
     let threads = threads();
