@@ -43,6 +43,8 @@ test: build
 # The core and training benchmarks run in Backpropamine's maze setting, with the hand-written
 # backward pass and then with autograd, for the ratio.
 bench: build
+	target/release/plastic bench memory
+	target/release/plastic bench traces
 	target/release/plastic bench env maze --batch 1024
 	target/release/plastic bench env gym:CartPole-v1 --batch 16
 	target/release/plastic bench core --bptt fused
