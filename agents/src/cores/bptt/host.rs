@@ -420,8 +420,9 @@ pub(super) struct BackOutput {
     pub dfactors: Vec<Tensor>,
 }
 
-/// One group of batch rows' buffers in a step back (groups fixed by `B`, for α's gradient).
-struct GroupOut<'a, T> {
+/// The outputs of a step back for some batch rows: a group of them (groups fixed by `B`, for
+/// α's gradient) or one row of a group ([`BackBuffers::row`]).
+struct BackBuffers<'a, T> {
     grad_hebb: &'a mut [T],
     grad_elig: Option<&'a mut [T]>,
     dh: &'a mut [T],
@@ -429,8 +430,25 @@ struct GroupOut<'a, T> {
     ds: &'a mut [T],
     dkeep: Option<&'a mut [T]>,
     dm: Option<&'a mut [T]>,
-    /// This group's part of α's gradient, `[H × H]`.
+    /// The group's part of α's gradient, `[H × H]`, which each of its rows adds to.
     dalpha: Option<&'a mut [T]>,
+}
+
+impl<T> BackBuffers<'_, T> {
+    /// Row `r` of these rows' buffers, for `h` neurons.
+    fn row(&mut self, r: usize, h: usize) -> BackBuffers<'_, T> {
+        let at = |n: usize| r * n..(r + 1) * n;
+        BackBuffers {
+            grad_hebb: &mut self.grad_hebb[at(h * h)],
+            grad_elig: self.grad_elig.as_deref_mut().map(|g| &mut g[at(h * h)]),
+            dh: &mut self.dh[at(h)],
+            da: &mut self.da[at(h)],
+            ds: &mut self.ds[at(h)],
+            dkeep: self.dkeep.as_deref_mut().map(|d| &mut d[at(h)]),
+            dm: self.dm.as_deref_mut().map(|d| &mut d[at(h)]),
+            dalpha: self.dalpha.as_deref_mut(),
+        }
+    }
 }
 
 impl HostStep {
@@ -484,12 +502,12 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
                 .map(|t| data_mut::<T>(t).chunks_mut(rows * h));
             let mut dm_rows = dm.as_mut().map(|t| data_mut::<T>(t).chunks_mut(rows * h));
             let mut dalpha_rows = sums.as_mut().map(|s| s.chunks_mut(h * h));
-            let mut items: Vec<GroupOut<T>> = data_mut::<T>(carry.grad_hebb)
+            let mut items: Vec<BackBuffers<T>> = data_mut::<T>(carry.grad_hebb)
                 .chunks_mut(rows * h * h)
                 .zip(data_mut::<T>(&mut dh).chunks_mut(rows * h))
                 .zip(data_mut::<T>(&mut da).chunks_mut(rows * h))
                 .zip(data_mut::<T>(&mut ds).chunks_mut(rows * h))
-                .map(|(((grad_hebb, dh), da), ds)| GroupOut {
+                .map(|(((grad_hebb, dh), da), ds)| BackBuffers {
                     grad_hebb,
                     grad_elig: grad_elig.as_mut().and_then(Iterator::next),
                     dh,
@@ -504,7 +522,6 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
                 let count = out.dh.len() / h;
                 for r in 0..count {
                     let b = k * rows + r;
-                    let at = |n: usize| r * n..(r + 1) * n;
                     let step = RowBack {
                         grad_h: row(grad_h, b, h),
                         dh_in: row(dh_in, b, h),
@@ -514,17 +531,7 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
                         next: row(next, b, h * h),
                         elig: elig.map(|e| row(e, b, h * h)),
                     };
-                    let grads = RowGrads {
-                        grad_hebb: &mut out.grad_hebb[at(h * h)],
-                        grad_elig: out.grad_elig.as_deref_mut().map(|g| &mut g[at(h * h)]),
-                        dh: &mut out.dh[at(h)],
-                        da: &mut out.da[at(h)],
-                        ds: &mut out.ds[at(h)],
-                        dkeep: out.dkeep.as_deref_mut().map(|d| &mut d[at(h)]),
-                        dm: out.dm.as_deref_mut().map(|d| &mut d[at(h)]),
-                        dalpha: out.dalpha.as_deref_mut(),
-                    };
-                    self.row_back(step, grads);
+                    self.row_back(step, out.row(r, h));
                 }
             });
         }
@@ -556,25 +563,13 @@ struct RowBack<'a, T> {
     elig: Option<&'a [T]>,
 }
 
-/// One batch row's outputs of a step back (`dalpha`: its group's sum, added to).
-struct RowGrads<'a, T> {
-    grad_hebb: &'a mut [T],
-    grad_elig: Option<&'a mut [T]>,
-    dh: &'a mut [T],
-    da: &'a mut [T],
-    ds: &'a mut [T],
-    dkeep: Option<&'a mut [T]>,
-    dm: Option<&'a mut [T]>,
-    dalpha: Option<&'a mut [T]>,
-}
-
 impl<T: Element + Float + Send + Sync> HostRnn<T> {
-    rows!(row_back, row_back_avx2, row_back_body, (x: RowBack<'_, T>, g: RowGrads<'_, T>));
+    rows!(row_back, row_back_avx2, row_back_body, (x: RowBack<'_, T>, g: BackBuffers<'_, T>));
 
     /// One batch row back through one step, as [`super::fused`]'s backward loop does for
     /// the whole batch with libtorch operations (docs/backward-pass.md, steps 1–4 back).
     #[inline(always)]
-    fn row_back_body(&self, x: RowBack<T>, g: RowGrads<T>) {
+    fn row_back_body(&self, x: RowBack<T>, g: BackBuffers<T>) {
         let h = self.hidden;
         let one = T::one();
         let post = x.post;
