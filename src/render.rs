@@ -167,21 +167,24 @@ fn write_gif(path: &Path, frames: &[Frame], fps: f64) -> anyhow::Result<()> {
     let delay = (100.0 / fps).round().clamp(1.0, 6000.0) as u16;
     let hold = (100.0 * HOLD_LAST_SECONDS) as u16;
     let palette = exact_palette(frames);
+    // Each colour's index in the palette, for every frame.
+    let index: Option<std::collections::HashMap<[u8; 3], u8>> = palette.as_ref().map(|colours| {
+        colours
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (c, i as u8))
+            .collect()
+    });
     let mut bytes = Vec::new();
     {
         let global = palette.as_ref().map_or(Vec::new(), |p| p.concat());
         let mut encoder = gif::Encoder::new(&mut bytes, gw, gh, &global)?;
         encoder.set_repeat(gif::Repeat::Infinite)?;
         for (i, f) in frames.iter().enumerate() {
-            let mut frame = match &palette {
+            let mut frame = match &index {
                 // Drawn pictures: their own colours, exactly, in one table for all frames.
                 // Only the part that changed is stored; the rest stays from the frame before.
-                Some(colours) => {
-                    let index: std::collections::HashMap<[u8; 3], u8> = colours
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &c)| (c, i as u8))
-                        .collect();
+                Some(index) => {
                     let (x0, y0, x1, y1) = match i {
                         0 => (0, 0, w, h),
                         _ => changed(&frames[i - 1], f).unwrap_or((0, 0, 1, 1)),
