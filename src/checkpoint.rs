@@ -93,16 +93,14 @@ fn save_in(
         "the model holds values that are not finite (NaN or infinity) in {}; it was not saved",
         non_finite.join(", ")
     );
-    let root = root.to_path_buf();
-    std::fs::create_dir_all(&root)
-        .with_context(|| format!("cannot create `{}`", root.display()))?;
+    std::fs::create_dir_all(root).with_context(|| format!("cannot create `{}`", root.display()))?;
     let dest = root.join(format!("{:08}", snapshot.progress.updates));
     // The same update again is the same state: the one on disk stays, so that there is no
     // instant without it.
     if !(dest.is_dir() && format::read(&dest).is_ok()) {
         let tmp = tempfile::Builder::new()
             .prefix(PARTIAL)
-            .tempdir_in(&root)
+            .tempdir_in(root)
             .context("cannot create a checkpoint folder")?;
         Tensor::write_safetensors(&snapshot.tensors, tmp.path().join(STATE))
             .map_err(|e| anyhow::anyhow!("cannot write the checkpoint's tensors: {e}"))?;
@@ -116,24 +114,25 @@ fn save_in(
         if let Some(score) = score {
             std::fs::write(tmp.path().join(BEST_SCORE), score)?;
         }
-        for f in [STATE, PROGRESS, crate::run_dir::CONFIG] {
+        let scored = score.map(|_| BEST_SCORE);
+        for f in [STATE, PROGRESS, crate::run_dir::CONFIG]
+            .into_iter()
+            .chain(scored)
+        {
             std::fs::File::open(tmp.path().join(f))?.sync_all()?;
-        }
-        if score.is_some() {
-            std::fs::File::open(tmp.path().join(BEST_SCORE))?.sync_all()?;
         }
         sync_dir(tmp.path())?;
         if dest.exists() {
             // Damaged (it did not read back): out of the way first, then deleted.
-            discard(&root, &dest)?;
+            discard(root, &dest)?;
         }
         std::fs::rename(tmp.keep(), &dest)
             .with_context(|| format!("cannot move the checkpoint to `{}`", dest.display()))?;
-        sync_dir(&root)?;
+        sync_dir(root)?;
     }
-    let all = format::list_in(&root)?;
+    let all = format::list_in(root)?;
     for old in all.iter().take(all.len().saturating_sub(keep)) {
-        discard(&root, old)?;
+        discard(root, old)?;
     }
     Ok(dest)
 }

@@ -86,12 +86,11 @@ pub fn list(run: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
 /// Complete checkpoints in the folder `root` (`<run>/checkpoints`, or a run's `best`), oldest
 /// first.
 pub fn list_in(root: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
-    let root = root.to_path_buf();
     if !root.is_dir() {
         return Ok(Vec::new());
     }
-    let entries = std::fs::read_dir(&root).map_err(|source| CheckpointError::Io {
-        path: root.clone(),
+    let entries = std::fs::read_dir(root).map_err(|source| CheckpointError::Io {
+        path: root.into(),
         source,
     })?;
     let mut found: Vec<(u64, PathBuf)> = entries

@@ -28,11 +28,12 @@ pub fn default_count() -> usize {
 /// Gives a run `threads` threads (0: [`default_count`]): to the host loops if `host_steps`,
 /// else to libtorch.
 pub fn assign(threads: usize, host_steps: bool) {
+    // Read before the first change, so that libtorch's own choice is what 0 means later too.
+    let default = default_count();
     let n = match threads {
-        0 => default_count(),
+        0 => default,
         n => n,
     };
-    default_count(); // read libtorch's choice before changing it
     RUN.store(n, Ordering::Relaxed);
     LOOPS.store(if host_steps { n } else { 1 }, Ordering::Relaxed);
     tch::set_num_threads(if host_steps { 1 } else { n as i32 });
