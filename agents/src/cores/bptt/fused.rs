@@ -20,7 +20,7 @@
 //! modulator shape): [`super::Engine::fused_unsupported`].
 use super::cell::{self, CellActs};
 use super::host::{BackCarry, BackInput, HostStep, StepInput};
-use super::traces::{plastic_input, Backend, Factors, RetroFactors, TraceStep};
+use super::traces::{plastic_input, sum_alpha_groups, Backend, Factors, RetroFactors, TraceStep};
 use crate::cores::plasticity::{eligibility_factors, Paired, Rate};
 use crate::cores::state::foreign_state;
 use crate::cores::{AlphaShape, Core, Modulator, Plasticity, State, Traces};
@@ -555,7 +555,8 @@ impl<'a> FusedTape<'a> {
         };
         // α's gradient, summed over steps (α per connection; per neuron it comes from the
         // plastic input at the end).
-        let mut dalpha = per_connection.then(|| Tensor::zeros([h, h], opts));
+        let mut dalpha =
+            per_connection.then(|| Tensor::zeros([backend.alpha_groups(b), h, h], opts));
         let mut dh = Tensor::zeros([b, h], opts);
         // `dL/dc_t` from the steps after (LSTM).
         let mut dc: Option<Tensor> = None;
@@ -750,7 +751,7 @@ impl<'a> FusedTape<'a> {
             surrogate += (factor * d).sum(kind);
         }
         surrogate += match dalpha {
-            Some(dalpha) => (&p.alpha * dalpha).sum(kind),
+            Some(dalpha) => (&p.alpha * sum_alpha_groups(&dalpha)).sum(kind),
             None => (&p.alpha
                 * (all(|r| &r.raw) * Tensor::cat(&da_plastics, 0)).sum_dim_intlist(0, false, kind))
             .sum(kind),

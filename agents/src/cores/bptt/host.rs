@@ -402,8 +402,9 @@ pub(super) struct BackInput<'a> {
 
 /// What the backward pass carries from step to step, updated in place by each step back:
 /// `∂L/∂h_t` through the state (becomes `∂L/∂h_{t−1}`), `∂L/∂Hebb_t`, `∂L/∂E_t` (become those
-/// of step `t − 1`) and α's gradient (α per connection), summed over steps. Contiguous,
-/// allocated by the caller and shared with no one.
+/// of step `t − 1`) and α's gradient (α per connection), summed over steps in the partial
+/// sums of [`super::traces::Backend::alpha_groups`]. Contiguous, allocated by the caller and
+/// shared with no one.
 pub(super) struct BackCarry<'a> {
     pub dh: &'a mut Tensor,
     pub grad_hebb: &'a mut Tensor,
@@ -430,7 +431,7 @@ struct BackBuffers<'a, T> {
     ds: &'a mut [T],
     dkeep: Option<&'a mut [T]>,
     dm: Option<&'a mut [T]>,
-    /// The group's part of α's gradient, `[H × H]`, which each of its rows adds to.
+    /// The group's partial sum of α's gradient, `[H × H]`, which each of its rows adds to.
     dalpha: Option<&'a mut [T]>,
 }
 
@@ -475,11 +476,6 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
         let mut dkeep = has_keep.then(|| Tensor::empty(bh, opts));
         let mut dm = retroactive.then(|| Tensor::empty(bh, opts));
         let rows = super::traces::cpu::group_rows(batch);
-        let groups = batch.div_ceil(rows);
-        let mut sums = carry
-            .dalpha
-            .as_ref()
-            .map(|_| vec![T::zero(); groups * h * h]);
         let [grad_h, pre, post, hebb, next] =
             [input.grad_h, input.pre, input.h, input.hebb, input.next].map(|t| t.contiguous());
         let elig = input.elig.map(Tensor::contiguous);
@@ -501,7 +497,7 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
                 .as_mut()
                 .map(|t| data_mut::<T>(t).chunks_mut(rows * h));
             let mut dm_rows = dm.as_mut().map(|t| data_mut::<T>(t).chunks_mut(rows * h));
-            let mut dalpha_rows = sums.as_mut().map(|s| s.chunks_mut(h * h));
+            let mut dalpha_rows = carry.dalpha.map(|d| data_mut::<T>(d).chunks_mut(h * h));
             let mut items: Vec<BackBuffers<T>> = data_mut::<T>(carry.grad_hebb)
                 .chunks_mut(rows * h * h)
                 .zip(data_mut::<T>(&mut dh).chunks_mut(rows * h))
@@ -534,14 +530,6 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
                     self.row_back(step, out.row(r, h));
                 }
             });
-        }
-        if let (Some(dalpha), Some(sums)) = (carry.dalpha, sums) {
-            let dalpha = data_mut::<T>(dalpha);
-            for sum in sums.chunks_exact(h * h) {
-                for (d, &s) in dalpha.iter_mut().zip(sum) {
-                    *d = *d + s;
-                }
-            }
         }
         *carry.dh = dh;
         let dfactors = match dm {

@@ -153,14 +153,20 @@ macro_rules! for_each_item {
 pub(in crate::cores::bptt) use rows;
 
 /// The most groups [`Update::backward_input`] splits the batch into for α's gradient, a sum
-/// over the batch: each group sums its rows into its own `[H × H]` buffer, and the buffers are
-/// added in group order. The groups depend on `B` only, so the sum, and with it the whole
-/// run, is the same bit for bit for any thread count.
+/// over the batch and the steps: each group sums its rows into its own `[H × H]` buffer
+/// through the whole backward pass, and the buffers are added in group order at its end. The
+/// groups depend on `B` only, so the sum, and with it the whole run, is the same bit for bit
+/// for any thread count.
 const MAX_GROUPS: usize = 32;
 
 /// Batch rows per group of [`MAX_GROUPS`].
 pub(in crate::cores::bptt) fn group_rows(batch: usize) -> usize {
     batch.div_ceil(MAX_GROUPS).max(1)
+}
+
+/// The groups of [`group_rows`] rows a batch is split into.
+pub(in crate::cores::bptt) fn alpha_groups(batch: usize) -> usize {
+    batch.div_ceil(group_rows(batch))
 }
 
 /// The `[B × H]` outputs of [`Update::backward_update`].
@@ -250,7 +256,8 @@ impl<T: Float + Send + Sync> Update<'_, T> {
     /// Second backward pass, once the plastic input's gradient `draw` (`[B × H]`) is
     /// known. `grad` goes from `G` to `dL/dHebb_{t−1} = keep_i G + draw_i α[i,j] pre_j`;
     /// adds `Σ_i draw_i α[i,j] prev[i,j]` to `dpre`, and `Σ_b draw_i prev[i,j] pre_j` to
-    /// `dalpha` (`[H × H]`, α per connection).
+    /// `dalpha` (α per connection), which holds one `[H × H]` sum per group of rows
+    /// ([`alpha_groups`]): each group's rows add to their own.
     pub fn backward_input(
         &self,
         draw: &[T],
@@ -259,21 +266,14 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         dalpha: Option<&mut [T]>,
     ) {
         let h = self.h;
-        let batch = dpre.len() / h;
-        let rows = group_rows(batch);
-        let Some(dalpha) = dalpha else {
-            return for_each_item!(grad.len(), |(k, (grad, dpre))| {
+        let rows = group_rows(dpre.len() / h);
+        match dalpha {
+            Some(dalpha) => for_each_item!(grad.len(), |(k, ((grad, dpre), sum))| {
+                self.input_rows(k * rows, draw, grad, dpre, Some(sum))
+            }; (grad, rows * h * h), (dpre, rows * h), (dalpha, h * h)),
+            None => for_each_item!(grad.len(), |(k, (grad, dpre))| {
                 self.input_rows(k * rows, draw, grad, dpre, None)
-            }; (grad, rows * h * h), (dpre, rows * h));
-        };
-        let mut sums = vec![T::zero(); batch.div_ceil(rows) * h * h];
-        for_each_item!(grad.len(), |(k, ((grad, dpre), sum))| {
-            self.input_rows(k * rows, draw, grad, dpre, Some(sum))
-        }; (grad, rows * h * h), (dpre, rows * h), (sums, h * h));
-        for sum in sums.chunks_exact(h * h) {
-            for (da, &s) in dalpha.iter_mut().zip(sum) {
-                *da = *da + s;
-            }
+            }; (grad, rows * h * h), (dpre, rows * h)),
         }
     }
 

@@ -65,6 +65,23 @@ impl Backend {
             _ => Self::Ops,
         }
     }
+
+    /// How many partial sums α's gradient (α per connection) is kept in through a backward
+    /// pass over `batch` rows, `[G × H × H]`: the loops keep one per group of rows
+    /// ([`cpu::group_rows`]), so that each group is summed by one thread in a fixed order;
+    /// libtorch's operations keep one. [`sum_alpha_groups`] adds them up at the end.
+    pub fn alpha_groups(self, batch: i64) -> i64 {
+        match self {
+            Self::Loops => cpu::alpha_groups(batch as usize) as i64,
+            Self::Ops => 1,
+        }
+    }
+}
+
+/// α's gradient from its partial sums `[G × H × H]` ([`Backend::alpha_groups`]), added in
+/// group order: the same numbers for any thread count.
+pub(super) fn sum_alpha_groups(groups: &Tensor) -> Tensor {
+    (1..groups.size()[0]).fold(groups.get(0), |sum, g| sum + groups.get(g))
 }
 
 /// Step `t` (from `Hebb_{t−1}`, `E_{t−1}` to `Hebb_t`, `E_t`). The factors, and under
@@ -348,7 +365,8 @@ impl TraceStep<'_> {
     /// [`Factors`]; `None`, that is 1, for `hebb` and under retroactive modulation, where the
     /// eligibility trace's gradient went back in the first pass; `s` is any `[B × H]` factor
     /// of the step, unused); adds `Σ_i draw_i α[i,j] Hebb_{t−1}[i,j]` to `dpre` and
-    /// `Σ_b draw_i Hebb_{t−1}[i,j] pre_j` to `dalpha` (α per connection).
+    /// `Σ_b draw_i Hebb_{t−1}[i,j] pre_j` to `dalpha` (α per connection), in the partial sums
+    /// of [`Backend::alpha_groups`].
     pub fn backward_input(
         &self,
         (keep, s): (Option<&Tensor>, &Tensor),
@@ -374,7 +392,7 @@ impl TraceStep<'_> {
         *dpre += (&draw_alpha * self.prev).sum_dim_intlist(1, false, kind);
         if let Some(dalpha) = dalpha {
             *dalpha += (draw.unsqueeze(2) * self.prev * self.pre.unsqueeze(1))
-                .sum_dim_intlist(0, false, kind);
+                .sum_dim_intlist(0, true, kind);
         }
         if let Some(keep) = keep {
             *grad *= keep.unsqueeze(2);
@@ -442,7 +460,7 @@ mod tests {
             uniform(&[B, H, H], -1.0, 1.0),
             uniform(&[B, H, H], -1.0, 1.0),
         );
-        let (draw, dalpha) = (uniform(&[B, H], -1.0, 1.0), uniform(&[H, H], -1.0, 1.0));
+        let draw = uniform(&[B, H], -1.0, 1.0);
         let run = |backend| -> Outputs {
             let step = TraceStep {
                 backend,
@@ -453,7 +471,9 @@ mod tests {
                 hi,
             };
             let mut g = grad.copy();
-            let mut da = per_connection.then(|| dalpha.copy());
+            let groups = backend.alpha_groups(B);
+            let mut da =
+                per_connection.then(|| Tensor::zeros([groups, H, H], (prev.kind(), Device::Cpu)));
             match factors {
                 Step::Direct(f) => {
                     let (next, raw) = step.forward(f, &post);
@@ -461,7 +481,15 @@ mod tests {
                     let keep_s = (f.keep.as_ref(), &f.s);
                     step.backward_input(keep_s, &draw, &mut g, &mut fg.dpre, da.as_mut());
                     let grads = [Some(fg.ds), fg.dkeep, None, Some(fg.dpre)];
-                    (next, None, raw, g, None, grads, da)
+                    (
+                        next,
+                        None,
+                        raw,
+                        g,
+                        None,
+                        grads,
+                        da.as_ref().map(sum_alpha_groups),
+                    )
                 }
                 Step::Retroactive(f) => {
                     let (next, next_elig, raw) = step.forward_retroactive(f, &elig, &post);
@@ -469,6 +497,7 @@ mod tests {
                     let mut fg = step.backward_update_retroactive(f, &elig, &next, &mut g, &mut ge);
                     step.backward_input((None, &f.s), &draw, &mut g, &mut fg.dpre, da.as_mut());
                     let grads = [Some(fg.ds), Some(fg.dkeep), Some(fg.dm), Some(fg.dpre)];
+                    let da = da.as_ref().map(sum_alpha_groups);
                     (next, Some(next_elig), raw, g, Some(ge), grads, da)
                 }
             }

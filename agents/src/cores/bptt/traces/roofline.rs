@@ -74,7 +74,7 @@ pub fn measure(batch: i64, hidden: i64, repeats: usize) -> Vec<PassRate> {
     };
     let (mut grad, mut grad_elig) = (cube(), cube());
     let mut dpre = row();
-    let mut dalpha = Tensor::zeros([h, h], opts);
+    let mut dalpha = Tensor::zeros([Backend::Loops.alpha_groups(b), h, h], opts);
     let time = |pass: &mut dyn FnMut()| {
         pass();
         let mut runs: Vec<f64> = (0..repeats.max(1))
