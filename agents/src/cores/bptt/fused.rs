@@ -19,7 +19,7 @@
 //! Covers plastic RNNs and LSTMs with any rule, α and η shape and neuromodulation (any
 //! modulator shape): [`super::Engine::fused_unsupported`].
 use super::cell::{self, CellActs};
-use super::host::{BackCarry, BackInput, HostStep, StepInput};
+use super::host::{BackCarry, BackStep, HostStep, StepInput};
 use super::traces::{plastic_input, sum_alpha_groups, Backend, Factors, RetroFactors, TraceStep};
 use crate::cores::plasticity::{eligibility_factors, Paired, Rate};
 use crate::cores::state::foreign_state;
@@ -303,14 +303,6 @@ impl<G> Mode<'_, G> {
         }
     }
 
-    /// `E_{t−1}` and `G` (retroactive modulation).
-    fn elig_and_grad(&mut self, t: usize) -> (Option<&Tensor>, Option<&mut G>) {
-        match self {
-            Mode::Direct(_) => (None, None),
-            Mode::Retroactive { eligs, grad, .. } => (Some(eligs.at(t)), Some(grad)),
-        }
-    }
-
     fn eligs_mut(&mut self) -> Option<&mut Kept> {
         match self {
             Mode::Direct(_) => None,
@@ -526,236 +518,319 @@ impl<'a> FusedTape<'a> {
     /// [`Mode::factor_graph`]), and one autograd call on all steps at once turns them into
     /// parameter gradients at the end.
     pub fn backward(self, grad_h: &Tensor) {
+        let steps = self.steps.len();
+        if steps == 0 {
+            return;
+        }
         let core = self.core;
         let p = self.plasticity;
         let kind = core.kind();
         let opts = (kind, core.device());
         let (b, h) = (self.h.size()[0], core.hidden());
-        let per_connection = self.connection_alpha.is_some();
-        let w = core.w().detach();
-        let alpha = p.alpha.detach();
         let backend = Backend::for_device(core.device());
-        let (lo, hi) = self.mode.bounds(p);
-        let mut traces = self.traces;
-        // `dL/dHebb_t`, and under retroactive modulation `dL/dE_t`, from the steps after.
-        let mut grad_hebb = Tensor::zeros([b, h, h], opts);
-        let mut mode = match self.mode {
-            Mode::Direct(rate) => Mode::Direct(rate),
-            Mode::Retroactive {
-                modulator,
-                eta_e,
-                eligs,
-                grad: (),
-            } => Mode::Retroactive {
-                modulator,
-                eta_e,
-                eligs,
-                grad: Tensor::zeros([b, h, h], opts),
+        let mut back = Back {
+            core,
+            plasticity: p,
+            host: self.host.as_deref(),
+            connection_alpha: self.connection_alpha.as_ref(),
+            backend,
+            traces: self.traces,
+            mode: match self.mode {
+                Mode::Direct(rate) => Mode::Direct(rate),
+                Mode::Retroactive {
+                    modulator,
+                    eta_e,
+                    eligs,
+                    grad: (),
+                } => Mode::Retroactive {
+                    modulator,
+                    eta_e,
+                    eligs,
+                    grad: Tensor::zeros([b, h, h], opts),
+                },
             },
+            grad_hebb: Tensor::zeros([b, h, h], opts),
+            dalpha: self
+                .connection_alpha
+                .is_some()
+                .then(|| Tensor::zeros([backend.alpha_groups(b), h, h], opts)),
+            dh: Tensor::zeros([b, h], opts),
+            dc: None,
         };
-        // α's gradient, summed over steps (α per connection; per neuron it comes from the
-        // plastic input at the end).
-        let mut dalpha =
-            per_connection.then(|| Tensor::zeros([backend.alpha_groups(b), h, h], opts));
-        let mut dh = Tensor::zeros([b, h], opts);
-        // `dL/dc_t` from the steps after (LSTM).
-        let mut dc: Option<Tensor> = None;
-        let steps = self.steps.len();
-        // Per step: the gradients of the pre-activations (all of them, and the plastic
-        // layer's) and of the factors.
+        // The parameters' graphs are built once, after the loop.
+        let grads = tch::no_grad(|| match back.host {
+            Some(host) => back.on_host(host, &self.steps, grad_h),
+            None => back.by_operations(&self.steps, grad_h),
+        });
+        let all = |f: fn(&Record) -> &Tensor| {
+            Tensor::cat(&self.steps.iter().map(f).collect::<Vec<_>>(), 0)
+        };
+        let mut surrogate =
+            (core.fixed_input(&all(|r| &r.x), &all(|r| &r.pre)) * &grads.da).sum(kind);
+        let hs = all(|r| &r.acts.h);
+        let graph = back.mode.factor_graph(p, &hs, &all(|r| &r.acts.post));
+        assert_eq!(graph.len(), grads.dfactors.len(), "one gradient per factor");
+        for (factor, d) in graph.iter().zip(&grads.dfactors) {
+            surrogate += (factor * d).sum(kind);
+        }
+        surrogate += match back.dalpha {
+            Some(dalpha) => (&p.alpha * sum_alpha_groups(&dalpha)).sum(kind),
+            None => (&p.alpha
+                * (all(|r| &r.raw) * &grads.da_plastic).sum_dim_intlist(0, false, kind))
+            .sum(kind),
+        };
+        surrogate.backward();
+    }
+}
+
+/// The backward pass under way: what it carries from step to step, and the traces it reads.
+struct Back<'a> {
+    core: &'a Core,
+    plasticity: &'a Plasticity,
+    host: Option<&'a HostStep>,
+    connection_alpha: Option<&'a Tensor>,
+    backend: Backend,
+    traces: Kept,
+    /// With `dL/dE_t` under retroactive modulation.
+    mode: Mode<'a, Tensor>,
+    /// `dL/dHebb_t` from the steps after.
+    grad_hebb: Tensor,
+    /// α's gradient (α per connection; per neuron it comes from the plastic input at the end),
+    /// in [`Backend::alpha_groups`]'s partial sums.
+    dalpha: Option<Tensor>,
+    /// `dL/dh_t` and the LSTM's `dL/dc_t` through the state, from the steps after.
+    dh: Tensor,
+    dc: Option<Tensor>,
+}
+
+/// Every step's gradients of its per-neuron quantities, `[T·B × H]` each: the pre-activation
+/// (all of it, and the plastic layer's) and the factors of [`Mode::factor_graph`].
+struct PerStepGrads {
+    da: Tensor,
+    da_plastic: Tensor,
+    dfactors: Vec<Tensor>,
+}
+
+impl Back<'_> {
+    /// Rebuilds the traces of the segment holding step `t` from the kept one before it, if
+    /// step `t`'s was dropped.
+    fn rebuild(&mut self, records: &[Record], t: usize) {
+        if !self.traces.missing(t) {
+            return;
+        }
+        let (lo, hi) = self.mode.bounds(self.plasticity);
+        for u in self.traces.segment_start(t)..t {
+            let before = &records[u];
+            let adv = match self.host {
+                Some(host) => {
+                    let input = StepInput {
+                        x: &before.x,
+                        pre: &before.pre,
+                        raw: &before.raw,
+                        hebb: self.traces.at(u),
+                        elig: self.mode.eligs().map(|e| e.at(u)),
+                    };
+                    advance_on_host(host, input).1
+                }
+                None => {
+                    let step = TraceStep {
+                        backend: self.backend,
+                        prev: self.traces.at(u),
+                        pre: &before.pre,
+                        alpha: self.connection_alpha,
+                        lo,
+                        hi,
+                    };
+                    self.mode.advance(self.plasticity, &step, &before.acts, u)
+                }
+            };
+            let reset = |trace: Tensor| match &before.done {
+                Some(rows) => trace.masked_fill(&rows.unsqueeze(2), 0.0),
+                None => trace,
+            };
+            self.traces.set(u + 1, reset(adv.next));
+            if let (Some(eligs), Some(e)) = (self.mode.eligs_mut(), adv.next_elig) {
+                eligs.set(u + 1, reset(e));
+            }
+        }
+    }
+
+    /// The backward pass is past `Hebb_t`, `E_t`: frees them.
+    fn free(&mut self, t: usize) {
+        self.traces.free(t);
+        if let Some(eligs) = self.mode.eligs_mut() {
+            eligs.free(t);
+        }
+    }
+
+    /// The plastic RNN on the CPU: windows of steps whose traces are all at hand, each in one
+    /// call of the host's step back ([`HostStep::backward`]), from the last. With every trace
+    /// kept that is the whole rollout at once; else one checkpoint segment, rebuilt first.
+    fn on_host(&mut self, host: &HostStep, records: &[Record], grad_h: &Tensor) -> PerStepGrads {
+        let steps = records.len();
+        let batch = self.dh.size()[0];
+        let mut grads = host.step_grads(steps, batch);
+        let mut end = steps;
+        while end > 0 {
+            let start = match self.traces.every {
+                1 => 0,
+                _ => self.traces.segment_start(end - 1),
+            };
+            self.rebuild(records, end - 1);
+            let (eligs, grad_elig) = match &mut self.mode {
+                Mode::Direct(_) => (None, None),
+                Mode::Retroactive { eligs, grad, .. } => (Some(&*eligs), Some(grad)),
+            };
+            let window: Vec<BackStep> = (start..end)
+                .map(|t| {
+                    let record = &records[t];
+                    BackStep {
+                        grad_h: grad_h.get(t as i64),
+                        pre: &record.pre,
+                        h: &record.acts.h,
+                        hebb: self.traces.at(t),
+                        next: self.traces.at(t + 1),
+                        elig: eligs.map(|e| e.at(t)),
+                        done: record.done.as_ref().map(|rows| {
+                            Vec::<bool>::try_from(rows.reshape([-1])).expect("resets are bools")
+                        }),
+                    }
+                })
+                .collect();
+            let carry = BackCarry {
+                dh: &mut self.dh,
+                grad_hebb: &mut self.grad_hebb,
+                grad_elig,
+                dalpha: self.dalpha.as_mut(),
+            };
+            host.backward(start, &window, carry, &mut grads);
+            drop(window);
+            for t in start + 1..=end {
+                self.free(t);
+            }
+            end = start;
+        }
+        let flat = |t: Tensor| t.view([-1, self.core.hidden()]);
+        let da = flat(grads.da);
+        PerStepGrads {
+            da_plastic: da.shallow_clone(),
+            da,
+            dfactors: grads.dfactors.into_iter().map(flat).collect(),
+        }
+    }
+
+    /// Any plastic core on any device, step by step in libtorch operations around the trace
+    /// passes of [`super::traces`].
+    fn by_operations(&mut self, records: &[Record], grad_h: &Tensor) -> PerStepGrads {
+        let p = self.plasticity;
+        let w = self.core.w().detach();
+        let alpha = p.alpha.detach();
+        let (lo, hi) = self.mode.bounds(p);
+        let steps = records.len();
         let (mut das, mut da_plastics) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
         let mut dfactors = Vec::with_capacity(steps);
-        // The parameters' graphs are built once, after the loop.
-        tch::no_grad(|| {
-            for (t, record) in self.steps.iter().enumerate().rev() {
-                if let Some(rows) = &record.done {
-                    // A reset cuts every gradient path through the state.
-                    dh = dh.masked_fill(rows, 0.0);
-                    dc = dc.map(|dc| dc.masked_fill(rows, 0.0));
-                    let cells = rows.unsqueeze(2);
-                    let grad_elig = match &mut mode {
-                        Mode::Direct(_) => None,
-                        Mode::Retroactive { grad, .. } => Some(grad),
-                    };
-                    for trace in [Some(&mut grad_hebb), grad_elig].into_iter().flatten() {
-                        let _ = trace.masked_fill_(&cells, 0.0);
-                    }
-                }
-                if traces.missing(t) {
-                    // Rebuild the segment's dropped traces from the kept one before them.
-                    for u in traces.segment_start(t)..t {
-                        let before = &self.steps[u];
-                        let adv = match &self.host {
-                            Some(host) => {
-                                let input = StepInput {
-                                    x: &before.x,
-                                    pre: &before.pre,
-                                    raw: &before.raw,
-                                    hebb: traces.at(u),
-                                    elig: mode.eligs().map(|e| e.at(u)),
-                                };
-                                advance_on_host(host, input).1
-                            }
-                            None => {
-                                let step = TraceStep {
-                                    backend,
-                                    prev: traces.at(u),
-                                    pre: &before.pre,
-                                    alpha: self.connection_alpha.as_ref(),
-                                    lo,
-                                    hi,
-                                };
-                                mode.advance(p, &step, &before.acts, u)
-                            }
-                        };
-                        let reset = |trace: Tensor| match &before.done {
-                            Some(rows) => trace.masked_fill(&rows.unsqueeze(2), 0.0),
-                            None => trace,
-                        };
-                        traces.set(u + 1, reset(adv.next));
-                        if let (Some(eligs), Some(e)) = (mode.eligs_mut(), adv.next_elig) {
-                            eligs.set(u + 1, reset(e));
-                        }
-                    }
-                }
-                let (da, da_plastic, dfactor) = match &self.host {
-                    Some(host) => {
-                        let grad_h = grad_h.get(t as i64);
-                        let (elig, grad_elig) = mode.elig_and_grad(t);
-                        let input = BackInput {
-                            grad_h: &grad_h,
-                            pre: &record.pre,
-                            h: &record.acts.h,
-                            hebb: traces.at(t),
-                            next: traces.at(t + 1),
-                            elig,
-                        };
-                        let carry = BackCarry {
-                            dh: &mut dh,
-                            grad_hebb: &mut grad_hebb,
-                            grad_elig,
-                            dalpha: dalpha.as_mut(),
-                        };
-                        let out = host.backward(input, carry);
-                        (out.da.shallow_clone(), out.da, out.dfactors)
-                    }
-                    None => {
-                        let acts = &record.acts;
-                        let step = TraceStep {
-                            backend,
-                            prev: traces.at(t),
-                            pre: &record.pre,
-                            alpha: self.connection_alpha.as_ref(),
-                            lo,
-                            hi,
-                        };
-                        let next = traces.at(t + 1);
-                        // The first trace pass, then the gradients through the factors: `dL/dpost`,
-                        // `dL/dh_t` through the modulator (which reads `h_t`) and the factors'
-                        // gradients in `factor_graph`'s order. Without an eligibility trace:
-                        // `s = r ⊙ post` and the rule's `keep` ([`crate::cores::Rule::factors`]),
-                        // at rate `r` = η or `M`. Under retroactive modulation: `s = η_E ⊙ post`,
-                        // `keep` = 1 − η_E (not a function of post), and `M` writes the eligibility
-                        // trace.
-                        let (factors, mut dpre, dpost, dh_modulator, dfactor) = match &mut mode {
-                            Mode::Direct(rate) => {
-                                let rate = StepRate::at(*rate, &acts.h);
-                                let factors = direct_factors(p, rate.value(), &acts.post);
-                                let g = step.backward_update(&factors, next, &mut grad_hebb);
-                                let (dpost, drate) = p.rule.factors_backward(
-                                    rate.value(),
-                                    &acts.post,
-                                    &g.ds,
-                                    g.dkeep.as_ref(),
-                                );
-                                let dh_modulator = rate.backward(&drate);
-                                let dfactor: Vec<Tensor> =
-                                    std::iter::once(g.ds).chain(g.dkeep).collect();
-                                (factors, g.dpre, dpost, dh_modulator, dfactor)
-                            }
-                            Mode::Retroactive {
-                                modulator,
-                                eta_e,
-                                eligs,
-                                grad,
-                            } => {
-                                let (m, big_m) = modulate(modulator, &acts.h);
-                                let retro = retro_factors(eta_e, &big_m, &acts.post);
-                                let g = step.backward_update_retroactive(
-                                    &retro,
-                                    eligs.at(t),
-                                    next,
-                                    &mut grad_hebb,
-                                    grad,
-                                );
-                                let dpost = &g.ds * eta_e.detach();
-                                let dh_modulator = modulator_backward(modulator, &m, &g.dm);
-                                // The Hebbian trace keeps all of itself.
-                                let factors = Factors {
-                                    keep: None,
-                                    s: retro.s,
-                                };
-                                let dfactor = vec![g.dm, g.ds, g.dkeep];
-                                (factors, g.dpre, dpost, Some(dh_modulator), dfactor)
-                            }
-                        };
-                        let mut dh_t = grad_h.get(t as i64) + &dh;
-                        if let Some(d) = dh_modulator {
-                            dh_t += d;
-                        }
-                        let (da, da_plastic, dc_prev) =
-                            cell::backward(acts, &dh_t, &dpost, dc.as_ref());
-                        let draw = if per_connection {
-                            da_plastic.shallow_clone()
-                        } else {
-                            &da_plastic * &alpha
-                        };
-                        step.backward_input(
-                            (factors.keep.as_ref(), &factors.s),
-                            &draw,
-                            &mut grad_hebb,
-                            &mut dpre,
-                            dalpha.as_mut(),
-                        );
-                        dh = da.mm(&w) + dpre;
-                        dc = dc_prev;
-                        (da, da_plastic, dfactor)
-                    }
+        for (t, record) in records.iter().enumerate().rev() {
+            if let Some(rows) = &record.done {
+                // A reset cuts every gradient path through the state.
+                self.dh = self.dh.masked_fill(rows, 0.0);
+                self.dc = self.dc.as_ref().map(|dc| dc.masked_fill(rows, 0.0));
+                let cells = rows.unsqueeze(2);
+                let grad_elig = match &mut self.mode {
+                    Mode::Direct(_) => None,
+                    Mode::Retroactive { grad, .. } => Some(grad),
                 };
-                // The backward pass is past `Hebb_t`, `E_t`: free them.
-                traces.free(t + 1);
-                if let Some(eligs) = mode.eligs_mut() {
-                    eligs.free(t + 1);
+                for trace in [Some(&mut self.grad_hebb), grad_elig].into_iter().flatten() {
+                    let _ = trace.masked_fill_(&cells, 0.0);
                 }
-                das.push(da);
-                da_plastics.push(da_plastic);
-                dfactors.push(dfactor);
             }
-        });
-        if steps == 0 {
-            return;
+            self.rebuild(records, t);
+            let acts = &record.acts;
+            let step = TraceStep {
+                backend: self.backend,
+                prev: self.traces.at(t),
+                pre: &record.pre,
+                alpha: self.connection_alpha,
+                lo,
+                hi,
+            };
+            let next = self.traces.at(t + 1);
+            // The first trace pass, then the gradients through the factors: `dL/dpost`,
+            // `dL/dh_t` through the modulator (which reads `h_t`) and the factors' gradients
+            // in `factor_graph`'s order. Without an eligibility trace: `s = r ⊙ post` and the
+            // rule's `keep` ([`crate::cores::Rule::factors`]), at rate `r` = η or `M`. Under
+            // retroactive modulation: `s = η_E ⊙ post`, `keep` = 1 − η_E (not a function of
+            // post), and `M` writes the eligibility trace.
+            let (factors, mut dpre, dpost, dh_modulator, dfactor) = match &mut self.mode {
+                Mode::Direct(rate) => {
+                    let rate = StepRate::at(*rate, &acts.h);
+                    let factors = direct_factors(p, rate.value(), &acts.post);
+                    let g = step.backward_update(&factors, next, &mut self.grad_hebb);
+                    let (dpost, drate) =
+                        p.rule
+                            .factors_backward(rate.value(), &acts.post, &g.ds, g.dkeep.as_ref());
+                    let dh_modulator = rate.backward(&drate);
+                    let dfactor: Vec<Tensor> = std::iter::once(g.ds).chain(g.dkeep).collect();
+                    (factors, g.dpre, dpost, dh_modulator, dfactor)
+                }
+                Mode::Retroactive {
+                    modulator,
+                    eta_e,
+                    eligs,
+                    grad,
+                } => {
+                    let (m, big_m) = modulate(modulator, &acts.h);
+                    let retro = retro_factors(eta_e, &big_m, &acts.post);
+                    let g = step.backward_update_retroactive(
+                        &retro,
+                        eligs.at(t),
+                        next,
+                        &mut self.grad_hebb,
+                        grad,
+                    );
+                    let dpost = &g.ds * eta_e.detach();
+                    let dh_modulator = modulator_backward(modulator, &m, &g.dm);
+                    // The Hebbian trace keeps all of itself.
+                    let factors = Factors {
+                        keep: None,
+                        s: retro.s,
+                    };
+                    let dfactor = vec![g.dm, g.ds, g.dkeep];
+                    (factors, g.dpre, dpost, Some(dh_modulator), dfactor)
+                }
+            };
+            let mut dh_t = grad_h.get(t as i64) + &self.dh;
+            if let Some(d) = dh_modulator {
+                dh_t += d;
+            }
+            let (da, da_plastic, dc_prev) = cell::backward(acts, &dh_t, &dpost, self.dc.as_ref());
+            let draw = match self.connection_alpha {
+                Some(_) => da_plastic.shallow_clone(),
+                None => &da_plastic * &alpha,
+            };
+            step.backward_input(
+                (factors.keep.as_ref(), &factors.s),
+                &draw,
+                &mut self.grad_hebb,
+                &mut dpre,
+                self.dalpha.as_mut(),
+            );
+            self.dh = da.mm(&w) + dpre;
+            self.dc = dc_prev;
+            self.free(t + 1);
+            das.push(da);
+            da_plastics.push(da_plastic);
+            dfactors.push(dfactor);
         }
         das.reverse();
         da_plastics.reverse();
         dfactors.reverse();
-        let all = |f: fn(&Record) -> &Tensor| {
-            Tensor::cat(&self.steps.iter().map(f).collect::<Vec<_>>(), 0)
-        };
-        let da = Tensor::cat(&das, 0);
-        let mut surrogate = (core.fixed_input(&all(|r| &r.x), &all(|r| &r.pre)) * &da).sum(kind);
-        let hs = all(|r| &r.acts.h);
-        let graph = mode.factor_graph(p, &hs, &all(|r| &r.acts.post));
-        assert_eq!(graph.len(), dfactors[0].len(), "one gradient per factor");
-        for (k, factor) in graph.iter().enumerate() {
-            let d = Tensor::cat(&dfactors.iter().map(|d| &d[k]).collect::<Vec<_>>(), 0);
-            surrogate += (factor * d).sum(kind);
+        let factors = dfactors[0].len();
+        PerStepGrads {
+            da: Tensor::cat(&das, 0),
+            da_plastic: Tensor::cat(&da_plastics, 0),
+            dfactors: (0..factors)
+                .map(|k| Tensor::cat(&dfactors.iter().map(|d| &d[k]).collect::<Vec<_>>(), 0))
+                .collect(),
         }
-        surrogate += match dalpha {
-            Some(dalpha) => (&p.alpha * sum_alpha_groups(&dalpha)).sum(kind),
-            None => (&p.alpha
-                * (all(|r| &r.raw) * Tensor::cat(&da_plastics, 0)).sum_dim_intlist(0, false, kind))
-            .sum(kind),
-        };
-        surrogate.backward();
     }
 }
