@@ -619,8 +619,8 @@ impl Back<'_> {
             return;
         }
         let (lo, hi) = self.mode.bounds(self.plasticity);
-        for u in self.traces.segment_start(t)..t {
-            let before = &records[u];
+        let start = self.traces.segment_start(t);
+        for (u, before) in records.iter().enumerate().take(t).skip(start) {
             let adv = match self.host {
                 Some(host) => {
                     let input = StepInput {
