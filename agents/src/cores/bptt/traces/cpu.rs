@@ -97,14 +97,6 @@ fn cells<T>(v: &[T], h: usize, b: usize, i: usize) -> &[T] {
     &v[(b * h + i) * h..(b * h + i + 1) * h]
 }
 
-/// `dalpha_j += r · prev_j · pre_j`: one post-synaptic row of α's gradient.
-#[inline(always)]
-fn add_outer<T: Float>(dalpha: &mut [T], r: T, prev: &[T], pre: &[T]) {
-    for ((da, &p), &x) in dalpha.iter_mut().zip(prev).zip(pre) {
-        *da = *da + r * p * x;
-    }
-}
-
 /// Defines `$name`, which runs the `#[inline(always)]` method `$body` (the work of one batch
 /// row, or group of rows) compiled for AVX2 and FMA (`$avx2`: twice the vector width of the
 /// x86-64 baseline the crate is built for) where the CPU has them, else as built.
@@ -298,16 +290,30 @@ impl<T: Float + Send + Sync> Update<'_, T> {
                 let (k, r) = (self.keep[b * h + i], draw[b * h + i]);
                 let prev = cells(self.prev, h, b, i);
                 let alpha = &self.alpha[i * h..(i + 1) * h];
-                for ((g, &p), ((&a, &x), d)) in grad
-                    .iter_mut()
-                    .zip(prev)
-                    .zip(alpha.iter().zip(pre).zip(dpre.iter_mut()))
-                {
-                    *d = *d + r * a * p;
-                    *g = k * *g + r * a * x;
-                }
-                if let Some(dalpha) = dalpha.as_deref_mut() {
-                    add_outer(&mut dalpha[i * h..(i + 1) * h], r, prev, pre);
+                match dalpha.as_deref_mut() {
+                    // One sweep for all three: `prev` is read once.
+                    Some(dalpha) => {
+                        let dalpha = &mut dalpha[i * h..(i + 1) * h];
+                        let (prev, alpha, pre, dpre) =
+                            (&prev[..h], &alpha[..h], &pre[..h], &mut dpre[..h]);
+                        for j in 0..h {
+                            let (p, x) = (prev[j], pre[j]);
+                            let ra = r * alpha[j];
+                            dpre[j] = dpre[j] + ra * p;
+                            grad[j] = k * grad[j] + ra * x;
+                            dalpha[j] = dalpha[j] + r * p * x;
+                        }
+                    }
+                    None => {
+                        for ((g, &p), ((&a, &x), d)) in grad
+                            .iter_mut()
+                            .zip(prev)
+                            .zip(alpha.iter().zip(pre).zip(dpre.iter_mut()))
+                        {
+                            *d = *d + r * a * p;
+                            *g = k * *g + r * a * x;
+                        }
+                    }
                 }
             }
         }
