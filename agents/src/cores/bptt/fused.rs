@@ -18,7 +18,7 @@
 //!
 //! Covers plastic RNNs and LSTMs with any rule, α and η shape and neuromodulation (any
 //! modulator shape): [`super::Engine::fused_unsupported`].
-use super::cell::{self, CellActs};
+use super::cell::{self, CellActs, LstmActs};
 use super::host::{BackCarry, BackStep, HostStep, StepInput};
 use super::traces::{plastic_input, sum_alpha_groups, Backend, Factors, RetroFactors, TraceStep};
 use crate::cores::plasticity::{eligibility_factors, Paired, Rate};
@@ -311,8 +311,10 @@ impl<G> Mode<'_, G> {
     }
 }
 
-/// Step `t` of the plastic RNN on the host: `h_t` and what the trace pass gives.
-fn advance_on_host(host: &HostStep, input: StepInput) -> (Tensor, Advance) {
+/// Step `t` of the plastic RNN or LSTM on the host: what its cell computed and what the trace
+/// pass gives.
+fn advance_on_host(host: &HostStep, input: StepInput) -> (CellActs, Advance) {
+    let c_prev = input.c.map(Tensor::shallow_clone);
     let out = host.step(input);
     let advance = Advance {
         next: out.hebb,
@@ -320,7 +322,18 @@ fn advance_on_host(host: &HostStep, input: StepInput) -> (Tensor, Advance) {
         raw: out.raw,
         big_m: out.big_m,
     };
-    (out.h, advance)
+    let acts = match (out.c, out.gates, c_prev) {
+        (Some(c), Some(gates), Some(c_prev)) => {
+            let h = c.size()[1];
+            CellActs {
+                h: out.h,
+                post: gates.narrow(1, 2 * h, h),
+                lstm: Some(LstmActs { c, c_prev, gates }),
+            }
+        }
+        _ => CellActs::rnn(out.h),
+    };
+    (acts, advance)
 }
 
 pub struct FusedTape<'a> {
@@ -418,12 +431,12 @@ impl<'a> FusedTape<'a> {
                     let input = StepInput {
                         x,
                         pre: &pre,
+                        c: self.c.as_ref(),
                         raw: &self.raw,
                         hebb: self.traces.at(t),
                         elig: self.mode.eligs().map(|e| e.at(t)),
                     };
-                    let (h, advance) = advance_on_host(host, input);
-                    (CellActs::rnn(h), advance)
+                    advance_on_host(host, input)
                 }
                 None => {
                     let acts = self.activate(x, &self.raw);
@@ -555,7 +568,7 @@ impl<'a> FusedTape<'a> {
                 .is_some()
                 .then(|| Tensor::zeros([backend.alpha_groups(b), h, h], opts)),
             dh: Tensor::zeros([b, h], opts),
-            dc: None,
+            dc: core.config().kind.is_lstm().then(|| Tensor::zeros([b, h], opts)),
         };
         // The parameters' graphs are built once, after the loop.
         let grads = tch::no_grad(|| match back.host {
@@ -626,6 +639,7 @@ impl Back<'_> {
                     let input = StepInput {
                         x: &before.x,
                         pre: &before.pre,
+                        c: before.acts.lstm.as_ref().map(|l| &l.c_prev),
                         raw: &before.raw,
                         hebb: self.traces.at(u),
                         elig: self.mode.eligs().map(|e| e.at(u)),
@@ -691,6 +705,7 @@ impl Back<'_> {
                         hebb: self.traces.at(t),
                         next: self.traces.at(t + 1),
                         elig: eligs.map(|e| e.at(t)),
+                        lstm: record.acts.lstm.as_ref().map(|l| [&l.gates, &l.c, &l.c_prev]),
                         done: record.done.as_ref().map(|rows| {
                             Vec::<bool>::try_from(rows.reshape([-1])).expect("resets are bools")
                         }),
@@ -699,6 +714,7 @@ impl Back<'_> {
                 .collect();
             let carry = BackCarry {
                 dh: &mut self.dh,
+                dc: self.dc.as_mut(),
                 grad_hebb: &mut self.grad_hebb,
                 grad_elig,
                 dalpha: self.dalpha.as_mut(),
@@ -710,12 +726,21 @@ impl Back<'_> {
             }
             end = start;
         }
-        let flat = |t: Tensor| t.view([-1, self.core.hidden()]);
-        let da = flat(grads.da);
+        let h = self.core.hidden();
+        let da = grads.da.view([steps as i64 * batch, -1]);
+        // The plastic layer is the LSTM's cell candidate g (gates i, f, g, o).
+        let da_plastic = match self.dc {
+            Some(_) => da.narrow(1, 2 * h, h),
+            None => da.shallow_clone(),
+        };
         PerStepGrads {
-            da_plastic: da.shallow_clone(),
             da,
-            dfactors: grads.dfactors.into_iter().map(flat).collect(),
+            da_plastic,
+            dfactors: grads
+                .dfactors
+                .into_iter()
+                .map(|d| d.view([-1, h]))
+                .collect(),
         }
     }
 

@@ -9,12 +9,12 @@
 //! would move them between cores and wait for the slowest thread each time.
 use super::super::traces::cpu::{dot, group_rows, rows, RetroRows, RetroUpdate, Rows3};
 use super::super::traces::{data, data_mut, pool};
-use super::{row, Drive, HostRnn, HostStep, Kinded};
+use super::{row, tanh, Drive, HostCore, HostStep, Kinded};
 use crate::cores::Rule;
 use num_traits::Float;
 use std::ops::Range;
 use tch::kind::Element;
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
 
 /// One recorded step as a step back reads it: `[B × H]` or `[B × H × H]` CPU tensors of the
 /// core's kind.
@@ -29,24 +29,29 @@ pub(in crate::cores::bptt) struct BackStep<'a> {
     pub hebb: &'a Tensor,
     pub next: &'a Tensor,
     pub elig: Option<&'a Tensor>,
+    /// The LSTM's gate activations `i, f, g, o` (`[B × 4H]`), `c_t` and `c_{t−1}`.
+    pub lstm: Option<[&'a Tensor; 3]>,
     /// The rows whose episode ended after this step: what later steps carry back stops there.
     pub done: Option<Vec<bool>>,
 }
 
-/// What the backward pass carries from step to step, updated in place: `∂L/∂h_t` through the
-/// state, `∂L/∂Hebb_t` and `∂L/∂E_t` (they become those of the step before), and α's gradient
+/// What the backward pass carries from step to step, updated in place: `∂L/∂h_t` (and the
+/// LSTM's `∂L/∂c_t`) through the state, `∂L/∂Hebb_t` and `∂L/∂E_t` (they become those of the
+/// step before), and α's gradient
 /// (α per connection), summed over steps in the partial sums of
 /// [`super::super::traces::Backend::alpha_groups`]. Contiguous, allocated by the caller and
 /// shared with no one.
 pub(in crate::cores::bptt) struct BackCarry<'a> {
     pub dh: &'a mut Tensor,
+    pub dc: Option<&'a mut Tensor>,
     pub grad_hebb: &'a mut Tensor,
     pub grad_elig: Option<&'a mut Tensor>,
     pub dalpha: Option<&'a mut Tensor>,
 }
 
-/// Every step's gradients of the per-neuron quantities the parameters enter through, `[T ×
-/// B × H]` each: the pre-activation `da`, and the factors in [`super::super::fused`]'s
+/// Every step's gradients of the per-neuron quantities the parameters enter through: the
+/// pre-activations `da` (`[T × B × G·H]`, `G` = 4 gates for the LSTM), and, `[T × B × H]`
+/// each, the factors in [`super::super::fused`]'s
 /// `factor_graph` order (`[s, keep]` of the rule, `keep` for rules that have one; `[M, s,
 /// keep]` under retroactive modulation). Each window writes its steps' rows.
 pub(in crate::cores::bptt) struct StepGrads {
@@ -57,18 +62,14 @@ pub(in crate::cores::bptt) struct StepGrads {
 impl HostStep {
     /// Room for the gradients of `steps` steps of `batch` rows.
     pub fn step_grads(&self, steps: usize, batch: i64) -> StepGrads {
-        let (h, kind) = match &self.0 {
-            Kinded::F32(rnn) => (rnn.hidden, tch::Kind::Float),
-            Kinded::F64(rnn) => (rnn.hidden, tch::Kind::Double),
+        let (h, gates, factors, kind) = match &self.0 {
+            Kinded::F32(core) => (core.hidden, core.gates(), core.factors_per_step(), Kind::Float),
+            Kinded::F64(core) => (core.hidden, core.gates(), core.factors_per_step(), Kind::Double),
         };
-        let factors = match &self.0 {
-            Kinded::F32(rnn) => rnn.factors_per_step(),
-            Kinded::F64(rnn) => rnn.factors_per_step(),
-        };
-        let empty = || Tensor::empty([steps as i64, batch, h as i64], (kind, tch::Device::Cpu));
+        let empty = |n: usize| Tensor::empty([steps as i64, batch, n as i64], (kind, Device::Cpu));
         StepGrads {
-            da: empty(),
-            dfactors: (0..factors).map(|_| empty()).collect(),
+            da: empty(gates * h),
+            dfactors: (0..factors).map(|_| empty(h)).collect(),
         }
     }
 
@@ -96,6 +97,8 @@ struct StepRows<'a, T> {
     hebb: &'a [T],
     next: &'a [T],
     elig: Option<&'a [T]>,
+    /// `[B × 4H]`, `[B × H]`, `[B × H]`.
+    lstm: Option<[&'a [T]; 3]>,
     done: Option<&'a [bool]>,
 }
 
@@ -105,6 +108,7 @@ struct GroupOut<'a, T> {
     grad_hebb: &'a mut [T],
     grad_elig: Option<&'a mut [T]>,
     dh: &'a mut [T],
+    dc: Option<&'a mut [T]>,
     /// The group's partial sum of α's gradient, `[H × H]`.
     dalpha: Option<&'a mut [T]>,
     da: Vec<&'a mut [T]>,
@@ -136,8 +140,9 @@ fn by_group<T: Element>(
 struct RowOut<'a, T> {
     grad_hebb: &'a mut [T],
     grad_elig: Option<&'a mut [T]>,
-    /// `∂L/∂h_t` from later steps in, `∂L/∂h_{t−1}` out.
+    /// `∂L/∂h_t` (and `∂L/∂c_t`) from later steps in, those of step `t − 1` out.
     dh: &'a mut [T],
+    dc: Option<&'a mut [T]>,
     da: &'a mut [T],
     ds: &'a mut [T],
     dkeep: Option<&'a mut [T]>,
@@ -177,7 +182,7 @@ impl<T: Float> Scratch<T> {
     }
 }
 
-impl<T: Element + Float + Send + Sync> HostRnn<T> {
+impl<T: Element + Float + Send + Sync> HostCore<T> {
     fn retroactive(&self) -> bool {
         matches!(self.drive, Drive::Retroactive { .. })
     }
@@ -185,6 +190,15 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
     /// Whether the trace update has a `keep` factor with a gradient.
     fn has_keep(&self) -> bool {
         self.retroactive() || self.rule != Rule::Hebb
+    }
+
+    /// Gate blocks of the pre-activation: 4 for the LSTM, 1 for the RNN.
+    fn gates(&self) -> usize {
+        if self.lstm {
+            4
+        } else {
+            1
+        }
     }
 
     fn factors_per_step(&self) -> usize {
@@ -207,17 +221,23 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
             .iter()
             .map(|s| s.elig.map(Tensor::contiguous))
             .collect();
+        let lstm: Vec<Option<[Tensor; 3]>> = steps
+            .iter()
+            .map(|s| s.lstm.map(|l| l.map(Tensor::contiguous)))
+            .collect();
         let inputs: Vec<StepRows<T>> = held
             .iter()
             .zip(&eligs)
+            .zip(&lstm)
             .zip(steps)
-            .map(|(([grad_h, pre, post, hebb, next], elig), s)| StepRows {
+            .map(|((([grad_h, pre, post, hebb, next], elig), lstm), s)| StepRows {
                 grad_h: data(grad_h),
                 pre: data(pre),
                 post: data(post),
                 hebb: data(hebb),
                 next: data(next),
                 elig: elig.as_ref().map(data),
+                lstm: lstm.as_ref().map(|l| l.each_ref().map(data)),
                 done: s.done.as_deref(),
             })
             .collect();
@@ -225,7 +245,8 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
         let (bh, gh) = (batch * h, rows * h);
         let window = first..first + steps.len();
         let step_grads = |t| by_group::<T>(t, window.clone(), bh, gh).into_iter();
-        let mut da = step_grads(&mut grads.da);
+        let gates = self.gates();
+        let mut da = by_group::<T>(&mut grads.da, window.clone(), gates * bh, gates * gh).into_iter();
         // In `factor_graph`'s order: `[M, s, keep]` under retroactive modulation, else
         // `[s]` or `[s, keep]`.
         let mut factors = grads.dfactors.iter_mut().map(step_grads);
@@ -240,6 +261,7 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
             .grad_elig
             .map(|g| data_mut::<T>(g).chunks_mut(rows * h * h));
         let mut dalpha = carry.dalpha.map(|d| data_mut::<T>(d).chunks_mut(h * h));
+        let mut dc = carry.dc.map(|d| data_mut::<T>(d).chunks_mut(gh));
         let mut groups: Vec<GroupOut<T>> = data_mut::<T>(carry.grad_hebb)
             .chunks_mut(rows * h * h)
             .zip(data_mut::<T>(carry.dh).chunks_mut(gh))
@@ -247,6 +269,7 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
                 grad_hebb,
                 grad_elig: grad_elig.as_mut().and_then(Iterator::next),
                 dh,
+                dc: dc.as_mut().and_then(Iterator::next),
                 dalpha: dalpha.as_mut().and_then(Iterator::next),
                 da: da.next().expect("one piece per group"),
                 ds: ds.next().expect("one piece per group"),
@@ -264,7 +287,8 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
                         grad_hebb: &mut out.grad_hebb[at(h * h)],
                         grad_elig: out.grad_elig.as_deref_mut().map(|g| &mut g[at(h * h)]),
                         dh: &mut out.dh[at(h)],
-                        da: &mut out.da[s][at(h)],
+                        dc: out.dc.as_deref_mut().map(|d| &mut d[at(h)]),
+                        da: &mut out.da[s][at(gates * h)],
                         ds: &mut out.ds[s][at(h)],
                         dkeep: out.dkeep.as_mut().map(|d| &mut d[s][at(h)]),
                         dm: out.dm.as_mut().map(|d| &mut d[s][at(h)]),
@@ -277,6 +301,9 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
                             g.fill(T::zero());
                         }
                         row_out.dh.fill(T::zero());
+                        if let Some(d) = row_out.dc.as_deref_mut() {
+                            d.fill(T::zero());
+                        }
                     }
                     let step = RowBack {
                         grad_h: row(x.grad_h, b, h),
@@ -285,6 +312,9 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
                         hebb: row(x.hebb, b, h * h),
                         next: row(x.next, b, h * h),
                         elig: x.elig.map(|e| row(e, b, h * h)),
+                        lstm: x.lstm.map(|[gates, c, c_prev]| {
+                            [row(gates, b, 4 * h), row(c, b, h), row(c_prev, b, h)]
+                        }),
                     };
                     self.row_back(step, row_out, &mut scratch);
                 }
@@ -297,13 +327,16 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
 struct RowBack<'a, T> {
     grad_h: &'a [T],
     pre: &'a [T],
+    /// `h_t`.
     post: &'a [T],
     hebb: &'a [T],
     next: &'a [T],
     elig: Option<&'a [T]>,
+    /// The LSTM's gate activations `i, f, g, o`, `c_t` and `c_{t−1}`.
+    lstm: Option<[&'a [T]; 3]>,
 }
 
-impl<T: Element + Float + Send + Sync> HostRnn<T> {
+impl<T: Element + Float + Send + Sync> HostCore<T> {
     rows!(row_back, row_back_avx2, row_back_body,
         (x: RowBack<'_, T>, g: RowOut<'_, T>, scratch: &mut Scratch<T>));
 
@@ -313,8 +346,13 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
     fn row_back_body(&self, x: RowBack<T>, g: RowOut<T>, scratch: &mut Scratch<T>) {
         let h = self.hidden;
         let one = T::one();
-        let post = x.post;
-        let m = self.modulator().map(|md| md.output(post));
+        let h_t = x.post;
+        // The trace's post-synaptic activity: h_t, or the LSTM's g_t.
+        let post = match x.lstm {
+            Some([gates, ..]) => &gates[2 * h..3 * h],
+            None => h_t,
+        };
+        let m = self.modulator().map(|md| md.output(h_t));
         let Scratch {
             keep,
             s,
@@ -419,18 +457,39 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
                 *d = *d + gm * w;
             }
         }
-        // The cell: tanh' = 1 − h²; post = h_t, so ∂L/∂post adds to ∂L/∂h_t.
-        for i in 0..h {
-            let da = (dh_t[i] + dpost[i]) * (one - post[i] * post[i]);
-            g.da[i] = da;
-            draw[i] = match &self.alpha_neuron {
-                Some(alpha) => da * alpha[i],
-                None => da,
+        let da_plastic = match (x.lstm, g.dc) {
+            (Some([gates, c, c_prev]), Some(dc)) => {
+                // The LSTM (σ' = σ(1 − σ), tanh' = 1 − tanh²); the trace's ∂L/∂post adds to
+                // ∂L/∂g, and the plastic layer is g's.
+                for i in 0..h {
+                    let (gi, gf, gg, go) = (gates[i], gates[h + i], gates[2 * h + i], gates[3 * h + i]);
+                    let tanh_c = tanh(c[i]);
+                    let dc_t = dh_t[i] * go * (one - tanh_c * tanh_c) + dc[i];
+                    g.da[i] = dc_t * gg * gi * (one - gi);
+                    g.da[h + i] = dc_t * c_prev[i] * gf * (one - gf);
+                    g.da[2 * h + i] = (dc_t * gi + dpost[i]) * (one - gg * gg);
+                    g.da[3 * h + i] = dh_t[i] * tanh_c * go * (one - go);
+                    dc[i] = dc_t * gf;
+                }
+                &g.da[2 * h..3 * h]
+            }
+            _ => {
+                // The tanh cell: tanh' = 1 − h²; post = h_t, so ∂L/∂post adds to ∂L/∂h_t.
+                for i in 0..h {
+                    g.da[i] = (dh_t[i] + dpost[i]) * (one - h_t[i] * h_t[i]);
+                }
+                &g.da[..]
+            }
+        };
+        for (i, d) in draw.iter_mut().enumerate() {
+            *d = match &self.alpha_neuron {
+                Some(alpha) => da_plastic[i] * alpha[i],
+                None => da_plastic[i],
             };
         }
         self.update(x.hebb, x.pre, keep, s)
             .input_rows(0, draw, g.grad_hebb, dpre, g.dalpha);
-        // ∂L/∂h_{t−1} = Wᵀ da + the traces' part.
+        // ∂L/∂h_{t−1} = Wᵀ da (every gate's rows) + the traces' part.
         g.dh.copy_from_slice(dpre);
         for (i, &da) in g.da.iter().enumerate() {
             for (d, &w) in g.dh.iter_mut().zip(&self.w[i * h..(i + 1) * h]) {

@@ -1,7 +1,7 @@
-//! The plastic RNN's steps on the CPU in plain loops over host copies of its parameters,
-//! for [`super::fused`]. Forward, one pass over each batch row does the row's whole step
-//! (input and recurrent products, cell, modulator, rule factors, trace update and the next
-//! step's plastic input), the rows in one parallel region per step
+//! The plastic RNN's and LSTM's steps on the CPU in plain loops over host copies of their
+//! parameters, for [`super::fused`]. Forward, one pass over each batch row does the row's
+//! whole step (input and recurrent products, the tanh cell or the LSTM's gates and cell,
+//! modulator, rule factors, trace update and the next step's plastic input), the rows in one parallel region per step
 //! ([`super::traces::pool::for_each`]), where libtorch would spend a dozen operations, each
 //! with its dispatch and, on a loaded machine, its thread hand-off, on the same `[B × H]`
 //! work. Backward ([`backward`]), one task per group of rows takes them back through a whole
@@ -20,12 +20,13 @@ use tch::kind::Element;
 use tch::{Kind, Tensor};
 
 /// What one step reads besides the parameters: `[B × in]`, `[B × H]`, `[B × H]` and
-/// `[B × H × H]` (twice under retroactive modulation), contiguous CPU tensors of the core's
-/// kind.
+/// `[B × H × H]` (twice under retroactive modulation), CPU tensors of the core's kind.
 pub(super) struct StepInput<'a> {
     pub x: &'a Tensor,
     /// `h_{t−1}` after the resets.
     pub pre: &'a Tensor,
+    /// The LSTM's `c_{t−1}` after the resets.
+    pub c: Option<&'a Tensor>,
     /// The plastic input before α per neuron (`Record::raw` of [`super::fused`]).
     pub raw: &'a Tensor,
     /// `Hebb_{t−1}`.
@@ -34,10 +35,13 @@ pub(super) struct StepInput<'a> {
     pub elig: Option<&'a Tensor>,
 }
 
-/// What one step writes: `h_t`, `Hebb_t`, `E_t`, the next step's plastic input and the
-/// modulator's output `M_t` (`[B × 1]`, or `[B × H]` with a fan-out).
+/// What one step writes: `h_t`, the LSTM's `c_t` and gate activations `i, f, g, o`
+/// (`[B × 4H]`), `Hebb_t`, `E_t`, the next step's plastic input and the modulator's output
+/// `M_t` (`[B × 1]`, or `[B × H]` with a fan-out).
 pub(super) struct StepOutput {
     pub h: Tensor,
+    pub c: Option<Tensor>,
+    pub gates: Option<Tensor>,
     pub hebb: Tensor,
     pub elig: Option<Tensor>,
     pub raw: Tensor,
@@ -65,10 +69,12 @@ enum Drive<T> {
     },
 }
 
-/// The plastic RNN's parameters, row-major.
-struct HostRnn<T> {
+/// The plastic core's parameters, row-major. The LSTM stacks its gates' rows of `w_in`, `b`
+/// and `w` in the order `i, f, g, o`.
+struct HostCore<T> {
     hidden: usize,
     inputs: usize,
+    lstm: bool,
     w_in: Vec<T>,
     b: Vec<T>,
     w: Vec<T>,
@@ -85,32 +91,34 @@ struct HostRnn<T> {
 /// The step's outputs for one batch row.
 struct RowOut<'a, T> {
     h: &'a mut [T],
+    c: Option<&'a mut [T]>,
+    gates: Option<&'a mut [T]>,
     hebb: &'a mut [T],
     elig: Option<&'a mut [T]>,
     raw: &'a mut [T],
     big_m: Option<&'a mut [T]>,
 }
 
-/// The host step of a plastic RNN.
+/// The host step of a plastic RNN or LSTM.
 pub(super) struct HostStep(Kinded);
 
-/// [`HostRnn`] in the core's kind.
+/// [`HostCore`] in the core's kind.
 enum Kinded {
-    F32(HostRnn<f32>),
-    F64(HostRnn<f64>),
+    F32(HostCore<f32>),
+    F64(HostCore<f64>),
 }
 
 impl HostStep {
     /// The host step of `core`, or `None` where it does not apply: cores off the CPU (the
-    /// trace passes are libtorch operations there) and the plastic LSTM (its gates go
-    /// through libtorch still). `(lo, hi)` are the Hebbian trace's clip bounds.
+    /// trace passes are libtorch operations there). `(lo, hi)` are the Hebbian trace's clip
+    /// bounds.
     pub fn new(core: &Core, p: &Plasticity, (lo, hi): (f64, f64)) -> Option<Self> {
         if !Self::applies(core) {
             return None;
         }
         match core.kind() {
-            Kind::Float => Some(Self(Kinded::F32(HostRnn::new(core, p, lo, hi)))),
-            Kind::Double => Some(Self(Kinded::F64(HostRnn::new(core, p, lo, hi)))),
+            Kind::Float => Some(Self(Kinded::F32(HostCore::new(core, p, lo, hi)))),
+            Kind::Double => Some(Self(Kinded::F64(HostCore::new(core, p, lo, hi)))),
             _ => None,
         }
     }
@@ -118,7 +126,6 @@ impl HostStep {
     /// Whether [`HostStep::new`] gives a step for `core` (a plastic one).
     pub fn applies(core: &Core) -> bool {
         core.device() == tch::Device::Cpu
-            && !core.config().kind.is_lstm()
             && matches!(core.kind(), Kind::Float | Kind::Double)
     }
 
@@ -145,6 +152,12 @@ fn host<T: Element + Float>(t: &Tensor) -> Vec<T> {
 fn tanh<T: Float>(x: T) -> T {
     let one = T::one();
     one - (one + one) / ((x + x).exp() + one)
+}
+
+/// `σ(x) = 1 / (1 + e^{−x})`.
+#[inline(always)]
+fn sigmoid<T: Float>(x: T) -> T {
+    T::one() / (T::one() + (-x).exp())
 }
 
 /// Batch row `b` of a row-major tensor with rows of `n` elements.
@@ -191,7 +204,7 @@ impl<T: Element + Float> HostModulator<T> {
     }
 }
 
-impl<T: Element + Float + Send + Sync> HostRnn<T> {
+impl<T: Element + Float + Send + Sync> HostCore<T> {
     fn new(core: &Core, p: &Plasticity, lo: f64, hi: f64) -> Self {
         let hidden = core.hidden() as usize;
         let (w_in, b) = core.w_in_b();
@@ -208,6 +221,7 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
         Self {
             hidden,
             inputs: core.input_dim() as usize,
+            lstm: core.config().kind.is_lstm(),
             w_in: host(w_in),
             b: host(b),
             w: host(core.w()),
@@ -236,8 +250,11 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
         let batch = input.pre.size()[0];
         let opts = (T::KIND, tch::Device::Cpu);
         let (hh, bh) = ([batch, h as i64, h as i64], [batch, h as i64]);
+        let gates = if self.lstm { 4 } else { 1 };
         let mut out = StepOutput {
             h: Tensor::empty(bh, opts),
+            c: self.lstm.then(|| Tensor::empty(bh, opts)),
+            gates: self.lstm.then(|| Tensor::empty([batch, gates * h as i64], opts)),
             hebb: Tensor::empty(hh, opts),
             elig: input.elig.map(|_| Tensor::empty(hh, opts)),
             raw: Tensor::empty(bh, opts),
@@ -248,6 +265,7 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
         let [x, pre, raw, hebb] =
             [input.x, input.pre, input.raw, input.hebb].map(|t| t.contiguous());
         let elig = input.elig.map(Tensor::contiguous);
+        let c_prev = input.c.map(Tensor::contiguous);
         let (x, pre, raw, hebb) = (
             data::<T>(&x),
             data::<T>(&pre),
@@ -255,6 +273,7 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
             data::<T>(&hebb),
         );
         let elig = elig.as_ref().map(data::<T>);
+        let c_prev = c_prev.as_ref().map(data::<T>);
         let m_columns = self.modulator().map_or(1, |m| m.columns(h));
         let mut rows: Vec<RowOut<T>> = {
             let mut elig_rows = out
@@ -265,12 +284,19 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
                 .big_m
                 .as_mut()
                 .map(|m| data_mut::<T>(m).chunks_mut(m_columns));
+            let mut c_rows = out.c.as_mut().map(|c| data_mut::<T>(c).chunks_mut(h));
+            let mut gate_rows = out
+                .gates
+                .as_mut()
+                .map(|g| data_mut::<T>(g).chunks_mut(4 * h));
             data_mut::<T>(&mut out.h)
                 .chunks_mut(h)
                 .zip(data_mut::<T>(&mut out.hebb).chunks_mut(h * h))
                 .zip(data_mut::<T>(&mut out.raw).chunks_mut(h))
                 .map(|((h, hebb), raw)| RowOut {
                     h,
+                    c: c_rows.as_mut().and_then(Iterator::next),
+                    gates: gate_rows.as_mut().and_then(Iterator::next),
                     hebb,
                     raw,
                     elig: elig_rows.as_mut().and_then(Iterator::next),
@@ -286,6 +312,7 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
                 row(raw, b, h),
                 row(hebb, b, h * h),
                 elig.map(|e| row(e, b, h * h)),
+                c_prev.map(|c| row(c, b, h)),
                 out,
             )
         });
@@ -293,7 +320,8 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
     }
 
     rows!(row, row_avx2, row_body,
-        (x: &[T], pre: &[T], raw: &[T], hebb: &[T], elig: Option<&[T]>, out: &mut RowOut<'_, T>));
+        (x: &[T], pre: &[T], raw: &[T], hebb: &[T], elig: Option<&[T]>, c_prev: Option<&[T]>,
+            out: &mut RowOut<'_, T>));
 
     /// One batch row's step.
     #[inline(always)]
@@ -304,22 +332,50 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
         raw: &[T],
         hebb: &[T],
         elig: Option<&[T]>,
+        c_prev: Option<&[T]>,
         out: &mut RowOut<T>,
     ) {
         let (h, inputs) = (self.hidden, self.inputs);
-        // h_t = tanh(W_in x + b + W h_{t−1} + the plastic input).
-        for (i, h_i) in out.h.iter_mut().enumerate() {
-            let plastic = match &self.alpha_neuron {
-                Some(alpha) => alpha[i] * raw[i],
-                None => raw[i],
-            };
-            let fixed = dot(&self.w_in[i * inputs..(i + 1) * inputs], x)
-                + self.b[i]
-                + dot(&self.w[i * h..(i + 1) * h], pre);
-            *h_i = tanh(fixed + plastic);
+        let plastic = |i: usize| match &self.alpha_neuron {
+            Some(alpha) => alpha[i] * raw[i],
+            None => raw[i],
+        };
+        // `W_in x + b + W h_{t−1}` of gate row `k`.
+        let fixed = |k: usize| {
+            dot(&self.w_in[k * inputs..(k + 1) * inputs], x)
+                + self.b[k]
+                + dot(&self.w[k * h..(k + 1) * h], pre)
+        };
+        match (out.gates.as_deref_mut(), out.c.as_deref_mut(), c_prev) {
+            // The LSTM: the plastic input goes to the cell candidate g.
+            (Some(gates), Some(c), Some(c_prev)) => {
+                for (k, a) in gates.iter_mut().enumerate() {
+                    *a = fixed(k);
+                }
+                for i in 0..h {
+                    let gi = sigmoid(gates[i]);
+                    let gf = sigmoid(gates[h + i]);
+                    let gg = tanh(gates[2 * h + i] + plastic(i));
+                    let go = sigmoid(gates[3 * h + i]);
+                    [gates[i], gates[h + i], gates[2 * h + i], gates[3 * h + i]] = [gi, gf, gg, go];
+                    c[i] = gf * c_prev[i] + gi * gg;
+                    out.h[i] = go * tanh(c[i]);
+                }
+            }
+            // h_t = tanh(W_in x + b + W h_{t−1} + the plastic input).
+            _ => {
+                for (i, h_i) in out.h.iter_mut().enumerate() {
+                    *h_i = tanh(fixed(i) + plastic(i));
+                }
+            }
         }
-        let post: &[T] = out.h;
-        let m = self.modulator().map(|md| md.output(post));
+        let h_t: &[T] = out.h;
+        // The trace's post-synaptic activity: h_t, or the LSTM's g_t.
+        let post: &[T] = match out.gates.as_deref() {
+            Some(gates) => &gates[2 * h..3 * h],
+            None => h_t,
+        };
+        let m = self.modulator().map(|md| md.output(h_t));
         if let (Some(md), Some(m), Some(big_m)) = (self.modulator(), m, out.big_m.as_deref_mut()) {
             for (i, v) in big_m.iter_mut().enumerate() {
                 *v = md.at(m, i);
@@ -339,7 +395,7 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
                     m: &big_m,
                 };
                 let next_elig = out.elig.as_deref_mut().expect("E_t has a buffer");
-                retro.forward_row(0, post, out.hebb, next_elig, out.raw);
+                retro.forward_row(0, h_t, out.hebb, next_elig, out.raw);
             }
             (drive, m) => {
                 for i in 0..h {
@@ -351,7 +407,7 @@ impl<T: Element + Float + Send + Sync> HostRnn<T> {
                     (keep[i], s[i]) = self.factors(rate, post[i]);
                 }
                 self.update(hebb, pre, &keep, &s)
-                    .forward_row(0, post, out.hebb, out.raw);
+                    .forward_row(0, h_t, out.hebb, out.raw);
             }
         }
     }
