@@ -568,7 +568,11 @@ impl<'a> FusedTape<'a> {
                 .is_some()
                 .then(|| Tensor::zeros([backend.alpha_groups(b), h, h], opts)),
             dh: Tensor::zeros([b, h], opts),
-            dc: core.config().kind.is_lstm().then(|| Tensor::zeros([b, h], opts)),
+            dc: core
+                .config()
+                .kind
+                .is_lstm()
+                .then(|| Tensor::zeros([b, h], opts)),
         };
         // The parameters' graphs are built once, after the loop.
         let grads = tch::no_grad(|| match back.host {
@@ -705,7 +709,11 @@ impl Back<'_> {
                         hebb: self.traces.at(t),
                         next: self.traces.at(t + 1),
                         elig: eligs.map(|e| e.at(t)),
-                        lstm: record.acts.lstm.as_ref().map(|l| [&l.gates, &l.c, &l.c_prev]),
+                        lstm: record
+                            .acts
+                            .lstm
+                            .as_ref()
+                            .map(|l| [&l.gates, &l.c, &l.c_prev]),
                         done: record.done.as_ref().map(|rows| {
                             Vec::<bool>::try_from(rows.reshape([-1])).expect("resets are bools")
                         }),

@@ -63,8 +63,18 @@ impl HostStep {
     /// Room for the gradients of `steps` steps of `batch` rows.
     pub fn step_grads(&self, steps: usize, batch: i64) -> StepGrads {
         let (h, gates, factors, kind) = match &self.0 {
-            Kinded::F32(core) => (core.hidden, core.gates(), core.factors_per_step(), Kind::Float),
-            Kinded::F64(core) => (core.hidden, core.gates(), core.factors_per_step(), Kind::Double),
+            Kinded::F32(core) => (
+                core.hidden,
+                core.gates(),
+                core.factors_per_step(),
+                Kind::Float,
+            ),
+            Kinded::F64(core) => (
+                core.hidden,
+                core.gates(),
+                core.factors_per_step(),
+                Kind::Double,
+            ),
         };
         let empty = |n: usize| Tensor::empty([steps as i64, batch, n as i64], (kind, Device::Cpu));
         StepGrads {
@@ -230,23 +240,26 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             .zip(&eligs)
             .zip(&lstm)
             .zip(steps)
-            .map(|((([grad_h, pre, post, hebb, next], elig), lstm), s)| StepRows {
-                grad_h: data(grad_h),
-                pre: data(pre),
-                post: data(post),
-                hebb: data(hebb),
-                next: data(next),
-                elig: elig.as_ref().map(data),
-                lstm: lstm.as_ref().map(|l| l.each_ref().map(data)),
-                done: s.done.as_deref(),
-            })
+            .map(
+                |((([grad_h, pre, post, hebb, next], elig), lstm), s)| StepRows {
+                    grad_h: data(grad_h),
+                    pre: data(pre),
+                    post: data(post),
+                    hebb: data(hebb),
+                    next: data(next),
+                    elig: elig.as_ref().map(data),
+                    lstm: lstm.as_ref().map(|l| l.each_ref().map(data)),
+                    done: s.done.as_deref(),
+                },
+            )
             .collect();
         // This window's steps of the per-step gradients, by group.
         let (bh, gh) = (batch * h, rows * h);
         let window = first..first + steps.len();
         let step_grads = |t| by_group::<T>(t, window.clone(), bh, gh).into_iter();
         let gates = self.gates();
-        let mut da = by_group::<T>(&mut grads.da, window.clone(), gates * bh, gates * gh).into_iter();
+        let mut da =
+            by_group::<T>(&mut grads.da, window.clone(), gates * bh, gates * gh).into_iter();
         // In `factor_graph`'s order: `[M, s, keep]` under retroactive modulation, else
         // `[s]` or `[s, keep]`.
         let mut factors = grads.dfactors.iter_mut().map(step_grads);
@@ -462,7 +475,8 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                 // The LSTM (σ' = σ(1 − σ), tanh' = 1 − tanh²); the trace's ∂L/∂post adds to
                 // ∂L/∂g, and the plastic layer is g's.
                 for i in 0..h {
-                    let (gi, gf, gg, go) = (gates[i], gates[h + i], gates[2 * h + i], gates[3 * h + i]);
+                    let (gi, gf, gg, go) =
+                        (gates[i], gates[h + i], gates[2 * h + i], gates[3 * h + i]);
                     let tanh_c = tanh(c[i]);
                     let dc_t = dh_t[i] * go * (one - tanh_c * tanh_c) + dc[i];
                     g.da[i] = dc_t * gg * gi * (one - gi);

@@ -75,7 +75,10 @@ struct HostCore<T> {
     hidden: usize,
     inputs: usize,
     lstm: bool,
-    w_in: Vec<T>,
+    /// `W_in` and `W` transposed (`[in × G·H]`, `[H × G·H]`), for the forward products, and
+    /// `W` as it is, for `Wᵀ da` going back.
+    w_in_t: Vec<T>,
+    w_t: Vec<T>,
     b: Vec<T>,
     w: Vec<T>,
     /// α as the trace pass reads it, `[H × H]`: α per connection, or ones (α per neuron is
@@ -125,8 +128,7 @@ impl HostStep {
 
     /// Whether [`HostStep::new`] gives a step for `core` (a plastic one).
     pub fn applies(core: &Core) -> bool {
-        core.device() == tch::Device::Cpu
-            && matches!(core.kind(), Kind::Float | Kind::Double)
+        core.device() == tch::Device::Cpu && matches!(core.kind(), Kind::Float | Kind::Double)
     }
 
     pub fn step(&self, input: StepInput) -> StepOutput {
@@ -222,7 +224,8 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             hidden,
             inputs: core.input_dim() as usize,
             lstm: core.config().kind.is_lstm(),
-            w_in: host(w_in),
+            w_in_t: host(&w_in.tr()),
+            w_t: host(&core.w().tr()),
             b: host(b),
             w: host(core.w()),
             alpha_pass: if per_connection {
@@ -254,7 +257,9 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         let mut out = StepOutput {
             h: Tensor::empty(bh, opts),
             c: self.lstm.then(|| Tensor::empty(bh, opts)),
-            gates: self.lstm.then(|| Tensor::empty([batch, gates * h as i64], opts)),
+            gates: self
+                .lstm
+                .then(|| Tensor::empty([batch, gates * h as i64], opts)),
             hebb: Tensor::empty(hh, opts),
             elig: input.elig.map(|_| Tensor::empty(hh, opts)),
             raw: Tensor::empty(bh, opts),
@@ -335,23 +340,15 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         c_prev: Option<&[T]>,
         out: &mut RowOut<T>,
     ) {
-        let (h, inputs) = (self.hidden, self.inputs);
+        let h = self.hidden;
         let plastic = |i: usize| match &self.alpha_neuron {
             Some(alpha) => alpha[i] * raw[i],
             None => raw[i],
         };
-        // `W_in x + b + W h_{t−1}` of gate row `k`.
-        let fixed = |k: usize| {
-            dot(&self.w_in[k * inputs..(k + 1) * inputs], x)
-                + self.b[k]
-                + dot(&self.w[k * h..(k + 1) * h], pre)
-        };
         match (out.gates.as_deref_mut(), out.c.as_deref_mut(), c_prev) {
             // The LSTM: the plastic input goes to the cell candidate g.
             (Some(gates), Some(c), Some(c_prev)) => {
-                for (k, a) in gates.iter_mut().enumerate() {
-                    *a = fixed(k);
-                }
+                self.fixed_input(x, pre, gates);
                 for i in 0..h {
                     let gi = sigmoid(gates[i]);
                     let gf = sigmoid(gates[h + i]);
@@ -364,8 +361,9 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             }
             // h_t = tanh(W_in x + b + W h_{t−1} + the plastic input).
             _ => {
+                self.fixed_input(x, pre, out.h);
                 for (i, h_i) in out.h.iter_mut().enumerate() {
-                    *h_i = tanh(fixed(i) + plastic(i));
+                    *h_i = tanh(*h_i + plastic(i));
                 }
             }
         }
@@ -408,6 +406,21 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                 }
                 self.update(hebb, pre, &keep, &s)
                     .forward_row(0, h_t, out.hebb, out.raw);
+            }
+        }
+    }
+
+    /// `out = W_in x + b + W h_{t−1}` for every gate row, as a sum of the transposed weights'
+    /// rows scaled by `x_j` and `h_{t−1,j}`: vectorised along `out`, where a dot product per
+    /// row would wait on its own running sum at every addition.
+    #[inline(always)]
+    fn fixed_input(&self, x: &[T], pre: &[T], out: &mut [T]) {
+        let n = out.len();
+        out.copy_from_slice(&self.b);
+        let columns = x.iter().zip(self.w_in_t.chunks_exact(n));
+        for (&v, w) in columns.chain(pre.iter().zip(self.w_t.chunks_exact(n))) {
+            for (o, &w) in out.iter_mut().zip(w) {
+                *o = *o + v * w;
             }
         }
     }
