@@ -7,7 +7,7 @@
 //! row's carried gradient `∂L/∂Hebb` (`H²` values) and the trace it just read stay in its
 //! core's cache from one step to the next, where handing the batch out afresh at every step
 //! would move them between cores and wait for the slowest thread each time.
-use super::super::traces::cpu::{dot, group_rows, rows, RetroRows, RetroUpdate, Rows3};
+use super::super::traces::cpu::{dot, group_rows, rows, RetroRows, RetroUpdate, Rows3, Update};
 use super::super::traces::{data, data_mut, pool};
 use super::{row, tanh, Drive, HostCore, HostStep, Kinded};
 use crate::cores::Rule;
@@ -296,6 +296,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                 let b = k * rows + r;
                 let at = |n: usize| r * n..(r + 1) * n;
                 for (s, x) in inputs.iter().enumerate().rev() {
+                    let ahead = s.checked_sub(1).map(|before| row(inputs[before].hebb, b, h * h));
                     let mut row_out = RowOut {
                         grad_hebb: &mut out.grad_hebb[at(h * h)],
                         grad_elig: out.grad_elig.as_deref_mut().map(|g| &mut g[at(h * h)]),
@@ -328,6 +329,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                         lstm: x.lstm.map(|[gates, c, c_prev]| {
                             [row(gates, b, 4 * h), row(c, b, h), row(c_prev, b, h)]
                         }),
+                        ahead,
                     };
                     self.row_back(step, row_out, &mut scratch);
                 }
@@ -347,6 +349,8 @@ struct RowBack<'a, T> {
     elig: Option<&'a [T]>,
     /// The LSTM's gate activations `i, f, g, o`, `c_t` and `c_{t−1}`.
     lstm: Option<[&'a [T]; 3]>,
+    /// `Hebb_{t−2}`, which the step after this one reads (none at the window's start).
+    ahead: Option<&'a [T]>,
 }
 
 impl<T: Element + Float + Send + Sync> HostCore<T> {
@@ -501,8 +505,11 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                 None => da_plastic[i],
             };
         }
-        self.update(x.hebb, x.pre, keep, s)
-            .input_rows(0, draw, g.grad_hebb, dpre, g.dalpha);
+        let update = Update {
+            ahead: x.ahead,
+            ..self.update(x.hebb, x.pre, keep, s)
+        };
+        update.input_rows(0, draw, g.grad_hebb, dpre, g.dalpha);
         // ∂L/∂h_{t−1} = Wᵀ da (every gate's rows) + the traces' part.
         g.dh.copy_from_slice(dpre);
         for (i, &da) in g.da.iter().enumerate() {

@@ -442,6 +442,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             alpha: &self.alpha_pass,
             lo: self.lo,
             hi: self.hi,
+            ahead: None,
         }
     }
 

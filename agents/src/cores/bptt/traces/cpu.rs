@@ -33,6 +33,10 @@ pub(in crate::cores::bptt) struct Update<'a, T> {
     pub alpha: &'a [T],
     pub lo: T,
     pub hi: T,
+    /// The trace the backward pass reads after this step's (the same rows, a step earlier),
+    /// which [`Update::backward_input`] asks the cache for as it goes: read cold, a trace
+    /// stalls the pass on memory latency.
+    pub ahead: Option<&'a [T]>,
 }
 
 /// Partial sums kept apart so the compiler can vectorise reductions (floating-point addition
@@ -83,6 +87,20 @@ fn dot3<T: Float>(a: &[T], b: &[T], c: &[T]) -> T {
 #[inline(always)]
 pub(in crate::cores::bptt) fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     reduce(a, b, b, |a, b, _| a * b)
+}
+
+/// Asks the cache for the lines of `v` before they are read (a hint; nothing off x86-64).
+#[inline(always)]
+fn prefetch<T>(v: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let start = v.as_ptr().cast::<i8>();
+        for offset in (0..std::mem::size_of_val(v)).step_by(64) {
+            // SAFETY: the address lies inside `v`, and a prefetch never faults or writes.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
+        }
+    }
 }
 
 /// Batch row `b` of a `[B × H]` tensor.
@@ -290,6 +308,9 @@ impl<T: Float + Send + Sync> Update<'_, T> {
                 let (k, r) = (self.keep[b * h + i], draw[b * h + i]);
                 let prev = cells(self.prev, h, b, i);
                 let alpha = &self.alpha[i * h..(i + 1) * h];
+                if let Some(ahead) = self.ahead {
+                    prefetch(cells(ahead, h, b, i));
+                }
                 match dalpha.as_deref_mut() {
                     // One sweep for all three: `prev` is read once.
                     Some(dalpha) => {

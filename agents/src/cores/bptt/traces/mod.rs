@@ -210,6 +210,7 @@ impl TraceStep<'_> {
             alpha: data(&alpha),
             lo: Self::float(self.lo),
             hi: Self::float(self.hi),
+            ahead: None,
         })
     }
 
