@@ -1,8 +1,8 @@
 //! Backpropagation through time for a plastic core (RNN or LSTM), written by hand around the
 //! traces.
 //!
-//! For the plastic RNN on the CPU each step, forward and back, runs in loops on the host
-//! ([`super::host`]); the rest of this file's per-step code serves the LSTM and CUDA.
+//! On the CPU each step of the plastic RNN or LSTM, forward and back, runs in loops on the
+//! host ([`super::host`]); the rest of this file's per-step code serves CUDA.
 //!
 //! The forward pass runs without autograd and keeps, per step, only what the backward pass
 //! cannot rebuild cheaply: the trace `Hebb_t` (`[B × H × H]`; under retroactive modulation

@@ -296,7 +296,9 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                 let b = k * rows + r;
                 let at = |n: usize| r * n..(r + 1) * n;
                 for (s, x) in inputs.iter().enumerate().rev() {
-                    let ahead = s.checked_sub(1).map(|before| row(inputs[before].hebb, b, h * h));
+                    let ahead = s
+                        .checked_sub(1)
+                        .map(|before| row(inputs[before].hebb, b, h * h));
                     let mut row_out = RowOut {
                         grad_hebb: &mut out.grad_hebb[at(h * h)],
                         grad_elig: out.grad_elig.as_deref_mut().map(|g| &mut g[at(h * h)]),
