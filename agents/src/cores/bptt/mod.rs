@@ -11,8 +11,10 @@
 //! The hand-written pass, outermost first (its gradients are derived in
 //! `docs/backward-pass.md`):
 //! - [`fused`]: the loop over time steps, forward without a graph and backward by hand;
-//! - [`cell`]: the per-neuron part of one step (the tanh RNN or the LSTM around the plastic
-//!   input), forward and backward;
+//! - [`host`]: on the CPU, each step of the plastic RNN or LSTM in loops over batch rows,
+//!   forward one step at a time and backward a whole window of steps per group of rows;
+//! - [`cell`]: elsewhere (CUDA), the per-neuron part of one step (the tanh RNN or the LSTM
+//!   around the plastic input), forward and backward, in libtorch operations;
 //! - [`traces`]: one step's passes over the `[B × H × H]` traces on any device, and under it
 //!   `traces::cpu`, the loops that do them on the CPU.
 mod cell;
@@ -93,7 +95,8 @@ impl Engine {
 }
 
 /// Whether `engine` runs `core`'s steps on the host, with no libtorch operation per step (the
-/// hand-written pass for the plastic RNN on the CPU): what [`crate::threads::assign`] is told.
+/// hand-written pass for the plastic RNN and LSTM on the CPU): what [`crate::threads::assign`]
+/// is told.
 pub fn steps_on_host(core: &Core, engine: Engine) -> bool {
     engine == Engine::Fused
         && Engine::fused_unsupported(core).is_none()

@@ -91,6 +91,16 @@ struct HostCore<T> {
     hi: T,
 }
 
+/// One batch row of [`StepInput`].
+struct RowIn<'a, T> {
+    x: &'a [T],
+    pre: &'a [T],
+    c_prev: Option<&'a [T]>,
+    raw: &'a [T],
+    hebb: &'a [T],
+    elig: Option<&'a [T]>,
+}
+
 /// The step's outputs for one batch row.
 struct RowOut<'a, T> {
     h: &'a mut [T],
@@ -311,35 +321,32 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         };
         let cells = batch as usize * h * h;
         pool::for_each(cells, &mut rows, |b, out| {
-            self.row(
-                row(x, b, self.inputs),
-                row(pre, b, h),
-                row(raw, b, h),
-                row(hebb, b, h * h),
-                elig.map(|e| row(e, b, h * h)),
-                c_prev.map(|c| row(c, b, h)),
-                out,
-            )
+            let input = RowIn {
+                x: row(x, b, self.inputs),
+                pre: row(pre, b, h),
+                c_prev: c_prev.map(|c| row(c, b, h)),
+                raw: row(raw, b, h),
+                hebb: row(hebb, b, h * h),
+                elig: elig.map(|e| row(e, b, h * h)),
+            };
+            self.row(input, out)
         });
         out
     }
 
-    rows!(row, row_avx2, row_body,
-        (x: &[T], pre: &[T], raw: &[T], hebb: &[T], elig: Option<&[T]>, c_prev: Option<&[T]>,
-            out: &mut RowOut<'_, T>));
+    rows!(row, row_avx2, row_body, (input: RowIn<'_, T>, out: &mut RowOut<'_, T>));
 
     /// One batch row's step.
     #[inline(always)]
-    fn row_body(
-        &self,
-        x: &[T],
-        pre: &[T],
-        raw: &[T],
-        hebb: &[T],
-        elig: Option<&[T]>,
-        c_prev: Option<&[T]>,
-        out: &mut RowOut<T>,
-    ) {
+    fn row_body(&self, input: RowIn<T>, out: &mut RowOut<T>) {
+        let RowIn {
+            x,
+            pre,
+            c_prev,
+            raw,
+            hebb,
+            elig,
+        } = input;
         let h = self.hidden;
         let plastic = |i: usize| match &self.alpha_neuron {
             Some(alpha) => alpha[i] * raw[i],
