@@ -10,7 +10,8 @@
 //!
 //! The hand-written pass, outermost first (its gradients are derived in
 //! `docs/backward-pass.md`):
-//! - [`fused`]: the loop over time steps, forward without a graph and backward by hand;
+//! - [`fused`]: the loop over time steps, forward without a graph and backward by hand
+//!   (`fused::backward`), keeping every k-th trace (`fused::kept`);
 //! - [`host`]: on the CPU, each step of the plastic RNN or LSTM in loops over batch rows,
 //!   forward one step at a time and backward a whole window of steps per group of rows;
 //! - [`cell`]: elsewhere (CUDA), the per-neuron part of one step (the tanh RNN or the LSTM

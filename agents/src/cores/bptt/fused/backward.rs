@@ -1,0 +1,287 @@
+//! The backward pass of [`super::FusedTape`], step by step from the last: on the host in
+//! windows of steps (the plastic RNN and LSTM on the CPU), else in libtorch operations around
+//! the trace passes (CUDA). Both rebuild dropped traces the same way and give every step's
+//! gradients of its per-neuron quantities, from which the parameters' come at the end.
+use super::kept::Kept;
+use super::{
+    advance_on_host, direct_factors, modulate, modulator_backward, retro_factors, Mode, Record,
+    StepRate,
+};
+use crate::cores::bptt::cell;
+use crate::cores::bptt::host::{BackCarry, BackStep, HostStep, StepInput};
+use crate::cores::bptt::traces::{Backend, Factors, TraceStep};
+use crate::cores::{Core, Plasticity};
+use tch::Tensor;
+
+/// The backward pass under way: what it carries from step to step, and the traces it reads.
+pub(super) struct Back<'a> {
+    pub(super) core: &'a Core,
+    pub(super) plasticity: &'a Plasticity,
+    pub(super) host: Option<&'a HostStep>,
+    pub(super) connection_alpha: Option<&'a Tensor>,
+    pub(super) backend: Backend,
+    pub(super) traces: Kept,
+    /// With `dL/dE_t` under retroactive modulation.
+    pub(super) mode: Mode<'a, Tensor>,
+    /// `dL/dHebb_t` from the steps after.
+    pub(super) grad_hebb: Tensor,
+    /// α's gradient (α per connection; per neuron it comes from the plastic input at the end),
+    /// in [`Backend::alpha_groups`]'s partial sums.
+    pub(super) dalpha: Option<Tensor>,
+    /// `dL/dh_t` and the LSTM's `dL/dc_t` through the state, from the steps after.
+    pub(super) dh: Tensor,
+    pub(super) dc: Option<Tensor>,
+}
+
+/// Every step's gradients of its per-neuron quantities, `[T·B × H]` each: the pre-activation
+/// (all of it, and the plastic layer's) and the factors of [`Mode::factor_graph`].
+pub(super) struct PerStepGrads {
+    pub(super) da: Tensor,
+    pub(super) da_plastic: Tensor,
+    pub(super) dfactors: Vec<Tensor>,
+}
+
+impl Back<'_> {
+    /// Rebuilds the traces of the segment holding step `t` from the kept one before it, if
+    /// step `t`'s was dropped.
+    fn rebuild(&mut self, records: &[Record], t: usize) {
+        if !self.traces.missing(t) {
+            return;
+        }
+        let (lo, hi) = self.mode.bounds(self.plasticity);
+        let start = self.traces.segment_start(t);
+        for (u, before) in records.iter().enumerate().take(t).skip(start) {
+            let adv = match self.host {
+                Some(host) => {
+                    let input = StepInput {
+                        x: &before.x,
+                        pre: &before.pre,
+                        c: before.acts.lstm.as_ref().map(|l| &l.c_prev),
+                        raw: &before.raw,
+                        hebb: self.traces.at(u),
+                        elig: self.mode.eligs().map(|e| e.at(u)),
+                    };
+                    advance_on_host(host, input).1
+                }
+                None => {
+                    let step = TraceStep {
+                        backend: self.backend,
+                        prev: self.traces.at(u),
+                        pre: &before.pre,
+                        alpha: self.connection_alpha,
+                        lo,
+                        hi,
+                    };
+                    self.mode.advance(self.plasticity, &step, &before.acts, u)
+                }
+            };
+            let reset = |trace: Tensor| match &before.done {
+                Some(rows) => trace.masked_fill(&rows.unsqueeze(2), 0.0),
+                None => trace,
+            };
+            self.traces.set(u + 1, reset(adv.next));
+            if let (Some(eligs), Some(e)) = (self.mode.eligs_mut(), adv.next_elig) {
+                eligs.set(u + 1, reset(e));
+            }
+        }
+    }
+
+    /// The backward pass is past `Hebb_t`, `E_t`: frees them.
+    fn free(&mut self, t: usize) {
+        self.traces.free(t);
+        if let Some(eligs) = self.mode.eligs_mut() {
+            eligs.free(t);
+        }
+    }
+
+    /// The plastic RNN on the CPU: windows of steps whose traces are all at hand, each in one
+    /// call of the host's step back ([`HostStep::backward`]), from the last. With every trace
+    /// kept that is the whole rollout at once; else one checkpoint segment, rebuilt first.
+    pub(super) fn on_host(
+        &mut self,
+        host: &HostStep,
+        records: &[Record],
+        grad_h: &Tensor,
+    ) -> PerStepGrads {
+        let steps = records.len();
+        let batch = self.dh.size()[0];
+        let mut grads = host.step_grads(steps, batch);
+        let mut end = steps;
+        while end > 0 {
+            let start = match self.traces.every {
+                1 => 0,
+                _ => self.traces.segment_start(end - 1),
+            };
+            self.rebuild(records, end - 1);
+            let (eligs, grad_elig) = match &mut self.mode {
+                Mode::Direct(_) => (None, None),
+                Mode::Retroactive { eligs, grad, .. } => (Some(&*eligs), Some(grad)),
+            };
+            let window: Vec<BackStep> = (start..end)
+                .map(|t| {
+                    let record = &records[t];
+                    BackStep {
+                        grad_h: grad_h.get(t as i64),
+                        pre: &record.pre,
+                        h: &record.acts.h,
+                        hebb: self.traces.at(t),
+                        next: self.traces.at(t + 1),
+                        elig: eligs.map(|e| e.at(t)),
+                        lstm: record
+                            .acts
+                            .lstm
+                            .as_ref()
+                            .map(|l| [&l.gates, &l.c, &l.c_prev]),
+                        done: record.done.as_ref().map(|rows| {
+                            Vec::<bool>::try_from(rows.reshape([-1])).expect("resets are bools")
+                        }),
+                    }
+                })
+                .collect();
+            let carry = BackCarry {
+                dh: &mut self.dh,
+                dc: self.dc.as_mut(),
+                grad_hebb: &mut self.grad_hebb,
+                grad_elig,
+                dalpha: self.dalpha.as_mut(),
+            };
+            host.backward(start, &window, carry, &mut grads);
+            drop(window);
+            for t in start + 1..=end {
+                self.free(t);
+            }
+            end = start;
+        }
+        let h = self.core.hidden();
+        let da = grads.da.view([steps as i64 * batch, -1]);
+        // The plastic layer is the LSTM's cell candidate g (gates i, f, g, o).
+        let da_plastic = match self.dc {
+            Some(_) => da.narrow(1, 2 * h, h),
+            None => da.shallow_clone(),
+        };
+        PerStepGrads {
+            da,
+            da_plastic,
+            dfactors: grads
+                .dfactors
+                .into_iter()
+                .map(|d| d.view([-1, h]))
+                .collect(),
+        }
+    }
+
+    /// Any plastic core on any device, step by step in libtorch operations around the trace
+    /// passes of [`super::traces`].
+    pub(super) fn by_operations(&mut self, records: &[Record], grad_h: &Tensor) -> PerStepGrads {
+        let p = self.plasticity;
+        let w = self.core.w().detach();
+        let alpha = p.alpha.detach();
+        let (lo, hi) = self.mode.bounds(p);
+        let steps = records.len();
+        let (mut das, mut da_plastics) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
+        let mut dfactors = Vec::with_capacity(steps);
+        for (t, record) in records.iter().enumerate().rev() {
+            if let Some(rows) = &record.done {
+                // A reset cuts every gradient path through the state.
+                self.dh = self.dh.masked_fill(rows, 0.0);
+                self.dc = self.dc.as_ref().map(|dc| dc.masked_fill(rows, 0.0));
+                let cells = rows.unsqueeze(2);
+                let grad_elig = match &mut self.mode {
+                    Mode::Direct(_) => None,
+                    Mode::Retroactive { grad, .. } => Some(grad),
+                };
+                for trace in [Some(&mut self.grad_hebb), grad_elig].into_iter().flatten() {
+                    let _ = trace.masked_fill_(&cells, 0.0);
+                }
+            }
+            self.rebuild(records, t);
+            let acts = &record.acts;
+            let step = TraceStep {
+                backend: self.backend,
+                prev: self.traces.at(t),
+                pre: &record.pre,
+                alpha: self.connection_alpha,
+                lo,
+                hi,
+            };
+            let next = self.traces.at(t + 1);
+            // The first trace pass, then the gradients through the factors: `dL/dpost`,
+            // `dL/dh_t` through the modulator (which reads `h_t`) and the factors' gradients
+            // in `factor_graph`'s order. Without an eligibility trace: `s = r ⊙ post` and the
+            // rule's `keep` ([`crate::cores::Rule::factors`]), at rate `r` = η or `M`. Under
+            // retroactive modulation: `s = η_E ⊙ post`, `keep` = 1 − η_E (not a function of
+            // post), and `M` writes the eligibility trace.
+            let (factors, mut dpre, dpost, dh_modulator, dfactor) = match &mut self.mode {
+                Mode::Direct(rate) => {
+                    let rate = StepRate::at(*rate, &acts.h);
+                    let factors = direct_factors(p, rate.value(), &acts.post);
+                    let g = step.backward_update(&factors, next, &mut self.grad_hebb);
+                    let (dpost, drate) =
+                        p.rule
+                            .factors_backward(rate.value(), &acts.post, &g.ds, g.dkeep.as_ref());
+                    let dh_modulator = rate.backward(&drate);
+                    let dfactor: Vec<Tensor> = std::iter::once(g.ds).chain(g.dkeep).collect();
+                    (factors, g.dpre, dpost, dh_modulator, dfactor)
+                }
+                Mode::Retroactive {
+                    modulator,
+                    eta_e,
+                    eligs,
+                    grad,
+                } => {
+                    let (m, big_m) = modulate(modulator, &acts.h);
+                    let retro = retro_factors(eta_e, &big_m, &acts.post);
+                    let g = step.backward_update_retroactive(
+                        &retro,
+                        eligs.at(t),
+                        next,
+                        &mut self.grad_hebb,
+                        grad,
+                    );
+                    let dpost = &g.ds * eta_e.detach();
+                    let dh_modulator = modulator_backward(modulator, &m, &g.dm);
+                    // The Hebbian trace keeps all of itself.
+                    let factors = Factors {
+                        keep: None,
+                        s: retro.s,
+                    };
+                    let dfactor = vec![g.dm, g.ds, g.dkeep];
+                    (factors, g.dpre, dpost, Some(dh_modulator), dfactor)
+                }
+            };
+            let mut dh_t = grad_h.get(t as i64) + &self.dh;
+            if let Some(d) = dh_modulator {
+                dh_t += d;
+            }
+            let (da, da_plastic, dc_prev) = cell::backward(acts, &dh_t, &dpost, self.dc.as_ref());
+            let draw = match self.connection_alpha {
+                Some(_) => da_plastic.shallow_clone(),
+                None => &da_plastic * &alpha,
+            };
+            step.backward_input(
+                (factors.keep.as_ref(), &factors.s),
+                &draw,
+                &mut self.grad_hebb,
+                &mut dpre,
+                self.dalpha.as_mut(),
+            );
+            self.dh = da.mm(&w) + dpre;
+            self.dc = dc_prev;
+            self.free(t + 1);
+            das.push(da);
+            da_plastics.push(da_plastic);
+            dfactors.push(dfactor);
+        }
+        das.reverse();
+        da_plastics.reverse();
+        dfactors.reverse();
+        let factors = dfactors[0].len();
+        PerStepGrads {
+            da: Tensor::cat(&das, 0),
+            da_plastic: Tensor::cat(&da_plastics, 0),
+            dfactors: (0..factors)
+                .map(|k| Tensor::cat(&dfactors.iter().map(|d| &d[k]).collect::<Vec<_>>(), 0))
+                .collect(),
+        }
+    }
+}
