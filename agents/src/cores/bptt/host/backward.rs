@@ -356,7 +356,7 @@ struct RowBack<'a, T> {
 }
 
 impl<T: Element + Float + Send + Sync> HostCore<T> {
-    rows!(row_back, row_back_avx2, row_back_body,
+    rows!(row_back, row_back_avx2, row_back_avx512, row_back_body,
         (x: RowBack<'_, T>, g: RowOut<'_, T>, scratch: &mut Scratch<T>));
 
     /// One batch row back through one step, as [`super::super::fused`]'s backward loop does

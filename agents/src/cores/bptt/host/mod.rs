@@ -334,7 +334,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         out
     }
 
-    rows!(row, row_avx2, row_body, (input: RowIn<'_, T>, out: &mut RowOut<'_, T>));
+    rows!(row, row_avx2, row_avx512, row_body, (input: RowIn<'_, T>, out: &mut RowOut<'_, T>));
 
     /// One batch row's step.
     #[inline(always)]
