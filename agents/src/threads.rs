@@ -7,7 +7,9 @@
 //! whose steps run on the host, at 0.7×.
 //!
 //! So where a step runs on the host ([`crate::cores::steps_on_host`]) the loops get the
-//! threads and libtorch one (its work is then a few operations per update); elsewhere
+//! threads and libtorch one (its work is then a few operations per update), but for the
+//! parameter gradients at the end of each backward pass ([`with_libtorch_threads`]: a few
+//! large operations, while the loops wait); elsewhere
 //! libtorch gets them and the loops run on the calling thread. The loops give the same numbers
 //! for any pool size; libtorch's sums depend on its count, which this split fixes from the
 //! run's count and the engine, so a run resumed with the same count goes on exactly.
@@ -45,6 +47,20 @@ pub fn count() -> usize {
         0 => tch::get_num_threads().max(1) as usize,
         n => n,
     }
+}
+
+/// Runs `work`, large libtorch operations between the host loops' parallel regions (the
+/// parameter gradients at the end of the hand-written pass), with libtorch on the threads the
+/// loops hold, then gives them back. Its sums depend on the count, which is the run's, as ever.
+pub(crate) fn with_libtorch_threads<R>(work: impl FnOnce() -> R) -> R {
+    let loops = loop_threads();
+    if loops <= 1 {
+        return work();
+    }
+    tch::set_num_threads(loops as i32);
+    let out = work();
+    tch::set_num_threads(1);
+    out
 }
 
 /// The host loops' pool size.
