@@ -1,6 +1,6 @@
 //! A run's CPU threads (`run.threads`), given either to the pool the host loops run on (the
 //! trace loops and the plastic cores' host step, `cores::bptt`) or to libtorch's intra-op
-//! pool, never to both. Two pools on the same cores fight: libtorch's OpenMP threads spin for
+//! pool, never to both at once. Two pools on the same cores fight: libtorch's OpenMP threads spin for
 //! a while after each operation, on the cores the loops' threads are waiting for. Measured in
 //! Backpropamine's setting on 2 cores: the plastic LSTM, when its steps still called
 //! libtorch, ran at 0.75× its single-pool speed with both; STPN's setting (B 512, H 73),
