@@ -186,12 +186,19 @@ impl Bench {
             return (None, None);
         }
         self.zero_grads();
+        // Traces dropped and rebuilt within the pass (`trace_checkpoint_every`) would stay
+        // resident on the heap: measured from their own mappings, resident memory is what
+        // the pass holds.
+        let mapped = crate::device::map_large_blocks(Some(1 << 20));
         let before = proc_status_kib("VmRSS:");
         let peak_ok = reset_peak_rss();
         let (tape, hs, loss) = self.forward();
         let after_fwd = proc_status_kib("VmRSS:");
         Self::backward(tape, &hs, &loss);
         let peak = proc_status_kib("VmHWM:").filter(|_| peak_ok);
+        if mapped && self.spec.keep_freed_memory {
+            crate::device::map_large_blocks(None);
+        }
         let growth = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?) * 1024);
         (growth(before, after_fwd), growth(before, peak))
     }

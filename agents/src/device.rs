@@ -79,6 +79,41 @@ pub fn keep_freed_memory() -> bool {
     }
 }
 
+/// Serves blocks of at least `threshold` bytes from their own mappings (`Some`), which go back
+/// to the kernel as soon as they are freed, or every block from the heap again (`None`, as
+/// [`keep_freed_memory`] leaves it). With mappings, resident memory follows what is held: a
+/// measurement's way to see memory freed and reused within a pass, which the heap would keep
+/// resident. Returns false where it has no effect (not glibc).
+pub fn map_large_blocks(threshold: Option<usize>) -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn mallopt(
+                param: std::os::raw::c_int,
+                value: std::os::raw::c_int,
+            ) -> std::os::raw::c_int;
+        }
+        const M_MMAP_THRESHOLD: std::os::raw::c_int = -3;
+        const M_MMAP_MAX: std::os::raw::c_int = -4;
+        // glibc's own default count of mappings (mallopt(3)).
+        const DEFAULT_MMAP_MAX: std::os::raw::c_int = 65_536;
+        let (max, threshold) = match threshold {
+            Some(t) => (
+                DEFAULT_MMAP_MAX,
+                t.min(i32::MAX as usize) as std::os::raw::c_int,
+            ),
+            None => (0, i32::MAX),
+        };
+        // SAFETY: mallopt only adjusts allocator parameters (documented in mallopt(3)).
+        unsafe { mallopt(M_MMAP_THRESHOLD, threshold) == 1 && mallopt(M_MMAP_MAX, max) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = threshold;
+        false
+    }
+}
+
 /// Hands free heap memory back to the kernel now (glibc), so that the next resident-memory
 /// measurement starts from what is really in use. Returns false where it has no effect.
 pub fn release_free_memory() -> bool {
