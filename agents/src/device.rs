@@ -59,24 +59,9 @@ impl DeviceReport {
 /// process: call it once at start-up of a training or benchmark process. The process's
 /// resident memory then stays at its peak. Returns false where it has no effect (not glibc).
 pub fn keep_freed_memory() -> bool {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn mallopt(
-                param: std::os::raw::c_int,
-                value: std::os::raw::c_int,
-            ) -> std::os::raw::c_int;
-        }
-        const M_TRIM_THRESHOLD: std::os::raw::c_int = -1;
-        const M_MMAP_MAX: std::os::raw::c_int = -4;
-        // SAFETY: mallopt only adjusts allocator parameters; -1 disables trimming and
-        // M_MMAP_MAX = 0 serves every allocation from the heap (documented in mallopt(3)).
-        unsafe { mallopt(M_TRIM_THRESHOLD, -1) == 1 && mallopt(M_MMAP_MAX, 0) == 1 }
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        false
-    }
+    use allocator::{set, M_MMAP_MAX, M_TRIM_THRESHOLD};
+    // -1 disables trimming; no mappings serves every allocation from the heap.
+    set(M_TRIM_THRESHOLD, -1) && set(M_MMAP_MAX, 0)
 }
 
 /// Serves blocks of at least `threshold` bytes from their own mappings (`Some`), which go back
@@ -85,49 +70,61 @@ pub fn keep_freed_memory() -> bool {
 /// measurement's way to see memory freed and reused within a pass, which the heap would keep
 /// resident. Returns false where it has no effect (not glibc).
 pub fn map_large_blocks(threshold: Option<usize>) -> bool {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn mallopt(
-                param: std::os::raw::c_int,
-                value: std::os::raw::c_int,
-            ) -> std::os::raw::c_int;
+    use allocator::{set, M_MMAP_MAX, M_MMAP_THRESHOLD};
+    // glibc's own default count of mappings (mallopt(3)).
+    const DEFAULT_MMAP_MAX: i32 = 65_536;
+    match threshold {
+        Some(t) => {
+            set(M_MMAP_THRESHOLD, t.min(i32::MAX as usize) as i32)
+                && set(M_MMAP_MAX, DEFAULT_MMAP_MAX)
         }
-        const M_MMAP_THRESHOLD: std::os::raw::c_int = -3;
-        const M_MMAP_MAX: std::os::raw::c_int = -4;
-        // glibc's own default count of mappings (mallopt(3)).
-        const DEFAULT_MMAP_MAX: std::os::raw::c_int = 65_536;
-        let (max, threshold) = match threshold {
-            Some(t) => (
-                DEFAULT_MMAP_MAX,
-                t.min(i32::MAX as usize) as std::os::raw::c_int,
-            ),
-            None => (0, i32::MAX),
-        };
-        // SAFETY: mallopt only adjusts allocator parameters (documented in mallopt(3)).
-        unsafe { mallopt(M_MMAP_THRESHOLD, threshold) == 1 && mallopt(M_MMAP_MAX, max) == 1 }
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        let _ = threshold;
-        false
+        None => set(M_MMAP_MAX, 0),
     }
 }
 
 /// Hands free heap memory back to the kernel now (glibc), so that the next resident-memory
 /// measurement starts from what is really in use. Returns false where it has no effect.
 pub fn release_free_memory() -> bool {
+    allocator::trim()
+}
+
+/// glibc's allocator parameters (mallopt(3)); elsewhere every call does nothing and says so.
+mod allocator {
+    pub const M_TRIM_THRESHOLD: i32 = -1;
+    pub const M_MMAP_THRESHOLD: i32 = -3;
+    pub const M_MMAP_MAX: i32 = -4;
+
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> std::os::raw::c_int;
-        }
-        // SAFETY: malloc_trim only returns free pages of the heap to the kernel.
-        unsafe { malloc_trim(0) };
-        true
+    extern "C" {
+        fn mallopt(param: std::os::raw::c_int, value: std::os::raw::c_int) -> std::os::raw::c_int;
+        fn malloc_trim(pad: usize) -> std::os::raw::c_int;
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        false
+
+    /// Sets one parameter; true if the allocator took it.
+    pub fn set(param: i32, value: i32) -> bool {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            // SAFETY: mallopt only adjusts allocator parameters.
+            unsafe { mallopt(param, value) == 1 }
+        }
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        {
+            let _ = (param, value);
+            false
+        }
+    }
+
+    /// Returns the heap's free pages to the kernel; true where that is done.
+    pub fn trim() -> bool {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            // SAFETY: malloc_trim only returns free pages of the heap to the kernel.
+            unsafe { malloc_trim(0) };
+            true
+        }
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        {
+            false
+        }
     }
 }
