@@ -9,7 +9,7 @@
 //! would move them between cores and wait for the slowest thread each time.
 use super::super::traces::cpu::{dot, group_rows, rows, RetroRows, RetroUpdate, Rows3, Update};
 use super::super::traces::{data, data_mut, pool};
-use super::{row, tanh, Drive, HostCore, HostStep, Kinded};
+use super::{row, tanh, Drive, HostCore, HostStep, Kinded, LSTM_GATES};
 use crate::cores::Rule;
 use num_traits::Float;
 use std::ops::Range;
@@ -202,15 +202,6 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         self.retroactive() || self.rule != Rule::Hebb
     }
 
-    /// Gate blocks of the pre-activation: 4 for the LSTM, 1 for the RNN.
-    fn gates(&self) -> usize {
-        if self.lstm {
-            4
-        } else {
-            1
-        }
-    }
-
     fn factors_per_step(&self) -> usize {
         if self.retroactive() {
             3
@@ -329,7 +320,11 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                         next: row(x.next, b, h * h),
                         elig: x.elig.map(|e| row(e, b, h * h)),
                         lstm: x.lstm.map(|[gates, c, c_prev]| {
-                            [row(gates, b, 4 * h), row(c, b, h), row(c_prev, b, h)]
+                            [
+                                row(gates, b, LSTM_GATES * h),
+                                row(c, b, h),
+                                row(c_prev, b, h),
+                            ]
                         }),
                         ahead,
                     };

@@ -1,10 +1,10 @@
 //! The plastic RNN's and LSTM's steps on the CPU in plain loops over host copies of their
 //! parameters, for [`super::fused`]. Forward, one pass over each batch row does the row's
 //! whole step (input and recurrent products, the tanh cell or the LSTM's gates and cell,
-//! modulator, rule factors, trace update and the next step's plastic input), the rows in one parallel region per step
-//! ([`super::traces::pool::for_each`]), where libtorch would spend a dozen operations, each
-//! with its dispatch and, on a loaded machine, its thread hand-off, on the same `[B × H]`
-//! work. Backward ([`backward`]), one task per group of rows takes them back through a whole
+//! modulator, rule factors, trace update and the next step's plastic input), the rows in one
+//! parallel region per step ([`super::traces::pool::for_each`]), where libtorch would spend a
+//! dozen operations, each with its dispatch and, on a loaded machine, its thread hand-off, on
+//! the same `[B × H]` work. Backward ([`backward`]), one task per group of rows takes them back through a whole
 //! window of steps. The parameters do not change during a rollout, so they are copied once
 //! per tape; the parameter gradients still come from the one autograd call over all steps at
 //! the end.
@@ -14,6 +14,9 @@ use super::traces::cpu::{dot, rows, RetroUpdate, Update};
 use super::traces::{data, data_mut, pool};
 use crate::cores::plasticity::Neuromodulation;
 use crate::cores::{AlphaShape, Core, Plasticity, Rule};
+
+/// The LSTM's gate blocks `i, f, g, o`, as the core stacks them.
+const LSTM_GATES: usize = crate::cores::lstm::GATES as usize;
 pub(super) use backward::{BackCarry, BackStep};
 use num_traits::Float;
 use tch::kind::Element;
@@ -251,6 +254,15 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         }
     }
 
+    /// Gate blocks of the pre-activation: the LSTM's, or the RNN's one.
+    fn gates(&self) -> usize {
+        if self.lstm {
+            LSTM_GATES
+        } else {
+            1
+        }
+    }
+
     fn modulator(&self) -> Option<&HostModulator<T>> {
         match &self.drive {
             Drive::Eta(_) => None,
@@ -263,13 +275,12 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         let batch = input.pre.size()[0];
         let opts = (T::KIND, tch::Device::Cpu);
         let (hh, bh) = ([batch, h as i64, h as i64], [batch, h as i64]);
-        let gates = if self.lstm { 4 } else { 1 };
         let mut out = StepOutput {
             h: Tensor::empty(bh, opts),
             c: self.lstm.then(|| Tensor::empty(bh, opts)),
             gates: self
                 .lstm
-                .then(|| Tensor::empty([batch, gates * h as i64], opts)),
+                .then(|| Tensor::empty([batch, (LSTM_GATES * h) as i64], opts)),
             hebb: Tensor::empty(hh, opts),
             elig: input.elig.map(|_| Tensor::empty(hh, opts)),
             raw: Tensor::empty(bh, opts),
@@ -303,7 +314,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             let mut gate_rows = out
                 .gates
                 .as_mut()
-                .map(|g| data_mut::<T>(g).chunks_mut(4 * h));
+                .map(|g| data_mut::<T>(g).chunks_mut(LSTM_GATES * h));
             data_mut::<T>(&mut out.h)
                 .chunks_mut(h)
                 .zip(data_mut::<T>(&mut out.hebb).chunks_mut(h * h))
