@@ -94,9 +94,10 @@ impl Back<'_> {
         }
     }
 
-    /// The plastic RNN on the CPU: windows of steps whose traces are all at hand, each in one
-    /// call of the host's step back ([`HostStep::backward`]), from the last. With every trace
-    /// kept that is the whole rollout at once; else one checkpoint segment, rebuilt first.
+    /// The plastic RNN and LSTM on the CPU: windows of steps whose traces are all at hand,
+    /// each in one call of the host's step back ([`HostStep::backward`]), from the last. With
+    /// every trace kept that is the whole rollout at once; else one checkpoint segment,
+    /// rebuilt first.
     pub(super) fn on_host(
         &mut self,
         host: &HostStep,
@@ -155,9 +156,10 @@ impl Back<'_> {
         let h = self.core.hidden();
         let da = grads.da.view([steps as i64 * batch, -1]);
         // The plastic layer is the LSTM's cell candidate g (gates i, f, g, o).
-        let da_plastic = match self.dc {
-            Some(_) => da.narrow(1, 2 * h, h),
-            None => da.shallow_clone(),
+        let da_plastic = if self.core.config().kind.is_lstm() {
+            da.narrow(1, 2 * h, h)
+        } else {
+            da.shallow_clone()
         };
         PerStepGrads {
             da,
