@@ -157,6 +157,18 @@ impl Core {
             .addmm(h_prev, &self.w.tr())
     }
 
+    /// A scalar whose gradients with respect to `W_in`, `b` and `W` are those of
+    /// `Σ da ⊙ fixed_input(x, h_prev)` (`da`: `[N × G·H]`, no graph), without the forward
+    /// products autograd would take first: `Σ W ⊙ (daᵀ h_prev)` and the like, each product a
+    /// constant to autograd.
+    pub(crate) fn fixed_input_surrogate(&self, x: &Tensor, h_prev: &Tensor, da: &Tensor) -> Tensor {
+        let kind = self.kind();
+        let da_t = da.tr();
+        (&self.w_in * da_t.mm(x)).sum(kind)
+            + (&self.b * da.sum_dim_intlist(0, false, kind)).sum(kind)
+            + (&self.w * da_t.mm(h_prev)).sum(kind)
+    }
+
     /// Runs `xs` `[T × B × in]` from `state`: returns outputs `[T × B × H]` and the last state.
     pub fn unroll(&self, xs: &Tensor, state: &State) -> (Tensor, State) {
         let mut state = state.clone();

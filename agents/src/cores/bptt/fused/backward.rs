@@ -3,12 +3,9 @@
 //! the trace passes (CUDA). Both rebuild dropped traces the same way and give every step's
 //! gradients of its per-neuron quantities, from which the parameters' come at the end.
 use super::kept::Kept;
-use super::{
-    advance_on_host, direct_factors, modulate, modulator_backward, retro_factors, Mode, Record,
-    StepRate,
-};
+use super::{direct_factors, modulate, modulator_backward, retro_factors, Mode, Record, StepRate};
 use crate::cores::bptt::cell;
-use crate::cores::bptt::host::{BackCarry, BackStep, HostStep, StepInput};
+use crate::cores::bptt::host::{BackCarry, BackStep, BackTraces, HostStep};
 use crate::cores::bptt::traces::{Backend, Factors, TraceStep};
 use crate::cores::{Core, Plasticity};
 use tch::Tensor;
@@ -51,30 +48,15 @@ impl Back<'_> {
         let (lo, hi) = self.mode.bounds(self.plasticity);
         let start = self.traces.segment_start(t);
         for (u, before) in records.iter().enumerate().take(t).skip(start) {
-            let adv = match self.host {
-                Some(host) => {
-                    let input = StepInput {
-                        x: &before.x,
-                        pre: &before.pre,
-                        c: before.acts.lstm.as_ref().map(|l| &l.c_prev),
-                        raw: &before.raw,
-                        hebb: self.traces.at(u),
-                        elig: self.mode.eligs().map(|e| e.at(u)),
-                    };
-                    advance_on_host(host, input).1
-                }
-                None => {
-                    let step = TraceStep {
-                        backend: self.backend,
-                        prev: self.traces.at(u),
-                        pre: &before.pre,
-                        alpha: self.connection_alpha,
-                        lo,
-                        hi,
-                    };
-                    self.mode.advance(self.plasticity, &step, &before.acts, u)
-                }
+            let step = TraceStep {
+                backend: self.backend,
+                prev: self.traces.at(u),
+                pre: &before.pre,
+                alpha: self.connection_alpha,
+                lo,
+                hi,
             };
+            let adv = self.mode.advance(self.plasticity, &step, &before.acts, u);
             let reset = |trace: Tensor| match &before.done {
                 Some(rows) => trace.masked_fill(&rows.unsqueeze(2), 0.0),
                 None => trace,
@@ -94,10 +76,8 @@ impl Back<'_> {
         }
     }
 
-    /// The plastic RNN and LSTM on the CPU: windows of steps whose traces are all at hand,
-    /// each in one call of the host's step back ([`HostStep::backward`]), from the last. With
-    /// every trace kept that is the whole rollout at once; else one checkpoint segment,
-    /// rebuilt first.
+    /// The plastic RNN and LSTM on the CPU: every step in one call of the host's step back
+    /// ([`HostStep::backward`]), which rebuilds dropped traces row by row as it goes.
     pub(super) fn on_host(
         &mut self,
         host: &HostStep,
@@ -107,52 +87,39 @@ impl Back<'_> {
         let steps = records.len();
         let batch = self.dh.size()[0];
         let mut grads = host.step_grads(steps, batch);
-        let mut end = steps;
-        while end > 0 {
-            let start = match self.traces.every {
-                1 => 0,
-                _ => self.traces.segment_start(end - 1),
-            };
-            self.rebuild(records, end - 1);
-            let (eligs, grad_elig) = match &mut self.mode {
-                Mode::Direct(_) => (None, None),
-                Mode::Retroactive { eligs, grad, .. } => (Some(&*eligs), Some(grad)),
-            };
-            let window: Vec<BackStep> = (start..end)
-                .map(|t| {
-                    let record = &records[t];
-                    BackStep {
-                        grad_h: grad_h.get(t as i64),
-                        pre: &record.pre,
-                        h: &record.acts.h,
-                        hebb: self.traces.at(t),
-                        next: self.traces.at(t + 1),
-                        elig: eligs.map(|e| e.at(t)),
-                        lstm: record
-                            .acts
-                            .lstm
-                            .as_ref()
-                            .map(|l| [&l.gates, &l.c, &l.c_prev]),
-                        done: record.done.as_ref().map(|rows| {
-                            Vec::<bool>::try_from(rows.reshape([-1])).expect("resets are bools")
-                        }),
-                    }
-                })
-                .collect();
-            let carry = BackCarry {
-                dh: &mut self.dh,
-                dc: self.dc.as_mut(),
-                grad_hebb: &mut self.grad_hebb,
-                grad_elig,
-                dalpha: self.dalpha.as_mut(),
-            };
-            host.backward(start, &window, carry, &mut grads);
-            drop(window);
-            for t in start + 1..=end {
-                self.free(t);
-            }
-            end = start;
-        }
+        let window: Vec<BackStep> = records
+            .iter()
+            .enumerate()
+            .map(|(t, record)| BackStep {
+                grad_h: grad_h.get(t as i64),
+                pre: &record.pre,
+                h: &record.acts.h,
+                lstm: record
+                    .acts
+                    .lstm
+                    .as_ref()
+                    .map(|l| [&l.gates, &l.c, &l.c_prev]),
+                done: record.done.as_ref().map(|rows| {
+                    Vec::<bool>::try_from(rows.reshape([-1])).expect("resets are bools")
+                }),
+            })
+            .collect();
+        let (eligs, grad_elig) = match &mut self.mode {
+            Mode::Direct(_) => (None, None),
+            Mode::Retroactive { eligs, grad, .. } => (Some(&*eligs), Some(grad)),
+        };
+        let traces = BackTraces {
+            hebb: self.traces.all(),
+            elig: eligs.map(Kept::all),
+        };
+        let carry = BackCarry {
+            dh: &mut self.dh,
+            dc: self.dc.as_mut(),
+            grad_hebb: &mut self.grad_hebb,
+            grad_elig,
+            dalpha: self.dalpha.as_mut(),
+        };
+        host.backward(&window, &traces, carry, &mut grads);
         let h = self.core.hidden();
         let da = grads.da.view([steps as i64 * batch, -1]);
         // The plastic layer is the LSTM's cell candidate g (gates i, f, g, o).

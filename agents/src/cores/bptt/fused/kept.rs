@@ -44,6 +44,11 @@ impl Kept {
         self.traces.push(Some(next));
     }
 
+    /// Every trace from the first, `None` where dropped.
+    pub(super) fn all(&self) -> Vec<Option<&Tensor>> {
+        self.traces.iter().map(Option::as_ref).collect()
+    }
+
     /// Whether the trace after step `t − 1` must be rebuilt.
     pub(super) fn missing(&self, t: usize) -> bool {
         self.traces[t].is_none()

@@ -528,7 +528,7 @@ impl<'a> FusedTape<'a> {
                 Tensor::cat(&self.steps.iter().map(f).collect::<Vec<_>>(), 0)
             };
             let mut surrogate =
-                (core.fixed_input(&all(|r| &r.x), &all(|r| &r.pre)) * &grads.da).sum(kind);
+                core.fixed_input_surrogate(&all(|r| &r.x), &all(|r| &r.pre), &grads.da);
             let hs = all(|r| &r.acts.h);
             let graph = back.mode.factor_graph(p, &hs, &all(|r| &r.acts.post));
             assert_eq!(graph.len(), grads.dfactors.len(), "one gradient per factor");

@@ -1,15 +1,20 @@
-//! The plastic RNN's steps back on the host, for [`super::super::fused`]: a window of steps
-//! (the whole rollout, or one trace checkpoint's segment) in one parallel region.
+//! The plastic RNN's and LSTM's steps back on the host, for [`super::super::fused`]: the
+//! whole rollout in one parallel region.
 //!
 //! Going back, batch rows depend on each other only through α's gradient, a sum over rows
 //! kept per group of rows fixed by `B`. So each group is one task, which takes its rows back
-//! through every step of the window, one row at a time, with no hand-off between steps: a
-//! row's carried gradient `∂L/∂Hebb` (`H²` values) and the trace it just read stay in its
-//! core's cache from one step to the next, where handing the batch out afresh at every step
-//! would move them between cores and wait for the slowest thread each time.
+//! through every step, one row at a time, with no hand-off between steps: a row's carried
+//! gradient `∂L/∂Hebb` (`H²` values) and the trace it just read stay in its core's cache from
+//! one step to the next, where handing the batch out afresh at every step would move them
+//! between cores and wait for the slowest thread each time.
+//!
+//! Where the forward pass kept only every k-th trace (`a2c.trace_checkpoint_every`), a row
+//! rebuilds the dropped ones of the segment it enters from the kept one before them, into a
+//! buffer of its task: `k − 1` traces of one row, which stay in cache, where rebuilding them
+//! for the whole batch would write them to memory and read them back.
 use super::super::traces::cpu::{dot, group_rows, rows, RetroRows, RetroUpdate, Rows3, Update};
 use super::super::traces::{data, data_mut, pool};
-use super::{row, tanh, Drive, HostCore, HostStep, Kinded, LSTM_GATES};
+use super::{row, tanh, Drive, HostCore, HostStep, Kinded, RowFactors, LSTM_GATES};
 use crate::cores::Rule;
 use num_traits::Float;
 use std::ops::Range;
@@ -25,14 +30,18 @@ pub(in crate::cores::bptt) struct BackStep<'a> {
     pub pre: &'a Tensor,
     /// `h_t`.
     pub h: &'a Tensor,
-    /// `Hebb_{t−1}`, `Hebb_t`, `E_{t−1}`.
-    pub hebb: &'a Tensor,
-    pub next: &'a Tensor,
-    pub elig: Option<&'a Tensor>,
     /// The LSTM's gate activations `i, f, g, o` (`[B × 4H]`), `c_t` and `c_{t−1}`.
     pub lstm: Option<[&'a Tensor; 3]>,
     /// The rows whose episode ended after this step: what later steps carry back stops there.
     pub done: Option<Vec<bool>>,
+}
+
+/// The traces the steps back read, `[B × H × H]` CPU tensors of the core's kind:
+/// `Hebb_0 … Hebb_T` and, under retroactive modulation, `E_0 … E_T`; `None` where the forward
+/// pass dropped one (never the first or the last).
+pub(in crate::cores::bptt) struct BackTraces<'a> {
+    pub hebb: Vec<Option<&'a Tensor>>,
+    pub elig: Option<Vec<Option<&'a Tensor>>>,
 }
 
 /// What the backward pass carries from step to step, updated in place: `∂L/∂h_t` (and the
@@ -53,7 +62,7 @@ pub(in crate::cores::bptt) struct BackCarry<'a> {
 /// pre-activations `da` (`[T × B × G·H]`, `G` = 4 gates for the LSTM), and, `[T × B × H]`
 /// each, the factors in [`super::super::fused`]'s
 /// `factor_graph` order (`[s, keep]` of the rule, `keep` for rules that have one; `[M, s,
-/// keep]` under retroactive modulation). Each window writes its steps' rows.
+/// keep]` under retroactive modulation).
 pub(in crate::cores::bptt) struct StepGrads {
     pub da: Tensor,
     pub dfactors: Vec<Tensor>,
@@ -83,33 +92,57 @@ impl HostStep {
         }
     }
 
-    /// Steps `first … first + steps.len() − 1` back (`steps` in forward order): updates
-    /// `carry` and writes the steps' rows of `grads`.
+    /// Every step back (`steps` in forward order, reading `traces`): updates `carry` and
+    /// writes `grads`.
     pub fn backward(
         &self,
-        first: usize,
         steps: &[BackStep],
+        traces: &BackTraces,
         carry: BackCarry,
         grads: &mut StepGrads,
     ) {
         match &self.0 {
-            Kinded::F32(rnn) => rnn.backward(first, steps, carry, grads),
-            Kinded::F64(rnn) => rnn.backward(first, steps, carry, grads),
+            Kinded::F32(core) => core.backward(steps, traces, carry, grads),
+            Kinded::F64(core) => core.backward(steps, traces, carry, grads),
         }
     }
 }
 
-/// One step's inputs as host slices, `[B × H]` or `[B × H × H]`.
+/// One step's inputs as host slices, `[B × H]`.
 struct StepRows<'a, T> {
     grad_h: &'a [T],
     pre: &'a [T],
-    post: &'a [T],
-    hebb: &'a [T],
-    next: &'a [T],
-    elig: Option<&'a [T]>,
+    /// `h_t`.
+    h: &'a [T],
     /// `[B × 4H]`, `[B × H]`, `[B × H]`.
     lstm: Option<[&'a [T]; 3]>,
     done: Option<&'a [bool]>,
+}
+
+impl<T> StepRows<'_, T> {
+    /// The trace's post-synaptic activity in batch row `b`: `h_t`, or the LSTM's `g_t`.
+    fn post(&self, b: usize, h: usize) -> &[T] {
+        match self.lstm {
+            Some([gates, ..]) => &row(gates, b, LSTM_GATES * h)[2 * h..3 * h],
+            None => row(self.h, b, h),
+        }
+    }
+}
+
+/// [`BackTraces`] as host slices.
+struct TraceRows<'a, T> {
+    hebb: Vec<Option<&'a [T]>>,
+    elig: Option<Vec<Option<&'a [T]>>>,
+}
+
+/// One batch row's traces of the checkpoint segment its steps back are in, rebuilt from the
+/// kept trace that starts it at step `start`: `Hebb_u` (and `E_u`) for `u` in
+/// `start + 1 ..= end`, in slot `u − start − 1` of `H²` values.
+struct Segment<T> {
+    start: usize,
+    end: usize,
+    hebb: Vec<T>,
+    elig: Option<Vec<T>>,
 }
 
 /// What a group of rows writes: its rows of the carried gradients, and per step of the
@@ -160,12 +193,9 @@ struct RowOut<'a, T> {
     dalpha: Option<&'a mut [T]>,
 }
 
-/// The `H`-long vectors a step back works in, allocated once per group and window.
+/// The `H`-long vectors a step back works in, allocated once per group.
 struct Scratch<T> {
-    keep: Vec<T>,
-    s: Vec<T>,
-    rate: Vec<T>,
-    big_m: Vec<T>,
+    factors: RowFactors<T>,
     dpre: Vec<T>,
     dkeep: Vec<T>,
     dpost: Vec<T>,
@@ -178,10 +208,7 @@ impl<T: Float> Scratch<T> {
     fn new(h: usize) -> Self {
         let v = || vec![T::zero(); h];
         Self {
-            keep: v(),
-            s: v(),
-            rate: v(),
-            big_m: v(),
+            factors: RowFactors::new(h),
             dpre: v(),
             dkeep: v(),
             dpost: v(),
@@ -210,17 +237,19 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         }
     }
 
-    fn backward(&self, first: usize, steps: &[BackStep], carry: BackCarry, grads: &mut StepGrads) {
+    fn backward(
+        &self,
+        steps: &[BackStep],
+        traces: &BackTraces,
+        carry: BackCarry,
+        grads: &mut StepGrads,
+    ) {
         let h = self.hidden;
         let batch = carry.dh.size()[0] as usize;
         let rows = group_rows(batch);
-        let held: Vec<[Tensor; 5]> = steps
+        let held: Vec<[Tensor; 3]> = steps
             .iter()
-            .map(|s| [&s.grad_h, s.pre, s.h, s.hebb, s.next].map(Tensor::contiguous))
-            .collect();
-        let eligs: Vec<Option<Tensor>> = steps
-            .iter()
-            .map(|s| s.elig.map(Tensor::contiguous))
+            .map(|s| [&s.grad_h, s.pre, s.h].map(Tensor::contiguous))
             .collect();
         let lstm: Vec<Option<[Tensor; 3]>> = steps
             .iter()
@@ -228,29 +257,43 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             .collect();
         let inputs: Vec<StepRows<T>> = held
             .iter()
-            .zip(&eligs)
             .zip(&lstm)
             .zip(steps)
-            .map(
-                |((([grad_h, pre, post, hebb, next], elig), lstm), s)| StepRows {
-                    grad_h: data(grad_h),
-                    pre: data(pre),
-                    post: data(post),
-                    hebb: data(hebb),
-                    next: data(next),
-                    elig: elig.as_ref().map(data),
-                    lstm: lstm.as_ref().map(|l| l.each_ref().map(data)),
-                    done: s.done.as_deref(),
-                },
-            )
+            .map(|(([grad_h, pre, h], lstm), s)| StepRows {
+                grad_h: data(grad_h),
+                pre: data(pre),
+                h: data(h),
+                lstm: lstm.as_ref().map(|l| l.each_ref().map(data)),
+                done: s.done.as_deref(),
+            })
             .collect();
-        // This window's steps of the per-step gradients, by group.
+        let held_traces = |ts: &Vec<Option<&Tensor>>| -> Vec<Option<Tensor>> {
+            ts.iter().map(|t| t.map(Tensor::contiguous)).collect()
+        };
+        let (hebb, elig) = (
+            held_traces(&traces.hebb),
+            traces.elig.as_ref().map(held_traces),
+        );
+        fn trace_rows<T: Element>(ts: &[Option<Tensor>]) -> Vec<Option<&[T]>> {
+            ts.iter().map(|t| t.as_ref().map(data)).collect()
+        }
+        let traces = TraceRows {
+            hebb: trace_rows(&hebb),
+            elig: elig.as_deref().map(trace_rows),
+        };
+        // The most traces a row rebuilds at once: the longest run of dropped ones.
+        let gap = traces
+            .hebb
+            .split(Option::is_some)
+            .map(<[_]>::len)
+            .max()
+            .unwrap_or(0);
+        // The per-step gradients, by group.
         let (bh, gh) = (batch * h, rows * h);
-        let window = first..first + steps.len();
-        let step_grads = |t| by_group::<T>(t, window.clone(), bh, gh).into_iter();
+        let all = 0..steps.len();
+        let step_grads = |t| by_group::<T>(t, all.clone(), bh, gh).into_iter();
         let gates = self.gates();
-        let mut da =
-            by_group::<T>(&mut grads.da, window.clone(), gates * bh, gates * gh).into_iter();
+        let mut da = by_group::<T>(&mut grads.da, all.clone(), gates * bh, gates * gh).into_iter();
         // In `factor_graph`'s order: `[M, s, keep]` under retroactive modulation, else
         // `[s]` or `[s, keep]`.
         let mut factors = grads.dfactors.iter_mut().map(step_grads);
@@ -283,55 +326,186 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             .collect();
         pool::for_each(batch * h * h * steps.len(), &mut groups, |k, out| {
             let mut scratch = Scratch::new(h);
+            let mut segment = Segment::new(gap * h * h, traces.elig.is_some());
             for r in 0..out.dh.len() / h {
                 let b = k * rows + r;
-                let at = |n: usize| r * n..(r + 1) * n;
-                for (s, x) in inputs.iter().enumerate().rev() {
-                    let ahead = s
-                        .checked_sub(1)
-                        .map(|before| row(inputs[before].hebb, b, h * h));
-                    let mut row_out = RowOut {
-                        grad_hebb: &mut out.grad_hebb[at(h * h)],
-                        grad_elig: out.grad_elig.as_deref_mut().map(|g| &mut g[at(h * h)]),
-                        dh: &mut out.dh[at(h)],
-                        dc: out.dc.as_deref_mut().map(|d| &mut d[at(h)]),
-                        da: &mut out.da[s][at(gates * h)],
-                        ds: &mut out.ds[s][at(h)],
-                        dkeep: out.dkeep.as_mut().map(|d| &mut d[s][at(h)]),
-                        dm: out.dm.as_mut().map(|d| &mut d[s][at(h)]),
-                        dalpha: out.dalpha.as_deref_mut(),
-                    };
-                    if x.done.is_some_and(|done| done[b]) {
-                        // A reset cuts every gradient path through the state.
-                        row_out.grad_hebb.fill(T::zero());
-                        if let Some(g) = row_out.grad_elig.as_deref_mut() {
-                            g.fill(T::zero());
-                        }
-                        row_out.dh.fill(T::zero());
-                        if let Some(d) = row_out.dc.as_deref_mut() {
-                            d.fill(T::zero());
-                        }
+                segment.clear();
+                for t in (0..inputs.len()).rev() {
+                    if traces.hebb[t].is_none() && !segment.holds(t) {
+                        self.rebuild(b, t, &inputs, &traces, &mut segment, &mut scratch.factors);
                     }
-                    let step = RowBack {
-                        grad_h: row(x.grad_h, b, h),
-                        pre: row(x.pre, b, h),
-                        post: row(x.post, b, h),
-                        hebb: row(x.hebb, b, h * h),
-                        next: row(x.next, b, h * h),
-                        elig: x.elig.map(|e| row(e, b, h * h)),
-                        lstm: x.lstm.map(|[gates, c, c_prev]| {
-                            [
-                                row(gates, b, LSTM_GATES * h),
-                                row(c, b, h),
-                                row(c_prev, b, h),
-                            ]
-                        }),
-                        ahead,
-                    };
-                    self.row_back(step, row_out, &mut scratch);
+                    self.step_back(b, r, t, &inputs, &traces, &segment, out, &mut scratch);
                 }
             }
         });
+    }
+
+    /// Batch row `b` (row `r` of its group) back through step `t`.
+    #[allow(clippy::too_many_arguments)]
+    fn step_back(
+        &self,
+        b: usize,
+        r: usize,
+        t: usize,
+        inputs: &[StepRows<T>],
+        traces: &TraceRows<T>,
+        segment: &Segment<T>,
+        out: &mut GroupOut<T>,
+        scratch: &mut Scratch<T>,
+    ) {
+        let h = self.hidden;
+        let gates = self.gates();
+        let x = &inputs[t];
+        let at = |n: usize| r * n..(r + 1) * n;
+        let mut row_out = RowOut {
+            grad_hebb: &mut out.grad_hebb[at(h * h)],
+            grad_elig: out.grad_elig.as_deref_mut().map(|g| &mut g[at(h * h)]),
+            dh: &mut out.dh[at(h)],
+            dc: out.dc.as_deref_mut().map(|d| &mut d[at(h)]),
+            da: &mut out.da[t][at(gates * h)],
+            ds: &mut out.ds[t][at(h)],
+            dkeep: out.dkeep.as_mut().map(|d| &mut d[t][at(h)]),
+            dm: out.dm.as_mut().map(|d| &mut d[t][at(h)]),
+            dalpha: out.dalpha.as_deref_mut(),
+        };
+        if x.done.is_some_and(|done| done[b]) {
+            // A reset cuts every gradient path through the state.
+            row_out.grad_hebb.fill(T::zero());
+            if let Some(g) = row_out.grad_elig.as_deref_mut() {
+                g.fill(T::zero());
+            }
+            row_out.dh.fill(T::zero());
+            if let Some(d) = row_out.dc.as_deref_mut() {
+                d.fill(T::zero());
+            }
+        }
+        let hh = h * h;
+        let step = RowBack {
+            grad_h: row(x.grad_h, b, h),
+            pre: row(x.pre, b, h),
+            h_t: row(x.h, b, h),
+            post: x.post(b, h),
+            hebb: segment.hebb_at(&traces.hebb, t, b, hh),
+            next: segment.hebb_at(&traces.hebb, t + 1, b, hh),
+            elig: traces.elig.as_ref().map(|e| segment.elig_at(e, t, b, hh)),
+            lstm: x.lstm.map(|[gates, c, c_prev]| {
+                [
+                    row(gates, b, LSTM_GATES * h),
+                    row(c, b, h),
+                    row(c_prev, b, h),
+                ]
+            }),
+            // The trace the step before reads, if it comes from memory (a rebuilt one is in
+            // cache).
+            ahead: t
+                .checked_sub(1)
+                .and_then(|u| traces.hebb[u])
+                .map(|v| row(v, b, hh)),
+        };
+        self.row_back(step, row_out, scratch);
+    }
+
+    /// Rebuilds batch row `b`'s dropped traces of the segment holding step `t` (`t`'s trace
+    /// dropped) into `segment`, from the kept trace before them, as the forward pass wrote
+    /// them: the same factors, the same pass, the same resets.
+    fn rebuild(
+        &self,
+        b: usize,
+        t: usize,
+        inputs: &[StepRows<T>],
+        traces: &TraceRows<T>,
+        segment: &mut Segment<T>,
+        f: &mut RowFactors<T>,
+    ) {
+        let (h, hh) = (self.hidden, self.hidden * self.hidden);
+        let start = (0..t)
+            .rev()
+            .find(|&u| traces.hebb[u].is_some())
+            .expect("the first trace is kept");
+        segment.start = start;
+        segment.end = t;
+        for (u, x) in inputs.iter().enumerate().take(t).skip(start) {
+            self.row_factors(row(x.h, b, h), x.post(b, h), f);
+            // Slot `u − start − 1` (or the kept trace) to slot `u − start`.
+            let slot = u - start;
+            let (before, after) = segment.hebb.split_at_mut(slot * hh);
+            let prev = match u {
+                u if u == start => row(traces.hebb[u].expect("kept"), b, hh),
+                _ => &before[(slot - 1) * hh..],
+            };
+            let next = &mut after[..hh];
+            let update = self.update(prev, row(x.pre, b, h), &f.keep, &f.s);
+            match (&traces.elig, segment.elig.as_mut()) {
+                (Some(eligs), Some(rebuilt)) => {
+                    let (before, after) = rebuilt.split_at_mut(slot * hh);
+                    let elig = match u {
+                        u if u == start => row(eligs[u].expect("kept with Hebb"), b, hh),
+                        _ => &before[(slot - 1) * hh..],
+                    };
+                    let next_elig = &mut after[..hh];
+                    let retro = RetroUpdate {
+                        base: update,
+                        elig,
+                        m: &f.rate,
+                    };
+                    retro.rebuild_row(0, next, next_elig);
+                    if x.done.is_some_and(|done| done[b]) {
+                        next_elig.fill(T::zero());
+                    }
+                }
+                _ => update.rebuild_row(0, next),
+            }
+            if x.done.is_some_and(|done| done[b]) {
+                // The episode ended after step u: the forward pass zeroed this row.
+                segment.hebb[slot * hh..(slot + 1) * hh].fill(T::zero());
+            }
+        }
+    }
+}
+
+impl<T: Float> Segment<T> {
+    /// Room for `cells` values of each trace.
+    fn new(cells: usize, retroactive: bool) -> Self {
+        Self {
+            start: 0,
+            end: 0,
+            hebb: vec![T::zero(); cells],
+            elig: retroactive.then(|| vec![T::zero(); cells]),
+        }
+    }
+
+    /// Holds no trace (a new row starts).
+    fn clear(&mut self) {
+        self.end = self.start;
+    }
+
+    /// Whether it holds the trace after step `t − 1`.
+    fn holds(&self, t: usize) -> bool {
+        self.start < t && t <= self.end
+    }
+
+    /// Batch row `b` of the trace after step `t − 1`: kept, else rebuilt here.
+    fn hebb_at<'a>(&'a self, kept: &[Option<&'a [T]>], t: usize, b: usize, hh: usize) -> &'a [T] {
+        Self::at(kept, &self.hebb, self.start, t, b, hh)
+    }
+
+    fn elig_at<'a>(&'a self, kept: &[Option<&'a [T]>], t: usize, b: usize, hh: usize) -> &'a [T] {
+        let rebuilt = self.elig.as_deref().unwrap_or(&[]);
+        Self::at(kept, rebuilt, self.start, t, b, hh)
+    }
+
+    fn at<'a>(
+        kept: &[Option<&'a [T]>],
+        rebuilt: &'a [T],
+        start: usize,
+        t: usize,
+        b: usize,
+        hh: usize,
+    ) -> &'a [T] {
+        match kept[t] {
+            Some(v) => row(v, b, hh),
+            None => &rebuilt[(t - start - 1) * hh..(t - start) * hh],
+        }
     }
 }
 
@@ -339,7 +513,8 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
 struct RowBack<'a, T> {
     grad_h: &'a [T],
     pre: &'a [T],
-    /// `h_t`.
+    h_t: &'a [T],
+    /// The trace's post-synaptic activity: `h_t`, or the LSTM's `g_t`.
     post: &'a [T],
     hebb: &'a [T],
     next: &'a [T],
@@ -360,18 +535,9 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
     fn row_back_body(&self, x: RowBack<T>, g: RowOut<T>, scratch: &mut Scratch<T>) {
         let h = self.hidden;
         let one = T::one();
-        let h_t = x.post;
-        // The trace's post-synaptic activity: h_t, or the LSTM's g_t.
-        let post = match x.lstm {
-            Some([gates, ..]) => &gates[2 * h..3 * h],
-            None => h_t,
-        };
-        let m = self.modulator().map(|md| md.output(h_t));
+        let (h_t, post) = (x.h_t, x.post);
         let Scratch {
-            keep,
-            s,
-            rate,
-            big_m,
+            factors,
             dpre,
             dkeep: dkeep_local,
             dpost,
@@ -379,23 +545,16 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             dh_t,
             draw,
         } = scratch;
+        let m = self.row_factors(h_t, post, factors);
+        let RowFactors { keep, s, rate } = factors;
         dpre.fill(T::zero());
-        let retro = match (&self.drive, m) {
-            (Drive::Retroactive { modulator, eta_e }, Some(m)) => Some((modulator, eta_e, m)),
-            _ => None,
-        };
-        if let Some((modulator, eta_e, m)) = retro {
-            for i in 0..h {
-                big_m[i] = modulator.at(m, i);
-                keep[i] = one - eta_e[i];
-                s[i] = post[i] * eta_e[i];
-            }
+        if let Drive::Retroactive { eta_e, .. } = &self.drive {
             let update = RetroUpdate {
                 base: self.update(x.hebb, x.pre, keep, s),
                 elig: x
                     .elig
                     .expect("retroactive modulation has an eligibility trace"),
-                m: big_m,
+                m: rate,
             };
             let dm = g.dm.expect("retroactive modulation writes dM");
             let dkeep = g.dkeep.expect("the eligibility trace has a keep");
@@ -414,14 +573,6 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             // The Hebbian trace keeps all of itself.
             keep.fill(one);
         } else {
-            for i in 0..h {
-                rate[i] = match (&self.drive, m) {
-                    (Drive::Eta(eta), _) => eta[i],
-                    (Drive::Simple(md), Some(m)) => md.at(m, i),
-                    _ => unreachable!("a modulated rule has a modulator output"),
-                };
-                (keep[i], s[i]) = self.factors(rate[i], post[i]);
-            }
             let has_keep = g.dkeep.is_some();
             let dkeep: &mut [T] = match g.dkeep {
                 Some(d) => d,

@@ -17,7 +17,7 @@ use crate::cores::{AlphaShape, Core, Plasticity, Rule};
 
 /// The LSTM's gate blocks `i, f, g, o`, as the core stacks them.
 const LSTM_GATES: usize = crate::cores::lstm::GATES as usize;
-pub(super) use backward::{BackCarry, BackStep};
+pub(super) use backward::{BackCarry, BackStep, BackTraces};
 use num_traits::Float;
 use tch::kind::Element;
 use tch::{Kind, Tensor};
@@ -92,6 +92,26 @@ struct HostCore<T> {
     rule: Rule,
     lo: T,
     hi: T,
+}
+
+/// The trace update's factors at one step of one batch row, `[H]` each: `keep` and `s` (the
+/// rule's, or under retroactive modulation the eligibility trace's), and the rate (`η` or the
+/// modulator's `M`; under retroactive modulation `M`, which writes the eligibility trace into
+/// the Hebbian one).
+struct RowFactors<T> {
+    keep: Vec<T>,
+    s: Vec<T>,
+    rate: Vec<T>,
+}
+
+impl<T: Float> RowFactors<T> {
+    fn new(h: usize) -> Self {
+        Self {
+            keep: vec![T::zero(); h],
+            s: vec![T::zero(); h],
+            rate: vec![T::zero(); h],
+        }
+    }
 }
 
 /// One batch row of [`StepInput`].
@@ -391,41 +411,54 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             Some(gates) => &gates[2 * h..3 * h],
             None => h_t,
         };
-        let m = self.modulator().map(|md| md.output(h_t));
+        let mut f = RowFactors::new(h);
+        let m = self.row_factors(h_t, post, &mut f);
         if let (Some(md), Some(m), Some(big_m)) = (self.modulator(), m, out.big_m.as_deref_mut()) {
             for (i, v) in big_m.iter_mut().enumerate() {
                 *v = md.at(m, i);
             }
         }
-        let (mut keep, mut s) = (vec![T::one(); h], vec![T::zero(); h]);
+        let update = self.update(hebb, pre, &f.keep, &f.s);
+        match (elig, out.elig.as_deref_mut()) {
+            (Some(elig), Some(next_elig)) => {
+                let retro = RetroUpdate {
+                    base: update,
+                    elig,
+                    m: &f.rate,
+                };
+                retro.forward_row(0, h_t, out.hebb, next_elig, out.raw);
+            }
+            _ => update.forward_row(0, h_t, out.hebb, out.raw),
+        }
+    }
+
+    /// The trace update's factors at a step whose cell gave `h_t` and the post-synaptic
+    /// activity `post`, the same forward, going back and rebuilding a dropped trace. Returns
+    /// the modulator's output `m`, if any.
+    #[inline(always)]
+    fn row_factors(&self, h_t: &[T], post: &[T], f: &mut RowFactors<T>) -> Option<T> {
+        let m = self.modulator().map(|md| md.output(h_t));
+        let RowFactors { keep, s, rate } = f;
         match (&self.drive, m) {
             (Drive::Retroactive { modulator, eta_e }, Some(m)) => {
-                let big_m: Vec<T> = (0..h).map(|i| modulator.at(m, i)).collect();
-                for i in 0..h {
+                for i in 0..self.hidden {
+                    rate[i] = modulator.at(m, i);
                     keep[i] = T::one() - eta_e[i];
                     s[i] = post[i] * eta_e[i];
                 }
-                let retro = RetroUpdate {
-                    base: self.update(hebb, pre, &keep, &s),
-                    elig: elig.expect("retroactive modulation has an eligibility trace"),
-                    m: &big_m,
-                };
-                let next_elig = out.elig.as_deref_mut().expect("E_t has a buffer");
-                retro.forward_row(0, h_t, out.hebb, next_elig, out.raw);
             }
             (drive, m) => {
-                for i in 0..h {
-                    let rate = match (drive, m) {
+                for i in 0..self.hidden {
+                    rate[i] = match (drive, m) {
                         (Drive::Eta(eta), _) => eta[i],
                         (Drive::Simple(md), Some(m)) => md.at(m, i),
                         _ => unreachable!("a modulated rule has a modulator output"),
                     };
-                    (keep[i], s[i]) = self.factors(rate, post[i]);
+                    (keep[i], s[i]) = self.factors(rate[i], post[i]);
                 }
-                self.update(hebb, pre, &keep, &s)
-                    .forward_row(0, h_t, out.hebb, out.raw);
             }
         }
+        m
     }
 
     /// `out = W_in x + b + W h_{t−1}` for every gate row, as a sum of the transposed weights'

@@ -215,16 +215,34 @@ impl<T: Float + Send + Sync> Update<'_, T> {
     #[inline(always)]
     fn forward_body(&self, b: usize, post: &[T], next: &mut [T], raw: &mut [T]) {
         let h = self.h;
-        let (pre, post) = (row(self.pre, h, b), row(post, h, b));
+        let post = row(post, h, b);
         for (i, (next, raw)) in next.chunks_exact_mut(h).zip(raw).enumerate() {
-            let (k, s) = (self.keep[b * h + i], self.s[b * h + i]);
-            let prev = cells(self.prev, h, b, i);
-            let alpha = &self.alpha[i * h..(i + 1) * h];
-            let (lo, hi) = (self.lo, self.hi);
-            for ((n, &p), &x) in next.iter_mut().zip(prev).zip(pre) {
-                *n = clamp(k * p + s * x, lo, hi);
-            }
-            *raw = dot3(alpha, next, post);
+            self.advance(b, i, next);
+            *raw = dot3(&self.alpha[i * h..(i + 1) * h], next, post);
+        }
+    }
+
+    rows!(pub(in crate::cores::bptt) rebuild_row, rebuild_avx2, rebuild_avx512, rebuild_body,
+        (b: usize, next: &mut [T]));
+
+    /// `Hebb_t` alone, as [`Update::forward`] writes it: the backward pass rebuilds a dropped
+    /// trace with it, bit for bit.
+    #[inline(always)]
+    fn rebuild_body(&self, b: usize, next: &mut [T]) {
+        for (i, next) in next.chunks_exact_mut(self.h).enumerate() {
+            self.advance(b, i, next);
+        }
+    }
+
+    /// Post-synaptic neuron `i`'s cells of `Hebb_t` in batch row `b`.
+    #[inline(always)]
+    fn advance(&self, b: usize, i: usize, next: &mut [T]) {
+        let h = self.h;
+        let (k, s) = (self.keep[b * h + i], self.s[b * h + i]);
+        let (prev, pre) = (cells(self.prev, h, b, i), row(self.pre, h, b));
+        let (lo, hi) = (self.lo, self.hi);
+        for ((n, &p), &x) in next.iter_mut().zip(prev).zip(pre) {
+            *n = clamp(k * p + s * x, lo, hi);
         }
     }
 
@@ -400,23 +418,45 @@ impl<T: Float + Send + Sync> RetroUpdate<'_, T> {
         raw: &mut [T],
     ) {
         let h = self.base.h;
-        let (pre, post) = (row(self.base.pre, h, b), row(post, h, b));
+        let post = row(post, h, b);
         let neurons = next
             .chunks_exact_mut(h)
             .zip(next_elig.chunks_exact_mut(h))
             .zip(raw);
         for (i, ((next, next_elig), raw)) in neurons.enumerate() {
-            let at = b * h + i;
-            let (m, k, s) = (self.m[at], self.base.keep[at], self.base.s[at]);
-            let (prev, elig) = (cells(self.base.prev, h, b, i), cells(self.elig, h, b, i));
-            let (lo, hi) = (self.base.lo, self.base.hi);
-            for ((n, &p), &e) in next.iter_mut().zip(prev).zip(elig) {
-                *n = clamp(p + m * e, lo, hi);
-            }
-            for ((n, &e), &x) in next_elig.iter_mut().zip(elig).zip(pre) {
-                *n = k * e + s * x;
-            }
+            self.advance(b, i, next, next_elig);
             *raw = dot3(&self.base.alpha[i * h..(i + 1) * h], next, post);
+        }
+    }
+
+    rows!(pub(in crate::cores::bptt) rebuild_row, rebuild_avx2, rebuild_avx512, rebuild_body,
+        (b: usize, next: &mut [T], next_elig: &mut [T]));
+
+    /// `Hebb_t` and `E_t` alone, as [`RetroUpdate::forward`] writes them: the backward pass
+    /// rebuilds dropped traces with it, bit for bit.
+    #[inline(always)]
+    fn rebuild_body(&self, b: usize, next: &mut [T], next_elig: &mut [T]) {
+        let h = self.base.h;
+        let neurons = next.chunks_exact_mut(h).zip(next_elig.chunks_exact_mut(h));
+        for (i, (next, next_elig)) in neurons.enumerate() {
+            self.advance(b, i, next, next_elig);
+        }
+    }
+
+    /// Post-synaptic neuron `i`'s cells of `Hebb_t` and `E_t` in batch row `b`.
+    #[inline(always)]
+    fn advance(&self, b: usize, i: usize, next: &mut [T], next_elig: &mut [T]) {
+        let h = self.base.h;
+        let at = b * h + i;
+        let (m, k, s) = (self.m[at], self.base.keep[at], self.base.s[at]);
+        let (prev, elig) = (cells(self.base.prev, h, b, i), cells(self.elig, h, b, i));
+        let pre = row(self.base.pre, h, b);
+        let (lo, hi) = (self.base.lo, self.base.hi);
+        for ((n, &p), &e) in next.iter_mut().zip(prev).zip(elig) {
+            *n = clamp(p + m * e, lo, hi);
+        }
+        for ((n, &e), &x) in next_elig.iter_mut().zip(elig).zip(pre) {
+            *n = k * e + s * x;
         }
     }
 
@@ -557,6 +597,20 @@ mod tests {
             }
             let clipped = next.iter().filter(|n| n.abs() == 0.5).count();
             assert!(clipped > 0, "the clip is never reached");
+            // What the backward pass rebuilds of a dropped trace is the trace, bit for bit.
+            let mut rebuilt = vec![0.0; h * h];
+            if widest {
+                update.rebuild_row(0, &mut rebuilt);
+            } else {
+                update.rebuild_body(0, &mut rebuilt);
+            }
+            assert!(
+                rebuilt
+                    .iter()
+                    .zip(&next)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "a rebuilt trace differs from the forward pass's"
+            );
             [next, raw, grad, ds, dkeep, dpre, dalpha]
                 .map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
         };
