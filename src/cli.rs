@@ -215,9 +215,9 @@ pub struct BenchCoreArgs {
     #[arg(long, value_parser = option::<Bptt>(), default_value = "auto")]
     pub bptt: Bptt,
     /// The hand-written pass keeps every k-th step's traces and rebuilds the others going
-    /// back (`a2c.trace_checkpoint_every`; 1 keeps them all).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    pub trace_checkpoint_every: u64,
+    /// back (`a2c.trace_checkpoint_every`: `auto`, as in training, or k; 1 keeps them all).
+    #[arg(long, default_value = "auto")]
+    pub trace_checkpoint_every: plastic_agents::cores::TraceCheckpoints,
     /// libtorch intra-op threads (default: libtorch's choice).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=crate::config::MAX_THREADS as i64))]
     pub threads: Option<i32>,

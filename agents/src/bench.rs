@@ -2,7 +2,7 @@
 //! (B = 30 episodes of T = 200 steps, H = 100, simple neuromodulation, 4 actions).
 //! A measurement, not a test: callers (criterion, the CLI's `bench`) decide what to do with it.
 use crate::actor_critic::ActorCritic;
-use crate::cores::{Bptt, BpttError, CoreConfig, CoreConfigError, Engine, Tape};
+use crate::cores::{Bptt, BpttError, CoreConfig, CoreConfigError, Engine, Tape, TraceCheckpoints};
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -15,8 +15,8 @@ pub struct BenchSpec {
     pub num_actions: i64,
     pub core: CoreConfig,
     pub bptt: Bptt,
-    /// The hand-written pass keeps every k-th step's traces (`a2c.trace_checkpoint_every`).
-    pub trace_checkpoint_every: usize,
+    /// Which steps' traces the hand-written pass keeps (`a2c.trace_checkpoint_every`).
+    pub trace_checkpoint_every: TraceCheckpoints,
     pub device: Device,
     /// Untimed runs first (allocator and cache warm-up).
     pub warmup: usize,
@@ -38,7 +38,7 @@ impl Default for BenchSpec {
             num_actions: 4,
             core: CoreConfig::backpropamine(100),
             bptt: Bptt::Auto,
-            trace_checkpoint_every: 1,
+            trace_checkpoint_every: TraceCheckpoints::Auto,
             device: Device::Cpu,
             warmup: 1,
             repeats: 5,
@@ -69,6 +69,8 @@ pub struct BenchReport {
     pub threads: i32,
     /// Who did the backward pass.
     pub engine: Engine,
+    /// Every how many steps it kept the traces.
+    pub trace_checkpoint_every: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -231,5 +233,8 @@ pub fn forward_backward(spec: &BenchSpec) -> Result<BenchReport, BenchError> {
         peak_rss_growth_bytes: peak_growth,
         threads: crate::threads::count() as i32,
         engine: bench.engine,
+        trace_checkpoint_every: spec
+            .trace_checkpoint_every
+            .every(&bench.ac.core, bench.engine),
     })
 }

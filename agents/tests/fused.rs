@@ -4,7 +4,9 @@
 //! RNN and LSTM; f64).
 mod common;
 use common::*;
-use plastic_agents::cores::{Bptt, Core, CoreConfig, CoreKind, Engine, Modulation, State, Tape};
+use plastic_agents::cores::{
+    Bptt, Core, CoreConfig, CoreKind, Engine, Modulation, State, Tape, TraceCheckpoints,
+};
 use tch::{Kind, Tensor};
 
 const IN: i64 = 3;
@@ -36,7 +38,12 @@ fn run_engine(
     for (_, mut p) in named_params(vs) {
         p.zero_grad();
     }
-    let mut tape = Tape::new(core, start, engine, checkpoint_every);
+    let mut tape = Tape::new(
+        core,
+        start,
+        engine,
+        TraceCheckpoints::Every(checkpoint_every),
+    );
     assert_eq!(
         tape.engine(),
         engine,
@@ -218,7 +225,12 @@ fn fused_gradients_are_the_same_for_any_thread_count() {
             for (_, mut p) in named_params(&vs) {
                 p.zero_grad();
             }
-            let mut tape = Tape::new(&core, &core.initial_state(ROWS), Engine::Fused, 1);
+            let mut tape = Tape::new(
+                &core,
+                &core.initial_state(ROWS),
+                Engine::Fused,
+                TraceCheckpoints::Every(1),
+            );
             let mut outs = Vec::new();
             for (t, x) in xs.unbind(0).iter().enumerate() {
                 // Every seventh row starts a new episode at step 3.

@@ -157,7 +157,7 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
         steps: args.steps,
         core,
         bptt: args.bptt,
-        trace_checkpoint_every: usize::try_from(args.trace_checkpoint_every)?,
+        trace_checkpoint_every: args.trace_checkpoint_every,
         device,
         repeats: usize::try_from(args.repeats)?,
         threads: args.threads,
@@ -168,7 +168,7 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
         core: spec.core,
         device: format!("{device:?}"),
         bptt: r.engine.name(),
-        trace_checkpoint_every: spec.trace_checkpoint_every,
+        trace_checkpoint_every: r.trace_checkpoint_every,
         batch: spec.batch,
         steps: spec.steps,
         threads: r.threads,
@@ -213,6 +213,8 @@ struct TrainBench {
     bptt: &'static str,
     num_envs: usize,
     rollout_len: usize,
+    /// Every how many steps the hand-written pass kept the traces.
+    trace_checkpoint_every: usize,
     seconds_per_update: f64,
     runs: Vec<f64>,
     env_steps_per_second: f64,
@@ -248,14 +250,15 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
         bptt: trainer.engine().name(),
         num_envs: trainer.env().num_envs(),
         rollout_len: trainer.rollout_len(),
+        trace_checkpoint_every: trainer.trace_checkpoint_every(),
         seconds_per_update: median,
         runs: times,
         env_steps_per_second: steps / median,
     };
     emit(args.json, &report, || {
         format!(
-            "{} core, H {} on {}: B {} × T {} on {} ({} threads, {} BPTT): {:.3} s per \
-             update, {:.0} env-steps/s (median of {runs})",
+            "{} core, H {} on {}: B {} × T {} on {} ({} threads, {} BPTT, trace checkpoint \
+             every {}): {:.3} s per update, {:.0} env-steps/s (median of {runs})",
             report.core.kind.name(),
             report.core.hidden,
             report.env,
@@ -264,6 +267,7 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
             report.device,
             report.threads,
             report.bptt,
+            report.trace_checkpoint_every,
             report.seconds_per_update,
             report.env_steps_per_second,
         )

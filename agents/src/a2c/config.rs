@@ -1,6 +1,6 @@
 //! What the A2C trainer and its optimiser are told: every option a config value, checked
 //! before anything is built, each error naming its key.
-use crate::cores::Bptt;
+use crate::cores::{Bptt, TraceCheckpoints};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 /// How many steps each update collects per environment.
@@ -82,9 +82,11 @@ pub struct A2cConfig {
     pub bptt: Bptt,
     /// The hand-written pass keeps the Hebbian (and eligibility) trace of every `k`-th step
     /// only, and rebuilds the others from the kept one before them during the backward pass:
-    /// the same gradients, bit for bit, with about `T/k + k` traces kept instead of `T`, for
-    /// about one more forward pass over the traces. 1 keeps every trace.
-    pub trace_checkpoint_every: usize,
+    /// the same gradients, bit for bit, with about `T/k` traces kept instead of `T`, for
+    /// about one more forward pass over the traces. 1 keeps every trace; `"auto"` (the
+    /// default) picks `k` where the steps run on the host (the CPU), which there is also the
+    /// faster way ([`crate::cores::host_every`]), and 1 elsewhere.
+    pub trace_checkpoint_every: TraceCheckpoints,
 }
 
 impl Default for A2cConfig {
@@ -102,7 +104,7 @@ impl Default for A2cConfig {
             normalize_rewards: false,
             max_grad_norm: 4.0,
             bptt: Bptt::Auto,
-            trace_checkpoint_every: 1,
+            trace_checkpoint_every: TraceCheckpoints::Auto,
         }
     }
 }
@@ -246,12 +248,6 @@ impl A2cConfig {
             "a2c.max_grad_norm",
             self.max_grad_norm,
             "must be > 0 (inf turns clipping off)",
-        )?;
-        check(
-            self.trace_checkpoint_every >= 1,
-            "a2c.trace_checkpoint_every",
-            self.trace_checkpoint_every as f64,
-            "must be ≥ 1 (1 keeps every step's trace; k keeps every k-th and rebuilds the rest)",
         )
     }
 }

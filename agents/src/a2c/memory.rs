@@ -3,7 +3,7 @@
 //! process, and one the kernel over-commits ends in its out-of-memory killer.
 use super::rollout::rollout_shape;
 use super::trainer::{TrainError, TrainerConfig};
-use crate::cores::Modulation;
+use crate::cores::{host_every, Modulation, TraceCheckpoints};
 use plastic_envs::EnvSpec;
 
 /// One part of a run's memory, with the config keys it grows with.
@@ -33,10 +33,13 @@ pub fn training_needs(
         (true, _) => 1.0,
     };
     let cells = if core.kind.is_lstm() { 2.0 } else { 1.0 };
-    // Traces kept for the backward pass, at its peak: every k-th step's, and one segment's
-    // rebuilt while going back through it.
-    let k = config.a2c.trace_checkpoint_every.max(1);
-    let kept = steps.min(steps.div_ceil(k) + k - 1) as f64;
+    // Traces kept for the backward pass: every k-th step's (`auto` at its leanest, on the
+    // host in f32). Rebuilt ones add a segment's worth, per batch row in cache on the host.
+    let k = match config.a2c.trace_checkpoint_every {
+        TraceCheckpoints::Every(k) => k,
+        TraceCheckpoints::Auto => host_every(core.hidden, traces as usize, F32 as usize),
+    };
+    let kept = steps.div_ceil(k) as f64;
     let env_bytes = spec.min_bytes_per_env() as f64;
     Ok(vec![
         MemoryNeed {
@@ -53,9 +56,9 @@ pub fn training_needs(
         MemoryNeed {
             what: format!(
                 "the rollout kept for backpropagation (a2c.rollout_len = {steps} steps × \
-                 env.num_envs = {num_envs} × core.hidden = {}; traces of every \
-                 a2c.trace_checkpoint_every = {k} steps)",
-                core.hidden
+                 env.num_envs = {num_envs} × core.hidden = {}; traces of every {k}th step, \
+                 a2c.trace_checkpoint_every = {})",
+                core.hidden, config.a2c.trace_checkpoint_every
             ),
             // Per step and row: the cell's activations, action, reward, flags; per kept
             // step and row, the traces.
@@ -70,7 +73,7 @@ mod tests {
     use crate::cores::CoreConfig;
 
     /// The rollout's bytes for Backpropamine's core, B 1024 × T 200 (the maze), H 100.
-    fn rollout_bytes(trace_checkpoint_every: usize) -> f64 {
+    fn rollout_bytes(trace_checkpoint_every: TraceCheckpoints) -> f64 {
         let mut config = TrainerConfig {
             core: CoreConfig::backpropamine(100),
             ..TrainerConfig::default()
@@ -85,18 +88,25 @@ mod tests {
     }
 
     #[test]
-    fn trace_checkpoints_count_the_kept_traces_and_one_rebuilt_segment() {
+    fn trace_checkpoints_count_the_kept_traces() {
         let trace = 1024.0 * 100.0 * 100.0 * F32;
-        let rest = rollout_bytes(1) - 200.0 * trace;
+        let every = |k| rollout_bytes(TraceCheckpoints::Every(k));
+        let rest = every(1) - 200.0 * trace;
         // The activations, actions and rewards: about 4% of the traces.
         assert!(
             rest > 0.0 && rest < 10.0 * trace,
             "all 200 traces: {}",
-            rollout_bytes(1)
+            every(1)
         );
         let traces_kept = |k| (rollout_bytes(k) - rest) / trace;
-        // Every 8th: 25 kept, 7 rebuilt; every 200th (or more): 1 kept, 199 rebuilt.
-        for (k, kept) in [(8, 32.0), (200, 200.0), (1000, 200.0)] {
+        // Every 8th: 25 kept; every 200th (or more): 1; auto at H 100: every 16th, 13.
+        let cases = [
+            (TraceCheckpoints::Every(8), 25.0),
+            (TraceCheckpoints::Every(200), 1.0),
+            (TraceCheckpoints::Every(1000), 1.0),
+            (TraceCheckpoints::Auto, 13.0),
+        ];
+        for (k, kept) in cases {
             assert!(
                 (traces_kept(k) - kept).abs() < 1e-6,
                 "k = {k}: {}",

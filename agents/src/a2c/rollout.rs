@@ -8,7 +8,7 @@ use super::stats::EpisodeEnd;
 use super::trainer::TrainError;
 use crate::acting::{choose, host_probs, obs_tensor, ActionMode};
 use crate::actor_critic::ActorCritic;
-use crate::cores::{Engine, State, Tape};
+use crate::cores::{Engine, State, Tape, TraceCheckpoints};
 use plastic_envs::rng::{self, Rng};
 use plastic_envs::{EnvSpec, VecEnv};
 use rand::RngCore;
@@ -123,7 +123,7 @@ impl Collector {
         &mut self,
         ac: &'a ActorCritic,
         engine: Engine,
-        trace_checkpoint_every: usize,
+        trace_checkpoints: TraceCheckpoints,
         update: u64,
         reward_scale: Option<&RewardScale>,
         return_stats: &mut RunningStats,
@@ -150,7 +150,7 @@ impl Collector {
         };
         // For the message if the environment returns NaN or infinity.
         let (env_id, obs_dim) = (self.env.spec().id.clone(), self.env.spec().obs_dim);
-        let mut tape = Tape::new(&ac.core, &state, engine, trace_checkpoint_every);
+        let mut tape = Tape::new(&ac.core, &state, engine, trace_checkpoints);
         let mut rngs: Vec<Rng> = (0..b)
             .map(|i| rng::policy_stream(self.seed ^ ACTION_SALT ^ update, i))
             .collect();

@@ -128,6 +128,15 @@ impl Trainer {
         self.engine
     }
 
+    /// Every how many steps the hand-written pass keeps the traces
+    /// (`a2c.trace_checkpoint_every` resolved for this core and engine).
+    pub fn trace_checkpoint_every(&self) -> usize {
+        self.config
+            .a2c
+            .trace_checkpoint_every
+            .every(&self.ac.core, self.engine)
+    }
+
     /// Whether the core's steps run on the host ([`crate::cores::steps_on_host`]).
     pub fn steps_on_host(&self) -> bool {
         crate::cores::steps_on_host(&self.ac.core, self.engine)

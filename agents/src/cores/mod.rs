@@ -10,7 +10,9 @@ pub mod plasticity;
 mod rnn;
 pub mod state;
 
-pub use bptt::{roofline, steps_on_host, Bptt, BpttError, Engine, Tape};
+pub use bptt::{
+    host_every, roofline, steps_on_host, Bptt, BpttError, Engine, Tape, TraceCheckpoints,
+};
 pub use config::{
     AlphaShape, CoreConfig, CoreConfigError, CoreKind, EtaShape, InitScheme, Modulation,
     ModulatorShape, Rule,

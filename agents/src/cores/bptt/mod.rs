@@ -13,16 +13,18 @@
 //! - [`fused`]: the loop over time steps, forward without a graph and backward by hand
 //!   (`fused::backward`), keeping every k-th trace (`fused::kept`);
 //! - [`host`]: on the CPU, each step of the plastic RNN or LSTM in loops over batch rows,
-//!   forward one step at a time and backward a whole window of steps per group of rows;
+//!   forward one step at a time and backward every step per group of rows;
 //! - [`cell`]: elsewhere (CUDA), the per-neuron part of one step (the tanh RNN or the LSTM
 //!   around the plastic input), forward and backward, in libtorch operations;
 //! - [`traces`]: one step's passes over the `[B × H × H]` traces on any device, and under it
 //!   `traces::cpu`, the loops that do them on the CPU.
 mod cell;
+mod checkpoints;
 mod fused;
 mod host;
 mod traces;
 
+pub use checkpoints::{host_every, TraceCheckpoints};
 pub use traces::roofline;
 
 use super::{Core, State};
@@ -119,23 +121,19 @@ impl<'a> Tape<'a> {
     /// Starts an unroll of `core` from `state` (whose graph, if any, is not followed back),
     /// with `engine` where it applies: [`Engine::Fused`] on a core it cannot run
     /// ([`Engine::fused_unsupported`]) runs autograd, as `bptt = "auto"` would
-    /// ([`Tape::engine`] says which runs). The hand-written pass keeps the traces of every
-    /// `trace_checkpoint_every`-th step (≥ 1; `a2c.trace_checkpoint_every`) and rebuilds the
-    /// others going back: the same gradients, bit for bit, in less memory.
+    /// ([`Tape::engine`] says which runs). The hand-written pass keeps the traces of the
+    /// steps `checkpoints` says (`a2c.trace_checkpoint_every`) and rebuilds the others going
+    /// back: the same gradients, bit for bit, in less memory.
     pub fn new(
         core: &'a Core,
         state: &State,
         engine: Engine,
-        trace_checkpoint_every: usize,
+        checkpoints: TraceCheckpoints,
     ) -> Self {
         match (engine, core.plasticity()) {
             (Engine::Fused, Some(plasticity)) if Engine::fused_unsupported(core).is_none() => {
-                Self::Fused(FusedTape::new(
-                    core,
-                    plasticity,
-                    state,
-                    trace_checkpoint_every,
-                ))
+                let every = checkpoints.every(core, engine);
+                Self::Fused(FusedTape::new(core, plasticity, state, every))
             }
             _ => Self::Autograd {
                 core,

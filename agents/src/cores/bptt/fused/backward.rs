@@ -1,7 +1,8 @@
-//! The backward pass of [`super::FusedTape`], step by step from the last: on the host in
-//! windows of steps (the plastic RNN and LSTM on the CPU), else in libtorch operations around
-//! the trace passes (CUDA). Both rebuild dropped traces the same way and give every step's
-//! gradients of its per-neuron quantities, from which the parameters' come at the end.
+//! The backward pass of [`super::FusedTape`], step by step from the last: on the host, all
+//! steps in one call that rebuilds dropped traces row by row (the plastic RNN and LSTM on the
+//! CPU), else in libtorch operations around the trace passes, rebuilding a dropped trace's
+//! whole segment for the batch (CUDA). Both give every step's gradients of its per-neuron
+//! quantities, from which the parameters' come at the end.
 use super::kept::Kept;
 use super::{direct_factors, modulate, modulator_backward, retro_factors, Mode, Record, StepRate};
 use crate::cores::bptt::cell;
@@ -84,10 +85,9 @@ impl Back<'_> {
         records: &[Record],
         grad_h: &Tensor,
     ) -> PerStepGrads {
-        let steps = records.len();
         let batch = self.dh.size()[0];
-        let mut grads = host.step_grads(steps, batch);
-        let window: Vec<BackStep> = records
+        let mut grads = host.step_grads(records.len(), batch);
+        let steps: Vec<BackStep> = records
             .iter()
             .enumerate()
             .map(|(t, record)| BackStep {
@@ -119,9 +119,9 @@ impl Back<'_> {
             grad_elig,
             dalpha: self.dalpha.as_mut(),
         };
-        host.backward(&window, &traces, carry, &mut grads);
+        host.backward(&steps, &traces, carry, &mut grads);
         let h = self.core.hidden();
-        let da = grads.da.view([steps as i64 * batch, -1]);
+        let da = grads.da.view([records.len() as i64 * batch, -1]);
         // The plastic layer is the LSTM's cell candidate g (gates i, f, g, o).
         let da_plastic = if self.core.config().kind.is_lstm() {
             da.narrow(1, 2 * h, h)

@@ -5,7 +5,7 @@ use tch::Tensor;
 /// the newest; the others are dropped once the next step is taken, and rebuilt from the kept
 /// one before them when the backward pass needs them ([`super::FusedTape::backward`]).
 pub(super) struct Kept {
-    pub(super) every: usize,
+    every: usize,
     traces: Vec<Option<Tensor>>,
 }
 

@@ -17,7 +17,6 @@ use super::super::traces::{data, data_mut, pool};
 use super::{row, tanh, Drive, HostCore, HostStep, Kinded, RowFactors, LSTM_GATES};
 use crate::cores::Rule;
 use num_traits::Float;
-use std::ops::Range;
 use tch::kind::Element;
 use tch::{Device, Kind, Tensor};
 
@@ -145,8 +144,8 @@ struct Segment<T> {
     elig: Option<Vec<T>>,
 }
 
-/// What a group of rows writes: its rows of the carried gradients, and per step of the
-/// window its rows of [`StepGrads`] (`None` for a factor the rule does not have).
+/// What a group of rows writes: its rows of the carried gradients, and per step its rows of
+/// [`StepGrads`] (`None` for a factor the rule does not have).
 struct GroupOut<'a, T> {
     grad_hebb: &'a mut [T],
     grad_elig: Option<&'a mut [T]>,
@@ -160,18 +159,12 @@ struct GroupOut<'a, T> {
     dm: Option<Vec<&'a mut [T]>>,
 }
 
-/// Steps `steps` of `t` (`[T × B × H]`, `step_len` = `B·H` values a step) as `[group][step]`
-/// pieces of `group_len` values.
-fn by_group<T: Element>(
-    t: &mut Tensor,
-    steps: Range<usize>,
-    step_len: usize,
-    group_len: usize,
-) -> Vec<Vec<&mut [T]>> {
+/// `t` (`[T × B × H]`, `step_len` = `B·H` values a step) as `[group][step]` pieces of
+/// `group_len` values.
+fn by_group<T: Element>(t: &mut Tensor, step_len: usize, group_len: usize) -> Vec<Vec<&mut [T]>> {
     let groups = step_len.div_ceil(group_len);
     let mut out: Vec<Vec<&mut [T]>> = (0..groups).map(|_| Vec::new()).collect();
-    let window = &mut data_mut::<T>(t)[steps.start * step_len..steps.end * step_len];
-    for step in window.chunks_mut(step_len) {
+    for step in data_mut::<T>(t).chunks_mut(step_len) {
         for (g, piece) in step.chunks_mut(group_len).enumerate() {
             out[g].push(piece);
         }
@@ -290,10 +283,9 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             .unwrap_or(0);
         // The per-step gradients, by group.
         let (bh, gh) = (batch * h, rows * h);
-        let all = 0..steps.len();
-        let step_grads = |t| by_group::<T>(t, all.clone(), bh, gh).into_iter();
+        let step_grads = |t| by_group::<T>(t, bh, gh).into_iter();
         let gates = self.gates();
-        let mut da = by_group::<T>(&mut grads.da, all.clone(), gates * bh, gates * gh).into_iter();
+        let mut da = by_group::<T>(&mut grads.da, gates * bh, gates * gh).into_iter();
         // In `factor_graph`'s order: `[M, s, keep]` under retroactive modulation, else
         // `[s]` or `[s, keep]`.
         let mut factors = grads.dfactors.iter_mut().map(step_grads);
@@ -521,7 +513,8 @@ struct RowBack<'a, T> {
     elig: Option<&'a [T]>,
     /// The LSTM's gate activations `i, f, g, o`, `c_t` and `c_{t−1}`.
     lstm: Option<[&'a [T]; 3]>,
-    /// `Hebb_{t−2}`, which the step after this one reads (none at the window's start).
+    /// `Hebb_{t−2}`, which the step after this one reads, when it comes from memory (none at
+    /// the first step, or where it is rebuilt: in cache).
     ahead: Option<&'a [T]>,
 }
 

@@ -4,10 +4,10 @@
 //! modulator, rule factors, trace update and the next step's plastic input), the rows in one
 //! parallel region per step ([`super::traces::pool::for_each`]), where libtorch would spend a
 //! dozen operations, each with its dispatch and, on a loaded machine, its thread hand-off, on
-//! the same `[B × H]` work. Backward ([`backward`]), one task per group of rows takes them back through a whole
-//! window of steps. The parameters do not change during a rollout, so they are copied once
-//! per tape; the parameter gradients still come from the one autograd call over all steps at
-//! the end.
+//! the same `[B × H]` work. Backward ([`backward`]), one task per group of rows takes them
+//! back through every step, rebuilding dropped traces row by row. The parameters do not
+//! change during a rollout, so they are copied once per tape; the parameter gradients still
+//! come from the one autograd call over all steps at the end.
 mod backward;
 
 use super::traces::cpu::{dot, rows, RetroUpdate, Update};
