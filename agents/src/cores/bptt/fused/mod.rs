@@ -521,9 +521,7 @@ impl<'a> FusedTape<'a> {
             Some(host) => back.on_host(host, &self.steps, grad_h),
             None => back.by_operations(&self.steps, grad_h),
         });
-        // A few large operations over all steps: worth libtorch's threads, which the host's
-        // loops are not using now.
-        crate::threads::with_libtorch_threads(|| {
+        {
             let all = |f: fn(&Record) -> &Tensor| {
                 Tensor::cat(&self.steps.iter().map(f).collect::<Vec<_>>(), 0)
             };
@@ -542,6 +540,6 @@ impl<'a> FusedTape<'a> {
                 .sum(kind),
             };
             surrogate.backward();
-        });
+        }
     }
 }

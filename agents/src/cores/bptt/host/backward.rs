@@ -13,7 +13,8 @@
 //! buffer of its task: `k − 1` traces of one row, which stay in cache, where rebuilding them
 //! for the whole batch would write them to memory and read them back.
 use super::super::traces::cpu::{dot, group_rows, rows, RetroRows, RetroUpdate, Rows3, Update};
-use super::super::traces::{data, data_mut, pool};
+use super::super::traces::pool::{self, Share};
+use super::super::traces::{data, data_mut};
 use super::{row, tanh, Drive, HostCore, HostStep, Kinded, RowFactors, LSTM_GATES};
 use crate::cores::Rule;
 use num_traits::Float;
@@ -316,7 +317,8 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                 dm: dm.as_mut().and_then(Iterator::next),
             })
             .collect();
-        pool::for_each(batch * h * h * steps.len(), &mut groups, |k, out| {
+        // Each group's rows, one after another, back through every step.
+        let back = |k: usize, out: &mut GroupOut<T>| {
             let mut scratch = Scratch::new(h);
             let mut segment = Segment::new(gap * h * h, traces.elig.is_some());
             for r in 0..out.dh.len() / h {
@@ -329,7 +331,9 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                     self.step_back(b, r, t, &inputs, &traces, &segment, out, &mut scratch);
                 }
             }
-        });
+        };
+        let cells = batch * h * h * steps.len();
+        pool::for_each(cells, &mut groups, Share::Claimed, back);
     }
 
     /// Batch row `b` (row `r` of its group) back through step `t`.

@@ -11,7 +11,8 @@
 mod backward;
 
 use super::traces::cpu::{dot, rows, RetroUpdate, Update};
-use super::traces::{data, data_mut, pool};
+use super::traces::pool::{self, Share};
+use super::traces::{data, data_mut};
 use crate::cores::plasticity::Neuromodulation;
 use crate::cores::{AlphaShape, Core, Plasticity, Rule};
 
@@ -351,7 +352,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                 .collect()
         };
         let cells = batch as usize * h * h;
-        pool::for_each(cells, &mut rows, |b, out| {
+        pool::for_each(cells, &mut rows, Share::Pinned, |b, out| {
             let input = RowIn {
                 x: row(x, b, self.inputs),
                 pre: row(pre, b, h),

@@ -13,9 +13,8 @@
 //! `Hebb`), so it has its own forward pass and first backward pass, [`RetroUpdate`]; the
 //! second backward pass is [`Update::backward_input`]'s. Two trace-sized tensors are kept per
 //! step.
-use super::pool::{install, min_items, shared_out};
+use super::pool::{self, Share};
 use num_traits::Float;
-use rayon::prelude::*;
 
 /// One step's trace update, row-major: `B` rows of `H` neurons.
 pub(in crate::cores::bptt) struct Update<'a, T> {
@@ -150,25 +149,19 @@ macro_rules! rows {
 }
 
 /// Calls `$f((item, ((a, b), …)))` for each item of the slices `a`, `b`, … cut in chunks of
-/// the given lengths, zipped and enumerated: shared out in the pool when the pass covers enough
-/// trace cells (`$cells`, [`shared_out`]), else on the calling thread. Items are independent,
-/// so either way gives the same numbers.
+/// the given lengths, zipped and enumerated: shared out on the team when the pass covers
+/// enough trace cells (`$cells`, [`pool::for_each`]), else on the calling thread. Items are
+/// independent, so either way gives the same numbers.
 macro_rules! for_each_item {
     ($cells:expr, $f:expr; ($first:expr, $n:expr) $(, ($rest:expr, $m:expr))* $(,)?) => {{
         let cells: usize = $cells;
-        if shared_out(cells) {
-            let min = min_items(cells, $first.len() / ($n));
-            install(|| {
-                $first.par_chunks_mut($n) $(.zip($rest.par_chunks_mut($m)))*
-                    .enumerate()
-                    .with_min_len(min)
-                    .for_each($f)
-            })
-        } else {
-            $first.chunks_mut($n) $(.zip($rest.chunks_mut($m)))*
-                .enumerate()
-                .for_each($f)
-        }
+        let mut items: Vec<_> = $first.chunks_mut($n) $(.zip($rest.chunks_mut($m)))*
+            .map(Some)
+            .collect();
+        let f = $f;
+        pool::for_each(cells, &mut items, Share::Pinned, |k, item| {
+            f((k, item.take().expect("each item is taken once")))
+        })
     }};
 }
 

@@ -7,6 +7,7 @@
 pub(super) mod cpu;
 pub(super) mod pool;
 pub mod roofline;
+mod team;
 
 use cpu::{RetroRows, RetroUpdate, Rows3, Update};
 use tch::kind::Element;
