@@ -330,8 +330,12 @@ struct PassReport {
 
 /// Times each CPU trace pass alone and reports its achieved bandwidth and arithmetic rate.
 pub fn traces(args: &BenchTracesArgs) -> anyhow::Result<()> {
-    // The passes run as in training where steps run on the host: all threads to the loops.
+    // The passes run as in training where steps run on the host: all threads to the loops,
+    // and freed memory kept for reuse (else the allocator may hand a pass's outputs back to
+    // the kernel between runs, and each run times their page faults: 10× the retroactive
+    // forward pass's time).
     plastic_agents::threads::assign(args.threads.map_or(0, |n| n as usize), true);
+    plastic_agents::device::keep_freed_memory();
     let rates = plastic_agents::cores::roofline::measure(
         args.batch,
         args.hidden,
