@@ -105,7 +105,10 @@ impl<'de> Deserialize<'de> for TraceCheckpoints {
                 }
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<TraceCheckpoints, E> {
-                self.visit_i64(i64::try_from(v).unwrap_or(-1))
+                match usize::try_from(v) {
+                    Ok(k) if k >= 1 => Ok(TraceCheckpoints::Every(k)),
+                    _ => Err(E::invalid_value(de::Unexpected::Unsigned(v), &self)),
+                }
             }
         }
         d.deserialize_any(Visitor)

@@ -422,38 +422,28 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         segment.end = t;
         for (u, x) in inputs.iter().enumerate().take(t).skip(start) {
             self.row_factors(row(x.h, b, h), x.post(b, h), f);
-            // Slot `u − start − 1` (or the kept trace) to slot `u − start`.
-            let slot = u - start;
-            let (before, after) = segment.hebb.split_at_mut(slot * hh);
-            let prev = match u {
-                u if u == start => row(traces.hebb[u].expect("kept"), b, hh),
-                _ => &before[(slot - 1) * hh..],
-            };
-            let next = &mut after[..hh];
+            // The episode ended after step u: the forward pass zeroed the row's traces.
+            let ended = x.done.is_some_and(|done| done[b]);
+            // `Hebb_u` (slot `u − start − 1`, or the kept trace) and `Hebb_{u+1}`'s slot.
+            let (prev, next) = Segment::step(&mut segment.hebb, traces.hebb[u], u - start, b, hh);
             let update = self.update(prev, row(x.pre, b, h), &f.keep, &f.s);
             match (&traces.elig, segment.elig.as_mut()) {
                 (Some(eligs), Some(rebuilt)) => {
-                    let (before, after) = rebuilt.split_at_mut(slot * hh);
-                    let elig = match u {
-                        u if u == start => row(eligs[u].expect("kept with Hebb"), b, hh),
-                        _ => &before[(slot - 1) * hh..],
-                    };
-                    let next_elig = &mut after[..hh];
+                    let (elig, next_elig) = Segment::step(rebuilt, eligs[u], u - start, b, hh);
                     let retro = RetroUpdate {
                         base: update,
                         elig,
                         m: &f.rate,
                     };
                     retro.rebuild_row(0, next, next_elig);
-                    if x.done.is_some_and(|done| done[b]) {
+                    if ended {
                         next_elig.fill(T::zero());
                     }
                 }
                 _ => update.rebuild_row(0, next),
             }
-            if x.done.is_some_and(|done| done[b]) {
-                // The episode ended after step u: the forward pass zeroed this row.
-                segment.hebb[slot * hh..(slot + 1) * hh].fill(T::zero());
+            if ended {
+                next.fill(T::zero());
             }
         }
     }
@@ -480,6 +470,23 @@ impl<T: Float> Segment<T> {
         self.start < t && t <= self.end
     }
 
+    /// For the rebuild of slot `slot` (the trace after step `start + slot`): batch row `b` of
+    /// the trace before it (`kept`, at the segment's start, else the slot before) and the slot.
+    fn step<'a>(
+        rebuilt: &'a mut [T],
+        kept: Option<&'a [T]>,
+        slot: usize,
+        b: usize,
+        hh: usize,
+    ) -> (&'a [T], &'a mut [T]) {
+        let (before, after) = rebuilt.split_at_mut(slot * hh);
+        let prev = match slot {
+            0 => row(kept.expect("a segment starts at a kept trace"), b, hh),
+            _ => &before[(slot - 1) * hh..],
+        };
+        (prev, &mut after[..hh])
+    }
+
     /// Batch row `b` of the trace after step `t − 1`: kept, else rebuilt here.
     fn hebb_at<'a>(&'a self, kept: &[Option<&'a [T]>], t: usize, b: usize, hh: usize) -> &'a [T] {
         Self::at(kept, &self.hebb, self.start, t, b, hh)
@@ -500,7 +507,10 @@ impl<T: Float> Segment<T> {
     ) -> &'a [T] {
         match kept[t] {
             Some(v) => row(v, b, hh),
-            None => &rebuilt[(t - start - 1) * hh..(t - start) * hh],
+            None => {
+                debug_assert!(start < t, "trace {t} is neither kept nor rebuilt");
+                &rebuilt[(t - start - 1) * hh..(t - start) * hh]
+            }
         }
     }
 }
@@ -512,13 +522,15 @@ struct RowBack<'a, T> {
     h_t: &'a [T],
     /// The trace's post-synaptic activity: `h_t`, or the LSTM's `g_t`.
     post: &'a [T],
+    /// `Hebb_{t−1}`, `Hebb_t` and, under retroactive modulation, `E_{t−1}`.
     hebb: &'a [T],
     next: &'a [T],
     elig: Option<&'a [T]>,
     /// The LSTM's gate activations `i, f, g, o`, `c_t` and `c_{t−1}`.
     lstm: Option<[&'a [T]; 3]>,
-    /// `Hebb_{t−2}`, which the step after this one reads, when it comes from memory (none at
-    /// the first step, or where it is rebuilt: in cache).
+    /// `Hebb_{t−2}`, which the step back after this one reads
+    /// as its `hebb`, when it comes from memory (none at the first step, or where it is
+    /// rebuilt: in cache).
     ahead: Option<&'a [T]>,
 }
 

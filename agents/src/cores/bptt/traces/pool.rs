@@ -6,10 +6,13 @@
 //! Handing a region to the team and waiting for it costs a microsecond or so while the helpers
 //! spin, and up to a scheduler time slice on a loaded machine. So a region smaller than
 //! [`GRAIN`] trace cells, or any region when the team would have one thread, runs on the
-//! calling thread, and a region shared out gives each thread at least [`GRAIN`] cells.
+//! calling thread, and a region shared out gives each thread a part of at least [`GRAIN`]
+//! cells. The team runs one region at a time: a region started while another runs (from
+//! another thread, or from inside a region) runs on its calling thread, with the same
+//! numbers.
 use super::team::Team;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, TryLockError};
 
 /// Trace cells (`[H]`-long rows times their count) worth one hand-off: at the loops' few
 /// cells per nanosecond, tens of microseconds of work, well above the hand-off's cost on an
@@ -19,10 +22,11 @@ pub(super) const GRAIN: usize = 1 << 16;
 /// How a region's items are shared among the threads.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(in crate::cores::bptt) enum Share {
-    /// One contiguous part per thread, the same one every region: for one step of many, whose
-    /// items (batch rows) then keep their trace in the same core's cache from step to step.
+    /// One contiguous part per thread, the same one every region of the same length: for one
+    /// step of many, whose items (batch rows) then keep their trace in the same core's cache
+    /// from step to step.
     Pinned,
-    /// Claimed one after another by whichever thread is free: for one long region, which then
+    /// Claimed a few at a time by whichever thread is free: for one long region, which then
     /// ends when the work does, not when the slowest thread's part does.
     Claimed,
 }
@@ -66,19 +70,25 @@ pub(in crate::cores::bptt) fn for_each<R: Send>(
     share: Share,
     f: impl Fn(usize, &mut R) + Sync,
 ) {
-    if !shared_out(cells) {
+    static TEAM: Mutex<Option<Team>> = Mutex::new(None);
+    let team = match shared_out(cells).then(|| TEAM.try_lock()) {
+        Some(Ok(team)) => Some(team),
+        Some(Err(TryLockError::Poisoned(team))) => Some(team.into_inner()),
+        // Too small, or another region under way (another thread's, or this one's).
+        Some(Err(TryLockError::WouldBlock)) | None => None,
+    };
+    let Some(mut team) = team else {
         for (k, item) in items.iter_mut().enumerate() {
             f(k, item);
         }
         return;
-    }
-    static TEAM: Mutex<Option<Team>> = Mutex::new(None);
-    let n = threads();
-    let mut team = TEAM.lock().unwrap_or_else(PoisonError::into_inner);
-    let team = match &mut *team {
-        Some(team) if team.size() == n => team,
-        slot => slot.insert(Team::new(n)),
     };
+    let n = threads();
+    if team.as_ref().is_some_and(|team| team.size() != n) {
+        // The old helpers stop before the new ones start.
+        *team = None;
+    }
+    let team = team.get_or_insert_with(|| Team::new(n));
     let len = items.len();
     let least = min_items(cells, len);
     let shared = Items(items.as_mut_ptr());
@@ -138,17 +148,42 @@ mod tests {
     #[test]
     fn a_panic_on_any_thread_reaches_the_caller_and_the_team_goes_on() {
         crate::threads::assign(3, true);
-        for (share, bad) in [(Share::Pinned, 0), (Share::Pinned, 29), (Share::Claimed, 17)] {
+        // Item 0 is the caller's, 29 a helper's; `None`: every item, on every thread at once.
+        for (share, bad) in [
+            (Share::Pinned, Some(0)),
+            (Share::Pinned, Some(29)),
+            (Share::Claimed, Some(17)),
+            (Share::Pinned, None),
+        ] {
             let mut items = vec![0u8; 30];
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 for_each(MANY, &mut items, share, |k, _| {
-                    assert_ne!(k, bad, "item {bad} fails");
+                    assert!(bad.is_some_and(|bad| k != bad), "item {k} fails");
                 })
             }));
-            assert!(outcome.is_err(), "{share:?}: the panic at item {bad} was lost");
+            assert!(outcome.is_err(), "{share:?}: the panic at {bad:?} was lost");
             let mut after = vec![0u8; 30];
             for_each(MANY, &mut after, share, |_, item| *item = 1);
             assert!(after.iter().all(|&v| v == 1), "{share:?}: the team stopped");
+        }
+    }
+
+    #[test]
+    fn regions_started_inside_a_region_or_side_by_side_run_whole() {
+        crate::threads::assign(2, true);
+        let fill = |items: &mut [usize]| {
+            for_each(MANY, items, Share::Claimed, |k, item| *item = k + 1);
+        };
+        let mut outer = vec![vec![0; 40]; 8];
+        for_each(MANY, &mut outer, Share::Pinned, |_, inner| fill(inner));
+        let mut sides = vec![vec![0; 40]; 2];
+        std::thread::scope(|scope| {
+            for side in &mut sides {
+                scope.spawn(|| (0..50).for_each(|_| fill(side)));
+            }
+        });
+        for items in outer.iter().chain(&sides) {
+            assert!(items.iter().enumerate().all(|(k, &v)| v == k + 1));
         }
     }
 }

@@ -9,6 +9,7 @@
 //! pass ran no faster on two threads than on one (B 30, H 100: 23–27 ms an update either
 //! way). Here the caller works on its own part and the helper is still spinning when the next
 //! step comes: 13–14 ms.
+use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -32,8 +33,8 @@ struct Shared {
     pending: AtomicUsize,
     /// The current region's work, set while `pending` > 0.
     part: Mutex<Option<&'static Part>>,
-    /// A helper's part panicked in the current region.
-    panicked: AtomicBool,
+    /// What a helper's part panicked with in the current region, for the caller to raise.
+    panicked: Mutex<Option<Box<dyn Any + Send>>>,
     /// The team is being dropped: helpers return at the next count.
     stop: AtomicBool,
     /// Helpers asleep, and where they sleep.
@@ -66,29 +67,30 @@ pub(super) struct Team {
 
 impl Team {
     pub(super) fn new(size: usize) -> Self {
-        let shared = Arc::new(Shared {
-            regions: AtomicUsize::new(0),
-            pending: AtomicUsize::new(0),
-            part: Mutex::new(None),
-            panicked: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
-            asleep: Mutex::new(0),
-            wake: Condvar::new(),
-        });
-        let helpers = (1..size)
-            .map(|index| {
-                let shared = shared.clone();
-                std::thread::Builder::new()
-                    .name(format!("plastic-loops-{index}"))
-                    .spawn(move || help(&shared, index))
-                    .unwrap_or_else(|e| panic!("cannot start loop thread {index}: {e}"))
-            })
-            .collect();
-        Self {
+        debug_assert!(size >= 1, "a team has its caller at least");
+        let mut team = Self {
             size,
-            shared,
-            helpers,
+            shared: Arc::new(Shared {
+                regions: AtomicUsize::new(0),
+                pending: AtomicUsize::new(0),
+                part: Mutex::new(None),
+                panicked: Mutex::new(None),
+                stop: AtomicBool::new(false),
+                asleep: Mutex::new(0),
+                wake: Condvar::new(),
+            }),
+            helpers: Vec::with_capacity(size - 1),
+        };
+        for index in 1..size {
+            let shared = team.shared.clone();
+            let helper = std::thread::Builder::new()
+                .name(format!("plastic-loops-{index}"))
+                .spawn(move || help(&shared, index))
+                // Dropping the team on the way out stops the helpers already started.
+                .unwrap_or_else(|e| panic!("cannot start loop thread {index}: {e}"));
+            team.helpers.push(helper);
         }
+        team
     }
 
     /// Threads, the caller's included.
@@ -97,8 +99,8 @@ impl Team {
     }
 
     /// Runs `part(i)` for every `i` in `0..size`, part 0 on the calling thread, and returns
-    /// once every part has; a panic in any part is raised here.
-    pub(super) fn run<'a>(&self, part: &'a (dyn Fn(usize) + Sync + 'a)) {
+    /// once every part has; a panic in any part is raised here. One region at a time: `&mut`.
+    pub(super) fn run<'a>(&mut self, part: &'a (dyn Fn(usize) + Sync + 'a)) {
         let s = &*self.shared;
         // SAFETY: helpers call `part` only between `announce` below and their decrement of
         // `pending`, and this function returns (or unwinds) only once `pending` is 0, so the
@@ -120,11 +122,9 @@ impl Team {
             }
         }
         *Shared::lock(&s.part) = None;
-        if let Err(panic) = mine {
+        let theirs = Shared::lock(&s.panicked).take();
+        if let Some(panic) = mine.err().or(theirs) {
             resume_unwind(panic);
-        }
-        if s.panicked.swap(false, Ordering::AcqRel) {
-            panic!("a host loop thread panicked (its message is above)");
         }
     }
 }
@@ -151,8 +151,9 @@ fn help(s: &Shared, index: usize) {
         }
         let part = *Shared::lock(&s.part);
         if let Some(part) = part {
-            if catch_unwind(AssertUnwindSafe(|| part(index))).is_err() {
-                s.panicked.store(true, Ordering::Release);
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| part(index))) {
+                // Kept for the caller, which raises it: nothing of it is dropped here.
+                Shared::lock(&s.panicked).get_or_insert(panic);
             }
         }
         s.pending.fetch_sub(1, Ordering::AcqRel);
