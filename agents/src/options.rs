@@ -60,3 +60,51 @@ macro_rules! config_option {
         }
     };
 }
+
+/// Serde for a config value that is a word or a count: an enum with one unit variant, written
+/// as `$word` (`rollout_len = "episode"`), and one holding a count ≥ 1, written as the number
+/// (`rollout_len = 200`). Anything else is refused with `$expecting` in the message.
+macro_rules! word_or_count {
+    ($ty:ident { $word_variant:ident = $word:literal, $count_variant:ident(count) }, $expecting:literal) => {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    Self::$word_variant => s.serialize_str($word),
+                    Self::$count_variant(n) => s.serialize_u64(*n as u64),
+                }
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                use serde::de::{Error, Unexpected};
+                struct Visitor;
+                impl serde::de::Visitor<'_> for Visitor {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: Error>(self, v: &str) -> Result<$ty, E> {
+                        match v {
+                            $word => Ok($ty::$word_variant),
+                            _ => Err(E::invalid_value(Unexpected::Str(v), &self)),
+                        }
+                    }
+                    fn visit_i64<E: Error>(self, v: i64) -> Result<$ty, E> {
+                        match usize::try_from(v) {
+                            Ok(n) if n >= 1 => Ok($ty::$count_variant(n)),
+                            _ => Err(E::invalid_value(Unexpected::Signed(v), &self)),
+                        }
+                    }
+                    fn visit_u64<E: Error>(self, v: u64) -> Result<$ty, E> {
+                        match usize::try_from(v) {
+                            Ok(n) if n >= 1 => Ok($ty::$count_variant(n)),
+                            _ => Err(E::invalid_value(Unexpected::Unsigned(v), &self)),
+                        }
+                    }
+                }
+                d.deserialize_any(Visitor)
+            }
+        }
+    };
+}

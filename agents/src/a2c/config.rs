@@ -1,7 +1,7 @@
 //! What the A2C trainer and its optimiser are told: every option a config value, checked
 //! before anything is built, each error naming its key.
 use crate::cores::{Bptt, TraceCheckpoints};
-use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 /// How many steps each update collects per environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -14,42 +14,10 @@ pub enum RolloutLen {
     Steps(usize),
 }
 
-impl Serialize for RolloutLen {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Episode => s.serialize_str("episode"),
-            Self::Steps(n) => s.serialize_u64(*n as u64),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for RolloutLen {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl de::Visitor<'_> for Visitor {
-            type Value = RolloutLen;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("\"episode\" or a number of steps ≥ 1")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RolloutLen, E> {
-                match v {
-                    "episode" => Ok(RolloutLen::Episode),
-                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
-                }
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RolloutLen, E> {
-                match usize::try_from(v) {
-                    Ok(n) if n >= 1 => Ok(RolloutLen::Steps(n)),
-                    _ => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
-                }
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RolloutLen, E> {
-                self.visit_i64(i64::try_from(v).unwrap_or(-1))
-            }
-        }
-        d.deserialize_any(Visitor)
-    }
-}
+word_or_count!(
+    RolloutLen { Episode = "episode", Steps(count) },
+    "\"episode\" or a number of steps ≥ 1"
+);
 
 /// Losses and returns (a2c.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,7 +3,6 @@
 //! before them, bit for bit.
 use super::{steps_on_host, Engine};
 use crate::cores::Core;
-use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 /// `a2c.trace_checkpoint_every`: `"auto"` or a number of steps `k ≥ 1` (1 keeps every trace).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -75,49 +74,15 @@ impl std::str::FromStr for TraceCheckpoints {
     }
 }
 
-impl Serialize for TraceCheckpoints {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Auto => s.serialize_str("auto"),
-            Self::Every(k) => s.serialize_u64(*k as u64),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for TraceCheckpoints {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl de::Visitor<'_> for Visitor {
-            type Value = TraceCheckpoints;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("\"auto\" or a number of steps ≥ 1")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<TraceCheckpoints, E> {
-                match v {
-                    "auto" => Ok(TraceCheckpoints::Auto),
-                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
-                }
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<TraceCheckpoints, E> {
-                match usize::try_from(v) {
-                    Ok(k) if k >= 1 => Ok(TraceCheckpoints::Every(k)),
-                    _ => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
-                }
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<TraceCheckpoints, E> {
-                match usize::try_from(v) {
-                    Ok(k) if k >= 1 => Ok(TraceCheckpoints::Every(k)),
-                    _ => Err(E::invalid_value(de::Unexpected::Unsigned(v), &self)),
-                }
-            }
-        }
-        d.deserialize_any(Visitor)
-    }
-}
+word_or_count!(
+    TraceCheckpoints { Auto = "auto", Every(count) },
+    "\"auto\" or a number of steps ≥ 1"
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::{Deserialize, Serialize};
 
     #[test]
     fn auto_keeps_a_rows_rebuilt_segment_within_its_budget() {
