@@ -1,6 +1,6 @@
 //! A trained actor-critic acting in environments: the same action choice the trainer samples
 //! with, wrapped as a [`Policy`] so every rollout tool of `plastic-envs` can run it.
-use crate::actor_critic::ActorCritic;
+use crate::actor_critic::{ActorCritic, Head};
 use crate::cores::State;
 use plastic_envs::rng::{self, Rng};
 use plastic_envs::rollout::{eval_batch, run_episodes_unless, RolloutStats};
@@ -65,6 +65,54 @@ pub(crate) fn host_probs(logits: &Tensor) -> Vec<f32> {
         .softmax(-1, Kind::Float)
         .to_device(Device::Cpu);
     Vec::<f32>::try_from(probs.flatten(0, -1)).expect("probabilities are f32")
+}
+
+/// π from a policy head whose weights were copied to the host: the rollout's action choice on
+/// the CPU without a libtorch call per step (its parameters do not change during a rollout).
+pub(crate) struct HostPolicy {
+    /// `[A × H]`, `[A]`.
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl HostPolicy {
+    pub(crate) fn new(head: &Head) -> Self {
+        let host = |t: &Tensor| {
+            let t = t.detach().to_kind(Kind::Float).to_device(Device::Cpu);
+            Vec::<f32>::try_from(t.flatten(0, -1)).expect("a head's values are floats")
+        };
+        Self {
+            w: host(&head.w),
+            b: host(&head.b),
+        }
+    }
+
+    /// π of each row of `h` (`[B × H]`, CPU), `[B × A]` flattened: `softmax(W h + b)`, in f32
+    /// as [`host_probs`] computes it.
+    pub(crate) fn probs(&self, h: &Tensor) -> Vec<f32> {
+        let h = Vec::<f32>::try_from(h.to_kind(Kind::Float).flatten(0, -1))
+            .expect("hidden states are floats");
+        let hidden = self.w.len() / self.b.len();
+        let mut probs = Vec::with_capacity(h.len() / hidden * self.b.len());
+        for row in h.chunks_exact(hidden) {
+            let first = probs.len();
+            probs.extend(
+                self.w
+                    .chunks_exact(hidden)
+                    .zip(&self.b)
+                    .map(|(w, &b)| b + w.iter().zip(row).map(|(&w, &x)| w * x).sum::<f32>()),
+            );
+            let logits = &mut probs[first..];
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut total = 0.0;
+            for l in logits.iter_mut() {
+                *l = (*l - max).exp();
+                total += *l;
+            }
+            logits.iter_mut().for_each(|p| *p /= total);
+        }
+        probs
+    }
 }
 
 /// An actor-critic with its recurrent state, acting without gradients. Each row draws from its

@@ -6,14 +6,14 @@ use super::host_f32;
 use super::reward_scale::{RewardScale, RunningStats};
 use super::stats::EpisodeEnd;
 use super::trainer::TrainError;
-use crate::acting::{choose, host_probs, obs_tensor, ActionMode};
+use crate::acting::{choose, host_probs, obs_tensor, ActionMode, HostPolicy};
 use crate::actor_critic::ActorCritic;
 use crate::cores::{Engine, State, Tape, TraceCheckpoints};
 use plastic_envs::rng::{self, Rng};
 use plastic_envs::{EnvSpec, VecEnv};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use tch::Tensor;
+use tch::{Device, Tensor};
 
 /// Salts of the random streams collection derives from (seed, update).
 const ENV_SALT: u64 = 0xE4F1_0000_0000_0001;
@@ -157,17 +157,17 @@ impl Collector {
         let mut r = Rollout::with_capacity(self.steps, b);
         let mut actions = vec![0u32; b];
         let mut done = vec![false; b];
+        // On the CPU, π comes from host loops, with every engine alike.
+        let host_policy = (device == Device::Cpu).then(|| HostPolicy::new(&ac.policy));
         for t in 0..self.steps {
             let x = obs_tensor(&obs, b, device).to_kind(kind);
             // The episodes that ended at the last step start afresh.
             let h = tape.step(&x, &done);
-            let logits = tch::no_grad(|| ac.policy.forward(&h));
-            choose(
-                &host_probs(&logits),
-                ActionMode::Sample,
-                &mut rngs,
-                &mut actions,
-            );
+            let probs = match &host_policy {
+                Some(policy) => policy.probs(&h),
+                None => host_probs(&tch::no_grad(|| ac.policy.forward(&h))),
+            };
+            choose(&probs, ActionMode::Sample, &mut rngs, &mut actions);
             r.actions.extend(actions.iter().map(|&a| i64::from(a)));
             r.outputs.push(h);
             let state = tape.state();
