@@ -521,25 +521,22 @@ impl<'a> FusedTape<'a> {
             Some(host) => back.on_host(host, &self.steps, grad_h),
             None => back.by_operations(&self.steps, grad_h),
         });
-        {
-            let all = |f: fn(&Record) -> &Tensor| {
-                Tensor::cat(&self.steps.iter().map(f).collect::<Vec<_>>(), 0)
-            };
-            let mut surrogate =
-                core.fixed_input_surrogate(&all(|r| &r.x), &all(|r| &r.pre), &grads.da);
-            let hs = all(|r| &r.acts.h);
-            let graph = back.mode.factor_graph(p, &hs, &all(|r| &r.acts.post));
-            assert_eq!(graph.len(), grads.dfactors.len(), "one gradient per factor");
-            for (factor, d) in graph.iter().zip(&grads.dfactors) {
-                surrogate += (factor * d).sum(kind);
-            }
-            surrogate += match back.dalpha {
-                Some(dalpha) => (&p.alpha * sum_alpha_groups(&dalpha)).sum(kind),
-                None => (&p.alpha
-                    * (all(|r| &r.raw) * &grads.da_plastic).sum_dim_intlist(0, false, kind))
-                .sum(kind),
-            };
-            surrogate.backward();
+        let all = |f: fn(&Record) -> &Tensor| {
+            Tensor::cat(&self.steps.iter().map(f).collect::<Vec<_>>(), 0)
+        };
+        let mut surrogate = core.fixed_input_surrogate(&all(|r| &r.x), &all(|r| &r.pre), &grads.da);
+        let hs = all(|r| &r.acts.h);
+        let graph = back.mode.factor_graph(p, &hs, &all(|r| &r.acts.post));
+        assert_eq!(graph.len(), grads.dfactors.len(), "one gradient per factor");
+        for (factor, d) in graph.iter().zip(&grads.dfactors) {
+            surrogate += (factor * d).sum(kind);
         }
+        surrogate += match back.dalpha {
+            Some(dalpha) => (&p.alpha * sum_alpha_groups(&dalpha)).sum(kind),
+            None => (&p.alpha
+                * (all(|r| &r.raw) * &grads.da_plastic).sum_dim_intlist(0, false, kind))
+            .sum(kind),
+        };
+        surrogate.backward();
     }
 }
