@@ -3,7 +3,7 @@
 //! process, and one the kernel over-commits ends in its out-of-memory killer.
 use super::rollout::rollout_shape;
 use super::trainer::{TrainError, TrainerConfig};
-use crate::cores::{host_every, Modulation, TraceCheckpoints};
+use crate::cores::{host_every, TraceCheckpoints};
 use plastic_envs::EnvSpec;
 
 /// One part of a run's memory, with the config keys it grows with.
@@ -27,17 +27,13 @@ pub fn training_needs(
     let (steps, _) = rollout_shape(&config.a2c, spec)?;
     let core = &config.core;
     let (b, h, t) = (num_envs as f64, core.hidden as f64, steps as f64);
-    let traces = match (core.kind.is_plastic(), core.modulation) {
-        (false, _) => 0.0,
-        (true, Modulation::Retroactive) => 2.0,
-        (true, _) => 1.0,
-    };
+    let traces = core.traces_per_step() as f64;
     let cells = if core.kind.is_lstm() { 2.0 } else { 1.0 };
     // Traces kept for the backward pass: every k-th step's (`auto` at its leanest, on the
     // host in f32). Rebuilt ones add a segment's worth, per batch row in cache on the host.
     let k = match config.a2c.trace_checkpoint_every {
         TraceCheckpoints::Every(k) => k,
-        TraceCheckpoints::Auto => host_every(core.hidden, traces as usize, F32 as usize),
+        TraceCheckpoints::Auto => host_every(core.hidden, core.traces_per_step(), F32 as usize),
     };
     let kept = steps.div_ceil(k) as f64;
     let env_bytes = spec.min_bytes_per_env() as f64;

@@ -258,6 +258,16 @@ impl CoreConfig {
         }
     }
 
+    /// The `H × H` traces the core carries per batch row: the Hebbian trace of a plastic
+    /// core, and under retroactive modulation the eligibility trace too; none for a plain one.
+    pub fn traces_per_step(&self) -> usize {
+        match (self.kind.is_plastic(), self.modulation) {
+            (false, _) => 0,
+            (true, Modulation::Retroactive) => 2,
+            (true, _) => 1,
+        }
+    }
+
     /// Backpropamine's maze network (the default) with `hidden` neurons.
     pub fn backpropamine(hidden: usize) -> Self {
         Self {

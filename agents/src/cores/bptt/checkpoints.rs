@@ -37,14 +37,11 @@ impl TraceCheckpoints {
     pub fn every(self, core: &Core, engine: Engine) -> usize {
         match self {
             Self::Every(k) => k,
-            Self::Auto if steps_on_host(core, engine) => {
-                let traces = match core.config().modulation {
-                    crate::cores::Modulation::Retroactive => 2,
-                    _ => 1,
-                };
-                let bytes = core.kind().elt_size_in_bytes();
-                host_every(core.hidden() as usize, traces, bytes)
-            }
+            Self::Auto if steps_on_host(core, engine) => host_every(
+                core.hidden() as usize,
+                core.config().traces_per_step(),
+                core.kind().elt_size_in_bytes(),
+            ),
             Self::Auto => 1,
         }
     }
