@@ -195,7 +195,9 @@ fn with_config(checkpoint: Checkpoint) -> anyhow::Result<Loaded> {
     for why in &checkpoint.passed_over {
         eprintln!("warning: {why}; using `{}`", checkpoint.path.display());
     }
-    let config = ExperimentConfig::load(&checkpoint.path.join(format::CONFIG), &[])
+    // The text read with the rest of the checkpoint: the folder may be pruned since.
+    let path = checkpoint.path.join(format::CONFIG);
+    let config = ExperimentConfig::parse(&checkpoint.config, &path, &[])
         .with_context(|| format!("checkpoint `{}`", checkpoint.path.display()))?;
     Ok(Loaded { config, checkpoint })
 }
@@ -216,6 +218,29 @@ fn explain(err: CheckpointError) -> anyhow::Error {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// `eval` during training chooses a checkpoint that pruning may remove an instant later:
+    /// what it read stays usable, config included.
+    #[test]
+    fn a_checkpoint_pruned_after_it_was_read_still_gives_its_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ExperimentConfig::parse(
+            "[env]\nid = \"bandit-dependent-easy:len=10\"\nnum_envs = 2\n\
+             [core]\nkind = \"plastic-rnn\"\nhidden = 4\n",
+            Path::new("tiny.toml"),
+            &["run.total_steps=20".into(), "run.threads=1".into()],
+        )
+        .unwrap();
+        let trainer = crate::commands::train::build(&config, tch::Device::Cpu, 1).unwrap();
+        std::fs::write(dir.path().join(crate::run_dir::CONFIG), config.to_toml()).unwrap();
+        let saved = save(dir.path(), &config, &trainer.snapshot(), 1).unwrap();
+        let read = format::load(dir.path()).unwrap();
+        std::fs::remove_dir_all(&saved).unwrap();
+        let loaded = with_config(read).unwrap();
+        assert_eq!(loaded.config.to_toml(), config.to_toml());
+    }
+
     /// serde_json parses some floats to a neighbouring value unless built with exact
     /// round-tripping; a resumed run must read back the very numbers it saved.
     #[test]

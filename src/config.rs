@@ -209,7 +209,12 @@ impl ExperimentConfig {
     pub fn load(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config `{}`", path.display()))?;
-        let config: Self = toml::from_str(&integral_floats_as_integers(&text))
+        Self::parse(&text, path, overrides)
+    }
+
+    /// The config in `text`, read from `path` (named in errors), with `overrides` applied.
+    pub fn parse(text: &str, path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
+        let config: Self = toml::from_str(&integral_floats_as_integers(text))
             .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
             .with_context(|| format!("invalid config `{}`", path.display()))?;
         let config = overrides::apply(&config, overrides)?;
@@ -285,7 +290,12 @@ impl ExperimentConfig {
     pub fn keys_in_file(path: &Path) -> anyhow::Result<Vec<String>> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config `{}`", path.display()))?;
-        let table: toml::Table = toml::from_str(&text)
+        Self::keys_in_text(&text, path)
+    }
+
+    /// The dotted keys of the config `text`, read from `path` (named in errors).
+    pub fn keys_in_text(text: &str, path: &Path) -> anyhow::Result<Vec<String>> {
+        let table: toml::Table = toml::from_str(text)
             .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
             .with_context(|| format!("invalid config `{}`", path.display()))?;
         Ok(dotted_keys(&table))

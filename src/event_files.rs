@@ -1,8 +1,9 @@
 //! TensorBoard event files left by earlier processes of a run. A process killed or stopped
 //! after its last checkpoint has logged points that the resumed run logs again, and
 //! TensorBoard would draw both. Before a run goes on from the checkpoint at step `S`, the
-//! older files lose every point past `S` (rewritten atomically), and a record cut short by a
-//! kill; a file left with no data (a process that failed at once) is removed.
+//! older files lose every point past `S` (rewritten atomically), the points at `S` of the work
+//! the resume redoes ([`crate::pending`]), and a record cut short by a kill; a file left with
+//! no data (a process that failed at once) is removed.
 //!
 //! A file is a sequence of TFRecords (`u64` length, `u32` checksum of it, the bytes, `u32`
 //! checksum of them), each an `Event` protobuf whose field 2 is the step and field 5 a
@@ -31,8 +32,9 @@ pub fn remove_this_process(run: &Path) {
     }
 }
 
-/// Drops the points logged after environment step `last_step` from every event file in `run`.
-pub fn cut_after(run: &Path, last_step: u64) -> anyhow::Result<()> {
+/// Drops the points logged after environment step `last_step` from every event file in `run`,
+/// and those at `last_step` whose tags are all among `redone` (logged again by the resume).
+pub fn cut_after(run: &Path, last_step: u64, redone: &[&str]) -> anyhow::Result<()> {
     let entries =
         std::fs::read_dir(run).with_context(|| format!("cannot read `{}`", run.display()))?;
     for entry in entries.filter_map(Result::ok) {
@@ -42,7 +44,7 @@ pub fn cut_after(run: &Path, last_step: u64) -> anyhow::Result<()> {
         let path = entry.path();
         let bytes =
             std::fs::read(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
-        let (kept, has_data) = keep_until(&bytes, last_step);
+        let (kept, has_data) = keep_until(&bytes, last_step, redone);
         if !has_data {
             std::fs::remove_file(&path)
                 .with_context(|| format!("cannot remove `{}`", path.display()))?;
@@ -53,9 +55,9 @@ pub fn cut_after(run: &Path, last_step: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The records of `bytes` up to `last_step` (and any it cannot read, untouched), and whether
-/// one of them holds data.
-fn keep_until(bytes: &[u8], last_step: u64) -> (Vec<u8>, bool) {
+/// The records of `bytes` up to `last_step` but those at `last_step` tagged only with
+/// `redone` (and any it cannot read, untouched), and whether one of them holds data.
+fn keep_until(bytes: &[u8], last_step: u64, redone: &[&str]) -> (Vec<u8>, bool) {
     let (mut kept, mut has_data) = (Vec::with_capacity(bytes.len()), false);
     let mut rest = bytes;
     while rest.len() >= 12 {
@@ -68,43 +70,68 @@ fn keep_until(bytes: &[u8], last_step: u64) -> (Vec<u8>, bool) {
         }
         let (record, tail) = rest.split_at(total);
         let event = read_event(&record[12..total - 4]);
-        if event.is_none_or(|(step, _)| step <= last_step) {
+        let keep = event.as_ref().is_none_or(|e| {
+            let is_redone = !e.tags.is_empty()
+                && e.tags
+                    .iter()
+                    .all(|t| t.is_some_and(|t| redone.contains(&t)));
+            e.step < last_step || (e.step == last_step && !is_redone)
+        });
+        if keep {
             kept.extend_from_slice(record);
-            has_data |= event.is_none_or(|(_, data)| data);
+            has_data |= event.is_none_or(|e| e.has_data());
         }
         rest = tail;
     }
     (kept, has_data)
 }
 
-/// An `Event`'s step and whether it holds data (a summary other than the config's); `None` if
-/// it does not parse.
-fn read_event(data: &[u8]) -> Option<(u64, bool)> {
-    let (mut step, mut has_data) = (0, false);
+/// What the cut reads of an `Event`: its step and the tags of its summary's values.
+struct Event<'a> {
+    step: u64,
+    /// One per value; `None` for a value without a tag, or one not UTF-8.
+    tags: Vec<Option<&'a str>>,
+}
+
+impl Event<'_> {
+    /// Whether it holds data: a value other than the config's.
+    fn has_data(&self) -> bool {
+        let config = [CONFIG_TAG, SESSION_START_INFO_TAG];
+        self.tags
+            .iter()
+            .any(|t| !t.is_some_and(|t| config.contains(&t)))
+    }
+}
+
+/// An `Event`'s step and the tags of its summary (field 5); `None` if it does not parse.
+fn read_event(data: &[u8]) -> Option<Event<'_>> {
+    let mut event = Event {
+        step: 0,
+        tags: Vec::new(),
+    };
     for (field, value) in fields(data)? {
         match (field, value) {
-            (2, Field::Varint(v)) => step = v,
-            (5, Field::Bytes(summary)) => has_data |= holds_data(summary)?,
+            (2, Field::Varint(v)) => event.step = v,
+            (5, Field::Bytes(summary)) => event.tags.extend(summary_tags(summary)?),
             _ => {}
         }
     }
-    Some((step, has_data))
+    Some(event)
 }
 
-/// Whether a `Summary` holds a value (field 1) whose tag (its field 1) is not the config's.
-fn holds_data(summary: &[u8]) -> Option<bool> {
-    let config = [CONFIG_TAG.as_bytes(), SESSION_START_INFO_TAG.as_bytes()];
-    let mut data = false;
+/// The tag (field 1) of each value (field 1) of a `Summary`.
+fn summary_tags(summary: &[u8]) -> Option<Vec<Option<&str>>> {
+    let mut tags = Vec::new();
     for (field, value) in fields(summary)? {
         if let (1, Field::Bytes(value)) = (field, value) {
             let tag = fields(value)?.into_iter().find_map(|f| match f {
-                (1, Field::Bytes(tag)) => Some(tag),
+                (1, Field::Bytes(tag)) => std::str::from_utf8(tag).ok(),
                 _ => None,
             });
-            data |= !tag.is_some_and(|t| config.contains(&t));
+            tags.push(tag);
         }
     }
-    Some(data)
+    Some(tags)
 }
 
 /// One field of a protobuf message: a varint, or length-delimited bytes (fixed-width fields
@@ -206,20 +233,23 @@ mod tests {
         let cut = &record(500, true)[..20];
         let file = [&header[..], &early, &late, cut].concat();
         assert_eq!(
-            keep_until(&file, 300),
+            keep_until(&file, 300, &[]),
             ([&header[..], &early].concat(), true)
         );
         assert_eq!(
-            keep_until(&file, 1 << 41),
+            keep_until(&file, 1 << 41, &[]),
             ([&header[..], &early, &late].concat(), true)
         );
-        assert_eq!(keep_until(&file, 99), (header.clone(), false));
+        assert_eq!(keep_until(&file, 99, &[]), (header.clone(), false));
         // A file holding the config alone holds no data.
         let config = config_record(&[CONFIG_TAG, SESSION_START_INFO_TAG]);
         let with_config = [&header[..], &config].concat();
-        assert_eq!(keep_until(&with_config, 0), (with_config.clone(), false));
+        assert_eq!(
+            keep_until(&with_config, 0, &[]),
+            (with_config.clone(), false)
+        );
         let both = [&with_config[..], &config_record(&[CONFIG_TAG, "loss"])].concat();
-        assert_eq!(keep_until(&both, 0), (both.clone(), true));
+        assert_eq!(keep_until(&both, 0, &[]), (both.clone(), true));
         // What does not parse as an event is kept as it is.
         let odd = [
             header.clone(),
@@ -228,6 +258,30 @@ mod tests {
             ],
         ]
         .concat();
-        assert_eq!(keep_until(&odd, 0).0, odd);
+        assert_eq!(keep_until(&odd, 0, &[]).0, odd);
+    }
+
+    #[test]
+    fn points_at_the_checkpoint_go_only_when_all_their_tags_are_redone() {
+        let at = |tags: &[&str]| {
+            let mut r = config_record(tags);
+            // config_record's step is 0; these lie at step 5: rewrite the varint.
+            let event_start = 12;
+            assert_eq!(r[event_start..event_start + 2], [0x10, 0]);
+            r[event_start + 1] = 5;
+            r
+        };
+        let eval = at(&["eval/ep_rew_mean"]);
+        let train = at(&["train/loss"]);
+        let mixed = at(&["eval/regret", "train/loss"]);
+        let before = [record(4, true), config_record(&["eval/ep_rew_mean"])].concat();
+        let file = [&before[..], &eval, &train, &mixed].concat();
+        let redone = ["eval/ep_rew_mean", "eval/regret"];
+        assert_eq!(
+            keep_until(&file, 5, &redone),
+            ([&before[..], &train, &mixed].concat(), true)
+        );
+        // Before the checkpoint's step nothing goes, whatever its tags.
+        assert_eq!(keep_until(&file, 6, &redone), (file.clone(), true));
     }
 }

@@ -13,6 +13,7 @@ mod memory;
 mod out_of_memory;
 mod output;
 mod overrides;
+mod pending;
 mod pictures;
 mod progress;
 mod records;

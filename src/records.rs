@@ -65,11 +65,18 @@ impl Appender {
 
 impl Records {
     /// Opens the records of `run` to continue after environment step `from_step` (0 for a
-    /// fresh run): rows past it are cut first.
-    pub fn open(run: &Path, from_step: u64) -> anyhow::Result<Self> {
+    /// fresh run): rows past it are cut first, and with `redo_evaluation` the evaluation at it
+    /// too (the resume does it again: [`crate::pending`]).
+    pub fn open(run: &Path, from_step: u64, redo_evaluation: bool) -> anyhow::Result<Self> {
+        let evaluations_to = match redo_evaluation {
+            true => from_step.saturating_sub(1),
+            false => from_step,
+        };
         let mut offset: f64 = 0.0;
-        for (name, step_column) in [(EPISODES, 3), (EVALUATIONS, 1)] {
-            let kept_t = cut_after(&run.join(name), step_column, from_step)?;
+        for (name, step_column, last_step) in
+            [(EPISODES, 3, from_step), (EVALUATIONS, 1, evaluations_to)]
+        {
+            let kept_t = cut_after(&run.join(name), step_column, last_step)?;
             offset = offset.max(kept_t);
         }
         Ok(Self {

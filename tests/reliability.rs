@@ -271,6 +271,73 @@ fn a_signal_stops_a_long_evaluation() {
     assert_eq!(checkpoints(&run), ["00000001"]);
 }
 
+/// The rows of a run's `evaluations.csv` without the seconds column (`t`, wall time).
+fn evaluation_rows(run: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(run.join("evaluations.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut fields: Vec<String> = l.split(',').map(str::to_string).collect();
+            fields.remove(2);
+            fields
+        })
+        .collect()
+}
+
+/// A stop during a held-out evaluation, the run's last one included, leaves the run
+/// unfinished and resumable: the resume does the evaluation that update left undone, so the
+/// records and the best checkpoint equal those of a run never stopped.
+#[test]
+fn a_stop_during_an_evaluation_is_redone_by_the_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), BANDIT, PLASTIC);
+    // 12 updates, a checkpoint every 2; evaluations at the last update alone, or at 6 and 12.
+    for (case, eval_every, checkpoint_before) in [("last", 100, "00000010"), ("mid", 6, "00000004")]
+    {
+        let every = format!("log.eval_every={eval_every}");
+        let straight = dir.path().join(format!("straight-{case}"));
+        train(&config, &straight, &["--set", &every]);
+        let run = dir.path().join(format!("stopped-{case}"));
+        // That evaluation would take hours: the stop lands in it.
+        let child = start_training(
+            dir.path(),
+            &config,
+            &run,
+            &[&every, "log.eval_episodes=100000000"],
+        );
+        wait_for(&run.join("checkpoints").join(checkpoint_before));
+        std::thread::sleep(Duration::from_millis(1000));
+        signal(&child, "TERM");
+        let out = output_within(child, Duration::from_secs(20));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{case}: {stderr}");
+        assert!(!run.join("done.json").exists(), "{case}: {stderr}");
+        set_in_run_config(&run, "eval_episodes", "8");
+        let out = plastic()
+            .args(["resume", run.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_succeeded(&out);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("left undone"), "{case}: {stderr}");
+        assert!(run.join("done.json").exists(), "{case}");
+        assert_eq!(evaluation_rows(&run), evaluation_rows(&straight), "{case}");
+        assert_eq!(
+            scalars(&run, tags::eval::EP_REW_MEAN),
+            scalars(&straight, tags::eval::EP_REW_MEAN),
+            "{case}"
+        );
+        for name in ["state.safetensors", "progress.json"] {
+            assert!(
+                file(&run, "00000012", name) == file(&straight, "00000012", name),
+                "{case}: {name} differs from the uninterrupted run's"
+            );
+        }
+        let best = |run: &Path| std::fs::read_dir(run.join("best")).unwrap().count();
+        assert_eq!(best(&run), best(&straight), "{case}");
+    }
+}
+
 /// libtorch's sums depend on the thread count: a resume keeps the count the run was trained
 /// with (`run.threads = 0`), or warns that numbers will differ (another explicit count).
 #[test]
@@ -714,6 +781,16 @@ fn a_cut_off_run_config_is_refused_with_the_missing_keys() {
             && msg.contains("optim.lr")
             && msg.contains("log.every")
             && msg.contains("checkpoints/00000012/config.toml"),
+        "{msg}"
+    );
+    // Cut inside a section, before a key that has no default: the same message, not the
+    // parser's complaint about the key.
+    let env = text.find("[env]").unwrap();
+    let num_envs = env + text[env..].find("num_envs").unwrap();
+    std::fs::write(&path, &text[..num_envs]).unwrap();
+    let msg = failure_message(plastic().args(["resume", run.to_str().unwrap()]));
+    assert!(
+        msg.contains("config.toml` lacks") && msg.contains("env.num_envs"),
         "{msg}"
     );
 }

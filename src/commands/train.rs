@@ -7,6 +7,7 @@ use crate::config::{ConfigEdit, ExperimentConfig};
 use crate::durable::{folder_of, is_disk_full};
 use crate::interrupt::{self, EXIT_INTERRUPTED};
 use crate::output::plus_minus;
+use crate::pending::Pending;
 use crate::progress::Pace;
 use crate::records::Records;
 use crate::run_dir::{shell_word, RunDir};
@@ -70,9 +71,10 @@ pub fn resume(args: &ResumeArgs) -> anyhow::Result<Ended> {
 }
 
 fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
-    let mut config = run.config()?;
     let newest = checkpoint::newest_good(&run.path)?;
-    ensure_whole(run, &config, newest.as_ref())?;
+    // Before the config is read: cut off, it may not read, or read with defaults.
+    ensure_whole(run, newest.as_ref())?;
+    let mut config = run.config()?;
     if let Some(d) = args.device {
         config.run.device = d;
     }
@@ -118,7 +120,9 @@ fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
     trainer
         .restore(&loaded.checkpoint.snapshot)
         .with_context(|| format!("resuming from `{}`", loaded.checkpoint.path.display()))?;
-    if trainer.is_done() {
+    // A run stopped during its last update's evaluation is done once the resume has done it.
+    let left_undone = Pending::at(&run.path, trainer.progress().updates)?.is_some();
+    if trainer.is_done() && !left_undone {
         let trained = trainer.progress().env_steps;
         match args.total_steps {
             Some(steps) => anyhow::bail!(
@@ -159,22 +163,19 @@ fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
 
 /// Refuses a run `config.toml` that lacks keys plastic wrote into it: cut off (by a full disk,
 /// or an editor's crash), it would resume with defaults the user never chose.
-fn ensure_whole(
-    run: &RunDir,
-    config: &ExperimentConfig,
-    newest: Option<&checkpoint::Loaded>,
-) -> anyhow::Result<()> {
+fn ensure_whole(run: &RunDir, newest: Option<&checkpoint::Loaded>) -> anyhow::Result<()> {
     let path = run.path.join(crate::run_dir::CONFIG);
     // The checkpoint's copy, written by the same version, is the reference where there is one.
     let (expected, source) = match newest {
-        Some(c) => (
-            ExperimentConfig::keys_in_file(&c.checkpoint.path.join(crate::run_dir::CONFIG))?,
-            format!(
-                "`{}`",
-                c.checkpoint.path.join(crate::run_dir::CONFIG).display()
-            ),
+        Some(c) => {
+            let copy = c.checkpoint.path.join(crate::run_dir::CONFIG);
+            let keys = ExperimentConfig::keys_in_text(&c.checkpoint.config, &copy)?;
+            (keys, format!("`{}`", copy.display()))
+        }
+        None => (
+            run.config()?.keys(),
+            "a config of `plastic train`".to_string(),
         ),
-        None => (config.keys(), "a config of `plastic train`".to_string()),
     };
     let present = ExperimentConfig::keys_in_file(&path)?;
     let missing: Vec<String> = expected
@@ -338,13 +339,21 @@ fn drive_logged(
         config.a2c.bptt.name()
     );
     run.mark_unfinished()?;
-    // What a process killed after its last checkpoint logged is logged again from here.
-    event_files::cut_after(&run.path, trainer.progress().env_steps)?;
+    let pending = Pending::at(&run.path, trainer.progress().updates)?;
+    let redone = |redo: &Redo| pending.as_ref().is_some_and(|p| p.holds(redo.name));
+    // What a process killed after its last checkpoint logged is logged again from here, and
+    // what the checkpoint's update left undone is done again.
+    let redone_tags: Vec<&str> = REDOABLE
+        .iter()
+        .filter(|r| redone(r))
+        .flat_map(|r| r.tags.iter().copied())
+        .collect();
+    event_files::cut_after(&run.path, trainer.progress().env_steps, &redone_tags)?;
     let mut tb = TensorBoard::new(&run.path);
     // What produced the event files, in them: the resolved config (again after a resume,
     // which may have tuned it).
     tb.config(trainer.progress().env_steps, &config.hparams());
-    let mut records = Records::open(&run.path, trainer.progress().env_steps)?;
+    let mut records = Records::open(&run.path, trainer.progress().env_steps, redone(&EVALUATION))?;
     let env = config.env.id.env();
     let log = &config.log;
     // `log.animation_every` was checked to fit the environment with the config.
@@ -370,7 +379,9 @@ fn drive_logged(
     let mut periodic = [
         Periodic::new(log.every, |t| {
             let p = t.trainer.progress();
-            t.stats.log(p, t.tb);
+            if let Some(stats) = t.stats {
+                stats.log(p, t.tb);
+            }
             let sps = (p.env_steps - last_steps) as f64 / last_time.elapsed().as_secs_f64();
             t.tb.scalar(tags::time::SPS, p.env_steps, sps);
             (last_time, last_steps) = (Instant::now(), p.env_steps);
@@ -387,15 +398,15 @@ fn drive_logged(
                     p.mean_return().map_or("-".into(), |r| format!("{r:.3}"))
                 );
             }
-            Ok(())
+            Ok(true)
         }),
         Periodic::new(log.histograms_every, |t| {
             t.trainer.log_parameters(t.tb);
-            Ok(())
+            Ok(true)
         }),
-        Periodic::new(log.eval_every, |t| {
+        Periodic::redoable(EVALUATION, log.eval_every, |t| {
             let Some(stats) = evaluate(t.trainer, config, env, t.tb, t.records)? else {
-                return Ok(());
+                return Ok(false);
             };
             let p = t.trainer.progress();
             let score = stats.episode_return;
@@ -432,21 +443,61 @@ fn drive_logged(
                     log.eval_target, score.mean, p.updates
                 )));
             }
-            Ok(())
+            Ok(true)
         }),
-        Periodic::new(log.images_every, |t| images(t.trainer, config, env, t.tb)).unless_stopping(),
-        Periodic::new(log.animation_every, |t| match animation_format {
-            Some(format) => animation(t.trainer, config, env, &run.path, format),
-            None => Ok(()),
-        })
-        .unless_stopping(),
+        Periodic::redoable(IMAGES, log.images_every, |t| {
+            images(t.trainer, config, env, t.tb).map(|()| true)
+        }),
+        Periodic::redoable(ANIMATION, log.animation_every, |t| match animation_format {
+            Some(format) => animation(t.trainer, config, env, &run.path, format).map(|()| true),
+            None => Ok(true),
+        }),
         Periodic::new(log.checkpoint_every, |t| {
-            save(t.trainer, t.tb, t.records).map(drop)
+            save(t.trainer, t.tb, t.records).map(|_| true)
         }),
     ];
+    if let Some(p) = &pending {
+        say(
+            &bar,
+            &format!(
+                "doing what update {} left undone when it was stopped: {}",
+                p.update,
+                p.work.join(", ")
+            ),
+        );
+        let mut after = AfterUpdate {
+            trainer: &trainer,
+            stats: None,
+            tb: &mut tb,
+            records: &mut records,
+            run: &run.path,
+        };
+        for work in periodic
+            .iter_mut()
+            .filter(|w| w.redo.is_some_and(|r| redone(&r)))
+        {
+            work.now(&mut after)?;
+        }
+        if !interrupt::requested() {
+            tb.flush();
+            records.sync()?;
+            Pending::clear(&run.path)?;
+        }
+    }
     let mut exploding = ExplodingUpdates::default();
-    while !trainer.is_done() {
-        if interrupt::requested() {
+    loop {
+        if let Some(why) = reached.take() {
+            // Stopped early, as finished: the checkpoint holds the weights that reached it.
+            let path = save(&trainer, &mut tb, &mut records)?;
+            bar.abandon();
+            eprintln!("{why}; training stops here, checkpoint {}", path.display());
+            break;
+        }
+        let u = trainer.progress().updates;
+        // A stop after the last update is a stop only if that update left work undone.
+        let stop =
+            interrupt::requested() && !(trainer.is_done() && !Pending::left_at(&run.path, u));
+        if stop {
             let path = save(&trainer, &mut tb, &mut records)?;
             bar.abandon();
             eprintln!(
@@ -456,6 +507,9 @@ fn drive_logged(
                 shell_word(&run.path)
             );
             return Ok(Ended::Stopped);
+        }
+        if trainer.is_done() {
+            break;
         }
         let stats = match trainer.update() {
             Ok(s) => s,
@@ -486,21 +540,15 @@ fn drive_logged(
         records.episodes(&stats.episodes, p.env_steps)?;
         let mut after = AfterUpdate {
             trainer: &trainer,
-            stats: &stats,
+            stats: Some(&stats),
             tb: &mut tb,
             records: &mut records,
+            run: &run.path,
         };
         for work in &mut periodic {
             work.run(u, finished, &mut after)?;
         }
         bar.set_position(p.env_steps);
-        if let Some(why) = reached.take() {
-            // Stopped early, as finished: the checkpoint holds the weights that reached it.
-            let path = save(&trainer, &mut tb, &mut records)?;
-            bar.abandon();
-            eprintln!("{why}; training stops here, checkpoint {}", path.display());
-            break;
-        }
     }
     bar.finish();
     let p = trainer.progress();
@@ -572,34 +620,67 @@ pub const ANIMATIONS: &str = "animations";
 /// the last one.
 struct Periodic<'w> {
     every: u64,
-    /// Left out once a stop is asked for: the checkpoint the stop saves comes first.
-    unless_stopping: bool,
+    /// For work on the model alone, which a stop leaves to the resume: `None` for work on the
+    /// update (its statistics, the checkpoint), which is never left.
+    redo: Option<Redo>,
     work: Work<'w>,
 }
 
-type Work<'w> = Box<dyn FnMut(&mut AfterUpdate<'_>) -> anyhow::Result<()> + 'w>;
+/// Work that a stop leaves undone for the resume to do ([`Pending`]): its name there and the
+/// TensorBoard tags it logs under.
+#[derive(Clone, Copy)]
+struct Redo {
+    name: &'static str,
+    tags: &'static [&'static str],
+}
+
+const EVALUATION: Redo = Redo {
+    name: "evaluation",
+    tags: &[tags::eval::EP_REW_MEAN, tags::eval::REGRET],
+};
+const IMAGES: Redo = Redo {
+    name: "images",
+    tags: &pictures::TENSORBOARD_TAGS,
+};
+const ANIMATION: Redo = Redo {
+    name: "animation",
+    tags: &[],
+};
+const REDOABLE: [Redo; 3] = [EVALUATION, IMAGES, ANIMATION];
+
+/// `Ok(false)`: given up for a stop.
+type Work<'w> = Box<dyn FnMut(&mut AfterUpdate<'_>) -> anyhow::Result<bool> + 'w>;
 
 /// What periodic work has at hand after an update.
 struct AfterUpdate<'a> {
     trainer: &'a Trainer,
-    stats: &'a UpdateStats,
+    /// `None` when a resume redoes the work an update left.
+    stats: Option<&'a UpdateStats>,
     tb: &'a mut TensorBoard,
     records: &'a mut Records,
+    run: &'a Path,
 }
 
 impl<'w> Periodic<'w> {
-    fn new(every: u64, work: impl FnMut(&mut AfterUpdate<'_>) -> anyhow::Result<()> + 'w) -> Self {
+    fn new(
+        every: u64,
+        work: impl FnMut(&mut AfterUpdate<'_>) -> anyhow::Result<bool> + 'w,
+    ) -> Self {
         Self {
             every,
-            unless_stopping: false,
+            redo: None,
             work: Box::new(work),
         }
     }
 
-    fn unless_stopping(self) -> Self {
+    fn redoable(
+        redo: Redo,
+        every: u64,
+        work: impl FnMut(&mut AfterUpdate<'_>) -> anyhow::Result<bool> + 'w,
+    ) -> Self {
         Self {
-            unless_stopping: true,
-            ..self
+            redo: Some(redo),
+            ..Self::new(every, work)
         }
     }
 
@@ -610,11 +691,23 @@ impl<'w> Periodic<'w> {
         finished: bool,
         after: &mut AfterUpdate<'_>,
     ) -> anyhow::Result<()> {
-        let due = update.is_multiple_of(self.every) || finished;
-        if due && !(self.unless_stopping && interrupt::requested()) {
-            (self.work)(after)?;
+        match update.is_multiple_of(self.every) || finished {
+            true => self.now(after),
+            false => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Does the work now. Redoable work is not started once a stop is asked for (the
+    /// checkpoint the stop saves comes first); left or given up, it is named for the resume.
+    fn now(&mut self, after: &mut AfterUpdate<'_>) -> anyhow::Result<()> {
+        let Some(redo) = self.redo else {
+            return (self.work)(after).map(drop);
+        };
+        if !interrupt::requested() && (self.work)(after)? {
+            return Ok(());
+        }
+        let p = after.trainer.progress();
+        Pending::leave(after.run, p.updates, p.env_steps, redo.name)
     }
 }
 

@@ -41,6 +41,17 @@ pub fn bandit_episode(
     bandits::record(bandit?.as_mut(), &mut policy, seed).map(Some)
 }
 
+/// Every tag [`tensorboard_pictures`] may log under.
+pub const TENSORBOARD_TAGS: [&str; 4] = {
+    use plastic_agents::metrics::tags;
+    [
+        tags::maze::VISITS,
+        tags::maze::PATH,
+        tags::bandit::PULLS,
+        tags::plasticity::HEBB,
+    ]
+};
+
 /// The pictures TensorBoard shows for `env`, by tag, from episodes seeded with `seed`.
 pub fn tensorboard_pictures(
     ac: &ActorCritic,
