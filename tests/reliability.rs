@@ -101,7 +101,7 @@ fn file(run: &Path, checkpoint: &str, name: &str) -> Vec<u8> {
 /// Hundreds of SIGKILLs at random instants of starting, training, evaluating, writing
 /// checkpoints and pruning them, with `eval` reading the run meanwhile: every eval finds a
 /// complete checkpoint, every resume goes on, nothing is left behind, and the run ends with
-/// the very numbers of a run that was never interrupted.
+/// the very numbers and evaluations of a run that was never interrupted.
 #[test]
 fn kills_at_random_instants_lose_nothing_and_change_no_number() {
     const KILLS: usize = 200;
@@ -189,6 +189,12 @@ fn kills_at_random_instants_lose_nothing_and_change_no_number() {
                 "round {round}: {name} differs from the uninterrupted run's"
             );
         }
+        // Evaluations that kills or stops cut short were done again, once each.
+        assert_eq!(
+            evaluation_rows(&run),
+            evaluation_rows(&straight),
+            "round {round}"
+        );
     }
     eprintln!("{kills} kills ({during_saving} after checkpoints were written), {evals} evals");
     assert!(during_saving > KILLS / 10, "{during_saving} of {kills}");

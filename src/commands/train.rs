@@ -495,8 +495,7 @@ fn drive_logged(
         }
         let u = trainer.progress().updates;
         // A stop after the last update is a stop only if that update left work undone.
-        let stop =
-            interrupt::requested() && !(trainer.is_done() && !Pending::left_at(&run.path, u));
+        let stop = interrupt::requested() && (!trainer.is_done() || Pending::left_at(&run.path, u));
         if stop {
             let path = save(&trainer, &mut tb, &mut records)?;
             bar.abandon();
