@@ -1,4 +1,4 @@
-"""Speed of the Python package (README, "Python"): environment steps per second of
+"""Speed of the Python package (docs/python.md, "Speed"): environment steps per second of
 ``plastic.make_vec("maze", B)`` driven from Python with random numpy actions, and ``predict``
 calls per second of a Backpropamine agent (configs/maze-backpropamine-simple.toml's core:
 plastic RNN, H 100, simple neuromodulation) next to the same network's step written in PyTorch.

@@ -2,7 +2,7 @@
 # Builds the Python package `plastic` (python/: the pyo3 extension module and its Python code)
 # with maturin and installs it into plastic's Python environment. Run it through
 # scripts/with-env.sh (`make build` and `make test` do). The wheel is left in target/wheels/
-# for other virtual environments with the same torch (see README).
+# for other virtual environments with the same torch (see docs/python.md).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 : "${VIRTUAL_ENV:?run this through scripts/with-env.sh}"

@@ -36,7 +36,7 @@ def _check_torch() -> None:
             f"plastic was built against torch {TORCH_VERSION} and this environment has torch "
             f"{installed}. The extension runs on the libtorch of the torch installed next to it, "
             f"whose binary interface changes between releases: install torch=={TORCH_VERSION} "
-            f"here, or build plastic against this torch (see the README)."
+            f"here, or build plastic against this torch (see docs/python.md)."
         )
 
 
