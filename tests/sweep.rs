@@ -380,15 +380,18 @@ fn a_run_trained_elsewhere_holds_a_place_and_is_trained_once_free() {
     assert!(stderr.contains("another plastic process"), "{stderr}");
     assert!(!held.join("error.txt").exists());
     // One place is the held run's: one worker at a time until the others are done.
+    let mut most = 0;
     while !RUNS[1..]
         .iter()
         .all(|r| sweep.join(r).join("done.json").exists())
     {
         let workers = workers_of(&sweep);
         assert!(workers.len() <= 1, "{} workers with 2 jobs", workers.len());
+        most = most.max(workers.len());
         assert!(start.elapsed() < Duration::from_secs(120));
         std::thread::sleep(Duration::from_millis(20));
     }
+    assert_eq!(most, 1, "no worker seen in /proc");
     std::thread::sleep(Duration::from_millis(600));
     assert!(
         pool.try_wait().unwrap().is_none(),
@@ -439,12 +442,12 @@ fn send(pid: i32, signal: libc::c_int) {
 fn sweep_kills_at_random_instants_leave_no_worker_and_change_no_number() {
     const KILLS: usize = 50;
     // How long a worker may take to save and exit once its pool is gone.
-    const GRACE: Duration = Duration::from_secs(5);
+    const GRACE: Duration = Duration::from_secs(3);
     let dir = tempfile::tempdir().unwrap();
     tiny_config(dir.path(), BANDIT, PLASTIC);
     // Runs of a few seconds each: long enough that a worker left training would outlive the
     // grace.
-    let steps = 60_000;
+    let steps = 20_000;
     let reference = sweep_file(dir.path(), "reference", steps, "");
     plastic()
         .current_dir(dir.path())
@@ -454,7 +457,7 @@ fn sweep_kills_at_random_instants_leave_no_worker_and_change_no_number() {
         .success();
     sweep_file(dir.path(), "k", steps, "");
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(27);
-    let (mut kills, mut of_workers, mut pairs, mut rounds) = (0, 0, 0, 0);
+    let (mut kills, mut of_workers, mut pairs, mut rounds, mut most) = (0, 0, 0, 0, 0);
     while kills < KILLS {
         let root = dir.path().join(format!("round-{rounds}"));
         let sweep = root.join("k");
@@ -473,11 +476,23 @@ fn sweep_kills_at_random_instants_leave_no_worker_and_change_no_number() {
             let mut stopped_alone = false;
             // Until the pool is stopped or killed, or ends by itself.
             while kills < KILLS {
-                let until = Instant::now() + Duration::from_millis(rng.random_range(50..1500));
+                // A fifth of the kills land in the pool's start-up (about a second), the rest
+                // once workers train.
+                let started = Instant::now();
+                let wait_for_workers = rng.random_bool(0.8);
+                while wait_for_workers
+                    && workers_of(&sweep).is_empty()
+                    && pool.try_wait().unwrap().is_none()
+                {
+                    assert!(started.elapsed() < Duration::from_secs(60), "no worker started");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let until = Instant::now() + Duration::from_millis(rng.random_range(0..600));
                 while Instant::now() < until && pool.try_wait().unwrap().is_none() {
                     let workers = workers_of(&sweep);
                     assert!(workers.len() <= 2, "{} workers with 2 jobs", workers.len());
-                    std::thread::sleep(Duration::from_millis(10));
+                    most = most.max(workers.len());
+                    std::thread::sleep(Duration::from_millis(50));
                 }
                 if pool.try_wait().unwrap().is_some() {
                     break;
@@ -549,6 +564,7 @@ fn sweep_kills_at_random_instants_leave_no_worker_and_change_no_number() {
         }
     }
     eprintln!("{kills} kills ({of_workers} of workers, {pairs} double signals), {rounds} rounds");
+    assert_eq!(most, 2, "never 2 workers seen in /proc");
 }
 
 /// Writes a run folder whose held-out evaluations end at `scores` ... as `compare` reads it.
