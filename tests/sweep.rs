@@ -442,7 +442,7 @@ fn send(pid: i32, signal: libc::c_int) {
 fn sweep_kills_at_random_instants_leave_no_worker_and_change_no_number() {
     const KILLS: usize = 50;
     // How long a worker may take to save and exit once its pool is gone.
-    const GRACE: Duration = Duration::from_secs(3);
+    const GRACE: Duration = Duration::from_secs(5);
     let dir = tempfile::tempdir().unwrap();
     tiny_config(dir.path(), BANDIT, PLASTIC);
     // Runs of a few seconds each: long enough that a worker left training would outlive the
