@@ -251,6 +251,9 @@ pub struct BenchEnvArgs {
     pub json: bool,
 }
 
+/// Where sweeps go unless `--out` says otherwise.
+pub const DEFAULT_OUT: &str = "runs";
+
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct SweepArgs {
@@ -268,7 +271,7 @@ pub struct SweepArgs {
     #[arg(long, value_enum, default_value = "local")]
     pub backend: Backend,
     /// Folder the sweep's folder goes in.
-    #[arg(long, default_value = "runs")]
+    #[arg(long, default_value = DEFAULT_OUT)]
     pub out: PathBuf,
     /// SLURM partition (default: the sweep file's `slurm.partition`, else the cluster's).
     #[arg(long)]

@@ -1,11 +1,15 @@
 //! Stop requests: Ctrl-C, and SIGTERM and SIGHUP (what `kill`, a closed terminal or a
 //! scheduler's cancel sends). The first asks the training loop to save a checkpoint and
-//! stop, and makes a long evaluation give up within a step; a second exits at once.
+//! stop, and makes a long evaluation give up within a step; a second exits at once (and
+//! kills the [`children`], so that none trains on).
 //! SIGUSR1 is SLURM's warning that the time limit is near (`sbatch --signal`): a stop too,
 //! after which a sweep task requeues itself.
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Processes that exit with this one on a second signal: a sweep's workers.
+static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 static TIME_LIMIT: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_time_limit(_: libc::c_int) {
@@ -22,6 +26,12 @@ pub fn install() {
     let installed = ctrlc::set_handler(|| {
         if STOP.swap(true, Ordering::SeqCst) {
             eprintln!("\ninterrupted again: exiting now; the last checkpoint is intact");
+            // Each child's files are written atomically too, so it may stop at any instant;
+            // it must not train on after this process is gone (its parent-death signal
+            // would only ask it to save first).
+            for &pid in children().iter() {
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
             // `_exit`, not `exit`: exit handlers and C++ static destructors would run while
             // libtorch's threads are still working, and crash. Every file of the run is
             // written atomically, so nothing is left half-done.
@@ -34,6 +44,13 @@ pub fn install() {
     }
     let handler = on_time_limit as extern "C" fn(libc::c_int) as libc::sighandler_t;
     unsafe { libc::signal(libc::SIGUSR1, handler) };
+}
+
+/// The child processes that a second signal kills before this process exits. The caller
+/// keeps the list current while holding the guard: a process reaped (its id free for reuse)
+/// must be gone from it before the guard is dropped.
+pub fn children() -> MutexGuard<'static, Vec<u32>> {
+    CHILDREN.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Whether the stop came from the time-limit warning (SIGUSR1).

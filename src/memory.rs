@@ -1,6 +1,7 @@
 //! Checking a run's sizes against the memory this machine has, before allocating: a one-line
 //! error that names the keys, instead of an abort or the kernel's out-of-memory killer.
-use plastic_agents::a2c::MemoryNeed;
+use crate::config::ExperimentConfig;
+use plastic_agents::a2c::{training_needs, MemoryNeed};
 use plastic_envs::EnvSpec;
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -27,6 +28,19 @@ pub fn ensure_fits(needs: &[MemoryNeed], lower: &str) -> anyhow::Result<()> {
         size(total),
         size(available),
         listed.join(", ")
+    )
+}
+
+/// Refuses `config` when training it needs more memory than this machine has now: checked by
+/// every start of a run, and by a sweep for each of its runs before it creates any.
+pub fn ensure_training_fits(config: &ExperimentConfig) -> anyhow::Result<()> {
+    let spec = config.env.id.env().build(1)?.spec().clone();
+    let mut needs = training_needs(&config.trainer(), &spec, config.env.num_envs)?;
+    let evaluations = config.log.eval_episodes;
+    needs.push(episode_records(evaluations, "log.eval_episodes ="));
+    ensure_fits(
+        &needs,
+        "env.num_envs, core.hidden, a2c.rollout_len or log.eval_episodes",
     )
 }
 

@@ -1,4 +1,5 @@
 //! Printing results either for people or, with `--json`, as one JSON object for scripts.
+use anyhow::Context;
 use plastic_envs::rollout::{Interval, Report};
 use serde::Serialize;
 
@@ -15,12 +16,23 @@ pub fn emit<T: Serialize>(
     value: &T,
     human: impl FnOnce() -> String,
 ) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string(value)?);
-    } else {
-        println!("{}", human());
+    let text = match json {
+        true => serde_json::to_string(value)?,
+        false => human(),
+    };
+    print_line(&text)
+}
+
+/// Writes `text` and a newline to the standard output. A reader that closed the pipe
+/// (`| head`) wants no more, which ends the output quietly: commands that handle stop
+/// signals ignore SIGPIPE, where `println!` would panic.
+fn print_line(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written.context("cannot write to the standard output"),
     }
-    Ok(())
 }
 
 /// A [`Report`] as `plastic rollout` and `plastic eval` print it: a heading, one row per

@@ -42,6 +42,9 @@ fn for_training(err: &TrainError) -> Option<&'static str> {
         TrainError::NoEpisodeLength { .. } => {
             Some("set a2c.rollout_len to a number of steps (e.g. 128)")
         }
+        TrainError::Counters { .. } => {
+            Some("delete that checkpoint folder to resume from the one before it")
+        }
         _ => None,
     }
 }

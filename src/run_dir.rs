@@ -32,6 +32,23 @@ pub fn shell_word(path: &Path) -> String {
     shlex::try_quote(&text).map_or_else(|_| text.to_string(), |q| q.into_owned())
 }
 
+/// Another process holds the run's lock: it trains the run. A sweep's pool tells this apart
+/// from a failure (the run is not failed, only taken).
+#[derive(Debug)]
+pub struct Busy(pub PathBuf);
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` is being trained by another plastic process; wait for it or stop it first",
+            self.0.display()
+        )
+    }
+}
+
+impl std::error::Error for Busy {}
+
 pub struct RunDir {
     pub path: PathBuf,
 }
@@ -109,11 +126,9 @@ impl RunDir {
                 Err(std::fs::TryLockError::WouldBlock) if attempt < 20 => {
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
-                Err(std::fs::TryLockError::WouldBlock) => bail!(
-                    "`{}` is being trained by another plastic process; wait for it or stop it \
-                     first",
-                    self.path.display()
-                ),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Busy(self.path.clone()).into())
+                }
                 Err(std::fs::TryLockError::Error(e)) => {
                     return Err(e).with_context(|| format!("cannot lock `{}`", path.display()))
                 }
@@ -133,10 +148,7 @@ impl RunDir {
     }
 
     pub fn mark_unfinished(&self) -> anyhow::Result<()> {
-        match std::fs::remove_file(self.path.join(DONE)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
-        }
+        crate::durable::remove_if_present(&self.path.join(DONE))
     }
 
     pub fn config(&self) -> anyhow::Result<ExperimentConfig> {

@@ -1,7 +1,9 @@
 //! Sweeps through the command line: expansion and its errors, the local pool (interrupted
 //! and resumed, failures), `compare` against statistics computed by hand, and the SLURM
 //! backend on a real one-node cluster.
+use rand::{Rng, SeedableRng};
 use serde_json::Value;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -259,6 +261,313 @@ fn a_failed_run_never_stops_the_others() {
     );
     let retried = std::fs::read_to_string(sweep.join("diverging/seed-3/train.log")).unwrap();
     assert!(retried.len() > log_len);
+}
+
+/// What a start refuses, before it creates anything: the error it gives.
+fn refused_before_anything(dir: &Path, text: &str) -> String {
+    let file = dir.join("s.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = dir.join("runs");
+    let msg = failure_message(
+        plastic()
+            .current_dir(dir)
+            .args(["sweep", "s.toml", "--out"])
+            .arg(&out),
+    );
+    assert!(!out.exists(), "{text}: created {out:?}");
+    msg
+}
+
+/// Two entries of a sweep that train one folder would count one run twice; a variant too
+/// large for memory would fail only once the sweep has started.
+#[test]
+fn duplicate_runs_and_sizes_beyond_memory_are_refused_before_any_run_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_config(dir.path(), BANDIT, PLASTIC);
+    let head = "[sweep]\nconfig = \"tiny.toml\"\nseeds = 1\n";
+    let cases = [
+        (
+            format!("{head}[grid]\n\"core.kind\" = [\"rnn\", \"rnn\"]\n"),
+            "grid.\"core.kind\" lists the value \"rnn\" twice (items 1 and 2",
+        ),
+        (
+            format!("{head}[grid]\n\"optim.lr\" = [3e-3, 1e-3, 0.001]\n"),
+            "grid.\"optim.lr\" lists the value 0.001 twice (items 2 and 3",
+        ),
+        (
+            format!("{head}[grid]\n\"optim.lr\" = [1, 1.0]\n"),
+            "grid.\"optim.lr\" lists the value 1 twice",
+        ),
+        (
+            "[sweep]\nconfig = \"tiny.toml\"\nseeds = [1, 2, 1]\n".to_string(),
+            "sweep.seeds lists seed 1 twice (items 1 and 3)",
+        ),
+        // `a` with the name `x,run.name=x`, and `a,run.name=x` with the name `x`.
+        (
+            format!(
+                "{head}[variants]\na = []\n\"a,run.name=x\" = []\n[grid]\n\
+                 \"run.name\" = [\"x\", \"x,run.name=x\"]\n"
+            ),
+            "two runs named `a,run.name=x,run.name=x`",
+        ),
+        (
+            format!("{head}[variants]\nsmall = []\nhuge = [\"env.num_envs=30000000\"]\n"),
+            "variant `huge` of the sweep: this needs at least",
+        ),
+    ];
+    for (text, named) in cases {
+        let msg = refused_before_anything(dir.path(), &text);
+        assert!(msg.contains(named), "{text}: {msg}");
+    }
+}
+
+/// The `plastic sweep task` processes of the sweep in `sweep` that are alive (not zombies),
+/// from /proc.
+fn workers_of(sweep: &Path) -> Vec<u32> {
+    let dir = sweep.to_str().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // The state follows the command's name in parentheses.
+            let zombie = stat
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'));
+            args.len() > 4 && args[1..4] == [&b"sweep"[..], b"task", dir.as_bytes()] && !zombie
+        })
+        .collect()
+}
+
+/// A run that another process trains (a second pool, or a worker an earlier pool left) takes
+/// one of the `--jobs` places, is neither failed nor trained twice meanwhile, and is trained
+/// once it is free. `sweep status` ends quietly on a closed standard output.
+#[test]
+fn a_run_trained_elsewhere_holds_a_place_and_is_trained_once_free() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_config(dir.path(), BANDIT, PLASTIC);
+    sweep_file(dir.path(), "held", 4000, "");
+    let root = dir.path().join("out");
+    let sweep = root.join("held");
+    let held = sweep.join(RUNS[0]);
+    std::fs::create_dir_all(&held).unwrap();
+    // The lock a training process holds.
+    let lock = std::fs::File::create(held.join(".lock")).unwrap();
+    lock.lock().unwrap();
+    let mut pool = Command::new(assert_cmd::cargo::cargo_bin("plastic"))
+        .current_dir(dir.path())
+        .args(["sweep", "held.toml", "--jobs", "2", "--out"])
+        .arg(&root)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !sweep.join("sweep.json").exists() {
+        assert!(start.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A task for the held run leaves it alone, as taken, not failed.
+    let out = plastic()
+        .args(["sweep", "task"])
+        .arg(&sweep)
+        .arg("0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{stderr}");
+    assert!(stderr.contains("another plastic process"), "{stderr}");
+    assert!(!held.join("error.txt").exists());
+    // One place is the held run's: one worker at a time until the others are done.
+    let mut most = 0;
+    while !RUNS[1..]
+        .iter()
+        .all(|r| sweep.join(r).join("done.json").exists())
+    {
+        let workers = workers_of(&sweep);
+        assert!(workers.len() <= 1, "{} workers with 2 jobs", workers.len());
+        most = most.max(workers.len());
+        assert!(start.elapsed() < Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(most, 1, "no worker seen in /proc");
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        pool.try_wait().unwrap().is_none(),
+        "the pool ended with a run not done"
+    );
+    drop(lock);
+    let out = pool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = status(&sweep);
+    for run in s["runs"].as_array().unwrap() {
+        assert_eq!(
+            (&run["state"], &run["error"]),
+            (&"done".into(), &Value::Null)
+        );
+    }
+    // `plastic sweep status DIR | head -0`.
+    for json in [false, true] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut status = Command::new(assert_cmd::cargo::cargo_bin("plastic"));
+        status.args(["sweep", "status"]).arg(&sweep);
+        if json {
+            status.arg("--json");
+        }
+        let out = status.stdout(writer).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(stderr.is_empty(), "{stderr}");
+    }
+}
+
+/// Sends `signal` to `pid` (a negative pid: its process group).
+fn send(pid: i32, signal: libc::c_int) {
+    // The process may have ended by itself meanwhile.
+    unsafe { libc::kill(pid, signal) };
+}
+
+/// Kills at random instants of a local sweep: SIGKILL of the pool, of its process group or
+/// of a worker, and Ctrl-C alone or followed 10–200 ms later by a second signal. No worker
+/// outlives its pool, there are never more workers than `--jobs`, a stopped pool says how to
+/// continue this very sweep, and once the same command has completed it, every run's final
+/// checkpoint is byte for byte an uninterrupted sweep's.
+#[test]
+fn sweep_kills_at_random_instants_leave_no_worker_and_change_no_number() {
+    const KILLS: usize = 50;
+    // How long a worker may take to save and exit once its pool is gone.
+    const GRACE: Duration = Duration::from_secs(5);
+    let dir = tempfile::tempdir().unwrap();
+    tiny_config(dir.path(), BANDIT, PLASTIC);
+    // Runs of a few seconds each: long enough that a worker left training would outlive the
+    // grace.
+    let steps = 20_000;
+    let reference = sweep_file(dir.path(), "reference", steps, "");
+    plastic()
+        .current_dir(dir.path())
+        .args(["sweep", "--jobs", "2"])
+        .arg(&reference)
+        .assert()
+        .success();
+    sweep_file(dir.path(), "k", steps, "");
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(27);
+    let (mut kills, mut of_workers, mut pairs, mut rounds, mut most) = (0, 0, 0, 0, 0);
+    while kills < KILLS {
+        let root = dir.path().join(format!("round-{rounds}"));
+        let sweep = root.join("k");
+        let again = format!("plastic sweep k.toml --out {} --jobs 2", root.display());
+        rounds += 1;
+        loop {
+            let mut pool = Command::new(assert_cmd::cargo::cargo_bin("plastic"))
+                .current_dir(dir.path())
+                .args(["sweep", "k.toml", "--jobs", "2", "--out"])
+                .arg(&root)
+                .process_group(0)
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let pid = pool.id() as i32;
+            let mut stopped_alone = false;
+            // Until the pool is stopped or killed, or ends by itself.
+            while kills < KILLS {
+                // A fifth of the kills land in the pool's start-up (about a second), the rest
+                // once workers train.
+                let started = Instant::now();
+                let wait_for_workers = rng.random_bool(0.8);
+                while wait_for_workers
+                    && workers_of(&sweep).is_empty()
+                    && pool.try_wait().unwrap().is_none()
+                {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(60),
+                        "no worker started"
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let until = Instant::now() + Duration::from_millis(rng.random_range(0..500));
+                while Instant::now() < until && pool.try_wait().unwrap().is_none() {
+                    let workers = workers_of(&sweep);
+                    assert!(workers.len() <= 2, "{} workers with 2 jobs", workers.len());
+                    most = most.max(workers.len());
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                if pool.try_wait().unwrap().is_some() {
+                    break;
+                }
+                kills += 1;
+                match rng.random_range(0..10) {
+                    0..5 => {
+                        let workers = workers_of(&sweep);
+                        if let Some(&w) = workers.get(rng.random_range(0..workers.len().max(1))) {
+                            send(w as i32, libc::SIGKILL);
+                            of_workers += 1;
+                            continue;
+                        }
+                        send(pid, libc::SIGKILL);
+                    }
+                    5 => send(pid, libc::SIGKILL),
+                    6 => send(-pid, libc::SIGKILL),
+                    7..9 => {
+                        send(pid, libc::SIGINT);
+                        std::thread::sleep(Duration::from_millis(rng.random_range(10..200)));
+                        let second = [libc::SIGINT, libc::SIGTERM][rng.random_range(0..2)];
+                        send(pid, second);
+                        pairs += 1;
+                    }
+                    _ => {
+                        send(pid, libc::SIGINT);
+                        stopped_alone = true;
+                    }
+                }
+                break;
+            }
+            let out = pool.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if stopped_alone && out.status.code() == Some(130) {
+                assert!(
+                    stderr.contains(&format!("continue with: {again}")),
+                    "{stderr}"
+                );
+            }
+            let gone = Instant::now();
+            while !workers_of(&sweep).is_empty() {
+                assert!(
+                    gone.elapsed() < GRACE,
+                    "workers {:?} outlived their pool by {GRACE:?}",
+                    workers_of(&sweep)
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            match out.status.code() {
+                Some(0) => break,
+                // A worker was killed: the runs it left are continued by the next start.
+                Some(1) => assert!(stderr.contains("killed from outside"), "{stderr}"),
+                _ => {}
+            }
+        }
+        assert_eq!(states(&sweep), ["done"; 4]);
+        for run in RUNS {
+            let last = checkpoints(&sweep.join(run)).pop().unwrap();
+            for name in ["state.safetensors", "progress.json"] {
+                let read = |sweep: &Path| {
+                    std::fs::read(sweep.join(run).join("checkpoints").join(&last).join(name))
+                        .unwrap()
+                };
+                assert!(
+                    read(&sweep) == read(&dir.path().join("runs/reference")),
+                    "round {rounds}: {run}: {name} differs from the uninterrupted sweep's"
+                );
+            }
+        }
+    }
+    eprintln!("{kills} kills ({of_workers} of workers, {pairs} double signals), {rounds} rounds");
+    assert_eq!(most, 2, "never 2 workers seen in /proc");
 }
 
 /// Writes a run folder whose held-out evaluations end at `scores` ... as `compare` reads it.

@@ -151,6 +151,42 @@ fn a_damaged_checkpoint_is_named_and_the_older_ones_serve_in_its_place() {
     assert_eq!(eval_json(&run, 20)["env_steps_trained"], 480);
 }
 
+/// `progress.json` counters edited by hand would end the run early or late: an update count
+/// that is not the checkpoint's passes it over as damaged, and step counts that do not add up
+/// are refused, naming the file.
+#[test]
+fn edited_progress_counters_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let run = dir.path().join("run");
+    train(&config, &run, &[]);
+    let progress = run.join("checkpoints/00000012/progress.json");
+    let saved = std::fs::read_to_string(&progress).unwrap();
+    let edit = |key: &str, value: u64| {
+        let mut v: Value = serde_json::from_str(&saved).unwrap();
+        v["progress"][key] = value.into();
+        std::fs::write(&progress, v.to_string()).unwrap();
+    };
+    // 12 updates of 40 steps are 480 steps, the run's total.
+    edit("env_steps", 400);
+    let msg = failure_message(plastic().arg("resume").arg(&run));
+    assert!(
+        msg.contains(
+            "00000012`: the checkpoint's `progress.json` does not add up: 12 updates of \
+                      40 environment steps each, and 400"
+        ) && msg.contains("delete that checkpoint folder"),
+        "{msg}"
+    );
+    edit("updates", 11);
+    plastic().arg("resume").arg(&run).assert().success().stderr(
+        predicates::str::contains(
+            "`progress.json` counts 11 updates in the checkpoint of update 12",
+        )
+        .and(predicates::str::contains("from update 10")),
+    );
+    assert_eq!(eval_json(&run, 20)["env_steps_trained"], 480);
+}
+
 #[test]
 fn resume_continues_a_run_to_a_longer_budget() {
     let dir = tempfile::tempdir().unwrap();

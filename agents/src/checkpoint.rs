@@ -207,6 +207,13 @@ fn read_files(dir: &Path) -> Result<Checkpoint, String> {
         toml::from_str(&config).map_err(|e| format!("`{CONFIG}`: {}", e.message()))?;
     let info: CheckpointInfo = serde_json::from_slice(&read(PROGRESS)?)
         .map_err(|e| format!("`{PROGRESS}` is damaged: {e}"))?;
+    // A checkpoint is saved under its update's number: a counter that differs was edited.
+    if let Some(update) = update_of(dir).filter(|&u| u != info.progress.updates) {
+        return Err(format!(
+            "`{PROGRESS}` counts {} updates in the checkpoint of update {update}",
+            info.progress.updates
+        ));
+    }
     let state = dir.join(STATE);
     if !state.is_file() {
         return Err(format!("`{}` is missing", state.display()));

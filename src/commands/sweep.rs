@@ -1,12 +1,13 @@
 //! `plastic sweep`: start or continue a sweep, show where it stands, or train one of its runs.
 use super::train::{self, Ended};
-use crate::cli::{Backend, ResumeArgs, SweepArgs, SweepCommand};
+use crate::cli::{Backend, ResumeArgs, SweepArgs, SweepCommand, DEFAULT_OUT};
 use crate::interrupt::EXIT_INTERRUPTED;
 use crate::output::emit;
-use crate::run_dir::shell_word;
+use crate::run_dir::{shell_word, Busy, RunDir};
 use crate::sweep::local::{counts, describe};
-use crate::sweep::{local, slurm, status, Sweep, ERROR};
+use crate::sweep::{local, slurm, status, Sweep, ERROR, EXIT_BUSY};
 use anyhow::Context;
+use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
@@ -46,19 +47,25 @@ fn start(args: &SweepArgs) -> anyhow::Result<ExitCode> {
                 crate::sweep::LOG
             );
             let outcome = local::run(&sweep, jobs, args.retry_failed)?;
+            let again = continue_command(args, file);
             if outcome.stopped {
-                eprintln!(
-                    "stopped: every running run saved a checkpoint; continue with: plastic sweep {}",
-                    shell_word(file)
-                );
+                eprintln!("stopped: every running run saved a checkpoint; continue with: {again}");
                 return Ok(ExitCode::from(EXIT_INTERRUPTED));
             }
             if outcome.failed > 0 {
                 anyhow::bail!(
                     "{} of {n} runs failed (the errors above, and in <run>/{ERROR}); after a \
-                     fix, train them again with: plastic sweep {} --retry-failed",
-                    outcome.failed,
-                    shell_word(file)
+                     fix, train them again with: {again} --retry-failed",
+                    outcome.failed
+                );
+            }
+            if !outcome.killed.is_empty() {
+                anyhow::bail!(
+                    "the worker of {} was killed from outside (by a signal, maybe the kernel's \
+                     out-of-memory killer; see <run>/{}) before it finished; continue with: \
+                     {again}",
+                    outcome.killed.join(", "),
+                    crate::sweep::LOG
                 );
             }
             eprintln!("compare: plastic compare {}", shell_word(&sweep.dir));
@@ -81,6 +88,18 @@ fn start(args: &SweepArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The command that continues this very sweep: the same file, folder and pool size.
+fn continue_command(args: &SweepArgs, file: &Path) -> String {
+    let mut words = vec!["plastic sweep".to_string(), shell_word(file)];
+    if args.out != Path::new(DEFAULT_OUT) {
+        words.push(format!("--out {}", shell_word(&args.out)));
+    }
+    if let Some(jobs) = args.jobs {
+        words.push(format!("--jobs {jobs}"));
+    }
+    words.join(" ")
+}
+
 /// Trains or resumes run `index` of the sweep in `dir`. A failure is kept in the run's
 /// folder for `status` and the pool's summary.
 fn task(dir: &std::path::Path, index: usize) -> anyhow::Result<ExitCode> {
@@ -92,15 +111,24 @@ fn task(dir: &std::path::Path, index: usize) -> anyhow::Result<ExitCode> {
         sweep.manifest.runs.len(),
         sweep.manifest.runs.len().saturating_sub(1)
     );
-    let run = sweep.run_dir(index);
-    let error = run.join(ERROR);
-    let _ = std::fs::remove_file(&error);
+    let run = RunDir::open(&sweep.run_dir(index))?;
+    let lock = match run.lock() {
+        Ok(lock) => lock,
+        Err(e) if e.downcast_ref::<Busy>().is_some() => {
+            // Not a failure of the run: the pool waits for the other process.
+            eprintln!("{e}; leaving it to that process");
+            return Ok(ExitCode::from(EXIT_BUSY));
+        }
+        Err(e) => return Err(e),
+    };
+    let error = run.path.join(ERROR);
+    crate::durable::remove_if_present(&error)?;
     let args = ResumeArgs {
-        run: run.clone(),
+        run: run.path.clone(),
         total_steps: None,
         device: None,
     };
-    match train::resume(&args) {
+    match train::resume_held(&args, &run, &lock) {
         Ok(Ended::Stopped) => {
             if crate::interrupt::time_limit() {
                 slurm::requeue_self()?;

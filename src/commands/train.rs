@@ -15,7 +15,7 @@ use crate::tensorboard::TensorBoard;
 use crate::{event_files, memory, pictures, render};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use plastic_agents::a2c::{training_needs, TrainError, Trainer, UpdateStats};
+use plastic_agents::a2c::{TrainError, Trainer, UpdateStats};
 use plastic_agents::acting::ActionMode;
 use plastic_agents::device;
 use plastic_agents::metrics::{tags, MetricsSink};
@@ -66,8 +66,18 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<Ended> {
 
 pub fn resume(args: &ResumeArgs) -> anyhow::Result<Ended> {
     let run = RunDir::open(&args.run)?;
-    let _lock = run.lock()?;
-    resume_locked(args, &run).map_err(|e| explain_disk_full(e, &run.path))
+    let lock = run.lock()?;
+    resume_held(args, &run, &lock)
+}
+
+/// [`resume`] by a caller that holds the run's lock already (a sweep task, which does more
+/// under the same lock).
+pub fn resume_held(
+    args: &ResumeArgs,
+    run: &RunDir,
+    _lock: &std::fs::File,
+) -> anyhow::Result<Ended> {
+    resume_locked(args, run).map_err(|e| explain_disk_full(e, &run.path))
 }
 
 fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
@@ -268,16 +278,8 @@ pub(crate) fn build(
     device: tch::Device,
     threads: usize,
 ) -> anyhow::Result<Trainer> {
-    let env_config = config.env.id.env();
-    let spec = env_config.build(1)?.spec().clone();
-    let mut needs = training_needs(&config.trainer(), &spec, config.env.num_envs)?;
-    let evaluations = config.log.eval_episodes;
-    needs.push(memory::episode_records(evaluations, "log.eval_episodes ="));
-    memory::ensure_fits(
-        &needs,
-        "env.num_envs, core.hidden, a2c.rollout_len or log.eval_episodes",
-    )?;
-    let env = env_config.build(config.env.num_envs)?;
+    memory::ensure_training_fits(config)?;
+    let env = config.env.id.env().build(config.env.num_envs)?;
     let trainer = Trainer::new(
         env,
         config.trainer(),

@@ -94,13 +94,15 @@ impl SweepFile {
             Seeds::List(list) => list.clone(),
         };
         anyhow::ensure!(!seeds.is_empty(), "sweep.seeds: give at least one seed");
-        let mut sorted = seeds.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        anyhow::ensure!(
-            sorted.len() == seeds.len(),
-            "sweep.seeds lists a seed twice"
-        );
+        if let Some((i, j)) = first_repeat(&seeds, |a, b| a == b) {
+            bail!(
+                "sweep.seeds lists seed {} twice (items {} and {}): each seed is one run, so \
+                 list it once",
+                seeds[i],
+                i + 1,
+                j + 1
+            );
+        }
         Ok(seeds)
     }
 
@@ -113,11 +115,18 @@ impl SweepFile {
             true => vec![("base".into(), Vec::new())],
             false => self.variants.clone().into_iter().collect(),
         };
-        let mut configs = Vec::new();
+        let mut configs: Vec<(String, ExperimentConfig)> = Vec::new();
         for (name, overrides) in variants {
             for (suffix, grid) in self.grid_points()? {
                 let variant = format!("{name}{suffix}");
                 ensure_folder_name(&variant, &format!("variant `{variant}`"))?;
+                // Two entries in one folder would train one run and count it twice.
+                anyhow::ensure!(
+                    !configs.iter().any(|(v, _)| *v == variant),
+                    "the sweep has two runs named `{variant}` (a variant's name and a grid \
+                     value's text make the same `<variant>,<key>=<value>`): each run needs its \
+                     own folder, so rename the variant"
+                );
                 let all: Vec<String> = self
                     .sweep
                     .set
@@ -155,6 +164,16 @@ impl SweepFile {
                 !values.is_empty(),
                 "grid.\"{key}\": give at least one value"
             );
+            if let Some((i, j)) = first_repeat(values, same_value) {
+                bail!(
+                    "grid.\"{key}\" lists the value {} twice (items {} and {}, equal as \
+                     read, as 1e-3 and 0.001 are): each value is one run per seed, so list it \
+                     once",
+                    values[i],
+                    i + 1,
+                    j + 1
+                );
+            }
             let mut next = Vec::new();
             for (suffix, sets) in &points {
                 for v in values {
@@ -170,6 +189,21 @@ impl SweepFile {
             points = next;
         }
         Ok(points)
+    }
+}
+
+/// The positions of the first item that equals an earlier one.
+fn first_repeat<T>(items: &[T], same: impl Fn(&T, &T) -> bool) -> Option<(usize, usize)> {
+    (1..items.len()).find_map(|j| (0..j).find(|&i| same(&items[i], &items[j])).map(|i| (i, j)))
+}
+
+/// Whether two grid values set a key alike: as parsed, with `1` and `1.0` one number (a
+/// float key reads both).
+fn same_value(a: &toml::Value, b: &toml::Value) -> bool {
+    use toml::Value::{Float, Integer};
+    match (a, b) {
+        (Integer(i), Float(f)) | (Float(f), Integer(i)) => *i as f64 == *f,
+        _ => a == b,
     }
 }
 

@@ -1,13 +1,14 @@
 //! The local backend: a pool of `plastic sweep task` processes, a few at a time, with a live
 //! overview. A run that fails never stops the others. The first Ctrl-C (or SIGTERM) passes
-//! one SIGTERM to every worker, each of which saves a checkpoint and stops; the same
-//! command again resumes them.
+//! one SIGTERM to every worker, each of which saves a checkpoint and stops; a second kills
+//! them as it exits; the same command again resumes them. Workers never outlive the pool: a
+//! pool killed outright leaves them its parent-death signal, a SIGTERM (save and stop).
 use super::status::{self, RunStatus, State};
-use super::{Sweep, LOG};
+use super::{Sweep, EXIT_BUSY, LOG};
 use crate::interrupt;
 use anyhow::Context;
 use std::io::IsTerminal;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,8 @@ pub struct Outcome {
     pub stopped: bool,
     /// Runs that are failed at the end (this time or before).
     pub failed: usize,
+    /// Runs whose worker was killed from outside (not by the pool) before they finished.
+    pub killed: Vec<String>,
 }
 
 struct Worker {
@@ -24,13 +27,15 @@ struct Worker {
 }
 
 /// Trains every run of `sweep` that is not done (failed ones only with `retry_failed`),
-/// `jobs` at a time.
+/// `jobs` at a time. A run that another process trains (a second pool, a worker an earlier
+/// pool left) takes one of the `jobs` places until it ends, and is trained here after if it
+/// is not done then.
 pub fn run(sweep: &Sweep, jobs: usize, retry_failed: bool) -> anyhow::Result<Outcome> {
     let n = sweep.manifest.runs.len();
-    let mut queue = status::pending(sweep, retry_failed);
-    queue.reverse(); // popped from the end: in manifest order
+    let mut queue = status::to_train(sweep, retry_failed);
     let exe = std::env::current_exe().context("cannot find the plastic executable")?;
     let mut workers: Vec<Worker> = Vec::new();
+    let mut killed = Vec::new();
     let mut view = Overview::new();
     let mut stopping = false;
     loop {
@@ -41,22 +46,57 @@ pub fn run(sweep: &Sweep, jobs: usize, retry_failed: bool) -> anyhow::Result<Out
                 unsafe { libc::kill(w.child.id() as i32, libc::SIGTERM) };
             }
         }
-        workers.retain_mut(|w| !matches!(w.child.try_wait(), Ok(Some(_))));
-        while !stopping && workers.len() < jobs {
-            let Some(index) = queue.pop() else { break };
-            workers.push(Worker {
-                index,
-                child: spawn(&exe, sweep, index)?,
-            });
+        let mut children = interrupt::children();
+        let mut ended = Vec::new();
+        workers.retain_mut(|w| match w.child.try_wait() {
+            Ok(Some(exit)) => {
+                ended.push((w.index, exit));
+                false
+            }
+            _ => true,
+        });
+        for (index, exit) in ended {
+            if exit.code() == Some(i32::from(EXIT_BUSY)) {
+                // Taken by another process between the look and the start: in line again.
+                queue.insert(0, index);
+            } else if exit.signal().is_some() && !stopping {
+                killed.push(sweep.label(index));
+            }
         }
         let statuses: Vec<RunStatus> = (0..n).map(|i| status::of(sweep, i)).collect();
+        // Ended elsewhere meanwhile: done, or failed (trained again only when asked).
+        queue.retain(|&i| match statuses[i].state {
+            State::Done => false,
+            State::Failed => retry_failed,
+            _ => true,
+        });
+        let elsewhere = (0..n)
+            .filter(|&i| statuses[i].state == State::Running)
+            .filter(|&i| !workers.iter().any(|w| w.index == i))
+            .count();
+        while !stopping && workers.len() + elsewhere < jobs {
+            let Some(at) = queue
+                .iter()
+                .position(|&i| statuses[i].state != State::Running)
+            else {
+                break;
+            };
+            let index = queue.remove(at);
+            let child = spawn(&exe, sweep, index)?;
+            children.push(child.id());
+            workers.push(Worker { index, child });
+        }
+        *children = workers.iter().map(|w| w.child.id()).collect();
+        drop(children);
         view.show(sweep, &statuses, workers.iter().map(|w| w.index));
         if workers.is_empty() && (queue.is_empty() || stopping) {
+            let statuses: Vec<RunStatus> = (0..n).map(|i| status::of(sweep, i)).collect();
             view.finish(&statuses);
             let failed = statuses.iter().filter(|s| s.state == State::Failed).count();
             return Ok(Outcome {
                 stopped: stopping,
                 failed,
+                killed,
             });
         }
         std::thread::sleep(Duration::from_millis(250));
@@ -64,7 +104,8 @@ pub fn run(sweep: &Sweep, jobs: usize, retry_failed: bool) -> anyhow::Result<Out
 }
 
 /// A worker for run `index`: its own process group, so that a Ctrl-C at the terminal reaches
-/// the pool alone (which passes on one TERM), and its output appended to the run's log.
+/// the pool alone (which passes on one TERM), its output appended to the run's log, and a
+/// SIGTERM when the pool dies, however it dies.
 fn spawn(exe: &std::path::Path, sweep: &Sweep, index: usize) -> anyhow::Result<Child> {
     let log_path = sweep.run_dir(index).join(LOG);
     let log = std::fs::OpenOptions::new()
@@ -72,16 +113,32 @@ fn spawn(exe: &std::path::Path, sweep: &Sweep, index: usize) -> anyhow::Result<C
         .append(true)
         .open(&log_path)
         .with_context(|| format!("cannot open `{}`", log_path.display()))?;
-    Command::new(exe)
+    let pool = std::process::id() as libc::pid_t;
+    let mut command = Command::new(exe);
+    command
         .args(["sweep", "task"])
         .arg(&sweep.dir)
         .arg(index.to_string())
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("cannot start a worker process")
+        .stderr(log);
+    // Between fork and exec: only async-signal-safe calls (prctl, getppid), no allocation.
+    // The signal follows the thread that spawns, the pool's main thread, which lives as long
+    // as the pool.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The pool died before the signal was set: nothing would ever send it.
+            if libc::getppid() != pool {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        })
+    };
+    command.spawn().context("cannot start a worker process")
 }
 
 /// The live overview: redrawn in place on a terminal; elsewhere a line when the counts change

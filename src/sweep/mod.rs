@@ -25,8 +25,13 @@ pub use file::{SlurmSection, SweepFile};
 
 pub const MANIFEST: &str = "sweep.json";
 const SWEEP_FILE: &str = "sweep.toml";
-/// A task that failed leaves its error here (removed when the run starts again).
+/// A task that failed leaves its error here (removed when a task trains the run again). Only
+/// a task holding the run's lock writes or removes it, so no interleaving of two sweeps
+/// leaves an old error next to a run that then finishes.
 pub const ERROR: &str = "error.txt";
+/// A task's exit status when another process trains its run (EX_TEMPFAIL): the run is
+/// neither failed nor stopped, and the pool queues it again.
+pub const EXIT_BUSY: u8 = 75;
 /// A run's console output, appended by every task that trains it.
 pub const LOG: &str = "train.log";
 
@@ -88,6 +93,11 @@ impl Sweep {
                 path,
                 threads: p.config.run.threads,
             });
+        }
+        // Sizes do not depend on the seed: one check per variant.
+        for p in planned.iter().filter(|p| p.seed == planned[0].seed) {
+            crate::memory::ensure_training_fits(&p.config)
+                .with_context(|| format!("variant `{}` of the sweep", p.variant))?;
         }
         for (p, entry) in planned.iter().zip(&runs) {
             let run_dir = dir.join(&entry.path);

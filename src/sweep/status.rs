@@ -48,12 +48,25 @@ pub struct RunStatus {
 /// The runs of `sweep` that a start trains: not done, not training elsewhere, and failed
 /// ones only with `retry_failed`; in manifest order.
 pub fn pending(sweep: &Sweep, retry_failed: bool) -> Vec<usize> {
+    runs_where(sweep, |state| match state {
+        State::Done | State::Running => false,
+        State::Failed => retry_failed,
+        State::Stopped | State::Queued => true,
+    })
+}
+
+/// [`pending`] and the runs training elsewhere now (which may stop before they are done).
+pub fn to_train(sweep: &Sweep, retry_failed: bool) -> Vec<usize> {
+    runs_where(sweep, |state| match state {
+        State::Done => false,
+        State::Failed => retry_failed,
+        State::Running | State::Stopped | State::Queued => true,
+    })
+}
+
+fn runs_where(sweep: &Sweep, keep: impl Fn(State) -> bool) -> Vec<usize> {
     (0..sweep.manifest.runs.len())
-        .filter(|&i| match of(sweep, i).state {
-            State::Done | State::Running => false,
-            State::Failed => retry_failed,
-            State::Stopped | State::Queued => true,
-        })
+        .filter(|&i| keep(of(sweep, i).state))
         .collect()
 }
 
@@ -67,10 +80,14 @@ pub fn of(sweep: &Sweep, index: usize) -> RunStatus {
         .and_then(|r| r.config())
         .map_or(0, |c| c.run.total_steps);
     let (env_steps, recent_reward) = recent_episodes(&dir.join(EPISODES));
-    let error = std::fs::read_to_string(dir.join(ERROR))
-        .ok()
+    let done = dir.join(DONE).exists();
+    // A done run's error belongs to an earlier attempt (`plastic resume` outside the sweep
+    // finished it without a task to clear the error).
+    let error = (!done)
+        .then(|| std::fs::read_to_string(dir.join(ERROR)).ok())
+        .flatten()
         .map(|e| e.lines().next().unwrap_or_default().to_string());
-    let state = if dir.join(DONE).exists() {
+    let state = if done {
         State::Done
     } else if is_locked(&dir) {
         State::Running

@@ -88,6 +88,18 @@ pub(super) fn restore(
         .iter()
         .map(|(n, t)| (n.clone(), t.shallow_clone()))
         .collect();
+    // Every update steps the same number of environments (the batch and rollout length define
+    // a run): counters that disagree were edited or damaged, and would end the run early or
+    // late.
+    let per_update = (collector.env.num_envs() * collector.steps) as u64;
+    let p = &snapshot.progress;
+    if p.updates.checked_mul(per_update) != Some(p.env_steps) {
+        return Err(TrainError::Counters {
+            updates: p.updates,
+            per_update,
+            env_steps: p.env_steps,
+        });
+    }
     let model = crate::agent::matched_weights(vs, &tensors).map_err(TrainError::Mismatch)?;
     let optim_state = optim
         .matched_state(&tensors)

@@ -60,6 +60,15 @@ pub enum TrainError {
     },
     #[error("the checkpoint does not match this model: {0}")]
     Mismatch(String),
+    #[error(
+        "the checkpoint's `progress.json` does not add up: {updates} updates of {per_update} \
+         environment steps each, and {env_steps} environment steps (it was edited or damaged)"
+    )]
+    Counters {
+        updates: u64,
+        per_update: u64,
+        env_steps: u64,
+    },
 }
 
 impl From<BpttError> for TrainError {
