@@ -211,7 +211,8 @@ pub struct BenchCoreArgs {
     #[arg(long, value_parser = option::<DeviceChoice>(), default_value = "cpu")]
     pub device: DeviceChoice,
     /// Backpropagation through time: `auto` (the hand-written pass where it applies, as in
-    /// training), `fused` or `autograd`.
+    /// training), `fused`, `autograd` or `ops` (the hand-written pass in libtorch operations,
+    /// as `fused` runs on CUDA).
     #[arg(long, value_parser = option::<Bptt>(), default_value = "auto")]
     pub bptt: Bptt,
     /// The hand-written pass keeps every k-th step's traces and rebuilds the others going
