@@ -138,6 +138,10 @@ pub enum BenchTarget {
     Core(BenchCoreArgs),
     /// Whole training updates (rollout, losses, backward, optimiser step) of a config.
     Train(BenchTrainArgs),
+    /// Not a timing: one forward + backward pass as `bench core` runs it, by `--bptt`'s
+    /// engine and by autograd on the same weights and batch, and each parameter's largest
+    /// gradient difference relative to autograd's largest entry.
+    Gradients(BenchGradientsArgs),
     /// The machine's memory bandwidth (STREAM's copy kernel), the roof for the trace passes.
     Memory(BenchMemoryArgs),
     /// The CPU passes over the `[B × H × H]` traces alone: achieved GB/s and GFLOP/s from
@@ -198,6 +202,55 @@ pub struct BenchTrainArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct BenchGradientsArgs {
+    /// Episodes per batch (B).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..))]
+    pub batch: i64,
+    /// Steps per episode (T).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(i64).range(1..))]
+    pub steps: i64,
+    /// Core setting, repeatable, as for `bench core`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    #[arg(long, value_parser = option::<DeviceChoice>(), default_value = "cpu")]
+    pub device: DeviceChoice,
+    /// The engine checked against autograd (default `ops`, what `fused` runs on CUDA).
+    #[arg(long, value_parser = option::<Bptt>(), default_value = "ops")]
+    pub bptt: Bptt,
+    /// The parameters' and inputs' element type.
+    #[arg(long, value_enum, default_value = "f64")]
+    pub precision: Precision,
+    /// The hand-written pass keeps every k-th step's traces (`auto` or k), as for `bench core`.
+    #[arg(long, default_value = "auto")]
+    pub trace_checkpoint_every: plastic_agents::cores::TraceCheckpoints,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    F32,
+    F64,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F64 => "f64",
+        }
+    }
+
+    pub fn kind(self) -> tch::Kind {
+        match self {
+            Self::F32 => tch::Kind::Float,
+            Self::F64 => tch::Kind::Double,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
 pub struct BenchCoreArgs {
     /// Episodes per batch (B).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..))]
@@ -211,7 +264,8 @@ pub struct BenchCoreArgs {
     #[arg(long, value_parser = option::<DeviceChoice>(), default_value = "cpu")]
     pub device: DeviceChoice,
     /// Backpropagation through time: `auto` (the hand-written pass where it applies, as in
-    /// training), `fused` or `autograd`.
+    /// training), `fused`, `autograd` or `ops` (the hand-written pass in libtorch operations,
+    /// as `fused` runs on CUDA).
     #[arg(long, value_parser = option::<Bptt>(), default_value = "auto")]
     pub bptt: Bptt,
     /// The hand-written pass keeps every k-th step's traces and rebuilds the others going

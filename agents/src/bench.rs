@@ -1,6 +1,8 @@
 //! Forward + backward timing of one whole-episode batch, as in Backpropamine's maze training
 //! (B = 30 episodes of T = 200 steps, H = 100, simple neuromodulation, 4 actions).
 //! A measurement, not a test: callers (criterion, the CLI's `bench`) decide what to do with it.
+//! [`gradient_errors`] measures, on the same batch, how far an engine's gradients are from
+//! autograd's (`plastic bench gradients`, which `scripts/gpu_checks.py` runs on CUDA).
 use crate::actor_critic::ActorCritic;
 use crate::cores::{Bptt, BpttError, CoreConfig, CoreConfigError, Engine, Tape, TraceCheckpoints};
 use std::time::Instant;
@@ -18,6 +20,8 @@ pub struct BenchSpec {
     /// Which steps' traces the hand-written pass keeps (`a2c.trace_checkpoint_every`).
     pub trace_checkpoint_every: TraceCheckpoints,
     pub device: Device,
+    /// The parameters' and inputs' element type: f32 (as in training) or f64.
+    pub kind: Kind,
     /// Untimed runs first (allocator and cache warm-up).
     pub warmup: usize,
     /// Timed runs; the report gives their median.
@@ -40,6 +44,7 @@ impl Default for BenchSpec {
             bptt: Bptt::Auto,
             trace_checkpoint_every: TraceCheckpoints::Auto,
             device: Device::Cpu,
+            kind: Kind::Float,
             warmup: 1,
             repeats: 5,
             threads: None,
@@ -110,12 +115,14 @@ impl Bench {
             crate::device::keep_freed_memory();
         }
         tch::manual_seed(spec.seed as i64);
-        let vs = nn::VarStore::new(spec.device);
+        let mut vs = nn::VarStore::new(spec.device);
+        // Variables are created in the store's kind.
+        vs.set_kind(spec.kind);
         let ac = ActorCritic::new(&vs.root(), spec.input_dim, spec.num_actions, &spec.core)?;
         let engine = spec.bptt.engine(&ac.core)?;
         let threads = spec.threads.map_or(0, |n| n as usize);
         crate::threads::assign(threads, crate::cores::steps_on_host(&ac.core, engine));
-        let opts = (Kind::Float, spec.device);
+        let opts = (spec.kind, spec.device);
         let (b, t) = (spec.batch, spec.steps);
         Ok(Self {
             engine,
@@ -134,14 +141,14 @@ impl Bench {
         }
     }
 
-    /// The whole episode through the core, as the trainer unrolls it, and the loss
-    /// `Σ logits ⊙ w + Σ values ⊙ w` on the stacked outputs (a leaf): returns the tape, the
-    /// leaf and the loss.
-    fn forward(&self) -> (Tape<'_>, Tensor, Tensor) {
+    /// The whole episode through the core, as the trainer unrolls it with `engine`, and the
+    /// loss `Σ logits ⊙ w + Σ values ⊙ w` on the stacked outputs (a leaf): returns the tape,
+    /// the leaf and the loss.
+    fn forward(&self, engine: Engine) -> (Tape<'_>, Tensor, Tensor) {
         let mut tape = Tape::new(
             &self.ac.core,
             &self.ac.initial_state(self.spec.batch),
-            self.engine,
+            engine,
             self.spec.trace_checkpoint_every,
         );
         let no_start = vec![false; self.spec.batch as usize];
@@ -152,8 +159,9 @@ impl Bench {
             .map(|x| tape.step(x, &no_start))
             .collect();
         let hs = Tensor::stack(&outputs, 0).set_requires_grad(true);
-        let loss = (self.ac.policy.forward(&hs) * &self.w_logits).sum(Kind::Float)
-            + (self.ac.value.forward(&hs).squeeze_dim(2) * &self.w_values).sum(Kind::Float);
+        let kind = self.spec.kind;
+        let loss = (self.ac.policy.forward(&hs) * &self.w_logits).sum(kind)
+            + (self.ac.value.forward(&hs).squeeze_dim(2) * &self.w_values).sum(kind);
         (tape, hs, loss)
     }
 
@@ -173,7 +181,7 @@ impl Bench {
         self.zero_grads();
         self.sync();
         let start = Instant::now();
-        let (tape, hs, loss) = self.forward();
+        let (tape, hs, loss) = self.forward(self.engine);
         self.sync();
         let forward = start.elapsed().as_secs_f64();
         Self::backward(tape, &hs, &loss);
@@ -194,7 +202,7 @@ impl Bench {
         let mapped = crate::device::map_large_blocks(Some(1 << 20));
         let before = proc_status_kib("VmRSS:");
         let peak_ok = reset_peak_rss();
-        let (tape, hs, loss) = self.forward();
+        let (tape, hs, loss) = self.forward(self.engine);
         let after_fwd = proc_status_kib("VmRSS:");
         Self::backward(tape, &hs, &loss);
         let peak = proc_status_kib("VmHWM:").filter(|_| peak_ok);
@@ -204,6 +212,61 @@ impl Bench {
         let growth = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?) * 1024);
         (growth(before, after_fwd), growth(before, peak))
     }
+
+    /// Every parameter's gradient, by name, after one forward + backward pass with `engine`.
+    fn gradients(&self, engine: Engine) -> Vec<(String, Tensor)> {
+        self.zero_grads();
+        let (tape, hs, loss) = self.forward(engine);
+        Self::backward(tape, &hs, &loss);
+        let mut grads: Vec<_> = self
+            .vs
+            .variables()
+            .into_iter()
+            .map(|(name, v)| {
+                let g = v.grad();
+                let g = if g.defined() {
+                    g.copy()
+                } else {
+                    v.zeros_like()
+                };
+                (name, g)
+            })
+            .collect();
+        grads.sort_by(|a, b| a.0.cmp(&b.0));
+        grads
+    }
+}
+
+/// How far one parameter's gradient is from autograd's.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GradientError {
+    pub parameter: String,
+    /// The largest `|engine − autograd|` over its entries, relative to autograd's largest
+    /// `|entry|` (absolute where that is 0), as `agents/tests/fused.rs` measures it.
+    pub relative_error: f64,
+}
+
+/// The engine `spec.bptt` picks and, on the same weights and batch (one forward + backward
+/// pass of [`Bench`]), each parameter's [`GradientError`] against autograd: how the engines
+/// that never run on the CPU by default are checked on a GPU (`plastic bench gradients`).
+pub fn gradient_errors(spec: &BenchSpec) -> Result<(Engine, Vec<GradientError>), BenchError> {
+    let bench = Bench::new(spec)?;
+    let reference = bench.gradients(Engine::Autograd);
+    let checked = bench.gradients(bench.engine);
+    let errors = reference
+        .into_iter()
+        .zip(checked)
+        .map(|((parameter, a), (_, b))| {
+            let scale = a.abs().max().double_value(&[]);
+            let diff = (&a - &b).abs().max().double_value(&[]);
+            let relative_error = if scale > 0.0 { diff / scale } else { diff };
+            GradientError {
+                parameter,
+                relative_error,
+            }
+        })
+        .collect();
+    Ok((bench.engine, errors))
 }
 
 /// The median of timed runs (the upper one of an even count; NaN for none).

@@ -1,7 +1,8 @@
 //! The hand-written backward pass against autograd (itself checked against finite
 //! differences in `gradients.rs`): same outputs, same gradient for every parameter, through
 //! row resets, a carried-in state and active clipping, for every core it runs (every plastic
-//! RNN and LSTM; f64).
+//! RNN and LSTM; f64), by both of its engines: the host loops (`fused` on the CPU) and
+//! libtorch operations (`ops`, what `fused` runs on CUDA).
 mod common;
 use common::*;
 use plastic_agents::cores::{
@@ -85,41 +86,46 @@ fn compare(config: &CoreConfig, seed: i64) {
     let weights = Tensor::randn([T, B, core.hidden()], F64);
     let run = |engine| run_engine(&vs, &core, engine, &start, &xs, &weights);
     let (h_auto, g_auto) = run((Engine::Autograd, 1));
-    let (h_fused, g_fused) = run((Engine::Fused, 1));
     let who = label(config);
-    // Keeping every third trace (of T = 7 steps: segments of 3, 3 and 1, resets inside them)
-    // rebuilds the others exactly: the same numbers, bit for bit.
-    let (h_kept, g_kept) = run((Engine::Fused, 3));
-    assert!(
-        h_kept.equal(&h_fused),
-        "{who}: trace checkpoints change the outputs"
-    );
-    for ((name, a), (_, k)) in g_fused.iter().zip(&g_kept) {
+    // The host loops (what the CPU runs) and libtorch operations (what CUDA runs, forced here
+    // by `bptt = "ops"`).
+    for engine in [Engine::Fused, Engine::Ops] {
+        let who = format!("{who} ({})", engine.name());
+        let (h_fused, g_fused) = run((engine, 1));
+        // Keeping every third trace (of T = 7 steps: segments of 3, 3 and 1, resets inside
+        // them) rebuilds the others exactly: the same numbers, bit for bit.
+        let (h_kept, g_kept) = run((engine, 3));
         assert!(
-            a.equal(k),
-            "{who}: trace checkpoints change the gradient of {name} by {:e}",
-            max_abs_diff(a, k)
+            h_kept.equal(&h_fused),
+            "{who}: trace checkpoints change the outputs"
         );
-    }
-    assert!(
-        max_abs_diff(&h_auto, &h_fused) < 1e-12,
-        "{who}: outputs differ by {}",
-        max_abs_diff(&h_auto, &h_fused)
-    );
-    for ((name, a), (_, f)) in g_auto.iter().zip(&g_fused) {
-        let scale = a.abs().max().double_value(&[]).max(1e-3);
-        let diff = max_abs_diff(a, f);
+        for ((name, a), (_, k)) in g_fused.iter().zip(&g_kept) {
+            assert!(
+                a.equal(k),
+                "{who}: trace checkpoints change the gradient of {name} by {:e}",
+                max_abs_diff(a, k)
+            );
+        }
         assert!(
-            diff <= 1e-10 * scale,
-            "{who}: gradient of {name} differs: max |autograd − fused| = {diff:e} (scale {scale:e})"
+            max_abs_diff(&h_auto, &h_fused) < 1e-12,
+            "{who}: outputs differ by {}",
+            max_abs_diff(&h_auto, &h_fused)
         );
-    }
-    // The comparison means something only if gradients flow to every parameter.
-    for (name, g) in &g_fused {
-        assert!(
-            g.abs().max().double_value(&[]) > 0.0,
-            "{who}: fused gradient of {name} is identically zero"
-        );
+        for ((name, a), (_, f)) in g_auto.iter().zip(&g_fused) {
+            let scale = a.abs().max().double_value(&[]).max(1e-3);
+            let diff = max_abs_diff(a, f);
+            assert!(
+                diff <= 1e-10 * scale,
+                "{who}: gradient of {name} differs: max |autograd − hand-written| = {diff:e} (scale {scale:e})"
+            );
+        }
+        // The comparison means something only if gradients flow to every parameter.
+        for (name, g) in &g_fused {
+            assert!(
+                g.abs().max().double_value(&[]) > 0.0,
+                "{who}: hand-written gradient of {name} is identically zero"
+            );
+        }
     }
 }
 
@@ -192,13 +198,17 @@ fn bptt_setting_picks_the_engine_and_explains_a_refusal() {
     let (_, plastic) = build(&CoreConfig::backpropamine(4), IN);
     assert_eq!(Bptt::Auto.engine(&plastic), Ok(Engine::Fused));
     assert_eq!(Bptt::Autograd.engine(&plastic), Ok(Engine::Autograd));
+    assert_eq!(Bptt::Ops.engine(&plastic), Ok(Engine::Ops));
     let (_, lstm) = build(&CoreConfig::lstm(4), IN);
     assert_eq!(Bptt::Auto.engine(&lstm), Ok(Engine::Autograd));
-    let err = Bptt::Fused.engine(&lstm).unwrap_err().to_string();
-    assert!(
-        err.contains("kind = \"lstm\"") && err.contains("\"auto\""),
-        "{err}"
-    );
+    for bptt in [Bptt::Fused, Bptt::Ops] {
+        let err = bptt.engine(&lstm).unwrap_err().to_string();
+        let setting = format!("bptt = \"{}\"", bptt.name());
+        assert!(
+            err.contains(&setting) && err.contains("kind = \"lstm\"") && err.contains("\"auto\""),
+            "{err}"
+        );
+    }
 }
 
 /// The trace loops split the batch over the cores (`run.threads`); α's gradient, a sum over

@@ -26,6 +26,10 @@ def test_the_gpu_checks_run_whole_on_the_cpu(plastic_bin, tmp_path):
             "30",
             "--train-minutes",
             "0.1",
+            "--gradient-batch",
+            "4",
+            "--gradient-steps",
+            "20",
         ],
         check=True,
         capture_output=True,
@@ -43,6 +47,15 @@ def test_the_gpu_checks_run_whole_on_the_cpu(plastic_bin, tmp_path):
         assert bench["result"]["env_steps_per_second"] > 0, bench
     engines = {bench["result"]["bptt"] for bench in summary["bench_core"]}
     assert engines == {"fused", "autograd"}, engines
+    # The operations engine against autograd, in f64 and f32, for each core: every parameter
+    # checked, each run within its tolerance (the script exits with an error otherwise).
+    gradients = summary["gradients"]
+    assert gradients["ok"] and len(gradients["checks"]) == 6, gradients
+    for check in gradients["checks"]:
+        result = check["result"]
+        assert result["bptt"] == "ops" and result["device"] == "Cpu", check
+        assert result["parameters"] and result["max_relative_error"] <= check["tolerance"], check
+    assert {c["result"]["precision"] for c in gradients["checks"]} == {"f32", "f64"}
     # Training stopped as Ctrl-C stops it, with a checkpoint saved.
     train = summary["train"]
     assert train["status"] in (0, 130), train

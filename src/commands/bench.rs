@@ -1,4 +1,7 @@
-use crate::cli::{BenchCoreArgs, BenchEnvArgs, BenchMemoryArgs, BenchTracesArgs, BenchTrainArgs};
+use crate::cli::{
+    BenchCoreArgs, BenchEnvArgs, BenchGradientsArgs, BenchMemoryArgs, BenchTracesArgs,
+    BenchTrainArgs,
+};
 use crate::output::emit;
 use plastic_envs::rng;
 use plastic_envs::{registry, Environment};
@@ -200,6 +203,68 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
             mib(report.forward_rss_growth_bytes),
             mib(report.peak_rss_growth_bytes)
         )
+    })
+}
+
+#[derive(Serialize)]
+struct GradientCheck {
+    core: plastic_agents::CoreConfig,
+    device: String,
+    /// The engine checked against autograd.
+    bptt: &'static str,
+    precision: &'static str,
+    batch: i64,
+    steps: i64,
+    parameters: Vec<plastic_agents::bench::GradientError>,
+    /// The largest of `parameters`' relative errors.
+    max_relative_error: f64,
+}
+
+/// `plastic bench gradients`: one engine's gradients against autograd's on the same batch.
+pub fn gradients(args: &BenchGradientsArgs) -> anyhow::Result<()> {
+    let defaults = plastic_agents::bench::BenchSpec::default();
+    let core = crate::overrides::apply(&defaults.core, &args.set)?;
+    let device = args.device.resolve()?;
+    let spec = plastic_agents::bench::BenchSpec {
+        batch: args.batch,
+        steps: args.steps,
+        core,
+        bptt: args.bptt,
+        trace_checkpoint_every: args.trace_checkpoint_every,
+        device,
+        kind: args.precision.kind(),
+        ..defaults
+    };
+    let (engine, parameters) = plastic_agents::bench::gradient_errors(&spec)?;
+    let report = GradientCheck {
+        core: spec.core,
+        device: format!("{device:?}"),
+        bptt: engine.name(),
+        precision: args.precision.name(),
+        batch: spec.batch,
+        steps: spec.steps,
+        max_relative_error: parameters
+            .iter()
+            .map(|p| p.relative_error)
+            .fold(0.0, f64::max),
+        parameters,
+    };
+    emit(args.json, &report, || {
+        let mut out = format!(
+            "{} core, H {}, B {} × T {} on {} in {}: {} BPTT against autograd, largest \
+             gradient difference relative to autograd's largest entry, per parameter:",
+            report.core.kind.name(),
+            report.core.hidden,
+            report.batch,
+            report.steps,
+            report.device,
+            report.precision,
+            report.bptt,
+        );
+        for p in &report.parameters {
+            out += &format!("\n  {:<32} {:.3e}", p.parameter, p.relative_error);
+        }
+        out
     })
 }
 

@@ -31,6 +31,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             target: BenchTarget::Train(args),
         } => bench::train(&args).map(done),
         Command::Bench {
+            target: BenchTarget::Gradients(args),
+        } => bench::gradients(&args).map(done),
+        Command::Bench {
             target: BenchTarget::Memory(args),
         } => bench::memory(&args).map(done),
         Command::Bench {

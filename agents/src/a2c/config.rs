@@ -46,7 +46,9 @@ pub struct A2cConfig {
     pub max_grad_norm: f64,
     /// Backpropagation through time: `"auto"` (hand-written for plastic cores on the CPU,
     /// autograd otherwise), `"fused"` (hand-written on any device: one trace per step, the
-    /// way to fit large batches on a GPU) or `"autograd"`. Same gradients, to rounding.
+    /// way to fit large batches on a GPU), `"autograd"`, or `"ops"` (hand-written in libtorch
+    /// operations, as `"fused"` runs on CUDA, on any device: checks the GPU's engine on the
+    /// CPU). Same gradients, to rounding.
     pub bptt: Bptt,
     /// The hand-written pass keeps the Hebbian (and eligibility) trace of every `k`-th step
     /// only, and rebuilds the others from the kept one before them during the backward pass:

@@ -43,6 +43,10 @@ config_option! {
         Fused = "fused",
         /// libtorch's autograd throughout.
         Autograd = "autograd",
+        /// The hand-written pass in libtorch operations on any device: what `fused` runs on
+        /// CUDA, forced on the CPU too (where it is slower than the host loops), so that the
+        /// GPU's engine is checked on every machine.
+        Ops = "ops",
     }
 }
 
@@ -56,22 +60,32 @@ impl Bptt {
             // faster there, `auto` keeps autograd, and `fused` is the way to save memory.
             (Self::Auto, None) if !cpu => Ok(Engine::Autograd),
             (Self::Auto | Self::Fused, None) => Ok(Engine::Fused),
-            (Self::Fused, Some(why)) => Err(BpttError(why)),
+            (Self::Ops, None) => Ok(Engine::Ops),
+            (Self::Fused | Self::Ops, Some(why)) => Err(BpttError {
+                setting: self.name(),
+                why,
+            }),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
-    "bptt = \"fused\" runs plastic cores in f32 or f64, and this core {0}; use bptt = \"auto\" (fused where it applies) or \"autograd\""
+    "bptt = \"{setting}\" runs plastic cores in f32 or f64, and this core {why}; use bptt = \"auto\" (hand-written where it applies) or \"autograd\""
 )]
-pub struct BpttError(String);
+pub struct BpttError {
+    setting: &'static str,
+    why: String,
+}
 
 /// Who computes the backward pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     Autograd,
+    /// The hand-written pass: on the CPU in host loops, elsewhere in libtorch operations.
     Fused,
+    /// The hand-written pass in libtorch operations on any device.
+    Ops,
 }
 
 impl Engine {
@@ -80,10 +94,11 @@ impl Engine {
         match self {
             Self::Autograd => Bptt::Autograd.name(),
             Self::Fused => Bptt::Fused.name(),
+            Self::Ops => Bptt::Ops.name(),
         }
     }
 
-    /// Why the fused engine cannot run `core` (a phrase such as `has kind = "lstm"`), if it
+    /// Why the hand-written engines cannot run `core` (a phrase such as `has kind = "lstm"`), if it
     /// cannot.
     pub fn fused_unsupported(core: &Core) -> Option<String> {
         let config = core.config();
@@ -119,7 +134,7 @@ pub enum Tape<'a> {
 
 impl<'a> Tape<'a> {
     /// Starts an unroll of `core` from `state` (whose graph, if any, is not followed back),
-    /// with `engine` where it applies: [`Engine::Fused`] on a core it cannot run
+    /// with `engine` where it applies: a hand-written engine on a core it cannot run
     /// ([`Engine::fused_unsupported`]) runs autograd, as `bptt = "auto"` would
     /// ([`Tape::engine`] says which runs). The hand-written pass keeps the traces of the
     /// steps `checkpoints` says (`a2c.trace_checkpoint_every`) and rebuilds the others going
@@ -131,9 +146,11 @@ impl<'a> Tape<'a> {
         checkpoints: TraceCheckpoints,
     ) -> Self {
         match (engine, core.plasticity()) {
-            (Engine::Fused, Some(plasticity)) if Engine::fused_unsupported(core).is_none() => {
+            (Engine::Fused | Engine::Ops, Some(plasticity))
+                if Engine::fused_unsupported(core).is_none() =>
+            {
                 let every = checkpoints.every(core, engine);
-                Self::Fused(FusedTape::new(core, plasticity, state, every))
+                Self::Fused(FusedTape::new(core, plasticity, state, every, engine))
             }
             _ => Self::Autograd {
                 core,
@@ -147,7 +164,7 @@ impl<'a> Tape<'a> {
     pub fn engine(&self) -> Engine {
         match self {
             Self::Autograd { .. } => Engine::Autograd,
-            Self::Fused(_) => Engine::Fused,
+            Self::Fused(tape) => tape.engine(),
         }
     }
 

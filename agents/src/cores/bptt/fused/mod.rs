@@ -26,7 +26,7 @@ use super::host::{HostStep, StepInput};
 use super::traces::{plastic_input, sum_alpha_groups, Backend, Factors, RetroFactors, TraceStep};
 use crate::cores::plasticity::{eligibility_factors, Paired, Rate};
 use crate::cores::state::foreign_state;
-use crate::cores::{AlphaShape, Core, Modulator, Plasticity, State, Traces};
+use crate::cores::{AlphaShape, Core, Engine, Modulator, Plasticity, State, Traces};
 use backward::Back;
 use kept::Kept;
 use tch::Tensor;
@@ -281,8 +281,11 @@ fn advance_on_host(host: &HostStep, input: StepInput) -> (CellActs, Advance) {
 pub struct FusedTape<'a> {
     core: &'a Core,
     plasticity: &'a Plasticity,
-    /// The whole forward step on the host, where it applies ([`HostStep::new`]); else the
-    /// cell and factors in libtorch operations around the trace passes.
+    /// [`Engine::Fused`] or [`Engine::Ops`].
+    engine: Engine,
+    /// The whole forward step on the host, where it applies ([`HostStep::new`]) and the
+    /// engine is [`Engine::Fused`]; else the cell and factors in libtorch operations around
+    /// the trace passes.
     host: Option<Box<HostStep>>,
     /// α per connection, `[H × H]`, as the trace passes read it; `None` when α is per neuron
     /// (applied to the plastic input outside them).
@@ -300,13 +303,14 @@ pub struct FusedTape<'a> {
 
 impl<'a> FusedTape<'a> {
     /// Starts from `state`, keeping the traces of every `keep_every`-th step (≥ 1) for the
-    /// backward pass; the caller has checked [`super::Engine::fused_unsupported`].
-    /// Panics if `state` is another core's.
+    /// backward pass, run by `engine` ([`Engine::Fused`] or [`Engine::Ops`]); the caller has
+    /// checked [`Engine::fused_unsupported`]. Panics if `state` is another core's.
     pub fn new(
         core: &'a Core,
         plasticity: &'a Plasticity,
         state: &State,
         keep_every: usize,
+        engine: Engine,
     ) -> Self {
         assert!(keep_every >= 1, "keep_every counts steps from 1");
         let connection_alpha = (core.config().alpha == AlphaShape::PerConnection)
@@ -334,10 +338,15 @@ impl<'a> FusedTape<'a> {
         let hebb = hebb.detach().contiguous();
         let pre = state.h.detach().contiguous();
         let raw = tch::no_grad(|| plastic_input(&hebb, connection_alpha.as_ref(), &pre));
+        let host = match engine {
+            Engine::Fused => HostStep::new(core, plasticity, mode.bounds(plasticity)),
+            _ => None,
+        };
         Self {
             core,
             plasticity,
-            host: HostStep::new(core, plasticity, mode.bounds(plasticity)).map(Box::new),
+            engine,
+            host: host.map(Box::new),
             connection_alpha,
             traces: Kept::new(hebb, keep_every),
             mode,
@@ -346,6 +355,20 @@ impl<'a> FusedTape<'a> {
             raw,
             modulator: state.modulator.as_ref().map(Tensor::detach),
             steps: Vec::new(),
+        }
+    }
+
+    /// The engine that runs this tape.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// How the trace passes run: the loops where the steps run on the host, else libtorch
+    /// operations.
+    fn backend(&self) -> Backend {
+        match self.host {
+            Some(_) => Backend::Loops,
+            None => Backend::Ops,
         }
     }
 
@@ -384,7 +407,7 @@ impl<'a> FusedTape<'a> {
                     let acts = self.activate(x, &self.raw);
                     let (lo, hi) = self.mode.bounds(self.plasticity);
                     let step = TraceStep {
-                        backend: Backend::for_device(self.core.device()),
+                        backend: self.backend(),
                         prev: self.traces.at(t),
                         pre: &pre,
                         alpha: self.connection_alpha.as_ref(),
@@ -482,7 +505,7 @@ impl<'a> FusedTape<'a> {
         let kind = core.kind();
         let opts = (kind, core.device());
         let (b, h) = (self.h.size()[0], core.hidden());
-        let backend = Backend::for_device(core.device());
+        let backend = self.backend();
         let mut back = Back {
             core,
             plasticity: p,

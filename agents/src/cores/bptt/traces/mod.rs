@@ -55,18 +55,11 @@ pub(super) struct RetroGrads {
 pub(super) enum Backend {
     /// The loops of [`cpu`] (CPU tensors only).
     Loops,
-    /// libtorch operations (any device).
+    /// libtorch operations (any device): `a2c.bptt = "fused"` off the CPU, and `"ops"`.
     Ops,
 }
 
 impl Backend {
-    pub fn for_device(device: Device) -> Self {
-        match device {
-            Device::Cpu => Self::Loops,
-            _ => Self::Ops,
-        }
-    }
-
     /// How many partial sums α's gradient (α per connection) is kept in through a backward
     /// pass over `batch` rows, `[G × H × H]`: the loops keep one per group of rows
     /// ([`cpu::group_rows`]), so that each group is summed by one thread in a fixed order;
