@@ -9,7 +9,6 @@ mod config;
 mod durable;
 mod event_files;
 mod interrupt;
-mod memory;
 mod out_of_memory;
 mod output;
 mod overrides;

@@ -161,21 +161,38 @@ fn cut_after(path: &Path, step_column: usize, last_step: u64) -> anyhow::Result<
     Ok(t_max)
 }
 
-/// The rows of a records file as maps from column name to text.
-pub fn read(path: &Path) -> anyhow::Result<Vec<std::collections::HashMap<String, String>>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read `{}`", path.display()))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    Ok(lines
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split(','))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect())
+/// One row of `evaluations.csv`: the columns read back (by name, so columns added later do
+/// not break older readers).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct Evaluation {
+    pub step: u64,
+    pub reward_mean: f64,
+    /// Empty outside bandits.
+    pub regret_mean: Option<f64>,
+}
+
+/// The rows of an `evaluations.csv`. Blank lines are passed over; a damaged file (a missing
+/// column, a row of the wrong width, a value that is not a number) is one error naming the
+/// file and the line, as reading on would compute statistics from whatever was left.
+pub fn read_evaluations(path: &Path) -> anyhow::Result<Vec<Evaluation>> {
+    let damaged = |e: csv::Error| {
+        anyhow::anyhow!(
+            "`{}` is damaged ({e}): it should hold plastic's held-out evaluations under the \
+             header `{EVALUATIONS_HEADER}`; restore it, or leave its run out",
+            path.display()
+        )
+    };
+    let mut reader = match csv::Reader::from_path(path) {
+        Ok(reader) => reader,
+        Err(e) if e.is_io_error() => {
+            return Err(e).with_context(|| format!("cannot read `{}`", path.display()))
+        }
+        Err(e) => return Err(damaged(e)),
+    };
+    reader
+        .deserialize()
+        .map(|row| row.map_err(damaged))
+        .collect()
 }
 
 #[cfg(test)]
@@ -196,9 +213,43 @@ mod tests {
         assert_eq!(cut_after(&path, 1, 800).unwrap(), 3.25);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, rows[..3].join("\n") + "\n");
-        let read = read(&path).unwrap();
+        let read = read_evaluations(&path).unwrap();
         assert_eq!(read.len(), 2);
-        assert_eq!(read[1]["reward_mean"], "4.0");
+        assert_eq!((read[1].step, read[1].reward_mean), (800, 4.0));
+        assert_eq!(read[1].regret_mean, None);
         assert_eq!(cut_after(&dir.path().join("none.csv"), 1, 0).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn damaged_evaluations_are_one_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(EVALUATIONS);
+        let write = |text: &str| std::fs::write(&path, text).unwrap();
+        // Blank lines at the end (an editor's) are no damage; no regret column is no regret.
+        write("update,step,t,reward_mean\n1,100,1.0,2.5\n\n\n");
+        let rows = read_evaluations(&path).unwrap();
+        assert_eq!(
+            rows,
+            [Evaluation {
+                step: 100,
+                reward_mean: 2.5,
+                regret_mean: None
+            }]
+        );
+        for damaged in [
+            "\u{0}\u{ff}garbage\n1,2\n",
+            "update,step,t,regret_mean\n1,100,1.0,0.5\n",
+            &format!("{EVALUATIONS_HEADER}\n1,100,1.0,2.5,0.1,,,8\n2,200\n"),
+            &format!("{EVALUATIONS_HEADER}\n1,1e2,1.0,2.5,0.1,,,8\n"),
+        ] {
+            write(damaged);
+            let msg = format!("{:#}", read_evaluations(&path).unwrap_err());
+            assert!(
+                msg.contains(&format!("`{}` is damaged", path.display()))
+                    && msg.contains("line")
+                    && !msg.contains('\n'),
+                "{damaged:?}: {msg}"
+            );
+        }
     }
 }

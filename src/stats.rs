@@ -103,6 +103,14 @@ pub fn mann_whitney(x: &[f64], y: &[f64]) -> RankSum {
     }
 }
 
+/// The smallest two-sided p a rank-sum test of `n1` against `n2` runs can give: complete
+/// separation, one of the C(n1 + n2, n1) arrangements on each side (2 against 2: 1/3, so
+/// such a test never shows a difference however large).
+pub fn smallest_rank_sum_p(n1: usize, n2: usize) -> f64 {
+    let arrangements = (1..=n1.min(n2)).fold(1.0, |c, k| c * (n1 + n2 + 1 - k) as f64 / k as f64);
+    (2.0 / arrangements).min(1.0)
+}
+
 /// How many of the arrangements of `n1` and `n2` distinct values give each U (0..=n1·n2).
 fn u_distribution(n1: usize, n2: usize) -> Vec<f64> {
     // f[i][j][u]: arrangements of i values of x and j of y with statistic u; the largest
@@ -207,5 +215,14 @@ mod tests {
         assert_eq!(f, [1.0, 1.0, 2.0, 3.0, 3.0, 3.0, 3.0, 2.0, 1.0, 1.0]);
         let f = u_distribution(4, 6);
         assert_eq!(f.iter().sum::<f64>(), 210.0); // C(10, 4)
+                                                  // The exact test's p at complete separation is the smallest there is.
+        for (n1, n2) in [(2, 2), (3, 3), (1, 4), (4, 6)] {
+            let x: Vec<f64> = (0..n1).map(f64::from).collect();
+            let y: Vec<f64> = (n1..n1 + n2).map(f64::from).collect();
+            let p = smallest_rank_sum_p(n1 as usize, n2 as usize);
+            assert!(close(p, mann_whitney(&x, &y).p_value), "{n1} {n2} {p}");
+        }
+        assert!(close(smallest_rank_sum_p(2, 2), 1.0 / 3.0));
+        assert_eq!(smallest_rank_sum_p(1, 1), 1.0);
     }
 }

@@ -1,6 +1,6 @@
 //! Sweeps through the command line: expansion and its errors, the local pool (interrupted
-//! and resumed, failures), `compare` against statistics computed by hand, and the SLURM
-//! backend on a real one-node cluster.
+//! and resumed, failures), and the SLURM backend on a real one-node cluster (`compare` of
+//! its runs; `compare` itself is tested in tests/compare.rs).
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use std::os::unix::process::CommandExt;
@@ -568,129 +568,6 @@ fn sweep_kills_at_random_instants_leave_no_worker_and_change_no_number() {
     }
     eprintln!("{kills} kills ({of_workers} of workers, {pairs} double signals), {rounds} rounds");
     assert_eq!(most, 2, "never 2 workers seen in /proc");
-}
-
-/// Writes a run folder whose held-out evaluations end at `scores` ... as `compare` reads it.
-fn fake_run(dir: &Path, name: &str, rewards: &[f64]) {
-    std::fs::create_dir_all(dir).unwrap();
-    let config = tiny_config(dir, BANDIT, PLASTIC);
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("name = \"tiny\"", &format!("name = \"{name}\""));
-    std::fs::write(dir.join("config.toml"), text).unwrap();
-    std::fs::remove_file(config).unwrap();
-    let mut csv =
-        "update,step,t,reward_mean,reward_ci95,regret_mean,regret_ci95,episodes\n".to_string();
-    for (i, r) in rewards.iter().enumerate() {
-        csv.push_str(&format!("{},{},1.0,{r},0.1,,,8\n", i + 1, (i + 1) * 100));
-    }
-    std::fs::write(dir.join("evaluations.csv"), csv).unwrap();
-}
-
-/// `compare` against statistics worked out by hand.
-#[test]
-fn compare_reports_what_hand_computed_statistics_give() {
-    let dir = tempfile::tempdir().unwrap();
-    // Group a: final rewards 1, 2, 3, 10; group b: 4, 5, 6, 7 (the first evaluation, at step
-    // 100, is 0 everywhere).
-    for (i, r) in [1.0, 2.0, 3.0, 10.0].iter().enumerate() {
-        fake_run(&dir.path().join(format!("a{i}")), "a", &[0.0, *r]);
-    }
-    for (i, r) in [4.0, 5.0, 6.0, 7.0].iter().enumerate() {
-        fake_run(&dir.path().join(format!("b{i}")), "b", &[0.0, *r]);
-    }
-    let chart = dir.path().join("curves.svg");
-    let v = json_stdout(
-        plastic()
-            .arg("compare")
-            .arg(dir.path())
-            .arg("--chart")
-            .arg(&chart)
-            .arg("--json"),
-    );
-    assert_eq!(v["metric"], "reward");
-    let a = &v["groups"][0];
-    assert_eq!(a["name"], "a");
-    assert_eq!(a["scores"], serde_json::json!([1.0, 2.0, 3.0, 10.0]));
-    // Mean 4; NumPy's median 2.5 and quartiles 1.75 and 4.75; IQM: the middle two, 2.5.
-    assert_eq!(
-        (a["mean"].as_f64(), a["median"].as_f64()),
-        (Some(4.0), Some(2.5))
-    );
-    assert_eq!(
-        (a["q25"].as_f64(), a["q75"].as_f64()),
-        (Some(1.75), Some(4.75))
-    );
-    assert_eq!(a["iqm"].as_f64(), Some(2.5));
-    let (lo, hi) = (
-        a["iqm_ci95"][0].as_f64().unwrap(),
-        a["iqm_ci95"][1].as_f64().unwrap(),
-    );
-    assert!(
-        (1.0..=2.5).contains(&lo) && (2.5..=10.0).contains(&hi),
-        "{lo} {hi}"
-    );
-    // a beats b in 4 of 16 pairs (10 > 4..7): U = 4; exact two-sided p = 2·P(U ≤ 4) with
-    // the counts of U = 0..4 for 4 against 4 being 1, 1, 2, 3, 5 of C(8,4) = 70: 24/70.
-    let pair = &v["pairs"][0];
-    assert_eq!(
-        (pair["a"].as_str(), pair["b"].as_str()),
-        (Some("a"), Some("b"))
-    );
-    assert_eq!(pair["u"].as_f64(), Some(4.0));
-    assert_eq!(pair["method"], "exact");
-    assert!(
-        (pair["p_value"].as_f64().unwrap() - 24.0 / 70.0).abs() < 1e-12,
-        "{pair}"
-    );
-    assert_eq!(pair["probability_a_better"].as_f64(), Some(0.25));
-    // At step 100 every score is 0.
-    let early = json_stdout(
-        plastic()
-            .arg("compare")
-            .arg(dir.path())
-            .args(["--step", "150", "--json"]),
-    );
-    assert_eq!(
-        early["groups"][1]["scores"],
-        serde_json::json!([0.0, 0.0, 0.0, 0.0])
-    );
-    let svg = std::fs::read_to_string(&chart).unwrap();
-    assert_eq!(svg.matches("<polyline").count(), 2);
-    assert!(svg.contains("a (4 runs)") && svg.contains("b (4 runs)"));
-    // Labels regroup runs; a step before any evaluation is an error naming the run.
-    let v = json_stdout(
-        plastic()
-            .arg("compare")
-            .arg(format!("mine={}", dir.path().join("a0").display()))
-            .arg(dir.path().join("b0"))
-            .arg("--json"),
-    );
-    assert_eq!(v["groups"][1]["name"], "mine");
-    let msg = failure_message(
-        plastic()
-            .arg("compare")
-            .arg(dir.path())
-            .args(["--step", "50"]),
-    );
-    assert!(msg.contains("no evaluation at or before step 50"), "{msg}");
-    // A run without evaluations (not started yet) is left out, and said so.
-    std::fs::remove_file(dir.path().join("b3/evaluations.csv")).unwrap();
-    let out = plastic()
-        .arg("compare")
-        .arg(dir.path())
-        .arg("--json")
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["groups"][1]["scores"].as_array().unwrap().len(), 3);
-    let note = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        note.contains("1 runs have no evaluations yet") && note.contains("b3"),
-        "{note}"
-    );
 }
 
 /// The one-node cluster of `tests/slurm/one-node.sh`, stopped on drop.

@@ -109,6 +109,34 @@ pub struct Bench {
     w_values: Tensor,
 }
 
+/// What a benchmark of `spec` allocates at least: the episode's inputs and loss weights, the
+/// recurrent state, and per step and row the activations the backward pass keeps; for the
+/// memory check before [`forward_backward`].
+pub fn memory_needs(spec: &BenchSpec) -> Vec<plastic_envs::memory::MemoryNeed> {
+    let (b, t) = (spec.batch as f64, spec.steps as f64);
+    let (h, cells) = (
+        spec.core.hidden as f64,
+        if spec.core.kind.is_lstm() { 2.0 } else { 1.0 },
+    );
+    let per_step = (spec.input_dim + spec.num_actions + 1) as f64 + 4.0 * cells * h;
+    vec![
+        plastic_envs::memory::MemoryNeed {
+            what: format!(
+                "inputs and activations (--batch {} × --steps {} × hidden {})",
+                spec.batch, spec.steps, spec.core.hidden
+            ),
+            bytes: b * t * per_step * 4.0,
+        },
+        plastic_envs::memory::MemoryNeed {
+            what: format!(
+                "recurrent state and traces (--batch {} × hidden {}²)",
+                spec.batch, spec.core.hidden
+            ),
+            bytes: b * spec.core.state_bytes_per_row(),
+        },
+    ]
+}
+
 impl Bench {
     pub fn new(spec: &BenchSpec) -> Result<Self, BenchError> {
         if spec.keep_freed_memory {

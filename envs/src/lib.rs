@@ -16,6 +16,7 @@ pub mod family;
 pub mod grid_pictures;
 pub mod gym;
 pub mod maze;
+pub mod memory;
 mod params;
 mod policy;
 pub mod registry;

@@ -211,10 +211,13 @@ class PlasticVectorEnv(VectorEnv):
         self.env_id = self._environment.id
         self.num_envs = int(num_envs)
         self.copy = copy
+        # Built first: its memory check (MemoryError) counts the batched spaces' bounds and
+        # the copies of the observations made here, before numpy allocates any of them.
+        obs_bytes = self._environment.obs_dim * np.dtype(np.float32).itemsize
+        self._env = self._environment.build(self.num_envs, 3 * obs_bytes + 16)
         self.single_observation_space, self.single_action_space = _spaces(self._environment)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._env = self._environment.build(self.num_envs)
         self._default_seed = None if seed is None else _native_seed(seed)
         self._views: tuple | None = None
         self._obs: np.ndarray | None = None

@@ -222,7 +222,7 @@ def rollout(
 
 def evaluate(
     policy: Any,
-    env: str | None = None,
+    env_id: str | None = None,
     *,
     episodes: int | None = None,
     seed: int = 0,
@@ -230,15 +230,17 @@ def evaluate(
     references: bool = True,
 ) -> dict:
     """What ``plastic eval RUN [--greedy] --episodes N --seed S --json`` reports, for a loaded
-    ``Policy`` or any object with sb3's ``predict`` (then ``env`` is required): the agent's
+    ``Policy`` or any object with sb3's ``predict`` (then ``env_id`` is required): the agent's
     reward (and regret) with 95% intervals, next to random, the reference policies and the
     oracle on the same episodes."""
     if isinstance(policy, Policy):
-        target = environment(env) if env is not None else policy._agent.env
-    elif env is None:
-        raise TypeError("evaluate(policy, env): name the environment for a policy not loaded by plastic")
+        target = environment(env_id) if env_id is not None else policy._agent.env
+    elif env_id is None:
+        raise TypeError(
+            "evaluate(policy, env_id): name the environment for a policy not loaded by plastic"
+        )
     else:
-        target = environment(env)
+        target = environment(env_id)
     if episodes is None:
         episodes = target.default_eval_episodes()
     if isinstance(policy, Policy):

@@ -7,6 +7,7 @@ use numpy::{
 };
 use plastic_agents::acting::{self, ActionMode, AgentPolicy};
 use plastic_agents::{checkpoint, Agent, State};
+use plastic_envs::memory::{self, MemoryNeed};
 use plastic_envs::rng::{self, Rng};
 use plastic_envs::EnvSpec;
 use pyo3::exceptions::PyValueError;
@@ -49,6 +50,22 @@ impl PyAgent {
         self.agent
             .check_fits(spec)
             .map_err(|e| crate::EnvError::new_err(e.to_string()))
+    }
+
+    /// Refuses a state of `rows` rows (and what a step computes from it) beyond the memory
+    /// this machine has free.
+    fn ensure_state_fits(&self, rows: usize) -> PyResult<()> {
+        let core = self.agent.model().core.config();
+        crate::ensure_fits(
+            &[MemoryNeed {
+                what: format!(
+                    "recurrent state and traces ({rows} rows × hidden {}²)",
+                    core.hidden
+                ),
+                bytes: rows as f64 * core.state_bytes_per_row(),
+            }],
+            "the batch (rows of observations, initial_state's batch)",
+        )
     }
 
     /// The library's policy for `batch` rows, as `plastic eval` runs it.
@@ -148,6 +165,7 @@ impl PyAgent {
         if batch == 0 {
             return Err(PyValueError::new_err("a state needs at least one row"));
         }
+        self.ensure_state_fits(batch)?;
         Ok(PyState {
             state: Shared(self.agent.model().initial_state(batch as i64)),
             owner: self.id,
@@ -175,6 +193,7 @@ impl PyAgent {
         }
         let obs = obs.as_slice()?;
         check_finite(obs, obs_dim)?;
+        self.ensure_state_fits(b)?;
         let mut current = match &state {
             None => self.agent.model().initial_state(b as i64),
             Some(s) => {
@@ -244,6 +263,7 @@ impl PyAgent {
         if episodes == 0 {
             return Err(PyValueError::new_err("episodes must be at least 1"));
         }
+        crate::ensure_fits(&[memory::episode_records(episodes, "episodes")], "episodes")?;
         let own;
         let env = match env {
             Some(env) => {

@@ -6,6 +6,7 @@ use numpy::{
     PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
     PyUntypedArrayMethods,
 };
+use plastic_envs::memory;
 use plastic_envs::rollout::{oracle_stats, reference_policy, run_episodes_unless, Estimate};
 use plastic_envs::{registry, EnvSpec, Environment, GridEnv, Policy, VecEnv};
 use pyo3::exceptions::{PyIndexError, PyValueError};
@@ -135,8 +136,20 @@ impl PyEnvironment {
             .map(|r| PyArray1::from_vec(py, r))
     }
 
-    /// `num_envs` copies stepped together; a grid world's can be drawn.
-    fn build(&self, num_envs: usize) -> PyResult<PyVecEnv> {
+    /// `num_envs` copies stepped together; a grid world's can be drawn. `extra_bytes_per_env`:
+    /// what the caller keeps per environment besides (the Gymnasium wrapper's spaces), counted
+    /// in the memory check.
+    #[pyo3(signature = (num_envs, extra_bytes_per_env = 0))]
+    fn build(&self, num_envs: usize, extra_bytes_per_env: usize) -> PyResult<PyVecEnv> {
+        crate::ensure_fits(
+            &[memory::env_batch(
+                &self.spec,
+                num_envs,
+                "num_envs",
+                extra_bytes_per_env,
+            )],
+            "num_envs",
+        )?;
         let inner = match self.env.build_grid(num_envs) {
             Some(grid) => Inner::Grid(grid.map_err(env_error)?),
             None => Inner::Plain(self.env.build(num_envs).map_err(env_error)?),
@@ -168,6 +181,7 @@ impl PyEnvironment {
         if episodes == 0 {
             return Err(PyValueError::new_err("episodes must be at least 1"));
         }
+        crate::ensure_fits(&[memory::episode_records(episodes, "episodes")], "episodes")?;
         plastic_envs::rollout::reference_stats(self.env.as_ref(), episodes, seed, &mut |_, _| false)
             .map_err(|e| crate::EnvError::new_err(e.to_string()))?
             .expect("never stopped")
@@ -531,6 +545,13 @@ fn rollout(
     }
     let batch = batch.min(episodes);
     let spec = &env.spec;
+    crate::ensure_fits(
+        &[
+            memory::env_batch(spec, batch, "batch", 0),
+            memory::episode_records(episodes, "episodes"),
+        ],
+        "batch or episodes",
+    )?;
     let failed: Rc<RefCell<Option<PyErr>>> = Rc::new(RefCell::new(None));
     let agent_ref;
     let mut boxed: Box<dyn Policy + '_>;

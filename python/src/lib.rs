@@ -1,7 +1,8 @@
 //! `plastic._native`: the library crates of plastic (plastic-envs, plastic-agents) as a Python
 //! extension module. The package's Python code (`python/plastic/`) wraps it in Gymnasium
 //! environments and an SB3-style policy; this module only converts and checks.
-use pyo3::exceptions::{PyFileNotFoundError, PyTypeError, PyValueError};
+use plastic_envs::memory::MemoryNeed;
+use pyo3::exceptions::{PyFileNotFoundError, PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 mod agent;
@@ -63,6 +64,14 @@ pub(crate) fn agent_error(e: plastic_agents::AgentError) -> PyErr {
         plastic_agents::AgentError::Env(e) => env_error(e),
         e => CheckpointError::new_err(e.to_string()),
     }
+}
+
+/// The CLI's memory check before allocating: `needs` beyond what this machine has free are
+/// Python's `MemoryError`, saying how much was asked and what is available, instead of an
+/// interpreter the kernel kills or an allocation that fails halfway.
+pub(crate) fn ensure_fits(needs: &[MemoryNeed], lower: &str) -> PyResult<()> {
+    plastic_envs::memory::ensure_fits(needs, lower)
+        .map_err(|e| PyMemoryError::new_err(e.to_string()))
 }
 
 /// Parses `cpu`, `cuda`, `cuda:N` or `auto` (CUDA when libtorch sees a GPU).

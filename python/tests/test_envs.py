@@ -182,7 +182,7 @@ def test_a_python_policy_is_judged_as_the_cli_judges_one(cli):
     got = plastic.rollout("maze", inner, episodes=256, seed=5)
     assert got["policies"][0]["reward"] == report["policies"][0]["reward"]
     fresh = plastic.reference_policy("maze", "random", 256, seed=5)
-    evaluation = plastic.evaluate(fresh, "maze", episodes=256, seed=5)
+    evaluation = plastic.evaluate(fresh, env_id="maze", episodes=256, seed=5)
     assert evaluation["policies"][0]["reward"]["mean"] == report["policies"][0]["reward"]["mean"]
     assert evaluation["policies"][1]["policy"] == "random"
     assert evaluation.keys() == report.keys()

@@ -39,8 +39,13 @@ pub fn env(args: &BenchEnvArgs) -> anyhow::Result<()> {
     let config = registry::parse(&args.env)?;
     let spec = config.build(1)?.spec().clone();
     // Beside the environments: the 64 action batches below.
-    crate::memory::ensure_fits(
-        &[crate::memory::env_batch(&spec, batch, "--batch", 64 * 4)],
+    plastic_envs::memory::ensure_fits(
+        &[plastic_envs::memory::env_batch(
+            &spec,
+            batch,
+            "--batch",
+            64 * 4,
+        )],
         "--batch",
     )?;
     let mut env = config.build(batch)?;
@@ -166,6 +171,10 @@ pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
         threads: args.threads,
         ..defaults
     };
+    plastic_envs::memory::ensure_fits(
+        &plastic_agents::bench::memory_needs(&spec),
+        "--batch, --steps or hidden",
+    )?;
     let r = plastic_agents::bench::forward_backward(&spec)?;
     let report = CoreBench {
         core: spec.core,
@@ -355,8 +364,8 @@ pub fn memory(args: &BenchMemoryArgs) -> anyhow::Result<()> {
         None => std::thread::available_parallelism().map_or(1, usize::from),
     };
     let array_bytes = usize::try_from(args.mib << 20)?;
-    crate::memory::ensure_fits(
-        &[plastic_agents::a2c::MemoryNeed {
+    plastic_envs::memory::ensure_fits(
+        &[plastic_envs::memory::MemoryNeed {
             what: format!("two arrays of --mib {}", args.mib),
             bytes: 2.0 * array_bytes as f64,
         }],
@@ -399,6 +408,13 @@ pub fn traces(args: &BenchTracesArgs) -> anyhow::Result<()> {
     // and freed memory kept for reuse (else the allocator may hand a pass's outputs back to
     // the kernel between runs, and each run times their page faults: 10× the retroactive
     // forward pass's time).
+    plastic_envs::memory::ensure_fits(
+        &[plastic_agents::cores::roofline::memory_need(
+            args.batch,
+            args.hidden,
+        )],
+        "--batch or --hidden",
+    )?;
     plastic_agents::threads::assign(args.threads.map_or(0, |n| n as usize), true);
     plastic_agents::device::keep_freed_memory();
     let rates = plastic_agents::cores::roofline::measure(

@@ -4,7 +4,7 @@
 use crate::chart::{self, Curve};
 use crate::cli::{CompareArgs, Metric};
 use crate::output::emit;
-use crate::records::{self, EVALUATIONS};
+use crate::records::{self, Evaluation, EVALUATIONS};
 use crate::run_dir::RunDir;
 use crate::stats;
 use crate::sweep::Sweep;
@@ -15,6 +15,15 @@ use std::path::{Path, PathBuf};
 
 /// Bootstrap resamples for the IQM's interval.
 const REPS: usize = 10_000;
+/// Groups with fewer runs get their interval flagged: a bootstrap resamples the runs there
+/// are, so from 2 to 4 of them it can only show a few distinct values.
+const ROUGH_BELOW: usize = 5;
+
+/// One run of a group: its folder and the environment its config names (canonical id).
+struct Run {
+    dir: PathBuf,
+    env: String,
+}
 
 /// One run's held-out evaluations: (environment step, score).
 struct RunScores {
@@ -32,7 +41,8 @@ struct Group {
     q25: f64,
     q75: f64,
     iqm: f64,
-    iqm_ci95: (f64, f64),
+    /// None for a group of one run, where resampling has nothing to vary.
+    iqm_ci95: Option<(f64, f64)>,
 }
 
 #[derive(Serialize)]
@@ -43,6 +53,8 @@ struct Pair {
     u: f64,
     p_value: f64,
     method: &'static str,
+    /// The smallest p any scores of groups this size can give.
+    smallest_possible_p: f64,
     /// P(a run of `a` scores better than one of `b`), ties counting a half.
     probability_a_better: f64,
 }
@@ -53,35 +65,33 @@ struct Report {
     /// Lower is better for regret.
     higher_is_better: bool,
     step: Option<u64>,
+    /// The environment every run was trained and evaluated on.
+    env: String,
     groups: Vec<Group>,
     pairs: Vec<Pair>,
+    /// What limits the statistics: one-run groups, rough intervals, tests that cannot reach
+    /// significance.
+    notes: Vec<String>,
 }
 
 pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     let runs = collect(&args.runs)?;
-    let evaluated = || {
-        runs.values()
-            .flatten()
-            .filter(|r| r.join(EVALUATIONS).exists())
-    };
-    let metric = match args.metric {
-        Some(m) => m,
-        None if evaluated().all(|r| has_regret(r)) => Metric::Regret,
-        None => Metric::Reward,
-    };
-    let mut groups: BTreeMap<String, Vec<RunScores>> = BTreeMap::new();
+    let env = one_environment(&runs)?;
+    let mut evaluated: BTreeMap<&str, Vec<(&Path, Vec<Evaluation>)>> = BTreeMap::new();
     let mut unstarted = Vec::new();
-    for (name, dirs) in &runs {
-        for dir in dirs {
+    for (name, group) in &runs {
+        for run in group {
             // A sweep under way has runs without evaluations yet: left out, and said so.
-            if !dir.join(EVALUATIONS).exists() {
-                unstarted.push(dir.display().to_string());
+            let path = run.dir.join(EVALUATIONS);
+            let rows = match path.exists() {
+                true => records::read_evaluations(&path)?,
+                false => Vec::new(),
+            };
+            if rows.is_empty() {
+                unstarted.push(run.dir.display().to_string());
                 continue;
             }
-            groups
-                .entry(name.clone())
-                .or_default()
-                .push(read_scores(dir, metric)?);
+            evaluated.entry(name).or_default().push((&run.dir, rows));
         }
     }
     if !unstarted.is_empty() {
@@ -91,23 +101,66 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
             unstarted.join(", ")
         );
     }
-    anyhow::ensure!(!groups.is_empty(), "none of the runs has an evaluation yet");
+    anyhow::ensure!(
+        !evaluated.is_empty(),
+        "none of the runs has an evaluation yet"
+    );
+    let metric = match args.metric {
+        Some(m) => m,
+        None if evaluated
+            .values()
+            .flatten()
+            .flat_map(|(_, rows)| rows)
+            .all(|r| r.regret_mean.is_some()) =>
+        {
+            Metric::Regret
+        }
+        None => Metric::Reward,
+    };
+    let groups: BTreeMap<&str, Vec<RunScores>> = evaluated
+        .iter()
+        .map(|(name, runs)| {
+            let scores = runs
+                .iter()
+                .map(|(dir, rows)| scores(dir, rows, metric))
+                .collect::<anyhow::Result<_>>()?;
+            Ok((*name, scores))
+        })
+        .collect::<anyhow::Result<_>>()?;
     let higher_is_better = metric == Metric::Reward;
+    let mut notes = Vec::new();
     let mut summaries = Vec::new();
     for (name, runs) in &groups {
         let scores: Vec<f64> = runs
             .iter()
             .map(|r| score_at(r, args.step))
             .collect::<anyhow::Result<_>>()?;
+        let interval = match scores.len() {
+            1 => {
+                notes.push(format!(
+                    "`{name}` has one run: no interval, and its quartiles are that run's score"
+                ));
+                None
+            }
+            n => {
+                if n < ROUGH_BELOW {
+                    notes.push(format!(
+                        "the IQM interval of `{name}` is rough: a bootstrap of {n} runs \
+                         (at least {ROUGH_BELOW} give a usable one)"
+                    ));
+                }
+                Some(stats::bootstrap_ci(&scores, stats::iqm, REPS, 0))
+            }
+        };
         summaries.push(Group {
-            name: name.clone(),
+            name: name.to_string(),
             runs: runs.iter().map(|r| r.path.display().to_string()).collect(),
             mean: stats::mean(&scores),
             median: stats::quantile(&scores, 0.5),
             q25: stats::quantile(&scores, 0.25),
             q75: stats::quantile(&scores, 0.75),
             iqm: stats::iqm(&scores),
-            iqm_ci95: stats::bootstrap_ci(&scores, stats::iqm, REPS, 0),
+            iqm_ci95: interval,
             scores,
         });
     }
@@ -119,12 +172,22 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
                 true => stats::probability_of_improvement(&a.scores, &b.scores),
                 false => stats::probability_of_improvement(&b.scores, &a.scores),
             };
+            let (n1, n2) = (a.scores.len(), b.scores.len());
+            let smallest = stats::smallest_rank_sum_p(n1, n2);
+            if smallest >= 0.05 {
+                notes.push(format!(
+                    "`{}` vs `{}` cannot reach p < 0.05 with {n1} and {n2} runs (the smallest \
+                     p is {smallest:.3}): more seeds are needed for a significant difference",
+                    a.name, b.name
+                ));
+            }
             pairs.push(Pair {
                 a: a.name.clone(),
                 b: b.name.clone(),
                 u: test.u,
                 p_value: test.p_value,
                 method: test.method,
+                smallest_possible_p: smallest,
                 probability_a_better: better,
             });
         }
@@ -150,8 +213,10 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         metric,
         higher_is_better,
         step: args.step,
+        env,
         groups: summaries,
         pairs,
+        notes,
     };
     emit(args.json, &report, || human(&report))
 }
@@ -165,15 +230,19 @@ fn human(r: &Report) -> String {
         .step
         .map_or("the last evaluation".into(), |s| format!("step {s}"));
     let mut lines = vec![
-        format!("{what} at {at}, across runs"),
+        format!("{what} on {} at {at}, across runs", r.env),
         format!(
             "{:<28} {:>4} {:>10} {:>10} {:>21} {:>10} {:>21}",
             "group", "runs", "mean", "median", "IQR", "IQM", "IQM 95% CI"
         ),
     ];
     for g in &r.groups {
+        let interval = match g.iqm_ci95 {
+            Some((lo, hi)) => format!("{lo:>10.3} – {hi:<8.3}"),
+            None => format!("{:>10}", "n/a"),
+        };
         lines.push(format!(
-            "{:<28} {:>4} {:>10.3} {:>10.3} {:>10.3} – {:<8.3} {:>10.3} {:>10.3} – {:<8.3}",
+            "{:<28} {:>4} {:>10.3} {:>10.3} {:>10.3} – {:<8.3} {:>10.3} {interval}",
             g.name,
             g.scores.len(),
             g.mean,
@@ -181,8 +250,6 @@ fn human(r: &Report) -> String {
             g.q25,
             g.q75,
             g.iqm,
-            g.iqm_ci95.0,
-            g.iqm_ci95.1
         ));
     }
     if !r.pairs.is_empty() {
@@ -201,44 +268,61 @@ fn human(r: &Report) -> String {
             ));
         }
     }
+    if !r.notes.is_empty() {
+        lines.push(String::new());
+        lines.extend(r.notes.iter().map(|n| format!("note: {n}")));
+    }
     lines.join("\n")
 }
 
-/// Group name → run folders, from `[LABEL=]PATH` arguments: a sweep folder gives its runs
-/// by variant, a run folder its `run.name`, a folder of run folders each of them.
-fn collect(args: &[String]) -> anyhow::Result<BTreeMap<String, Vec<PathBuf>>> {
-    let mut groups: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+/// Group name → runs, from `[LABEL=]PATH` arguments: a sweep folder gives its runs by
+/// variant, a run folder its `run.name`, a folder of run folders each of them.
+fn collect(args: &[String]) -> anyhow::Result<BTreeMap<String, Vec<Run>>> {
+    let mut groups: BTreeMap<String, Vec<Run>> = BTreeMap::new();
     for arg in args {
         let (label, path) = match arg.split_once('=') {
             Some((l, p)) if !Path::new(arg).exists() => (Some(l.to_string()), PathBuf::from(p)),
             _ => (None, PathBuf::from(arg)),
         };
-        let mut add = |name: String, dir: PathBuf| {
-            groups
-                .entry(label.clone().unwrap_or(name))
-                .or_default()
-                .push(dir)
+        let mut add = |variant: Option<String>, dir: PathBuf| -> anyhow::Result<()> {
+            let config = RunDir::open(&dir)
+                .and_then(|run| run.config())
+                .with_context(|| format!("run `{}`", dir.display()))?;
+            let name = label.clone().or(variant).unwrap_or(config.run.name);
+            let env = config.env.id.env().id();
+            groups.entry(name).or_default().push(Run { dir, env });
+            Ok(())
         };
         if path.join(crate::sweep::MANIFEST).is_file() {
             let sweep = Sweep::open(&path)?;
             for (i, entry) in sweep.manifest.runs.iter().enumerate() {
-                add(entry.variant.clone(), sweep.run_dir(i));
+                add(Some(entry.variant.clone()), sweep.run_dir(i))?;
             }
         } else if path.join(crate::run_dir::CONFIG).is_file() {
-            add(RunDir::open(&path)?.config()?.run.name, path);
+            add(None, path)?;
         } else if path.is_dir() {
-            let mut found = false;
-            let mut dirs: Vec<PathBuf> = std::fs::read_dir(&path)?
+            let mut dirs: Vec<PathBuf> = std::fs::read_dir(&path)
+                .with_context(|| format!("cannot read `{}`", path.display()))?
                 .filter_map(Result::ok)
                 .map(|e| e.path())
                 .filter(|p| p.join(crate::run_dir::CONFIG).is_file())
                 .collect();
+            anyhow::ensure!(
+                !dirs.is_empty(),
+                "`{}` holds no runs and no sweep",
+                path.display()
+            );
             dirs.sort();
             for dir in dirs {
-                add(RunDir::open(&dir)?.config()?.run.name, dir);
-                found = true;
+                add(None, dir)?;
             }
-            anyhow::ensure!(found, "`{}` holds no runs and no sweep", path.display());
+        } else if path.exists() {
+            bail!(
+                "`{}` is not a sweep or run folder (expected a folder with `{}` or `{}`)",
+                path.display(),
+                crate::sweep::MANIFEST,
+                crate::run_dir::CONFIG
+            );
         } else {
             bail!("`{}` does not exist", path.display());
         }
@@ -246,39 +330,70 @@ fn collect(args: &[String]) -> anyhow::Result<BTreeMap<String, Vec<PathBuf>>> {
     Ok(groups)
 }
 
-fn has_regret(dir: &Path) -> bool {
-    records::read(&dir.join(EVALUATIONS))
-        .ok()
-        .and_then(|rows| rows.last().map(|r| !r["regret_mean"].is_empty()))
-        .unwrap_or(false)
+/// The environment every run shares. Scores of different environments are on different
+/// scales (a maze's reward, a bandit's regret), so a test between them, or a group mixing
+/// them, would compare nothing: refused, with the runs named.
+fn one_environment(groups: &BTreeMap<String, Vec<Run>>) -> anyhow::Result<String> {
+    for (name, runs) in groups {
+        if let Some(other) = runs.iter().find(|r| r.env != runs[0].env) {
+            bail!(
+                "group `{name}` mixes environments: `{}` runs on `{}` and `{}` on `{}`; a \
+                 group's runs must share one (label them apart with LABEL=PATH)",
+                runs[0].dir.display(),
+                runs[0].env,
+                other.dir.display(),
+                other.env
+            );
+        }
+    }
+    let mut envs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, runs) in groups {
+        envs.entry(&runs[0].env).or_default().push(name);
+    }
+    if envs.len() > 1 {
+        let listed: Vec<String> = envs
+            .iter()
+            .map(|(env, names)| format!("`{env}`: {}", names.join(", ")))
+            .collect();
+        bail!(
+            "the groups run on different environments ({}); scores of different environments \
+             cannot be compared: compare each environment's groups on their own",
+            listed.join("; ")
+        );
+    }
+    Ok(envs.into_keys().next().unwrap_or_default().to_string())
 }
 
-fn read_scores(dir: &Path, metric: Metric) -> anyhow::Result<RunScores> {
+/// A run's (step, score) at each evaluation, in `metric`; a run without the metric, or with
+/// a score that is not a number, is refused by name: a rank-sum test would rank NaN as if it
+/// were a score, and a mean of it says nothing.
+fn scores(dir: &Path, rows: &[Evaluation], metric: Metric) -> anyhow::Result<RunScores> {
     let path = dir.join(EVALUATIONS);
-    let rows = records::read(&path).with_context(|| {
-        format!(
-            "run `{}` has no evaluations yet (log.eval_every)",
-            dir.display()
-        )
-    })?;
-    let column = match metric {
-        Metric::Reward => "reward_mean",
-        Metric::Regret => "regret_mean",
-    };
     let points = rows
         .iter()
         .map(|r| {
-            let step = r["step"].parse::<u64>().ok()?;
-            let value = r.get(column)?.parse::<f64>().ok()?;
-            Some((step, value))
+            let (column, value) = match metric {
+                Metric::Reward => ("reward_mean", Some(r.reward_mean)),
+                Metric::Regret => ("regret_mean", r.regret_mean),
+            };
+            let Some(value) = value else {
+                bail!(
+                    "`{}` has no {column} at step {} (regret is measured on bandits): use \
+                     --metric reward",
+                    path.display(),
+                    r.step
+                );
+            };
+            anyhow::ensure!(
+                value.is_finite(),
+                "run `{}` scores {value} ({column}) at step {}: a run whose evaluations are \
+                 not numbers cannot be ranked; leave it out by naming the other runs' folders",
+                dir.display(),
+                r.step
+            );
+            Ok((r.step, value))
         })
-        .collect::<Option<Vec<_>>>()
-        .with_context(|| format!("`{}` has no {column} in every row", path.display()))?;
-    anyhow::ensure!(
-        !points.is_empty(),
-        "run `{}` has no evaluations yet",
-        dir.display()
-    );
+        .collect::<anyhow::Result<_>>()?;
     Ok(RunScores {
         path: dir.to_path_buf(),
         points,

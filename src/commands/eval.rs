@@ -6,6 +6,7 @@ use crate::progress::EpisodeProgress;
 use anyhow::Context;
 use plastic_agents::acting::{self, ActionMode};
 use plastic_agents::{ActorCritic, Agent};
+use plastic_envs::memory;
 use plastic_envs::rollout::{oracle_stats, reference_stats, PolicyResult, Report, RolloutStats};
 use plastic_envs::{registry, Environment};
 use tch::Device;
@@ -51,8 +52,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         Some(n) => usize::try_from(n)?,
         None => env.default_eval_episodes(),
     };
-    crate::memory::ensure_fits(
-        &[crate::memory::episode_records(episodes, "--episodes")],
+    memory::ensure_fits(
+        &[memory::episode_records(episodes, "--episodes")],
         "--episodes",
     )?;
     let mode = if args.greedy {

@@ -3,6 +3,7 @@ use crate::cli::RolloutArgs;
 use crate::output::{emit, report_table};
 use crate::progress::EpisodeProgress;
 use anyhow::Context;
+use plastic_envs::memory;
 use plastic_envs::registry;
 use plastic_envs::rollout::{
     oracle_stats, reference_policy, run_episodes_unless, PolicyResult, Report,
@@ -16,10 +17,10 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
     };
     let batch = usize::try_from(args.batch)?.min(episodes);
     let spec = env.build(1)?.spec().clone();
-    crate::memory::ensure_fits(
+    memory::ensure_fits(
         &[
-            crate::memory::env_batch(&spec, batch, "--batch", 0),
-            crate::memory::episode_records(episodes, "--episodes"),
+            memory::env_batch(&spec, batch, "--batch", 0),
+            memory::episode_records(episodes, "--episodes"),
         ],
         "--batch or --episodes",
     )?;

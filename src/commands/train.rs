@@ -12,13 +12,14 @@ use crate::progress::Pace;
 use crate::records::Records;
 use crate::run_dir::{shell_word, RunDir};
 use crate::tensorboard::TensorBoard;
-use crate::{event_files, memory, pictures, render};
+use crate::{event_files, pictures, render};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use plastic_agents::a2c::{TrainError, Trainer, UpdateStats};
+use plastic_agents::a2c::{training_needs, TrainError, Trainer, UpdateStats};
 use plastic_agents::acting::ActionMode;
 use plastic_agents::device;
 use plastic_agents::metrics::{tags, MetricsSink};
+use plastic_envs::memory;
 use plastic_envs::rollout::RolloutStats;
 use plastic_envs::Environment;
 use std::path::Path;
@@ -278,7 +279,7 @@ pub(crate) fn build(
     device: tch::Device,
     threads: usize,
 ) -> anyhow::Result<Trainer> {
-    memory::ensure_training_fits(config)?;
+    ensure_training_fits(config)?;
     let env = config.env.id.env().build(config.env.num_envs)?;
     let trainer = Trainer::new(
         env,
@@ -289,6 +290,20 @@ pub(crate) fn build(
     )?;
     plastic_agents::threads::assign(threads, trainer.steps_on_host());
     Ok(trainer)
+}
+
+/// Refuses `config` when training it needs more memory than this machine has now: checked by
+/// every start of a run, and by a sweep for each of its runs before it creates any.
+pub(crate) fn ensure_training_fits(config: &ExperimentConfig) -> anyhow::Result<()> {
+    let spec = config.env.id.env().build(1)?.spec().clone();
+    let mut needs = training_needs(&config.trainer(), &spec, config.env.num_envs)?;
+    let evaluations = config.log.eval_episodes;
+    needs.push(memory::episode_records(evaluations, "log.eval_episodes ="));
+    memory::ensure_fits(
+        &needs,
+        "env.num_envs, core.hidden, a2c.rollout_len or log.eval_episodes",
+    )?;
+    Ok(())
 }
 
 /// A full disk stops the run with its checkpoints intact: one paragraph saying which one is

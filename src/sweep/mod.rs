@@ -96,7 +96,7 @@ impl Sweep {
         }
         // Sizes do not depend on the seed: one check per variant.
         for p in planned.iter().filter(|p| p.seed == planned[0].seed) {
-            crate::memory::ensure_training_fits(&p.config)
+            crate::commands::train::ensure_training_fits(&p.config)
                 .with_context(|| format!("variant `{}` of the sweep", p.variant))?;
         }
         for (p, entry) in planned.iter().zip(&runs) {

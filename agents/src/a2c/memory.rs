@@ -4,15 +4,8 @@
 use super::rollout::rollout_shape;
 use super::trainer::{TrainError, TrainerConfig};
 use crate::cores::{host_every, TraceCheckpoints};
+use plastic_envs::memory::MemoryNeed;
 use plastic_envs::EnvSpec;
-
-/// One part of a run's memory, with the config keys it grows with.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MemoryNeed {
-    /// What it is and which keys set its size, e.g. `Hebbian traces (env.num_envs × ...)`.
-    pub what: String,
-    pub bytes: f64,
-}
 
 const F32: f64 = 4.0;
 
@@ -47,7 +40,7 @@ pub fn training_needs(
                 "recurrent state and traces (env.num_envs = {num_envs} × core.hidden = {}²)",
                 core.hidden
             ),
-            bytes: b * (traces * h * h + cells * h) * F32,
+            bytes: b * core.state_bytes_per_row(),
         },
         MemoryNeed {
             what: format!(

@@ -11,7 +11,7 @@ mod stats;
 mod trainer;
 
 pub use config::{A2cConfig, Algorithm, ConfigError, OptimConfig, RolloutLen, Schedule};
-pub use memory::{training_needs, MemoryNeed};
+pub use memory::training_needs;
 pub use optim::{Optimizer, StepReport};
 pub use returns::{gae, RolloutData};
 pub use reward_scale::RunningStats;

@@ -268,6 +268,16 @@ impl CoreConfig {
         }
     }
 
+    /// The f32 bytes of one batch row's recurrent state: hidden activations (and the LSTM
+    /// cell) plus the traces. For refusing batch sizes no machine holds.
+    pub fn state_bytes_per_row(&self) -> f64 {
+        let (h, cells) = (
+            self.hidden as f64,
+            if self.kind.is_lstm() { 2.0 } else { 1.0 },
+        );
+        (self.traces_per_step() as f64 * h * h + cells * h) * std::mem::size_of::<f32>() as f64
+    }
+
     /// Backpropamine's maze network (the default) with `hidden` neurons.
     pub fn backpropamine(hidden: usize) -> Self {
         Self {

@@ -47,6 +47,15 @@ const MODEL: [(&str, f64, f64); 5] = [
 
 /// Times every pass of [`MODEL`] at `batch` rows of `hidden` neurons: `repeats` timed runs
 /// each (after one untimed), median. Runs on the CPU with libtorch's thread count.
+/// What [`measure`] allocates at least: five `[B × H × H]` f32 tensors (the traces before and
+/// after, the eligibility trace, two gradients), for the memory check before it.
+pub fn memory_need(batch: i64, hidden: i64) -> plastic_envs::memory::MemoryNeed {
+    plastic_envs::memory::MemoryNeed {
+        what: format!("five traces of --batch {batch} × --hidden {hidden}²"),
+        bytes: 5.0 * batch as f64 * (hidden as f64).powi(2) * 4.0,
+    }
+}
+
 pub fn measure(batch: i64, hidden: i64, repeats: usize) -> Vec<PassRate> {
     let opts = (Kind::Float, Device::Cpu);
     let (b, h) = (batch, hidden);

@@ -1,47 +1,60 @@
-//! Checking a run's sizes against the memory this machine has, before allocating: a one-line
-//! error that names the keys, instead of an abort or the kernel's out-of-memory killer.
-use crate::config::ExperimentConfig;
-use plastic_agents::a2c::{training_needs, MemoryNeed};
-use plastic_envs::EnvSpec;
+//! Checking sizes against the memory this machine has, before allocating: an allocation that
+//! fails in Rust aborts the process, and one the kernel over-commits ends in its
+//! out-of-memory killer, so a size no machine could hold is refused first, with the keys
+//! (or arguments) to lower named. The CLI and the Python package both check through here.
+use crate::EnvSpec;
 
 const GIB: f64 = (1u64 << 30) as f64;
 
+/// One part of what a task needs, with the keys it grows with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryNeed {
+    /// What it is and which keys set its size, e.g. `Hebbian traces (env.num_envs × ...)`.
+    pub what: String,
+    pub bytes: f64,
+}
+
+/// Needs that together exceed the memory available: the message lists the largest parts
+/// and says what to lower.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "this needs at least {} of memory and {} is available: {}. Lower {lower}",
+    size(*needed), size(*available), parts.join(", ")
+)]
+pub struct OutOfMemory {
+    pub needed: f64,
+    pub available: f64,
+    /// The parts that matter, largest first, as `"<size> <what>"`.
+    pub parts: Vec<String>,
+    pub lower: String,
+}
+
 /// Refuses `needs` when together they exceed the memory available now; `lower` says what to
 /// reduce.
-pub fn ensure_fits(needs: &[MemoryNeed], lower: &str) -> anyhow::Result<()> {
+pub fn ensure_fits(needs: &[MemoryNeed], lower: &str) -> Result<(), OutOfMemory> {
+    match available_bytes() {
+        Some(available) => fits_in(needs, available, lower),
+        None => Ok(()),
+    }
+}
+
+fn fits_in(needs: &[MemoryNeed], available: f64, lower: &str) -> Result<(), OutOfMemory> {
     let total: f64 = needs.iter().map(|n| n.bytes).sum();
-    let Some(available) = available_bytes() else {
-        return Ok(());
-    };
     if total <= available {
         return Ok(());
     }
     // Parts too small to matter would only lengthen the message.
     let mut parts: Vec<&MemoryNeed> = needs.iter().filter(|n| n.bytes >= total / 1000.0).collect();
     parts.sort_by(|a, b| b.bytes.total_cmp(&a.bytes));
-    let listed: Vec<String> = parts
-        .iter()
-        .map(|n| format!("{} {}", size(n.bytes), n.what))
-        .collect();
-    anyhow::bail!(
-        "this needs at least {} of memory and {} is available: {}. Lower {lower}",
-        size(total),
-        size(available),
-        listed.join(", ")
-    )
-}
-
-/// Refuses `config` when training it needs more memory than this machine has now: checked by
-/// every start of a run, and by a sweep for each of its runs before it creates any.
-pub fn ensure_training_fits(config: &ExperimentConfig) -> anyhow::Result<()> {
-    let spec = config.env.id.env().build(1)?.spec().clone();
-    let mut needs = training_needs(&config.trainer(), &spec, config.env.num_envs)?;
-    let evaluations = config.log.eval_episodes;
-    needs.push(episode_records(evaluations, "log.eval_episodes ="));
-    ensure_fits(
-        &needs,
-        "env.num_envs, core.hidden, a2c.rollout_len or log.eval_episodes",
-    )
+    Err(OutOfMemory {
+        needed: total,
+        available,
+        parts: parts
+            .iter()
+            .map(|n| format!("{} {}", size(n.bytes), n.what))
+            .collect(),
+        lower: lower.to_string(),
+    })
 }
 
 /// A batch of `batch` environments like `spec`, sized by the flag `key`, with `extra` bytes
@@ -63,7 +76,7 @@ pub fn episode_records(episodes: usize, key: &str) -> MemoryNeed {
 }
 
 /// Human-readable bytes.
-fn size(bytes: f64) -> String {
+pub fn size(bytes: f64) -> String {
     match bytes {
         b if b >= GIB => format!("{:.1} GiB", b / GIB),
         b => format!("{:.1} MiB", b / (1u64 << 20) as f64),
@@ -72,7 +85,7 @@ fn size(bytes: f64) -> String {
 
 /// What can be allocated without swapping: the kernel's `MemAvailable`, or less under a
 /// cgroup (container, SLURM job) limit. `None` where neither can be read.
-fn available_bytes() -> Option<f64> {
+pub fn available_bytes() -> Option<f64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let kib: f64 = meminfo
         .lines()
@@ -124,6 +137,11 @@ mod tests {
                 && !msg.contains("results")
                 && msg.ends_with("Lower env.num_envs"),
             "{msg}"
+        );
+        let err = fits_in(&[need("x", 3.0 * GIB)], 2.0 * GIB, "y").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "this needs at least 3.0 GiB of memory and 2.0 GiB is available: 3.0 GiB x. Lower y"
         );
     }
 }
