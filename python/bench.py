@@ -18,10 +18,9 @@ from pathlib import Path
 # The installed package, not its source folder next to this script.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-import plastic  # noqa: E402
+import numpy as np
+import plastic
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCHES = (1, 32, 1024)
@@ -126,17 +125,18 @@ def bench_policy(run, seconds):
 
         holder = {"state": state}
 
-        def ours():
+        # The closures run within this iteration; the defaults bind its values all the same.
+        def ours(obs=obs, holder=holder):
             _, holder["state"] = policy.predict(obs, holder["state"], deterministic=True)
 
         t_state = {"s": (t_h, t_hebb)}
 
-        def theirs():
+        def theirs(obs=obs, t_state=t_state):
             _, t_state["s"] = torch_net.predict(obs, t_state["s"])
 
         x = torch.from_numpy(obs)
 
-        def theirs_tensors():
+        def theirs_tensors(x=x, t_state=t_state):
             _, _, h, hebb = torch_net.step(x, *t_state["s"])
             t_state["s"] = (h, hebb)
 

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -192,8 +191,15 @@ def main() -> None:
             for name in settings:
                 setting = SETTINGS[name]
                 # Alternate which side goes first, so neither always meets the same load.
-                sides = [("script", lambda: script_rate(script, setting["script"], args.iters, env)),
-                         ("plastic", lambda: plastic_rate(args.plastic, setting["plastic"], args.threads, args.iters, args.device, env))]
+                sides = [
+                    ("script", lambda s=setting: script_rate(script, s["script"], args.iters, env)),
+                    (
+                        "plastic",
+                        lambda s=setting: plastic_rate(
+                            args.plastic, s["plastic"], args.threads, args.iters, args.device, env
+                        ),
+                    ),
+                ]
                 for side, measure in sides if round_ % 2 == 0 else sides[::-1]:
                     results[name][side].append(measure())
                 print(

@@ -4,7 +4,7 @@ natively (``PlasticVectorEnv``, Gymnasium's same-step autoreset), registered as
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium
 import numpy as np
@@ -111,7 +111,7 @@ class PlasticEnv(gymnasium.Env):
     Episodes end by truncation at the environment's fixed length (bandits, mazes).
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 8}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 8}
 
     def __init__(self, env_id: str = "maze", render_mode: str | None = None, **params: Any):
         self._environment = environment(env_id, params)
@@ -186,7 +186,7 @@ class PlasticVectorEnv(VectorEnv):
     Bandits add ``infos["regret"]``, the pseudo-regret of the action just taken.
     """
 
-    metadata = {
+    metadata: ClassVar[dict[str, Any]] = {
         "autoreset_mode": AutoresetMode.SAME_STEP,
         "render_modes": ["rgb_array"],
         "render_fps": 8,
