@@ -74,8 +74,7 @@ def patched_script(checkout: Path, folder: Path, threads: int) -> Path:
     source = checkout / "maze" / "batch.py"
     if not source.is_file():
         sys.exit(
-            f"{source} does not exist: pass the folder of a checkout of "
-            "https://github.com/uber-research/backpropamine"
+            f"{source} does not exist: pass the folder of a checkout of https://github.com/uber-research/backpropamine"
         )
     text = source.read_text().replace(".cuda()", "")
     for old, new in [
@@ -104,9 +103,7 @@ def script_rate(script: Path, args: list[str], iters: int, env: dict) -> float:
     # The script prints the seconds spent on each `--pe` iterations; one per interval.
     cmd = [sys.executable, "-W", "ignore", str(script), *MAZE, *args]
     cmd += ["--nbiter", str(iters + 1), "--pe", "1", "--save_every", "1000000"]
-    out = subprocess.run(
-        cmd, cwd=script.parent, env=env, capture_output=True, text=True, check=False
-    )
+    out = subprocess.run(cmd, cwd=script.parent, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         sys.exit(f"the script failed ({' '.join(cmd)}):\n{out.stderr[-3000:]}")
     seconds = [float(s) for s in re.findall(r"Time spent on last 1 iters:\s+([0-9.eE+-]+)", out.stdout)]
@@ -116,9 +113,7 @@ def script_rate(script: Path, args: list[str], iters: int, env: dict) -> float:
 
 
 def plastic_json(binary: Path, args: list[str], env: dict) -> dict:
-    out = subprocess.run(
-        [str(binary), *args, "--json"], cwd=REPO, env=env, capture_output=True, text=True, check=False
-    )
+    out = subprocess.run([str(binary), *args, "--json"], cwd=REPO, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         sys.exit(f"plastic {' '.join(args)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

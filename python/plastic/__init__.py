@@ -47,9 +47,7 @@ _check_torch()
 import torch as _torch
 
 if _release(_torch.__version__) != TORCH_VERSION:  # the metadata and the module disagree
-    raise ImportError(
-        f"plastic needs torch {TORCH_VERSION}; `import torch` gave {_torch.__version__}"
-    )
+    raise ImportError(f"plastic needs torch {TORCH_VERSION}; `import torch` gave {_torch.__version__}")
 
 try:
     from . import _native

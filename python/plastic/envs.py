@@ -165,8 +165,7 @@ class PlasticEnv(gymnasium.Env):
     def render(self):
         if self.render_mode is None:
             gymnasium.logger.warn(
-                "render() was called without a render_mode: make the environment with "
-                'render_mode="rgb_array"'
+                'render() was called without a render_mode: make the environment with render_mode="rgb_array"'
             )
             return None
         if self._obs is None:
@@ -266,9 +265,7 @@ class PlasticVectorEnv(VectorEnv):
 
     def render(self):
         if self.render_mode is None:
-            gymnasium.logger.warn(
-                'render() was called without a render_mode: use render_mode="rgb_array"'
-            )
+            gymnasium.logger.warn('render() was called without a render_mode: use render_mode="rgb_array"')
             return None
         if self._obs is None:
             raise gymnasium.error.ResetNeeded("call reset() before render()")
@@ -293,6 +290,4 @@ def make_vec(
     """``num_envs`` environments stepped natively; ``seed`` seeds the first ``reset()`` that
     names no seed. ``env_id`` as the CLI takes it (``maze``, ``maze:size=9,len=100``,
     ``bandit-dependent-easy``); ``params`` are added to it (``make_vec("maze", 8, size=9)``)."""
-    return PlasticVectorEnv(
-        env_id, num_envs, seed=seed, copy=copy, render_mode=render_mode, **params
-    )
+    return PlasticVectorEnv(env_id, num_envs, seed=seed, copy=copy, render_mode=render_mode, **params)

@@ -148,8 +148,13 @@ def test_a_random_policy_in_python_gets_the_clis_numbers(cli, env_id):
 
 @pytest.mark.parametrize(
     "env_id, policy",
-    [("maze", "oracle"), ("bandit-dependent-easy", "bayes"), ("bandit-independent:arms=3", "thompson"),
-     ("tmaze", "win-stay"), ("bandit-restless", "ucb1")],
+    [
+        ("maze", "oracle"),
+        ("bandit-dependent-easy", "bayes"),
+        ("bandit-independent:arms=3", "thompson"),
+        ("tmaze", "win-stay"),
+        ("bandit-restless", "ucb1"),
+    ],
 )
 def test_reference_policies_from_python_match_the_cli(cli, env_id, policy):
     report = cli("rollout", env_id, "--policy", policy, "--seed", "3", "--episodes", "500", "--batch", "64")
