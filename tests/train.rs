@@ -70,6 +70,43 @@ fn a_run_folder_holds_config_events_and_the_newest_checkpoints() {
     assert_eq!(left.len(), 1);
 }
 
+/// `plastic config` prints a whole config that `plastic train` takes, a config naming only
+/// the environment trains, and `--total-steps` sets the run's length as
+/// `--set run.total_steps=` does (exponent form included).
+#[test]
+fn a_printed_config_and_a_bare_one_train_for_the_steps_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = "bandit-dependent-easy:len=10";
+    let out = plastic()
+        .args(["config", env, "--set", "env.num_envs=4"])
+        .output()
+        .unwrap();
+    assert_succeeded(&out);
+    let printed = dir.path().join("printed.toml");
+    std::fs::write(&printed, &out.stdout).unwrap();
+    let bare = dir.path().join("bare.toml");
+    std::fs::write(&bare, format!("[env]\nid = \"{env}\"\n")).unwrap();
+    for (config, steps, total) in [(&printed, "80", 80), (&bare, "6e2", 600)] {
+        let run = dir.path().join(config.file_stem().unwrap());
+        train(
+            config,
+            &run,
+            &[
+                "--total-steps",
+                steps,
+                "--set",
+                "core.hidden=6",
+                "--set",
+                "log.eval_episodes=8",
+            ],
+        );
+        let written = std::fs::read_to_string(run.join("config.toml")).unwrap();
+        let written: toml::Table = toml::from_str(&written).unwrap();
+        assert_eq!(written["run"]["total_steps"].as_integer(), Some(total));
+        assert_eq!(written["env"]["id"].as_str(), Some(env));
+    }
+}
+
 #[test]
 fn eval_compares_the_agent_with_the_reference_policies() {
     let dir = tempfile::tempdir().unwrap();
