@@ -348,7 +348,7 @@ impl ExperimentConfig {
         for (section, keys) in &sections {
             for (key, value) in keys.as_table().into_iter().flatten() {
                 let value = match value {
-                    toml::Value::Integer(i) => HParam::Number(*i as f64),
+                    toml::Value::Integer(i) => HParam::Int(*i),
                     toml::Value::Float(f) => HParam::Number(*f),
                     toml::Value::Boolean(b) => HParam::Bool(*b),
                     toml::Value::String(s) => HParam::Text(s.clone()),
