@@ -107,15 +107,26 @@ fn a_printed_config_and_a_bare_one_train_for_the_steps_asked() {
     }
 }
 
+/// The shipped bandit config learns, and `eval` judges it next to the references. Trained
+/// briefly (200,000 steps, about 4 s of CPU), the LSTM already loses far less than random
+/// pulls: regret 12.9 on these 200 episodes, and 8.0 to 16.0 with seeds 1 to 5, where random
+/// loses 40.2; an agent that has not learned (6,400 steps) loses 40.1.
 #[test]
 fn eval_compares_the_agent_with_the_reference_policies() {
     let dir = tempfile::tempdir().unwrap();
-    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/bandit-dependent-easy.toml");
     let run = dir.path().join("run");
-    train(&config, &run, &[]);
+    let steps = [
+        "--set",
+        "run.total_steps=200000",
+        "--set",
+        "log.eval_episodes=50",
+    ];
+    train(&config, &run, &steps);
     let v = eval_json(&run, 200);
     assert_eq!(v["episodes"], 200);
-    assert_eq!(v["env_steps_trained"], 480);
+    // Whole updates of 32 × 20 steps.
+    assert_eq!(v["env_steps_trained"], 200_320);
     let policies: Vec<&str> = v["policies"]
         .as_array()
         .unwrap()
@@ -123,16 +134,17 @@ fn eval_compares_the_agent_with_the_reference_policies() {
         .map(|r| r["policy"].as_str().unwrap())
         .collect();
     assert_eq!(policies, ["agent", "random", "thompson", "ucb1", "bayes"]);
-    let regret = v["policies"][0]["regret"]["mean"].as_f64().unwrap();
-    // Ten pulls of arms 0.8 apart: regret lies in [0, 8].
-    assert!((0.0..=8.0).contains(&regret), "{v}");
+    let regret = |row: usize| v["policies"][row]["regret"]["mean"].as_f64().unwrap();
+    // A hundred pulls of arms 0.8 apart: random loses 0.4 a pull.
+    assert!((regret(1) - 40.0).abs() < 3.0, "{v}");
+    assert!(regret(0) < 0.6 * regret(1), "{v}");
     assert!(v["bayes_optimal_exact"].as_f64().is_some());
 
     // `rollout` reports in the same schema: the same fields, and the same in every row; and
     // its random policy on the same episodes (same default seed) gives eval's random row.
     let rolled = json_stdout(plastic().args([
         "rollout",
-        "bandit-dependent-easy:len=10",
+        "bandit-dependent-easy",
         "--episodes",
         "200",
         "--json",
