@@ -1,4 +1,6 @@
 //! Command-line arguments.
+// The doc comments are the `--help` text, where `<name>` is a placeholder, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
 use clap::{Parser, Subcommand};
 use plastic_agents::cores::Bptt;
 use plastic_agents::device::DeviceChoice;

@@ -45,7 +45,7 @@ const MODEL: [(&str, f64, f64); 5] = [
     ("retroactive backward update", 6.0, 11.0),
 ];
 
-/// Times every pass of [`MODEL`] at `batch` rows of `hidden` neurons: `repeats` timed runs
+/// Times every pass of `MODEL` at `batch` rows of `hidden` neurons: `repeats` timed runs
 /// each (after one untimed), median. Runs on the CPU with libtorch's thread count.
 pub fn measure(batch: i64, hidden: i64, repeats: usize) -> Vec<PassRate> {
     let opts = (Kind::Float, Device::Cpu);
