@@ -1,6 +1,6 @@
 # Every target installs what it needs on first use (scripts/setup.sh: a cached Python
 # environment with the pinned torch, gymnasium and tensorboard), then builds and runs.
-.PHONY: run run-bandit test bench lint build tensorboard
+.PHONY: run run-bandit test check bench lint build tensorboard
 
 WITH_ENV := scripts/with-env.sh
 PLASTIC := target/release/plastic
@@ -40,6 +40,13 @@ test: build
 	$(WITH_ENV) cargo test --release --workspace --locked
 	$(WITH_ENV) python -m pytest python/tests -q
 
+# The quick check before a commit (a few minutes once built): formatting, clippy and the unit
+# tests of every crate and the CLI (no command-line, training or Python tests: `make test`).
+check:
+	$(WITH_ENV) cargo fmt --all -- --check
+	$(WITH_ENV) cargo clippy --workspace --all-targets --locked -- -D warnings
+	$(WITH_ENV) cargo test --release --workspace --lib --bins --locked
+
 # The core and training benchmarks run in Backpropamine's maze setting, with the hand-written
 # backward pass and then with autograd, for the ratio.
 bench: build
@@ -54,9 +61,15 @@ bench: build
 	target/release/plastic bench train configs/maze-backpropamine-simple.toml
 	target/release/plastic bench train configs/maze-backpropamine-simple.toml --set a2c.bptt=autograd
 
+# Everything CI checks besides the tests: rustfmt and clippy (with and without the Gymnasium
+# bridge, and the Python package's crate), the API docs with broken links denied, and ruff
+# (pinned in scripts/setup.sh) over the Python package and the scripts.
 lint:
 	$(WITH_ENV) cargo fmt --all -- --check
 	$(WITH_ENV) cargo clippy --workspace --all-targets --locked -- -D warnings
 	$(WITH_ENV) cargo clippy -p plastic --no-default-features --all-targets --locked -- -D warnings
 	$(WITH_ENV) cargo fmt --manifest-path python/Cargo.toml -- --check
 	$(WITH_ENV) cargo clippy --manifest-path python/Cargo.toml --target-dir target --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(WITH_ENV) cargo doc --workspace --no-deps --locked
+	$(WITH_ENV) ruff check python scripts
+	$(WITH_ENV) ruff format --check python scripts

@@ -18,10 +18,9 @@ from pathlib import Path
 # The installed package, not its source folder next to this script.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-import plastic  # noqa: E402
+import numpy as np
+import plastic
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCHES = (1, 32, 1024)
@@ -99,10 +98,19 @@ class TorchBackpropamine:
 
 def train_agent(out):
     subprocess.run(
-        [str(ROOT / "target" / "release" / "plastic"), "train",
-         str(ROOT / "configs" / "maze-backpropamine-simple.toml"),
-         "--set", "run.total_steps=6000", "--set", "run.device=cpu", "--out", str(out)],
-        check=True, capture_output=True,
+        [
+            str(ROOT / "target" / "release" / "plastic"),
+            "train",
+            str(ROOT / "configs" / "maze-backpropamine-simple.toml"),
+            "--set",
+            "run.total_steps=6000",
+            "--set",
+            "run.device=cpu",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
     )
     return out
 
@@ -111,39 +119,42 @@ def bench_policy(run, seconds):
     policy = plastic.load(run)
     torch_net = TorchBackpropamine(policy)
     h_size = policy.hidden_size
-    print(f"predict of {run} (plastic RNN, H {h_size}, simple neuromodulation), greedy, "
-          f"{torch.get_num_threads()} libtorch threads; calls/s (rows/s)")
+    print(
+        f"predict of {run} (plastic RNN, H {h_size}, simple neuromodulation), greedy, "
+        f"{torch.get_num_threads()} libtorch threads; calls/s (rows/s)"
+    )
     rng = np.random.default_rng(0)
     for b in BATCHES:
         obs = rng.random((b, policy.observation_space.shape[0]), dtype=np.float32)
         # Same numbers first: the PyTorch step is the same network.
         actions, state = policy.predict(obs, deterministic=True)
-        t_actions, (t_h, t_hebb) = torch_net.predict(
-            obs, (torch.zeros(b, h_size), torch.zeros(b, h_size, h_size))
-        )
+        t_actions, (t_h, t_hebb) = torch_net.predict(obs, (torch.zeros(b, h_size), torch.zeros(b, h_size, h_size)))
         assert np.array_equal(actions, t_actions)
         np.testing.assert_allclose(state.hebb, t_hebb.numpy(), atol=1e-6)
 
         holder = {"state": state}
 
-        def ours():
+        # The closures run within this iteration; the defaults bind its values all the same.
+        def ours(obs=obs, holder=holder):
             _, holder["state"] = policy.predict(obs, holder["state"], deterministic=True)
 
         t_state = {"s": (t_h, t_hebb)}
 
-        def theirs():
+        def theirs(obs=obs, t_state=t_state):
             _, t_state["s"] = torch_net.predict(obs, t_state["s"])
 
         x = torch.from_numpy(obs)
 
-        def theirs_tensors():
+        def theirs_tensors(x=x, t_state=t_state):
             _, _, h, hebb = torch_net.step(x, *t_state["s"])
             t_state["s"] = (h, hebb)
 
         a, p, q = timed(ours, theirs, theirs_tensors, seconds=seconds)
-        print(f"  B {b:5d}: plastic predict {a:9,.0f} ({a * b:12,.0f})   "
-              f"PyTorch, numpy in/out {p:9,.0f} ({p * b:12,.0f})   "
-              f"PyTorch, tensors only {q:9,.0f} ({q * b:12,.0f})")
+        print(
+            f"  B {b:5d}: plastic predict {a:9,.0f} ({a * b:12,.0f})   "
+            f"PyTorch, numpy in/out {p:9,.0f} ({p * b:12,.0f})   "
+            f"PyTorch, tensors only {q:9,.0f} ({q * b:12,.0f})"
+        )
 
 
 def main():
@@ -151,7 +162,9 @@ def main():
     parser.add_argument("--run", type=Path, help="a run folder with the Backpropamine core")
     parser.add_argument("--seconds", type=float, default=0.5, help="per round (5 rounds)")
     parser.add_argument(
-        "--threads", type=int, default=1,
+        "--threads",
+        type=int,
+        default=1,
         help="libtorch threads (shared by both: one libtorch); 0 = libtorch's default",
     )
     args = parser.parse_args()

@@ -9,7 +9,11 @@ are shared, so the rounds alternate and the ranges are printed too.
 The script is published for CUDA. A patched copy in a temporary folder runs it on the CPU
 (every `.cuda()` removed, torch's thread count set); nothing of it is written anywhere else.
 Its own timer is used: it prints the seconds spent on every `--pe` iterations, and the first
-interval (warm-up) is dropped.
+interval (warm-up) is dropped. Two more patches keep the comparison fair to the script:
+`--pe 1` also switches on its per-step printout (`PRINTTRACE`: a line per step with a mean over
+the whole B×H×H trace), which the copy leaves off, and the script takes no optimiser step in its
+first 100 iterations (a burn-in), which the copy takes from the first update, as plastic does.
+The plastic side runs on the CPU, as the script does, unless `--device` says otherwise.
 
 Then the roofline: the machine's memory bandwidth (`plastic bench memory`, STREAM's copy
 kernel) next to what the trace passes achieve (`plastic bench traces`).
@@ -22,7 +26,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -71,18 +74,22 @@ def patched_script(checkout: Path, folder: Path, threads: int) -> Path:
     source = checkout / "maze" / "batch.py"
     if not source.is_file():
         sys.exit(
-            f"{source} does not exist: pass the folder of a checkout of "
-            "https://github.com/uber-research/backpropamine"
+            f"{source} does not exist: pass the folder of a checkout of https://github.com/uber-research/backpropamine"
         )
-    text = source.read_text()
-    text = text.replace(".cuda()", "")
-    # After the imports, before anything runs.
-    text = text.replace(
-        "import platform\n",
-        f"import platform\ntorch.set_num_threads({threads})\n",
-        1,
-    )
-    if ".cuda()" in text or "set_num_threads" not in text:
+    text = source.read_text().replace(".cuda()", "")
+    for old, new in [
+        # After the imports, before anything runs.
+        ("import platform\n", f"import platform\ntorch.set_num_threads({threads})\n"),
+        # `--pe 1` times every iteration, and would also print every step of every iteration.
+        ("            PRINTTRACE = 1\n", "            PRINTTRACE = 0\n"),
+        # The optimiser steps from the first update, as plastic's does: skipping the step in
+        # the first 100 iterations would make the timed ones cheaper.
+        ("        if numiter > 100:  # Burn-in", "        if True:  # No burn-in"),
+    ]:
+        if text.count(old) != 1:
+            sys.exit(f"{source} is not the script this benchmark knows how to patch: {old.strip()!r}")
+        text = text.replace(old, new)
+    if ".cuda()" in text:
         sys.exit(f"{source} is not the script this benchmark knows how to patch")
     patched = folder / "batch.py"
     patched.write_text(text)
@@ -96,9 +103,7 @@ def script_rate(script: Path, args: list[str], iters: int, env: dict) -> float:
     # The script prints the seconds spent on each `--pe` iterations; one per interval.
     cmd = [sys.executable, "-W", "ignore", str(script), *MAZE, *args]
     cmd += ["--nbiter", str(iters + 1), "--pe", "1", "--save_every", "1000000"]
-    out = subprocess.run(
-        cmd, cwd=script.parent, env=env, capture_output=True, text=True, check=False
-    )
+    out = subprocess.run(cmd, cwd=script.parent, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         sys.exit(f"the script failed ({' '.join(cmd)}):\n{out.stderr[-3000:]}")
     seconds = [float(s) for s in re.findall(r"Time spent on last 1 iters:\s+([0-9.eE+-]+)", out.stdout)]
@@ -108,16 +113,15 @@ def script_rate(script: Path, args: list[str], iters: int, env: dict) -> float:
 
 
 def plastic_json(binary: Path, args: list[str], env: dict) -> dict:
-    out = subprocess.run(
-        [str(binary), *args, "--json"], cwd=REPO, env=env, capture_output=True, text=True, check=False
-    )
+    out = subprocess.run([str(binary), *args, "--json"], cwd=REPO, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         sys.exit(f"plastic {' '.join(args)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def plastic_rate(binary: Path, setting: list[str], threads: int, updates: int, env: dict) -> float:
+def plastic_rate(binary: Path, setting: list[str], threads: int, updates: int, device: str, env: dict) -> float:
     args = ["bench", "train", *setting, "--set", f"run.threads={threads}", "--updates", str(updates)]
+    args += ["--device", device]
     return plastic_json(binary, args, env)["env_steps_per_second"]
 
 
@@ -155,6 +159,11 @@ def main() -> None:
         help=f"comma-separated, of: {', '.join(SETTINGS)}",
     )
     parser.add_argument("--plastic", type=Path, default=REPO / "target/release/plastic")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="plastic's device (`plastic bench train --device`); the script runs on the CPU",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
     args = parser.parse_args()
     settings = args.settings.split(",")
@@ -177,8 +186,15 @@ def main() -> None:
             for name in settings:
                 setting = SETTINGS[name]
                 # Alternate which side goes first, so neither always meets the same load.
-                sides = [("script", lambda: script_rate(script, setting["script"], args.iters, env)),
-                         ("plastic", lambda: plastic_rate(args.plastic, setting["plastic"], args.threads, args.iters, env))]
+                sides = [
+                    ("script", lambda s=setting: script_rate(script, s["script"], args.iters, env)),
+                    (
+                        "plastic",
+                        lambda s=setting: plastic_rate(
+                            args.plastic, s["plastic"], args.threads, args.iters, args.device, env
+                        ),
+                    ),
+                ]
                 for side, measure in sides if round_ % 2 == 0 else sides[::-1]:
                     results[name][side].append(measure())
                 print(

@@ -40,9 +40,7 @@ def parse_args():
         help="exponential moving average weight in [0, 1), as TensorBoard's slider",
     )
     parser.add_argument("--hline", action="append", default=[], metavar="VALUE=LABEL")
-    parser.add_argument(
-        "--ylim", metavar="LO:HI", help="y range to show (default: all points); lines are clipped"
-    )
+    parser.add_argument("--ylim", metavar="LO:HI", help="y range to show (default: all points); lines are clipped")
     args = parser.parse_args()
     if not 0.0 <= args.smooth < 1.0:
         parser.error(f"--smooth must be in [0, 1), got {args.smooth}")
@@ -157,8 +155,10 @@ def render(curves, hlines, args):
 
     steps = args.x == "steps"
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">',
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+            f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">'
+        ),
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
         f'<clipPath id="plot"><rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}"/></clipPath>',
         f'<text x="{LEFT}" y="{TOP - 15}" font-size="15">{escape(args.title or args.tag)}</text>',
@@ -177,7 +177,7 @@ def render(curves, hlines, args):
     parts.append(
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#888"/>'
         f'<text x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 12}" text-anchor="middle">'
-        f'{"environment steps" if steps else "minutes of training"}</text>'
+        f"{'environment steps' if steps else 'minutes of training'}</text>"
         f'<text transform="translate(18 {TOP + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle">'
         f"{escape(args.ylabel or args.tag)}</text>"
     )

@@ -64,7 +64,13 @@ def run_json(binary: Path, args: list[str], env: dict, timeout: float) -> dict:
     started = time.monotonic()
     try:
         out = subprocess.run(
-            [str(binary), *args, "--json"], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+            [str(binary), *args, "--json"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return {"args": args, "error": f"timed out after {timeout:.0f} s"}

@@ -8,30 +8,31 @@ set -euo pipefail
 TORCH_VERSION=2.11.0
 GYMNASIUM_VERSION=1.4.0
 TENSORBOARD_VERSION=2.21.0
-# Tools for the Python package (python/): its build backend and its test runner. Installed
-# into the same environment on top of it (their own stamp), so a change here does not
-# download torch again.
+# Tools for the Python package (python/) and scripts: the build backend, the test runner and
+# the linter and formatter (`make lint`). Installed into the same environment on top of it
+# (their own stamp), so a change here does not download torch again.
 MATURIN_VERSION=1.16.0
 PYTEST_VERSION=9.2.0
+RUFF_VERSION=0.17.5
 KEY="torch${TORCH_VERSION}-gym${GYMNASIUM_VERSION}-tb${TENSORBOARD_VERSION}"
 CACHE_ROOT="${PLASTIC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/plastic}"
 VENV="$CACHE_ROOT/venv-$KEY"
 # Written last: a venv without it is an interrupted install and is rebuilt from scratch.
 STAMP="$VENV/.plastic-complete"
 
-TOOLS_STAMP="$VENV/.plastic-tools-maturin${MATURIN_VERSION}-pytest${PYTEST_VERSION}"
+TOOLS_STAMP="$VENV/.plastic-tools-maturin${MATURIN_VERSION}-pytest${PYTEST_VERSION}-ruff${RUFF_VERSION}"
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
-# maturin and pytest, once per environment (under the lock: other clones share it).
+# maturin, pytest and ruff, once per environment (under the lock: other clones share it).
 ensure_tools() {
     [[ -f "$TOOLS_STAMP" ]] && return 0
     exec 8>"$CACHE_ROOT/setup-tools.lock"
     flock 8
     if [[ ! -f "$TOOLS_STAMP" ]]; then
-        say "Installing maturin==$MATURIN_VERSION and pytest==$PYTEST_VERSION (Python package build and tests)."
+        say "Installing maturin==$MATURIN_VERSION, pytest==$PYTEST_VERSION and ruff==$RUFF_VERSION (Python package build, tests and lint)."
         "$VENV/bin/python" -m pip install --progress-bar off \
-            "maturin==$MATURIN_VERSION" "pytest==$PYTEST_VERSION" >&2
+            "maturin==$MATURIN_VERSION" "pytest==$PYTEST_VERSION" "ruff==$RUFF_VERSION" >&2
         touch "$TOOLS_STAMP"
     fi
     exec 8>&-

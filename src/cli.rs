@@ -1,4 +1,6 @@
 //! Command-line arguments.
+// The doc comments are the `--help` text, where `<name>` is a placeholder, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
 use clap::{Parser, Subcommand};
 use plastic_agents::cores::Bptt;
 use plastic_agents::device::DeviceChoice;
@@ -20,6 +22,9 @@ pub struct Cli {
 pub enum Command {
     /// Train an agent from a config file; writes a run folder under runs/.
     Train(TrainArgs),
+    /// Print a whole config, every key at its default, to start one from:
+    /// `plastic config maze > my.toml`, then `plastic train my.toml`.
+    Config(ConfigArgs),
     /// Continue a run from its newest checkpoint.
     Resume(ResumeArgs),
     /// Train many runs (variants × seeds of a sweep file) here or on a SLURM cluster;
@@ -67,6 +72,31 @@ pub struct TrainArgs {
     /// Seed (default: the config's `run.seed`).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Environment steps to train for, as `--set run.total_steps=` (default: the config's).
+    #[arg(long, value_parser = steps)]
+    pub total_steps: Option<u64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// Environment id, as `plastic envs` lists them: `maze`, `maze:size=9`,
+    /// `bandit-dependent-easy`, `gym:CartPole-v1`.
+    #[arg(default_value = "maze")]
+    pub env: String,
+    /// Override a default, repeatable: `--set core.kind=lstm --set run.total_steps=2e6`.
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// A count of environment steps: a whole number, in exponent form too (`2e6`), as in configs.
+fn steps(text: &str) -> Result<u64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of steps"))?;
+    crate::config::integral_float(value)
+        .and_then(|n| u64::try_from(n).ok())
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| format!("`{text}` is not a whole number of steps of at least 1"))
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,7 +106,7 @@ pub struct ResumeArgs {
     #[arg(long, value_parser = option::<DeviceChoice>())]
     pub device: Option<DeviceChoice>,
     /// Train until this many environment steps in all (to extend a finished run).
-    #[arg(long)]
+    #[arg(long, value_parser = steps)]
     pub total_steps: Option<u64>,
 }
 
@@ -281,6 +311,25 @@ pub struct BenchCoreArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_counts_take_the_exponent_form_configs_take() {
+        assert_eq!(steps("2e6"), Ok(2_000_000));
+        assert_eq!(steps("480"), Ok(480));
+        for bad in ["0", "1.5", "-3e3", "1e300", "lots"] {
+            assert!(steps(bad).is_err(), "{bad}");
+        }
+        let cli = Cli::try_parse_from(["plastic", "train", "c.toml", "--total-steps", "4e6"]);
+        match cli.map(|c| c.command) {
+            Ok(Command::Train(args)) => assert_eq!(args.total_steps, Some(4_000_000)),
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 /// A config option on the command line: the names config files use, listed in `--help`.

@@ -10,7 +10,8 @@ use plastic_envs::registry::EnvId;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// A whole experiment. Sections other than `env` may be left out (defaults apply).
+/// A whole experiment. Every key but `env.id` has a default: `[env] id = "maze"` is a whole
+/// config (`plastic config` prints one with every key).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentConfig {
@@ -61,7 +62,15 @@ pub struct EnvSection {
     /// Environment id, as `plastic envs` lists them (`maze:size=9`, `bandit-dependent-easy`).
     pub id: EnvId,
     /// Environments stepped together (B).
+    #[serde(default = "EnvSection::default_num_envs")]
     pub num_envs: usize,
+}
+
+impl EnvSection {
+    /// Backpropamine's batch: small enough for one core, large enough for A2C's gradients.
+    fn default_num_envs() -> usize {
+        30
+    }
 }
 
 /// How often the run reports, in updates.
@@ -204,7 +213,43 @@ impl toml_edit::visit_mut::VisitMut for IntegralFloats {
     }
 }
 
+/// Refuses a config that names no environment, the one key without a default, in words
+/// rather than serde's "missing field". Text that does not parse is left to the parser.
+fn ensure_env_named(text: &str, path: &Path) -> anyhow::Result<()> {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Ok(());
+    };
+    let named = match table.get("env") {
+        Some(toml::Value::Table(env)) => env.contains_key("id"),
+        // Not a table: serde's error names `env`.
+        Some(_) => true,
+        None => false,
+    };
+    anyhow::ensure!(
+        named,
+        "config `{}` has no `env.id`: name the environment to train on, e.g. `[env]` then \
+         `id = \"maze\"` (`plastic envs` lists them); every other key has a default",
+        path.display()
+    );
+    Ok(())
+}
+
 impl ExperimentConfig {
+    /// Every key at its default, training on `env`.
+    pub fn with_defaults(env: EnvId) -> Self {
+        Self {
+            run: RunConfig::default(),
+            env: EnvSection {
+                id: env,
+                num_envs: EnvSection::default_num_envs(),
+            },
+            core: CoreConfig::default(),
+            a2c: A2cConfig::default(),
+            optim: OptimConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+
     /// Reads `path` and applies `overrides` (`section.key=value`).
     pub fn load(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
@@ -214,7 +259,9 @@ impl ExperimentConfig {
 
     /// The config in `text`, read from `path` (named in errors), with `overrides` applied.
     pub fn parse(text: &str, path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
-        let config: Self = toml::from_str(&integral_floats_as_integers(text))
+        let text = integral_floats_as_integers(text);
+        ensure_env_named(&text, path)?;
+        let config: Self = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
             .with_context(|| format!("invalid config `{}`", path.display()))?;
         let config = overrides::apply(&config, overrides)?;
@@ -311,7 +358,7 @@ impl ExperimentConfig {
         for (section, keys) in &sections {
             for (key, value) in keys.as_table().into_iter().flatten() {
                 let value = match value {
-                    toml::Value::Integer(i) => HParam::Number(*i as f64),
+                    toml::Value::Integer(i) => HParam::Int(*i),
                     toml::Value::Float(f) => HParam::Number(*f),
                     toml::Value::Boolean(b) => HParam::Bool(*b),
                     toml::Value::String(s) => HParam::Text(s.clone()),
@@ -410,6 +457,22 @@ mod tests {
     }
 
     const MINIMAL: &str = "[env]\nid = \"bandit-dependent-easy\"\nnum_envs = 4\n";
+
+    #[test]
+    fn a_config_naming_only_the_environment_is_whole() {
+        let c = parse("[env]\nid = \"maze\"\n").unwrap();
+        let maze = EnvId::parse("maze").unwrap();
+        assert_eq!(c, ExperimentConfig::with_defaults(maze));
+        assert_eq!(c.env.num_envs, 30);
+        // The one key without a default is named, with what to write.
+        for text in ["", "[run]\nseed = 3\n", "[env]\nnum_envs = 4\n"] {
+            let msg = format!("{:#}", parse(text).unwrap_err());
+            assert!(
+                msg.contains("no `env.id`") && msg.contains("id = \"maze\""),
+                "{text:?}: {msg}"
+            );
+        }
+    }
 
     #[test]
     fn a_minimal_config_takes_defaults_and_round_trips() {

@@ -35,6 +35,11 @@ pub const SESSION_START_INFO_TAG: &str = "_hparams_/session_start_info";
 /// One hyperparameter, as the HParams dashboard shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HParam {
+    /// Shown as the integer it is in the Text tab. The HParams plugin has no integer type
+    /// (its values are `google.protobuf.Value`s, whose numbers are doubles, and its data types
+    /// are string, bool and float64), so there it is a number where a double holds it
+    /// exactly, and its digits as text beyond (a seed above 2^53).
+    Int(i64),
     Number(f64),
     Text(String),
     Bool(bool),
@@ -79,25 +84,12 @@ impl TensorBoard {
     /// The run's resolved config at `step`: a markdown table of every key in the Text tab
     /// (tag [`CONFIG_TAG`]), and the keys as hyperparameters in the HParams dashboard.
     pub fn config(&mut self, step: u64, hparams: &[(String, HParam)]) {
-        let mut table = String::from("| key | value |\n|---|---|\n");
-        for (key, value) in hparams {
-            let shown = match value {
-                HParam::Number(x) => x.to_string(),
-                HParam::Text(t) => format!("`{}`", t.replace('|', "\\|")),
-                HParam::Bool(b) => b.to_string(),
-            };
-            table += &format!("| {key} | {shown} |\n");
-        }
-        let text = plugin_value(CONFIG_TAG, "text", Vec::new(), Some(table));
+        let text = plugin_value(CONFIG_TAG, "text", Vec::new(), Some(config_table(hparams)));
         let mut session = SessionStartInfo::new();
         for (key, value) in hparams {
-            let mut v = Value::new();
-            match value {
-                HParam::Number(x) => v.set_number_value(*x),
-                HParam::Text(t) => v.set_string_value(t.clone()),
-                HParam::Bool(b) => v.set_bool_value(*b),
-            }
-            session.mut_hparams().insert(key.clone(), v);
+            session
+                .mut_hparams()
+                .insert(key.clone(), hparam_value(value));
         }
         let mut data = HParamsPluginData::new();
         data.set_version(0);
@@ -108,6 +100,36 @@ impl TensorBoard {
         summary.set_value(RepeatedField::from(vec![text, hparams]));
         self.with("the config", |w| w.add_summary(summary, step as usize));
     }
+}
+
+/// The config as a markdown table for the Text tab, every value as the config writes it.
+fn config_table(hparams: &[(String, HParam)]) -> String {
+    let mut table = String::from("| key | value |\n|---|---|\n");
+    for (key, value) in hparams {
+        let shown = match value {
+            HParam::Int(i) => i.to_string(),
+            HParam::Number(x) => x.to_string(),
+            HParam::Text(t) => format!("`{}`", t.replace('|', "\\|")),
+            HParam::Bool(b) => b.to_string(),
+        };
+        table += &format!("| {key} | {shown} |\n");
+    }
+    table
+}
+
+/// A hyperparameter as the HParams plugin reads it.
+fn hparam_value(value: &HParam) -> Value {
+    let mut v = Value::new();
+    match value {
+        HParam::Int(i) => match crate::config::integral_float(*i as f64) {
+            Some(exact) if exact == *i => v.set_number_value(*i as f64),
+            _ => v.set_string_value(i.to_string()),
+        },
+        HParam::Number(x) => v.set_number_value(*x),
+        HParam::Text(t) => v.set_string_value(t.clone()),
+        HParam::Bool(b) => v.set_bool_value(*b),
+    }
+    v
 }
 
 /// A summary value for TensorBoard plugin `plugin` (with its `content`), holding `text` as a
@@ -227,6 +249,29 @@ impl Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_keep_every_digit() {
+        let big = (1i64 << 53) + 1;
+        let hparams = [
+            ("run.seed".to_string(), HParam::Int(big)),
+            ("core.hidden".to_string(), HParam::Int(100)),
+            ("optim.lr".to_string(), HParam::Number(3e-4)),
+        ];
+        let table = config_table(&hparams);
+        assert!(
+            table.contains("| run.seed | 9007199254740993 |")
+                && table.contains("| core.hidden | 100 |")
+                && table.contains("| optim.lr | 0.0003 |"),
+            "{table}"
+        );
+        // A double holds 100 exactly, not 2^53 + 1: its digits go as text.
+        assert_eq!(hparam_value(&hparams[1].1).get_number_value(), 100.0);
+        assert_eq!(
+            hparam_value(&hparams[0].1).get_string_value(),
+            big.to_string()
+        );
+    }
 
     #[test]
     fn histograms_count_every_finite_value_once() {

@@ -70,15 +70,63 @@ fn a_run_folder_holds_config_events_and_the_newest_checkpoints() {
     assert_eq!(left.len(), 1);
 }
 
+/// `plastic config` prints a whole config that `plastic train` takes, a config naming only
+/// the environment trains, and `--total-steps` sets the run's length as
+/// `--set run.total_steps=` does (exponent form included).
+#[test]
+fn a_printed_config_and_a_bare_one_train_for_the_steps_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = "bandit-dependent-easy:len=10";
+    let out = plastic()
+        .args(["config", env, "--set", "env.num_envs=4"])
+        .output()
+        .unwrap();
+    assert_succeeded(&out);
+    let printed = dir.path().join("printed.toml");
+    std::fs::write(&printed, &out.stdout).unwrap();
+    let bare = dir.path().join("bare.toml");
+    std::fs::write(&bare, format!("[env]\nid = \"{env}\"\n")).unwrap();
+    for (config, steps, total) in [(&printed, "80", 80), (&bare, "6e2", 600)] {
+        let run = dir.path().join(config.file_stem().unwrap());
+        train(
+            config,
+            &run,
+            &[
+                "--total-steps",
+                steps,
+                "--set",
+                "core.hidden=6",
+                "--set",
+                "log.eval_episodes=8",
+            ],
+        );
+        let written = std::fs::read_to_string(run.join("config.toml")).unwrap();
+        let written: toml::Table = toml::from_str(&written).unwrap();
+        assert_eq!(written["run"]["total_steps"].as_integer(), Some(total));
+        assert_eq!(written["env"]["id"].as_str(), Some(env));
+    }
+}
+
+/// The shipped bandit config learns, and `eval` judges it next to the references. Trained
+/// briefly (200,000 steps, about 4 s of CPU), the LSTM already loses far less than random
+/// pulls: regret 12.9 on these 200 episodes, and 8.0 to 16.0 with seeds 1 to 5, where random
+/// loses 40.2; an agent that has not learned (6,400 steps) loses 40.1.
 #[test]
 fn eval_compares_the_agent_with_the_reference_policies() {
     let dir = tempfile::tempdir().unwrap();
-    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/bandit-dependent-easy.toml");
     let run = dir.path().join("run");
-    train(&config, &run, &[]);
+    let steps = [
+        "--set",
+        "run.total_steps=200000",
+        "--set",
+        "log.eval_episodes=50",
+    ];
+    train(&config, &run, &steps);
     let v = eval_json(&run, 200);
     assert_eq!(v["episodes"], 200);
-    assert_eq!(v["env_steps_trained"], 480);
+    // Whole updates of 32 × 20 steps.
+    assert_eq!(v["env_steps_trained"], 200_320);
     let policies: Vec<&str> = v["policies"]
         .as_array()
         .unwrap()
@@ -86,16 +134,17 @@ fn eval_compares_the_agent_with_the_reference_policies() {
         .map(|r| r["policy"].as_str().unwrap())
         .collect();
     assert_eq!(policies, ["agent", "random", "thompson", "ucb1", "bayes"]);
-    let regret = v["policies"][0]["regret"]["mean"].as_f64().unwrap();
-    // Ten pulls of arms 0.8 apart: regret lies in [0, 8].
-    assert!((0.0..=8.0).contains(&regret), "{v}");
+    let regret = |row: usize| v["policies"][row]["regret"]["mean"].as_f64().unwrap();
+    // A hundred pulls of arms 0.8 apart: random loses 0.4 a pull.
+    assert!((regret(1) - 40.0).abs() < 3.0, "{v}");
+    assert!(regret(0) < 0.6 * regret(1), "{v}");
     assert!(v["bayes_optimal_exact"].as_f64().is_some());
 
     // `rollout` reports in the same schema: the same fields, and the same in every row; and
     // its random policy on the same episodes (same default seed) gives eval's random row.
     let rolled = json_stdout(plastic().args([
         "rollout",
-        "bandit-dependent-easy:len=10",
+        "bandit-dependent-easy",
         "--episodes",
         "200",
         "--json",

@@ -161,8 +161,17 @@ fn initial_state_shapes_and_diagnostics() {
     let (mean, std) = s.modulator_stats().unwrap();
     let m = s.modulator().unwrap();
     assert_eq!(m.size(), [3, 1]);
-    assert!((mean - m.mean(Kind::Double).double_value(&[])).abs() < 1e-12);
-    assert!(std >= 0.0);
+    // The three rows saw different inputs: their modulators differ, and the statistics are
+    // theirs (the sample standard deviation, as TensorBoard's `modulator std` is).
+    let rows: Vec<f64> = (0..3).map(|b| m.double_value(&[b, 0])).collect();
+    let by_hand = rows.iter().sum::<f64>() / 3.0;
+    let spread = (rows.iter().map(|x| (x - by_hand).powi(2)).sum::<f64>() / 2.0).sqrt();
+    assert!(spread > 1e-6, "{rows:?}");
+    assert!((mean - by_hand).abs() < 1e-12, "{mean} {rows:?}");
+    assert!(
+        (std - spread).abs() < 1e-12,
+        "{std} against {spread}: {rows:?}"
+    );
     // Retroactive modulation also reports its eligibility trace.
     let (_vs, retro) = build(
         &CoreConfig {

@@ -1,8 +1,16 @@
 /// Everything that can go wrong building or stepping an environment.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {
-    #[error("unknown environment `{id}`; known environments: {known}")]
-    UnknownEnv { id: String, known: String },
+    #[error(
+        "unknown environment `{id}`{}; known environments: {known}",
+        did_you_mean(suggestion)
+    )]
+    UnknownEnv {
+        id: String,
+        /// The known name closest to the one given, where one is close.
+        suggestion: Option<String>,
+        known: String,
+    },
     #[error("environment `{env}` has no parameter `{key}`; its parameters are: {known}")]
     UnknownParam {
         env: String,
@@ -47,6 +55,27 @@ pub enum EnvError {
         during: &'static str,
         message: String,
     },
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    suggestion
+        .as_ref()
+        .map_or(String::new(), |name| format!(" (did you mean `{name}`?)"))
+}
+
+/// The name among `known` that `given` is most likely a misspelling of: within a third of
+/// its length in edits (a swapped pair of letters is one), at least one.
+pub(crate) fn closest<'a>(
+    given: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let most = (given.chars().count() / 3).max(1);
+    known
+        .into_iter()
+        .map(|name| (strsim::damerau_levenshtein(given, name), name))
+        .filter(|&(distance, _)| distance <= most)
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, name)| name)
 }
 
 /// The forms an id may take, for the kind of id that was malformed.

@@ -2,8 +2,8 @@
 //! contiguous `f32` buffer, automatic resets, deterministic under a seed. No libtorch here.
 //!
 //! Native environments: [`maze::Maze`] (Miconi et al.'s grid maze with a hidden reward) and
-//! [`bandits::Bandit`] (meta-learning bandit families), with the reference bandit policies in
-//! [`bandits::policies`]. Any Gymnasium environment with discrete actions runs as `gym:<id>`
+//! [`bandits::Bandit`] (meta-learning bandit families), with reference bandit policies
+//! (`Environment::policy`). Any Gymnasium environment with discrete actions runs as `gym:<id>`
 //! through [`gym`] (cargo feature `gym`). Ids are parsed by [`registry::parse`] into an
 //! [`Environment`], which builds batches and offers the optional hooks of [`family`]; the
 //! native families are listed in [`registry::FAMILIES`].

@@ -1,5 +1,6 @@
 //! Environment ids: `name` or `name:key=value,...`, looked up in the table of families and
 //! turned into batched environments.
+use crate::error::closest;
 use crate::gym::{self, GymConfig};
 use crate::{bandits, maze, tmaze, EnvError, Environment, Family, Params, VecEnv};
 use std::sync::{Arc, Mutex};
@@ -53,6 +54,7 @@ pub fn parse(id: &str) -> Result<Box<dyn Environment>, EnvError> {
         known.push(format!("{}<Gymnasium id>", gym::ID_PREFIX));
         return Err(EnvError::UnknownEnv {
             id: id.to_string(),
+            suggestion: closest(params.name(), families.iter().map(|f| f.name)).map(String::from),
             known: known.join(", "),
         });
     };
@@ -135,6 +137,28 @@ mod tests {
             msg.contains("`mase`") && msg.contains("maze") && msg.contains("bandit-"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_misspelt_name_gets_the_closest_known_one() {
+        for (given, meant) in [
+            ("maez", "maze"),
+            ("maez:size=9", "maze"),
+            ("tmase", "tmaze"),
+            ("bandit-dependent-esay", "bandit-dependent-easy"),
+            ("bandit-restles:len=10", "bandit-restless"),
+        ] {
+            let msg = make(given, 1).err().unwrap().to_string();
+            assert!(
+                msg.contains(&format!("(did you mean `{meant}`?)")),
+                "{given}: {msg}"
+            );
+        }
+        // Nothing close: no guess.
+        for given in ["cartpole", "zz"] {
+            let msg = make(given, 1).err().unwrap().to_string();
+            assert!(!msg.contains("did you mean"), "{given}: {msg}");
+        }
     }
 
     #[test]

@@ -44,15 +44,13 @@ _check_torch()
 
 # The extension links libtorch without a search path of its own: importing torch first loads
 # this environment's libtorch, which the extension then uses.
-import torch as _torch  # noqa: E402
+import torch as _torch
 
 if _release(_torch.__version__) != TORCH_VERSION:  # the metadata and the module disagree
-    raise ImportError(
-        f"plastic needs torch {TORCH_VERSION}; `import torch` gave {_torch.__version__}"
-    )
+    raise ImportError(f"plastic needs torch {TORCH_VERSION}; `import torch` gave {_torch.__version__}")
 
 try:
-    from . import _native  # noqa: E402
+    from . import _native
 except ImportError as e:
     raise ImportError(
         f"plastic's extension module (plastic._native) did not load from {__path__[0]}: {e}. "
@@ -66,8 +64,12 @@ if _release(_native.TORCH_BUILD_VERSION) != TORCH_VERSION:
         f"package says {TORCH_VERSION}: rebuild it (make build)"
     )
 
-from ._native import CheckpointError, EnvError  # noqa: E402
-from .envs import (  # noqa: E402
+from ._native import (
+    CheckpointError,
+    EnvError,
+    Environment,
+)
+from .envs import (
     PlasticEnv,
     PlasticVectorEnv,
     environment,
@@ -77,7 +79,7 @@ from .envs import (  # noqa: E402
     make_vec,
     register_envs,
 )
-from .policy import (  # noqa: E402
+from .policy import (
     Policy,
     ReferencePolicy,
     State,
@@ -86,7 +88,6 @@ from .policy import (  # noqa: E402
     reference_policy,
     rollout,
 )
-from ._native import Environment  # noqa: E402
 
 __version__ = _native.VERSION
 
@@ -97,12 +98,12 @@ __all__ = [
     "CheckpointError",
     "EnvError",
     "Environment",
-    "environment",
     "PlasticEnv",
     "PlasticVectorEnv",
     "Policy",
     "ReferencePolicy",
     "State",
+    "environment",
     "evaluate",
     "families",
     "gym_id",

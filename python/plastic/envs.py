@@ -4,7 +4,7 @@ natively (``PlasticVectorEnv``, Gymnasium's same-step autoreset), registered as
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium
 import numpy as np
@@ -111,7 +111,7 @@ class PlasticEnv(gymnasium.Env):
     Episodes end by truncation at the environment's fixed length (bandits, mazes).
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 8}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 8}
 
     def __init__(self, env_id: str = "maze", render_mode: str | None = None, **params: Any):
         self._environment = environment(env_id, params)
@@ -165,8 +165,7 @@ class PlasticEnv(gymnasium.Env):
     def render(self):
         if self.render_mode is None:
             gymnasium.logger.warn(
-                "render() was called without a render_mode: make the environment with "
-                'render_mode="rgb_array"'
+                'render() was called without a render_mode: make the environment with render_mode="rgb_array"'
             )
             return None
         if self._obs is None:
@@ -186,7 +185,7 @@ class PlasticVectorEnv(VectorEnv):
     Bandits add ``infos["regret"]``, the pseudo-regret of the action just taken.
     """
 
-    metadata = {
+    metadata: ClassVar[dict[str, Any]] = {
         "autoreset_mode": AutoresetMode.SAME_STEP,
         "render_modes": ["rgb_array"],
         "render_fps": 8,
@@ -269,9 +268,7 @@ class PlasticVectorEnv(VectorEnv):
 
     def render(self):
         if self.render_mode is None:
-            gymnasium.logger.warn(
-                'render() was called without a render_mode: use render_mode="rgb_array"'
-            )
+            gymnasium.logger.warn('render() was called without a render_mode: use render_mode="rgb_array"')
             return None
         if self._obs is None:
             raise gymnasium.error.ResetNeeded("call reset() before render()")
@@ -296,6 +293,4 @@ def make_vec(
     """``num_envs`` environments stepped natively; ``seed`` seeds the first ``reset()`` that
     names no seed. ``env_id`` as the CLI takes it (``maze``, ``maze:size=9,len=100``,
     ``bandit-dependent-easy``); ``params`` are added to it (``make_vec("maze", 8, size=9)``)."""
-    return PlasticVectorEnv(
-        env_id, num_envs, seed=seed, copy=copy, render_mode=render_mode, **params
-    )
+    return PlasticVectorEnv(env_id, num_envs, seed=seed, copy=copy, render_mode=render_mode, **params)

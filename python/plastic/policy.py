@@ -27,9 +27,7 @@ def _observations(observation: Any, obs_dim: int) -> tuple[np.ndarray, bool]:
     and whether a single observation was given."""
     obs = np.asarray(observation)
     if obs.dtype.kind not in "biuf":
-        raise TypeError(
-            f"observations must be real numbers (float32 preferred), got dtype {obs.dtype}"
-        )
+        raise TypeError(f"observations must be real numbers (float32 preferred), got dtype {obs.dtype}")
     single = obs.ndim == 1
     if single:
         obs = obs[None, :]
@@ -53,8 +51,14 @@ def _episode_start(episode_start: Any, batch: int) -> np.ndarray | None:
     return np.ascontiguousarray(starts != 0)
 
 
-def _report(target: Any, seed: int, episodes: int, policies: list, checkpoint: str | None = None,
-            env_steps_trained: int | None = None) -> dict:
+def _report(
+    target: Any,
+    seed: int,
+    episodes: int,
+    policies: list,
+    checkpoint: str | None = None,
+    env_steps_trained: int | None = None,
+) -> dict:
     """The report ``plastic rollout --json`` and ``plastic eval --json`` print (one schema):
     ``policies`` holds the judged policy first, then any references."""
     oracle = target.oracle_returns(episodes, seed)
@@ -148,10 +152,7 @@ class Policy:
         return (actions.reshape(()) if single else actions), state
 
     def __repr__(self) -> str:
-        return (
-            f"Policy({self.checkpoint!r}, env={self.env_id!r}, hidden={self.hidden_size}, "
-            f"device={self.device!r})"
-        )
+        return f"Policy({self.checkpoint!r}, env={self.env_id!r}, hidden={self.hidden_size}, device={self.device!r})"
 
 
 def load(path: str | os.PathLike, device: str = "cpu", seed: int = 0) -> Policy:
@@ -247,9 +248,7 @@ def evaluate(
         stats = json.loads(policy._agent.evaluate(episodes, seed, deterministic, target))
     else:
         stats = json.loads(
-            _native.rollout(
-                target, policy, episodes, seed, min(episodes, _native.EVAL_BATCH), deterministic
-            )
+            _native.rollout(target, policy, episodes, seed, min(episodes, _native.EVAL_BATCH), deterministic)
         )
 
     rows = [{"policy": "agent (greedy)" if deterministic else "agent", **stats}]
@@ -259,16 +258,21 @@ def evaluate(
         if oracle is not None:
             mean, ci95 = _native.estimate(oracle.tolist())
             length = float(target.episode_len or 0)
-            rows.append({
-                "policy": "oracle",
-                "episodes": episodes,
-                "reward": {"mean": mean, "ci95": ci95},
-                "length": {"mean": length, "ci95": 0.0},
-                "regret": None,
-            })
+            rows.append(
+                {
+                    "policy": "oracle",
+                    "episodes": episodes,
+                    "reward": {"mean": mean, "ci95": ci95},
+                    "length": {"mean": length, "ci95": 0.0},
+                    "regret": None,
+                }
+            )
     loaded = isinstance(policy, Policy)
     return _report(
-        target, seed, episodes, rows,
+        target,
+        seed,
+        episodes,
+        rows,
         checkpoint=policy.checkpoint if loaded else None,
         env_steps_trained=policy.env_steps if loaded else None,
     )

@@ -25,9 +25,7 @@ def cli(plastic_bin):
     """Runs the CLI with --json and returns the parsed report."""
 
     def run(*args: str) -> dict:
-        out = subprocess.run(
-            [str(plastic_bin), *args, "--json"], check=True, capture_output=True, text=True
-        )
+        out = subprocess.run([str(plastic_bin), *args, "--json"], check=True, capture_output=True, text=True)
         return json.loads(out.stdout)
 
     return run

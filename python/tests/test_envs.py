@@ -5,11 +5,10 @@ import warnings
 
 import gymnasium
 import numpy as np
+import plastic
 import pytest
 from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode
-
-import plastic
 
 FAMILIES = [f["name"] for f in plastic.families()]
 
@@ -149,8 +148,13 @@ def test_a_random_policy_in_python_gets_the_clis_numbers(cli, env_id):
 
 @pytest.mark.parametrize(
     "env_id, policy",
-    [("maze", "oracle"), ("bandit-dependent-easy", "bayes"), ("bandit-independent:arms=3", "thompson"),
-     ("tmaze", "win-stay"), ("bandit-restless", "ucb1")],
+    [
+        ("maze", "oracle"),
+        ("bandit-dependent-easy", "bayes"),
+        ("bandit-independent:arms=3", "thompson"),
+        ("tmaze", "win-stay"),
+        ("bandit-restless", "ucb1"),
+    ],
 )
 def test_reference_policies_from_python_match_the_cli(cli, env_id, policy):
     report = cli("rollout", env_id, "--policy", policy, "--seed", "3", "--episodes", "500", "--batch", "64")
@@ -266,7 +270,7 @@ def test_gymnasiums_own_vectorisation_runs_the_single_env():
     assert isinstance(env, gymnasium.vector.SyncVectorEnv)
     obs, _ = env.reset(seed=0)
     for t in range(1, 11):
-        obs, rewards, terminated, truncated, infos = env.step(env.action_space.sample())
+        obs, _, _, truncated, infos = env.step(env.action_space.sample())
         assert truncated.all() == (t % 5 == 0)
         if t % 5 == 0:
             assert infos["_final_obs"].all() and (obs[:, 10] == 0).all()

@@ -1,5 +1,6 @@
 mod bench;
 mod compare;
+mod config;
 mod envs;
 mod eval;
 mod info;
@@ -15,6 +16,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let done = |()| ExitCode::SUCCESS;
     match cli.command {
         Command::Train(args) => train::train(&args).map(train::Ended::exit_code),
+        Command::Config(args) => config::run(&args).map(done),
         Command::Resume(args) => train::resume(&args).map(train::Ended::exit_code),
         Command::Sweep(args) => sweep::run(args),
         Command::Compare(args) => compare::run(&args).map(done),

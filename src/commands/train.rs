@@ -48,7 +48,10 @@ impl Ended {
 }
 
 pub fn train(args: &TrainArgs) -> anyhow::Result<Ended> {
-    let mut config = ExperimentConfig::load(&args.config, &args.set)?;
+    // Last, so it wins over a `--set` of the same key.
+    let total_steps = args.total_steps.map(|n| format!("run.total_steps={n}"));
+    let set: Vec<String> = args.set.iter().cloned().chain(total_steps).collect();
+    let mut config = ExperimentConfig::load(&args.config, &set)?;
     if let Some(seed) = args.seed {
         config.run.seed = seed;
     }

@@ -49,7 +49,7 @@ config_option! {
         /// `rule = "instar"` (Grossberg's instar): `Hebb_t[i,j] = Hebb_{t−1}[i,j] + η h_t[i]
         /// (h_{t−1}[j] − Hebb_{t−1}[i,j])`: row i moves towards the input pattern `h_{t−1}` as
         /// far as neuron i is active. It is `decay` with the rate gated by the post-synaptic
-        /// activity (keep = 1 − η h_t[i]), and `oja` with that gate once rather than squared.
+        /// activity (`keep = 1 − η h_t[i]`), and `oja` with that gate once rather than squared.
         Instar = "instar",
     }
 }

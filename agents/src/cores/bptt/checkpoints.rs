@@ -24,8 +24,8 @@ const SEGMENT_BYTES: usize = 1 << 20;
 const MAX_AUTO_EVERY: usize = 16;
 
 /// `auto` on the host: the most steps whose rebuilt traces of one row (`k − 1` steps of
-/// `traces_per_step` `H × H` traces of `bytes` each) fit in [`SEGMENT_BYTES`], at most
-/// [`MAX_AUTO_EVERY`]. Measured in Backpropamine's setting (2 threads): k = 16 ran whole
+/// `traces_per_step` `H × H` traces of `bytes` each) fit in `SEGMENT_BYTES`, at most
+/// `MAX_AUTO_EVERY`. Measured in Backpropamine's setting (2 threads): k = 16 ran whole
 /// updates 1.2–1.3× faster than k = 1, with a sixteenth of the traces.
 pub fn host_every(hidden: usize, traces_per_step: usize, bytes: usize) -> usize {
     let per_step = (hidden * hidden * traces_per_step * bytes).max(1);

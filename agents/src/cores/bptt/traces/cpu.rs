@@ -547,6 +547,45 @@ mod tests {
             .collect()
     }
 
+    /// The vector widths [`rows!`] chooses between.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Width {
+        Baseline,
+        Avx2,
+        Avx512,
+    }
+
+    /// The widths this CPU runs, the baseline first.
+    fn widths() -> Vec<Width> {
+        let mut widths = vec![Width::Baseline];
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            widths.push(Width::Avx2);
+            if std::is_x86_feature_detected!("avx512f") {
+                widths.push(Width::Avx512);
+            }
+        }
+        widths
+    }
+
+    /// `$update.$body(args)` compiled for `$width`: the baseline, or the variant [`rows!`]
+    /// made for it.
+    macro_rules! at {
+        ($width:expr, $update:ident.$body:ident / $avx2:ident / $avx512:ident ($($arg:expr),*)) => {
+            match $width {
+                Width::Baseline => $update.$body($($arg),*),
+                // SAFETY: `widths` lists only the widths the CPU has.
+                #[cfg(target_arch = "x86_64")]
+                Width::Avx2 => unsafe { $update.$avx2($($arg),*) },
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                Width::Avx512 => unsafe { $update.$avx512($($arg),*) },
+                #[cfg(not(target_arch = "x86_64"))]
+                _ => unreachable!("no wider vectors off x86-64"),
+            }
+        };
+    }
+
     #[test]
     fn every_vector_width_gives_the_baseline_numbers() {
         // H = 21: chunks of LANES and a rest; the clip active in some cells.
@@ -564,39 +603,38 @@ mod tests {
             hi: 0.5,
             ahead: None,
         };
-        let run = |widest: bool| {
+        let run = |width: Width| {
             let (mut next, mut raw) = (vec![0.0; h * h], vec![0.0; h]);
             let mut grad = values(h * h, 8);
             let (mut ds, mut dkeep, mut dpre) = (vec![0.0; h], vec![0.0; h], vec![0.0; h]);
             let mut dalpha = vec![0.0; h * h];
-            if widest {
-                update.forward_row(0, &post, &mut next, &mut raw);
-                let out = Rows3 {
-                    ds: &mut ds,
-                    dkeep: &mut dkeep,
-                    dpre: &mut dpre,
-                };
-                update.update_row(0, &next, &mut grad, true, out);
-                update.input_rows(0, &draw, &mut grad, &mut dpre, Some(&mut dalpha));
-            } else {
-                update.forward_body(0, &post, &mut next, &mut raw);
-                let out = Rows3 {
-                    ds: &mut ds,
-                    dkeep: &mut dkeep,
-                    dpre: &mut dpre,
-                };
-                update.update_body(0, &next, &mut grad, true, out);
-                update.input_body(0, &draw, &mut grad, &mut dpre, Some(&mut dalpha));
-            }
+            at!(
+                width,
+                update.forward_body / forward_avx2 / forward_avx512(0, &post, &mut next, &mut raw)
+            );
+            let out = Rows3 {
+                ds: &mut ds,
+                dkeep: &mut dkeep,
+                dpre: &mut dpre,
+            };
+            at!(
+                width,
+                update.update_body / update_avx2 / update_avx512(0, &next, &mut grad, true, out)
+            );
+            at!(
+                width,
+                update.input_body
+                    / input_avx2
+                    / input_avx512(0, &draw, &mut grad, &mut dpre, Some(&mut dalpha))
+            );
             let clipped = next.iter().filter(|n| n.abs() == 0.5).count();
             assert!(clipped > 0, "the clip is never reached");
             // What the backward pass rebuilds of a dropped trace is the trace, bit for bit.
             let mut rebuilt = vec![0.0; h * h];
-            if widest {
-                update.rebuild_row(0, &mut rebuilt);
-            } else {
-                update.rebuild_body(0, &mut rebuilt);
-            }
+            at!(
+                width,
+                update.rebuild_body / rebuild_avx2 / rebuild_avx512(0, &mut rebuilt)
+            );
             assert!(
                 rebuilt
                     .iter()
@@ -607,6 +645,12 @@ mod tests {
             [next, raw, grad, ds, dkeep, dpre, dalpha]
                 .map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
         };
-        assert_eq!(run(true), run(false));
+        // Every pair of the widths the CPU has (on an AVX-512 machine, AVX2 too).
+        let results: Vec<_> = widths().into_iter().map(|w| (w, run(w))).collect();
+        for (i, (a, ours)) in results.iter().enumerate() {
+            for (b, theirs) in &results[i + 1..] {
+                assert!(ours == theirs, "{a:?} and {b:?} give different numbers");
+            }
+        }
     }
 }

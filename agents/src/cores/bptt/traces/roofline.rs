@@ -45,7 +45,7 @@ const MODEL: [(&str, f64, f64); 5] = [
     ("retroactive backward update", 6.0, 11.0),
 ];
 
-/// Times every pass of [`MODEL`] at `batch` rows of `hidden` neurons: `repeats` timed runs
+/// Times every pass of `MODEL` at `batch` rows of `hidden` neurons: `repeats` timed runs
 /// each (after one untimed), median. Runs on the CPU with libtorch's thread count.
 /// What [`measure`] allocates at least: five `[B × H × H]` f32 tensors (the traces before and
 /// after, the eligibility trace, two gradients), for the memory check before it.
