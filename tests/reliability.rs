@@ -179,7 +179,12 @@ fn kills_at_random_instants_lose_nothing_and_change_no_number() {
                 }
             }
         }
-        plastic().args(["resume", run_arg]).assert().success();
+        // On a slow machine every kill of a round may land before the run folder exists.
+        let finish: &[&str] = match run.join("config.toml").exists() {
+            true => &["resume", run_arg],
+            false => &train_args,
+        };
+        plastic().args(finish).assert().success();
         assert_eq!(leftovers(&run), Vec::<String>::new());
         let last = format!("{UPDATES:08}");
         assert_eq!(checkpoints(&run).last(), Some(&last));
