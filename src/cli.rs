@@ -231,28 +231,36 @@ pub struct BenchTrainArgs {
     pub json: bool,
 }
 
+/// The batch and core that `bench core` and `bench gradients` run.
 #[derive(Debug, clap::Args)]
-pub struct BenchGradientsArgs {
+pub struct BenchBatchArgs {
     /// Episodes per batch (B).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..))]
     pub batch: i64,
     /// Steps per episode (T).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(i64).range(1..))]
     pub steps: i64,
-    /// Core setting, repeatable, as for `bench core`.
+    /// Core setting, repeatable: `--set kind=lstm --set hidden=64 --set modulation=none`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     #[arg(long, value_parser = option::<DeviceChoice>(), default_value = "cpu")]
     pub device: DeviceChoice,
+    /// The hand-written pass keeps every k-th step's traces and rebuilds the others going
+    /// back (`a2c.trace_checkpoint_every`: `auto`, as in training, or k; 1 keeps them all).
+    #[arg(long, default_value = "auto")]
+    pub trace_checkpoint_every: plastic_agents::cores::TraceCheckpoints,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchGradientsArgs {
+    #[command(flatten)]
+    pub batch: BenchBatchArgs,
     /// The engine checked against autograd (default `ops`, what `fused` runs on CUDA).
     #[arg(long, value_parser = option::<Bptt>(), default_value = "ops")]
     pub bptt: Bptt,
     /// The parameters' and inputs' element type.
     #[arg(long, value_enum, default_value = "f64")]
     pub precision: Precision,
-    /// The hand-written pass keeps every k-th step's traces (`auto` or k), as for `bench core`.
-    #[arg(long, default_value = "auto")]
-    pub trace_checkpoint_every: plastic_agents::cores::TraceCheckpoints,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -282,26 +290,13 @@ impl Precision {
 
 #[derive(Debug, clap::Args)]
 pub struct BenchCoreArgs {
-    /// Episodes per batch (B).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..))]
-    pub batch: i64,
-    /// Steps per episode (T).
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(i64).range(1..))]
-    pub steps: i64,
-    /// Core setting, repeatable: `--set kind=lstm --set hidden=64 --set modulation=none`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
-    #[arg(long, value_parser = option::<DeviceChoice>(), default_value = "cpu")]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub batch: BenchBatchArgs,
     /// Backpropagation through time: `auto` (the hand-written pass where it applies, as in
     /// training), `fused`, `autograd` or `ops` (the hand-written pass in libtorch operations,
     /// as `fused` runs on CUDA).
     #[arg(long, value_parser = option::<Bptt>(), default_value = "auto")]
     pub bptt: Bptt,
-    /// The hand-written pass keeps every k-th step's traces and rebuilds the others going
-    /// back (`a2c.trace_checkpoint_every`: `auto`, as in training, or k; 1 keeps them all).
-    #[arg(long, default_value = "auto")]
-    pub trace_checkpoint_every: plastic_agents::cores::TraceCheckpoints,
     /// libtorch intra-op threads (default: libtorch's choice).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=crate::config::MAX_THREADS as i64))]
     pub threads: Option<i32>,

@@ -1,6 +1,6 @@
 use crate::cli::{
-    BenchCoreArgs, BenchEnvArgs, BenchGradientsArgs, BenchMemoryArgs, BenchTracesArgs,
-    BenchTrainArgs,
+    BenchBatchArgs, BenchCoreArgs, BenchEnvArgs, BenchGradientsArgs, BenchMemoryArgs,
+    BenchTracesArgs, BenchTrainArgs,
 };
 use crate::output::emit;
 use plastic_envs::rng;
@@ -155,22 +155,31 @@ struct CoreBench {
     peak_rss_growth_bytes: Option<u64>,
 }
 
-/// Times forward + backward of one whole-episode batch through an actor-critic.
-pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
+/// The benchmark's defaults with the batch, core and engine of the command line.
+fn batch_spec(
+    args: &BenchBatchArgs,
+    bptt: plastic_agents::cores::Bptt,
+) -> anyhow::Result<plastic_agents::bench::BenchSpec> {
     let defaults = plastic_agents::bench::BenchSpec::default();
-    let core = crate::overrides::apply(&defaults.core, &args.set)?;
-    let device = args.device.resolve()?;
-    let spec = plastic_agents::bench::BenchSpec {
+    Ok(plastic_agents::bench::BenchSpec {
         batch: args.batch,
         steps: args.steps,
-        core,
-        bptt: args.bptt,
+        core: crate::overrides::apply(&defaults.core, &args.set)?,
+        bptt,
         trace_checkpoint_every: args.trace_checkpoint_every,
-        device,
+        device: args.device.resolve()?,
+        ..defaults
+    })
+}
+
+/// Times forward + backward of one whole-episode batch through an actor-critic.
+pub fn core(args: &BenchCoreArgs) -> anyhow::Result<()> {
+    let spec = plastic_agents::bench::BenchSpec {
         repeats: usize::try_from(args.repeats)?,
         threads: args.threads,
-        ..defaults
+        ..batch_spec(&args.batch, args.bptt)?
     };
+    let device = spec.device;
     plastic_envs::memory::ensure_fits(
         &plastic_agents::bench::memory_needs(&spec),
         "--batch, --steps or hidden",
@@ -231,19 +240,11 @@ struct GradientCheck {
 
 /// `plastic bench gradients`: one engine's gradients against autograd's on the same batch.
 pub fn gradients(args: &BenchGradientsArgs) -> anyhow::Result<()> {
-    let defaults = plastic_agents::bench::BenchSpec::default();
-    let core = crate::overrides::apply(&defaults.core, &args.set)?;
-    let device = args.device.resolve()?;
     let spec = plastic_agents::bench::BenchSpec {
-        batch: args.batch,
-        steps: args.steps,
-        core,
-        bptt: args.bptt,
-        trace_checkpoint_every: args.trace_checkpoint_every,
-        device,
         kind: args.precision.kind(),
-        ..defaults
+        ..batch_spec(&args.batch, args.bptt)?
     };
+    let device = spec.device;
     let (engine, parameters) = plastic_agents::bench::gradient_errors(&spec)?;
     let report = GradientCheck {
         core: spec.core,
