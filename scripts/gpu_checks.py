@@ -155,9 +155,7 @@ def main() -> None:
         for batch in args.core_batches.split(",")
         for bptt in ("fused", "autograd")
     ]
-    summary["gradients"] = gradient_checks(
-        args.binary, args.device, args.gradient_batch, args.gradient_steps, env
-    )
+    summary["gradients"] = gradient_checks(args.binary, args.device, args.gradient_batch, args.gradient_steps, env)
     summary["bench_train"] = [
         run_json(
             args.binary,

@@ -237,9 +237,7 @@ def evaluate(
     if isinstance(policy, Policy):
         target = environment(env_id) if env_id is not None else policy._agent.env
     elif env_id is None:
-        raise TypeError(
-            "evaluate(policy, env_id): name the environment for a policy not loaded by plastic"
-        )
+        raise TypeError("evaluate(policy, env_id): name the environment for a policy not loaded by plastic")
     else:
         target = environment(env_id)
     if episodes is None:
