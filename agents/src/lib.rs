@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod cores;
 pub mod device;
 pub mod metrics;
+pub mod out_of_memory;
 mod restore;
 pub mod threads;
 

@@ -166,8 +166,9 @@ impl PyAgent {
             return Err(PyValueError::new_err("a state needs at least one row"));
         }
         self.ensure_state_fits(batch)?;
+        let state = crate::allocating(|| Ok(self.agent.model().initial_state(batch as i64)))?;
         Ok(PyState {
-            state: Shared(self.agent.model().initial_state(batch as i64)),
+            state: Shared(state),
             owner: self.id,
         })
     }
@@ -183,70 +184,72 @@ impl PyAgent {
         episode_start: Option<PyReadonlyArray1<'py, bool>>,
         deterministic: bool,
     ) -> PyResult<(Bound<'py, PyArray1<i64>>, PyState)> {
-        let [b, d] = [obs.shape()[0], obs.shape()[1]];
-        let obs_dim = self.agent.spec().obs_dim;
-        if d != obs_dim || b == 0 {
-            return Err(PyValueError::new_err(format!(
-                "observations of shape ({b}, {d}); this agent takes ({obs_dim},) or \
-                 (batch, {obs_dim}), batch at least 1"
-            )));
-        }
-        let obs = obs.as_slice()?;
-        check_finite(obs, obs_dim)?;
-        self.ensure_state_fits(b)?;
-        let mut current = match &state {
-            None => self.agent.model().initial_state(b as i64),
-            Some(s) => {
-                if s.owner != self.id {
-                    return Err(state_error(
-                        "this state was made by another policy (a state belongs to the \
-                         network that made it)"
-                            .into(),
-                    ));
-                }
-                if s.state.batch_size() != b as i64 {
-                    return Err(state_error(format!(
-                        "the state holds {} rows and the observations {b}",
-                        s.state.batch_size()
-                    )));
-                }
-                s.state.0.clone()
-            }
-        };
-        if let Some(starts) = episode_start {
-            let starts = starts.as_slice()?;
-            if starts.len() != b {
-                return Err(state_error(format!(
-                    "episode_start has {} entries for {b} observations",
-                    starts.len()
+        crate::allocating(move || {
+            let [b, d] = [obs.shape()[0], obs.shape()[1]];
+            let obs_dim = self.agent.spec().obs_dim;
+            if d != obs_dim || b == 0 {
+                return Err(PyValueError::new_err(format!(
+                    "observations of shape ({b}, {d}); this agent takes ({obs_dim},) or \
+                     (batch, {obs_dim}), batch at least 1"
                 )));
             }
-            if starts.contains(&true) {
-                current = current.reset_rows_bool(starts);
+            let obs = obs.as_slice()?;
+            check_finite(obs, obs_dim)?;
+            self.ensure_state_fits(b)?;
+            let mut current = match &state {
+                None => self.agent.model().initial_state(b as i64),
+                Some(s) => {
+                    if s.owner != self.id {
+                        return Err(state_error(
+                            "this state was made by another policy (a state belongs to the \
+                             network that made it)"
+                                .into(),
+                        ));
+                    }
+                    if s.state.batch_size() != b as i64 {
+                        return Err(state_error(format!(
+                            "the state holds {} rows and the observations {b}",
+                            s.state.batch_size()
+                        )));
+                    }
+                    s.state.0.clone()
+                }
+            };
+            if let Some(starts) = episode_start {
+                let starts = starts.as_slice()?;
+                if starts.len() != b {
+                    return Err(state_error(format!(
+                        "episode_start has {} entries for {b} observations",
+                        starts.len()
+                    )));
+                }
+                if starts.contains(&true) {
+                    current = current.reset_rows_bool(starts);
+                }
             }
-        }
-        while self.rngs.len() < b {
-            let row = self.rngs.len();
-            self.rngs.push(rng::policy_stream(self.seed, row));
-        }
-        let mut actions = vec![0u32; b];
-        let model = self.agent.model();
-        let rngs = &mut self.rngs[..b];
-        let next = acting::act(
-            model,
-            obs,
-            &current,
-            mode(deterministic),
-            rngs,
-            &mut actions,
-        );
-        Ok((
-            PyArray1::from_vec(py, actions.into_iter().map(i64::from).collect()),
-            PyState {
-                state: Shared(next),
-                owner: self.id,
-            },
-        ))
+            while self.rngs.len() < b {
+                let row = self.rngs.len();
+                self.rngs.push(rng::policy_stream(self.seed, row));
+            }
+            let mut actions = vec![0u32; b];
+            let model = self.agent.model();
+            let rngs = &mut self.rngs[..b];
+            let next = acting::act(
+                model,
+                obs,
+                &current,
+                mode(deterministic),
+                rngs,
+                &mut actions,
+            );
+            Ok((
+                PyArray1::from_vec(py, actions.into_iter().map(i64::from).collect()),
+                PyState {
+                    state: Shared(next),
+                    owner: self.id,
+                },
+            ))
+        })
     }
 
     /// `plastic eval`'s agent row: `episodes` episodes of `env` (default: its own) seeded with
@@ -260,44 +263,46 @@ impl PyAgent {
         deterministic: bool,
         env: Option<&PyEnvironment>,
     ) -> PyResult<String> {
-        if episodes == 0 {
-            return Err(PyValueError::new_err("episodes must be at least 1"));
-        }
-        crate::ensure_fits(&[memory::episode_records(episodes, "episodes")], "episodes")?;
-        let own;
-        let env = match env {
-            Some(env) => {
-                self.check_fits(&env.spec)?;
-                env
+        crate::allocating(move || {
+            if episodes == 0 {
+                return Err(PyValueError::new_err("episodes must be at least 1"));
             }
-            None => {
-                own = self.env()?;
-                &own
+            crate::ensure_fits(&[memory::episode_records(episodes, "episodes")], "episodes")?;
+            let own;
+            let env = match env {
+                Some(env) => {
+                    self.check_fits(&env.spec)?;
+                    env
+                }
+                None => {
+                    own = self.env()?;
+                    &own
+                }
+            };
+            let failed = std::cell::RefCell::new(None);
+            let mut stop = |_| match py.check_signals() {
+                Ok(()) => false,
+                Err(e) => {
+                    *failed.borrow_mut() = Some(e);
+                    true
+                }
+            };
+            let stats = acting::evaluate(
+                self.agent.model(),
+                env.env.as_ref(),
+                episodes,
+                seed,
+                mode(deterministic),
+                &mut stop,
+            )
+            .map_err(crate::env_error)?;
+            match stats {
+                Some(stats) => to_json(&stats),
+                None => Err(failed
+                    .into_inner()
+                    .unwrap_or_else(|| PyValueError::new_err("interrupted"))),
             }
-        };
-        let failed = std::cell::RefCell::new(None);
-        let mut stop = |_| match py.check_signals() {
-            Ok(()) => false,
-            Err(e) => {
-                *failed.borrow_mut() = Some(e);
-                true
-            }
-        };
-        let stats = acting::evaluate(
-            self.agent.model(),
-            env.env.as_ref(),
-            episodes,
-            seed,
-            mode(deterministic),
-            &mut stop,
-        )
-        .map_err(crate::env_error)?;
-        match stats {
-            Some(stats) => to_json(&stats),
-            None => Err(failed
-                .into_inner()
-                .unwrap_or_else(|| PyValueError::new_err("interrupted"))),
-        }
+        })
     }
 }
 

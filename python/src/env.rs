@@ -538,65 +538,67 @@ fn rollout(
     batch: usize,
     deterministic: bool,
 ) -> PyResult<String> {
-    if episodes == 0 || batch == 0 {
-        return Err(PyValueError::new_err(
-            "episodes and batch must be at least 1",
-        ));
-    }
-    let batch = batch.min(episodes);
-    let spec = &env.spec;
-    crate::ensure_fits(
-        &[
-            memory::env_batch(spec, batch, "batch", 0),
-            memory::episode_records(episodes, "episodes"),
-        ],
-        "batch or episodes",
-    )?;
-    let failed: Rc<RefCell<Option<PyErr>>> = Rc::new(RefCell::new(None));
-    let agent_ref;
-    let mut boxed: Box<dyn Policy + '_>;
-    if let Ok(name) = policy.extract::<String>() {
-        if name == "oracle" {
-            if let Some(stats) =
-                oracle_stats(env.env.as_ref(), episodes, seed).map_err(env_error)?
-            {
-                return to_json(&stats);
+    crate::allocating(move || {
+        if episodes == 0 || batch == 0 {
+            return Err(PyValueError::new_err(
+                "episodes and batch must be at least 1",
+            ));
+        }
+        let batch = batch.min(episodes);
+        let spec = &env.spec;
+        crate::ensure_fits(
+            &[
+                memory::env_batch(spec, batch, "batch", 0),
+                memory::episode_records(episodes, "episodes"),
+            ],
+            "batch or episodes",
+        )?;
+        let failed: Rc<RefCell<Option<PyErr>>> = Rc::new(RefCell::new(None));
+        let agent_ref;
+        let mut boxed: Box<dyn Policy + '_>;
+        if let Ok(name) = policy.extract::<String>() {
+            if name == "oracle" {
+                if let Some(stats) =
+                    oracle_stats(env.env.as_ref(), episodes, seed).map_err(env_error)?
+                {
+                    return to_json(&stats);
+                }
             }
+            boxed = reference_policy(env.env.as_ref(), &name, batch, seed)
+                .map_err(|e| crate::EnvError::new_err(e.to_string()))?;
+        } else if let Ok(agent) = policy.extract::<PyRef<'_, crate::agent::PyAgent>>() {
+            agent.check_fits(spec)?;
+            agent_ref = agent;
+            boxed = Box::new(agent_ref.policy(batch, deterministic, seed));
+        } else {
+            boxed = Box::new(PythonPolicy {
+                obj: policy.clone(),
+                obs_dim: spec.obs_dim,
+                state: py.None(),
+                episode_start: vec![true; batch],
+                deterministic,
+                failed: failed.clone(),
+            });
         }
-        boxed = reference_policy(env.env.as_ref(), &name, batch, seed)
-            .map_err(|e| crate::EnvError::new_err(e.to_string()))?;
-    } else if let Ok(agent) = policy.extract::<PyRef<'_, crate::agent::PyAgent>>() {
-        agent.check_fits(spec)?;
-        agent_ref = agent;
-        boxed = Box::new(agent_ref.policy(batch, deterministic, seed));
-    } else {
-        boxed = Box::new(PythonPolicy {
-            obj: policy.clone(),
-            obs_dim: spec.obs_dim,
-            state: py.None(),
-            episode_start: vec![true; batch],
-            deterministic,
-            failed: failed.clone(),
-        });
-    }
-    let mut e = env.env.build(batch).map_err(env_error)?;
-    let mut stop = |_| {
-        if failed.borrow().is_some() {
-            return true;
-        }
-        match py.check_signals() {
-            Ok(()) => false,
-            Err(err) => {
-                *failed.borrow_mut() = Some(err);
-                true
+        let mut e = env.env.build(batch).map_err(env_error)?;
+        let mut stop = |_| {
+            if failed.borrow().is_some() {
+                return true;
             }
+            match py.check_signals() {
+                Ok(()) => false,
+                Err(err) => {
+                    *failed.borrow_mut() = Some(err);
+                    true
+                }
+            }
+        };
+        let stats = run_episodes_unless(e.as_mut(), boxed.as_mut(), episodes, seed, &mut stop)
+            .map_err(env_error)?;
+        drop(boxed);
+        if let Some(err) = failed.borrow_mut().take() {
+            return Err(err);
         }
-    };
-    let stats = run_episodes_unless(e.as_mut(), boxed.as_mut(), episodes, seed, &mut stop)
-        .map_err(env_error)?;
-    drop(boxed);
-    if let Some(err) = failed.borrow_mut().take() {
-        return Err(err);
-    }
-    to_json(&stats.expect("stopped only on an error"))
+        to_json(&stats.expect("stopped only on an error"))
+    })
 }

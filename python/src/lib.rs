@@ -74,6 +74,33 @@ pub(crate) fn ensure_fits(needs: &[MemoryNeed], lower: &str) -> PyResult<()> {
         .map_err(|e| PyMemoryError::new_err(e.to_string()))
 }
 
+/// Runs `f`, which allocates tensors: libtorch's failure to allocate (a panic inside tch, for a
+/// size the memory check let through as it counts a lower bound) is Python's `MemoryError`;
+/// any other panic goes on as it was.
+pub(crate) fn allocating<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    use plastic_agents::out_of_memory::{describe, panic_message};
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        match describe(panic_message(payload.as_ref())) {
+            Some(what) => Err(PyMemoryError::new_err(format!(
+                "out of memory: {what}; ask for fewer rows, episodes or environments"
+            ))),
+            None => std::panic::resume_unwind(payload),
+        }
+    })
+}
+
+/// Keeps the panic hook quiet about libtorch's failures to allocate, which [`allocating`]
+/// raises as `MemoryError`: a page of C++ frames on stderr would say a bug happened.
+fn quiet_out_of_memory_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = plastic_agents::out_of_memory::panic_message(info.payload());
+        if plastic_agents::out_of_memory::describe(message).is_none() {
+            previous(info);
+        }
+    }));
+}
+
 /// Parses `cpu`, `cuda`, `cuda:N` or `auto` (CUDA when libtorch sees a GPU).
 pub(crate) fn device(name: &str) -> PyResult<tch::Device> {
     let name = name.trim();
@@ -159,6 +186,7 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> PyResult<String> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    quiet_out_of_memory_panics();
     m.add("TORCH_BUILD_VERSION", env!("PLASTIC_TORCH_VERSION"))?;
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     m.add("EVAL_BATCH", plastic_envs::rollout::EVAL_BATCH)?;

@@ -3,20 +3,30 @@ Python exceptions, never a PanicException; sizes beyond this machine's memory ar
 MemoryError before anything is allocated."""
 
 import shutil
+import subprocess
+import sys
 
 import numpy as np
-import pytest
-
 import plastic
+import pytest
 
 DAMAGED = {
     "empty": b"",
     "garbage": b"\x00\xff\xfe garbage \x00\n",
-    "half a table": b"[run]\nname = \"x\"\n[en",
+    "half a table": b'[run]\nname = "x"\n[en',
 }
 
-ENV_IDS = ["", "nope", "maze:size=-1", "maze:size=nan", "maze:size=4294967296", "maze:nope=1",
-           "bandit-dependent-easy:len=0", "\x01\xff", "gym:CartPole-v1"]
+ENV_IDS = [
+    "",
+    "nope",
+    "maze:size=-1",
+    "maze:size=nan",
+    "maze:size=4294967296",
+    "maze:nope=1",
+    "bandit-dependent-easy:len=0",
+    "\x01\xff",
+    "gym:CartPole-v1",
+]
 
 NUMBERS = [0, -1, float("nan"), 2.5, 10**30, "3", None]
 
@@ -25,7 +35,7 @@ def _no_panic(call, *args, **kwargs):
     """Calls `call`: a result or an ordinary exception with a one-paragraph message."""
     try:
         call(*args, **kwargs)
-    except BaseException as e:  # PanicException derives from BaseException
+    except BaseException as e:  # noqa: BLE001 (PanicException derives from BaseException)
         what = f"{getattr(call, '__name__', call)}{args!r:.200} {kwargs!r:.200}"
         assert type(e).__name__ != "PanicException", f"{what} panicked: {e}"
         assert isinstance(e, Exception), f"{what}: {type(e).__name__}: {e}"
@@ -35,10 +45,16 @@ def _no_panic(call, *args, **kwargs):
 def _damaged_runs(run, tmp_path):
     """Copies of `run`, each with one file emptied, garbled, cut short or made a folder."""
     checkpoints = (run / "checkpoints").iterdir()
-    checkpoint = sorted(p for p in checkpoints if not p.name.startswith("."))[-1]
-    targets = [p.relative_to(run) for p in
-               (run / "config.toml", checkpoint / "config.toml", checkpoint / "state.safetensors",
-                checkpoint / "progress.json")]
+    checkpoint = max(p for p in checkpoints if not p.name.startswith("."))
+    targets = [
+        p.relative_to(run)
+        for p in (
+            run / "config.toml",
+            checkpoint / "config.toml",
+            checkpoint / "state.safetensors",
+            checkpoint / "progress.json",
+        )
+    ]
     for t, target in enumerate(targets):
         for name, data in [*DAMAGED.items(), ("folder", None)]:
             copy = tmp_path / f"run-{t}-{name.replace(' ', '-')}"
@@ -63,6 +79,28 @@ def test_sizes_beyond_the_memory_are_memory_errors(maze_run):
         policy.predict(obs)
     with pytest.raises(MemoryError, match=need + r": .*results of episodes"):
         plastic.evaluate(policy, episodes=10**13)
+
+
+def test_libtorch_allocation_failures_are_memory_errors(maze_run):
+    """The check counts a lower bound against the machine's free memory, so an allocation it
+    lets through may still fail in libtorch: under an address-space limit 1 GiB above what the
+    process holds, a state of 2.4 GB (60,000 rows × H 100², float32) must be a MemoryError."""
+    code = f"""
+import resource
+import plastic
+policy = plastic.load({str(maze_run)!r})
+with open("/proc/self/status") as status:
+    held = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+resource.setrlimit(resource.RLIMIT_AS, (held + (1 << 30), resource.RLIM_INFINITY))
+try:
+    policy.initial_state(60_000)
+except MemoryError as e:
+    print("MemoryError:", e)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    assert "MemoryError: out of memory: libtorch could not allocate" in out.stdout, out.stdout + out.stderr
+    assert "panicked" not in out.stderr, out.stderr
 
 
 def test_no_call_panics_on_bad_input(maze_run, tmp_path):
@@ -90,10 +128,18 @@ def test_no_call_panics_on_bad_input(maze_run, tmp_path):
 
     policy, other = plastic.load(maze_run), plastic.load(maze_run)
     obs_dim = policy.observation_space.shape[0]
-    for obs in [np.full((2, obs_dim), np.nan, np.float32), np.full((2, obs_dim), np.inf),
-                np.full((2, obs_dim), 3e38, np.float32), np.zeros((2, obs_dim + 1)),
-                np.zeros((0, obs_dim)), np.zeros((2, 2, obs_dim)), np.array([["a"] * obs_dim]),
-                np.array([None] * obs_dim), "text", None]:
+    for obs in [
+        np.full((2, obs_dim), np.nan, np.float32),
+        np.full((2, obs_dim), np.inf),
+        np.full((2, obs_dim), 3e38, np.float32),
+        np.zeros((2, obs_dim + 1)),
+        np.zeros((0, obs_dim)),
+        np.zeros((2, 2, obs_dim)),
+        np.array([["a"] * obs_dim]),
+        np.array([None] * obs_dim),
+        "text",
+        None,
+    ]:
         _no_panic(policy.predict, obs)
     obs = np.zeros((2, obs_dim), np.float32)
     for state in [other.initial_state(2), policy.initial_state(3), "state"]:
