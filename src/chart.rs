@@ -58,7 +58,7 @@ const RIGHT: f64 = 20.0;
 const TOP: f64 = 30.0;
 const BOTTOM: f64 = 50.0;
 
-pub fn write(path: &Path, curves: &[Curve], y_label: &str) -> anyhow::Result<()> {
+pub fn write(path: &Path, curves: &[Curve], y_label: &str, title: &str) -> anyhow::Result<()> {
     let all = curves.iter().flat_map(|c| &c.points);
     let (mut x_max, mut y_min, mut y_max) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
     for &(x, lo, _, hi) in all {
@@ -81,6 +81,12 @@ pub fn write(path: &Path, curves: &[Curve], y_label: &str) -> anyhow::Result<()>
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">"#
     )?;
     writeln!(svg, r#"<rect width="{W}" height="{H}" fill="white"/>"#)?;
+    writeln!(
+        svg,
+        r#"<text x="{}" y="18" text-anchor="middle" font-size="13">{}</text>"#,
+        (W + LEFT) / 2.0,
+        xml_text(title)
+    )?;
     for x in ticks(0.0, x_max) {
         writeln!(
             svg,
@@ -148,7 +154,7 @@ pub fn write(path: &Path, curves: &[Curve], y_label: &str) -> anyhow::Result<()>
             svg,
             r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"><title>{}</title></polyline>"#,
             median.join(" "),
-            c.name
+            xml_text(&c.name)
         )?;
         let ly = TOP + 8.0 + 18.0 * i as f64;
         writeln!(
@@ -162,12 +168,19 @@ pub fn write(path: &Path, curves: &[Curve], y_label: &str) -> anyhow::Result<()>
             r#"<text x="{}" y="{:.1}">{} ({} runs)</text>"#,
             LEFT + 30.0,
             ly,
-            c.name,
+            xml_text(&c.name),
             c.runs
         )?;
     }
     svg.push_str("</svg>\n");
     write_atomic(path, svg.as_bytes())
+}
+
+/// `text` as SVG text: group names and environment ids are the user's words.
+fn xml_text(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Round values (1, 2 or 5 times a power of ten apart) from `lo` to `hi`, four to ten of them.

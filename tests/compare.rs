@@ -88,6 +88,11 @@ fn compare_reports_what_hand_computed_statistics_give() {
         "{pair}"
     );
     assert_eq!(pair["probability_a_better"].as_f64(), Some(0.25));
+    assert_eq!(
+        pair["verdict"],
+        "`b` leads `a` (median 5.500 against 2.500); the difference is not significant \
+         (p = 0.343 ≥ 0.05)"
+    );
     // 4 against 4 can reach p = 2/70; intervals from 4 runs are flagged as rough.
     assert!((pair["smallest_possible_p"].as_f64().unwrap() - 2.0 / 70.0).abs() < 1e-12);
     let notes = v["notes"].to_string();
@@ -111,6 +116,11 @@ fn compare_reports_what_hand_computed_statistics_give() {
     let svg = std::fs::read_to_string(&chart).unwrap();
     assert_eq!(svg.matches("<polyline").count(), 2);
     assert!(svg.contains("a (4 runs)") && svg.contains("b (4 runs)"));
+    assert!(
+        svg.contains("held-out reward on bandit-dependent-easy")
+            && svg.contains(": a vs b, p = 0.343 (rank-sum, two-sided)"),
+        "{svg}"
+    );
     // Labels regroup runs; a step before any evaluation is an error naming the run.
     let v = json_stdout(
         plastic()

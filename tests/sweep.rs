@@ -247,6 +247,12 @@ fn a_failed_run_never_stops_the_others() {
         .contains("not finite"));
     let log = std::fs::read_to_string(sweep.join("diverging/seed-3/train.log")).unwrap();
     assert!(log.contains("not finite"), "{log}");
+    // A fresh run's log opens plainly, not with words that read like an error.
+    assert_eq!(
+        log.lines().next(),
+        Some("training `runs/f/diverging/seed-3` from the start"),
+        "{log}"
+    );
     // Skipped, then retried when asked (and failing again).
     let log_len = log.len();
     failure_message(plastic().current_dir(dir.path()).arg("sweep").arg(&file));
@@ -261,6 +267,10 @@ fn a_failed_run_never_stops_the_others() {
     );
     let retried = std::fs::read_to_string(sweep.join("diverging/seed-3/train.log")).unwrap();
     assert!(retried.len() > log_len);
+    assert!(
+        retried[log_len..].contains("stopped before its first checkpoint"),
+        "{retried}"
+    );
 }
 
 /// What a start refuses, before it creates anything: the error it gives.
@@ -411,6 +421,17 @@ fn a_run_trained_elsewhere_holds_a_place_and_is_trained_once_free() {
             (&"done".into(), &Value::Null)
         );
     }
+    // The reward column says which reward it is.
+    let text = plastic()
+        .args(["sweep", "status"])
+        .arg(&sweep)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("training reward (last 100 episodes)"),
+        "{text}"
+    );
     // `plastic sweep status DIR | head -0`.
     for json in [false, true] {
         let (reader, writer) = std::io::pipe().unwrap();

@@ -57,6 +57,38 @@ struct Pair {
     smallest_possible_p: f64,
     /// P(a run of `a` scores better than one of `b`), ties counting a half.
     probability_a_better: f64,
+    /// In words: which group leads, by median, and whether the difference is significant.
+    verdict: String,
+}
+
+/// The significance level the verdicts use.
+const ALPHA: f64 = 0.05;
+
+/// Which of `a` and `b` leads by median (in the metric's better direction) and whether the
+/// rank-sum test finds the difference significant at [`ALPHA`].
+fn verdict(a: &Group, b: &Group, p_value: f64, higher_is_better: bool) -> String {
+    let significance = match p_value < ALPHA {
+        true => format!("significant (p = {p_value:.3} < {ALPHA})"),
+        false => format!("not significant (p = {p_value:.3} ≥ {ALPHA})"),
+    };
+    let a_ahead = match higher_is_better {
+        true => a.median > b.median,
+        false => a.median < b.median,
+    };
+    let (lead, other) = match a_ahead {
+        true => (a, b),
+        false => (b, a),
+    };
+    match a.median == b.median {
+        true => format!(
+            "`{}` and `{}` have equal medians ({:.3}); the difference is {significance}",
+            a.name, b.name, a.median
+        ),
+        false => format!(
+            "`{}` leads `{}` (median {:.3} against {:.3}); the difference is {significance}",
+            lead.name, other.name, lead.median, other.median
+        ),
+    }
 }
 
 #[derive(Serialize)]
@@ -189,6 +221,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
                 method: test.method,
                 smallest_possible_p: smallest,
                 probability_a_better: better,
+                verdict: verdict(a, b, test.p_value, higher_is_better),
             });
         }
     }
@@ -206,7 +239,23 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
             Metric::Reward => "held-out reward",
             Metric::Regret => "held-out regret",
         };
-        chart::write(path, &curves, label)?;
+        let tests = match pairs.as_slice() {
+            [] => String::new(),
+            [p] => format!(": {} vs {}, p = {:.3}", p.a, p.b, p.p_value),
+            all => {
+                let least = all.iter().min_by(|x, y| x.p_value.total_cmp(&y.p_value));
+                let least = least.expect("several pairs");
+                format!(
+                    ": {} pairs, the smallest p = {:.3} ({} vs {})",
+                    all.len(),
+                    least.p_value,
+                    least.a,
+                    least.b
+                )
+            }
+        };
+        let title = format!("{label} on {env}{tests} (rank-sum, two-sided)");
+        chart::write(path, &curves, label, &title)?;
         eprintln!("wrote {}", path.display());
     }
     let report = Report {
@@ -267,6 +316,8 @@ fn human(r: &Report) -> String {
                 p.probability_a_better
             ));
         }
+        lines.push(String::new());
+        lines.extend(r.pairs.iter().map(|p| p.verdict.clone()));
     }
     if !r.notes.is_empty() {
         lines.push(String::new());
@@ -415,4 +466,36 @@ fn score_at(run: &RunScores, step: Option<u64>) -> anyhow::Result<f64> {
                 run.points[0].0
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(name: &str, median: f64) -> Group {
+        Group {
+            name: name.into(),
+            runs: Vec::new(),
+            scores: Vec::new(),
+            mean: median,
+            median,
+            q25: median,
+            q75: median,
+            iqm: median,
+            iqm_ci95: None,
+        }
+    }
+
+    #[test]
+    fn verdicts_name_the_leader_in_the_metrics_direction_and_the_significance() {
+        let (a, b) = (group("a", 1.0), group("b", 2.0));
+        assert_eq!(
+            verdict(&a, &b, 0.01, true),
+            "`b` leads `a` (median 2.000 against 1.000); the difference is significant \
+             (p = 0.010 < 0.05)"
+        );
+        // Regret: lower leads.
+        assert!(verdict(&a, &b, 0.2, false).starts_with("`a` leads `b`"));
+        assert!(verdict(&a, &a, 0.9, true).starts_with("`a` and `a` have equal medians"));
+    }
 }

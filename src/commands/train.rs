@@ -98,12 +98,16 @@ fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
     }
     let device = config.run.device.resolve()?;
     let Some(loaded) = newest else {
-        // Stopped before its first checkpoint (killed, or diverged at once): nothing to
-        // continue from, so the run starts over with its config.
-        eprintln!(
-            "`{}` has no checkpoint yet: training it from the start",
-            run.path.display()
-        );
+        // Never trained (a sweep's run, created with its config), or stopped before its first
+        // checkpoint (killed, or diverged at once): nothing to continue from, so the run
+        // starts over with its config.
+        match run.path.join(crate::records::EPISODES).exists() {
+            false => eprintln!("training `{}` from the start", run.path.display()),
+            true => eprintln!(
+                "`{}` stopped before its first checkpoint: training it from the start",
+                run.path.display()
+            ),
+        }
         let trainer = build(&config, device, config.run.threads)?;
         run.write_config(&config)?;
         return drive(trainer, &config, run);

@@ -216,14 +216,16 @@ pub fn counts(statuses: &[RunStatus]) -> String {
     )
 }
 
-/// One line for a run: its name, state, steps and recent reward.
+/// One line for a run: its name, state, steps and the mean reward of its last training
+/// episodes (not a held-out evaluation: `plastic compare` reads those).
 pub fn describe(s: &RunStatus) -> String {
     format!(
-        "  {:<32} {:<8} {:>12} / {:<12} reward {}",
+        "  {:<32} {:<8} {:>12} / {:<12} training reward (last {} episodes) {}",
         s.run,
         s.state.name(),
         s.env_steps,
         s.total_steps,
+        super::status::RECENT,
         s.recent_reward.map_or("-".into(), |r| format!("{r:.3}"))
     )
 }

@@ -71,7 +71,7 @@ fn runs_where(sweep: &Sweep, keep: impl Fn(State) -> bool) -> Vec<usize> {
 }
 
 /// Episodes averaged for `recent_reward`, as in training's `rollout/ep_rew_mean`.
-const RECENT: usize = 100;
+pub const RECENT: usize = 100;
 
 pub fn of(sweep: &Sweep, index: usize) -> RunStatus {
     let entry = &sweep.manifest.runs[index];
