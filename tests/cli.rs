@@ -199,6 +199,31 @@ fn bench_env_reports_steps_per_second() {
     assert_eq!(v["steps"].as_u64().unwrap() % 8, 0);
 }
 
+/// `bench train` reports the whole process's peak memory, training's own figure, next to its
+/// speed; larger batches need more of it.
+#[test]
+fn bench_train_reports_the_peak_resident_memory() {
+    let peak = |num_envs: &str| {
+        let v = json_of(&[
+            "bench",
+            "train",
+            "configs/bandit-dependent-easy.toml",
+            "--updates",
+            "1",
+            "--set",
+            &format!("env.num_envs={num_envs}"),
+            "--set",
+            "core.hidden=64",
+        ]);
+        assert!(v["env_steps_per_second"].as_f64().unwrap() > 0.0);
+        v["peak_resident_bytes"].as_u64().unwrap()
+    };
+    let (small, large) = (peak("4"), peak("4096"));
+    // libtorch alone holds more than 100 MiB.
+    assert!(small > 100 << 20, "{small}");
+    assert!(large > small, "{large} vs {small}");
+}
+
 #[test]
 fn info_reports_what_libtorch_sees() {
     let v = json_of(&["info"]);

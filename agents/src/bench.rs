@@ -86,6 +86,12 @@ pub enum BenchError {
     Bptt(#[from] BpttError),
 }
 
+/// The process's peak resident memory so far (`VmHWM`), in bytes; `None` where the kernel
+/// does not say.
+pub fn peak_resident_bytes() -> Option<u64> {
+    proc_status_kib("VmHWM:").map(|kib| kib * 1024)
+}
+
 fn proc_status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;

@@ -293,6 +293,8 @@ struct TrainBench {
     seconds_per_update: f64,
     runs: Vec<f64>,
     env_steps_per_second: f64,
+    /// The whole process's peak resident memory after the updates: what training needs.
+    peak_resident_bytes: Option<u64>,
 }
 
 /// Times whole training updates of a config: what `plastic train` spends per update, minus
@@ -329,11 +331,13 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
         seconds_per_update: median,
         runs: times,
         env_steps_per_second: steps / median,
+        peak_resident_bytes: plastic_agents::bench::peak_resident_bytes(),
     };
     emit(args.json, &report, || {
         format!(
             "{} core, H {} on {}: B {} × T {} on {} ({} threads, {} BPTT, trace checkpoint \
-             every {}): {:.3} s per update, {:.0} env-steps/s (median of {runs})",
+             every {}): {:.3} s per update, {:.0} env-steps/s (median of {runs}); the \
+             process's peak resident memory {}",
             report.core.kind.name(),
             report.core.hidden,
             report.env,
@@ -345,6 +349,12 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<()> {
             report.trace_checkpoint_every,
             report.seconds_per_update,
             report.env_steps_per_second,
+            report
+                .peak_resident_bytes
+                .map_or("unknown".into(), |b| format!(
+                    "{:.2} GiB",
+                    b as f64 / f64::from(1u32 << 30)
+                )),
         )
     })
 }
