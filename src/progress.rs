@@ -29,6 +29,61 @@ impl Pace {
     }
 }
 
+/// Training's progress line off a terminal, every [`LINE_EVERY`] and at the end: the steps per
+/// second of training alone since the last line (evaluations and pictures left out), and the
+/// time left at this process's pace so far (theirs in, as they recur).
+pub struct TrainingLines {
+    pace: Pace,
+    started: Instant,
+    started_steps: u64,
+    line_steps: u64,
+    line_training: Duration,
+}
+
+impl TrainingLines {
+    /// For a process that starts at environment step `steps`.
+    pub fn new(steps: u64) -> Self {
+        Self {
+            pace: Pace::new(),
+            started: Instant::now(),
+            started_steps: steps,
+            line_steps: steps,
+            line_training: Duration::ZERO,
+        }
+    }
+
+    /// The pace for the line due now (always with `last`), at `steps` of `total_steps` after
+    /// `training` spent in updates by this process; `None` when no line is due.
+    pub fn due(
+        &mut self,
+        steps: u64,
+        total_steps: u64,
+        training: Duration,
+        last: bool,
+    ) -> Option<String> {
+        if !(self.pace.due() || last) {
+            return None;
+        }
+        let trained = (training - self.line_training).as_secs_f64().max(1e-9);
+        let rate = (steps - self.line_steps) as f64 / trained;
+        (self.line_steps, self.line_training) = (steps, training);
+        let left = time_left(
+            total_steps.saturating_sub(steps),
+            steps - self.started_steps,
+            self.started.elapsed(),
+        );
+        let left = left.map_or("unknown".into(), |d| {
+            indicatif::HumanDuration(d).to_string()
+        });
+        Some(format!("{rate:.0} steps/s training, {left} left"))
+    }
+}
+
+/// The time `remaining` steps take at the pace of `done` steps in `elapsed`.
+fn time_left(remaining: u64, done: u64, elapsed: Duration) -> Option<Duration> {
+    (done > 0).then(|| elapsed.mul_f64(remaining as f64 / done as f64))
+}
+
 /// Episodes of an evaluation (`plastic eval`, `plastic rollout`), across the policies it runs.
 pub struct EpisodeProgress {
     bar: ProgressBar,
@@ -67,5 +122,18 @@ impl EpisodeProgress {
 
     pub fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_goes_at_the_pace_so_far() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(time_left(300, 100, minute), Some(3 * minute));
+        assert_eq!(time_left(0, 100, minute), Some(Duration::ZERO));
+        assert_eq!(time_left(300, 0, minute), None);
     }
 }

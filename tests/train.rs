@@ -25,7 +25,13 @@ fn a_run_folder_holds_config_events_and_the_newest_checkpoints() {
         .args(["--out", run.to_str().unwrap(), "--set", "core.hidden=6"])
         .assert()
         .success()
-        .stderr(predicates::str::contains(format!("plastic eval {quoted}")));
+        .stderr(
+            predicates::str::contains(format!("plastic eval {quoted}"))
+                // Off a terminal, the last progress line: training's own pace, time left.
+                .and(predicates::str::is_match(
+                    r"update 12/12: 480 steps, \d+ steps/s training, 0 seconds left, mean reward",
+                ).unwrap()),
+        );
     // 480 steps / (4 × 10) = 12 updates; checkpoints every 2, the newest 2 kept.
     assert_eq!(checkpoints(&run), ["00000010", "00000012"]);
     let resolved = std::fs::read_to_string(run.join("config.toml")).unwrap();

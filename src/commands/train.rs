@@ -8,7 +8,7 @@ use crate::durable::{folder_of, is_disk_full};
 use crate::interrupt::{self, EXIT_INTERRUPTED};
 use crate::output::plus_minus;
 use crate::pending::Pending;
-use crate::progress::Pace;
+use crate::progress::TrainingLines;
 use crate::records::Records;
 use crate::run_dir::{shell_word, RunDir};
 use crate::tensorboard::TensorBoard;
@@ -23,7 +23,7 @@ use plastic_envs::memory;
 use plastic_envs::rollout::RolloutStats;
 use plastic_envs::Environment;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Where runs go unless `--out` says otherwise.
 const RUNS: &str = "runs";
@@ -387,7 +387,11 @@ fn drive_logged(
     let bar = progress_bar(&trainer);
     let (mut last_time, mut last_steps) = (Instant::now(), trainer.progress().env_steps);
     // Off a terminal, a line of progress every so often, however fast updates go.
-    let mut pace = Pace::new();
+    let mut lines = TrainingLines::new(trainer.progress().env_steps);
+    let total_steps =
+        trainer.total_updates() * (trainer.env().num_envs() * trainer.rollout_len()) as u64;
+    // Time spent in updates by this process: the lines' pace leaves evaluations out.
+    let training = std::cell::Cell::new(Duration::ZERO);
     // The best held-out score so far: the best checkpoint's, kept across resumes.
     let mut best = checkpoint::best_score(&run.path).map(|b| b.reward_mean);
     let reached = std::cell::Cell::new(None::<String>);
@@ -413,9 +417,13 @@ fn drive_logged(
                 Some(r) => format!("{sps:.0} steps/s, reward {r:.2}"),
                 None => format!("{sps:.0} steps/s"),
             });
-            if bar.is_hidden() && (pace.due() || t.trainer.is_done()) {
+            let line = bar.is_hidden().then(|| {
+                let last = t.trainer.is_done();
+                lines.due(p.env_steps, total_steps, training.get(), last)
+            });
+            if let Some(pace) = line.flatten() {
                 eprintln!(
-                    "update {}/{}: {} steps, {sps:.0} steps/s, mean reward {}",
+                    "update {}/{}: {} steps, {pace}, mean reward {}",
                     p.updates,
                     t.trainer.total_updates(),
                     p.env_steps,
@@ -534,7 +542,10 @@ fn drive_logged(
         if trainer.is_done() {
             break;
         }
-        let stats = match trainer.update() {
+        let update_started = Instant::now();
+        let updated = trainer.update();
+        training.set(training.get() + update_started.elapsed());
+        let stats = match updated {
             Ok(s) => s,
             Err(e @ (TrainError::NonFinite { .. } | TrainError::EnvNonFinite { .. })) => {
                 bar.abandon();
