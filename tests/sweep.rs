@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::runs::{checkpoints, failure_message, tiny_config, PLASTIC};
+use common::runs::{checkpoints, failure_message, tensorboard_config, tiny_config, PLASTIC};
 use common::{json_stdout, plastic};
 
 const BANDIT: &str = "bandit-dependent-easy:len=10";
@@ -203,6 +203,11 @@ fn an_interrupted_local_sweep_resumes_and_ends_as_an_uninterrupted_one() {
         .assert()
         .success();
     assert_eq!(states(&sweep), ["done"; 4]);
+    // In TensorBoard's HParams, a sweep's runs carry their variant.
+    for (run, variant) in [("plastic/seed-3", "plastic"), ("rnn/seed-5", "rnn")] {
+        let v = tensorboard_config(&sweep.join(run));
+        assert_eq!(v["hparams"]["sweep.variant"], variant, "{v}");
+    }
     // Finished runs were not trained again.
     let finished_after = std::fs::metadata(sweep.join("plastic/seed-3/done.json"))
         .unwrap()

@@ -8,7 +8,7 @@ use std::path::Path;
 mod common;
 use common::runs::{
     assert_succeeded, checkpoints, eval_json, failure_message, python, set_in_run_config,
-    tiny_config, train, PLASTIC,
+    tensorboard_config, tiny_config, train, PLASTIC,
 };
 use common::{json_stdout, plastic};
 
@@ -800,23 +800,6 @@ fn evaluations_during_training_print_keep_the_best_and_stop_at_a_target() {
     assert!(stopped.join("done.json").is_file());
 }
 
-/// Reads a run's config back as TensorBoard does: the Text plugin's table, and the HParams
-/// plugin's session start info (parsed by the plugin's own `metadata` module). Prints JSON:
-/// the table, the text summary's plugin, and each hyperparameter as `str()` shows it.
-const CONFIG_READER: &str = r#"
-import json, sys
-from tensorboard.backend.event_processing import event_accumulator as ea
-from tensorboard.plugins.hparams import metadata
-acc = ea.EventAccumulator(sys.argv[1], size_guidance={ea.TENSORS: 0})
-acc.Reload()
-text = acc.Tensors("config")[-1].tensor_proto.string_val[0].decode()
-plugin = acc.SummaryMetadata("config").plugin_data.plugin_name
-content = acc.SummaryMetadata(metadata.SESSION_START_INFO_TAG).plugin_data.content
-info = metadata.parse_session_start_info_plugin_data(content)
-hparams = {k: str(getattr(v, v.WhichOneof("kind"))) for k, v in info.hparams.items()}
-print(json.dumps({"text": text, "plugin": plugin, "hparams": hparams}))
-"#;
-
 /// An event file says what produced it: every key of the resolved config, as a table in the
 /// Text tab and as hyperparameters in the HParams dashboard.
 #[test]
@@ -825,13 +808,7 @@ fn the_resolved_config_is_in_tensorboard_as_text_and_hparams() {
     let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
     let run = dir.path().join("run");
     train(&config, &run, &["--set", "optim.lr=3e-3"]);
-    let out = python()
-        .args(["-c", CONFIG_READER])
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert_succeeded(&out);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = tensorboard_config(&run);
     assert_eq!(v["plugin"], "text");
     let hparams = v["hparams"].as_object().unwrap();
     let written = std::fs::read_to_string(run.join("config.toml")).unwrap();

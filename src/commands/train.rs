@@ -11,7 +11,7 @@ use crate::pending::Pending;
 use crate::progress::TrainingLines;
 use crate::records::Records;
 use crate::run_dir::{shell_word, RunDir};
-use crate::tensorboard::TensorBoard;
+use crate::tensorboard::{HParam, TensorBoard};
 use crate::{event_files, pictures, render};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -376,7 +376,12 @@ fn drive_logged(
     let mut tb = TensorBoard::new(&run.path);
     // What produced the event files, in them: the resolved config (again after a resume,
     // which may have tuned it).
-    tb.config(trainer.progress().env_steps, &config.hparams());
+    let mut hparams = config.hparams();
+    // A sweep's runs differ by their variant: a hyperparameter to filter and compare by.
+    if let Some(variant) = crate::sweep::variant_of(&run.path) {
+        hparams.push(("sweep.variant".into(), HParam::Text(variant)));
+    }
+    tb.config(trainer.progress().env_steps, &hparams);
     let mut records = Records::open(&run.path, trainer.progress().env_steps, redone(&EVALUATION))?;
     let env = config.env.id.env();
     let log = &config.log;

@@ -51,6 +51,17 @@ pub struct RunEntry {
     pub threads: usize,
 }
 
+/// The variant of the run in folder `run` when it is one of a sweep's runs
+/// (`<sweep>/<variant>/seed-<n>/`, listed in the sweep's manifest); `None` otherwise.
+pub fn variant_of(run: &Path) -> Option<String> {
+    let run = std::path::absolute(run).ok()?;
+    let dir = run.parent()?.parent()?;
+    let relative = run.strip_prefix(dir).ok()?;
+    let sweep = Sweep::open(dir).ok()?;
+    let entry = sweep.manifest.runs.iter().find(|r| r.path == relative)?;
+    Some(entry.variant.clone())
+}
+
 /// A sweep's folder and manifest.
 pub struct Sweep {
     pub dir: PathBuf,

@@ -117,3 +117,31 @@ pub fn assert_succeeded(out: &std::process::Output) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Reads a run's config back as TensorBoard does: the Text plugin's table, and the HParams
+/// plugin's session start info (parsed by the plugin's own `metadata` module). Prints JSON:
+/// the table, the text summary's plugin, and each hyperparameter as `str()` shows it.
+const CONFIG_READER: &str = r#"
+import json, sys
+from tensorboard.backend.event_processing import event_accumulator as ea
+from tensorboard.plugins.hparams import metadata
+acc = ea.EventAccumulator(sys.argv[1], size_guidance={ea.TENSORS: 0})
+acc.Reload()
+text = acc.Tensors("config")[-1].tensor_proto.string_val[0].decode()
+plugin = acc.SummaryMetadata("config").plugin_data.plugin_name
+content = acc.SummaryMetadata(metadata.SESSION_START_INFO_TAG).plugin_data.content
+info = metadata.parse_session_start_info_plugin_data(content)
+hparams = {k: str(getattr(v, v.WhichOneof("kind"))) for k, v in info.hparams.items()}
+print(json.dumps({"text": text, "plugin": plugin, "hparams": hparams}))
+"#;
+
+/// A run's config as TensorBoard reads it back ([`CONFIG_READER`]).
+pub fn tensorboard_config(run: &Path) -> Value {
+    let out = python()
+        .args(["-c", CONFIG_READER])
+        .arg(run)
+        .output()
+        .unwrap();
+    assert_succeeded(&out);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
