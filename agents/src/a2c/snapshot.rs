@@ -88,9 +88,21 @@ pub(super) fn restore(
         .iter()
         .map(|(n, t)| (n.clone(), t.shallow_clone()))
         .collect();
+    let model = crate::agent::matched_weights(vs, &tensors).map_err(TrainError::Mismatch)?;
+    let optim_state = optim
+        .matched_state(&tensors)
+        .map_err(TrainError::Mismatch)?;
+    let under_way = snapshot
+        .under_way
+        .as_ref()
+        .filter(|_| !collector.whole_episode);
+    let carry = match under_way {
+        Some(under_way) => Some(matched_carry(collector, ac, under_way, &tensors)?),
+        None => None,
+    };
     // Every update steps the same number of environments (the batch and rollout length define
     // a run): counters that disagree were edited or damaged, and would end the run early or
-    // late.
+    // late. Checked after the episodes under way, which name a batch that does not fit.
     let per_update = (collector.env.num_envs() * collector.steps) as u64;
     let p = &snapshot.progress;
     if p.updates.checked_mul(per_update) != Some(p.env_steps) {
@@ -100,16 +112,10 @@ pub(super) fn restore(
             env_steps: p.env_steps,
         });
     }
-    let model = crate::agent::matched_weights(vs, &tensors).map_err(TrainError::Mismatch)?;
-    let optim_state = optim
-        .matched_state(&tensors)
-        .map_err(TrainError::Mismatch)?;
-    let carry = match &snapshot.under_way {
-        Some(under_way) if !collector.whole_episode => {
-            Some(matched_carry(collector, ac, under_way, &tensors)?)
-        }
-        _ => None,
-    };
+    // The last step that can fail: the environments put back where they were.
+    if let Some(under_way) = under_way {
+        collector.env.load_state(&under_way.env)?;
+    }
     model.copy();
     optim_state.copy();
     optim.set_steps(snapshot.progress.updates);
@@ -118,10 +124,10 @@ pub(super) fn restore(
     Ok(())
 }
 
-/// The carry that `under_way` and the `carry/` tensors describe, with the collector's
-/// environments already put back where they were (the last step of a restore that can fail).
+/// The carry that `under_way` and the `carry/` tensors describe (the collector's environments
+/// are put back by the caller, as the last step of a restore that can fail).
 fn matched_carry(
-    collector: &mut Collector,
+    collector: &Collector,
     ac: &ActorCritic,
     under_way: &UnderWay,
     tensors: &HashMap<String, Tensor>,
@@ -151,7 +157,6 @@ fn matched_carry(
     }
     let matched =
         crate::restore::matched(&targets, tensors, "recurrent state").map_err(mismatch)?;
-    collector.env.load_state(&under_way.env)?;
     matched.copy();
     Ok(Carry {
         obs: under_way.obs.clone(),
