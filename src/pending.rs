@@ -8,8 +8,7 @@
 //! naming an update that the newest checkpoint is not at: the resume trains that update again,
 //! with all its work, and drops the file. What a redo logs at the checkpoint's step is cut
 //! before the next redo (`tags`), so redoing it again after a kill logs it once.
-use crate::durable::{sync_dir, write_atomic};
-use anyhow::Context;
+use crate::durable::{remove_if_present, sync_dir, write_atomic};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -60,12 +59,8 @@ impl Pending {
 
     /// Removes the file once its work is done and on disk.
     pub fn clear(run: &Path) -> anyhow::Result<()> {
-        match std::fs::remove_file(run.join(FILE)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("cannot remove `{}`", run.join(FILE).display()))
-            }
-            _ => sync_dir(run),
-        }
+        remove_if_present(&run.join(FILE))?;
+        sync_dir(run)
     }
 }
 
