@@ -111,7 +111,7 @@ fn bad_perturbations_are_one_clear_error() {
         "rnn",
         "kind = \"rnn\"\nmodulation = \"none\"\nhidden = 8",
     );
-    let cases: [(&Path, &[&str], &str); 4] = [
+    let cases: [(&Path, &[&str], &str); 5] = [
         (
             &plastic_run,
             &["--sigma=0,-0.1"],
@@ -131,6 +131,11 @@ fn bad_perturbations_are_one_clear_error() {
             &plastic_run,
             &["--lesion-at", "10"],
             "a lesion at step 10 never happens: episodes of",
+        ),
+        (
+            &plastic_run,
+            &["--window", "5"],
+            "--window sets the recovery windows after a mid-episode lesion",
         ),
     ];
     for (run, args, expected) in cases {

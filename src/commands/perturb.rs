@@ -111,13 +111,17 @@ const NOISE_RULE: &str = "p -> p·(1 + σ·ε), ε ~ N(0, 1) drawn once per para
 pub fn run(args: &PerturbArgs) -> anyhow::Result<()> {
     let sigmas = sorted_levels(&args.sigma, noise::check_sigma, "--sigma")?;
     let fractions = sorted_levels(&args.lesion, lesion::check_fraction, "--lesion")?;
+    anyhow::ensure!(
+        args.window.is_none() || args.lesion_at > 0,
+        "--window sets the recovery windows after a mid-episode lesion: give --lesion-at STEP \
+         (a step after 0) too"
+    );
     let runs = compare::collect(&args.runs)?;
     let env_id = compare::one_environment(&runs)?;
     let mut agents = Vec::new();
     for (name, group) in &runs {
         for run in group {
-            let agent = Agent::load(&run.dir, Device::Cpu)
-                .with_context(|| format!("run `{}`", run.dir.display()))?;
+            let agent = Agent::load(&run.dir, Device::Cpu)?;
             agents.push((name.clone(), run.dir.display().to_string(), agent));
         }
     }
@@ -143,40 +147,104 @@ pub fn run(args: &PerturbArgs) -> anyhow::Result<()> {
         &[memory::episode_records(episodes, "--episodes")],
         "--episodes",
     )?;
-    let mode = match args.greedy {
-        true => ActionMode::Greedy,
-        false => ActionMode::Sample,
+    if let Some(folder) = &args.charts {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("--charts: cannot make the folder `{}`", folder.display()))?;
+    }
+    let plan = Plan {
+        groups,
+        sigmas,
+        fractions,
+        lesion_at: args.lesion_at,
+        windows,
+        seed: args.seed,
     };
-    let evaluations = 1
-        + groups.len() * sigmas.iter().filter(|&&s| s > 0.0).count()
-        + fractions.iter().filter(|&&f| f > 0.0).count();
+    let held_out = HeldOut {
+        episodes,
+        seed: args.seed,
+        mode: match args.greedy {
+            true => ActionMode::Greedy,
+            false => ActionMode::Sample,
+        },
+    };
     let mut progress = Progressing {
-        bar: EpisodeProgress::new(agents.len() * evaluations * episodes),
+        bar: EpisodeProgress::new(agents.len() * plan.evaluations() * episodes),
         done: 0,
         episodes,
     };
     let mut results = Vec::new();
     for (name, dir, agent) in &agents {
-        let ac = agent.model();
         let judge = Judge {
-            ac,
+            ac: agent.model(),
             env,
-            held_out: HeldOut {
-                episodes,
-                seed: args.seed,
-                mode,
-            },
+            held_out,
         };
         let label = format!("{name} {dir}");
-        let trained = judge.run(None, windows, &mut progress, &label)?;
+        let (noise, lesions) = plan.run(&judge, &mut progress, &label)?;
+        results.push(RunResult {
+            group: name.clone(),
+            run: dir.clone(),
+            env_steps_trained: agent.env_steps(),
+            noise,
+            lesions,
+        });
+    }
+    progress.bar.finish();
+    let curves = curves(&results, &plan.groups, windows);
+    let report = Report {
+        env: env_id,
+        seed: args.seed,
+        episodes,
+        mode: held_out.mode,
+        noise_rule: NOISE_RULE,
+        lesion_at: args.lesion_at,
+        window: windows.map(|w| w.width),
+        runs: results,
+        curves,
+    };
+    // The numbers first: a chart that cannot be written loses none of them.
+    emit(args.json, &report, || human(&report))?;
+    match &args.charts {
+        Some(folder) => draw(folder, &report.curves, &report.env),
+        None => Ok(()),
+    }
+}
+
+/// What every run goes through: the noise levels of each parameter group and the lesions.
+struct Plan {
+    groups: Vec<ParamGroup>,
+    sigmas: Vec<f64>,
+    fractions: Vec<f64>,
+    lesion_at: usize,
+    windows: Option<Windows>,
+    /// Seed of the noise and of the lesions' neurons.
+    seed: u64,
+}
+
+impl Plan {
+    /// Evaluations per run: the agent as trained (σ = 0 and lesion 0 reuse it) and each
+    /// perturbation.
+    fn evaluations(&self) -> usize {
+        1 + self.groups.len() * self.sigmas.iter().filter(|&&s| s > 0.0).count()
+            + self.fractions.iter().filter(|&&f| f > 0.0).count()
+    }
+
+    /// One run's rewards under every perturbation of the plan.
+    fn run(
+        &self,
+        judge: &Judge,
+        progress: &mut Progressing,
+        label: &str,
+    ) -> anyhow::Result<(Vec<NoiseResult>, Vec<LesionResult>)> {
+        let trained = judge.run(None, self.windows, progress, label)?;
         let mut noise = Vec::new();
-        for &group in &groups {
-            let draw = Noise::draw(ac, group, args.seed)?;
-            for &sigma in &sigmas {
+        for &group in &self.groups {
+            let draw = Noise::draw(judge.ac, group, self.seed)?;
+            for &sigma in &self.sigmas {
                 let reward = match sigma == 0.0 {
                     true => trained.stats.episode_return,
                     false => {
-                        let run = || judge.run(None, None, &mut progress, &label);
+                        let run = || judge.run(None, None, progress, label);
                         draw.with_sigma(sigma, run)??.stats.episode_return
                     }
                 };
@@ -188,12 +256,12 @@ pub fn run(args: &PerturbArgs) -> anyhow::Result<()> {
             }
         }
         let mut lesions = Vec::new();
-        for &fraction in &fractions {
-            let lesion = Lesion::new(ac, fraction, args.lesion_at, args.seed)?;
+        for &fraction in &self.fractions {
+            let lesion = Lesion::new(judge.ac, fraction, self.lesion_at, self.seed)?;
             let silenced = lesion.silenced().to_vec();
             let scored = match fraction == 0.0 {
                 true => None,
-                false => Some(judge.run(Some(lesion), windows, &mut progress, &label)?),
+                false => Some(judge.run(Some(lesion), self.windows, progress, label)?),
             };
             let scored = scored.as_ref().unwrap_or(&trained);
             lesions.push(LesionResult {
@@ -203,31 +271,8 @@ pub fn run(args: &PerturbArgs) -> anyhow::Result<()> {
                 windows: scored.windows.clone(),
             });
         }
-        results.push(RunResult {
-            group: name.clone(),
-            run: dir.clone(),
-            env_steps_trained: agent.env_steps(),
-            noise,
-            lesions,
-        });
+        Ok((noise, lesions))
     }
-    progress.bar.finish();
-    let curves = curves(&results, &groups, windows);
-    if let Some(folder) = &args.charts {
-        draw(folder, &curves, &env_id)?;
-    }
-    let report = Report {
-        env: env_id,
-        seed: args.seed,
-        episodes,
-        mode,
-        noise_rule: NOISE_RULE,
-        lesion_at: args.lesion_at,
-        window: windows.map(|w| w.width),
-        runs: results,
-        curves,
-    };
-    emit(args.json, &report, || human(&report))
 }
 
 /// The levels of a list option, each checked, in increasing order without repeats (a curve's
@@ -427,15 +472,16 @@ fn curve(
 
 /// Each curve as an SVG file in `folder`, one band per group of runs.
 fn draw(folder: &std::path::Path, curves: &[Curve], env: &str) -> anyhow::Result<()> {
-    std::fs::create_dir_all(folder)
-        .with_context(|| format!("cannot make the folder `{}`", folder.display()))?;
     for c in curves {
-        let names: Vec<&str> = c.points[0].groups.iter().map(|g| g.name.as_str()).collect();
+        let Some(first) = c.points.first() else {
+            continue;
+        };
+        let names: Vec<&str> = first.groups.iter().map(|g| g.name.as_str()).collect();
         let bands: Vec<chart::Curve> = names
             .iter()
             .enumerate()
             .map(|(i, name)| {
-                let runs = c.points[0].groups[i].scores.len();
+                let runs = first.groups[i].scores.len();
                 let per_run: Vec<Vec<(f64, f64)>> = (0..runs)
                     .map(|r| {
                         c.points
@@ -467,8 +513,11 @@ fn human(r: &Report) -> String {
     )];
     for c in &r.curves {
         lines.push(String::new());
+        let Some(first) = c.points.first() else {
+            continue;
+        };
         lines.push(format!("{} ({})", c.name, c.x_label));
-        let names: Vec<&str> = c.points[0].groups.iter().map(|g| g.name.as_str()).collect();
+        let names: Vec<&str> = first.groups.iter().map(|g| g.name.as_str()).collect();
         let mut heading = format!("{:>8}", c.column);
         for name in &names {
             heading += &format!(" {name:>26}");
