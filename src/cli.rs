@@ -172,7 +172,8 @@ pub struct PerturbArgs {
     /// windows of steps after it is reported too (recovery).
     #[arg(long, default_value_t = 0)]
     pub lesion_at: usize,
-    /// Steps per recovery window (default: five windows over the rest of the episode).
+    /// Steps per recovery window (default: a fifth of the steps from the lesion to the
+    /// episode's end, rounded up).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub window: Option<u64>,
     /// Episodes per evaluation (default: the environment's, as `plastic eval`).
