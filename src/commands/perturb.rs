@@ -545,3 +545,40 @@ fn human(r: &Report) -> String {
     }
     lines.join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curves_give_each_groups_quartiles_and_rank_sum_tests_at_each_point() {
+        let runs = vec![
+            ("a", vec![(0.0, 1.0), (0.5, 0.0)]),
+            ("b", vec![(0.0, 4.0), (0.5, 9.0)]),
+            ("a", vec![(0.0, 2.0), (0.5, 1.0)]),
+            ("a", vec![(0.0, 3.0), (0.5, 5.0)]),
+            ("b", vec![(0.0, 5.0), (0.5, 7.0)]),
+            ("b", vec![(0.0, 6.0), (0.5, 8.0)]),
+        ];
+        let c = curve("c".into(), "c.svg".into(), ("σ", "σ"), runs);
+        assert_eq!(c.points.len(), 2);
+        let at_zero = &c.points[0];
+        assert_eq!(at_zero.x, 0.0);
+        let a = &at_zero.groups[0];
+        assert_eq!(
+            (a.name.as_str(), &a.scores[..]),
+            ("a", &[1.0, 2.0, 3.0][..])
+        );
+        // NumPy's quartiles of 1, 2, 3: 1.5, 2, 2.5.
+        assert_eq!((a.q25, a.median, a.q75), (1.5, 2.0, 2.5));
+        // a below b in every pair, 3 against 3: exact p = 2/20.
+        let pair = &at_zero.pairs[0];
+        assert_eq!((pair.a.as_str(), pair.b.as_str(), pair.u), ("a", "b", 0.0));
+        assert_eq!(
+            pair.p_value,
+            stats::mann_whitney(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]).p_value
+        );
+        let b = &c.points[1].groups[1];
+        assert_eq!((b.scores.as_slice(), b.median), (&[9.0, 7.0, 8.0][..], 8.0));
+    }
+}

@@ -316,6 +316,51 @@ mod tests {
     }
 
     #[test]
+    fn unperturbed_evaluations_are_evals_and_windows_sum_to_the_reward() {
+        let config: CoreConfig = toml::from_str("hidden = 6").unwrap();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let env = plastic_envs::registry::parse("bandit-dependent-easy:len=10").unwrap();
+        let spec = env.build(1).unwrap().spec().clone();
+        let (obs, actions) = (spec.obs_dim as i64, spec.num_actions as i64);
+        let ac = ActorCritic::new(&(vs.root() / "ac"), obs, actions, &config).unwrap();
+        let held_out = HeldOut {
+            episodes: 20,
+            seed: 3,
+            mode: ActionMode::Sample,
+        };
+        let never = &mut |_| false;
+        let eval = crate::acting::evaluate(&ac, env.as_ref(), 20, 3, ActionMode::Sample, never)
+            .unwrap()
+            .unwrap();
+        let whole = Windows {
+            start: 0,
+            width: 10,
+            count: 1,
+        };
+        let ours = evaluate(&ac, env.as_ref(), held_out, None, Some(whole), never)
+            .unwrap()
+            .unwrap();
+        assert_eq!(ours.stats, eval);
+        // One window over the whole episode adds the rewards in the order the episode's
+        // return does.
+        assert_eq!(ours.windows, [eval.episode_return.mean]);
+        let thirds = Windows::after(1, Some(3), 10);
+        let lesion = Lesion::new(&ac, 0.5, 1, 0).unwrap();
+        let lesioned = evaluate(
+            &ac,
+            env.as_ref(),
+            held_out,
+            Some(lesion),
+            Some(thirds),
+            never,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(lesioned.windows.len(), 3);
+        assert!(lesioned.windows.iter().sum::<f64>() <= lesioned.stats.episode_return.mean);
+    }
+
+    #[test]
     fn windows_cover_the_rest_of_the_episode() {
         assert_eq!(
             Windows::after(20, None, 100),
