@@ -6,7 +6,7 @@ use crate::stats::quantile;
 use std::fmt::Write;
 use std::path::Path;
 
-/// One group's curve: at each step, the median and the interquartile band over its runs.
+/// One group's curve: at each x, the median and the interquartile band over its runs.
 pub struct Curve {
     pub name: String,
     /// (x, q25, median, q75)
@@ -17,16 +17,16 @@ pub struct Curve {
 /// The band of `runs` (each a list of (x, value), x increasing) at every x any of them was
 /// measured at, each run read off by linear interpolation within the x it covers.
 pub fn band(name: &str, runs: &[Vec<(f64, f64)>]) -> Curve {
-    let mut steps: Vec<f64> = runs.iter().flatten().map(|p| p.0).collect();
-    steps.sort_unstable_by(f64::total_cmp);
-    steps.dedup();
-    let points = steps
+    let mut xs: Vec<f64> = runs.iter().flatten().map(|p| p.0).collect();
+    xs.sort_unstable_by(f64::total_cmp);
+    xs.dedup();
+    let points = xs
         .into_iter()
-        .filter_map(|step| {
-            let values: Vec<f64> = runs.iter().filter_map(|r| at(r, step)).collect();
+        .filter_map(|x| {
+            let values: Vec<f64> = runs.iter().filter_map(|r| at(r, x)).collect();
             (!values.is_empty()).then(|| {
                 let q = |p| quantile(&values, p);
-                (step, q(0.25), q(0.5), q(0.75))
+                (x, q(0.25), q(0.5), q(0.75))
             })
         })
         .collect();
@@ -37,14 +37,14 @@ pub fn band(name: &str, runs: &[Vec<(f64, f64)>]) -> Curve {
     }
 }
 
-fn at(run: &[(f64, f64)], step: f64) -> Option<f64> {
-    let i = run.partition_point(|p| p.0 < step);
+fn at(run: &[(f64, f64)], x: f64) -> Option<f64> {
+    let i = run.partition_point(|p| p.0 < x);
     let hit = run.get(i)?;
-    if hit.0 == step {
+    if hit.0 == x {
         return Some(hit.1);
     }
     let before = run.get(i.checked_sub(1)?)?;
-    let w = (step - before.0) / (hit.0 - before.0);
+    let w = (x - before.0) / (hit.0 - before.0);
     Some(before.1 + w * (hit.1 - before.1))
 }
 
