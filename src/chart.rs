@@ -1,31 +1,32 @@
-//! Learning curves across seeds as a plain SVG chart: per group, the median over runs and a
-//! band from the 25th to the 75th percentile, against environment steps.
+//! Curves across seeds as a plain SVG chart: per group, the median over runs and a band from
+//! the 25th to the 75th percentile, against environment steps (learning curves) or another
+//! quantity (a noise level, a lesion's size).
 use crate::durable::write_atomic;
 use crate::stats::quantile;
 use std::fmt::Write;
 use std::path::Path;
 
-/// One group's curve: at each step, the median and the interquartile band over its runs.
+/// One group's curve: at each x, the median and the interquartile band over its runs.
 pub struct Curve {
     pub name: String,
-    /// (step, q25, median, q75)
+    /// (x, q25, median, q75)
     pub points: Vec<(f64, f64, f64, f64)>,
     pub runs: usize,
 }
 
-/// The band of `runs` (each a list of (step, value)) at every step any of them was
-/// evaluated, each run read off by linear interpolation within the steps it covers.
-pub fn band(name: &str, runs: &[Vec<(u64, f64)>]) -> Curve {
-    let mut steps: Vec<u64> = runs.iter().flatten().map(|p| p.0).collect();
-    steps.sort_unstable();
-    steps.dedup();
-    let points = steps
+/// The band of `runs` (each a list of (x, value), x increasing) at every x any of them was
+/// measured at, each run read off by linear interpolation within the x it covers.
+pub fn band(name: &str, runs: &[Vec<(f64, f64)>]) -> Curve {
+    let mut xs: Vec<f64> = runs.iter().flatten().map(|p| p.0).collect();
+    xs.sort_unstable_by(f64::total_cmp);
+    xs.dedup();
+    let points = xs
         .into_iter()
-        .filter_map(|step| {
-            let values: Vec<f64> = runs.iter().filter_map(|r| at(r, step)).collect();
+        .filter_map(|x| {
+            let values: Vec<f64> = runs.iter().filter_map(|r| at(r, x)).collect();
             (!values.is_empty()).then(|| {
                 let q = |p| quantile(&values, p);
-                (step as f64, q(0.25), q(0.5), q(0.75))
+                (x, q(0.25), q(0.5), q(0.75))
             })
         })
         .collect();
@@ -36,14 +37,14 @@ pub fn band(name: &str, runs: &[Vec<(u64, f64)>]) -> Curve {
     }
 }
 
-fn at(run: &[(u64, f64)], step: u64) -> Option<f64> {
-    let i = run.partition_point(|p| p.0 < step);
+fn at(run: &[(f64, f64)], x: f64) -> Option<f64> {
+    let i = run.partition_point(|p| p.0 < x);
     let hit = run.get(i)?;
-    if hit.0 == step {
+    if hit.0 == x {
         return Some(hit.1);
     }
     let before = run.get(i.checked_sub(1)?)?;
-    let w = (step - before.0) as f64 / (hit.0 - before.0) as f64;
+    let w = (x - before.0) / (hit.0 - before.0);
     Some(before.1 + w * (hit.1 - before.1))
 }
 
@@ -58,7 +59,16 @@ const RIGHT: f64 = 20.0;
 const TOP: f64 = 30.0;
 const BOTTOM: f64 = 50.0;
 
-pub fn write(path: &Path, curves: &[Curve], y_label: &str, title: &str) -> anyhow::Result<()> {
+/// Environment steps, the x of learning curves: its ticks read 500, 20k, 1.5M.
+pub const STEPS: &str = "environment steps";
+
+pub fn write(
+    path: &Path,
+    curves: &[Curve],
+    x_label: &str,
+    y_label: &str,
+    title: &str,
+) -> anyhow::Result<()> {
     let all = curves.iter().flat_map(|c| &c.points);
     let (mut x_max, mut y_min, mut y_max) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
     for &(x, lo, _, hi) in all {
@@ -72,7 +82,8 @@ pub fn write(path: &Path, curves: &[Curve], y_label: &str, title: &str) -> anyho
     }
     let pad = (y_max - y_min) * 0.05;
     let (y_min, y_max) = (y_min - pad, y_max + pad);
-    let x_max = x_max.max(1.0);
+    // Only a chart whose every point is at x = 0 needs a width made up.
+    let x_max = if x_max > 0.0 { x_max } else { 1.0 };
     let px = |x: f64| LEFT + x / x_max * (W - LEFT - RIGHT);
     let py = |y: f64| H - BOTTOM - (y - y_min) / (y_max - y_min) * (H - TOP - BOTTOM);
     let mut svg = String::new();
@@ -119,9 +130,10 @@ pub fn write(path: &Path, curves: &[Curve], y_label: &str, title: &str) -> anyho
     }
     writeln!(
         svg,
-        r#"<text x="{}" y="{}" text-anchor="middle">environment steps</text>"#,
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
         (W + LEFT) / 2.0,
-        H - 12.0
+        H - 12.0,
+        xml_text(x_label)
     )?;
     writeln!(
         svg,
@@ -217,8 +229,8 @@ mod tests {
 
     #[test]
     fn runs_are_read_off_at_every_step_and_banded() {
-        let a = vec![(100, 1.0), (200, 3.0)];
-        let b = vec![(100, 2.0), (150, 4.0), (200, 6.0)];
+        let a = vec![(100.0, 1.0), (200.0, 3.0)];
+        let b = vec![(100.0, 2.0), (150.0, 4.0), (200.0, 6.0)];
         let c = band("g", &[a, b]);
         let at_150: Vec<f64> = vec![2.0, 4.0]; // a interpolated at 150
         assert_eq!(c.points.len(), 3);

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use plastic_agents::cores::Bptt;
 use plastic_agents::device::DeviceChoice;
 use plastic_agents::options::ConfigOption;
+use plastic_agents::perturbation::ParamGroup;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -35,6 +36,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Evaluate a trained agent on held-out episodes, next to reference policies.
     Eval(EvalArgs),
+    /// Evaluate trained runs under relative noise on groups of their parameters and under
+    /// lesions of their hidden neurons, across seeds (docs/perturbation.md).
+    Perturb(PerturbArgs),
     /// List the environments with their observation size, action count and parameters.
     Envs {
         /// Print one JSON object instead of a table.
@@ -133,6 +137,61 @@ pub struct EvalArgs {
     #[arg(long)]
     pub greedy: bool,
     /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PerturbArgs {
+    /// Run folders or sweep folders, grouped as `plastic compare` groups them (`LABEL=PATH`
+    /// puts the runs under PATH in group LABEL).
+    #[arg(required = true)]
+    pub runs: Vec<String>,
+    /// Parameter groups to add noise to: `w` (fixed recurrent weights), `alpha` (plasticity
+    /// coefficients), `input` (input weights and bias), `heads` (policy and value heads).
+    /// Default: every group all the runs' cores have.
+    #[arg(long, value_delimiter = ',', value_parser = option::<ParamGroup>())]
+    pub group: Vec<ParamGroup>,
+    /// Noise levels σ: each parameter p of a group becomes p·(1 + σ·ε), ε ~ N(0, 1).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_negative_numbers = true,
+        default_value = "0,0.05,0.1,0.2,0.5"
+    )]
+    pub sigma: Vec<f64>,
+    /// Lesions: the fractions of hidden neurons silenced (their output forced to 0).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_negative_numbers = true,
+        default_value = "0,0.1,0.25,0.5"
+    )]
+    pub lesion: Vec<f64>,
+    /// The step of each episode (from 0) at which the lesion begins; after 0, the reward in
+    /// windows of steps after it is reported too (recovery).
+    #[arg(long, default_value_t = 0)]
+    pub lesion_at: usize,
+    /// Steps per recovery window (default: a fifth of the steps from the lesion to the
+    /// episode's end, rounded up).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub window: Option<u64>,
+    /// Episodes per evaluation (default: the environment's, as `plastic eval`).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub episodes: Option<u64>,
+    /// Seed of the evaluation episodes and action draws (as `plastic eval --seed`), and of
+    /// the noise and of which neurons a lesion silences.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Take the most probable action instead of sampling.
+    #[arg(long)]
+    pub greedy: bool,
+    /// Draw each curve (median and inter-quartile band per group) as an SVG file in this
+    /// folder: `noise-<group>.svg`, `lesion.svg`, and after a mid-episode lesion
+    /// `recovery-<fraction>.svg`.
+    #[arg(long, value_name = "DIR")]
+    pub charts: Option<PathBuf>,
+    /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
 }

@@ -212,6 +212,11 @@ fn no_command_panics_on_damaged_files_or_values() {
         vec!["rollout", "maze", "--policy", "nope", "--episodes", "4"],
         vec!["rollout", "maze", "--seed=-1"],
         vec!["eval", s(&run), "--episodes", huge],
+        vec!["perturb", s(&run), "--episodes", huge],
+        vec!["perturb", s(&run), "--episodes", "2", "--sigma=nan"],
+        vec!["perturb", s(&run), "--episodes", "2", "--lesion=inf"],
+        vec!["perturb", s(&run), "--episodes", "2", "--lesion-at", huge],
+        vec!["perturb", s(&run), "--episodes", "2", "--window", "0"],
         vec!["bench", "env", "maze", "--batch", huge],
         vec!["bench", "core", "--batch", i64_max],
         vec!["bench", "core", "--steps", i64_max],
@@ -237,6 +242,7 @@ fn no_command_panics_on_damaged_files_or_values() {
         if i % 3 == 0 {
             case(&["compare", damaged]);
             case(&["sweep", "status", damaged]);
+            case(&["perturb", damaged, "--episodes", "2"]);
         }
     }
     run_all(dir, cases);

@@ -2,6 +2,7 @@
 //! with, wrapped as a [`Policy`] so every rollout tool of `plastic-envs` can run it.
 use crate::actor_critic::{ActorCritic, Head};
 use crate::cores::State;
+use crate::perturbation::Lesion;
 use plastic_envs::rng::{self, Rng};
 use plastic_envs::rollout::{eval_batch, run_episodes_unless, RolloutStats};
 use plastic_envs::{EnvError, Environment, Policy};
@@ -122,6 +123,9 @@ pub struct AgentPolicy<'a> {
     state: State,
     mode: ActionMode,
     rngs: Vec<Rng>,
+    lesion: Option<Lesion>,
+    /// Per row: the step of its episode, which says whether the lesion holds there yet.
+    episode_steps: Vec<usize>,
 }
 
 impl<'a> AgentPolicy<'a> {
@@ -131,6 +135,16 @@ impl<'a> AgentPolicy<'a> {
             ac,
             mode,
             rngs: (0..num_envs).map(|i| rng::policy_stream(seed, i)).collect(),
+            lesion: None,
+            episode_steps: vec![0; num_envs],
+        }
+    }
+
+    /// The same policy with `lesion`'s neurons silenced from its step of each episode on.
+    pub fn lesioned(self, lesion: Lesion) -> Self {
+        Self {
+            lesion: Some(lesion),
+            ..self
         }
     }
 
@@ -151,9 +165,22 @@ pub fn act(
     rngs: &mut [Rng],
     actions: &mut [u32],
 ) -> State {
+    act_silenced(ac, obs, state, None, mode, rngs, actions)
+}
+
+/// [`act`] with the hidden neurons where `alive` is 0 silenced ([`ActorCritic::step_silenced`]).
+pub fn act_silenced(
+    ac: &ActorCritic,
+    obs: &[f32],
+    state: &State,
+    alive: Option<&Tensor>,
+    mode: ActionMode,
+    rngs: &mut [Rng],
+    actions: &mut [u32],
+) -> State {
     tch::no_grad(|| {
         let x = obs_tensor(obs, actions.len(), ac.core.device());
-        let step = ac.step(&x.to_kind(ac.core.kind()), state);
+        let step = ac.step_silenced(&x.to_kind(ac.core.kind()), state, alive);
         choose(&host_probs(&step.logits), mode, rngs, actions);
         step.state
     })
@@ -161,18 +188,29 @@ pub fn act(
 
 impl Policy for AgentPolicy<'_> {
     fn act(&mut self, obs: &[f32], actions: &mut [u32]) {
-        self.state = act(
+        let alive = self
+            .lesion
+            .as_ref()
+            .and_then(|l| l.alive(&self.episode_steps));
+        self.state = act_silenced(
             self.ac,
             obs,
             &self.state,
+            alive.as_ref(),
             self.mode,
             &mut self.rngs,
             actions,
         );
+        self.episode_steps.iter_mut().for_each(|s| *s += 1);
     }
 
     fn episodes_ended(&mut self, done: &[bool]) {
         self.state = self.state.reset_rows_bool(done);
+        for (steps, &done) in self.episode_steps.iter_mut().zip(done) {
+            if done {
+                *steps = 0;
+            }
+        }
     }
 }
 

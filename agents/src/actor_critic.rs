@@ -68,7 +68,13 @@ impl ActorCritic {
 
     /// `(obs [B × in], state) → (logits [B × A], value [B], new state)`.
     pub fn step(&self, obs: &Tensor, state: &State) -> AcStep {
-        let (h, state) = self.core.step(obs, state);
+        self.step_silenced(obs, state, None)
+    }
+
+    /// [`ActorCritic::step`] with the hidden neurons where `alive` is 0 silenced
+    /// ([`Core::step_silenced`]).
+    pub fn step_silenced(&self, obs: &Tensor, state: &State, alive: Option<&Tensor>) -> AcStep {
+        let (h, state) = self.core.step_silenced(obs, state, alive);
         AcStep {
             logits: self.policy.forward(&h),
             value: self.value.forward(&h).squeeze_dim(1),

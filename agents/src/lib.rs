@@ -13,6 +13,7 @@ pub mod cores;
 pub mod device;
 pub mod metrics;
 pub mod out_of_memory;
+pub mod perturbation;
 mod restore;
 pub mod threads;
 

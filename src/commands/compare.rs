@@ -20,8 +20,8 @@ const REPS: usize = 10_000;
 const ROUGH_BELOW: usize = 5;
 
 /// One run of a group: its folder and the environment its config names (canonical id).
-struct Run {
-    dir: PathBuf,
+pub(crate) struct Run {
+    pub(crate) dir: PathBuf,
     env: String,
 }
 
@@ -229,10 +229,11 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         let curves: Vec<Curve> = groups
             .iter()
             .map(|(name, runs)| {
-                chart::band(
-                    name,
-                    &runs.iter().map(|r| r.points.clone()).collect::<Vec<_>>(),
-                )
+                let runs: Vec<Vec<(f64, f64)>> = runs
+                    .iter()
+                    .map(|r| r.points.iter().map(|&(s, v)| (s as f64, v)).collect())
+                    .collect();
+                chart::band(name, &runs)
             })
             .collect();
         let label = match metric {
@@ -255,7 +256,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
             }
         };
         let title = format!("{label} on {env}{tests} (rank-sum, two-sided)");
-        chart::write(path, &curves, label, &title)?;
+        chart::write(path, &curves, chart::STEPS, label, &title)?;
         eprintln!("wrote {}", path.display());
     }
     let report = Report {
@@ -328,7 +329,7 @@ fn human(r: &Report) -> String {
 
 /// Group name → runs, from `[LABEL=]PATH` arguments: a sweep folder gives its runs by
 /// variant, a run folder its `run.name`, a folder of run folders each of them.
-fn collect(args: &[String]) -> anyhow::Result<BTreeMap<String, Vec<Run>>> {
+pub(crate) fn collect(args: &[String]) -> anyhow::Result<BTreeMap<String, Vec<Run>>> {
     let mut groups: BTreeMap<String, Vec<Run>> = BTreeMap::new();
     for arg in args {
         let (label, path) = match arg.split_once('=') {
@@ -384,7 +385,7 @@ fn collect(args: &[String]) -> anyhow::Result<BTreeMap<String, Vec<Run>>> {
 /// The environment every run shares. Scores of different environments are on different
 /// scales (a maze's reward, a bandit's regret), so a test between them, or a group mixing
 /// them, would compare nothing: refused, with the runs named.
-fn one_environment(groups: &BTreeMap<String, Vec<Run>>) -> anyhow::Result<String> {
+pub(crate) fn one_environment(groups: &BTreeMap<String, Vec<Run>>) -> anyhow::Result<String> {
     for (name, runs) in groups {
         if let Some(other) = runs.iter().find(|r| r.env != runs[0].env) {
             bail!(

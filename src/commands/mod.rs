@@ -4,6 +4,7 @@ mod config;
 mod envs;
 mod eval;
 mod info;
+mod perturb;
 mod rollout;
 mod sweep;
 pub(crate) mod train;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sweep(args) => sweep::run(args),
         Command::Compare(args) => compare::run(&args).map(done),
         Command::Eval(args) => eval::run(&args).map(done),
+        Command::Perturb(args) => perturb::run(&args).map(done),
         Command::Envs { json } => envs::run(json).map(done),
         Command::Rollout(args) => rollout::run(&args).map(done),
         Command::Bench {

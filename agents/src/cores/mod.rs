@@ -108,6 +108,19 @@ impl Core {
     ///
     /// Panics if `state` is another core's (see [`State`]).
     pub fn step(&self, x: &Tensor, state: &State) -> (Tensor, State) {
+        self.step_silenced(x, state, None)
+    }
+
+    /// [`Core::step`] with a lesion: where `alive` (`[H]`, or `[B × H]` per row) is 0, the
+    /// output `h_t` is forced to 0 before the traces, the modulator, the heads or the next
+    /// step read it. A silenced neuron's own trace rows and LSTM cell still change, but only
+    /// its silenced output reads them.
+    pub fn step_silenced(
+        &self,
+        x: &Tensor,
+        state: &State,
+        alive: Option<&Tensor>,
+    ) -> (Tensor, State) {
         let h_prev = &state.h;
         let gates = self.fixed_input(x, h_prev);
         let plastic = self.plastic_part(state);
@@ -118,6 +131,13 @@ impl Core {
         let out = match self.cell(state) {
             Some(c) => lstm::step(&gates, c, add_plastic),
             None => rnn::step(&gates, add_plastic),
+        };
+        let out = match alive {
+            Some(alive) => CellOutput {
+                h: &out.h * alive,
+                ..out
+            },
+            None => out,
         };
         let (traces, modulator) = match &plastic {
             Some((p, traces)) => {
