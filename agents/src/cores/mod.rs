@@ -8,6 +8,7 @@ pub mod init;
 mod lstm;
 pub mod plasticity;
 mod rnn;
+mod rules;
 pub mod state;
 
 pub use bptt::{

@@ -16,6 +16,7 @@
 //! With per-neuron α the plastic input takes 2 kernels instead of 3 and keeps one tensor fewer.
 use super::config::{AlphaShape, CoreConfig, EtaShape, Modulation, ModulatorShape, Rule};
 use super::init;
+use super::rules::eligibility_factors;
 use super::state::{foreign_state, Traces};
 use tch::{nn, Device, Kind, Tensor};
 
@@ -322,56 +323,4 @@ impl Plasticity {
             (trace * s).addcmul(&(a * s), b).hardtanh() * self.clip
         }
     }
-}
-
-/// The rules differ only in how much of the old trace each post-synaptic row keeps:
-/// `next = keep ⊙ trace + s ⊗ pre`, with `s = rate ⊙ post` and `keep` = 1 for `hebb` (`None`),
-/// `1 − rate` for `decay`, `1 − rate ⊙ post²` for `oja`, `1 − rate ⊙ post` for `instar`;
-/// [`Rule::clipped`] says which clip.
-impl Rule {
-    /// `(keep, s)` of one step at plasticity rate `rate` and post-synaptic activity `post`.
-    pub(crate) fn factors(self, rate: &Tensor, post: &Tensor) -> (Option<Tensor>, Tensor) {
-        let keep = match self {
-            Self::Hebb => None,
-            Self::Decay => Some(-rate + 1.0),
-            Self::Oja => Some(-(post * rate * post) + 1.0),
-            Self::Instar => Some(-(post * rate) + 1.0),
-        };
-        (keep, post * rate)
-    }
-
-    /// The gradients `(dL/dpost, dL/drate)` through [`Rule::factors`], given those of `s` and
-    /// of `keep` (`None` where the rule keeps the whole trace).
-    pub(crate) fn factors_backward(
-        self,
-        rate: &Tensor,
-        post: &Tensor,
-        ds: &Tensor,
-        dkeep: Option<&Tensor>,
-    ) -> (Tensor, Tensor) {
-        let mut dpost = ds * rate;
-        let mut drate = ds * post;
-        if let Some(dkeep) = dkeep {
-            match self {
-                // `keep` = 1, a constant.
-                Self::Hebb => {}
-                Self::Decay => drate -= dkeep,
-                Self::Oja => {
-                    dpost -= rate * post * dkeep * 2.0;
-                    drate -= post.square() * dkeep;
-                }
-                Self::Instar => {
-                    dpost -= rate * dkeep;
-                    drate -= post * dkeep;
-                }
-            }
-        }
-        (dpost, drate)
-    }
-}
-
-/// `(keep, s)` of the eligibility trace under retroactive modulation: it decays towards the
-/// co-activity at rate `η_E` (`decay`'s factors, unclipped).
-pub(crate) fn eligibility_factors(eta_e: &Tensor, post: &Tensor) -> (Tensor, Tensor) {
-    (-eta_e + 1.0, post * eta_e)
 }

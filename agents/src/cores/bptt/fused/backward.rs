@@ -8,6 +8,7 @@ use super::{direct_factors, modulate, modulator_backward, retro_factors, Mode, R
 use crate::cores::bptt::cell;
 use crate::cores::bptt::host::{BackCarry, BackStep, BackTraces, HostStep};
 use crate::cores::bptt::traces::{Backend, Factors, TraceStep};
+use crate::cores::rules::ELIGIBILITY;
 use crate::cores::{Core, Plasticity};
 use tch::Tensor;
 
@@ -207,7 +208,8 @@ impl Back<'_> {
                         &mut self.grad_hebb,
                         grad,
                     );
-                    let dpost = &g.ds * eta_e.detach();
+                    let (dpost, _) =
+                        ELIGIBILITY.factors_backward(&eta_e.detach(), &acts.post, &g.ds, None);
                     let dh_modulator = modulator_backward(modulator, &m, &g.dm);
                     // The Hebbian trace keeps all of itself.
                     let factors = Factors {

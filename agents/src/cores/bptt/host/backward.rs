@@ -16,7 +16,7 @@ use super::super::traces::cpu::{dot, group_rows, rows, RetroRows, RetroUpdate, R
 use super::super::traces::pool::{self, Share};
 use super::super::traces::{data, data_mut};
 use super::{row, tanh, Drive, HostCore, HostStep, Kinded, RowFactors, LSTM_GATES};
-use crate::cores::Rule;
+use crate::cores::rules::ELIGIBILITY;
 use num_traits::Float;
 use tch::kind::Element;
 use tch::{Device, Kind, Tensor};
@@ -220,7 +220,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
 
     /// Whether the trace update has a `keep` factor with a gradient.
     fn has_keep(&self) -> bool {
-        self.retroactive() || self.rule != Rule::Hebb
+        self.retroactive() || self.rule.has_keep()
     }
 
     fn factors_per_step(&self) -> usize {
@@ -576,7 +576,8 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             };
             update.update_row(0, x.next, g.grad_hebb, grad_elig, rows);
             for i in 0..h {
-                dpost[i] = g.ds[i] * eta_e[i];
+                (dpost[i], _) =
+                    ELIGIBILITY.factors_backward_at(eta_e[i], post[i], g.ds[i], dkeep[i]);
                 drate[i] = dm[i];
             }
             // The Hebbian trace keeps all of itself.
@@ -595,25 +596,9 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             self.update(x.hebb, x.pre, keep, s)
                 .update_row(0, x.next, g.grad_hebb, has_keep, rows);
             for i in 0..h {
-                let (r, p, d) = (rate[i], post[i], g.ds[i]);
-                let (mut dp, mut dr) = (d * r, d * p);
-                if has_keep {
-                    let k = dkeep[i];
-                    match self.rule {
-                        Rule::Hebb => {}
-                        Rule::Decay => dr = dr - k,
-                        Rule::Oja => {
-                            dp = dp - r * p * k * (one + one);
-                            dr = dr - p * p * k;
-                        }
-                        Rule::Instar => {
-                            dp = dp - r * k;
-                            dr = dr - p * k;
-                        }
-                    }
-                }
-                dpost[i] = dp;
-                drate[i] = dr;
+                (dpost[i], drate[i]) = self
+                    .rule
+                    .factors_backward_at(rate[i], post[i], g.ds[i], dkeep[i]);
             }
         }
         // ∂L/∂h_t: from the loss, from the steps after, and through the modulator (which

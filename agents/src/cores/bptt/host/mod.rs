@@ -14,6 +14,7 @@ use super::traces::cpu::{dot, rows, RetroUpdate, Update};
 use super::traces::pool::{self, Share};
 use super::traces::{data, data_mut};
 use crate::cores::plasticity::Neuromodulation;
+use crate::cores::rules::ELIGIBILITY;
 use crate::cores::{AlphaShape, Core, Plasticity, Rule};
 
 /// The LSTM's gate blocks `i, f, g, o`, as the core stacks them.
@@ -444,8 +445,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             (Drive::Retroactive { modulator, eta_e }, Some(m)) => {
                 for i in 0..self.hidden {
                     rate[i] = modulator.at(m, i);
-                    keep[i] = T::one() - eta_e[i];
-                    s[i] = post[i] * eta_e[i];
+                    (keep[i], s[i]) = ELIGIBILITY.factors_at(eta_e[i], post[i]);
                 }
             }
             (drive, m) => {
@@ -455,7 +455,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                         (Drive::Simple(md), Some(m)) => md.at(m, i),
                         _ => unreachable!("a modulated rule has a modulator output"),
                     };
-                    (keep[i], s[i]) = self.factors(rate[i], post[i]);
+                    (keep[i], s[i]) = self.rule.factors_at(rate[i], post[i]);
                 }
             }
         }
@@ -496,18 +496,5 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             hi: self.hi,
             ahead: None,
         }
-    }
-
-    /// `(keep, s)` of the rule at `rate` and post-synaptic activity `post`, as
-    /// [`Rule::factors`].
-    fn factors(&self, rate: T, post: T) -> (T, T) {
-        let one = T::one();
-        let keep = match self.rule {
-            Rule::Hebb => one,
-            Rule::Decay => one - rate,
-            Rule::Oja => one - post * rate * post,
-            Rule::Instar => one - post * rate,
-        };
-        (keep, post * rate)
     }
 }
