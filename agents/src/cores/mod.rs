@@ -5,7 +5,9 @@
 mod bptt;
 pub mod config;
 pub mod init;
+mod lanes;
 mod lstm;
+mod modulator;
 pub mod plasticity;
 mod rnn;
 mod rules;
@@ -18,7 +20,8 @@ pub use config::{
     AlphaShape, CoreConfig, CoreConfigError, CoreKind, EtaShape, InitScheme, Modulation,
     ModulatorShape, Rule,
 };
-pub use plasticity::{Modulator, Neuromodulation, Plasticity};
+pub use modulator::Modulator;
+pub use plasticity::{Neuromodulation, Plasticity};
 pub use state::{State, Traces};
 
 use plasticity::Paired;

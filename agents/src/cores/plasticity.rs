@@ -14,52 +14,12 @@
 //! gradients, 5 for the plastic input, 1 to add the two gradients of `Hebb_{t−1}`); autograd
 //! keeps 3 trace-sized tensors per step (`Hebb_{t−1}`, `α ⊙ Hebb_{t−1}`, the unclipped trace).
 //! With per-neuron α the plastic input takes 2 kernels instead of 3 and keeps one tensor fewer.
-use super::config::{AlphaShape, CoreConfig, EtaShape, Modulation, ModulatorShape, Rule};
+use super::config::{AlphaShape, CoreConfig, EtaShape, Modulation, Rule};
 use super::init;
+pub use super::modulator::Modulator;
 use super::rules::eligibility_factors;
 use super::state::{foreign_state, Traces};
 use tch::{nn, Device, Kind, Tensor};
-
-/// `M_t = tanh(w_M · h_t + b_M)`, optionally fanned out per neuron: `M_t[i] = f_i · m_t`.
-#[derive(Debug)]
-pub struct Modulator {
-    /// `w_M`, `[1 × H]`.
-    pub w: Tensor,
-    /// `b_M`, `[1]`.
-    pub b: Tensor,
-    /// `f`, `[H]` (fan-out modulator only).
-    pub fan_out: Option<Tensor>,
-}
-
-impl Modulator {
-    fn new(p: &nn::Path, h: i64, shape: ModulatorShape) -> Self {
-        Self {
-            w: init::var(p, "mod_w", &init::linear_default(&[1, h], h)),
-            b: init::var(p, "mod_b", &init::linear_default(&[1], h)),
-            // nn.Linear(1, H)'s default, as Backpropamine's fan-out layer.
-            fan_out: (shape == ModulatorShape::FanOut)
-                .then(|| init::var(p, "fan_out", &init::linear_default(&[h], 1))),
-        }
-    }
-
-    /// `[B × 1]` (scalar) or `[B × H]` (fan-out).
-    pub fn forward(&self, h: &Tensor) -> Tensor {
-        self.apply_fan_out(&self.tanh_output(h))
-    }
-
-    /// `M_t` from `m_t` ([`Modulator::tanh_output`]): `m_t` itself, or `f · m_t` (fan-out).
-    pub(crate) fn apply_fan_out(&self, m: &Tensor) -> Tensor {
-        match &self.fan_out {
-            Some(f) => m * f,
-            None => m.shallow_clone(),
-        }
-    }
-
-    /// `m_t = tanh(w_M · h_t + b_M)`, `[B × 1]`, before any fan-out.
-    pub(crate) fn tanh_output(&self, h: &Tensor) -> Tensor {
-        h.linear(&self.w, Some(&self.b)).tanh()
-    }
-}
 
 /// Learned plasticity parameters of one plastic weight matrix (post × pre, `H × H`).
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 //! whole segment for the batch (CUDA). Both give every step's gradients of its per-neuron
 //! quantities, from which the parameters' come at the end.
 use super::kept::Kept;
-use super::{direct_factors, modulate, modulator_backward, retro_factors, Mode, Record, StepRate};
+use super::{direct_factors, retro_factors, Mode, Record, StepRate};
 use crate::cores::bptt::cell;
 use crate::cores::bptt::host::{BackCarry, BackStep, BackTraces, HostStep};
 use crate::cores::bptt::traces::{Backend, Factors, TraceStep};
@@ -199,7 +199,7 @@ impl Back<'_> {
                     eligs,
                     grad,
                 } => {
-                    let (m, big_m) = modulate(modulator, &acts.h);
+                    let (m, big_m) = modulator.modulate(&acts.h);
                     let retro = retro_factors(eta_e, &big_m, &acts.post);
                     let g = step.backward_update_retroactive(
                         &retro,
@@ -210,7 +210,7 @@ impl Back<'_> {
                     );
                     let (dpost, _) =
                         ELIGIBILITY.factors_backward(&eta_e.detach(), &acts.post, &g.ds, None);
-                    let dh_modulator = modulator_backward(modulator, &m, &g.dm);
+                    let dh_modulator = modulator.backward(&m, &g.dm);
                     // The Hebbian trace keeps all of itself.
                     let factors = Factors {
                         keep: None,

@@ -106,7 +106,7 @@ impl<G> Mode<'_, G> {
 }
 
 /// A direct rule's rate at one step: `η`, or the modulator's output `M_t` with its `m_t`
-/// before the fan-out (for [`modulator_backward`]).
+/// before the fan-out (for [`Modulator::backward`]).
 enum StepRate<'a> {
     Eta(&'a Tensor),
     Modulated {
@@ -121,7 +121,7 @@ impl<'a> StepRate<'a> {
         match rate {
             Rate::Eta(eta) => Self::Eta(eta),
             Rate::Modulator(modulator) => {
-                let (m, big_m) = modulate(modulator, h);
+                let (m, big_m) = modulator.modulate(h);
                 Self::Modulated {
                     modulator,
                     m,
@@ -142,28 +142,9 @@ impl<'a> StepRate<'a> {
     fn backward(&self, drate: &Tensor) -> Option<Tensor> {
         match self {
             Self::Eta(_) => None,
-            Self::Modulated { modulator, m, .. } => Some(modulator_backward(modulator, m, drate)),
+            Self::Modulated { modulator, m, .. } => Some(modulator.backward(m, drate)),
         }
     }
-}
-
-/// The modulator's output before and after its fan-out, `(m_t, M_t)`.
-fn modulate(modulator: &Modulator, h: &Tensor) -> (Tensor, Tensor) {
-    let m = modulator.tanh_output(h);
-    let big_m = modulator.apply_fan_out(&m);
-    (m, big_m)
-}
-
-/// `dL/dh` through the modulator `M = m (⊙ f)`, `m = tanh(w_M · h + b_M)`, given `dL/dM`
-/// (`[B × H]`) and `m`.
-fn modulator_backward(md: &Modulator, m: &Tensor, dbig_m: &Tensor) -> Tensor {
-    let kind = m.kind();
-    let dm = match &md.fan_out {
-        Some(f) => (dbig_m * f).sum_dim_intlist(1, true, kind),
-        None => dbig_m.sum_dim_intlist(1, true, kind),
-    };
-    // tanh' = 1 − m²; `[B × 1] · [1 × H]`.
-    (dm * (-m.square() + 1.0)).matmul(&md.w)
 }
 
 /// `t` expanded to the shape of `like` (`[B × H]`) and contiguous, as the passes read it.
@@ -225,7 +206,7 @@ impl<G> Mode<'_, G> {
                 eligs,
                 ..
             } => {
-                let (_, big_m) = modulate(modulator, &acts.h);
+                let (_, big_m) = modulator.modulate(&acts.h);
                 let factors = retro_factors(eta_e, &big_m, &acts.post);
                 let (next, next_elig, raw) =
                     step.forward_retroactive(&factors, eligs.at(t), &acts.h);

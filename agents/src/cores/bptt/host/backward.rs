@@ -12,7 +12,7 @@
 //! rebuilds the dropped ones of the segment it enters from the kept one before them, into a
 //! buffer of its task: `k − 1` traces of one row, which stay in cache, where rebuilding them
 //! for the whole batch would write them to memory and read them back.
-use super::super::traces::cpu::{dot, group_rows, rows, RetroRows, RetroUpdate, Rows3, Update};
+use super::super::traces::cpu::{group_rows, rows, RetroRows, RetroUpdate, Rows3, Update};
 use super::super::traces::pool::{self, Share};
 use super::super::traces::{data, data_mut};
 use super::{row, tanh, Drive, HostCore, HostStep, Kinded, RowFactors, LSTM_GATES};
@@ -607,14 +607,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             *d = a + b;
         }
         if let (Some(md), Some(m)) = (self.modulator(), m) {
-            let dm = match &md.fan_out {
-                Some(f) => dot(drate, f),
-                None => drate.iter().fold(T::zero(), |a, &d| a + d),
-            };
-            let gm = dm * (one - m * m);
-            for (d, &w) in dh_t.iter_mut().zip(&md.w) {
-                *d = *d + gm * w;
-            }
+            md.backward(m, drate, dh_t);
         }
         let da_plastic = match (x.lstm, g.dc) {
             (Some([gates, c, c_prev]), Some(dc)) => {

@@ -10,12 +10,13 @@
 //! come from the one autograd call over all steps at the end.
 mod backward;
 
-use super::traces::cpu::{dot, rows, RetroUpdate, Update};
+use super::traces::cpu::{rows, RetroUpdate, Update};
 use super::traces::pool::{self, Share};
 use super::traces::{data, data_mut};
+use crate::cores::modulator::HostModulator;
 use crate::cores::plasticity::Neuromodulation;
 use crate::cores::rules::ELIGIBILITY;
-use crate::cores::{AlphaShape, Core, Plasticity, Rule};
+use crate::cores::{AlphaShape, Core, Modulator, Plasticity, Rule};
 
 /// The LSTM's gate blocks `i, f, g, o`, as the core stacks them.
 const LSTM_GATES: usize = crate::cores::lstm::GATES as usize;
@@ -51,13 +52,6 @@ pub(super) struct StepOutput {
     pub elig: Option<Tensor>,
     pub raw: Tensor,
     pub big_m: Option<Tensor>,
-}
-
-/// The modulator `m = tanh(w_M · h + b_M)`, `M_i = f_i m` (or `m`).
-struct HostModulator<T> {
-    w: Vec<T>,
-    b: T,
-    fan_out: Option<Vec<T>>,
 }
 
 /// What drives the trace update, as [`Neuromodulation`] says.
@@ -212,32 +206,12 @@ fn per_neuron<T: Element + Float>(t: &Tensor, hidden: usize) -> Vec<T> {
     }
 }
 
-impl<T: Element + Float> HostModulator<T> {
-    fn new(m: &crate::cores::Modulator) -> Self {
-        Self {
-            w: host(&m.w),
-            b: host::<T>(&m.b)[0],
-            fan_out: m.fan_out.as_ref().map(host),
-        }
-    }
-
-    /// `m = tanh(w_M · h + b_M)`.
-    fn output(&self, h: &[T]) -> T {
-        (dot(&self.w, h) + self.b).tanh()
-    }
-
-    /// `M_i`.
-    fn at(&self, m: T, i: usize) -> T {
-        self.fan_out.as_ref().map_or(m, |f| f[i] * m)
-    }
-
-    /// `M_t`'s columns: 1, or `H` with a fan-out.
-    fn columns(&self, hidden: usize) -> usize {
-        if self.fan_out.is_some() {
-            hidden
-        } else {
-            1
-        }
+/// The modulator's parameters as host values.
+fn host_modulator<T: Element + Float>(m: &Modulator) -> HostModulator<T> {
+    HostModulator {
+        w: host(&m.w),
+        b: host::<T>(&m.b)[0],
+        fan_out: m.fan_out.as_ref().map(host),
     }
 }
 
@@ -248,9 +222,9 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         let per_connection = core.config().alpha == AlphaShape::PerConnection;
         let drive = match &p.neuromodulation {
             Neuromodulation::None { eta } => Drive::Eta(per_neuron(eta, hidden)),
-            Neuromodulation::Simple { modulator } => Drive::Simple(HostModulator::new(modulator)),
+            Neuromodulation::Simple { modulator } => Drive::Simple(host_modulator(modulator)),
             Neuromodulation::Retroactive { modulator, eta_e } => Drive::Retroactive {
-                modulator: HostModulator::new(modulator),
+                modulator: host_modulator(modulator),
                 eta_e: per_neuron(eta_e, hidden),
             },
         };
