@@ -1,5 +1,6 @@
 //! The loop primitives the host forms of the formulas are written in: sums in fixed lanes,
-//! which vectorise and give the same numbers at every vector width.
+//! which vectorise and give the same numbers at every vector width, and the cells' scalar
+//! activations.
 use num_traits::Float;
 
 /// Partial sums kept apart so the compiler can vectorise reductions (floating-point addition
@@ -50,4 +51,19 @@ pub(crate) fn dot3<T: Float>(a: &[T], b: &[T], c: &[T]) -> T {
 #[inline(always)]
 pub(crate) fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     reduce(a, b, b, |a, b, _| a * b)
+}
+
+/// `tanh x = 1 − 2 / (e^{2x} + 1)`: within a rounding error of 1 (absolute) of libm's
+/// `tanh`, at a fraction of its cost (`exp` is the cheaper call; the cell takes `B·H` of them
+/// per step), and ±1 or NaN where `x` is infinite or NaN.
+#[inline(always)]
+pub(crate) fn tanh<T: Float>(x: T) -> T {
+    let one = T::one();
+    one - (one + one) / ((x + x).exp() + one)
+}
+
+/// `σ(x) = 1 / (1 + e^{−x})`.
+#[inline(always)]
+pub(crate) fn sigmoid<T: Float>(x: T) -> T {
+    T::one() / (T::one() + (-x).exp())
 }

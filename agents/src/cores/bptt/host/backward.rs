@@ -15,8 +15,9 @@
 use super::super::traces::cpu::{group_rows, rows, RetroRows, RetroUpdate, Rows3, Update};
 use super::super::traces::pool::{self, Share};
 use super::super::traces::{data, data_mut};
-use super::{row, tanh, Drive, HostCore, HostStep, Kinded, RowFactors, LSTM_GATES};
+use super::{row, Drive, HostCore, HostStep, Kinded, RowFactors, LSTM_GATES};
 use crate::cores::rules::ELIGIBILITY;
+use crate::cores::{lstm, rnn};
 use num_traits::Float;
 use tch::kind::Element;
 use tch::{Device, Kind, Tensor};
@@ -611,26 +612,13 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         }
         let da_plastic = match (x.lstm, g.dc) {
             (Some([gates, c, c_prev]), Some(dc)) => {
-                // The LSTM (σ' = σ(1 − σ), tanh' = 1 − tanh²); the trace's ∂L/∂post adds to
-                // ∂L/∂g, and the plastic layer is g's.
-                for i in 0..h {
-                    let (gi, gf, gg, go) =
-                        (gates[i], gates[h + i], gates[2 * h + i], gates[3 * h + i]);
-                    let tanh_c = tanh(c[i]);
-                    let dc_t = dh_t[i] * go * (one - tanh_c * tanh_c) + dc[i];
-                    g.da[i] = dc_t * gg * gi * (one - gi);
-                    g.da[h + i] = dc_t * c_prev[i] * gf * (one - gf);
-                    g.da[2 * h + i] = (dc_t * gi + dpost[i]) * (one - gg * gg);
-                    g.da[3 * h + i] = dh_t[i] * tanh_c * go * (one - go);
-                    dc[i] = dc_t * gf;
-                }
+                // The trace's ∂L/∂post adds to ∂L/∂g, and the plastic layer is g's.
+                lstm::backward_row([gates, c, c_prev], dh_t, dpost, dc, g.da);
                 &g.da[2 * h..3 * h]
             }
             _ => {
-                // The tanh cell: tanh' = 1 − h²; post = h_t, so ∂L/∂post adds to ∂L/∂h_t.
-                for i in 0..h {
-                    g.da[i] = (dh_t[i] + dpost[i]) * (one - h_t[i] * h_t[i]);
-                }
+                // post = h_t, so ∂L/∂post adds to ∂L/∂h_t.
+                rnn::backward_row(h_t, dh_t, dpost, g.da);
                 &g.da[..]
             }
         };

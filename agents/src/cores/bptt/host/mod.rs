@@ -16,6 +16,7 @@ use super::traces::{data, data_mut};
 use crate::cores::modulator::HostModulator;
 use crate::cores::plasticity::Neuromodulation;
 use crate::cores::rules::ELIGIBILITY;
+use crate::cores::{lstm, rnn};
 use crate::cores::{AlphaShape, Core, Modulator, Plasticity, Rule};
 
 /// The LSTM's gate blocks `i, f, g, o`, as the core stacks them.
@@ -174,21 +175,6 @@ fn host<T: Element + Float>(t: &Tensor) -> Vec<T> {
     let mut v = vec![T::zero(); t.numel()];
     t.copy_data(&mut v, t.numel());
     v
-}
-
-/// `tanh x = 1 − 2 / (e^{2x} + 1)`: within a rounding error of 1 (absolute) of libm's
-/// `tanh`, at a fraction of its cost (`exp` is the cheaper call; the cell takes `B·H` of them
-/// per step), and ±1 or NaN where `x` is infinite or NaN.
-#[inline(always)]
-fn tanh<T: Float>(x: T) -> T {
-    let one = T::one();
-    one - (one + one) / ((x + x).exp() + one)
-}
-
-/// `σ(x) = 1 / (1 + e^{−x})`.
-#[inline(always)]
-fn sigmoid<T: Float>(x: T) -> T {
-    T::one() / (T::one() + (-x).exp())
 }
 
 /// Batch row `b` of a row-major tensor with rows of `n` elements.
@@ -363,22 +349,12 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             // The LSTM: the plastic input goes to the cell candidate g.
             (Some(gates), Some(c), Some(c_prev)) => {
                 self.fixed_input(x, pre, gates);
-                for i in 0..h {
-                    let gi = sigmoid(gates[i]);
-                    let gf = sigmoid(gates[h + i]);
-                    let gg = tanh(gates[2 * h + i] + plastic(i));
-                    let go = sigmoid(gates[3 * h + i]);
-                    [gates[i], gates[h + i], gates[2 * h + i], gates[3 * h + i]] = [gi, gf, gg, go];
-                    c[i] = gf * c_prev[i] + gi * gg;
-                    out.h[i] = go * tanh(c[i]);
-                }
+                lstm::forward_row(gates, plastic, c_prev, c, out.h);
             }
             // h_t = tanh(W_in x + b + W h_{t−1} + the plastic input).
             _ => {
                 self.fixed_input(x, pre, out.h);
-                for (i, h_i) in out.h.iter_mut().enumerate() {
-                    *h_i = tanh(*h_i + plastic(i));
-                }
+                rnn::forward_row(out.h, plastic);
             }
         }
         let h_t: &[T] = out.h;
