@@ -22,6 +22,7 @@ mod cell;
 mod checkpoints;
 mod fused;
 mod host;
+mod pool;
 mod traces;
 
 pub use checkpoints::{host_every, TraceCheckpoints};

@@ -7,7 +7,7 @@ use super::kept::Kept;
 use super::{direct_factors, retro_factors, Mode, Record, StepRate};
 use crate::cores::bptt::cell;
 use crate::cores::bptt::host::{BackCarry, BackStep, BackTraces, HostStep};
-use crate::cores::bptt::traces::{Backend, Factors, TraceStep};
+use crate::cores::bptt::traces::{Factors, TraceStep};
 use crate::cores::rules::ELIGIBILITY;
 use crate::cores::{Core, Plasticity};
 use tch::Tensor;
@@ -18,14 +18,13 @@ pub(super) struct Back<'a> {
     pub(super) plasticity: &'a Plasticity,
     pub(super) host: Option<&'a HostStep>,
     pub(super) connection_alpha: Option<&'a Tensor>,
-    pub(super) backend: Backend,
     pub(super) traces: Kept,
     /// With `dL/dE_t` under retroactive modulation.
     pub(super) mode: Mode<'a, Tensor>,
     /// `dL/dHebb_t` from the steps after.
     pub(super) grad_hebb: Tensor,
     /// α's gradient (α per connection; per neuron it comes from the plastic input at the end),
-    /// in [`Backend::alpha_groups`]'s partial sums.
+    /// in [`super::alpha_groups`]'s partial sums.
     pub(super) dalpha: Option<Tensor>,
     /// `dL/dh_t` and the LSTM's `dL/dc_t` through the state, from the steps after.
     pub(super) dh: Tensor,
@@ -51,7 +50,6 @@ impl Back<'_> {
         let start = self.traces.segment_start(t);
         for (u, before) in records.iter().enumerate().take(t).skip(start) {
             let step = TraceStep {
-                backend: self.backend,
                 prev: self.traces.at(u),
                 pre: &before.pre,
                 alpha: self.connection_alpha,
@@ -167,7 +165,6 @@ impl Back<'_> {
             self.rebuild(records, t);
             let acts = &record.acts;
             let step = TraceStep {
-                backend: self.backend,
                 prev: self.traces.at(t),
                 pre: &record.pre,
                 alpha: self.connection_alpha,
@@ -230,7 +227,7 @@ impl Back<'_> {
                 None => &da_plastic * &alpha,
             };
             step.backward_input(
-                (factors.keep.as_ref(), &factors.s),
+                factors.keep.as_ref(),
                 &draw,
                 &mut self.grad_hebb,
                 &mut dpre,

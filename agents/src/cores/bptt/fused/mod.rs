@@ -23,7 +23,7 @@ mod kept;
 
 use super::cell::{self, CellActs, LstmActs};
 use super::host::{HostStep, StepInput};
-use super::traces::{plastic_input, sum_alpha_groups, Backend, Factors, RetroFactors, TraceStep};
+use super::traces::{cpu, plastic_input, sum_alpha_groups, Factors, RetroFactors, TraceStep};
 use crate::cores::plasticity::{Paired, Rate};
 use crate::cores::rules::eligibility_factors;
 use crate::cores::state::foreign_state;
@@ -260,6 +260,18 @@ fn advance_on_host(host: &HostStep, input: StepInput) -> (CellActs, Advance) {
     (acts, advance)
 }
 
+/// How many partial sums α's gradient (α per connection) is kept in through a backward pass
+/// over `batch` rows, `[G × H × H]`: the host loops keep one per group of rows
+/// ([`cpu::group_rows`]), so that each group is summed by one thread in a fixed order;
+/// libtorch's operations keep one. [`sum_alpha_groups`] adds them up at the end.
+fn alpha_groups(on_host: bool, batch: i64) -> i64 {
+    if on_host {
+        cpu::alpha_groups(batch as usize) as i64
+    } else {
+        1
+    }
+}
+
 pub struct FusedTape<'a> {
     core: &'a Core,
     plasticity: &'a Plasticity,
@@ -345,15 +357,6 @@ impl<'a> FusedTape<'a> {
         self.engine
     }
 
-    /// How the trace passes run: the loops where the steps run on the host, else libtorch
-    /// operations.
-    fn backend(&self) -> Backend {
-        match self.host {
-            Some(_) => Backend::Loops,
-            None => Backend::Ops,
-        }
-    }
-
     /// What the cell computes at one step.
     fn activate(&self, x: &Tensor, raw: &Tensor) -> CellActs {
         let plastic = match self.core.config().alpha {
@@ -389,7 +392,6 @@ impl<'a> FusedTape<'a> {
                     let acts = self.activate(x, &self.raw);
                     let (lo, hi) = self.mode.bounds(self.plasticity);
                     let step = TraceStep {
-                        backend: self.backend(),
                         prev: self.traces.at(t),
                         pre: &pre,
                         alpha: self.connection_alpha.as_ref(),
@@ -487,13 +489,11 @@ impl<'a> FusedTape<'a> {
         let kind = core.kind();
         let opts = (kind, core.device());
         let (b, h) = (self.h.size()[0], core.hidden());
-        let backend = self.backend();
         let mut back = Back {
             core,
             plasticity: p,
             host: self.host.as_deref(),
             connection_alpha: self.connection_alpha.as_ref(),
-            backend,
             traces: self.traces,
             mode: match self.mode {
                 Mode::Direct(rate) => Mode::Direct(rate),
@@ -513,7 +513,7 @@ impl<'a> FusedTape<'a> {
             dalpha: self
                 .connection_alpha
                 .is_some()
-                .then(|| Tensor::zeros([backend.alpha_groups(b), h, h], opts)),
+                .then(|| Tensor::zeros([alpha_groups(self.host.is_some(), b), h, h], opts)),
             dh: Tensor::zeros([b, h], opts),
             dc: core
                 .config()

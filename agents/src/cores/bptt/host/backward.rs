@@ -12,10 +12,9 @@
 //! rebuilds the dropped ones of the segment it enters from the kept one before them, into a
 //! buffer of its task: `k − 1` traces of one row, which stay in cache, where rebuilding them
 //! for the whole batch would write them to memory and read them back.
+use super::super::pool::{self, Share};
 use super::super::traces::cpu::{group_rows, rows, RetroRows, RetroUpdate, Rows3, Update};
-use super::super::traces::pool::{self, Share};
-use super::super::traces::{data, data_mut};
-use super::{row, Drive, HostCore, HostStep, Kinded, RowFactors, LSTM_GATES};
+use super::{data, data_mut, row, Drive, HostCore, HostStep, Kinded, RowFactors, LSTM_GATES};
 use crate::cores::rules::ELIGIBILITY;
 use crate::cores::{lstm, rnn};
 use num_traits::Float;
@@ -49,7 +48,7 @@ pub(in crate::cores::bptt) struct BackTraces<'a> {
 /// LSTM's `∂L/∂c_t`) through the state, `∂L/∂Hebb_t` and `∂L/∂E_t` (they become those of the
 /// step before), and α's gradient
 /// (α per connection), summed over steps in the partial sums of
-/// [`super::super::traces::Backend::alpha_groups`]. Contiguous, allocated by the caller and
+/// [`super::super::traces::cpu::alpha_groups`]. Contiguous, allocated by the caller and
 /// shared with no one.
 pub(in crate::cores::bptt) struct BackCarry<'a> {
     pub dh: &'a mut Tensor,

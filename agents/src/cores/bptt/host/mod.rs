@@ -2,7 +2,7 @@
 //! parameters, for [`super::fused`]. Forward, one pass over each batch row does the row's
 //! whole step (input and recurrent products, the tanh cell or the LSTM's gates and cell,
 //! modulator, rule factors, trace update and the next step's plastic input), the rows in one
-//! parallel region per step ([`super::traces::pool::for_each`]), where libtorch would spend a
+//! parallel region per step ([`super::pool::for_each`]), where libtorch would spend a
 //! dozen operations, each with its dispatch and, on a loaded machine, its thread hand-off, on
 //! the same `[B × H]` work. Backward ([`backward`]), one task per group of rows takes them
 //! back through every step, rebuilding dropped traces row by row. The parameters do not
@@ -10,9 +10,8 @@
 //! come from the one autograd call over all steps at the end.
 mod backward;
 
+use super::pool::{self, Share};
 use super::traces::cpu::{rows, RetroUpdate, Update};
-use super::traces::pool::{self, Share};
-use super::traces::{data, data_mut};
 use crate::cores::modulator::HostModulator;
 use crate::cores::plasticity::Neuromodulation;
 use crate::cores::rules::ELIGIBILITY;
@@ -24,7 +23,7 @@ const LSTM_GATES: usize = crate::cores::lstm::GATES as usize;
 pub(super) use backward::{BackCarry, BackStep, BackTraces};
 use num_traits::Float;
 use tch::kind::Element;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// What one step reads besides the parameters: `[B × in]`, `[B × H]`, `[B × H]` and
 /// `[B × H × H]` (twice under retroactive modulation), CPU tensors of the core's kind.
@@ -167,6 +166,32 @@ impl HostStep {
             Kinded::F64(rnn) => rnn.step(input),
         }
     }
+}
+
+/// The elements of a contiguous CPU tensor of element type `T`.
+pub(super) fn data<T: Element>(t: &Tensor) -> &[T] {
+    check::<T>(t);
+    // SAFETY: the tensor is a contiguous CPU tensor of `numel` elements of type `T` (checked),
+    // and the borrow keeps its storage alive.
+    unsafe { std::slice::from_raw_parts(t.data_ptr() as *const T, t.numel()) }
+}
+
+/// [`data`], writable. Only for tensors the host loops allocated and share with no one.
+pub(super) fn data_mut<T: Element>(t: &mut Tensor) -> &mut [T] {
+    check::<T>(t);
+    // SAFETY: as in `data`; the exclusive borrow stands for exclusive use of the storage,
+    // which holds because the callers pass freshly allocated, unshared tensors.
+    unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut T, t.numel()) }
+}
+
+fn check<T: Element>(t: &Tensor) {
+    assert!(
+        t.device() == Device::Cpu && t.kind() == T::KIND && t.is_contiguous(),
+        "host loop input must be a contiguous CPU {:?} tensor, got {:?} {:?}",
+        T::KIND,
+        t.kind(),
+        t.device()
+    );
 }
 
 /// The elements of `t`, row-major, as `T`.

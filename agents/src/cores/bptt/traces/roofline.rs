@@ -1,8 +1,11 @@
 //! How fast the CPU trace passes run against what they must do (`plastic bench traces`):
-//! each pass timed alone on random f32 traces, with the bytes it must move and the
-//! arithmetic it must do per trace cell, so its achieved GB/s can be set next to the
-//! machine's memory bandwidth (a STREAM-like copy) on a roofline.
-use super::{Backend, Factors, RetroFactors, TraceStep};
+//! each pass of the host loops ([`super::cpu`], the kernels training runs) timed alone over a
+//! batch of random f32 traces, its rows shared out on the thread team as training shares
+//! them, with the bytes it must move and the arithmetic it must do per trace cell, so its
+//! achieved GB/s can be set next to the machine's memory bandwidth (a STREAM-like copy) on
+//! a roofline.
+use super::cpu::{alpha_groups, group_rows, RetroRows, RetroUpdate, Rows3, Update};
+use crate::cores::bptt::pool::{self, Share};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -45,8 +48,6 @@ const MODEL: [(&str, f64, f64); 5] = [
     ("retroactive backward update", 6.0, 11.0),
 ];
 
-/// Times every pass of `MODEL` at `batch` rows of `hidden` neurons: `repeats` timed runs
-/// each (after one untimed), median. Runs on the CPU with libtorch's thread count.
 /// What [`measure`] allocates at least: five `[B × H × H]` f32 tensors (the traces before and
 /// after, the eligibility trace, two gradients), for the memory check before it.
 pub fn memory_need(batch: i64, hidden: i64) -> plastic_envs::memory::MemoryNeed {
@@ -56,34 +57,54 @@ pub fn memory_need(batch: i64, hidden: i64) -> plastic_envs::memory::MemoryNeed 
     }
 }
 
+/// `n` random f32 values in [0, `scale`).
+fn random(n: usize, scale: f64) -> Vec<f32> {
+    let t = Tensor::rand([n as i64], (Kind::Float, Device::Cpu)) * scale;
+    let mut v = vec![0.0; n];
+    t.copy_data(&mut v, n);
+    v
+}
+
+/// `f(row, (a, b, …))` for each batch row of `pieces` (each cut in rows of its length), on
+/// the thread team as the host loops share a step's rows.
+macro_rules! by_rows {
+    ($cells:expr, $f:expr; ($first:expr, $n:expr) $(, ($rest:expr, $m:expr))* $(,)?) => {{
+        let mut items: Vec<_> = $first.chunks_mut($n) $(.zip($rest.chunks_mut($m)))*.collect();
+        pool::for_each($cells, &mut items, Share::Pinned, $f);
+    }};
+}
+
+/// Times every pass of `MODEL` at `batch` rows of `hidden` neurons: `repeats` timed runs
+/// each (after one untimed), median, on the host loops' thread team.
 pub fn measure(batch: i64, hidden: i64, repeats: usize) -> Vec<PassRate> {
-    let opts = (Kind::Float, Device::Cpu);
-    let (b, h) = (batch, hidden);
-    let cube = || Tensor::rand([b, h, h], opts) * 0.1;
-    let row = || Tensor::rand([b, h], opts);
-    let (prev, next, elig) = (cube(), cube(), cube());
-    let (pre, post, draw) = (row(), row(), row());
-    let alpha = Tensor::rand([h, h], opts);
-    let step = TraceStep {
-        backend: Backend::Loops,
+    let (b, h) = (batch as usize, hidden as usize);
+    let (bh, bhh) = (b * h, b * h * h);
+    let (prev, next, elig) = (random(bhh, 0.1), random(bhh, 0.1), random(bhh, 0.1));
+    let (pre, post, draw) = (random(bh, 1.0), random(bh, 1.0), random(bh, 1.0));
+    let (keep, s, m) = (vec![1.0; bh], random(bh, 1.0), random(bh, 1.0));
+    let alpha = random(h * h, 1.0);
+    let update = Update {
+        h,
         prev: &prev,
         pre: &pre,
-        alpha: Some(&alpha),
+        keep: &keep,
+        s: &s,
+        alpha: &alpha,
         lo: -1.0,
         hi: 1.0,
+        ahead: None,
     };
-    let direct = Factors {
-        keep: None,
-        s: row(),
+    let retro = RetroUpdate {
+        base: Update { keep: &m, ..update },
+        elig: &elig,
+        m: &m,
     };
-    let retro = RetroFactors {
-        m: row(),
-        keep: row(),
-        s: row(),
-    };
-    let (mut grad, mut grad_elig) = (cube(), cube());
-    let mut dpre = row();
-    let mut dalpha = Tensor::zeros([Backend::Loops.alpha_groups(b), h, h], opts);
+    let (mut out, mut out_elig, mut raw) = (vec![0.0; bhh], vec![0.0; bhh], vec![0.0; bh]);
+    let (mut grad, mut grad_elig) = (random(bhh, 1.0), random(bhh, 1.0));
+    let (mut ds, mut dkeep, mut dm, mut dpre) =
+        (vec![0.0; bh], vec![0.0; bh], vec![0.0; bh], vec![0.0; bh]);
+    let rows = group_rows(b);
+    let mut dalpha = vec![0.0; alpha_groups(b) * h * h];
     let time = |pass: &mut dyn FnMut()| {
         pass();
         let mut runs: Vec<f64> = (0..repeats.max(1))
@@ -97,15 +118,32 @@ pub fn measure(batch: i64, hidden: i64, repeats: usize) -> Vec<PassRate> {
         runs[runs.len() / 2]
     };
     let seconds = [
-        time(&mut || drop(step.forward(&direct, &post))),
-        time(&mut || drop(step.backward_update(&direct, &next, &mut grad))),
         time(&mut || {
-            let keep_s = (None, &direct.s);
-            step.backward_input(keep_s, &draw, &mut grad, &mut dpre, Some(&mut dalpha));
+            by_rows!(bhh, |r, (next, raw)| update.forward_row(r, &post, next, raw);
+                (out, h * h), (raw, h));
         }),
-        time(&mut || drop(step.forward_retroactive(&retro, &elig, &post))),
         time(&mut || {
-            drop(step.backward_update_retroactive(&retro, &elig, &next, &mut grad, &mut grad_elig))
+            by_rows!(bhh, |r, (((grad, ds), dkeep), dpre)| {
+                let rows = Rows3 { ds, dkeep, dpre };
+                update.update_row(r, &next, grad, false, rows)
+            }; (grad, h * h), (ds, h), (dkeep, h), (dpre, h));
+        }),
+        time(&mut || {
+            // By groups of rows, each with its partial sum of α's gradient.
+            by_rows!(bhh, |k, ((grad, dpre), sum)| {
+                update.input_rows(k * rows, &draw, grad, dpre, Some(sum))
+            }; (grad, rows * h * h), (dpre, rows * h), (dalpha, h * h));
+        }),
+        time(&mut || {
+            by_rows!(bhh, |r, ((next, next_elig), raw)| {
+                retro.forward_row(r, &post, next, next_elig, raw)
+            }; (out, h * h), (out_elig, h * h), (raw, h));
+        }),
+        time(&mut || {
+            by_rows!(bhh, |r, (((((grad, grad_elig), dm), ds), dkeep), dpre)| {
+                let rows = RetroRows { dm, ds, dkeep, dpre };
+                retro.update_row(r, &next, grad, grad_elig, rows)
+            }; (grad, h * h), (grad_elig, h * h), (dm, h), (ds, h), (dkeep, h), (dpre, h));
         }),
     ];
     let cells = (b * h * h) as f64;
