@@ -12,6 +12,7 @@ pub mod plasticity;
 mod rnn;
 mod rules;
 pub mod state;
+mod trace_update;
 
 pub use bptt::{
     host_every, roofline, steps_on_host, Bptt, BpttError, Engine, Tape, TraceCheckpoints,

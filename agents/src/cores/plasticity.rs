@@ -1,24 +1,17 @@
-//! The plastic part of a recurrent weight matrix: `α ⊙ Hebb`, its trace rules and the
-//! neuromodulator. Shared by the plastic RNN and the plastic LSTM.
+//! The plastic part of a recurrent weight matrix: `α ⊙ Hebb`'s learned parameters and the
+//! autograd step that advances its traces. Shared by the plastic RNN and the plastic LSTM.
 //!
-//! These are the autograd formulas: they run on every device and define the cores. On the
-//! CPU, training a plastic core normally goes through the hand-written passes of `fused`
-//! instead (same values; one trace pass forward and two backward per step), and on a GPU
-//! with `bptt = "fused"` (same values, less memory).
-//!
-//! Cost per step is dominated by passes over the `[B × H × H]` traces, so each update is one
-//! broadcast `addcmul` (decay factor folded into the base, rate folded into the post-synaptic
-//! vector) plus, for clipped rules, one `hardtanh`. Backpropamine's core (per-connection α,
-//! `hebb` rule, c = 1) runs 5 trace-sized kernels forward (`Hebb ⊙ α`, `⊙ h`, row sum,
-//! `addcmul`, `hardtanh`) and about 11 backward (`hardtanh` backward, 4 for the `addcmul`
-//! gradients, 5 for the plastic input, 1 to add the two gradients of `Hebb_{t−1}`); autograd
-//! keeps 3 trace-sized tensors per step (`Hebb_{t−1}`, `α ⊙ Hebb_{t−1}`, the unclipped trace).
-//! With per-neuron α the plastic input takes 2 kernels instead of 3 and keeps one tensor fewer.
+//! The formulas themselves live in their homes (the rules' factors in `rules.rs`, the
+//! modulator in `modulator.rs`, the trace update in `trace_update/`), which the hand-written
+//! engines of `bptt/` call too: on the CPU, training a plastic core normally goes through
+//! those (same values; one trace pass forward and two backward per step), and on a GPU with
+//! `bptt = "fused"` (same values, less memory).
 use super::config::{AlphaShape, CoreConfig, EtaShape, Modulation, Rule};
 use super::init;
 pub use super::modulator::Modulator;
 use super::rules::eligibility_factors;
 use super::state::{foreign_state, Traces};
+use super::trace_update;
 use tch::{nn, Device, Kind, Tensor};
 
 /// Learned plasticity parameters of one plastic weight matrix (post × pre, `H × H`).
@@ -190,20 +183,8 @@ impl Plasticity {
     }
 
     /// `fixed + (α ⊙ Hebb) pre`, `[B × H]`.
-    ///
-    /// Written as broadcast products and a row sum rather than a batched matrix-vector
-    /// `bmm`: libtorch's CPU `bmm` with a single column runs several times slower than the
-    /// memory-bound element-wise passes, forward and backward.
     pub fn add_recurrent(&self, fixed: &Tensor, hebb: &Tensor, pre: &Tensor) -> Tensor {
-        let pre = pre.unsqueeze(1);
-        if self.alpha.dim() == 2 {
-            fixed + (hebb * &self.alpha * pre).sum_dim_intlist(2, false, None::<tch::Kind>)
-        } else {
-            fixed.addcmul(
-                &self.alpha,
-                &(hebb * pre).sum_dim_intlist(2, false, None::<tch::Kind>),
-            )
-        }
+        trace_update::add_plastic_input(fixed, &self.alpha, hebb, pre)
     }
 
     /// Advances the traces of `traces` ([`Plasticity::pair`]): `post` is the plastic layer's
@@ -236,9 +217,9 @@ impl Plasticity {
                 elig,
             } => {
                 let m = modulator.forward(h);
-                let hebb = self.clipped_add(hebb, &m.unsqueeze(-1), elig);
+                let hebb = trace_update::clipped_add(hebb, &m.unsqueeze(-1), elig, self.clip);
                 let (keep, s) = eligibility_factors(eta_e, post);
-                let elig = self.advance(elig, Some(&keep), &s, pre, false);
+                let elig = trace_update::advance(elig, Some(&keep), &s, pre, None);
                 (Traces::Retroactive { hebb, elig }, Some(m))
             }
         }
@@ -247,40 +228,7 @@ impl Plasticity {
     /// One step of the rule with plasticity rate `rate` (`[1]`, `[H]`, `[B × 1]` or `[B × H]`).
     fn apply_rule(&self, trace: &Tensor, rate: &Tensor, post: &Tensor, pre: &Tensor) -> Tensor {
         let (keep, s) = self.rule.factors(rate, post);
-        self.advance(trace, keep.as_ref(), &s, pre, self.rule.clipped())
-    }
-
-    /// `keep ⊙ trace + s ⊗ pre` (`keep` = 1 when `None`), clipped at ±c if `clipped`.
-    fn advance(
-        &self,
-        trace: &Tensor,
-        keep: Option<&Tensor>,
-        s: &Tensor,
-        pre: &Tensor,
-        clipped: bool,
-    ) -> Tensor {
-        let (s, pre) = (s.unsqueeze(2), pre.unsqueeze(1));
-        let kept = keep.map(|keep| trace * keep.unsqueeze(-1));
-        let kept = kept.as_ref().unwrap_or(trace);
-        if clipped {
-            self.clipped_add(kept, &s, &pre)
-        } else {
-            kept.addcmul(&s, &pre)
-        }
-    }
-
-    /// `clamp(trace + a ⊙ b, −c, c)`, `a ⊙ b` broadcast to the trace's shape.
-    ///
-    /// The clip is a `hardtanh` (bounds ±1), whose backward is one fused pass where the CPU
-    /// backward of `clamp` takes several (measured ≈ 20× slower); other bounds are mapped onto
-    /// ±1 by scaling (two extra passes, exact when c is a power of two). Out of place on
-    /// purpose: autograd saves the input either way, and `hardtanh_` would first clone it.
-    fn clipped_add(&self, trace: &Tensor, a: &Tensor, b: &Tensor) -> Tensor {
-        if self.clip == 1.0 {
-            trace.addcmul(a, b).hardtanh()
-        } else {
-            let s = 1.0 / self.clip;
-            (trace * s).addcmul(&(a * s), b).hardtanh() * self.clip
-        }
+        let clip = self.rule.clipped().then_some(self.clip);
+        trace_update::advance(trace, keep.as_ref(), &s, pre, clip)
     }
 }

@@ -23,10 +23,9 @@ mod checkpoints;
 mod fused;
 mod host;
 mod pool;
-mod traces;
+pub mod roofline;
 
 pub use checkpoints::{host_every, TraceCheckpoints};
-pub use traces::roofline;
 
 use super::{Core, State};
 use fused::FusedTape;

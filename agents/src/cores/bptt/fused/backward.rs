@@ -7,8 +7,8 @@ use super::kept::Kept;
 use super::{direct_factors, retro_factors, Mode, Record, StepRate};
 use crate::cores::bptt::cell;
 use crate::cores::bptt::host::{BackCarry, BackStep, BackTraces, HostStep};
-use crate::cores::bptt::traces::{Factors, TraceStep};
 use crate::cores::rules::ELIGIBILITY;
+use crate::cores::trace_update::{Factors, TraceStep};
 use crate::cores::{Core, Plasticity};
 use tch::Tensor;
 

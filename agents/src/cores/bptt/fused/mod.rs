@@ -23,10 +23,13 @@ mod kept;
 
 use super::cell::{self, CellActs, LstmActs};
 use super::host::{HostStep, StepInput};
-use super::traces::{cpu, plastic_input, sum_alpha_groups, Factors, RetroFactors, TraceStep};
 use crate::cores::plasticity::{Paired, Rate};
 use crate::cores::rules::eligibility_factors;
 use crate::cores::state::foreign_state;
+use crate::cores::trace_update::rows::alpha_groups as host_alpha_groups;
+use crate::cores::trace_update::{
+    plastic_input, sum_alpha_groups, Factors, RetroFactors, TraceStep,
+};
 use crate::cores::{AlphaShape, Core, Engine, Modulator, Plasticity, State, Traces};
 use backward::Back;
 use kept::Kept;
@@ -262,11 +265,11 @@ fn advance_on_host(host: &HostStep, input: StepInput) -> (CellActs, Advance) {
 
 /// How many partial sums α's gradient (α per connection) is kept in through a backward pass
 /// over `batch` rows, `[G × H × H]`: the host loops keep one per group of rows
-/// ([`cpu::group_rows`]), so that each group is summed by one thread in a fixed order;
+/// ([`crate::cores::trace_update::rows::group_rows`]), so that each group is summed by one thread in a fixed order;
 /// libtorch's operations keep one. [`sum_alpha_groups`] adds them up at the end.
 fn alpha_groups(on_host: bool, batch: i64) -> i64 {
     if on_host {
-        cpu::alpha_groups(batch as usize) as i64
+        host_alpha_groups(batch as usize) as i64
     } else {
         1
     }

@@ -13,9 +13,9 @@
 //! buffer of its task: `k − 1` traces of one row, which stay in cache, where rebuilding them
 //! for the whole batch would write them to memory and read them back.
 use super::super::pool::{self, Share};
-use super::super::traces::cpu::{group_rows, rows, RetroRows, RetroUpdate, Rows3, Update};
 use super::{data, data_mut, row, Drive, HostCore, HostStep, Kinded, RowFactors, LSTM_GATES};
 use crate::cores::rules::ELIGIBILITY;
+use crate::cores::trace_update::rows::{group_rows, rows, RetroRows, RetroUpdate, Rows3, Update};
 use crate::cores::{lstm, rnn};
 use num_traits::Float;
 use tch::kind::Element;
@@ -48,7 +48,7 @@ pub(in crate::cores::bptt) struct BackTraces<'a> {
 /// LSTM's `∂L/∂c_t`) through the state, `∂L/∂Hebb_t` and `∂L/∂E_t` (they become those of the
 /// step before), and α's gradient
 /// (α per connection), summed over steps in the partial sums of
-/// [`super::super::traces::cpu::alpha_groups`]. Contiguous, allocated by the caller and
+/// [`crate::cores::trace_update::rows::alpha_groups`]. Contiguous, allocated by the caller and
 /// shared with no one.
 pub(in crate::cores::bptt) struct BackCarry<'a> {
     pub dh: &'a mut Tensor,

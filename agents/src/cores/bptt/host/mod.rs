@@ -11,10 +11,10 @@
 mod backward;
 
 use super::pool::{self, Share};
-use super::traces::cpu::{rows, RetroUpdate, Update};
 use crate::cores::modulator::HostModulator;
 use crate::cores::plasticity::Neuromodulation;
 use crate::cores::rules::ELIGIBILITY;
+use crate::cores::trace_update::rows::{rows, RetroUpdate, Update};
 use crate::cores::{lstm, rnn};
 use crate::cores::{AlphaShape, Core, Modulator, Plasticity, Rule};
 

@@ -1,25 +1,93 @@
-//! One step's passes over the traces: as libtorch operations for [`super::fused`]'s
-//! operations engine (CUDA, and `a2c.bptt = "ops"`), [`TraceStep`], and as loops over one
-//! batch row for the host loops, [`cpu`]. The operations keep only the traces themselves
-//! for the backward pass; they make a few trace-sized temporaries along the way (updating
-//! the buffers they own in place where they can), freed before the next step, so memory
-//! still grows as one trace per step (two under retroactive modulation).
-pub(super) mod cpu;
-pub mod roofline;
+//! The trace update, one home for its formula in every form the engines need:
+//! `Hebb_t[i,j] = clamp(keep_i Hebb_{t−1}[i,j] + s_i h_{t−1}[j], lo, hi)` (the factors `keep`
+//! and `s` are the rule's, `rules.rs`), under retroactive modulation `Hebb_t = clamp(Hebb_{t−1}
+//! + M_t ⊙ E_{t−1})` with `E` following the co-activity, and the plastic input
+//! `Σ_j α[i,j] Hebb[i,j] h[j]` it feeds, forward and backward:
+//! - autograd's tensor forms ([`advance`], [`clipped_add`], [`add_plastic_input`]), which define
+//!   the cores;
+//! - the operations engine's passes ([`TraceStep`], CUDA and `a2c.bptt = "ops"`), without a
+//!   graph, backward by hand. They keep only the traces themselves for the backward pass and
+//!   make a few trace-sized temporaries along the way (updating the buffers they own in place
+//!   where they can), freed before the next step, so memory still grows as one trace per step
+//!   (two under retroactive modulation);
+//! - the host loops' passes over one batch row ([`rows`]).
+//!
+//! Cost per step is dominated by passes over the `[B × H × H]` traces, so each update is one
+//! broadcast `addcmul` (decay factor folded into the base, rate folded into the post-synaptic
+//! vector) plus, for clipped rules, one `hardtanh`. Backpropamine's core (per-connection α,
+//! `hebb` rule, c = 1) runs 5 trace-sized kernels forward (`Hebb ⊙ α`, `⊙ h`, row sum,
+//! `addcmul`, `hardtanh`) and about 11 backward (`hardtanh` backward, 4 for the `addcmul`
+//! gradients, 5 for the plastic input, 1 to add the two gradients of `Hebb_{t−1}`); autograd
+//! keeps 3 trace-sized tensors per step (`Hebb_{t−1}`, `α ⊙ Hebb_{t−1}`, the unclipped trace).
+//! With per-neuron α the plastic input takes 2 kernels instead of 3 and keeps one tensor fewer.
+pub(crate) mod rows;
 
 use tch::{Kind, Tensor};
+
+/// `fixed + (α ⊙ Hebb) pre`, `[B × H]`, with autograd's graph: α per connection (`[H × H]`)
+/// inside the row sum, α per neuron (`[H]`) applied to it.
+///
+/// Written as broadcast products and a row sum rather than a batched matrix-vector
+/// `bmm`: libtorch's CPU `bmm` with a single column runs several times slower than the
+/// memory-bound element-wise passes, forward and backward.
+pub(crate) fn add_plastic_input(
+    fixed: &Tensor,
+    alpha: &Tensor,
+    hebb: &Tensor,
+    pre: &Tensor,
+) -> Tensor {
+    if alpha.dim() == 2 {
+        fixed + plastic_input(hebb, Some(alpha), pre)
+    } else {
+        fixed.addcmul(alpha, &plastic_input(hebb, None, pre))
+    }
+}
+
+/// `keep ⊙ trace + s ⊗ pre` (`keep` = 1 when `None`), clipped at ±`clip` where given, with
+/// autograd's graph.
+pub(crate) fn advance(
+    trace: &Tensor,
+    keep: Option<&Tensor>,
+    s: &Tensor,
+    pre: &Tensor,
+    clip: Option<f64>,
+) -> Tensor {
+    let (s, pre) = (s.unsqueeze(2), pre.unsqueeze(1));
+    let kept = keep.map(|keep| trace * keep.unsqueeze(-1));
+    let kept = kept.as_ref().unwrap_or(trace);
+    match clip {
+        Some(clip) => clipped_add(kept, &s, &pre, clip),
+        None => kept.addcmul(&s, &pre),
+    }
+}
+
+/// `clamp(trace + a ⊙ b, −clip, clip)`, `a ⊙ b` broadcast to the trace's shape, with
+/// autograd's graph.
+///
+/// The clip is a `hardtanh` (bounds ±1), whose backward is one fused pass where the CPU
+/// backward of `clamp` takes several (measured ≈ 20× slower); other bounds are mapped onto
+/// ±1 by scaling (two extra passes, exact when c is a power of two). Out of place on
+/// purpose: autograd saves the input either way, and `hardtanh_` would first clone it.
+pub(crate) fn clipped_add(trace: &Tensor, a: &Tensor, b: &Tensor, clip: f64) -> Tensor {
+    if clip == 1.0 {
+        trace.addcmul(a, b).hardtanh()
+    } else {
+        let s = 1.0 / clip;
+        (trace * s).addcmul(&(a * s), b).hardtanh() * clip
+    }
+}
 
 /// One step's factors of a rule that writes the Hebbian trace directly (no neuromodulation,
 /// or `simple`): `Hebb_t = clamp(keep ⊙ Hebb_{t−1} + s ⊗ h_{t−1})`. `[B × H]` each, contiguous;
 /// `keep` is `None` for rules that keep the whole trace (`hebb`).
-pub(super) struct Factors {
+pub(crate) struct Factors {
     pub keep: Option<Tensor>,
     pub s: Tensor,
 }
 
 /// One step's factors under retroactive modulation: `m` writes `E_{t−1}` into `Hebb`; `E`
 /// keeps `keep` of itself and adds `s ⊗ h_{t−1}`. `[B × H]` each, contiguous.
-pub(super) struct RetroFactors {
+pub(crate) struct RetroFactors {
     pub m: Tensor,
     pub keep: Tensor,
     pub s: Tensor,
@@ -27,7 +95,7 @@ pub(super) struct RetroFactors {
 
 /// The gradients of one step's [`Factors`] from [`TraceStep::backward_update`], `[B × H]`
 /// each.
-pub(super) struct FactorGrads {
+pub(crate) struct FactorGrads {
     pub ds: Tensor,
     /// `dL/dkeep`, where the factors have a `keep`.
     pub dkeep: Option<Tensor>,
@@ -38,7 +106,7 @@ pub(super) struct FactorGrads {
 
 /// The gradients of one step's [`RetroFactors`] from
 /// [`TraceStep::backward_update_retroactive`], `[B × H]` each.
-pub(super) struct RetroGrads {
+pub(crate) struct RetroGrads {
     pub dm: Tensor,
     pub ds: Tensor,
     pub dkeep: Tensor,
@@ -47,15 +115,15 @@ pub(super) struct RetroGrads {
 }
 
 /// α's gradient from its partial sums `[G × H × H]` (the host loops keep one per group of
-/// rows, [`cpu::alpha_groups`]; the operations one), added in
+/// rows, [`rows::alpha_groups`]; the operations one), added in
 /// group order: the same numbers for any thread count.
-pub(super) fn sum_alpha_groups(groups: &Tensor) -> Tensor {
+pub(crate) fn sum_alpha_groups(groups: &Tensor) -> Tensor {
     (1..groups.size()[0]).fold(groups.get(0), |sum, g| sum + groups.get(g))
 }
 
 /// Step `t` (from `Hebb_{t−1}`, `E_{t−1}` to `Hebb_t`, `E_t`). The factors, and under
 /// retroactive modulation `E_{t−1}` and its gradient, are the arguments of each pass.
-pub(super) struct TraceStep<'a> {
+pub(crate) struct TraceStep<'a> {
     /// `Hebb_{t−1}`, `[B × H × H]`.
     pub prev: &'a Tensor,
     /// `h_{t−1}`, `[B × H]`.
@@ -69,7 +137,7 @@ pub(super) struct TraceStep<'a> {
 }
 
 /// `Σ_j α[i,j] trace[b,i,j] h[b,j]` (α = 1 when `None`), `[B × H]`.
-pub(super) fn plastic_input(trace: &Tensor, alpha: Option<&Tensor>, h: &Tensor) -> Tensor {
+pub(crate) fn plastic_input(trace: &Tensor, alpha: Option<&Tensor>, h: &Tensor) -> Tensor {
     let weighted = match alpha {
         Some(alpha) => trace * alpha,
         None => trace.shallow_clone(),

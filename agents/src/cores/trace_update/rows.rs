@@ -1,5 +1,5 @@
 //! Hand-written CPU passes over one batch row's `[H × H]` traces of a plastic core, for the
-//! host loops ([`super::super::host`]).
+//! host loops (`bptt/host/`).
 //!
 //! Every rule has the form `next[i,j] = clamp(keep_i · prev[i,j] + s_i · pre_j, lo, hi)`
 //! (`hebb`: keep = 1, s = rate · post, bounds ±c; `decay`: keep = 1 − rate; `oja`:
@@ -17,7 +17,7 @@ use crate::cores::lanes::{clamp, dot, dot3};
 use num_traits::Float;
 
 /// One step's trace update, row-major: `B` rows of `H` neurons.
-pub(in crate::cores::bptt) struct Update<'a, T> {
+pub(crate) struct Update<'a, T> {
     pub h: usize,
     /// `Hebb_{t−1}`, `[B × H × H]`.
     pub prev: &'a [T],
@@ -98,7 +98,7 @@ macro_rules! rows {
     };
 }
 
-pub(in crate::cores::bptt) use rows;
+pub(crate) use rows;
 
 /// The most groups [`Update::input_rows`] splits the batch into for α's gradient, a sum
 /// over the batch and the steps: each group sums its rows into its own `[H × H]` buffer
@@ -108,17 +108,17 @@ pub(in crate::cores::bptt) use rows;
 const MAX_GROUPS: usize = 32;
 
 /// Batch rows per group of [`MAX_GROUPS`].
-pub(in crate::cores::bptt) fn group_rows(batch: usize) -> usize {
+pub(crate) fn group_rows(batch: usize) -> usize {
     batch.div_ceil(MAX_GROUPS).max(1)
 }
 
 /// The groups of [`group_rows`] rows a batch is split into.
-pub(in crate::cores::bptt) fn alpha_groups(batch: usize) -> usize {
+pub(crate) fn alpha_groups(batch: usize) -> usize {
     batch.div_ceil(group_rows(batch))
 }
 
 /// The `[B × H]` outputs of [`Update::update_row`].
-pub(in crate::cores::bptt) struct Rows3<'a, T> {
+pub(crate) struct Rows3<'a, T> {
     pub ds: &'a mut [T],
     pub dkeep: &'a mut [T],
     pub dpre: &'a mut [T],
@@ -127,7 +127,7 @@ pub(in crate::cores::bptt) struct Rows3<'a, T> {
 // Every batch row is independent of the others, so the host loops run rows in parallel; only
 // α's gradient sums over rows, in fixed groups.
 impl<T: Float + Send + Sync> Update<'_, T> {
-    rows!(pub(in crate::cores::bptt) forward_row, forward_avx2, forward_avx512, forward_body, (b: usize, post: &[T], next: &mut [T], raw: &mut [T]));
+    rows!(pub(crate) forward_row, forward_avx2, forward_avx512, forward_body, (b: usize, post: &[T], next: &mut [T], raw: &mut [T]));
 
     /// Writes row `b`'s `next = Hebb_t` and `raw[i] = Σ_j α[i,j] · next[i,j] · post[b,j]`,
     /// the plastic input of the next step (`post` = `h_t`, the next step's pre-synaptic
@@ -142,7 +142,7 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         }
     }
 
-    rows!(pub(in crate::cores::bptt) rebuild_row, rebuild_avx2, rebuild_avx512, rebuild_body,
+    rows!(pub(crate) rebuild_row, rebuild_avx2, rebuild_avx512, rebuild_body,
         (b: usize, next: &mut [T]));
 
     /// `Hebb_t` alone, as [`Update::forward_row`] writes it: the backward pass rebuilds a dropped
@@ -166,7 +166,7 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         }
     }
 
-    rows!(pub(in crate::cores::bptt) update_row, update_avx2, update_avx512, update_body,
+    rows!(pub(crate) update_row, update_avx2, update_avx512, update_body,
         (b: usize, next: &[T], grad: &mut [T], want_dkeep: bool, out: Rows3<'_, T>));
 
     /// First backward pass over row `b`. `grad` holds `dL/dHebb_t` and becomes the gradient
@@ -204,7 +204,7 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         }
     }
 
-    rows!(pub(in crate::cores::bptt) input_rows, input_avx2, input_avx512, input_body,
+    rows!(pub(crate) input_rows, input_avx2, input_avx512, input_body,
         (first: usize, draw: &[T], grad: &mut [T], dpre: &mut [T], dalpha: Option<&mut [T]>));
 
     /// Second backward pass, once the plastic input's gradient `draw` (`[B × H]`) is known,
@@ -269,7 +269,7 @@ impl<T: Float + Send + Sync> Update<'_, T> {
 /// forward reads both traces and writes both, with the next step's plastic input. Backward,
 /// [`RetroUpdate::update_row`] takes the eligibility trace's gradient back a step, and the
 /// plastic input's part is [`Update::input_rows`] with `keep` = 1 on `Hebb_{t−1}`.
-pub(in crate::cores::bptt) struct RetroUpdate<'a, T> {
+pub(crate) struct RetroUpdate<'a, T> {
     /// The step as [`Update`] sees it, with the eligibility trace's `keep` and `s`.
     pub base: Update<'a, T>,
     /// `E_{t−1}`, `[B × H × H]`.
@@ -279,7 +279,7 @@ pub(in crate::cores::bptt) struct RetroUpdate<'a, T> {
 }
 
 /// The `[B × H]` outputs of [`RetroUpdate::update_row`].
-pub(in crate::cores::bptt) struct RetroRows<'a, T> {
+pub(crate) struct RetroRows<'a, T> {
     pub dm: &'a mut [T],
     pub ds: &'a mut [T],
     pub dkeep: &'a mut [T],
@@ -287,7 +287,7 @@ pub(in crate::cores::bptt) struct RetroRows<'a, T> {
 }
 
 impl<T: Float + Send + Sync> RetroUpdate<'_, T> {
-    rows!(pub(in crate::cores::bptt) forward_row, forward_avx2, forward_avx512, forward_body,
+    rows!(pub(crate) forward_row, forward_avx2, forward_avx512, forward_body,
         (b: usize, post: &[T], next: &mut [T], next_elig: &mut [T], raw: &mut [T]));
 
     /// Writes row `b`'s `next = Hebb_t`, `next_elig = E_t` and `raw[i] = Σ_j α[i,j] ·
@@ -313,7 +313,7 @@ impl<T: Float + Send + Sync> RetroUpdate<'_, T> {
         }
     }
 
-    rows!(pub(in crate::cores::bptt) rebuild_row, rebuild_avx2, rebuild_avx512, rebuild_body,
+    rows!(pub(crate) rebuild_row, rebuild_avx2, rebuild_avx512, rebuild_body,
         (b: usize, next: &mut [T], next_elig: &mut [T]));
 
     /// `Hebb_t` and `E_t` alone, as [`RetroUpdate::forward_row`] writes them: the backward pass
@@ -344,7 +344,7 @@ impl<T: Float + Send + Sync> RetroUpdate<'_, T> {
         }
     }
 
-    rows!(pub(in crate::cores::bptt) update_row, update_avx2, update_avx512, update_body,
+    rows!(pub(crate) update_row, update_avx2, update_avx512, update_body,
         (b: usize, next: &[T], grad: &mut [T], grad_elig: &mut [T], out: RetroRows<'_, T>));
 
     /// First backward pass over row `b`. `grad` holds `dL/dHebb_t` and becomes the gradient
