@@ -1,5 +1,5 @@
 //! How fast the CPU trace passes run against what they must do (`plastic bench traces`):
-//! each pass of the host loops ([`crate::cores::trace_update::rows`], the kernels training runs) timed alone over a
+//! each pass of the host loops (`trace_update/rows.rs`, the kernels training runs) timed alone over a
 //! batch of random f32 traces, its rows shared out on the thread team as training shares
 //! them, with the bytes it must move and the arithmetic it must do per trace cell, so its
 //! achieved GB/s can be set next to the machine's memory bandwidth (a STREAM-like copy) on

@@ -1,7 +1,7 @@
 //! The trace update, one home for its formula in every form the engines need:
 //! `Hebb_t[i,j] = clamp(keep_i Hebb_{t−1}[i,j] + s_i h_{t−1}[j], lo, hi)` (the factors `keep`
-//! and `s` are the rule's, `rules.rs`), under retroactive modulation `Hebb_t = clamp(Hebb_{t−1}
-//! + M_t ⊙ E_{t−1})` with `E` following the co-activity, and the plastic input
+//! and `s` are the rule's, `rules.rs`), under retroactive modulation
+//! `Hebb_t = clamp(Hebb_{t−1} + M_t ⊙ E_{t−1})` with `E` following the co-activity, and the plastic input
 //! `Σ_j α[i,j] Hebb[i,j] h[j]` it feeds, forward and backward:
 //! - autograd's tensor forms ([`advance`], [`clipped_add`], [`add_plastic_input`]), which define
 //!   the cores;

@@ -33,7 +33,7 @@ pub(crate) struct Update<'a, T> {
     pub lo: T,
     pub hi: T,
     /// The trace the backward pass reads after this step's (the same rows, a step earlier),
-    /// which [`Update::backward_input`] asks the cache for as it goes: read cold, a trace
+    /// which [`Update::input_rows`] asks the cache for as it goes: read cold, a trace
     /// stalls the pass on memory latency.
     pub ahead: Option<&'a [T]>,
 }
@@ -67,7 +67,7 @@ fn cells<T>(v: &[T], h: usize, b: usize, i: usize) -> &[T] {
 /// Defines `$name`, which runs the `#[inline(always)]` method `$body` (the work of one batch
 /// row, or group of rows) compiled for the widest vectors the CPU has: AVX-512 (`$avx512`),
 /// else AVX2 and FMA (`$avx2`: twice the vector width of the x86-64 baseline the crate is
-/// built for), else as built. The sums are written out lane by lane ([`reduce`]), so every
+/// built for), else as built. The sums are written out lane by lane (`lanes.rs`), so every
 /// variant gives the same numbers.
 macro_rules! rows {
     ($vis:vis $name:ident, $avx2:ident, $avx512:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {

@@ -139,7 +139,7 @@ impl Back<'_> {
     }
 
     /// Any plastic core on any device, step by step in libtorch operations around the trace
-    /// passes of [`super::traces`].
+    /// passes of `cores/trace_update/`.
     pub(super) fn by_operations(&mut self, records: &[Record], grad_h: &Tensor) -> PerStepGrads {
         let p = self.plasticity;
         let w = self.core.w().detach();

@@ -8,7 +8,7 @@
 //! cannot rebuild cheaply: the trace `Hebb_t` (`[B × H × H]`; under retroactive modulation
 //! also the eligibility trace `E_t`) and a few `[B × H]` vectors (the input, `h_{t−1}`, the
 //! plastic input, `h_t`; for the LSTM its gates and cell too). Going backwards, everything
-//! that touches the traces goes through the passes of [`super::traces`] (hand-written
+//! that touches the traces goes through the passes of `cores/trace_update/` (hand-written
 //! loops on the CPU, libtorch operations on other devices), and the per-neuron part of each
 //! step (the cell of [`super::cell`], rule factors, modulator) is differentiated by
 //! hand. Gradients with respect to the parameters are sums over steps, so they come from one
