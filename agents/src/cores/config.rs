@@ -51,6 +51,12 @@ config_option! {
         /// far as neuron i is active. It is `decay` with the rate gated by the post-synaptic
         /// activity (`keep = 1 − η h_t[i]`), and `oja` with that gate once rather than squared.
         Instar = "instar",
+        /// `rule = "bcm"` (BCM-like, fixed threshold):
+        /// `Hebb_t[i,j] = clamp(Hebb_{t−1}[i,j] + η h_t[i] (h_t[i] − θ) h_{t−1}[j], −c, c)`
+        /// with θ = 1/2: a connection onto a weakly active neuron (`0 < h_t[i] < θ`) is
+        /// depressed, onto a strongly active one potentiated. BCM's sliding threshold (θ a
+        /// running average of `h_t[i]²`) would need state the cores do not carry.
+        Bcm = "bcm",
     }
 }
 

@@ -14,12 +14,17 @@ use super::config::Rule;
 use num_traits::Float;
 use tch::Tensor;
 
+/// θ of `bcm`: the post-synaptic activity above which a co-active connection is potentiated
+/// and below which (down to 0) it is depressed. Half the tanh range: a power of two, so
+/// `post − θ` is exact near θ.
+const BCM_THRESHOLD: f64 = 0.5;
+
 impl Rule {
     /// Whether the trace is clipped at ±`clip`: the purely additive `hebb` has nothing else
     /// to bound it; the rules that forget part of the old trace stay bounded by themselves.
     pub fn clipped(self) -> bool {
         match self {
-            Self::Hebb => true,
+            Self::Hebb | Self::Bcm => true,
             Self::Decay | Self::Oja | Self::Instar => false,
         }
     }
@@ -28,7 +33,7 @@ impl Rule {
     /// with no gradient to carry).
     pub(crate) fn has_keep(self) -> bool {
         match self {
-            Self::Hebb => false,
+            Self::Hebb | Self::Bcm => false,
             Self::Decay | Self::Oja | Self::Instar => true,
         }
     }
@@ -38,12 +43,16 @@ impl Rule {
     pub(crate) fn factors_at<T: Float>(self, rate: T, post: T) -> (T, T) {
         let one = T::one();
         let keep = match self {
-            Self::Hebb => one,
+            Self::Hebb | Self::Bcm => one,
             Self::Decay => one - rate,
             Self::Oja => one - post * rate * post,
             Self::Instar => one - post * rate,
         };
-        (keep, post * rate)
+        let s = match self {
+            Self::Bcm => post * rate * (post - bcm_threshold()),
+            Self::Hebb | Self::Decay | Self::Oja | Self::Instar => post * rate,
+        };
+        (keep, s)
     }
 
     /// `(dL/dpost, dL/drate)` of one neuron through [`Rule::factors_at`], given `dL/ds` and
@@ -54,6 +63,12 @@ impl Rule {
         match self {
             // `keep` = 1, a constant.
             Self::Hebb => {}
+            // s = r · post · (post − θ): ∂s/∂post = r (post − θ) + r post, ∂s/∂r = post (post − θ).
+            Self::Bcm => {
+                let gap = post - bcm_threshold();
+                dpost = ds * rate * (gap + post);
+                drate = ds * post * gap;
+            }
             Self::Decay => drate = drate - dkeep,
             Self::Oja => {
                 let two = T::one() + T::one();
@@ -72,12 +87,16 @@ impl Rule {
     /// `post` `[B × H]`; `keep` is `None` where [`Rule::has_keep`] is false.
     pub(crate) fn factors(self, rate: &Tensor, post: &Tensor) -> (Option<Tensor>, Tensor) {
         let keep = match self {
-            Self::Hebb => None,
+            Self::Hebb | Self::Bcm => None,
             Self::Decay => Some(-rate + 1.0),
             Self::Oja => Some(-(post * rate * post) + 1.0),
             Self::Instar => Some(-(post * rate) + 1.0),
         };
-        (keep, post * rate)
+        let s = match self {
+            Self::Bcm => post * rate * (post - BCM_THRESHOLD),
+            Self::Hebb | Self::Decay | Self::Oja | Self::Instar => post * rate,
+        };
+        (keep, s)
     }
 
     /// [`Rule::factors_backward_at`] for whole tensors: `(dL/dpost, dL/drate)` given `dL/ds`
@@ -91,9 +110,14 @@ impl Rule {
     ) -> (Tensor, Tensor) {
         let mut dpost = ds * rate;
         let mut drate = ds * post;
+        if self == Self::Bcm {
+            let gap = post - BCM_THRESHOLD;
+            dpost = ds * rate * (&gap + post);
+            drate = ds * post * gap;
+        }
         if let Some(dkeep) = dkeep {
             match self {
-                Self::Hebb => {}
+                Self::Hebb | Self::Bcm => {}
                 Self::Decay => drate -= dkeep,
                 Self::Oja => {
                     dpost -= rate * post * dkeep * 2.0;
@@ -118,4 +142,10 @@ pub(crate) fn eligibility_factors(eta_e: &Tensor, post: &Tensor) -> (Tensor, Ten
     let (keep, s) = ELIGIBILITY.factors(eta_e, post);
     // `decay` always has a `keep`; 1 would be keeping the whole trace.
     (keep.unwrap_or_else(|| post.ones_like()), s)
+}
+
+/// [`BCM_THRESHOLD`] as `T`.
+#[inline(always)]
+fn bcm_threshold<T: Float>() -> T {
+    T::from(BCM_THRESHOLD).unwrap_or_else(T::zero)
 }
