@@ -25,7 +25,6 @@ pub use modulator::Modulator;
 pub use plasticity::{Neuromodulation, Plasticity};
 pub use state::{State, Traces};
 
-use plasticity::Paired;
 use state::foreign_state;
 
 use tch::{nn, Device, Kind, Tensor};
@@ -150,9 +149,9 @@ impl Core {
     }
 
     /// The plasticity with the state's traces (`None`: a plain core, which has neither).
-    fn plastic_part<'s>(&'s self, state: &'s State) -> Option<(&'s Plasticity, Paired<'s, 's>)> {
+    fn plastic_part<'s>(&'s self, state: &'s State) -> Option<(&'s Plasticity, &'s Traces)> {
         match (&self.plasticity, &state.traces) {
-            (Some(p), Some(traces)) => Some((p, p.pair(traces))),
+            (Some(p), Some(traces)) => Some((p, traces)),
             (None, None) => None,
             _ => foreign_state(),
         }

@@ -25,16 +25,18 @@ pub struct Plasticity {
 }
 
 /// What sets the plasticity rate (config key `modulation`), each variant with exactly the
-/// parameters it learns.
+/// parameters it learns: a learned rate `R` and the modulator `M`, as tensors (the defaults)
+/// or in the form an engine reads them (`map`): one type for the three choices, whatever
+/// holds them.
 #[derive(Debug)]
-pub enum Neuromodulation {
+pub enum Neuromodulation<R = Tensor, M = Modulator> {
     /// A learned rate `η`, `[1]` or `[H]` (`modulation = "none"`, differentiable plasticity).
-    None { eta: Tensor },
+    None { eta: R },
     /// The modulator's output `M_t` is the rate (`"simple"`).
-    Simple { modulator: Modulator },
+    Simple { modulator: M },
     /// `M_t` writes the eligibility trace `E` into the Hebbian trace, and `E` follows the
     /// co-activity at the learned rate `η_E`, `[1]` or `[H]` (`"retroactive"`).
-    Retroactive { modulator: Modulator, eta_e: Tensor },
+    Retroactive { modulator: M, eta_e: R },
 }
 
 impl Neuromodulation {
@@ -63,6 +65,29 @@ impl Neuromodulation {
             }
         }
     }
+}
+
+impl<R, M> Neuromodulation<R, M> {
+    /// The same choice with each rate turned by `rate` and the modulator by `modulator`.
+    pub fn map<R2, M2>(
+        &self,
+        rate: impl Fn(&R) -> R2,
+        modulator: impl Fn(&M) -> M2,
+    ) -> Neuromodulation<R2, M2> {
+        match self {
+            Self::None { eta } => Neuromodulation::None { eta: rate(eta) },
+            Self::Simple { modulator: m } => Neuromodulation::Simple {
+                modulator: modulator(m),
+            },
+            Self::Retroactive {
+                modulator: m,
+                eta_e,
+            } => Neuromodulation::Retroactive {
+                modulator: modulator(m),
+                eta_e: rate(eta_e),
+            },
+        }
+    }
 
     pub fn modulation(&self) -> Modulation {
         match self {
@@ -73,7 +98,7 @@ impl Neuromodulation {
     }
 
     /// `η` (no neuromodulation).
-    pub fn eta(&self) -> Option<&Tensor> {
+    pub fn eta(&self) -> Option<&R> {
         match self {
             Self::None { eta } => Some(eta),
             Self::Simple { .. } | Self::Retroactive { .. } => None,
@@ -81,47 +106,17 @@ impl Neuromodulation {
     }
 
     /// `η_E` of the eligibility trace (retroactive modulation).
-    pub fn eta_e(&self) -> Option<&Tensor> {
+    pub fn eta_e(&self) -> Option<&R> {
         match self {
             Self::Retroactive { eta_e, .. } => Some(eta_e),
             Self::None { .. } | Self::Simple { .. } => None,
         }
     }
 
-    pub fn modulator(&self) -> Option<&Modulator> {
+    pub fn modulator(&self) -> Option<&M> {
         match self {
             Self::Simple { modulator } | Self::Retroactive { modulator, .. } => Some(modulator),
             Self::None { .. } => None,
-        }
-    }
-}
-
-/// The rate of a rule that writes the Hebbian trace directly (no eligibility trace).
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Rate<'a> {
-    /// The learned `η`.
-    Eta(&'a Tensor),
-    /// The modulator's output `M_t`.
-    Modulator(&'a Modulator),
-}
-
-/// A state's traces (borrowed for `'t`) with the parameters that update them (for `'p`).
-pub(crate) enum Paired<'p, 't> {
-    /// The rule writes `hebb` at `rate`.
-    Direct { rate: Rate<'p>, hebb: &'t Tensor },
-    /// The modulator writes `elig` into `hebb`; `elig` follows at rate `eta_e`.
-    Retroactive {
-        modulator: &'p Modulator,
-        eta_e: &'p Tensor,
-        hebb: &'t Tensor,
-        elig: &'t Tensor,
-    },
-}
-
-impl Paired<'_, '_> {
-    pub fn hebb(&self) -> &Tensor {
-        match self {
-            Self::Direct { hebb, .. } | Self::Retroactive { hebb, .. } => hebb,
         }
     }
 }
@@ -157,28 +152,30 @@ impl Plasticity {
         }
     }
 
-    /// `traces` with the parameters that update them. Panics if the traces are another
-    /// core's (an eligibility trace without retroactive modulation, or none with it).
-    pub(crate) fn pair<'p, 't>(&'p self, traces: &'t Traces) -> Paired<'p, 't> {
+    /// The eligibility trace of `traces` (`None` without retroactive modulation). Panics if
+    /// the traces are another core's (an eligibility trace without retroactive modulation,
+    /// or none with it).
+    pub(crate) fn eligibility<'t>(&self, traces: &'t Traces) -> Option<&'t Tensor> {
         match (&self.neuromodulation, traces) {
-            (Neuromodulation::None { eta }, Traces::Hebb(hebb)) => Paired::Direct {
-                rate: Rate::Eta(eta),
-                hebb,
-            },
-            (Neuromodulation::Simple { modulator }, Traces::Hebb(hebb)) => Paired::Direct {
-                rate: Rate::Modulator(modulator),
-                hebb,
-            },
-            (
-                Neuromodulation::Retroactive { modulator, eta_e },
-                Traces::Retroactive { hebb, elig },
-            ) => Paired::Retroactive {
-                modulator,
-                eta_e,
-                hebb,
-                elig,
-            },
+            (Neuromodulation::None { .. } | Neuromodulation::Simple { .. }, Traces::Hebb(_)) => {
+                None
+            }
+            (Neuromodulation::Retroactive { .. }, Traces::Retroactive { elig, .. }) => Some(elig),
             _ => foreign_state(),
+        }
+    }
+
+    /// Clip bounds of the Hebbian trace: retroactive modulation always clips; of the rules,
+    /// those that [`Rule::clipped`] says.
+    pub(crate) fn bounds(&self) -> (f64, f64) {
+        let clipped = match self.neuromodulation {
+            Neuromodulation::Retroactive { .. } => true,
+            Neuromodulation::None { .. } | Neuromodulation::Simple { .. } => self.rule.clipped(),
+        };
+        if clipped {
+            (-self.clip, self.clip)
+        } else {
+            (f64::NEG_INFINITY, f64::INFINITY)
         }
     }
 
@@ -187,41 +184,34 @@ impl Plasticity {
         trace_update::add_plastic_input(fixed, &self.alpha, hebb, pre)
     }
 
-    /// Advances the traces of `traces` ([`Plasticity::pair`]): `post` is the plastic layer's
-    /// new activation (`h_t`, or `g_t` in the LSTM), `pre` the previous hidden state, `h` the
-    /// new hidden state (the modulator's input). Returns the new traces and the modulator's
-    /// output that wrote them.
+    /// Advances `traces`: `post` is the plastic layer's new activation (`h_t`, or `g_t` in
+    /// the LSTM), `pre` the previous hidden state, `h` the new hidden state (the modulator's
+    /// input). Returns the new traces and the modulator's output that wrote them. Panics if
+    /// the traces are another core's ([`Plasticity::eligibility`]).
     pub(crate) fn update(
         &self,
-        traces: &Paired<'_, '_>,
+        traces: &Traces,
         post: &Tensor,
         pre: &Tensor,
         h: &Tensor,
     ) -> (Traces, Option<Tensor>) {
-        match *traces {
-            Paired::Direct {
-                rate: Rate::Eta(eta),
-                hebb,
-            } => (Traces::Hebb(self.apply_rule(hebb, eta, post, pre)), None),
-            Paired::Direct {
-                rate: Rate::Modulator(modulator),
-                hebb,
-            } => {
+        let hebb = traces.hebb();
+        match (&self.neuromodulation, self.eligibility(traces)) {
+            (Neuromodulation::None { eta }, _) => {
+                (Traces::Hebb(self.apply_rule(hebb, eta, post, pre)), None)
+            }
+            (Neuromodulation::Simple { modulator }, _) => {
                 let m = modulator.forward(h);
                 (Traces::Hebb(self.apply_rule(hebb, &m, post, pre)), Some(m))
             }
-            Paired::Retroactive {
-                modulator,
-                eta_e,
-                hebb,
-                elig,
-            } => {
+            (Neuromodulation::Retroactive { modulator, eta_e }, Some(elig)) => {
                 let m = modulator.forward(h);
                 let hebb = trace_update::clipped_add(hebb, &m.unsqueeze(-1), elig, self.clip);
                 let (keep, s) = eligibility_factors(eta_e, post);
                 let elig = trace_update::advance(elig, Some(&keep), &s, pre, None);
                 (Traces::Retroactive { hebb, elig }, Some(m))
             }
+            (Neuromodulation::Retroactive { .. }, None) => foreign_state(),
         }
     }
 

@@ -13,7 +13,8 @@
 //! buffer of its task: `k − 1` traces of one row, which stay in cache, where rebuilding them
 //! for the whole batch would write them to memory and read them back.
 use super::super::pool::{self, Share};
-use super::{data, data_mut, row, Drive, HostCore, HostStep, Kinded, RowFactors, LSTM_GATES};
+use super::{data, data_mut, row, HostCore, HostStep, Kinded, RowFactors, LSTM_GATES};
+use crate::cores::plasticity::Neuromodulation;
 use crate::cores::rules::ELIGIBILITY;
 use crate::cores::trace_update::rows::{group_rows, rows, RetroRows, RetroUpdate, Rows3, Update};
 use crate::cores::{lstm, rnn};
@@ -215,7 +216,7 @@ impl<T: Float> Scratch<T> {
 
 impl<T: Element + Float + Send + Sync> HostCore<T> {
     fn retroactive(&self) -> bool {
-        matches!(self.drive, Drive::Retroactive { .. })
+        matches!(self.drive, Neuromodulation::Retroactive { .. })
     }
 
     /// Whether the trace update has a `keep` factor with a gradient.
@@ -557,7 +558,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         let m = self.row_factors(h_t, post, factors);
         let RowFactors { keep, s, rate } = factors;
         dpre.fill(T::zero());
-        if let Drive::Retroactive { eta_e, .. } = &self.drive {
+        if let Neuromodulation::Retroactive { eta_e, .. } = &self.drive {
             let update = RetroUpdate {
                 base: self.update(x.hebb, x.pre, keep, s),
                 elig: x

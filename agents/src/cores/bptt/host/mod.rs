@@ -54,20 +54,6 @@ pub(super) struct StepOutput {
     pub big_m: Option<Tensor>,
 }
 
-/// What drives the trace update, as [`Neuromodulation`] says.
-enum Drive<T> {
-    /// The learned rate `η`, one per neuron (a scalar repeated).
-    Eta(Vec<T>),
-    /// The modulator's output is the rate.
-    Simple(HostModulator<T>),
-    /// The modulator writes the eligibility trace, which follows the co-activity at `η_E`
-    /// (one per neuron).
-    Retroactive {
-        modulator: HostModulator<T>,
-        eta_e: Vec<T>,
-    },
-}
-
 /// The plastic core's parameters, row-major. The LSTM stacks its gates' rows of `w_in`, `b`
 /// and `w` in the order `i, f, g, o`.
 struct HostCore<T> {
@@ -84,7 +70,9 @@ struct HostCore<T> {
     /// applied to the plastic input, `alpha_neuron`).
     alpha_pass: Vec<T>,
     alpha_neuron: Option<Vec<T>>,
-    drive: Drive<T>,
+    /// What drives the trace update: `η` and `η_E` one per neuron (a scalar repeated), the
+    /// modulator as host values.
+    drive: Neuromodulation<Vec<T>, HostModulator<T>>,
     rule: Rule,
     lo: T,
     hi: T,
@@ -231,14 +219,9 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         let hidden = core.hidden() as usize;
         let (w_in, b) = core.w_in_b();
         let per_connection = core.config().alpha == AlphaShape::PerConnection;
-        let drive = match &p.neuromodulation {
-            Neuromodulation::None { eta } => Drive::Eta(per_neuron(eta, hidden)),
-            Neuromodulation::Simple { modulator } => Drive::Simple(host_modulator(modulator)),
-            Neuromodulation::Retroactive { modulator, eta_e } => Drive::Retroactive {
-                modulator: host_modulator(modulator),
-                eta_e: per_neuron(eta_e, hidden),
-            },
-        };
+        let drive = p
+            .neuromodulation
+            .map(|rate| per_neuron(rate, hidden), host_modulator);
         let float = |v: f64| T::from(v).expect("f32 and f64 hold every f64, rounded");
         Self {
             hidden,
@@ -271,10 +254,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
     }
 
     fn modulator(&self) -> Option<&HostModulator<T>> {
-        match &self.drive {
-            Drive::Eta(_) => None,
-            Drive::Simple(m) | Drive::Retroactive { modulator: m, .. } => Some(m),
-        }
+        self.drive.modulator()
     }
 
     fn step(&self, input: StepInput) -> StepOutput {
@@ -417,7 +397,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         let m = self.modulator().map(|md| md.output(h_t));
         let RowFactors { keep, s, rate } = f;
         match (&self.drive, m) {
-            (Drive::Retroactive { modulator, eta_e }, Some(m)) => {
+            (Neuromodulation::Retroactive { modulator, eta_e }, Some(m)) => {
                 for i in 0..self.hidden {
                     rate[i] = modulator.at(m, i);
                     (keep[i], s[i]) = ELIGIBILITY.factors_at(eta_e[i], post[i]);
@@ -426,8 +406,8 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             (drive, m) => {
                 for i in 0..self.hidden {
                     rate[i] = match (drive, m) {
-                        (Drive::Eta(eta), _) => eta[i],
-                        (Drive::Simple(md), Some(m)) => md.at(m, i),
+                        (Neuromodulation::None { eta }, _) => eta[i],
+                        (Neuromodulation::Simple { modulator }, Some(m)) => modulator.at(m, i),
                         _ => unreachable!("a modulated rule has a modulator output"),
                     };
                     (keep[i], s[i]) = self.rule.factors_at(rate[i], post[i]);
