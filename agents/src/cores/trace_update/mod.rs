@@ -15,7 +15,7 @@
 //! Cost per step is dominated by passes over the `[B × H × H]` traces, so each update is one
 //! broadcast `addcmul` (decay factor folded into the base, rate folded into the post-synaptic
 //! vector) plus, for clipped rules, one `hardtanh`. Backpropamine's core (per-connection α,
-//! `hebb` rule, c = 1) runs 5 trace-sized kernels forward (`Hebb ⊙ α`, `⊙ h`, row sum,
+//! additive clipped rule, c = 1) runs 5 trace-sized kernels forward (`Hebb ⊙ α`, `⊙ h`, row sum,
 //! `addcmul`, `hardtanh`) and about 11 backward (`hardtanh` backward, 4 for the `addcmul`
 //! gradients, 5 for the plastic input, 1 to add the two gradients of `Hebb_{t−1}`); autograd
 //! keeps 3 trace-sized tensors per step (`Hebb_{t−1}`, `α ⊙ Hebb_{t−1}`, the unclipped trace).
@@ -79,7 +79,7 @@ pub(crate) fn clipped_add(trace: &Tensor, a: &Tensor, b: &Tensor, clip: f64) -> 
 
 /// One step's factors of a rule that writes the Hebbian trace directly (no neuromodulation,
 /// or `simple`): `Hebb_t = clamp(keep ⊙ Hebb_{t−1} + s ⊗ h_{t−1})`. `[B × H]` each, contiguous;
-/// `keep` is `None` for rules that keep the whole trace (`hebb`).
+/// `keep` is `None` for rules that keep the whole trace.
 pub(crate) struct Factors {
     pub keep: Option<Tensor>,
     pub s: Tensor,
@@ -244,7 +244,7 @@ impl TraceStep<'_> {
 
     /// Second backward pass, once the plastic input's gradient `draw` (`[B × H]`) is known:
     /// `grad` goes from `G` to `dL/dHebb_{t−1} = keep ⊙ G + draw_i α[i,j] pre_j` (`keep` of
-    /// [`Factors`]; `None`, that is 1, for `hebb` and under retroactive modulation, where the
+    /// [`Factors`]; `None`, that is 1, for rules that keep the whole trace and under retroactive modulation, where the
     /// eligibility trace's gradient went back in the first pass); adds `Σ_i draw_i α[i,j] Hebb_{t−1}[i,j]` to `dpre` and
     /// `Σ_b draw_i Hebb_{t−1}[i,j] pre_j` to `dalpha` (α per connection), in the partial sums
     /// of the host loops' groups (one here).

@@ -2,8 +2,8 @@
 //! host loops (`bptt/host/`).
 //!
 //! Every rule has the form `next[i,j] = clamp(keep_i · prev[i,j] + s_i · pre_j, lo, hi)`
-//! (`hebb`: keep = 1, s = rate · post, bounds ±c; `decay`: keep = 1 − rate; `oja`:
-//! keep = 1 − rate · post²; unclipped rules get infinite bounds). So one pass per step forward
+//! (`keep` and `s` are the rule's, from `rules.rs`; unclipped rules get infinite bounds), so
+//! these passes know no rule. One pass per step forward
 //! writes the new trace and, in the same sweep, the next step's plastic input
 //! `Σ_j α[i,j] next[i,j] h_t[j]`; two passes backward give every gradient through the traces.
 //! Autograd needs 5 trace-sized kernels forward and about 11 backward for the same step, and
@@ -172,7 +172,7 @@ impl<T: Float + Send + Sync> Update<'_, T> {
     /// First backward pass over row `b`. `grad` holds `dL/dHebb_t` and becomes the gradient
     /// `G` of the unclipped trace (zero where the clip was active: `next` at a bound). Writes
     /// `ds_i = Σ_j G[i,j] pre_j`, `dkeep_i = Σ_j G[i,j] prev[i,j]` (when `want_dkeep`;
-    /// `hebb` keeps everything and skips it) and `dpre_j = Σ_i G[i,j] s_i`.
+    /// a rule that keeps everything skips it) and `dpre_j = Σ_i G[i,j] s_i`.
     #[inline(always)]
     fn update_body(
         &self,
