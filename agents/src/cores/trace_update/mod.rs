@@ -43,6 +43,21 @@ pub(crate) fn add_plastic_input(
     }
 }
 
+/// `keep ⊙ trace`, `keep` (per post-synaptic row: `[B × H]`, or a rate's `[1]` or `[H]`)
+/// broadcast along each row; the trace itself when `None` (`keep` = 1).
+fn kept(trace: &Tensor, keep: Option<&Tensor>) -> Tensor {
+    match keep {
+        Some(keep) => trace * keep.unsqueeze(-1),
+        None => trace.shallow_clone(),
+    }
+}
+
+/// `keep ⊙ trace + s ⊗ pre`, unclipped: `s` `[B × H]` per post-synaptic row, `pre` `[B × H]`
+/// per column.
+fn unclipped(trace: &Tensor, keep: Option<&Tensor>, s: &Tensor, pre: &Tensor) -> Tensor {
+    kept(trace, keep).addcmul(&s.unsqueeze(2), &pre.unsqueeze(1))
+}
+
 /// `keep ⊙ trace + s ⊗ pre` (`keep` = 1 when `None`), clipped at ±`clip` where given, with
 /// autograd's graph.
 pub(crate) fn advance(
@@ -52,12 +67,9 @@ pub(crate) fn advance(
     pre: &Tensor,
     clip: Option<f64>,
 ) -> Tensor {
-    let (s, pre) = (s.unsqueeze(2), pre.unsqueeze(1));
-    let kept = keep.map(|keep| trace * keep.unsqueeze(-1));
-    let kept = kept.as_ref().unwrap_or(trace);
     match clip {
-        Some(clip) => clipped_add(kept, &s, &pre, clip),
-        None => kept.addcmul(&s, &pre),
+        Some(clip) => clipped_add(&kept(trace, keep), &s.unsqueeze(2), &pre.unsqueeze(1), clip),
+        None => unclipped(trace, keep, s, pre),
     }
 }
 
@@ -176,11 +188,7 @@ impl TraceStep<'_> {
     /// `Σ_j α[i,j] Hebb_t[i,j] post_j` (`post` = `h_t`).
     pub fn forward(&self, f: &Factors, post: &Tensor) -> (Tensor, Tensor) {
         let Factors { keep, s } = f;
-        let kept = match keep {
-            Some(keep) => self.prev * keep.unsqueeze(2),
-            None => self.prev.shallow_clone(),
-        };
-        let mut next = kept.addcmul(&s.unsqueeze(2), &self.pre.unsqueeze(1));
+        let mut next = unclipped(self.prev, keep.as_ref(), s, self.pre);
         self.clip_(&mut next);
         let raw = plastic_input(&next, self.alpha, post);
         (next, raw)
@@ -197,7 +205,7 @@ impl TraceStep<'_> {
         let RetroFactors { m, keep, s } = f;
         let mut next = self.prev.addcmul(&m.unsqueeze(2), elig);
         self.clip_(&mut next);
-        let next_elig = (elig * keep.unsqueeze(2)).addcmul(&s.unsqueeze(2), &self.pre.unsqueeze(1));
+        let next_elig = unclipped(elig, Some(keep), s, self.pre);
         let raw = plastic_input(&next, self.alpha, post);
         (next, next_elig, raw)
     }
