@@ -27,6 +27,8 @@ const H0: [f64; 2] = [0.5, -0.25];
 const HEBB0: M2 = [[0.1, -0.2], [0.3, 0.05]];
 const E0: M2 = [[0.2, 0.1], [-0.1, 0.4]];
 const XS: [f64; 2] = [1.0, -0.5];
+/// θ of the `bcm` rule (docs/plasticity.md).
+const BCM_THETA: f64 = 0.5;
 
 #[derive(Clone, Copy)]
 enum Rate {
@@ -71,6 +73,7 @@ fn reference_step(s: &Ref, x: f64, rule: Rule, rate: Rate, clip: f64) -> Ref {
                 (_, Rule::Decay) => (1.0 - r) * old + r * co,
                 (_, Rule::Oja) => old + r * h[i] * (s.h[j] - h[i] * old),
                 (_, Rule::Instar) => old + r * h[i] * (s.h[j] - old),
+                (_, Rule::Bcm) => (old + r * h[i] * (h[i] - BCM_THETA) * s.h[j]).clamp(-clip, clip),
                 (_, rule) => panic!("no hand-computed reference for rule = \"{}\"", rule.name()),
             };
             e[i][j] = (1.0 - ETA_E) * s.e[i][j] + ETA_E * co;
@@ -221,6 +224,29 @@ fn oja_two_steps() {
 fn instar_two_steps() {
     check(Rule::Instar, Rate::Eta);
     check(Rule::Instar, Rate::Modulated { fan_out: true });
+}
+
+#[test]
+fn bcm_two_steps() {
+    // Both sides of the threshold within the two steps: a co-active connection onto a weakly
+    // active neuron (0 < h < θ) is depressed, onto a strongly active one potentiated.
+    let mut state = Ref {
+        h: H0,
+        hebb: HEBB0,
+        e: E0,
+        m: [0.0; 2],
+    };
+    let mut hs = Vec::new();
+    for x in XS {
+        state = reference_step(&state, x, Rule::Bcm, Rate::Eta, CLIP);
+        hs.extend(state.h);
+    }
+    assert!(
+        hs.iter().any(|&h| 0.0 < h && h < BCM_THETA) && hs.iter().any(|&h| h > BCM_THETA),
+        "{hs:?}"
+    );
+    check(Rule::Bcm, Rate::Eta);
+    check(Rule::Bcm, Rate::Modulated { fan_out: true });
 }
 
 #[test]

@@ -31,9 +31,9 @@ config_option! {
     /// neurons (config key `rule`). Every rule is `Hebb_t[i,j] = keep_i Hebb_{t−1}[i,j] +
     /// s_i h_{t−1}[j]` with `s = r h_t` (the rate r is η, or the modulator's `M_t` under
     /// neuromodulation), clipped at ±c where [`Rule::clipped`] says; a new rule is a
-    /// variant here, its line in [`Rule::clipped`], and its `keep` and that one's
-    /// derivatives in `plasticity.rs` (`Rule::factors`, `Rule::factors_backward`). Not
-    /// exhaustive: code outside this crate that matches on rules has an arm for new ones.
+    /// variant here and its formulas in `rules.rs`, the one home of every rule's factors and
+    /// their derivatives. Not exhaustive: code outside this crate that matches on rules has
+    /// an arm for new ones.
     #[non_exhaustive]
     pub enum Rule {
         /// `rule = "hebb"`: `Hebb_t = clamp(Hebb_{t−1} + η h_t h_{t−1}ᵀ, −c, c)`
@@ -51,17 +51,12 @@ config_option! {
         /// far as neuron i is active. It is `decay` with the rate gated by the post-synaptic
         /// activity (`keep = 1 − η h_t[i]`), and `oja` with that gate once rather than squared.
         Instar = "instar",
-    }
-}
-
-impl Rule {
-    /// Whether the trace is clipped at ±`clip`: the purely additive `hebb` has nothing else
-    /// to bound it; the rules that forget part of the old trace stay bounded by themselves.
-    pub fn clipped(self) -> bool {
-        match self {
-            Self::Hebb => true,
-            Self::Decay | Self::Oja | Self::Instar => false,
-        }
+        /// `rule = "bcm"` (BCM-like, fixed threshold):
+        /// `Hebb_t[i,j] = clamp(Hebb_{t−1}[i,j] + η h_t[i] (h_t[i] − θ) h_{t−1}[j], −c, c)`
+        /// with θ = 1/2: a connection onto a weakly active neuron (`0 < h_t[i] < θ`) is
+        /// depressed, onto a strongly active one potentiated. BCM's sliding threshold (θ a
+        /// running average of `h_t[i]²`) would need state the cores do not carry.
+        Bcm = "bcm",
     }
 }
 

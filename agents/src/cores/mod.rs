@@ -5,10 +5,14 @@
 mod bptt;
 pub mod config;
 pub mod init;
+mod lanes;
 mod lstm;
+mod modulator;
 pub mod plasticity;
 mod rnn;
+mod rules;
 pub mod state;
+mod trace_update;
 
 pub use bptt::{
     host_every, roofline, steps_on_host, Bptt, BpttError, Engine, Tape, TraceCheckpoints,
@@ -17,10 +21,10 @@ pub use config::{
     AlphaShape, CoreConfig, CoreConfigError, CoreKind, EtaShape, InitScheme, Modulation,
     ModulatorShape, Rule,
 };
-pub use plasticity::{Modulator, Neuromodulation, Plasticity};
+pub use modulator::Modulator;
+pub use plasticity::{Neuromodulation, Plasticity};
 pub use state::{State, Traces};
 
-use plasticity::Paired;
 use state::foreign_state;
 
 use tch::{nn, Device, Kind, Tensor};
@@ -165,9 +169,9 @@ impl Core {
     }
 
     /// The plasticity with the state's traces (`None`: a plain core, which has neither).
-    fn plastic_part<'s>(&'s self, state: &'s State) -> Option<(&'s Plasticity, Paired<'s, 's>)> {
+    fn plastic_part<'s>(&'s self, state: &'s State) -> Option<(&'s Plasticity, &'s Traces)> {
         match (&self.plasticity, &state.traces) {
-            (Some(p), Some(traces)) => Some((p, p.pair(traces))),
+            (Some(p), Some(traces)) => Some((p, traces)),
             (None, None) => None,
             _ => foreign_state(),
         }

@@ -1,64 +1,18 @@
-//! The plastic part of a recurrent weight matrix: `α ⊙ Hebb`, its trace rules and the
-//! neuromodulator. Shared by the plastic RNN and the plastic LSTM.
+//! The plastic part of a recurrent weight matrix: `α ⊙ Hebb`'s learned parameters and the
+//! autograd step that advances its traces. Shared by the plastic RNN and the plastic LSTM.
 //!
-//! These are the autograd formulas: they run on every device and define the cores. On the
-//! CPU, training a plastic core normally goes through the hand-written passes of `fused`
-//! instead (same values; one trace pass forward and two backward per step), and on a GPU
-//! with `bptt = "fused"` (same values, less memory).
-//!
-//! Cost per step is dominated by passes over the `[B × H × H]` traces, so each update is one
-//! broadcast `addcmul` (decay factor folded into the base, rate folded into the post-synaptic
-//! vector) plus, for clipped rules, one `hardtanh`. Backpropamine's core (per-connection α,
-//! `hebb` rule, c = 1) runs 5 trace-sized kernels forward (`Hebb ⊙ α`, `⊙ h`, row sum,
-//! `addcmul`, `hardtanh`) and about 11 backward (`hardtanh` backward, 4 for the `addcmul`
-//! gradients, 5 for the plastic input, 1 to add the two gradients of `Hebb_{t−1}`); autograd
-//! keeps 3 trace-sized tensors per step (`Hebb_{t−1}`, `α ⊙ Hebb_{t−1}`, the unclipped trace).
-//! With per-neuron α the plastic input takes 2 kernels instead of 3 and keeps one tensor fewer.
-use super::config::{AlphaShape, CoreConfig, EtaShape, Modulation, ModulatorShape, Rule};
+//! The formulas themselves live in their homes (the rules' factors in `rules.rs`, the
+//! modulator in `modulator.rs`, the trace update in `trace_update/`), which the hand-written
+//! engines of `bptt/` call too: on the CPU, training a plastic core normally goes through
+//! those (same values; one trace pass forward and two backward per step), and on a GPU with
+//! `bptt = "fused"` (same values, less memory).
+use super::config::{AlphaShape, CoreConfig, EtaShape, Modulation, Rule};
 use super::init;
+pub use super::modulator::Modulator;
+use super::rules::eligibility_factors;
 use super::state::{foreign_state, Traces};
+use super::trace_update;
 use tch::{nn, Device, Kind, Tensor};
-
-/// `M_t = tanh(w_M · h_t + b_M)`, optionally fanned out per neuron: `M_t[i] = f_i · m_t`.
-#[derive(Debug)]
-pub struct Modulator {
-    /// `w_M`, `[1 × H]`.
-    pub w: Tensor,
-    /// `b_M`, `[1]`.
-    pub b: Tensor,
-    /// `f`, `[H]` (fan-out modulator only).
-    pub fan_out: Option<Tensor>,
-}
-
-impl Modulator {
-    fn new(p: &nn::Path, h: i64, shape: ModulatorShape) -> Self {
-        Self {
-            w: init::var(p, "mod_w", &init::linear_default(&[1, h], h)),
-            b: init::var(p, "mod_b", &init::linear_default(&[1], h)),
-            // nn.Linear(1, H)'s default, as Backpropamine's fan-out layer.
-            fan_out: (shape == ModulatorShape::FanOut)
-                .then(|| init::var(p, "fan_out", &init::linear_default(&[h], 1))),
-        }
-    }
-
-    /// `[B × 1]` (scalar) or `[B × H]` (fan-out).
-    pub fn forward(&self, h: &Tensor) -> Tensor {
-        self.apply_fan_out(&self.tanh_output(h))
-    }
-
-    /// `M_t` from `m_t` ([`Modulator::tanh_output`]): `m_t` itself, or `f · m_t` (fan-out).
-    pub(crate) fn apply_fan_out(&self, m: &Tensor) -> Tensor {
-        match &self.fan_out {
-            Some(f) => m * f,
-            None => m.shallow_clone(),
-        }
-    }
-
-    /// `m_t = tanh(w_M · h_t + b_M)`, `[B × 1]`, before any fan-out.
-    pub(crate) fn tanh_output(&self, h: &Tensor) -> Tensor {
-        h.linear(&self.w, Some(&self.b)).tanh()
-    }
-}
 
 /// Learned plasticity parameters of one plastic weight matrix (post × pre, `H × H`).
 #[derive(Debug)]
@@ -71,16 +25,18 @@ pub struct Plasticity {
 }
 
 /// What sets the plasticity rate (config key `modulation`), each variant with exactly the
-/// parameters it learns.
+/// parameters it learns: a learned rate `R` and the modulator `M`, as tensors (the defaults)
+/// or in the form an engine reads them (`map`): one type for the three choices, whatever
+/// holds them.
 #[derive(Debug)]
-pub enum Neuromodulation {
+pub enum Neuromodulation<R = Tensor, M = Modulator> {
     /// A learned rate `η`, `[1]` or `[H]` (`modulation = "none"`, differentiable plasticity).
-    None { eta: Tensor },
+    None { eta: R },
     /// The modulator's output `M_t` is the rate (`"simple"`).
-    Simple { modulator: Modulator },
+    Simple { modulator: M },
     /// `M_t` writes the eligibility trace `E` into the Hebbian trace, and `E` follows the
     /// co-activity at the learned rate `η_E`, `[1]` or `[H]` (`"retroactive"`).
-    Retroactive { modulator: Modulator, eta_e: Tensor },
+    Retroactive { modulator: M, eta_e: R },
 }
 
 impl Neuromodulation {
@@ -109,6 +65,29 @@ impl Neuromodulation {
             }
         }
     }
+}
+
+impl<R, M> Neuromodulation<R, M> {
+    /// The same choice with each rate turned by `rate` and the modulator by `modulator`.
+    pub fn map<R2, M2>(
+        &self,
+        rate: impl Fn(&R) -> R2,
+        modulator: impl Fn(&M) -> M2,
+    ) -> Neuromodulation<R2, M2> {
+        match self {
+            Self::None { eta } => Neuromodulation::None { eta: rate(eta) },
+            Self::Simple { modulator: m } => Neuromodulation::Simple {
+                modulator: modulator(m),
+            },
+            Self::Retroactive {
+                modulator: m,
+                eta_e,
+            } => Neuromodulation::Retroactive {
+                modulator: modulator(m),
+                eta_e: rate(eta_e),
+            },
+        }
+    }
 
     pub fn modulation(&self) -> Modulation {
         match self {
@@ -119,7 +98,7 @@ impl Neuromodulation {
     }
 
     /// `η` (no neuromodulation).
-    pub fn eta(&self) -> Option<&Tensor> {
+    pub fn eta(&self) -> Option<&R> {
         match self {
             Self::None { eta } => Some(eta),
             Self::Simple { .. } | Self::Retroactive { .. } => None,
@@ -127,47 +106,17 @@ impl Neuromodulation {
     }
 
     /// `η_E` of the eligibility trace (retroactive modulation).
-    pub fn eta_e(&self) -> Option<&Tensor> {
+    pub fn eta_e(&self) -> Option<&R> {
         match self {
             Self::Retroactive { eta_e, .. } => Some(eta_e),
             Self::None { .. } | Self::Simple { .. } => None,
         }
     }
 
-    pub fn modulator(&self) -> Option<&Modulator> {
+    pub fn modulator(&self) -> Option<&M> {
         match self {
             Self::Simple { modulator } | Self::Retroactive { modulator, .. } => Some(modulator),
             Self::None { .. } => None,
-        }
-    }
-}
-
-/// The rate of a rule that writes the Hebbian trace directly (no eligibility trace).
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Rate<'a> {
-    /// The learned `η`.
-    Eta(&'a Tensor),
-    /// The modulator's output `M_t`.
-    Modulator(&'a Modulator),
-}
-
-/// A state's traces (borrowed for `'t`) with the parameters that update them (for `'p`).
-pub(crate) enum Paired<'p, 't> {
-    /// The rule writes `hebb` at `rate`.
-    Direct { rate: Rate<'p>, hebb: &'t Tensor },
-    /// The modulator writes `elig` into `hebb`; `elig` follows at rate `eta_e`.
-    Retroactive {
-        modulator: &'p Modulator,
-        eta_e: &'p Tensor,
-        hebb: &'t Tensor,
-        elig: &'t Tensor,
-    },
-}
-
-impl Paired<'_, '_> {
-    pub fn hebb(&self) -> &Tensor {
-        match self {
-            Self::Direct { hebb, .. } | Self::Retroactive { hebb, .. } => hebb,
         }
     }
 }
@@ -203,175 +152,73 @@ impl Plasticity {
         }
     }
 
-    /// `traces` with the parameters that update them. Panics if the traces are another
-    /// core's (an eligibility trace without retroactive modulation, or none with it).
-    pub(crate) fn pair<'p, 't>(&'p self, traces: &'t Traces) -> Paired<'p, 't> {
+    /// The eligibility trace of `traces` (`None` without retroactive modulation). Panics if
+    /// the traces are another core's (an eligibility trace without retroactive modulation,
+    /// or none with it).
+    pub(crate) fn eligibility<'t>(&self, traces: &'t Traces) -> Option<&'t Tensor> {
         match (&self.neuromodulation, traces) {
-            (Neuromodulation::None { eta }, Traces::Hebb(hebb)) => Paired::Direct {
-                rate: Rate::Eta(eta),
-                hebb,
-            },
-            (Neuromodulation::Simple { modulator }, Traces::Hebb(hebb)) => Paired::Direct {
-                rate: Rate::Modulator(modulator),
-                hebb,
-            },
-            (
-                Neuromodulation::Retroactive { modulator, eta_e },
-                Traces::Retroactive { hebb, elig },
-            ) => Paired::Retroactive {
-                modulator,
-                eta_e,
-                hebb,
-                elig,
-            },
+            (Neuromodulation::None { .. } | Neuromodulation::Simple { .. }, Traces::Hebb(_)) => {
+                None
+            }
+            (Neuromodulation::Retroactive { .. }, Traces::Retroactive { elig, .. }) => Some(elig),
             _ => foreign_state(),
         }
     }
 
-    /// `fixed + (α ⊙ Hebb) pre`, `[B × H]`.
-    ///
-    /// Written as broadcast products and a row sum rather than a batched matrix-vector
-    /// `bmm`: libtorch's CPU `bmm` with a single column runs several times slower than the
-    /// memory-bound element-wise passes, forward and backward.
-    pub fn add_recurrent(&self, fixed: &Tensor, hebb: &Tensor, pre: &Tensor) -> Tensor {
-        let pre = pre.unsqueeze(1);
-        if self.alpha.dim() == 2 {
-            fixed + (hebb * &self.alpha * pre).sum_dim_intlist(2, false, None::<tch::Kind>)
+    /// Clip bounds of the Hebbian trace: retroactive modulation always clips; of the rules,
+    /// those that [`Rule::clipped`] says.
+    pub(crate) fn bounds(&self) -> (f64, f64) {
+        let clipped = match self.neuromodulation {
+            Neuromodulation::Retroactive { .. } => true,
+            Neuromodulation::None { .. } | Neuromodulation::Simple { .. } => self.rule.clipped(),
+        };
+        if clipped {
+            (-self.clip, self.clip)
         } else {
-            fixed.addcmul(
-                &self.alpha,
-                &(hebb * pre).sum_dim_intlist(2, false, None::<tch::Kind>),
-            )
+            (f64::NEG_INFINITY, f64::INFINITY)
         }
     }
 
-    /// Advances the traces of `traces` ([`Plasticity::pair`]): `post` is the plastic layer's
-    /// new activation (`h_t`, or `g_t` in the LSTM), `pre` the previous hidden state, `h` the
-    /// new hidden state (the modulator's input). Returns the new traces and the modulator's
-    /// output that wrote them.
+    /// `fixed + (α ⊙ Hebb) pre`, `[B × H]`.
+    pub fn add_recurrent(&self, fixed: &Tensor, hebb: &Tensor, pre: &Tensor) -> Tensor {
+        trace_update::add_plastic_input(fixed, &self.alpha, hebb, pre)
+    }
+
+    /// Advances `traces`: `post` is the plastic layer's new activation (`h_t`, or `g_t` in
+    /// the LSTM), `pre` the previous hidden state, `h` the new hidden state (the modulator's
+    /// input). Returns the new traces and the modulator's output that wrote them. Panics if
+    /// the traces are another core's ([`Plasticity::eligibility`]).
     pub(crate) fn update(
         &self,
-        traces: &Paired<'_, '_>,
+        traces: &Traces,
         post: &Tensor,
         pre: &Tensor,
         h: &Tensor,
     ) -> (Traces, Option<Tensor>) {
-        match *traces {
-            Paired::Direct {
-                rate: Rate::Eta(eta),
-                hebb,
-            } => (Traces::Hebb(self.apply_rule(hebb, eta, post, pre)), None),
-            Paired::Direct {
-                rate: Rate::Modulator(modulator),
-                hebb,
-            } => {
+        let hebb = traces.hebb();
+        match (&self.neuromodulation, self.eligibility(traces)) {
+            (Neuromodulation::None { eta }, _) => {
+                (Traces::Hebb(self.apply_rule(hebb, eta, post, pre)), None)
+            }
+            (Neuromodulation::Simple { modulator }, _) => {
                 let m = modulator.forward(h);
                 (Traces::Hebb(self.apply_rule(hebb, &m, post, pre)), Some(m))
             }
-            Paired::Retroactive {
-                modulator,
-                eta_e,
-                hebb,
-                elig,
-            } => {
+            (Neuromodulation::Retroactive { modulator, eta_e }, Some(elig)) => {
                 let m = modulator.forward(h);
-                let hebb = self.clipped_add(hebb, &m.unsqueeze(-1), elig);
+                let hebb = trace_update::clipped_add(hebb, &m.unsqueeze(-1), elig, self.clip);
                 let (keep, s) = eligibility_factors(eta_e, post);
-                let elig = self.advance(elig, Some(&keep), &s, pre, false);
+                let elig = trace_update::advance(elig, Some(&keep), &s, pre, None);
                 (Traces::Retroactive { hebb, elig }, Some(m))
             }
+            (Neuromodulation::Retroactive { .. }, None) => foreign_state(),
         }
     }
 
     /// One step of the rule with plasticity rate `rate` (`[1]`, `[H]`, `[B × 1]` or `[B × H]`).
     fn apply_rule(&self, trace: &Tensor, rate: &Tensor, post: &Tensor, pre: &Tensor) -> Tensor {
         let (keep, s) = self.rule.factors(rate, post);
-        self.advance(trace, keep.as_ref(), &s, pre, self.rule.clipped())
+        let clip = self.rule.clipped().then_some(self.clip);
+        trace_update::advance(trace, keep.as_ref(), &s, pre, clip)
     }
-
-    /// `keep ⊙ trace + s ⊗ pre` (`keep` = 1 when `None`), clipped at ±c if `clipped`.
-    fn advance(
-        &self,
-        trace: &Tensor,
-        keep: Option<&Tensor>,
-        s: &Tensor,
-        pre: &Tensor,
-        clipped: bool,
-    ) -> Tensor {
-        let (s, pre) = (s.unsqueeze(2), pre.unsqueeze(1));
-        let kept = keep.map(|keep| trace * keep.unsqueeze(-1));
-        let kept = kept.as_ref().unwrap_or(trace);
-        if clipped {
-            self.clipped_add(kept, &s, &pre)
-        } else {
-            kept.addcmul(&s, &pre)
-        }
-    }
-
-    /// `clamp(trace + a ⊙ b, −c, c)`, `a ⊙ b` broadcast to the trace's shape.
-    ///
-    /// The clip is a `hardtanh` (bounds ±1), whose backward is one fused pass where the CPU
-    /// backward of `clamp` takes several (measured ≈ 20× slower); other bounds are mapped onto
-    /// ±1 by scaling (two extra passes, exact when c is a power of two). Out of place on
-    /// purpose: autograd saves the input either way, and `hardtanh_` would first clone it.
-    fn clipped_add(&self, trace: &Tensor, a: &Tensor, b: &Tensor) -> Tensor {
-        if self.clip == 1.0 {
-            trace.addcmul(a, b).hardtanh()
-        } else {
-            let s = 1.0 / self.clip;
-            (trace * s).addcmul(&(a * s), b).hardtanh() * self.clip
-        }
-    }
-}
-
-/// The rules differ only in how much of the old trace each post-synaptic row keeps:
-/// `next = keep ⊙ trace + s ⊗ pre`, with `s = rate ⊙ post` and `keep` = 1 for `hebb` (`None`),
-/// `1 − rate` for `decay`, `1 − rate ⊙ post²` for `oja`, `1 − rate ⊙ post` for `instar`;
-/// [`Rule::clipped`] says which clip.
-impl Rule {
-    /// `(keep, s)` of one step at plasticity rate `rate` and post-synaptic activity `post`.
-    pub(crate) fn factors(self, rate: &Tensor, post: &Tensor) -> (Option<Tensor>, Tensor) {
-        let keep = match self {
-            Self::Hebb => None,
-            Self::Decay => Some(-rate + 1.0),
-            Self::Oja => Some(-(post * rate * post) + 1.0),
-            Self::Instar => Some(-(post * rate) + 1.0),
-        };
-        (keep, post * rate)
-    }
-
-    /// The gradients `(dL/dpost, dL/drate)` through [`Rule::factors`], given those of `s` and
-    /// of `keep` (`None` where the rule keeps the whole trace).
-    pub(crate) fn factors_backward(
-        self,
-        rate: &Tensor,
-        post: &Tensor,
-        ds: &Tensor,
-        dkeep: Option<&Tensor>,
-    ) -> (Tensor, Tensor) {
-        let mut dpost = ds * rate;
-        let mut drate = ds * post;
-        if let Some(dkeep) = dkeep {
-            match self {
-                // `keep` = 1, a constant.
-                Self::Hebb => {}
-                Self::Decay => drate -= dkeep,
-                Self::Oja => {
-                    dpost -= rate * post * dkeep * 2.0;
-                    drate -= post.square() * dkeep;
-                }
-                Self::Instar => {
-                    dpost -= rate * dkeep;
-                    drate -= post * dkeep;
-                }
-            }
-        }
-        (dpost, drate)
-    }
-}
-
-/// `(keep, s)` of the eligibility trace under retroactive modulation: it decays towards the
-/// co-activity at rate `η_E` (`decay`'s factors, unclipped).
-pub(crate) fn eligibility_factors(eta_e: &Tensor, post: &Tensor) -> (Tensor, Tensor) {
-    (-eta_e + 1.0, post * eta_e)
 }

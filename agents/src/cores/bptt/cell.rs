@@ -1,7 +1,7 @@
-//! The recurrent cell around the plastic input, for [`super::fused`]: forward without a graph,
-//! backward by hand. The tanh RNN, or the LSTM whose cell candidate `g` receives the plastic
-//! input (gates i, f, g, o as in [`crate::cores::lstm`]).
-use crate::cores::lstm::GATES;
+//! The recurrent cell around the plastic input, for [`super::fused`]'s operations engine:
+//! what it records of each step, and the cell's formulas ([`crate::cores::rnn`],
+//! [`crate::cores::lstm`]) called on it.
+use crate::cores::{lstm, rnn};
 use tch::Tensor;
 
 /// What the cell computed at one step.
@@ -40,15 +40,7 @@ pub(super) fn forward(fixed: &Tensor, plastic: &Tensor, c_prev: Option<&Tensor>)
     let Some(c_prev) = c_prev else {
         return CellActs::rnn((fixed + plastic).tanh());
     };
-    let chunks = fixed.chunk(GATES, 1);
-    let (i, f, g, o) = (
-        chunks[0].sigmoid(),
-        chunks[1].sigmoid(),
-        (&chunks[2] + plastic).tanh(),
-        chunks[3].sigmoid(),
-    );
-    let c = &f * c_prev + &i * &g;
-    let h = &o * c.tanh();
+    let lstm::Gates { i, f, g, o, c, h } = lstm::forward(fixed, c_prev, |g| g + plastic);
     CellActs {
         h,
         post: g.shallow_clone(),
@@ -61,38 +53,23 @@ pub(super) fn forward(fixed: &Tensor, plastic: &Tensor, c_prev: Option<&Tensor>)
 }
 
 /// Backward through one step, given `dL/dh_t` over every path through `h_t`, `dL/dpost`
-/// from the trace update (for the RNN it adds to `dL/dh_t`: post is `h_t`) and, for the LSTM,
-/// `dL/dc_t` from the steps after. Returns the gradient of the pre-activations (`[B × G·H]`),
-/// its plastic layer's part (`[B × H]`), and `dL/dc_{t−1}`.
+/// from the trace update and, for the LSTM, `dL/dc_t` from the steps after. Returns the
+/// gradient of the pre-activations (`[B × G·H]`), its plastic layer's part (`[B × H]`), and
+/// `dL/dc_{t−1}`.
 pub(super) fn backward(
     acts: &CellActs,
     dh: &Tensor,
     dpost: &Tensor,
     dc: Option<&Tensor>,
 ) -> (Tensor, Tensor, Option<Tensor>) {
-    let Some(lstm) = &acts.lstm else {
-        // tanh'(a) = 1 − h².
-        let da = (dh + dpost) * (-acts.h.square() + 1.0);
-        return (da.shallow_clone(), da, None);
-    };
-    let gates = lstm.gates.chunk(GATES, 1);
-    let (i, f, g, o) = (&gates[0], &gates[1], &gates[2], &gates[3]);
-    let tanh_c = lstm.c.tanh();
-    let mut dc_t = dh * o * (-tanh_c.square() + 1.0);
-    if let Some(dc) = dc {
-        dc_t += dc;
+    match &acts.lstm {
+        Some(l) => {
+            let (da, dg, dc_prev) = lstm::backward([&l.gates, &l.c, &l.c_prev], dh, dpost, dc);
+            (da, dg, Some(dc_prev))
+        }
+        None => {
+            let da = rnn::backward(&acts.h, dh, dpost);
+            (da.shallow_clone(), da, None)
+        }
     }
-    // σ'(a) = σ(1 − σ), tanh'(a) = 1 − tanh².
-    let sigmoid_grad = |d: Tensor, s: &Tensor| d * s * (-s + 1.0);
-    let dg = (&dc_t * i + dpost) * (-g.square() + 1.0);
-    let da = Tensor::cat(
-        &[
-            sigmoid_grad(&dc_t * g, i),
-            sigmoid_grad(&dc_t * &lstm.c_prev, f),
-            dg.shallow_clone(),
-            sigmoid_grad(dh * tanh_c, o),
-        ],
-        1,
-    );
-    (da, dg, Some(dc_t * f))
 }

@@ -16,16 +16,18 @@
 //!   forward one step at a time and backward every step per group of rows;
 //! - [`cell`]: elsewhere (CUDA), the per-neuron part of one step (the tanh RNN or the LSTM
 //!   around the plastic input), forward and backward, in libtorch operations;
-//! - [`traces`]: one step's passes over the `[B × H × H]` traces on any device, and under it
-//!   `traces::cpu`, the loops that do them on the CPU.
+//! - [`pool`]: the thread team the host loops share their rows on;
+//! - and, outside `bptt/`, the formulas' homes the passes call: `trace_update/` (one step's
+//!   passes over the `[B × H × H]` traces, as operations and as loops over a batch row),
+//!   `rules.rs`, `modulator.rs`, `lstm.rs` and `rnn.rs`.
 mod cell;
 mod checkpoints;
 mod fused;
 mod host;
-mod traces;
+mod pool;
+pub mod roofline;
 
 pub use checkpoints::{host_every, TraceCheckpoints};
-pub use traces::roofline;
 
 use super::{Core, State};
 use fused::FusedTape;

@@ -4,11 +4,12 @@
 //! whole segment for the batch (CUDA). Both give every step's gradients of its per-neuron
 //! quantities, from which the parameters' come at the end.
 use super::kept::Kept;
-use super::{direct_factors, modulate, modulator_backward, retro_factors, Mode, Record, StepRate};
+use super::{advance, direct_factors, modulator_backward, retro_factors, step_rate, Record};
 use crate::cores::bptt::cell;
 use crate::cores::bptt::host::{BackCarry, BackStep, BackTraces, HostStep};
-use crate::cores::bptt::traces::{Backend, Factors, TraceStep};
-use crate::cores::{Core, Plasticity};
+use crate::cores::rules::ELIGIBILITY;
+use crate::cores::trace_update::{Factors, TraceStep};
+use crate::cores::{Core, Neuromodulation, Plasticity};
 use tch::Tensor;
 
 /// The backward pass under way: what it carries from step to step, and the traces it reads.
@@ -17,14 +18,14 @@ pub(super) struct Back<'a> {
     pub(super) plasticity: &'a Plasticity,
     pub(super) host: Option<&'a HostStep>,
     pub(super) connection_alpha: Option<&'a Tensor>,
-    pub(super) backend: Backend,
     pub(super) traces: Kept,
-    /// With `dL/dE_t` under retroactive modulation.
-    pub(super) mode: Mode<'a, Tensor>,
+    /// `E_0 … E_t` and `dL/dE_t` from the steps after, under retroactive modulation.
+    pub(super) eligs: Option<Kept>,
+    pub(super) grad_elig: Option<Tensor>,
     /// `dL/dHebb_t` from the steps after.
     pub(super) grad_hebb: Tensor,
     /// α's gradient (α per connection; per neuron it comes from the plastic input at the end),
-    /// in [`Backend::alpha_groups`]'s partial sums.
+    /// in [`super::alpha_groups`]'s partial sums.
     pub(super) dalpha: Option<Tensor>,
     /// `dL/dh_t` and the LSTM's `dL/dc_t` through the state, from the steps after.
     pub(super) dh: Tensor,
@@ -32,7 +33,7 @@ pub(super) struct Back<'a> {
 }
 
 /// Every step's gradients of its per-neuron quantities, `[T·B × H]` each: the pre-activation
-/// (all of it, and the plastic layer's) and the factors of [`Mode::factor_graph`].
+/// (all of it, and the plastic layer's) and the factors of [`super::factor_graph`].
 pub(super) struct PerStepGrads {
     pub(super) da: Tensor,
     pub(super) da_plastic: Tensor,
@@ -46,24 +47,23 @@ impl Back<'_> {
         if !self.traces.missing(t) {
             return;
         }
-        let (lo, hi) = self.mode.bounds(self.plasticity);
+        let (lo, hi) = self.plasticity.bounds();
         let start = self.traces.segment_start(t);
         for (u, before) in records.iter().enumerate().take(t).skip(start) {
             let step = TraceStep {
-                backend: self.backend,
                 prev: self.traces.at(u),
                 pre: &before.pre,
                 alpha: self.connection_alpha,
                 lo,
                 hi,
             };
-            let adv = self.mode.advance(self.plasticity, &step, &before.acts, u);
+            let adv = advance(self.plasticity, &step, &before.acts, self.eligs.as_ref(), u);
             let reset = |trace: Tensor| match &before.done {
                 Some(rows) => trace.masked_fill(&rows.unsqueeze(2), 0.0),
                 None => trace,
             };
             self.traces.set(u + 1, reset(adv.next));
-            if let (Some(eligs), Some(e)) = (self.mode.eligs_mut(), adv.next_elig) {
+            if let (Some(eligs), Some(e)) = (self.eligs.as_mut(), adv.next_elig) {
                 eligs.set(u + 1, reset(e));
             }
         }
@@ -72,7 +72,7 @@ impl Back<'_> {
     /// The backward pass is past `Hebb_t`, `E_t`: frees them.
     fn free(&mut self, t: usize) {
         self.traces.free(t);
-        if let Some(eligs) = self.mode.eligs_mut() {
+        if let Some(eligs) = self.eligs.as_mut() {
             eligs.free(t);
         }
     }
@@ -104,10 +104,7 @@ impl Back<'_> {
                 }),
             })
             .collect();
-        let (eligs, grad_elig) = match &mut self.mode {
-            Mode::Direct(_) => (None, None),
-            Mode::Retroactive { eligs, grad, .. } => (Some(&*eligs), Some(grad)),
-        };
+        let (eligs, grad_elig) = (self.eligs.as_ref(), self.grad_elig.as_mut());
         let traces = BackTraces {
             hebb: self.traces.all(),
             elig: eligs.map(Kept::all),
@@ -140,12 +137,12 @@ impl Back<'_> {
     }
 
     /// Any plastic core on any device, step by step in libtorch operations around the trace
-    /// passes of [`super::traces`].
+    /// passes of `cores/trace_update/`.
     pub(super) fn by_operations(&mut self, records: &[Record], grad_h: &Tensor) -> PerStepGrads {
         let p = self.plasticity;
         let w = self.core.w().detach();
         let alpha = p.alpha.detach();
-        let (lo, hi) = self.mode.bounds(p);
+        let (lo, hi) = p.bounds();
         let steps = records.len();
         let (mut das, mut da_plastics) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
         let mut dfactors = Vec::with_capacity(steps);
@@ -155,10 +152,7 @@ impl Back<'_> {
                 self.dh = self.dh.masked_fill(rows, 0.0);
                 self.dc = self.dc.as_ref().map(|dc| dc.masked_fill(rows, 0.0));
                 let cells = rows.unsqueeze(2);
-                let grad_elig = match &mut self.mode {
-                    Mode::Direct(_) => None,
-                    Mode::Retroactive { grad, .. } => Some(grad),
-                };
+                let grad_elig = self.grad_elig.as_mut();
                 for trace in [Some(&mut self.grad_hebb), grad_elig].into_iter().flatten() {
                     let _ = trace.masked_fill_(&cells, 0.0);
                 }
@@ -166,7 +160,6 @@ impl Back<'_> {
             self.rebuild(records, t);
             let acts = &record.acts;
             let step = TraceStep {
-                backend: self.backend,
                 prev: self.traces.at(t),
                 pre: &record.pre,
                 alpha: self.connection_alpha,
@@ -180,44 +173,42 @@ impl Back<'_> {
             // rule's `keep` ([`crate::cores::Rule::factors`]), at rate `r` = η or `M`. Under
             // retroactive modulation: `s = η_E ⊙ post`, `keep` = 1 − η_E (not a function of
             // post), and `M` writes the eligibility trace.
-            let (factors, mut dpre, dpost, dh_modulator, dfactor) = match &mut self.mode {
-                Mode::Direct(rate) => {
-                    let rate = StepRate::at(*rate, &acts.h);
-                    let factors = direct_factors(p, rate.value(), &acts.post);
-                    let g = step.backward_update(&factors, next, &mut self.grad_hebb);
-                    let (dpost, drate) =
-                        p.rule
-                            .factors_backward(rate.value(), &acts.post, &g.ds, g.dkeep.as_ref());
-                    let dh_modulator = rate.backward(&drate);
-                    let dfactor: Vec<Tensor> = std::iter::once(g.ds).chain(g.dkeep).collect();
-                    (factors, g.dpre, dpost, dh_modulator, dfactor)
-                }
-                Mode::Retroactive {
-                    modulator,
-                    eta_e,
-                    eligs,
-                    grad,
-                } => {
-                    let (m, big_m) = modulate(modulator, &acts.h);
-                    let retro = retro_factors(eta_e, &big_m, &acts.post);
+            let (rate, m) = step_rate(p, &acts.h);
+            let (factors, mut dpre, dpost, drate, dfactor) = match (
+                &p.neuromodulation,
+                self.eligs.as_ref(),
+                self.grad_elig.as_mut(),
+            ) {
+                (Neuromodulation::Retroactive { eta_e, .. }, Some(eligs), Some(grad_elig)) => {
+                    let retro = retro_factors(eta_e, &rate, &acts.post);
                     let g = step.backward_update_retroactive(
                         &retro,
                         eligs.at(t),
                         next,
                         &mut self.grad_hebb,
-                        grad,
+                        grad_elig,
                     );
-                    let dpost = &g.ds * eta_e.detach();
-                    let dh_modulator = modulator_backward(modulator, &m, &g.dm);
+                    let (dpost, _) =
+                        ELIGIBILITY.factors_backward(&eta_e.detach(), &acts.post, &g.ds, None);
                     // The Hebbian trace keeps all of itself.
                     let factors = Factors {
                         keep: None,
                         s: retro.s,
                     };
-                    let dfactor = vec![g.dm, g.ds, g.dkeep];
-                    (factors, g.dpre, dpost, Some(dh_modulator), dfactor)
+                    let dm = g.dm.shallow_clone();
+                    (factors, g.dpre, dpost, dm, vec![g.dm, g.ds, g.dkeep])
+                }
+                _ => {
+                    let factors = direct_factors(p, &rate, &acts.post);
+                    let g = step.backward_update(&factors, next, &mut self.grad_hebb);
+                    let (dpost, drate) =
+                        p.rule
+                            .factors_backward(&rate, &acts.post, &g.ds, g.dkeep.as_ref());
+                    let dfactor: Vec<Tensor> = std::iter::once(g.ds).chain(g.dkeep).collect();
+                    (factors, g.dpre, dpost, drate, dfactor)
                 }
             };
+            let dh_modulator = modulator_backward(p, m.as_ref(), &drate);
             let mut dh_t = grad_h.get(t as i64) + &self.dh;
             if let Some(d) = dh_modulator {
                 dh_t += d;
@@ -228,7 +219,7 @@ impl Back<'_> {
                 None => &da_plastic * &alpha,
             };
             step.backward_input(
-                (factors.keep.as_ref(), &factors.s),
+                factors.keep.as_ref(),
                 &draw,
                 &mut self.grad_hebb,
                 &mut dpre,

@@ -8,7 +8,7 @@
 //! cannot rebuild cheaply: the trace `Hebb_t` (`[B × H × H]`; under retroactive modulation
 //! also the eligibility trace `E_t`) and a few `[B × H]` vectors (the input, `h_{t−1}`, the
 //! plastic input, `h_t`; for the LSTM its gates and cell too). Going backwards, everything
-//! that touches the traces goes through the passes of [`super::traces`] (hand-written
+//! that touches the traces goes through the passes of `cores/trace_update/` (hand-written
 //! loops on the CPU, libtorch operations on other devices), and the per-neuron part of each
 //! step (the cell of [`super::cell`], rule factors, modulator) is differentiated by
 //! hand. Gradients with respect to the parameters are sums over steps, so they come from one
@@ -23,10 +23,14 @@ mod kept;
 
 use super::cell::{self, CellActs, LstmActs};
 use super::host::{HostStep, StepInput};
-use super::traces::{plastic_input, sum_alpha_groups, Backend, Factors, RetroFactors, TraceStep};
-use crate::cores::plasticity::{eligibility_factors, Paired, Rate};
+use crate::cores::plasticity::Neuromodulation;
+use crate::cores::rules::eligibility_factors;
 use crate::cores::state::foreign_state;
-use crate::cores::{AlphaShape, Core, Engine, Modulator, Plasticity, State, Traces};
+use crate::cores::trace_update::rows::alpha_groups as host_alpha_groups;
+use crate::cores::trace_update::{
+    plastic_input, sum_alpha_groups, Factors, RetroFactors, TraceStep,
+};
+use crate::cores::{AlphaShape, Core, Engine, Plasticity, State, Traces};
 use backward::Back;
 use kept::Kept;
 use tch::Tensor;
@@ -46,123 +50,49 @@ struct Record {
     done: Option<Tensor>,
 }
 
-/// How the trace updates are driven, with what only that way has: the rate of a rule that
-/// writes the Hebbian trace directly, or retroactive modulation's parameters and eligibility
-/// traces. `G` is what retroactive modulation carries besides: nothing forward, `dL/dE_t`
-/// backward.
-enum Mode<'a, G = ()> {
-    /// The rule writes the Hebbian trace at this rate (no neuromodulation, or `simple`).
-    Direct(Rate<'a>),
-    /// `eligs`: `E_0 … E_t`, rows zeroed where an episode ended.
-    Retroactive {
-        modulator: &'a Modulator,
-        eta_e: &'a Tensor,
-        eligs: Kept,
-        grad: G,
-    },
-}
-
-impl<G> Mode<'_, G> {
-    /// Clip bounds of the Hebbian trace: retroactive modulation always clips; of the rules,
-    /// those that [`crate::cores::Rule::clipped`] says.
-    fn bounds(&self, p: &Plasticity) -> (f64, f64) {
-        let clipped = match self {
-            Self::Direct(_) => p.rule.clipped(),
-            Self::Retroactive { .. } => true,
-        };
-        if clipped {
-            (-p.clip, p.clip)
-        } else {
-            (f64::NEG_INFINITY, f64::INFINITY)
+/// The `[B × H]` factors of the trace updates as functions of the hidden states `h`
+/// (`[N × H]`, the modulator's input) and post-synaptic activity `post`, with autograd graphs
+/// (the backward pass's parameter gradients come through them): `[s, keep]` of the rule
+/// (`keep` only for rules that have one, [`crate::cores::Rule::factors`]), or `[M, s, keep]`
+/// of retroactive modulation (`s`, `keep` those of the eligibility trace).
+fn factor_graph(p: &Plasticity, h: &Tensor, post: &Tensor) -> Vec<Tensor> {
+    match &p.neuromodulation {
+        Neuromodulation::None { eta } => {
+            let (keep, s) = p.rule.factors(eta, post);
+            std::iter::once(s).chain(keep).collect()
         }
-    }
-
-    /// The `[B × H]` factors of the trace updates as functions of the hidden states `h`
-    /// (`[N × H]`, the modulator's input) and post-synaptic activity `post`, with autograd
-    /// graphs (the backward pass's parameter gradients come through them): `[s, keep]` of
-    /// the rule (`keep` only for rules that have one, [`crate::cores::Rule::factors`]), or
-    /// `[M, s, keep]` of retroactive modulation (`s`, `keep` those of the eligibility trace).
-    fn factor_graph(&self, p: &Plasticity, h: &Tensor, post: &Tensor) -> Vec<Tensor> {
-        match self {
-            Self::Direct(Rate::Eta(eta)) => {
-                let (keep, s) = p.rule.factors(eta, post);
-                std::iter::once(s).chain(keep).collect()
-            }
-            Self::Direct(Rate::Modulator(modulator)) => {
-                let m = modulator.forward(h);
-                let (keep, s) = p.rule.factors(&m, post);
-                std::iter::once(s).chain(keep).collect()
-            }
-            Self::Retroactive {
-                modulator, eta_e, ..
-            } => {
-                let m = modulator.forward(h);
-                let (keep, s) = eligibility_factors(eta_e, post);
-                vec![m, s, keep]
-            }
+        Neuromodulation::Simple { modulator } => {
+            let m = modulator.forward(h);
+            let (keep, s) = p.rule.factors(&m, post);
+            std::iter::once(s).chain(keep).collect()
+        }
+        Neuromodulation::Retroactive { modulator, eta_e } => {
+            let m = modulator.forward(h);
+            let (keep, s) = eligibility_factors(eta_e, post);
+            vec![m, s, keep]
         }
     }
 }
 
-/// A direct rule's rate at one step: `η`, or the modulator's output `M_t` with its `m_t`
-/// before the fan-out (for [`modulator_backward`]).
-enum StepRate<'a> {
-    Eta(&'a Tensor),
-    Modulated {
-        modulator: &'a Modulator,
-        m: Tensor,
-        big_m: Tensor,
-    },
-}
-
-impl<'a> StepRate<'a> {
-    fn at(rate: Rate<'a>, h: &Tensor) -> Self {
-        match rate {
-            Rate::Eta(eta) => Self::Eta(eta),
-            Rate::Modulator(modulator) => {
-                let (m, big_m) = modulate(modulator, h);
-                Self::Modulated {
-                    modulator,
-                    m,
-                    big_m,
-                }
-            }
-        }
-    }
-
-    fn value(&self) -> &Tensor {
-        match self {
-            Self::Eta(eta) => eta,
-            Self::Modulated { big_m, .. } => big_m,
-        }
-    }
-
-    /// `dL/dh_t` through the modulator, given `dL/drate` (none for `η`).
-    fn backward(&self, drate: &Tensor) -> Option<Tensor> {
-        match self {
-            Self::Eta(_) => None,
-            Self::Modulated { modulator, m, .. } => Some(modulator_backward(modulator, m, drate)),
+/// A direct rule's rate at one step (no eligibility trace): `(rate, m)`, `η` with no `m`, or
+/// the modulator's output `M_t` with its `m_t` before the fan-out (for
+/// [`crate::cores::Modulator::backward`]). Under retroactive modulation, `M_t` and `m_t`.
+fn step_rate(p: &Plasticity, h: &Tensor) -> (Tensor, Option<Tensor>) {
+    match &p.neuromodulation {
+        Neuromodulation::None { eta } => (eta.shallow_clone(), None),
+        Neuromodulation::Simple { modulator } | Neuromodulation::Retroactive { modulator, .. } => {
+            let (m, big_m) = modulator.modulate(h);
+            (big_m, Some(m))
         }
     }
 }
 
-/// The modulator's output before and after its fan-out, `(m_t, M_t)`.
-fn modulate(modulator: &Modulator, h: &Tensor) -> (Tensor, Tensor) {
-    let m = modulator.tanh_output(h);
-    let big_m = modulator.apply_fan_out(&m);
-    (m, big_m)
-}
-
-/// `dL/dh` through the modulator `M = m (⊙ f)`, `m = tanh(w_M · h + b_M)`, given `dL/dM`
-/// (`[B × H]`) and `m`.
-fn modulator_backward(md: &Modulator, m: &Tensor, dbig_m: &Tensor) -> Tensor {
-    let kind = m.kind();
-    let dm = match &md.fan_out {
-        Some(f) => (dbig_m * f).sum_dim_intlist(1, true, kind),
-        None => dbig_m.sum_dim_intlist(1, true, kind),
-    };
-    // tanh' = 1 − m²; `[B × 1] · [1 × H]`.
-    (dm * (-m.square() + 1.0)).matmul(&md.w)
+/// `dL/dh_t` through the modulator, given `dL/dM_t` and `m_t` of [`step_rate`] (none for `η`).
+fn modulator_backward(p: &Plasticity, m: Option<&Tensor>, dbig_m: &Tensor) -> Option<Tensor> {
+    match (p.neuromodulation.modulator(), m) {
+        (Some(modulator), Some(m)) => Some(modulator.backward(m, dbig_m)),
+        _ => None,
+    }
 }
 
 /// `t` expanded to the shape of `like` (`[B × H]`) and contiguous, as the passes read it.
@@ -198,58 +128,39 @@ struct Advance {
     big_m: Option<Tensor>,
 }
 
-impl<G> Mode<'_, G> {
-    /// The trace pass of step `t` forward, from `acts` (the step's cell), the same way the
-    /// first time and when the backward pass rebuilds a dropped trace.
-    fn advance(&self, p: &Plasticity, step: &TraceStep, acts: &CellActs, t: usize) -> Advance {
-        match self {
-            Mode::Direct(rate) => {
-                let rate = StepRate::at(*rate, &acts.h);
-                let factors = direct_factors(p, rate.value(), &acts.post);
-                let (next, raw) = step.forward(&factors, &acts.h);
-                let big_m = match rate {
-                    StepRate::Eta(_) => None,
-                    StepRate::Modulated { big_m, .. } => Some(big_m),
-                };
-                Advance {
-                    next,
-                    next_elig: None,
-                    raw,
-                    big_m,
-                }
-            }
-            Mode::Retroactive {
-                modulator,
-                eta_e,
-                eligs,
-                ..
-            } => {
-                let (_, big_m) = modulate(modulator, &acts.h);
-                let factors = retro_factors(eta_e, &big_m, &acts.post);
-                let (next, next_elig, raw) =
-                    step.forward_retroactive(&factors, eligs.at(t), &acts.h);
-                Advance {
-                    next,
-                    next_elig: Some(next_elig),
-                    raw,
-                    big_m: Some(big_m),
-                }
+/// The trace pass of step `t` forward, from `acts` (the step's cell) and, under retroactive
+/// modulation, the eligibility traces `eligs`: the same way the first time and when the
+/// backward pass rebuilds a dropped trace.
+fn advance(
+    p: &Plasticity,
+    step: &TraceStep,
+    acts: &CellActs,
+    eligs: Option<&Kept>,
+    t: usize,
+) -> Advance {
+    let (rate, m) = step_rate(p, &acts.h);
+    match (&p.neuromodulation, eligs) {
+        (Neuromodulation::Retroactive { eta_e, .. }, Some(eligs)) => {
+            let factors = retro_factors(eta_e, &rate, &acts.post);
+            let (next, next_elig, raw) = step.forward_retroactive(&factors, eligs.at(t), &acts.h);
+            Advance {
+                next,
+                next_elig: Some(next_elig),
+                raw,
+                big_m: Some(rate),
             }
         }
-    }
-
-    fn eligs(&self) -> Option<&Kept> {
-        match self {
-            Mode::Direct(_) => None,
-            Mode::Retroactive { eligs, .. } => Some(eligs),
+        (Neuromodulation::None { .. } | Neuromodulation::Simple { .. }, None) => {
+            let factors = direct_factors(p, &rate, &acts.post);
+            let (next, raw) = step.forward(&factors, &acts.h);
+            Advance {
+                next,
+                next_elig: None,
+                raw,
+                big_m: m.is_some().then_some(rate),
+            }
         }
-    }
-
-    fn eligs_mut(&mut self) -> Option<&mut Kept> {
-        match self {
-            Mode::Direct(_) => None,
-            Mode::Retroactive { eligs, .. } => Some(eligs),
-        }
+        _ => foreign_state(),
     }
 }
 
@@ -278,6 +189,18 @@ fn advance_on_host(host: &HostStep, input: StepInput) -> (CellActs, Advance) {
     (acts, advance)
 }
 
+/// How many partial sums α's gradient (α per connection) is kept in through a backward pass
+/// over `batch` rows, `[G × H × H]`: the host loops keep one per group of rows
+/// ([`crate::cores::trace_update::rows::group_rows`]), so that each group is summed by one thread in a fixed order;
+/// libtorch's operations keep one. [`sum_alpha_groups`] adds them up at the end.
+fn alpha_groups(on_host: bool, batch: i64) -> i64 {
+    if on_host {
+        host_alpha_groups(batch as usize) as i64
+    } else {
+        1
+    }
+}
+
 pub struct FusedTape<'a> {
     core: &'a Core,
     plasticity: &'a Plasticity,
@@ -292,7 +215,8 @@ pub struct FusedTape<'a> {
     connection_alpha: Option<Tensor>,
     /// `Hebb_0 … Hebb_t`, rows zeroed where an episode ended.
     traces: Kept,
-    mode: Mode<'a>,
+    /// `E_0 … E_t` under retroactive modulation, rows zeroed where an episode ended.
+    eligs: Option<Kept>,
     h: Tensor,
     /// The LSTM's cell.
     c: Option<Tensor>,
@@ -318,28 +242,15 @@ impl<'a> FusedTape<'a> {
         let Some(traces) = &state.traces else {
             foreign_state()
         };
-        let (hebb, mode) = match plasticity.pair(traces) {
-            Paired::Direct { rate, hebb } => (hebb, Mode::Direct(rate)),
-            Paired::Retroactive {
-                modulator,
-                eta_e,
-                hebb,
-                elig,
-            } => (
-                hebb,
-                Mode::Retroactive {
-                    modulator,
-                    eta_e,
-                    eligs: Kept::new(elig.detach().contiguous(), keep_every),
-                    grad: (),
-                },
-            ),
-        };
+        let eligs = plasticity
+            .eligibility(traces)
+            .map(|elig| Kept::new(elig.detach().contiguous(), keep_every));
+        let hebb = traces.hebb();
         let hebb = hebb.detach().contiguous();
         let pre = state.h.detach().contiguous();
         let raw = tch::no_grad(|| plastic_input(&hebb, connection_alpha.as_ref(), &pre));
         let host = match engine {
-            Engine::Fused => HostStep::new(core, plasticity, mode.bounds(plasticity)),
+            Engine::Fused => HostStep::new(core, plasticity, plasticity.bounds()),
             _ => None,
         };
         Self {
@@ -349,7 +260,7 @@ impl<'a> FusedTape<'a> {
             host: host.map(Box::new),
             connection_alpha,
             traces: Kept::new(hebb, keep_every),
-            mode,
+            eligs,
             h: pre,
             c: core.cell(state).map(Tensor::detach),
             raw,
@@ -361,15 +272,6 @@ impl<'a> FusedTape<'a> {
     /// The engine that runs this tape.
     pub fn engine(&self) -> Engine {
         self.engine
-    }
-
-    /// How the trace passes run: the loops where the steps run on the host, else libtorch
-    /// operations.
-    fn backend(&self) -> Backend {
-        match self.host {
-            Some(_) => Backend::Loops,
-            None => Backend::Ops,
-        }
     }
 
     /// What the cell computes at one step.
@@ -399,22 +301,21 @@ impl<'a> FusedTape<'a> {
                         c: self.c.as_ref(),
                         raw: &self.raw,
                         hebb: self.traces.at(t),
-                        elig: self.mode.eligs().map(|e| e.at(t)),
+                        elig: self.eligs.as_ref().map(|e| e.at(t)),
                     };
                     advance_on_host(host, input)
                 }
                 None => {
                     let acts = self.activate(x, &self.raw);
-                    let (lo, hi) = self.mode.bounds(self.plasticity);
+                    let (lo, hi) = self.plasticity.bounds();
                     let step = TraceStep {
-                        backend: self.backend(),
                         prev: self.traces.at(t),
                         pre: &pre,
                         alpha: self.connection_alpha.as_ref(),
                         lo,
                         hi,
                     };
-                    let advance = self.mode.advance(self.plasticity, &step, &acts, t);
+                    let advance = advance(self.plasticity, &step, &acts, self.eligs.as_ref(), t);
                     (acts, advance)
                 }
             };
@@ -425,7 +326,7 @@ impl<'a> FusedTape<'a> {
                 raw,
                 big_m,
             } = advance;
-            if let (Some(eligs), Some(e)) = (self.mode.eligs_mut(), next_elig) {
+            if let (Some(eligs), Some(e)) = (self.eligs.as_mut(), next_elig) {
                 eligs.push(e);
             }
             self.traces.push(next);
@@ -456,7 +357,7 @@ impl<'a> FusedTape<'a> {
             self.modulator = Some(m.masked_fill(&rows, 0.0));
         }
         let cells = done.view([-1, 1, 1]);
-        let eligs = self.mode.eligs_mut().map(Kept::newest_mut);
+        let eligs = self.eligs.as_mut().map(Kept::newest_mut);
         for trace in [Some(self.traces.newest_mut()), eligs]
             .into_iter()
             .flatten()
@@ -472,9 +373,9 @@ impl<'a> FusedTape<'a> {
     pub fn state(&self) -> State {
         // One trace per step, and the one it started from.
         let hebb = self.traces.newest().shallow_clone();
-        let traces = match &self.mode {
-            Mode::Direct(_) => Traces::Hebb(hebb),
-            Mode::Retroactive { eligs, .. } => Traces::Retroactive {
+        let traces = match &self.eligs {
+            None => Traces::Hebb(hebb),
+            Some(eligs) => Traces::Retroactive {
                 hebb,
                 elig: eligs.newest().shallow_clone(),
             },
@@ -493,7 +394,7 @@ impl<'a> FusedTape<'a> {
     /// Going back step by step needs only the gradients with respect to the state. Those with
     /// respect to the parameters are sums over steps of per-step terms, so the loop keeps each
     /// step's gradients of its per-neuron quantities (the pre-activation and the factors of
-    /// [`Mode::factor_graph`]), and one autograd call on all steps at once turns them into
+    /// [`factor_graph`]), and one autograd call on all steps at once turns them into
     /// parameter gradients at the end.
     pub fn backward(self, grad_h: &Tensor) {
         let steps = self.steps.len();
@@ -505,33 +406,19 @@ impl<'a> FusedTape<'a> {
         let kind = core.kind();
         let opts = (kind, core.device());
         let (b, h) = (self.h.size()[0], core.hidden());
-        let backend = self.backend();
         let mut back = Back {
             core,
             plasticity: p,
             host: self.host.as_deref(),
             connection_alpha: self.connection_alpha.as_ref(),
-            backend,
             traces: self.traces,
-            mode: match self.mode {
-                Mode::Direct(rate) => Mode::Direct(rate),
-                Mode::Retroactive {
-                    modulator,
-                    eta_e,
-                    eligs,
-                    grad: (),
-                } => Mode::Retroactive {
-                    modulator,
-                    eta_e,
-                    eligs,
-                    grad: Tensor::zeros([b, h, h], opts),
-                },
-            },
+            grad_elig: self.eligs.is_some().then(|| Tensor::zeros([b, h, h], opts)),
+            eligs: self.eligs,
             grad_hebb: Tensor::zeros([b, h, h], opts),
             dalpha: self
                 .connection_alpha
                 .is_some()
-                .then(|| Tensor::zeros([backend.alpha_groups(b), h, h], opts)),
+                .then(|| Tensor::zeros([alpha_groups(self.host.is_some(), b), h, h], opts)),
             dh: Tensor::zeros([b, h], opts),
             dc: core
                 .config()
@@ -549,7 +436,7 @@ impl<'a> FusedTape<'a> {
         };
         let mut surrogate = core.fixed_input_surrogate(&all(|r| &r.x), &all(|r| &r.pre), &grads.da);
         let hs = all(|r| &r.acts.h);
-        let graph = back.mode.factor_graph(p, &hs, &all(|r| &r.acts.post));
+        let graph = factor_graph(p, &hs, &all(|r| &r.acts.post));
         assert_eq!(graph.len(), grads.dfactors.len(), "one gradient per factor");
         for (factor, d) in graph.iter().zip(&grads.dfactors) {
             surrogate += (factor * d).sum(kind);

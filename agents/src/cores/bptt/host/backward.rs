@@ -12,11 +12,12 @@
 //! rebuilds the dropped ones of the segment it enters from the kept one before them, into a
 //! buffer of its task: `k − 1` traces of one row, which stay in cache, where rebuilding them
 //! for the whole batch would write them to memory and read them back.
-use super::super::traces::cpu::{dot, group_rows, rows, RetroRows, RetroUpdate, Rows3, Update};
-use super::super::traces::pool::{self, Share};
-use super::super::traces::{data, data_mut};
-use super::{row, tanh, Drive, HostCore, HostStep, Kinded, RowFactors, LSTM_GATES};
-use crate::cores::Rule;
+use super::super::pool::{self, Share};
+use super::{data, data_mut, row, HostCore, HostStep, Kinded, RowFactors, LSTM_GATES};
+use crate::cores::plasticity::Neuromodulation;
+use crate::cores::rules::ELIGIBILITY;
+use crate::cores::trace_update::rows::{group_rows, rows, RetroRows, RetroUpdate, Rows3, Update};
+use crate::cores::{lstm, rnn};
 use num_traits::Float;
 use tch::kind::Element;
 use tch::{Device, Kind, Tensor};
@@ -48,7 +49,7 @@ pub(in crate::cores::bptt) struct BackTraces<'a> {
 /// LSTM's `∂L/∂c_t`) through the state, `∂L/∂Hebb_t` and `∂L/∂E_t` (they become those of the
 /// step before), and α's gradient
 /// (α per connection), summed over steps in the partial sums of
-/// [`super::super::traces::Backend::alpha_groups`]. Contiguous, allocated by the caller and
+/// [`crate::cores::trace_update::rows::alpha_groups`]. Contiguous, allocated by the caller and
 /// shared with no one.
 pub(in crate::cores::bptt) struct BackCarry<'a> {
     pub dh: &'a mut Tensor,
@@ -215,12 +216,12 @@ impl<T: Float> Scratch<T> {
 
 impl<T: Element + Float + Send + Sync> HostCore<T> {
     fn retroactive(&self) -> bool {
-        matches!(self.drive, Drive::Retroactive { .. })
+        matches!(self.drive, Neuromodulation::Retroactive { .. })
     }
 
     /// Whether the trace update has a `keep` factor with a gradient.
     fn has_keep(&self) -> bool {
-        self.retroactive() || self.rule != Rule::Hebb
+        self.retroactive() || self.rule.has_keep()
     }
 
     fn factors_per_step(&self) -> usize {
@@ -557,7 +558,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         let m = self.row_factors(h_t, post, factors);
         let RowFactors { keep, s, rate } = factors;
         dpre.fill(T::zero());
-        if let Drive::Retroactive { eta_e, .. } = &self.drive {
+        if let Neuromodulation::Retroactive { eta_e, .. } = &self.drive {
             let update = RetroUpdate {
                 base: self.update(x.hebb, x.pre, keep, s),
                 elig: x
@@ -576,7 +577,8 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             };
             update.update_row(0, x.next, g.grad_hebb, grad_elig, rows);
             for i in 0..h {
-                dpost[i] = g.ds[i] * eta_e[i];
+                (dpost[i], _) =
+                    ELIGIBILITY.factors_backward_at(eta_e[i], post[i], g.ds[i], dkeep[i]);
                 drate[i] = dm[i];
             }
             // The Hebbian trace keeps all of itself.
@@ -595,25 +597,9 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             self.update(x.hebb, x.pre, keep, s)
                 .update_row(0, x.next, g.grad_hebb, has_keep, rows);
             for i in 0..h {
-                let (r, p, d) = (rate[i], post[i], g.ds[i]);
-                let (mut dp, mut dr) = (d * r, d * p);
-                if has_keep {
-                    let k = dkeep[i];
-                    match self.rule {
-                        Rule::Hebb => {}
-                        Rule::Decay => dr = dr - k,
-                        Rule::Oja => {
-                            dp = dp - r * p * k * (one + one);
-                            dr = dr - p * p * k;
-                        }
-                        Rule::Instar => {
-                            dp = dp - r * k;
-                            dr = dr - p * k;
-                        }
-                    }
-                }
-                dpost[i] = dp;
-                drate[i] = dr;
+                (dpost[i], drate[i]) = self
+                    .rule
+                    .factors_backward_at(rate[i], post[i], g.ds[i], dkeep[i]);
             }
         }
         // ∂L/∂h_t: from the loss, from the steps after, and through the modulator (which
@@ -622,37 +608,17 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             *d = a + b;
         }
         if let (Some(md), Some(m)) = (self.modulator(), m) {
-            let dm = match &md.fan_out {
-                Some(f) => dot(drate, f),
-                None => drate.iter().fold(T::zero(), |a, &d| a + d),
-            };
-            let gm = dm * (one - m * m);
-            for (d, &w) in dh_t.iter_mut().zip(&md.w) {
-                *d = *d + gm * w;
-            }
+            md.backward(m, drate, dh_t);
         }
         let da_plastic = match (x.lstm, g.dc) {
             (Some([gates, c, c_prev]), Some(dc)) => {
-                // The LSTM (σ' = σ(1 − σ), tanh' = 1 − tanh²); the trace's ∂L/∂post adds to
-                // ∂L/∂g, and the plastic layer is g's.
-                for i in 0..h {
-                    let (gi, gf, gg, go) =
-                        (gates[i], gates[h + i], gates[2 * h + i], gates[3 * h + i]);
-                    let tanh_c = tanh(c[i]);
-                    let dc_t = dh_t[i] * go * (one - tanh_c * tanh_c) + dc[i];
-                    g.da[i] = dc_t * gg * gi * (one - gi);
-                    g.da[h + i] = dc_t * c_prev[i] * gf * (one - gf);
-                    g.da[2 * h + i] = (dc_t * gi + dpost[i]) * (one - gg * gg);
-                    g.da[3 * h + i] = dh_t[i] * tanh_c * go * (one - go);
-                    dc[i] = dc_t * gf;
-                }
+                // The trace's ∂L/∂post adds to ∂L/∂g, and the plastic layer is g's.
+                lstm::backward_row([gates, c, c_prev], dh_t, dpost, dc, g.da);
                 &g.da[2 * h..3 * h]
             }
             _ => {
-                // The tanh cell: tanh' = 1 − h²; post = h_t, so ∂L/∂post adds to ∂L/∂h_t.
-                for i in 0..h {
-                    g.da[i] = (dh_t[i] + dpost[i]) * (one - h_t[i] * h_t[i]);
-                }
+                // post = h_t, so ∂L/∂post adds to ∂L/∂h_t.
+                rnn::backward_row(h_t, dh_t, dpost, g.da);
                 &g.da[..]
             }
         };

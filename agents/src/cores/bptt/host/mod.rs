@@ -2,7 +2,7 @@
 //! parameters, for [`super::fused`]. Forward, one pass over each batch row does the row's
 //! whole step (input and recurrent products, the tanh cell or the LSTM's gates and cell,
 //! modulator, rule factors, trace update and the next step's plastic input), the rows in one
-//! parallel region per step ([`super::traces::pool::for_each`]), where libtorch would spend a
+//! parallel region per step ([`super::pool::for_each`]), where libtorch would spend a
 //! dozen operations, each with its dispatch and, on a loaded machine, its thread hand-off, on
 //! the same `[B × H]` work. Backward ([`backward`]), one task per group of rows takes them
 //! back through every step, rebuilding dropped traces row by row. The parameters do not
@@ -10,18 +10,20 @@
 //! come from the one autograd call over all steps at the end.
 mod backward;
 
-use super::traces::cpu::{dot, rows, RetroUpdate, Update};
-use super::traces::pool::{self, Share};
-use super::traces::{data, data_mut};
+use super::pool::{self, Share};
+use crate::cores::modulator::HostModulator;
 use crate::cores::plasticity::Neuromodulation;
-use crate::cores::{AlphaShape, Core, Plasticity, Rule};
+use crate::cores::rules::ELIGIBILITY;
+use crate::cores::trace_update::rows::{rows, RetroUpdate, Update};
+use crate::cores::{lstm, rnn};
+use crate::cores::{AlphaShape, Core, Modulator, Plasticity, Rule};
 
 /// The LSTM's gate blocks `i, f, g, o`, as the core stacks them.
 const LSTM_GATES: usize = crate::cores::lstm::GATES as usize;
 pub(super) use backward::{BackCarry, BackStep, BackTraces};
 use num_traits::Float;
 use tch::kind::Element;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// What one step reads besides the parameters: `[B × in]`, `[B × H]`, `[B × H]` and
 /// `[B × H × H]` (twice under retroactive modulation), CPU tensors of the core's kind.
@@ -52,27 +54,6 @@ pub(super) struct StepOutput {
     pub big_m: Option<Tensor>,
 }
 
-/// The modulator `m = tanh(w_M · h + b_M)`, `M_i = f_i m` (or `m`).
-struct HostModulator<T> {
-    w: Vec<T>,
-    b: T,
-    fan_out: Option<Vec<T>>,
-}
-
-/// What drives the trace update, as [`Neuromodulation`] says.
-enum Drive<T> {
-    /// The learned rate `η`, one per neuron (a scalar repeated).
-    Eta(Vec<T>),
-    /// The modulator's output is the rate.
-    Simple(HostModulator<T>),
-    /// The modulator writes the eligibility trace, which follows the co-activity at `η_E`
-    /// (one per neuron).
-    Retroactive {
-        modulator: HostModulator<T>,
-        eta_e: Vec<T>,
-    },
-}
-
 /// The plastic core's parameters, row-major. The LSTM stacks its gates' rows of `w_in`, `b`
 /// and `w` in the order `i, f, g, o`.
 struct HostCore<T> {
@@ -89,7 +70,9 @@ struct HostCore<T> {
     /// applied to the plastic input, `alpha_neuron`).
     alpha_pass: Vec<T>,
     alpha_neuron: Option<Vec<T>>,
-    drive: Drive<T>,
+    /// What drives the trace update: `η` and `η_E` one per neuron (a scalar repeated), the
+    /// modulator as host values.
+    drive: Neuromodulation<Vec<T>, HostModulator<T>>,
     rule: Rule,
     lo: T,
     hi: T,
@@ -173,27 +156,38 @@ impl HostStep {
     }
 }
 
+/// The elements of a contiguous CPU tensor of element type `T`.
+pub(super) fn data<T: Element>(t: &Tensor) -> &[T] {
+    check::<T>(t);
+    // SAFETY: the tensor is a contiguous CPU tensor of `numel` elements of type `T` (checked),
+    // and the borrow keeps its storage alive.
+    unsafe { std::slice::from_raw_parts(t.data_ptr() as *const T, t.numel()) }
+}
+
+/// [`data`], writable. Only for tensors the host loops allocated and share with no one.
+pub(super) fn data_mut<T: Element>(t: &mut Tensor) -> &mut [T] {
+    check::<T>(t);
+    // SAFETY: as in `data`; the exclusive borrow stands for exclusive use of the storage,
+    // which holds because the callers pass freshly allocated, unshared tensors.
+    unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut T, t.numel()) }
+}
+
+fn check<T: Element>(t: &Tensor) {
+    assert!(
+        t.device() == Device::Cpu && t.kind() == T::KIND && t.is_contiguous(),
+        "host loop input must be a contiguous CPU {:?} tensor, got {:?} {:?}",
+        T::KIND,
+        t.kind(),
+        t.device()
+    );
+}
+
 /// The elements of `t`, row-major, as `T`.
 fn host<T: Element + Float>(t: &Tensor) -> Vec<T> {
     let t = t.detach().to_kind(T::KIND).contiguous();
     let mut v = vec![T::zero(); t.numel()];
     t.copy_data(&mut v, t.numel());
     v
-}
-
-/// `tanh x = 1 − 2 / (e^{2x} + 1)`: within a rounding error of 1 (absolute) of libm's
-/// `tanh`, at a fraction of its cost (`exp` is the cheaper call; the cell takes `B·H` of them
-/// per step), and ±1 or NaN where `x` is infinite or NaN.
-#[inline(always)]
-fn tanh<T: Float>(x: T) -> T {
-    let one = T::one();
-    one - (one + one) / ((x + x).exp() + one)
-}
-
-/// `σ(x) = 1 / (1 + e^{−x})`.
-#[inline(always)]
-fn sigmoid<T: Float>(x: T) -> T {
-    T::one() / (T::one() + (-x).exp())
 }
 
 /// Batch row `b` of a row-major tensor with rows of `n` elements.
@@ -211,32 +205,12 @@ fn per_neuron<T: Element + Float>(t: &Tensor, hidden: usize) -> Vec<T> {
     }
 }
 
-impl<T: Element + Float> HostModulator<T> {
-    fn new(m: &crate::cores::Modulator) -> Self {
-        Self {
-            w: host(&m.w),
-            b: host::<T>(&m.b)[0],
-            fan_out: m.fan_out.as_ref().map(host),
-        }
-    }
-
-    /// `m = tanh(w_M · h + b_M)`.
-    fn output(&self, h: &[T]) -> T {
-        (dot(&self.w, h) + self.b).tanh()
-    }
-
-    /// `M_i`.
-    fn at(&self, m: T, i: usize) -> T {
-        self.fan_out.as_ref().map_or(m, |f| f[i] * m)
-    }
-
-    /// `M_t`'s columns: 1, or `H` with a fan-out.
-    fn columns(&self, hidden: usize) -> usize {
-        if self.fan_out.is_some() {
-            hidden
-        } else {
-            1
-        }
+/// The modulator's parameters as host values.
+fn host_modulator<T: Element + Float>(m: &Modulator) -> HostModulator<T> {
+    HostModulator {
+        w: host(&m.w),
+        b: host::<T>(&m.b)[0],
+        fan_out: m.fan_out.as_ref().map(host),
     }
 }
 
@@ -245,14 +219,9 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         let hidden = core.hidden() as usize;
         let (w_in, b) = core.w_in_b();
         let per_connection = core.config().alpha == AlphaShape::PerConnection;
-        let drive = match &p.neuromodulation {
-            Neuromodulation::None { eta } => Drive::Eta(per_neuron(eta, hidden)),
-            Neuromodulation::Simple { modulator } => Drive::Simple(HostModulator::new(modulator)),
-            Neuromodulation::Retroactive { modulator, eta_e } => Drive::Retroactive {
-                modulator: HostModulator::new(modulator),
-                eta_e: per_neuron(eta_e, hidden),
-            },
-        };
+        let drive = p
+            .neuromodulation
+            .map(|rate| per_neuron(rate, hidden), host_modulator);
         let float = |v: f64| T::from(v).expect("f32 and f64 hold every f64, rounded");
         Self {
             hidden,
@@ -285,10 +254,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
     }
 
     fn modulator(&self) -> Option<&HostModulator<T>> {
-        match &self.drive {
-            Drive::Eta(_) => None,
-            Drive::Simple(m) | Drive::Retroactive { modulator: m, .. } => Some(m),
-        }
+        self.drive.modulator()
     }
 
     fn step(&self, input: StepInput) -> StepOutput {
@@ -388,22 +354,12 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             // The LSTM: the plastic input goes to the cell candidate g.
             (Some(gates), Some(c), Some(c_prev)) => {
                 self.fixed_input(x, pre, gates);
-                for i in 0..h {
-                    let gi = sigmoid(gates[i]);
-                    let gf = sigmoid(gates[h + i]);
-                    let gg = tanh(gates[2 * h + i] + plastic(i));
-                    let go = sigmoid(gates[3 * h + i]);
-                    [gates[i], gates[h + i], gates[2 * h + i], gates[3 * h + i]] = [gi, gf, gg, go];
-                    c[i] = gf * c_prev[i] + gi * gg;
-                    out.h[i] = go * tanh(c[i]);
-                }
+                lstm::forward_row(gates, plastic, c_prev, c, out.h);
             }
             // h_t = tanh(W_in x + b + W h_{t−1} + the plastic input).
             _ => {
                 self.fixed_input(x, pre, out.h);
-                for (i, h_i) in out.h.iter_mut().enumerate() {
-                    *h_i = tanh(*h_i + plastic(i));
-                }
+                rnn::forward_row(out.h, plastic);
             }
         }
         let h_t: &[T] = out.h;
@@ -441,21 +397,20 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         let m = self.modulator().map(|md| md.output(h_t));
         let RowFactors { keep, s, rate } = f;
         match (&self.drive, m) {
-            (Drive::Retroactive { modulator, eta_e }, Some(m)) => {
+            (Neuromodulation::Retroactive { modulator, eta_e }, Some(m)) => {
                 for i in 0..self.hidden {
                     rate[i] = modulator.at(m, i);
-                    keep[i] = T::one() - eta_e[i];
-                    s[i] = post[i] * eta_e[i];
+                    (keep[i], s[i]) = ELIGIBILITY.factors_at(eta_e[i], post[i]);
                 }
             }
             (drive, m) => {
                 for i in 0..self.hidden {
                     rate[i] = match (drive, m) {
-                        (Drive::Eta(eta), _) => eta[i],
-                        (Drive::Simple(md), Some(m)) => md.at(m, i),
+                        (Neuromodulation::None { eta }, _) => eta[i],
+                        (Neuromodulation::Simple { modulator }, Some(m)) => modulator.at(m, i),
                         _ => unreachable!("a modulated rule has a modulator output"),
                     };
-                    (keep[i], s[i]) = self.factors(rate[i], post[i]);
+                    (keep[i], s[i]) = self.rule.factors_at(rate[i], post[i]);
                 }
             }
         }
@@ -496,18 +451,5 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             hi: self.hi,
             ahead: None,
         }
-    }
-
-    /// `(keep, s)` of the rule at `rate` and post-synaptic activity `post`, as
-    /// [`Rule::factors`].
-    fn factors(&self, rate: T, post: T) -> (T, T) {
-        let one = T::one();
-        let keep = match self.rule {
-            Rule::Hebb => one,
-            Rule::Decay => one - rate,
-            Rule::Oja => one - post * rate * post,
-            Rule::Instar => one - post * rate,
-        };
-        (keep, post * rate)
     }
 }

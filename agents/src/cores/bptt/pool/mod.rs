@@ -1,4 +1,4 @@
-//! How the trace loops of [`super::cpu`] and the host step share a region's items among the
+//! How the host loops ([`super::host`]) share a region's items among the
 //! threads: those of a [`Team`] of the size [`crate::threads`] gives it (the run's
 //! `run.threads` where steps run on the host, else one: the calling thread). The loops give
 //! the same numbers for any team size.
@@ -10,9 +10,11 @@
 //! cells. The team runs one region at a time: a region started while another runs (from
 //! another thread, or from inside a region) runs on its calling thread, with the same
 //! numbers.
-use super::team::Team;
+mod team;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, TryLockError};
+use team::Team;
 
 /// Trace cells (`[H]`-long rows times their count) worth one hand-off: at the loops' few
 /// cells per nanosecond, tens of microseconds of work, well above the hand-off's cost on an

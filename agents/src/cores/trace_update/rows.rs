@@ -1,9 +1,9 @@
-//! Hand-written CPU passes over the `[B × H × H]` traces of a plastic core, for
-//! [`super::super::fused`].
+//! Hand-written CPU passes over one batch row's `[H × H]` traces of a plastic core, for the
+//! host loops (`bptt/host/`).
 //!
 //! Every rule has the form `next[i,j] = clamp(keep_i · prev[i,j] + s_i · pre_j, lo, hi)`
-//! (`hebb`: keep = 1, s = rate · post, bounds ±c; `decay`: keep = 1 − rate; `oja`:
-//! keep = 1 − rate · post²; unclipped rules get infinite bounds). So one pass per step forward
+//! (`keep` and `s` are the rule's, from `rules.rs`; unclipped rules get infinite bounds), so
+//! these passes know no rule. One pass per step forward
 //! writes the new trace and, in the same sweep, the next step's plastic input
 //! `Σ_j α[i,j] next[i,j] h_t[j]`; two passes backward give every gradient through the traces.
 //! Autograd needs 5 trace-sized kernels forward and about 11 backward for the same step, and
@@ -11,13 +11,13 @@
 //!
 //! Retroactive modulation couples two traces (the eligibility trace `E` is written into
 //! `Hebb`), so it has its own forward pass and first backward pass, [`RetroUpdate`]; the
-//! second backward pass is [`Update::backward_input`]'s. Two trace-sized tensors are kept per
+//! second backward pass is [`Update::input_rows`]'s. Two trace-sized tensors are kept per
 //! step.
-use super::pool::{self, Share};
+use crate::cores::lanes::{clamp, dot, dot3};
 use num_traits::Float;
 
 /// One step's trace update, row-major: `B` rows of `H` neurons.
-pub(in crate::cores::bptt) struct Update<'a, T> {
+pub(crate) struct Update<'a, T> {
     pub h: usize,
     /// `Hebb_{t−1}`, `[B × H × H]`.
     pub prev: &'a [T],
@@ -33,59 +33,9 @@ pub(in crate::cores::bptt) struct Update<'a, T> {
     pub lo: T,
     pub hi: T,
     /// The trace the backward pass reads after this step's (the same rows, a step earlier),
-    /// which [`Update::backward_input`] asks the cache for as it goes: read cold, a trace
+    /// which [`Update::input_rows`] asks the cache for as it goes: read cold, a trace
     /// stalls the pass on memory latency.
     pub ahead: Option<&'a [T]>,
-}
-
-/// Partial sums kept apart so the compiler can vectorise reductions (floating-point addition
-/// is not associative, so a single accumulator forces a sequential loop).
-const LANES: usize = 8;
-
-/// `lo ≤ u ≤ hi` by comparisons, which vectorise (and let NaN through, for the trainer's
-/// non-finite check), where `Float::max`/`min` do not.
-#[inline(always)]
-fn clamp<T: Float>(u: T, lo: T, hi: T) -> T {
-    if u < lo {
-        lo
-    } else if u > hi {
-        hi
-    } else {
-        u
-    }
-}
-
-/// `Σ_j f(a_j, b_j, c_j)` in [`LANES`] partial sums over fixed-size chunks, which vectorises.
-/// Each pass writes its outputs in a plain element-wise loop first and reduces after: one
-/// loop doing both does not vectorise.
-#[inline(always)]
-fn reduce<T: Float>(a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> T) -> T {
-    let n = a.len();
-    let full = n - n % LANES;
-    let mut acc = [T::zero(); LANES];
-    for ((a, b), c) in a[..full]
-        .chunks_exact(LANES)
-        .zip(b[..full].chunks_exact(LANES))
-        .zip(c[..full].chunks_exact(LANES))
-    {
-        for l in 0..LANES {
-            acc[l] = acc[l] + f(a[l], b[l], c[l]);
-        }
-    }
-    let rest = (full..n).fold(T::zero(), |s, j| s + f(a[j], b[j], c[j]));
-    acc.into_iter().fold(rest, |s, x| s + x)
-}
-
-/// `Σ_j a_j b_j c_j`.
-#[inline(always)]
-fn dot3<T: Float>(a: &[T], b: &[T], c: &[T]) -> T {
-    reduce(a, b, c, |a, b, c| a * b * c)
-}
-
-/// `Σ_j a_j b_j`.
-#[inline(always)]
-pub(in crate::cores::bptt) fn dot<T: Float>(a: &[T], b: &[T]) -> T {
-    reduce(a, b, b, |a, b, _| a * b)
 }
 
 /// Asks the cache for the lines of `v` before they are read (a hint; nothing off x86-64).
@@ -117,7 +67,7 @@ fn cells<T>(v: &[T], h: usize, b: usize, i: usize) -> &[T] {
 /// Defines `$name`, which runs the `#[inline(always)]` method `$body` (the work of one batch
 /// row, or group of rows) compiled for the widest vectors the CPU has: AVX-512 (`$avx512`),
 /// else AVX2 and FMA (`$avx2`: twice the vector width of the x86-64 baseline the crate is
-/// built for), else as built. The sums are written out lane by lane ([`reduce`]), so every
+/// built for), else as built. The sums are written out lane by lane (`lanes.rs`), so every
 /// variant gives the same numbers.
 macro_rules! rows {
     ($vis:vis $name:ident, $avx2:ident, $avx512:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
@@ -148,26 +98,9 @@ macro_rules! rows {
     };
 }
 
-/// Calls `$f((item, ((a, b), …)))` for each item of the slices `a`, `b`, … cut in chunks of
-/// the given lengths, zipped and enumerated: shared out on the team when the pass covers
-/// enough trace cells (`$cells`, [`pool::for_each`]), else on the calling thread. Items are
-/// independent, so either way gives the same numbers.
-macro_rules! for_each_item {
-    ($cells:expr, $f:expr; ($first:expr, $n:expr) $(, ($rest:expr, $m:expr))* $(,)?) => {{
-        let cells: usize = $cells;
-        let mut items: Vec<_> = $first.chunks_mut($n) $(.zip($rest.chunks_mut($m)))*
-            .map(Some)
-            .collect();
-        let f = $f;
-        pool::for_each(cells, &mut items, Share::Pinned, |k, item| {
-            f((k, item.take().expect("each item is taken once")))
-        })
-    }};
-}
+pub(crate) use rows;
 
-pub(in crate::cores::bptt) use rows;
-
-/// The most groups [`Update::backward_input`] splits the batch into for α's gradient, a sum
+/// The most groups [`Update::input_rows`] splits the batch into for α's gradient, a sum
 /// over the batch and the steps: each group sums its rows into its own `[H × H]` buffer
 /// through the whole backward pass, and the buffers are added in group order at its end. The
 /// groups depend on `B` only, so the sum, and with it the whole run, is the same bit for bit
@@ -175,36 +108,30 @@ pub(in crate::cores::bptt) use rows;
 const MAX_GROUPS: usize = 32;
 
 /// Batch rows per group of [`MAX_GROUPS`].
-pub(in crate::cores::bptt) fn group_rows(batch: usize) -> usize {
+pub(crate) fn group_rows(batch: usize) -> usize {
     batch.div_ceil(MAX_GROUPS).max(1)
 }
 
 /// The groups of [`group_rows`] rows a batch is split into.
-pub(in crate::cores::bptt) fn alpha_groups(batch: usize) -> usize {
+pub(crate) fn alpha_groups(batch: usize) -> usize {
     batch.div_ceil(group_rows(batch))
 }
 
-/// The `[B × H]` outputs of [`Update::backward_update`].
-pub(in crate::cores::bptt) struct Rows3<'a, T> {
+/// The `[B × H]` outputs of [`Update::update_row`].
+pub(crate) struct Rows3<'a, T> {
     pub ds: &'a mut [T],
     pub dkeep: &'a mut [T],
     pub dpre: &'a mut [T],
 }
 
-// Every batch row is independent of the others, so each pass runs its rows in parallel (when
-// large enough, `for_each_item!`); only α's gradient sums over rows, in fixed groups.
+// Every batch row is independent of the others, so the host loops run rows in parallel; only
+// α's gradient sums over rows, in fixed groups.
 impl<T: Float + Send + Sync> Update<'_, T> {
-    /// Writes `next = Hebb_t` and `raw[b,i] = Σ_j α[i,j] · next[b,i,j] · post[b,j]`, the
-    /// plastic input of the next step (`post` = `h_t`, the next step's pre-synaptic
+    rows!(pub(crate) forward_row, forward_avx2, forward_avx512, forward_body, (b: usize, post: &[T], next: &mut [T], raw: &mut [T]));
+
+    /// Writes row `b`'s `next = Hebb_t` and `raw[i] = Σ_j α[i,j] · next[i,j] · post[b,j]`,
+    /// the plastic input of the next step (`post` = `h_t`, the next step's pre-synaptic
     /// activity).
-    pub fn forward(&self, post: &[T], next: &mut [T], raw: &mut [T]) {
-        let h = self.h;
-        for_each_item!(next.len(), |(b, (next, raw))| self.forward_row(b, post, next, raw);
-            (next, h * h), (raw, h));
-    }
-
-    rows!(pub(in crate::cores::bptt) forward_row, forward_avx2, forward_avx512, forward_body, (b: usize, post: &[T], next: &mut [T], raw: &mut [T]));
-
     #[inline(always)]
     fn forward_body(&self, b: usize, post: &[T], next: &mut [T], raw: &mut [T]) {
         let h = self.h;
@@ -215,10 +142,10 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         }
     }
 
-    rows!(pub(in crate::cores::bptt) rebuild_row, rebuild_avx2, rebuild_avx512, rebuild_body,
+    rows!(pub(crate) rebuild_row, rebuild_avx2, rebuild_avx512, rebuild_body,
         (b: usize, next: &mut [T]));
 
-    /// `Hebb_t` alone, as [`Update::forward`] writes it: the backward pass rebuilds a dropped
+    /// `Hebb_t` alone, as [`Update::forward_row`] writes it: the backward pass rebuilds a dropped
     /// trace with it, bit for bit.
     #[inline(always)]
     fn rebuild_body(&self, b: usize, next: &mut [T]) {
@@ -239,22 +166,13 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         }
     }
 
-    /// First backward pass. `grad` holds `dL/dHebb_t` and becomes the gradient `G` of the
-    /// unclipped trace (zero where the clip was active: `next` at a bound). Writes
-    /// `ds_i = Σ_j G[i,j] pre_j`, `dkeep_i = Σ_j G[i,j] prev[i,j]` (when `want_dkeep`;
-    /// `hebb` keeps everything and skips it) and `dpre_j = Σ_i G[i,j] s_i`.
-    pub fn backward_update(&self, next: &[T], grad: &mut [T], want_dkeep: bool, out: Rows3<'_, T>) {
-        let h = self.h;
-        let Rows3 { ds, dkeep, dpre } = out;
-        for_each_item!(grad.len(), |(b, (((grad, ds), dkeep), dpre))| {
-            let out = Rows3 { ds, dkeep, dpre };
-            self.update_row(b, next, grad, want_dkeep, out)
-        }; (grad, h * h), (ds, h), (dkeep, h), (dpre, h));
-    }
-
-    rows!(pub(in crate::cores::bptt) update_row, update_avx2, update_avx512, update_body,
+    rows!(pub(crate) update_row, update_avx2, update_avx512, update_body,
         (b: usize, next: &[T], grad: &mut [T], want_dkeep: bool, out: Rows3<'_, T>));
 
+    /// First backward pass over row `b`. `grad` holds `dL/dHebb_t` and becomes the gradient
+    /// `G` of the unclipped trace (zero where the clip was active: `next` at a bound). Writes
+    /// `ds_i = Σ_j G[i,j] pre_j`, `dkeep_i = Σ_j G[i,j] prev[i,j]` (when `want_dkeep`;
+    /// a rule that keeps everything skips it) and `dpre_j = Σ_i G[i,j] s_i`.
     #[inline(always)]
     fn update_body(
         &self,
@@ -286,34 +204,14 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         }
     }
 
-    /// Second backward pass, once the plastic input's gradient `draw` (`[B × H]`) is
-    /// known. `grad` goes from `G` to `dL/dHebb_{t−1} = keep_i G + draw_i α[i,j] pre_j`;
-    /// adds `Σ_i draw_i α[i,j] prev[i,j]` to `dpre`, and `Σ_b draw_i prev[i,j] pre_j` to
-    /// `dalpha` (α per connection), which holds one `[H × H]` sum per group of rows
-    /// ([`alpha_groups`]): each group's rows add to their own.
-    pub fn backward_input(
-        &self,
-        draw: &[T],
-        grad: &mut [T],
-        dpre: &mut [T],
-        dalpha: Option<&mut [T]>,
-    ) {
-        let h = self.h;
-        let rows = group_rows(dpre.len() / h);
-        match dalpha {
-            Some(dalpha) => for_each_item!(grad.len(), |(k, ((grad, dpre), sum))| {
-                self.input_rows(k * rows, draw, grad, dpre, Some(sum))
-            }; (grad, rows * h * h), (dpre, rows * h), (dalpha, h * h)),
-            None => for_each_item!(grad.len(), |(k, (grad, dpre))| {
-                self.input_rows(k * rows, draw, grad, dpre, None)
-            }; (grad, rows * h * h), (dpre, rows * h)),
-        }
-    }
-
-    rows!(pub(in crate::cores::bptt) input_rows, input_avx2, input_avx512, input_body,
+    rows!(pub(crate) input_rows, input_avx2, input_avx512, input_body,
         (first: usize, draw: &[T], grad: &mut [T], dpre: &mut [T], dalpha: Option<&mut [T]>));
 
-    /// [`Update::backward_input`] for the rows from `first` on that `grad` and `dpre` hold.
+    /// Second backward pass, once the plastic input's gradient `draw` (`[B × H]`) is known,
+    /// for the rows from `first` on that `grad` and `dpre` hold. `grad` goes from `G` to
+    /// `dL/dHebb_{t−1} = keep_i G + draw_i α[i,j] pre_j`; adds `Σ_i draw_i α[i,j] prev[i,j]`
+    /// to `dpre`, and `Σ_b draw_i prev[i,j] pre_j` to `dalpha` (α per connection), the
+    /// partial sum of these rows' group ([`alpha_groups`]).
     #[inline(always)]
     fn input_body(
         &self,
@@ -369,9 +267,9 @@ impl<T: Float + Send + Sync> Update<'_, T> {
 /// m_i E_{t−1}[i,j], lo, hi)`, and the eligibility trace decays towards the co-activity,
 /// `E_t[i,j] = keep_i E_{t−1}[i,j] + s_i pre_j` (keep = 1 − η_E, s = η_E · post). One pass
 /// forward reads both traces and writes both, with the next step's plastic input. Backward,
-/// [`RetroUpdate::backward_update`] takes the eligibility trace's gradient back a step, and
-/// the plastic input's part is [`Update::backward_input`] with `keep` = 1 on `Hebb_{t−1}`.
-pub(in crate::cores::bptt) struct RetroUpdate<'a, T> {
+/// [`RetroUpdate::update_row`] takes the eligibility trace's gradient back a step, and the
+/// plastic input's part is [`Update::input_rows`] with `keep` = 1 on `Hebb_{t−1}`.
+pub(crate) struct RetroUpdate<'a, T> {
     /// The step as [`Update`] sees it, with the eligibility trace's `keep` and `s`.
     pub base: Update<'a, T>,
     /// `E_{t−1}`, `[B × H × H]`.
@@ -380,8 +278,8 @@ pub(in crate::cores::bptt) struct RetroUpdate<'a, T> {
     pub m: &'a [T],
 }
 
-/// The `[B × H]` outputs of [`RetroUpdate::backward_update`].
-pub(in crate::cores::bptt) struct RetroRows<'a, T> {
+/// The `[B × H]` outputs of [`RetroUpdate::update_row`].
+pub(crate) struct RetroRows<'a, T> {
     pub dm: &'a mut [T],
     pub ds: &'a mut [T],
     pub dkeep: &'a mut [T],
@@ -389,18 +287,11 @@ pub(in crate::cores::bptt) struct RetroRows<'a, T> {
 }
 
 impl<T: Float + Send + Sync> RetroUpdate<'_, T> {
-    /// Writes `next = Hebb_t`, `next_elig = E_t` and `raw[b,i] = Σ_j α[i,j] · next[b,i,j]
-    /// · post[b,j]`, the plastic input of the next step.
-    pub fn forward(&self, post: &[T], next: &mut [T], next_elig: &mut [T], raw: &mut [T]) {
-        let h = self.base.h;
-        for_each_item!(next.len(), |(b, ((next, next_elig), raw))| {
-            self.forward_row(b, post, next, next_elig, raw)
-        }; (next, h * h), (next_elig, h * h), (raw, h));
-    }
-
-    rows!(pub(in crate::cores::bptt) forward_row, forward_avx2, forward_avx512, forward_body,
+    rows!(pub(crate) forward_row, forward_avx2, forward_avx512, forward_body,
         (b: usize, post: &[T], next: &mut [T], next_elig: &mut [T], raw: &mut [T]));
 
+    /// Writes row `b`'s `next = Hebb_t`, `next_elig = E_t` and `raw[i] = Σ_j α[i,j] ·
+    /// next[i,j] · post[b,j]`, the plastic input of the next step.
     #[inline(always)]
     fn forward_body(
         &self,
@@ -422,10 +313,10 @@ impl<T: Float + Send + Sync> RetroUpdate<'_, T> {
         }
     }
 
-    rows!(pub(in crate::cores::bptt) rebuild_row, rebuild_avx2, rebuild_avx512, rebuild_body,
+    rows!(pub(crate) rebuild_row, rebuild_avx2, rebuild_avx512, rebuild_body,
         (b: usize, next: &mut [T], next_elig: &mut [T]));
 
-    /// `Hebb_t` and `E_t` alone, as [`RetroUpdate::forward`] writes them: the backward pass
+    /// `Hebb_t` and `E_t` alone, as [`RetroUpdate::forward_row`] writes them: the backward pass
     /// rebuilds dropped traces with it, bit for bit.
     #[inline(always)]
     fn rebuild_body(&self, b: usize, next: &mut [T], next_elig: &mut [T]) {
@@ -453,39 +344,14 @@ impl<T: Float + Send + Sync> RetroUpdate<'_, T> {
         }
     }
 
-    /// First backward pass. `grad` holds `dL/dHebb_t` and becomes the gradient `G` of the
-    /// unclipped trace (zero where `next` is at a bound); `grad_elig` goes from
+    rows!(pub(crate) update_row, update_avx2, update_avx512, update_body,
+        (b: usize, next: &[T], grad: &mut [T], grad_elig: &mut [T], out: RetroRows<'_, T>));
+
+    /// First backward pass over row `b`. `grad` holds `dL/dHebb_t` and becomes the gradient
+    /// `G` of the unclipped trace (zero where `next` is at a bound); `grad_elig` goes from
     /// `GE = dL/dE_t` to `dL/dE_{t−1} = keep_i GE + m_i G`. Writes `dm_i = Σ_j G[i,j]
     /// E_{t−1}[i,j]`, `ds_i = Σ_j GE[i,j] pre_j`, `dkeep_i = Σ_j GE[i,j] E_{t−1}[i,j]` and
     /// `dpre_j = Σ_i GE[i,j] s_i`.
-    pub fn backward_update(
-        &self,
-        next: &[T],
-        grad: &mut [T],
-        grad_elig: &mut [T],
-        out: RetroRows<'_, T>,
-    ) {
-        let h = self.base.h;
-        let RetroRows {
-            dm,
-            ds,
-            dkeep,
-            dpre,
-        } = out;
-        for_each_item!(grad.len(), |(b, (((((grad, grad_elig), dm), ds), dkeep), dpre))| {
-            let out = RetroRows {
-                dm,
-                ds,
-                dkeep,
-                dpre,
-            };
-            self.update_row(b, next, grad, grad_elig, out)
-        }; (grad, h * h), (grad_elig, h * h), (dm, h), (ds, h), (dkeep, h), (dpre, h));
-    }
-
-    rows!(pub(in crate::cores::bptt) update_row, update_avx2, update_avx512, update_body,
-        (b: usize, next: &[T], grad: &mut [T], grad_elig: &mut [T], out: RetroRows<'_, T>));
-
     #[inline(always)]
     fn update_body(
         &self,
