@@ -3,7 +3,7 @@
 use crate::overrides;
 use crate::tensorboard::HParam;
 use anyhow::Context;
-use plastic_agents::a2c::{A2cConfig, OptimConfig, TrainerConfig};
+use plastic_agents::a2c::{A2cConfig, OptimConfig, PpoConfig, TrainerConfig};
 use plastic_agents::device::DeviceChoice;
 use plastic_agents::CoreConfig;
 use plastic_envs::registry::EnvId;
@@ -22,6 +22,10 @@ pub struct ExperimentConfig {
     pub core: CoreConfig,
     #[serde(default)]
     pub a2c: A2cConfig,
+    /// A `[ppo]` section trains with PPO (an empty one takes sb3-contrib's defaults); left
+    /// out, A2C, and the written config has no such section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ppo: Option<PpoConfig>,
     #[serde(default)]
     pub optim: OptimConfig,
     #[serde(default)]
@@ -245,6 +249,7 @@ impl ExperimentConfig {
             },
             core: CoreConfig::default(),
             a2c: A2cConfig::default(),
+            ppo: None,
             optim: OptimConfig::default(),
             log: LogConfig::default(),
         }
@@ -321,6 +326,9 @@ impl ExperimentConfig {
         );
         self.core.validate().map_err(anyhow::Error::from)?;
         self.a2c.validate()?;
+        if let Some(ppo) = &self.ppo {
+            ppo.validate(self.env.num_envs)?;
+        }
         self.optim.validate()?;
         Ok(())
     }
@@ -329,6 +337,7 @@ impl ExperimentConfig {
         TrainerConfig {
             core: self.core.clone(),
             a2c: self.a2c.clone(),
+            ppo: self.ppo.clone(),
             optim: self.optim.clone(),
         }
     }

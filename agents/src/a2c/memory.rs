@@ -1,8 +1,9 @@
 //! A lower bound of the memory a training run takes, so that a size no machine could hold is
 //! refused before anything is allocated: an allocation that fails in Rust aborts the
 //! process, and one the kernel over-commits ends in its out-of-memory killer.
+use super::config::TrainerConfig;
+use super::errors::TrainError;
 use super::rollout::rollout_shape;
-use super::trainer::{TrainError, TrainerConfig};
 use crate::cores::{host_every, TraceCheckpoints};
 use plastic_envs::memory::MemoryNeed;
 use plastic_envs::EnvSpec;
