@@ -418,22 +418,35 @@ impl ExperimentConfig {
         };
         let (saved_table, now_table) = (table(saved), table(&now));
         let mut edits = Vec::new();
-        for (section, old) in &saved_table {
-            let (Some(old), Some(new)) = (
-                old.as_table(),
-                now_table.get(section).and_then(|v| v.as_table()),
-            ) else {
-                continue;
-            };
-            for (name, old) in old {
+        // A section only one side writes (`[ppo]`, added or left out) counts as empty on the
+        // other, so that each of its keys is named.
+        let empty = toml::Table::new();
+        let section_of = |t: &toml::Table, section: &str| {
+            t.get(section)
+                .and_then(|v| v.as_table())
+                .cloned()
+                .unwrap_or_else(|| empty.clone())
+        };
+        let mut sections: Vec<&String> = saved_table.keys().collect();
+        sections.extend(now_table.keys().filter(|s| !saved_table.contains_key(*s)));
+        for section in sections {
+            let (old, new) = (
+                section_of(&saved_table, section),
+                section_of(&now_table, section),
+            );
+            let mut names: Vec<&String> = old.keys().collect();
+            names.extend(new.keys().filter(|n| !old.contains_key(*n)));
+            for name in names {
                 let key = format!("{section}.{name}");
-                let new = new.get(name);
-                if new == Some(old) {
+                let (old, new) = (old.get(name), new.get(name));
+                if new == old {
                     continue;
                 }
                 // The saved config with this one edit: does what defines the run change?
                 let mut alone = saved_table.clone();
-                let edited = alone[section.as_str()]
+                let edited = alone
+                    .entry(section.as_str())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
                     .as_table_mut()
                     .expect("a section is a table");
                 match new {
@@ -444,7 +457,7 @@ impl ExperimentConfig {
                     .map_or(true, |c| c.definition() != saved.definition());
                 edits.push(ConfigEdit {
                     key,
-                    old: show(old),
+                    old: old.map_or("unset".into(), show),
                     new: new.map_or("unset".into(), show),
                     defines_run,
                 });
@@ -539,6 +552,29 @@ mod tests {
             assert_eq!(edits[0].defines_run(), expected, "{set}");
         }
         assert!(ConfigEdit::list(&edits).contains("optim.lr = 1e300 (was "));
+    }
+
+    #[test]
+    fn a_ppo_section_round_trips_and_switching_algorithm_is_named() {
+        let ppo = parse(&format!("{MINIMAL}[ppo]\nn_epochs = 4\ntarget_kl = 0.01\n")).unwrap();
+        let settings = ppo.ppo.clone().expect("a [ppo] section");
+        assert_eq!((settings.n_epochs, settings.minibatches), (4, 4));
+        assert_eq!(
+            (settings.target_kl, settings.clip_range_vf),
+            (0.01, f64::INFINITY)
+        );
+        let written = ppo.to_toml();
+        assert!(written.contains("clip_range_vf = inf"), "{written}");
+        assert_eq!(parse(&written).unwrap(), ppo);
+        // A2C configs write no `[ppo]` section.
+        let a2c = parse(MINIMAL).unwrap();
+        assert!(a2c.ppo.is_none() && !a2c.to_toml().contains("ppo"));
+        let edits = ppo.edits_since(&a2c);
+        let list = ConfigEdit::list(&edits);
+        assert!(list.contains("ppo.n_epochs = 4 (was unset)"), "{list}");
+        assert!(edits.iter().all(|e| !e.defines_run()), "{list}");
+        let back = ConfigEdit::list(&a2c.edits_since(&ppo));
+        assert!(back.contains("ppo.target_kl = unset (was 0.01)"), "{back}");
     }
 
     #[test]

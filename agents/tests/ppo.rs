@@ -119,8 +119,8 @@ fn a_resumed_ppo_run_continues_exactly_as_an_uninterrupted_one() {
         let case = format!("{env} {:?} {rollout_len:?}", core.kind);
         let mut config = ppo(core, rollout_len, 2, 3);
         // Early stops make the optimiser's step count differ from the update count.
-        config.ppo.as_mut().unwrap().target_kl = Some(1e-3);
-        config.ppo.as_mut().unwrap().clip_range_vf = Some(0.5);
+        config.ppo.as_mut().unwrap().target_kl = 1e-3;
+        config.ppo.as_mut().unwrap().clip_range_vf = 0.5;
         let mut straight = trainer(env, config.clone(), 3).unwrap();
         let stats: Vec<_> = (0..4).map(|_| straight.update().unwrap()).collect();
         let mut first = trainer(env, config.clone(), 3).unwrap();
@@ -186,7 +186,7 @@ fn impossible_ppo_settings_are_errors_that_name_the_key() {
         ("ppo.minibatches", |p| p.minibatches = 4),
         ("ppo.minibatches", |p| p.minibatches = 0),
         ("ppo.clip_range", |p| p.clip_range = 0.0),
-        ("ppo.target_kl", |p| p.target_kl = Some(-1.0)),
+        ("ppo.target_kl", |p| p.target_kl = -1.0),
     ];
     for (key, edit) in edits {
         let mut config = ppo(CoreConfig::rnn(8), RolloutLen::Steps(4), 10, 2);

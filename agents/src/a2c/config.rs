@@ -31,14 +31,12 @@ pub struct PpoConfig {
     pub minibatches: usize,
     /// `ε` of the clipped surrogate: the probability ratio is clipped to `[1 − ε, 1 + ε]`.
     pub clip_range: f64,
-    /// Bound on how far the value may move from the collecting critic's (absent: no value
-    /// clipping).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub clip_range_vf: Option<f64>,
+    /// Bound on how far the value may move from the collecting critic's (`inf`, the
+    /// default, turns value clipping off: sb3-contrib's `None`).
+    pub clip_range_vf: f64,
     /// Stop the update's passes once the approximate KL divergence of a minibatch exceeds
-    /// 1.5 × this (absent: never).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target_kl: Option<f64>,
+    /// 1.5 × this (`inf`, the default: never, sb3-contrib's `None`).
+    pub target_kl: f64,
 }
 
 impl Default for PpoConfig {
@@ -47,8 +45,8 @@ impl Default for PpoConfig {
             n_epochs: 10,
             minibatches: 4,
             clip_range: 0.2,
-            clip_range_vf: None,
-            target_kl: None,
+            clip_range_vf: f64::INFINITY,
+            target_kl: f64::INFINITY,
         }
     }
 }
@@ -81,14 +79,7 @@ impl PpoConfig {
             ("ppo.clip_range_vf", self.clip_range_vf),
             ("ppo.target_kl", self.target_kl),
         ] {
-            if let Some(v) = value {
-                check(
-                    positive(v),
-                    key,
-                    v,
-                    "must be a number > 0, or left out to turn it off",
-                )?;
-            }
+            check(value > 0.0, key, value, "must be > 0 (inf turns it off)")?;
         }
         Ok(())
     }

@@ -117,9 +117,10 @@ pub(super) fn train(
             let policy_loss = -surrogate.mean(kind);
             let values = ac.value.forward(&hs).squeeze_dim(2);
             let old = pick(&old_values);
-            let values = match ppo.clip_range_vf {
-                Some(c) => &old + (&values - &old).clamp(-c, c),
-                None => values,
+            let c = ppo.clip_range_vf;
+            let values = match c.is_finite() {
+                true => &old + (&values - &old).clamp(-c, c),
+                false => values,
             };
             let value_loss = (pick(&returns) - values).square().mean(kind);
             let loss = &policy_loss + &value_loss * a2c.value_coef
@@ -138,7 +139,7 @@ pub(super) fn train(
             sums.approx_kl += approx_kl;
             sums.last_loss = loss.double_value(&[]);
             // sb3-contrib checks before the step: a minibatch this far off is not learnt from.
-            if ppo.target_kl.is_some_and(|kl| approx_kl > 1.5 * kl) {
+            if approx_kl > 1.5 * ppo.target_kl {
                 break 'passes;
             }
             let step = gradient_step::apply(optim, &loss, &hs, tape, a2c.max_grad_norm, rates.lr)?;
@@ -169,7 +170,7 @@ pub(super) fn train(
             loss: sums.last_loss,
             n_updates: optim.steps(),
             clip_range: clip,
-            clip_range_vf: ppo.clip_range_vf,
+            clip_range_vf: ppo.clip_range_vf.is_finite().then_some(ppo.clip_range_vf),
         }),
     })
 }

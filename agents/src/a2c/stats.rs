@@ -22,7 +22,7 @@ pub struct Progress {
     /// Discounted returns seen so far, for `a2c.normalize_rewards`.
     #[serde(default)]
     pub return_stats: RunningStats,
-    /// Optimiser steps taken (Adam's bias correction), where they are not one per update
+    /// Optimiser steps taken (Adam's bias correction), where they are not the update count
     /// (PPO): left out of A2C's checkpoints, which read as they always did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optim_steps: Option<u64>,

@@ -168,7 +168,6 @@ impl Trainer {
                     &rollout,
                     run,
                 );
-                self.progress.optim_steps = Some(self.optim.steps());
                 rollout
             }
         };
@@ -178,6 +177,10 @@ impl Trainer {
         })?;
         let stats = UpdateStats::new(losses, rollout, rates.lr, rates.entropy_coef);
         self.progress.record(&stats);
+        // Kept where it is not the update count (PPO's several steps, a run that switched
+        // algorithm), so that A2C's checkpoints read as they always did.
+        let steps = self.optim.steps();
+        self.progress.optim_steps = (steps != self.progress.updates).then_some(steps);
         Ok(stats)
     }
 
