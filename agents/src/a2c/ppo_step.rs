@@ -19,7 +19,7 @@ use rand::seq::SliceRandom;
 use tch::Tensor;
 
 /// Salt of the stream the minibatch orders are drawn from (seed, update).
-const MINIBATCH_SALT: u64 = 0x9F0_0000_0000_0003;
+const MINIBATCH_SALT: u64 = 0x9B0C_0000_0000_0003;
 
 /// How the core is unrolled again: the engine and its trace checkpoints (`a2c.bptt`,
 /// `a2c.trace_checkpoint_every`).
