@@ -12,7 +12,22 @@ pub(super) struct Losses {
     pub(super) grad_norm: f64,
     pub(super) update_ratio: f64,
     /// PPO's own measures.
-    pub(super) ppo: Option<super::PpoStats>,
+    pub(super) ppo: Option<PpoStats>,
+}
+
+/// What PPO's passes over one rollout measured, as sb3-contrib reports them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PpoStats {
+    /// Share of samples whose probability ratio left `[1 − ε, 1 + ε]`, mean over minibatches.
+    pub clip_fraction: f64,
+    /// `E[(r − 1) − log r]`, mean over minibatches.
+    pub approx_kl: f64,
+    /// The last minibatch's total loss.
+    pub loss: f64,
+    /// Gradient steps taken so far in the run.
+    pub n_updates: u64,
+    pub clip_range: f64,
+    pub clip_range_vf: Option<f64>,
 }
 
 /// The policy head on outputs `hs` (`[T × B × H]`): the log-probabilities of the actions

@@ -19,12 +19,14 @@ pub use config::{
     A2cConfig, Algorithm, OptimConfig, PpoConfig, RolloutLen, Schedule, TrainerConfig,
 };
 pub use errors::{ConfigError, TrainError};
+pub use losses::PpoStats;
 pub use memory::training_needs;
 pub use optim::{Optimizer, StepReport};
 pub use returns::{gae, RolloutData};
 pub use reward_scale::RunningStats;
+pub use rollout::EpisodeEnd;
 pub use snapshot::{Snapshot, UnderWay};
-pub use stats::{EpisodeEnd, PpoStats, Progress, UpdateStats, RECENT};
+pub use stats::{Progress, UpdateStats, RECENT};
 pub use trainer::Trainer;
 
 use tch::{Device, Kind, Tensor};

@@ -7,11 +7,10 @@
 use super::config::{A2cConfig, PpoConfig};
 use super::gradient_step::{self, NonFinite};
 use super::host_f32;
-use super::losses::{explained_variance, Losses, PolicyTerms};
+use super::losses::{explained_variance, Losses, PolicyTerms, PpoStats};
 use super::optim::Optimizer;
 use super::returns::normalized;
 use super::rollout::Rollout;
-use super::stats::PpoStats;
 use crate::actor_critic::ActorCritic;
 use crate::cores::{Engine, Tape, TraceCheckpoints};
 use plastic_envs::rng;

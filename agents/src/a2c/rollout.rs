@@ -6,7 +6,6 @@ use super::errors::TrainError;
 use super::host_f32;
 use super::returns::{gae, RolloutData};
 use super::reward_scale::{RewardScale, RunningStats};
-use super::stats::EpisodeEnd;
 use crate::acting::{choose, host_probs, obs_tensor, ActionMode, HostPolicy};
 use crate::actor_critic::ActorCritic;
 use crate::cores::{Engine, State, Tape, TraceCheckpoints};
@@ -49,6 +48,14 @@ pub(super) struct Carry {
     pub(super) obs: Vec<f32>,
     pub(super) state: State,
     pub(super) sums: Vec<EpisodeSum>,
+}
+
+/// One finished training episode.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeEnd {
+    pub ret: f64,
+    pub len: u64,
+    pub regret: Option<f64>,
 }
 
 /// An episode under way, summed so far.

@@ -2,9 +2,9 @@
 //! both go out to a metrics sink. Kept apart from the computation of the numbers so that what
 //! is reported, over which window and under which tag, is decided in one place.
 use super::host_f32;
-use super::losses::Losses;
+use super::losses::{Losses, PpoStats};
 use super::reward_scale::RunningStats;
-use super::rollout::Rollout;
+use super::rollout::{EpisodeEnd, Rollout};
 use crate::cores::Core;
 use crate::metrics::{tags, MetricsSink};
 use serde::{Deserialize, Serialize};
@@ -30,14 +30,6 @@ pub struct Progress {
 
 /// Episodes averaged for `rollout/ep_rew_mean` (Stable-Baselines3's window).
 pub const RECENT: usize = 100;
-
-/// One finished training episode.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct EpisodeEnd {
-    pub ret: f64,
-    pub len: u64,
-    pub regret: Option<f64>,
-}
 
 impl Progress {
     pub fn mean_return(&self) -> Option<f64> {
@@ -95,21 +87,6 @@ pub struct UpdateStats {
     pub modulator: Option<(f64, f64)>,
     /// PPO's own measures (PPO runs).
     pub ppo: Option<PpoStats>,
-}
-
-/// What PPO's passes over one rollout measured, as sb3-contrib reports them.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PpoStats {
-    /// Share of samples whose probability ratio left `[1 − ε, 1 + ε]`, mean over minibatches.
-    pub clip_fraction: f64,
-    /// `E[(r − 1) − log r]`, mean over minibatches.
-    pub approx_kl: f64,
-    /// The last minibatch's total loss.
-    pub loss: f64,
-    /// Gradient steps taken so far in the run.
-    pub n_updates: u64,
-    pub clip_range: f64,
-    pub clip_range_vf: Option<f64>,
 }
 
 impl UpdateStats {
