@@ -94,7 +94,13 @@ fn cases() -> Vec<(&'static str, CoreConfig, RolloutLen)> {
 #[test]
 fn the_rerun_from_the_stored_start_state_reproduces_the_collecting_policy() {
     for (env, core, rollout_len) in cases() {
-        for bptt in [Bptt::Auto, Bptt::Autograd] {
+        // The hand-written pass in host loops (`auto` on the CPU) and in libtorch operations
+        // (`ops`, CUDA's engine) for plastic cores; autograd for every core.
+        let engines: &[Bptt] = match core.kind.is_plastic() {
+            true => &[Bptt::Auto, Bptt::Ops, Bptt::Autograd],
+            false => &[Bptt::Autograd],
+        };
+        for &bptt in engines {
             let mut config = ppo(core.clone(), rollout_len, 1, 1);
             config.a2c.bptt = bptt;
             let mut t = trainer(env, config, 4).unwrap();
