@@ -4,7 +4,7 @@
 use super::config::A2cConfig;
 use super::gradient_step::{self, NonFinite};
 use super::host_f32;
-use super::losses::{explained_variance, Losses, PolicyTerms};
+use super::losses::{explained_variance, Losses, PolicyTerms, Rates};
 use super::optim::Optimizer;
 use super::returns::normalized;
 use super::rollout::Rollout;
@@ -12,14 +12,13 @@ use crate::actor_critic::ActorCritic;
 use crate::cores::Tape;
 use tch::Tensor;
 
-/// Returns, losses and the gradient step at learning rate `lr` with entropy weight
-/// `entropy_coef`, backpropagating through `tape`, the one that collected `r`.
+/// Returns, losses and the gradient step at this update's `rates`, backpropagating through
+/// `tape`, the one that collected `r`.
 pub(super) fn train(
     ac: &ActorCritic,
     optim: &mut Optimizer,
     a2c: &A2cConfig,
-    lr: f64,
-    entropy_coef: f64,
+    rates: &Rates,
     r: &Rollout,
     tape: Tape<'_>,
 ) -> Result<Losses, NonFinite> {
@@ -40,9 +39,9 @@ pub(super) fn train(
     let value_loss = (r.tensor(&returns, device, kind) - &values)
         .square()
         .mean(kind);
-    let loss = &policy_loss + &value_loss * a2c.value_coef - &terms.entropy * entropy_coef
+    let loss = &policy_loss + &value_loss * a2c.value_coef - &terms.entropy * rates.entropy_coef
         + &terms.sum_squares * a2c.sum_squares_coef;
-    let step = gradient_step::apply(optim, &loss, &hs, tape, a2c.max_grad_norm, lr)?;
+    let step = gradient_step::apply(optim, &loss, &hs, tape, a2c.max_grad_norm, rates.lr)?;
     Ok(Losses {
         policy_loss: policy_loss.double_value(&[]),
         value_loss: value_loss.double_value(&[]),

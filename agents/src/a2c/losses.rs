@@ -15,6 +15,12 @@ pub(super) struct Losses {
     pub(super) ppo: Option<PpoStats>,
 }
 
+/// This update's schedule values: the learning rate and the entropy bonus's weight.
+pub(super) struct Rates {
+    pub(super) lr: f64,
+    pub(super) entropy_coef: f64,
+}
+
 /// What PPO's passes over one rollout measured, as sb3-contrib reports them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PpoStats {

@@ -7,7 +7,7 @@
 use super::config::{A2cConfig, PpoConfig};
 use super::gradient_step::{self, NonFinite};
 use super::host_f32;
-use super::losses::{explained_variance, Losses, PolicyTerms, PpoStats};
+use super::losses::{explained_variance, Losses, PolicyTerms, PpoStats, Rates};
 use super::optim::Optimizer;
 use super::returns::normalized;
 use super::rollout::Rollout;
@@ -25,12 +25,6 @@ const MINIBATCH_SALT: u64 = 0x9B0C_0000_0000_0003;
 pub(super) struct Unroll {
     pub(super) engine: Engine,
     pub(super) checkpoints: TraceCheckpoints,
-}
-
-/// Weights of this update: the learning rate and the entropy bonus's weight.
-pub(super) struct Rates {
-    pub(super) lr: f64,
-    pub(super) entropy_coef: f64,
 }
 
 /// Sums over the minibatches that were evaluated, for the means reported.

@@ -6,12 +6,12 @@ use super::config::TrainerConfig;
 use super::errors::TrainError;
 use super::gradient_step::NonFinite;
 use super::optim::Optimizer;
-use super::ppo_step::{self, Rates, Unroll};
+use super::ppo_step::{self, Unroll};
 use super::reward_scale::RewardScale;
 use super::rollout::Collector;
 use super::snapshot::{self, Snapshot};
 use super::stats::{self, Progress, UpdateStats};
-use super::{a2c_step, losses::Losses};
+use super::{a2c_step, losses::Rates};
 use crate::actor_critic::ActorCritic;
 use crate::cores::Engine;
 use crate::metrics::MetricsSink;
@@ -133,7 +133,7 @@ impl Trainer {
             lr: self.config.optim.lr_at(update, self.total_updates),
             entropy_coef: self.config.a2c.entropy_at(update, self.total_updates),
         };
-        let mut collect = |collector: &mut super::rollout::Collector| {
+        let mut collect = |collector: &mut Collector| {
             collector.collect(
                 &ac,
                 unroll.engine,
@@ -144,21 +144,18 @@ impl Trainer {
             )
         };
         let a2c = &self.config.a2c;
-        let learnt: Result<Losses, NonFinite>;
-        let rollout = match &self.config.ppo {
+        let (rollout, learnt) = match &self.config.ppo {
             // A2C backpropagates through the tape collection recorded.
             None => {
                 let (rollout, tape) = collect(&mut self.collector)?;
-                let (lr, entropy_coef) = (rates.lr, rates.entropy_coef);
-                learnt =
-                    a2c_step::train(&ac, &mut self.optim, a2c, lr, entropy_coef, &rollout, tape);
-                rollout
+                let learnt = a2c_step::train(&ac, &mut self.optim, a2c, &rates, &rollout, tape);
+                (rollout, learnt)
             }
             // PPO re-runs the rollout, so collection records no graph.
             Some(ppo) => {
                 let (rollout, _) = tch::no_grad(|| collect(&mut self.collector))?;
                 let run = (self.collector.seed, update);
-                learnt = ppo_step::train(
+                let learnt = ppo_step::train(
                     &ac,
                     &mut self.optim,
                     &unroll,
@@ -168,7 +165,7 @@ impl Trainer {
                     &rollout,
                     run,
                 );
-                rollout
+                (rollout, learnt)
             }
         };
         let losses = learnt.map_err(|NonFinite(what)| TrainError::NonFinite {
