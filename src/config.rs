@@ -3,7 +3,7 @@
 use crate::overrides;
 use crate::tensorboard::HParam;
 use anyhow::Context;
-use plastic_agents::a2c::{A2cConfig, OptimConfig, TrainerConfig};
+use plastic_agents::a2c::{A2cConfig, OptimConfig, PpoConfig, TrainerConfig};
 use plastic_agents::device::DeviceChoice;
 use plastic_agents::CoreConfig;
 use plastic_envs::registry::EnvId;
@@ -22,6 +22,10 @@ pub struct ExperimentConfig {
     pub core: CoreConfig,
     #[serde(default)]
     pub a2c: A2cConfig,
+    /// A `[ppo]` section trains with PPO (an empty one takes sb3-contrib's defaults); left
+    /// out, A2C, and the written config has no such section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ppo: Option<PpoConfig>,
     #[serde(default)]
     pub optim: OptimConfig,
     #[serde(default)]
@@ -245,6 +249,7 @@ impl ExperimentConfig {
             },
             core: CoreConfig::default(),
             a2c: A2cConfig::default(),
+            ppo: None,
             optim: OptimConfig::default(),
             log: LogConfig::default(),
         }
@@ -321,6 +326,9 @@ impl ExperimentConfig {
         );
         self.core.validate().map_err(anyhow::Error::from)?;
         self.a2c.validate()?;
+        if let Some(ppo) = &self.ppo {
+            ppo.validate(self.env.num_envs)?;
+        }
         self.optim.validate()?;
         Ok(())
     }
@@ -329,6 +337,7 @@ impl ExperimentConfig {
         TrainerConfig {
             core: self.core.clone(),
             a2c: self.a2c.clone(),
+            ppo: self.ppo.clone(),
             optim: self.optim.clone(),
         }
     }
@@ -409,22 +418,35 @@ impl ExperimentConfig {
         };
         let (saved_table, now_table) = (table(saved), table(&now));
         let mut edits = Vec::new();
-        for (section, old) in &saved_table {
-            let (Some(old), Some(new)) = (
-                old.as_table(),
-                now_table.get(section).and_then(|v| v.as_table()),
-            ) else {
-                continue;
-            };
-            for (name, old) in old {
+        // A section only one side writes (`[ppo]`, added or left out) counts as empty on the
+        // other, so that each of its keys is named.
+        let empty = toml::Table::new();
+        let section_of = |t: &toml::Table, section: &str| {
+            t.get(section)
+                .and_then(|v| v.as_table())
+                .cloned()
+                .unwrap_or_else(|| empty.clone())
+        };
+        let mut sections: Vec<&String> = saved_table.keys().collect();
+        sections.extend(now_table.keys().filter(|s| !saved_table.contains_key(*s)));
+        for section in sections {
+            let (old, new) = (
+                section_of(&saved_table, section),
+                section_of(&now_table, section),
+            );
+            let mut names: Vec<&String> = old.keys().collect();
+            names.extend(new.keys().filter(|n| !old.contains_key(*n)));
+            for name in names {
                 let key = format!("{section}.{name}");
-                let new = new.get(name);
-                if new == Some(old) {
+                let (old, new) = (old.get(name), new.get(name));
+                if new == old {
                     continue;
                 }
                 // The saved config with this one edit: does what defines the run change?
                 let mut alone = saved_table.clone();
-                let edited = alone[section.as_str()]
+                let edited = alone
+                    .entry(section.as_str())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
                     .as_table_mut()
                     .expect("a section is a table");
                 match new {
@@ -435,7 +457,7 @@ impl ExperimentConfig {
                     .map_or(true, |c| c.definition() != saved.definition());
                 edits.push(ConfigEdit {
                     key,
-                    old: show(old),
+                    old: old.map_or("unset".into(), show),
                     new: new.map_or("unset".into(), show),
                     defines_run,
                 });
@@ -530,6 +552,29 @@ mod tests {
             assert_eq!(edits[0].defines_run(), expected, "{set}");
         }
         assert!(ConfigEdit::list(&edits).contains("optim.lr = 1e300 (was "));
+    }
+
+    #[test]
+    fn a_ppo_section_round_trips_and_switching_algorithm_is_named() {
+        let ppo = parse(&format!("{MINIMAL}[ppo]\nn_epochs = 4\ntarget_kl = 0.01\n")).unwrap();
+        let settings = ppo.ppo.clone().expect("a [ppo] section");
+        assert_eq!((settings.n_epochs, settings.minibatches), (4, 4));
+        assert_eq!(
+            (settings.target_kl, settings.clip_range_vf),
+            (0.01, f64::INFINITY)
+        );
+        let written = ppo.to_toml();
+        assert!(written.contains("clip_range_vf = inf"), "{written}");
+        assert_eq!(parse(&written).unwrap(), ppo);
+        // A2C configs write no `[ppo]` section.
+        let a2c = parse(MINIMAL).unwrap();
+        assert!(a2c.ppo.is_none() && !a2c.to_toml().contains("ppo"));
+        let edits = ppo.edits_since(&a2c);
+        let list = ConfigEdit::list(&edits);
+        assert!(list.contains("ppo.n_epochs = 4 (was unset)"), "{list}");
+        assert!(edits.iter().all(|e| !e.defines_run()), "{list}");
+        let back = ConfigEdit::list(&a2c.edits_since(&ppo));
+        assert!(back.contains("ppo.target_kl = unset (was 0.01)"), "{back}");
     }
 
     #[test]

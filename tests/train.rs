@@ -288,30 +288,89 @@ fn resume_continues_a_run_to_a_longer_budget() {
 }
 
 /// Truncated rollouts whose episodes straddle the checkpoint: the run stopped halfway and
-/// resumed writes the very files of the run trained straight through.
+/// resumed writes the very files of the run trained straight through, with A2C and PPO.
 #[test]
 fn a_resumed_truncated_run_ends_exactly_as_a_straight_one() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
-    let (straight, halves) = (dir.path().join("straight"), dir.path().join("halves"));
-    // 4 rows × 3 steps per update: 40 updates in all, episodes of 10 cut at every third step.
-    let rollouts = ["--set", "a2c.rollout_len=3"];
-    train(&config, &straight, &rollouts);
-    train(
-        &config,
-        &halves,
-        &[&rollouts[..], &["--set", "run.total_steps=240"]].concat(),
+    let a2c = std::fs::read_to_string(&config).unwrap();
+    // PPO whose KL target stops some updates early: its optimiser steps are not one per update.
+    let ppo = "[ppo]\nn_epochs = 3\nminibatches = 2\ntarget_kl = 0.002\n";
+    for (algorithm, text) in [("a2c", a2c.clone()), ("ppo", format!("{a2c}{ppo}"))] {
+        std::fs::write(&config, text).unwrap();
+        let straight = dir.path().join(format!("{algorithm}-straight"));
+        let halves = dir.path().join(format!("{algorithm}-halves"));
+        // 4 rows × 3 steps per update: 40 updates in all, episodes of 10 cut at every third step.
+        let rollouts = ["--set", "a2c.rollout_len=3"];
+        train(&config, &straight, &rollouts);
+        train(
+            &config,
+            &halves,
+            &[&rollouts[..], &["--set", "run.total_steps=240"]].concat(),
+        );
+        let progress = std::fs::read_to_string(halves.join("checkpoints/00000020/progress.json"));
+        let progress = progress.unwrap();
+        assert!(progress.contains("\"under_way\""), "{algorithm}");
+        assert_eq!(progress.contains("\"optim_steps\""), algorithm == "ppo");
+        plastic()
+            .args(["resume", halves.to_str().unwrap(), "--total-steps", "480"])
+            .assert()
+            .success()
+            .stderr(predicates::str::contains("note:").not());
+        for file in ["state.safetensors", "progress.json"] {
+            let read =
+                |run: &Path| std::fs::read(run.join("checkpoints/00000040").join(file)).unwrap();
+            assert!(
+                read(&straight) == read(&halves),
+                "{algorithm}: {file} differs"
+            );
+        }
+    }
+}
+
+/// PPO's settings that cannot run are one-paragraph errors naming the key, before any run
+/// folder exists; the resolved config of a PPO run reads back as the one it ran.
+#[test]
+fn ppo_runs_write_their_settings_and_refuse_impossible_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let a2c = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{a2c}[ppo]\nminibatches = 2\n")).unwrap();
+    let run = dir.path().join("run");
+    for (set, key) in [
+        ("ppo.n_epochs=0", "ppo.n_epochs = 0"),
+        // env.num_envs = 4 rows.
+        (
+            "ppo.minibatches=3",
+            "ppo.minibatches = 3 with env.num_envs = 4",
+        ),
+        ("ppo.clip_range=0", "ppo.clip_range = 0"),
+        ("ppo.clip_range=-0.2", "ppo.clip_range = -0.2"),
+        ("ppo.target_kl=nan", "ppo.target_kl = NaN"),
+        ("ppo.epochs=3", "epochs"),
+    ] {
+        let msg = failure_message(plastic().arg("train").arg(&config).args([
+            "--out",
+            run.to_str().unwrap(),
+            "--set",
+            set,
+        ]));
+        assert!(msg.contains(key), "{set}: {msg}");
+        assert!(!run.exists(), "{set} created a run folder");
+    }
+    train(&config, &run, &["--set", "ppo.clip_range_vf=0.3"]);
+    let written = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        written.contains("[ppo]") && written.contains("clip_range_vf = 0.3"),
+        "{written}"
     );
-    let progress = std::fs::read_to_string(halves.join("checkpoints/00000020/progress.json"));
-    assert!(progress.unwrap().contains("\"under_way\""));
-    plastic()
-        .args(["resume", halves.to_str().unwrap(), "--total-steps", "480"])
-        .assert()
-        .success()
-        .stderr(predicates::str::contains("note:").not());
+    assert!(written.contains("target_kl = inf"), "{written}");
+    // The written config trains again, the same run.
+    let again = dir.path().join("again");
+    train(&run.join("config.toml"), &again, &[]);
     for file in ["state.safetensors", "progress.json"] {
-        let read = |run: &Path| std::fs::read(run.join("checkpoints/00000040").join(file)).unwrap();
-        assert!(read(&straight) == read(&halves), "{file} differs");
+        let read = |run: &Path| std::fs::read(run.join("checkpoints/00000012").join(file)).unwrap();
+        assert!(read(&run) == read(&again), "{file} differs");
     }
 }
 

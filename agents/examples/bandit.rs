@@ -53,6 +53,8 @@ fn trainer_config() -> TrainerConfig {
             max_grad_norm: 4.0,
             ..A2cConfig::default()
         },
+        // A2C; `Some(PpoConfig::default())` trains with PPO.
+        ppo: None,
         optim: OptimConfig {
             lr: 3e-3,
             schedule: Schedule::Linear,

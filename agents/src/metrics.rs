@@ -40,6 +40,15 @@ pub mod tags {
         pub const LEARNING_RATE: &str = "train/learning_rate";
         pub const ENTROPY_COEF: &str = "train/entropy_coef";
         pub const RETURN_STD: &str = "train/return_std";
+        /// PPO's, as sb3-contrib names them.
+        pub const POLICY_GRADIENT_LOSS: &str = "train/policy_gradient_loss";
+        pub const ENTROPY_LOSS: &str = "train/entropy_loss";
+        pub const CLIP_FRACTION: &str = "train/clip_fraction";
+        pub const APPROX_KL: &str = "train/approx_kl";
+        pub const LOSS: &str = "train/loss";
+        pub const N_UPDATES: &str = "train/n_updates";
+        pub const CLIP_RANGE: &str = "train/clip_range";
+        pub const CLIP_RANGE_VF: &str = "train/clip_range_vf";
     }
 
     /// Traces, modulator and plasticity rates of plastic cores.

@@ -1,7 +1,89 @@
 //! What the A2C trainer and its optimiser are told: every option a config value, checked
 //! before anything is built, each error naming its key.
-use crate::cores::{Bptt, TraceCheckpoints};
+use super::errors::ConfigError;
+use crate::cores::{Bptt, CoreConfig, TraceCheckpoints};
 use serde::{Deserialize, Serialize};
+
+/// Everything the trainer is configured with besides the environment.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TrainerConfig {
+    pub core: CoreConfig,
+    /// The on-policy settings A2C and PPO share (rollouts, returns, loss weights, clipping,
+    /// backpropagation through time).
+    pub a2c: A2cConfig,
+    /// PPO's own settings; `None` trains with A2C. Left out of the written config when
+    /// `None`, so that A2C configs read and write as they always did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ppo: Option<PpoConfig>,
+    pub optim: OptimConfig,
+}
+
+/// PPO's own settings (`docs/ppo.md`), with sb3-contrib's `RecurrentPPO` names and defaults;
+/// the rest (γ, GAE's λ, loss weights, advantage normalisation, gradient clipping) are the
+/// `a2c` keys both algorithms share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PpoConfig {
+    /// Passes over each rollout.
+    pub n_epochs: usize,
+    /// Minibatches per pass, each of `env.num_envs / minibatches` whole rows (sequences),
+    /// re-run from the recurrent state they started the rollout in.
+    pub minibatches: usize,
+    /// `ε` of the clipped surrogate: the probability ratio is clipped to `[1 − ε, 1 + ε]`.
+    pub clip_range: f64,
+    /// Bound on how far the value may move from the collecting critic's (`inf`, the
+    /// default, turns value clipping off: sb3-contrib's `None`).
+    pub clip_range_vf: f64,
+    /// Stop the update's passes once the approximate KL divergence of a minibatch exceeds
+    /// 1.5 × this (`inf`, the default: never, sb3-contrib's `None`).
+    pub target_kl: f64,
+}
+
+impl Default for PpoConfig {
+    fn default() -> Self {
+        Self {
+            n_epochs: 10,
+            minibatches: 4,
+            clip_range: 0.2,
+            clip_range_vf: f64::INFINITY,
+            target_kl: f64::INFINITY,
+        }
+    }
+}
+
+impl PpoConfig {
+    /// Checks the settings for a batch of `num_envs` rows.
+    pub fn validate(&self, num_envs: usize) -> Result<(), ConfigError> {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        check(
+            self.n_epochs >= 1,
+            "ppo.n_epochs",
+            self.n_epochs as f64,
+            "must be ≥ 1 (sb3-contrib's default is 10)",
+        )?;
+        if self.minibatches == 0 || !num_envs.is_multiple_of(self.minibatches) {
+            return Err(ConfigError {
+                key: "ppo.minibatches",
+                value: format!("{} with env.num_envs = {num_envs}", self.minibatches),
+                expected: "must divide env.num_envs, so that every minibatch holds as many \
+                           whole rows (e.g. 4 with env.num_envs = 32)",
+            });
+        }
+        check(
+            positive(self.clip_range),
+            "ppo.clip_range",
+            self.clip_range,
+            "must be a number > 0 (e.g. 0.2)",
+        )?;
+        for (key, value) in [
+            ("ppo.clip_range_vf", self.clip_range_vf),
+            ("ppo.target_kl", self.target_kl),
+        ] {
+            check(value > 0.0, key, value, "must be > 0 (inf turns it off)")?;
+        }
+        Ok(())
+    }
+}
 
 /// How many steps each update collects per environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -139,15 +221,6 @@ impl Default for OptimConfig {
             alpha: 0.99,
         }
     }
-}
-
-/// A setting the trainer cannot run with; the message names the key and the accepted values.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{key} = {value}: {expected}")]
-pub struct ConfigError {
-    pub key: &'static str,
-    pub value: String,
-    pub expected: &'static str,
 }
 
 fn check(

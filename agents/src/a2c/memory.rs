@@ -1,8 +1,9 @@
 //! A lower bound of the memory a training run takes, so that a size no machine could hold is
 //! refused before anything is allocated: an allocation that fails in Rust aborts the
 //! process, and one the kernel over-commits ends in its out-of-memory killer.
+use super::config::TrainerConfig;
+use super::errors::TrainError;
 use super::rollout::rollout_shape;
-use super::trainer::{TrainError, TrainerConfig};
 use crate::cores::{host_every, TraceCheckpoints};
 use plastic_envs::memory::MemoryNeed;
 use plastic_envs::EnvSpec;
@@ -20,6 +21,7 @@ pub fn training_needs(
     let (steps, _) = rollout_shape(&config.a2c, spec)?;
     let core = &config.core;
     let (b, h, t) = (num_envs as f64, core.hidden as f64, steps as f64);
+    let obs = spec.obs_dim as f64;
     let traces = core.traces_per_step() as f64;
     let cells = if core.kind.is_lstm() { 2.0 } else { 1.0 };
     // Traces kept for the backward pass: every k-th step's (`auto` at its leanest, on the
@@ -49,9 +51,11 @@ pub fn training_needs(
                  a2c.trace_checkpoint_every = {})",
                 core.hidden, config.a2c.trace_checkpoint_every
             ),
-            // Per step and row: the cell's activations, action, reward, flags; per kept
-            // step and row, the traces.
-            bytes: b * (t * (4.0 * cells * h * F32 + 16.0) + kept * traces * h * h * F32),
+            // Per step and row: the cell's activations, the input (which PPO re-runs),
+            // action, reward, flags; per kept step and row, the traces. PPO's re-runs hold
+            // a minibatch's share of this at a time, after collection's is gone.
+            bytes: b
+                * (t * (4.0 * cells * h * F32 + obs * F32 + 16.0) + kept * traces * h * h * F32),
         },
     ])
 }

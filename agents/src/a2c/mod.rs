@@ -1,8 +1,13 @@
-//! Advantage actor-critic for recurrent and plastic policies (`docs/a2c.md`).
+//! On-policy training of recurrent and plastic policies: advantage actor-critic
+//! (`docs/a2c.md`) and PPO (`docs/ppo.md`), two train steps over one rollout collector.
+mod a2c_step;
 mod config;
+mod errors;
+mod gradient_step;
 mod losses;
 mod memory;
 mod optim;
+mod ppo_step;
 mod returns;
 mod reward_scale;
 mod rollout;
@@ -10,14 +15,19 @@ mod snapshot;
 mod stats;
 mod trainer;
 
-pub use config::{A2cConfig, Algorithm, ConfigError, OptimConfig, RolloutLen, Schedule};
+pub use config::{
+    A2cConfig, Algorithm, OptimConfig, PpoConfig, RolloutLen, Schedule, TrainerConfig,
+};
+pub use errors::{ConfigError, TrainError};
+pub use losses::PpoStats;
 pub use memory::training_needs;
 pub use optim::{Optimizer, StepReport};
 pub use returns::{gae, RolloutData};
 pub use reward_scale::RunningStats;
+pub use rollout::EpisodeEnd;
 pub use snapshot::{Snapshot, UnderWay};
-pub use stats::{EpisodeEnd, Progress, UpdateStats, RECENT};
-pub use trainer::{TrainError, Trainer, TrainerConfig};
+pub use stats::{Progress, UpdateStats, RECENT};
+pub use trainer::Trainer;
 
 use tch::{Device, Kind, Tensor};
 

@@ -1,4 +1,5 @@
 //! Returns and advantages of one rollout, on the host (`T × B` numbers: cheap, and exact).
+use tch::Tensor;
 
 /// One rollout as the return computation sees it, time-major `[T × B]`.
 pub struct RolloutData<'a> {
@@ -36,6 +37,12 @@ pub fn gae(data: &RolloutData, gamma: f64, lambda: f64) -> (Vec<f32>, Vec<f32>) 
     }
     let returns = adv.iter().zip(data.values).map(|(a, v)| a + v).collect();
     (adv, returns)
+}
+
+/// Advantages normalised over `adv`'s elements (Stable-Baselines3's
+/// `normalize_advantage`; the 1e-8 keeps a constant batch finite).
+pub(crate) fn normalized(adv: &Tensor) -> Tensor {
+    (adv - adv.mean(adv.kind())) / (adv.std(true) + 1e-8)
 }
 
 #[cfg(test)]

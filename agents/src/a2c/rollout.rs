@@ -2,10 +2,10 @@
 //! environments with the current policy and keeps what the losses need. Truncated rollouts
 //! continue the episodes the previous one left under way, so those are kept here too.
 use super::config::{A2cConfig, RolloutLen};
+use super::errors::TrainError;
 use super::host_f32;
+use super::returns::{gae, RolloutData};
 use super::reward_scale::{RewardScale, RunningStats};
-use super::stats::EpisodeEnd;
-use super::trainer::TrainError;
 use crate::acting::{choose, host_probs, obs_tensor, ActionMode, HostPolicy};
 use crate::actor_critic::ActorCritic;
 use crate::cores::{Engine, State, Tape, TraceCheckpoints};
@@ -13,7 +13,7 @@ use plastic_envs::rng::{self, Rng};
 use plastic_envs::{EnvSpec, VecEnv};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// Salts of the random streams collection derives from (seed, update).
 const ENV_SALT: u64 = 0xE4F1_0000_0000_0001;
@@ -38,7 +38,7 @@ pub(super) struct Collector {
     /// Whole-episode regime: every rollout starts fresh episodes and bootstraps nothing.
     pub(super) whole_episode: bool,
     gamma: f64,
-    seed: u64,
+    pub(super) seed: u64,
     /// Truncated rollouts: what the next rollout continues from.
     pub(super) carry: Option<Carry>,
 }
@@ -48,6 +48,14 @@ pub(super) struct Carry {
     pub(super) obs: Vec<f32>,
     pub(super) state: State,
     pub(super) sums: Vec<EpisodeSum>,
+}
+
+/// One finished training episode.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeEnd {
+    pub ret: f64,
+    pub len: u64,
+    pub regret: Option<f64>,
 }
 
 /// An episode under way, summed so far.
@@ -60,10 +68,21 @@ pub(super) struct EpisodeSum {
     discounted: f64,
 }
 
-/// One rollout: the core's outputs (the tape holds what backpropagation needs), and host
-/// copies of what the return computation needs (time-major, `[T × B]`).
+/// One rollout, sb3-contrib's recurrent rollout buffer: what every on-policy algorithm
+/// learns from. The core's outputs (with the tape, what A2C backpropagates through), the
+/// inputs and start state that re-run each row (PPO), and host copies of what the return
+/// computation needs (time-major, `[T × B]`). Log-probabilities and values are the heads on
+/// `outputs` ([`super::losses::PolicyTerms`]), computed by whoever needs them, so A2C pays
+/// nothing for them.
 pub(super) struct Rollout {
     pub(super) batch: usize,
+    /// The recurrent state (hidden, cell, traces) every row started the rollout in.
+    pub(super) start_state: State,
+    /// `x_t` as the core read it, `[B × obs]` per step.
+    pub(super) observations: Vec<Tensor>,
+    /// Rows whose episode starts at step `t` (the previous step ended one): their state was
+    /// zeroed before it.
+    pub(super) episode_starts: Vec<bool>,
     /// `h_t`, `[B × H]` per step; the heads and losses are computed on all steps at once.
     pub(super) outputs: Vec<Tensor>,
     pub(super) actions: Vec<i64>,
@@ -77,9 +96,12 @@ pub(super) struct Rollout {
 }
 
 impl Rollout {
-    fn with_capacity(steps: usize, batch: usize) -> Self {
+    fn with_capacity(steps: usize, batch: usize, start_state: State) -> Self {
         Self {
             batch,
+            start_state,
+            observations: Vec::with_capacity(steps),
+            episode_starts: Vec::with_capacity(steps * batch),
             outputs: Vec::with_capacity(steps),
             actions: Vec::with_capacity(steps * batch),
             modulators: Vec::with_capacity(steps),
@@ -95,6 +117,35 @@ impl Rollout {
     /// `[T, B]`.
     pub(super) fn shape(&self) -> [i64; 2] {
         [self.outputs.len() as i64, self.batch as i64]
+    }
+
+    /// Host values of `[T × B]` as a tensor of that shape on `device`, of `kind`.
+    pub(super) fn tensor(&self, values: &[f32], device: Device, kind: Kind) -> Tensor {
+        Tensor::from_slice(values)
+            .view(self.shape())
+            .to_device(device)
+            .to_kind(kind)
+    }
+
+    /// The actions taken, `[T × B × 1]` on `device` (as `gather` takes them).
+    pub(super) fn taken(&self, device: Device) -> Tensor {
+        let [t, b] = self.shape();
+        Tensor::from_slice(&self.actions)
+            .view([t, b, 1])
+            .to_device(device)
+    }
+
+    /// GAE(`a2c.gamma`, `a2c.gae_lambda`) advantages and returns of this rollout with the
+    /// critic's `values` (`[T × B]`, host).
+    pub(super) fn advantages(&self, values: &[f32], a2c: &A2cConfig) -> (Vec<f32>, Vec<f32>) {
+        let data = RolloutData {
+            batch: self.batch,
+            rewards: &self.rewards,
+            values,
+            dones: &self.dones,
+            last_values: &self.last_values,
+        };
+        gae(&data, a2c.gamma, a2c.gae_lambda)
     }
 }
 
@@ -154,7 +205,7 @@ impl Collector {
         let mut rngs: Vec<Rng> = (0..b)
             .map(|i| rng::policy_stream(self.seed ^ ACTION_SALT ^ update, i))
             .collect();
-        let mut r = Rollout::with_capacity(self.steps, b);
+        let mut r = Rollout::with_capacity(self.steps, b, state.clone());
         let mut actions = vec![0u32; b];
         let mut done = vec![false; b];
         // On the CPU, π comes from host loops, with every engine alike.
@@ -163,6 +214,8 @@ impl Collector {
             let x = obs_tensor(&obs, b, device).to_kind(kind);
             // The episodes that ended at the last step start afresh.
             let h = tape.step(&x, &done);
+            r.observations.push(x);
+            r.episode_starts.extend_from_slice(&done);
             let probs = match &host_policy {
                 Some(policy) => policy.probs(&h),
                 None => host_probs(&tch::no_grad(|| ac.policy.forward(&h))),

@@ -1,10 +1,10 @@
 //! What a checkpoint holds of a run, and putting it back. Restoring checks every tensor and
 //! the environments' state before it copies anything, so a checkpoint that does not fit
 //! changes nothing; a resumed run then goes on bit for bit as the uninterrupted one would.
+use super::errors::TrainError;
 use super::optim::Optimizer;
 use super::rollout::{Carry, Collector, EpisodeSum};
 use super::stats::Progress;
-use super::trainer::TrainError;
 use crate::actor_critic::ActorCritic;
 use crate::cores::State;
 use plastic_envs::EnvState;
@@ -118,7 +118,8 @@ pub(super) fn restore(
     }
     model.copy();
     optim_state.copy();
-    optim.set_steps(snapshot.progress.updates);
+    let p = &snapshot.progress;
+    optim.set_steps(p.optim_steps.unwrap_or(p.updates));
     *progress = snapshot.progress.clone();
     collector.carry = carry;
     Ok(())

@@ -2,9 +2,9 @@
 //! both go out to a metrics sink. Kept apart from the computation of the numbers so that what
 //! is reported, over which window and under which tag, is decided in one place.
 use super::host_f32;
-use super::losses::Losses;
+use super::losses::{Losses, PpoStats};
 use super::reward_scale::RunningStats;
-use super::rollout::Rollout;
+use super::rollout::{EpisodeEnd, Rollout};
 use crate::cores::Core;
 use crate::metrics::{tags, MetricsSink};
 use serde::{Deserialize, Serialize};
@@ -22,18 +22,14 @@ pub struct Progress {
     /// Discounted returns seen so far, for `a2c.normalize_rewards`.
     #[serde(default)]
     pub return_stats: RunningStats,
+    /// Optimiser steps taken (Adam's bias correction), where they are not the update count
+    /// (PPO): left out of A2C's checkpoints, which read as they always did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optim_steps: Option<u64>,
 }
 
 /// Episodes averaged for `rollout/ep_rew_mean` (Stable-Baselines3's window).
 pub const RECENT: usize = 100;
-
-/// One finished training episode.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct EpisodeEnd {
-    pub ret: f64,
-    pub len: u64,
-    pub regret: Option<f64>,
-}
 
 impl Progress {
     pub fn mean_return(&self) -> Option<f64> {
@@ -89,6 +85,8 @@ pub struct UpdateStats {
     pub mean_abs_elig: Option<f64>,
     /// Mean and standard deviation of the modulator over the rollout (neuromodulated cores).
     pub modulator: Option<(f64, f64)>,
+    /// PPO's own measures (PPO runs).
+    pub ppo: Option<PpoStats>,
 }
 
 impl UpdateStats {
@@ -107,6 +105,7 @@ impl UpdateStats {
             explained_variance,
             grad_norm,
             update_ratio,
+            ppo,
         } = losses;
         Self {
             policy_loss,
@@ -130,6 +129,7 @@ impl UpdateStats {
                 (m.mean(Kind::Double).double_value(&[]), std)
             }),
             episodes: rollout.finished,
+            ppo,
         }
     }
 
@@ -146,14 +146,31 @@ impl UpdateStats {
         if let Some(v) = progress.mean_regret() {
             put(tags::rollout::REGRET_MEAN, v);
         }
-        put(tags::train::POLICY_LOSS, self.policy_loss);
+        // PPO runs report under sb3-contrib's tags, the entropy as its loss term `−H(π)`.
+        match self.ppo {
+            Some(_) => put(tags::train::POLICY_GRADIENT_LOSS, self.policy_loss),
+            None => put(tags::train::POLICY_LOSS, self.policy_loss),
+        }
         put(tags::train::VALUE_LOSS, self.value_loss);
-        put(tags::train::ENTROPY, self.entropy);
+        match self.ppo {
+            Some(_) => put(tags::train::ENTROPY_LOSS, -self.entropy),
+            None => put(tags::train::ENTROPY, self.entropy),
+        }
         put(tags::train::EXPLAINED_VARIANCE, self.explained_variance);
         put(tags::train::GRAD_NORM, self.grad_norm);
         put(tags::train::UPDATE_RATIO, self.update_ratio);
         put(tags::train::LEARNING_RATE, self.learning_rate);
         put(tags::train::ENTROPY_COEF, self.entropy_coef);
+        if let Some(ppo) = &self.ppo {
+            put(tags::train::CLIP_FRACTION, ppo.clip_fraction);
+            put(tags::train::APPROX_KL, ppo.approx_kl);
+            put(tags::train::LOSS, ppo.loss);
+            put(tags::train::N_UPDATES, ppo.n_updates as f64);
+            put(tags::train::CLIP_RANGE, ppo.clip_range);
+            if let Some(v) = ppo.clip_range_vf {
+                put(tags::train::CLIP_RANGE_VF, v);
+            }
+        }
         if progress.return_stats.count > 0.0 {
             // What `a2c.normalize_rewards` divides rewards by.
             put(tags::train::RETURN_STD, progress.return_stats.var.sqrt());

@@ -1,81 +1,23 @@
-//! The A2C loop: collect a rollout from `B` environments, compute returns, backpropagate
-//! through time, clip, step. Whole-episode and truncated rollouts share this one code path.
+//! The on-policy loop: collect a rollout from `B` environments, then A2C's or PPO's train
+//! step over it. Whole-episode and truncated rollouts share this one code path.
 //! The trainer owns the parts (collection, losses, snapshots, statistics, reward scaling) and
 //! is their one public entry point, so callers depend on none of them.
-use super::config::{A2cConfig, OptimConfig};
-use super::losses::{self, NonFinite};
+use super::config::TrainerConfig;
+use super::errors::TrainError;
+use super::gradient_step::NonFinite;
 use super::optim::Optimizer;
+use super::ppo_step::{self, Unroll};
 use super::reward_scale::RewardScale;
 use super::rollout::Collector;
 use super::snapshot::{self, Snapshot};
 use super::stats::{self, Progress, UpdateStats};
+use super::{a2c_step, losses::Rates};
 use crate::actor_critic::ActorCritic;
-use crate::cores::{BpttError, CoreConfig, CoreConfigError, Engine};
+use crate::cores::Engine;
 use crate::metrics::MetricsSink;
-use plastic_envs::{EnvError, VecEnv};
-use serde::{Deserialize, Serialize};
+use plastic_envs::VecEnv;
 use std::rc::Rc;
 use tch::{nn, Device};
-
-/// Everything the trainer is configured with besides the environment.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct TrainerConfig {
-    pub core: CoreConfig,
-    pub a2c: A2cConfig,
-    pub optim: OptimConfig,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error(transparent)]
-    Core(#[from] CoreConfigError),
-    #[error(transparent)]
-    Config(#[from] super::ConfigError),
-    /// Not a `source`: the message already holds the cause, which would print twice.
-    #[error("a2c.{0}")]
-    Bptt(BpttError),
-    #[error(
-        "a2c.rollout_len = \"episode\" needs an environment with a fixed episode length, and \
-         `{env}` has none"
-    )]
-    NoEpisodeLength { env: String },
-    #[error(transparent)]
-    Env(#[from] EnvError),
-    #[error("training stopped at update {update}: the {what} is not finite (NaN or infinity)")]
-    NonFinite {
-        what: &'static str,
-        /// Counted from 1, as checkpoints are: the update that failed.
-        update: u64,
-    },
-    #[error(
-        "training stopped at update {update}: environment `{env}` returned a {what} that is not \
-         finite (NaN or infinity) in row {row}. The model is not at fault"
-    )]
-    EnvNonFinite {
-        env: String,
-        what: &'static str,
-        row: usize,
-        /// Counted from 1, as checkpoints are.
-        update: u64,
-    },
-    #[error("the checkpoint does not match this model: {0}")]
-    Mismatch(String),
-    #[error(
-        "the checkpoint's `progress.json` does not add up: {updates} updates of {per_update} \
-         environment steps each, and {env_steps} environment steps (it was edited or damaged)"
-    )]
-    Counters {
-        updates: u64,
-        per_update: u64,
-        env_steps: u64,
-    },
-}
-
-impl From<BpttError> for TrainError {
-    fn from(e: BpttError) -> Self {
-        Self::Bptt(e)
-    }
-}
 
 pub struct Trainer {
     vs: nn::VarStore,
@@ -104,6 +46,9 @@ impl Trainer {
     ) -> Result<Self, TrainError> {
         config.a2c.validate()?;
         config.optim.validate()?;
+        if let Some(ppo) = &config.ppo {
+            ppo.validate(env.num_envs())?;
+        }
         let collector = Collector::new(env, &config.a2c, seed)?;
         let spec = collector.env.spec();
         let (vs, ac) = crate::agent::build(spec, &config.core, seed, device)?;
@@ -176,28 +121,63 @@ impl Trainer {
         self.collector.whole_episode
     }
 
-    /// Collects one rollout and applies one gradient step.
+    /// Collects one rollout and learns from it: one gradient step (A2C) or PPO's passes.
     pub fn update(&mut self) -> Result<UpdateStats, TrainError> {
         let update = self.progress.updates;
         let ac = Rc::clone(&self.ac);
-        let (rollout, tape) = self.collector.collect(
-            &ac,
-            self.engine,
-            self.config.a2c.trace_checkpoint_every,
-            update,
-            self.reward_scale.as_ref(),
-            &mut self.progress.return_stats,
-        )?;
-        let lr = self.config.optim.lr_at(update, self.total_updates);
-        let entropy_coef = self.config.a2c.entropy_at(update, self.total_updates);
+        let unroll = Unroll {
+            engine: self.engine,
+            checkpoints: self.config.a2c.trace_checkpoint_every,
+        };
+        let rates = Rates {
+            lr: self.config.optim.lr_at(update, self.total_updates),
+            entropy_coef: self.config.a2c.entropy_at(update, self.total_updates),
+        };
+        let mut collect = |collector: &mut Collector| {
+            collector.collect(
+                &ac,
+                unroll.engine,
+                unroll.checkpoints,
+                update,
+                self.reward_scale.as_ref(),
+                &mut self.progress.return_stats,
+            )
+        };
         let a2c = &self.config.a2c;
-        let losses = losses::learn(&ac, &mut self.optim, a2c, lr, entropy_coef, &rollout, tape)
-            .map_err(|NonFinite(what)| TrainError::NonFinite {
-                what,
-                update: update + 1,
-            })?;
-        let stats = UpdateStats::new(losses, rollout, lr, entropy_coef);
+        let (rollout, learnt) = match &self.config.ppo {
+            // A2C backpropagates through the tape collection recorded.
+            None => {
+                let (rollout, tape) = collect(&mut self.collector)?;
+                let learnt = a2c_step::train(&ac, &mut self.optim, a2c, &rates, &rollout, tape);
+                (rollout, learnt)
+            }
+            // PPO re-runs the rollout, so collection records no graph.
+            Some(ppo) => {
+                let (rollout, _) = tch::no_grad(|| collect(&mut self.collector))?;
+                let run = (self.collector.seed, update);
+                let learnt = ppo_step::train(
+                    &ac,
+                    &mut self.optim,
+                    &unroll,
+                    a2c,
+                    ppo,
+                    &rates,
+                    &rollout,
+                    run,
+                );
+                (rollout, learnt)
+            }
+        };
+        let losses = learnt.map_err(|NonFinite(what)| TrainError::NonFinite {
+            what,
+            update: update + 1,
+        })?;
+        let stats = UpdateStats::new(losses, rollout, rates.lr, rates.entropy_coef);
         self.progress.record(&stats);
+        // Kept where it is not the update count (PPO's several steps, a run that switched
+        // algorithm), so that A2C's checkpoints read as they always did.
+        let steps = self.optim.steps();
+        self.progress.optim_steps = (steps != self.progress.updates).then_some(steps);
         Ok(stats)
     }
 

@@ -159,6 +159,12 @@ impl State {
         })
     }
 
+    /// The rows `rows` (`[n]` indices) of this state, in that order: PPO re-runs minibatches
+    /// of whole sequences from the state each started its rollout in.
+    pub fn rows(&self, rows: &Tensor) -> Self {
+        self.map(|t| t.index_select(0, &rows.to_device(t.device())))
+    }
+
     /// [`State::reset_rows`] with the mask as a slice, as environments report it.
     pub fn reset_rows_bool(&self, done: &[bool]) -> Self {
         self.reset_rows(&row_mask(done))
