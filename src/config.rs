@@ -339,6 +339,7 @@ impl ExperimentConfig {
             a2c: self.a2c.clone(),
             ppo: self.ppo.clone(),
             optim: self.optim.clone(),
+            threads: self.run.threads,
         }
     }
 

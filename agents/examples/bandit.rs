@@ -32,6 +32,8 @@ pub struct Report {
     pub agent: f64,
     pub random: f64,
     pub thompson: f64,
+    /// The host loops' threads it trained with (`plastic_agents::threads`).
+    pub threads: usize,
 }
 
 /// The network and its training: what `plastic train` reads from a config file.
@@ -61,6 +63,8 @@ fn trainer_config() -> TrainerConfig {
             eps: 1e-4,
             ..OptimConfig::default()
         },
+        // CPU threads: 0 takes libtorch's choice, the machine's cores.
+        threads: 0,
     }
 }
 
@@ -70,6 +74,7 @@ pub fn train_and_evaluate(total_steps: u64, seed: u64) -> Result<Report, Box<dyn
     let env = registry::parse(ENV)?;
     let batch = env.build(NUM_ENVS)?;
     let mut trainer = Trainer::new(batch, trainer_config(), total_steps, seed, tch::Device::Cpu)?;
+    let threads = plastic_agents::threads::loop_threads();
     let report_every = (trainer.total_updates() / 10).max(1);
     while !trainer.is_done() {
         let stats = trainer.update()?;
@@ -106,6 +111,7 @@ pub fn train_and_evaluate(total_steps: u64, seed: u64) -> Result<Report, Box<dyn
         agent,
         random,
         thompson,
+        threads,
     })
 }
 

@@ -55,7 +55,8 @@ impl Agent {
         Self::from_checkpoint(&checkpoint::load(path)?, device)
     }
 
-    /// The agent of a checkpoint already read.
+    /// The agent of a checkpoint already read. It acts with its run's CPU threads
+    /// (`run.threads`), all of them libtorch's: its steps are libtorch operations.
     pub fn from_checkpoint(checkpoint: &Checkpoint, device: Device) -> Result<Self, AgentError> {
         let env = checkpoint.agent.env.id.clone();
         let spec = env.env().build(1)?.spec().clone();
@@ -73,6 +74,7 @@ impl Agent {
                 reason,
             })?
             .copy();
+        crate::threads::assign(checkpoint.agent.run.threads, false);
         Ok(Self {
             vs,
             model,

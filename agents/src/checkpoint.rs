@@ -36,11 +36,21 @@ pub struct AgentDefinition {
     pub env: EnvDefinition,
     #[serde(default)]
     pub core: CoreConfig,
+    #[serde(default)]
+    pub run: RunDefinition,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct EnvDefinition {
     pub id: EnvId,
+}
+
+/// What the agent takes from the run's `[run]` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RunDefinition {
+    /// CPU threads (`run.threads`; 0: libtorch's choice), as training had them.
+    #[serde(default)]
+    pub threads: usize,
 }
 
 /// A checkpoint read back whole, its numbers finite.

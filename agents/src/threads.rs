@@ -50,7 +50,7 @@ pub fn count() -> usize {
     }
 }
 
-/// The host loops' thread count.
-pub(crate) fn loop_threads() -> usize {
+/// The host loops' thread count: the team the plastic cores' steps and trace passes share.
+pub fn loop_threads() -> usize {
     LOOPS.load(Ordering::Relaxed).max(1)
 }

@@ -11,4 +11,6 @@ fn the_bandit_example_trains_an_agent_that_beats_random() {
     assert!((r.random - 40.0).abs() < 2.0, "{r:?}");
     assert!(r.thompson < 3.0, "{r:?}");
     assert!(r.agent < 0.75 * r.random, "{r:?}");
+    // `threads = 0`: the machine's cores, all to the host loops of the plastic RNN.
+    assert_eq!(r.threads, plastic_agents::threads::default_count(), "{r:?}");
 }

@@ -116,6 +116,11 @@ class Policy:
         return self._agent.hidden
 
     @property
+    def threads(self) -> int:
+        """libtorch's CPU threads it acts with: its run's ``run.threads`` (0: the machine's cores)."""
+        return self._agent.threads
+
+    @property
     def env_steps(self) -> int:
         """Environment steps it was trained for."""
         return self._agent.env_steps

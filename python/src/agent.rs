@@ -135,6 +135,12 @@ impl PyAgent {
         device_name(self.agent.device())
     }
 
+    /// libtorch's CPU threads the agent acts with: its run's `run.threads`.
+    #[getter]
+    fn threads(&self) -> i32 {
+        tch::get_num_threads()
+    }
+
     #[getter]
     fn env_steps(&self) -> u64 {
         self.agent.env_steps()

@@ -132,6 +132,16 @@ def test_a_checkpoint_folder_loads_as_its_run_does(maze_run):
     assert a.env_steps == 30000
 
 
+def test_an_agent_acts_with_its_runs_threads(maze_run, copy_of):
+    assert plastic.load(maze_run).threads == 1  # configs/maze-small.toml: run.threads = 1
+    run = copy_of(maze_run)
+    for config in run.glob("checkpoints/*/config.toml"):
+        text = config.read_text()
+        assert "\nthreads = 1\n" in text
+        config.write_text(text.replace("\nthreads = 1\n", "\nthreads = 3\n"))
+    assert plastic.load(run).threads == 3
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_a_policy_on_cuda_acts_as_on_the_cpu(maze_run):
     cpu, gpu = plastic.load(maze_run), plastic.load(maze_run, device="cuda")

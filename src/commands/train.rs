@@ -15,7 +15,7 @@ use crate::tensorboard::{HParam, TensorBoard};
 use crate::{event_files, pictures, render};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use plastic_agents::a2c::{training_needs, TrainError, Trainer, UpdateStats};
+use plastic_agents::a2c::{training_needs, TrainError, Trainer, TrainerConfig, UpdateStats};
 use plastic_agents::acting::ActionMode;
 use plastic_agents::device;
 use plastic_agents::metrics::{tags, MetricsSink};
@@ -288,15 +288,17 @@ pub(crate) fn build(
 ) -> anyhow::Result<Trainer> {
     ensure_training_fits(config)?;
     let env = config.env.id.env().build(config.env.num_envs)?;
-    let trainer = Trainer::new(
+    let trainer = TrainerConfig {
+        threads,
+        ..config.trainer()
+    };
+    Ok(Trainer::new(
         env,
-        config.trainer(),
+        trainer,
         config.run.total_steps,
         config.run.seed,
         device,
-    )?;
-    plastic_agents::threads::assign(threads, trainer.steps_on_host());
-    Ok(trainer)
+    )?)
 }
 
 /// Refuses `config` when training it needs more memory than this machine has now: checked by

@@ -16,6 +16,10 @@ pub struct TrainerConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ppo: Option<PpoConfig>,
     pub optim: OptimConfig,
+    /// CPU threads, shared between the host loops and libtorch as [`crate::threads`] says;
+    /// 0 takes libtorch's choice (the machine's cores).
+    #[serde(default)]
+    pub threads: usize,
 }
 
 /// PPO's own settings (`docs/ppo.md`), with sb3-contrib's `RecurrentPPO` names and defaults;

@@ -56,6 +56,12 @@ impl Trainer {
         let optim = Optimizer::new(&vs, &config.optim);
         let per_update = (collector.env.num_envs() * collector.steps) as u64;
         let reward_scale = RewardScale::new(&config.a2c);
+        // The trainer sets up its own threads, so that every front end (the CLI, the
+        // library's example, a program of its own) trains with the configured count.
+        crate::threads::assign(
+            config.threads,
+            crate::cores::steps_on_host(&ac.core, engine),
+        );
         Ok(Self {
             total_updates: total_steps.div_ceil(per_update).max(1),
             vs,
