@@ -1,5 +1,7 @@
 //! Checkpoints: `checkpoints/<update>/` folders holding `config.toml`, `state.safetensors`
-//! (model, optimiser, recurrent state) and `progress.json` (counters, episodes under way).
+//! (model, optimiser, recurrent state) and `progress.json` (counters, episodes under way),
+//! in the library's format ([`plastic_agents::checkpoint`] writes and reads the files); here
+//! the run's side: crash safety, pruning and the best checkpoint.
 //!
 //! What a kill at any instant may leave, and why nothing is lost:
 //! - A checkpoint is written whole in a hidden `.partial-*` folder, synced, and renamed into
@@ -16,11 +18,9 @@ use crate::durable::{sync_dir, LEFTOVER_PREFIXES, PARTIAL};
 use anyhow::Context;
 use plastic_agents::a2c::Snapshot;
 use plastic_agents::checkpoint::{
-    self as format, non_finite_tensors, Checkpoint, CheckpointError, CheckpointInfo, CHECKPOINTS,
-    PROGRESS, STATE,
+    self as format, non_finite_tensors, Checkpoint, CheckpointError, CHECKPOINTS,
 };
 use std::path::{Path, PathBuf};
-use tch::Tensor;
 
 pub use format::{list, newest};
 
@@ -102,24 +102,11 @@ fn save_in(
             .prefix(PARTIAL)
             .tempdir_in(root)
             .context("cannot create a checkpoint folder")?;
-        Tensor::write_safetensors(&snapshot.tensors, tmp.path().join(STATE))
-            .map_err(|e| anyhow::anyhow!("cannot write the checkpoint's tensors: {e}"))?;
-        let info = CheckpointInfo {
-            progress: snapshot.progress.clone(),
-            under_way: snapshot.under_way.clone(),
-            threads: Some(plastic_agents::threads::count()),
-        };
-        std::fs::write(tmp.path().join(PROGRESS), serde_json::to_vec_pretty(&info)?)?;
-        std::fs::write(tmp.path().join(crate::run_dir::CONFIG), config.to_toml())?;
+        format::write(tmp.path(), &config.to_toml(), snapshot)?;
         if let Some(score) = score {
-            std::fs::write(tmp.path().join(BEST_SCORE), score)?;
-        }
-        let scored = score.map(|_| BEST_SCORE);
-        for f in [STATE, PROGRESS, crate::run_dir::CONFIG]
-            .into_iter()
-            .chain(scored)
-        {
-            std::fs::File::open(tmp.path().join(f))?.sync_all()?;
+            let path = tmp.path().join(BEST_SCORE);
+            std::fs::write(&path, score)?;
+            format::sync_file(&path)?;
         }
         sync_dir(tmp.path())?;
         if dest.exists() {

@@ -18,7 +18,8 @@ use crate::durable::{write_atomic, LEFTOVER_PREFIXES};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 
-pub const CONFIG: &str = "config.toml";
+/// A run's resolved config, named as in its checkpoints.
+pub use plastic_agents::checkpoint::CONFIG;
 const LOCK: &str = ".lock";
 /// Written when a run has trained to its total; removed when it trains again.
 pub const DONE: &str = "done.json";

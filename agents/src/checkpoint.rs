@@ -1,8 +1,9 @@
-//! Reading checkpoints: the `checkpoints/<update>/` folders of a run, each holding
-//! `config.toml` (the run's resolved config), `state.safetensors` (model, optimiser,
-//! recurrent state) and `progress.json` (counters, episodes under way).
+//! The checkpoint format, written and read here: the `checkpoints/<update>/` folders of a
+//! run, each holding `config.toml` (the run's resolved config), `state.safetensors` (model,
+//! optimiser, recurrent state) and `progress.json` (counters, episodes under way).
 //!
-//! Writing them durably is the training front end's job. Every reader wants the same thing:
+//! Making a folder appear whole (a hidden name, then a rename), pruning and the best
+//! checkpoint are the training front end's job. Every reader wants the same thing:
 //! the newest checkpoint that reads whole and holds finite numbers, passing over one that a
 //! concurrent prune removed or that is damaged, and saying which it passed over.
 use crate::a2c::{Progress, Snapshot, UnderWay};
@@ -19,7 +20,7 @@ pub const PROGRESS: &str = "progress.json";
 
 /// What a checkpoint's `progress.json` holds besides the tensors.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct CheckpointInfo {
+struct CheckpointInfo {
     pub progress: Progress,
     /// Truncated rollouts: the episodes under way (their recurrent state is in the tensors).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,6 +87,56 @@ pub enum CheckpointError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot write `{path}`: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// tch's error is a string; it names the cause (a full disk, a missing folder).
+    #[error("cannot write the checkpoint's tensors: {0}")]
+    WriteTensors(String),
+}
+
+/// Writes a checkpoint's files into the existing folder `dir`: the run's resolved `config`
+/// as [`CONFIG`], the snapshot's tensors as [`STATE`], its counters and the run's thread count
+/// as [`PROGRESS`]; each file synced to disk, so that the caller's rename of the folder
+/// publishes complete files.
+pub fn write(dir: &Path, config: &str, snapshot: &Snapshot) -> Result<(), CheckpointError> {
+    let state = dir.join(STATE);
+    Tensor::write_safetensors(&snapshot.tensors, &state)
+        .map_err(|e| CheckpointError::WriteTensors(e.to_string()))?;
+    let info = CheckpointInfo {
+        progress: snapshot.progress.clone(),
+        under_way: snapshot.under_way.clone(),
+        threads: Some(crate::threads::count()),
+    };
+    let progress = dir.join(PROGRESS);
+    let json = serde_json::to_vec_pretty(&info).map_err(|e| CheckpointError::Write {
+        path: progress.clone(),
+        source: e.into(),
+    })?;
+    let written = |path: &Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|source| CheckpointError::Write {
+            path: path.into(),
+            source,
+        })
+    };
+    written(&progress, &json)?;
+    written(&dir.join(CONFIG), config.as_bytes())?;
+    for path in [state, progress, dir.join(CONFIG)] {
+        sync_file(&path)?;
+    }
+    Ok(())
+}
+
+/// Flushes the file at `path` to disk.
+pub fn sync_file(path: &Path) -> Result<(), CheckpointError> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|source| CheckpointError::Write {
+            path: path.into(),
+            source,
+        })
 }
 
 /// Complete checkpoints of the run in `run`, oldest first (hidden folders are skipped).
@@ -252,4 +303,68 @@ pub fn non_finite_tensors(tensors: &[(String, Tensor)]) -> Vec<String> {
         .filter(|(_, t)| t.is_floating_point() && t.isfinite().all().int64_value(&[]) == 0)
         .map(|(name, _)| format!("`{name}`"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What [`write`] puts in a folder, [`read`] gives back: the config's text, every tensor
+    /// with its name, kind and values, the counters and the thread count.
+    #[test]
+    fn a_written_checkpoint_reads_back_whole() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("00000007");
+        std::fs::create_dir(&dir).unwrap();
+        let config = "[run]\nthreads = 2\n\n[env]\nid = \"bandit-dependent-easy\"\n";
+        let mut progress = Progress {
+            updates: 7,
+            env_steps: 140,
+            episodes: 3,
+            ..Progress::default()
+        };
+        // Floats that serde_json reads back exactly only with `float_roundtrip`.
+        progress
+            .return_stats
+            .update([0.1 + 0.2, 2.0f64.sqrt(), 1e-300].into_iter());
+        let snapshot = Snapshot {
+            tensors: vec![
+                (
+                    "model/w".into(),
+                    Tensor::from_slice(&[1.5f32, -0.25]).view([1, 2]),
+                ),
+                ("optim/step".into(), Tensor::from_slice(&[7i64])),
+            ],
+            progress,
+            under_way: None,
+        };
+        write(&dir, config, &snapshot).unwrap();
+        let back = read(&dir).unwrap();
+        assert_eq!(back.config, config);
+        assert_eq!(back.agent.run.threads, 2);
+        assert_eq!(back.snapshot.progress, snapshot.progress);
+        assert_eq!(back.threads, Some(crate::threads::count()));
+        // The file keeps tensors by name; tch gives them back in no set order.
+        let mut tensors = back.snapshot.tensors;
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(tensors.len(), snapshot.tensors.len());
+        for ((name, a), (back_name, b)) in snapshot.tensors.iter().zip(&tensors) {
+            assert_eq!(name, back_name);
+            assert!(a.equal(b), "{name} changed: {a} against {b}");
+        }
+    }
+
+    /// A folder that is not there is named in the error, not a panic.
+    #[test]
+    fn writing_into_a_missing_folder_says_which() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("gone");
+        let snapshot = Snapshot {
+            tensors: Vec::new(),
+            progress: Progress::default(),
+            under_way: None,
+        };
+        let err = write(&dir, "", &snapshot).unwrap_err().to_string();
+        assert!(err.starts_with("cannot write"), "{err}");
+    }
 }
