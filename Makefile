@@ -62,12 +62,13 @@ bench: build
 	target/release/plastic bench train configs/maze-backpropamine-simple.toml --set a2c.bptt=autograd
 
 # Everything CI checks besides the tests: rustfmt and clippy (with and without the Gymnasium
-# bridge, and the Python package's crate), the API docs with broken links denied, and ruff
+# bridge, the library without its `bench` feature, and the Python package's crate), the API docs with broken links denied, and ruff
 # (pinned in scripts/setup.sh) over the Python package and the scripts.
 lint:
 	$(WITH_ENV) cargo fmt --all -- --check
 	$(WITH_ENV) cargo clippy --workspace --all-targets --locked -- -D warnings
 	$(WITH_ENV) cargo clippy -p plastic --no-default-features --all-targets --locked -- -D warnings
+	$(WITH_ENV) cargo clippy -p plastic-agents --all-targets --locked -- -D warnings
 	$(WITH_ENV) cargo fmt --manifest-path python/Cargo.toml -- --check
 	$(WITH_ENV) cargo clippy --manifest-path python/Cargo.toml --target-dir target --all-targets --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(WITH_ENV) cargo doc --workspace --no-deps --locked

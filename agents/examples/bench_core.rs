@@ -1,5 +1,6 @@
 //! Prints forward + backward timing of one whole-episode batch in Backpropamine's maze setting.
-//! Usage: `cargo run --release -p plastic-agents --example bench_core -- [B ...]`
+//! Usage (the benchmark code is behind the crate's `bench` feature):
+//! `cargo run --release -p plastic-agents --features bench --example bench_core -- [B ...]`
 //! Environment: `PLASTIC_BENCH_THREADS` (libtorch intra-op threads), `PLASTIC_BENCH_REPEATS`,
 //! `PLASTIC_BENCH_DEVICE=cuda`, `PLASTIC_BENCH_HIDDEN`,
 //! `PLASTIC_BENCH_KIND` (core kind, e.g. `rnn`), `PLASTIC_BENCH_ALPHA` (`per-neuron`).

@@ -7,6 +7,7 @@ pub mod a2c;
 pub mod acting;
 pub mod actor_critic;
 pub mod agent;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod checkpoint;
 pub mod cores;

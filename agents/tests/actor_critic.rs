@@ -1,7 +1,6 @@
 //! Actor-critic heads on every core, diagnostics accessors, and the benchmark entry point.
 mod common;
 use common::*;
-use plastic_agents::bench::{forward_backward, BenchSpec};
 use plastic_agents::cores::{CoreConfig, InitScheme};
 use plastic_agents::ActorCritic;
 use tch::{Device, Kind, Tensor};
@@ -95,8 +94,12 @@ fn orthogonal_initialisation_has_the_requested_gain() {
     assert_eq!(ac.core.plastic_layer_w().size(), [5, 5]);
 }
 
+/// The benchmark code is there with the `bench` feature only (the CLI's, and so the
+/// workspace's).
+#[cfg(feature = "bench")]
 #[test]
 fn bench_reports_time_throughput_and_memory() {
+    use plastic_agents::bench::{forward_backward, BenchSpec};
     let spec = BenchSpec {
         batch: 2,
         steps: 3,
