@@ -14,9 +14,9 @@ mod rules;
 pub mod state;
 mod trace_update;
 
-pub use bptt::{
-    host_every, roofline, steps_on_host, Bptt, BpttError, Engine, Tape, TraceCheckpoints,
-};
+#[cfg(feature = "bench")]
+pub use bptt::roofline;
+pub use bptt::{host_every, steps_on_host, Bptt, BpttError, Engine, Tape, TraceCheckpoints};
 pub use config::{
     AlphaShape, CoreConfig, CoreConfigError, CoreKind, EtaShape, InitScheme, Modulation,
     ModulatorShape, Rule,

@@ -25,6 +25,7 @@ mod checkpoints;
 mod fused;
 mod host;
 mod pool;
+#[cfg(feature = "bench")]
 pub mod roofline;
 
 pub use checkpoints::{host_every, TraceCheckpoints};
