@@ -55,14 +55,16 @@ impl PyAgent {
     /// Refuses a state of `rows` rows (and what a step computes from it) beyond the memory
     /// this machine has free.
     fn ensure_state_fits(&self, rows: usize) -> PyResult<()> {
-        let core = self.agent.model().core.config();
+        let core = &self.agent.model().core;
+        let input_dim = core.input_dim() as usize;
+        let core = core.config();
         crate::ensure_fits(
             &[MemoryNeed {
                 what: format!(
                     "recurrent state and traces ({rows} rows × hidden {}²)",
                     core.hidden
                 ),
-                bytes: rows as f64 * core.state_bytes_per_row(),
+                bytes: rows as f64 * core.state_bytes_per_row(input_dim),
             }],
             "the batch (rows of observations, initial_state's batch)",
         )

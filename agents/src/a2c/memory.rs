@@ -24,6 +24,7 @@ pub fn training_needs(
     let obs = spec.obs_dim as f64;
     let traces = core.traces_per_step() as f64;
     let cells = if core.kind.is_lstm() { 2.0 } else { 1.0 };
+    let fast = core.fast_weights_per_row(spec.obs_dim) as f64;
     // Traces kept for the backward pass: every k-th step's (`auto` at its leanest, on the
     // host in f32). Rebuilt ones add a segment's worth, per batch row in cache on the host.
     let k = match config.a2c.trace_checkpoint_every {
@@ -42,7 +43,7 @@ pub fn training_needs(
                 "recurrent state and traces (env.num_envs = {num_envs} × core.hidden = {}²)",
                 core.hidden
             ),
-            bytes: b * core.state_bytes_per_row(),
+            bytes: b * core.state_bytes_per_row(spec.obs_dim),
         },
         MemoryNeed {
             what: format!(
@@ -52,10 +53,12 @@ pub fn training_needs(
                 core.hidden, config.a2c.trace_checkpoint_every
             ),
             // Per step and row: the cell's activations, the input (which PPO re-runs),
-            // action, reward, flags; per kept step and row, the traces. PPO's re-runs hold
-            // a minibatch's share of this at a time, after collection's is gone.
+            // action, reward, flags, and STPN's fast weights (autograd keeps each step's);
+            // per kept step and row, the traces. PPO's re-runs hold a minibatch's share of
+            // this at a time, after collection's is gone.
             bytes: b
-                * (t * (4.0 * cells * h * F32 + obs * F32 + 16.0) + kept * traces * h * h * F32),
+                * (t * (4.0 * cells * h * F32 + obs * F32 + 16.0 + fast * F32)
+                    + kept * traces * h * h * F32),
         },
     ])
 }
