@@ -3,7 +3,7 @@
 mod common;
 use common::*;
 use plastic_agents::cores::{
-    Bptt, CoreConfig, CoreConfigError, CoreKind, Engine, InitScheme, Modulation, Rule, StpShape,
+    Bptt, CoreConfig, CoreConfigError, Engine, InitScheme, Modulation, Rule, StpShape,
 };
 use serde_json::Value;
 use tch::Tensor;
@@ -11,12 +11,7 @@ use tch::Tensor;
 const FIXTURE: &str = include_str!("fixtures/stpn_reference.json");
 
 fn stpn(hidden: usize) -> CoreConfig {
-    CoreConfig {
-        kind: CoreKind::Stpn,
-        hidden,
-        modulation: Modulation::None,
-        ..CoreConfig::default()
-    }
+    CoreConfig::stpn(hidden)
 }
 
 /// A JSON array of arrays (of any depth) of numbers as a flat f64 tensor of `dims`.

@@ -304,6 +304,16 @@ impl CoreConfig {
         }
     }
 
+    /// STPN as the authors' maze config: per-synapse λ and γ, fast weights clipped at ±1.
+    pub fn stpn(hidden: usize) -> Self {
+        Self {
+            kind: CoreKind::Stpn,
+            hidden,
+            modulation: Modulation::None,
+            ..Self::default()
+        }
+    }
+
     /// A plastic RNN without neuromodulation (differentiable plasticity).
     pub fn plastic_rnn(hidden: usize, rule: Rule) -> Self {
         Self {
