@@ -30,8 +30,7 @@ import torch
 B, IN, H, STEPS = 2, 3, 4, 5
 CONFIG = "Maze/config/STPN_Maze_h55.json"
 COMMAND = (
-    "scripts/with-env.sh python scripts/stpn_reference.py /tmp/stpn/STPN "
-    "> agents/tests/fixtures/stpn_reference.json"
+    "scripts/with-env.sh python scripts/stpn_reference.py /tmp/stpn/STPN > agents/tests/fixtures/stpn_reference.json"
 )
 
 
@@ -52,7 +51,9 @@ def their_commit(checkout: Path) -> str:
     try:
         return subprocess.run(
             ["git", "-C", str(checkout), "rev-parse", "HEAD"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
@@ -93,23 +94,32 @@ def main():
             hs.append(h.tolist())
             fasts.append(states[-1][0].tolist())
 
-    print(json.dumps({
-        "about": (
-            "The STPN authors' NetParallelEnergy(rnn_type='stpn') with the stp settings of "
-            f"{CONFIG}, float64; weights, inputs, and per step h_t [B x H] and the fast "
-            "weights F_t [B x H x (in + H)]. Produced by: " + COMMAND
-        ),
-        "their_commit": args.commit or their_commit(checkout),
-        "torch": torch.__version__,
-        "batch": B, "input": IN, "hidden": H, "clip": clip, "clamped": clamped,
-        "weight": layer.weight.tolist(),
-        "bias": layer.bias.tolist(),
-        "lambda": layer.weight_lambda.tolist(),
-        "gamma": layer.weight_gamma.tolist(),
-        "xs": xs.tolist(),
-        "h": hs,
-        "fast": fasts,
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "about": (
+                    "The STPN authors' NetParallelEnergy(rnn_type='stpn') with the stp settings of "
+                    f"{CONFIG}, float64; weights, inputs, and per step h_t [B x H] and the fast "
+                    "weights F_t [B x H x (in + H)]. Produced by: " + COMMAND
+                ),
+                "their_commit": args.commit or their_commit(checkout),
+                "torch": torch.__version__,
+                "batch": B,
+                "input": IN,
+                "hidden": H,
+                "clip": clip,
+                "clamped": clamped,
+                "weight": layer.weight.tolist(),
+                "bias": layer.bias.tolist(),
+                "lambda": layer.weight_lambda.tolist(),
+                "gamma": layer.weight_gamma.tolist(),
+                "xs": xs.tolist(),
+                "h": hs,
+                "fast": fasts,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -199,3 +199,28 @@ fn stpn_state_counts_its_fast_weights() {
     assert_eq!(stpn.state_bytes_per_row(7), (10.0 + 170.0) * 4.0);
     assert_eq!(lstm.state_bytes_per_row(7), 20.0 * 4.0);
 }
+
+/// The parameter counts docs/plasticity.md gives for sizing STPN against the other cores on
+/// the maze (16 inputs, 4 actions, heads included): the authors' sizes (STPN H 55, modulated
+/// plastic RNN H 73, LSTM H 47, RNN H 100) and configs/maze-small-stpn.toml's H 78 against
+/// maze-small's plastic RNN of H 100.
+#[test]
+fn stpn_sizes_in_the_docs_have_the_parameter_counts_they_state() {
+    let count = |config: CoreConfig| -> i64 {
+        let vs = vs64();
+        plastic_agents::ActorCritic::new(&vs.root(), 16, 4, &config).unwrap();
+        vs.variables().values().map(Tensor::numel).sum::<usize>() as i64
+    };
+    let sizes = [
+        (CoreConfig::stpn(55), 12_050),
+        (CoreConfig::backpropamine(73), 12_343),
+        (CoreConfig::lstm(47), 12_272),
+        (CoreConfig::rnn(100), 12_205),
+        (CoreConfig::stpn(78), 22_469),
+        (CoreConfig::backpropamine(100), 22_306),
+        (CoreConfig::lstm(66), 22_247),
+    ];
+    for (config, expected) in sizes {
+        assert_eq!(count(config.clone()), expected, "{config:?}");
+    }
+}
