@@ -68,10 +68,10 @@ mod tests {
     use super::*;
     use crate::cores::CoreConfig;
 
-    /// The rollout's bytes for Backpropamine's core, B 1024 × T 200 (the maze), H 100.
-    fn rollout_bytes(trace_checkpoint_every: TraceCheckpoints) -> f64 {
+    /// The state's and the rollout's bytes for `core`, B 1024 × T 200 (the maze).
+    fn needs(core: CoreConfig, trace_checkpoint_every: TraceCheckpoints) -> (f64, f64) {
         let mut config = TrainerConfig {
-            core: CoreConfig::backpropamine(100),
+            core,
             ..TrainerConfig::default()
         };
         config.a2c.trace_checkpoint_every = trace_checkpoint_every;
@@ -80,7 +80,24 @@ mod tests {
             .spec()
             .clone();
         let needs = training_needs(&config, &spec, 1024).unwrap();
-        needs[2].bytes
+        (needs[1].bytes, needs[2].bytes)
+    }
+
+    /// The rollout's bytes for Backpropamine's core, H 100.
+    fn rollout_bytes(trace_checkpoint_every: TraceCheckpoints) -> f64 {
+        needs(CoreConfig::backpropamine(100), trace_checkpoint_every).1
+    }
+
+    /// STPN's fast weights, `H × (in + H)` per row (16 inputs on the maze), count once in the
+    /// state and once per step in the rollout (autograd keeps every step's).
+    #[test]
+    fn stpn_counts_its_fast_weights_in_the_state_and_every_step() {
+        let auto = TraceCheckpoints::Auto;
+        let (rnn_state, rnn_rollout) = needs(CoreConfig::rnn(50), auto);
+        let (stpn_state, stpn_rollout) = needs(CoreConfig::stpn(50), auto);
+        let fast = 1024.0 * 50.0 * (16.0 + 50.0) * F32;
+        assert_eq!(stpn_state - rnn_state, fast);
+        assert_eq!(stpn_rollout - rnn_rollout, 200.0 * fast);
     }
 
     #[test]
