@@ -366,6 +366,13 @@ impl PyState {
         self.state.elig().map(|t| to_numpy(py, t)).transpose()
     }
 
+    /// STPN's fast weights `F`, `[B × H × (in + H)]` (rows post-synaptic, columns the inputs
+    /// then the hidden neurons; `kind = "stpn"`, None otherwise).
+    #[getter]
+    fn fast<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyArrayDyn<f32>>>> {
+        self.state.fast().map(|t| to_numpy(py, t)).transpose()
+    }
+
     /// Modulator output of the step that made this state, `[B × 1]` or `[B × H]`
     /// (neuromodulated cores; None before the first step).
     #[getter]
@@ -380,6 +387,7 @@ impl PyState {
             ("cell", self.state.c()),
             ("hebb", self.state.hebb()),
             ("elig", self.state.elig()),
+            ("fast", self.state.fast()),
             ("modulator", self.state.modulator()),
         ] {
             if let Some(t) = t {
