@@ -74,10 +74,12 @@ impl ShortTermPlasticity {
 }
 
 /// The cell's output `h_t = tanh((G / N) z_t + b)`, `G = w + F_{t−1}` (`fast`), `N` its row
-/// norms: `w` is `[W_in | W]`, `z` is `z_t = [x_t, h_{t−1}]`.
+/// norms: `w` is `[W_in | W]`, `z` is `z_t = [x_t, h_{t−1}]`. `(G z) / N` is the same sum
+/// (to rounding) without a normalised copy of `G` for autograd to keep each step.
 pub(super) fn forward(w: &Tensor, b: &Tensor, fast: &Tensor, z: &Tensor) -> Tensor {
     let g = w + fast;
-    ((&g / row_norms(&g)).matmul(&z.unsqueeze(2)).squeeze_dim(2) + b).tanh()
+    let gz = g.matmul(&z.unsqueeze(2));
+    ((gz / row_norms(&g)).squeeze_dim(2) + b).tanh()
 }
 
 /// `‖g[b, i, :]‖₂ + ε`, `[B × H × 1]`.
