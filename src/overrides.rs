@@ -5,6 +5,8 @@ use serde::{de::DeserializeOwned, Serialize};
 
 /// Returns `config` with each `key=value` (dotted keys reach into tables) applied.
 /// Values are read as TOML (`64`, `0.5`, `true`, `"lstm"`); a bare word is taken as a string.
+/// `T` denies unknown fields, as every config section does: that is how a key the serialised
+/// config lacks is told apart from one it leaves out at its default.
 pub fn apply<T: Serialize + DeserializeOwned>(
     config: &T,
     overrides: &[String],
@@ -38,9 +40,12 @@ pub fn apply<T: Serialize + DeserializeOwned>(
             }
             other => other,
         };
-        set(&mut doc, key, value)?;
+        let added = set(&mut doc, key, value)?;
         // Checked per override so the error names the override at fault.
         T::deserialize(doc.clone()).map_err(|e| {
+            if let Some(known) = added.filter(|_| e.message().contains("unknown field")) {
+                return anyhow::anyhow!("unknown key `{key}`; here: {known}");
+            }
             // Unquoted values are read as TOML first, so `name=1` arrives as a number.
             let hint = match e.message().contains("expected a string") {
                 true => format!(" (quote it: --set '{key}=\"{raw}\"')"),
@@ -52,8 +57,10 @@ pub fn apply<T: Serialize + DeserializeOwned>(
     Ok(T::deserialize(doc)?)
 }
 
-/// Replaces the existing entry at dotted `key`; a key that does not exist is an error.
-fn set(doc: &mut toml::Value, key: &str, value: toml::Value) -> anyhow::Result<()> {
+/// Replaces the entry at dotted `key` in an existing table. A key the table lacks is added,
+/// since a config leaves some keys out at their defaults (`core.stp`), and the keys the table
+/// had are returned for the caller's error should the config not take it.
+fn set(doc: &mut toml::Value, key: &str, value: toml::Value) -> anyhow::Result<Option<String>> {
     let (path, last) = match key.rsplit_once('.') {
         Some((path, last)) => (Some(path), last),
         None => (None, key),
@@ -72,9 +79,12 @@ fn set(doc: &mut toml::Value, key: &str, value: toml::Value) -> anyhow::Result<(
             bail!("`{key}` is a section: set one of its keys, e.g. `{key}.<key>=<value>`")
         }
         Some(slot) => *slot = value,
-        None => bail!("unknown key `{key}`; here: {known}"),
+        None => {
+            table.insert(last.to_string(), value);
+            return Ok(Some(known));
+        }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The keys of a table, for error messages.
@@ -100,6 +110,18 @@ mod tests {
         let c = set(&["hidden=64", "kind=lstm", "modulation=\"none\"", "clip=2.5"]).unwrap();
         assert_eq!((c.hidden, c.clip), (64, 2.5));
         assert_eq!(c.kind.name(), "lstm");
+    }
+
+    /// `stp` is left out of a serialised core config at its default, and is still a key.
+    #[test]
+    fn keys_left_out_at_their_defaults_can_be_set() {
+        let c = set(&["kind=stpn", "modulation=none", "stp=scalar"]).unwrap();
+        assert_eq!(c.stp, plastic_agents::cores::StpShape::Scalar);
+        let msg = set(&["stpp=scalar"]).unwrap_err().to_string();
+        assert!(
+            msg.contains("unknown key `stpp`") && msg.contains("hidden"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -138,7 +138,7 @@ pub fn memory_needs(spec: &BenchSpec) -> Vec<plastic_envs::memory::MemoryNeed> {
                 "recurrent state and traces (--batch {} × hidden {}²)",
                 spec.batch, spec.core.hidden
             ),
-            bytes: b * spec.core.state_bytes_per_row(),
+            bytes: b * spec.core.state_bytes_per_row(spec.input_dim as usize),
         },
     ]
 }

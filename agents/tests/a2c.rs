@@ -58,7 +58,8 @@ fn a_resumed_run_continues_exactly_as_an_uninterrupted_one() {
         ..CoreConfig::backpropamine(12)
     };
     // Whole episodes, then truncated rollouts whose episodes straddle the checkpoint, with
-    // every kind of recurrent state (h, c, Hebb, eligibility) carried across it.
+    // every kind of recurrent state (h, c, Hebb, eligibility, STPN's fast weights) carried
+    // across it.
     let cases = [
         ("bandit-dependent-easy:len=15", small(true)),
         ("maze:size=7,len=12", small(true)),
@@ -70,6 +71,10 @@ fn a_resumed_run_continues_exactly_as_an_uninterrupted_one() {
         (
             "bandit-restless:len=9",
             truncated(CoreConfig::lstm(12), 4, false),
+        ),
+        (
+            "maze:size=7,len=12",
+            truncated(CoreConfig::stpn(12), 5, false),
         ),
     ];
     for (env, config) in cases {

@@ -1,7 +1,7 @@
 //! Core configs: serde names, defaults, and validation errors that name the key.
 use plastic_agents::cores::{
     AlphaShape, Core, CoreConfig, CoreConfigError, CoreKind, EtaShape, InitScheme, Modulation,
-    ModulatorShape, Rule,
+    ModulatorShape, Rule, StpShape,
 };
 use plastic_agents::ActorCritic;
 use tch::{nn, Device};
@@ -46,8 +46,17 @@ fn every_option_has_a_kebab_case_name() {
         modulator: ModulatorShape::FanOut,
         init: InitScheme::Orthogonal,
         gain: 1.5,
+        stp: StpShape::PerSynapse,
     };
     assert_eq!(c, expected);
+    let stpn = parse(r#"{"kind": "stpn", "modulation": "none", "stp": "scalar"}"#).unwrap();
+    assert_eq!((stpn.kind, stpn.stp), (CoreKind::Stpn, StpShape::Scalar));
+    // `stp` is written only where it is not the default: other kinds' configs are unchanged.
+    assert!(!serde_json::to_string(&c).unwrap().contains("stp"));
+    assert!(serde_json::to_string(&stpn)
+        .unwrap()
+        .contains(r#""stp":"scalar""#));
+    assert_eq!(parse(&serde_json::to_string(&stpn).unwrap()).unwrap(), stpn);
     // Round trip.
     assert_eq!(parse(&serde_json::to_string(&c).unwrap()).unwrap(), c);
     for (kind, name) in [
@@ -273,4 +282,5 @@ fn every_option_value_is_listed_once_under_its_config_name() {
     check(Modulation::ALL, Modulation::name);
     check(ModulatorShape::ALL, ModulatorShape::name);
     check(InitScheme::ALL, InitScheme::name);
+    check(StpShape::ALL, StpShape::name);
 }

@@ -12,6 +12,7 @@ fn tensors(s: &State) -> Vec<(&'static str, &Tensor)> {
         ("c", s.c()),
         ("hebb", s.hebb()),
         ("elig", s.elig()),
+        ("fast", s.fast()),
         ("modulator", s.modulator()),
     ] {
         if let Some(t) = t {

@@ -55,14 +55,16 @@ impl PyAgent {
     /// Refuses a state of `rows` rows (and what a step computes from it) beyond the memory
     /// this machine has free.
     fn ensure_state_fits(&self, rows: usize) -> PyResult<()> {
-        let core = self.agent.model().core.config();
+        let core = &self.agent.model().core;
+        let input_dim = core.input_dim() as usize;
+        let core = core.config();
         crate::ensure_fits(
             &[MemoryNeed {
                 what: format!(
                     "recurrent state and traces ({rows} rows × hidden {}²)",
                     core.hidden
                 ),
-                bytes: rows as f64 * core.state_bytes_per_row(),
+                bytes: rows as f64 * core.state_bytes_per_row(input_dim),
             }],
             "the batch (rows of observations, initial_state's batch)",
         )
@@ -370,6 +372,13 @@ impl PyState {
         self.state.elig().map(|t| to_numpy(py, t)).transpose()
     }
 
+    /// STPN's fast weights `F`, `[B × H × (in + H)]` (rows post-synaptic, columns the inputs
+    /// then the hidden neurons; `kind = "stpn"`, None otherwise).
+    #[getter]
+    fn fast<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyArrayDyn<f32>>>> {
+        self.state.fast().map(|t| to_numpy(py, t)).transpose()
+    }
+
     /// Modulator output of the step that made this state, `[B × 1]` or `[B × H]`
     /// (neuromodulated cores; None before the first step).
     #[getter]
@@ -384,6 +393,7 @@ impl PyState {
             ("cell", self.state.c()),
             ("hebb", self.state.hebb()),
             ("elig", self.state.elig()),
+            ("fast", self.state.fast()),
             ("modulator", self.state.modulator()),
         ] {
             if let Some(t) = t {

@@ -2,6 +2,7 @@
 exactly plastic eval's numbers."""
 
 import subprocess
+from pathlib import Path
 
 import gymnasium
 import numpy as np
@@ -244,3 +245,27 @@ def test_the_readme_example_runs(maze_run):
     assert lines[0].startswith("reward per episode: ")
     assert lines[1].startswith("mean |Hebb| ") and "strongest plastic connection" in lines[1]
     assert 0 < float(lines[2]) < 100
+
+
+def test_an_stpn_state_shows_its_fast_weights_and_resets_them(plastic_bin, tmp_path):
+    run = tmp_path / "stpn"
+    config = str(Path(__file__).resolve().parents[2] / "configs" / "maze-small-stpn.toml")
+    args = [str(plastic_bin), "train", config, "--set", "run.total_steps=3000", "--out", str(run)]
+    subprocess.run(args, check=True, capture_output=True)
+    policy = plastic.load(run)
+    env = plastic.make_vec("maze", 2, size=9, len=100)
+    obs, _ = env.reset(seed=0)
+    state = policy.initial_state(2)
+    h, inputs = policy.hidden_size, obs.shape[1]
+    assert state.fast.shape == (2, h, inputs + h) and np.all(state.fast == 0)
+    assert state.hebb is None and state.elig is None and "fast=" in repr(state)
+    for _ in range(5):
+        actions, state = policy.predict(obs, state)
+        obs, *_ = env.step(actions)
+    assert np.abs(state.fast).max() > 0
+    _, reset = policy.predict(obs, state, np.array([True, False]))
+    _, fresh = policy.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(reset.fast[0], fresh.fast[0])
+    names = policy.parameters()
+    assert names["ac.core.stp_lambda"].shape == (h, inputs + h)
+    assert names["ac.core.stp_gamma"].shape == (h, inputs + h)

@@ -24,6 +24,7 @@ pub fn training_needs(
     let obs = spec.obs_dim as f64;
     let traces = core.traces_per_step() as f64;
     let cells = if core.kind.is_lstm() { 2.0 } else { 1.0 };
+    let fast = core.fast_weights_per_row(spec.obs_dim) as f64;
     // Traces kept for the backward pass: every k-th step's (`auto` at its leanest, on the
     // host in f32). Rebuilt ones add a segment's worth, per batch row in cache on the host.
     let k = match config.a2c.trace_checkpoint_every {
@@ -42,7 +43,7 @@ pub fn training_needs(
                 "recurrent state and traces (env.num_envs = {num_envs} × core.hidden = {}²)",
                 core.hidden
             ),
-            bytes: b * core.state_bytes_per_row(),
+            bytes: b * core.state_bytes_per_row(spec.obs_dim),
         },
         MemoryNeed {
             what: format!(
@@ -52,10 +53,12 @@ pub fn training_needs(
                 core.hidden, config.a2c.trace_checkpoint_every
             ),
             // Per step and row: the cell's activations, the input (which PPO re-runs),
-            // action, reward, flags; per kept step and row, the traces. PPO's re-runs hold
-            // a minibatch's share of this at a time, after collection's is gone.
+            // action, reward, flags, and STPN's fast weights (autograd keeps each step's);
+            // per kept step and row, the traces. PPO's re-runs hold a minibatch's share of
+            // this at a time, after collection's is gone.
             bytes: b
-                * (t * (4.0 * cells * h * F32 + obs * F32 + 16.0) + kept * traces * h * h * F32),
+                * (t * (4.0 * cells * h * F32 + obs * F32 + 16.0 + fast * F32)
+                    + kept * traces * h * h * F32),
         },
     ])
 }
@@ -65,10 +68,10 @@ mod tests {
     use super::*;
     use crate::cores::CoreConfig;
 
-    /// The rollout's bytes for Backpropamine's core, B 1024 × T 200 (the maze), H 100.
-    fn rollout_bytes(trace_checkpoint_every: TraceCheckpoints) -> f64 {
+    /// The state's and the rollout's bytes for `core`, B 1024 × T 200 (the maze).
+    fn needs(core: CoreConfig, trace_checkpoint_every: TraceCheckpoints) -> (f64, f64) {
         let mut config = TrainerConfig {
-            core: CoreConfig::backpropamine(100),
+            core,
             ..TrainerConfig::default()
         };
         config.a2c.trace_checkpoint_every = trace_checkpoint_every;
@@ -77,7 +80,24 @@ mod tests {
             .spec()
             .clone();
         let needs = training_needs(&config, &spec, 1024).unwrap();
-        needs[2].bytes
+        (needs[1].bytes, needs[2].bytes)
+    }
+
+    /// The rollout's bytes for Backpropamine's core, H 100.
+    fn rollout_bytes(trace_checkpoint_every: TraceCheckpoints) -> f64 {
+        needs(CoreConfig::backpropamine(100), trace_checkpoint_every).1
+    }
+
+    /// STPN's fast weights, `H × (in + H)` per row (16 inputs on the maze), count once in the
+    /// state and once per step in the rollout (autograd keeps every step's).
+    #[test]
+    fn stpn_counts_its_fast_weights_in_the_state_and_every_step() {
+        let auto = TraceCheckpoints::Auto;
+        let (rnn_state, rnn_rollout) = needs(CoreConfig::rnn(50), auto);
+        let (stpn_state, stpn_rollout) = needs(CoreConfig::stpn(50), auto);
+        let fast = 1024.0 * 50.0 * (16.0 + 50.0) * F32;
+        assert_eq!(stpn_state - rnn_state, fast);
+        assert_eq!(stpn_rollout - rnn_rollout, 200.0 * fast);
     }
 
     #[test]

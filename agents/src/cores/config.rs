@@ -13,6 +13,11 @@ config_option! {
         Lstm = "lstm",
         /// LSTM whose recurrent weights into the cell candidate `g` have a plastic part.
         PlasticLstm = "plastic-lstm",
+        /// Short-term plasticity neurons (Rodriguez, Guo & Moraitis, ICML 2022): every
+        /// synapse, input and recurrent, has a fixed weight and a fast weight `F` with its own
+        /// learned decay λ and gain γ, `F_t = λ ⊙ F_{t−1} + γ ⊙ (h_t ⊗ [x_t, h_{t−1}])`, clipped
+        /// at ±`clip` and divided by each row's norm of `W + F` (docs/plasticity.md).
+        Stpn = "stpn",
     }
 }
 
@@ -23,6 +28,29 @@ impl CoreKind {
 
     pub fn is_lstm(self) -> bool {
         matches!(self, Self::Lstm | Self::PlasticLstm)
+    }
+
+    /// Whether the cell carries STPN's fast weights (and none of Backpropamine's traces).
+    pub fn is_stpn(self) -> bool {
+        self == Self::Stpn
+    }
+}
+
+config_option! {
+    /// Shape of STPN's learned decay λ and gain γ (config key `stp`, kind `stpn` only).
+    pub enum StpShape {
+        /// One λ and one γ per synapse, `[H × (in + H)]`, as the authors' maze config
+        /// (`learn_plastic_weight_params_dims = [0, 1]`).
+        #[default]
+        PerSynapse = "per-synapse",
+        /// One learned λ and one γ for the whole cell: the authors' "scalar STP" ablation.
+        Scalar = "scalar",
+    }
+}
+
+impl StpShape {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
     }
 }
 
@@ -130,7 +158,8 @@ pub struct CoreConfig {
     /// Number of hidden neurons H.
     pub hidden: usize,
     pub rule: Rule,
-    /// Bound c of the clipped additive rules (`hebb`, and `retroactive` modulation).
+    /// Bound c of the clipped additive rules (`hebb`, and `retroactive` modulation), and of
+    /// STPN's fast weights.
     pub clip: f64,
     /// Shape of η (modulation `none`) or η_E (modulation `retroactive`).
     pub eta: EtaShape,
@@ -140,6 +169,10 @@ pub struct CoreConfig {
     pub init: InitScheme,
     /// Gain of the orthogonal initialisation.
     pub gain: f64,
+    /// Shape of STPN's λ and γ (kind `stpn`). Left out of saved configs at its default, so
+    /// the configs of the other kinds are written as before.
+    #[serde(skip_serializing_if = "StpShape::is_default")]
+    pub stp: StpShape,
 }
 
 impl Default for CoreConfig {
@@ -155,6 +188,7 @@ impl Default for CoreConfig {
             modulator: ModulatorShape::Scalar,
             init: InitScheme::Backpropamine,
             gain: 1.0,
+            stp: StpShape::PerSynapse,
         }
     }
 }
@@ -190,6 +224,29 @@ pub enum CoreConfigError {
         default: String,
     },
     #[error(
+        "core.{key} = \"{value}\" is an option of Backpropamine's plastic cores, which kind = \"stpn\" \
+         does not have: its fast weights have their own learned decay and gain (see `stp`); \
+         set {key} = \"{default}\""
+    )]
+    PlasticityKeyOnStpn {
+        key: &'static str,
+        value: String,
+        default: String,
+    },
+    #[error(
+        "core.init = \"{0}\" has no effect on kind = \"stpn\", which draws its weights from the \
+         STPN authors' ranges (docs/plasticity.md); remove `init`"
+    )]
+    InitOnStpn(&'static str),
+    #[error(
+        "core.stp = \"{stp}\" has no effect on kind = \"{kind}\", which has no short-term \
+         plasticity; use kind = \"stpn\" or remove `stp`"
+    )]
+    StpWithoutStpn {
+        stp: &'static str,
+        kind: &'static str,
+    },
+    #[error(
         "core.rule = \"{0}\" cannot be combined with modulation = \"retroactive\": the eligibility \
          trace writes into a clipped additive trace; use rule = \"hebb\" or modulation = \"simple\""
     )]
@@ -214,7 +271,11 @@ impl CoreConfigError {
             Self::ZeroInput | Self::ZeroActions => return None,
             Self::Clip(_) => "clip",
             Self::Gain(_) | Self::GainWithoutOrthogonal(_) => "gain",
-            Self::PlasticityKeyOnPlainCore { key, .. } => key,
+            Self::PlasticityKeyOnPlainCore { key, .. } | Self::PlasticityKeyOnStpn { key, .. } => {
+                key
+            }
+            Self::InitOnStpn(_) => "init",
+            Self::StpWithoutStpn { .. } => "stp",
             Self::RetroactiveNeedsHebb(_) => "rule",
             Self::EtaWithSimpleModulation => "eta",
             Self::ModulatorWithoutModulation => "modulator",
@@ -243,6 +304,16 @@ impl CoreConfig {
         }
     }
 
+    /// STPN as the authors' maze config: per-synapse λ and γ, fast weights clipped at ±1.
+    pub fn stpn(hidden: usize) -> Self {
+        Self {
+            kind: CoreKind::Stpn,
+            hidden,
+            modulation: Modulation::None,
+            ..Self::default()
+        }
+    }
+
     /// A plastic RNN without neuromodulation (differentiable plasticity).
     pub fn plastic_rnn(hidden: usize, rule: Rule) -> Self {
         Self {
@@ -263,14 +334,27 @@ impl CoreConfig {
         }
     }
 
-    /// The f32 bytes of one batch row's recurrent state: hidden activations (and the LSTM
-    /// cell) plus the traces. For refusing batch sizes no machine holds.
-    pub fn state_bytes_per_row(&self) -> f64 {
+    /// The fast weights one batch row carries on `input_dim` inputs: STPN's `H × (in + H)`,
+    /// none for the other kinds.
+    pub fn fast_weights_per_row(&self, input_dim: usize) -> usize {
+        if self.kind.is_stpn() {
+            self.hidden * (input_dim + self.hidden)
+        } else {
+            0
+        }
+    }
+
+    /// The f32 bytes of one batch row's recurrent state on `input_dim` inputs: hidden
+    /// activations (and the LSTM cell) plus the traces or fast weights. For refusing batch
+    /// sizes no machine holds.
+    pub fn state_bytes_per_row(&self, input_dim: usize) -> f64 {
         let (h, cells) = (
             self.hidden as f64,
             if self.kind.is_lstm() { 2.0 } else { 1.0 },
         );
-        (self.traces_per_step() as f64 * h * h + cells * h) * std::mem::size_of::<f32>() as f64
+        let fast = self.fast_weights_per_row(input_dim) as f64;
+        (self.traces_per_step() as f64 * h * h + fast + cells * h)
+            * std::mem::size_of::<f32>() as f64
     }
 
     /// Backpropamine's maze network (the default) with `hidden` neurons.
@@ -294,6 +378,15 @@ impl CoreConfig {
         if self.init == InitScheme::Backpropamine && self.gain != 1.0 {
             return Err(CoreConfigError::GainWithoutOrthogonal(self.gain));
         }
+        if !self.kind.is_stpn() && !self.stp.is_default() {
+            return Err(CoreConfigError::StpWithoutStpn {
+                stp: self.stp.name(),
+                kind: self.kind.name(),
+            });
+        }
+        if self.kind.is_stpn() && self.init != InitScheme::default() {
+            return Err(CoreConfigError::InitOnStpn(self.init.name()));
+        }
         if !self.kind.is_plastic() {
             let d = Self::default();
             let checks: [(&'static str, String, String); 6] = [
@@ -313,6 +406,17 @@ impl CoreConfig {
                 ("clip", self.clip.to_string(), d.clip.to_string()),
             ];
             for (key, value, default) in checks {
+                // STPN's fast weights are clipped at ±clip too.
+                if self.kind.is_stpn() && key == "clip" {
+                    continue;
+                }
+                if value != default && self.kind.is_stpn() {
+                    return Err(CoreConfigError::PlasticityKeyOnStpn {
+                        key,
+                        value,
+                        default,
+                    });
+                }
                 if value != default {
                     return Err(CoreConfigError::PlasticityKeyOnPlainCore {
                         key,

@@ -12,6 +12,7 @@ pub mod plasticity;
 mod rnn;
 mod rules;
 pub mod state;
+mod stpn;
 mod trace_update;
 
 #[cfg(feature = "bench")]
@@ -19,11 +20,12 @@ pub use bptt::roofline;
 pub use bptt::{host_every, steps_on_host, Bptt, BpttError, Engine, Tape, TraceCheckpoints};
 pub use config::{
     AlphaShape, CoreConfig, CoreConfigError, CoreKind, EtaShape, InitScheme, Modulation,
-    ModulatorShape, Rule,
+    ModulatorShape, Rule, StpShape,
 };
 pub use modulator::Modulator;
 pub use plasticity::{Neuromodulation, Plasticity};
 pub use state::{State, Traces};
+pub use stpn::ShortTermPlasticity;
 
 use state::foreign_state;
 
@@ -41,7 +43,8 @@ pub(crate) struct CellOutput {
 ///
 /// Variables (under the path given to [`Core::new`]): `w_in` `[G·H × in]`, `b` `[G·H]`,
 /// `w` `[G·H × H]` (G = 1 for the RNN, 4 for the LSTM, gate order i, f, g, o), and for plastic
-/// cores `alpha`, `eta` or `eta_e`, `mod_w`, `mod_b`, `fan_out` as configured.
+/// cores `alpha`, `eta` or `eta_e`, `mod_w`, `mod_b`, `fan_out` as configured; STPN adds
+/// `stp_lambda` and `stp_gamma`.
 #[derive(Debug)]
 pub struct Core {
     config: CoreConfig,
@@ -51,6 +54,7 @@ pub struct Core {
     b: Tensor,
     w: Tensor,
     plasticity: Option<Plasticity>,
+    stp: Option<ShortTermPlasticity>,
     device: Device,
     kind: Kind,
 }
@@ -68,35 +72,48 @@ impl Core {
         } else {
             1
         };
+        // Drawn in this order (w, w_in, b), so the other kinds' networks stay as they were.
         let w = match config.init {
+            _ if config.kind.is_stpn() => stpn::fixed_init(&[h, h], h),
             InitScheme::Backpropamine => init::backpropamine(&[gates * h, h]),
             InitScheme::Orthogonal => init::orthogonal_blocks(gates, h, config.gain),
+        };
+        let (w_in, b) = if config.kind.is_stpn() {
+            (
+                stpn::fixed_init(&[h, input_dim], h),
+                stpn::fixed_init(&[h], h),
+            )
+        } else {
+            (
+                init::linear_default(&[gates * h, input_dim], input_dim),
+                init::linear_default(&[gates * h], input_dim),
+            )
         };
         Ok(Self {
             config: config.clone(),
             input_dim,
             hidden: h,
-            w_in: init::var(
-                p,
-                "w_in",
-                &init::linear_default(&[gates * h, input_dim], input_dim),
-            ),
-            b: init::var(p, "b", &init::linear_default(&[gates * h], input_dim)),
+            w_in: init::var(p, "w_in", &w_in),
+            b: init::var(p, "b", &b),
             w: init::var(p, "w", &w),
             plasticity: config
                 .kind
                 .is_plastic()
                 .then(|| Plasticity::new(p, h, config)),
+            stp: config
+                .kind
+                .is_stpn()
+                .then(|| ShortTermPlasticity::new(p, h, input_dim, config.stp)),
             device: p.device(),
             kind: p.kind(),
         })
     }
 
-    /// Zero hidden state and traces for `batch` fresh episodes.
+    /// Zero hidden state and traces (or fast weights) for `batch` fresh episodes.
     pub fn initial_state(&self, batch: i64) -> State {
         let opts = (self.kind, self.device);
         let (b, h) = (batch, self.hidden);
-        State::new(
+        let state = State::new(
             Tensor::zeros([b, h], opts),
             self.config
                 .kind
@@ -105,7 +122,14 @@ impl Core {
             self.plasticity
                 .as_ref()
                 .map(|p| p.initial_traces(b, h, opts)),
-        )
+        );
+        State {
+            fast: self
+                .stp
+                .is_some()
+                .then(|| Tensor::zeros([b, h, self.input_dim + h], opts)),
+            ..state
+        }
     }
 
     /// One time step for the whole batch: returns `h_t` `[B × H]` and the new state.
@@ -125,6 +149,9 @@ impl Core {
         state: &State,
         alive: Option<&Tensor>,
     ) -> (Tensor, State) {
+        if let Some(stp) = &self.stp {
+            return self.stpn_step(stp, x, state, alive);
+        }
         let h_prev = &state.h;
         let gates = self.fixed_input(x, h_prev);
         let plastic = self.plastic_part(state);
@@ -154,9 +181,37 @@ impl Core {
             h: out.h,
             c: out.c,
             traces,
+            fast: None,
             modulator,
         };
         (next.h.shallow_clone(), next)
+    }
+
+    /// [`Core::step_silenced`] of the STPN cell: the fixed weights `[W_in | W]` with the
+    /// state's fast weights.
+    fn stpn_step(
+        &self,
+        stp: &ShortTermPlasticity,
+        x: &Tensor,
+        state: &State,
+        alive: Option<&Tensor>,
+    ) -> (Tensor, State) {
+        let Some(fast) = &state.fast else {
+            foreign_state()
+        };
+        let w = Tensor::cat(&[&self.w_in, &self.w], 1);
+        let z = Tensor::cat(&[x, &state.h], 1);
+        let h = stpn::forward(&w, &self.b, fast, &z);
+        let h = match alive {
+            Some(alive) => h * alive,
+            None => h,
+        };
+        let fast = stp.update(&w, self.config.clip, fast, &h, &z);
+        let next = State {
+            fast: Some(fast),
+            ..State::new(h.shallow_clone(), None, None)
+        };
+        (h, next)
     }
 
     /// The state's LSTM cell (`None`: the tanh RNN, which has none).
@@ -279,6 +334,11 @@ impl Core {
         self.plasticity
             .as_ref()
             .and_then(|p| p.neuromodulation.eta_e())
+    }
+
+    /// STPN's learned decay and gain (kind `stpn`).
+    pub fn stp(&self) -> Option<&ShortTermPlasticity> {
+        self.stp.as_ref()
     }
 
     pub fn modulator(&self) -> Option<&Modulator> {

@@ -15,6 +15,9 @@ pub struct State {
     pub(crate) c: Option<Tensor>,
     /// The traces of the plastic weights (plastic cores only).
     pub(crate) traces: Option<Traces>,
+    /// STPN's fast weights `F_t`, `[B × H × (in + H)]` (rows: post-synaptic neuron, columns:
+    /// the inputs, then the hidden neurons); STPN cores only.
+    pub(crate) fast: Option<Tensor>,
     /// Modulator output `M_t` of the step that produced this state: `[B × 1]` (scalar
     /// modulator) or `[B × H]` (fan-out). A diagnostic: the dynamics never read it back.
     pub(crate) modulator: Option<Tensor>,
@@ -92,6 +95,7 @@ impl State {
             h,
             c,
             traces,
+            fast: None,
             modulator: None,
         }
     }
@@ -121,6 +125,11 @@ impl State {
         self.traces.as_ref().and_then(Traces::elig)
     }
 
+    /// STPN's fast weights `F_t`, `[B × H × (in + H)]` (kind `stpn`).
+    pub fn fast(&self) -> Option<&Tensor> {
+        self.fast.as_ref()
+    }
+
     /// Modulator output `M_t` of the step that produced this state (`[B × 1]`, or `[B × H]`
     /// with a fan-out); `None` before the first step and without neuromodulation.
     pub fn modulator(&self) -> Option<&Tensor> {
@@ -136,6 +145,7 @@ impl State {
             h: f(&self.h),
             c: self.c.as_ref().map(&f),
             traces: self.traces.as_ref().map(|t| t.map(&f)),
+            fast: self.fast.as_ref().map(&f),
             modulator: self.modulator.as_ref().map(&f),
         }
     }
@@ -170,14 +180,15 @@ impl State {
         self.reset_rows(&row_mask(done))
     }
 
-    /// The tensors the dynamics read back, by name (`h`, and those of `c`, `hebb` and `elig`
-    /// the core has), to save a state between rollouts; the modulator is a diagnostic.
+    /// The tensors the dynamics read back, by name (`h`, and those of `c`, `hebb`, `elig` and
+    /// `fast` the core has), to save a state between rollouts; the modulator is a diagnostic.
     pub fn named(&self) -> Vec<(&'static str, &Tensor)> {
         [
             ("h", Some(&self.h)),
             ("c", self.c()),
             ("hebb", self.hebb()),
             ("elig", self.elig()),
+            ("fast", self.fast()),
         ]
         .into_iter()
         .filter_map(|(name, t)| t.map(|t| (name, t)))

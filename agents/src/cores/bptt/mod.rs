@@ -105,6 +105,11 @@ impl Engine {
     /// cannot.
     pub fn fused_unsupported(core: &Core) -> Option<String> {
         let config = core.config();
+        if config.kind.is_stpn() {
+            return Some(
+                "has kind = \"stpn\", whose fast weights have no hand-written pass yet".into(),
+            );
+        }
         if !config.kind.is_plastic() {
             return Some(format!("has kind = \"{}\"", config.kind.name()));
         }

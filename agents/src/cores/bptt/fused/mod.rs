@@ -384,6 +384,7 @@ impl<'a> FusedTape<'a> {
             h: self.h.shallow_clone(),
             c: self.c.as_ref().map(Tensor::shallow_clone),
             traces: Some(traces),
+            fast: None,
             modulator: self.modulator.as_ref().map(Tensor::shallow_clone),
         }
     }
