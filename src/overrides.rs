@@ -38,9 +38,15 @@ pub fn apply<T: Serialize + DeserializeOwned>(
             }
             other => other,
         };
-        set(&mut doc, key, value)?;
+        let added = set(&mut doc, key, value)?;
         // Checked per override so the error names the override at fault.
         T::deserialize(doc.clone()).map_err(|e| {
+            if let Some(known) = added
+                .as_ref()
+                .filter(|_| e.message().contains("unknown field"))
+            {
+                return anyhow::anyhow!("unknown key `{key}`; here: {known}");
+            }
             // Unquoted values are read as TOML first, so `name=1` arrives as a number.
             let hint = match e.message().contains("expected a string") {
                 true => format!(" (quote it: --set '{key}=\"{raw}\"')"),
@@ -52,8 +58,10 @@ pub fn apply<T: Serialize + DeserializeOwned>(
     Ok(T::deserialize(doc)?)
 }
 
-/// Replaces the existing entry at dotted `key`; a key that does not exist is an error.
-fn set(doc: &mut toml::Value, key: &str, value: toml::Value) -> anyhow::Result<()> {
+/// Replaces the entry at dotted `key` in an existing section. A key the section lacks is
+/// added, and the section's keys returned: configs leave some keys out while they are off
+/// (`log.spectra_every`), and every section refuses keys it does not know when read back.
+fn set(doc: &mut toml::Value, key: &str, value: toml::Value) -> anyhow::Result<Option<String>> {
     let (path, last) = match key.rsplit_once('.') {
         Some((path, last)) => (Some(path), last),
         None => (None, key),
@@ -72,9 +80,12 @@ fn set(doc: &mut toml::Value, key: &str, value: toml::Value) -> anyhow::Result<(
             bail!("`{key}` is a section: set one of its keys, e.g. `{key}.<key>=<value>`")
         }
         Some(slot) => *slot = value,
-        None => bail!("unknown key `{key}`; here: {known}"),
+        None => {
+            table.insert(last.to_string(), value);
+            return Ok(Some(known));
+        }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The keys of a table, for error messages.

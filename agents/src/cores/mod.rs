@@ -71,17 +71,20 @@ impl Core {
         let w = match config.init {
             InitScheme::Backpropamine => init::backpropamine(&[gates * h, h]),
             InitScheme::Orthogonal => init::orthogonal_blocks(gates, h, config.gain),
+            InitScheme::Critical => init::orthogonal_blocks(gates, h, 1.0),
         };
+        // Drawn in this order (W, W_in, b) so one seed gives the networks it always gave.
+        let w_in = init::linear_default(&[gates * h, input_dim], input_dim);
+        let mut b = init::linear_default(&[gates * h], input_dim);
+        if config.init == InitScheme::Critical && config.kind.is_lstm() {
+            b = init::with_forget_bias(&b, h);
+        }
         Ok(Self {
             config: config.clone(),
             input_dim,
             hidden: h,
-            w_in: init::var(
-                p,
-                "w_in",
-                &init::linear_default(&[gates * h, input_dim], input_dim),
-            ),
-            b: init::var(p, "b", &init::linear_default(&[gates * h], input_dim)),
+            w_in: init::var(p, "w_in", &w_in),
+            b: init::var(p, "b", &b),
             w: init::var(p, "w", &w),
             plasticity: config
                 .kind
