@@ -208,8 +208,9 @@ pub struct SpectraArgs {
     /// (the Hebbian trace averaged over episodes). Default: every one the core has.
     #[arg(long, value_delimiter = ',', value_parser = option::<Matrix>())]
     pub of: Vec<Matrix>,
-    /// Episodes the Hebbian trace is averaged over, at each checkpoint.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Episodes the Hebbian trace is averaged over, at each checkpoint (stepped together, so
+    /// at most 4096).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub episodes: u64,
     /// Seed of those episodes and of their action draws.
     #[arg(long, default_value_t = 0)]
