@@ -77,68 +77,12 @@ pub fn write(
         y_max = y_max.max(hi);
     }
     anyhow::ensure!(y_min.is_finite(), "no evaluations to draw");
-    if y_max - y_min < 1e-9 {
-        (y_min, y_max) = (y_min - 1.0, y_max + 1.0);
-    }
-    let pad = (y_max - y_min) * 0.05;
-    let (y_min, y_max) = (y_min - pad, y_max + pad);
-    // Only a chart whose every point is at x = 0 needs a width made up.
-    let x_max = if x_max > 0.0 { x_max } else { 1.0 };
-    let px = |x: f64| LEFT + x / x_max * (W - LEFT - RIGHT);
-    let py = |y: f64| H - BOTTOM - (y - y_min) / (y_max - y_min) * (H - TOP - BOTTOM);
-    let mut svg = String::new();
-    writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">"#
-    )?;
-    writeln!(svg, r#"<rect width="{W}" height="{H}" fill="white"/>"#)?;
-    writeln!(
-        svg,
-        r#"<text x="{}" y="18" text-anchor="middle" font-size="13">{}</text>"#,
-        (W + LEFT) / 2.0,
-        xml_text(title)
-    )?;
-    for x in ticks(0.0, x_max) {
-        writeln!(
-            svg,
-            r##"<line x1="{0:.1}" y1="{TOP}" x2="{0:.1}" y2="{1}" stroke="#eee"/>"##,
-            px(x),
-            H - BOTTOM
-        )?;
-        writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
-            px(x),
-            H - BOTTOM + 16.0,
-            steps(x)
-        )?;
-    }
-    for y in ticks(y_min, y_max) {
-        writeln!(
-            svg,
-            r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1}" y2="{0:.1}" stroke="#eee"/>"##,
-            py(y),
-            W - RIGHT
-        )?;
-        writeln!(
-            svg,
-            r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
-            LEFT - 6.0,
-            py(y) + 4.0,
-            trim(y)
-        )?;
-    }
-    writeln!(
-        svg,
-        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
-        (W + LEFT) / 2.0,
-        H - 12.0,
-        xml_text(x_label)
-    )?;
-    writeln!(
-        svg,
-        r#"<text x="16" y="{0}" text-anchor="middle" transform="rotate(-90 16 {0})">{y_label}: median, 25th–75th percentile</text>"#,
-        (H - BOTTOM + TOP) / 2.0
+    let axes = Axes::new(x_max, y_min, y_max);
+    let (px, py) = (|x: f64| axes.px(x), |y: f64| axes.py(y));
+    let mut svg = axes.draw(
+        x_label,
+        &format!("{y_label}: median, 25th–75th percentile"),
+        title,
     )?;
     for (i, c) in curves.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
@@ -186,6 +130,140 @@ pub fn write(
     }
     svg.push_str("</svg>\n");
     write_atomic(path, svg.as_bytes())
+}
+
+/// Lines without bands or legend, the first darkest and the last lightest: singular values
+/// (each a list of (x, value), largest first) against training, like a spectrogram.
+pub fn write_lines(
+    path: &Path,
+    lines: &[Vec<(f64, f64)>],
+    x_label: &str,
+    y_label: &str,
+    title: &str,
+) -> anyhow::Result<()> {
+    let (mut x_max, mut y_min, mut y_max) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for &(x, y) in lines.iter().flatten() {
+        x_max = x_max.max(x);
+        y_min = y_min.min(y);
+        y_max = y_max.max(y);
+    }
+    anyhow::ensure!(y_min.is_finite(), "no values to draw");
+    let axes = Axes::new(x_max, y_min, y_max);
+    let mut svg = axes.draw(x_label, y_label, title)?;
+    for (i, line) in lines.iter().enumerate() {
+        // From dark blue (the first) to pale blue (the last).
+        let t = i as f64 / (lines.len().max(2) - 1) as f64;
+        let shade = |dark: f64, pale: f64| (dark + t * (pale - dark)).round() as u8;
+        let colour = format!(
+            "#{:02x}{:02x}{:02x}",
+            shade(8.0, 190.0),
+            shade(48.0, 215.0),
+            shade(107.0, 238.0)
+        );
+        let points: Vec<String> = line
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", axes.px(x), axes.py(y)))
+            .collect();
+        writeln!(
+            svg,
+            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="1.5"><title>{}</title></polyline>"#,
+            points.join(" "),
+            i + 1
+        )?;
+    }
+    svg.push_str("</svg>\n");
+    write_atomic(path, svg.as_bytes())
+}
+
+/// A chart's frame: its ranges, and the picture's coordinates of a point.
+struct Axes {
+    x_max: f64,
+    y_min: f64,
+    y_max: f64,
+}
+
+impl Axes {
+    /// Ranges that hold `0..=x_max` and `y_min..=y_max` with a margin.
+    fn new(x_max: f64, y_min: f64, y_max: f64) -> Self {
+        let (y_min, y_max) = match y_max - y_min < 1e-9 {
+            true => (y_min - 1.0, y_max + 1.0),
+            false => (y_min, y_max),
+        };
+        let pad = (y_max - y_min) * 0.05;
+        Self {
+            // Only a chart whose every point is at x = 0 needs a width made up.
+            x_max: if x_max > 0.0 { x_max } else { 1.0 },
+            y_min: y_min - pad,
+            y_max: y_max + pad,
+        }
+    }
+
+    fn px(&self, x: f64) -> f64 {
+        LEFT + x / self.x_max * (W - LEFT - RIGHT)
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        H - BOTTOM - (y - self.y_min) / (self.y_max - self.y_min) * (H - TOP - BOTTOM)
+    }
+
+    /// The picture's start: background, title, grid, ticks and axis labels.
+    fn draw(&self, x_label: &str, y_label: &str, title: &str) -> anyhow::Result<String> {
+        let mut svg = String::new();
+        writeln!(
+            svg,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">"#
+        )?;
+        writeln!(svg, r#"<rect width="{W}" height="{H}" fill="white"/>"#)?;
+        writeln!(
+            svg,
+            r#"<text x="{}" y="18" text-anchor="middle" font-size="13">{}</text>"#,
+            (W + LEFT) / 2.0,
+            xml_text(title)
+        )?;
+        for x in ticks(0.0, self.x_max) {
+            writeln!(
+                svg,
+                r##"<line x1="{0:.1}" y1="{TOP}" x2="{0:.1}" y2="{1}" stroke="#eee"/>"##,
+                self.px(x),
+                H - BOTTOM
+            )?;
+            writeln!(
+                svg,
+                r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+                self.px(x),
+                H - BOTTOM + 16.0,
+                steps(x)
+            )?;
+        }
+        for y in ticks(self.y_min, self.y_max) {
+            writeln!(
+                svg,
+                r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1}" y2="{0:.1}" stroke="#eee"/>"##,
+                self.py(y),
+                W - RIGHT
+            )?;
+            writeln!(
+                svg,
+                r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
+                LEFT - 6.0,
+                self.py(y) + 4.0,
+                trim(y)
+            )?;
+        }
+        writeln!(
+            svg,
+            r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+            (W + LEFT) / 2.0,
+            H - 12.0,
+            xml_text(x_label)
+        )?;
+        writeln!(
+            svg,
+            r#"<text x="16" y="{0}" text-anchor="middle" transform="rotate(-90 16 {0})">{y_label}</text>"#,
+            (H - BOTTOM + TOP) / 2.0
+        )?;
+        Ok(svg)
+    }
 }
 
 /// `text` as SVG text: group names and environment ids are the user's words.

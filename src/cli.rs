@@ -6,6 +6,7 @@ use plastic_agents::cores::Bptt;
 use plastic_agents::device::DeviceChoice;
 use plastic_agents::options::ConfigOption;
 use plastic_agents::perturbation::ParamGroup;
+use plastic_agents::spectra::Matrix;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -39,6 +40,9 @@ pub enum Command {
     /// Evaluate trained runs under relative noise on groups of their parameters and under
     /// lesions of their hidden neurons, across seeds (docs/perturbation.md).
     Perturb(PerturbArgs),
+    /// Singular values of W, α and the episode-averaged Hebbian trace at each of a run's kept
+    /// checkpoints, as JSON and charts (docs/spectra.md).
+    Spectra(SpectraArgs),
     /// List the environments with their observation size, action count and parameters.
     Envs {
         /// Print one JSON object instead of a table.
@@ -192,6 +196,29 @@ pub struct PerturbArgs {
     #[arg(long, value_name = "DIR")]
     pub charts: Option<PathBuf>,
     /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SpectraArgs {
+    /// Run folder: every checkpoint it keeps, oldest first.
+    pub run: PathBuf,
+    /// Matrices: `w` (fixed recurrent weights), `alpha` (plasticity coefficients), `hebb`
+    /// (the Hebbian trace averaged over episodes). Default: every one the core has.
+    #[arg(long, value_delimiter = ',', value_parser = option::<Matrix>())]
+    pub of: Vec<Matrix>,
+    /// Episodes the Hebbian trace is averaged over, at each checkpoint (stepped together, so
+    /// at most 4096).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub episodes: u64,
+    /// Seed of those episodes and of their action draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Folder for `spectra.json` and `<matrix>.svg` (default: `<RUN>/spectra`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print one JSON object instead of a summary.
     #[arg(long)]
     pub json: bool,
 }

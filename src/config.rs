@@ -90,6 +90,11 @@ pub struct LogConfig {
     pub images_every: u64,
     /// One episode drawn into `animations/<update>.gif` (`.png` for bandits); 0: never.
     pub animation_every: u64,
+    /// The recurrent Jacobian's spectrum along one episode (`spectra/*`, docs/spectra.md), at
+    /// the start and every so many updates; 0: never. Left out of written configs when 0, so
+    /// runs without it keep the hyperparameters and checkpoints they always had.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub spectra_every: u64,
     /// Held-out evaluation (`eval/ep_rew_mean`; bandits also `eval/regret`), printed in the
     /// console too.
     pub eval_every: u64,
@@ -112,6 +117,7 @@ impl Default for LogConfig {
             histograms_every: 100,
             images_every: 200,
             animation_every: 0,
+            spectra_every: 0,
             eval_every: 100,
             eval_episodes: 500,
             eval_greedy: false,
@@ -121,6 +127,10 @@ impl Default for LogConfig {
             keep_checkpoints: 3,
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One config value that differs between a checkpoint and its run's `config.toml`.
@@ -544,6 +554,7 @@ mod tests {
             "a2c.rollout_len=7",
             "core.modulation=\"retroactive\"",
             "log.every=3",
+            "log.spectra_every=5",
             "a2c.gamma=0.5",
         ] {
             let edited = crate::overrides::apply(&saved, &[set.to_string()]).unwrap();
@@ -553,6 +564,22 @@ mod tests {
             assert_eq!(edits[0].defines_run(), expected, "{set}");
         }
         assert!(ConfigEdit::list(&edits).contains("optim.lr = 1e300 (was "));
+    }
+
+    #[test]
+    fn spectra_every_is_written_only_when_on() {
+        let off = parse(MINIMAL).unwrap();
+        assert!(!off.to_toml().contains("spectra_every"));
+        assert!(!off.keys().iter().any(|k| k == "log.spectra_every"));
+        let on = crate::overrides::apply(&off, &["log.spectra_every=50".to_string()]).unwrap();
+        assert_eq!(on.log.spectra_every, 50);
+        assert!(on.to_toml().contains("spectra_every = 50"));
+        assert_eq!(parse(&on.to_toml()).unwrap(), on);
+        // Keys a section does not know are still refused by name.
+        let msg = crate::overrides::apply(&off, &["log.spectra=5".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("unknown key `log.spectra`"), "{msg}");
     }
 
     #[test]

@@ -58,8 +58,9 @@ pub fn apply<T: Serialize + DeserializeOwned>(
 }
 
 /// Replaces the entry at dotted `key` in an existing table. A key the table lacks is added,
-/// since a config leaves some keys out at their defaults (`core.stp`), and the keys the table
-/// had are returned for the caller's error should the config not take it.
+/// since a config leaves some keys out at their defaults (`core.stp`, `log.spectra_every`),
+/// and the keys the table had are returned for the caller's error should the config not take
+/// it (every section refuses keys it does not know when read back).
 fn set(doc: &mut toml::Value, key: &str, value: toml::Value) -> anyhow::Result<Option<String>> {
     let (path, last) = match key.rsplit_once('.') {
         Some((path, last)) => (Some(path), last),

@@ -217,6 +217,9 @@ fn no_command_panics_on_damaged_files_or_values() {
         vec!["perturb", s(&run), "--episodes", "2", "--lesion=inf"],
         vec!["perturb", s(&run), "--episodes", "2", "--lesion-at", huge],
         vec!["perturb", s(&run), "--episodes", "2", "--window", "0"],
+        vec!["spectra", s(&run), "--episodes", huge],
+        vec!["spectra", s(&run), "--of", "nope"],
+        vec!["spectra", s(&run), "--out", "/dev/null/x"],
         vec!["bench", "env", "maze", "--batch", huge],
         vec!["bench", "core", "--batch", i64_max],
         vec!["bench", "core", "--steps", i64_max],
@@ -243,6 +246,7 @@ fn no_command_panics_on_damaged_files_or_values() {
             case(&["compare", damaged]);
             case(&["sweep", "status", damaged]);
             case(&["perturb", damaged, "--episodes", "2"]);
+            case(&["spectra", damaged, "--episodes", "2", "--out", out]);
         }
     }
     run_all(dir, cases);

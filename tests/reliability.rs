@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 mod common;
 use common::plastic;
 use common::runs::{
-    assert_succeeded, checkpoints, eval_json, failure_message, python, set_in_run_config,
+    assert_succeeded, checkpoints, eval_json, failure_message, scalars, set_in_run_config,
     tiny_config, train, PLASTIC,
 };
 
@@ -534,26 +534,6 @@ fn non_finite_checkpoints_are_refused_and_exploding_updates_warned_about() {
     assert!(ratios[0].1 > 1e3, "{ratios:?}");
     let healthy = scalars(&run, tags::train::UPDATE_RATIO);
     assert!(healthy.iter().all(|&(_, r)| r < 0.1), "{healthy:?}");
-}
-
-/// `(step, value)` of every point of `tag` in the run's event files, read by TensorBoard's
-/// own loader without its purging of out-of-order points: what the files really hold.
-fn scalars(run: &Path, tag: &str) -> Vec<(u64, f64)> {
-    const READER: &str = r#"
-import json, sys
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0}, purge_orphaned_data=False)
-acc.Reload()
-print(json.dumps([[e.step, e.value] for e in acc.Scalars(sys.argv[2])]))
-"#;
-    let out = python()
-        .args(["-c", READER])
-        .arg(run)
-        .arg(tag)
-        .output()
-        .unwrap();
-    assert_succeeded(&out);
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// A process killed after its last checkpoint has logged points the resumed run logs again:

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod out_of_memory;
 pub mod perturbation;
 mod restore;
+pub mod spectra;
 pub mod threads;
 
 pub use actor_critic::{AcStep, ActorCritic};

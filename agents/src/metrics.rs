@@ -79,6 +79,14 @@ pub mod tags {
         pub const REGRET: &str = "eval/regret";
     }
 
+    /// The recurrent Jacobian `∂h_t/∂h_{t−1}` along one episode (`log.spectra_every`).
+    pub mod spectra {
+        /// Mean over the episode's steps of the largest singular value.
+        pub const JACOBIAN_LARGEST: &str = "spectra/jacobian_largest_sv";
+        /// Mean over steps and singular values of `log σ`: 0 at the edge of chaos.
+        pub const JACOBIAN_MEAN_LOG: &str = "spectra/jacobian_mean_log_sv";
+    }
+
     pub mod time {
         /// Environment steps per second since the previous logging point.
         pub const SPS: &str = "time/sps";

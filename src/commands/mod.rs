@@ -6,6 +6,7 @@ mod eval;
 mod info;
 mod perturb;
 mod rollout;
+mod spectra;
 mod sweep;
 pub(crate) mod train;
 
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compare(args) => compare::run(&args).map(done),
         Command::Eval(args) => eval::run(&args).map(done),
         Command::Perturb(args) => perturb::run(&args).map(done),
+        Command::Spectra(args) => spectra::run(&args).map(done),
         Command::Envs { json } => envs::run(json).map(done),
         Command::Rollout(args) => rollout::run(&args).map(done),
         Command::Bench {

@@ -19,6 +19,7 @@ use plastic_agents::a2c::{training_needs, TrainError, Trainer, TrainerConfig, Up
 use plastic_agents::acting::ActionMode;
 use plastic_agents::device;
 use plastic_agents::metrics::{tags, MetricsSink};
+use plastic_agents::spectra;
 use plastic_envs::memory;
 use plastic_envs::rollout::RolloutStats;
 use plastic_envs::Environment;
@@ -491,6 +492,10 @@ fn drive_logged(
             Some(format) => animation(t.trainer, config, env, &run.path, format).map(|()| true),
             None => Ok(true),
         }),
+        Periodic::new(log.spectra_every, |t| match log.spectra_every {
+            0 => Ok(true),
+            _ => jacobian_spectrum(t.trainer, config, env, t.tb).map(|()| true),
+        }),
         Periodic::new(log.checkpoint_every, |t| {
             save(t.trainer, t.tb, t.records).map(|_| true)
         }),
@@ -522,6 +527,10 @@ fn drive_logged(
             records.sync()?;
             Pending::clear(&run.path)?;
         }
+    }
+    // The untrained network's spectrum: where training starts from.
+    if log.spectra_every > 0 && trainer.progress().updates == 0 {
+        jacobian_spectrum(&trainer, config, env, &mut tb)?;
     }
     let mut exploding = ExplodingUpdates::default();
     loop {
@@ -838,6 +847,21 @@ fn images(
     for (tag, picture) in pictures::tensorboard_pictures(trainer.model(), env, seed)? {
         sink.image(tag, step, &picture.into_frame().into());
     }
+    Ok(())
+}
+
+/// The recurrent Jacobian's spectrum along one held-out episode (`log.spectra_every`).
+fn jacobian_spectrum(
+    trainer: &Trainer,
+    config: &ExperimentConfig,
+    env: &dyn Environment,
+    sink: &mut dyn MetricsSink,
+) -> anyhow::Result<()> {
+    let step = trainer.progress().env_steps;
+    let seed = config.run.seed ^ EVAL_SALT;
+    let s = spectra::episode_jacobian_spectrum(trainer.model(), env, seed)?;
+    sink.scalar(tags::spectra::JACOBIAN_LARGEST, step, s.largest);
+    sink.scalar(tags::spectra::JACOBIAN_MEAN_LOG, step, s.mean_log);
     Ok(())
 }
 

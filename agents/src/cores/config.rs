@@ -142,6 +142,10 @@ config_option! {
         Backpropamine = "backpropamine",
         /// `W` orthogonal times `gain` (one orthogonal block per LSTM gate).
         Orthogonal = "orthogonal",
+        /// At the edge of chaos (docs/spectra.md): `W` orthogonal with gain 1, so the
+        /// recurrent Jacobian at the origin has every singular value 1; LSTMs also get a
+        /// forget-gate bias of +1, so the cell keeps most of itself from step to step.
+        Critical = "critical",
     }
 }
 
@@ -209,10 +213,10 @@ pub enum CoreConfigError {
     #[error("core.gain = {0}: the orthogonal gain must be a finite number > 0 (e.g. 1.0)")]
     Gain(f64),
     #[error(
-        "core.gain = {0} has no effect with init = \"backpropamine\"; \
+        "core.gain = {0} has no effect with init = \"{1}\" (it fixes its own weights' scale); \
          set init = \"orthogonal\" or remove `gain`"
     )]
-    GainWithoutOrthogonal(f64),
+    GainWithoutOrthogonal(f64, &'static str),
     #[error(
         "core.{key} = \"{value}\" has no effect on kind = \"{kind}\", which has no plastic weights; \
          use kind = \"plastic-rnn\" or \"plastic-lstm\", or set {key} = \"{default}\""
@@ -270,7 +274,7 @@ impl CoreConfigError {
             Self::ZeroHidden => "hidden",
             Self::ZeroInput | Self::ZeroActions => return None,
             Self::Clip(_) => "clip",
-            Self::Gain(_) | Self::GainWithoutOrthogonal(_) => "gain",
+            Self::Gain(_) | Self::GainWithoutOrthogonal(..) => "gain",
             Self::PlasticityKeyOnPlainCore { key, .. } | Self::PlasticityKeyOnStpn { key, .. } => {
                 key
             }
@@ -375,8 +379,11 @@ impl CoreConfig {
         if !(self.gain.is_finite() && self.gain > 0.0) {
             return Err(CoreConfigError::Gain(self.gain));
         }
-        if self.init == InitScheme::Backpropamine && self.gain != 1.0 {
-            return Err(CoreConfigError::GainWithoutOrthogonal(self.gain));
+        if self.init != InitScheme::Orthogonal && self.gain != 1.0 {
+            return Err(CoreConfigError::GainWithoutOrthogonal(
+                self.gain,
+                self.init.name(),
+            ));
         }
         if !self.kind.is_stpn() && !self.stp.is_default() {
             return Err(CoreConfigError::StpWithoutStpn {

@@ -77,8 +77,9 @@ impl Core {
             _ if config.kind.is_stpn() => stpn::fixed_init(&[h, h], h),
             InitScheme::Backpropamine => init::backpropamine(&[gates * h, h]),
             InitScheme::Orthogonal => init::orthogonal_blocks(gates, h, config.gain),
+            InitScheme::Critical => init::orthogonal_blocks(gates, h, 1.0),
         };
-        let (w_in, b) = if config.kind.is_stpn() {
+        let (w_in, mut b) = if config.kind.is_stpn() {
             (
                 stpn::fixed_init(&[h, input_dim], h),
                 stpn::fixed_init(&[h], h),
@@ -89,6 +90,9 @@ impl Core {
                 init::linear_default(&[gates * h], input_dim),
             )
         };
+        if config.init == InitScheme::Critical && config.kind.is_lstm() {
+            b = init::with_forget_bias(&b, h);
+        }
         Ok(Self {
             config: config.clone(),
             input_dim,
