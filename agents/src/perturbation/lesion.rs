@@ -375,6 +375,7 @@ mod tests {
             id: "e".into(),
             obs_dim: 1,
             num_actions: 2,
+            action_box: None,
             episode_len: Some(10),
         };
         assert!(check_step(9, &spec).is_ok());
