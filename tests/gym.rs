@@ -171,11 +171,52 @@ fn a_wrong_gymnasium_id_is_an_error_before_any_run_folder_exists() {
         .code(1)
         .stderr(predicates::str::contains("Did you mean: `CartPole`"));
     assert!(!run.exists());
-    plastic()
-        .args(["rollout", "gym:MountainCarContinuous-v0"])
-        .assert()
-        .code(1)
-        .stderr(predicates::str::contains("continuous action space"));
+}
+
+#[test]
+fn a_pendulum_agent_trains_with_a2c_and_ppo_and_acts_with_continuous_actions() {
+    for (algorithm, ppo) in [
+        ("a2c", ""),
+        ("ppo", "\n[ppo]\nn_epochs = 2\nminibatches = 2\n"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let path = config(dir.path(), "gym:Pendulum-v1");
+        let text = std::fs::read_to_string(&path).unwrap() + ppo;
+        std::fs::write(&path, text).unwrap();
+        // Training stops at a non-finite loss: success means every loss was finite.
+        plastic()
+            .arg("train")
+            .arg(&path)
+            .arg("--out")
+            .arg(&run)
+            .assert()
+            .success();
+        assert!(
+            run.join("checkpoints").join("00000010").is_dir(),
+            "{algorithm}"
+        );
+        for greedy in [false, true] {
+            let mut eval = plastic();
+            eval.arg("eval")
+                .arg(&run)
+                .args(["--episodes", "2", "--json"]);
+            if greedy {
+                eval.arg("--greedy");
+            }
+            let report = json_stdout(&mut eval);
+            // Pendulum pays between about −16.3 and 0 a step, 200 steps an episode.
+            let mean = report["policies"][0]["reward"]["mean"].as_f64().unwrap();
+            assert!(
+                (-3300.0..=0.0).contains(&mean),
+                "{algorithm} {greedy}: {mean}"
+            );
+            assert_eq!(report["policies"][1]["policy"], "random");
+        }
+    }
+    let report =
+        json_stdout(plastic().args(["rollout", "gym:Pendulum-v1", "--episodes", "2", "--json"]));
+    assert_eq!(report["episodes"], 2);
 }
 
 #[test]

@@ -48,6 +48,11 @@ pub enum EnvError {
         expected: &'static str,
         given: &'static str,
     },
+    #[error(
+        "this policy chooses discrete actions, and the environment takes continuous ones \
+         (a Box action space): only a trained agent acts there"
+    )]
+    DiscretePolicy,
     #[error("an environment family named `{name}` exists already")]
     NameTaken { name: &'static str },
     #[error("an environment batch needs at least one environment")]

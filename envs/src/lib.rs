@@ -33,7 +33,7 @@ pub use error::EnvError;
 pub use family::{BanditEnv, DrawnEnv, Environment, Family, Frame, GridEnv};
 pub use grid_pictures::grid_frame;
 pub use params::Params;
-pub use policy::{Policy, PolicyError, RandomPolicy};
+pub use policy::{Actions, Policy, PolicyError, RandomPolicy};
 pub use saved::EnvState;
 
 /// What an agent needs to know to act in an environment.
