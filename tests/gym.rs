@@ -220,6 +220,38 @@ fn a_pendulum_agent_trains_with_a2c_and_ppo_and_acts_with_continuous_actions() {
 }
 
 #[test]
+fn a_two_by_two_box_action_trains_and_evaluates_within_its_bounds() {
+    // Echo-v0 pays the sum of the (clipped) 2 × 2 action: at most 1 + 1 + 2 + 3 = 7 a step,
+    // at least −3, for 10 steps.
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    plastic()
+        .env("PYTHONPATH", test_envs())
+        .arg("train")
+        .arg(config(
+            dir.path(),
+            "gym:plastic_test_envs:plastic_test/Echo-v0",
+        ))
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success();
+    let report = json_stdout(
+        plastic()
+            .env("PYTHONPATH", test_envs())
+            .arg("eval")
+            .arg(&run)
+            .args(["--episodes", "4", "--json"]),
+    );
+    for policy in [0, 1] {
+        let mean = report["policies"][policy]["reward"]["mean"]
+            .as_f64()
+            .unwrap();
+        assert!((-30.0..=70.0).contains(&mean), "{policy}: {mean}");
+    }
+}
+
+#[test]
 fn an_environment_that_raises_stops_training_with_its_traceback() {
     let dir = tempfile::tempdir().unwrap();
     plastic()
