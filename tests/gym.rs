@@ -249,6 +249,23 @@ fn a_two_by_two_box_action_trains_and_evaluates_within_its_bounds() {
             .unwrap();
         assert!((-30.0..=70.0).contains(&mean), "{policy}: {mean}");
     }
+    // `plastic perturb` evaluates through its own environment wrapper.
+    let report = json_stdout(
+        plastic()
+            .env("PYTHONPATH", test_envs())
+            .arg("perturb")
+            .arg(&run)
+            .args([
+                "--sigma",
+                "0",
+                "--lesion",
+                "0,0.5",
+                "--episodes",
+                "2",
+                "--json",
+            ]),
+    );
+    assert!(report.is_object(), "{report}");
 }
 
 #[test]
