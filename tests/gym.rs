@@ -144,18 +144,24 @@ fn a_cartpole_agent_trains_evaluates_on_a_variant_and_renders_a_gif() {
 
 #[test]
 fn bench_env_compares_the_bridge_with_a_plain_python_loop() {
-    let report = json_stdout(plastic().args([
-        "bench",
-        "env",
-        "gym:CartPole-v1",
-        "--batch",
-        "4",
-        "--seconds",
-        "0.2",
-        "--json",
-    ]));
-    assert!(report["steps_per_second"].as_f64().unwrap() > 0.0);
-    assert!(report["python_loop_steps_per_second"].as_f64().unwrap() > 0.0);
+    // Discrete actions, and continuous ones drawn uniformly in Pendulum's box.
+    for id in ["gym:CartPole-v1", "gym:Pendulum-v1"] {
+        let report = json_stdout(plastic().args([
+            "bench",
+            "env",
+            id,
+            "--batch",
+            "4",
+            "--seconds",
+            "0.2",
+            "--json",
+        ]));
+        assert!(report["steps_per_second"].as_f64().unwrap() > 0.0, "{id}");
+        assert!(
+            report["python_loop_steps_per_second"].as_f64().unwrap() > 0.0,
+            "{id}"
+        );
+    }
 }
 
 #[test]
