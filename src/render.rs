@@ -5,7 +5,7 @@ use crate::pictures;
 use plastic_agents::acting::{ActionMode, AgentPolicy};
 use plastic_agents::ActorCritic;
 use plastic_envs::grid_pictures::ANIMATION_FPS;
-use plastic_envs::{Environment, Frame, Policy};
+use plastic_envs::{Actions, Environment, Frame};
 use std::path::Path;
 
 /// Longer episodes are cut: a GIF of thousands of full-size frames helps nobody.
@@ -127,13 +127,13 @@ pub fn episode(
     let mut policy = AgentPolicy::new(ac, 1, mode, seed);
     let mut obs = e.reset(seed)?.to_vec();
     let mut frames = vec![e.frame()?];
-    let (mut reward, mut action) = (0.0, [0u32]);
+    let mut reward = 0.0;
+    let mut actions = Actions::for_env(&*e);
     let cut = loop {
         if frames.len() == MAX_FRAMES {
             break true;
         }
-        policy.act(&obs, &mut action);
-        let step = e.step(&action)?;
+        let step = actions.step(&mut *e, &mut policy, &obs)?;
         reward += f64::from(step.rewards[0]);
         let done = step.done(0);
         obs.copy_from_slice(step.obs);

@@ -144,18 +144,24 @@ fn a_cartpole_agent_trains_evaluates_on_a_variant_and_renders_a_gif() {
 
 #[test]
 fn bench_env_compares_the_bridge_with_a_plain_python_loop() {
-    let report = json_stdout(plastic().args([
-        "bench",
-        "env",
-        "gym:CartPole-v1",
-        "--batch",
-        "4",
-        "--seconds",
-        "0.2",
-        "--json",
-    ]));
-    assert!(report["steps_per_second"].as_f64().unwrap() > 0.0);
-    assert!(report["python_loop_steps_per_second"].as_f64().unwrap() > 0.0);
+    // Discrete actions, and continuous ones drawn uniformly in Pendulum's box.
+    for id in ["gym:CartPole-v1", "gym:Pendulum-v1"] {
+        let report = json_stdout(plastic().args([
+            "bench",
+            "env",
+            id,
+            "--batch",
+            "4",
+            "--seconds",
+            "0.2",
+            "--json",
+        ]));
+        assert!(report["steps_per_second"].as_f64().unwrap() > 0.0, "{id}");
+        assert!(
+            report["python_loop_steps_per_second"].as_f64().unwrap() > 0.0,
+            "{id}"
+        );
+    }
 }
 
 #[test]
@@ -171,11 +177,101 @@ fn a_wrong_gymnasium_id_is_an_error_before_any_run_folder_exists() {
         .code(1)
         .stderr(predicates::str::contains("Did you mean: `CartPole`"));
     assert!(!run.exists());
+}
+
+#[test]
+fn a_pendulum_agent_trains_with_a2c_and_ppo_and_acts_with_continuous_actions() {
+    for (algorithm, ppo) in [
+        ("a2c", ""),
+        ("ppo", "\n[ppo]\nn_epochs = 2\nminibatches = 2\n"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let path = config(dir.path(), "gym:Pendulum-v1");
+        let text = std::fs::read_to_string(&path).unwrap() + ppo;
+        std::fs::write(&path, text).unwrap();
+        // Training stops at a non-finite loss: success means every loss was finite.
+        plastic()
+            .arg("train")
+            .arg(&path)
+            .arg("--out")
+            .arg(&run)
+            .assert()
+            .success();
+        assert!(
+            run.join("checkpoints").join("00000010").is_dir(),
+            "{algorithm}"
+        );
+        for greedy in [false, true] {
+            let mut eval = plastic();
+            eval.arg("eval")
+                .arg(&run)
+                .args(["--episodes", "2", "--json"]);
+            if greedy {
+                eval.arg("--greedy");
+            }
+            let report = json_stdout(&mut eval);
+            // Pendulum pays between about −16.3 and 0 a step, 200 steps an episode.
+            let mean = report["policies"][0]["reward"]["mean"].as_f64().unwrap();
+            assert!(
+                (-3300.0..=0.0).contains(&mean),
+                "{algorithm} {greedy}: {mean}"
+            );
+            assert_eq!(report["policies"][1]["policy"], "random");
+        }
+    }
+    let report =
+        json_stdout(plastic().args(["rollout", "gym:Pendulum-v1", "--episodes", "2", "--json"]));
+    assert_eq!(report["episodes"], 2);
+}
+
+#[test]
+fn a_two_by_two_box_action_trains_and_evaluates_within_its_bounds() {
+    // Echo-v0 pays the sum of the (clipped) 2 × 2 action: at most 1 + 1 + 2 + 3 = 7 a step,
+    // at least −3, for 10 steps.
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
     plastic()
-        .args(["rollout", "gym:MountainCarContinuous-v0"])
+        .env("PYTHONPATH", test_envs())
+        .arg("train")
+        .arg(config(
+            dir.path(),
+            "gym:plastic_test_envs:plastic_test/Echo-v0",
+        ))
+        .arg("--out")
+        .arg(&run)
         .assert()
-        .code(1)
-        .stderr(predicates::str::contains("continuous action space"));
+        .success();
+    let report = json_stdout(
+        plastic()
+            .env("PYTHONPATH", test_envs())
+            .arg("eval")
+            .arg(&run)
+            .args(["--episodes", "4", "--json"]),
+    );
+    for policy in [0, 1] {
+        let mean = report["policies"][policy]["reward"]["mean"]
+            .as_f64()
+            .unwrap();
+        assert!((-30.0..=70.0).contains(&mean), "{policy}: {mean}");
+    }
+    // `plastic perturb` evaluates through its own environment wrapper.
+    let report = json_stdout(
+        plastic()
+            .env("PYTHONPATH", test_envs())
+            .arg("perturb")
+            .arg(&run)
+            .args([
+                "--sigma",
+                "0",
+                "--lesion",
+                "0,0.5",
+                "--episodes",
+                "2",
+                "--json",
+            ]),
+    );
+    assert!(report.is_object(), "{report}");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! with, wrapped as a [`Policy`] so every rollout tool of `plastic-envs` can run it.
 use crate::actor_critic::{ActorCritic, Head};
 use crate::cores::State;
+use crate::gaussian;
 use crate::perturbation::Lesion;
 use plastic_envs::rng::{self, Rng};
 use plastic_envs::rollout::{eval_batch, run_episodes_unless, RolloutStats};
@@ -61,11 +62,13 @@ pub(crate) fn obs_tensor(obs: &[f32], batch: usize, device: Device) -> Tensor {
 
 /// π of each row on the host, `[B × A]` flattened.
 pub(crate) fn host_probs(logits: &Tensor) -> Vec<f32> {
-    let probs = logits
-        .detach()
-        .softmax(-1, Kind::Float)
-        .to_device(Device::Cpu);
-    Vec::<f32>::try_from(probs.flatten(0, -1)).expect("probabilities are f32")
+    host_values(&logits.detach().softmax(-1, Kind::Float))
+}
+
+/// A tensor's values on the host as `f32`, flattened.
+pub(crate) fn host_values(t: &Tensor) -> Vec<f32> {
+    let t = t.detach().to_kind(Kind::Float).to_device(Device::Cpu);
+    Vec::<f32>::try_from(t.flatten(0, -1)).expect("converted to f32")
 }
 
 /// π from a policy head whose weights were copied to the host: the rollout's action choice on
@@ -78,13 +81,9 @@ pub(crate) struct HostPolicy {
 
 impl HostPolicy {
     pub(crate) fn new(head: &Head) -> Self {
-        let host = |t: &Tensor| {
-            let t = t.detach().to_kind(Kind::Float).to_device(Device::Cpu);
-            Vec::<f32>::try_from(t.flatten(0, -1)).expect("a head's values are floats")
-        };
         Self {
-            w: host(&head.w),
-            b: host(&head.b),
+            w: host_values(&head.w),
+            b: host_values(&head.b),
         }
     }
 
@@ -154,6 +153,13 @@ impl<'a> AgentPolicy<'a> {
     }
 }
 
+/// Where one step's actions go, one per row: discrete choices, or the `A` components of each
+/// continuous action (`[B × A]` flattened) of a network with a Gaussian policy.
+pub enum ActionsMut<'a> {
+    Discrete(&'a mut [u32]),
+    Continuous(&'a mut [f32]),
+}
+
 /// One step of `ac` without gradients: observations `obs` `[B × obs_dim]` from the host, one
 /// action per row written to `actions` (row `i` drawing from `rngs[i]` when sampling), and the
 /// state after it. Every front end acts through this, so an action is chosen one way.
@@ -163,7 +169,7 @@ pub fn act(
     state: &State,
     mode: ActionMode,
     rngs: &mut [Rng],
-    actions: &mut [u32],
+    actions: ActionsMut<'_>,
 ) -> State {
     act_silenced(ac, obs, state, None, mode, rngs, actions)
 }
@@ -176,18 +182,31 @@ pub fn act_silenced(
     alive: Option<&Tensor>,
     mode: ActionMode,
     rngs: &mut [Rng],
-    actions: &mut [u32],
+    actions: ActionsMut<'_>,
 ) -> State {
     tch::no_grad(|| {
-        let x = obs_tensor(obs, actions.len(), ac.core.device());
+        let x = obs_tensor(obs, rngs.len(), ac.core.device());
         let step = ac.step_silenced(&x.to_kind(ac.core.kind()), state, alive);
-        choose(&host_probs(&step.logits), mode, rngs, actions);
+        match (actions, &ac.log_std) {
+            (ActionsMut::Discrete(actions), _) => {
+                choose(&host_probs(&step.logits), mode, rngs, actions);
+            }
+            (ActionsMut::Continuous(actions), Some(log_std)) => {
+                let std = host_values(&log_std.exp());
+                gaussian::choose(&host_values(&step.logits), &std, mode, rngs, actions);
+            }
+            // The trainer, `plastic eval` and the Python package build the network for the
+            // environment's action space, so its kind always matches.
+            (ActionsMut::Continuous(_), None) => {
+                unreachable!("continuous actions asked of a network with a discrete policy")
+            }
+        }
         step.state
     })
 }
 
-impl Policy for AgentPolicy<'_> {
-    fn act(&mut self, obs: &[f32], actions: &mut [u32]) {
+impl AgentPolicy<'_> {
+    fn act_into(&mut self, obs: &[f32], actions: ActionsMut<'_>) {
         let alive = self
             .lesion
             .as_ref()
@@ -202,6 +221,17 @@ impl Policy for AgentPolicy<'_> {
             actions,
         );
         self.episode_steps.iter_mut().for_each(|s| *s += 1);
+    }
+}
+
+impl Policy for AgentPolicy<'_> {
+    fn act(&mut self, obs: &[f32], actions: &mut [u32]) {
+        self.act_into(obs, ActionsMut::Discrete(actions));
+    }
+
+    fn act_continuous(&mut self, obs: &[f32], actions: &mut [f32]) -> Result<(), EnvError> {
+        self.act_into(obs, ActionsMut::Continuous(actions));
+        Ok(())
     }
 
     fn episodes_ended(&mut self, done: &[bool]) {

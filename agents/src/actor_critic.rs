@@ -24,19 +24,25 @@ impl Head {
     }
 }
 
-/// Recurrent actor-critic: core output → policy logits and state value. Variables live under
-/// `core.`, `policy.` and `value.` of the path given to [`ActorCritic::new`].
+/// Recurrent actor-critic: core output → policy head (logits of discrete actions, or the
+/// means of a continuous action's components) and state value. Variables live under `core.`,
+/// `policy.`, `value.` (and `log_std` for continuous actions) of the path given to
+/// [`ActorCritic::new`].
 #[derive(Debug)]
 pub struct ActorCritic {
     pub core: Core,
     pub policy: Head,
     pub value: Head,
+    /// Continuous actions: the diagonal Gaussian's learned log standard deviations, `[A]`
+    /// (crate `gaussian`). `None`: the policy head's outputs are logits of discrete actions.
+    pub log_std: Option<Tensor>,
 }
 
 /// One step of an actor-critic.
 #[derive(Debug)]
 pub struct AcStep {
-    /// Unnormalised action log-probabilities, `[B × A]`.
+    /// The policy head's outputs, `[B × A]`: unnormalised action log-probabilities, or with
+    /// [`ActorCritic::log_std`] the Gaussian's means.
     pub logits: Tensor,
     /// State values, `[B]`.
     pub value: Tensor,
@@ -59,7 +65,20 @@ impl ActorCritic {
             policy: Head::new(&(p / "policy"), h, num_actions),
             value: Head::new(&(p / "value"), h, 1),
             core,
+            log_std: None,
         })
+    }
+
+    /// The same network acting in a continuous action space: its policy head's outputs become
+    /// a diagonal Gaussian's means, with learned log standard deviations under `p` (the path
+    /// given to [`ActorCritic::new`]). No random draw: discrete networks built beside it keep
+    /// their weights.
+    pub fn with_gaussian_policy(self, p: &nn::Path) -> Self {
+        let log_std = crate::gaussian::log_std_var(p, self.num_actions());
+        Self {
+            log_std: Some(log_std),
+            ..self
+        }
     }
 
     pub fn initial_state(&self, batch: i64) -> State {

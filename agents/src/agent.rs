@@ -32,16 +32,19 @@ pub enum AgentError {
     #[error(transparent)]
     Core(#[from] CoreConfigError),
     #[error(
-        "the agent was trained on `{trained}` ({obs_dim} observations, {num_actions} actions) \
-         and cannot act in `{other}` ({other_obs_dim} observations, {other_num_actions} actions)"
+        "the agent was trained on `{trained}` ({obs_dim} observations, {num_actions} \
+         {kind} actions) and cannot act in `{other}` ({other_obs_dim} observations, \
+         {other_num_actions} {other_kind} actions)"
     )]
     Misfit {
         trained: String,
         obs_dim: usize,
         num_actions: usize,
+        kind: &'static str,
         other: String,
         other_obs_dim: usize,
         other_num_actions: usize,
+        other_kind: &'static str,
     },
     /// The checkpoint's tensors do not fit the network its config describes.
     #[error("checkpoint `{path}` does not fit its own config: {reason}")]
@@ -104,19 +107,22 @@ impl Agent {
     }
 
     /// An error unless it can act in an environment of `spec`'s sizes (observations and
-    /// actions as many as in the one it was trained on).
+    /// actions as many, and of the same kind, as in the one it was trained on).
     pub fn check_fits(&self, spec: &EnvSpec) -> Result<(), AgentError> {
         let own = &self.spec;
-        if (own.obs_dim, own.num_actions) == (spec.obs_dim, spec.num_actions) {
+        let sizes = |s: &EnvSpec| (s.obs_dim, s.num_actions, s.action_box.is_some());
+        if sizes(own) == sizes(spec) {
             return Ok(());
         }
         Err(AgentError::Misfit {
             trained: own.id.clone(),
             obs_dim: own.obs_dim,
             num_actions: own.num_actions,
+            kind: action_kind(own),
             other: spec.id.clone(),
             other_obs_dim: spec.obs_dim,
             other_num_actions: spec.num_actions,
+            other_kind: action_kind(spec),
         })
     }
 
@@ -127,6 +133,14 @@ impl Agent {
     /// Environment steps it was trained for.
     pub fn env_steps(&self) -> u64 {
         self.env_steps
+    }
+}
+
+/// `discrete` or `continuous`, for messages.
+fn action_kind(spec: &EnvSpec) -> &'static str {
+    match spec.action_box {
+        Some(_) => "continuous",
+        None => "discrete",
     }
 }
 
@@ -146,12 +160,12 @@ pub(crate) fn build(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     tch::manual_seed(seed as i64);
-    let model = ActorCritic::new(
-        &(vs.root() / "ac"),
-        spec.obs_dim as i64,
-        spec.num_actions as i64,
-        core,
-    )?;
+    let path = vs.root() / "ac";
+    let model = ActorCritic::new(&path, spec.obs_dim as i64, spec.num_actions as i64, core)?;
+    let model = match spec.action_box {
+        Some(_) => model.with_gaussian_policy(&path),
+        None => model,
+    };
     Ok((vs, model))
 }
 

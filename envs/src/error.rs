@@ -37,6 +37,22 @@ pub enum EnvError {
         action: u32,
         num_actions: usize,
     },
+    #[error(
+        "action of environment {row} is NaN: the policy has diverged (its outputs are no \
+         longer numbers); lower the learning rate or restart from an earlier checkpoint"
+    )]
+    NanAction { row: usize },
+    #[error("environment `{id}` takes {expected} actions, not {given} ones")]
+    ActionKind {
+        id: String,
+        expected: &'static str,
+        given: &'static str,
+    },
+    #[error(
+        "this policy chooses discrete actions, and the environment takes continuous ones \
+         (a Box action space): only a trained agent acts there"
+    )]
+    DiscretePolicy,
     #[error("an environment family named `{name}` exists already")]
     NameTaken { name: &'static str },
     #[error("an environment batch needs at least one environment")]

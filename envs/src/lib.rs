@@ -3,11 +3,12 @@
 //!
 //! Native environments: [`maze::Maze`] (Miconi et al.'s grid maze with a hidden reward) and
 //! [`bandits::Bandit`] (meta-learning bandit families), with reference bandit policies
-//! (`Environment::policy`). Any Gymnasium environment with discrete actions runs as `gym:<id>`
+//! (`Environment::policy`). Any Gymnasium environment with discrete or continuous (`Box`) actions runs as `gym:<id>`
 //! through [`gym`] (cargo feature `gym`). Ids are parsed by [`registry::parse`] into an
 //! [`Environment`], which builds batches and offers the optional hooks of [`family`]; the
 //! native families are listed in [`registry::FAMILIES`].
 
+mod actions;
 pub mod bandits;
 mod buffers;
 pub mod draw;
@@ -26,12 +27,13 @@ mod saved;
 pub mod testing;
 pub mod tmaze;
 
+pub use actions::ActionBox;
 pub use buffers::{Step, StepBuffers};
 pub use error::EnvError;
 pub use family::{BanditEnv, DrawnEnv, Environment, Family, Frame, GridEnv};
 pub use grid_pictures::grid_frame;
 pub use params::Params;
-pub use policy::{Policy, PolicyError, RandomPolicy};
+pub use policy::{Actions, Policy, PolicyError, RandomPolicy};
 pub use saved::EnvState;
 
 /// What an agent needs to know to act in an environment.
@@ -41,8 +43,14 @@ pub struct EnvSpec {
     pub id: String,
     /// Length of one flattened `f32` observation.
     pub obs_dim: usize,
-    /// Number of discrete actions; actions are `0..num_actions`.
+    /// Number of discrete actions (actions are `0..num_actions`), or with `action_box`, the
+    /// number of components of one continuous action: either way, the policy head's outputs.
     pub num_actions: usize,
+    /// `Some` for a continuous action space: actions are `num_actions` `f32`s within these
+    /// bounds, given to [`VecEnv::step_continuous`]. `None`: discrete actions, given to
+    /// [`VecEnv::step`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_box: Option<ActionBox>,
     /// Steps after which an episode is truncated, when the environment has a fixed horizon.
     pub episode_len: Option<usize>,
 }
@@ -69,6 +77,17 @@ pub trait VecEnv {
     fn reset(&mut self, seed: u64) -> Result<&[f32], EnvError>;
     /// Applies one action per environment (`actions.len() == num_envs()`).
     fn step(&mut self, actions: &[u32]) -> Result<Step<'_>, EnvError>;
+    /// Applies one continuous action per environment (`actions.len() == num_envs() *
+    /// num_actions`), each component clipped to the spec's `action_box` first, as SB3 clips
+    /// a Gaussian policy's sample; a NaN is an error. Only environments whose spec has an
+    /// `action_box` take them.
+    fn step_continuous(&mut self, _actions: &[f32]) -> Result<Step<'_>, EnvError> {
+        Err(EnvError::ActionKind {
+            id: self.spec().id.clone(),
+            expected: "discrete",
+            given: "continuous",
+        })
+    }
     /// Everything [`load_state`](VecEnv::load_state) needs to continue exactly from here
     /// (episodes under way, random streams), or `None` where it cannot be captured: a
     /// Gymnasium environment's state lives in Python objects.
@@ -97,6 +116,9 @@ impl<E: VecEnv + ?Sized> VecEnv for Box<E> {
     }
     fn step(&mut self, actions: &[u32]) -> Result<Step<'_>, EnvError> {
         (**self).step(actions)
+    }
+    fn step_continuous(&mut self, actions: &[f32]) -> Result<Step<'_>, EnvError> {
+        (**self).step_continuous(actions)
     }
     fn save_state(&self) -> Option<EnvState> {
         (**self).save_state()

@@ -263,6 +263,7 @@ impl Maze {
             id: config.id(),
             obs_dim: OBS_DIM,
             num_actions: NUM_ACTIONS,
+            action_box: None,
             episode_len: Some(config.len),
         };
         Self {

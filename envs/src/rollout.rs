@@ -1,5 +1,5 @@
 //! Running a policy for a number of whole episodes and summarising what happened.
-use crate::{EnvError, Environment, Policy, PolicyError, RandomPolicy, VecEnv};
+use crate::{Actions, EnvError, Environment, Policy, PolicyError, RandomPolicy, VecEnv};
 
 /// Rows stepped together when judging a policy (`plastic eval`, the Python module's
 /// `evaluate`): `episodes` of them, at most this many. Results depend on the batch only through
@@ -144,8 +144,12 @@ pub fn reference_policy(
 ) -> Result<Box<dyn Policy>, ReferenceError> {
     Ok(match name {
         "random" => {
-            let num_actions = env.build(1)?.spec().num_actions;
-            Box::new(RandomPolicy::new(num_actions, num_envs, seed))
+            let spec = env.build(1)?.spec().clone();
+            let random = RandomPolicy::new(spec.num_actions, num_envs, seed);
+            match spec.action_box {
+                Some(space) => Box::new(random.within(space)),
+                None => Box::new(random),
+            }
         }
         _ => env.policy(name, num_envs, seed)?,
     })
@@ -230,7 +234,7 @@ pub fn run_episodes_unless(
 ) -> Result<Option<RolloutStats>, EnvError> {
     let b = env.num_envs();
     let mut obs = env.reset(seed)?.to_vec();
-    let mut actions = vec![0u32; b];
+    let mut actions = Actions::for_env(env);
     let mut ret = vec![0.0f64; b];
     let mut regret = vec![0.0f64; b];
     let mut len = vec![0usize; b];
@@ -241,8 +245,7 @@ pub fn run_episodes_unless(
         if stop(returns.len()) {
             return Ok(None);
         }
-        policy.act(&obs, &mut actions);
-        let step = env.step(&actions)?;
+        let step = actions.step(env, policy, &obs)?;
         for (row, d) in done.iter_mut().enumerate() {
             *d = step.done(row);
         }

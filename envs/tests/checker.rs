@@ -40,6 +40,7 @@ impl Environment for Flawed {
                 id: self.id(),
                 obs_dim: 2,
                 num_actions: 2,
+                action_box: None,
                 episode_len: Some(LEN),
             },
             t: vec![0; num_envs],

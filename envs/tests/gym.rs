@@ -115,8 +115,6 @@ fn bad_ids_and_unsupported_spaces_are_clear_errors() {
         msg.contains("gym:CartPol-v1") && msg.contains("CartPole"),
         "{msg}"
     );
-    let msg = error("gym:Pendulum-v1");
-    assert!(msg.contains("continuous action space"), "{msg}");
     let msg = error("gym:Blackjack-v1");
     assert!(
         msg.contains("observation space") && msg.contains("Discrete"),
@@ -138,8 +136,8 @@ fn bad_ids_and_unsupported_spaces_are_clear_errors() {
     assert_eq!(limited.spec().num_actions, 4);
 }
 
-#[test]
-fn an_exception_inside_step_is_an_error_with_its_traceback() {
+/// Puts the test environments of tests/python on the embedded interpreter's path.
+fn add_test_envs() {
     Python::attach(|py| {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python");
         py.import("sys")
@@ -147,6 +145,96 @@ fn an_exception_inside_step_is_an_error_with_its_traceback() {
             .and_then(|path| path.call_method1("insert", (0, dir)))
             .unwrap();
     });
+}
+
+#[test]
+fn box_actions_are_clipped_per_component_and_reach_the_env_in_its_shape() {
+    add_test_envs();
+    let mut e = env("gym:plastic_test_envs:plastic_test/Echo-v0", 2);
+    let space = e.spec().action_box.clone().expect("a Box action space");
+    assert_eq!(space.shape, [2, 2]);
+    assert_eq!(
+        (space.low, space.high),
+        (vec![-1.0, 0.0, -2.0, 0.0], vec![1.0, 1.0, 2.0, 3.0])
+    );
+    assert_eq!(e.spec().num_actions, 4);
+    e.reset(0).unwrap();
+    assert!(matches!(e.step(&[0, 0]), Err(EnvError::ActionKind { .. })));
+    let step = e
+        .step_continuous(&[5.0, -5.0, 0.5, 2.0, -0.5, 0.25, -9.0, 9.0])
+        .unwrap();
+    assert_eq!(step.obs, [1.0, 0.0, 0.5, 2.0, -0.5, 0.25, -2.0, 3.0]);
+    assert_eq!(step.rewards, [3.5, 0.75]);
+    assert!(matches!(
+        e.step_continuous(&[0.0; 4]),
+        Err(EnvError::ActionCount {
+            expected: 8,
+            got: 4
+        })
+    ));
+    let nan = e.step_continuous(&[0.0, 0.0, 0.0, 0.0, 0.0, f32::NAN, 0.0, 0.0]);
+    assert!(
+        matches!(nan, Err(EnvError::NanAction { row: 1 })),
+        "{:?}",
+        nan.err()
+    );
+    // Pendulum's torque: one component in [-2, 2].
+    let pendulum = env("gym:Pendulum-v1", 1);
+    assert_eq!(pendulum.spec().action_box.as_ref().unwrap().high, [2.0]);
+    // Discrete environments refuse continuous actions.
+    let mut cartpole = env("gym:CartPole-v1", 1);
+    cartpole.reset(0).unwrap();
+    assert!(matches!(
+        cartpole.step_continuous(&[0.0]),
+        Err(EnvError::ActionKind { .. })
+    ));
+}
+
+#[test]
+fn unflat_observations_and_unbounded_actions_name_the_fix() {
+    add_test_envs();
+    let msg = error("gym:plastic_test_envs:plastic_test/Unbounded-v0");
+    assert!(
+        msg.contains("unbounded") && msg.contains("RescaleAction"),
+        "{msg}"
+    );
+    let msg = error("gym:plastic_test_envs:plastic_test/Pictures-v0");
+    assert!(
+        msg.contains("rank 3") && msg.contains("'wrappers=FlattenObservation'"),
+        "{msg}"
+    );
+    let msg = error("gym:plastic_test_envs:plastic_test/Dictionary-v0");
+    assert!(
+        msg.contains("dictionary with an image")
+            && msg.contains("'wrappers=minigrid.wrappers.ImgObsWrapper,FlattenObservation'"),
+        "{msg}"
+    );
+    let msg = error("gym:CartPole-v1?wrappers=NoSuchWrapper");
+    assert!(msg.contains("'NoSuchWrapper'"), "{msg}");
+}
+
+#[test]
+fn wrappers_named_in_the_id_apply_in_order() {
+    add_test_envs();
+    let mut e = env(
+        "gym:plastic_test_envs:plastic_test/Pictures-v0?wrappers=FlattenObservation",
+        2,
+    );
+    assert_eq!(e.spec().obs_dim, 48);
+    e.reset(0).unwrap();
+    e.step(&[0, 0]).unwrap();
+    // A dotted name imports its module; the first named is innermost (Gymnasium's own
+    // TransformObservation would fail on the image were it applied after flattening).
+    let e = env(
+        "gym:plastic_test_envs:plastic_test/Dictionary-v0?wrappers=plastic_test_envs.ImageOnly,FlattenObservation",
+        1,
+    );
+    assert_eq!(e.spec().obs_dim, 12);
+}
+
+#[test]
+fn an_exception_inside_step_is_an_error_with_its_traceback() {
+    add_test_envs();
     let mut e = env("gym:plastic_test_envs:plastic_test/Raising-v0", 2);
     e.reset(0).unwrap();
     e.step(&[0, 0]).unwrap();

@@ -248,7 +248,7 @@ impl PyAgent {
                 &current,
                 mode(deterministic),
                 rngs,
-                &mut actions,
+                acting::ActionsMut::Discrete(&mut actions),
             );
             Ok((
                 PyArray1::from_vec(py, actions.into_iter().map(i64::from).collect()),

@@ -3,9 +3,7 @@ use crate::cli::{
     BenchTracesArgs, BenchTrainArgs,
 };
 use crate::output::emit;
-use plastic_envs::rng;
-use plastic_envs::{registry, Environment};
-use rand::Rng as _;
+use plastic_envs::{registry, Actions, Environment};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -38,27 +36,28 @@ pub fn env(args: &BenchEnvArgs) -> anyhow::Result<()> {
     let batch = usize::try_from(args.batch)?;
     let config = registry::parse(&args.env)?;
     let spec = config.build(1)?.spec().clone();
-    // Beside the environments: the 64 action batches below.
+    // Beside the environments: the 64 action batches below (each row a u32, and the
+    // components of a continuous action).
+    let action_bytes = 64 * 4 * (1 + spec.action_box.as_ref().map_or(0, |b| b.dim()));
     plastic_envs::memory::ensure_fits(
         &[plastic_envs::memory::env_batch(
             &spec,
             batch,
             "--batch",
-            64 * 4,
+            action_bytes,
         )],
         "--batch",
     )?;
     let mut env = config.build(batch)?;
-    let num_actions = env.spec().num_actions as u32;
-    let mut rng = rng::stream(0, 0);
-    // A few distinct action batches, cycled, keep the policy out of the measurement.
-    let action_sets: Vec<Vec<u32>> = (0..64)
+    // A few distinct batches of random actions (uniform in a Box action space), cycled, keep
+    // the policy out of the measurement.
+    let mut random = plastic_envs::rollout::reference_policy(config.as_ref(), "random", batch, 0)?;
+    let action_sets = (0..64)
         .map(|_| {
-            (0..batch)
-                .map(|_| rng.random_range(0..num_actions))
-                .collect()
+            let mut actions = Actions::for_env(env.as_ref());
+            actions.choose(random.as_mut(), &[]).map(|()| actions)
         })
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     env.reset(0)?;
     let run_for =
         |env: &mut dyn plastic_envs::VecEnv, budget: Duration| -> anyhow::Result<(u64, Duration)> {
@@ -66,7 +65,7 @@ pub fn env(args: &BenchEnvArgs) -> anyhow::Result<()> {
             let mut calls = 0u64;
             while start.elapsed() < budget {
                 for actions in &action_sets {
-                    env.step(actions)?;
+                    actions.apply(env)?;
                 }
                 calls += action_sets.len() as u64;
             }

@@ -4,7 +4,7 @@ use plastic_agents::ActorCritic;
 use plastic_envs::draw::{
     caption_width, colour_bar, colour_bar_width, diverging, tick, Canvas, Chart, Font, INK, WHITE,
 };
-use plastic_envs::{EnvError, Environment, Policy};
+use plastic_envs::{Actions, EnvError, Environment};
 use tch::Kind;
 
 /// Episodes that have not ended by then are drawn as they stand.
@@ -36,11 +36,11 @@ pub fn hebb_picture(
     }
     let mut env = env.build(1)?;
     let mut obs = env.reset(seed)?.to_vec();
-    let mut action = [0u32];
+    let mut actions = Actions::for_env(&*env);
     let (mut mean_abs_hebb, mut modulator, mut rewards) = (Vec::new(), Vec::new(), Vec::new());
     let mut fan_out = false;
     for _ in 0..MAX_STEPS {
-        policy.act(&obs, &mut action);
+        actions.choose(&mut policy, &obs)?;
         let state = policy.state();
         let hebb = state.hebb().expect("a plastic core");
         mean_abs_hebb.push(hebb.get(0).abs().mean(Kind::Double).double_value(&[]));
@@ -48,7 +48,7 @@ pub fn hebb_picture(
             fan_out = m.size()[1] > 1;
             modulator.push(m.get(0).mean(Kind::Double).double_value(&[]));
         }
-        let step = env.step(&action)?;
+        let step = actions.apply(&mut *env)?;
         rewards.push(step.rewards[0]);
         // The policy has not been told of the end, so its traces are still the episode's.
         if step.done(0) {

@@ -34,7 +34,7 @@ pub(super) fn train(
     if a2c.normalize_advantages && adv.len() > 1 {
         adv_t = normalized(&adv_t);
     }
-    let terms = PolicyTerms::new(ac, &hs, &r.taken(device));
+    let terms = PolicyTerms::new(ac, &hs, &r.taken(device, kind));
     let policy_loss = -(terms.log_probs * &adv_t).mean(kind);
     let value_loss = (r.tensor(&returns, device, kind) - &values)
         .square()

@@ -1,6 +1,7 @@
 //! What A2C's and PPO's losses share: the policy head's terms on the core's outputs, and
 //! what a train step reports.
 use crate::actor_critic::ActorCritic;
+use crate::gaussian;
 use tch::Tensor;
 
 /// What a train step measured (means over its gradient steps where it takes several).
@@ -37,8 +38,9 @@ pub struct PpoStats {
 }
 
 /// The policy head on outputs `hs` (`[T × B × H]`): the log-probabilities of the actions
-/// `taken` (`[T × B × 1]`), and the means of the entropy `H(π)` and of Backpropamine's
-/// `Σ_a π_a²`.
+/// `taken` ([`super::rollout::Rollout::taken`]), and the means of the entropy `H(π)` and of
+/// Backpropamine's `Σ_a π_a²` (0 for a Gaussian policy, which has no action probabilities
+/// to sum).
 pub(super) struct PolicyTerms {
     /// `[T × B]`.
     pub(super) log_probs: Tensor,
@@ -49,6 +51,14 @@ pub(super) struct PolicyTerms {
 impl PolicyTerms {
     pub(super) fn new(ac: &ActorCritic, hs: &Tensor, taken: &Tensor) -> Self {
         let kind = ac.core.kind();
+        if let Some(log_std) = &ac.log_std {
+            let log_std = log_std.to_kind(kind);
+            return Self {
+                log_probs: gaussian::log_prob(&ac.policy.forward(hs), &log_std, taken),
+                entropy: gaussian::entropy(&log_std),
+                sum_squares: Tensor::zeros([], (kind, hs.device())),
+            };
+        }
         let log_pi = ac.policy.forward(hs).log_softmax(-1, kind);
         let pi = log_pi.exp();
         let log_probs = log_pi.gather(2, taken, false).squeeze_dim(2);

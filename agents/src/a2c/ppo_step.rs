@@ -57,7 +57,7 @@ pub(super) fn train(
     let device = ac.core.device();
     let kind = ac.core.kind();
     let [steps, batch] = r.shape();
-    let taken = r.taken(device);
+    let taken = r.taken(device, kind);
     // What the policy that collected said, from the outputs it produced.
     let (old_log_probs, old_values) = tch::no_grad(|| {
         let hs = Tensor::stack(&r.outputs, 0);

@@ -6,9 +6,10 @@ use super::errors::TrainError;
 use super::host_f32;
 use super::returns::{gae, RolloutData};
 use super::reward_scale::{RewardScale, RunningStats};
-use crate::acting::{choose, host_probs, obs_tensor, ActionMode, HostPolicy};
+use crate::acting::{choose, host_probs, host_values, obs_tensor, ActionMode, HostPolicy};
 use crate::actor_critic::ActorCritic;
 use crate::cores::{Engine, State, Tape, TraceCheckpoints};
+use crate::gaussian;
 use plastic_envs::rng::{self, Rng};
 use plastic_envs::{EnvSpec, VecEnv};
 use rand::RngCore;
@@ -85,7 +86,11 @@ pub(super) struct Rollout {
     pub(super) episode_starts: Vec<bool>,
     /// `h_t`, `[B × H]` per step; the heads and losses are computed on all steps at once.
     pub(super) outputs: Vec<Tensor>,
+    /// Discrete actions, `[T × B]`; empty for continuous ones.
     pub(super) actions: Vec<i64>,
+    /// Continuous actions as sampled (unclipped: the log-probabilities are theirs),
+    /// `[T × B × A]`; empty for discrete ones.
+    pub(super) continuous_actions: Vec<f32>,
     pub(super) modulators: Vec<Tensor>,
     pub(super) rewards: Vec<f32>,
     pub(super) dones: Vec<bool>,
@@ -104,6 +109,7 @@ impl Rollout {
             episode_starts: Vec::with_capacity(steps * batch),
             outputs: Vec::with_capacity(steps),
             actions: Vec::with_capacity(steps * batch),
+            continuous_actions: Vec::new(),
             modulators: Vec::with_capacity(steps),
             rewards: Vec::with_capacity(steps * batch),
             dones: Vec::with_capacity(steps * batch),
@@ -127,9 +133,16 @@ impl Rollout {
             .to_kind(kind)
     }
 
-    /// The actions taken, `[T × B × 1]` on `device` (as `gather` takes them).
-    pub(super) fn taken(&self, device: Device) -> Tensor {
+    /// The actions taken on `device`: discrete ones `[T × B × 1]` (as `gather` takes them),
+    /// continuous ones `[T × B × A]` of `kind`.
+    pub(super) fn taken(&self, device: Device, kind: Kind) -> Tensor {
         let [t, b] = self.shape();
+        if self.actions.is_empty() {
+            return Tensor::from_slice(&self.continuous_actions)
+                .view([t, b, -1])
+                .to_device(device)
+                .to_kind(kind);
+        }
         Tensor::from_slice(&self.actions)
             .view([t, b, 1])
             .to_device(device)
@@ -207,28 +220,41 @@ impl Collector {
             .collect();
         let mut r = Rollout::with_capacity(self.steps, b, state.clone());
         let mut actions = vec![0u32; b];
+        let mut components = vec![0.0f32; b * ac.num_actions() as usize];
+        // The Gaussian's spread does not change during a rollout.
+        let std = ac.log_std.as_ref().map(|l| host_values(&l.exp()));
         let mut done = vec![false; b];
         // On the CPU, π comes from host loops, with every engine alike.
-        let host_policy = (device == Device::Cpu).then(|| HostPolicy::new(&ac.policy));
+        let host_policy =
+            (device == Device::Cpu && std.is_none()).then(|| HostPolicy::new(&ac.policy));
         for t in 0..self.steps {
             let x = obs_tensor(&obs, b, device).to_kind(kind);
             // The episodes that ended at the last step start afresh.
             let h = tape.step(&x, &done);
             r.observations.push(x);
             r.episode_starts.extend_from_slice(&done);
-            let probs = match &host_policy {
-                Some(policy) => policy.probs(&h),
-                None => host_probs(&tch::no_grad(|| ac.policy.forward(&h))),
-            };
-            choose(&probs, ActionMode::Sample, &mut rngs, &mut actions);
-            r.actions.extend(actions.iter().map(|&a| i64::from(a)));
+            if let Some(std) = &std {
+                let means = host_values(&tch::no_grad(|| ac.policy.forward(&h)));
+                gaussian::choose(&means, std, ActionMode::Sample, &mut rngs, &mut components);
+                r.continuous_actions.extend_from_slice(&components);
+            } else {
+                let probs = match &host_policy {
+                    Some(policy) => policy.probs(&h),
+                    None => host_probs(&tch::no_grad(|| ac.policy.forward(&h))),
+                };
+                choose(&probs, ActionMode::Sample, &mut rngs, &mut actions);
+                r.actions.extend(actions.iter().map(|&a| i64::from(a)));
+            }
             r.outputs.push(h);
             let state = tape.state();
             if let Some(m) = state.modulator() {
                 r.modulators.push(m.shallow_clone());
             }
 
-            let out = self.env.step(&actions)?;
+            let out = match std {
+                Some(_) => self.env.step_continuous(&components)?,
+                None => self.env.step(&actions)?,
+            };
             let bad_obs = out.obs.iter().position(|x| !x.is_finite());
             let bad_reward = out.rewards.iter().position(|x| !x.is_finite());
             if let Some((what, row)) = bad_reward

@@ -173,6 +173,11 @@ pub fn evaluate(
 /// `run_episodes_unless` counts them (by step, then by row).
 struct WindowedRewards<E> {
     inner: E,
+    tally: Tally,
+}
+
+/// The sums [`WindowedRewards`] keeps.
+struct Tally {
     windows: Option<Windows>,
     wanted: usize,
     /// Per row: the step of its episode, and the reward so far in each window.
@@ -187,42 +192,36 @@ impl<E: VecEnv> WindowedRewards<E> {
         let (b, count) = (inner.num_envs(), windows.map_or(0, |w| w.count));
         Self {
             inner,
-            windows,
-            wanted,
-            steps: vec![0; b],
-            current: vec![vec![0.0; count]; b],
-            totals: vec![0.0; count],
-            ended: 0,
+            tally: Tally {
+                windows,
+                wanted,
+                steps: vec![0; b],
+                current: vec![vec![0.0; count]; b],
+                totals: vec![0.0; count],
+                ended: 0,
+            },
         }
     }
 
     fn means(&self) -> Vec<f64> {
-        let n = self.ended.max(1) as f64;
-        self.totals.iter().map(|t| t / n).collect()
+        let n = self.tally.ended.max(1) as f64;
+        self.tally.totals.iter().map(|t| t / n).collect()
     }
 }
 
-impl<E: VecEnv> VecEnv for WindowedRewards<E> {
-    fn spec(&self) -> &EnvSpec {
-        self.inner.spec()
-    }
-
-    fn num_envs(&self) -> usize {
-        self.inner.num_envs()
-    }
-
-    fn reset(&mut self, seed: u64) -> Result<&[f32], EnvError> {
+impl Tally {
+    fn reset(&mut self) {
         self.steps.fill(0);
         self.current.iter_mut().for_each(|c| c.fill(0.0));
         self.totals.fill(0.0);
         self.ended = 0;
-        self.inner.reset(seed)
     }
 
-    fn step(&mut self, actions: &[u32]) -> Result<Step<'_>, EnvError> {
-        let step = self.inner.step(actions)?;
+    /// Adds one step's rewards to their windows, and the windows of the episodes it ended to
+    /// the totals.
+    fn record(&mut self, step: &Step<'_>) {
         let Some(w) = self.windows else {
-            return Ok(step);
+            return;
         };
         for (row, (t, current)) in self.steps.iter_mut().zip(&mut self.current).enumerate() {
             if let Some(k) = t.checked_sub(w.start).map(|s| s / w.width) {
@@ -243,6 +242,32 @@ impl<E: VecEnv> VecEnv for WindowedRewards<E> {
                 *t = 0;
             }
         }
+    }
+}
+
+impl<E: VecEnv> VecEnv for WindowedRewards<E> {
+    fn spec(&self) -> &EnvSpec {
+        self.inner.spec()
+    }
+
+    fn num_envs(&self) -> usize {
+        self.inner.num_envs()
+    }
+
+    fn reset(&mut self, seed: u64) -> Result<&[f32], EnvError> {
+        self.tally.reset();
+        self.inner.reset(seed)
+    }
+
+    fn step(&mut self, actions: &[u32]) -> Result<Step<'_>, EnvError> {
+        let step = self.inner.step(actions)?;
+        self.tally.record(&step);
+        Ok(step)
+    }
+
+    fn step_continuous(&mut self, actions: &[f32]) -> Result<Step<'_>, EnvError> {
+        let step = self.inner.step_continuous(actions)?;
+        self.tally.record(&step);
         Ok(step)
     }
 }
@@ -375,6 +400,7 @@ mod tests {
             id: "e".into(),
             obs_dim: 1,
             num_actions: 2,
+            action_box: None,
             episode_len: Some(10),
         };
         assert!(check_step(9, &spec).is_ok());

@@ -48,6 +48,7 @@ impl Bandit {
             id: config.id(),
             obs_dim: k + 2,
             num_actions: k,
+            action_box: None,
             episode_len: Some(config.horizon()),
         };
         Self {

@@ -6,12 +6,13 @@ buffer protocol: float32 observations [B, obs_dim], float64 rewards, uint8 flags
 """
 
 import ast
+import importlib
 import os
 import threading
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.spaces import Box, Discrete
+from gymnasium.spaces import Box, Dict, Discrete
 
 
 class Unsupported(Exception):
@@ -31,20 +32,42 @@ def parse_value(text):
         return text
 
 
+# The id's keyword that names wrappers to apply, rather than an argument of `gymnasium.make`.
+WRAPPERS_KEY = "wrappers"
+
+
+def flat_space_advice(space):
+    """Why `space` is not a flat observation, and the wrappers that make it one, as the
+    `wrappers=` keyword of the id."""
+    if isinstance(space, Dict) and "image" in space.spaces:
+        # MiniGrid's observations: the egocentric view, the direction, the mission text.
+        return (
+            "a dictionary with an image",
+            "minigrid.wrappers.ImgObsWrapper,FlattenObservation",
+        )
+    if isinstance(space, Box):
+        return f"a Box of rank {len(space.shape)}", "FlattenObservation"
+    return f"a {type(space).__name__} space", "FlattenObservation"
+
+
 class Flattener:
-    """Turns a batch of observations into float32 rows: Box flattened, Discrete one-hot."""
+    """Turns a batch of observations into float32 rows: Box vectors as they are, Discrete
+    one-hot. Anything else (images, dictionaries, tuples) is refused with the wrappers that
+    flatten it, rather than flattened here: flattening is a choice the user should see."""
 
     def __init__(self, space):
-        if isinstance(space, Box):
+        if isinstance(space, Box) and len(space.shape) <= 1:
             self.one_hot_start = None
             self.dim = int(np.prod(space.shape, dtype=np.int64))
         elif isinstance(space, Discrete):
             self.one_hot_start = int(space.start)
             self.dim = int(space.n)
         else:
+            what, wrappers = flat_space_advice(space)
             raise Unsupported(
-                f"observation space {space} is not supported; "
-                "plastic reads Box (flattened) and Discrete (one-hot) observations"
+                f"observation space {space} is {what}; plastic reads flat observations "
+                "(a Box vector, or Discrete as one-hot): apply a wrapper that flattens it "
+                f"with the id's keyword '{WRAPPERS_KEY}={wrappers}' (see docs/gymnasium.md)"
             )
 
     def rows(self, obs, n):
@@ -76,10 +99,27 @@ class KeepsFrames(gym.Wrapper):
         return out
 
 
+def wrapper_class(name):
+    """A wrapper named in `wrappers=`: a dotted name imports its module, a bare one is one of
+    `gymnasium.wrappers`."""
+    module, _, attr = name.strip().rpartition(".")
+    try:
+        return getattr(importlib.import_module(module or "gymnasium.wrappers"), attr)
+    except (ImportError, AttributeError) as e:
+        raise Unsupported(f"wrapper '{name}' in '{WRAPPERS_KEY}=' cannot be found: {e}") from None
+
+
 def make_vec(env_id, kwargs, num_envs, render):
     """The vector env every bridge and benchmark uses: sync, same-step autoreset, no copies;
-    with `render`, `rgb_array` frames kept by `KeepsFrames`."""
-    kwargs = {key: parse_value(value) for key, value in kwargs}
+    the id's wrappers, first named innermost; with `render`, `rgb_array` frames kept by
+    `KeepsFrames` (outermost, so it sees every step)."""
+    wrappers = [
+        wrapper_class(name)
+        for key, value in kwargs
+        if key == WRAPPERS_KEY
+        for name in value.split(",")
+    ]
+    kwargs = {key: parse_value(value) for key, value in kwargs if key != WRAPPERS_KEY}
     if render:
         kwargs["render_mode"] = "rgb_array"
         # Frames are drawn off-screen: keep pygame-based renderers from opening a display
@@ -91,7 +131,7 @@ def make_vec(env_id, kwargs, num_envs, render):
             num_envs=num_envs,
             vectorization_mode="sync",
             vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP, "copy": False},
-            wrappers=[KeepsFrames] if render else None,
+            wrappers=wrappers + [KeepsFrames] if render else wrappers,
             **kwargs,
         )
 
@@ -102,14 +142,32 @@ class Bridge:
         self.num_envs = num_envs
         self.stepped = False
         actions = self.env.single_action_space
-        if not isinstance(actions, Discrete):
-            kind = "continuous " if isinstance(actions, Box) else ""
+        # `action_box`: None for discrete actions, else (shape, low, high) flattened.
+        if isinstance(actions, Discrete):
+            self.action_start = int(actions.start)
+            self.num_actions = int(actions.n)
+            self.action_box = None
+        elif isinstance(actions, Box):
+            if not (np.all(np.isfinite(actions.low)) and np.all(np.isfinite(actions.high))):
+                self.env.close()
+                raise Unsupported(
+                    f"action space {actions} is unbounded; plastic clips its Gaussian "
+                    "policy's sample to the bounds, so every component needs finite ones "
+                    "(gymnasium.wrappers.RescaleAction or ClipAction can give them)"
+                )
+            self.action_start = 0
+            self.action_shape = tuple(actions.shape)
+            self.action_dtype = actions.dtype
+            low = actions.low.astype(np.float32).reshape(-1)
+            high = actions.high.astype(np.float32).reshape(-1)
+            self.num_actions = int(low.size)
+            self.action_box = (list(self.action_shape), low.tolist(), high.tolist())
+        else:
+            self.env.close()
             raise Unsupported(
-                f"{kind}action space {actions} is not supported; "
-                "plastic's agents choose among discrete actions (gymnasium.spaces.Discrete)"
+                f"action space {actions} is not supported; plastic's agents take Discrete "
+                "and Box actions"
             )
-        self.action_start = int(actions.start)
-        self.num_actions = int(actions.n)
         self.obs = Flattener(self.env.single_observation_space)
         self.obs_dim = self.obs.dim
         self.render_fps = float(self.env.metadata.get("render_fps") or 30)
@@ -131,12 +189,20 @@ class Bridge:
         return self.obs.rows(obs, self.num_envs)
 
     def step(self, actions):
-        """`actions`: B native-endian int64s, 0-based. Cheap numpy calls only: this runs once per
+        """`actions`: B native-endian int64s, 0-based, or for a Box action space B × dim
+        float32s. Cheap numpy calls only: this runs once per
         vector step, and its cost is what the bridge adds to Gymnasium's own."""
+        if self.action_box is None:
+            chosen = np.frombuffer(actions, dtype=np.int64)
+            if self.action_start:
+                chosen = chosen + self.action_start
+        else:
+            # B × dim native-endian float32s, already clipped to the bounds by Rust.
+            chosen = np.frombuffer(actions, dtype=np.float32).reshape(
+                (self.num_envs,) + self.action_shape
+            )
+            chosen = chosen.astype(self.action_dtype, copy=False)
         self.stepped = True
-        chosen = np.frombuffer(actions, dtype=np.int64)
-        if self.action_start:
-            chosen = chosen + self.action_start
         obs, rewards, terminated, truncated, info = self.env.step(chosen)
         obs = self.obs.rows(obs, self.num_envs)
         final = obs

@@ -1,7 +1,9 @@
 //! [`GymEnv`]: a Gymnasium vector env behind the batched [`VecEnv`] API.
 use super::python::{bridge, describe};
 use super::GymConfig;
-use crate::{DrawnEnv, EnvError, EnvSpec, Environment, Frame, Step, StepBuffers, VecEnv};
+use crate::{
+    ActionBox, DrawnEnv, EnvError, EnvSpec, Environment, Frame, Step, StepBuffers, VecEnv,
+};
 use pyo3::buffer::{Element, PyBuffer};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -16,6 +18,8 @@ pub struct GymEnv {
     flags: Vec<u8>,
     rewards: Vec<f64>,
     action_bytes: Vec<u8>,
+    /// Continuous actions clipped to the action space's bounds.
+    clipped: Vec<f32>,
     is_reset: bool,
 }
 
@@ -40,6 +44,11 @@ impl GymEnv {
             let read = |name: &str| -> PyResult<usize> { bridge.getattr(name)?.extract() };
             let obs_dim = read("obs_dim").map_err(fail)?;
             let num_actions = read("num_actions").map_err(fail)?;
+            let action_box = bridge
+                .getattr("action_box")
+                .and_then(|b| b.extract::<Option<(Vec<usize>, Vec<f32>, Vec<f32>)>>())
+                .map_err(fail)?
+                .map(|(shape, low, high)| ActionBox { shape, low, high });
             let render_fps = bridge
                 .getattr("render_fps")
                 .and_then(|f| f.extract())
@@ -49,6 +58,7 @@ impl GymEnv {
                     id: id.clone(),
                     obs_dim,
                     num_actions,
+                    action_box,
                     // Gymnasium's time limits cap episodes that mostly end earlier: no fixed
                     // horizon, so training uses truncated rollouts.
                     episode_len: None,
@@ -58,10 +68,57 @@ impl GymEnv {
                 buffers: StepBuffers::new(num_envs, obs_dim, false),
                 flags: vec![0; num_envs],
                 rewards: vec![0.0; num_envs],
-                action_bytes: Vec::with_capacity(num_envs * 8),
+                action_bytes: Vec::with_capacity(num_envs * num_actions.max(1) * 8),
+                clipped: Vec::new(),
                 is_reset: false,
             })
         })
+    }
+
+    /// Steps the vector env with the actions already encoded in `action_bytes`.
+    fn send_actions(&mut self) -> Result<Step<'_>, EnvError> {
+        let result = Python::attach(|py| {
+            let out = self
+                .bridge
+                .bind(py)
+                .call_method1("step", (PyBytes::new(py, &self.action_bytes),))?;
+            let b = &mut self.buffers;
+            copy(py, &out.get_item(0)?, &mut b.obs)?;
+            copy(py, &out.get_item(1)?, &mut b.final_obs)?;
+            // Gymnasium's vector envs keep rewards in float64.
+            copy(py, &out.get_item(2)?, &mut self.rewards)?;
+            for (r, &x) in b.rewards.iter_mut().zip(&self.rewards) {
+                *r = x as f32;
+            }
+            copy(py, &out.get_item(3)?, &mut self.flags)?;
+            for (t, &f) in b.terminated.iter_mut().zip(&self.flags) {
+                *t = f != 0;
+            }
+            copy(py, &out.get_item(4)?, &mut self.flags)?;
+            for (t, &f) in b.truncated.iter_mut().zip(&self.flags) {
+                *t = f != 0;
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            // The vector env may have stepped some rows and not others: start again from reset.
+            self.is_reset = false;
+            return Err(Python::attach(|py| self.error(py, "step()", &e)));
+        }
+        Ok(self.buffers.view())
+    }
+
+    /// The error for actions of the kind this environment does not take.
+    fn wrong_kind(&self) -> EnvError {
+        let (expected, given) = match self.spec.action_box {
+            Some(_) => ("continuous", "discrete"),
+            None => ("discrete", "continuous"),
+        };
+        EnvError::ActionKind {
+            id: self.spec.id.clone(),
+            expected,
+            given,
+        }
     }
 
     fn error(&self, py: Python<'_>, during: &'static str, err: &PyErr) -> EnvError {
@@ -111,39 +168,35 @@ impl VecEnv for GymEnv {
         if !self.is_reset {
             return Err(EnvError::NotReset);
         }
+        if self.spec.action_box.is_some() {
+            return Err(self.wrong_kind());
+        }
         self.buffers.check_actions(actions, self.spec.num_actions)?;
         self.action_bytes.clear();
         self.action_bytes
             .extend(actions.iter().flat_map(|&a| i64::from(a).to_ne_bytes()));
-        let result = Python::attach(|py| {
-            let out = self
-                .bridge
-                .bind(py)
-                .call_method1("step", (PyBytes::new(py, &self.action_bytes),))?;
-            let b = &mut self.buffers;
-            copy(py, &out.get_item(0)?, &mut b.obs)?;
-            copy(py, &out.get_item(1)?, &mut b.final_obs)?;
-            // Gymnasium's vector envs keep rewards in float64.
-            copy(py, &out.get_item(2)?, &mut self.rewards)?;
-            for (r, &x) in b.rewards.iter_mut().zip(&self.rewards) {
-                *r = x as f32;
-            }
-            copy(py, &out.get_item(3)?, &mut self.flags)?;
-            for (t, &f) in b.terminated.iter_mut().zip(&self.flags) {
-                *t = f != 0;
-            }
-            copy(py, &out.get_item(4)?, &mut self.flags)?;
-            for (t, &f) in b.truncated.iter_mut().zip(&self.flags) {
-                *t = f != 0;
-            }
-            Ok(())
-        });
-        if let Err(e) = result {
-            // The vector env may have stepped some rows and not others: start again from reset.
-            self.is_reset = false;
-            return Err(Python::attach(|py| self.error(py, "step()", &e)));
+        self.send_actions()
+    }
+
+    fn step_continuous(&mut self, actions: &[f32]) -> Result<Step<'_>, EnvError> {
+        if !self.is_reset {
+            return Err(EnvError::NotReset);
         }
-        Ok(self.buffers.view())
+        let Some(space) = &self.spec.action_box else {
+            return Err(self.wrong_kind());
+        };
+        let expected = self.num_envs() * self.spec.num_actions;
+        if actions.len() != expected {
+            return Err(EnvError::ActionCount {
+                expected,
+                got: actions.len(),
+            });
+        }
+        space.clip_into(actions, &mut self.clipped)?;
+        self.action_bytes.clear();
+        self.action_bytes
+            .extend(self.clipped.iter().flat_map(|a| a.to_ne_bytes()));
+        self.send_actions()
     }
 }
 

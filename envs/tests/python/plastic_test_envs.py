@@ -2,7 +2,7 @@
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.spaces import Box, Discrete
+from gymnasium.spaces import Box, Dict, Discrete
 
 
 class Faulty(gym.Env):
@@ -60,6 +60,72 @@ class Countdown(gym.Env):
         return np.full((16, 24, 3), [40 * self.t, 0, 255 - 40 * self.t], np.uint8)
 
 
+class Echo(gym.Env):
+    """A 2 × 2 Box action whose components have their own bounds; it shows (flattened) and
+    pays (summed) the action it received, so a test reads what the bridge handed over."""
+
+    observation_space = Box(-10.0, 10.0, (4,), np.float32)
+    action_space = Box(np.array([[-1, 0], [-2, 0]], np.float32), np.array([[1, 1], [2, 3]], np.float32))
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(4, np.float32), {}
+
+    def step(self, action):
+        assert action.shape == (2, 2), action.shape
+        return np.asarray(action, np.float32).reshape(4), float(action.sum()), False, False, {}
+
+
+class Unbounded(Echo):
+    action_space = Box(-np.inf, np.inf, (2,), np.float32)
+
+
+class Blank(gym.Env):
+    """Shows `self.observation_space`'s zero observation whatever the action."""
+
+    action_space = Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.blank(), {}
+
+    def step(self, action):
+        return self.blank(), 0.0, False, False, {}
+
+
+class Pictures(Blank):
+    """An image observation (rank 3), as pixel tasks have."""
+
+    observation_space = Box(0, 255, (4, 4, 3), np.uint8)
+
+    def blank(self):
+        return np.zeros((4, 4, 3), np.uint8)
+
+
+class Dictionary(Blank):
+    """A dictionary observation with an image, as MiniGrid's are."""
+
+    observation_space = Dict({"image": Box(0, 255, (2, 2, 3), np.uint8), "direction": Discrete(4)})
+
+    def blank(self):
+        return {"image": np.zeros((2, 2, 3), np.uint8), "direction": 0}
+
+
+class ImageOnly(gym.ObservationWrapper):
+    """Keeps a dictionary observation's image, as MiniGrid's ImgObsWrapper does."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.observation_space = env.observation_space["image"]
+
+    def observation(self, observation):
+        return observation["image"]
+
+
+gym.register("plastic_test/Echo-v0", entry_point=Echo, max_episode_steps=10)
+gym.register("plastic_test/Unbounded-v0", entry_point=Unbounded, max_episode_steps=10)
+gym.register("plastic_test/Pictures-v0", entry_point=Pictures, max_episode_steps=10)
+gym.register("plastic_test/Dictionary-v0", entry_point=Dictionary, max_episode_steps=10)
 gym.register("plastic_test/Countdown-v0", entry_point=Countdown, max_episode_steps=100)
 gym.register("plastic_test/Raising-v0", entry_point=Raising, max_episode_steps=1000)
 gym.register("plastic_test/NanReward-v0", entry_point=NanReward, max_episode_steps=1000)
