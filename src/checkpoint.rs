@@ -102,7 +102,8 @@ fn save_in(
             .prefix(PARTIAL)
             .tempdir_in(root)
             .context("cannot create a checkpoint folder")?;
-        format::write(tmp.path(), &config.to_toml(), snapshot)?;
+        let threads = plastic_agents::threads::count();
+        format::write(tmp.path(), &config.to_toml(), snapshot, threads)?;
         if let Some(score) = score {
             let path = tmp.path().join(BEST_SCORE);
             std::fs::write(&path, score)?;

@@ -98,17 +98,22 @@ pub enum CheckpointError {
 }
 
 /// Writes a checkpoint's files into the existing folder `dir`: the run's resolved `config`
-/// as [`CONFIG`], the snapshot's tensors as [`STATE`], its counters and the run's thread count
-/// as [`PROGRESS`]; each file synced to disk, so that the caller's rename of the folder
-/// publishes complete files.
-pub fn write(dir: &Path, config: &str, snapshot: &Snapshot) -> Result<(), CheckpointError> {
+/// as [`CONFIG`], the snapshot's tensors as [`STATE`], its counters and `threads`, the libtorch
+/// threads that trained it ([`crate::threads::count`]), as [`PROGRESS`]; each file synced to
+/// disk, so that the caller's rename of the folder publishes complete files.
+pub fn write(
+    dir: &Path,
+    config: &str,
+    snapshot: &Snapshot,
+    threads: usize,
+) -> Result<(), CheckpointError> {
     let state = dir.join(STATE);
     Tensor::write_safetensors(&snapshot.tensors, &state)
         .map_err(|e| CheckpointError::WriteTensors(e.to_string()))?;
     let info = CheckpointInfo {
         progress: snapshot.progress.clone(),
         under_way: snapshot.under_way.clone(),
-        threads: Some(crate::threads::count()),
+        threads: Some(threads),
     };
     let progress = dir.join(PROGRESS);
     let json = serde_json::to_vec_pretty(&info).map_err(|e| CheckpointError::Write {
@@ -338,12 +343,13 @@ mod tests {
             progress,
             under_way: None,
         };
-        write(&dir, config, &snapshot).unwrap();
+        // Not the process's count: other tests change it while this one runs.
+        write(&dir, config, &snapshot, 3).unwrap();
         let back = read(&dir).unwrap();
         assert_eq!(back.config, config);
         assert_eq!(back.agent.run.threads, 2);
         assert_eq!(back.snapshot.progress, snapshot.progress);
-        assert_eq!(back.threads, Some(crate::threads::count()));
+        assert_eq!(back.threads, Some(3));
         // The file keeps tensors by name; tch gives them back in no set order.
         let mut tensors = back.snapshot.tensors;
         tensors.sort_by(|a, b| a.0.cmp(&b.0));
@@ -364,7 +370,7 @@ mod tests {
             progress: Progress::default(),
             under_way: None,
         };
-        let err = write(&dir, "", &snapshot).unwrap_err().to_string();
+        let err = write(&dir, "", &snapshot, 1).unwrap_err().to_string();
         assert!(err.starts_with("cannot write"), "{err}");
     }
 }
