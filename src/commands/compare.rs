@@ -50,9 +50,8 @@ struct Pair {
     a: String,
     b: String,
     /// Two-sided Mann-Whitney U test of the two groups' scores.
-    u: f64,
-    p_value: f64,
-    method: &'static str,
+    #[serde(flatten)]
+    test: stats::RankSum,
     /// The smallest p any scores of groups this size can give.
     smallest_possible_p: f64,
     /// P(a run of `a` scores better than one of `b`), ties counting a half.
@@ -200,6 +199,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     for (i, a) in summaries.iter().enumerate() {
         for b in &summaries[i + 1..] {
             let test = stats::mann_whitney(&a.scores, &b.scores);
+            let p_value = test.p_value;
             let better = match higher_is_better {
                 true => stats::probability_of_improvement(&a.scores, &b.scores),
                 false => stats::probability_of_improvement(&b.scores, &a.scores),
@@ -216,12 +216,10 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
             pairs.push(Pair {
                 a: a.name.clone(),
                 b: b.name.clone(),
-                u: test.u,
-                p_value: test.p_value,
-                method: test.method,
+                test,
                 smallest_possible_p: smallest,
                 probability_a_better: better,
-                verdict: verdict(a, b, test.p_value, higher_is_better),
+                verdict: verdict(a, b, p_value, higher_is_better),
             });
         }
     }
@@ -242,14 +240,16 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         };
         let tests = match pairs.as_slice() {
             [] => String::new(),
-            [p] => format!(": {} vs {}, p = {:.3}", p.a, p.b, p.p_value),
+            [p] => format!(": {} vs {}, p = {:.3}", p.a, p.b, p.test.p_value),
             all => {
-                let least = all.iter().min_by(|x, y| x.p_value.total_cmp(&y.p_value));
+                let least = all
+                    .iter()
+                    .min_by(|x, y| x.test.p_value.total_cmp(&y.test.p_value));
                 let least = least.expect("several pairs");
                 format!(
                     ": {} pairs, the smallest p = {:.3} ({} vs {})",
                     all.len(),
-                    least.p_value,
+                    least.test.p_value,
                     least.a,
                     least.b
                 )
@@ -312,8 +312,8 @@ fn human(r: &Report) -> String {
             lines.push(format!(
                 "{:<40} {:>10.1} {:>12.4}  {:.3}",
                 format!("{} vs {}", p.a, p.b),
-                p.u,
-                p.p_value,
+                p.test.u,
+                p.test.p_value,
                 p.probability_a_better
             ));
         }

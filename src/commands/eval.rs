@@ -34,6 +34,19 @@ pub fn agent_name(mode: ActionMode) -> &'static str {
     }
 }
 
+/// `--episodes`, or the environment's default, once their records are known to fit in memory.
+pub fn held_out_episodes(asked: Option<u64>, env: &dyn Environment) -> anyhow::Result<usize> {
+    let episodes = match asked {
+        Some(n) => usize::try_from(n)?,
+        None => env.default_eval_episodes(),
+    };
+    memory::ensure_fits(
+        &[memory::episode_records(episodes, "--episodes")],
+        "--episodes",
+    )?;
+    Ok(episodes)
+}
+
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let loaded = checkpoint::load(&args.run)?;
     let trained_agent = Agent::from_checkpoint(&loaded.checkpoint, Device::Cpu)?;
@@ -48,14 +61,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             other_env.as_ref()
         }
     };
-    let episodes = match args.episodes {
-        Some(n) => usize::try_from(n)?,
-        None => env.default_eval_episodes(),
-    };
-    memory::ensure_fits(
-        &[memory::episode_records(episodes, "--episodes")],
-        "--episodes",
-    )?;
+    let episodes = held_out_episodes(args.episodes, env)?;
     let mode = if args.greedy {
         ActionMode::Greedy
     } else {

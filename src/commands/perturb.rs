@@ -14,7 +14,6 @@ use plastic_agents::perturbation::{
     self, lesion, noise, HeldOut, Lesion, LesionedStats, Noise, ParamGroup, Windows,
 };
 use plastic_agents::{ActorCritic, Agent};
-use plastic_envs::memory;
 use plastic_envs::rollout::Interval;
 use plastic_envs::Environment;
 use serde::Serialize;
@@ -86,9 +85,8 @@ struct Spread {
 struct Pair {
     a: String,
     b: String,
-    u: f64,
-    p_value: f64,
-    method: &'static str,
+    #[serde(flatten)]
+    test: stats::RankSum,
 }
 
 #[derive(Serialize)]
@@ -139,14 +137,7 @@ pub fn run(args: &PerturbArgs) -> anyhow::Result<()> {
         )),
     };
     let env = first.env();
-    let episodes = match args.episodes {
-        Some(n) => usize::try_from(n)?,
-        None => env.default_eval_episodes(),
-    };
-    memory::ensure_fits(
-        &[memory::episode_records(episodes, "--episodes")],
-        "--episodes",
-    )?;
+    let episodes = super::eval::held_out_episodes(args.episodes, env)?;
     if let Some(folder) = &args.charts {
         std::fs::create_dir_all(folder)
             .with_context(|| format!("--charts: cannot make the folder `{}`", folder.display()))?;
@@ -448,13 +439,10 @@ fn curve(
             let mut pairs = Vec::new();
             for (j, a) in groups.iter().enumerate() {
                 for b in &groups[j + 1..] {
-                    let test = stats::mann_whitney(&a.scores, &b.scores);
                     pairs.push(Pair {
                         a: a.name.clone(),
                         b: b.name.clone(),
-                        u: test.u,
-                        p_value: test.p_value,
-                        method: test.method,
+                        test: stats::mann_whitney(&a.scores, &b.scores),
                     });
                 }
             }
@@ -535,7 +523,7 @@ fn human(r: &Report) -> String {
             let tests: Vec<String> = p
                 .pairs
                 .iter()
-                .map(|t| format!("{} vs {}: {:.4}", t.a, t.b, t.p_value))
+                .map(|t| format!("{} vs {}: {:.4}", t.a, t.b, t.test.p_value))
                 .collect();
             if !tests.is_empty() {
                 line += &format!("  {}", tests.join(", "));
@@ -573,9 +561,12 @@ mod tests {
         assert_eq!((a.q25, a.median, a.q75), (1.5, 2.0, 2.5));
         // a below b in every pair, 3 against 3: exact p = 2/20.
         let pair = &at_zero.pairs[0];
-        assert_eq!((pair.a.as_str(), pair.b.as_str(), pair.u), ("a", "b", 0.0));
         assert_eq!(
-            pair.p_value,
+            (pair.a.as_str(), pair.b.as_str(), pair.test.u),
+            ("a", "b", 0.0)
+        );
+        assert_eq!(
+            pair.test.p_value,
             stats::mann_whitney(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]).p_value
         );
         let b = &c.points[1].groups[1];
