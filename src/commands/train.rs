@@ -61,6 +61,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<Ended> {
     }
     let device = config.run.device.resolve()?;
     let trainer = build(&config, device, config.run.threads)?;
+    record_python_path(&mut config)?;
     let run = RunDir::create(Path::new(RUNS), &config.run.name, args.out.as_deref())?;
     let _lock = run.lock()?;
     eprintln!("run folder: {}", run.path.display());
@@ -110,6 +111,7 @@ fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
             ),
         }
         let trainer = build(&config, device, config.run.threads)?;
+        record_python_path(&mut config)?;
         run.write_config(&config)?;
         return drive(trainer, &config, run);
     };
@@ -300,6 +302,17 @@ pub(crate) fn build(
         config.run.seed,
         device,
     )?)
+}
+
+/// Adds the folders the environment's own Python modules came from (the current folder,
+/// `PYTHONPATH`) to `env.python_path`, so that the run's config builds it again from anywhere.
+fn record_python_path(config: &mut ExperimentConfig) -> anyhow::Result<()> {
+    for dir in config.env.id.env().python_path()? {
+        if !config.env.python_path.contains(&dir) {
+            config.env.python_path.push(dir);
+        }
+    }
+    Ok(())
 }
 
 /// Refuses `config` when training it needs more memory than this machine has now: checked by
