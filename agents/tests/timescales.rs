@@ -158,6 +158,9 @@ fn each_timescale_follows_decay_at_its_own_rate_and_adds_its_own_input() {
         pre = h;
     }
     assert!(traces[1].allclose(&hebb, 0.0, 1e-12, false));
+    // `plastic spectra`'s α is the first timescale's, the one the first trace is read with.
+    let alpha = plastic_agents::spectra::alpha_matrix(&core2).unwrap();
+    assert!(alpha.equal(&param(&vs2, "alpha").get(0)));
     // A saved state names every trace.
     let names: Vec<&str> = state2.named().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["h", "hebb", "hebb-2"]);
