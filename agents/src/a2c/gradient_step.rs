@@ -30,7 +30,6 @@ pub(super) fn apply(
     after_backward: &dyn Fn(),
 ) -> Result<Stepped, NonFinite> {
     if !loss.double_value(&[]).is_finite() {
-        after_backward();
         return Err(NonFinite("loss"));
     }
     optim.zero_grad();

@@ -177,7 +177,7 @@ pub struct CoreConfig {
     /// the configs of the other kinds are written as before.
     #[serde(skip_serializing_if = "StpShape::is_default")]
     pub stp: StpShape,
-    /// Multi-timescale synapses (docs/plasticity.md): one `decay` trace per entry, each
+    /// Multi-timescale synapses (docs/timescales.md): one `decay` trace per entry, each
     /// with its own learned rate `η_k` (initially `1/τ_k`, τ in steps) and its own `α_k`;
     /// empty (the default, left out of saved configs) is the single trace with `η` = 0.01.
     /// One entry is that single trace with `η` = `1/τ`: the same network, bit for bit.

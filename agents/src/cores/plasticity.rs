@@ -173,11 +173,6 @@ impl Plasticity {
         self.neuromodulation.modulation()
     }
 
-    /// The traces each synapse keeps, one per timescale (`core.timescales`).
-    pub fn timescale_count(&self) -> usize {
-        self.timescales
-    }
-
     /// Zero traces for `batch` fresh episodes, `[B × H × H]` each.
     pub(crate) fn initial_traces(&self, batch: i64, h: i64, opts: (Kind, Device)) -> Traces {
         let zeros = || Tensor::zeros([batch, h, h], opts);

@@ -33,7 +33,7 @@ pub enum Traces {
     /// modulator writes into it.
     Retroactive { hebb: Tensor, elig: Tensor },
     /// Multi-timescale synapses (`core.timescales` with two or more): one trace per
-    /// timescale, fastest first as configured.
+    /// timescale, in the order configured.
     Timescales(Vec<Tensor>),
 }
 
