@@ -58,8 +58,8 @@ fn a_resumed_run_continues_exactly_as_an_uninterrupted_one() {
         ..CoreConfig::backpropamine(12)
     };
     // Whole episodes, then truncated rollouts whose episodes straddle the checkpoint, with
-    // every kind of recurrent state (h, c, Hebb, eligibility, STPN's fast weights) carried
-    // across it.
+    // every kind of recurrent state (h, c, Hebb, eligibility, STPN's fast weights, the traces
+    // of several timescales) carried across it.
     let cases = [
         ("bandit-dependent-easy:len=15", small(true)),
         ("maze:size=7,len=12", small(true)),
@@ -75,6 +75,18 @@ fn a_resumed_run_continues_exactly_as_an_uninterrupted_one() {
         (
             "maze:size=7,len=12",
             truncated(CoreConfig::stpn(12), 5, false),
+        ),
+        // Multi-timescale synapses: every timescale's trace is carried (`hebb`, `hebb-2`).
+        (
+            "bandit-switching:len=9,every=3",
+            truncated(
+                CoreConfig {
+                    timescales: vec![2.0, 20.0],
+                    ..CoreConfig::plastic_rnn(12, Rule::Decay)
+                },
+                4,
+                false,
+            ),
         ),
     ];
     for (env, config) in cases {
