@@ -165,6 +165,37 @@ fn eval_compares_the_agent_with_the_reference_policies() {
     assert_eq!((&rolled["seed"], &v["seed"]), (&0.into(), &0.into()));
 }
 
+/// The shipped two-timescale config (`bandit-switching`, two traces per synapse) trains a
+/// few updates, keeps its timescales in the resolved config, and `eval` judges it next to
+/// random pulls, win-stay-lose-shift and the oracle that knows the arms.
+#[test]
+fn the_two_timescale_config_trains_and_is_judged_against_its_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/bandit-switching.toml");
+    let run = dir.path().join("run");
+    let args = [
+        "--set",
+        "run.total_steps=1280",
+        "--set",
+        "core.hidden=8",
+        "--set",
+        "log.eval_episodes=8",
+    ];
+    train(&config, &run, &args);
+    let resolved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(resolved.contains("timescales = [4.0, 100.0]"), "{resolved}");
+    let v = eval_json(&run, 20);
+    // Whole updates of 32 × 20 steps.
+    assert_eq!(v["env_steps_trained"], 1280);
+    let policies: Vec<&str> = v["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["policy"].as_str().unwrap())
+        .collect();
+    assert_eq!(policies, ["agent", "random", "win-stay", "oracle"], "{v}");
+}
+
 /// A damaged newest checkpoint is named, and the readers of the run go on from the one
 /// before it; a resume writes a good one in its place.
 #[test]

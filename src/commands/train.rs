@@ -18,6 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use plastic_agents::a2c::{training_needs, TrainError, Trainer, TrainerConfig, UpdateStats};
 use plastic_agents::acting::ActionMode;
 use plastic_agents::device;
+use plastic_agents::learning_dynamics::LearningDynamics;
 use plastic_agents::metrics::{tags, MetricsSink};
 use plastic_agents::spectra;
 use plastic_envs::memory;
@@ -425,6 +426,9 @@ fn drive_logged(
         checkpoint::save(&run.path, config, &trainer.snapshot(), log.keep_checkpoints)
     };
     // In this order after an update; a stop request skips the pictures, not the checkpoint.
+    // The singular values at each spectra point so far, drawn into pictures as they grow (a
+    // resumed run's start at its resume).
+    let dynamics = std::cell::RefCell::new(LearningDynamics::new(trainer.model()));
     let mut periodic = [
         Periodic::new(log.every, |t| {
             let p = t.trainer.progress();
@@ -507,7 +511,8 @@ fn drive_logged(
         }),
         Periodic::new(log.spectra_every, |t| match log.spectra_every {
             0 => Ok(true),
-            _ => jacobian_spectrum(t.trainer, config, env, t.tb).map(|()| true),
+            _ => spectra_point(t.trainer, config, env, t.tb, &mut dynamics.borrow_mut())
+                .map(|()| true),
         }),
         Periodic::new(log.checkpoint_every, |t| {
             save(t.trainer, t.tb, t.records).map(|_| true)
@@ -543,7 +548,7 @@ fn drive_logged(
     }
     // The untrained network's spectrum: where training starts from.
     if log.spectra_every > 0 && trainer.progress().updates == 0 {
-        jacobian_spectrum(&trainer, config, env, &mut tb)?;
+        spectra_point(&trainer, config, env, &mut tb, &mut dynamics.borrow_mut())?;
     }
     let mut exploding = ExplodingUpdates::default();
     loop {
@@ -863,18 +868,23 @@ fn images(
     Ok(())
 }
 
-/// The recurrent Jacobian's spectrum along one held-out episode (`log.spectra_every`).
-fn jacobian_spectrum(
+/// The recurrent Jacobian's spectrum along one held-out episode, and the learning-dynamics
+/// pictures with this point added (`log.spectra_every`).
+fn spectra_point(
     trainer: &Trainer,
     config: &ExperimentConfig,
     env: &dyn Environment,
     sink: &mut dyn MetricsSink,
+    dynamics: &mut LearningDynamics,
 ) -> anyhow::Result<()> {
     let step = trainer.progress().env_steps;
     let seed = config.run.seed ^ EVAL_SALT;
     let s = spectra::episode_jacobian_spectrum(trainer.model(), env, seed)?;
     sink.scalar(tags::spectra::JACOBIAN_LARGEST, step, s.largest);
     sink.scalar(tags::spectra::JACOBIAN_MEAN_LOG, step, s.mean_log);
+    for (tag, picture) in dynamics.record(trainer.model(), env, seed)? {
+        sink.image(tag, step, &picture);
+    }
     Ok(())
 }
 

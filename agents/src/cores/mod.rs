@@ -20,7 +20,7 @@ pub use bptt::roofline;
 pub use bptt::{host_every, steps_on_host, Bptt, BpttError, Engine, Tape, TraceCheckpoints};
 pub use config::{
     AlphaShape, CoreConfig, CoreConfigError, CoreKind, EtaShape, InitScheme, Modulation,
-    ModulatorShape, Rule, StpShape,
+    ModulatorShape, Rule, StpShape, MAX_TIMESCALES,
 };
 pub use modulator::Modulator;
 pub use plasticity::{Neuromodulation, Plasticity};
@@ -160,7 +160,7 @@ impl Core {
         let gates = self.fixed_input(x, h_prev);
         let plastic = self.plastic_part(state);
         let add_plastic = |fixed: &Tensor| match &plastic {
-            Some((p, traces)) => p.add_recurrent(fixed, traces.hebb(), h_prev),
+            Some((p, traces)) => p.add_recurrent(fixed, traces, h_prev),
             None => fixed.shallow_clone(),
         };
         let out = match self.cell(state) {

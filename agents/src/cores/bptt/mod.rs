@@ -113,6 +113,12 @@ impl Engine {
         if !config.kind.is_plastic() {
             return Some(format!("has kind = \"{}\"", config.kind.name()));
         }
+        if config.timescale_count() > 1 {
+            return Some(format!(
+                "has {} timescales (`timescales`), whose traces have no hand-written pass yet",
+                config.timescale_count()
+            ));
+        }
         if !matches!(core.kind(), Kind::Float | Kind::Double) {
             return Some(format!("holds {:?} values", core.kind()));
         }
