@@ -592,6 +592,36 @@ fn curves_by_minutes_leave_out_the_time_between_a_stop_and_its_resume() {
     assert!(text.contains(">minutes of training</text>"), "{text}");
 }
 
+/// STPN's pictures and histograms: its fast weights in place of the Hebbian trace, and λ and γ
+/// per synapse (`H × (in + H)` = 6 × (16 + 6) each on the maze), trained by its hand-written
+/// pass.
+#[test]
+fn tensorboard_shows_stpn_fast_weights_and_its_decay_and_gain() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(
+        dir.path(),
+        "maze:size=7,len=10",
+        "kind = \"stpn\"\nhidden = 6\nmodulation = \"none\"",
+    );
+    let run = dir.path().join("run");
+    train(&config, &run, &["--set", "a2c.bptt=fused"]);
+    let v = read_events(&run);
+    for tag in [tags::weights::STP_LAMBDA, tags::weights::STP_GAMMA] {
+        let nums = v["histograms"][tag].as_array().unwrap();
+        assert_eq!(nums.len(), 6, "{tag}");
+        assert!(
+            nums.iter().all(|n| n.as_f64() == Some(132.0)),
+            "{tag}: {nums:?}"
+        );
+    }
+    let fast = v["images"][tags::plasticity::FAST].as_array().unwrap();
+    assert_eq!(fast.len(), 4, "{v}");
+    let (w, h) = (fast[0][0].as_u64().unwrap(), fast[0][1].as_u64().unwrap());
+    // 22 columns and 6 rows of 16-pixel cells, wider than tall.
+    assert!(w > h && (300..2000).contains(&w), "{w}×{h}");
+    assert!(v["images"].get(tags::plasticity::HEBB).is_none(), "{v}");
+}
+
 #[test]
 fn tensorboard_reads_back_the_tags_and_values_of_a_maze_run() {
     let dir = tempfile::tempdir().unwrap();

@@ -63,6 +63,8 @@ pub mod tags {
         pub const ETA_E: &str = "plasticity/eta_e";
         /// A picture of the Hebbian trace.
         pub const HEBB: &str = "plasticity/hebb";
+        /// A picture of STPN's fast weights.
+        pub const FAST: &str = "plasticity/fast";
     }
 
     /// Histograms of the parameters.
@@ -71,6 +73,9 @@ pub mod tags {
         pub const ALPHA: &str = "weights/alpha";
         pub const ETA: &str = "weights/eta";
         pub const ETA_E: &str = "weights/eta_e";
+        /// STPN's decay λ and gain γ.
+        pub const STP_LAMBDA: &str = "weights/stp_lambda";
+        pub const STP_GAMMA: &str = "weights/stp_gamma";
     }
 
     /// Held-out episodes with frozen weights.

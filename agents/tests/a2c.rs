@@ -2,7 +2,7 @@
 //! and an agent that learns a bandit task.
 use plastic_agents::a2c::{RolloutLen, Schedule, Snapshot, TrainError, Trainer, TrainerConfig};
 use plastic_agents::acting::{ActionMode, AgentPolicy};
-use plastic_agents::cores::{Bptt, CoreKind, Engine, Modulation, Rule};
+use plastic_agents::cores::{Bptt, CoreKind, Engine, Modulation, Rule, TraceCheckpoints};
 use plastic_agents::metrics::{tags, MemorySink};
 use plastic_agents::CoreConfig;
 use plastic_envs::registry::make;
@@ -57,6 +57,10 @@ fn a_resumed_run_continues_exactly_as_an_uninterrupted_one() {
         modulation: Modulation::Retroactive,
         ..CoreConfig::backpropamine(12)
     };
+    // STPN's hand-written pass, keeping every other step's fast weights.
+    let mut stpn_hand_written = truncated(CoreConfig::stpn(12), 5, false);
+    stpn_hand_written.a2c.bptt = Bptt::Fused;
+    stpn_hand_written.a2c.trace_checkpoint_every = TraceCheckpoints::Every(2);
     // Whole episodes, then truncated rollouts whose episodes straddle the checkpoint, with
     // every kind of recurrent state (h, c, Hebb, eligibility, STPN's fast weights, the traces
     // of several timescales) carried across it.
@@ -88,6 +92,7 @@ fn a_resumed_run_continues_exactly_as_an_uninterrupted_one() {
                 false,
             ),
         ),
+        ("maze:size=7,len=12", stpn_hand_written),
     ];
     for (env, config) in cases {
         let case = format!("{env}, {:?}", config.a2c.rollout_len);

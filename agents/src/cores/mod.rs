@@ -203,7 +203,7 @@ impl Core {
         let Some(fast) = &state.fast else {
             foreign_state()
         };
-        let w = Tensor::cat(&[&self.w_in, &self.w], 1);
+        let w = self.stpn_weights();
         let z = Tensor::cat(&[x, &state.h], 1);
         let h = stpn::forward(&w, &self.b, fast, &z);
         let h = match alive {
@@ -216,6 +216,11 @@ impl Core {
             ..State::new(h.shallow_clone(), None, None)
         };
         (h, next)
+    }
+
+    /// STPN's fixed weights `[W_in | W]`, `[H × (in + H)]`: what its fast weights add to.
+    pub(crate) fn stpn_weights(&self) -> Tensor {
+        Tensor::cat(&[&self.w_in, &self.w], 1)
     }
 
     /// The state's LSTM cell (`None`: the tanh RNN, which has none).
