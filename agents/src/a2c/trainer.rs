@@ -51,7 +51,7 @@ impl Trainer {
         }
         let collector = Collector::new(env, &config.a2c, seed)?;
         let spec = collector.env.spec();
-        let (vs, ac) = crate::agent::build(spec, &config.core, seed, device)?;
+        let (vs, ac) = crate::agent::build(spec, &config.core, &config.encoder, seed, device)?;
         let engine = config.a2c.bptt.engine(&ac.core)?;
         let optim = Optimizer::new(&vs, &config.optim);
         let per_update = (collector.env.num_envs() * collector.steps) as u64;
