@@ -352,6 +352,34 @@ fn an_environment_that_raises_stops_training_with_its_traceback() {
         .stderr(predicates::str::contains("plastic_test_envs.py"));
 }
 
+/// An unbounded Box action space could not hold a Gaussian's clipped sample: refused with
+/// the wrapper that bounds it, before any run folder exists.
+#[test]
+fn an_unbounded_action_space_is_refused_before_the_run_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = plastic()
+        .env("PYTHONPATH", test_envs())
+        .arg("train")
+        .arg(config(
+            dir.path(),
+            "gym:plastic_test_envs:plastic_test/Unbounded-v0",
+        ))
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let msg = String::from_utf8(out).unwrap();
+    assert!(
+        msg.contains("unbounded") && msg.contains("RescaleAction") && !msg.contains("panicked"),
+        "{msg}"
+    );
+    assert!(!run.exists());
+}
+
 /// NaN from the environment is the environment's fault: the message says so, and does not
 /// send the user to lower the learning rate.
 #[test]

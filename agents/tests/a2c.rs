@@ -563,3 +563,92 @@ fn a_time_limit_bootstraps_and_a_terminal_state_does_not() {
         "terminated: V = {terminated}"
     );
 }
+
+/// A continuous task: one component in [-1, 1], paid −a² a step, episodes of 10 steps.
+struct Dial {
+    spec: plastic_envs::EnvSpec,
+    buf: plastic_envs::StepBuffers,
+    clipped: Vec<f32>,
+    t: usize,
+}
+
+impl Dial {
+    fn new(b: usize) -> Self {
+        Self {
+            spec: plastic_envs::EnvSpec {
+                id: "dial".into(),
+                obs_dim: 2,
+                num_actions: 1,
+                action_box: Some(plastic_envs::ActionBox {
+                    shape: vec![1],
+                    low: vec![-1.0],
+                    high: vec![1.0],
+                }),
+                image: None,
+                episode_len: Some(10),
+            },
+            buf: plastic_envs::StepBuffers::new(b, 2, false),
+            clipped: Vec::new(),
+            t: 0,
+        }
+    }
+}
+
+impl plastic_envs::VecEnv for Dial {
+    fn spec(&self) -> &plastic_envs::EnvSpec {
+        &self.spec
+    }
+    fn num_envs(&self) -> usize {
+        self.buf.num_envs
+    }
+    fn reset(&mut self, _seed: u64) -> Result<&[f32], plastic_envs::EnvError> {
+        self.t = 0;
+        self.buf.obs.fill(1.0);
+        Ok(&self.buf.obs)
+    }
+    fn step(&mut self, _actions: &[u32]) -> Result<plastic_envs::Step<'_>, plastic_envs::EnvError> {
+        unreachable!("the trainer steps a Box action space with step_continuous")
+    }
+    fn step_continuous(
+        &mut self,
+        actions: &[f32],
+    ) -> Result<plastic_envs::Step<'_>, plastic_envs::EnvError> {
+        let space = self.spec.action_box.as_ref().unwrap();
+        space.clip_into(actions, &mut self.clipped)?;
+        self.t += 1;
+        for (row, &a) in self.clipped.iter().enumerate() {
+            self.buf.rewards[row] = -a * a;
+            self.buf.truncated[row] = self.t == 10;
+            if self.t == 10 {
+                self.buf.save_final_obs(row);
+            }
+        }
+        self.t %= 10;
+        Ok(self.buf.view())
+    }
+}
+
+/// A policy whose outputs have become NaN stops training with an error that says so and
+/// where to go back to, not a panic, and the update it was in is not counted.
+#[test]
+fn a_diverged_policys_nan_action_is_an_error_that_counts_no_update() {
+    let mut t = Trainer::new(
+        Box::new(Dial::new(4)),
+        small(true),
+        1_000_000,
+        0,
+        Device::Cpu,
+    )
+    .unwrap();
+    t.update().unwrap();
+    let updates = t.progress().updates;
+    tch::no_grad(|| {
+        let _ = t.model().policy.b.shallow_clone().fill_(f64::NAN);
+    });
+    let msg = t.update().unwrap_err().to_string();
+    assert!(
+        msg.contains("is NaN") && msg.contains("diverged") && msg.contains("earlier checkpoint"),
+        "{msg}"
+    );
+    assert_eq!(t.progress().updates, updates);
+}
