@@ -21,6 +21,10 @@ VENV="$CACHE_ROOT/venv-$KEY"
 STAMP="$VENV/.plastic-complete"
 
 TOOLS_STAMP="$VENV/.plastic-tools-maturin${MATURIN_VERSION}-pytest${PYTEST_VERSION}-ruff${RUFF_VERSION}"
+# MiniGrid's tasks (configs/gym-minigrid-memory.toml and the image-encoder tests), on top of the
+# environment with a stamp of their own, as the tools are.
+MINIGRID_VERSION=3.2.0
+MINIGRID_STAMP="$VENV/.plastic-minigrid${MINIGRID_VERSION}"
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -38,8 +42,22 @@ ensure_tools() {
     exec 8>&-
 }
 
+# minigrid, once per environment (under the lock: other clones share it).
+ensure_minigrid() {
+    [[ -f "$MINIGRID_STAMP" ]] && return 0
+    exec 7>"$CACHE_ROOT/setup-minigrid.lock"
+    flock 7
+    if [[ ! -f "$MINIGRID_STAMP" ]]; then
+        say "Installing minigrid==$MINIGRID_VERSION (MiniGrid's tasks)."
+        "$VENV/bin/python" -m pip install --progress-bar off "minigrid==$MINIGRID_VERSION" >&2
+        touch "$MINIGRID_STAMP"
+    fi
+    exec 7>&-
+}
+
 if [[ -f "$STAMP" ]]; then
     ensure_tools
+    ensure_minigrid
     say "Python environment ready: $VENV"
     echo "$VENV"
     exit 0
@@ -73,6 +91,7 @@ if ! flock -n 9; then
 fi
 if [[ -f "$STAMP" ]]; then
     ensure_tools
+    ensure_minigrid
     echo "$VENV"
     exit 0
 fi
@@ -91,5 +110,6 @@ say "gymnasium==$GYMNASIUM_VERSION and tensorboard==$TENSORBOARD_VERSION. pip's 
 "$VENV/bin/python" -c 'import torch, gymnasium, tensorboard' >&2
 touch "$STAMP"
 ensure_tools
+ensure_minigrid
 say "Python environment ready: $VENV"
 echo "$VENV"

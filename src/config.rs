@@ -5,6 +5,7 @@ use crate::tensorboard::HParam;
 use anyhow::Context;
 use plastic_agents::a2c::{A2cConfig, OptimConfig, PpoConfig, TrainerConfig};
 use plastic_agents::device::DeviceChoice;
+use plastic_agents::encoders::EncoderConfig;
 use plastic_agents::CoreConfig;
 use plastic_envs::registry::EnvId;
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,10 @@ pub struct ExperimentConfig {
     pub env: EnvSection,
     #[serde(default)]
     pub core: CoreConfig,
+    /// What reads the observations before the core; left out of the written config at its
+    /// default (`kind = "auto"`), so configs from before it read and write as they did.
+    #[serde(default, skip_serializing_if = "EncoderConfig::is_default")]
+    pub encoder: EncoderConfig,
     #[serde(default)]
     pub a2c: A2cConfig,
     /// A `[ppo]` section trains with PPO (an empty one takes sb3-contrib's defaults); left
@@ -158,6 +163,7 @@ struct RunDefinition<'a> {
     env: &'a EnvId,
     num_envs: usize,
     core: &'a CoreConfig,
+    encoder: &'a EncoderConfig,
     seed: u64,
     algorithm: plastic_agents::a2c::Algorithm,
     rollout_len: plastic_agents::a2c::RolloutLen,
@@ -265,6 +271,7 @@ impl ExperimentConfig {
                 python_path: Vec::new(),
             },
             core: CoreConfig::default(),
+            encoder: EncoderConfig::default(),
             a2c: A2cConfig::default(),
             ppo: None,
             optim: OptimConfig::default(),
@@ -359,6 +366,7 @@ impl ExperimentConfig {
     pub fn trainer(&self) -> TrainerConfig {
         TrainerConfig {
             core: self.core.clone(),
+            encoder: self.encoder.clone(),
             a2c: self.a2c.clone(),
             ppo: self.ppo.clone(),
             optim: self.optim.clone(),
@@ -422,6 +430,7 @@ impl ExperimentConfig {
             env: &self.env.id,
             num_envs: self.env.num_envs,
             core: &self.core,
+            encoder: &self.encoder,
             seed: self.run.seed,
             algorithm: self.optim.algorithm,
             rollout_len: self.a2c.rollout_len,
@@ -495,6 +504,7 @@ impl ExperimentConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use plastic_agents::encoders::EncoderKind;
 
     fn parse(text: &str) -> anyhow::Result<ExperimentConfig> {
         let dir = tempfile::tempdir()?;
@@ -594,6 +604,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("unknown key `log.spectra`"), "{msg}");
+    }
+
+    #[test]
+    fn the_encoder_section_is_written_only_when_set_and_can_be_set_without_it() {
+        let auto = parse(MINIMAL).unwrap();
+        assert!(!auto.to_toml().contains("encoder"));
+        let set = |s: &str| crate::overrides::apply(&auto, &[s.to_string()]);
+        let minigrid = set("encoder.kind=minigrid").unwrap();
+        assert_eq!(minigrid.encoder.kind, EncoderKind::Minigrid);
+        assert!(minigrid
+            .to_toml()
+            .contains("[encoder]\nkind = \"minigrid\""));
+        assert_eq!(parse(&minigrid.to_toml()).unwrap(), minigrid);
+        let msg = set("encodr.kind=flat").unwrap_err().to_string();
+        assert!(
+            msg.contains("unknown section `encodr` in `encodr.kind`"),
+            "{msg}"
+        );
+        let msg = set("encoder.kind=resnet").unwrap_err().to_string();
+        assert!(msg.contains("resnet") && msg.contains("minigrid"), "{msg}");
     }
 
     #[test]

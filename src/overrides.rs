@@ -40,10 +40,14 @@ pub fn apply<T: Serialize + DeserializeOwned>(
             }
             other => other,
         };
-        let added = set(&mut doc, key, value)?;
+        let Added { keys, section } = set(&mut doc, key, value)?;
         // Checked per override so the error names the override at fault.
         T::deserialize(doc.clone()).map_err(|e| {
-            if let Some(known) = added.filter(|_| e.message().contains("unknown field")) {
+            let unknown = e.message().contains("unknown field");
+            if let Some(unknown_section) = section.filter(|_| unknown) {
+                return anyhow::anyhow!(unknown_section);
+            }
+            if let Some(known) = keys.filter(|_| unknown) {
                 return anyhow::anyhow!("unknown key `{key}`; here: {known}");
             }
             // Unquoted values are read as TOML first, so `name=1` arrives as a number.
@@ -57,18 +61,35 @@ pub fn apply<T: Serialize + DeserializeOwned>(
     Ok(T::deserialize(doc)?)
 }
 
+/// What [`set`] added that the config may refuse, for the caller's error message.
+#[derive(Default)]
+struct Added {
+    /// The keys of the table a new key went into.
+    keys: Option<String>,
+    /// The message for the first section it created, should the config not know it.
+    section: Option<String>,
+}
+
 /// Replaces the entry at dotted `key` in an existing table. A key the table lacks is added,
 /// since a config leaves some keys out at their defaults (`core.stp`, `log.spectra_every`),
-/// and the keys the table had are returned for the caller's error should the config not take
-/// it (every section refuses keys it does not know when read back).
-fn set(doc: &mut toml::Value, key: &str, value: toml::Value) -> anyhow::Result<Option<String>> {
+/// and so is a section (`[encoder]` is left out at its defaults too); what was added is
+/// returned for the caller's error should the config not take it (every section refuses keys
+/// it does not know when read back).
+fn set(doc: &mut toml::Value, key: &str, value: toml::Value) -> anyhow::Result<Added> {
     let (path, last) = match key.rsplit_once('.') {
         Some((path, last)) => (Some(path), last),
         None => (None, key),
     };
+    let mut added = Added::default();
     let mut table = doc.as_table_mut().expect("configs are tables");
     for part in path.into_iter().flat_map(|p| p.split('.')) {
         let known = listing(table);
+        if !table.contains_key(part) {
+            table.insert(part.to_string(), toml::Value::Table(toml::Table::new()));
+            added.section.get_or_insert_with(|| {
+                format!("unknown section `{part}` in `{key}`; here: {known}")
+            });
+        }
         table = table
             .get_mut(part)
             .and_then(toml::Value::as_table_mut)
@@ -82,10 +103,10 @@ fn set(doc: &mut toml::Value, key: &str, value: toml::Value) -> anyhow::Result<O
         Some(slot) => *slot = value,
         None => {
             table.insert(last.to_string(), value);
-            return Ok(Some(known));
+            added.keys = Some(known);
         }
     }
-    Ok(None)
+    Ok(added)
 }
 
 /// The keys of a table, for error messages.

@@ -225,6 +225,64 @@ fn a_pendulum_agent_trains_with_a2c_and_ppo_and_acts_with_continuous_actions() {
     assert_eq!(report["episodes"], 2);
 }
 
+/// MiniGrid's memory task through ImgObsWrapper: 7×7×3 uint8 views.
+const MINIGRID: &str = "gym:minigrid:MiniGrid-MemoryS7-v0?wrappers=minigrid.wrappers.ImgObsWrapper&max_episode_steps=245";
+
+#[test]
+fn a_minigrid_agent_trains_from_images_through_its_encoder_resumes_and_evaluates() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let path = config(dir.path(), MINIGRID);
+    let ppo = "\n[ppo]\nn_epochs = 2\nminibatches = 2\n";
+    std::fs::write(&path, std::fs::read_to_string(&path).unwrap() + ppo).unwrap();
+    // `auto` picks the small network for 7×7 views; the fused engine runs the core behind it.
+    for engine in ["fused", "autograd"] {
+        let out = dir.path().join(engine);
+        plastic()
+            .arg("train")
+            .arg(&path)
+            .args(["--set", &format!("a2c.bptt={engine}"), "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+        let weights = std::fs::read_dir(out.join("checkpoints").join("00000010"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect::<Vec<_>>();
+        assert!(!weights.is_empty(), "{engine}");
+    }
+    std::fs::rename(dir.path().join("fused"), &run).unwrap();
+    plastic()
+        .arg("resume")
+        .arg(&run)
+        .args(["--total-steps", "384"])
+        .assert()
+        .success();
+    assert!(run.join("checkpoints").join("00000012").is_dir());
+    let report = json_stdout(
+        plastic()
+            .arg("eval")
+            .arg(&run)
+            .args(["--episodes", "3", "--json"]),
+    );
+    // Success pays at most 1 an episode.
+    let mean = report["policies"][0]["reward"]["mean"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&mean), "{mean}");
+    // NatureCNN cannot read 7×7 views: one error naming the key, before any run folder.
+    let refused = dir.path().join("refused");
+    plastic()
+        .arg("train")
+        .arg(&path)
+        .args(["--set", "encoder.kind=nature", "--out"])
+        .arg(&refused)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "encoder.kind = \"nature\" needs images of at least 36×36",
+        ));
+    assert!(!refused.exists());
+}
+
 #[test]
 fn a_two_by_two_box_action_trains_and_evaluates_within_its_bounds() {
     // Echo-v0 pays the sum of the (clipped) 2 × 2 action: at most 1 + 1 + 2 + 3 = 7 a step,
@@ -292,6 +350,34 @@ fn an_environment_that_raises_stops_training_with_its_traceback() {
             "RuntimeError: the reactor overheated",
         ))
         .stderr(predicates::str::contains("plastic_test_envs.py"));
+}
+
+/// An unbounded Box action space could not hold a Gaussian's clipped sample: refused with
+/// the wrapper that bounds it, before any run folder exists.
+#[test]
+fn an_unbounded_action_space_is_refused_before_the_run_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = plastic()
+        .env("PYTHONPATH", test_envs())
+        .arg("train")
+        .arg(config(
+            dir.path(),
+            "gym:plastic_test_envs:plastic_test/Unbounded-v0",
+        ))
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let msg = String::from_utf8(out).unwrap();
+    assert!(
+        msg.contains("unbounded") && msg.contains("RescaleAction") && !msg.contains("panicked"),
+        "{msg}"
+    );
+    assert!(!run.exists());
 }
 
 /// NaN from the environment is the environment's fault: the message says so, and does not

@@ -15,6 +15,7 @@
 use plastic_agents::a2c::{A2cConfig, OptimConfig, RolloutLen, Schedule, Trainer, TrainerConfig};
 use plastic_agents::acting::{ActionMode, AgentPolicy};
 use plastic_agents::cores::{CoreConfig, CoreKind, Modulation};
+use plastic_agents::encoders::EncoderConfig;
 use plastic_envs::rollout::run_episodes;
 use plastic_envs::{registry, Environment, Policy, RandomPolicy};
 use std::error::Error;
@@ -46,6 +47,8 @@ fn trainer_config() -> TrainerConfig {
             modulation: Modulation::Simple,
             ..CoreConfig::default()
         },
+        // Observations as they are (`auto`: images would go through convolutions).
+        encoder: EncoderConfig::default(),
         a2c: A2cConfig {
             // 20 pulls per update; the recurrent state and trace carry over between updates.
             rollout_len: RolloutLen::Steps(20),

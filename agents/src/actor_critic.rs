@@ -1,5 +1,6 @@
 //! Policy and value heads on top of any recurrent core.
 use crate::cores::{init, Core, CoreConfig, CoreConfigError, State};
+use crate::encoders::Encoder;
 use tch::{nn, Tensor};
 
 /// A linear layer with PyTorch's default initialisation (`U(±1/√fan_in)` for weight and bias).
@@ -12,7 +13,7 @@ pub struct Head {
 }
 
 impl Head {
-    fn new(p: &nn::Path, fan_in: i64, out: i64) -> Self {
+    pub(crate) fn new(p: &nn::Path, fan_in: i64, out: i64) -> Self {
         Self {
             w: init::var(p, "weight", &init::linear_default(&[out, fan_in], fan_in)),
             b: init::var(p, "bias", &init::linear_default(&[out], fan_in)),
@@ -24,12 +25,14 @@ impl Head {
     }
 }
 
-/// Recurrent actor-critic: core output → policy head (logits of discrete actions, or the
+/// Recurrent actor-critic: observations → encoder → core → policy head (logits of discrete actions, or the
 /// means of a continuous action's components) and state value. Variables live under `core.`,
 /// `policy.`, `value.` (and `log_std` for continuous actions) of the path given to
 /// [`ActorCritic::new`].
 #[derive(Debug)]
 pub struct ActorCritic {
+    /// What the core reads: flat observations as they are, images through convolutions.
+    pub encoder: Encoder,
     pub core: Core,
     pub policy: Head,
     pub value: Head,
@@ -64,8 +67,24 @@ impl ActorCritic {
         Ok(Self {
             policy: Head::new(&(p / "policy"), h, num_actions),
             value: Head::new(&(p / "value"), h, 1),
+            encoder: Encoder::Flat { scale: None },
             core,
             log_std: None,
+        })
+    }
+
+    /// An actor-critic reading its observations through `encoder` (built first, under the
+    /// same path `p`): the core's input is the encoder's features.
+    pub fn with_encoder(
+        encoder: Encoder,
+        p: &nn::Path,
+        features: i64,
+        num_actions: i64,
+        config: &CoreConfig,
+    ) -> Result<Self, CoreConfigError> {
+        Ok(Self {
+            encoder,
+            ..Self::new(p, features, num_actions, config)?
         })
     }
 
@@ -85,7 +104,7 @@ impl ActorCritic {
         self.core.initial_state(batch)
     }
 
-    /// `(obs [B × in], state) → (logits [B × A], value [B], new state)`.
+    /// `(obs [B × obs_dim], state) → (logits [B × A], value [B], new state)`.
     pub fn step(&self, obs: &Tensor, state: &State) -> AcStep {
         self.step_silenced(obs, state, None)
     }
@@ -93,7 +112,9 @@ impl ActorCritic {
     /// [`ActorCritic::step`] with the hidden neurons where `alive` is 0 silenced
     /// ([`Core::step_silenced`]).
     pub fn step_silenced(&self, obs: &Tensor, state: &State, alive: Option<&Tensor>) -> AcStep {
-        let (h, state) = self.core.step_silenced(obs, state, alive);
+        let (h, state) = self
+            .core
+            .step_silenced(&self.encoder.encode(obs), state, alive);
         AcStep {
             logits: self.policy.forward(&h),
             value: self.value.forward(&h).squeeze_dim(1),

@@ -3,6 +3,7 @@
 //! only, so a network is made one way.
 use crate::checkpoint::{self, Checkpoint, CheckpointError};
 use crate::cores::{CoreConfig, CoreConfigError};
+use crate::encoders::{Encoder, EncoderConfig};
 use crate::ActorCritic;
 use plastic_envs::registry::EnvId;
 use plastic_envs::{EnvError, EnvSpec, Environment};
@@ -61,11 +62,28 @@ impl Agent {
     /// The agent of a checkpoint already read. It acts with its run's CPU threads
     /// (`run.threads`), all of them libtorch's: its steps are libtorch operations.
     pub fn from_checkpoint(checkpoint: &Checkpoint, device: Device) -> Result<Self, AgentError> {
-        let env = checkpoint.agent.env.id.clone();
         plastic_envs::gym::use_python_path(&checkpoint.agent.env.python_path)?;
-        let spec = env.env().build(1)?.spec().clone();
+        let spec = checkpoint.agent.env.id.env().build(1)?.spec().clone();
+        Self::from_checkpoint_in(checkpoint, spec, device)
+    }
+
+    /// [`Agent::from_checkpoint`] with the sizes of its environment given as `spec` instead of
+    /// read from a batch of it: for a front end that steps the environment itself (Python,
+    /// whose package has no Gymnasium bridge).
+    pub fn from_checkpoint_in(
+        checkpoint: &Checkpoint,
+        spec: EnvSpec,
+        device: Device,
+    ) -> Result<Self, AgentError> {
+        let env = checkpoint.agent.env.id.clone();
         // The weights replace the initial draw, so the seed does not matter.
-        let (vs, model) = build(&spec, &checkpoint.agent.core, 0, device)?;
+        let (vs, model) = build(
+            &spec,
+            &checkpoint.agent.core,
+            &checkpoint.agent.encoder,
+            0,
+            device,
+        )?;
         let tensors: HashMap<String, Tensor> = checkpoint
             .snapshot
             .tensors
@@ -150,6 +168,7 @@ fn action_kind(spec: &EnvSpec) -> &'static str {
 pub(crate) fn build(
     spec: &EnvSpec,
     core: &CoreConfig,
+    encoder: &EncoderConfig,
     seed: u64,
     device: Device,
 ) -> Result<(nn::VarStore, ActorCritic), CoreConfigError> {
@@ -162,7 +181,10 @@ pub(crate) fn build(
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     tch::manual_seed(seed as i64);
     let path = vs.root() / "ac";
-    let model = ActorCritic::new(&path, spec.obs_dim as i64, spec.num_actions as i64, core)?;
+    // The encoder draws first (a flat one draws nothing, so flat networks keep their weights).
+    let encoder = Encoder::new(&path, encoder, spec)?;
+    let features = encoder.output_dim(spec);
+    let model = ActorCritic::with_encoder(encoder, &path, features, spec.num_actions as i64, core)?;
     let model = match spec.action_box {
         Some(_) => model.with_gaussian_policy(&path),
         None => model,

@@ -7,6 +7,7 @@
 //! the newest checkpoint that reads whole and holds finite numbers, passing over one that a
 //! concurrent prune removed or that is damaged, and saying which it passed over.
 use crate::a2c::{Progress, Snapshot, UnderWay};
+use crate::encoders::EncoderConfig;
 use crate::CoreConfig;
 use plastic_envs::registry::EnvId;
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,8 @@ pub struct AgentDefinition {
     pub env: EnvDefinition,
     #[serde(default)]
     pub core: CoreConfig,
+    #[serde(default)]
+    pub encoder: EncoderConfig,
     #[serde(default)]
     pub run: RunDefinition,
 }

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod cores;
 pub mod device;
+pub mod encoders;
 mod gaussian;
 pub mod learning_dynamics;
 pub mod metrics;

@@ -90,6 +90,7 @@ pub fn episode_jacobian_spectrum(
     let mut jacobians = Vec::new();
     for _ in 0..MAX_JACOBIAN_STEPS {
         let x = obs_tensor(&obs, 1, ac.core.device()).to_kind(ac.core.kind());
+        let x = tch::no_grad(|| ac.encoder.encode(&x));
         jacobians.push(recurrent_jacobian(&ac.core, &x, policy.state()));
         policy.act(&obs, &mut action);
         let step = env.step(&action)?;

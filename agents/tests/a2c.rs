@@ -419,6 +419,7 @@ impl Signpost {
                 obs_dim: 2,
                 num_actions: 2,
                 action_box: None,
+                image: None,
                 episode_len: Some(10),
             },
             buf: plastic_envs::StepBuffers::new(b, 2, false),
@@ -510,6 +511,7 @@ impl Constant {
                 obs_dim: 1,
                 num_actions: 1,
                 action_box: None,
+                image: None,
                 episode_len: None,
             },
             buf,
@@ -662,4 +664,205 @@ fn training_under_noise_refuses_what_it_cannot_do() {
     });
     let msg = build(ppo);
     assert!(msg.contains("[ppo]"), "{msg}");
+}
+
+/// A continuous task: one component in [-1, 1], paid −a² a step, episodes of 10 steps.
+struct Dial {
+    spec: plastic_envs::EnvSpec,
+    buf: plastic_envs::StepBuffers,
+    clipped: Vec<f32>,
+    t: usize,
+}
+
+impl Dial {
+    fn new(b: usize) -> Self {
+        Self {
+            spec: plastic_envs::EnvSpec {
+                id: "dial".into(),
+                obs_dim: 2,
+                num_actions: 1,
+                action_box: Some(plastic_envs::ActionBox {
+                    shape: vec![1],
+                    low: vec![-1.0],
+                    high: vec![1.0],
+                }),
+                image: None,
+                episode_len: Some(10),
+            },
+            buf: plastic_envs::StepBuffers::new(b, 2, false),
+            clipped: Vec::new(),
+            t: 0,
+        }
+    }
+}
+
+impl plastic_envs::VecEnv for Dial {
+    fn spec(&self) -> &plastic_envs::EnvSpec {
+        &self.spec
+    }
+    fn num_envs(&self) -> usize {
+        self.buf.num_envs
+    }
+    fn reset(&mut self, _seed: u64) -> Result<&[f32], plastic_envs::EnvError> {
+        self.t = 0;
+        self.buf.obs.fill(1.0);
+        Ok(&self.buf.obs)
+    }
+    fn step(&mut self, _actions: &[u32]) -> Result<plastic_envs::Step<'_>, plastic_envs::EnvError> {
+        unreachable!("the trainer steps a Box action space with step_continuous")
+    }
+    fn step_continuous(
+        &mut self,
+        actions: &[f32],
+    ) -> Result<plastic_envs::Step<'_>, plastic_envs::EnvError> {
+        let space = self.spec.action_box.as_ref().unwrap();
+        space.clip_into(actions, &mut self.clipped)?;
+        self.t += 1;
+        for (row, &a) in self.clipped.iter().enumerate() {
+            self.buf.rewards[row] = -a * a;
+            self.buf.truncated[row] = self.t == 10;
+            if self.t == 10 {
+                self.buf.save_final_obs(row);
+            }
+        }
+        self.t %= 10;
+        Ok(self.buf.view())
+    }
+}
+
+/// A policy whose outputs have become NaN stops training with an error that says so and
+/// where to go back to, not a panic, and the update it was in is not counted.
+#[test]
+fn a_diverged_policys_nan_action_is_an_error_that_counts_no_update() {
+    let mut t = Trainer::new(
+        Box::new(Dial::new(4)),
+        small(true),
+        1_000_000,
+        0,
+        Device::Cpu,
+    )
+    .unwrap();
+    t.update().unwrap();
+    let updates = t.progress().updates;
+    tch::no_grad(|| {
+        let _ = t.model().policy.b.shallow_clone().fill_(f64::NAN);
+    });
+    let msg = t.update().unwrap_err().to_string();
+    assert!(
+        msg.contains("is NaN") && msg.contains("diverged") && msg.contains("earlier checkpoint"),
+        "{msg}"
+    );
+    assert_eq!(t.progress().updates, updates);
+}
+
+/// An image task: a 4×4 grey image (uint8 values) with one lit pixel, the same sequence in
+/// every 6-step episode; action 1 pays where the pixel is in the left half.
+struct Lamp {
+    spec: plastic_envs::EnvSpec,
+    buf: plastic_envs::StepBuffers,
+    t: usize,
+}
+
+impl Lamp {
+    fn new(b: usize) -> Self {
+        let image = plastic_envs::ImageSpace::from_shape(&[4, 4, 1], true);
+        Self {
+            spec: plastic_envs::EnvSpec {
+                id: "lamp".into(),
+                obs_dim: 16,
+                num_actions: 2,
+                action_box: None,
+                image,
+                episode_len: Some(6),
+            },
+            buf: plastic_envs::StepBuffers::new(b, 16, false),
+            t: 0,
+        }
+    }
+
+    fn lit(&self, row: usize) -> usize {
+        (row * 5 + self.t * 7) % 16
+    }
+
+    fn show(&mut self) {
+        for row in 0..self.buf.num_envs {
+            let lit = self.lit(row);
+            let o = self.buf.obs_row_mut(row);
+            o.fill(0.0);
+            o[lit] = 255.0;
+        }
+    }
+}
+
+impl plastic_envs::VecEnv for Lamp {
+    fn spec(&self) -> &plastic_envs::EnvSpec {
+        &self.spec
+    }
+    fn num_envs(&self) -> usize {
+        self.buf.num_envs
+    }
+    fn reset(&mut self, _seed: u64) -> Result<&[f32], plastic_envs::EnvError> {
+        self.t = 0;
+        self.show();
+        Ok(&self.buf.obs)
+    }
+    fn step(&mut self, actions: &[u32]) -> Result<plastic_envs::Step<'_>, plastic_envs::EnvError> {
+        for (row, &action) in actions.iter().enumerate() {
+            let left = self.lit(row) % 4 < 2;
+            self.buf.rewards[row] = f32::from(u8::from((action == 1) == left));
+        }
+        self.t += 1;
+        for row in 0..self.buf.num_envs {
+            self.buf.truncated[row] = self.t == 6;
+            if self.t == 6 {
+                self.buf.save_final_obs(row);
+            }
+        }
+        self.t %= 6;
+        self.show();
+        Ok(self.buf.view())
+    }
+}
+
+/// An image agent (the small convolutional encoder in front of a plastic core run by the
+/// hand-written pass) resumed from a snapshot continues exactly as it would have: the
+/// encoder's weights and optimiser moments are in the snapshot.
+#[test]
+fn an_image_agent_resumes_exactly_with_its_encoder() {
+    let mut config = small(true);
+    config.a2c.rollout_len = RolloutLen::Episode;
+    let build = || {
+        Trainer::new(
+            Box::new(Lamp::new(4)),
+            config.clone(),
+            1_000_000,
+            3,
+            Device::Cpu,
+        )
+    };
+    let mut straight = build().unwrap();
+    assert_eq!(straight.engine(), Engine::Fused);
+    assert!(model_values(&straight)
+        .iter()
+        .any(|(name, _)| name.contains("encoder.conv0")));
+    for _ in 0..4 {
+        straight.update().unwrap();
+    }
+    let mut first = build().unwrap();
+    first.update().unwrap();
+    first.update().unwrap();
+    let mut resumed = build().unwrap();
+    resumed.restore(&first.snapshot()).unwrap();
+    resumed.update().unwrap();
+    resumed.update().unwrap();
+    assert_eq!(model_values(&resumed), model_values(&straight));
+    // And the encoder did learn: its weights moved from their initial draw.
+    let conv = |t: &Trainer| {
+        model_values(t)
+            .into_iter()
+            .find(|(name, _)| name.ends_with("encoder.conv0.weight"))
+            .unwrap()
+            .1
+    };
+    assert_ne!(conv(&build().unwrap()), conv(&straight));
 }

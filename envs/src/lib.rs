@@ -16,6 +16,7 @@ mod error;
 pub mod family;
 pub mod grid_pictures;
 pub mod gym;
+mod image;
 pub mod maze;
 pub mod memory;
 mod params;
@@ -32,6 +33,7 @@ pub use buffers::{Step, StepBuffers};
 pub use error::EnvError;
 pub use family::{BanditEnv, DrawnEnv, Environment, Family, Frame, GridEnv};
 pub use grid_pictures::grid_frame;
+pub use image::ImageSpace;
 pub use params::Params;
 pub use policy::{Actions, Policy, PolicyError, RandomPolicy};
 pub use saved::EnvState;
@@ -51,6 +53,10 @@ pub struct EnvSpec {
     /// [`VecEnv::step`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action_box: Option<ActionBox>,
+    /// `Some` when each observation is an image (a rank-3 `Box`), flattened row-major into
+    /// its `obs_dim` values: agents read it through a convolutional encoder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageSpace>,
     /// Steps after which an episode is truncated, when the environment has a fixed horizon.
     pub episode_len: Option<usize>,
 }

@@ -264,6 +264,7 @@ impl Maze {
             obs_dim: OBS_DIM,
             num_actions: NUM_ACTIONS,
             action_box: None,
+            image: None,
             episode_len: Some(config.len),
         };
         Self {

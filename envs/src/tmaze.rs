@@ -156,6 +156,7 @@ impl TMaze {
             obs_dim: OBS_DIM,
             num_actions: NUM_ACTIONS,
             action_box: None,
+            image: None,
             episode_len: Some(config.len),
         };
         Self {

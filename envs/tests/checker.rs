@@ -41,6 +41,7 @@ impl Environment for Flawed {
                 obs_dim: 2,
                 num_actions: 2,
                 action_box: None,
+                image: None,
                 episode_len: Some(LEN),
             },
             t: vec![0; num_envs],

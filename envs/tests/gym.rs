@@ -198,19 +198,47 @@ fn unflat_observations_and_unbounded_actions_name_the_fix() {
         msg.contains("unbounded") && msg.contains("RescaleAction"),
         "{msg}"
     );
-    let msg = error("gym:plastic_test_envs:plastic_test/Pictures-v0");
+    let msg = error("gym:plastic_test_envs:plastic_test/Film-v0");
     assert!(
-        msg.contains("rank 3") && msg.contains("'wrappers=FlattenObservation'"),
+        msg.contains("rank 4")
+            && msg.contains("image of rank 3")
+            && msg.contains("'wrappers=FlattenObservation'"),
         "{msg}"
     );
     let msg = error("gym:plastic_test_envs:plastic_test/Dictionary-v0");
     assert!(
         msg.contains("dictionary with an image")
-            && msg.contains("'wrappers=minigrid.wrappers.ImgObsWrapper,FlattenObservation'"),
+            && msg.contains("'wrappers=minigrid.wrappers.ImgObsWrapper'"),
         "{msg}"
     );
     let msg = error("gym:CartPole-v1?wrappers=NoSuchWrapper");
     assert!(msg.contains("'NoSuchWrapper'"), "{msg}");
+}
+
+#[test]
+fn image_observations_come_with_their_layout() {
+    add_test_envs();
+    let mut e = env("gym:plastic_test_envs:plastic_test/Pictures-v0", 2);
+    let image = e.spec().image.expect("an image");
+    assert_eq!(
+        (
+            image.height,
+            image.width,
+            image.channels,
+            image.channels_first,
+            image.uint8
+        ),
+        (4, 4, 3, false, true)
+    );
+    assert_eq!(e.spec().obs_dim, 48);
+    e.reset(0).unwrap();
+    assert_eq!(e.step(&[0, 1]).unwrap().obs.len(), 2 * 48);
+    // Flattened, the same values are a vector again.
+    let flat = env(
+        "gym:plastic_test_envs:plastic_test/Pictures-v0?wrappers=FlattenObservation",
+        1,
+    );
+    assert_eq!(flat.spec().image, None);
 }
 
 #[test]

@@ -88,15 +88,21 @@ class Policy:
     ``(seed, i)``, as ``plastic eval`` does.
     """
 
-    def __init__(self, agent: _native.Agent):
+    def __init__(self, agent: _native.Agent, obs_space: spaces.Space | None = None):
         self._agent = agent
-        self.observation_space = observation_space(agent.env)
-        self.action_space = spaces.Discrete(agent.num_actions)
+        self.observation_space = obs_space if obs_space is not None else observation_space(agent.env)
+        box = agent.action_box
+        if box is None:
+            self.action_space = spaces.Discrete(agent.num_actions)
+        else:
+            shape, low, high = box
+            low, high = (np.asarray(b, np.float32).reshape(shape) for b in (low, high))
+            self.action_space = spaces.Box(low, high, dtype=np.float32)
 
     @property
     def env_id(self) -> str:
         """The environment it was trained on (canonical id)."""
-        return self._agent.env.id
+        return self._agent.env_id
 
     @property
     def checkpoint(self) -> str:
@@ -144,8 +150,11 @@ class Policy:
         episode_start: Any = None,
         deterministic: bool = False,
     ) -> tuple[np.ndarray, State]:
-        """Actions for ``observation`` (``[obs_dim]`` -> an action of shape ``()``,
-        ``[B, obs_dim]`` -> ``[B]``, int64) and the state after them."""
+        """Actions for ``observation`` (``[obs_dim]`` -> one action, ``[B, obs_dim]`` -> ``B``)
+        and the state after them. Discrete actions are int64 of shape ``()`` or ``[B]``;
+        continuous ones float32 of the action space's shape (``[B, *shape]`` for a batch),
+        clipped to its bounds as sb3's ``predict`` clips them. Deterministic continuous
+        actions are the Gaussian's means."""
         obs, single = _observations(observation, self._agent.obs_dim)
         starts = _episode_start(episode_start, obs.shape[0])
         if state is not None and not isinstance(state, State):
@@ -154,21 +163,47 @@ class Policy:
                 f"got {type(state).__name__}"
             )
         actions, state = self._agent.step(obs, state, starts, bool(deterministic))
-        return (actions.reshape(()) if single else actions), state
+        return (actions.reshape(actions.shape[1:]) if single else actions), state
 
     def __repr__(self) -> str:
         return f"Policy({self.checkpoint!r}, env={self.env_id!r}, hidden={self.hidden_size}, device={self.device!r})"
 
 
-def load(path: str | os.PathLike, device: str = "cpu", seed: int = 0) -> Policy:
+def _gym_spaces(env: Any) -> tuple[spaces.Box, tuple]:
+    """A Gymnasium env's (or vector env's) single observation space, and what the native
+    agent needs of its spaces: ``(obs_dim, num_actions, action_box)``, the action box as
+    ``(shape, low, high)`` flattened, ``None`` for discrete actions."""
+    obs_space = getattr(env, "single_observation_space", None) or env.observation_space
+    act_space = getattr(env, "single_action_space", None) or env.action_space
+    if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) > 1:
+        raise ValueError(
+            f"observation space {obs_space}: plastic.load(env=...) takes flat Box observations "
+            "(wrap others as the run did, e.g. gymnasium.wrappers.FlattenObservation)"
+        )
+    obs_dim = int(np.prod(obs_space.shape, dtype=np.int64))
+    if isinstance(act_space, spaces.Discrete):
+        return obs_space, (obs_dim, int(act_space.n), None)
+    if isinstance(act_space, spaces.Box):
+        low = act_space.low.astype(np.float32).reshape(-1).tolist()
+        high = act_space.high.astype(np.float32).reshape(-1).tolist()
+        return obs_space, (obs_dim, len(low), (list(act_space.shape), low, high))
+    raise ValueError(f"action space {act_space}: plastic's agents take Discrete and Box actions")
+
+
+def load(path: str | os.PathLike, device: str = "cpu", seed: int = 0, env: Any = None) -> Policy:
     """The agent of a run folder (its newest good checkpoint) or of a checkpoint folder, on
     ``device`` (``cpu``, ``cuda``, ``cuda:N``, ``auto``). Raises ``FileNotFoundError`` for a
     path that does not exist and ``plastic.CheckpointError`` for one that holds no usable
-    checkpoint (not a run, none yet, damaged, another version's format)."""
+    checkpoint (not a run, none yet, damaged, another version's format).
+
+    An agent trained on a Gymnasium environment (a ``gym:`` id) needs ``env``, that
+    environment made with gymnasium (an ``Env`` or a ``VectorEnv``): the package does not embed
+    the CLI's bridge, so the environment's spaces stand in for it."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a string or path, got {type(path).__name__}")
     device = str(device)  # a torch.device works too
-    return Policy(_native.Agent.load(os.fspath(path), device, int(seed)))
+    obs_space, sizes = _gym_spaces(env) if env is not None else (None, None)
+    return Policy(_native.Agent.load(os.fspath(path), device, int(seed), sizes), obs_space)
 
 
 class ReferencePolicy:

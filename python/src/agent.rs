@@ -5,11 +5,15 @@ use crate::{agent_error, check_finite, device_name, to_json, Shared};
 use numpy::{
     PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
-use plastic_agents::acting::{self, ActionMode, AgentPolicy};
+use plastic_agents::acting::{
+    self, act, ActionMode,
+    ActionsMut::{Continuous, Discrete},
+    AgentPolicy,
+};
 use plastic_agents::{checkpoint, Agent, State};
 use plastic_envs::memory::{self, MemoryNeed};
 use plastic_envs::rng::{self, Rng};
-use plastic_envs::EnvSpec;
+use plastic_envs::{ActionBox, EnvSpec};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use std::path::PathBuf;
@@ -80,15 +84,44 @@ fn state_error(msg: String) -> PyErr {
     PyValueError::new_err(msg)
 }
 
+/// What Python says of a Gymnasium environment's spaces: observation size, policy outputs,
+/// and a continuous action space's `(shape, low, high)`.
+type Spaces = (usize, usize, Option<(Vec<usize>, Vec<f32>, Vec<f32>)>);
+
 #[pymethods]
 impl PyAgent {
     /// Loads a run folder's newest good checkpoint, or a checkpoint folder, onto `device`.
+    /// `spaces` (`(obs_dim, num_actions, action_box)`, the box as `(shape, low, high)`) stand
+    /// in for the environment, which is then not built: how agents of `gym:` environments
+    /// load without the bridge.
     #[staticmethod]
-    #[pyo3(signature = (path, device = "cpu", seed = 0))]
-    fn load(path: PathBuf, device: &str, seed: u64) -> PyResult<Self> {
+    #[pyo3(signature = (path, device = "cpu", seed = 0, spaces = None))]
+    fn load(path: PathBuf, device: &str, seed: u64, spaces: Option<Spaces>) -> PyResult<Self> {
         let device = crate::device(device)?;
         let loaded = checkpoint::load(&path).map_err(|e| agent_error(e.into()))?;
-        let agent = Agent::from_checkpoint(&loaded, device).map_err(agent_error)?;
+        let env_id = loaded.agent.env.id.env().id();
+        let agent = match spaces {
+            None if env_id.starts_with(plastic_envs::gym::ID_PREFIX) => {
+                return Err(crate::EnvError::new_err(format!(
+                    "the agent was trained on `{env_id}`, a Gymnasium environment: pass it, made \
+                     with gymnasium, as plastic.load(path, env=...) (its spaces stand in for the \
+                     CLI's bridge, which the package does not embed)"
+                )));
+            }
+            None => Agent::from_checkpoint(&loaded, device),
+            Some((obs_dim, num_actions, action_box)) => {
+                let spec = EnvSpec {
+                    id: env_id,
+                    obs_dim,
+                    num_actions,
+                    action_box: action_box.map(|(shape, low, high)| ActionBox { shape, low, high }),
+                    image: None,
+                    episode_len: None,
+                };
+                Agent::from_checkpoint_in(&loaded, spec, device)
+            }
+        }
+        .map_err(agent_error)?;
         Ok(Self {
             agent: Shared(agent),
             checkpoint: loaded.path.display().to_string(),
@@ -111,6 +144,12 @@ impl PyAgent {
         &self.config
     }
 
+    /// The canonical id of the environment it was trained on.
+    #[getter]
+    fn env_id(&self) -> String {
+        self.agent.env().id()
+    }
+
     /// The environment it was trained on.
     #[getter]
     fn env(&self) -> PyResult<PyEnvironment> {
@@ -125,6 +164,14 @@ impl PyAgent {
     #[getter]
     fn num_actions(&self) -> usize {
         self.agent.spec().num_actions
+    }
+
+    /// A continuous action space's `(shape, low, high)` (bounds flattened), or `None` for
+    /// discrete actions.
+    #[getter]
+    fn action_box(&self) -> Option<(Vec<usize>, Vec<f32>, Vec<f32>)> {
+        let space = self.agent.spec().action_box.clone()?;
+        Some((space.shape, space.low, space.high))
     }
 
     #[getter]
@@ -182,7 +229,8 @@ impl PyAgent {
     }
 
     /// One step for `obs` `[B × obs_dim]` (float32): the rows of `episode_start` that are true
-    /// start afresh first; returns the actions `[B]` and the state after them.
+    /// start afresh first; returns the actions (`[B]` int64, or for a continuous action space
+    /// `[B, *shape]` float32, clipped to its bounds) and the state after them.
     #[pyo3(signature = (obs, state = None, episode_start = None, deterministic = false))]
     fn step<'py>(
         &mut self,
@@ -191,7 +239,7 @@ impl PyAgent {
         state: Option<PyRef<'py, PyState>>,
         episode_start: Option<PyReadonlyArray1<'py, bool>>,
         deterministic: bool,
-    ) -> PyResult<(Bound<'py, PyArray1<i64>>, PyState)> {
+    ) -> PyResult<(Bound<'py, PyAny>, PyState)> {
         crate::allocating(move || {
             let [b, d] = [obs.shape()[0], obs.shape()[1]];
             let obs_dim = self.agent.spec().obs_dim;
@@ -239,19 +287,31 @@ impl PyAgent {
                 let row = self.rngs.len();
                 self.rngs.push(rng::policy_stream(self.seed, row));
             }
-            let mut actions = vec![0u32; b];
             let model = self.agent.model();
             let rngs = &mut self.rngs[..b];
-            let next = acting::act(
-                model,
-                obs,
-                &current,
-                mode(deterministic),
-                rngs,
-                acting::ActionsMut::Discrete(&mut actions),
-            );
+            let mode = mode(deterministic);
+            let (actions, next) = match &self.agent.spec().action_box {
+                None => {
+                    let mut actions = vec![0u32; b];
+                    let next = act(model, obs, &current, mode, rngs, Discrete(&mut actions));
+                    let actions = actions.into_iter().map(i64::from).collect();
+                    (PyArray1::from_vec(py, actions).into_any(), next)
+                }
+                Some(space) => {
+                    let mut drawn = vec![0.0f32; b * space.dim()];
+                    let next = act(model, obs, &current, mode, rngs, Continuous(&mut drawn));
+                    // Clipped as sb3's predict clips, and as the environments clip in training.
+                    let mut actions = Vec::new();
+                    space
+                        .clip_into(&drawn, &mut actions)
+                        .map_err(|e| crate::EnvError::new_err(e.to_string()))?;
+                    let shape: Vec<usize> = std::iter::once(b).chain(space.shape.clone()).collect();
+                    let actions = PyArray1::from_vec(py, actions).reshape(shape)?;
+                    (actions.into_any(), next)
+                }
+            };
             Ok((
-                PyArray1::from_vec(py, actions.into_iter().map(i64::from).collect()),
+                actions,
                 PyState {
                     state: Shared(next),
                     owner: self.id,

@@ -11,11 +11,13 @@ import pytest
 import torch
 
 
-def _python_eval(policy, episodes, seed, deterministic):
-    """plastic eval's agent rollout written as a plain Python loop over gymnasium.make_vec:
-    `episodes` environments (plastic eval steps min(episodes, 256) together), the episodes
-    collected in the order they end."""
-    env = gymnasium.make_vec("plastic/Maze-v0", num_envs=episodes, size=9, len=100)
+def _python_eval(policy, episodes, seed, deterministic, env=None):
+    """plastic eval's agent rollout written as a plain Python loop over gymnasium.make_vec
+    (the maze unless `env` is given): `episodes` environments (plastic eval steps
+    min(episodes, 256) together), the episodes collected in the order they end, rewards
+    summed in float64 from float32 (as the bridge hands them over)."""
+    if env is None:
+        env = gymnasium.make_vec("plastic/Maze-v0", num_envs=episodes, size=9, len=100)
     policy.seed(seed)
     obs, _ = env.reset(seed=seed)
     state, starts = None, np.ones(episodes, dtype=bool)
@@ -25,7 +27,7 @@ def _python_eval(policy, episodes, seed, deterministic):
         obs, rewards, terminated, truncated, _ = env.step(actions)
         starts = terminated | truncated
         for row in range(episodes):
-            totals[row] += float(rewards[row])
+            totals[row] += float(np.float32(rewards[row]))
             if starts[row]:
                 if len(returns) < episodes:
                     returns.append(totals[row])
@@ -51,6 +53,42 @@ def test_a_policy_driven_from_python_gets_plastic_evals_returns(cli, maze_run, g
     policy.seed(seed)
     rolled = plastic.rollout(policy.env_id, policy, episodes, seed, batch=episodes, deterministic=greedy)
     assert rolled["policies"][0]["reward"] == agent["reward"]
+
+
+@pytest.fixture(scope="module")
+def pendulum_run(plastic_bin, tmp_path_factory) -> Path:
+    """configs/gym-pendulum.toml shrunk to 2 PPO updates of 8 × 16 steps (a second or two)."""
+    run = tmp_path_factory.mktemp("runs") / "pendulum"
+    settings = ["run.total_steps=256", "a2c.rollout_len=16", "core.hidden=8", "ppo.n_epochs=2"]
+    sets = [arg for setting in settings for arg in ("--set", setting)]
+    root = Path(__file__).resolve().parents[2]
+    train = [str(plastic_bin), "train", str(root / "configs" / "gym-pendulum.toml"), *sets, "--out", str(run)]
+    subprocess.run(train, check=True, capture_output=True)
+    return run
+
+
+@pytest.mark.parametrize("greedy", [True, False])
+def test_a_pendulum_policy_predicts_box_actions_and_gets_plastic_evals_returns(cli, pendulum_run, greedy):
+    episodes, seed = 6, 5
+    args = ["eval", str(pendulum_run), "--episodes", str(episodes), "--seed", str(seed)]
+    report = cli(*args, *(["--greedy"] if greedy else []))
+    # The bridge's vector env: gymnasium's synchronous one, reset with eval's seed. Every
+    # episode lasts 200 steps, so all end together, in row order.
+    env = gymnasium.make_vec("Pendulum-v1", num_envs=episodes, vectorization_mode="sync")
+    policy = plastic.load(pendulum_run, env=env)
+    assert policy.env_id == "gym:Pendulum-v1"
+    assert policy.action_space == env.single_action_space
+    assert policy.observation_space == env.single_observation_space
+    one, _ = policy.predict(np.zeros(3, np.float32), deterministic=greedy)
+    assert one.shape == (1,) and one.dtype == np.float32 and -2.0 <= one[0] <= 2.0
+    mean, ci95 = _python_eval(policy, episodes, seed, deterministic=greedy, env=env)
+    agent = report["policies"][0]
+    assert (mean, ci95) == (agent["reward"]["mean"], agent["reward"]["ci95"])
+
+
+def test_a_gymnasium_agent_without_its_environment_is_a_clear_error(pendulum_run):
+    with pytest.raises(plastic.EnvError, match="gymnasium"):
+        plastic.load(pendulum_run)
 
 
 def test_predict_follows_sb3_contrib_recurrent_ppo(maze_run):

@@ -3,12 +3,17 @@
 use super::errors::ConfigError;
 use crate::cores::{Bptt, CoreConfig, TraceCheckpoints};
 use crate::perturbation::ParamGroup;
+use crate::encoders::EncoderConfig;
 use serde::{Deserialize, Serialize};
 
 /// Everything the trainer is configured with besides the environment.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct TrainerConfig {
     pub core: CoreConfig,
+    /// What reads the observations before the core (`[encoder]`). Left out of the written
+    /// config when it is the default.
+    #[serde(default, skip_serializing_if = "EncoderConfig::is_default")]
+    pub encoder: EncoderConfig,
     /// The on-policy settings A2C and PPO share (rollouts, returns, loss weights, clipping,
     /// backpropagation through time).
     pub a2c: A2cConfig,

@@ -4,7 +4,8 @@
 use super::config::TrainerConfig;
 use super::errors::TrainError;
 use super::rollout::rollout_shape;
-use crate::cores::{host_every, StpShape, TraceCheckpoints};
+use crate::cores::{host_every, CoreConfigError, StpShape, TraceCheckpoints};
+use crate::encoders::EncoderSizes;
 use plastic_envs::memory::MemoryNeed;
 use plastic_envs::EnvSpec;
 
@@ -22,9 +23,11 @@ pub fn training_needs(
     let core = &config.core;
     let (b, h, t) = (num_envs as f64, core.hidden as f64, steps as f64);
     let obs = spec.obs_dim as f64;
+    let encoder = EncoderSizes::of(&config.encoder, spec).map_err(CoreConfigError::from)?;
+    let encoded = encoder.activations as f64;
     let traces = core.traces_per_step() as f64;
     let cells = if core.kind.is_lstm() { 2.0 } else { 1.0 };
-    let fast = core.fast_weights_per_row(spec.obs_dim) as f64;
+    let fast = core.fast_weights_per_row(encoder.features) as f64;
     // Traces kept for the backward pass: every k-th step's (`auto` at its leanest, on the
     // host in f32). Rebuilt ones add a segment's worth, per batch row in cache on the host.
     let k = match config.a2c.trace_checkpoint_every {
@@ -49,7 +52,7 @@ pub fn training_needs(
                 "recurrent state and traces (env.num_envs = {num_envs} × core.hidden = {}²)",
                 core.hidden
             ),
-            bytes: b * core.state_bytes_per_row(spec.obs_dim),
+            bytes: b * core.state_bytes_per_row(encoder.features),
         },
         MemoryNeed {
             what: format!(
@@ -58,12 +61,12 @@ pub fn training_needs(
                  a2c.trace_checkpoint_every = {})",
                 core.hidden, config.a2c.trace_checkpoint_every
             ),
-            // Per step and row: the cell's activations, the input (which PPO re-runs),
-            // action, reward and flags; per kept step and row, the traces and STPN's fast
-            // weights. PPO's re-runs hold a minibatch's share of this at a time, after
-            // collection's is gone.
+            // Per step and row: the cell's activations, the input (which PPO re-runs), the
+            // encoder's activations, action, reward and flags; per kept step and row, the
+            // traces and STPN's fast weights. PPO's re-runs hold a minibatch's share of this
+            // at a time, after collection's is gone.
             bytes: b
-                * (t * (4.0 * cells * h * F32 + obs * F32 + 16.0)
+                * (t * (4.0 * cells * h * F32 + (obs + encoded) * F32 + 16.0)
                     + kept * traces * h * h * F32
                     + fast_kept * fast * F32),
         },
@@ -155,6 +158,27 @@ mod tests {
         };
         assert_eq!(lines(scalar).len(), 3);
         assert_eq!(lines(CoreConfig::backpropamine(50)).len(), 3);
+    }
+
+    /// The maze's 16 observations read as a 4×4 image: the small network's convolutions
+    /// (16·3², 32·2², 64·1² values) and its 128 features count in every step of the rollout.
+    #[test]
+    fn an_image_encoder_counts_its_activations_in_every_step() {
+        let config = TrainerConfig::default();
+        let flat = plastic_envs::registry::make("maze", 1)
+            .unwrap()
+            .spec()
+            .clone();
+        let image = EnvSpec {
+            image: plastic_envs::ImageSpace::from_shape(&[4, 4, 1], true),
+            ..flat.clone()
+        };
+        let rollout = |spec: &EnvSpec| training_needs(&config, spec, 1024).unwrap()[2].bytes;
+        let activations = 16.0 * 9.0 + 32.0 * 4.0 + 64.0 + 128.0;
+        assert_eq!(
+            rollout(&image) - rollout(&flat),
+            1024.0 * 200.0 * activations * F32
+        );
     }
 
     #[test]

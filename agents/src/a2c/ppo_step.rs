@@ -87,7 +87,9 @@ pub(super) fn train(
                 unroll.engine,
                 unroll.checkpoints,
             );
-            let xs = pick(&observations);
+            // Every step's features in one call, with a graph the tape's backward pass
+            // continues into the encoder.
+            let xs = ac.encoder.encode_steps(&pick(&observations));
             let outputs: Vec<Tensor> = (0..steps)
                 .map(|t| {
                     let starts: Vec<bool> = rows

@@ -229,8 +229,9 @@ impl Collector {
             (device == Device::Cpu && std.is_none()).then(|| HostPolicy::new(&ac.policy));
         for t in 0..self.steps {
             let x = obs_tensor(&obs, b, device).to_kind(kind);
-            // The episodes that ended at the last step start afresh.
-            let h = tape.step(&x, &done);
+            // The episodes that ended at the last step start afresh. The encoder's graph stays
+            // on the tape's input, for A2C's backward pass through it.
+            let h = tape.step(&ac.encoder.encode(&x), &done);
             r.observations.push(x);
             r.episode_starts.extend_from_slice(&done);
             if let Some(std) = &std {

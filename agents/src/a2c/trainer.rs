@@ -52,7 +52,7 @@ impl Trainer {
         }
         let collector = Collector::new(env, &config.a2c, seed)?;
         let spec = collector.env.spec();
-        let (vs, ac) = crate::agent::build(spec, &config.core, seed, device)?;
+        let (vs, ac) = crate::agent::build(spec, &config.core, &config.encoder, seed, device)?;
         let engine = config.a2c.bptt.engine(&ac.core)?;
         train_noise::check(&config.a2c, config.ppo.is_some(), &ac)?;
         let optim = Optimizer::new(&vs, &config.optim);

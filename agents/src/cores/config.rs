@@ -211,6 +211,9 @@ pub const MAX_TIMESCALES: usize = 8;
 /// A core configuration that cannot be built; each variant names the offending key.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CoreConfigError {
+    /// The network's encoder cannot read the environment's observations.
+    #[error(transparent)]
+    Encoder(#[from] crate::encoders::EncoderError),
     #[error("core.hidden = 0: a core needs at least one hidden neuron; set `hidden` to e.g. 100")]
     ZeroHidden,
     #[error("input dimension is 0: a core needs at least one input feature")]
@@ -294,7 +297,8 @@ impl CoreConfigError {
     pub fn key(&self) -> Option<&'static str> {
         Some(match self {
             Self::ZeroHidden => "hidden",
-            Self::ZeroInput | Self::ZeroActions => return None,
+            // The encoder's message names its own key, `encoder.kind`.
+            Self::ZeroInput | Self::ZeroActions | Self::Encoder(_) => return None,
             Self::Clip(_) => "clip",
             Self::Gain(_) | Self::GainWithoutOrthogonal(..) => "gain",
             Self::PlasticityKeyOnPlainCore { key, .. } | Self::PlasticityKeyOnStpn { key, .. } => {

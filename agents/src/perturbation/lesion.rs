@@ -401,6 +401,7 @@ mod tests {
             obs_dim: 1,
             num_actions: 2,
             action_box: None,
+            image: None,
             episode_len: Some(10),
         };
         assert!(check_step(9, &spec).is_ok());

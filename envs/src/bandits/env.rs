@@ -49,6 +49,7 @@ impl Bandit {
             obs_dim: k + 2,
             num_actions: k,
             action_box: None,
+            image: None,
             episode_len: Some(config.horizon()),
         };
         Self {

@@ -39,28 +39,29 @@ WRAPPERS_KEY = "wrappers"
 
 
 def flat_space_advice(space):
-    """Why `space` is not a flat observation, and the wrappers that make it one, as the
-    `wrappers=` keyword of the id."""
+    """Why `space` is not an observation plastic reads, and the wrappers that make it one, as
+    the `wrappers=` keyword of the id."""
     if isinstance(space, Dict) and "image" in space.spaces:
         # MiniGrid's observations: the egocentric view, the direction, the mission text.
-        return (
-            "a dictionary with an image",
-            "minigrid.wrappers.ImgObsWrapper,FlattenObservation",
-        )
+        return "a dictionary with an image", "minigrid.wrappers.ImgObsWrapper"
     if isinstance(space, Box):
         return f"a Box of rank {len(space.shape)}", "FlattenObservation"
     return f"a {type(space).__name__} space", "FlattenObservation"
 
 
 class Flattener:
-    """Turns a batch of observations into float32 rows: Box vectors as they are, Discrete
-    one-hot. Anything else (images, dictionaries, tuples) is refused with the wrappers that
-    flatten it, rather than flattened here: flattening is a choice the user should see."""
+    """Turns a batch of observations into float32 rows: Box vectors and images (rank 3,
+    `image` = (shape, is uint8) for the agent's encoder) as they are, Discrete one-hot.
+    Anything else (dictionaries, tuples, other ranks) is refused with the wrappers that fit,
+    rather than flattened here: flattening is a choice the user should see."""
 
     def __init__(self, space):
-        if isinstance(space, Box) and len(space.shape) <= 1:
+        self.image = None
+        if isinstance(space, Box) and len(space.shape) in (0, 1, 3):
             self.one_hot_start = None
             self.dim = int(np.prod(space.shape, dtype=np.int64))
+            if len(space.shape) == 3:
+                self.image = (list(space.shape), space.dtype == np.uint8)
         elif isinstance(space, Discrete):
             self.one_hot_start = int(space.start)
             self.dim = int(space.n)
@@ -68,7 +69,8 @@ class Flattener:
             what, wrappers = flat_space_advice(space)
             raise Unsupported(
                 f"observation space {space} is {what}; plastic reads flat observations "
-                "(a Box vector, or Discrete as one-hot): apply a wrapper that flattens it "
+                "(a Box vector, a Box image of rank 3, or Discrete as one-hot): apply a wrapper "
+                "that fits "
                 f"with the id's keyword '{WRAPPERS_KEY}={wrappers}' (see docs/gymnasium.md)"
             )
 
@@ -172,6 +174,7 @@ class Bridge:
             )
         self.obs = Flattener(self.env.single_observation_space)
         self.obs_dim = self.obs.dim
+        self.image = self.obs.image
         self.render_fps = float(self.env.metadata.get("render_fps") or 30)
         spec = self.env.envs[0].spec
         if spec is None or spec.max_episode_steps is None:

@@ -2,7 +2,8 @@
 use super::python::{bridge, describe};
 use super::GymConfig;
 use crate::{
-    ActionBox, DrawnEnv, EnvError, EnvSpec, Environment, Frame, Step, StepBuffers, VecEnv,
+    ActionBox, DrawnEnv, EnvError, EnvSpec, Environment, Frame, ImageSpace, Step, StepBuffers,
+    VecEnv,
 };
 use pyo3::buffer::{Element, PyBuffer};
 use pyo3::prelude::*;
@@ -49,6 +50,11 @@ impl GymEnv {
                 .and_then(|b| b.extract::<Option<(Vec<usize>, Vec<f32>, Vec<f32>)>>())
                 .map_err(fail)?
                 .map(|(shape, low, high)| ActionBox { shape, low, high });
+            let image = bridge
+                .getattr("image")
+                .and_then(|i| i.extract::<Option<(Vec<usize>, bool)>>())
+                .map_err(fail)?
+                .and_then(|(shape, uint8)| ImageSpace::from_shape(&shape, uint8));
             let render_fps = bridge
                 .getattr("render_fps")
                 .and_then(|f| f.extract())
@@ -59,6 +65,7 @@ impl GymEnv {
                     obs_dim,
                     num_actions,
                     action_box,
+                    image,
                     // Gymnasium's time limits cap episodes that mostly end earlier: no fixed
                     // horizon, so training uses truncated rollouts.
                     episode_len: None,

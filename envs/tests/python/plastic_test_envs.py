@@ -102,6 +102,15 @@ class Pictures(Blank):
         return np.zeros((4, 4, 3), np.uint8)
 
 
+class Film(Blank):
+    """A Box of rank 4 (a stack of colour frames): no encoder reads it."""
+
+    observation_space = Box(0, 255, (2, 4, 4, 3), np.uint8)
+
+    def blank(self):
+        return np.zeros((2, 4, 4, 3), np.uint8)
+
+
 class Dictionary(Blank):
     """A dictionary observation with an image, as MiniGrid's are."""
 
@@ -125,6 +134,7 @@ class ImageOnly(gym.ObservationWrapper):
 gym.register("plastic_test/Echo-v0", entry_point=Echo, max_episode_steps=10)
 gym.register("plastic_test/Unbounded-v0", entry_point=Unbounded, max_episode_steps=10)
 gym.register("plastic_test/Pictures-v0", entry_point=Pictures, max_episode_steps=10)
+gym.register("plastic_test/Film-v0", entry_point=Film, max_episode_steps=10)
 gym.register("plastic_test/Dictionary-v0", entry_point=Dictionary, max_episode_steps=10)
 gym.register("plastic_test/Countdown-v0", entry_point=Countdown, max_episode_steps=100)
 gym.register("plastic_test/Raising-v0", entry_point=Raising, max_episode_steps=1000)

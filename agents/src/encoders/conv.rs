@@ -1,0 +1,171 @@
+//! Convolutional encoders: a stack of valid (unpadded) convolutions with ReLUs, flattened,
+//! then one linear layer with a ReLU, as Stable-Baselines3's `NatureCNN` and its MiniGrid
+//! example are built. Weights start as PyTorch's defaults (`U(±1/√fan_in)`).
+use super::scale;
+use crate::actor_critic::Head;
+use crate::cores::init;
+use plastic_envs::ImageSpace;
+use tch::{nn, Tensor};
+
+/// One convolution: output channels, kernel side, stride.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Layer {
+    channels: i64,
+    kernel: usize,
+    stride: usize,
+}
+
+/// A network's shape.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Shape {
+    layers: [Layer; 3],
+    features: i64,
+}
+
+const fn layer(channels: i64, kernel: usize, stride: usize) -> Layer {
+    Layer {
+        channels,
+        kernel,
+        stride,
+    }
+}
+
+pub(super) const NATURE: Shape = Shape {
+    layers: [layer(32, 8, 4), layer(64, 4, 2), layer(64, 3, 1)],
+    features: 512,
+};
+
+pub(super) const MINIGRID: Shape = Shape {
+    layers: [layer(16, 2, 1), layer(32, 2, 1), layer(64, 2, 1)],
+    features: 128,
+};
+
+impl Shape {
+    /// The side of every layer's output for an input side `side`, or `None` where a kernel
+    /// no longer fits.
+    fn sides(&self, side: usize) -> Option<[usize; 3]> {
+        let mut out = [0; 3];
+        let mut s = side;
+        for (o, l) in out.iter_mut().zip(&self.layers) {
+            s = s.checked_sub(l.kernel)? / l.stride + 1;
+            *o = s;
+        }
+        Some(out)
+    }
+
+    pub(super) fn takes(&self, image: &ImageSpace) -> bool {
+        self.sides(image.height.min(image.width)).is_some()
+    }
+
+    /// The features and the activations per image (conv outputs and features).
+    pub(super) fn sizes(&self, image: &ImageSpace) -> super::EncoderSizes {
+        let hs = self.sides(image.height).expect("checked by `takes`");
+        let ws = self.sides(image.width).expect("checked by `takes`");
+        let conv: usize = (0..3)
+            .map(|i| self.layers[i].channels as usize * hs[i] * ws[i])
+            .sum();
+        super::EncoderSizes {
+            features: self.features as usize,
+            activations: conv + self.features as usize,
+        }
+    }
+
+    /// The smallest side every kernel fits in.
+    pub(super) fn min_side(&self) -> usize {
+        (1..)
+            .find(|&s| self.sides(s).is_some())
+            .expect("some side fits")
+    }
+}
+
+#[derive(Debug)]
+struct Conv {
+    /// `[out × in × k × k]`, `[out]`.
+    w: Tensor,
+    b: Tensor,
+    stride: i64,
+}
+
+/// A convolutional encoder of one image layout.
+#[derive(Debug)]
+pub struct ConvEncoder {
+    image: ImageSpace,
+    convs: Vec<Conv>,
+    linear: Head,
+}
+
+impl ConvEncoder {
+    pub(super) fn new(p: &nn::Path, shape: Shape, image: ImageSpace) -> Self {
+        let hs = shape.sides(image.height).expect("checked by the caller");
+        let ws = shape.sides(image.width).expect("checked by the caller");
+        let mut inputs = image.channels as i64;
+        let mut convs = Vec::new();
+        for (i, l) in shape.layers.iter().enumerate() {
+            let k = l.kernel as i64;
+            let fan_in = inputs * k * k;
+            let q = p / format!("conv{i}");
+            convs.push(Conv {
+                w: init::var(
+                    &q,
+                    "weight",
+                    &init::linear_default(&[l.channels, inputs, k, k], fan_in),
+                ),
+                b: init::var(&q, "bias", &init::linear_default(&[l.channels], fan_in)),
+                stride: l.stride as i64,
+            });
+            inputs = l.channels;
+        }
+        let flat = inputs * (hs[2] * ws[2]) as i64;
+        Self {
+            image,
+            convs,
+            linear: Head::new(&(p / "linear"), flat, shape.features),
+        }
+    }
+
+    pub fn output_dim(&self) -> i64 {
+        self.linear.b.size()[0]
+    }
+
+    /// `[N × obs_dim]` (each row an image as the environment lays it out) → `[N × features]`.
+    pub fn forward(&self, obs: &Tensor) -> Tensor {
+        let n = obs.size()[0];
+        let ImageSpace {
+            height: h,
+            width: w,
+            channels: c,
+            ..
+        } = self.image;
+        let [h, w, c] = [h, w, c].map(|d| d as i64);
+        let image = match self.image.channels_first {
+            true => obs.reshape([n, c, h, w]),
+            false => obs.reshape([n, h, w, c]).permute([0, 3, 1, 2]),
+        };
+        // Out of place: `image` may be a view of the caller's observations.
+        let mut x = match scale(&self.image) {
+            Some(s) => image * s,
+            None => image,
+        };
+        for conv in &self.convs {
+            x = x
+                .conv2d(&conv.w, Some(&conv.b), [conv.stride; 2], [0; 2], [1; 2], 1)
+                .relu();
+        }
+        self.linear.forward(&x.flatten(1, -1)).relu()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_smallest_images_each_network_takes() {
+        assert_eq!(NATURE.min_side(), 36);
+        assert_eq!(MINIGRID.min_side(), 4);
+        // Atari's 84×84: 20, 9, 7 (SB3's NatureCNN flattens 64·7·7 = 3136 values).
+        assert_eq!(NATURE.sides(84), Some([20, 9, 7]));
+        assert_eq!(MINIGRID.sides(7), Some([6, 5, 4]));
+        assert_eq!(MINIGRID.sides(3), None);
+    }
+}
