@@ -1,5 +1,5 @@
 //! [`GymEnv`]: a Gymnasium vector env behind the batched [`VecEnv`] API.
-use super::python::{bridge, describe};
+use super::python::{bridge, describe, start_interpreter};
 use super::GymConfig;
 use crate::{
     ActionBox, DrawnEnv, EnvError, EnvSpec, Environment, Frame, Step, StepBuffers, VecEnv,
@@ -30,6 +30,7 @@ impl GymEnv {
             return Err(EnvError::NoEnvs);
         }
         let id = config.id();
+        start_interpreter();
         Python::attach(|py| {
             let module = bridge(py)?;
             let fail = |e: PyErr| EnvError::Gym {
@@ -246,6 +247,7 @@ pub(super) fn python_loop_seconds(
     steps: u64,
     seed: u64,
 ) -> Result<f64, EnvError> {
+    start_interpreter();
     Python::attach(|py| {
         bridge(py)?
             .getattr("python_loop")

@@ -14,6 +14,14 @@ const BUILD_PREFIX: &str = env!("PLASTIC_PYTHON_PREFIX");
 
 static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
+/// Starts an embedded interpreter unless one runs: the CLI's, on the bridge's first use, with
+/// Python's signal handlers left out (the CLI handles Ctrl-C itself). In the Python extension
+/// the interpreter that loaded it runs already and this does nothing, so both step Python
+/// environments through this same bridge, and there is never a second interpreter.
+pub fn start_interpreter() {
+    Python::initialize();
+}
+
 /// The bridge module, loaded on first use.
 pub fn bridge(py: Python<'_>) -> Result<&Bound<'_, PyModule>, EnvError> {
     MODULE.get_or_try_init(py, || load(py)).map(|m| m.bind(py))
