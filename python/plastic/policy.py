@@ -90,13 +90,18 @@ class Policy:
 
     def __init__(self, agent: _native.Agent):
         self._agent = agent
-        self.observation_space = observation_space(agent.env)
+        if agent.env_id.startswith("gym:"):
+            # Trained on a Gymnasium environment (plastic.Trainer): no plastic Environment
+            # describes it, and the agent reads its observations unbounded.
+            self.observation_space = spaces.Box(-np.inf, np.inf, shape=(agent.obs_dim,), dtype=np.float32)
+        else:
+            self.observation_space = observation_space(agent.env)
         self.action_space = spaces.Discrete(agent.num_actions)
 
     @property
     def env_id(self) -> str:
         """The environment it was trained on (canonical id)."""
-        return self._agent.env.id
+        return self._agent.env_id
 
     @property
     def checkpoint(self) -> str:

@@ -111,6 +111,12 @@ impl PyAgent {
         &self.config
     }
 
+    /// The id of the environment it was trained on.
+    #[getter]
+    fn env_id(&self) -> String {
+        self.agent.env().id()
+    }
+
     /// The environment it was trained on.
     #[getter]
     fn env(&self) -> PyResult<PyEnvironment> {

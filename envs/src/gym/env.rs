@@ -1,5 +1,5 @@
 //! [`GymEnv`]: a Gymnasium vector env behind the batched [`VecEnv`] API.
-use super::python::{bridge, describe, start_interpreter};
+use super::python::{bridge, describe, keep_raised, start_interpreter};
 use super::GymConfig;
 use crate::{
     ActionBox, DrawnEnv, EnvError, EnvSpec, Environment, Frame, Step, StepBuffers, VecEnv,
@@ -123,6 +123,7 @@ impl GymEnv {
     }
 
     fn error(&self, py: Python<'_>, during: &'static str, err: &PyErr) -> EnvError {
+        keep_raised(py, err);
         EnvError::Gym {
             id: self.spec.id.clone(),
             during,

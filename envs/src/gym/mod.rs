@@ -12,6 +12,8 @@ mod python;
 
 #[cfg(feature = "gym")]
 pub use env::GymEnv;
+#[cfg(feature = "gym")]
+pub use python::{bridge, take_raised};
 
 pub const ID_PREFIX: &str = "gym:";
 
