@@ -264,3 +264,22 @@ class _ImageEnv(gymnasium.Env):
 
     def step(self, action):
         return self.observation_space.sample(), 0.0, False, False, {}
+
+
+def test_example_script_runs(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "python" / "examples" / "train_bandit.py"),
+            "--steps",
+            "2000",
+            "--out",
+            str(tmp_path / "ex"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
+    assert "held-out mean reward" in out.stdout
+    assert (tmp_path / "ex" / "seed0" / "config.toml").is_file()
