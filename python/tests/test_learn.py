@@ -79,6 +79,18 @@ def test_wrapped_gymnasium_object_trains_saves_and_evaluates_with_the_cli(plasti
     assert actions.shape == (1,)
 
 
+def test_callable_and_vector_env_objects(tmp_path):
+    small = {"a2c.rollout_len": 8, "log.eval_episodes": 2}
+    made = plastic.Trainer(lambda: gymnasium.make("CartPole-v1"), {**small, "env.num_envs": 2}, out=tmp_path / "f")
+    made.learn(16)
+    assert made.num_timesteps == 16
+    vector = gymnasium.vector.SyncVectorEnv([lambda: gymnasium.make("CartPole-v1")] * 3)
+    stepped = plastic.Trainer(vector, small, out=tmp_path / "v")
+    assert "num_envs = 3" in stepped.config
+    stepped.learn(24)
+    assert stepped.num_timesteps == 24
+
+
 CUSTOM_ENV = '''
 import gymnasium
 import numpy as np
