@@ -18,9 +18,13 @@ mod python {
         if let Some(dir) = config.lib_dir() {
             println!("cargo:lib_dir={dir}");
         }
+        // maturin's config for the Python extension names no interpreter; it sets PYO3_PYTHON.
         let exe = config
             .executable()
+            .map(str::to_owned)
+            .or_else(|| std::env::var("PYO3_PYTHON").ok())
             .expect("pyo3 found no Python interpreter; build through `make` (see README)");
+        let exe = exe.as_str();
         let out = Command::new(exe)
             .args(["-c", "import sys; print(sys.prefix)"])
             .output()
@@ -29,5 +33,6 @@ mod python {
         let prefix = String::from_utf8(out.stdout).expect("a UTF-8 sys.prefix");
         println!("cargo:rustc-env=PLASTIC_PYTHON_PREFIX={}", prefix.trim());
         println!("cargo:rerun-if-env-changed=VIRTUAL_ENV");
+        println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
     }
 }

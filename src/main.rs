@@ -1,28 +1,6 @@
 //! `plastic`: train, evaluate and benchmark plastic recurrent policies from the command line.
 use clap::Parser;
-
-mod chart;
-mod checkpoint;
-mod cli;
-mod commands;
-mod config;
-mod durable;
-mod event_files;
-mod interrupt;
-mod out_of_memory;
-mod output;
-mod overrides;
-mod pending;
-mod pictures;
-mod progress;
-mod records;
-mod remedy;
-mod render;
-mod run_dir;
-mod stats;
-mod stream;
-mod sweep;
-mod tensorboard;
+use plastic::{cli, commands, interrupt, out_of_memory, remedy};
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

@@ -13,7 +13,8 @@ pub struct Pace {
 }
 
 impl Pace {
-    pub fn new() -> Self {
+    /// Crate-visible: a pace starts when its work does, which no `Default` would say.
+    pub(crate) fn new() -> Self {
         Self {
             last: Instant::now(),
         }

@@ -68,8 +68,8 @@ impl Agent {
     }
 
     /// [`Agent::from_checkpoint`] with the sizes of its environment given as `spec` instead of
-    /// read from a batch of it: for a front end that steps the environment itself (Python,
-    /// whose package has no Gymnasium bridge).
+    /// read from a batch of it: for a front end that steps the environment itself (Python, on
+    /// an environment object whose id cannot be built again).
     pub fn from_checkpoint_in(
         checkpoint: &Checkpoint,
         spec: EnvSpec,

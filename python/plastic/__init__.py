@@ -8,6 +8,9 @@ environments, from Python.
     actions, state = policy.predict(obs)                # sb3-contrib RecurrentPPO's contract
     state.hebb                                          # the Hebbian traces, [32, H, H]
 
+    trainer = plastic.Trainer("maze:size=9,len=100", "configs/maze-small.toml")
+    trainer.learn(30_000)                               # the run `plastic train` writes
+
 Every environment family is also a Gymnasium id once the package is imported
 (``gymnasium.make("plastic/Maze-v0", size=9)``; ``"plastic:plastic/Maze-v0"`` imports it).
 """
@@ -64,10 +67,13 @@ if _release(_native.TORCH_BUILD_VERSION) != TORCH_VERSION:
         f"package says {TORCH_VERSION}: rebuild it (make build)"
     )
 
+from . import callbacks
 from ._native import (
     CheckpointError,
+    ConfigError,
     EnvError,
     Environment,
+    TrainingError,
 )
 from .envs import (
     PlasticEnv,
@@ -88,6 +94,7 @@ from .policy import (
     reference_policy,
     rollout,
 )
+from .trainer import Trainer
 
 __version__ = _native.VERSION
 
@@ -96,6 +103,7 @@ register_envs()
 __all__ = [
     "TORCH_VERSION",
     "CheckpointError",
+    "ConfigError",
     "EnvError",
     "Environment",
     "PlasticEnv",
@@ -103,6 +111,9 @@ __all__ = [
     "Policy",
     "ReferencePolicy",
     "State",
+    "Trainer",
+    "TrainingError",
+    "callbacks",
     "environment",
     "evaluate",
     "families",

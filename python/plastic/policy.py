@@ -90,7 +90,14 @@ class Policy:
 
     def __init__(self, agent: _native.Agent, obs_space: spaces.Space | None = None):
         self._agent = agent
-        self.observation_space = obs_space if obs_space is not None else observation_space(agent.env)
+        if obs_space is not None:
+            self.observation_space = obs_space
+        elif agent.env_id.startswith("gym:"):
+            # Trained on a Gymnasium environment and loaded without it: no plastic Environment
+            # describes it, and the agent reads its observations unbounded.
+            self.observation_space = spaces.Box(-np.inf, np.inf, shape=(agent.obs_dim,), dtype=np.float32)
+        else:
+            self.observation_space = observation_space(agent.env)
         box = agent.action_box
         if box is None:
             self.action_space = spaces.Discrete(agent.num_actions)
@@ -196,9 +203,11 @@ def load(path: str | os.PathLike, device: str = "cpu", seed: int = 0, env: Any =
     path that does not exist and ``plastic.CheckpointError`` for one that holds no usable
     checkpoint (not a run, none yet, damaged, another version's format).
 
-    An agent trained on a Gymnasium environment (a ``gym:`` id) needs ``env``, that
-    environment made with gymnasium (an ``Env`` or a ``VectorEnv``): the package does not embed
-    the CLI's bridge, so the environment's spaces stand in for it."""
+    An agent trained on a Gymnasium environment (a ``gym:`` id) loads as it is, its
+    environment built by the same bridge as the CLI's. ``env`` (an ``Env`` or a ``VectorEnv``
+    made with gymnasium) gives the spaces instead, for a run whose id cannot be built again
+    here (an environment object handed to ``Trainer``), and the policy's
+    ``observation_space``."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a string or path, got {type(path).__name__}")
     device = str(device)  # a torch.device works too

@@ -92,8 +92,8 @@ type Spaces = (usize, usize, Option<(Vec<usize>, Vec<f32>, Vec<f32>)>);
 impl PyAgent {
     /// Loads a run folder's newest good checkpoint, or a checkpoint folder, onto `device`.
     /// `spaces` (`(obs_dim, num_actions, action_box)`, the box as `(shape, low, high)`) stand
-    /// in for the environment, which is then not built: how agents of `gym:` environments
-    /// load without the bridge.
+    /// in for the environment, which is then not built: for an agent whose `gym:` id cannot
+    /// be built again here (an environment object handed to `Trainer`).
     #[staticmethod]
     #[pyo3(signature = (path, device = "cpu", seed = 0, spaces = None))]
     fn load(path: PathBuf, device: &str, seed: u64, spaces: Option<Spaces>) -> PyResult<Self> {
@@ -101,13 +101,6 @@ impl PyAgent {
         let loaded = checkpoint::load(&path).map_err(|e| agent_error(e.into()))?;
         let env_id = loaded.agent.env.id.env().id();
         let agent = match spaces {
-            None if env_id.starts_with(plastic_envs::gym::ID_PREFIX) => {
-                return Err(crate::EnvError::new_err(format!(
-                    "the agent was trained on `{env_id}`, a Gymnasium environment: pass it, made \
-                     with gymnasium, as plastic.load(path, env=...) (its spaces stand in for the \
-                     CLI's bridge, which the package does not embed)"
-                )));
-            }
             None => Agent::from_checkpoint(&loaded, device),
             Some((obs_dim, num_actions, action_box)) => {
                 let spec = EnvSpec {

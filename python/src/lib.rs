@@ -1,12 +1,14 @@
-//! `plastic._native`: the library crates of plastic (plastic-envs, plastic-agents) as a Python
-//! extension module. The package's Python code (`python/plastic/`) wraps it in Gymnasium
-//! environments and an SB3-style policy; this module only converts and checks.
+//! `plastic._native`: the library crates of plastic (plastic-envs, plastic-agents, and the
+//! `plastic` package's training loop) as a Python extension module. The package's Python code
+//! (`python/plastic/`) wraps it in Gymnasium environments, an SB3-style policy and trainer;
+//! this module converts, checks, and hands training to the CLI's code (`learn`).
 use plastic_envs::memory::MemoryNeed;
 use pyo3::exceptions::{PyFileNotFoundError, PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 mod agent;
 mod env;
+mod learn;
 
 pyo3::create_exception!(
     plastic,
@@ -194,5 +196,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CheckpointError", py.get_type::<CheckpointError>())?;
     env::register(m)?;
     agent::register(m)?;
+    learn::register(m)?;
     Ok(())
 }

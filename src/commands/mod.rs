@@ -8,7 +8,7 @@ mod perturb;
 mod rollout;
 mod spectra;
 mod sweep;
-pub(crate) mod train;
+pub mod train;
 
 use crate::cli::{BenchTarget, Cli, Command};
 use std::process::ExitCode;

@@ -49,6 +49,23 @@ impl Ended {
     }
 }
 
+/// What a caller that embeds the training loop does around it: the Python trainer's callbacks
+/// and its Ctrl-C check (`python/`). The CLI does nothing there ([`Unwatched`]).
+pub trait Watch {
+    /// The run's folder, once created or opened.
+    fn run_folder(&mut self, _path: &Path) {}
+    /// After each update and its periodic work, with the held-out evaluation that update did
+    /// (`log.eval_every`); `false` stops training there with a checkpoint, as Ctrl-C does.
+    fn after_update(&mut self, _trainer: &Trainer, _evaluation: Option<&RolloutStats>) -> bool {
+        true
+    }
+}
+
+/// The CLI's [`Watch`]: nothing between updates.
+pub struct Unwatched;
+
+impl Watch for Unwatched {}
+
 pub fn train(args: &TrainArgs) -> anyhow::Result<Ended> {
     // Last, so it wins over a `--set` of the same key.
     let total_steps = args.total_steps.map(|n| format!("run.total_steps={n}"));
@@ -60,21 +77,40 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<Ended> {
     if let Some(d) = args.device {
         config.run.device = d;
     }
+    train_config(&config, args.out.as_deref(), &mut Unwatched)
+}
+
+/// Trains a new run of `config` in `out` (or the next free `runs/<name>_<n>`), as `plastic
+/// train` does.
+pub fn train_config(
+    config: &ExperimentConfig,
+    out: Option<&Path>,
+    watch: &mut dyn Watch,
+) -> anyhow::Result<Ended> {
     let device = config.run.device.resolve()?;
-    let trainer = build(&config, device, config.run.threads)?;
+    let trainer = build(config, device, config.run.threads)?;
+    let mut config = config.clone();
     record_python_path(&mut config)?;
-    let run = RunDir::create(Path::new(RUNS), &config.run.name, args.out.as_deref())?;
+    let config = &config;
+    let run = RunDir::create(Path::new(RUNS), &config.run.name, out)?;
     let _lock = run.lock()?;
     eprintln!("run folder: {}", run.path.display());
-    run.write_config(&config)
-        .and_then(|()| drive(trainer, &config, &run))
+    watch.run_folder(&run.path);
+    run.write_config(config)
+        .and_then(|()| drive(trainer, config, &run, watch))
         .map_err(|e| explain_disk_full(e, &run.path))
 }
 
 pub fn resume(args: &ResumeArgs) -> anyhow::Result<Ended> {
+    resume_watched(args, &mut Unwatched)
+}
+
+/// [`resume`] with `watch` around the training loop.
+pub fn resume_watched(args: &ResumeArgs, watch: &mut dyn Watch) -> anyhow::Result<Ended> {
     let run = RunDir::open(&args.run)?;
-    let lock = run.lock()?;
-    resume_held(args, &run, &lock)
+    let _lock = run.lock()?;
+    watch.run_folder(&run.path);
+    resume_locked(args, &run, watch).map_err(|e| explain_disk_full(e, &run.path))
 }
 
 /// [`resume`] by a caller that holds the run's lock already (a sweep task, which does more
@@ -84,10 +120,10 @@ pub fn resume_held(
     run: &RunDir,
     _lock: &std::fs::File,
 ) -> anyhow::Result<Ended> {
-    resume_locked(args, run).map_err(|e| explain_disk_full(e, &run.path))
+    resume_locked(args, run, &mut Unwatched).map_err(|e| explain_disk_full(e, &run.path))
 }
 
-fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
+fn resume_locked(args: &ResumeArgs, run: &RunDir, watch: &mut dyn Watch) -> anyhow::Result<Ended> {
     let newest = checkpoint::newest_good(&run.path)?;
     // Before the config is read: cut off, it may not read, or read with defaults.
     ensure_whole(run, newest.as_ref())?;
@@ -114,7 +150,7 @@ fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
         let trainer = build(&config, device, config.run.threads)?;
         record_python_path(&mut config)?;
         run.write_config(&config)?;
-        return drive(trainer, &config, run);
+        return drive(trainer, &config, run, watch);
     };
     let run_config = run.path.join(crate::run_dir::CONFIG);
     let (fixed, tuned): (Vec<_>, Vec<_>) = config
@@ -180,7 +216,7 @@ fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
             config.env.id
         );
     }
-    drive(trainer, &config, run)
+    drive(trainer, &config, run, watch)
 }
 
 /// Refuses a run `config.toml` that lacks keys plastic wrote into it: cut off (by a full disk,
@@ -354,9 +390,14 @@ fn explain_disk_full(err: anyhow::Error, run: &Path) -> anyhow::Error {
     )
 }
 
-fn drive(trainer: Trainer, config: &ExperimentConfig, run: &RunDir) -> anyhow::Result<Ended> {
+fn drive(
+    trainer: Trainer,
+    config: &ExperimentConfig,
+    run: &RunDir,
+    watch: &mut dyn Watch,
+) -> anyhow::Result<Ended> {
     let newest = checkpoint::newest(&run.path)?;
-    let result = drive_logged(trainer, config, run);
+    let result = drive_logged(trainer, config, run, watch);
     // Stopped by a full disk before saving a checkpoint, this process logged only points past
     // the newest one, which the next resume drops: its event file goes, so that retries on
     // the full disk add no files.
@@ -372,6 +413,7 @@ fn drive_logged(
     mut trainer: Trainer,
     config: &ExperimentConfig,
     run: &RunDir,
+    watch: &mut dyn Watch,
 ) -> anyhow::Result<Ended> {
     device::keep_freed_memory();
     eprintln!(
@@ -417,6 +459,8 @@ fn drive_logged(
     // The best held-out score so far: the best checkpoint's, kept across resumes.
     let mut best = checkpoint::best_score(&run.path).map(|b| b.reward_mean);
     let reached = std::cell::Cell::new(None::<String>);
+    // This update's held-out evaluation, for the watch.
+    let evaluated = std::cell::Cell::new(None::<RolloutStats>);
     let save = |trainer: &Trainer,
                 tb: &mut TensorBoard,
                 records: &mut Records|
@@ -500,6 +544,7 @@ fn drive_logged(
                     log.eval_target, score.mean, p.updates
                 )));
             }
+            evaluated.set(Some(stats));
             Ok(true)
         }),
         Periodic::redoable(IMAGES, log.images_every, |t| {
@@ -551,6 +596,7 @@ fn drive_logged(
         spectra_point(&trainer, config, env, &mut tb, &mut dynamics.borrow_mut())?;
     }
     let mut exploding = ExplodingUpdates::default();
+    let mut watch_stopped = false;
     loop {
         if let Some(why) = reached.take() {
             // Stopped early, as finished: the checkpoint holds the weights that reached it.
@@ -561,7 +607,8 @@ fn drive_logged(
         }
         let u = trainer.progress().updates;
         // A stop after the last update is a stop only if that update left work undone.
-        let stop = interrupt::requested() && (!trainer.is_done() || Pending::left_at(&run.path, u));
+        let stop = (interrupt::requested() || watch_stopped)
+            && (!trainer.is_done() || Pending::left_at(&run.path, u));
         if stop {
             let path = save(&trainer, &mut tb, &mut records)?;
             bar.abandon();
@@ -617,6 +664,7 @@ fn drive_logged(
             work.run(u, finished, &mut after)?;
         }
         bar.set_position(p.env_steps);
+        watch_stopped = !watch.after_update(&trainer, evaluated.take().as_ref());
     }
     bar.finish();
     let p = trainer.progress();

@@ -113,10 +113,28 @@ def wrapper_class(name):
         raise Unsupported(f"wrapper '{name}' in '{WRAPPERS_KEY}=' cannot be found: {e}") from None
 
 
+# Environments handed over as Python objects (`plastic.Trainer(env=...)`): the id a run records
+# for them (what follows `gym:`) -> a callable making one environment. In this process such an
+# id builds from its callable rather than from Gymnasium's registry.
+OBJECTS = {}
+
+
+def object_key(env_id, kwargs):
+    """The id after `gym:` as the Rust side writes it back: `Id?key=value&...`."""
+    query = "&".join(f"{key}={value}" for key, value in kwargs)
+    return f"{env_id}?{query}" if query else env_id
+
+
 def make_vec(env_id, kwargs, num_envs, render):
     """The vector env every bridge and benchmark uses: sync, same-step autoreset, no copies;
     the id's wrappers, first named innermost; with `render`, `rgb_array` frames kept by
     `KeepsFrames` (outermost, so it sees every step)."""
+    factory = OBJECTS.get(object_key(env_id, kwargs))
+    if factory is not None:
+        make = (lambda: KeepsFrames(factory())) if render else factory
+        return gym.vector.SyncVectorEnv(
+            [make] * num_envs, copy=False, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+        )
     wrappers = [
         wrapper_class(name)
         for key, value in kwargs
@@ -138,6 +156,19 @@ def make_vec(env_id, kwargs, num_envs, render):
             wrappers=wrappers + [KeepsFrames] if render else wrappers,
             **kwargs,
         )
+
+
+def has_time_limit(env):
+    """Whether `env` ends its episodes after a number of steps: its spec says so, or a
+    `TimeLimit` wraps it (an object built without `gymnasium.make` has no spec)."""
+    spec = env.spec
+    if spec is not None and spec.max_episode_steps is not None:
+        return True
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.TimeLimit):
+            return True
+        env = env.env
+    return False
 
 
 class Bridge:
@@ -176,6 +207,15 @@ class Bridge:
         self.obs_dim = self.obs.dim
         self.image = self.obs.image
         self.render_fps = float(self.env.metadata.get("render_fps") or 30)
+        if object_key(env_id, kwargs) in OBJECTS:
+            if not has_time_limit(self.env.envs[0]):
+                self.env.close()
+                raise Unsupported(
+                    "the environment object has no time limit, so an episode may never end "
+                    "and evaluation would wait for ever; wrap it in "
+                    "gymnasium.wrappers.TimeLimit(env, max_episode_steps=N)"
+                )
+            return
         spec = self.env.envs[0].spec
         if spec is None or spec.max_episode_steps is None:
             # Evaluations (`plastic eval`, and during training) run whole episodes: one that

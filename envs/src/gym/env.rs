@@ -1,5 +1,5 @@
 //! [`GymEnv`]: a Gymnasium vector env behind the batched [`VecEnv`] API.
-use super::python::{bridge, describe};
+use super::python::{bridge, describe, keep_raised, start_interpreter};
 use super::GymConfig;
 use crate::{
     ActionBox, DrawnEnv, EnvError, EnvSpec, Environment, Frame, ImageSpace, Step, StepBuffers,
@@ -31,6 +31,7 @@ impl GymEnv {
             return Err(EnvError::NoEnvs);
         }
         let id = config.id();
+        start_interpreter();
         Python::attach(|py| {
             let module = bridge(py)?;
             let fail = |e: PyErr| EnvError::Gym {
@@ -129,6 +130,7 @@ impl GymEnv {
     }
 
     fn error(&self, py: Python<'_>, during: &'static str, err: &PyErr) -> EnvError {
+        keep_raised(py, err);
         EnvError::Gym {
             id: self.spec.id.clone(),
             during,
@@ -253,6 +255,7 @@ pub(super) fn python_loop_seconds(
     steps: u64,
     seed: u64,
 ) -> Result<f64, EnvError> {
+    start_interpreter();
     Python::attach(|py| {
         bridge(py)?
             .getattr("python_loop")

@@ -6,6 +6,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::PyModule;
 use std::ffi::CString;
 use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
 
 const BRIDGE_SOURCE: &str = include_str!("bridge.py");
 
@@ -13,6 +14,29 @@ const BRIDGE_SOURCE: &str = include_str!("bridge.py");
 const BUILD_PREFIX: &str = env!("PLASTIC_PYTHON_PREFIX");
 
 static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+/// The exception an environment's own code raised last, kept for the Python extension: an
+/// [`EnvError`] carries only its text, and Python code that called `learn()` expects the
+/// exception itself, traceback included.
+static RAISED: Mutex<Option<PyErr>> = Mutex::new(None);
+
+/// Keeps `err` as the exception last raised by an environment's code.
+pub fn keep_raised(py: Python<'_>, err: &PyErr) {
+    *RAISED.lock().unwrap_or_else(PoisonError::into_inner) = Some(err.clone_ref(py));
+}
+
+/// The exception an environment's code raised since the last call, if any.
+pub fn take_raised() -> Option<PyErr> {
+    RAISED.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+/// Starts an embedded interpreter unless one runs: the CLI's, on the bridge's first use, with
+/// Python's signal handlers left out (the CLI handles Ctrl-C itself). In the Python extension
+/// the interpreter that loaded it runs already and this does nothing, so both step Python
+/// environments through this same bridge, and there is never a second interpreter.
+pub fn start_interpreter() {
+    Python::initialize();
+}
 
 /// The bridge module, loaded on first use.
 pub fn bridge(py: Python<'_>) -> Result<&Bound<'_, PyModule>, EnvError> {
