@@ -260,15 +260,17 @@ def test_ctrl_c_saves_a_checkpoint_and_raises_keyboard_interrupt(tmp_path):
 def test_bad_input_is_one_clear_exception(tmp_path):
     with pytest.raises(plastic.ConfigError, match="unknown key `optim.lrr`"):
         plastic.Trainer("maze", optim={"lrr": 1e-3})
-    images = gymnasium.wrappers.TimeLimit(_ImageEnv(), max_episode_steps=5)
-    trainer = plastic.Trainer(images, out=tmp_path / "images", env_id="gym:images-v0")
-    with pytest.raises(plastic.TrainingError, match="is a Box of rank 3"):
+    grids = gymnasium.wrappers.TimeLimit(_GridEnv(), max_episode_steps=5)
+    trainer = plastic.Trainer(grids, out=tmp_path / "grids", env_id="gym:grids-v0")
+    with pytest.raises(plastic.TrainingError, match="is a Box of rank 2"):
         trainer.learn(100)
-    assert not (tmp_path / "images").exists()
+    assert not (tmp_path / "grids").exists()
 
 
-class _ImageEnv(gymnasium.Env):
-    observation_space = gymnasium.spaces.Box(0, 255, (4, 4, 3), np.uint8)
+class _GridEnv(gymnasium.Env):
+    """Observations of rank 2: neither a vector nor an image, so refused with the wrapper."""
+
+    observation_space = gymnasium.spaces.Box(0, 255, (4, 4), np.uint8)
     action_space = gymnasium.spaces.Discrete(2)
 
     def reset(self, *, seed=None, options=None):

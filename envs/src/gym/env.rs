@@ -271,6 +271,7 @@ pub(super) fn python_loop_seconds(
 
 /// [`crate::Environment::python_path`] of a `gym:` id: where its modules are found now.
 pub(super) fn source_dirs(config: &GymConfig) -> Result<Vec<std::path::PathBuf>, EnvError> {
+    start_interpreter();
     Python::attach(|py| {
         bridge(py)?
             .getattr("source_dirs")

@@ -48,6 +48,7 @@ pub fn use_python_path(dirs: &[PathBuf]) -> Result<(), EnvError> {
     if dirs.is_empty() {
         return Ok(());
     }
+    start_interpreter();
     Python::attach(|py| {
         // Loaded first, so that its own additions (the current folder) come after `dirs`.
         bridge(py)?;
