@@ -1,9 +1,12 @@
-//! Shared helpers of the core tests: f64 cores on the CPU, named parameters, config matrix.
+//! Shared helpers of the core tests: f64 cores on the CPU, named parameters, config matrix;
+//! [`engines`]: the trainer's engines compared.
 #![allow(dead_code)]
 use plastic_agents::cores::{
     AlphaShape, Core, CoreConfig, CoreKind, EtaShape, Modulation, ModulatorShape, Rule, State,
 };
 use tch::{nn, Device, Kind, Tensor};
+
+pub mod engines;
 
 pub const F64: (Kind, Device) = (Kind::Double, Device::Cpu);
 
