@@ -257,8 +257,10 @@ def markdown(report):
         ours, theirs = sides["plastic"], sides["sb3"]
         rate = statistics.median(ours["env_steps_per_s"])
         their_rate = statistics.median(theirs["env_steps_per_s"])
+        config, section = TASKS[task][0], TASKS[task][1]
+        plastic_side = f"`{config}`" + (" with PPO" if section else "")
         lines.append(
-            f"| {task} | plastic `{TASKS[task][0]}` | {rate:,.0f} | "
+            f"| {task} | plastic {plastic_side} | {rate:,.0f} | "
             f"{median_iqr(ours['final_return'])} | {median_iqr(ours['final_return'])} |"
         )
         lines.append(
