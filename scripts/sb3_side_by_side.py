@@ -245,7 +245,8 @@ def markdown(report):
         "",
         (
             f"Machine: {report['machine']}; {report['date']}. {len(report['seeds'])} seed(s) "
-            f"({', '.join(map(str, report['seeds']))}), {report['steps']:,} env steps per run, "
+            f"({', '.join(map(str, report['seeds']))}); env steps per run: "
+            f"{', '.join(f'{task} {n:,}' for task, n in report['steps'].items())}; "
             "runs alternating one at a time. Return: mean of the last 100 training episodes "
             "(`rollout/ep_rew_mean`), median (IQR) across seeds."
         ),
@@ -271,12 +272,35 @@ def markdown(report):
     return "\n".join(lines) + "\n"
 
 
+def steps_per_task(text, tasks):
+    """`--steps`: one count (`1000000`, `1e6`) for every task, or `TASK=N,...` naming each of
+    `tasks`; None when it is neither or a count is not a whole number of at least 1."""
+
+    def count(value):
+        try:
+            n = float(value)
+        except ValueError:
+            return None
+        return int(n) if n >= 1 and n.is_integer() else None
+
+    if "=" not in text:
+        n = count(text)
+        return None if n is None else dict.fromkeys(tasks, n)
+    given = dict(item.partition("=")[::2] for item in text.split(","))
+    steps = {task: count(given.get(task, "")) for task in tasks}
+    return steps if None not in steps.values() and set(given) <= set(tasks) else None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--plastic", default=str(REPO / "target" / "release" / "plastic"))
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated: " + ", ".join(TASKS))
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=1_000_000, help="env steps per run")
+    parser.add_argument(
+        "--steps",
+        default="1000000",
+        help="env steps per run: N for every task, or TASK=N,... (e.g. maze-small=1e6,cartpole-masked=2e6)",
+    )
     parser.add_argument("--runs", help="folder for plastic's runs (default: a temporary one)")
     parser.add_argument("--json", default="runs/sb3-side-by-side.json")
     parser.add_argument("--markdown", default="docs/results/sb3-side-by-side.md")
@@ -285,8 +309,11 @@ def main():
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
         parser.error(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(TASKS)}")
-    if args.seeds < 1 or args.steps < 1:
-        parser.error("--seeds and --steps must be at least 1")
+    steps = steps_per_task(args.steps, tasks)
+    if steps is None:
+        parser.error(f"--steps {args.steps}: give N or TASK=N for each of {', '.join(tasks)}, N ≥ 1")
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
     if not Path(args.plastic).is_file():
         parser.error(f"{args.plastic} is missing: build it with `make build`")
 
@@ -300,9 +327,9 @@ def main():
                 sides = ["plastic", "sb3"] if seed % 2 == 0 else ["sb3", "plastic"]
                 for side in sides:
                     if side == "plastic":
-                        result = plastic_run(args.plastic, task, seed, args.steps, runs)
+                        result = plastic_run(args.plastic, task, seed, steps[task], runs)
                     else:
-                        result = sb3_run(task, seed, args.steps)
+                        result = sb3_run(task, seed, steps[task])
                     results[task][side].append(result)
                     print(
                         f"{task} seed {seed} {side}: {result['steps'] / result['wall_s']:,.0f} "
@@ -315,7 +342,7 @@ def main():
         "machine": f"{platform.node()}, {platform.processor() or platform.machine()}",
         "date": time.strftime("%Y-%m-%d"),
         "seeds": list(range(args.seeds)),
-        "steps": args.steps,
+        "steps": steps,
         "results": results,
     }
     report["summary"] = summary(results)

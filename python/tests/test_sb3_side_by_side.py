@@ -51,3 +51,16 @@ def test_both_sides_train_and_are_reported(plastic_bin, tmp_path):
     table = out_md.read_text()
     assert "sb3_side_by_side.py --plastic" in table
     assert table.count("RecurrentPPO |") == 1, table
+
+
+def test_steps_are_one_count_or_one_per_task():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from sb3_side_by_side import steps_per_task
+
+    tasks = ["maze-small", "cartpole-masked"]
+    assert steps_per_task("1e6", tasks) == {"maze-small": 1_000_000, "cartpole-masked": 1_000_000}
+    both = steps_per_task("maze-small=1e6,cartpole-masked=2000000", tasks)
+    assert both == {"maze-small": 1_000_000, "cartpole-masked": 2_000_000}
+    # A task left out, an unknown one, zero, a fraction and text are refused.
+    for bad in ["maze-small=1e6", "maze-small=1,cartpole-masked=1,pong=1", "0", "1.5", "many"]:
+        assert steps_per_task(bad, tasks) is None, bad
