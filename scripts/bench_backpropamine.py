@@ -25,14 +25,13 @@ kernel) next to what the trace passes achieve (`plastic bench traces`).
 import argparse
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from bench_common import REPO, alternate, patch, plastic_json, plastic_rate, spread, thread_env
+from bench_common import script_rate as timed_rate
 
 # Backpropamine's maze setting (the paper's): 13×13 maze, 30 episodes of 200 steps per update,
 # 100 neurons. Each setting: the script's arguments, and plastic's config and overrides.
@@ -77,7 +76,7 @@ def patched_script(checkout: Path, folder: Path, threads: int) -> Path:
             f"{source} does not exist: pass the folder of a checkout of https://github.com/uber-research/backpropamine"
         )
     text = source.read_text().replace(".cuda()", "")
-    for old, new in [
+    replacements = [
         # After the imports, before anything runs.
         ("import platform\n", f"import platform\ntorch.set_num_threads({threads})\n"),
         # `--pe 1` times every iteration, and would also print every step of every iteration.
@@ -85,10 +84,8 @@ def patched_script(checkout: Path, folder: Path, threads: int) -> Path:
         # The optimiser steps from the first update, as plastic's does: skipping the step in
         # the first 100 iterations would make the timed ones cheaper.
         ("        if numiter > 100:  # Burn-in", "        if True:  # No burn-in"),
-    ]:
-        if text.count(old) != 1:
-            sys.exit(f"{source} is not the script this benchmark knows how to patch: {old.strip()!r}")
-        text = text.replace(old, new)
+    ]
+    text = patch(text, replacements, source, "uber-research/backpropamine")
     if ".cuda()" in text:
         sys.exit(f"{source} is not the script this benchmark knows how to patch")
     patched = folder / "batch.py"
@@ -100,29 +97,9 @@ def script_rate(script: Path, args: list[str], iters: int, env: dict) -> float:
     """Median env-steps/s of the script over `iters` timed iterations after one untimed one."""
     batch = int(args[args.index("--bs") + 1])
     steps = int(MAZE[MAZE.index("--eplen") + 1])
-    # The script prints the seconds spent on each `--pe` iterations; one per interval.
     cmd = [sys.executable, "-W", "ignore", str(script), *MAZE, *args]
     cmd += ["--nbiter", str(iters + 1), "--pe", "1", "--save_every", "1000000"]
-    out = subprocess.run(cmd, cwd=script.parent, env=env, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        sys.exit(f"the script failed ({' '.join(cmd)}):\n{out.stderr[-3000:]}")
-    seconds = [float(s) for s in re.findall(r"Time spent on last 1 iters:\s+([0-9.eE+-]+)", out.stdout)]
-    if len(seconds) != iters + 1:
-        sys.exit(f"expected {iters + 1} timings from the script, got {len(seconds)}")
-    return batch * steps / statistics.median(seconds[1:])
-
-
-def plastic_json(binary: Path, args: list[str], env: dict) -> dict:
-    out = subprocess.run([str(binary), *args, "--json"], cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        sys.exit(f"plastic {' '.join(args)} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def plastic_rate(binary: Path, setting: list[str], threads: int, updates: int, device: str, env: dict) -> float:
-    args = ["bench", "train", *setting, "--set", f"run.threads={threads}", "--updates", str(updates)]
-    args += ["--device", device]
-    return plastic_json(binary, args, env)["env_steps_per_second"]
+    return timed_rate(cmd, script.parent, env, batch * steps, iters)
 
 
 def shape(script_args: list[str]) -> tuple[int, int]:
@@ -141,10 +118,6 @@ def trace_rate(binary: Path, shape: tuple[int, int], threads: int, env: dict) ->
     passes = [p for p in plastic_json(binary, args, env)["passes"] if p["pass"] in STEP_PASSES]
     seconds = sum(p["seconds"] for p in passes)
     return sum(p["bytes"] for p in passes) / seconds / 1e9, sum(p["flops"] for p in passes) / seconds / 1e9
-
-
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):,.0f} ({min(values):,.0f}–{max(values):,.0f})"
 
 
 def main() -> None:
@@ -172,8 +145,7 @@ def main() -> None:
         parser.error(f"unknown settings {unknown} (known: {', '.join(SETTINGS)})" if unknown else "counts must be ≥ 1")
     if not args.plastic.is_file():
         sys.exit(f"{args.plastic} does not exist: build it first (make build)")
-    # Both sides' thread pools (OpenMP for PyTorch and libtorch, rayon for plastic's own loops).
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), RAYON_NUM_THREADS=str(args.threads))
+    env = thread_env(os.environ, args.threads)
 
     results = {s: {"script": [], "plastic": []} for s in settings}
     # The trace passes at each setting's size (B, H): at B 30, H 100 a trace (1.2 MB) fits in
@@ -185,7 +157,6 @@ def main() -> None:
         for round_ in range(args.rounds):
             for name in settings:
                 setting = SETTINGS[name]
-                # Alternate which side goes first, so neither always meets the same load.
                 sides = [
                     ("script", lambda s=setting: script_rate(script, s["script"], args.iters, env)),
                     (
@@ -195,8 +166,7 @@ def main() -> None:
                         ),
                     ),
                 ]
-                for side, measure in sides if round_ % 2 == 0 else sides[::-1]:
-                    results[name][side].append(measure())
+                alternate(round_, sides, results[name])
                 print(
                     f"round {round_ + 1} {name}: script {results[name]['script'][-1]:,.0f}, "
                     f"plastic {results[name]['plastic'][-1]:,.0f} env-steps/s",

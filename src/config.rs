@@ -68,6 +68,11 @@ pub struct EnvSection {
     /// Environments stepped together (B).
     #[serde(default = "EnvSection::default_num_envs")]
     pub num_envs: usize,
+    /// Folders put first on the Gymnasium bridge's `sys.path` before the environment is
+    /// built. Training adds those its own modules came from (the current folder,
+    /// `PYTHONPATH`), so the run is evaluated and resumed from anywhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub python_path: Vec<std::path::PathBuf>,
 }
 
 impl EnvSection {
@@ -150,7 +155,8 @@ pub struct ConfigEdit {
 /// logging) may be tuned between a checkpoint and its resumption, as after a divergence.
 #[derive(PartialEq)]
 struct RunDefinition<'a> {
-    env: &'a EnvSection,
+    env: &'a EnvId,
+    num_envs: usize,
     core: &'a CoreConfig,
     seed: u64,
     algorithm: plastic_agents::a2c::Algorithm,
@@ -256,6 +262,7 @@ impl ExperimentConfig {
             env: EnvSection {
                 id: env,
                 num_envs: EnvSection::default_num_envs(),
+                python_path: Vec::new(),
             },
             core: CoreConfig::default(),
             a2c: A2cConfig::default(),
@@ -279,7 +286,13 @@ impl ExperimentConfig {
         let config: Self = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
             .with_context(|| format!("invalid config `{}`", path.display()))?;
-        let config = overrides::apply(&config, overrides)?;
+        let mut config = overrides::apply(&config, overrides)?;
+        let folder = path.parent().unwrap_or(Path::new(""));
+        for dir in &mut config.env.python_path {
+            *dir = folder.join(&*dir);
+        }
+        // Before anything builds the environment (the checks below may).
+        plastic_envs::gym::use_python_path(&config.env.python_path)?;
         config.validate()?;
         Ok(config)
     }
@@ -406,7 +419,8 @@ impl ExperimentConfig {
     /// `plastic resume` sets itself.
     fn definition(&self) -> RunDefinition<'_> {
         RunDefinition {
-            env: &self.env,
+            env: &self.env.id,
+            num_envs: self.env.num_envs,
             core: &self.core,
             seed: self.run.seed,
             algorithm: self.optim.algorithm,

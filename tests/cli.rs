@@ -25,6 +25,7 @@ fn envs_lists_every_environment_with_sizes() {
         "dependent-medium",
         "dependent-hard",
         "restless",
+        "switching",
         "informative-11",
     ] {
         assert!(

@@ -383,3 +383,74 @@ fn a_gymnasium_gif_has_a_frame_per_step_and_the_last_shows_the_end() {
         );
     }
 }
+
+/// An id's module in the current folder is found there, as `python` finds it, and the run
+/// records that folder, so it evaluates and resumes from elsewhere without `PYTHONPATH`.
+#[test]
+fn a_module_in_the_current_folder_is_found_and_recorded_for_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::copy(
+        test_envs().join("plastic_test_envs.py"),
+        project.join("plastic_test_envs.py"),
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    plastic()
+        .env_remove("PYTHONPATH")
+        .current_dir(&project)
+        .arg("train")
+        .arg(config(
+            dir.path(),
+            "gym:plastic_test_envs:plastic_test/Echo-v0",
+        ))
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success();
+    let written = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        written.contains(&format!("python_path = [\"{}\"]", project.display())),
+        "{written}"
+    );
+    let elsewhere = dir.path();
+    let report = json_stdout(
+        plastic()
+            .env_remove("PYTHONPATH")
+            .current_dir(elsewhere)
+            .arg("eval")
+            .arg(&run)
+            .args(["--episodes", "2", "--json"]),
+    );
+    assert_eq!(report["policies"][0]["policy"], "agent", "{report}");
+    plastic()
+        .env_remove("PYTHONPATH")
+        .current_dir(elsewhere)
+        .args(["resume"])
+        .arg(&run)
+        .args(["--total-steps", "640"])
+        .assert()
+        .success();
+    // Without the record (in the run's config and its checkpoints'), the module is not found
+    // from elsewhere: the test can fail.
+    let record = format!("python_path = [\"{}\"]\n", project.display());
+    let checkpoints = std::fs::read_dir(run.join("checkpoints")).unwrap();
+    for config in checkpoints
+        .map(|c| c.unwrap().path().join("config.toml"))
+        .chain([run.join("config.toml")])
+    {
+        let text = std::fs::read_to_string(&config).unwrap();
+        assert!(text.contains(&record), "{}", config.display());
+        std::fs::write(&config, text.replace(&record, "")).unwrap();
+    }
+    plastic()
+        .env_remove("PYTHONPATH")
+        .current_dir(elsewhere)
+        .arg("eval")
+        .arg(&run)
+        .args(["--episodes", "2"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("plastic_test_envs"));
+}

@@ -6,7 +6,7 @@ use serde_json::Value;
 use tch::{Kind, Tensor};
 
 mod common;
-use common::runs::{checkpoints, failure_message, scalars, tiny_config, train, PLASTIC};
+use common::runs::{checkpoints, failure_message, images, scalars, tiny_config, train, PLASTIC};
 use common::{json_stdout, plastic};
 
 /// Ten-step bandit episodes: a tiny run trains in about a second.
@@ -95,6 +95,20 @@ fn spectra_are_the_checkpoints_singular_values() {
     }
     let largest = scalars(&run, tags::spectra::JACOBIAN_LARGEST);
     assert!(largest.iter().all(|p| p.1 > 0.0 && p.1.is_finite()));
+    // The learning-dynamics pictures at the same points, one column more each time: 8
+    // singular values (rows of 8 px), 1 to 4 columns of 16 px.
+    for tag in [
+        tags::spectra::SINGULAR_VALUES_W,
+        tags::spectra::SINGULAR_VALUES_ALPHA,
+        tags::spectra::SINGULAR_VALUES_HEBB,
+    ] {
+        let want: Vec<(u64, u64, u64)> = [0, 160, 320, 480]
+            .into_iter()
+            .zip(1..)
+            .map(|(step, columns)| (step, columns * 16, 64))
+            .collect();
+        assert_eq!(images(&run, tag), want, "{tag}");
+    }
 }
 
 #[test]

@@ -165,6 +165,37 @@ fn eval_compares_the_agent_with_the_reference_policies() {
     assert_eq!((&rolled["seed"], &v["seed"]), (&0.into(), &0.into()));
 }
 
+/// The shipped two-timescale config (`bandit-switching`, two traces per synapse) trains a
+/// few updates, keeps its timescales in the resolved config, and `eval` judges it next to
+/// random pulls, win-stay-lose-shift and the oracle that knows the arms.
+#[test]
+fn the_two_timescale_config_trains_and_is_judged_against_its_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/bandit-switching.toml");
+    let run = dir.path().join("run");
+    let args = [
+        "--set",
+        "run.total_steps=1280",
+        "--set",
+        "core.hidden=8",
+        "--set",
+        "log.eval_episodes=8",
+    ];
+    train(&config, &run, &args);
+    let resolved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(resolved.contains("timescales = [4.0, 100.0]"), "{resolved}");
+    let v = eval_json(&run, 20);
+    // Whole updates of 32 × 20 steps.
+    assert_eq!(v["env_steps_trained"], 1280);
+    let policies: Vec<&str> = v["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["policy"].as_str().unwrap())
+        .collect();
+    assert_eq!(policies, ["agent", "random", "win-stay", "oracle"], "{v}");
+}
+
 /// A damaged newest checkpoint is named, and the readers of the run go on from the one
 /// before it; a resume writes a good one in its place.
 #[test]
@@ -559,6 +590,36 @@ fn curves_by_minutes_leave_out_the_time_between_a_stop_and_its_resume() {
         assert!((pair[1] - pair[0] - gap).abs() < 0.5, "{xs:?}");
     }
     assert!(text.contains(">minutes of training</text>"), "{text}");
+}
+
+/// STPN's pictures and histograms: its fast weights in place of the Hebbian trace, and λ and γ
+/// per synapse (`H × (in + H)` = 6 × (16 + 6) each on the maze), trained by its hand-written
+/// pass.
+#[test]
+fn tensorboard_shows_stpn_fast_weights_and_its_decay_and_gain() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(
+        dir.path(),
+        "maze:size=7,len=10",
+        "kind = \"stpn\"\nhidden = 6\nmodulation = \"none\"",
+    );
+    let run = dir.path().join("run");
+    train(&config, &run, &["--set", "a2c.bptt=fused"]);
+    let v = read_events(&run);
+    for tag in [tags::weights::STP_LAMBDA, tags::weights::STP_GAMMA] {
+        let nums = v["histograms"][tag].as_array().unwrap();
+        assert_eq!(nums.len(), 6, "{tag}");
+        assert!(
+            nums.iter().all(|n| n.as_f64() == Some(132.0)),
+            "{tag}: {nums:?}"
+        );
+    }
+    let fast = v["images"][tags::plasticity::FAST].as_array().unwrap();
+    assert_eq!(fast.len(), 4, "{v}");
+    let (w, h) = (fast[0][0].as_u64().unwrap(), fast[0][1].as_u64().unwrap());
+    // 22 columns and 6 rows of 16-pixel cells, wider than tall.
+    assert!(w > h && (300..2000).contains(&w), "{w}×{h}");
+    assert!(v["images"].get(tags::plasticity::HEBB).is_none(), "{v}");
 }
 
 #[test]

@@ -62,6 +62,7 @@ impl Agent {
     /// (`run.threads`), all of them libtorch's: its steps are libtorch operations.
     pub fn from_checkpoint(checkpoint: &Checkpoint, device: Device) -> Result<Self, AgentError> {
         let env = checkpoint.agent.env.id.clone();
+        plastic_envs::gym::use_python_path(&checkpoint.agent.env.python_path)?;
         let spec = env.env().build(1)?.spec().clone();
         // The weights replace the initial draw, so the seed does not matter.
         let (vs, model) = build(&spec, &checkpoint.agent.core, 0, device)?;

@@ -44,6 +44,9 @@ pub struct AgentDefinition {
 #[derive(Debug, Clone, Deserialize)]
 pub struct EnvDefinition {
     pub id: EnvId,
+    /// Folders the environment's Python modules are imported from (`env.python_path`).
+    #[serde(default)]
+    pub python_path: Vec<PathBuf>,
 }
 
 /// What the agent takes from the run's `[run]` section.

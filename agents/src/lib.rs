@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod cores;
 pub mod device;
 mod gaussian;
+pub mod learning_dynamics;
 pub mod metrics;
 pub mod out_of_memory;
 pub mod perturbation;

@@ -63,6 +63,8 @@ pub mod tags {
         pub const ETA_E: &str = "plasticity/eta_e";
         /// A picture of the Hebbian trace.
         pub const HEBB: &str = "plasticity/hebb";
+        /// A picture of STPN's fast weights.
+        pub const FAST: &str = "plasticity/fast";
     }
 
     /// Histograms of the parameters.
@@ -71,6 +73,9 @@ pub mod tags {
         pub const ALPHA: &str = "weights/alpha";
         pub const ETA: &str = "weights/eta";
         pub const ETA_E: &str = "weights/eta_e";
+        /// STPN's decay λ and gain γ.
+        pub const STP_LAMBDA: &str = "weights/stp_lambda";
+        pub const STP_GAMMA: &str = "weights/stp_gamma";
     }
 
     /// Held-out episodes with frozen weights.
@@ -79,12 +84,18 @@ pub mod tags {
         pub const REGRET: &str = "eval/regret";
     }
 
-    /// The recurrent Jacobian `∂h_t/∂h_{t−1}` along one episode (`log.spectra_every`).
+    /// The recurrent Jacobian `∂h_t/∂h_{t−1}` along one episode, and the learning-dynamics
+    /// pictures (`log.spectra_every`).
     pub mod spectra {
         /// Mean over the episode's steps of the largest singular value.
         pub const JACOBIAN_LARGEST: &str = "spectra/jacobian_largest_sv";
         /// Mean over steps and singular values of `log σ`: 0 at the edge of chaos.
         pub const JACOBIAN_MEAN_LOG: &str = "spectra/jacobian_mean_log_sv";
+        /// Pictures: the singular values of `W`, `α` and the episode-averaged Hebbian trace
+        /// (rows, largest on top) at every logging point so far (columns).
+        pub const SINGULAR_VALUES_W: &str = "spectra/singular_values_w";
+        pub const SINGULAR_VALUES_ALPHA: &str = "spectra/singular_values_alpha";
+        pub const SINGULAR_VALUES_HEBB: &str = "spectra/singular_values_hebb";
     }
 
     pub mod time {

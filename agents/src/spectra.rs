@@ -139,10 +139,16 @@ impl Matrix {
 }
 
 /// `α` as the matrix it multiplies the Hebbian trace by: per connection, itself `[H × H]`;
-/// per post-synaptic neuron, `diag(α)` (`α ⊙ Hebb = diag(α) · Hebb`). `None` without
-/// plasticity.
+/// per post-synaptic neuron, `diag(α)` (`α ⊙ Hebb = diag(α) · Hebb`); with several
+/// timescales, the first's. `None` without plasticity.
 pub fn alpha_matrix(core: &Core) -> Option<Tensor> {
     let alpha = core.alpha()?;
+    // Several timescales stack one α per trace: the first is the one `hebb` (the first trace)
+    // is read with.
+    let alpha = match core.config().timescale_count() {
+        1 => alpha.shallow_clone(),
+        _ => alpha.get(0),
+    };
     Some(match core.config().alpha {
         AlphaShape::PerConnection => alpha.shallow_clone(),
         AlphaShape::PerNeuron => alpha.flatten(0, -1).diag(0),

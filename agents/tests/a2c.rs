@@ -2,7 +2,7 @@
 //! and an agent that learns a bandit task.
 use plastic_agents::a2c::{RolloutLen, Schedule, Snapshot, TrainError, Trainer, TrainerConfig};
 use plastic_agents::acting::{ActionMode, AgentPolicy};
-use plastic_agents::cores::{Bptt, CoreKind, Modulation, Rule};
+use plastic_agents::cores::{Bptt, CoreKind, Modulation, Rule, TraceCheckpoints};
 use plastic_agents::metrics::{tags, MemorySink};
 use plastic_agents::CoreConfig;
 use plastic_envs::registry::make;
@@ -52,9 +52,13 @@ fn a_resumed_run_continues_exactly_as_an_uninterrupted_one() {
         modulation: Modulation::Retroactive,
         ..CoreConfig::backpropamine(12)
     };
+    // STPN's hand-written pass, keeping every other step's fast weights.
+    let mut stpn_hand_written = truncated(CoreConfig::stpn(12), 5, false);
+    stpn_hand_written.a2c.bptt = Bptt::Fused;
+    stpn_hand_written.a2c.trace_checkpoint_every = TraceCheckpoints::Every(2);
     // Whole episodes, then truncated rollouts whose episodes straddle the checkpoint, with
-    // every kind of recurrent state (h, c, Hebb, eligibility, STPN's fast weights) carried
-    // across it.
+    // every kind of recurrent state (h, c, Hebb, eligibility, STPN's fast weights, the traces
+    // of several timescales) carried across it.
     let cases = [
         ("bandit-dependent-easy:len=15", small(true)),
         ("maze:size=7,len=12", small(true)),
@@ -71,6 +75,19 @@ fn a_resumed_run_continues_exactly_as_an_uninterrupted_one() {
             "maze:size=7,len=12",
             truncated(CoreConfig::stpn(12), 5, false),
         ),
+        // Multi-timescale synapses: every timescale's trace is carried (`hebb`, `hebb-2`).
+        (
+            "bandit-switching:len=9,every=3",
+            truncated(
+                CoreConfig {
+                    timescales: vec![2.0, 20.0],
+                    ..CoreConfig::plastic_rnn(12, Rule::Decay)
+                },
+                4,
+                false,
+            ),
+        ),
+        ("maze:size=7,len=12", stpn_hand_written),
     ];
     for (env, config) in cases {
         let case = format!("{env}, {:?}", config.a2c.rollout_len);
@@ -527,4 +544,89 @@ fn a_time_limit_bootstraps_and_a_terminal_state_does_not() {
         (terminated - 4.095).abs() < 0.3,
         "terminated: V = {terminated}"
     );
+}
+
+/// Training under noise (`a2c.train_noise`): σ = 0 runs the noise's whole path (draw, set,
+/// put back) and trains exactly as without it; σ > 0 changes what is learnt; between updates
+/// (snapshots, checkpoints) the model holds its noiseless values, which a resume continues
+/// from exactly.
+#[test]
+fn training_under_noise_at_zero_is_plain_training_and_above_zero_is_not() {
+    use plastic_agents::perturbation::ParamGroup;
+    let env = "bandit-dependent-easy:len=10";
+    let run = |sigma: Option<f64>, groups: Vec<ParamGroup>, updates: usize| {
+        let mut config = small(true);
+        config.a2c.train_noise = sigma;
+        config.a2c.train_noise_groups = groups;
+        let mut t = trainer(env, config, 3);
+        for _ in 0..updates {
+            t.update().unwrap();
+        }
+        t
+    };
+    let all = ParamGroup::ALL.to_vec();
+    let plain = model_values(&run(None, vec![ParamGroup::W], 3));
+    assert_eq!(model_values(&run(Some(0.0), all.clone(), 3)), plain);
+    let noisy = run(Some(0.3), all.clone(), 3);
+    assert_ne!(model_values(&noisy), plain);
+    // Each update's ε depends on the seed and the update only: three updates straight equal
+    // one, a snapshot restored into a fresh trainer, and two more.
+    let mut resumed = run(Some(0.3), all.clone(), 1);
+    let snapshot = resumed.snapshot();
+    resumed = run(Some(0.3), all, 0);
+    resumed.restore(&snapshot).unwrap();
+    resumed.update().unwrap();
+    resumed.update().unwrap();
+    assert_eq!(model_values(&resumed), model_values(&noisy));
+}
+
+#[test]
+fn training_under_noise_refuses_what_it_cannot_do() {
+    use plastic_agents::perturbation::ParamGroup;
+    let build = |config: TrainerConfig| {
+        Trainer::new(
+            make("bandit-dependent-easy:len=10", 6).unwrap(),
+            config,
+            1000,
+            0,
+            Device::Cpu,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+    };
+    let with = |core: CoreConfig, sigma: f64, groups: Vec<ParamGroup>| {
+        let mut c = TrainerConfig {
+            core,
+            ..TrainerConfig::default()
+        };
+        c.a2c.train_noise = Some(sigma);
+        c.a2c.train_noise_groups = groups;
+        c
+    };
+    let msg = build(with(
+        CoreConfig::backpropamine(6),
+        -0.1,
+        vec![ParamGroup::W],
+    ));
+    assert!(msg.contains("a2c.train_noise = -0.1"), "{msg}");
+    let msg = build(with(CoreConfig::rnn(6), 0.1, vec![ParamGroup::Alpha]));
+    assert!(
+        msg.contains("a2c.train_noise_groups") && msg.contains("`alpha`"),
+        "{msg}"
+    );
+    let twice = vec![ParamGroup::W, ParamGroup::W];
+    let msg = build(with(CoreConfig::backpropamine(6), 0.1, twice));
+    assert!(msg.contains("at most once"), "{msg}");
+    let mut groups_alone = small(true);
+    groups_alone.a2c.train_noise_groups = vec![ParamGroup::Heads];
+    let msg = build(groups_alone);
+    assert!(msg.contains("without a2c.train_noise"), "{msg}");
+    let mut ppo = with(CoreConfig::backpropamine(6), 0.1, vec![ParamGroup::W]);
+    ppo.ppo = Some(plastic_agents::a2c::PpoConfig {
+        minibatches: 2,
+        ..Default::default()
+    });
+    let msg = build(ppo);
+    assert!(msg.contains("[ppo]"), "{msg}");
 }

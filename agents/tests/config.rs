@@ -47,8 +47,17 @@ fn every_option_has_a_kebab_case_name() {
         init: InitScheme::Orthogonal,
         gain: 1.5,
         stp: StpShape::PerSynapse,
+        timescales: Vec::new(),
     };
     assert_eq!(c, expected);
+    // `timescales` is written only where set, like `stp`.
+    assert!(!serde_json::to_string(&c).unwrap().contains("timescales"));
+    let multi = parse(r#"{"rule": "decay", "modulation": "none", "timescales": [3, 30]}"#).unwrap();
+    assert_eq!(multi.timescales, [3.0, 30.0]);
+    assert_eq!(
+        parse(&serde_json::to_string(&multi).unwrap()).unwrap(),
+        multi
+    );
     let stpn = parse(r#"{"kind": "stpn", "modulation": "none", "stp": "scalar"}"#).unwrap();
     assert_eq!((stpn.kind, stpn.stp), (CoreKind::Stpn, StpShape::Scalar));
     // `stp` is written only where it is not the default: other kinds' configs are unchanged.

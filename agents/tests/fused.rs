@@ -1,8 +1,9 @@
 //! The hand-written backward pass against autograd (itself checked against finite
 //! differences in `gradients.rs`): same outputs, same gradient for every parameter, through
 //! row resets, a carried-in state and active clipping, for every core it runs (every plastic
-//! RNN and LSTM; f64), by both of its engines: the host loops (`fused` on the CPU) and
-//! libtorch operations (`ops`, what `fused` runs on CUDA).
+//! RNN and LSTM, and STPN in each shape of λ and γ; f64), by both of its engines: the host
+//! loops (`fused` on the CPU) and libtorch operations (`ops`, what `fused` runs on CUDA;
+//! STPN's pass is libtorch operations under both).
 mod common;
 use common::*;
 use plastic_agents::cores::{
@@ -143,9 +144,10 @@ fn fused_configs() -> Vec<CoreConfig> {
     let count = |f: fn(&CoreConfig) -> bool| configs.iter().filter(|c| f(c)).count();
     let retroactive = count(|c| c.modulation == Modulation::Retroactive);
     let lstm = count(|c| c.kind == CoreKind::PlasticLstm);
+    let stpn = count(|c| c.kind == CoreKind::Stpn);
     assert!(
-        configs.len() >= 30 && retroactive >= 6 && lstm >= 6,
-        "fused config matrix shrank to {} ({retroactive} retroactive, {lstm} LSTM)",
+        configs.len() >= 30 && retroactive >= 6 && lstm >= 6 && stpn >= 2,
+        "fused config matrix shrank to {} ({retroactive} retroactive, {lstm} LSTM, {stpn} STPN)",
         configs.len()
     );
     configs
@@ -171,7 +173,27 @@ fn fused_backward_matches_autograd_with_the_clip_active() {
         tch::manual_seed(7);
         let (vs, core) = build(&config, IN);
         randomize(&vs);
-        if config.rule.clipped() || config.modulation == Modulation::Retroactive {
+        if config.kind.is_stpn() {
+            // STPN's fast weights are divided by a row norm after the clamp, so they sit on
+            // no bound; the clamp is active where it changes the outputs.
+            tch::manual_seed(7);
+            let (unclamped_vs, unclamped) = build(
+                &CoreConfig {
+                    clip: 1e9,
+                    ..config.clone()
+                },
+                IN,
+            );
+            randomize(&unclamped_vs);
+            let xs = Tensor::randn([3 + T, B, IN], F64);
+            let (clamped_h, _) = tch::no_grad(|| run(&core, &xs));
+            let (unclamped_h, _) = tch::no_grad(|| run(&unclamped, &xs));
+            assert!(
+                max_abs_diff(&clamped_h, &unclamped_h) > 1e-6,
+                "{}: the clamp is never reached",
+                label(&config)
+            );
+        } else if config.rule.clipped() || config.modulation == Modulation::Retroactive {
             let mut state = core.initial_state(B);
             let mut at_bound = 0;
             for x in Tensor::randn([3 + T, B, IN], F64).unbind(0) {

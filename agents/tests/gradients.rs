@@ -125,6 +125,22 @@ fn gradients_match_finite_differences_at_the_default_clip() {
 
 /// Runs `B` elements together and one at a time: outputs and parameter gradients agree.
 #[test]
+fn gradients_match_finite_differences_with_several_timescales() {
+    let mut seed = 40;
+    for base in all_configs() {
+        let one = CoreConfig {
+            timescales: vec![2.0, 20.0],
+            ..base
+        };
+        if one.validate().is_ok() {
+            check(&one, seed);
+            seed += 1;
+        }
+    }
+    assert!(seed > 40, "no config takes several timescales");
+}
+
+#[test]
 fn batched_equals_looped() {
     let b = 3;
     for (i, config) in all_configs().iter().enumerate() {

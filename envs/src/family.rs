@@ -92,6 +92,13 @@ pub trait Environment: std::fmt::Debug + Send + Sync + Any {
         None
     }
 
+    /// Folders outside the Python installation that this environment's modules were
+    /// imported from (the current folder, `PYTHONPATH`), for a run to record so that it can
+    /// be built again without them; empty for native environments.
+    fn python_path(&self) -> Result<Vec<std::path::PathBuf>, EnvError> {
+        Ok(Vec::new())
+    }
+
     /// Seconds a plain Python loop takes for `calls` vector steps of `num_envs` copies, the
     /// figure the Gymnasium bridge's cost is judged against; `None` for native environments.
     fn python_loop_seconds(&self, _num_envs: usize, _calls: u64) -> Option<Result<f64, EnvError>> {

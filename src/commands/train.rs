@@ -18,6 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use plastic_agents::a2c::{training_needs, TrainError, Trainer, TrainerConfig, UpdateStats};
 use plastic_agents::acting::ActionMode;
 use plastic_agents::device;
+use plastic_agents::learning_dynamics::LearningDynamics;
 use plastic_agents::metrics::{tags, MetricsSink};
 use plastic_agents::spectra;
 use plastic_envs::memory;
@@ -61,6 +62,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<Ended> {
     }
     let device = config.run.device.resolve()?;
     let trainer = build(&config, device, config.run.threads)?;
+    record_python_path(&mut config)?;
     let run = RunDir::create(Path::new(RUNS), &config.run.name, args.out.as_deref())?;
     let _lock = run.lock()?;
     eprintln!("run folder: {}", run.path.display());
@@ -110,6 +112,7 @@ fn resume_locked(args: &ResumeArgs, run: &RunDir) -> anyhow::Result<Ended> {
             ),
         }
         let trainer = build(&config, device, config.run.threads)?;
+        record_python_path(&mut config)?;
         run.write_config(&config)?;
         return drive(trainer, &config, run);
     };
@@ -302,6 +305,17 @@ pub(crate) fn build(
     )?)
 }
 
+/// Adds the folders the environment's own Python modules came from (the current folder,
+/// `PYTHONPATH`) to `env.python_path`, so that the run's config builds it again from anywhere.
+fn record_python_path(config: &mut ExperimentConfig) -> anyhow::Result<()> {
+    for dir in config.env.id.env().python_path()? {
+        if !config.env.python_path.contains(&dir) {
+            config.env.python_path.push(dir);
+        }
+    }
+    Ok(())
+}
+
 /// Refuses `config` when training it needs more memory than this machine has now: checked by
 /// every start of a run, and by a sweep for each of its runs before it creates any.
 pub(crate) fn ensure_training_fits(config: &ExperimentConfig) -> anyhow::Result<()> {
@@ -412,6 +426,9 @@ fn drive_logged(
         checkpoint::save(&run.path, config, &trainer.snapshot(), log.keep_checkpoints)
     };
     // In this order after an update; a stop request skips the pictures, not the checkpoint.
+    // The singular values at each spectra point so far, drawn into pictures as they grow (a
+    // resumed run's start at its resume).
+    let dynamics = std::cell::RefCell::new(LearningDynamics::new(trainer.model()));
     let mut periodic = [
         Periodic::new(log.every, |t| {
             let p = t.trainer.progress();
@@ -494,7 +511,8 @@ fn drive_logged(
         }),
         Periodic::new(log.spectra_every, |t| match log.spectra_every {
             0 => Ok(true),
-            _ => jacobian_spectrum(t.trainer, config, env, t.tb).map(|()| true),
+            _ => spectra_point(t.trainer, config, env, t.tb, &mut dynamics.borrow_mut())
+                .map(|()| true),
         }),
         Periodic::new(log.checkpoint_every, |t| {
             save(t.trainer, t.tb, t.records).map(|_| true)
@@ -530,7 +548,7 @@ fn drive_logged(
     }
     // The untrained network's spectrum: where training starts from.
     if log.spectra_every > 0 && trainer.progress().updates == 0 {
-        jacobian_spectrum(&trainer, config, env, &mut tb)?;
+        spectra_point(&trainer, config, env, &mut tb, &mut dynamics.borrow_mut())?;
     }
     let mut exploding = ExplodingUpdates::default();
     loop {
@@ -850,18 +868,23 @@ fn images(
     Ok(())
 }
 
-/// The recurrent Jacobian's spectrum along one held-out episode (`log.spectra_every`).
-fn jacobian_spectrum(
+/// The recurrent Jacobian's spectrum along one held-out episode, and the learning-dynamics
+/// pictures with this point added (`log.spectra_every`).
+fn spectra_point(
     trainer: &Trainer,
     config: &ExperimentConfig,
     env: &dyn Environment,
     sink: &mut dyn MetricsSink,
+    dynamics: &mut LearningDynamics,
 ) -> anyhow::Result<()> {
     let step = trainer.progress().env_steps;
     let seed = config.run.seed ^ EVAL_SALT;
     let s = spectra::episode_jacobian_spectrum(trainer.model(), env, seed)?;
     sink.scalar(tags::spectra::JACOBIAN_LARGEST, step, s.largest);
     sink.scalar(tags::spectra::JACOBIAN_MEAN_LOG, step, s.mean_log);
+    for (tag, picture) in dynamics.record(trainer.model(), env, seed)? {
+        sink.image(tag, step, &picture);
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Pictures of an agent at work, for TensorBoard, `plastic eval --render` and the periodic
 //! animations of training: maze episodes (a panel per trip to the hidden reward, where agents
-//! walk relative to it), a bandit episode's pulls, and the Hebbian trace with the modulator.
+//! walk relative to it), a bandit episode's pulls, and the Hebbian trace with the modulator
+//! (or STPN's fast weights).
 mod hebb;
 
 use plastic_agents::acting::{ActionMode, AgentPolicy};
@@ -10,7 +11,7 @@ use plastic_envs::draw::Canvas;
 use plastic_envs::grid_pictures::{self, GridEpisode};
 use plastic_envs::{EnvError, Environment};
 
-pub use hebb::hebb_picture;
+pub use hebb::{plastic_picture, PlasticMatrix};
 
 /// One episode in each of `episodes` grid worlds, `None` for environments that are not grids.
 pub fn grid_episodes(
@@ -42,13 +43,14 @@ pub fn bandit_episode(
 }
 
 /// Every tag [`tensorboard_pictures`] may log under.
-pub const TENSORBOARD_TAGS: [&str; 4] = {
+pub const TENSORBOARD_TAGS: [&str; 5] = {
     use plastic_agents::metrics::tags;
     [
         tags::maze::VISITS,
         tags::maze::PATH,
         tags::bandit::PULLS,
         tags::plasticity::HEBB,
+        tags::plasticity::FAST,
     ]
 };
 
@@ -74,8 +76,13 @@ pub fn tensorboard_pictures(
     if let Some(episode) = bandit_episode(ac, env, mode, seed)? {
         pictures.push((tags::bandit::PULLS, episode.picture(tags::bandit::PULLS)));
     }
-    if let Some(hebb) = hebb_picture(ac, env, seed, tags::plasticity::HEBB)? {
-        pictures.push((tags::plasticity::HEBB, hebb));
+    for (tag, matrix) in [
+        (tags::plasticity::HEBB, PlasticMatrix::Hebb),
+        (tags::plasticity::FAST, PlasticMatrix::Fast),
+    ] {
+        if let Some(picture) = plastic_picture(ac, env, seed, matrix, tag)? {
+            pictures.push((tag, picture));
+        }
     }
     Ok(pictures)
 }

@@ -146,6 +146,26 @@ pub fn tensorboard_config(run: &Path) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `(step, width, height)` of every image of `tag` in the run's event files, read by
+/// TensorBoard's own loader.
+pub fn images(run: &Path, tag: &str) -> Vec<(u64, u64, u64)> {
+    const READER: &str = r#"
+import json, sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+acc = EventAccumulator(sys.argv[1], size_guidance={"images": 0})
+acc.Reload()
+print(json.dumps([[e.step, e.width, e.height] for e in acc.Images(sys.argv[2])]))
+"#;
+    let out = python()
+        .args(["-c", READER])
+        .arg(run)
+        .arg(tag)
+        .output()
+        .unwrap();
+    assert_succeeded(&out);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// `(step, value)` of every point of `tag` in the run's event files, read by TensorBoard's
 /// own loader without its purging of out-of-order points: what the files really hold.
 pub fn scalars(run: &Path, tag: &str) -> Vec<(u64, f64)> {

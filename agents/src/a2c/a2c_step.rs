@@ -13,14 +13,15 @@ use crate::cores::Tape;
 use tch::Tensor;
 
 /// Returns, losses and the gradient step at this update's `rates`, backpropagating through
-/// `tape`, the one that collected `r`.
+/// `tape`, the one that collected `r`; `after_backward` runs between the backward pass and
+/// the step ([`gradient_step::apply`]).
 pub(super) fn train(
     ac: &ActorCritic,
     optim: &mut Optimizer,
     a2c: &A2cConfig,
-    rates: &Rates,
-    r: &Rollout,
+    (rates, r): (&Rates, &Rollout),
     tape: Tape<'_>,
+    after_backward: &dyn Fn(),
 ) -> Result<Losses, NonFinite> {
     let device = ac.core.device();
     let kind = ac.core.kind();
@@ -41,7 +42,14 @@ pub(super) fn train(
         .mean(kind);
     let loss = &policy_loss + &value_loss * a2c.value_coef - &terms.entropy * rates.entropy_coef
         + &terms.sum_squares * a2c.sum_squares_coef;
-    let step = gradient_step::apply(optim, &loss, &hs, tape, a2c.max_grad_norm, rates.lr)?;
+    let step = gradient_step::apply(
+        optim,
+        &loss,
+        &hs,
+        tape,
+        (a2c.max_grad_norm, rates.lr),
+        after_backward,
+    )?;
     Ok(Losses {
         policy_loss: policy_loss.double_value(&[]),
         value_loss: value_loss.double_value(&[]),

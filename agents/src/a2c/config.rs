@@ -2,6 +2,7 @@
 //! before anything is built, each error naming its key.
 use super::errors::ConfigError;
 use crate::cores::{Bptt, CoreConfig, TraceCheckpoints};
+use crate::perturbation::ParamGroup;
 use serde::{Deserialize, Serialize};
 
 /// Everything the trainer is configured with besides the environment.
@@ -143,6 +144,23 @@ pub struct A2cConfig {
     /// default) picks `k` where the steps run on the host (the CPU), which there is also the
     /// faster way ([`crate::cores::host_every`]), and 1 elsewhere.
     pub trace_checkpoint_every: TraceCheckpoints,
+    /// Training under noise (docs/perturbation.md): σ of the relative Gaussian noise every
+    /// update's rollout and backward pass run with on `train_noise_groups`, `p·(1 + σ·ε)`
+    /// with a new ε each update; the gradient, taken there, steps the noiseless parameters.
+    /// Unset (the default, left out of written configs) trains without.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_noise: Option<f64>,
+    /// The parameter groups `train_noise` perturbs: `w`, `alpha`, `input`, `heads`.
+    #[serde(skip_serializing_if = "is_default_noise_groups")]
+    pub train_noise_groups: Vec<ParamGroup>,
+}
+
+fn default_noise_groups() -> Vec<ParamGroup> {
+    vec![ParamGroup::W]
+}
+
+fn is_default_noise_groups(groups: &Vec<ParamGroup>) -> bool {
+    *groups == default_noise_groups()
 }
 
 impl Default for A2cConfig {
@@ -161,6 +179,8 @@ impl Default for A2cConfig {
             max_grad_norm: 4.0,
             bptt: Bptt::Auto,
             trace_checkpoint_every: TraceCheckpoints::Auto,
+            train_noise: None,
+            train_noise_groups: default_noise_groups(),
         }
     }
 }
@@ -295,7 +315,46 @@ impl A2cConfig {
             "a2c.max_grad_norm",
             self.max_grad_norm,
             "must be > 0 (inf turns clipping off)",
-        )
+        )?;
+        self.validate_train_noise()
+    }
+
+    /// `train_noise` a noise level, and its groups named once each (and set only with it).
+    fn validate_train_noise(&self) -> Result<(), ConfigError> {
+        let groups = &self.train_noise_groups;
+        let names = || {
+            let names: Vec<&str> = groups.iter().map(|g| g.name()).collect();
+            format!("{names:?}")
+        };
+        let Some(sigma) = self.train_noise else {
+            return match is_default_noise_groups(groups) {
+                true => Ok(()),
+                false => Err(ConfigError {
+                    key: "a2c.train_noise_groups",
+                    value: names(),
+                    expected: "has no effect without a2c.train_noise (σ); set both or neither",
+                }),
+            };
+        };
+        check(
+            sigma.is_finite() && sigma >= 0.0,
+            "a2c.train_noise",
+            sigma,
+            "must be a finite number ≥ 0: each parameter p becomes p·(1 + σ·ε)",
+        )?;
+        let repeated = groups
+            .iter()
+            .enumerate()
+            .any(|(i, g)| groups[..i].contains(g));
+        if groups.is_empty() || repeated {
+            return Err(ConfigError {
+                key: "a2c.train_noise_groups",
+                value: names(),
+                expected: "must name each group at most once, and at least one of \
+                           \"w\", \"alpha\", \"input\", \"heads\"",
+            });
+        }
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 //! In a file of their own so that every part of the trainer can name them without depending
 //! on the trainer itself.
 use crate::cores::{BpttError, CoreConfigError};
+use crate::perturbation::PerturbationError;
 use plastic_envs::EnvError;
 
 /// A setting the trainer cannot run with; the message names the key and the accepted values.
@@ -29,6 +30,14 @@ pub enum TrainError {
     NoEpisodeLength { env: String },
     #[error(transparent)]
     Env(#[from] EnvError),
+    #[error("a2c.train_noise_groups: {0}")]
+    TrainNoise(#[from] PerturbationError),
+    #[error(
+        "a2c.train_noise trains A2C only, and this config has a [ppo] section: PPO runs each \
+         rollout several times and steps between them, so one noise draw per update has no \
+         one gradient to give; remove `train_noise` or the [ppo] section"
+    )]
+    TrainNoiseWithPpo,
     #[error("training stopped at update {update}: the {what} is not finite (NaN or infinity)")]
     NonFinite {
         what: &'static str,

@@ -18,15 +18,16 @@ pub(super) struct Stepped {
 }
 
 /// Backpropagates `loss`, built on the stacked outputs `outputs` (a leaf that requires its
-/// gradient), into the heads and, through `tape`, the core; clips the global gradient norm
-/// to `max_grad_norm` and steps `optim` at learning rate `lr`.
+/// gradient), into the heads and, through `tape`, the core; runs `after_backward` (training
+/// under noise puts the noiseless parameters back there); clips the global gradient norm to
+/// `max_grad_norm` and steps `optim` at learning rate `lr`.
 pub(super) fn apply(
     optim: &mut Optimizer,
     loss: &Tensor,
     outputs: &Tensor,
     tape: Tape<'_>,
-    max_grad_norm: f64,
-    lr: f64,
+    (max_grad_norm, lr): (f64, f64),
+    after_backward: &dyn Fn(),
 ) -> Result<Stepped, NonFinite> {
     if !loss.double_value(&[]).is_finite() {
         return Err(NonFinite("loss"));
@@ -34,6 +35,7 @@ pub(super) fn apply(
     optim.zero_grad();
     loss.backward();
     tape.backward(&outputs.grad());
+    after_backward();
     let grad_norm = optim.clip_grad_norm(max_grad_norm);
     if !grad_norm.is_finite() {
         return Err(NonFinite("gradient norm"));

@@ -4,7 +4,7 @@
 use super::config::TrainerConfig;
 use super::errors::TrainError;
 use super::rollout::rollout_shape;
-use crate::cores::{host_every, TraceCheckpoints};
+use crate::cores::{host_every, StpShape, TraceCheckpoints};
 use plastic_envs::memory::MemoryNeed;
 use plastic_envs::EnvSpec;
 
@@ -32,8 +32,14 @@ pub fn training_needs(
         TraceCheckpoints::Auto => host_every(core.hidden, core.traces_per_step(), F32 as usize),
     };
     let kept = steps.div_ceil(k) as f64;
+    // STPN's fast weights: every k-th step's under its hand-written pass (`auto` keeps every
+    // step's there, and autograd always does).
+    let fast_kept = match config.a2c.trace_checkpoint_every {
+        TraceCheckpoints::Every(k) => steps.div_ceil(k),
+        TraceCheckpoints::Auto => steps,
+    } as f64;
     let env_bytes = spec.min_bytes_per_env() as f64;
-    Ok(vec![
+    let mut needs = vec![
         MemoryNeed {
             what: format!("environments (env.num_envs = {num_envs}, {env_bytes} bytes each)"),
             bytes: b * env_bytes,
@@ -53,14 +59,28 @@ pub fn training_needs(
                 core.hidden, config.a2c.trace_checkpoint_every
             ),
             // Per step and row: the cell's activations, the input (which PPO re-runs),
-            // action, reward, flags, and STPN's fast weights (autograd keeps each step's);
-            // per kept step and row, the traces. PPO's re-runs hold a minibatch's share of
-            // this at a time, after collection's is gone.
+            // action, reward and flags; per kept step and row, the traces and STPN's fast
+            // weights. PPO's re-runs hold a minibatch's share of this at a time, after
+            // collection's is gone.
             bytes: b
-                * (t * (4.0 * cells * h * F32 + obs * F32 + 16.0 + fast * F32)
-                    + kept * traces * h * h * F32),
+                * (t * (4.0 * cells * h * F32 + obs * F32 + 16.0)
+                    + kept * traces * h * h * F32
+                    + fast_kept * fast * F32),
         },
-    ])
+    ];
+    if core.kind.is_stpn() && core.stp == StpShape::PerSynapse {
+        // Each of λ and γ is `H × (in + H)`, as one row's fast weights: with its gradient
+        // and the optimiser's two moments, four copies.
+        needs.push(MemoryNeed {
+            what: format!(
+                "STPN's per-synapse decay and gain with their gradients and optimiser state \
+                 (core.stp = \"per-synapse\", core.hidden = {} on {} inputs)",
+                core.hidden, spec.obs_dim
+            ),
+            bytes: 2.0 * 4.0 * fast * F32,
+        });
+    }
+    Ok(needs)
 }
 
 #[cfg(test)]
@@ -89,15 +109,52 @@ mod tests {
     }
 
     /// STPN's fast weights, `H × (in + H)` per row (16 inputs on the maze), count once in the
-    /// state and once per step in the rollout (autograd keeps every step's).
+    /// state and once per kept step in the rollout: every step's under `auto` (autograd, or
+    /// the hand-written pass keeping all), every k-th under the hand-written pass's
+    /// checkpoints.
     #[test]
-    fn stpn_counts_its_fast_weights_in_the_state_and_every_step() {
+    fn stpn_counts_its_fast_weights_in_the_state_and_every_kept_step() {
         let auto = TraceCheckpoints::Auto;
         let (rnn_state, rnn_rollout) = needs(CoreConfig::rnn(50), auto);
         let (stpn_state, stpn_rollout) = needs(CoreConfig::stpn(50), auto);
         let fast = 1024.0 * 50.0 * (16.0 + 50.0) * F32;
         assert_eq!(stpn_state - rnn_state, fast);
         assert_eq!(stpn_rollout - rnn_rollout, 200.0 * fast);
+        let every_8 = TraceCheckpoints::Every(8);
+        let (_, rnn_rollout) = needs(CoreConfig::rnn(50), every_8);
+        let (_, stpn_rollout) = needs(CoreConfig::stpn(50), every_8);
+        assert_eq!(stpn_rollout - rnn_rollout, 25.0 * fast);
+    }
+
+    /// Per-synapse λ and γ are counted with their gradients and optimiser moments; scalar
+    /// ones and other kinds add no line.
+    #[test]
+    fn stpn_counts_its_per_synapse_parameters() {
+        let spec = plastic_envs::registry::make("maze", 1)
+            .unwrap()
+            .spec()
+            .clone();
+        let lines = |core: CoreConfig| {
+            let config = TrainerConfig {
+                core,
+                ..TrainerConfig::default()
+            };
+            training_needs(&config, &spec, 1024).unwrap()
+        };
+        let per_synapse = lines(CoreConfig::stpn(50));
+        assert_eq!(per_synapse.len(), 4);
+        assert!(
+            per_synapse[3].what.contains("core.stp"),
+            "{}",
+            per_synapse[3].what
+        );
+        assert_eq!(per_synapse[3].bytes, 8.0 * 50.0 * (16.0 + 50.0) * F32);
+        let scalar = CoreConfig {
+            stp: StpShape::Scalar,
+            ..CoreConfig::stpn(50)
+        };
+        assert_eq!(lines(scalar).len(), 3);
+        assert_eq!(lines(CoreConfig::backpropamine(50)).len(), 3);
     }
 
     #[test]

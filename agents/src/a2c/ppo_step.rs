@@ -135,7 +135,14 @@ pub(super) fn train(
             if approx_kl > 1.5 * ppo.target_kl {
                 break 'passes;
             }
-            let step = gradient_step::apply(optim, &loss, &hs, tape, a2c.max_grad_norm, rates.lr)?;
+            let step = gradient_step::apply(
+                optim,
+                &loss,
+                &hs,
+                tape,
+                (a2c.max_grad_norm, rates.lr),
+                &|| {},
+            )?;
             sums.steps += 1.0;
             sums.grad_norm += step.grad_norm;
             sums.update_ratio += step.update_ratio;

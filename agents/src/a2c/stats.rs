@@ -188,12 +188,16 @@ impl UpdateStats {
     }
 }
 
-/// Histograms of the plasticity coefficients α, the fixed recurrent weights W and (where
-/// learned) η, plus η's mean as a scalar, at environment step `step`.
+/// Histograms of the plasticity coefficients α, the fixed recurrent weights W, (where
+/// learned) η, plus η's mean as a scalar, and STPN's λ and γ, at environment step `step`.
 pub(super) fn log_parameters(core: &Core, step: u64, sink: &mut dyn MetricsSink) {
     sink.histogram(tags::weights::W, step, &host_f32(core.w()));
     if let Some(alpha) = core.alpha() {
         sink.histogram(tags::weights::ALPHA, step, &host_f32(alpha));
+    }
+    if let Some(stp) = core.stp() {
+        sink.histogram(tags::weights::STP_LAMBDA, step, &host_f32(stp.lambda()));
+        sink.histogram(tags::weights::STP_GAMMA, step, &host_f32(stp.gamma()));
     }
     for (histogram, mean, eta) in [
         (tags::weights::ETA, tags::plasticity::ETA, core.eta()),

@@ -11,6 +11,7 @@ use super::reward_scale::RewardScale;
 use super::rollout::Collector;
 use super::snapshot::{self, Snapshot};
 use super::stats::{self, Progress, UpdateStats};
+use super::train_noise::{self, Perturbed};
 use super::{a2c_step, losses::Rates};
 use crate::actor_critic::ActorCritic;
 use crate::cores::Engine;
@@ -53,6 +54,7 @@ impl Trainer {
         let spec = collector.env.spec();
         let (vs, ac) = crate::agent::build(spec, &config.core, seed, device)?;
         let engine = config.a2c.bptt.engine(&ac.core)?;
+        train_noise::check(&config.a2c, config.ppo.is_some(), &ac)?;
         let optim = Optimizer::new(&vs, &config.optim);
         let per_update = (collector.env.num_envs() * collector.steps) as u64;
         let reward_scale = RewardScale::new(&config.a2c);
@@ -153,8 +155,18 @@ impl Trainer {
         let (rollout, learnt) = match &self.config.ppo {
             // A2C backpropagates through the tape collection recorded.
             None => {
+                let seed = self.collector.seed;
+                let noise = Perturbed::start(&ac, a2c, seed, update)?;
                 let (rollout, tape) = collect(&mut self.collector)?;
-                let learnt = a2c_step::train(&ac, &mut self.optim, a2c, &rates, &rollout, tape);
+                let restore = || noise.iter().for_each(Perturbed::restore);
+                let learnt = a2c_step::train(
+                    &ac,
+                    &mut self.optim,
+                    a2c,
+                    (&rates, &rollout),
+                    tape,
+                    &restore,
+                );
                 (rollout, learnt)
             }
             // PPO re-runs the rollout, so collection records no graph.

@@ -177,6 +177,12 @@ pub struct CoreConfig {
     /// the configs of the other kinds are written as before.
     #[serde(skip_serializing_if = "StpShape::is_default")]
     pub stp: StpShape,
+    /// Multi-timescale synapses (docs/timescales.md): one `decay` trace per entry, each
+    /// with its own learned rate `η_k` (initially `1/τ_k`, τ in steps) and its own `α_k`;
+    /// empty (the default, left out of saved configs) is the single trace with `η` = 0.01.
+    /// One entry is that single trace with `η` = `1/τ`: the same network, bit for bit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timescales: Vec<f64>,
 }
 
 impl Default for CoreConfig {
@@ -193,9 +199,14 @@ impl Default for CoreConfig {
             init: InitScheme::Backpropamine,
             gain: 1.0,
             stp: StpShape::PerSynapse,
+            timescales: Vec::new(),
         }
     }
 }
+
+/// The most traces per synapse `core.timescales` may ask for: each is a `[B × H × H]` tensor
+/// per batch row and step, and has a name of its own in saved states ([`crate::cores::Traces`]).
+pub const MAX_TIMESCALES: usize = 8;
 
 /// A core configuration that cannot be built; each variant names the offending key.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -265,6 +276,17 @@ pub enum CoreConfigError {
          use modulation = \"simple\" or \"retroactive\", or modulator = \"scalar\""
     )]
     ModulatorWithoutModulation,
+    #[error(
+        "core.timescales = {0:?}: each timescale is a number of steps τ ≥ 1 (the trace's rate \
+         is 1/τ ≤ 1), and there are 1 to {MAX_TIMESCALES} of them; e.g. timescales = [3, 30, 300]"
+    )]
+    Timescales(Vec<f64>),
+    #[error(
+        "core.timescales is set, but its traces follow rule = \"decay\" at learned rates \
+         without neuromodulation, and this core has {0}; set kind = \"plastic-rnn\" or \
+         \"plastic-lstm\", rule = \"decay\" and modulation = \"none\", or remove `timescales`"
+    )]
+    TimescalesNeedDecay(String),
 }
 
 impl CoreConfigError {
@@ -283,6 +305,7 @@ impl CoreConfigError {
             Self::RetroactiveNeedsHebb(_) => "rule",
             Self::EtaWithSimpleModulation => "eta",
             Self::ModulatorWithoutModulation => "modulator",
+            Self::Timescales(_) | Self::TimescalesNeedDecay(_) => "timescales",
         })
     }
 }
@@ -334,8 +357,35 @@ impl CoreConfig {
         match (self.kind.is_plastic(), self.modulation) {
             (false, _) => 0,
             (true, Modulation::Retroactive) => 2,
-            (true, _) => 1,
+            (true, _) => self.timescale_count(),
         }
+    }
+
+    /// The traces each synapse keeps, one per timescale: 1 unless `timescales` lists more.
+    pub fn timescale_count(&self) -> usize {
+        self.timescales.len().max(1)
+    }
+
+    /// Where `timescales` is set, one of them outside [1, ∞) or a count outside 1 to
+    /// [`MAX_TIMESCALES`], or on a core whose traces do not follow `decay` at a learned rate.
+    fn validate_timescales(&self) -> Result<(), CoreConfigError> {
+        let t = &self.timescales;
+        if t.is_empty() {
+            return Ok(());
+        }
+        if t.len() > MAX_TIMESCALES || t.iter().any(|&tau| !(tau.is_finite() && tau >= 1.0)) {
+            return Err(CoreConfigError::Timescales(t.clone()));
+        }
+        let mismatch = if !self.kind.is_plastic() {
+            Some(format!("kind = \"{}\"", self.kind.name()))
+        } else if self.rule != Rule::Decay {
+            Some(format!("rule = \"{}\"", self.rule.name()))
+        } else if self.modulation != Modulation::None {
+            Some(format!("modulation = \"{}\"", self.modulation.name()))
+        } else {
+            None
+        };
+        mismatch.map_or(Ok(()), |m| Err(CoreConfigError::TimescalesNeedDecay(m)))
     }
 
     /// The fast weights one batch row carries on `input_dim` inputs: STPN's `H × (in + H)`,
@@ -385,6 +435,7 @@ impl CoreConfig {
                 self.init.name(),
             ));
         }
+        self.validate_timescales()?;
         if !self.kind.is_stpn() && !self.stp.is_default() {
             return Err(CoreConfigError::StpWithoutStpn {
                 stp: self.stp.name(),

@@ -20,7 +20,7 @@ pub use bptt::roofline;
 pub use bptt::{host_every, steps_on_host, Bptt, BpttError, Engine, Tape, TraceCheckpoints};
 pub use config::{
     AlphaShape, CoreConfig, CoreConfigError, CoreKind, EtaShape, InitScheme, Modulation,
-    ModulatorShape, Rule, StpShape,
+    ModulatorShape, Rule, StpShape, MAX_TIMESCALES,
 };
 pub use modulator::Modulator;
 pub use plasticity::{Neuromodulation, Plasticity};
@@ -160,7 +160,7 @@ impl Core {
         let gates = self.fixed_input(x, h_prev);
         let plastic = self.plastic_part(state);
         let add_plastic = |fixed: &Tensor| match &plastic {
-            Some((p, traces)) => p.add_recurrent(fixed, traces.hebb(), h_prev),
+            Some((p, traces)) => p.add_recurrent(fixed, traces, h_prev),
             None => fixed.shallow_clone(),
         };
         let out = match self.cell(state) {
@@ -203,7 +203,7 @@ impl Core {
         let Some(fast) = &state.fast else {
             foreign_state()
         };
-        let w = Tensor::cat(&[&self.w_in, &self.w], 1);
+        let w = self.stpn_weights();
         let z = Tensor::cat(&[x, &state.h], 1);
         let h = stpn::forward(&w, &self.b, fast, &z);
         let h = match alive {
@@ -216,6 +216,11 @@ impl Core {
             ..State::new(h.shallow_clone(), None, None)
         };
         (h, next)
+    }
+
+    /// STPN's fixed weights `[W_in | W]`, `[H × (in + H)]`: what its fast weights add to.
+    pub(crate) fn stpn_weights(&self) -> Tensor {
+        Tensor::cat(&[&self.w_in, &self.w], 1)
     }
 
     /// The state's LSTM cell (`None`: the tanh RNN, which has none).

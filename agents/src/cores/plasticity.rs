@@ -19,7 +19,10 @@ use tch::{nn, Device, Kind, Tensor};
 pub struct Plasticity {
     pub rule: Rule,
     pub clip: f64,
-    /// `α`: `[H × H]` (per connection) or `[H]` (per post-synaptic neuron).
+    /// Traces per synapse (`core.timescales`; 1 by default).
+    timescales: usize,
+    /// `α`: `[H × H]` (per connection) or `[H]` (per post-synaptic neuron), with a leading
+    /// axis of one per trace where there are several timescales.
     pub alpha: Tensor,
     pub neuromodulation: Neuromodulation,
 }
@@ -50,7 +53,7 @@ impl Neuromodulation {
         let constant = |v: f64| init::uniform(rate_dims, v, v);
         match cfg.modulation {
             Modulation::None => Self::None {
-                eta: init::var(p, "eta", &constant(0.01)),
+                eta: init::var(p, "eta", &initial_eta(rate_dims, &cfg.timescales)),
             },
             Modulation::Simple => Self::Simple {
                 modulator: Modulator::new(p, h, cfg.modulator),
@@ -64,6 +67,30 @@ impl Neuromodulation {
                 }
             }
         }
+    }
+}
+
+/// `η` at the start: 0.01 (differentiable plasticity's), or `1/τ_k` for each of several
+/// timescales, stacked along a leading axis (one timescale keeps η's own shape).
+fn initial_eta(rate_dims: &[i64], timescales: &[f64]) -> Tensor {
+    let constant = |v: f64| init::uniform(rate_dims, v, v);
+    match timescales {
+        [] => constant(0.01),
+        [tau] => constant(1.0 / tau),
+        many => {
+            let rates: Vec<Tensor> = many.iter().map(|tau| constant(1.0 / tau)).collect();
+            Tensor::stack(&rates, 0)
+        }
+    }
+}
+
+/// Trace `k`'s slice of a per-trace parameter (η or α) of a core with `count` traces: the
+/// parameter itself for one trace, else its `k`-th entry along the leading axis.
+fn per_trace(param: &Tensor, k: usize, count: usize) -> Tensor {
+    if count == 1 {
+        param.shallow_clone()
+    } else {
+        param.get(k as i64)
     }
 }
 
@@ -123,14 +150,20 @@ impl<R, M> Neuromodulation<R, M> {
 
 impl Plasticity {
     pub fn new(p: &nn::Path, h: i64, cfg: &CoreConfig) -> Self {
-        let alpha_dims: &[i64] = match cfg.alpha {
-            AlphaShape::PerConnection => &[h, h],
-            AlphaShape::PerNeuron => &[h],
+        let mut alpha_dims = match cfg.alpha {
+            AlphaShape::PerConnection => vec![h, h],
+            AlphaShape::PerNeuron => vec![h],
         };
-        let alpha = init::var(p, "alpha", &init::backpropamine(alpha_dims));
+        // One α per trace where there are several (one trace: the shape as before).
+        let count = cfg.timescale_count();
+        if count > 1 {
+            alpha_dims.insert(0, count as i64);
+        }
+        let alpha = init::var(p, "alpha", &init::backpropamine(&alpha_dims));
         Self {
             rule: cfg.rule,
             clip: cfg.clip,
+            timescales: count,
             alpha,
             neuromodulation: Neuromodulation::new(p, h, cfg),
         }
@@ -144,6 +177,9 @@ impl Plasticity {
     pub(crate) fn initial_traces(&self, batch: i64, h: i64, opts: (Kind, Device)) -> Traces {
         let zeros = || Tensor::zeros([batch, h, h], opts);
         match self.neuromodulation {
+            Neuromodulation::None { .. } if self.timescales > 1 => {
+                Traces::Timescales((0..self.timescales).map(|_| zeros()).collect())
+            }
             Neuromodulation::None { .. } | Neuromodulation::Simple { .. } => Traces::Hebb(zeros()),
             Neuromodulation::Retroactive { .. } => Traces::Retroactive {
                 hebb: zeros(),
@@ -157,9 +193,8 @@ impl Plasticity {
     /// or none with it).
     pub(crate) fn eligibility<'t>(&self, traces: &'t Traces) -> Option<&'t Tensor> {
         match (&self.neuromodulation, traces) {
-            (Neuromodulation::None { .. } | Neuromodulation::Simple { .. }, Traces::Hebb(_)) => {
-                None
-            }
+            (Neuromodulation::None { .. } | Neuromodulation::Simple { .. }, Traces::Hebb(_))
+            | (Neuromodulation::None { .. }, Traces::Timescales(_)) => None,
             (Neuromodulation::Retroactive { .. }, Traces::Retroactive { elig, .. }) => Some(elig),
             _ => foreign_state(),
         }
@@ -179,9 +214,17 @@ impl Plasticity {
         }
     }
 
-    /// `fixed + (α ⊙ Hebb) pre`, `[B × H]`.
-    pub fn add_recurrent(&self, fixed: &Tensor, hebb: &Tensor, pre: &Tensor) -> Tensor {
-        trace_update::add_plastic_input(fixed, &self.alpha, hebb, pre)
+    /// `fixed + Σ_k (α_k ⊙ Hebb_k) pre`, `[B × H]`, over the traces of every timescale (one
+    /// but for multi-timescale synapses), added in order.
+    pub fn add_recurrent(&self, fixed: &Tensor, traces: &Traces, pre: &Tensor) -> Tensor {
+        let hebbs = traces.hebbs();
+        hebbs
+            .iter()
+            .enumerate()
+            .fold(fixed.shallow_clone(), |sum, (k, hebb)| {
+                let alpha = per_trace(&self.alpha, k, hebbs.len());
+                trace_update::add_plastic_input(&sum, &alpha, hebb, pre)
+            })
     }
 
     /// Advances `traces`: `post` is the plastic layer's new activation (`h_t`, or `g_t` in
@@ -197,8 +240,13 @@ impl Plasticity {
     ) -> (Traces, Option<Tensor>) {
         let hebb = traces.hebb();
         match (&self.neuromodulation, self.eligibility(traces)) {
+            // Each timescale's trace follows the rule at its own rate.
             (Neuromodulation::None { eta }, _) => {
-                (Traces::Hebb(self.apply_rule(hebb, eta, post, pre)), None)
+                let hebbs = traces.hebbs();
+                let next = hebbs.iter().enumerate().map(|(k, hebb)| {
+                    self.apply_rule(hebb, &per_trace(eta, k, hebbs.len()), post, pre)
+                });
+                (Traces::from_timescales(next.collect()), None)
             }
             (Neuromodulation::Simple { modulator }, _) => {
                 let m = modulator.forward(h);

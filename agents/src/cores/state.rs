@@ -32,13 +32,37 @@ pub enum Traces {
     /// Retroactive neuromodulation: the Hebbian trace and the eligibility trace `E` that the
     /// modulator writes into it.
     Retroactive { hebb: Tensor, elig: Tensor },
+    /// Multi-timescale synapses (`core.timescales` with two or more): one trace per
+    /// timescale, in the order configured.
+    Timescales(Vec<Tensor>),
 }
 
+/// The names of a multi-timescale core's traces in saved states: the first is the `hebb` of
+/// the other plastic cores, so tools that read one trace read the first timescale's.
+const TIMESCALE_NAMES: [&str; crate::cores::config::MAX_TIMESCALES] = [
+    "hebb", "hebb-2", "hebb-3", "hebb-4", "hebb-5", "hebb-6", "hebb-7", "hebb-8",
+];
+
 impl Traces {
-    /// The Hebbian trace.
+    /// The Hebbian trace (of a multi-timescale core, the first timescale's).
     pub fn hebb(&self) -> &Tensor {
+        &self.hebbs()[0]
+    }
+
+    /// The Hebbian traces, one per timescale (one unless `core.timescales` lists several).
+    pub fn hebbs(&self) -> &[Tensor] {
         match self {
-            Self::Hebb(hebb) | Self::Retroactive { hebb, .. } => hebb,
+            Self::Hebb(hebb) | Self::Retroactive { hebb, .. } => std::slice::from_ref(hebb),
+            Self::Timescales(hebbs) => hebbs,
+        }
+    }
+
+    /// The traces of a direct rule, one per timescale: a single one is [`Traces::Hebb`].
+    pub(crate) fn from_timescales(mut hebbs: Vec<Tensor>) -> Self {
+        if hebbs.len() == 1 {
+            Self::Hebb(hebbs.remove(0))
+        } else {
+            Self::Timescales(hebbs)
         }
     }
 
@@ -46,7 +70,7 @@ impl Traces {
     pub fn elig(&self) -> Option<&Tensor> {
         match self {
             Self::Retroactive { elig, .. } => Some(elig),
-            Self::Hebb(_) => None,
+            Self::Hebb(_) | Self::Timescales(_) => None,
         }
     }
 
@@ -57,6 +81,7 @@ impl Traces {
                 hebb: f(hebb),
                 elig: f(elig),
             },
+            Self::Timescales(hebbs) => Self::Timescales(hebbs.iter().map(f).collect()),
         }
     }
 }
@@ -180,19 +205,21 @@ impl State {
         self.reset_rows(&row_mask(done))
     }
 
-    /// The tensors the dynamics read back, by name (`h`, and those of `c`, `hebb`, `elig` and
-    /// `fast` the core has), to save a state between rollouts; the modulator is a diagnostic.
+    /// The tensors the dynamics read back, by name (`h`, and those of `c`, `hebb` (and
+    /// `hebb-2` … of further timescales), `elig` and `fast` the core has), to save a state
+    /// between rollouts; the modulator is a diagnostic.
     pub fn named(&self) -> Vec<(&'static str, &Tensor)> {
-        [
-            ("h", Some(&self.h)),
-            ("c", self.c()),
-            ("hebb", self.hebb()),
-            ("elig", self.elig()),
-            ("fast", self.fast()),
-        ]
-        .into_iter()
-        .filter_map(|(name, t)| t.map(|t| (name, t)))
-        .collect()
+        let hebbs = self.traces.as_ref().map_or(&[][..], Traces::hebbs);
+        let traces = TIMESCALE_NAMES
+            .iter()
+            .zip(hebbs)
+            .map(|(&n, t)| (n, Some(t)));
+        [("h", Some(&self.h)), ("c", self.c())]
+            .into_iter()
+            .chain(traces)
+            .chain([("elig", self.elig()), ("fast", self.fast())])
+            .filter_map(|(name, t)| t.map(|t| (name, t)))
+            .collect()
     }
 
     /// The same values, cut from the autograd graph (truncated backpropagation through time).

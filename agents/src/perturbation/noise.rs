@@ -106,10 +106,21 @@ impl<'a> Noise<'a> {
         if sigma == 0.0 {
             return Ok(f());
         }
-        self.set(|p, e| p * (e * sigma + 1.0));
+        self.perturb(sigma);
         let result = f();
-        self.set(|p, _| p.shallow_clone());
+        self.restore();
         Ok(result)
+    }
+
+    /// Sets the group's parameters to `p·(1 + σ·ε)` until [`Noise::restore`]; at σ = 0 to
+    /// `p·1`, which is `p` bit for bit.
+    pub(crate) fn perturb(&self, sigma: f64) {
+        self.set(|p, e| p * (e * sigma + 1.0));
+    }
+
+    /// Puts the values the group had at [`Noise::draw`] back.
+    pub(crate) fn restore(&self) {
+        self.set(|p, _| p.shallow_clone());
     }
 
     /// Sets every parameter to `value(trained, ε)`, in place (the model holds the variables).

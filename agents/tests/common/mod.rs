@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 use plastic_agents::cores::{
     AlphaShape, Core, CoreConfig, CoreKind, EtaShape, Modulation, ModulatorShape, Rule, State,
+    StpShape,
 };
 use tch::{nn, Device, Kind, Tensor};
 
@@ -78,6 +79,9 @@ pub fn plastic(
 }
 
 pub fn label(c: &CoreConfig) -> String {
+    if c.kind.is_stpn() {
+        return format!("stpn stp={} clip={}", c.stp.name(), c.clip);
+    }
     if !c.kind.is_plastic() {
         return c.kind.name().to_string();
     }
@@ -101,12 +105,21 @@ pub fn all_configs() -> Vec<CoreConfig> {
     let mut v = Vec::new();
     for &kind in CoreKind::ALL {
         if !kind.is_plastic() {
-            v.push(CoreConfig {
-                kind,
-                hidden: 4,
-                modulation: Modulation::None,
-                ..CoreConfig::default()
-            });
+            // STPN in each shape of λ and γ; the others have one.
+            let stp_shapes = if kind.is_stpn() {
+                StpShape::ALL
+            } else {
+                &[StpShape::PerSynapse]
+            };
+            for &stp in stp_shapes {
+                v.push(CoreConfig {
+                    kind,
+                    hidden: 4,
+                    modulation: Modulation::None,
+                    stp,
+                    ..CoreConfig::default()
+                });
+            }
             continue;
         }
         for &rule in Rule::ALL {

@@ -13,9 +13,25 @@ pub enum Task {
     /// The reflected walk keeps U[0, 1] as its stationary law, so every step of an episode
     /// looks like a fresh `dependent-uniform` draw to an agent that has seen nothing.
     Restless { volatility: f64 },
+    /// A task that changes at two timescales: two Bernoulli arms with `p2 = 1 − p1`, `p1`
+    /// walking slowly as in `Restless`, and every `every` pulls the arms swap suddenly
+    /// (`p1 ← 1 − p1`). Both moves keep U[0, 1] as the law of `p1`.
+    Switching { volatility: f64, every: usize },
     /// 11 arms with deterministic payoffs: a target among the first ten pays 5, the other nine
     /// pay 1, and the eleventh pays `0.1 × (target + 1)` (target counted from 0).
     Informative,
+}
+
+impl Task {
+    /// How `p1` moves between steps: the walk's volatility and, for `Switching`, the pulls
+    /// between swaps; `None` for the tasks whose arms stay put.
+    pub(super) fn drift(self) -> Option<(f64, Option<usize>)> {
+        match self {
+            Self::Restless { volatility } => Some((volatility, None)),
+            Self::Switching { volatility, every } => Some((volatility, Some(every))),
+            Self::Independent { .. } | Self::Dependent(_) | Self::Informative => None,
+        }
+    }
 }
 
 /// The prior of `p1` in the dependent families.
@@ -75,6 +91,19 @@ impl BanditConfig {
         Self::with_len(Task::Restless { volatility }, 100, params)
     }
 
+    /// `switching`: reads `every`, `len` and `volatility`.
+    pub(super) fn switching(params: &mut Params) -> Result<Self, EnvError> {
+        let every = params.get("every", 20usize)?;
+        if every == 0 {
+            return Err(params.invalid("every", &every, "the arms swap every 1 or more pulls"));
+        }
+        let volatility = params.get("volatility", 0.02f64)?;
+        if !(0.0..=1.0).contains(&volatility) {
+            return Err(params.invalid("volatility", &volatility, "must be in [0, 1]"));
+        }
+        Self::with_len(Task::Switching { volatility, every }, 100, params)
+    }
+
     /// `informative-11`: reads `len`.
     pub(super) fn informative(params: &mut Params) -> Result<Self, EnvError> {
         Self::with_len(Task::Informative, 5, params)
@@ -111,6 +140,7 @@ impl BanditConfig {
             Task::Dependent(DependentPrior::Medium) => "bandit-dependent-medium",
             Task::Dependent(DependentPrior::Hard) => "bandit-dependent-hard",
             Task::Restless { .. } => "bandit-restless",
+            Task::Switching { .. } => "bandit-switching",
             Task::Informative => "bandit-informative-11",
         }
     }
@@ -118,7 +148,7 @@ impl BanditConfig {
     pub fn num_arms(&self) -> usize {
         match self.task {
             Task::Independent { arms } => arms,
-            Task::Dependent(_) | Task::Restless { .. } => 2,
+            Task::Dependent(_) | Task::Restless { .. } | Task::Switching { .. } => 2,
             Task::Informative => 11,
         }
     }
@@ -137,6 +167,12 @@ impl Environment for BanditConfig {
             Task::Independent { arms } => format!("{family}:arms={arms},len={}", self.len),
             Task::Restless { volatility } => {
                 format!("{family}:len={},volatility={volatility}", self.len)
+            }
+            Task::Switching { volatility, every } => {
+                format!(
+                    "{family}:every={every},len={},volatility={volatility}",
+                    self.len
+                )
             }
             Task::Dependent(_) | Task::Informative => format!("{family}:len={}", self.len),
         }
@@ -158,7 +194,17 @@ impl Environment for BanditConfig {
     }
 
     fn reference_policies(&self) -> &'static [&'static str] {
-        &["thompson", "ucb1", "bayes"]
+        match self.task {
+            // Whole-episode counts go stale at every swap.
+            Task::Switching { .. } => &["win-stay"],
+            _ => &["thompson", "ucb1", "bayes"],
+        }
+    }
+
+    /// Switching arms: the returns of pulling the better arm at every step, knowing `p1`.
+    fn oracle_returns(&self, episodes: usize, seed: u64) -> Option<Vec<f64>> {
+        matches!(self.task, Task::Switching { .. })
+            .then(|| super::oracle_returns(self, episodes, seed))
     }
 
     fn policy(
@@ -219,6 +265,14 @@ mod tests {
         );
         let c = parse("bandit-informative-11").unwrap().unwrap();
         assert_eq!((c.num_arms(), c.horizon()), (11, 5));
+        let c = parse("bandit-switching:every=5").unwrap().unwrap();
+        assert_eq!(
+            c.task(),
+            Task::Switching {
+                volatility: 0.02,
+                every: 5
+            }
+        );
         let c = parse("bandit-restless:volatility=0.2").unwrap().unwrap();
         assert_eq!(c.task(), Task::Restless { volatility: 0.2 });
     }
@@ -231,6 +285,8 @@ mod tests {
             ("bandit-restless:volatility=1.5", "volatility"),
             ("bandit-restless:volatility=-0.1", "volatility"),
             ("bandit-restless:volatility=NaN", "volatility"),
+            ("bandit-switching:every=0", "every"),
+            ("bandit-switching:volatility=2", "volatility"),
         ] {
             let msg = parse(id).unwrap_err().to_string();
             assert!(msg.contains(&format!("`{key}`")), "{id}: {msg}");

@@ -83,7 +83,7 @@ impl Bandit {
                 means.copy_from_slice(&[p1, 1.0 - p1]);
             }
             // U[0, 1] is the walk's stationary law: see `Task::Restless`.
-            Task::Restless { .. } => {
+            Task::Restless { .. } | Task::Switching { .. } => {
                 let p1 = rng.random();
                 means.copy_from_slice(&[p1, 1.0 - p1]);
             }
@@ -194,11 +194,13 @@ impl VecEnv for Bandit {
                 self.buf.save_final_obs(row);
                 self.start_episode(row);
             }
-        } else if let Task::Restless { volatility } = self.config.task() {
+        } else if let Some((volatility, every)) = self.config.task().drift() {
             let volatility = volatility as f32;
+            let swap = every.is_some_and(|every| self.t.is_multiple_of(every));
             for (row, rng) in self.rngs.iter_mut().enumerate() {
                 let noise: f32 = rng.sample(StandardNormal);
-                let p1 = reflect(self.means[2 * row] + volatility * noise);
+                let walked = reflect(self.means[2 * row] + volatility * noise);
+                let p1 = if swap { 1.0 - walked } else { walked };
                 self.means[2 * row..2 * row + 2].copy_from_slice(&[p1, 1.0 - p1]);
                 self.best[row] = p1.max(1.0 - p1);
             }
@@ -268,10 +270,11 @@ mod tests {
             "dependent-easy",
             "dependent-hard",
             "restless",
+            "switching",
         ];
         for id in ids {
             // The widest walk, to test the reflection hard.
-            let params = if id == "restless" {
+            let params = if id == "restless" || id == "switching" {
                 "len=7,volatility=1"
             } else {
                 "len=7"
@@ -301,6 +304,29 @@ mod tests {
             before[0].max(before[1]) - before[0]
         );
         assert_ne!(env.arm_means(0), &before[..]);
+    }
+
+    #[test]
+    fn switching_arms_swap_every_given_pulls_and_walk_between() {
+        // Without the walk, p1 changes exactly at the swaps: after pulls 3, 6, 9.
+        let mut env = bandit("bandit-switching:every=3,len=10,volatility=0", 2);
+        env.reset(5).unwrap();
+        let start = env.arm_means(0)[0];
+        for pull in 1..10 {
+            env.step(&[0; 2]).unwrap();
+            let swapped = (pull / 3) % 2 == 1;
+            let want = if swapped { 1.0 - start } else { start };
+            assert!(
+                (env.arm_means(0)[0] - want).abs() < 1e-6,
+                "after pull {pull}"
+            );
+        }
+        // With it, p1 moves between swaps too.
+        let mut env = bandit("bandit-switching:every=50,volatility=0.1", 1);
+        env.reset(5).unwrap();
+        let before = env.arm_means(0)[0];
+        env.step(&[0]).unwrap();
+        assert_ne!(env.arm_means(0)[0], before);
     }
 
     #[test]

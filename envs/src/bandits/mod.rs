@@ -67,6 +67,13 @@ pub const FAMILIES: &[Family] = &[
         parse: |params| boxed(BanditConfig::restless(params)),
     },
     Family {
+        name: "bandit-switching",
+        summary: "two timescales: two Bernoulli arms, p2 = 1 - p1, p1 walks slowly and the \
+                  arms swap every `every` pulls",
+        params: "every=20, len=100, volatility=0.02",
+        parse: |params| boxed(BanditConfig::switching(params)),
+    },
+    Family {
         name: "bandit-informative-11",
         summary:
             "11 deterministic arms: one of the first ten pays 5, the others 1, arm 11 reveals \
@@ -75,6 +82,30 @@ pub const FAMILIES: &[Family] = &[
         parse: |params| boxed(BanditConfig::informative(params)),
     },
 ];
+
+/// Returns of `episodes` episodes (one row each, seeded with `seed`) of pulling the arm with
+/// the highest expected reward at every step: what an agent that knew the arms would earn.
+fn oracle_returns(config: &BanditConfig, episodes: usize, seed: u64) -> Vec<f64> {
+    let mut env = Bandit::new(config.clone(), episodes.max(1));
+    let mut returns = vec![0.0; episodes];
+    if crate::VecEnv::reset(&mut env, seed).is_err() {
+        return returns;
+    }
+    let mut actions = vec![0u32; episodes.max(1)];
+    for _ in 0..config.horizon() {
+        for (row, action) in actions.iter_mut().enumerate() {
+            let means = crate::BanditEnv::arm_means(&env, row);
+            *action = u32::from(means[1] > means[0]);
+        }
+        let Ok(step) = crate::VecEnv::step(&mut env, &actions) else {
+            break;
+        };
+        for (sum, &r) in returns.iter_mut().zip(step.rewards) {
+            *sum += f64::from(r);
+        }
+    }
+    returns
+}
 
 fn boxed(config: Result<BanditConfig, EnvError>) -> Result<Box<dyn Environment>, EnvError> {
     Ok(Box::new(config?))

@@ -14,6 +14,8 @@
 //! - `gittins`: highest Gittins index, at discount `1 − 1 / T`.
 //! - `bayes`: the exact finite-horizon Bayes-optimal policy, for the two-armed `independent`
 //!   and the `dependent-*` tasks (the latter with the task's own prior).
+//! - `win-stay`: win-stay, lose-shift (Robbins 1952): pull the previous arm again if it paid, else
+//!   a uniformly random other arm; it keeps no counts, so it follows arms that swap.
 //!
 //! Ties go to a uniformly random arm among the best. `informative-11` pays 5, 1 or 0.1–1.0
 //! deterministically, which no Beta-Bernoulli posterior describes, so only `random` runs there.
@@ -26,7 +28,7 @@ use rand::Rng as _;
 use rand_distr::{Beta, Distribution};
 
 /// Every name [`make_policy`] knows besides `random`.
-pub const POLICY_NAMES: &[&str] = &["greedy", "thompson", "ucb1", "gittins", "bayes"];
+pub const POLICY_NAMES: &[&str] = &["greedy", "thompson", "ucb1", "gittins", "bayes", "win-stay"];
 
 /// Discount of the `gittins` policy on an episode of `horizon` steps: `1 − 1 / T`, whose
 /// effective horizon `1 / (1 − γ)` is the episode's (0.99 at `T = 100`). Gittins indices are
@@ -54,13 +56,16 @@ pub(super) fn make_policy(
     };
     match name {
         "random" => Ok(Box::new(RandomPolicy::new(arms, num_envs, seed))),
-        "greedy" | "thompson" | "ucb1" | "gittins" if config.task() == Task::Informative => {
+        "greedy" | "thompson" | "ucb1" | "gittins" | "win-stay"
+            if config.task() == Task::Informative =>
+        {
             Err(unavailable(
                 "its rewards (5, 1 or 0.1-1.0, deterministic) are not Bernoulli, so the \
                  Beta-Bernoulli posterior this policy keeps does not describe them; use `random`"
                     .into(),
             ))
         }
+        "win-stay" => Ok(Box::new(WinStayLoseShift::new(arms, num_envs, seed))),
         "greedy" => Ok(counting(Box::new(Greedy))),
         "thompson" => Ok(counting(Box::new(Thompson))),
         "ucb1" => Ok(counting(Box::new(Ucb1))),
@@ -92,7 +97,7 @@ fn why_no_bayes(config: &BanditConfig) -> String {
         Task::Independent { arms } => format!(
             "{ONLY}: with {arms} arms the posterior counts have too many states to tabulate"
         ),
-        Task::Restless { .. } => {
+        Task::Restless { .. } | Task::Switching { .. } => {
             format!("{ONLY}: here the arms drift, so success and failure counts are not sufficient")
         }
         Task::Informative => format!("{ONLY}: here the rewards are not Bernoulli"),
@@ -151,6 +156,42 @@ impl Policy for Counting {
                 Some(arm) => fail[arm] += 1,
             }
             *action = self.rule.choose(succ, fail, rng);
+        }
+    }
+}
+
+/// Win-stay, lose-shift: acts on the previous action and reward alone (the observation).
+struct WinStayLoseShift {
+    arms: usize,
+    rngs: Vec<Rng>,
+}
+
+impl WinStayLoseShift {
+    fn new(arms: usize, num_envs: usize, seed: u64) -> Self {
+        Self {
+            arms,
+            rngs: (0..num_envs)
+                .map(|row| rng::policy_stream(seed, row))
+                .collect(),
+        }
+    }
+}
+
+impl Policy for WinStayLoseShift {
+    fn act(&mut self, obs: &[f32], actions: &mut [u32]) {
+        let k = self.arms;
+        for (row, (action, rng)) in actions.iter_mut().zip(&mut self.rngs).enumerate() {
+            let obs = &obs[row * (k + 2)..(row + 1) * (k + 2)];
+            *action = match obs[..k].iter().position(|&x| x > 0.5) {
+                // A new episode: nothing to stay with.
+                None => rng.random_range(0..k as u32),
+                Some(arm) if obs[k] > 0.5 => arm as u32,
+                // Any other arm, uniformly: draw among k − 1 and skip the one that lost.
+                Some(arm) => {
+                    let other = rng.random_range(0..k as u32 - 1);
+                    other + u32::from(other >= arm as u32)
+                }
+            };
         }
     }
 }

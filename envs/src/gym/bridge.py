@@ -7,7 +7,9 @@ buffer protocol: float32 observations [B, obs_dim], float64 rewards, uint8 flags
 
 import ast
 import importlib
+import importlib.util
 import os
+import sys
 import threading
 
 import gymnasium as gym
@@ -260,6 +262,37 @@ class Bridge:
         if frame is None:
             raise Unsupported("the environment returned no rgb_array frame")
         return np.ascontiguousarray(np.asarray(frame, dtype=np.uint8)[:, :, :3])
+
+
+def source_dirs(env_id, kwargs):
+    """The folders outside the interpreter's installation that the id's own modules (its
+    env's, before the `:`, and its wrappers') were imported from: what `sys.path` must hold
+    to build the env again from another folder or without `PYTHONPATH`."""
+    names = [env_id.partition(":")[0]] if ":" in env_id else []
+    names += [
+        name.strip().rpartition(".")[0]
+        for key, value in kwargs
+        if key == WRAPPERS_KEY
+        for name in value.split(",")
+    ]
+    installed = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    dirs = []
+    for name in filter(None, names):
+        spec = importlib.util.find_spec(name.partition(".")[0])
+        if spec is None:
+            continue
+        if spec.submodule_search_locations:
+            package = next(iter(spec.submodule_search_locations))
+            top = os.path.dirname(os.path.abspath(package))
+        elif spec.origin and os.path.isfile(spec.origin):
+            top = os.path.dirname(os.path.abspath(spec.origin))
+        else:
+            continue
+        real = os.path.realpath(top)
+        inside = any(real == p or real.startswith(p + os.sep) for p in installed)
+        if not inside and top not in dirs:
+            dirs.append(top)
+    return dirs
 
 
 def python_loop(env_id, kwargs, num_envs, steps, seed):

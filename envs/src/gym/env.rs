@@ -258,3 +258,18 @@ pub(super) fn python_loop_seconds(
             })
     })
 }
+
+/// [`crate::Environment::python_path`] of a `gym:` id: where its modules are found now.
+pub(super) fn source_dirs(config: &GymConfig) -> Result<Vec<std::path::PathBuf>, EnvError> {
+    Python::attach(|py| {
+        bridge(py)?
+            .getattr("source_dirs")
+            .and_then(|f| f.call1((&config.env_id, config.kwargs.clone())))
+            .and_then(|dirs| dirs.extract())
+            .map_err(|e| EnvError::Gym {
+                id: config.id(),
+                during: "finding its modules",
+                message: describe(py, &e, true),
+            })
+    })
+}

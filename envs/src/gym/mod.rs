@@ -12,6 +12,14 @@ mod python;
 
 #[cfg(feature = "gym")]
 pub use env::GymEnv;
+#[cfg(feature = "gym")]
+pub use python::use_python_path;
+
+/// Without the bridge no Python module is imported, so there is no path to extend.
+#[cfg(not(feature = "gym"))]
+pub fn use_python_path(_dirs: &[std::path::PathBuf]) -> Result<(), EnvError> {
+    Ok(())
+}
 
 pub const ID_PREFIX: &str = "gym:";
 
@@ -89,6 +97,11 @@ impl Environment for GymConfig {
     #[cfg(not(feature = "gym"))]
     fn build_drawn(&self) -> Option<Result<Box<dyn crate::DrawnEnv>, EnvError>> {
         Some(Err(EnvError::GymNotBuilt { id: self.id() }))
+    }
+
+    #[cfg(feature = "gym")]
+    fn python_path(&self) -> Result<Vec<std::path::PathBuf>, EnvError> {
+        env::source_dirs(self)
     }
 
     #[cfg(feature = "gym")]

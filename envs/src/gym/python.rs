@@ -19,8 +19,35 @@ pub fn bridge(py: Python<'_>) -> Result<&Bound<'_, PyModule>, EnvError> {
     MODULE.get_or_try_init(py, || load(py)).map(|m| m.bind(py))
 }
 
+/// Puts `dirs` first on `sys.path` (the first of them foremost), where they are not already.
+pub fn use_python_path(dirs: &[PathBuf]) -> Result<(), EnvError> {
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    Python::attach(|py| {
+        // Loaded first, so that its own additions (the current folder) come after `dirs`.
+        bridge(py)?;
+        let failed = |e: PyErr| EnvError::GymSetup {
+            reason: format!("cannot extend sys.path: {}", describe(py, &e, false)),
+        };
+        let path = py
+            .import("sys")
+            .and_then(|s| s.getattr("path"))
+            .map_err(failed)?;
+        for dir in dirs.iter().rev() {
+            let dir = dir.to_string_lossy();
+            if !path.contains(&*dir).map_err(failed)? {
+                path.call_method1("insert", (0, &*dir)).map_err(failed)?;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// An embedded interpreter does not see a virtual environment by itself: add the active one
-/// (`VIRTUAL_ENV`) and the one plastic was built with to `sys.path`, then import the bridge.
+/// (`VIRTUAL_ENV`) and the one plastic was built with to `sys.path`, and the current folder
+/// first, as `python -m` has it, so an id's own module is found where `python` would find it;
+/// then import the bridge.
 fn load(py: Python<'_>) -> Result<Py<PyModule>, EnvError> {
     let version = py.version_info();
     let mut searched = Vec::new();
@@ -40,6 +67,16 @@ fn load(py: Python<'_>) -> Result<Py<PyModule>, EnvError> {
         }
         searched.push(dir.display().to_string());
     }
+    py.import("os")
+        .and_then(|os| os.call_method0("getcwd"))
+        .and_then(|cwd| {
+            let path = py.import("sys")?.getattr("path")?;
+            match path.contains(&cwd)? {
+                true => Ok(()),
+                false => path.call_method1("insert", (0, cwd)).map(drop),
+            }
+        })
+        .map_err(|e| setup_error(py, &e, &searched))?;
     for module in ["numpy", "gymnasium"] {
         py.import(module)
             .map_err(|e| setup_error(py, &e, &searched))?;

@@ -16,6 +16,8 @@
 //!   forward one step at a time and backward every step per group of rows;
 //! - [`cell`]: elsewhere (CUDA), the per-neuron part of one step (the tanh RNN or the LSTM
 //!   around the plastic input), forward and backward, in libtorch operations;
+//! - [`stpn`]: the STPN cell's pass, around its fast weights, in libtorch operations on any
+//!   device;
 //! - [`pool`]: the thread team the host loops share their rows on;
 //! - and, outside `bptt/`, the formulas' homes the passes call: `trace_update/` (one step's
 //!   passes over the `[B × H × H]` traces, as operations and as loops over a batch row),
@@ -27,18 +29,20 @@ mod host;
 mod pool;
 #[cfg(feature = "bench")]
 pub mod roofline;
+mod stpn;
 
 pub use checkpoints::{host_every, TraceCheckpoints};
 
 use super::{Core, State};
 use fused::FusedTape;
+use stpn::StpnTape;
 use tch::{Device, Kind, Tensor};
 
 config_option! {
     /// How backpropagation through time is done (`a2c.bptt`, `plastic bench core --bptt`).
     pub enum Bptt {
         /// The hand-written pass on the CPU where it applies ([`Engine::fused_unsupported`]),
-        /// else autograd.
+        /// else autograd (and for STPN, whose pass is libtorch operations as autograd is).
         #[default]
         Auto = "auto",
         /// The hand-written pass on any device (on CUDA it keeps less memory than autograd, one
@@ -61,7 +65,8 @@ impl Bptt {
             (Self::Autograd, _) | (Self::Auto, Some(_)) => Ok(Engine::Autograd),
             // On a GPU the hand-written pass is libtorch operations too; until it is measured
             // faster there, `auto` keeps autograd, and `fused` is the way to save memory.
-            (Self::Auto, None) if !cpu => Ok(Engine::Autograd),
+            // STPN's pass is libtorch operations on the CPU too, so the same holds for it.
+            (Self::Auto, None) if !cpu || core.config().kind.is_stpn() => Ok(Engine::Autograd),
             (Self::Auto | Self::Fused, None) => Ok(Engine::Fused),
             (Self::Ops, None) => Ok(Engine::Ops),
             (Self::Fused | Self::Ops, Some(why)) => Err(BpttError {
@@ -105,13 +110,14 @@ impl Engine {
     /// cannot.
     pub fn fused_unsupported(core: &Core) -> Option<String> {
         let config = core.config();
-        if config.kind.is_stpn() {
-            return Some(
-                "has kind = \"stpn\", whose fast weights have no hand-written pass yet".into(),
-            );
-        }
-        if !config.kind.is_plastic() {
+        if !config.kind.is_plastic() && !config.kind.is_stpn() {
             return Some(format!("has kind = \"{}\"", config.kind.name()));
+        }
+        if config.timescale_count() > 1 {
+            return Some(format!(
+                "has {} timescales (`timescales`), whose traces have no hand-written pass yet",
+                config.timescale_count()
+            ));
         }
         if !matches!(core.kind(), Kind::Float | Kind::Double) {
             return Some(format!("holds {:?} values", core.kind()));
@@ -126,6 +132,7 @@ impl Engine {
 pub fn steps_on_host(core: &Core, engine: Engine) -> bool {
     engine == Engine::Fused
         && Engine::fused_unsupported(core).is_none()
+        && core.plasticity().is_some()
         && host::HostStep::applies(core)
 }
 
@@ -138,6 +145,8 @@ pub enum Tape<'a> {
         outputs: Vec<Tensor>,
     },
     Fused(FusedTape<'a>),
+    /// The hand-written pass of the STPN cell.
+    Stpn(StpnTape<'a>),
 }
 
 impl<'a> Tape<'a> {
@@ -153,12 +162,15 @@ impl<'a> Tape<'a> {
         engine: Engine,
         checkpoints: TraceCheckpoints,
     ) -> Self {
-        match (engine, core.plasticity()) {
-            (Engine::Fused | Engine::Ops, Some(plasticity))
-                if Engine::fused_unsupported(core).is_none() =>
-            {
-                let every = checkpoints.every(core, engine);
+        let hand_written = matches!(engine, Engine::Fused | Engine::Ops)
+            && Engine::fused_unsupported(core).is_none();
+        let every = checkpoints.every(core, engine);
+        match (core.plasticity(), core.stp()) {
+            (Some(plasticity), _) if hand_written => {
                 Self::Fused(FusedTape::new(core, plasticity, state, every, engine))
+            }
+            (_, Some(stp)) if hand_written => {
+                Self::Stpn(StpnTape::new(core, stp, state, every, engine))
             }
             _ => Self::Autograd {
                 core,
@@ -173,6 +185,7 @@ impl<'a> Tape<'a> {
         match self {
             Self::Autograd { .. } => Engine::Autograd,
             Self::Fused(tape) => tape.engine(),
+            Self::Stpn(tape) => tape.engine(),
         }
     }
 
@@ -200,6 +213,7 @@ impl<'a> Tape<'a> {
                 out
             }
             Self::Fused(tape) => tape.step(x, start.as_ref()),
+            Self::Stpn(tape) => tape.step(x, start.as_ref()),
         }
     }
 
@@ -209,6 +223,7 @@ impl<'a> Tape<'a> {
         match self {
             Self::Autograd { state, .. } => state.detach(),
             Self::Fused(tape) => tape.state(),
+            Self::Stpn(tape) => tape.state(),
         }
     }
 
@@ -222,6 +237,7 @@ impl<'a> Tape<'a> {
                     .backward();
             }
             Self::Fused(tape) => tape.backward(grad_h),
+            Self::Stpn(tape) => tape.backward(grad_h),
         }
     }
 }

@@ -4,13 +4,13 @@ use tch::Tensor;
 /// The traces of steps `0 … t` (`Hebb`, or `E`), of which the pass keeps every `every`-th and
 /// the newest; the others are dropped once the next step is taken, and rebuilt from the kept
 /// one before them when the backward pass needs them ([`super::FusedTape::backward`]).
-pub(super) struct Kept {
+pub(in crate::cores::bptt) struct Kept {
     every: usize,
     traces: Vec<Option<Tensor>>,
 }
 
 impl Kept {
-    pub(super) fn new(first: Tensor, every: usize) -> Self {
+    pub(in crate::cores::bptt) fn new(first: Tensor, every: usize) -> Self {
         Self {
             every,
             traces: vec![Some(first)],
@@ -18,17 +18,17 @@ impl Kept {
     }
 
     /// The trace after step `t − 1`; panics if it was dropped and not rebuilt.
-    pub(super) fn at(&self, t: usize) -> &Tensor {
+    pub(in crate::cores::bptt) fn at(&self, t: usize) -> &Tensor {
         self.traces[t]
             .as_ref()
             .unwrap_or_else(|| unreachable!("trace {t} is neither kept nor rebuilt"))
     }
 
-    pub(super) fn newest(&self) -> &Tensor {
+    pub(in crate::cores::bptt) fn newest(&self) -> &Tensor {
         self.at(self.traces.len() - 1)
     }
 
-    pub(super) fn newest_mut(&mut self) -> &mut Tensor {
+    pub(in crate::cores::bptt) fn newest_mut(&mut self) -> &mut Tensor {
         self.traces
             .last_mut()
             .and_then(Option::as_mut)
@@ -36,7 +36,7 @@ impl Kept {
     }
 
     /// Adds the trace after the next step, dropping the one before it unless it is kept.
-    pub(super) fn push(&mut self, next: Tensor) {
+    pub(in crate::cores::bptt) fn push(&mut self, next: Tensor) {
         let t = self.traces.len() - 1;
         if !t.is_multiple_of(self.every) {
             self.traces[t] = None;
@@ -45,26 +45,26 @@ impl Kept {
     }
 
     /// Every trace from the first, `None` where dropped.
-    pub(super) fn all(&self) -> Vec<Option<&Tensor>> {
+    pub(in crate::cores::bptt) fn all(&self) -> Vec<Option<&Tensor>> {
         self.traces.iter().map(Option::as_ref).collect()
     }
 
     /// Whether the trace after step `t − 1` must be rebuilt.
-    pub(super) fn missing(&self, t: usize) -> bool {
+    pub(in crate::cores::bptt) fn missing(&self, t: usize) -> bool {
         self.traces[t].is_none()
     }
 
     /// The step whose trace the segment holding step `t` is rebuilt from.
-    pub(super) fn segment_start(&self, t: usize) -> usize {
+    pub(in crate::cores::bptt) fn segment_start(&self, t: usize) -> usize {
         t - t % self.every
     }
 
-    pub(super) fn set(&mut self, t: usize, trace: Tensor) {
+    pub(in crate::cores::bptt) fn set(&mut self, t: usize, trace: Tensor) {
         self.traces[t] = Some(trace);
     }
 
     /// Frees the trace after step `t − 1`, once the backward pass is past it.
-    pub(super) fn free(&mut self, t: usize) {
+    pub(in crate::cores::bptt) fn free(&mut self, t: usize) {
         self.traces[t] = None;
     }
 }

@@ -19,7 +19,7 @@
 //! Covers plastic RNNs and LSTMs with any rule, α and η shape and neuromodulation (any
 //! modulator shape): [`super::Engine::fused_unsupported`].
 mod backward;
-mod kept;
+pub(super) mod kept;
 
 use super::cell::{self, CellActs, LstmActs};
 use super::host::{HostStep, StepInput};
