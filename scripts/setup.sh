@@ -14,6 +14,10 @@ TENSORBOARD_VERSION=2.21.0
 MATURIN_VERSION=1.16.0
 PYTEST_VERSION=9.2.0
 RUFF_VERSION=0.17.5
+# sb3-contrib's RecurrentPPO for scripts/sb3_side_by_side.py, with the stable-baselines3 it
+# requires; also on top of the environment with its own stamp (pip adds only these two).
+SB3_CONTRIB_VERSION=2.9.2
+STABLE_BASELINES3_VERSION=2.9.2
 KEY="torch${TORCH_VERSION}-gym${GYMNASIUM_VERSION}-tb${TENSORBOARD_VERSION}"
 CACHE_ROOT="${PLASTIC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/plastic}"
 VENV="$CACHE_ROOT/venv-$KEY"
@@ -25,6 +29,7 @@ TOOLS_STAMP="$VENV/.plastic-tools-maturin${MATURIN_VERSION}-pytest${PYTEST_VERSI
 # environment with a stamp of their own, as the tools are.
 MINIGRID_VERSION=3.2.0
 MINIGRID_STAMP="$VENV/.plastic-minigrid${MINIGRID_VERSION}"
+SB3_STAMP="$VENV/.plastic-sb3-contrib${SB3_CONTRIB_VERSION}-sb3${STABLE_BASELINES3_VERSION}"
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -55,9 +60,24 @@ ensure_minigrid() {
     exec 7>&-
 }
 
+# sb3-contrib and stable-baselines3, once per environment (under the lock, as the tools).
+ensure_sb3_contrib() {
+    [[ -f "$SB3_STAMP" ]] && return 0
+    exec 8>"$CACHE_ROOT/setup-sb3.lock"
+    flock 8
+    if [[ ! -f "$SB3_STAMP" ]]; then
+        say "Installing sb3-contrib==$SB3_CONTRIB_VERSION and stable-baselines3==$STABLE_BASELINES3_VERSION (scripts/sb3_side_by_side.py)."
+        "$VENV/bin/python" -m pip install --progress-bar off \
+            "sb3-contrib==$SB3_CONTRIB_VERSION" "stable-baselines3==$STABLE_BASELINES3_VERSION" >&2
+        touch "$SB3_STAMP"
+    fi
+    exec 8>&-
+}
+
 if [[ -f "$STAMP" ]]; then
     ensure_tools
     ensure_minigrid
+    ensure_sb3_contrib
     say "Python environment ready: $VENV"
     echo "$VENV"
     exit 0
@@ -92,6 +112,7 @@ fi
 if [[ -f "$STAMP" ]]; then
     ensure_tools
     ensure_minigrid
+    ensure_sb3_contrib
     echo "$VENV"
     exit 0
 fi
@@ -111,5 +132,6 @@ say "gymnasium==$GYMNASIUM_VERSION and tensorboard==$TENSORBOARD_VERSION. pip's 
 touch "$STAMP"
 ensure_tools
 ensure_minigrid
+ensure_sb3_contrib
 say "Python environment ready: $VENV"
 echo "$VENV"

@@ -2,12 +2,15 @@
 //! the hand-written engine against autograd, bad settings, and an agent that learns a bandit.
 use plastic_agents::a2c::{PpoConfig, RolloutLen, TrainError, Trainer, TrainerConfig};
 use plastic_agents::acting::{ActionMode, AgentPolicy};
-use plastic_agents::cores::{Bptt, CoreKind, Engine, Modulation};
+use plastic_agents::cores::{Bptt, CoreKind, Modulation};
 use plastic_agents::metrics::{tags, MemorySink};
 use plastic_agents::CoreConfig;
 use plastic_envs::registry::make;
 use plastic_envs::rollout::run_episodes;
 use tch::Device;
+
+mod common;
+use common::engines::{compare_engines, model_values};
 
 const BATCH: usize = 6;
 
@@ -38,14 +41,6 @@ fn trainer(env: &str, config: TrainerConfig, seed: u64) -> Result<Trainer, Train
         seed,
         Device::Cpu,
     )
-}
-
-fn model_values(t: &Trainer) -> Vec<(String, Vec<f32>)> {
-    t.snapshot()
-        .tensors
-        .into_iter()
-        .map(|(n, t)| (n, Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()))
-        .collect()
 }
 
 fn retroactive_lstm() -> CoreConfig {
@@ -150,36 +145,12 @@ fn a_resumed_ppo_run_continues_exactly_as_an_uninterrupted_one() {
 #[test]
 fn fused_and_autograd_make_the_same_ppo_update() {
     for (env, core, rollout_len) in cases().into_iter().take(3) {
-        let run = |bptt: Bptt| {
+        let config = |bptt: Bptt| {
             let mut config = ppo(core.clone(), rollout_len, 2, 2);
             config.a2c.bptt = bptt;
-            let mut t = trainer(env, config, 5).unwrap();
-            let stats: Vec<_> = (0..2).map(|_| t.update().unwrap()).collect();
-            (t.engine(), stats, model_values(&t))
+            config
         };
-        let (auto_engine, auto_stats, auto_model) = run(Bptt::Autograd);
-        let (fused_engine, fused_stats, fused_model) = run(Bptt::Auto);
-        assert_eq!(
-            (auto_engine, fused_engine),
-            (Engine::Autograd, Engine::Fused)
-        );
-        for (a, f) in auto_stats.iter().zip(&fused_stats) {
-            assert_eq!(a.episodes, f.episodes, "{env}: the rollouts differ");
-            let close = |x: f64, y: f64| (x - y).abs() <= 1e-4 * x.abs().max(y.abs()) + 1e-6;
-            assert!(
-                close(a.grad_norm, f.grad_norm),
-                "{env}: {} vs {}",
-                a.grad_norm,
-                f.grad_norm
-            );
-        }
-        let initial = model_values(&trainer(env, ppo(core.clone(), rollout_len, 2, 2), 5).unwrap());
-        assert_ne!(initial, fused_model, "{env}: PPO did not update");
-        for ((name, a), (_, f)) in auto_model.iter().zip(&fused_model) {
-            for (x, y) in a.iter().zip(f) {
-                assert!((x - y).abs() <= 1e-4, "{env}: {name} differs: {x} vs {y}");
-            }
-        }
+        compare_engines(env, |bptt| trainer(env, config(bptt), 5).unwrap(), 1e-4);
     }
 }
 

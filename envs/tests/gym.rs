@@ -261,6 +261,31 @@ fn wrappers_named_in_the_id_apply_in_order() {
 }
 
 #[test]
+fn mask_velocity_zeroes_cartpoles_velocities_and_refuses_unknown_environments() {
+    let mut masked = env("gym:CartPole-v1?wrappers=MaskVelocity", 2);
+    let mut plain = env("gym:CartPole-v1", 2);
+    assert_eq!(masked.spec().obs_dim, 4);
+    masked.reset(3).unwrap();
+    plain.reset(3).unwrap();
+    for _ in 0..5 {
+        let seen = masked.step(&[1, 0]).unwrap().obs_row(0).to_vec();
+        let full = plain.step(&[1, 0]).unwrap().obs_row(0).to_vec();
+        // Position and angle as they are; the cart's and the pole's velocities hidden.
+        assert_eq!([seen[0], seen[2]], [full[0], full[2]]);
+        assert_eq!([seen[1], seen[3]], [0.0, 0.0], "{full:?}");
+        assert!(full[1] != 0.0 && full[3] != 0.0, "{full:?}");
+    }
+    add_test_envs();
+    let msg = error("gym:plastic_test_envs:plastic_test/Pictures-v0?wrappers=MaskVelocity");
+    assert!(
+        msg.contains("'MaskVelocity'")
+            && msg.contains("CartPole-v1")
+            && msg.contains("Pictures-v0"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn an_exception_inside_step_is_an_error_with_its_traceback() {
     add_test_envs();
     let mut e = env("gym:plastic_test_envs:plastic_test/Raising-v0", 2);

@@ -1,10 +1,13 @@
-//! Shared helpers of the core tests: f64 cores on the CPU, named parameters, config matrix.
+//! Shared helpers of the core tests: f64 cores on the CPU, named parameters, config matrix;
+//! [`engines`]: the trainer's engines compared.
 #![allow(dead_code)]
 use plastic_agents::cores::{
     AlphaShape, Core, CoreConfig, CoreKind, EtaShape, Modulation, ModulatorShape, Rule, State,
     StpShape,
 };
 use tch::{nn, Device, Kind, Tensor};
+
+pub mod engines;
 
 pub const F64: (Kind, Device) = (Kind::Double, Device::Cpu);
 

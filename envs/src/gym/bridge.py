@@ -103,9 +103,46 @@ class KeepsFrames(gym.Wrapper):
         return out
 
 
+class MaskVelocity(gym.ObservationWrapper):
+    """Zeroes the velocities of a classic-control observation, so that a policy has to infer
+    them from what it remembers (rl-baselines3-zoo's MaskVelocityWrapper, the benchmark of
+    sb3-contrib's RecurrentPPO). The observation keeps its shape and bounds."""
+
+    # Indices of the velocities in each supported environment's observation.
+    VELOCITY_INDICES = {
+        "CartPole-v1": [1, 3],
+        "Acrobot-v1": [4, 5],
+        "MountainCar-v0": [1],
+        "MountainCarContinuous-v0": [1],
+        "Pendulum-v1": [2],
+        "LunarLander-v3": [2, 3, 5],
+        "LunarLanderContinuous-v3": [2, 3, 5],
+    }
+
+    def __init__(self, env):
+        super().__init__(env)
+        env_id = env.spec.id if env.spec is not None else None
+        if env_id not in self.VELOCITY_INDICES:
+            raise Unsupported(
+                f"wrapper 'MaskVelocity' knows the velocities of "
+                f"{', '.join(self.VELOCITY_INDICES)} only, not of '{env_id}'"
+            )
+        self.mask = np.ones(env.observation_space.shape, dtype=env.observation_space.dtype)
+        self.mask[self.VELOCITY_INDICES[env_id]] = 0
+
+    def observation(self, observation):
+        return observation * self.mask
+
+
+# Wrappers of the bridge's own, found by their bare name before `gymnasium.wrappers`.
+OWN_WRAPPERS = {"MaskVelocity": MaskVelocity}
+
+
 def wrapper_class(name):
     """A wrapper named in `wrappers=`: a dotted name imports its module, a bare one is one of
-    `gymnasium.wrappers`."""
+    the bridge's own (`OWN_WRAPPERS`) or of `gymnasium.wrappers`."""
+    if name.strip() in OWN_WRAPPERS:
+        return OWN_WRAPPERS[name.strip()]
     module, _, attr = name.strip().rpartition(".")
     try:
         return getattr(importlib.import_module(module or "gymnasium.wrappers"), attr)

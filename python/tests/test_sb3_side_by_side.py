@@ -1,0 +1,66 @@
+"""scripts/sb3_side_by_side.py's plumbing on a tiny budget: both sides train on masked CartPole
+and land in the JSON and the table. The maze task is left out: one RecurrentPPO rollout of 30
+episodes and its 10 passes take over a minute of CPU. The comparison itself takes hours (the
+command is in docs/ppo.md)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_both_sides_train_and_are_reported(plastic_bin, tmp_path):
+    out_json, out_md = tmp_path / "side.json", tmp_path / "side.md"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "sb3_side_by_side.py"),
+            "--plastic",
+            str(plastic_bin),
+            "--tasks",
+            "cartpole-masked",
+            "--seeds",
+            "1",
+            "--steps",
+            "600",
+            "--json",
+            str(out_json),
+            "--markdown",
+            str(out_md),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    report = json.loads(out_json.read_text())
+    assert set(report["results"]) == {"cartpole-masked"}
+    for task, sides in report["results"].items():
+        for side in ("plastic", "sb3"):
+            (run,) = sides[side]
+            assert run["seed"] == 0 and run["steps"] >= 600 and run["wall_s"] > 0, (task, side)
+            # 768 steps (3 rollouts of 8 × 32): a random policy's episodes last about 20.
+            assert run["curve"], (task, side, run)
+            steps, seconds, _ = run["curve"][-1]
+            assert 0 < steps <= run["steps"] and 0 <= seconds <= run["wall_s"], (task, side, run)
+        summary = report["summary"][task]
+        assert summary["sb3"]["env_steps_per_s"][0] > 0 and summary["plastic"]["env_steps_per_s"][0] > 0
+        assert len(summary["sb3"]["return_at_plastic_wall_time"]) == 1
+    table = out_md.read_text()
+    assert "sb3_side_by_side.py --plastic" in table
+    assert table.count("RecurrentPPO |") == 1, table
+
+
+def test_steps_are_one_count_or_one_per_task():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from sb3_side_by_side import steps_per_task
+
+    tasks = ["maze-small", "cartpole-masked"]
+    assert steps_per_task("1e6", tasks) == {"maze-small": 1_000_000, "cartpole-masked": 1_000_000}
+    both = steps_per_task("maze-small=1e6,cartpole-masked=2000000", tasks)
+    assert both == {"maze-small": 1_000_000, "cartpole-masked": 2_000_000}
+    # A task left out, an unknown one, zero, a fraction and text are refused.
+    for bad in ["maze-small=1e6", "maze-small=1,cartpole-masked=1,pong=1", "0", "1.5", "many"]:
+        assert steps_per_task(bad, tasks) is None, bad
