@@ -43,7 +43,7 @@ impl Spectrogram {
 
     /// Column `c` is point `c`, row `r` the `r`-th largest singular value; the colour is
     /// `log σ` between the smallest and the largest of the whole picture, so the colours of
-    /// different points compare. Cells are as large as fit [`MAX_WIDTH`] × [`MAX_HEIGHT`], at
+    /// different points compare. Cells are as large as fit 600 × 300 pixels, at
     /// least one pixel.
     pub fn picture(&self) -> RgbImage {
         let rows = self.columns.iter().map(Vec::len).max().unwrap_or(0);

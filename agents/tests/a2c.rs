@@ -2,7 +2,7 @@
 //! and an agent that learns a bandit task.
 use plastic_agents::a2c::{RolloutLen, Schedule, Snapshot, TrainError, Trainer, TrainerConfig};
 use plastic_agents::acting::{ActionMode, AgentPolicy};
-use plastic_agents::cores::{Bptt, CoreKind, Modulation, Rule, TraceCheckpoints};
+use plastic_agents::cores::{Bptt, CoreKind, Engine, Modulation, Rule, TraceCheckpoints};
 use plastic_agents::metrics::{tags, MemorySink};
 use plastic_agents::CoreConfig;
 use plastic_envs::registry::make;

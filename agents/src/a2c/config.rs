@@ -2,8 +2,8 @@
 //! before anything is built, each error naming its key.
 use super::errors::ConfigError;
 use crate::cores::{Bptt, CoreConfig, TraceCheckpoints};
-use crate::perturbation::ParamGroup;
 use crate::encoders::EncoderConfig;
+use crate::perturbation::ParamGroup;
 use serde::{Deserialize, Serialize};
 
 /// Everything the trainer is configured with besides the environment.
