@@ -8,10 +8,11 @@ use plastic::commands::train::{self, Ended, Watch};
 use plastic::config::ExperimentConfig;
 use plastic_agents::a2c::Trainer;
 use plastic_envs::rollout::RolloutStats;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pyo3::create_exception!(
     plastic,
@@ -76,7 +77,9 @@ fn train_run(
 ) -> PyResult<bool> {
     let config = parse(text, &path, &overrides)?;
     let mut watch = PyWatch::new(run_folder, after_update);
-    let ended = py.detach(|| train::train_config(&config, out.as_deref(), &mut watch));
+    let ended = deferring_interrupts(py, || {
+        py.detach(|| train::train_config(&config, out.as_deref(), &mut watch))
+    })?;
     watch.finish(ended)
 }
 
@@ -97,8 +100,42 @@ fn resume_run(
         total_steps,
     };
     let mut watch = PyWatch::new(run_folder, after_update);
-    let ended = py.detach(|| train::resume_watched(&args, &mut watch));
+    let ended = deferring_interrupts(py, || {
+        py.detach(|| train::resume_watched(&args, &mut watch))
+    })?;
     watch.finish(ended)
+}
+
+/// Ctrl-C noted by [`note_interrupt`] and not yet acted on.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// SIGINT's handler while a run trains. Python's own raises KeyboardInterrupt in whatever
+/// Python code runs next, which may be an environment's `step` in the middle of an update,
+/// where no checkpoint can be saved; this one only notes it, and the next update's end stops
+/// the run with a checkpoint, then raises KeyboardInterrupt.
+#[pyfunction]
+fn note_interrupt(_signum: i32, _frame: Bound<'_, PyAny>) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Runs `train` with [`note_interrupt`] as SIGINT's handler, where Python lets it be set (the
+/// main thread; elsewhere Python's handler stays and Ctrl-C is raised where it lands), and
+/// puts the old handler back after.
+fn deferring_interrupts<T>(py: Python<'_>, train: impl FnOnce() -> T) -> PyResult<T> {
+    let signal = py.import("signal")?;
+    let threading = py.import("threading")?;
+    let main = threading
+        .call_method0("current_thread")?
+        .is(&threading.call_method0("main_thread")?);
+    if !main {
+        return Ok(train());
+    }
+    let sigint = signal.getattr("SIGINT")?;
+    INTERRUPTED.store(false, Ordering::SeqCst);
+    let old = signal.call_method1("signal", (&sigint, wrap_pyfunction!(note_interrupt, py)?))?;
+    let trained = train();
+    signal.call_method1("signal", (&sigint, old))?;
+    Ok(trained)
 }
 
 /// The Python side of a training run: `run_folder(path)` once, then `after_update(info)`
@@ -159,9 +196,14 @@ impl Watch for PyWatch {
             return false;
         }
         let go_on = Python::attach(|py| {
-            // Runs Python's handler of a signal that came during the update: Ctrl-C raises
-            // KeyboardInterrupt here.
+            // Runs Python's handler of a signal that came during the update: Ctrl-C is noted
+            // by `note_interrupt` (or raised here by Python's own handler off the main thread).
             py.check_signals()?;
+            if INTERRUPTED.swap(false, Ordering::SeqCst) {
+                return Err(PyKeyboardInterrupt::new_err(
+                    "training stopped by Ctrl-C, with a checkpoint",
+                ));
+            }
             match &self.after_update {
                 None => Ok(true),
                 Some(f) => f
