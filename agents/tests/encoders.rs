@@ -139,21 +139,7 @@ fn run_engine(
     let hs = Tensor::stack(&outs, 0).set_requires_grad(true);
     (&hs * weights).sum(Kind::Double).backward();
     tape.backward(&hs.grad());
-    let grads = named_params(vs)
-        .into_iter()
-        .map(|(n, p)| {
-            // The heads are not in this loss: no gradient at all.
-            let g = p.grad();
-            (
-                n,
-                if g.defined() {
-                    g.copy()
-                } else {
-                    p.zeros_like()
-                },
-            )
-        })
-        .collect();
+    let grads = param_grads(vs);
     (hs.detach(), grads)
 }
 

@@ -31,6 +31,23 @@ pub fn named_params(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
     v
 }
 
+/// Every parameter's gradient after a backward pass, sorted by name; zeros where the loss did
+/// not reach the parameter (the heads, in a loss of the core's outputs).
+pub fn param_grads(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    named_params(vs)
+        .into_iter()
+        .map(|(n, p)| {
+            let g = p.grad();
+            let g = if g.defined() {
+                g.copy()
+            } else {
+                p.zeros_like()
+            };
+            (n, g)
+        })
+        .collect()
+}
+
 pub fn param(vs: &nn::VarStore, name: &str) -> Tensor {
     vs.variables()
         .remove(name)
