@@ -9,6 +9,7 @@ use common::*;
 use plastic_agents::cores::{
     Bptt, Core, CoreConfig, CoreKind, Engine, Modulation, State, Tape, TraceCheckpoints,
 };
+use std::sync::{Mutex, PoisonError};
 use tch::{Kind, Tensor};
 
 const IN: i64 = 3;
@@ -65,7 +66,13 @@ fn run_engine(
     (hs.detach(), grads)
 }
 
+/// libtorch's thread count is process-wide. The thread-count test changes it, and a comparison
+/// running meanwhile could see its unrolls under different counts, where libtorch's own sums
+/// (the `ops` engine, autograd) differ in the last bits; each holds this while it runs.
+static THREAD_COUNT: Mutex<()> = Mutex::new(());
+
 fn compare(config: &CoreConfig, seed: i64) {
+    let _count = THREAD_COUNT.lock().unwrap_or_else(PoisonError::into_inner);
     tch::manual_seed(seed);
     let (vs, core) = build(config, IN);
     randomize(&vs);
@@ -227,6 +234,7 @@ fn bptt_setting_picks_the_engine_and_explains_a_refusal() {
 /// shared out).
 #[test]
 fn fused_gradients_are_the_same_for_any_thread_count() {
+    let _count = THREAD_COUNT.lock().unwrap_or_else(PoisonError::into_inner);
     const ROWS: i64 = 70;
     const HIDDEN: usize = 48;
     let retroactive = CoreConfig {
