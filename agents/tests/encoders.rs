@@ -118,9 +118,7 @@ fn run_engine(
     xs: &Tensor,
     weights: &Tensor,
 ) -> (Tensor, Vec<(String, Tensor)>) {
-    for (_, mut p) in named_params(vs) {
-        p.zero_grad();
-    }
+    zero_grads(vs);
     let b = xs.size()[1];
     let mut tape = Tape::new(
         &ac.core,

@@ -38,9 +38,7 @@ fn run_engine(
     xs: &Tensor,
     weights: &Tensor,
 ) -> (Tensor, Vec<(String, Tensor)>) {
-    for (_, mut p) in named_params(vs) {
-        p.zero_grad();
-    }
+    zero_grads(vs);
     let mut tape = Tape::new(
         core,
         start,
@@ -249,9 +247,7 @@ fn fused_gradients_are_the_same_for_any_thread_count() {
         let weights = Tensor::randn([T, ROWS, core.hidden()], F64);
         let run = |threads: usize| {
             plastic_agents::threads::assign(threads, true);
-            for (_, mut p) in named_params(&vs) {
-                p.zero_grad();
-            }
+            zero_grads(&vs);
             let mut tape = Tape::new(
                 &core,
                 &core.initial_state(ROWS),

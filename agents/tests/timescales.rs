@@ -50,9 +50,7 @@ fn outputs_and_grads(
     xs: &Tensor,
     weights: &Tensor,
 ) -> (Tensor, Vec<(String, Tensor)>) {
-    for (_, mut p) in named_params(vs) {
-        p.zero_grad();
-    }
+    zero_grads(vs);
     let mut tape = Tape::new(
         core,
         &core.initial_state(B),

@@ -31,6 +31,13 @@ pub fn named_params(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
     v
 }
 
+/// Clears every parameter's gradient, before a backward pass whose gradients a test reads.
+pub fn zero_grads(vs: &nn::VarStore) {
+    for (_, mut p) in named_params(vs) {
+        p.zero_grad();
+    }
+}
+
 /// Every parameter's gradient after a backward pass, sorted by name; zeros where the loss did
 /// not reach the parameter (the heads, in a loss of the core's outputs).
 pub fn param_grads(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
