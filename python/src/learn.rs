@@ -78,7 +78,7 @@ fn train_run(
     let config = parse(text, &path, &overrides)?;
     let mut watch = PyWatch::new(run_folder, after_update);
     let ended = deferring_interrupts(py, || {
-        py.detach(|| train::train_config(&config, out.as_deref(), &mut watch))
+        py.detach(|| train::train_config(config, out.as_deref(), &mut watch))
     })?;
     watch.finish(ended)
 }

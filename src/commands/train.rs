@@ -77,27 +77,25 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<Ended> {
     if let Some(d) = args.device {
         config.run.device = d;
     }
-    train_config(&config, args.out.as_deref(), &mut Unwatched)
+    train_config(config, args.out.as_deref(), &mut Unwatched)
 }
 
 /// Trains a new run of `config` in `out` (or the next free `runs/<name>_<n>`), as `plastic
 /// train` does.
 pub fn train_config(
-    config: &ExperimentConfig,
+    mut config: ExperimentConfig,
     out: Option<&Path>,
     watch: &mut dyn Watch,
 ) -> anyhow::Result<Ended> {
     let device = config.run.device.resolve()?;
-    let trainer = build(config, device, config.run.threads)?;
-    let mut config = config.clone();
+    let trainer = build(&config, device, config.run.threads)?;
     record_python_path(&mut config)?;
-    let config = &config;
     let run = RunDir::create(Path::new(RUNS), &config.run.name, out)?;
     let _lock = run.lock()?;
     eprintln!("run folder: {}", run.path.display());
     watch.run_folder(&run.path);
-    run.write_config(config)
-        .and_then(|()| drive(trainer, config, &run, watch))
+    run.write_config(&config)
+        .and_then(|()| drive(trainer, &config, &run, watch))
         .map_err(|e| explain_disk_full(e, &run.path))
 }
 

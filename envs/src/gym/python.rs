@@ -55,18 +55,20 @@ pub fn use_python_path(dirs: &[PathBuf]) -> Result<(), EnvError> {
         let failed = |e: PyErr| EnvError::GymSetup {
             reason: format!("cannot extend sys.path: {}", describe(py, &e, false)),
         };
-        let path = py
-            .import("sys")
-            .and_then(|s| s.getattr("path"))
-            .map_err(failed)?;
         for dir in dirs.iter().rev() {
-            let dir = dir.to_string_lossy();
-            if !path.contains(&*dir).map_err(failed)? {
-                path.call_method1("insert", (0, &*dir)).map_err(failed)?;
-            }
+            put_first_on_path(py, &dir.to_string_lossy()).map_err(failed)?;
         }
         Ok(())
     })
+}
+
+/// Puts `dir` first on `sys.path` unless it is there already.
+fn put_first_on_path(py: Python<'_>, dir: &str) -> PyResult<()> {
+    let path = py.import("sys")?.getattr("path")?;
+    if !path.contains(dir)? {
+        path.call_method1("insert", (0, dir))?;
+    }
+    Ok(())
 }
 
 /// An embedded interpreter does not see a virtual environment by itself: add the active one
@@ -93,14 +95,8 @@ fn load(py: Python<'_>) -> Result<Py<PyModule>, EnvError> {
         searched.push(dir.display().to_string());
     }
     py.import("os")
-        .and_then(|os| os.call_method0("getcwd"))
-        .and_then(|cwd| {
-            let path = py.import("sys")?.getattr("path")?;
-            match path.contains(&cwd)? {
-                true => Ok(()),
-                false => path.call_method1("insert", (0, cwd)).map(drop),
-            }
-        })
+        .and_then(|os| os.call_method0("getcwd")?.extract::<String>())
+        .and_then(|cwd| put_first_on_path(py, &cwd))
         .map_err(|e| setup_error(py, &e, &searched))?;
     for module in ["numpy", "gymnasium"] {
         py.import(module)
