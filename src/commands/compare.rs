@@ -1,6 +1,6 @@
 //! `plastic compare`: the runs of sweeps (or single runs) grouped by variant, with each
-//! group's final held-out score across seeds and a rank-sum test for each pair of groups.
-//! Scores come from the runs' `evaluations.csv`.
+//! group's final held-out score (or the steps it took to learn, `--steps-to`) across seeds
+//! and a rank-sum test for each pair of groups. Scores come from the runs' `evaluations.csv`.
 use crate::chart::{self, Curve};
 use crate::cli::{CompareArgs, Metric};
 use crate::output::emit;
@@ -93,7 +93,10 @@ fn verdict(a: &Group, b: &Group, p_value: f64, higher_is_better: bool) -> String
 #[derive(Serialize)]
 struct Report {
     metric: Metric,
-    /// Lower is better for regret.
+    /// Scores are the steps to go this fraction of the way from the first evaluation to the
+    /// last, when set.
+    steps_to: Option<f64>,
+    /// Lower is better for regret and for steps.
     higher_is_better: bool,
     step: Option<u64>,
     /// The environment every run was trained and evaluated on.
@@ -106,6 +109,13 @@ struct Report {
 }
 
 pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
+    if let Some(fraction) = args.steps_to {
+        anyhow::ensure!(
+            fraction > 0.0 && fraction <= 1.0,
+            "--steps-to {fraction}: the fraction of the way from a run's first held-out score \
+             to its last must be in (0, 1], e.g. 0.8"
+        );
+    }
     let runs = collect(&args.runs)?;
     let env = one_environment(&runs)?;
     let mut evaluated: BTreeMap<&str, Vec<(&Path, Vec<Evaluation>)>> = BTreeMap::new();
@@ -158,13 +168,17 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
             Ok((*name, scores))
         })
         .collect::<anyhow::Result<_>>()?;
-    let higher_is_better = metric == Metric::Reward;
+    let reward_is_better = metric == Metric::Reward;
+    let higher_is_better = reward_is_better && args.steps_to.is_none();
     let mut notes = Vec::new();
     let mut summaries = Vec::new();
     for (name, runs) in &groups {
         let scores: Vec<f64> = runs
             .iter()
-            .map(|r| score_at(r, args.step))
+            .map(|r| match args.steps_to {
+                Some(fraction) => steps_to(r, fraction, args.step, reward_is_better),
+                None => score_at(r, args.step).map(|(_, score)| score),
+            })
             .collect::<anyhow::Result<_>>()?;
         let interval = match scores.len() {
             1 => {
@@ -255,12 +269,17 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
                 )
             }
         };
-        let title = format!("{label} on {env}{tests} (rank-sum, two-sided)");
+        let scored = match args.steps_to {
+            Some(fraction) => format!(", steps to {:.0}%", 100.0 * fraction),
+            None => String::new(),
+        };
+        let title = format!("{label} on {env}{tests} (rank-sum, two-sided{scored})");
         chart::write(path, &curves, chart::STEPS, label, &title)?;
         eprintln!("wrote {}", path.display());
     }
     let report = Report {
         metric,
+        steps_to: args.steps_to,
         higher_is_better,
         step: args.step,
         env,
@@ -272,15 +291,25 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
 }
 
 fn human(r: &Report) -> String {
-    let what = match r.metric {
-        Metric::Reward => "held-out reward (higher is better)",
-        Metric::Regret => "held-out regret (lower is better)",
+    let (what, better) = match r.metric {
+        Metric::Reward => ("held-out reward", "higher is better"),
+        Metric::Regret => ("held-out regret", "lower is better"),
     };
     let at = r
         .step
         .map_or("the last evaluation".into(), |s| format!("step {s}"));
+    let headline = match r.steps_to {
+        Some(fraction) => format!(
+            "environment steps to go {:.0}% of the way from the first {} to the one at {at} \
+             (fewer is better) on {}, across runs",
+            100.0 * fraction,
+            what,
+            r.env
+        ),
+        None => format!("{what} ({better}) on {} at {at}, across runs", r.env),
+    };
     let mut lines = vec![
-        format!("{what} on {} at {at}, across runs", r.env),
+        headline,
         format!(
             "{:<28} {:>4} {:>10} {:>10} {:>21} {:>10} {:>21}",
             "group", "runs", "mean", "median", "IQR", "IQM", "IQM 95% CI"
@@ -452,14 +481,14 @@ fn scores(dir: &Path, rows: &[Evaluation], metric: Metric) -> anyhow::Result<Run
     })
 }
 
-/// The score of the last evaluation at or before `step` (the last one without).
-fn score_at(run: &RunScores, step: Option<u64>) -> anyhow::Result<f64> {
+/// The last evaluation at or before `step` (the last one without): (step, score).
+fn score_at(run: &RunScores, step: Option<u64>) -> anyhow::Result<(u64, f64)> {
     let limit = step.unwrap_or(u64::MAX);
     run.points
         .iter()
         .rev()
         .find(|(s, _)| *s <= limit)
-        .map(|p| p.1)
+        .copied()
         .with_context(|| {
             format!(
                 "run `{}` has no evaluation at or before step {limit} (its first is at {})",
@@ -467,6 +496,32 @@ fn score_at(run: &RunScores, step: Option<u64>) -> anyhow::Result<f64> {
                 run.points[0].0
             )
         })
+}
+
+/// The step of the first evaluation whose score has gone `fraction` of the way from the
+/// run's first score to its final one (at `step`): a learning speed on each run's own scale,
+/// so runs that end at different levels, or below zero, compare. A run that ends worse than
+/// it started meets the mark at its first evaluation.
+fn steps_to(
+    run: &RunScores,
+    fraction: f64,
+    step: Option<u64>,
+    higher_is_better: bool,
+) -> anyhow::Result<f64> {
+    let (end, last) = score_at(run, step)?;
+    let first = run.points[0].1;
+    let mark = first + fraction * (last - first);
+    let reached = |score: f64| match higher_is_better {
+        true => score >= mark,
+        false => score <= mark,
+    };
+    let hit = run
+        .points
+        .iter()
+        .take_while(|(s, _)| *s <= end)
+        .find(|(_, score)| reached(*score));
+    // Rounding in `mark` can put it a hair past the final score itself, which always counts.
+    Ok(hit.map_or(end, |(s, _)| *s) as f64)
 }
 
 #[cfg(test)]
