@@ -189,6 +189,7 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> PyResult<String> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     quiet_out_of_memory_panics();
+    plastic_envs::gym::mark_hosted();
     m.add("TORCH_BUILD_VERSION", env!("PLASTIC_TORCH_VERSION"))?;
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     m.add("EVAL_BATCH", plastic_envs::rollout::EVAL_BATCH)?;

@@ -327,3 +327,27 @@ def test_example_script_runs(tmp_path):
     )
     assert "held-out mean reward" in out.stdout
     assert (tmp_path / "ex" / "seed0" / "config.toml").is_file()
+
+
+SYS_PATH_SCRIPT = """
+import sys
+import plastic
+
+before = list(sys.path)
+trainer = plastic.Trainer("gym:CartPole-v1", {"env.num_envs": 2, "a2c.rollout_len": 8, "log.eval_episodes": 1}, out=sys.argv[1])
+trainer.learn(16)
+print(sys.path == before, before, sys.path)
+"""
+
+
+def test_training_on_a_gymnasium_env_leaves_the_programs_sys_path_as_it_was(tmp_path):
+    # The CLI's embedded interpreter gets the virtual environments and the current folder put
+    # on its path; a Python program's own path is the program's, also from another folder.
+    out = subprocess.run(
+        [sys.executable, "-c", SYS_PATH_SCRIPT, str(tmp_path / "run")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.startswith("True"), out

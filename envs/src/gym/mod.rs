@@ -13,7 +13,7 @@ mod python;
 #[cfg(feature = "gym")]
 pub use env::GymEnv;
 #[cfg(feature = "gym")]
-pub use python::{bridge, take_raised, use_python_path};
+pub use python::{bridge, mark_hosted, take_raised, use_python_path};
 
 /// Without the bridge no Python module is imported, so there is no path to extend.
 #[cfg(not(feature = "gym"))]

@@ -6,6 +6,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::PyModule;
 use std::ffi::CString;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 const BRIDGE_SOURCE: &str = include_str!("bridge.py");
@@ -36,6 +37,17 @@ pub fn take_raised() -> Option<PyErr> {
 /// environments through this same bridge, and there is never a second interpreter.
 pub fn start_interpreter() {
     Python::initialize();
+}
+
+/// Whether the interpreter is a Python program's that loaded plastic's extension, rather than
+/// the CLI's own: a user's interpreter already has its environment and `sys.path`, which are
+/// theirs, not the bridge's, to change.
+static HOSTED: AtomicBool = AtomicBool::new(false);
+
+/// Marks the interpreter as the host program's (the Python extension calls it on import), so
+/// the bridge leaves its `sys.path` as the program set it.
+pub fn mark_hosted() {
+    HOSTED.store(true, Ordering::Relaxed);
 }
 
 /// The bridge module, loaded on first use.
@@ -71,13 +83,29 @@ fn put_first_on_path(py: Python<'_>, dir: &str) -> PyResult<()> {
     Ok(())
 }
 
-/// An embedded interpreter does not see a virtual environment by itself: add the active one
-/// (`VIRTUAL_ENV`) and the one plastic was built with to `sys.path`, and the current folder
-/// first, as `python -m` has it, so an id's own module is found where `python` would find it;
-/// then import the bridge.
+/// Imports the bridge; in the CLI's embedded interpreter, which does not see a virtual
+/// environment by itself, first adds the active one (`VIRTUAL_ENV`) and the one plastic was
+/// built with to `sys.path`, and the current folder first, as `python -m` has it, so an id's
+/// own module is found where `python` would find it.
 fn load(py: Python<'_>) -> Result<Py<PyModule>, EnvError> {
-    let version = py.version_info();
     let mut searched = Vec::new();
+    if !HOSTED.load(Ordering::Relaxed) {
+        find_environment(py, &mut searched)?;
+    }
+    for module in ["numpy", "gymnasium"] {
+        py.import(module)
+            .map_err(|e| setup_error(py, &e, &searched))?;
+    }
+    let code = CString::new(BRIDGE_SOURCE).expect("bridge.py has no NUL byte");
+    PyModule::from_code(py, &code, c"plastic_gym_bridge.py", c"plastic_gym_bridge")
+        .map(Bound::unbind)
+        .map_err(|e| setup_error(py, &e, &searched))
+}
+
+/// Adds the virtual environments' site-packages (noted in `searched`) and the current folder
+/// to the embedded interpreter's `sys.path`.
+fn find_environment(py: Python<'_>, searched: &mut Vec<String>) -> Result<(), EnvError> {
+    let version = py.version_info();
     let prefixes = std::env::var_os("VIRTUAL_ENV")
         .map(PathBuf::from)
         .into_iter()
@@ -90,22 +118,14 @@ fn load(py: Python<'_>) -> Result<Py<PyModule>, EnvError> {
         if dir.is_dir() {
             py.import("site")
                 .and_then(|site| site.call_method1("addsitedir", (dir.to_string_lossy(),)))
-                .map_err(|e| setup_error(py, &e, &searched))?;
+                .map_err(|e| setup_error(py, &e, searched))?;
         }
         searched.push(dir.display().to_string());
     }
     py.import("os")
         .and_then(|os| os.call_method0("getcwd")?.extract::<String>())
         .and_then(|cwd| put_first_on_path(py, &cwd))
-        .map_err(|e| setup_error(py, &e, &searched))?;
-    for module in ["numpy", "gymnasium"] {
-        py.import(module)
-            .map_err(|e| setup_error(py, &e, &searched))?;
-    }
-    let code = CString::new(BRIDGE_SOURCE).expect("bridge.py has no NUL byte");
-    PyModule::from_code(py, &code, c"plastic_gym_bridge.py", c"plastic_gym_bridge")
-        .map(Bound::unbind)
-        .map_err(|e| setup_error(py, &e, &searched))
+        .map_err(|e| setup_error(py, &e, searched))
 }
 
 fn setup_error(py: Python<'_>, err: &PyErr, searched: &[String]) -> EnvError {
