@@ -39,6 +39,34 @@ def _observations(observation: Any, obs_dim: int) -> tuple[np.ndarray, bool]:
     return np.ascontiguousarray(obs, dtype=np.float32), single
 
 
+def _frames(observation: Any, image: tuple[list[int], bool, bool]) -> tuple[np.ndarray, bool]:
+    """An image agent's frames, one ``[*shape]`` or a batch ``[B, *shape]``, as C-contiguous
+    float32 ``[B, H * W * C]`` in the environment's layout (``image`` = its shape, whether the
+    channels come first, is uint8), and whether a single frame was given. Frames with the
+    channels at the other end are transposed first, as sb3's ``predict`` transposes them."""
+    shape, channels_first, _ = image
+    shape = tuple(shape)
+    obs = np.asarray(observation)
+    if obs.dtype.kind not in "biuf":
+        raise TypeError(f"frames must be real numbers (uint8 or float), got dtype {obs.dtype}")
+    single = obs.ndim == 3
+    batch = obs[None] if single else obs
+    # The same frames with the channels moved to the other end: (C, H, W) <-> (H, W, C).
+    other = shape[1:] + shape[:1] if channels_first else shape[-1:] + shape[:-1]
+    if batch.ndim == 4 and batch.shape[0] > 0 and batch.shape[1:] == shape:
+        pass
+    elif batch.ndim == 4 and batch.shape[0] > 0 and batch.shape[1:] == other:
+        batch = np.moveaxis(batch, -1, 1) if channels_first else np.moveaxis(batch, 1, -1)
+    else:
+        layout = "(C, H, W)" if channels_first else "(H, W, C)"
+        raise ValueError(
+            f"observations of shape {np.shape(observation)}; this agent reads {layout} frames of "
+            f"shape {shape} (or {other}, the channels at the other end): one frame, or a batch "
+            f"(batch, {', '.join(map(str, shape))})"
+        )
+    return np.ascontiguousarray(batch.reshape(batch.shape[0], -1), dtype=np.float32), single
+
+
 def _episode_start(episode_start: Any, batch: int) -> np.ndarray | None:
     if episode_start is None:
         return None
@@ -94,8 +122,14 @@ class Policy:
             self.observation_space = obs_space
         elif agent.env_id.startswith("gym:"):
             # Trained on a Gymnasium environment and loaded without it: no plastic Environment
-            # describes it, and the agent reads its observations unbounded.
-            self.observation_space = spaces.Box(-np.inf, np.inf, shape=(agent.obs_dim,), dtype=np.float32)
+            # describes it, and the agent reads its observations unbounded (uint8 images: 0..255).
+            image = agent.image
+            if image is None:
+                self.observation_space = spaces.Box(-np.inf, np.inf, shape=(agent.obs_dim,), dtype=np.float32)
+            elif image[2]:
+                self.observation_space = spaces.Box(0, 255, shape=tuple(image[0]), dtype=np.uint8)
+            else:
+                self.observation_space = spaces.Box(-np.inf, np.inf, shape=tuple(image[0]), dtype=np.float32)
         else:
             self.observation_space = observation_space(agent.env)
         box = agent.action_box
@@ -157,12 +191,17 @@ class Policy:
         episode_start: Any = None,
         deterministic: bool = False,
     ) -> tuple[np.ndarray, State]:
-        """Actions for ``observation`` (``[obs_dim]`` -> one action, ``[B, obs_dim]`` -> ``B``)
-        and the state after them. Discrete actions are int64 of shape ``()`` or ``[B]``;
+        """Actions for ``observation`` (``[obs_dim]`` -> one action, ``[B, obs_dim]`` -> ``B``;
+        for an image agent, frames ``[*shape]`` or ``[B, *shape]``, HWC or CHW) and the state
+        after them. Discrete actions are int64 of shape ``()`` or ``[B]``;
         continuous ones float32 of the action space's shape (``[B, *shape]`` for a batch),
         clipped to its bounds as sb3's ``predict`` clips them. Deterministic continuous
         actions are the Gaussian's means."""
-        obs, single = _observations(observation, self._agent.obs_dim)
+        image = self._agent.image
+        if image is None:
+            obs, single = _observations(observation, self._agent.obs_dim)
+        else:
+            obs, single = _frames(observation, image)
         starts = _episode_start(episode_start, obs.shape[0])
         if state is not None and not isinstance(state, State):
             raise TypeError(
@@ -178,22 +217,25 @@ class Policy:
 
 def _gym_spaces(env: Any) -> tuple[spaces.Box, tuple]:
     """A Gymnasium env's (or vector env's) single observation space, and what the native
-    agent needs of its spaces: ``(obs_dim, num_actions, action_box)``, the action box as
-    ``(shape, low, high)`` flattened, ``None`` for discrete actions."""
+    agent needs of its spaces: ``(obs_dim, num_actions, action_box, image)``, the action box
+    as ``(shape, low, high)`` flattened, ``None`` for discrete actions, the image as
+    ``(shape, is uint8)``, ``None`` for flat observations."""
     obs_space = getattr(env, "single_observation_space", None) or env.observation_space
     act_space = getattr(env, "single_action_space", None) or env.action_space
-    if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) > 1:
+    if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) not in (0, 1, 3):
         raise ValueError(
-            f"observation space {obs_space}: plastic.load(env=...) takes flat Box observations "
-            "(wrap others as the run did, e.g. gymnasium.wrappers.FlattenObservation)"
+            f"observation space {obs_space}: plastic.load(env=...) takes Box observations, flat "
+            "or images of rank 3 (wrap others as the run did, e.g. "
+            "gymnasium.wrappers.FlattenObservation)"
         )
     obs_dim = int(np.prod(obs_space.shape, dtype=np.int64))
+    image = (list(obs_space.shape), obs_space.dtype == np.uint8) if len(obs_space.shape) == 3 else None
     if isinstance(act_space, spaces.Discrete):
-        return obs_space, (obs_dim, int(act_space.n), None)
+        return obs_space, (obs_dim, int(act_space.n), None, image)
     if isinstance(act_space, spaces.Box):
         low = act_space.low.astype(np.float32).reshape(-1).tolist()
         high = act_space.high.astype(np.float32).reshape(-1).tolist()
-        return obs_space, (obs_dim, len(low), (list(act_space.shape), low, high))
+        return obs_space, (obs_dim, len(low), (list(act_space.shape), low, high), image)
     raise ValueError(f"action space {act_space}: plastic's agents take Discrete and Box actions")
 
 

@@ -13,7 +13,7 @@ use plastic_agents::acting::{
 use plastic_agents::{checkpoint, Agent, State};
 use plastic_envs::memory::{self, MemoryNeed};
 use plastic_envs::rng::{self, Rng};
-use plastic_envs::{ActionBox, EnvSpec};
+use plastic_envs::{ActionBox, EnvSpec, ImageSpace};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use std::path::PathBuf;
@@ -85,13 +85,20 @@ fn state_error(msg: String) -> PyErr {
 }
 
 /// What Python says of a Gymnasium environment's spaces: observation size, policy outputs,
-/// and a continuous action space's `(shape, low, high)`.
-type Spaces = (usize, usize, Option<(Vec<usize>, Vec<f32>, Vec<f32>)>);
+/// a continuous action space's `(shape, low, high)`, and an image observation's
+/// `(shape, is uint8)`.
+type Spaces = (
+    usize,
+    usize,
+    Option<(Vec<usize>, Vec<f32>, Vec<f32>)>,
+    Option<(Vec<usize>, bool)>,
+);
 
 #[pymethods]
 impl PyAgent {
     /// Loads a run folder's newest good checkpoint, or a checkpoint folder, onto `device`.
-    /// `spaces` (`(obs_dim, num_actions, action_box)`, the box as `(shape, low, high)`) stand
+    /// `spaces` (`(obs_dim, num_actions, action_box, image)`, the box as `(shape, low, high)`,
+    /// the image as `(shape, is uint8)`) stand
     /// in for the environment, which is then not built: for an agent whose `gym:` id cannot
     /// be built again here (an environment object handed to `Trainer`).
     #[staticmethod]
@@ -102,13 +109,13 @@ impl PyAgent {
         let env_id = loaded.agent.env.id.env().id();
         let agent = match spaces {
             None => Agent::from_checkpoint(&loaded, device),
-            Some((obs_dim, num_actions, action_box)) => {
+            Some((obs_dim, num_actions, action_box, image)) => {
                 let spec = EnvSpec {
                     id: env_id,
                     obs_dim,
                     num_actions,
                     action_box: action_box.map(|(shape, low, high)| ActionBox { shape, low, high }),
-                    image: None,
+                    image: image.and_then(|(shape, uint8)| ImageSpace::from_shape(&shape, uint8)),
                     episode_len: None,
                 };
                 Agent::from_checkpoint_in(&loaded, spec, device)
@@ -165,6 +172,14 @@ impl PyAgent {
     fn action_box(&self) -> Option<(Vec<usize>, Vec<f32>, Vec<f32>)> {
         let space = self.agent.spec().action_box.clone()?;
         Some((space.shape, space.low, space.high))
+    }
+
+    /// An image observation's `(shape as the environment gives it, channels first, is uint8)`,
+    /// or `None` for flat observations.
+    #[getter]
+    fn image(&self) -> Option<(Vec<usize>, bool, bool)> {
+        let image = self.agent.spec().image?;
+        Some((image.shape().to_vec(), image.channels_first, image.uint8))
     }
 
     #[getter]

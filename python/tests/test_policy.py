@@ -1,9 +1,11 @@
 """Trained agents from Python: sb3-contrib's recurrent predict, the state and its traces, and
 exactly plastic eval's numbers."""
 
+import os
 import subprocess
 from pathlib import Path
 
+import gym_test_envs  # noqa: F401 (registers the environments below with gymnasium)
 import gymnasium
 import numpy as np
 import plastic
@@ -315,3 +317,70 @@ def test_an_stpn_state_shows_its_fast_weights_and_resets_them(plastic_bin, tmp_p
     names = policy.parameters()
     assert names["ac.core.stp_lambda"].shape == (h, inputs + h)
     assert names["ac.core.stp_gamma"].shape == (h, inputs + h)
+
+
+TEST_ENVS = Path(__file__).resolve().parent
+
+
+def _train_on_test_env(plastic_bin, run: Path, env_id: str, config: str, settings: list[str]) -> Path:
+    """`plastic train` on one of gym_test_envs' environments (this folder on PYTHONPATH; the
+    run records it, so eval and plastic.load find the module again without it)."""
+    root = Path(__file__).resolve().parents[2]
+    sets = [arg for setting in [f"env.id={env_id}", *settings] for arg in ("--set", setting)]
+    train = [str(plastic_bin), "train", str(root / "configs" / config), *sets, "--out", str(run)]
+    subprocess.run(train, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(TEST_ENVS)})
+    return run
+
+
+@pytest.fixture(scope="module", params=["hwc", "chw"])
+def lamp_run(request, plastic_bin, tmp_path_factory) -> tuple[Path, bool]:
+    """A plastic RNN behind the small image encoder, 2 PPO updates of 4 × 8 steps on Lamp-v0's
+    6 × 6 × 3 frames, in either layout."""
+    channels_first = request.param == "chw"
+    run = tmp_path_factory.mktemp("runs") / f"lamp-{request.param}"
+    env_id = f"gym:gym_test_envs:plastic_test/Lamp-v0?channels_first={channels_first}"
+    settings = ["env.num_envs=4", "a2c.rollout_len=8", "run.total_steps=64", "core.hidden=8", "ppo.n_epochs=1"]
+    return _train_on_test_env(plastic_bin, run, env_id, "gym-minigrid-memory.toml", settings), channels_first
+
+
+class _Transposing:
+    """A policy seen through frames with the channels at the other end of the axes."""
+
+    def __init__(self, policy, channels_first):
+        self.policy, self.channels_first = policy, channels_first
+
+    def seed(self, seed):
+        self.policy.seed(seed)
+
+    def predict(self, obs, state, starts, deterministic):
+        frames = np.moveaxis(obs, 1, -1) if self.channels_first else np.moveaxis(obs, -1, 1)
+        return self.policy.predict(frames, state, starts, deterministic=deterministic)
+
+
+@pytest.mark.parametrize("greedy", [True, False])
+def test_an_image_policy_predicts_on_hwc_and_chw_frames_as_plastic_eval_acts(cli, lamp_run, greedy):
+    run, channels_first = lamp_run
+    episodes, seed = 6, 5
+    args = ["eval", str(run), "--episodes", str(episodes), "--seed", str(seed)]
+    report = cli(*args, *(["--greedy"] if greedy else []))
+    agent = report["policies"][0]
+    env = gymnasium.make_vec(
+        "plastic_test/Lamp-v0", num_envs=episodes, vectorization_mode="sync", channels_first=channels_first
+    )
+    policy = plastic.load(run)
+    assert policy.observation_space == env.single_observation_space
+    # Every episode lasts 8 steps, so all end together, in row order.
+    for frames_of in (policy, _Transposing(policy, channels_first)):
+        mean, ci95 = _python_eval(frames_of, episodes, seed, deterministic=greedy, env=env)
+        assert (mean, ci95) == (agent["reward"]["mean"], agent["reward"]["ci95"])
+    # Loaded with the environment instead of the run's id: the same network, the same actions.
+    given = plastic.load(run, env=env)
+    frames, _ = env.reset(seed=seed)
+    np.testing.assert_array_equal(
+        given.predict(frames, deterministic=True)[0], policy.predict(frames, deterministic=True)[0]
+    )
+    one, _ = policy.predict(frames[0], deterministic=greedy)
+    assert one.shape == () and one.dtype == np.int64
+    for wrong in (frames[0].reshape(-1), frames[:, :, :5], frames[None]):
+        with pytest.raises(ValueError, match=r"this agent reads .* frames of shape"):
+            policy.predict(wrong)

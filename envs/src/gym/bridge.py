@@ -14,7 +14,7 @@ import threading
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.spaces import Box, Dict, Discrete
+from gymnasium.spaces import Box, Dict, Discrete, MultiBinary, MultiDiscrete
 
 
 class Unsupported(Exception):
@@ -134,8 +134,34 @@ class MaskVelocity(gym.ObservationWrapper):
         return observation * self.mask
 
 
+class JointDiscrete(gym.ActionWrapper):
+    """A MultiDiscrete or MultiBinary action space as one Discrete over every combination of
+    its components (row-major, the last component fastest), for agents that take Discrete
+    actions: one categorical over the joint action, whose size is the product of the
+    components' (so for small spaces)."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        space = env.action_space
+        if isinstance(space, MultiBinary):
+            self.nvec, self.start = np.full(space.shape, 2, np.int64), np.zeros(space.shape, np.int64)
+        elif isinstance(space, MultiDiscrete):
+            self.nvec, self.start = space.nvec.astype(np.int64), space.start.astype(np.int64)
+        else:
+            raise Unsupported(
+                f"wrapper 'JointDiscrete' turns MultiDiscrete and MultiBinary action spaces into "
+                f"one Discrete, not {space}"
+            )
+        self.dtype = space.dtype
+        self.action_space = Discrete(int(np.prod(self.nvec, dtype=np.int64)))
+
+    def action(self, action):
+        chosen = np.unravel_index(int(action), self.nvec.reshape(-1))
+        return (np.asarray(chosen, np.int64).reshape(self.nvec.shape) + self.start).astype(self.dtype)
+
+
 # Wrappers of the bridge's own, found by their bare name before `gymnasium.wrappers`.
-OWN_WRAPPERS = {"MaskVelocity": MaskVelocity}
+OWN_WRAPPERS = {"MaskVelocity": MaskVelocity, "JointDiscrete": JointDiscrete}
 
 
 def wrapper_class(name):
@@ -234,6 +260,14 @@ class Bridge:
             high = actions.high.astype(np.float32).reshape(-1)
             self.num_actions = int(low.size)
             self.action_box = (list(self.action_shape), low.tolist(), high.tolist())
+        elif isinstance(actions, (MultiDiscrete, MultiBinary)):
+            self.env.close()
+            raise Unsupported(
+                f"action space {actions} is not supported; plastic's agents take Discrete and "
+                f"Box actions: apply the bridge's wrapper with the id's keyword "
+                f"'{WRAPPERS_KEY}=JointDiscrete', which makes it one Discrete over every "
+                "combination of its components (see docs/gymnasium.md)"
+            )
         else:
             self.env.close()
             raise Unsupported(

@@ -2,7 +2,7 @@
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.spaces import Box, Dict, Discrete
+from gymnasium.spaces import Box, Dict, Discrete, MultiBinary, MultiDiscrete
 
 
 class Faulty(gym.Env):
@@ -76,6 +76,29 @@ class Echo(gym.Env):
         return np.asarray(action, np.float32).reshape(4), float(action.sum()), False, False, {}
 
 
+class Dial(gym.Env):
+    """A MultiDiscrete action, 3 settings counted from 1 and 2 from 0; it shows (as floats) the
+    action it received, so a test reads what the bridge handed over."""
+
+    observation_space = Box(-10.0, 10.0, (2,), np.float32)
+    action_space = MultiDiscrete([3, 2], start=[1, 0])
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(self.observation_space.shape, np.float32), {}
+
+    def step(self, action):
+        assert action in self.action_space, action
+        return np.asarray(action, np.float32), 0.0, False, False, {}
+
+
+class Switches(Dial):
+    """Three on/off switches (MultiBinary), shown as received."""
+
+    observation_space = Box(0.0, 1.0, (3,), np.float32)
+    action_space = MultiBinary(3)
+
+
 class Unbounded(Echo):
     action_space = Box(-np.inf, np.inf, (2,), np.float32)
 
@@ -133,6 +156,8 @@ class ImageOnly(gym.ObservationWrapper):
 
 gym.register("plastic_test/Echo-v0", entry_point=Echo, max_episode_steps=10)
 gym.register("plastic_test/Unbounded-v0", entry_point=Unbounded, max_episode_steps=10)
+gym.register("plastic_test/Dial-v0", entry_point=Dial, max_episode_steps=10)
+gym.register("plastic_test/Switches-v0", entry_point=Switches, max_episode_steps=10)
 gym.register("plastic_test/Pictures-v0", entry_point=Pictures, max_episode_steps=10)
 gym.register("plastic_test/Film-v0", entry_point=Film, max_episode_steps=10)
 gym.register("plastic_test/Dictionary-v0", entry_point=Dictionary, max_episode_steps=10)
