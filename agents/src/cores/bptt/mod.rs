@@ -19,6 +19,8 @@
 //! - [`stpn`]: the STPN cell's pass, around its fast weights, in libtorch operations on any
 //!   device;
 //! - [`pool`]: the thread team the host loops share their rows on;
+//! - [`stacked`]: several timescales' traces as one trace of `K·H` post-synaptic rows, which
+//!   the one-trace passes run as they are;
 //! - and, outside `bptt/`, the formulas' homes the passes call: `trace_update/` (one step's
 //!   passes over the `[B × H × H]` traces, as operations and as loops over a batch row),
 //!   `rules.rs`, `modulator.rs`, `lstm.rs` and `rnn.rs`.
@@ -29,6 +31,7 @@ mod host;
 mod pool;
 #[cfg(feature = "bench")]
 pub mod roofline;
+mod stacked;
 mod stpn;
 
 pub use checkpoints::{host_every, TraceCheckpoints};
@@ -112,12 +115,6 @@ impl Engine {
         let config = core.config();
         if !config.kind.is_plastic() && !config.kind.is_stpn() {
             return Some(format!("has kind = \"{}\"", config.kind.name()));
-        }
-        if config.timescale_count() > 1 {
-            return Some(format!(
-                "has {} timescales (`timescales`), whose traces have no hand-written pass yet",
-                config.timescale_count()
-            ));
         }
         if !matches!(core.kind(), Kind::Float | Kind::Double) {
             return Some(format!("holds {:?} values", core.kind()));
