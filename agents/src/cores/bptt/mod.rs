@@ -191,9 +191,25 @@ impl<'a> Tape<'a> {
     /// their hidden state and traces are zeroed before the step. Outputs and states already
     /// returned keep their values.
     pub fn step(&mut self, x: &Tensor, episode_start: &[bool]) -> Tensor {
+        self.step_silenced(x, episode_start, None)
+    }
+
+    /// [`Tape::step`] with the neurons where `alive` (`[B × H]`) is 0 silenced
+    /// ([`Core::step_silenced`]; `a2c.train_dropout`). Only autograd takes a mask: the
+    /// hand-written passes have none, and the trainer runs autograd under dropout.
+    pub fn step_silenced(
+        &mut self,
+        x: &Tensor,
+        episode_start: &[bool],
+        alive: Option<&Tensor>,
+    ) -> Tensor {
         let start = episode_start
             .contains(&true)
             .then(|| super::state::row_mask(episode_start));
+        assert!(
+            alive.is_none() || matches!(self, Self::Autograd { .. }),
+            "only autograd's tape silences neurons"
+        );
         match self {
             Self::Autograd {
                 core,
@@ -203,7 +219,7 @@ impl<'a> Tape<'a> {
                 if let Some(start) = &start {
                     *state = state.reset_rows(start);
                 }
-                let (h, next) = core.step(x, state);
+                let (h, next) = core.step_silenced(x, state, alive);
                 *state = next;
                 let out = h.detach();
                 outputs.push(h);
