@@ -7,7 +7,8 @@
 mod common;
 use common::*;
 use plastic_agents::cores::{
-    Bptt, Core, CoreConfig, CoreKind, Engine, Modulation, State, Tape, TraceCheckpoints,
+    AlphaShape, Bptt, Core, CoreConfig, CoreKind, Engine, EtaShape, Modulation, Rule, State, Tape,
+    TraceCheckpoints,
 };
 use std::sync::{Mutex, PoisonError};
 use tch::{Kind, Tensor};
@@ -149,6 +150,34 @@ fn fused_configs() -> Vec<CoreConfig> {
 fn fused_backward_matches_autograd_for_every_core_it_runs() {
     for (i, config) in fused_configs().iter().enumerate() {
         compare(config, 100 + i as i64);
+    }
+}
+
+/// Several timescales (`core.timescales`, K = 2 and 3), whose traces the hand-written pass
+/// stacks into one: every plastic kind and η and α shape, against autograd and with trace
+/// checkpoints, through resets and a carried-in state, by both engines.
+#[test]
+fn fused_backward_matches_autograd_with_several_timescales() {
+    let mut seed = 500;
+    for timescales in [vec![2.0, 20.0], vec![1.5, 6.0, 40.0]] {
+        for &kind in &[CoreKind::PlasticRnn, CoreKind::PlasticLstm] {
+            for &eta in EtaShape::ALL {
+                for &alpha in AlphaShape::ALL {
+                    let config = CoreConfig {
+                        kind,
+                        hidden: 11,
+                        rule: Rule::Decay,
+                        modulation: Modulation::None,
+                        eta,
+                        alpha,
+                        timescales: timescales.clone(),
+                        ..CoreConfig::default()
+                    };
+                    compare(&config, seed);
+                    seed += 1;
+                }
+            }
+        }
     }
 }
 

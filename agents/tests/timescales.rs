@@ -183,8 +183,10 @@ fn rates_start_at_one_over_each_timescale() {
     assert_eq!(param(&vs, "alpha").size(), [3, 5]);
 }
 
+/// Several timescales run the hand-written pass (`agents/tests/fused.rs` checks it against
+/// autograd): `auto` picks it on the CPU, and `fused` and `ops` take it.
 #[test]
-fn several_timescales_run_on_autograd_and_say_why() {
+fn several_timescales_run_the_hand_written_pass() {
     let (_, core) = build(
         &with_timescales(
             &decay(
@@ -196,12 +198,10 @@ fn several_timescales_run_on_autograd_and_say_why() {
         ),
         IN,
     );
-    assert_eq!(Bptt::Auto.engine(&core), Ok(Engine::Autograd));
-    let err = Bptt::Fused.engine(&core).unwrap_err().to_string();
-    assert!(
-        err.contains("2 timescales") && err.contains("\"autograd\""),
-        "{err}"
-    );
+    assert_eq!(Engine::fused_unsupported(&core), None);
+    assert_eq!(Bptt::Auto.engine(&core), Ok(Engine::Fused));
+    assert_eq!(Bptt::Fused.engine(&core), Ok(Engine::Fused));
+    assert_eq!(Bptt::Ops.engine(&core), Ok(Engine::Ops));
 }
 
 #[test]

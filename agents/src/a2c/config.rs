@@ -158,6 +158,12 @@ pub struct A2cConfig {
     /// The parameter groups `train_noise` perturbs: `w`, `alpha`, `input`, `heads`.
     #[serde(skip_serializing_if = "is_default_noise_groups")]
     pub train_noise_groups: Vec<ParamGroup>,
+    /// Training under dropout of neurons (docs/perturbation.md): the fraction `p` in [0, 1)
+    /// of hidden neurons silenced in every episode of every batch row, drawn afresh each
+    /// episode, through the rollout and the backward pass (which runs on autograd). Unset
+    /// (the default, left out of written configs) or 0 trains without.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_dropout: Option<f64>,
 }
 
 fn default_noise_groups() -> Vec<ParamGroup> {
@@ -186,6 +192,7 @@ impl Default for A2cConfig {
             trace_checkpoint_every: TraceCheckpoints::Auto,
             train_noise: None,
             train_noise_groups: default_noise_groups(),
+            train_dropout: None,
         }
     }
 }
@@ -321,7 +328,21 @@ impl A2cConfig {
             self.max_grad_norm,
             "must be > 0 (inf turns clipping off)",
         )?;
+        if let Some(p) = self.train_dropout {
+            check(
+                (0.0..1.0).contains(&p),
+                "a2c.train_dropout",
+                p,
+                "must be a fraction in [0, 1): the share of hidden neurons silenced in each \
+                 episode (1 would silence them all)",
+            )?;
+        }
         self.validate_train_noise()
+    }
+
+    /// The fraction of neurons `train_dropout` silences, where it silences any.
+    pub fn train_dropout(&self) -> Option<f64> {
+        self.train_dropout.filter(|&p| p > 0.0)
     }
 
     /// `train_noise` a noise level, and its groups named once each (and set only with it).

@@ -38,6 +38,12 @@ pub enum TrainError {
          one gradient to give; remove `train_noise` or the [ppo] section"
     )]
     TrainNoiseWithPpo,
+    #[error(
+        "a2c.train_dropout trains with autograd, and a2c.bptt = \"{setting}\" asks for the \
+         hand-written pass, whose steps take no mask of silenced neurons; set a2c.bptt = \
+         \"auto\" or \"autograd\", or remove `train_dropout`"
+    )]
+    TrainDropoutHandWritten { setting: &'static str },
     #[error("training stopped at update {update}: the {what} is not finite (NaN or infinity)")]
     NonFinite {
         what: &'static str,

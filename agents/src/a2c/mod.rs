@@ -13,6 +13,7 @@ mod reward_scale;
 mod rollout;
 mod snapshot;
 mod stats;
+mod train_dropout;
 mod train_noise;
 mod trainer;
 

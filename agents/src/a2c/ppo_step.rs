@@ -96,7 +96,9 @@ pub(super) fn train(
                         .iter()
                         .map(|&row| r.episode_starts[(t * batch + row) as usize])
                         .collect();
-                    tape.step(&xs.get(t), &starts)
+                    // The neurons collection silenced (`a2c.train_dropout`), row by row.
+                    let alive = r.alive.get(t as usize).map(|a| a.index_select(0, &index));
+                    tape.step_silenced(&xs.get(t), &starts, alive.as_ref())
                 })
                 .collect();
             // As in A2C: the loss on the outputs as a leaf, the tape on into the core.

@@ -6,6 +6,7 @@ use super::errors::TrainError;
 use super::host_f32;
 use super::returns::{gae, RolloutData};
 use super::reward_scale::{RewardScale, RunningStats};
+use super::train_dropout::Dropout;
 use crate::acting::{choose, host_probs, host_values, obs_tensor, ActionMode, HostPolicy};
 use crate::actor_critic::ActorCritic;
 use crate::cores::{Engine, State, Tape, TraceCheckpoints};
@@ -42,6 +43,8 @@ pub(super) struct Collector {
     pub(super) seed: u64,
     /// Truncated rollouts: what the next rollout continues from.
     pub(super) carry: Option<Carry>,
+    /// `a2c.train_dropout`, where it silences any neurons.
+    train_dropout: Option<f64>,
 }
 
 /// Recurrent state and per-row episode sums carried from one truncated rollout to the next.
@@ -86,6 +89,9 @@ pub(super) struct Rollout {
     pub(super) episode_starts: Vec<bool>,
     /// `h_t`, `[B × H]` per step; the heads and losses are computed on all steps at once.
     pub(super) outputs: Vec<Tensor>,
+    /// Under `a2c.train_dropout`, each step's neurons silenced (0) and not (1), `[B × H]`
+    /// per step, for PPO to re-run the steps with; empty without.
+    pub(super) alive: Vec<Tensor>,
     /// Discrete actions, `[T × B]`; empty for continuous ones.
     pub(super) actions: Vec<i64>,
     /// Continuous actions as sampled (unclipped: the log-probabilities are theirs),
@@ -108,6 +114,7 @@ impl Rollout {
             observations: Vec::with_capacity(steps),
             episode_starts: Vec::with_capacity(steps * batch),
             outputs: Vec::with_capacity(steps),
+            alive: Vec::new(),
             actions: Vec::with_capacity(steps * batch),
             continuous_actions: Vec::new(),
             modulators: Vec::with_capacity(steps),
@@ -177,6 +184,7 @@ impl Collector {
             gamma: a2c.gamma,
             seed,
             carry: None,
+            train_dropout: a2c.train_dropout(),
         })
     }
 
@@ -215,6 +223,11 @@ impl Collector {
         // For the message if the environment returns NaN or infinity.
         let (env_id, obs_dim) = (self.env.spec().id.clone(), self.env.spec().obs_dim);
         let mut tape = Tape::new(&ac.core, &state, engine, trace_checkpoints);
+        // The environment step (over the run, per row) this rollout's first one is.
+        let first_step = update * self.steps as u64;
+        let ages: Vec<u64> = sums.iter().map(|s| s.len).collect();
+        let mut dropout =
+            (self.train_dropout).map(|p| Dropout::start(ac, p, self.seed, first_step, &ages));
         let mut rngs: Vec<Rng> = (0..b)
             .map(|i| rng::policy_stream(self.seed ^ ACTION_SALT ^ update, i))
             .collect();
@@ -231,7 +244,12 @@ impl Collector {
             let x = obs_tensor(&obs, b, device).to_kind(kind);
             // The episodes that ended at the last step start afresh. The encoder's graph stays
             // on the tape's input, for A2C's backward pass through it.
-            let h = tape.step(&ac.encoder.encode(&x), &done);
+            if let Some(dropout) = dropout.as_mut() {
+                dropout.start_episodes(&done, first_step + t as u64);
+                r.alive.push(dropout.alive().shallow_clone());
+            }
+            let alive = dropout.as_ref().map(Dropout::alive);
+            let h = tape.step_silenced(&ac.encoder.encode(&x), &done, alive);
             r.observations.push(x);
             r.episode_starts.extend_from_slice(&done);
             if let Some(std) = &std {
@@ -285,7 +303,7 @@ impl Collector {
                 // state that would have read it next.
                 let v = tch::no_grad(|| {
                     let xf = obs_tensor(out.final_obs, b, device).to_kind(kind);
-                    host_f32(&ac.step(&xf, &state).value)
+                    host_f32(&ac.step_silenced(&xf, &state, alive).value)
                 });
                 for row in (0..b).filter(|&i| cut[i]) {
                     rewards[row] += (gamma * f64::from(v[row])) as f32;
@@ -317,7 +335,8 @@ impl Collector {
         r.last_values = if bootstrap {
             tch::no_grad(|| {
                 let x = obs_tensor(&obs, b, device).to_kind(kind);
-                host_f32(&ac.step(&x, &state).value)
+                let alive = dropout.as_ref().map(Dropout::alive);
+                host_f32(&ac.step_silenced(&x, &state, alive).value)
             })
         } else {
             vec![0.0; b]

@@ -11,6 +11,7 @@ use super::reward_scale::RewardScale;
 use super::rollout::Collector;
 use super::snapshot::{self, Snapshot};
 use super::stats::{self, Progress, UpdateStats};
+use super::train_dropout;
 use super::train_noise::{self, Perturbed};
 use super::{a2c_step, losses::Rates};
 use crate::actor_critic::ActorCritic;
@@ -53,7 +54,7 @@ impl Trainer {
         let collector = Collector::new(env, &config.a2c, seed)?;
         let spec = collector.env.spec();
         let (vs, ac) = crate::agent::build(spec, &config.core, &config.encoder, seed, device)?;
-        let engine = config.a2c.bptt.engine(&ac.core)?;
+        let engine = train_dropout::engine(&config.a2c, &ac.core)?;
         train_noise::check(&config.a2c, config.ppo.is_some(), &ac)?;
         let optim = Optimizer::new(&vs, &config.optim);
         let per_update = (collector.env.num_envs() * collector.steps) as u64;

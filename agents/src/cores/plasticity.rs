@@ -173,6 +173,11 @@ impl Plasticity {
         self.neuromodulation.modulation()
     }
 
+    /// Traces per synapse (`core.timescales`; 1 by default).
+    pub(crate) fn timescale_count(&self) -> usize {
+        self.timescales
+    }
+
     /// Zero traces for `batch` fresh episodes, `[B × H × H]` each.
     pub(crate) fn initial_traces(&self, batch: i64, h: i64, opts: (Kind, Device)) -> Traces {
         let zeros = || Tensor::zeros([batch, h, h], opts);

@@ -110,14 +110,15 @@ pub fn label(c: &CoreConfig) -> String {
         return c.kind.name().to_string();
     }
     format!(
-        "{} rule={} eta={} alpha={} modulation={} modulator={} clip={}",
+        "{} rule={} eta={} alpha={} modulation={} modulator={} clip={} timescales={:?}",
         c.kind.name(),
         c.rule.name(),
         c.eta.name(),
         c.alpha.name(),
         c.modulation.name(),
         c.modulator.name(),
-        c.clip
+        c.clip,
+        c.timescales
     )
 }
 

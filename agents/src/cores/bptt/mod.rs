@@ -19,6 +19,8 @@
 //! - [`stpn`]: the STPN cell's pass, around its fast weights, in libtorch operations on any
 //!   device;
 //! - [`pool`]: the thread team the host loops share their rows on;
+//! - [`stacked`]: several timescales' traces as one trace of `K·H` post-synaptic rows, which
+//!   the one-trace passes run as they are;
 //! - and, outside `bptt/`, the formulas' homes the passes call: `trace_update/` (one step's
 //!   passes over the `[B × H × H]` traces, as operations and as loops over a batch row),
 //!   `rules.rs`, `modulator.rs`, `lstm.rs` and `rnn.rs`.
@@ -29,6 +31,7 @@ mod host;
 mod pool;
 #[cfg(feature = "bench")]
 pub mod roofline;
+mod stacked;
 mod stpn;
 
 pub use checkpoints::{host_every, TraceCheckpoints};
@@ -113,12 +116,6 @@ impl Engine {
         if !config.kind.is_plastic() && !config.kind.is_stpn() {
             return Some(format!("has kind = \"{}\"", config.kind.name()));
         }
-        if config.timescale_count() > 1 {
-            return Some(format!(
-                "has {} timescales (`timescales`), whose traces have no hand-written pass yet",
-                config.timescale_count()
-            ));
-        }
         if !matches!(core.kind(), Kind::Float | Kind::Double) {
             return Some(format!("holds {:?} values", core.kind()));
         }
@@ -194,9 +191,25 @@ impl<'a> Tape<'a> {
     /// their hidden state and traces are zeroed before the step. Outputs and states already
     /// returned keep their values.
     pub fn step(&mut self, x: &Tensor, episode_start: &[bool]) -> Tensor {
+        self.step_silenced(x, episode_start, None)
+    }
+
+    /// [`Tape::step`] with the neurons where `alive` (`[B × H]`) is 0 silenced
+    /// ([`Core::step_silenced`]; `a2c.train_dropout`). Only autograd takes a mask: the
+    /// hand-written passes have none, and the trainer runs autograd under dropout.
+    pub fn step_silenced(
+        &mut self,
+        x: &Tensor,
+        episode_start: &[bool],
+        alive: Option<&Tensor>,
+    ) -> Tensor {
         let start = episode_start
             .contains(&true)
             .then(|| super::state::row_mask(episode_start));
+        assert!(
+            alive.is_none() || matches!(self, Self::Autograd { .. }),
+            "only autograd's tape silences neurons"
+        );
         match self {
             Self::Autograd {
                 core,
@@ -206,7 +219,7 @@ impl<'a> Tape<'a> {
                 if let Some(start) = &start {
                     *state = state.reset_rows(start);
                 }
-                let (h, next) = core.step(x, state);
+                let (h, next) = core.step_silenced(x, state, alive);
                 *state = next;
                 let out = h.detach();
                 outputs.push(h);

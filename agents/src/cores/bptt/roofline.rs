@@ -87,6 +87,7 @@ pub fn measure(batch: i64, hidden: i64, repeats: usize) -> Vec<PassRate> {
     let alpha = random(h * h, 1.0);
     let update = Update {
         h,
+        posts: h,
         prev: &prev,
         pre: &pre,
         keep: &keep,

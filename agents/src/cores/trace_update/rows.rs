@@ -16,18 +16,21 @@
 use crate::cores::lanes::{clamp, dot, dot3};
 use num_traits::Float;
 
-/// One step's trace update, row-major: `B` rows of `H` neurons.
+/// One step's trace update, row-major: `B` rows of `P` post-synaptic rows of `H` cells each
+/// (`P` = `H`, or `K·H` for `K` timescales' traces stacked, `bptt/stacked.rs`).
 pub(crate) struct Update<'a, T> {
     pub h: usize,
-    /// `Hebb_{t−1}`, `[B × H × H]`.
+    /// `P`.
+    pub posts: usize,
+    /// `Hebb_{t−1}`, `[B × P × H]`.
     pub prev: &'a [T],
     /// `h_{t−1}`, `[B × H]`: the pre-synaptic side of the update and of the plastic input.
     pub pre: &'a [T],
-    /// `keep_i`, `[B × H]`.
+    /// `keep_i`, `[B × P]`.
     pub keep: &'a [T],
-    /// `s_i`, `[B × H]`.
+    /// `s_i`, `[B × P]`.
     pub s: &'a [T],
-    /// Plasticity coefficients per connection, `[H × H]` (all ones when α is per neuron and
+    /// Plasticity coefficients per connection, `[P × H]` (all ones when α is per neuron and
     /// applied outside the kernel).
     pub alpha: &'a [T],
     pub lo: T,
@@ -58,10 +61,10 @@ fn row<T>(v: &[T], h: usize, b: usize) -> &[T] {
     &v[b * h..(b + 1) * h]
 }
 
-/// The `H` cells of post-synaptic neuron `i` in batch row `b` of a `[B × H × H]` trace.
+/// The `H` cells of post-synaptic row `i` in batch row `b` of a `[B × P × H]` trace.
 #[inline(always)]
-fn cells<T>(v: &[T], h: usize, b: usize, i: usize) -> &[T] {
-    &v[(b * h + i) * h..(b * h + i + 1) * h]
+fn cells<T>(v: &[T], h: usize, posts: usize, b: usize, i: usize) -> &[T] {
+    &v[(b * posts + i) * h..(b * posts + i + 1) * h]
 }
 
 /// Defines `$name`, which runs the `#[inline(always)]` method `$body` (the work of one batch
@@ -157,9 +160,9 @@ impl<T: Float + Send + Sync> Update<'_, T> {
     /// Post-synaptic neuron `i`'s cells of `Hebb_t` in batch row `b`.
     #[inline(always)]
     fn advance(&self, b: usize, i: usize, next: &mut [T]) {
-        let h = self.h;
-        let (k, s) = (self.keep[b * h + i], self.s[b * h + i]);
-        let (prev, pre) = (cells(self.prev, h, b, i), row(self.pre, h, b));
+        let (h, posts) = (self.h, self.posts);
+        let (k, s) = (self.keep[b * posts + i], self.s[b * posts + i]);
+        let (prev, pre) = (cells(self.prev, h, posts, b, i), row(self.pre, h, b));
         let (lo, hi) = (self.lo, self.hi);
         for ((n, &p), &x) in next.iter_mut().zip(prev).zip(pre) {
             *n = clamp(k * p + s * x, lo, hi);
@@ -182,13 +185,16 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         want_dkeep: bool,
         out: Rows3<'_, T>,
     ) {
-        let h = self.h;
+        let (h, posts) = (self.h, self.posts);
         let Rows3 { ds, dkeep, dpre } = out;
         let pre = row(self.pre, h, b);
         dpre.fill(T::zero());
         for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
-            let s = self.s[b * h + i];
-            let (next, prev) = (cells(next, h, b, i), cells(self.prev, h, b, i));
+            let s = self.s[b * posts + i];
+            let (next, prev) = (
+                cells(next, h, posts, b, i),
+                cells(self.prev, h, posts, b, i),
+            );
             let (lo, hi) = (self.lo, self.hi);
             for ((g, &n), d) in grad.iter_mut().zip(next).zip(dpre.iter_mut()) {
                 // hardtanh's rule: no gradient where the bound was reached. A select
@@ -221,16 +227,18 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         dpre: &mut [T],
         mut dalpha: Option<&mut [T]>,
     ) {
-        let h = self.h;
-        let rows = grad.chunks_exact_mut(h * h).zip(dpre.chunks_exact_mut(h));
+        let (h, posts) = (self.h, self.posts);
+        let rows = grad
+            .chunks_exact_mut(posts * h)
+            .zip(dpre.chunks_exact_mut(h));
         for (b, (grad, dpre)) in (first..).zip(rows) {
             let pre = row(self.pre, h, b);
             for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
-                let (k, r) = (self.keep[b * h + i], draw[b * h + i]);
-                let prev = cells(self.prev, h, b, i);
+                let (k, r) = (self.keep[b * posts + i], draw[b * posts + i]);
+                let prev = cells(self.prev, h, posts, b, i);
                 let alpha = &self.alpha[i * h..(i + 1) * h];
                 if let Some(ahead) = self.ahead {
-                    prefetch(cells(ahead, h, b, i));
+                    prefetch(cells(ahead, h, posts, b, i));
                 }
                 match dalpha.as_deref_mut() {
                     // One sweep for all three: `prev` is read once.
@@ -330,10 +338,13 @@ impl<T: Float + Send + Sync> RetroUpdate<'_, T> {
     /// Post-synaptic neuron `i`'s cells of `Hebb_t` and `E_t` in batch row `b`.
     #[inline(always)]
     fn advance(&self, b: usize, i: usize, next: &mut [T], next_elig: &mut [T]) {
-        let h = self.base.h;
-        let at = b * h + i;
+        let (h, posts) = (self.base.h, self.base.posts);
+        let at = b * posts + i;
         let (m, k, s) = (self.m[at], self.base.keep[at], self.base.s[at]);
-        let (prev, elig) = (cells(self.base.prev, h, b, i), cells(self.elig, h, b, i));
+        let (prev, elig) = (
+            cells(self.base.prev, h, posts, b, i),
+            cells(self.elig, h, posts, b, i),
+        );
         let pre = row(self.base.pre, h, b);
         let (lo, hi) = (self.base.lo, self.base.hi);
         for ((n, &p), &e) in next.iter_mut().zip(prev).zip(elig) {
@@ -361,7 +372,7 @@ impl<T: Float + Send + Sync> RetroUpdate<'_, T> {
         grad_elig: &mut [T],
         out: RetroRows<'_, T>,
     ) {
-        let h = self.base.h;
+        let (h, posts) = (self.base.h, self.base.posts);
         let RetroRows {
             dm,
             ds,
@@ -372,9 +383,12 @@ impl<T: Float + Send + Sync> RetroUpdate<'_, T> {
         dpre.fill(T::zero());
         let neurons = grad.chunks_exact_mut(h).zip(grad_elig.chunks_exact_mut(h));
         for (i, (grad, grad_elig)) in neurons.enumerate() {
-            let at = b * h + i;
+            let at = b * posts + i;
             let (m, k, s) = (self.m[at], self.base.keep[at], self.base.s[at]);
-            let (next, elig) = (cells(next, h, b, i), cells(self.elig, h, b, i));
+            let (next, elig) = (
+                cells(next, h, posts, b, i),
+                cells(self.elig, h, posts, b, i),
+            );
             let (lo, hi) = (self.base.lo, self.base.hi);
             for (g, &n) in grad.iter_mut().zip(next) {
                 // As in `Update::update_body`: a select, which vectorises.
@@ -460,6 +474,7 @@ mod tests {
         let (alpha, post, draw) = (values(h * h, 5), values(h, 6), values(h, 7));
         let update = Update {
             h,
+            posts: h,
             prev: &prev,
             pre: &pre,
             keep: &keep,

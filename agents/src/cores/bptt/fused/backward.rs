@@ -7,6 +7,7 @@ use super::kept::Kept;
 use super::{advance, direct_factors, modulator_backward, retro_factors, step_rate, Record};
 use crate::cores::bptt::cell;
 use crate::cores::bptt::host::{BackCarry, BackStep, BackTraces, HostStep};
+use crate::cores::bptt::stacked::Stacked;
 use crate::cores::rules::ELIGIBILITY;
 use crate::cores::trace_update::{Factors, TraceStep};
 use crate::cores::{Core, Neuromodulation, Plasticity};
@@ -131,7 +132,7 @@ impl Back<'_> {
             dfactors: grads
                 .dfactors
                 .into_iter()
-                .map(|d| d.view([-1, h]))
+                .map(|d| d.view([records.len() as i64 * batch, -1]))
                 .collect(),
         }
     }
@@ -143,6 +144,7 @@ impl Back<'_> {
         let w = self.core.w().detach();
         let alpha = p.alpha.detach();
         let (lo, hi) = p.bounds();
+        let stacked = Stacked::of(p);
         let steps = records.len();
         let (mut das, mut da_plastics) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
         let mut dfactors = Vec::with_capacity(steps);
@@ -201,9 +203,12 @@ impl Back<'_> {
                 _ => {
                     let factors = direct_factors(p, &rate, &acts.post);
                     let g = step.backward_update(&factors, next, &mut self.grad_hebb);
+                    // Summed over the timescales' trace rows of each neuron.
+                    let post = stacked.repeat(&acts.post);
                     let (dpost, drate) =
                         p.rule
-                            .factors_backward(&rate, &acts.post, &g.ds, g.dkeep.as_ref());
+                            .factors_backward(&rate, &post, &g.ds, g.dkeep.as_ref());
+                    let dpost = stacked.sum(&dpost);
                     let dfactor: Vec<Tensor> = std::iter::once(g.ds).chain(g.dkeep).collect();
                     (factors, g.dpre, dpost, drate, dfactor)
                 }
@@ -214,9 +219,10 @@ impl Back<'_> {
                 dh_t += d;
             }
             let (da, da_plastic, dc_prev) = cell::backward(acts, &dh_t, &dpost, self.dc.as_ref());
+            // Each trace row's plastic input is its neuron's.
             let draw = match self.connection_alpha {
-                Some(_) => da_plastic.shallow_clone(),
-                None => &da_plastic * &alpha,
+                Some(_) => stacked.repeat(&da_plastic),
+                None => stacked.repeat(&da_plastic) * stacked.param(&alpha, self.core.hidden()),
             };
             step.backward_input(
                 factors.keep.as_ref(),

@@ -17,12 +17,14 @@
 //! of what autograd keeps.
 //!
 //! Covers plastic RNNs and LSTMs with any rule, α and η shape and neuromodulation (any
-//! modulator shape): [`super::Engine::fused_unsupported`].
+//! modulator shape), and several timescales, whose traces it holds stacked as one
+//! ([`super::stacked`]): [`super::Engine::fused_unsupported`].
 mod backward;
 pub(super) mod kept;
 
 use super::cell::{self, CellActs, LstmActs};
 use super::host::{HostStep, StepInput};
+use super::stacked::Stacked;
 use crate::cores::plasticity::Neuromodulation;
 use crate::cores::rules::eligibility_factors;
 use crate::cores::state::foreign_state;
@@ -58,7 +60,10 @@ struct Record {
 fn factor_graph(p: &Plasticity, h: &Tensor, post: &Tensor) -> Vec<Tensor> {
     match &p.neuromodulation {
         Neuromodulation::None { eta } => {
-            let (keep, s) = p.rule.factors(eta, post);
+            // One factor per trace row (`[N × K·H]` for several timescales).
+            let stacked = Stacked::of(p);
+            let rate = stacked.param(eta, h.size()[1]);
+            let (keep, s) = p.rule.factors(&rate, &stacked.repeat(post));
             std::iter::once(s).chain(keep).collect()
         }
         Neuromodulation::Simple { modulator } => {
@@ -74,12 +79,13 @@ fn factor_graph(p: &Plasticity, h: &Tensor, post: &Tensor) -> Vec<Tensor> {
     }
 }
 
-/// A direct rule's rate at one step (no eligibility trace): `(rate, m)`, `η` with no `m`, or
+/// A direct rule's rate at one step (no eligibility trace): `(rate, m)`, `η` (one per trace
+/// row, [`Stacked::param`]) with no `m`, or
 /// the modulator's output `M_t` with its `m_t` before the fan-out (for
 /// [`crate::cores::Modulator::backward`]). Under retroactive modulation, `M_t` and `m_t`.
 fn step_rate(p: &Plasticity, h: &Tensor) -> (Tensor, Option<Tensor>) {
     match &p.neuromodulation {
-        Neuromodulation::None { eta } => (eta.shallow_clone(), None),
+        Neuromodulation::None { eta } => (Stacked::of(p).param(eta, h.size()[1]), None),
         Neuromodulation::Simple { modulator } | Neuromodulation::Retroactive { modulator, .. } => {
             let (m, big_m) = modulator.modulate(h);
             (big_m, Some(m))
@@ -100,12 +106,13 @@ fn full(t: &Tensor, like: &Tensor) -> Tensor {
     t.expand(like.size(), false).contiguous()
 }
 
-/// The passes' factors of a direct rule at `rate`.
+/// The passes' factors of a direct rule at `rate`, one per trace row.
 fn direct_factors(p: &Plasticity, rate: &Tensor, post: &Tensor) -> Factors {
-    let (keep, s) = p.rule.factors(rate, post);
+    let post = Stacked::of(p).repeat(post);
+    let (keep, s) = p.rule.factors(rate, &post);
     Factors {
-        keep: keep.map(|keep| full(&keep, post)),
-        s: full(&s, post),
+        keep: keep.map(|keep| full(&keep, &post)),
+        s: full(&s, &post),
     }
 }
 
@@ -210,10 +217,13 @@ pub struct FusedTape<'a> {
     /// engine is [`Engine::Fused`]; else the cell and factors in libtorch operations around
     /// the trace passes.
     host: Option<Box<HostStep>>,
-    /// α per connection, `[H × H]`, as the trace passes read it; `None` when α is per neuron
-    /// (applied to the plastic input outside them).
+    /// Several timescales' traces stacked as one, or one trace.
+    stacked: Stacked,
+    /// α per connection, `[P × H]` (`P` = `K·H` trace rows for `K` timescales), as the trace
+    /// passes read it; `None` when α is per neuron (applied to the plastic input outside
+    /// them).
     connection_alpha: Option<Tensor>,
-    /// `Hebb_0 … Hebb_t`, rows zeroed where an episode ended.
+    /// `Hebb_0 … Hebb_t`, `[B × P × H]`, rows zeroed where an episode ended.
     traces: Kept,
     /// `E_0 … E_t` under retroactive modulation, rows zeroed where an episode ended.
     eligs: Option<Kept>,
@@ -237,16 +247,19 @@ impl<'a> FusedTape<'a> {
         engine: Engine,
     ) -> Self {
         assert!(keep_every >= 1, "keep_every counts steps from 1");
-        let connection_alpha = (core.config().alpha == AlphaShape::PerConnection)
-            .then(|| plasticity.alpha.detach().contiguous());
+        let stacked = Stacked::of(plasticity);
+        let connection_alpha = (core.config().alpha == AlphaShape::PerConnection).then(|| {
+            stacked
+                .param(&plasticity.alpha.detach(), core.hidden())
+                .contiguous()
+        });
         let Some(traces) = &state.traces else {
             foreign_state()
         };
         let eligs = plasticity
             .eligibility(traces)
             .map(|elig| Kept::new(elig.detach().contiguous(), keep_every));
-        let hebb = traces.hebb();
-        let hebb = hebb.detach().contiguous();
+        let hebb = stacked.traces(traces).detach().contiguous();
         let pre = state.h.detach().contiguous();
         let raw = tch::no_grad(|| plastic_input(&hebb, connection_alpha.as_ref(), &pre));
         let host = match engine {
@@ -256,6 +269,7 @@ impl<'a> FusedTape<'a> {
         Self {
             core,
             plasticity,
+            stacked,
             engine,
             host: host.map(Box::new),
             connection_alpha,
@@ -277,8 +291,13 @@ impl<'a> FusedTape<'a> {
     /// What the cell computes at one step.
     fn activate(&self, x: &Tensor, raw: &Tensor) -> CellActs {
         let plastic = match self.core.config().alpha {
-            AlphaShape::PerConnection => raw.shallow_clone(),
-            AlphaShape::PerNeuron => raw * &self.plasticity.alpha,
+            AlphaShape::PerConnection => self.stacked.sum(raw),
+            AlphaShape::PerNeuron => {
+                let alpha = self
+                    .stacked
+                    .param(&self.plasticity.alpha, self.core.hidden());
+                self.stacked.sum(&(raw * alpha))
+            }
         };
         let fixed = self.core.fixed_input(x, &self.h);
         cell::forward(&fixed, &plastic, self.c.as_ref())
@@ -374,7 +393,7 @@ impl<'a> FusedTape<'a> {
         // One trace per step, and the one it started from.
         let hebb = self.traces.newest().shallow_clone();
         let traces = match &self.eligs {
-            None => Traces::Hebb(hebb),
+            None => self.stacked.unstack(&hebb),
             Some(eligs) => Traces::Retroactive {
                 hebb,
                 elig: eligs.newest().shallow_clone(),
@@ -407,6 +426,7 @@ impl<'a> FusedTape<'a> {
         let kind = core.kind();
         let opts = (kind, core.device());
         let (b, h) = (self.h.size()[0], core.hidden());
+        let posts = self.stacked.posts(h);
         let mut back = Back {
             core,
             plasticity: p,
@@ -415,11 +435,11 @@ impl<'a> FusedTape<'a> {
             traces: self.traces,
             grad_elig: self.eligs.is_some().then(|| Tensor::zeros([b, h, h], opts)),
             eligs: self.eligs,
-            grad_hebb: Tensor::zeros([b, h, h], opts),
+            grad_hebb: Tensor::zeros([b, posts, h], opts),
             dalpha: self
                 .connection_alpha
                 .is_some()
-                .then(|| Tensor::zeros([alpha_groups(self.host.is_some(), b), h, h], opts)),
+                .then(|| Tensor::zeros([alpha_groups(self.host.is_some(), b), posts, h], opts)),
             dh: Tensor::zeros([b, h], opts),
             dc: core
                 .config()
@@ -442,12 +462,13 @@ impl<'a> FusedTape<'a> {
         for (factor, d) in graph.iter().zip(&grads.dfactors) {
             surrogate += (factor * d).sum(kind);
         }
-        surrogate += match back.dalpha {
-            Some(dalpha) => (&p.alpha * sum_alpha_groups(&dalpha)).sum(kind),
-            None => (&p.alpha
-                * (all(|r| &r.raw) * &grads.da_plastic).sum_dim_intlist(0, false, kind))
-            .sum(kind),
+        // α's gradient, stacked as the trace rows hold it, in α's own shape.
+        let dalpha = match back.dalpha {
+            Some(dalpha) => sum_alpha_groups(&dalpha),
+            None => (all(|r| &r.raw) * self.stacked.repeat(&grads.da_plastic))
+                .sum_dim_intlist(0, false, kind),
         };
+        surrogate += (&p.alpha * dalpha.view_as(&p.alpha)).sum(kind);
         surrogate.backward();
     }
 }

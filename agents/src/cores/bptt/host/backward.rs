@@ -72,15 +72,17 @@ pub(in crate::cores::bptt) struct StepGrads {
 impl HostStep {
     /// Room for the gradients of `steps` steps of `batch` rows.
     pub fn step_grads(&self, steps: usize, batch: i64) -> StepGrads {
-        let (h, gates, factors, kind) = match &self.0 {
+        let (h, posts, gates, factors, kind) = match &self.0 {
             Kinded::F32(core) => (
                 core.hidden,
+                core.posts,
                 core.gates(),
                 core.factors_per_step(),
                 Kind::Float,
             ),
             Kinded::F64(core) => (
                 core.hidden,
+                core.posts,
                 core.gates(),
                 core.factors_per_step(),
                 Kind::Double,
@@ -89,7 +91,7 @@ impl HostStep {
         let empty = |n: usize| Tensor::empty([steps as i64, batch, n as i64], (kind, Device::Cpu));
         StepGrads {
             da: empty(gates * h),
-            dfactors: (0..factors).map(|_| empty(h)).collect(),
+            dfactors: (0..factors).map(|_| empty(posts)).collect(),
         }
     }
 
@@ -188,7 +190,8 @@ struct RowOut<'a, T> {
     dalpha: Option<&'a mut [T]>,
 }
 
-/// The `H`-long vectors a step back works in, allocated once per group.
+/// The vectors a step back works in, allocated once per group: `H` long, or `P` (one per
+/// trace row) for the factors and their gradients.
 struct Scratch<T> {
     factors: RowFactors<T>,
     dpre: Vec<T>,
@@ -200,16 +203,16 @@ struct Scratch<T> {
 }
 
 impl<T: Float> Scratch<T> {
-    fn new(h: usize) -> Self {
-        let v = || vec![T::zero(); h];
+    fn new(h: usize, posts: usize) -> Self {
+        let v = |n: usize| vec![T::zero(); n];
         Self {
-            factors: RowFactors::new(h),
-            dpre: v(),
-            dkeep: v(),
-            dpost: v(),
-            drate: v(),
-            dh_t: v(),
-            draw: v(),
+            factors: RowFactors::new(posts),
+            dpre: v(h),
+            dkeep: v(posts),
+            dpost: v(h),
+            drate: v(posts),
+            dh_t: v(h),
+            draw: v(posts),
         }
     }
 }
@@ -239,7 +242,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         carry: BackCarry,
         grads: &mut StepGrads,
     ) {
-        let h = self.hidden;
+        let (h, posts) = (self.hidden, self.posts);
         let batch = carry.dh.size()[0] as usize;
         let rows = group_rows(batch);
         let held: Vec<[Tensor; 3]> = steps
@@ -283,9 +286,9 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             .map(<[_]>::len)
             .max()
             .unwrap_or(0);
-        // The per-step gradients, by group.
+        // The per-step gradients, by group: the factors' one per trace row.
         let (bh, gh) = (batch * h, rows * h);
-        let step_grads = |t| by_group::<T>(t, bh, gh).into_iter();
+        let step_grads = |t| by_group::<T>(t, batch * posts, rows * posts).into_iter();
         let gates = self.gates();
         let mut da = by_group::<T>(&mut grads.da, gates * bh, gates * gh).into_iter();
         // In `factor_graph`'s order: `[M, s, keep]` under retroactive modulation, else
@@ -300,11 +303,11 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         let mut dkeep = factors.next();
         let mut grad_elig = carry
             .grad_elig
-            .map(|g| data_mut::<T>(g).chunks_mut(rows * h * h));
-        let mut dalpha = carry.dalpha.map(|d| data_mut::<T>(d).chunks_mut(h * h));
+            .map(|g| data_mut::<T>(g).chunks_mut(rows * posts * h));
+        let mut dalpha = carry.dalpha.map(|d| data_mut::<T>(d).chunks_mut(posts * h));
         let mut dc = carry.dc.map(|d| data_mut::<T>(d).chunks_mut(gh));
         let mut groups: Vec<GroupOut<T>> = data_mut::<T>(carry.grad_hebb)
-            .chunks_mut(rows * h * h)
+            .chunks_mut(rows * posts * h)
             .zip(data_mut::<T>(carry.dh).chunks_mut(gh))
             .map(|(grad_hebb, dh)| GroupOut {
                 grad_hebb,
@@ -320,8 +323,8 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             .collect();
         // Each group's rows, one after another, back through every step.
         let back = |k: usize, out: &mut GroupOut<T>| {
-            let mut scratch = Scratch::new(h);
-            let mut segment = Segment::new(gap * h * h, traces.elig.is_some());
+            let mut scratch = Scratch::new(h, posts);
+            let mut segment = Segment::new(gap * posts * h, traces.elig.is_some());
             for r in 0..out.dh.len() / h {
                 let b = k * rows + r;
                 segment.clear();
@@ -333,7 +336,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                 }
             }
         };
-        let cells = batch * h * h * steps.len();
+        let cells = batch * posts * h * steps.len();
         pool::for_each(cells, &mut groups, Share::Claimed, back);
     }
 
@@ -350,19 +353,20 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         out: &mut GroupOut<T>,
         scratch: &mut Scratch<T>,
     ) {
-        let h = self.hidden;
+        let (h, posts) = (self.hidden, self.posts);
         let gates = self.gates();
         let x = &inputs[t];
         let at = |n: usize| r * n..(r + 1) * n;
+        let hh = posts * h;
         let mut row_out = RowOut {
-            grad_hebb: &mut out.grad_hebb[at(h * h)],
-            grad_elig: out.grad_elig.as_deref_mut().map(|g| &mut g[at(h * h)]),
+            grad_hebb: &mut out.grad_hebb[at(hh)],
+            grad_elig: out.grad_elig.as_deref_mut().map(|g| &mut g[at(hh)]),
             dh: &mut out.dh[at(h)],
             dc: out.dc.as_deref_mut().map(|d| &mut d[at(h)]),
             da: &mut out.da[t][at(gates * h)],
-            ds: &mut out.ds[t][at(h)],
-            dkeep: out.dkeep.as_mut().map(|d| &mut d[t][at(h)]),
-            dm: out.dm.as_mut().map(|d| &mut d[t][at(h)]),
+            ds: &mut out.ds[t][at(posts)],
+            dkeep: out.dkeep.as_mut().map(|d| &mut d[t][at(posts)]),
+            dm: out.dm.as_mut().map(|d| &mut d[t][at(posts)]),
             dalpha: out.dalpha.as_deref_mut(),
         };
         if x.done.is_some_and(|done| done[b]) {
@@ -376,7 +380,6 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                 d.fill(T::zero());
             }
         }
-        let hh = h * h;
         let step = RowBack {
             grad_h: row(x.grad_h, b, h),
             pre: row(x.pre, b, h),
@@ -414,7 +417,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         segment: &mut Segment<T>,
         f: &mut RowFactors<T>,
     ) {
-        let (h, hh) = (self.hidden, self.hidden * self.hidden);
+        let (h, hh) = (self.hidden, self.posts * self.hidden);
         let start = (0..t)
             .rev()
             .find(|&u| traces.hebb[u].is_some())
@@ -596,10 +599,14 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             };
             self.update(x.hebb, x.pre, keep, s)
                 .update_row(0, x.next, g.grad_hebb, has_keep, rows);
-            for i in 0..h {
-                (dpost[i], drate[i]) = self
-                    .rule
-                    .factors_backward_at(rate[i], post[i], g.ds[i], dkeep[i]);
+            // Row i of the trace (of timescale i / H) belongs to neuron i % H: its
+            // ∂L/∂post adds to the neuron's over the timescales.
+            for i in 0..self.posts {
+                let (dp, dr) =
+                    self.rule
+                        .factors_backward_at(rate[i], post[i % h], g.ds[i], dkeep[i]);
+                dpost[i % h] = if i < h { dp } else { dpost[i % h] + dp };
+                drate[i] = dr;
             }
         }
         // ∂L/∂h_t: from the loss, from the steps after, and through the modulator (which
@@ -622,10 +629,11 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                 &g.da[..]
             }
         };
+        // Each trace row's plastic input is its neuron's.
         for (i, d) in draw.iter_mut().enumerate() {
             *d = match &self.alpha_neuron {
-                Some(alpha) => da_plastic[i] * alpha[i],
-                None => da_plastic[i],
+                Some(alpha) => da_plastic[i % h] * alpha[i],
+                None => da_plastic[i % h],
             };
         }
         let update = Update {

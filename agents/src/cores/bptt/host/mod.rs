@@ -11,6 +11,7 @@
 mod backward;
 
 use super::pool::{self, Share};
+use super::stacked::Stacked;
 use crate::cores::modulator::HostModulator;
 use crate::cores::plasticity::Neuromodulation;
 use crate::cores::rules::ELIGIBILITY;
@@ -25,8 +26,9 @@ use num_traits::Float;
 use tch::kind::Element;
 use tch::{Device, Kind, Tensor};
 
-/// What one step reads besides the parameters: `[B × in]`, `[B × H]`, `[B × H]` and
-/// `[B × H × H]` (twice under retroactive modulation), CPU tensors of the core's kind.
+/// What one step reads besides the parameters: `[B × in]`, `[B × H]`, `[B × P]` and
+/// `[B × P × H]` (`P` = `K·H` for `K` timescales' traces stacked, else `H`; twice under
+/// retroactive modulation), CPU tensors of the core's kind.
 pub(super) struct StepInput<'a> {
     pub x: &'a Tensor,
     /// `h_{t−1}` after the resets.
@@ -58,6 +60,9 @@ pub(super) struct StepOutput {
 /// and `w` in the order `i, f, g, o`.
 struct HostCore<T> {
     hidden: usize,
+    /// The trace's post-synaptic rows: `K·H` for `K` timescales stacked
+    /// ([`super::stacked`]), else `H`.
+    posts: usize,
     inputs: usize,
     lstm: bool,
     /// `W_in` and `W` transposed (`[in × G·H]`, `[H × G·H]`), for the forward products, and
@@ -66,12 +71,12 @@ struct HostCore<T> {
     w_t: Vec<T>,
     b: Vec<T>,
     w: Vec<T>,
-    /// α as the trace pass reads it, `[H × H]`: α per connection, or ones (α per neuron is
-    /// applied to the plastic input, `alpha_neuron`).
+    /// α as the trace pass reads it, `[P × H]`: α per connection, or ones (α per neuron is
+    /// applied to the plastic input, `alpha_neuron`, `[P]`).
     alpha_pass: Vec<T>,
     alpha_neuron: Option<Vec<T>>,
-    /// What drives the trace update: `η` and `η_E` one per neuron (a scalar repeated), the
-    /// modulator as host values.
+    /// What drives the trace update: `η` one per trace row (`[P]`, a scalar repeated), `η_E`
+    /// one per neuron, the modulator as host values.
     drive: Neuromodulation<Vec<T>, HostModulator<T>>,
     rule: Rule,
     lo: T,
@@ -217,14 +222,19 @@ fn host_modulator<T: Element + Float>(m: &Modulator) -> HostModulator<T> {
 impl<T: Element + Float + Send + Sync> HostCore<T> {
     fn new(core: &Core, p: &Plasticity, lo: f64, hi: f64) -> Self {
         let hidden = core.hidden() as usize;
+        let stacked = Stacked::of(p);
+        let posts = stacked.posts(hidden as i64) as usize;
         let (w_in, b) = core.w_in_b();
         let per_connection = core.config().alpha == AlphaShape::PerConnection;
-        let drive = p
-            .neuromodulation
-            .map(|rate| per_neuron(rate, hidden), host_modulator);
+        let stacked_param = |t: &Tensor| stacked.param(t, hidden as i64);
+        let drive = p.neuromodulation.map(
+            |rate| per_neuron(&stacked_param(rate), hidden),
+            host_modulator,
+        );
         let float = |v: f64| T::from(v).expect("f32 and f64 hold every f64, rounded");
         Self {
             hidden,
+            posts,
             inputs: core.input_dim() as usize,
             lstm: core.config().kind.is_lstm(),
             w_in_t: host(&w_in.tr()),
@@ -232,11 +242,11 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             b: host(b),
             w: host(core.w()),
             alpha_pass: if per_connection {
-                host(&p.alpha)
+                host(&stacked_param(&p.alpha))
             } else {
-                vec![T::one(); hidden * hidden]
+                vec![T::one(); posts * hidden]
             },
-            alpha_neuron: (!per_connection).then(|| host(&p.alpha)),
+            alpha_neuron: (!per_connection).then(|| host(&stacked_param(&p.alpha))),
             drive,
             rule: p.rule,
             lo: float(lo),
@@ -258,19 +268,19 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
     }
 
     fn step(&self, input: StepInput) -> StepOutput {
-        let h = self.hidden;
+        let (h, posts) = (self.hidden, self.posts);
         let batch = input.pre.size()[0];
         let opts = (T::KIND, tch::Device::Cpu);
-        let (hh, bh) = ([batch, h as i64, h as i64], [batch, h as i64]);
+        let (ph, bh) = ([batch, posts as i64, h as i64], [batch, h as i64]);
         let mut out = StepOutput {
             h: Tensor::empty(bh, opts),
             c: self.lstm.then(|| Tensor::empty(bh, opts)),
             gates: self
                 .lstm
                 .then(|| Tensor::empty([batch, (LSTM_GATES * h) as i64], opts)),
-            hebb: Tensor::empty(hh, opts),
-            elig: input.elig.map(|_| Tensor::empty(hh, opts)),
-            raw: Tensor::empty(bh, opts),
+            hebb: Tensor::empty(ph, opts),
+            elig: input.elig.map(|_| Tensor::empty(ph, opts)),
+            raw: Tensor::empty([batch, posts as i64], opts),
             big_m: self
                 .modulator()
                 .map(|m| Tensor::empty([batch, m.columns(h) as i64], opts)),
@@ -292,7 +302,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             let mut elig_rows = out
                 .elig
                 .as_mut()
-                .map(|e| data_mut::<T>(e).chunks_mut(h * h));
+                .map(|e| data_mut::<T>(e).chunks_mut(posts * h));
             let mut m_rows = out
                 .big_m
                 .as_mut()
@@ -304,8 +314,8 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                 .map(|g| data_mut::<T>(g).chunks_mut(LSTM_GATES * h));
             data_mut::<T>(&mut out.h)
                 .chunks_mut(h)
-                .zip(data_mut::<T>(&mut out.hebb).chunks_mut(h * h))
-                .zip(data_mut::<T>(&mut out.raw).chunks_mut(h))
+                .zip(data_mut::<T>(&mut out.hebb).chunks_mut(posts * h))
+                .zip(data_mut::<T>(&mut out.raw).chunks_mut(posts))
                 .map(|((h, hebb), raw)| RowOut {
                     h,
                     c: c_rows.as_mut().and_then(Iterator::next),
@@ -323,9 +333,9 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                 x: row(x, b, self.inputs),
                 pre: row(pre, b, h),
                 c_prev: c_prev.map(|c| row(c, b, h)),
-                raw: row(raw, b, h),
-                hebb: row(hebb, b, h * h),
-                elig: elig.map(|e| row(e, b, h * h)),
+                raw: row(raw, b, posts),
+                hebb: row(hebb, b, posts * h),
+                elig: elig.map(|e| row(e, b, posts * h)),
             };
             self.row(input, out)
         });
@@ -346,9 +356,15 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             elig,
         } = input;
         let h = self.hidden;
-        let plastic = |i: usize| match &self.alpha_neuron {
-            Some(alpha) => alpha[i] * raw[i],
-            None => raw[i],
+        // Neuron i's plastic input: its rows' of every timescale (one but for several).
+        let plastic = |i: usize| {
+            let term = |r: usize| match &self.alpha_neuron {
+                Some(alpha) => alpha[r] * raw[r],
+                None => raw[r],
+            };
+            (i + h..self.posts)
+                .step_by(h)
+                .fold(term(i), |sum, r| sum + term(r))
         };
         match (out.gates.as_deref_mut(), out.c.as_deref_mut(), c_prev) {
             // The LSTM: the plastic input goes to the cell candidate g.
@@ -368,7 +384,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             Some(gates) => &gates[2 * h..3 * h],
             None => h_t,
         };
-        let mut f = RowFactors::new(h);
+        let mut f = RowFactors::new(self.posts);
         let m = self.row_factors(h_t, post, &mut f);
         if let (Some(md), Some(m), Some(big_m)) = (self.modulator(), m, out.big_m.as_deref_mut()) {
             for (i, v) in big_m.iter_mut().enumerate() {
@@ -403,14 +419,15 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                     (keep[i], s[i]) = ELIGIBILITY.factors_at(eta_e[i], post[i]);
                 }
             }
+            // Row i of the trace (of timescale i / H) belongs to neuron i % H.
             (drive, m) => {
-                for i in 0..self.hidden {
+                for i in 0..self.posts {
                     rate[i] = match (drive, m) {
                         (Neuromodulation::None { eta }, _) => eta[i],
                         (Neuromodulation::Simple { modulator }, Some(m)) => modulator.at(m, i),
                         _ => unreachable!("a modulated rule has a modulator output"),
                     };
-                    (keep[i], s[i]) = self.rule.factors_at(rate[i], post[i]);
+                    (keep[i], s[i]) = self.rule.factors_at(rate[i], post[i % self.hidden]);
                 }
             }
         }
@@ -442,6 +459,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
     ) -> Update<'a, T> {
         Update {
             h: self.hidden,
+            posts: self.posts,
             prev: hebb,
             pre,
             keep,
