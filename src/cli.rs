@@ -509,10 +509,10 @@ pub struct CompareArgs {
     /// its last evaluation).
     #[arg(long)]
     pub step: Option<u64>,
-    /// Score learning speed instead: the environment steps each run's held-out score took to
-    /// go this fraction of the way from its first evaluation to its last (or `--step`'s),
-    /// e.g. 0.8; fewer is better.
-    #[arg(long, value_name = "FRACTION")]
+    /// Score learning speed instead: the environment steps each run took to first reach this
+    /// held-out score (a reward at least this high; a regret at most this low) by its last
+    /// evaluation (or `--step`); fewer is better, and a run that never reaches it ranks last.
+    #[arg(long, value_name = "SCORE", allow_negative_numbers = true)]
     pub steps_to: Option<f64>,
     /// Learning curves (median and inter-quartile band per group) as an SVG file.
     #[arg(long, value_name = "FILE.svg")]

@@ -291,51 +291,67 @@ fn compare_notes_one_run_groups_and_tests_that_cannot_reach_significance() {
     );
 }
 
-/// `--steps-to`: each run's score is the step of its first evaluation that has gone the
-/// fraction of the way from its first score to its last, and fewer steps lead.
+/// `--steps-to`: each run's score is the step of its first evaluation that reaches the mark;
+/// fewer steps lead, and a run that never gets there ranks last.
 #[test]
-fn compare_steps_to_scores_learning_speed_on_each_runs_own_scale() {
+fn compare_steps_to_scores_the_steps_each_run_took_to_reach_a_score() {
     let dir = tempfile::tempdir().unwrap();
-    // Evaluations at steps 100, 200, ...: 80% of the way from −10 to 10 is 6, reached at
-    // step 300 by the first run; from 0 to 1 is 0.8, reached at step 200 by the second. The
-    // third ends below its start, so its first evaluation already meets the mark.
+    // Evaluations at steps 100, 200, ...: a reward of 6 is first reached at step 300 by the
+    // first run and at 200 by the second; the third never reaches it.
     fake_run(
         &dir.path().join("f0"),
         "fast",
         &[-10.0, 0.0, 6.0, 8.0, 10.0],
     );
-    fake_run(&dir.path().join("f1"), "fast", &[0.0, 0.9, 0.5, 1.0, 1.0]);
+    fake_run(&dir.path().join("f1"), "fast", &[0.0, 9.0, 5.0, 10.0, 10.0]);
     fake_run(&dir.path().join("s0"), "slow", &[5.0, 1.0, 2.0, 3.0, 2.0]);
+    fake_run(&dir.path().join("s1"), "slow", &[0.0, 0.0, 0.0, 0.0, 7.0]);
     let v =
         json_stdout(
             plastic()
                 .arg("compare")
                 .arg(dir.path())
-                .args(["--steps-to", "0.8", "--json"]),
+                .args(["--steps-to", "6", "--json"]),
         );
-    assert_eq!(v["steps_to"].as_f64(), Some(0.8));
+    assert_eq!(v["steps_to"].as_f64(), Some(6.0));
     assert_eq!(v["higher_is_better"], false);
     assert_eq!(v["groups"][0]["scores"], serde_json::json!([300.0, 200.0]));
-    assert_eq!(v["groups"][1]["scores"], serde_json::json!([100.0]));
-    // With `--step 300` the final score is the one at step 300: the second run's mark is
-    // 0.8 · 0.5 = 0.4, reached at step 200; the first run's is −10 + 0.8 · 16 = 2.8, at 300.
+    // Never: infinity, null in JSON.
+    assert_eq!(v["groups"][1]["scores"], serde_json::json!([null, 500.0]));
+    // fast's 200 and 300 both beat slow's 500 and never: U = 4, P(fast better) = 1.
+    assert_eq!(v["pairs"][0]["probability_a_better"].as_f64(), Some(1.0));
+    let notes = v["notes"].to_string();
+    assert!(
+        notes.contains("1 of the 2 runs of `slow` never reached 6"),
+        "{notes}"
+    );
+    // `--step 300` stops the search there: the second slow run no longer gets there, and a
+    // negative mark needs no `=`.
     let v = json_stdout(plastic().arg("compare").arg(dir.path()).args([
         "--steps-to",
-        "0.8",
+        "6",
         "--step",
         "300",
         "--json",
     ]));
-    assert_eq!(v["groups"][0]["scores"], serde_json::json!([300.0, 200.0]));
-    for bad in ["0", "1.5", "nan", "-0.2"] {
+    assert_eq!(v["groups"][1]["scores"], serde_json::json!([null, null]));
+    let v =
+        json_stdout(
+            plastic()
+                .arg("compare")
+                .arg(dir.path())
+                .args(["--steps-to", "-5", "--json"]),
+        );
+    assert_eq!(v["groups"][0]["scores"], serde_json::json!([200.0, 100.0]));
+    for bad in ["nan", "inf"] {
         let message = failure_message(
             plastic()
                 .arg("compare")
                 .arg(dir.path())
-                .arg(format!("--steps-to={bad}")),
+                .args(["--steps-to", bad]),
         );
         assert!(
-            message.contains("--steps-to") && message.contains("(0, 1]"),
+            message.contains("--steps-to") && message.contains("a number"),
             "{message}"
         );
     }

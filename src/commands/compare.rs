@@ -1,5 +1,5 @@
 //! `plastic compare`: the runs of sweeps (or single runs) grouped by variant, with each
-//! group's final held-out score (or the steps it took to learn, `--steps-to`) across seeds
+//! group's final held-out score (or the steps it took to reach a score, `--steps-to`) across seeds
 //! and a rank-sum test for each pair of groups. Scores come from the runs' `evaluations.csv`.
 use crate::chart::{self, Curve};
 use crate::cli::{CompareArgs, Metric};
@@ -93,8 +93,7 @@ fn verdict(a: &Group, b: &Group, p_value: f64, higher_is_better: bool) -> String
 #[derive(Serialize)]
 struct Report {
     metric: Metric,
-    /// Scores are the steps to go this fraction of the way from the first evaluation to the
-    /// last, when set.
+    /// Scores are the steps to reach this held-out score, when set (null: never reached).
     steps_to: Option<f64>,
     /// Lower is better for regret and for steps.
     higher_is_better: bool,
@@ -109,11 +108,11 @@ struct Report {
 }
 
 pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
-    if let Some(fraction) = args.steps_to {
+    if let Some(mark) = args.steps_to {
         anyhow::ensure!(
-            fraction > 0.0 && fraction <= 1.0,
-            "--steps-to {fraction}: the fraction of the way from a run's first held-out score \
-             to its last must be in (0, 1], e.g. 0.8"
+            mark.is_finite(),
+            "--steps-to {mark}: the held-out score to reach must be a number, e.g. 15 for a \
+             reward of 15"
         );
     }
     let runs = collect(&args.runs)?;
@@ -176,10 +175,18 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         let scores: Vec<f64> = runs
             .iter()
             .map(|r| match args.steps_to {
-                Some(fraction) => steps_to(r, fraction, args.step, reward_is_better),
-                None => score_at(r, args.step).map(|(_, score)| score),
+                Some(mark) => Ok(steps_to(r, mark, args.step, reward_is_better)),
+                None => score_at(r, args.step),
             })
             .collect::<anyhow::Result<_>>()?;
+        let never = scores.iter().filter(|s| s.is_infinite()).count();
+        if let (Some(mark), 1..) = (args.steps_to, never) {
+            notes.push(format!(
+                "{never} of the {} runs of `{name}` never reached {mark}: they rank after every \
+                 run that did",
+                scores.len()
+            ));
+        }
         let interval = match scores.len() {
             1 => {
                 notes.push(format!(
@@ -270,7 +277,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
             }
         };
         let scored = match args.steps_to {
-            Some(fraction) => format!(", steps to {:.0}%", 100.0 * fraction),
+            Some(mark) => format!(", steps to reach {mark}"),
             None => String::new(),
         };
         let title = format!("{label} on {env}{tests} (rank-sum, two-sided{scored})");
@@ -299,11 +306,9 @@ fn human(r: &Report) -> String {
         .step
         .map_or("the last evaluation".into(), |s| format!("step {s}"));
     let headline = match r.steps_to {
-        Some(fraction) => format!(
-            "environment steps to go {:.0}% of the way from the first {} to the one at {at} \
-             (fewer is better) on {}, across runs",
-            100.0 * fraction,
-            what,
+        Some(mark) => format!(
+            "environment steps to first reach a {what} of {mark} by {at} (fewer is better; \
+             inf: never) on {}, across runs",
             r.env
         ),
         None => format!("{what} ({better}) on {} at {at}, across runs", r.env),
@@ -315,13 +320,19 @@ fn human(r: &Report) -> String {
             "group", "runs", "mean", "median", "IQR", "IQM", "IQM 95% CI"
         ),
     ];
+    // Steps are whole numbers; rewards and regrets need their decimals.
+    let digits = match r.steps_to {
+        Some(_) => 0,
+        None => 3,
+    };
     for g in &r.groups {
         let interval = match g.iqm_ci95 {
-            Some((lo, hi)) => format!("{lo:>10.3} – {hi:<8.3}"),
+            Some((lo, hi)) => format!("{lo:>10.digits$} – {hi:<8.digits$}"),
             None => format!("{:>10}", "n/a"),
         };
         lines.push(format!(
-            "{:<28} {:>4} {:>10.3} {:>10.3} {:>10.3} – {:<8.3} {:>10.3} {interval}",
+            "{:<28} {:>4} {:>10.digits$} {:>10.digits$} {:>10.digits$} – {:<8.digits$} \
+             {:>10.digits$} {interval}",
             g.name,
             g.scores.len(),
             g.mean,
@@ -481,14 +492,14 @@ fn scores(dir: &Path, rows: &[Evaluation], metric: Metric) -> anyhow::Result<Run
     })
 }
 
-/// The last evaluation at or before `step` (the last one without): (step, score).
-fn score_at(run: &RunScores, step: Option<u64>) -> anyhow::Result<(u64, f64)> {
+/// The score of the last evaluation at or before `step` (the last one without).
+fn score_at(run: &RunScores, step: Option<u64>) -> anyhow::Result<f64> {
     let limit = step.unwrap_or(u64::MAX);
     run.points
         .iter()
         .rev()
         .find(|(s, _)| *s <= limit)
-        .copied()
+        .map(|p| p.1)
         .with_context(|| {
             format!(
                 "run `{}` has no evaluation at or before step {limit} (its first is at {})",
@@ -498,30 +509,20 @@ fn score_at(run: &RunScores, step: Option<u64>) -> anyhow::Result<(u64, f64)> {
         })
 }
 
-/// The step of the first evaluation whose score has gone `fraction` of the way from the
-/// run's first score to its final one (at `step`): a learning speed on each run's own scale,
-/// so runs that end at different levels, or below zero, compare. A run that ends worse than
-/// it started meets the mark at its first evaluation.
-fn steps_to(
-    run: &RunScores,
-    fraction: f64,
-    step: Option<u64>,
-    higher_is_better: bool,
-) -> anyhow::Result<f64> {
-    let (end, last) = score_at(run, step)?;
-    let first = run.points[0].1;
-    let mark = first + fraction * (last - first);
+/// The step of the run's first evaluation at or before `step` that reaches `mark` (a score at
+/// least that high, or that low where lower is better); infinity where none does, which ranks
+/// after every run that got there.
+fn steps_to(run: &RunScores, mark: f64, step: Option<u64>, higher_is_better: bool) -> f64 {
+    let limit = step.unwrap_or(u64::MAX);
     let reached = |score: f64| match higher_is_better {
         true => score >= mark,
         false => score <= mark,
     };
-    let hit = run
-        .points
+    run.points
         .iter()
-        .take_while(|(s, _)| *s <= end)
-        .find(|(_, score)| reached(*score));
-    // Rounding in `mark` can put it a hair past the final score itself, which always counts.
-    Ok(hit.map_or(end, |(s, _)| *s) as f64)
+        .take_while(|(s, _)| *s <= limit)
+        .find(|(_, score)| reached(*score))
+        .map_or(f64::INFINITY, |(s, _)| *s as f64)
 }
 
 #[cfg(test)]
