@@ -35,15 +35,23 @@ pub(super) fn fixed_init(dims: &[i64], hidden: i64) -> Tensor {
 impl ShortTermPlasticity {
     /// λ `~ U[0, 1)` and γ `~ U(±0.001/√H)`: their maze config's `weight_lambda` (mean 0.5,
     /// spread 0.5) and `weight_gamma` (mean 0, spread 0.001, `hidden_weighting = "both"`).
-    pub(super) fn new(p: &nn::Path, hidden: i64, input_dim: i64, shape: StpShape) -> Self {
+    /// Unless `learned` (`core.stp_learned`), they keep those draws: no gradient reaches them.
+    pub(super) fn new(
+        p: &nn::Path,
+        hidden: i64,
+        input_dim: i64,
+        shape: StpShape,
+        learned: bool,
+    ) -> Self {
         let dims = match shape {
             StpShape::PerSynapse => vec![hidden, input_dim + hidden],
             StpShape::Scalar => vec![1],
         };
         let gamma = 0.001 * weight_bound(hidden);
+        let register = if learned { init::var } else { init::frozen };
         Self {
-            lambda: init::var(p, "stp_lambda", &init::uniform(&dims, 0.0, 1.0)),
-            gamma: init::var(p, "stp_gamma", &init::uniform(&dims, -gamma, gamma)),
+            lambda: register(p, "stp_lambda", &init::uniform(&dims, 0.0, 1.0)),
+            gamma: register(p, "stp_gamma", &init::uniform(&dims, -gamma, gamma)),
         }
     }
 
