@@ -4,7 +4,8 @@ mod common;
 use common::*;
 use plastic_agents::a2c::{Trainer, TrainerConfig};
 use plastic_agents::cores::{
-    Bptt, CoreConfig, CoreConfigError, Engine, InitScheme, Modulation, Rule, StpShape,
+    steps_on_host, Bptt, CoreConfig, CoreConfigError, Engine, InitScheme, Modulation, Rule,
+    StpShape, TraceCheckpoints,
 };
 use serde_json::Value;
 use tch::{Device, Tensor};
@@ -184,11 +185,14 @@ fn stpn_options_it_does_not_have_are_errors_naming_the_key() {
 }
 
 #[test]
-fn stpn_auto_keeps_autograd_and_the_hand_written_engines_run_it() {
+fn stpn_auto_runs_the_host_loops_on_the_cpu() {
     let (_vs, core) = build(&stpn(4), 3);
-    // STPN's hand-written pass is libtorch operations, as autograd is: `auto` keeps autograd,
-    // so configs that leave `bptt` out train as before.
-    assert_eq!(Bptt::Auto.engine(&core), Ok(Engine::Autograd));
+    // On the CPU `auto` picks the hand-written pass, whose steps run in host loops there.
+    assert_eq!(Bptt::Auto.engine(&core), Ok(Engine::Fused));
+    assert!(steps_on_host(&core, Engine::Fused));
+    assert!(!steps_on_host(&core, Engine::Ops));
+    // Rebuilding dropped fast weights costs a whole forward step: `auto` keeps every one.
+    assert_eq!(TraceCheckpoints::Auto.every(&core, Engine::Fused), 1);
     assert_eq!(Bptt::Autograd.engine(&core), Ok(Engine::Autograd));
     assert_eq!(Bptt::Fused.engine(&core), Ok(Engine::Fused));
     assert_eq!(Bptt::Ops.engine(&core), Ok(Engine::Ops));

@@ -12,7 +12,11 @@ use super::init;
 use tch::{nn, Tensor};
 
 /// What the authors' code adds to each row norm before dividing by it.
-const NORM_EPS: f64 = 1e-16;
+pub(crate) const NORM_EPS: f64 = 1e-16;
+
+/// The least row norm a gradient divides by: the smallest positive f32, so that `g / norm`
+/// is 0 (libtorch's gradient of a zero norm) where the row `g` is all zeros, in f32 and f64.
+pub(crate) const NORM_FLOOR: f64 = f32::MIN_POSITIVE as f64;
 
 /// STPN's learned decay λ and gain γ: `[H × (in + H)]` per synapse, or `[1]` (scalar STP).
 #[derive(Debug)]
@@ -184,10 +188,9 @@ pub(super) fn backward(
     }
 }
 
-/// `norm` with exact zeros raised to the smallest positive f32, so that `g / norm` is 0
-/// (libtorch's gradient of a zero norm) where the row `g` is all zeros, in f32 and f64.
+/// `norm` raised to at least [`NORM_FLOOR`].
 fn nonzero(norm: &Tensor) -> Tensor {
-    norm.clamp_min(f64::from(f32::MIN_POSITIVE))
+    norm.clamp_min(NORM_FLOOR)
 }
 
 /// The cell's output `h_t = tanh((G / N) z_t + b)`, `G = w + F_{t−1}` (`fast`), `N` its row
