@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument(
         "--plastic-engine",
         default="auto",
-        help='plastic\'s a2c.bptt ("auto": autograd for STPN; "fused": the hand-written pass)',
+        help='plastic\'s a2c.bptt ("auto": the hand-written pass in host loops on the CPU; "autograd")',
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
     args = parser.parse_args()

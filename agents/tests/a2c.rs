@@ -88,6 +88,18 @@ fn a_resumed_run_continues_exactly_as_an_uninterrupted_one() {
             ),
         ),
         ("maze:size=7,len=12", stpn_hand_written),
+        // λ and γ held fixed: saved and restored, with no optimiser state of their own.
+        (
+            "maze:size=7,len=12",
+            truncated(
+                CoreConfig {
+                    stp_learned: false,
+                    ..CoreConfig::stpn(12)
+                },
+                5,
+                false,
+            ),
+        ),
     ];
     for (env, config) in cases {
         let case = format!("{env}, {:?}", config.a2c.rollout_len);

@@ -47,6 +47,7 @@ fn every_option_has_a_kebab_case_name() {
         init: InitScheme::Orthogonal,
         gain: 1.5,
         stp: StpShape::PerSynapse,
+        stp_learned: true,
         timescales: Vec::new(),
     };
     assert_eq!(c, expected);
@@ -66,6 +67,16 @@ fn every_option_has_a_kebab_case_name() {
         .unwrap()
         .contains(r#""stp":"scalar""#));
     assert_eq!(parse(&serde_json::to_string(&stpn).unwrap()).unwrap(), stpn);
+    // `stp_learned` too (the brief's spelling, snake case as the other sections' keys).
+    assert!(!serde_json::to_string(&stpn)
+        .unwrap()
+        .contains("stp_learned"));
+    let fixed = parse(r#"{"kind": "stpn", "modulation": "none", "stp_learned": false}"#).unwrap();
+    assert!(!fixed.stp_learned);
+    assert_eq!(
+        parse(&serde_json::to_string(&fixed).unwrap()).unwrap(),
+        fixed
+    );
     // Round trip.
     assert_eq!(parse(&serde_json::to_string(&c).unwrap()).unwrap(), c);
     for (kind, name) in [

@@ -2,8 +2,7 @@
 //! differences in `gradients.rs`): same outputs, same gradient for every parameter, through
 //! row resets, a carried-in state and active clipping, for every core it runs (every plastic
 //! RNN and LSTM, and STPN in each shape of λ and γ; f64), by both of its engines: the host
-//! loops (`fused` on the CPU) and libtorch operations (`ops`, what `fused` runs on CUDA;
-//! STPN's pass is libtorch operations under both).
+//! loops (`fused` on the CPU) and libtorch operations (`ops`, what `fused` runs on CUDA).
 mod common;
 use common::*;
 use plastic_agents::cores::{
@@ -254,8 +253,9 @@ fn bptt_setting_picks_the_engine_and_explains_a_refusal() {
     }
 }
 
-/// The trace loops split the batch over the cores (`run.threads`); α's gradient, a sum over
-/// the batch, is added in groups that depend on the batch size only, so the gradients are
+/// The trace loops split the batch over the cores (`run.threads`); α's gradient (and STPN's
+/// parameters'), a sum over the batch, is added in groups that depend on the batch size only,
+/// so the gradients are
 /// the same bit for bit with 1 thread (every pass on the calling thread) and with 3 (with
 /// enough rows for several per group, and enough trace cells, 70 · 48², for the passes to be
 /// shared out).
@@ -268,7 +268,11 @@ fn fused_gradients_are_the_same_for_any_thread_count() {
         modulation: Modulation::Retroactive,
         ..CoreConfig::backpropamine(HIDDEN)
     };
-    for config in [CoreConfig::backpropamine(HIDDEN), retroactive] {
+    for config in [
+        CoreConfig::backpropamine(HIDDEN),
+        retroactive,
+        CoreConfig::stpn(HIDDEN),
+    ] {
         tch::manual_seed(11);
         let (vs, core) = build(&config, IN);
         randomize(&vs);

@@ -2,11 +2,13 @@
 //! errors.
 mod common;
 use common::*;
+use plastic_agents::a2c::{Trainer, TrainerConfig};
 use plastic_agents::cores::{
-    Bptt, CoreConfig, CoreConfigError, Engine, InitScheme, Modulation, Rule, StpShape,
+    steps_on_host, Bptt, CoreConfig, CoreConfigError, Engine, InitScheme, Modulation, Rule,
+    StpShape, TraceCheckpoints,
 };
 use serde_json::Value;
-use tch::Tensor;
+use tch::{Device, Tensor};
 
 const FIXTURE: &str = include_str!("fixtures/stpn_reference.json");
 
@@ -124,7 +126,7 @@ fn stpn_draws_the_authors_ranges_and_shapes() {
 
 #[test]
 fn stpn_options_it_does_not_have_are_errors_naming_the_key() {
-    let cases: [(CoreConfig, &str); 4] = [
+    let cases: [(CoreConfig, &str); 5] = [
         (
             CoreConfig {
                 rule: Rule::Oja,
@@ -153,6 +155,13 @@ fn stpn_options_it_does_not_have_are_errors_naming_the_key() {
             },
             "stp",
         ),
+        (
+            CoreConfig {
+                stp_learned: false,
+                ..CoreConfig::lstm(4)
+            },
+            "stp_learned",
+        ),
     ];
     for (config, key) in cases {
         let err = config.validate().expect_err(key);
@@ -176,11 +185,14 @@ fn stpn_options_it_does_not_have_are_errors_naming_the_key() {
 }
 
 #[test]
-fn stpn_auto_keeps_autograd_and_the_hand_written_engines_run_it() {
+fn stpn_auto_runs_the_host_loops_on_the_cpu() {
     let (_vs, core) = build(&stpn(4), 3);
-    // STPN's hand-written pass is libtorch operations, as autograd is: `auto` keeps autograd,
-    // so configs that leave `bptt` out train as before.
-    assert_eq!(Bptt::Auto.engine(&core), Ok(Engine::Autograd));
+    // On the CPU `auto` picks the hand-written pass, whose steps run in host loops there.
+    assert_eq!(Bptt::Auto.engine(&core), Ok(Engine::Fused));
+    assert!(steps_on_host(&core, Engine::Fused));
+    assert!(!steps_on_host(&core, Engine::Ops));
+    // Rebuilding dropped fast weights costs a whole forward step: `auto` keeps every one.
+    assert_eq!(TraceCheckpoints::Auto.every(&core, Engine::Fused), 1);
     assert_eq!(Bptt::Autograd.engine(&core), Ok(Engine::Autograd));
     assert_eq!(Bptt::Fused.engine(&core), Ok(Engine::Fused));
     assert_eq!(Bptt::Ops.engine(&core), Ok(Engine::Ops));
@@ -216,5 +228,55 @@ fn stpn_sizes_in_the_docs_have_the_parameter_counts_they_state() {
     ];
     for (config, expected) in sizes {
         assert_eq!(count(config.clone()), expected, "{config:?}");
+    }
+}
+
+/// `stp_learned = false` (the authors' fixed-λ-and-γ ablation), in each shape of λ and γ and
+/// under both engines: a few training updates move the fixed weights and leave λ and γ at
+/// their initial draws, and the optimiser holds no moments for them.
+#[test]
+fn stpn_with_fixed_decay_and_gain_trains_only_its_weights() {
+    for (stp, bptt) in [
+        (StpShape::PerSynapse, Bptt::Auto),
+        (StpShape::Scalar, Bptt::Fused),
+    ] {
+        let mut config = TrainerConfig {
+            core: CoreConfig {
+                stp,
+                stp_learned: false,
+                ..stpn(6)
+            },
+            ..TrainerConfig::default()
+        };
+        config.a2c.bptt = bptt;
+        let env = plastic_envs::registry::make("maze:size=7,len=12", 4).unwrap();
+        let mut t = Trainer::new(env, config, 1_000_000, 0, Device::Cpu).unwrap();
+        let values = |t: &Trainer, name: &str| {
+            let snapshot = t.snapshot();
+            let (_, v) = snapshot
+                .tensors
+                .iter()
+                .find(|(n, _)| n == &format!("model/ac.core.{name}"))
+                .unwrap_or_else(|| panic!("{name} is saved"));
+            Vec::<f64>::try_from(v.to_kind(tch::Kind::Double).flatten(0, -1)).unwrap()
+        };
+        let before: Vec<_> = ["stp_lambda", "stp_gamma", "w"]
+            .map(|n| values(&t, n))
+            .into();
+        for _ in 0..3 {
+            t.update().unwrap();
+        }
+        let label = format!("{stp:?} {bptt:?}");
+        assert_eq!(values(&t, "stp_lambda"), before[0], "{label}: λ moved");
+        assert_eq!(values(&t, "stp_gamma"), before[1], "{label}: γ moved");
+        assert_ne!(values(&t, "w"), before[2], "{label}: W did not train");
+        let moments: Vec<_> = t
+            .snapshot()
+            .tensors
+            .into_iter()
+            .filter(|(n, _)| n.starts_with("optim/") && n.contains("stp_"))
+            .map(|(n, _)| n)
+            .collect();
+        assert!(moments.is_empty(), "{label}: optimiser state {moments:?}");
     }
 }

@@ -23,6 +23,10 @@ fn a_trainer_gives_its_configured_threads_to_the_host_loops_or_to_libtorch() {
     assert!(plastic.steps_on_host());
     assert_eq!((threads::loop_threads(), tch::get_num_threads()), (3, 1));
     assert_eq!(threads::count(), 3);
+    // STPN's steps run on the host too.
+    let stpn = trainer(CoreConfig::stpn(8), 3);
+    assert!(stpn.steps_on_host());
+    assert_eq!((threads::loop_threads(), tch::get_num_threads()), (3, 1));
     let lstm = trainer(CoreConfig::lstm(8), 3);
     assert!(!lstm.steps_on_host());
     assert_eq!((threads::loop_threads(), tch::get_num_threads()), (1, 3));

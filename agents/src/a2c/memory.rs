@@ -73,14 +73,18 @@ pub fn training_needs(
     ];
     if core.kind.is_stpn() && core.stp == StpShape::PerSynapse {
         // Each of λ and γ is `H × (in + H)`, as one row's fast weights: with its gradient
-        // and the optimiser's two moments, four copies.
+        // and the optimiser's two moments, four copies; held fixed, one.
+        let (copies, with) = match core.stp_learned {
+            true => (4.0, "with their gradients and optimiser state"),
+            false => (1.0, "held fixed (core.stp_learned = false)"),
+        };
         needs.push(MemoryNeed {
             what: format!(
-                "STPN's per-synapse decay and gain with their gradients and optimiser state \
-                 (core.stp = \"per-synapse\", core.hidden = {} on {} inputs)",
+                "STPN's per-synapse decay and gain {with} (core.stp = \"per-synapse\", \
+                 core.hidden = {} on {} inputs)",
                 core.hidden, spec.obs_dim
             ),
-            bytes: 2.0 * 4.0 * fast * F32,
+            bytes: 2.0 * copies * fast * F32,
         });
     }
     Ok(needs)
@@ -152,6 +156,11 @@ mod tests {
             per_synapse[3].what
         );
         assert_eq!(per_synapse[3].bytes, 8.0 * 50.0 * (16.0 + 50.0) * F32);
+        let fixed = lines(CoreConfig {
+            stp_learned: false,
+            ..CoreConfig::stpn(50)
+        });
+        assert_eq!(fixed[3].bytes, 2.0 * 50.0 * (16.0 + 50.0) * F32);
         let scalar = CoreConfig {
             stp: StpShape::Scalar,
             ..CoreConfig::stpn(50)

@@ -41,7 +41,13 @@ const V: &str = "optim/v/";
 
 impl Optimizer {
     pub fn new(vs: &VarStore, config: &OptimConfig) -> Self {
-        let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        // The variables no gradient reaches (STPN's λ and γ under `core.stp_learned = false`)
+        // stay out: no moments for them, and nothing to update.
+        let mut vars: Vec<(String, Tensor)> = vs
+            .variables()
+            .into_iter()
+            .filter(|(_, v)| v.requires_grad())
+            .collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         let (names, params): (Vec<_>, Vec<_>) = vars.into_iter().unzip();
         let zeros = || params.iter().map(Tensor::zeros_like).collect::<Vec<_>>();

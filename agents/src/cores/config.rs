@@ -54,6 +54,11 @@ impl StpShape {
     }
 }
 
+/// `stp_learned`'s default, for serde's `skip_serializing_if`.
+fn is_true(v: &bool) -> bool {
+    *v
+}
+
 config_option! {
     /// How the Hebbian trace follows co-activity of post- (`h_t`) and pre-synaptic (`h_{t−1}`)
     /// neurons (config key `rule`). Every rule is `Hebb_t[i,j] = keep_i Hebb_{t−1}[i,j] +
@@ -177,6 +182,11 @@ pub struct CoreConfig {
     /// the configs of the other kinds are written as before.
     #[serde(skip_serializing_if = "StpShape::is_default")]
     pub stp: StpShape,
+    /// Whether STPN's λ and γ are learned (kind `stpn`); `false` keeps them at their initial
+    /// draws, the authors' fixed-λ-and-γ ablation. Snake case like the multi-word keys of the
+    /// other sections; left out of saved configs at its default, as `stp`.
+    #[serde(rename = "stp_learned", skip_serializing_if = "is_true")]
+    pub stp_learned: bool,
     /// Multi-timescale synapses (docs/timescales.md): one `decay` trace per entry, each
     /// with its own learned rate `η_k` (initially `1/τ_k`, τ in steps) and its own `α_k`;
     /// empty (the default, left out of saved configs) is the single trace with `η` = 0.01.
@@ -199,6 +209,7 @@ impl Default for CoreConfig {
             init: InitScheme::Backpropamine,
             gain: 1.0,
             stp: StpShape::PerSynapse,
+            stp_learned: true,
             timescales: Vec::new(),
         }
     }
@@ -265,6 +276,11 @@ pub enum CoreConfigError {
         kind: &'static str,
     },
     #[error(
+        "core.stp_learned = false has no effect on kind = \"{0}\", which has no short-term \
+         plasticity decay and gain to hold fixed; use kind = \"stpn\" or remove `stp_learned`"
+    )]
+    StpLearnedWithoutStpn(&'static str),
+    #[error(
         "core.rule = \"{0}\" cannot be combined with modulation = \"retroactive\": the eligibility \
          trace writes into a clipped additive trace; use rule = \"hebb\" or modulation = \"simple\""
     )]
@@ -306,6 +322,7 @@ impl CoreConfigError {
             }
             Self::InitOnStpn(_) => "init",
             Self::StpWithoutStpn { .. } => "stp",
+            Self::StpLearnedWithoutStpn(_) => "stp_learned",
             Self::RetroactiveNeedsHebb(_) => "rule",
             Self::EtaWithSimpleModulation => "eta",
             Self::ModulatorWithoutModulation => "modulator",
@@ -445,6 +462,9 @@ impl CoreConfig {
                 stp: self.stp.name(),
                 kind: self.kind.name(),
             });
+        }
+        if !self.kind.is_stpn() && !self.stp_learned {
+            return Err(CoreConfigError::StpLearnedWithoutStpn(self.kind.name()));
         }
         if self.kind.is_stpn() && self.init != InitScheme::default() {
             return Err(CoreConfigError::InitOnStpn(self.init.name()));

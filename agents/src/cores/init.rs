@@ -53,6 +53,12 @@ pub fn var(p: &nn::Path, name: &str, value: &Tensor) -> Tensor {
     v
 }
 
+/// Registers `value` as a variable of `p` that no gradient reaches: saved and restored with the
+/// others, left out of the optimiser (which takes the variables that require a gradient).
+pub fn frozen(p: &nn::Path, name: &str, value: &Tensor) -> Tensor {
+    p.add(name, value.to_kind(p.kind()).to_device(p.device()), false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,7 +107,7 @@ impl Core {
             stp: config
                 .kind
                 .is_stpn()
-                .then(|| ShortTermPlasticity::new(p, h, input_dim, config.stp)),
+                .then(|| ShortTermPlasticity::new(p, h, input_dim, config.stp, config.stp_learned)),
             device: p.device(),
             kind: p.kind(),
         })

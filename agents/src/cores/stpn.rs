@@ -12,7 +12,11 @@ use super::init;
 use tch::{nn, Tensor};
 
 /// What the authors' code adds to each row norm before dividing by it.
-const NORM_EPS: f64 = 1e-16;
+pub(crate) const NORM_EPS: f64 = 1e-16;
+
+/// The least row norm a gradient divides by: the smallest positive f32, so that `g / norm`
+/// is 0 (libtorch's gradient of a zero norm) where the row `g` is all zeros, in f32 and f64.
+pub(crate) const NORM_FLOOR: f64 = f32::MIN_POSITIVE as f64;
 
 /// STPN's learned decay λ and gain γ: `[H × (in + H)]` per synapse, or `[1]` (scalar STP).
 #[derive(Debug)]
@@ -35,15 +39,23 @@ pub(super) fn fixed_init(dims: &[i64], hidden: i64) -> Tensor {
 impl ShortTermPlasticity {
     /// λ `~ U[0, 1)` and γ `~ U(±0.001/√H)`: their maze config's `weight_lambda` (mean 0.5,
     /// spread 0.5) and `weight_gamma` (mean 0, spread 0.001, `hidden_weighting = "both"`).
-    pub(super) fn new(p: &nn::Path, hidden: i64, input_dim: i64, shape: StpShape) -> Self {
+    /// Unless `learned` (`core.stp_learned`), they keep those draws: no gradient reaches them.
+    pub(super) fn new(
+        p: &nn::Path,
+        hidden: i64,
+        input_dim: i64,
+        shape: StpShape,
+        learned: bool,
+    ) -> Self {
         let dims = match shape {
             StpShape::PerSynapse => vec![hidden, input_dim + hidden],
             StpShape::Scalar => vec![1],
         };
         let gamma = 0.001 * weight_bound(hidden);
+        let register = if learned { init::var } else { init::frozen };
         Self {
-            lambda: init::var(p, "stp_lambda", &init::uniform(&dims, 0.0, 1.0)),
-            gamma: init::var(p, "stp_gamma", &init::uniform(&dims, -gamma, gamma)),
+            lambda: register(p, "stp_lambda", &init::uniform(&dims, 0.0, 1.0)),
+            gamma: register(p, "stp_gamma", &init::uniform(&dims, -gamma, gamma)),
         }
     }
 
@@ -176,10 +188,9 @@ pub(super) fn backward(
     }
 }
 
-/// `norm` with exact zeros raised to the smallest positive f32, so that `g / norm` is 0
-/// (libtorch's gradient of a zero norm) where the row `g` is all zeros, in f32 and f64.
+/// `norm` raised to at least [`NORM_FLOOR`].
 fn nonzero(norm: &Tensor) -> Tensor {
-    norm.clamp_min(f64::from(f32::MIN_POSITIVE))
+    norm.clamp_min(NORM_FLOOR)
 }
 
 /// The cell's output `h_t = tanh((G / N) z_t + b)`, `G = w + F_{t−1}` (`fast`), `N` its row

@@ -7,8 +7,9 @@ use crate::cores::Core;
 /// `a2c.trace_checkpoint_every`: `"auto"` or a number of steps `k ≥ 1` (1 keeps every trace).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TraceCheckpoints {
-    /// [`host_every`] where the steps run on the host, else every trace: off the host a
-    /// rebuilt trace costs a whole step in libtorch operations.
+    /// [`host_every`] where a plastic core's steps run on the host, else every trace: off
+    /// the host a rebuilt trace costs a whole step in libtorch operations, and STPN's are
+    /// rebuilt for the whole batch (`bench core`, B 512, H 55: k = 4 ran 1.3–1.5× slower).
     #[default]
     Auto,
     Every(usize),
@@ -37,7 +38,9 @@ impl TraceCheckpoints {
     pub fn every(self, core: &Core, engine: Engine) -> usize {
         match self {
             Self::Every(k) => k,
-            Self::Auto if steps_on_host(core, engine) => host_every(
+            // STPN's pass rebuilds a dropped step's fast weights for the whole batch, a whole
+            // forward step: `auto` keeps every step's, as off the host.
+            Self::Auto if steps_on_host(core, engine) && core.plasticity().is_some() => host_every(
                 core.hidden() as usize,
                 core.config().traces_per_step(),
                 core.kind().elt_size_in_bytes(),

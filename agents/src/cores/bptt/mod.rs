@@ -13,11 +13,12 @@
 //! - [`fused`]: the loop over time steps, forward without a graph and backward by hand
 //!   (`fused::backward`), keeping every k-th trace (`fused::kept`);
 //! - [`host`]: on the CPU, each step of the plastic RNN or LSTM in loops over batch rows,
-//!   forward one step at a time and backward every step per group of rows;
+//!   forward one step at a time and backward every step per group of rows (STPN's: backward
+//!   one step at a time, per group of rows);
 //! - [`cell`]: elsewhere (CUDA), the per-neuron part of one step (the tanh RNN or the LSTM
 //!   around the plastic input), forward and backward, in libtorch operations;
-//! - [`stpn`]: the STPN cell's pass, around its fast weights, in libtorch operations on any
-//!   device;
+//! - [`stpn`]: the STPN cell's pass, around its fast weights: on the CPU in host loops, else
+//!   in libtorch operations;
 //! - [`pool`]: the thread team the host loops share their rows on;
 //! - [`stacked`]: several timescales' traces as one trace of `K·H` post-synaptic rows, which
 //!   the one-trace passes run as they are;
@@ -45,7 +46,7 @@ config_option! {
     /// How backpropagation through time is done (`a2c.bptt`, `plastic bench core --bptt`).
     pub enum Bptt {
         /// The hand-written pass on the CPU where it applies ([`Engine::fused_unsupported`]),
-        /// else autograd (and for STPN, whose pass is libtorch operations as autograd is).
+        /// else autograd.
         #[default]
         Auto = "auto",
         /// The hand-written pass on any device (on CUDA it keeps less memory than autograd, one
@@ -68,8 +69,7 @@ impl Bptt {
             (Self::Autograd, _) | (Self::Auto, Some(_)) => Ok(Engine::Autograd),
             // On a GPU the hand-written pass is libtorch operations too; until it is measured
             // faster there, `auto` keeps autograd, and `fused` is the way to save memory.
-            // STPN's pass is libtorch operations on the CPU too, so the same holds for it.
-            (Self::Auto, None) if !cpu || core.config().kind.is_stpn() => Ok(Engine::Autograd),
+            (Self::Auto, None) if !cpu => Ok(Engine::Autograd),
             (Self::Auto | Self::Fused, None) => Ok(Engine::Fused),
             (Self::Ops, None) => Ok(Engine::Ops),
             (Self::Fused | Self::Ops, Some(why)) => Err(BpttError {
@@ -124,12 +124,11 @@ impl Engine {
 }
 
 /// Whether `engine` runs `core`'s steps on the host, with no libtorch operation per step (the
-/// hand-written pass for the plastic RNN and LSTM on the CPU): what [`crate::threads::assign`]
-/// is told.
+/// hand-written pass for the plastic RNN, LSTM and STPN on the CPU): what
+/// [`crate::threads::assign`] is told.
 pub fn steps_on_host(core: &Core, engine: Engine) -> bool {
     engine == Engine::Fused
         && Engine::fused_unsupported(core).is_none()
-        && core.plasticity().is_some()
         && host::HostStep::applies(core)
 }
 

@@ -1,5 +1,5 @@
 //! The plastic RNN's and LSTM's steps on the CPU in plain loops over host copies of their
-//! parameters, for [`super::fused`]. Forward, one pass over each batch row does the row's
+//! parameters, for [`super::fused`] (STPN's, for [`super::stpn`], are in [`stpn`]). Forward, one pass over each batch row does the row's
 //! whole step (input and recurrent products, the tanh cell or the LSTM's gates and cell,
 //! modulator, rule factors, trace update and the next step's plastic input), the rows in one
 //! parallel region per step ([`super::pool::for_each`]), where libtorch would spend a
@@ -9,6 +9,7 @@
 //! change during a rollout, so they are copied once per tape; the parameter gradients still
 //! come from the one autograd call over all steps at the end.
 mod backward;
+pub(super) mod stpn;
 
 use super::pool::{self, Share};
 use super::stacked::Stacked;
