@@ -1045,7 +1045,7 @@ fn newest_checkpoint_files(run: &Path) -> Vec<(String, Vec<u8>)> {
 fn train_env_trains_the_starting_defaults_and_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let env = "bandit-dependent-easy:len=8";
-    // One update is 16 × 32 steps; a small core keeps it quick.
+    // One update is 16 × 128 steps; a small core keeps it quick.
     let sets = ["--set", "core.hidden=8", "--set", "log.eval_episodes=8"];
     let train_env = |out: &Path, steps: &str| {
         plastic()
@@ -1056,10 +1056,10 @@ fn train_env_trains_the_starting_defaults_and_resumes_exactly() {
             .success();
     };
     let whole = dir.path().join("whole");
-    train_env(&whole, "1024");
+    train_env(&whole, "4096");
     let written = std::fs::read_to_string(whole.join("config.toml")).unwrap();
     let printed = plastic()
-        .args(["config", env, "--set", "run.total_steps=1024"])
+        .args(["config", env, "--set", "run.total_steps=4096"])
         .args(sets)
         .output()
         .unwrap();
@@ -1072,9 +1072,9 @@ fn train_env_trains_the_starting_defaults_and_resumes_exactly() {
     assert!(written.contains("[ppo]\nn_epochs = "), "{written}");
 
     let halves = dir.path().join("halves");
-    train_env(&halves, "512");
+    train_env(&halves, "2048");
     plastic()
-        .args(["resume", halves.to_str().unwrap(), "--total-steps", "1024"])
+        .args(["resume", halves.to_str().unwrap(), "--total-steps", "4096"])
         .assert()
         .success();
     assert_eq!(checkpoints(&whole).last(), checkpoints(&halves).last());

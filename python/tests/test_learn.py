@@ -51,7 +51,7 @@ def test_learn_equals_plastic_train_and_resume(plastic_bin, tmp_path):
 
 
 def test_trainer_without_config_trains_the_starting_defaults_as_plastic_train_env(plastic_bin, tmp_path):
-    env, steps = "bandit-dependent-easy:len=8", 1024  # two updates of 16 × 32 steps
+    env, steps = "bandit-dependent-easy:len=8", 2048  # one update of 16 × 128 steps
     cli_run, py_run = tmp_path / "cli", tmp_path / "py"
     subprocess.run(
         [str(plastic_bin), "train", "--env", env, "--total-steps", str(steps), "--out", str(cli_run)],
@@ -365,7 +365,7 @@ def test_two_armed_bandit_example_pays_and_trains_from_its_folder(plastic_bin, t
     assert abs(np.mean(totals["always-0"]) - 10) < 1.0 and abs(np.mean(totals["oracle"]) - 18) < 0.5
     run = tmp_path / "run"
     subprocess.run(
-        [str(plastic_bin), "train", "--env", "gym:two_armed_bandit:TwoArmedBandit-v0", "--total-steps", "512"]
+        [str(plastic_bin), "train", "--env", "gym:two_armed_bandit:TwoArmedBandit-v0", "--total-steps", "2048"]
         + ["--set", "log.eval_episodes=4", "--out", str(run)],
         check=True,
         capture_output=True,
