@@ -22,7 +22,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Train an agent from a config file; writes a run folder under runs/.
+    /// Train an agent from a config file, or with the starting defaults on `--env ID`; writes
+    /// a run folder under runs/.
     Train(TrainArgs),
     /// Print a whole config, every key at its default, to start one from:
     /// `plastic config maze > my.toml`, then `plastic train my.toml`.
@@ -65,9 +66,15 @@ pub enum Command {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["config", "env"])))]
 pub struct TrainArgs {
     /// Experiment config (TOML), e.g. configs/bandit-dependent-easy.toml.
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
+    /// Train on this environment with the starting defaults (`plastic config ID` prints them)
+    /// instead of a config file: `--env gym:CartPole-v1`. With a config file, change its
+    /// environment with `--set env.id=ID`.
+    #[arg(long, value_name = "ID")]
+    pub env: Option<String>,
     /// Override a config value, repeatable: `--set optim.lr=3e-4 --set core.hidden=64`.
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     pub set: Vec<String>,

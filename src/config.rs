@@ -1,6 +1,7 @@
 //! Experiment configs: one TOML file per experiment, every section checked with
 //! `deny_unknown_fields`, overrides applied by key, the result written next to the run.
 use crate::overrides;
+use crate::starting;
 use crate::tensorboard::HParam;
 use anyhow::Context;
 use plastic_agents::a2c::{A2cConfig, OptimConfig, PpoConfig, TrainerConfig};
@@ -12,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// A whole experiment. Every key but `env.id` has a default: `[env] id = "maze"` is a whole
-/// config (`plastic config` prints one with every key).
+/// config (`plastic config` prints one with every key). A config that names no section but
+/// `[env]` and `[run]` takes the starting defaults ([`starting`]); one that names any other
+/// takes each section's built-in defaults below.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentConfig {
@@ -239,6 +242,14 @@ impl toml_edit::visit_mut::VisitMut for IntegralFloats {
     }
 }
 
+/// `config` as the TOML table it is written as.
+fn as_table(config: &ExperimentConfig) -> toml::Table {
+    match toml::Value::try_from(config) {
+        Ok(toml::Value::Table(t)) => t,
+        _ => unreachable!("a config serialises to a TOML table"),
+    }
+}
+
 /// Refuses a config that names no environment, the one key without a default, in words
 /// rather than serde's "missing field". Text that does not parse is left to the parser.
 fn ensure_env_named(text: &str, path: &Path) -> anyhow::Result<()> {
@@ -261,24 +272,6 @@ fn ensure_env_named(text: &str, path: &Path) -> anyhow::Result<()> {
 }
 
 impl ExperimentConfig {
-    /// Every key at its default, training on `env`.
-    pub fn with_defaults(env: EnvId) -> Self {
-        Self {
-            run: RunConfig::default(),
-            env: EnvSection {
-                id: env,
-                num_envs: EnvSection::default_num_envs(),
-                python_path: Vec::new(),
-            },
-            core: CoreConfig::default(),
-            encoder: EncoderConfig::default(),
-            a2c: A2cConfig::default(),
-            ppo: None,
-            optim: OptimConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
-
     /// Reads `path` and applies `overrides` (`section.key=value`).
     pub fn load(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
@@ -288,11 +281,46 @@ impl ExperimentConfig {
 
     /// The config in `text`, read from `path` (named in errors), with `overrides` applied.
     pub fn parse(text: &str, path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
+        Self::parse_naming(text, path, overrides, &[])
+    }
+
+    /// The starting defaults ([`starting`]) for environment `env` (as `plastic envs` lists
+    /// them), with `overrides` applied: what `plastic train --env ENV` trains.
+    pub fn for_env(env: &str, overrides: &[String]) -> anyhow::Result<Self> {
+        // Its own error, naming no config file.
+        EnvId::parse(env)?;
+        let mut table = toml::Table::new();
+        table.insert("id".into(), toml::Value::String(env.into()));
+        let text = format!("[env]\n{table}");
+        Self::parse(&text, Path::new("--env"), overrides)
+    }
+
+    /// [`Self::parse`] of a config whose keys are partly given outside `text` (a Python
+    /// dict's, passed as `overrides`): `named` lists their sections, which choose between the
+    /// starting and the built-in defaults as the file's own sections do. A `--set` chooses
+    /// nothing: it changes a key of whichever defaults the config took.
+    pub fn parse_naming(
+        text: &str,
+        path: &Path,
+        overrides: &[String],
+        named: &[String],
+    ) -> anyhow::Result<Self> {
         let text = integral_floats_as_integers(text);
         ensure_env_named(&text, path)?;
-        let config: Self = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
-            .with_context(|| format!("invalid config `{}`", path.display()))?;
+        let invalid = |e: toml::de::Error| {
+            anyhow::anyhow!("{}", e.to_string().trim_end())
+                .context(format!("invalid config `{}`", path.display()))
+        };
+        // Read from the text, so that an error shows the line at fault.
+        let config: Self = toml::from_str(&text).map_err(invalid)?;
+        let file: toml::Table = toml::from_str(&text).map_err(invalid)?;
+        let sections = file.keys().chain(named).map(String::as_str);
+        let config = match starting::applies(sections) {
+            true => config
+                .over_starting_defaults(file)
+                .with_context(|| format!("invalid config `{}`", path.display()))?,
+            false => config,
+        };
         let mut config = overrides::apply(&config, overrides)?;
         let folder = path.parent().unwrap_or(Path::new(""));
         for dir in &mut config.env.python_path {
@@ -302,6 +330,21 @@ impl ExperimentConfig {
         plastic_envs::gym::use_python_path(&config.env.python_path)?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The keys of `file`, this config's text, over the starting defaults of its environment.
+    fn over_starting_defaults(self, file: toml::Table) -> anyhow::Result<Self> {
+        let mut merged = as_table(&starting::config(self.env.id));
+        for (section, keys) in file {
+            if let (Some(into), Some(keys)) = (
+                merged.get_mut(&section).and_then(toml::Value::as_table_mut),
+                keys.as_table(),
+            ) {
+                into.extend(keys.clone());
+            }
+        }
+        Self::deserialize(toml::Value::Table(merged))
+            .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
     }
 
     /// Checks what the trainer does not: the reporting intervals.
@@ -413,10 +456,7 @@ impl ExperimentConfig {
 
     /// Every dotted key this config writes.
     pub fn keys(&self) -> Vec<String> {
-        match toml::Value::try_from(self) {
-            Ok(toml::Value::Table(t)) => dotted_keys(&t),
-            _ => unreachable!("a config serialises to a TOML table"),
-        }
+        dotted_keys(&as_table(self))
     }
 
     pub fn to_toml(&self) -> String {
@@ -446,11 +486,7 @@ impl ExperimentConfig {
         now.run.total_steps = saved.run.total_steps;
         now.run.device = saved.run.device;
         now.run.threads = saved.run.threads;
-        let table = |c: &ExperimentConfig| match toml::Value::try_from(c) {
-            Ok(toml::Value::Table(t)) => t,
-            _ => unreachable!("a config serialises to a TOML table"),
-        };
-        let (saved_table, now_table) = (table(saved), table(&now));
+        let (saved_table, now_table) = (as_table(saved), as_table(&now));
         let mut edits = Vec::new();
         // A section only one side writes (`[ppo]`, added or left out) counts as empty on the
         // other, so that each of its keys is named.
@@ -519,8 +555,8 @@ mod tests {
     fn a_config_naming_only_the_environment_is_whole() {
         let c = parse("[env]\nid = \"maze\"\n").unwrap();
         let maze = EnvId::parse("maze").unwrap();
-        assert_eq!(c, ExperimentConfig::with_defaults(maze));
-        assert_eq!(c.env.num_envs, 30);
+        assert_eq!(c, starting::config(maze));
+        assert_eq!(c.env.num_envs, 16);
         // The one key without a default is named, with what to write.
         for text in ["", "[run]\nseed = 3\n", "[env]\nnum_envs = 4\n"] {
             let msg = format!("{:#}", parse(text).unwrap_err());
@@ -532,11 +568,43 @@ mod tests {
     }
 
     #[test]
-    fn a_minimal_config_takes_defaults_and_round_trips() {
+    fn the_starting_defaults_are_for_configs_naming_only_env_and_run() {
+        let bandit = EnvId::parse("bandit-dependent-easy").unwrap();
+        let mut expected = starting::config(bandit.clone());
+        expected.env.num_envs = 4;
+        assert_eq!(parse(MINIMAL).unwrap(), expected);
+        let with_run = parse(&format!("[run]\nseed = 3\n{MINIMAL}")).unwrap();
+        assert_eq!((with_run.run.seed, with_run.ppo.is_some()), (3, true));
+        // `--set` changes a key of the starting defaults; it does not choose others.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, MINIMAL).unwrap();
+        let set = ExperimentConfig::load(&path, &["core.hidden=8".into()]).unwrap();
+        assert_eq!((set.core.hidden, set.ppo.is_some()), (8, true));
+        // Any other section, even empty, or named by a Python dict: every section's built-in
+        // defaults, as before the starting ones existed.
+        let builtin = |c: &ExperimentConfig| {
+            c.ppo.is_none() && c.core == CoreConfig::default() && c.a2c == A2cConfig::default()
+        };
+        assert!(builtin(&parse(&format!("{MINIMAL}[log]\n")).unwrap()));
+        let named = ExperimentConfig::parse_naming(MINIMAL, &path, &[], &["optim".into()]);
+        assert!(builtin(&named.unwrap()));
+        // `plastic train --env`: the same as a file naming only the environment.
+        let for_env = ExperimentConfig::for_env("bandit-dependent-easy", &[]).unwrap();
+        assert_eq!(for_env, starting::config(bandit));
+        let msg = format!("{:#}", ExperimentConfig::for_env("mase", &[]).unwrap_err());
+        assert!(msg.contains("mase") && msg.contains("maze"), "{msg}");
+    }
+
+    #[test]
+    fn a_minimal_config_round_trips_with_every_key() {
         let c = parse(MINIMAL).unwrap();
-        assert_eq!(c.core, CoreConfig::default());
         let again: ExperimentConfig = toml::from_str(&c.to_toml()).unwrap();
         assert_eq!(again, c);
+        let written = ExperimentConfig::keys_in_text(&c.to_toml(), Path::new("c.toml")).unwrap();
+        assert_eq!(written, c.keys());
+        // Written whole, it names every section: read back, it is itself.
+        assert_eq!(parse(&c.to_toml()).unwrap(), c);
     }
 
     #[test]
@@ -639,7 +707,7 @@ mod tests {
         assert!(written.contains("clip_range_vf = inf"), "{written}");
         assert_eq!(parse(&written).unwrap(), ppo);
         // A2C configs write no `[ppo]` section.
-        let a2c = parse(MINIMAL).unwrap();
+        let a2c = parse(&format!("{MINIMAL}[a2c]\n")).unwrap();
         assert!(a2c.ppo.is_none() && !a2c.to_toml().contains("ppo"));
         let edits = ppo.edits_since(&a2c);
         let list = ConfigEdit::list(&edits);

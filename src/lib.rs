@@ -20,6 +20,7 @@ pub mod records;
 pub mod remedy;
 pub mod render;
 pub mod run_dir;
+pub mod starting;
 pub mod stats;
 pub mod stream;
 pub mod sweep;

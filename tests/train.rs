@@ -1018,3 +1018,100 @@ fn the_hand_written_engine_trains_the_maze_as_autograd_does() {
         );
     }
 }
+
+/// The files of a run's newest checkpoint, by name.
+fn newest_checkpoint_files(run: &Path) -> Vec<(String, Vec<u8>)> {
+    let newest = run
+        .join("checkpoints")
+        .join(checkpoints(run).last().unwrap());
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(newest)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// `plastic train --env` trains the starting defaults with no config file: the run's config
+/// holds every key (`[ppo]` included) and is what `plastic config` prints, and the run
+/// resumes exactly: trained in two halves, its checkpoint is the one trained in one go.
+#[test]
+fn train_env_trains_the_starting_defaults_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = "bandit-dependent-easy:len=8";
+    // One update is 16 × 128 steps; a small core keeps it quick.
+    let sets = ["--set", "core.hidden=8", "--set", "log.eval_episodes=8"];
+    let train_env = |out: &Path, steps: &str| {
+        plastic()
+            .args(["train", "--env", env, "--total-steps", steps, "--out"])
+            .arg(out)
+            .args(sets)
+            .assert()
+            .success();
+    };
+    let whole = dir.path().join("whole");
+    train_env(&whole, "4096");
+    let written = std::fs::read_to_string(whole.join("config.toml")).unwrap();
+    let printed = plastic()
+        .args(["config", env, "--set", "run.total_steps=4096"])
+        .args(sets)
+        .output()
+        .unwrap();
+    assert_succeeded(&printed);
+    let table = |text: &str| text.parse::<toml::Table>().unwrap();
+    assert_eq!(
+        table(&written),
+        table(&String::from_utf8(printed.stdout).unwrap())
+    );
+    assert!(written.contains("[ppo]\nn_epochs = "), "{written}");
+
+    let halves = dir.path().join("halves");
+    train_env(&halves, "2048");
+    plastic()
+        .args(["resume", halves.to_str().unwrap(), "--total-steps", "4096"])
+        .assert()
+        .success();
+    assert_eq!(checkpoints(&whole).last(), checkpoints(&halves).last());
+    assert!(newest_checkpoint_files(&whole) == newest_checkpoint_files(&halves));
+}
+
+/// `--env` is instead of a config file: both, or neither, is refused with what to do; an
+/// unknown environment is one error naming it.
+#[test]
+fn train_takes_a_config_file_or_env_and_names_a_bad_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "bandit-dependent-easy:len=10", PLASTIC);
+    let both = plastic()
+        .arg("train")
+        .arg(&config)
+        .args(["--env", "maze"])
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let both = String::from_utf8(both).unwrap();
+    assert!(both.contains("cannot be used with"), "{both}");
+    let neither = plastic()
+        .arg("train")
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let neither = String::from_utf8(neither).unwrap();
+    assert!(neither.contains("--env"), "{neither}");
+    let msg = failure_message(plastic().args(["train", "--env", "mase"]));
+    assert!(
+        msg.contains("unknown environment `mase`")
+            && msg.contains("maze")
+            && msg.lines().count() == 1,
+        "{msg}"
+    );
+}

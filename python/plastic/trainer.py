@@ -41,10 +41,14 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         out[prefix] = value
 
 
-def _overrides(keys: dict[str, Any]) -> list[str]:
+def _flat(keys: dict[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     _flatten("", keys, flat)
-    return [f"{key}={_toml_value(key, value)}" for key, value in flat.items()]
+    return flat
+
+
+def _overrides(keys: dict[str, Any]) -> list[str]:
+    return [f"{key}={_toml_value(key, value)}" for key, value in _flat(keys).items()]
 
 
 def _env_factory(env: Any) -> tuple[Callable[[], gymnasium.Env], int | None]:
@@ -100,8 +104,10 @@ def _recorded_id(env: Any, factory: Callable[[], gymnasium.Env]) -> str:
 class Trainer:
     """Trains a plastic recurrent policy with the CLI's A2C (or PPO, ``[ppo]``) loop.
 
-    ``config``: a TOML file, a dict (sections or dotted keys), or nothing (every key at its
-    default); ``seed``, ``device``, ``threads`` and section keywords (``optim={"lr": 1e-3}``)
+    ``config``: a TOML file, a dict (sections or dotted keys), or nothing (the starting
+    defaults, as ``plastic train --env``; so does a dict or keywords naming no section but
+    ``env`` and ``run``, while one naming another section starts from the built-in defaults,
+    as a file does: docs/cli.md); ``seed``, ``device``, ``threads`` and section keywords (``optim={"lr": 1e-3}``)
     override it, checked by the same code as ``plastic train --set``. ``env``: a native or
     ``gym:`` id, a ``gymnasium.Env`` (deep-copied for each environment), a synchronous
     ``gymnasium.vector.VectorEnv`` (its ``num_envs`` copies of its first environment), or a
@@ -127,15 +133,21 @@ class Trainer:
                 self._text = Path(config).read_text()
             except OSError as e:
                 raise FileNotFoundError(f"cannot read config `{config}`: {e.strerror}") from None
-            keys: dict[str, Any] = {}
+            keys: dict[str, Any] = dict(sections)
+            # Keywords on a file change its keys, as `--set` does: the file's sections choose
+            # the defaults.
+            self._named: list[str] = []
         elif isinstance(config, dict) or config is None:
             self._path = _NO_FILE
             # The one key without a default, filled by the env or the dict below.
             self._text = '[env]\nid = "maze"\n'
             keys = dict(config or {})
+            keys.update(sections)
+            # The dict is the config: the sections it names choose the defaults as a file's do
+            # (none but `env` and `run`: the starting defaults, as `plastic train --env`).
+            self._named = sorted({key.split(".")[0] for key in _flat(keys)})
         else:
             raise TypeError(f"config {config!r}: expected a TOML file's path, a dict or None")
-        keys.update(sections)
         if isinstance(env, str):
             keys["env.id"] = env
         elif env is not None:
@@ -151,7 +163,7 @@ class Trainer:
             if value is not None:
                 keys[key] = value
         self._overrides = _overrides(keys)
-        self.config = _native.resolve_config(self._text, self._path, self._overrides)
+        self.config = _native.resolve_config(self._text, self._path, self._overrides, self._named)
         self._out = None if out is None else Path(out)
         self.run: Path | None = None
         self._policy: Policy | None = None
@@ -198,7 +210,13 @@ class Trainer:
                 extra["run.total_steps"] = total_timesteps
                 out = None if self._out is None else str(self._out)
                 _native.train_run(
-                    self._text, self._path, self._overrides + _overrides(extra), out, run_folder, after_update
+                    self._text,
+                    self._path,
+                    self._overrides + _overrides(extra),
+                    self._named,
+                    out,
+                    run_folder,
+                    after_update,
                 )
             else:
                 trained = self.num_timesteps

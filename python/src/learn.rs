@@ -49,33 +49,46 @@ fn register_env_object(py: Python<'_>, id: &str, factory: Py<PyAny>) -> PyResult
 }
 
 /// The config `plastic train` would read from `text` (the file `path`, named in errors) with
-/// `overrides` (`section.key=value`) applied.
-fn parse(text: &str, path: &Path, overrides: &[String]) -> PyResult<ExperimentConfig> {
-    ExperimentConfig::parse(text, path, overrides)
+/// `overrides` (`section.key=value`) applied; `named`: the sections of the config's keys given
+/// among the overrides (a dict's), which choose the defaults as a file's sections do.
+fn parse(
+    text: &str,
+    path: &Path,
+    overrides: &[String],
+    named: &[String],
+) -> PyResult<ExperimentConfig> {
+    ExperimentConfig::parse_naming(text, path, overrides, named)
         .map_err(|e| ConfigError::new_err(format!("{e:#}")))
 }
 
 /// The resolved config as TOML, as a run's `config.toml` holds it; refuses what `plastic
 /// train` refuses.
 #[pyfunction]
-fn resolve_config(text: &str, path: PathBuf, overrides: Vec<String>) -> PyResult<String> {
-    parse(text, &path, &overrides).map(|c| c.to_toml())
+fn resolve_config(
+    text: &str,
+    path: PathBuf,
+    overrides: Vec<String>,
+    named: Vec<String>,
+) -> PyResult<String> {
+    parse(text, &path, &overrides, &named).map(|c| c.to_toml())
 }
 
 /// Trains a new run (in `out`, or the next free `runs/<name>_<n>`); `True` when it trained to
 /// its total, `False` when the watcher stopped it.
 #[pyfunction]
-#[pyo3(signature = (text, path, overrides, out, run_folder, after_update))]
+#[pyo3(signature = (text, path, overrides, named, out, run_folder, after_update))]
+#[allow(clippy::too_many_arguments)]
 fn train_run(
     py: Python<'_>,
     text: &str,
     path: PathBuf,
     overrides: Vec<String>,
+    named: Vec<String>,
     out: Option<PathBuf>,
     run_folder: Py<PyAny>,
     after_update: Option<Py<PyAny>>,
 ) -> PyResult<bool> {
-    let config = parse(text, &path, &overrides)?;
+    let config = parse(text, &path, &overrides, &named)?;
     let mut watch = PyWatch::new(run_folder, after_update);
     let ended = deferring_interrupts(py, || {
         py.detach(|| train::train_config(config, out.as_deref(), &mut watch))

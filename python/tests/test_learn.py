@@ -50,6 +50,25 @@ def test_learn_equals_plastic_train_and_resume(plastic_bin, tmp_path):
     assert ours.keys() == theirs.keys() and all(np.array_equal(ours[k], theirs[k]) for k in ours)
 
 
+def test_trainer_without_config_trains_the_starting_defaults_as_plastic_train_env(plastic_bin, tmp_path):
+    env, steps = "bandit-dependent-easy:len=8", 2048  # one update of 16 × 128 steps
+    cli_run, py_run = tmp_path / "cli", tmp_path / "py"
+    subprocess.run(
+        [str(plastic_bin), "train", "--env", env, "--total-steps", str(steps), "--out", str(cli_run)],
+        check=True,
+        capture_output=True,
+    )
+    plastic.Trainer(env, out=py_run).learn(steps)
+    assert (py_run / "config.toml").read_bytes() == (cli_run / "config.toml").read_bytes()
+    assert "[ppo]" in (py_run / "config.toml").read_text()
+    assert checkpoint_files(py_run) == checkpoint_files(cli_run) != {}
+    # A dict naming only `env` and `run` keys takes them too; naming another section, the
+    # built-in defaults every section had before (A2C: no `[ppo]`).
+    assert "[ppo]" in plastic.Trainer(env, {"env.num_envs": 8, "run": {"seed": 3}}).config
+    assert "[ppo]" not in plastic.Trainer(env, {"optim.lr": 1e-3}).config
+    assert "[ppo]" not in plastic.Trainer(env, log={"every": 5}).config
+
+
 class DoubleReward(gymnasium.RewardWrapper):
     def reward(self, reward):
         return 2.0 * reward
@@ -351,3 +370,29 @@ def test_training_on_a_gymnasium_env_leaves_the_programs_sys_path_as_it_was(tmp_
         check=True,
     ).stdout
     assert out.startswith("True"), out
+
+
+def test_two_armed_bandit_example_pays_and_trains_from_its_folder(plastic_bin, tmp_path, monkeypatch):
+    examples = ROOT / "python" / "examples"
+    monkeypatch.syspath_prepend(str(examples))
+    import two_armed_bandit
+
+    env = gymnasium.make("TwoArmedBandit-v0")
+    totals = {"always-0": [], "oracle": []}
+    for seed in range(400):
+        for policy, total in totals.items():
+            env.reset(seed=seed)
+            arm = 0 if policy == "always-0" else env.unwrapped.good_arm
+            rewards = [env.step(arm)[1] for _ in range(two_armed_bandit.PULLS)]
+            total.append(sum(rewards))
+    # Random's 10 and the oracle's 18 per episode of 20 pulls, within sampling error.
+    assert abs(np.mean(totals["always-0"]) - 10) < 1.0 and abs(np.mean(totals["oracle"]) - 18) < 0.5
+    run = tmp_path / "run"
+    subprocess.run(
+        [str(plastic_bin), "train", "--env", "gym:two_armed_bandit:TwoArmedBandit-v0", "--total-steps", "2048"]
+        + ["--set", "log.eval_episodes=4", "--out", str(run)],
+        check=True,
+        capture_output=True,
+        cwd=examples,
+    )
+    assert str(examples) in (run / "config.toml").read_text()

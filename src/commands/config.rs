@@ -1,15 +1,10 @@
-//! `plastic config`: a whole config, every key at its default, to start an experiment from.
+//! `plastic config`: a whole config, every key at its starting default (what `plastic train
+//! --env` trains with), to start an experiment from.
 use crate::cli::ConfigArgs;
 use crate::config::ExperimentConfig;
-use crate::overrides;
-use plastic_envs::registry::EnvId;
 
 pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
-    let config = overrides::apply(
-        &ExperimentConfig::with_defaults(EnvId::parse(&args.env)?),
-        &args.set,
-    )?;
-    config.validate()?;
+    let config = ExperimentConfig::for_env(&args.env, &args.set)?;
     print!("{}", text(&config));
     Ok(())
 }
@@ -17,8 +12,9 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
 /// The config as a file `plastic train` takes, under a line saying where the keys are explained.
 fn text(config: &ExperimentConfig) -> String {
     format!(
-        "# Every key of a plastic config at its default (`plastic config {}`). What each key \
-         does:\n# configs/README.md and the shipped configs/*.toml. Only `env.id` is required.\n\n{}",
+        "# Every key of a plastic config at its starting default (`plastic config {}`: what \
+         `plastic train --env` trains with).\n# What each key does: configs/README.md and the \
+         shipped configs/*.toml. Only `env.id` is required.\n\n{}",
         config.env.id,
         config.to_toml()
     )
@@ -27,11 +23,13 @@ fn text(config: &ExperimentConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::starting;
+    use plastic_envs::registry::EnvId;
 
     #[test]
     fn the_printed_config_loads_back_as_itself_with_every_key() {
         for env in ["maze", "bandit-dependent-easy:len=10", "tmaze"] {
-            let config = ExperimentConfig::with_defaults(EnvId::parse(env).unwrap());
+            let config = starting::config(EnvId::parse(env).unwrap());
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("c.toml");
             std::fs::write(&path, text(&config)).unwrap();

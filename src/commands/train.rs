@@ -70,7 +70,11 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<Ended> {
     // Last, so it wins over a `--set` of the same key.
     let total_steps = args.total_steps.map(|n| format!("run.total_steps={n}"));
     let set: Vec<String> = args.set.iter().cloned().chain(total_steps).collect();
-    let mut config = ExperimentConfig::load(&args.config, &set)?;
+    let mut config = match (&args.config, &args.env) {
+        (Some(path), _) => ExperimentConfig::load(path, &set)?,
+        (None, Some(env)) => ExperimentConfig::for_env(env, &set)?,
+        (None, None) => anyhow::bail!("give a config file or `--env ID` to train on"),
+    };
     if let Some(seed) = args.seed {
         config.run.seed = seed;
     }
