@@ -16,6 +16,7 @@ fn spec(shape: Option<[usize; 3]>) -> EnvSpec {
         id: "test:images".into(),
         obs_dim: image.map_or(10, |i| i.len()),
         num_actions: 3,
+        action_start: 0,
         action_box: None,
         image,
         episode_len: None,

@@ -85,11 +85,12 @@ fn state_error(msg: String) -> PyErr {
 }
 
 /// What Python says of a Gymnasium environment's spaces: observation size, policy outputs,
-/// a continuous action space's `(shape, low, high)`, and an image observation's
-/// `(shape, is uint8)`.
+/// a Discrete action space's `start`, a continuous action space's `(shape, low, high)`, and
+/// an image observation's `(shape, is uint8)`.
 type Spaces = (
     usize,
     usize,
+    i64,
     Option<(Vec<usize>, Vec<f32>, Vec<f32>)>,
     Option<(Vec<usize>, bool)>,
 );
@@ -97,8 +98,8 @@ type Spaces = (
 #[pymethods]
 impl PyAgent {
     /// Loads a run folder's newest good checkpoint, or a checkpoint folder, onto `device`.
-    /// `spaces` (`(obs_dim, num_actions, action_box, image)`, the box as `(shape, low, high)`,
-    /// the image as `(shape, is uint8)`) stand
+    /// `spaces` (`(obs_dim, num_actions, action_start, action_box, image)`, the box as
+    /// `(shape, low, high)`, the image as `(shape, is uint8)`) stand
     /// in for the environment, which is then not built: for an agent whose `gym:` id cannot
     /// be built again here (an environment object handed to `Trainer`).
     #[staticmethod]
@@ -109,11 +110,12 @@ impl PyAgent {
         let env_id = loaded.agent.env.id.env().id();
         let agent = match spaces {
             None => Agent::from_checkpoint(&loaded, device),
-            Some((obs_dim, num_actions, action_box, image)) => {
+            Some((obs_dim, num_actions, action_start, action_box, image)) => {
                 let spec = EnvSpec {
                     id: env_id,
                     obs_dim,
                     num_actions,
+                    action_start,
                     action_box: action_box.map(|(shape, low, high)| ActionBox { shape, low, high }),
                     image: image.and_then(|(shape, uint8)| ImageSpace::from_shape(&shape, uint8)),
                     episode_len: None,
@@ -164,6 +166,12 @@ impl PyAgent {
     #[getter]
     fn num_actions(&self) -> usize {
         self.agent.spec().num_actions
+    }
+
+    /// What the environment calls discrete action 0 (a Gymnasium `Discrete`'s `start`).
+    #[getter]
+    fn action_start(&self) -> i64 {
+        self.agent.spec().action_start
     }
 
     /// A continuous action space's `(shape, low, high)` (bounds flattened), or `None` for
@@ -237,8 +245,9 @@ impl PyAgent {
     }
 
     /// One step for `obs` `[B × obs_dim]` (float32): the rows of `episode_start` that are true
-    /// start afresh first; returns the actions (`[B]` int64, or for a continuous action space
-    /// `[B, *shape]` float32, clipped to its bounds) and the state after them.
+    /// start afresh first; returns the actions (`[B]` int64, the action space's own values as
+    /// the environment takes them, or for a continuous action space `[B, *shape]` float32,
+    /// clipped to its bounds) and the state after them.
     #[pyo3(signature = (obs, state = None, episode_start = None, deterministic = false))]
     fn step<'py>(
         &mut self,
@@ -298,11 +307,12 @@ impl PyAgent {
             let model = self.agent.model();
             let rngs = &mut self.rngs[..b];
             let mode = mode(deterministic);
-            let (actions, next) = match &self.agent.spec().action_box {
+            let spec = self.agent.spec();
+            let (actions, next) = match &spec.action_box {
                 None => {
                     let mut actions = vec![0u32; b];
                     let next = act(model, obs, &current, mode, rngs, Discrete(&mut actions));
-                    let actions = actions.into_iter().map(i64::from).collect();
+                    let actions = actions.into_iter().map(|a| spec.env_action(a)).collect();
                     (PyArray1::from_vec(py, actions).into_any(), next)
                 }
                 Some(space) => {
