@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use plastic_agents::cores::{CoreConfig, CoreKind, Engine, Modulation, Tape, TraceCheckpoints};
 use plastic_agents::encoders::{Encoder, EncoderConfig, EncoderError, EncoderKind, EncoderSizes};
+use plastic_agents::parameters::{named_gradients, zero_gradients};
 use plastic_agents::ActorCritic;
 use plastic_envs::{EnvSpec, ImageSpace};
 use tch::{Kind, Tensor};
@@ -119,7 +120,7 @@ fn run_engine(
     xs: &Tensor,
     weights: &Tensor,
 ) -> (Tensor, Vec<(String, Tensor)>) {
-    zero_grads(vs);
+    zero_gradients(vs);
     let b = xs.size()[1];
     let mut tape = Tape::new(
         &ac.core,
@@ -138,7 +139,7 @@ fn run_engine(
     let hs = Tensor::stack(&outs, 0).set_requires_grad(true);
     (&hs * weights).sum(Kind::Double).backward();
     tape.backward(&hs.grad());
-    let grads = param_grads(vs);
+    let grads = named_gradients(vs);
     (hs.detach(), grads)
 }
 

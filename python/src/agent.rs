@@ -10,6 +10,7 @@ use plastic_agents::acting::{
     ActionsMut::{Continuous, Discrete},
     AgentPolicy,
 };
+use plastic_agents::parameters::named_variables;
 use plastic_agents::{checkpoint, Agent, State};
 use plastic_envs::memory::{self, MemoryNeed};
 use plastic_envs::rng::{self, Rng};
@@ -216,10 +217,7 @@ impl PyAgent {
         &self,
         py: Python<'py>,
     ) -> PyResult<Vec<(String, Bound<'py, PyArrayDyn<f32>>)>> {
-        let mut named: Vec<(String, Tensor)> =
-            self.agent.var_store().variables().into_iter().collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        named
+        named_variables(self.agent.var_store())
             .into_iter()
             .map(|(name, t)| Ok((name, to_numpy(py, &t)?)))
             .collect()
