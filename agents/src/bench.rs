@@ -5,6 +5,7 @@
 //! autograd's (`plastic bench gradients`, which `scripts/gpu_checks.py` runs on CUDA).
 use crate::actor_critic::ActorCritic;
 use crate::cores::{Bptt, BpttError, CoreConfig, CoreConfigError, Engine, Tape, TraceCheckpoints};
+use crate::parameters::{named_gradients, zero_gradients};
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -204,15 +205,9 @@ impl Bench {
         tape.backward(&hs.grad());
     }
 
-    fn zero_grads(&self) {
-        for mut v in self.vs.trainable_variables() {
-            v.zero_grad();
-        }
-    }
-
     /// One forward + backward pass: returns (total seconds, forward seconds).
     pub fn run_once(&self) -> (f64, f64) {
-        self.zero_grads();
+        zero_gradients(&self.vs);
         self.sync();
         let start = Instant::now();
         let (tape, hs, loss) = self.forward(self.engine);
@@ -229,7 +224,7 @@ impl Bench {
         if self.spec.device != Device::Cpu || !crate::device::release_free_memory() {
             return (None, None);
         }
-        self.zero_grads();
+        zero_gradients(&self.vs);
         // Traces dropped and rebuilt within the pass (`trace_checkpoint_every`) would stay
         // resident on the heap: measured from their own mappings, resident memory is what
         // the pass holds.
@@ -249,25 +244,10 @@ impl Bench {
 
     /// Every parameter's gradient, by name, after one forward + backward pass with `engine`.
     fn gradients(&self, engine: Engine) -> Vec<(String, Tensor)> {
-        self.zero_grads();
+        zero_gradients(&self.vs);
         let (tape, hs, loss) = self.forward(engine);
         Self::backward(tape, &hs, &loss);
-        let mut grads: Vec<_> = self
-            .vs
-            .variables()
-            .into_iter()
-            .map(|(name, v)| {
-                let g = v.grad();
-                let g = if g.defined() {
-                    g.copy()
-                } else {
-                    v.zeros_like()
-                };
-                (name, g)
-            })
-            .collect();
-        grads.sort_by(|a, b| a.0.cmp(&b.0));
-        grads
+        named_gradients(&self.vs)
     }
 }
 

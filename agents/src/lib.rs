@@ -17,6 +17,7 @@ mod gaussian;
 pub mod learning_dynamics;
 pub mod metrics;
 pub mod out_of_memory;
+pub mod parameters;
 pub mod perturbation;
 mod restore;
 pub mod spectra;

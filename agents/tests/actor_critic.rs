@@ -2,6 +2,7 @@
 mod common;
 use common::*;
 use plastic_agents::cores::{CoreConfig, InitScheme};
+use plastic_agents::parameters::named_variables;
 use plastic_agents::ActorCritic;
 use tch::{Device, Kind, Tensor};
 
@@ -22,7 +23,7 @@ fn heads_give_logits_and_values_and_train_every_parameter() {
             loss = loss + s.logits.sum(Kind::Double) * 0.3 + s.value.sum(Kind::Double);
             state = s.state;
         }
-        let named = named_params(&vs);
+        let named = named_variables(&vs);
         let leaves: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
         for ((name, _), g) in named.iter().zip(grads(&loss, &leaves)) {
             assert!(

@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use plastic_agents::cores::{CoreConfig, CoreKind, Engine, Modulation, Tape, TraceCheckpoints};
 use plastic_agents::encoders::{Encoder, EncoderConfig, EncoderError, EncoderKind, EncoderSizes};
+use plastic_agents::parameters::{named_gradients, zero_gradients};
 use plastic_agents::ActorCritic;
 use plastic_envs::{EnvSpec, ImageSpace};
 use tch::{Kind, Tensor};
@@ -16,6 +17,7 @@ fn spec(shape: Option<[usize; 3]>) -> EnvSpec {
         id: "test:images".into(),
         obs_dim: image.map_or(10, |i| i.len()),
         num_actions: 3,
+        action_start: 0,
         action_box: None,
         image,
         episode_len: None,
@@ -118,7 +120,7 @@ fn run_engine(
     xs: &Tensor,
     weights: &Tensor,
 ) -> (Tensor, Vec<(String, Tensor)>) {
-    zero_grads(vs);
+    zero_gradients(vs);
     let b = xs.size()[1];
     let mut tape = Tape::new(
         &ac.core,
@@ -137,7 +139,7 @@ fn run_engine(
     let hs = Tensor::stack(&outs, 0).set_requires_grad(true);
     (&hs * weights).sum(Kind::Double).backward();
     tape.backward(&hs.grad());
-    let grads = param_grads(vs);
+    let grads = named_gradients(vs);
     (hs.detach(), grads)
 }
 

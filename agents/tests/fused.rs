@@ -9,6 +9,7 @@ use plastic_agents::cores::{
     AlphaShape, Bptt, Core, CoreConfig, CoreKind, Engine, EtaShape, Modulation, Rule, State, Tape,
     TraceCheckpoints,
 };
+use plastic_agents::parameters::{named_gradients, named_variables, zero_gradients};
 use std::sync::{Mutex, PoisonError};
 use tch::{Kind, Tensor};
 
@@ -38,7 +39,7 @@ fn run_engine(
     xs: &Tensor,
     weights: &Tensor,
 ) -> (Tensor, Vec<(String, Tensor)>) {
-    zero_grads(vs);
+    zero_gradients(vs);
     let mut tape = Tape::new(
         core,
         start,
@@ -60,7 +61,7 @@ fn run_engine(
     let hs = Tensor::stack(&outs, 0).set_requires_grad(true);
     (&hs * weights).sum(Kind::Double).backward();
     tape.backward(&hs.grad());
-    let grads = param_grads(vs);
+    let grads = named_gradients(vs);
     (hs.detach(), grads)
 }
 
@@ -280,7 +281,7 @@ fn fused_gradients_are_the_same_for_any_thread_count() {
         let weights = Tensor::randn([T, ROWS, core.hidden()], F64);
         let run = |threads: usize| {
             plastic_agents::threads::assign(threads, true);
-            zero_grads(&vs);
+            zero_gradients(&vs);
             let mut tape = Tape::new(
                 &core,
                 &core.initial_state(ROWS),
@@ -296,7 +297,7 @@ fn fused_gradients_are_the_same_for_any_thread_count() {
             let hs = Tensor::stack(&outs, 0).set_requires_grad(true);
             (&hs * &weights).sum(Kind::Double).backward();
             tape.backward(&hs.grad());
-            named_params(&vs)
+            named_variables(&vs)
                 .into_iter()
                 .map(|(n, p)| (n, p.grad().copy()))
                 .collect::<Vec<_>>()

@@ -3,6 +3,7 @@
 mod common;
 use common::*;
 use plastic_agents::cores::{Core, CoreConfig, Modulation};
+use plastic_agents::parameters::named_variables;
 use tch::{Kind, Tensor};
 
 const IN: i64 = 3;
@@ -19,7 +20,7 @@ fn check(config: &CoreConfig, seed: i64) {
     randomize(&vs);
     let xs = Tensor::randn([T, B, IN], F64).set_requires_grad(true);
     let weights = Tensor::randn([T, B, core.hidden()], F64);
-    let mut named = named_params(&vs);
+    let mut named = named_variables(&vs);
     named.push(("input".into(), xs.shallow_clone()));
     let leaves: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
     let analytic = grads(&loss(&core, &xs, &weights), &leaves);
@@ -149,7 +150,7 @@ fn batched_equals_looped() {
         randomize(&vs);
         let xs = Tensor::randn([T, b, IN], F64);
         let weights = Tensor::randn([T, b, core.hidden()], F64);
-        let params: Vec<Tensor> = named_params(&vs).into_iter().map(|(_, t)| t).collect();
+        let params: Vec<Tensor> = named_variables(&vs).into_iter().map(|(_, t)| t).collect();
         let (out, _) = run(&core, &xs);
         let batched = grads(&(&out * &weights).sum(Kind::Double), &params);
         let mut looped: Vec<Tensor> = params.iter().map(Tensor::zeros_like).collect();
@@ -167,7 +168,7 @@ fn batched_equals_looped() {
                 *acc += g;
             }
         }
-        for ((name, _), (gb, gl)) in named_params(&vs).iter().zip(batched.iter().zip(&looped)) {
+        for ((name, _), (gb, gl)) in named_variables(&vs).iter().zip(batched.iter().zip(&looped)) {
             let d = max_abs_diff(gb, gl);
             let scale = 1.0 + gb.abs().max().double_value(&[]);
             assert!(

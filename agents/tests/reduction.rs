@@ -2,6 +2,7 @@
 mod common;
 use common::*;
 use plastic_agents::cores::{Core, CoreConfig, CoreKind, Modulation};
+use plastic_agents::parameters::named_variables;
 use tch::{nn, Tensor};
 
 const IN: i64 = 3;
@@ -14,7 +15,7 @@ fn plain_twin(config: &CoreConfig, plastic_vs: &nn::VarStore) -> (nn::VarStore, 
         CoreConfig::rnn(config.hidden)
     };
     let (vs, core) = build(&plain, IN);
-    for (name, mut p) in named_params(&vs) {
+    for (name, mut p) in named_variables(&vs) {
         tch::no_grad(|| p.copy_(&param(plastic_vs, &name)));
     }
     (vs, core)

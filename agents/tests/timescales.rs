@@ -8,6 +8,7 @@ use plastic_agents::cores::{
     AlphaShape, Bptt, Core, CoreConfig, CoreKind, Engine, EtaShape, Modulation, Rule, Tape,
     TraceCheckpoints, MAX_TIMESCALES,
 };
+use plastic_agents::parameters::{named_gradients, named_variables, zero_gradients};
 use tch::{nn, Device, Kind, Tensor};
 
 const IN: i64 = 3;
@@ -50,7 +51,7 @@ fn outputs_and_grads(
     xs: &Tensor,
     weights: &Tensor,
 ) -> (Tensor, Vec<(String, Tensor)>) {
-    zero_grads(vs);
+    zero_gradients(vs);
     let mut tape = Tape::new(
         core,
         &core.initial_state(B),
@@ -66,11 +67,7 @@ fn outputs_and_grads(
     let hs = Tensor::stack(&outs, 0).set_requires_grad(true);
     (&hs * weights).sum(Kind::Float).backward();
     tape.backward(&hs.grad());
-    let grads = named_params(vs)
-        .into_iter()
-        .map(|(name, p)| (name, p.grad().copy()))
-        .collect();
-    (hs.detach(), grads)
+    (hs.detach(), named_gradients(vs))
 }
 
 #[test]
@@ -84,7 +81,7 @@ fn one_timescale_is_the_decay_rule_bit_for_bit() {
                 let label = format!("{} eta={} alpha={}", kind.name(), eta.name(), alpha.name());
                 let (vs_a, a) = seeded(&base, 7);
                 let (vs_b, b) = seeded(&one, 7);
-                let (pa, pb) = (named_params(&vs_a), named_params(&vs_b));
+                let (pa, pb) = (named_variables(&vs_a), named_variables(&vs_b));
                 assert_eq!(pa.len(), pb.len(), "{label}");
                 for ((na, ta), (nb, tb)) in pa.iter().zip(&pb) {
                     assert!(na == nb && ta.equal(tb), "{label}: variable {na} / {nb}");

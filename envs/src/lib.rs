@@ -48,6 +48,11 @@ pub struct EnvSpec {
     /// Number of discrete actions (actions are `0..num_actions`), or with `action_box`, the
     /// number of components of one continuous action: either way, the policy head's outputs.
     pub num_actions: usize,
+    /// What the environment's own action space calls discrete action 0 (Gymnasium's
+    /// `Discrete(n, start)`): agents choose `0..num_actions`, and [`EnvSpec::env_action`]
+    /// gives the value the environment takes. 0 for native environments and `Box` actions.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub action_start: i64,
     /// `Some` for a continuous action space: actions are `num_actions` `f32`s within these
     /// bounds, given to [`VecEnv::step_continuous`]. `None`: discrete actions, given to
     /// [`VecEnv::step`].
@@ -62,11 +67,23 @@ pub struct EnvSpec {
 }
 
 impl EnvSpec {
+    /// Discrete action `a` (`0..num_actions`) as the environment's own action space numbers
+    /// it: what the environment is stepped with and what users are shown, e.g. `-1` for the
+    /// first action of Gymnasium's `Discrete(3, start=-1)`.
+    pub fn env_action(&self, a: u32) -> i64 {
+        self.action_start + i64::from(a)
+    }
+
     /// What one environment of a batch takes at least: its observation and final
     /// observation, reward, flags and random stream. For refusing batch sizes no machine holds.
     pub fn min_bytes_per_env(&self) -> usize {
         2 * self.obs_dim * std::mem::size_of::<f32>() + std::mem::size_of::<f32>() + 2 + 32
     }
+}
+
+/// Serialized specs leave out an action start of 0, as they were before it existed.
+fn is_zero(start: &i64) -> bool {
+    *start == 0
 }
 
 /// `B` environments stepped together.

@@ -263,6 +263,7 @@ impl Maze {
             id: config.id(),
             obs_dim: OBS_DIM,
             num_actions: NUM_ACTIONS,
+            action_start: 0,
             action_box: None,
             image: None,
             episode_len: Some(config.len),

@@ -155,6 +155,7 @@ impl TMaze {
             id: config.id(),
             obs_dim: OBS_DIM,
             num_actions: NUM_ACTIONS,
+            action_start: 0,
             action_box: None,
             image: None,
             episode_len: Some(config.len),

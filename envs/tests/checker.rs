@@ -40,6 +40,7 @@ impl Environment for Flawed {
                 id: self.id(),
                 obs_dim: 2,
                 num_actions: 2,
+                action_start: 0,
                 action_box: None,
                 image: None,
                 episode_len: Some(LEN),

@@ -291,6 +291,20 @@ fn multi_discrete_and_multi_binary_actions_name_joint_discrete_which_steps_them(
 }
 
 #[test]
+fn a_discrete_space_with_a_start_is_stepped_with_its_own_values() {
+    add_test_envs();
+    let mut e = env("gym:plastic_test_envs:plastic_test/Knob-v0", 3);
+    assert_eq!((e.spec().num_actions, e.spec().action_start), (3, -1));
+    assert_eq!(e.spec().env_action(2), 1);
+    e.reset(0).unwrap();
+    // Knob shows the action it received: the agent's indices 0, 1, 2 are -1, 0, 1 there.
+    let step = e.step(&[0, 1, 2]).unwrap();
+    let shown: Vec<f32> = (0..3).flat_map(|row| step.obs_row(row).to_vec()).collect();
+    assert_eq!(shown, [-1.0, 0.0, 1.0]);
+    assert!(e.step(&[0, 3, 0]).is_err(), "beyond the space");
+}
+
+#[test]
 fn mask_velocity_zeroes_cartpoles_velocities_and_refuses_unknown_environments() {
     let mut masked = env("gym:CartPole-v1?wrappers=MaskVelocity", 2);
     let mut plain = env("gym:CartPole-v1", 2);

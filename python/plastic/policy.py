@@ -134,7 +134,7 @@ class Policy:
             self.observation_space = observation_space(agent.env)
         box = agent.action_box
         if box is None:
-            self.action_space = spaces.Discrete(agent.num_actions)
+            self.action_space = spaces.Discrete(agent.num_actions, start=agent.action_start)
         else:
             shape, low, high = box
             low, high = (np.asarray(b, np.float32).reshape(shape) for b in (low, high))
@@ -193,7 +193,8 @@ class Policy:
     ) -> tuple[np.ndarray, State]:
         """Actions for ``observation`` (``[obs_dim]`` -> one action, ``[B, obs_dim]`` -> ``B``;
         for an image agent, frames ``[*shape]`` or ``[B, *shape]``, HWC or CHW) and the state
-        after them. Discrete actions are int64 of shape ``()`` or ``[B]``;
+        after them. Discrete actions are int64 of shape ``()`` or ``[B]``, the action space's
+        own values (from its ``start``);
         continuous ones float32 of the action space's shape (``[B, *shape]`` for a batch),
         clipped to its bounds as sb3's ``predict`` clips them. Deterministic continuous
         actions are the Gaussian's means."""
@@ -217,7 +218,8 @@ class Policy:
 
 def _gym_spaces(env: Any) -> tuple[spaces.Box, tuple]:
     """A Gymnasium env's (or vector env's) single observation space, and what the native
-    agent needs of its spaces: ``(obs_dim, num_actions, action_box, image)``, the action box
+    agent needs of its spaces: ``(obs_dim, num_actions, action_start, action_box, image)``,
+    ``action_start`` a Discrete space's ``start`` (0 for Box), the action box
     as ``(shape, low, high)`` flattened, ``None`` for discrete actions, the image as
     ``(shape, is uint8)``, ``None`` for flat observations."""
     obs_space = getattr(env, "single_observation_space", None) or env.observation_space
@@ -231,11 +233,11 @@ def _gym_spaces(env: Any) -> tuple[spaces.Box, tuple]:
     obs_dim = int(np.prod(obs_space.shape, dtype=np.int64))
     image = (list(obs_space.shape), obs_space.dtype == np.uint8) if len(obs_space.shape) == 3 else None
     if isinstance(act_space, spaces.Discrete):
-        return obs_space, (obs_dim, int(act_space.n), None, image)
+        return obs_space, (obs_dim, int(act_space.n), int(act_space.start), None, image)
     if isinstance(act_space, spaces.Box):
         low = act_space.low.astype(np.float32).reshape(-1).tolist()
         high = act_space.high.astype(np.float32).reshape(-1).tolist()
-        return obs_space, (obs_dim, len(low), (list(act_space.shape), low, high), image)
+        return obs_space, (obs_dim, len(low), 0, (list(act_space.shape), low, high), image)
     raise ValueError(f"action space {act_space}: plastic's agents take Discrete and Box actions")
 
 

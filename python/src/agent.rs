@@ -10,6 +10,7 @@ use plastic_agents::acting::{
     ActionsMut::{Continuous, Discrete},
     AgentPolicy,
 };
+use plastic_agents::parameters::named_variables;
 use plastic_agents::{checkpoint, Agent, State};
 use plastic_envs::memory::{self, MemoryNeed};
 use plastic_envs::rng::{self, Rng};
@@ -85,11 +86,12 @@ fn state_error(msg: String) -> PyErr {
 }
 
 /// What Python says of a Gymnasium environment's spaces: observation size, policy outputs,
-/// a continuous action space's `(shape, low, high)`, and an image observation's
-/// `(shape, is uint8)`.
+/// a Discrete action space's `start`, a continuous action space's `(shape, low, high)`, and
+/// an image observation's `(shape, is uint8)`.
 type Spaces = (
     usize,
     usize,
+    i64,
     Option<(Vec<usize>, Vec<f32>, Vec<f32>)>,
     Option<(Vec<usize>, bool)>,
 );
@@ -97,8 +99,8 @@ type Spaces = (
 #[pymethods]
 impl PyAgent {
     /// Loads a run folder's newest good checkpoint, or a checkpoint folder, onto `device`.
-    /// `spaces` (`(obs_dim, num_actions, action_box, image)`, the box as `(shape, low, high)`,
-    /// the image as `(shape, is uint8)`) stand
+    /// `spaces` (`(obs_dim, num_actions, action_start, action_box, image)`, the box as
+    /// `(shape, low, high)`, the image as `(shape, is uint8)`) stand
     /// in for the environment, which is then not built: for an agent whose `gym:` id cannot
     /// be built again here (an environment object handed to `Trainer`).
     #[staticmethod]
@@ -109,11 +111,12 @@ impl PyAgent {
         let env_id = loaded.agent.env.id.env().id();
         let agent = match spaces {
             None => Agent::from_checkpoint(&loaded, device),
-            Some((obs_dim, num_actions, action_box, image)) => {
+            Some((obs_dim, num_actions, action_start, action_box, image)) => {
                 let spec = EnvSpec {
                     id: env_id,
                     obs_dim,
                     num_actions,
+                    action_start,
                     action_box: action_box.map(|(shape, low, high)| ActionBox { shape, low, high }),
                     image: image.and_then(|(shape, uint8)| ImageSpace::from_shape(&shape, uint8)),
                     episode_len: None,
@@ -166,6 +169,12 @@ impl PyAgent {
         self.agent.spec().num_actions
     }
 
+    /// What the environment calls discrete action 0 (a Gymnasium `Discrete`'s `start`).
+    #[getter]
+    fn action_start(&self) -> i64 {
+        self.agent.spec().action_start
+    }
+
     /// A continuous action space's `(shape, low, high)` (bounds flattened), or `None` for
     /// discrete actions.
     #[getter]
@@ -208,10 +217,7 @@ impl PyAgent {
         &self,
         py: Python<'py>,
     ) -> PyResult<Vec<(String, Bound<'py, PyArrayDyn<f32>>)>> {
-        let mut named: Vec<(String, Tensor)> =
-            self.agent.var_store().variables().into_iter().collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        named
+        named_variables(self.agent.var_store())
             .into_iter()
             .map(|(name, t)| Ok((name, to_numpy(py, &t)?)))
             .collect()
@@ -237,8 +243,9 @@ impl PyAgent {
     }
 
     /// One step for `obs` `[B × obs_dim]` (float32): the rows of `episode_start` that are true
-    /// start afresh first; returns the actions (`[B]` int64, or for a continuous action space
-    /// `[B, *shape]` float32, clipped to its bounds) and the state after them.
+    /// start afresh first; returns the actions (`[B]` int64, the action space's own values as
+    /// the environment takes them, or for a continuous action space `[B, *shape]` float32,
+    /// clipped to its bounds) and the state after them.
     #[pyo3(signature = (obs, state = None, episode_start = None, deterministic = false))]
     fn step<'py>(
         &mut self,
@@ -298,11 +305,12 @@ impl PyAgent {
             let model = self.agent.model();
             let rngs = &mut self.rngs[..b];
             let mode = mode(deterministic);
-            let (actions, next) = match &self.agent.spec().action_box {
+            let spec = self.agent.spec();
+            let (actions, next) = match &spec.action_box {
                 None => {
                     let mut actions = vec![0u32; b];
                     let next = act(model, obs, &current, mode, rngs, Discrete(&mut actions));
-                    let actions = actions.into_iter().map(i64::from).collect();
+                    let actions = actions.into_iter().map(|a| spec.env_action(a)).collect();
                     (PyArray1::from_vec(py, actions).into_any(), next)
                 }
                 Some(space) => {

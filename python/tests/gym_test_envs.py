@@ -35,3 +35,31 @@ class Lamp(gym.Env):
 
 
 gym.register("plastic_test/Lamp-v0", entry_point=Lamp, max_episode_steps=8)
+
+
+class ShiftedDial(gym.Env):
+    """A target drawn from `Discrete(3, start=-1)`'s values {-1, 0, 1}, shown one-hot; the
+    action equal to it pays 1. The action space starts at -1, so an agent's 0-based index
+    given as an action is wrong (one too high) or outside the space, which `step` refuses."""
+
+    action_space = Discrete(3, start=-1)
+    observation_space = Box(0.0, 1.0, (3,), np.float32)
+
+    def _show(self):
+        self.target = int(self.np_random.integers(-1, 2))
+        obs = np.zeros(3, np.float32)
+        obs[self.target + 1] = 1.0
+        return obs
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return self._show(), {}
+
+    def step(self, action):
+        if not self.action_space.contains(action):
+            raise ValueError(f"action {action!r} is not in {self.action_space}")
+        reward = float(int(action) == self.target)
+        return self._show(), reward, False, False, {}
+
+
+gym.register("plastic_test/ShiftedDial-v0", entry_point=ShiftedDial, max_episode_steps=8)

@@ -384,3 +384,52 @@ def test_an_image_policy_predicts_on_hwc_and_chw_frames_as_plastic_eval_acts(cli
     for wrong in (frames[0].reshape(-1), frames[:, :, :5], frames[None]):
         with pytest.raises(ValueError, match=r"this agent reads .* frames of shape"):
             policy.predict(wrong)
+
+
+@pytest.fixture(scope="module")
+def dial_run(plastic_bin, tmp_path_factory) -> Path:
+    """A plastic RNN, 2 A2C updates of 4 × 8 steps on ShiftedDial-v0, whose actions are
+    Discrete(3, start=-1)."""
+    run = tmp_path_factory.mktemp("runs") / "dial"
+    settings = ["env.num_envs=4", "a2c.rollout_len=8", "run.total_steps=64", "core.hidden=8"]
+    return _train_on_test_env(
+        plastic_bin, run, "gym:gym_test_envs:plastic_test/ShiftedDial-v0", "gym-cartpole.toml", settings
+    )
+
+
+class _Recording:
+    """A policy whose every action is kept in `taken`."""
+
+    def __init__(self, policy, taken):
+        self.policy, self.taken = policy, taken
+
+    def seed(self, seed):
+        self.policy.seed(seed)
+
+    def predict(self, obs, state, starts, deterministic):
+        actions, state = self.policy.predict(obs, state, starts, deterministic=deterministic)
+        self.taken.append(actions)
+        return actions, state
+
+
+@pytest.mark.parametrize("greedy", [True, False])
+def test_a_discrete_space_with_a_start_gets_its_own_values_as_plastic_eval_steps_it(cli, dial_run, greedy):
+    episodes, seed = 6, 5
+    args = ["eval", str(dial_run), "--episodes", str(episodes), "--seed", str(seed)]
+    agent = cli(*args, *(["--greedy"] if greedy else []))["policies"][0]
+    # Every episode lasts 8 steps, so all end together, in row order. ShiftedDial's step refuses an
+    # action outside {-1, 0, 1}, and pays for the one equal to its target, so 0-based indices
+    # would either fail or (almost surely) earn other returns than eval's.
+    env = gymnasium.make_vec("plastic_test/ShiftedDial-v0", num_envs=episodes, vectorization_mode="sync")
+    space = env.single_action_space
+    assert space == gymnasium.spaces.Discrete(3, start=-1)
+    for policy in (plastic.load(dial_run), plastic.load(dial_run, env=env)):
+        assert policy.action_space == space
+        taken = []
+        mean, ci95 = _python_eval(_Recording(policy, taken), episodes, seed, deterministic=greedy, env=env)
+        assert (mean, ci95) == (agent["reward"]["mean"], agent["reward"]["ci95"])
+        actions = np.concatenate(taken)
+        assert actions.dtype == np.int64 and len(actions) == 8 * episodes
+        assert all(space.contains(a) for a in actions)
+        one, _ = policy.predict(np.array([1, 0, 0], np.float32), deterministic=greedy)
+        assert one.shape == () and space.contains(one)

@@ -400,6 +400,7 @@ mod tests {
             id: "e".into(),
             obs_dim: 1,
             num_actions: 2,
+            action_start: 0,
             action_box: None,
             image: None,
             episode_len: Some(10),

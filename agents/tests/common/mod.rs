@@ -5,6 +5,7 @@ use plastic_agents::cores::{
     AlphaShape, Core, CoreConfig, CoreKind, EtaShape, Modulation, ModulatorShape, Rule, State,
     StpShape,
 };
+use plastic_agents::parameters::named_variables;
 use tch::{nn, Device, Kind, Tensor};
 
 pub mod engines;
@@ -24,37 +25,6 @@ pub fn build(config: &CoreConfig, input_dim: i64) -> (nn::VarStore, Core) {
     (vs, core)
 }
 
-/// Trainable variables sorted by name, so two var stores list them in the same order.
-pub fn named_params(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-    let mut v: Vec<_> = vs.variables().into_iter().collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
-}
-
-/// Clears every parameter's gradient, before a backward pass whose gradients a test reads.
-pub fn zero_grads(vs: &nn::VarStore) {
-    for (_, mut p) in named_params(vs) {
-        p.zero_grad();
-    }
-}
-
-/// Every parameter's gradient after a backward pass, sorted by name; zeros where the loss did
-/// not reach the parameter (the heads, in a loss of the core's outputs).
-pub fn param_grads(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-    named_params(vs)
-        .into_iter()
-        .map(|(n, p)| {
-            let g = p.grad();
-            let g = if g.defined() {
-                g.copy()
-            } else {
-                p.zeros_like()
-            };
-            (n, g)
-        })
-        .collect()
-}
-
 pub fn param(vs: &nn::VarStore, name: &str) -> Tensor {
     vs.variables()
         .remove(name)
@@ -71,7 +41,7 @@ pub fn set(vs: &nn::VarStore, name: &str, values: &[f64]) {
 /// Moves every parameter to a non-trivial point: uniform in ±0.8, rates in [0.1, 0.6), so
 /// plasticity visibly matters over a few steps.
 pub fn randomize(vs: &nn::VarStore) {
-    for (name, mut p) in named_params(vs) {
+    for (name, mut p) in named_variables(vs) {
         tch::no_grad(|| {
             if name.ends_with("eta") || name.ends_with("eta_e") {
                 let _ = p.uniform_(0.1, 0.6);

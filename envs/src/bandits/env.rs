@@ -48,6 +48,7 @@ impl Bandit {
             id: config.id(),
             obs_dim: k + 2,
             num_actions: k,
+            action_start: 0,
             action_box: None,
             image: None,
             episode_len: Some(config.horizon()),

@@ -241,6 +241,7 @@ class Bridge:
         self.stepped = False
         actions = self.env.single_action_space
         # `action_box`: None for discrete actions, else (shape, low, high) flattened.
+        # `action_start`: the Discrete space's first value, Rust's `EnvSpec::action_start`.
         if isinstance(actions, Discrete):
             self.action_start = int(actions.start)
             self.num_actions = int(actions.n)
@@ -305,13 +306,12 @@ class Bridge:
         return self.obs.rows(obs, self.num_envs)
 
     def step(self, actions):
-        """`actions`: B native-endian int64s, 0-based, or for a Box action space B × dim
+        """`actions`: B native-endian int64s, the Discrete space's own values (Rust adds
+        `action_start`, which it read from here), or for a Box action space B × dim
         float32s. Cheap numpy calls only: this runs once per
         vector step, and its cost is what the bridge adds to Gymnasium's own."""
         if self.action_box is None:
             chosen = np.frombuffer(actions, dtype=np.int64)
-            if self.action_start:
-                chosen = chosen + self.action_start
         else:
             # B × dim native-endian float32s, already clipped to the bounds by Rust.
             chosen = np.frombuffer(actions, dtype=np.float32).reshape(

@@ -46,6 +46,10 @@ impl GymEnv {
             let read = |name: &str| -> PyResult<usize> { bridge.getattr(name)?.extract() };
             let obs_dim = read("obs_dim").map_err(fail)?;
             let num_actions = read("num_actions").map_err(fail)?;
+            let action_start = bridge
+                .getattr("action_start")
+                .and_then(|s| s.extract::<i64>())
+                .map_err(fail)?;
             let action_box = bridge
                 .getattr("action_box")
                 .and_then(|b| b.extract::<Option<(Vec<usize>, Vec<f32>, Vec<f32>)>>())
@@ -65,6 +69,7 @@ impl GymEnv {
                     id: id.clone(),
                     obs_dim,
                     num_actions,
+                    action_start,
                     action_box,
                     image,
                     // Gymnasium's time limits cap episodes that mostly end earlier: no fixed
@@ -182,8 +187,12 @@ impl VecEnv for GymEnv {
         }
         self.buffers.check_actions(actions, self.spec.num_actions)?;
         self.action_bytes.clear();
-        self.action_bytes
-            .extend(actions.iter().flat_map(|&a| i64::from(a).to_ne_bytes()));
+        let spec = &self.spec;
+        self.action_bytes.extend(
+            actions
+                .iter()
+                .flat_map(|&a| spec.env_action(a).to_ne_bytes()),
+        );
         self.send_actions()
     }
 

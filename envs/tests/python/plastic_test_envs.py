@@ -99,6 +99,17 @@ class Switches(Dial):
     action_space = MultiBinary(3)
 
 
+class Knob(Dial):
+    """A Discrete action counted from -1 (values -1, 0, 1), shown as received."""
+
+    observation_space = Box(-10.0, 10.0, (1,), np.float32)
+    action_space = Discrete(3, start=-1)
+
+    def step(self, action):
+        assert action in self.action_space, action
+        return np.array([action], np.float32), 0.0, False, False, {}
+
+
 class Unbounded(Echo):
     action_space = Box(-np.inf, np.inf, (2,), np.float32)
 
@@ -158,6 +169,7 @@ gym.register("plastic_test/Echo-v0", entry_point=Echo, max_episode_steps=10)
 gym.register("plastic_test/Unbounded-v0", entry_point=Unbounded, max_episode_steps=10)
 gym.register("plastic_test/Dial-v0", entry_point=Dial, max_episode_steps=10)
 gym.register("plastic_test/Switches-v0", entry_point=Switches, max_episode_steps=10)
+gym.register("plastic_test/Knob-v0", entry_point=Knob, max_episode_steps=10)
 gym.register("plastic_test/Pictures-v0", entry_point=Pictures, max_episode_steps=10)
 gym.register("plastic_test/Film-v0", entry_point=Film, max_episode_steps=10)
 gym.register("plastic_test/Dictionary-v0", entry_point=Dictionary, max_episode_steps=10)
