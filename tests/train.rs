@@ -1070,6 +1070,8 @@ fn train_env_trains_the_starting_defaults_and_resumes_exactly() {
         table(&String::from_utf8(printed.stdout).unwrap())
     );
     assert!(written.contains("[ppo]\nn_epochs = "), "{written}");
+    // Reward scaling is on, so the halves below also resume its running statistics exactly.
+    assert!(written.contains("normalize_rewards = true"), "{written}");
 
     let halves = dir.path().join("halves");
     train_env(&halves, "2048");
