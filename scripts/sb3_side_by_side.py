@@ -1,20 +1,24 @@
-"""plastic's PPO against sb3-contrib's RecurrentPPO, same tasks, same env steps, one sitting.
+"""plastic against sb3-contrib's RecurrentPPO, same tasks, one sitting.
 
     scripts/with-env.sh scripts/python-package.sh     # plastic/Maze-v0 for RecurrentPPO
     scripts/with-env.sh python scripts/sb3_side_by_side.py --seeds 5
 
 For each task and seed it trains `plastic train` with the task's config and RecurrentPPO (an
 LSTM of comparable size, on `gymnasium.make` of the same environment), alternating which goes
-first, one run at a time, so that the machine's load falls on both alike. Both sides report
+first, one run at a time, so that the machine's load falls on both alike. Each side trains its
+own number of env steps (`--steps` for RecurrentPPO, `--plastic-steps` for plastic, the same by
+default: a budget RecurrentPPO finishes in minutes is seconds for plastic). Both sides report
 the mean return of their last 100 training episodes (SB3's `rollout/ep_rew_mean`, and
 plastic's tag of that name) after each rollout. The JSON (`--json`) holds every run's curve;
 the markdown table (`--markdown`) per task and side: training env-steps/s (steps over the
-wall-clock seconds of the whole training), the return at the last step, and RecurrentPPO's
-return at the wall-clock time plastic's run took (the last point of its curve by then).
+wall-clock seconds of the whole training), the return at equal steps (the fewer of the two
+sides' steps), at equal wall time (the shorter of each seed's two runs) and at each side's
+last step. `--from-json A.json B.json` writes the table of reports made apart (for example one
+task per core) without training anything.
 
 Tasks: `maze-small` (configs/maze-small.toml with PPO, 10 passes of 5 minibatches, against
-RecurrentPPO with an LSTM of 100 and the same discount, learning rate, rollout and minibatch
-size), `cartpole-masked` (configs/gym-cartpole-masked.toml against rl-baselines3-zoo's
+RecurrentPPO with an LSTM of 100 and the same discount, learning rate, rollout, passes and
+minibatch size), `cartpole-masked` (configs/gym-cartpole-masked.toml against rl-baselines3-zoo's
 RecurrentPPO hyperparameters for CartPole without velocities).
 """
 
@@ -34,7 +38,9 @@ REPO = Path(__file__).resolve().parent.parent
 EPISODE_WINDOW = 100  # episodes in SB3's (and plastic's) rollout/ep_rew_mean
 
 # plastic's side of the maze: maze-small's task and core with PPO, sb3-contrib's values of the
-# keys PPO shares with A2C (docs/ppo.md). B 30 rows in 5 minibatches: 600 samples each.
+# keys PPO shares with A2C (docs/ppo.md). B 30 rows in 5 minibatches: 600 samples each. Rewards
+# scaled: the actor and the critic share plastic's core (RecurrentPPO gives the critic an LSTM
+# of its own), and unscaled returns make the value gradient fill the norm bound.
 MAZE_PPO_SECTION = """
 [ppo]
 n_epochs = 10
@@ -47,6 +53,7 @@ MAZE_PPO_SETS = [
     "a2c.sum_squares_coef=0.0",
     "a2c.entropy_coef=0.0",
     "a2c.max_grad_norm=0.5",
+    "a2c.normalize_rewards=true",
 ]
 
 
@@ -199,9 +206,10 @@ def sb3_run(task, seed, steps):
     return {"seed": seed, "wall_s": wall, "steps": model.num_timesteps, "curve": curve}
 
 
-def last_return(curve, within_s=float("inf")):
-    """The curve's last value logged by `within_s` seconds (None when none was)."""
-    values = [value for _, seconds, value in curve if seconds <= within_s]
+def last_return(curve, within_s=float("inf"), within_steps=float("inf")):
+    """The curve's last value logged by `within_s` seconds and `within_steps` env steps (None
+    when none was)."""
+    values = [value for steps, seconds, value in curve if seconds <= within_s and steps <= within_steps]
     return values[-1] if values else None
 
 
@@ -216,59 +224,71 @@ def median_iqr(values):
 
 
 def summary(results):
-    """Per task and side, the table's numbers; RecurrentPPO's return at plastic's wall time
-    pairs the runs of each seed."""
+    """Per task and side, the table's numbers. Equal steps: the fewer of the two sides' steps
+    (the same for every seed); equal wall time: the shorter of the two runs of each seed."""
     rows = {}
     for task, sides in results.items():
-        plastic_runs, sb3_runs = sides["plastic"], sides["sb3"]
+        runs = {side: sides[side] for side in ("plastic", "sb3")}
+        common_steps = min(r["steps"] for side in runs.values() for r in side)
+        common_walls = [min(p["wall_s"], s["wall_s"]) for p, s in zip(runs["plastic"], runs["sb3"])]
         rows[task] = {
-            "plastic": {
-                "env_steps_per_s": [r["steps"] / r["wall_s"] for r in plastic_runs],
-                "final_return": [last_return(r["curve"]) for r in plastic_runs],
-            },
-            "sb3": {
-                "env_steps_per_s": [r["steps"] / r["wall_s"] for r in sb3_runs],
-                "final_return": [last_return(r["curve"]) for r in sb3_runs],
-                "return_at_plastic_wall_time": [
-                    last_return(s["curve"], p["wall_s"]) for p, s in zip(plastic_runs, sb3_runs)
+            side: {
+                "steps": [r["steps"] for r in side_runs],
+                "env_steps_per_s": [r["steps"] / r["wall_s"] for r in side_runs],
+                "final_return": [last_return(r["curve"]) for r in side_runs],
+                "return_at_equal_steps": [last_return(r["curve"], within_steps=common_steps) for r in side_runs],
+                "return_at_equal_wall_time": [
+                    last_return(r["curve"], within_s=wall) for r, wall in zip(side_runs, common_walls)
                 ],
-            },
+            }
+            for side, side_runs in runs.items()
         }
+        rows[task]["equal_steps"] = common_steps
+        rows[task]["equal_wall_s"] = common_walls
     return rows
 
 
-def markdown(report):
-    lines = [
-        "# plastic's PPO and sb3-contrib's RecurrentPPO side by side",
-        "",
-        f"Command: `{report['command']}`",
-        "",
+def markdown(reports):
+    """The table of one or more reports (each a dict as `main` writes to the JSON)."""
+    lines = ["# plastic and sb3-contrib's RecurrentPPO side by side", ""]
+    for report in reports:
+        lines += [f"Command: `{report['command']}`", ""]
+    first = reports[0]
+    lines += [
         (
-            f"Machine: {report['machine']}; {report['date']}. {len(report['seeds'])} seed(s) "
-            f"({', '.join(map(str, report['seeds']))}); env steps per run: "
-            f"{', '.join(f'{task} {n:,}' for task, n in report['steps'].items())}; "
-            "runs alternating one at a time. Return: mean of the last 100 training episodes "
-            "(`rollout/ep_rew_mean`), median (IQR) across seeds."
+            f"Machine: {first['machine']}; {first['date']}. Runs alternating one at a time. "
+            "Return: mean of the last 100 training episodes (`rollout/ep_rew_mean`), median "
+            "(IQR) across seeds; env steps and seconds per run, median across seeds."
         ),
         "",
-        "| task | side | training env-steps/s | return at the last step | return at plastic's wall time |",
-        "|---|---|---|---|---|",
+        (
+            "| task | side | seeds | env steps | training env-steps/s | return at equal steps | "
+            "return at equal wall time | return at its last step |"
+        ),
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for task, sides in report["summary"].items():
-        ours, theirs = sides["plastic"], sides["sb3"]
-        rate = statistics.median(ours["env_steps_per_s"])
-        their_rate = statistics.median(theirs["env_steps_per_s"])
-        config, section = TASKS[task][0], TASKS[task][1]
-        plastic_side = f"`{config}`" + (" with PPO" if section else "")
-        lines.append(
-            f"| {task} | plastic {plastic_side} | {rate:,.0f} | "
-            f"{median_iqr(ours['final_return'])} | {median_iqr(ours['final_return'])} |"
-        )
-        lines.append(
-            f"| {task} | sb3-contrib RecurrentPPO | {their_rate:,.0f} "
-            f"(plastic {rate / their_rate:,.1f}×) | {median_iqr(theirs['final_return'])} | "
-            f"{median_iqr(theirs['return_at_plastic_wall_time'])} |"
-        )
+    for report in reports:
+        for task, sides in report["summary"].items():
+            ours, theirs = sides["plastic"], sides["sb3"]
+            rate = statistics.median(ours["env_steps_per_s"])
+            their_rate = statistics.median(theirs["env_steps_per_s"])
+            config, section = TASKS[task][0], TASKS[task][1]
+            at_steps = f"at {sides['equal_steps']:,}: "
+            at_wall = f"at {statistics.median(sides['equal_wall_s']):,.0f} s: "
+            for name, side, speed in [
+                (
+                    f"plastic `{config}`" + (" with PPO" if section else ""),
+                    ours,
+                    f"{rate:,.0f} ({rate / their_rate:,.1f}×)",
+                ),
+                ("sb3-contrib RecurrentPPO", theirs, f"{their_rate:,.0f}"),
+            ]:
+                lines.append(
+                    f"| {task} | {name} | {len(side['steps'])} | {statistics.median(side['steps']):,.0f} | "
+                    f"{speed} | {at_steps}{median_iqr(side['return_at_equal_steps'])} | "
+                    f"{at_wall}{median_iqr(side['return_at_equal_wall_time'])} | "
+                    f"{median_iqr(side['final_return'])} |"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -299,19 +319,32 @@ def main():
     parser.add_argument(
         "--steps",
         default="1000000",
-        help="env steps per run: N for every task, or TASK=N,... (e.g. maze-small=1e6,cartpole-masked=2e6)",
+        help="RecurrentPPO's env steps per run: N for every task, or TASK=N,... (e.g. maze-small=1e5,cartpole-masked=1e5)",
     )
+    parser.add_argument("--plastic-steps", help="plastic's env steps per run, as --steps (default: --steps)")
     parser.add_argument("--runs", help="folder for plastic's runs (default: a temporary one)")
     parser.add_argument("--json", default="runs/sb3-side-by-side.json")
     parser.add_argument("--markdown", default="docs/results/sb3-side-by-side.md")
+    parser.add_argument(
+        "--from-json", nargs="+", metavar="JSON", help="write the table of these reports; train nothing"
+    )
     args = parser.parse_args()
+    if args.from_json:
+        reports = [json.loads(Path(path).read_text()) for path in args.from_json]
+        write(args.markdown, markdown(reports))
+        return
     tasks = args.tasks.split(",")
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
         parser.error(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(TASKS)}")
-    steps = steps_per_task(args.steps, tasks)
-    if steps is None:
-        parser.error(f"--steps {args.steps}: give N or TASK=N for each of {', '.join(tasks)}, N ≥ 1")
+    steps = {"sb3": steps_per_task(args.steps, tasks)}
+    steps["plastic"] = steps["sb3"] if args.plastic_steps is None else steps_per_task(args.plastic_steps, tasks)
+    for option, given, counts in [
+        ("--steps", args.steps, steps["sb3"]),
+        ("--plastic-steps", args.plastic_steps, steps["plastic"]),
+    ]:
+        if counts is None:
+            parser.error(f"{option} {given}: give N or TASK=N for each of {', '.join(tasks)}, N ≥ 1")
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
     if not Path(args.plastic).is_file():
@@ -327,9 +360,9 @@ def main():
                 sides = ["plastic", "sb3"] if seed % 2 == 0 else ["sb3", "plastic"]
                 for side in sides:
                     if side == "plastic":
-                        result = plastic_run(args.plastic, task, seed, steps[task], runs)
+                        result = plastic_run(args.plastic, task, seed, steps["plastic"][task], runs)
                     else:
-                        result = sb3_run(task, seed, steps[task])
+                        result = sb3_run(task, seed, steps["sb3"][task])
                     results[task][side].append(result)
                     print(
                         f"{task} seed {seed} {side}: {result['steps'] / result['wall_s']:,.0f} "
@@ -346,10 +379,14 @@ def main():
         "results": results,
     }
     report["summary"] = summary(results)
-    for path, text in [(args.json, json.dumps(report, indent=1)), (args.markdown, markdown(report))]:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text)
-    print(markdown(report))
+    write(args.json, json.dumps(report, indent=1))
+    write(args.markdown, markdown([report]))
+    print(markdown([report]))
+
+
+def write(path, text):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ def test_both_sides_train_and_are_reported(plastic_bin, tmp_path):
             "1",
             "--steps",
             "600",
+            "--plastic-steps",
+            "1500",
             "--json",
             str(out_json),
             "--markdown",
@@ -38,19 +40,48 @@ def test_both_sides_train_and_are_reported(plastic_bin, tmp_path):
     report = json.loads(out_json.read_text())
     assert set(report["results"]) == {"cartpole-masked"}
     for task, sides in report["results"].items():
-        for side in ("plastic", "sb3"):
+        # Each side its own budget, rounded up to whole rollouts: plastic's of 16 × 32 steps,
+        # RecurrentPPO's of 8 × 32. A random policy's episodes last about 20 steps.
+        for side, asked, rollout in [("plastic", 1500, 512), ("sb3", 600, 256)]:
             (run,) = sides[side]
-            assert run["seed"] == 0 and run["steps"] >= 600 and run["wall_s"] > 0, (task, side)
-            # 768 steps (3 rollouts of 8 × 32): a random policy's episodes last about 20.
+            assert run["seed"] == 0 and asked <= run["steps"] < asked + rollout and run["wall_s"] > 0, (side, run)
             assert run["curve"], (task, side, run)
             steps, seconds, _ = run["curve"][-1]
             assert 0 < steps <= run["steps"] and 0 <= seconds <= run["wall_s"], (task, side, run)
         summary = report["summary"][task]
-        assert summary["sb3"]["env_steps_per_s"][0] > 0 and summary["plastic"]["env_steps_per_s"][0] > 0
-        assert len(summary["sb3"]["return_at_plastic_wall_time"]) == 1
+        # Equal steps: RecurrentPPO's, the fewer; equal wall time: the shorter run's.
+        assert summary["equal_steps"] == sides["sb3"][0]["steps"]
+        walls = [sides[side][0]["wall_s"] for side in ("plastic", "sb3")]
+        assert summary["equal_wall_s"] == [min(walls)]
+        for side in ("plastic", "sb3"):
+            numbers = summary[side]
+            assert numbers["env_steps_per_s"][0] > 0, (side, numbers)
+            assert numbers["return_at_equal_steps"][0] is not None, (side, numbers)
+            # Plastic's curve past RecurrentPPO's steps is left out of the equal-steps return.
+            cut = [v for s, _, v in sides[side][0]["curve"] if s <= summary["equal_steps"]]
+            assert numbers["return_at_equal_steps"][0] == cut[-1], (side, numbers)
     table = out_md.read_text()
     assert "sb3_side_by_side.py --plastic" in table
     assert table.count("RecurrentPPO |") == 1, table
+
+    # Reports made apart go into one table without training.
+    joined = tmp_path / "joined.md"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "sb3_side_by_side.py"),
+            "--from-json",
+            str(out_json),
+            str(out_json),
+            "--markdown",
+            str(joined),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert joined.read_text().count("RecurrentPPO |") == 2
 
 
 def test_steps_are_one_count_or_one_per_task():
