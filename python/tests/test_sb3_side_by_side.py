@@ -11,30 +11,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_both_sides_train_and_are_reported(plastic_bin, tmp_path):
-    out_json, out_md = tmp_path / "side.json", tmp_path / "side.md"
+def side_by_side(args, timeout):
     subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "sb3_side_by_side.py"),
-            "--plastic",
-            str(plastic_bin),
-            "--tasks",
-            "cartpole-masked",
-            "--seeds",
-            "1",
-            "--steps",
-            "600",
-            "--plastic-steps",
-            "1500",
-            "--json",
-            str(out_json),
-            "--markdown",
-            str(out_md),
-        ],
+        [sys.executable, str(ROOT / "scripts" / "sb3_side_by_side.py"), *args],
         check=True,
         capture_output=True,
         text=True,
+        timeout=timeout,
+    )
+
+
+def test_both_sides_train_and_are_reported(plastic_bin, tmp_path):
+    out_json, out_md = tmp_path / "side.json", tmp_path / "side.md"
+    side_by_side(
+        ["--plastic", str(plastic_bin), "--tasks", "cartpole-masked", "--seeds", "1"]
+        + ["--steps", "600", "--plastic-steps", "1500", "--json", str(out_json), "--markdown", str(out_md)],
         timeout=300,
     )
     report = json.loads(out_json.read_text())
@@ -66,21 +57,7 @@ def test_both_sides_train_and_are_reported(plastic_bin, tmp_path):
 
     # Reports made apart go into one table without training.
     joined = tmp_path / "joined.md"
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "sb3_side_by_side.py"),
-            "--from-json",
-            str(out_json),
-            str(out_json),
-            "--markdown",
-            str(joined),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    side_by_side(["--from-json", str(out_json), str(out_json), "--markdown", str(joined)], timeout=60)
     assert joined.read_text().count("RecurrentPPO |") == 2
 
 
