@@ -9,6 +9,7 @@ use plastic_agents::cores::{
     TraceCheckpoints, MAX_TIMESCALES,
 };
 use plastic_agents::parameters::{named_gradients, named_variables, zero_gradients};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use tch::{nn, Device, Kind, Tensor};
 
 const IN: i64 = 3;
@@ -32,6 +33,14 @@ fn with_timescales(config: &CoreConfig, timescales: &[f64]) -> CoreConfig {
         timescales: timescales.to_vec(),
         ..config.clone()
     }
+}
+
+/// libtorch's random generator is process-wide, and the tests of this file run on threads
+/// side by side: one that seeds it twice and expects the same draws would get another test's
+/// draws in between. Every test here holds this while it runs.
+fn generator() -> MutexGuard<'static, ()> {
+    static GENERATOR: Mutex<()> = Mutex::new(());
+    GENERATOR.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A core in f32 (training's kind), its variables drawn after seeding with `seed`.
@@ -72,6 +81,7 @@ fn outputs_and_grads(
 
 #[test]
 fn one_timescale_is_the_decay_rule_bit_for_bit() {
+    let _generator = generator();
     for kind in [CoreKind::PlasticRnn, CoreKind::PlasticLstm] {
         for &eta in EtaShape::ALL {
             for &alpha in AlphaShape::ALL {
@@ -109,6 +119,7 @@ fn one_timescale_is_the_decay_rule_bit_for_bit() {
 
 #[test]
 fn each_timescale_follows_decay_at_its_own_rate_and_adds_its_own_input() {
+    let _generator = generator();
     // Two traces with α₂ = 0 are the one-trace core at η₁, whatever η₂ does to trace 2.
     let two = with_timescales(
         &decay(
@@ -163,6 +174,7 @@ fn each_timescale_follows_decay_at_its_own_rate_and_adds_its_own_input() {
 
 #[test]
 fn rates_start_at_one_over_each_timescale() {
+    let _generator = generator();
     let config = with_timescales(
         &decay(
             CoreKind::PlasticLstm,
@@ -184,6 +196,7 @@ fn rates_start_at_one_over_each_timescale() {
 /// autograd): `auto` picks it on the CPU, and `fused` and `ops` take it.
 #[test]
 fn several_timescales_run_the_hand_written_pass() {
+    let _generator = generator();
     let (_, core) = build(
         &with_timescales(
             &decay(
@@ -203,6 +216,7 @@ fn several_timescales_run_the_hand_written_pass() {
 
 #[test]
 fn bad_timescales_are_errors_that_name_the_key() {
+    let _generator = generator();
     let good = decay(
         CoreKind::PlasticRnn,
         EtaShape::Scalar,
