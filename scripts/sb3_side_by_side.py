@@ -379,9 +379,10 @@ def main():
         "results": results,
     }
     report["summary"] = summary(results)
+    table = markdown([report])
     write(args.json, json.dumps(report, indent=1))
-    write(args.markdown, markdown([report]))
-    print(markdown([report]))
+    write(args.markdown, table)
+    print(table)
 
 
 def write(path, text):
