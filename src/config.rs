@@ -685,6 +685,14 @@ mod tests {
             .to_toml()
             .contains("[encoder]\nkind = \"minigrid\""));
         assert_eq!(parse(&minigrid.to_toml()).unwrap(), minigrid);
+        // Left out, `normalize_images` is on, as in configs written before it existed.
+        assert!(minigrid.encoder.normalize_images);
+        let raw = set("encoder.normalize_images=false").unwrap();
+        assert!(!raw.encoder.normalize_images);
+        assert_eq!(parse(&raw.to_toml()).unwrap(), raw);
+        let symbols = set("encoder.one_hot=11").unwrap();
+        assert_eq!(symbols.encoder.one_hot, 11);
+        assert_eq!(parse(&symbols.to_toml()).unwrap(), symbols);
         let msg = set("encodr.kind=flat").unwrap_err().to_string();
         assert!(
             msg.contains("unknown section `encodr` in `encodr.kind`"),

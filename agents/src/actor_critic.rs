@@ -1,6 +1,6 @@
 //! Policy and value heads on top of any recurrent core.
 use crate::cores::{init, Core, CoreConfig, CoreConfigError, State};
-use crate::encoders::Encoder;
+use crate::encoders::{Encoder, Pixels};
 use tch::{nn, Tensor};
 
 /// A linear layer with PyTorch's default initialisation (`U(±1/√fan_in)` for weight and bias).
@@ -67,7 +67,9 @@ impl ActorCritic {
         Ok(Self {
             policy: Head::new(&(p / "policy"), h, num_actions),
             value: Head::new(&(p / "value"), h, 1),
-            encoder: Encoder::Flat { scale: None },
+            encoder: Encoder::Flat {
+                pixels: Pixels::AsIs,
+            },
             core,
             log_std: None,
         })

@@ -25,7 +25,10 @@ fn spec(shape: Option<[usize; 3]>) -> EnvSpec {
 }
 
 fn config(kind: EncoderKind) -> EncoderConfig {
-    EncoderConfig { kind }
+    EncoderConfig {
+        kind,
+        ..EncoderConfig::default()
+    }
 }
 
 fn encoder(kind: EncoderKind, spec: &EnvSpec) -> Result<Encoder, EncoderError> {
@@ -59,8 +62,9 @@ fn each_encoder_gives_its_features_for_a_batch_of_observations() {
         assert_eq!(encoder.encode_steps(&steps).size(), [2, 5, features]);
     }
     // 7×7 through 2×2 convolutions: 16·6·6 + 32·5·5 + 64·4·4 values, and the 128 features.
+    // The image divided by 255, the convolutions' outputs, the features.
     let sizes = EncoderSizes::of(&config(EncoderKind::Minigrid), &spec(Some([7, 7, 3]))).unwrap();
-    assert_eq!(sizes.activations, 576 + 800 + 1024 + 128);
+    assert_eq!(sizes.activations, 147 + 576 + 800 + 1024 + 128);
 }
 
 #[test]
@@ -75,6 +79,112 @@ fn uint8_images_are_divided_by_255_and_flat_observations_kept_as_they_are() {
         .unwrap()
         .encode(&obs)
         .equal(&obs));
+}
+
+#[test]
+fn normalize_images_off_reads_uint8_images_as_they_are() {
+    let image = spec(Some([7, 7, 3]));
+    let raw = EncoderConfig {
+        kind: EncoderKind::Flat,
+        normalize_images: false,
+        ..EncoderConfig::default()
+    };
+    let obs = Tensor::full([2, 147], 6.0, F64);
+    let flat = Encoder::new(&vs64().root(), &raw, &image).unwrap();
+    assert!(flat.encode(&obs).equal(&obs));
+    // The convolutional encoder, the same weights either way: raw values v read as v·255 do
+    // once divided by 255.
+    let (normalised_vs, raw_vs) = (vs64(), vs64());
+    let normalised = Encoder::new(
+        &normalised_vs.root(),
+        &config(EncoderKind::Minigrid),
+        &image,
+    );
+    let raw = EncoderConfig {
+        kind: EncoderKind::Minigrid,
+        normalize_images: false,
+        ..EncoderConfig::default()
+    };
+    let unnormalised = Encoder::new(&raw_vs.root(), &raw, &image);
+    let (normalised, unnormalised) = (normalised.unwrap(), unnormalised.unwrap());
+    let mut raw_vs = raw_vs;
+    raw_vs.copy(&normalised_vs).unwrap();
+    let obs = Tensor::rand([3, 147], F64) * 10.0;
+    let expected = normalised.encode(&(&obs * 255.0));
+    let got = unnormalised.encode(&obs);
+    assert!(got.allclose(&expected, 1e-12, 1e-12, false));
+    assert!(got.abs().sum(Kind::Double).double_value(&[]) > 0.0);
+}
+
+fn one_hot(kind: EncoderKind, symbols: usize) -> EncoderConfig {
+    EncoderConfig {
+        kind,
+        one_hot: symbols,
+        ..EncoderConfig::default()
+    }
+}
+
+#[test]
+fn one_hot_reads_each_value_as_a_symbol_and_values_outside_as_none() {
+    let image = spec(Some([1, 3, 1]));
+    let flat = Encoder::new(&vs64().root(), &one_hot(EncoderKind::Flat, 3), &image).unwrap();
+    assert_eq!(flat.output_dim(&image), 9);
+    let obs = Tensor::from_slice(&[0.0, 2.0, 3.0, 1.0, 7.0, 0.0]).view([2, 3]);
+    #[rustfmt::skip]
+    let expected = Tensor::from_slice(&[
+        1.0, 0.0, 0.0,  0.0, 0.0, 1.0,  0.0, 0.0, 0.0,
+        0.0, 1.0, 0.0,  0.0, 0.0, 0.0,  1.0, 0.0, 0.0,
+    ])
+    .view([2, 9]);
+    assert!(flat.encode(&obs).equal(&expected));
+    let sizes = EncoderSizes::of(&one_hot(EncoderKind::Flat, 3), &image).unwrap();
+    assert_eq!(sizes.features, 9);
+}
+
+#[test]
+fn a_one_hot_convolutional_encoder_reads_one_plane_per_symbol_of_each_channel() {
+    const K: i64 = 11;
+    // MiniGrid's layout, [7, 7, 3] channels last, against the same network on 33 planes
+    // made by hand, [channel · K + symbol], channels first.
+    let minigrid = spec(Some([7, 7, 3]));
+    let planes = EnvSpec {
+        image: Some(ImageSpace {
+            height: 7,
+            width: 7,
+            channels: 3 * K as usize,
+            channels_first: true,
+            uint8: false,
+        }),
+        obs_dim: 7 * 7 * 3 * K as usize,
+        ..minigrid.clone()
+    };
+    let (symbols_vs, mut planes_vs) = (vs64(), vs64());
+    let symbols = Encoder::new(
+        &symbols_vs.root(),
+        &one_hot(EncoderKind::Minigrid, K as usize),
+        &minigrid,
+    )
+    .unwrap();
+    let by_hand = Encoder::new(&planes_vs.root(), &config(EncoderKind::Minigrid), &planes).unwrap();
+    planes_vs.copy(&symbols_vs).unwrap();
+    // Values 0–12: 11 and 12 are outside the symbols and light no plane.
+    let obs = Tensor::randint(13, [4, 147], F64);
+    let image = obs.view([4, 7, 7, 3]);
+    let mut hand = Vec::new();
+    for c in 0..3 {
+        for k in 0..K {
+            hand.push(image.select(3, c).eq(k as f64).to_kind(Kind::Double));
+        }
+    }
+    let hand = Tensor::stack(&hand, 1).view([4, -1]);
+    let got = symbols.encode(&obs);
+    assert!(got.allclose(&by_hand.encode(&hand), 1e-12, 1e-12, false));
+    assert!(got.abs().sum(Kind::Double).double_value(&[]) > 0.0);
+    let sizes = EncoderSizes::of(&one_hot(EncoderKind::Minigrid, K as usize), &minigrid);
+    assert_eq!(
+        sizes.unwrap().activations,
+        147 * 11 + 576 + 800 + 1024 + 128
+    );
 }
 
 #[test]
@@ -109,6 +219,14 @@ fn observations_an_encoder_cannot_read_are_one_clear_error() {
     );
     // The same error from building a whole network.
     assert!(EncoderSizes::of(&config(EncoderKind::Nature), &spec(None)).is_err());
+    // Symbols are read from images only.
+    let msg = Encoder::new(&vs64().root(), &one_hot(EncoderKind::Auto, 11), &spec(None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("encoder.one_hot = 11") && msg.contains("flat observations (10 values)"),
+        "{msg}"
+    );
 }
 
 /// Unrolls images `xs` `[T × B × obs]` through the encoder and the core with `engine`,

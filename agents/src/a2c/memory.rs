@@ -169,8 +169,9 @@ mod tests {
         assert_eq!(lines(CoreConfig::backpropamine(50)).len(), 3);
     }
 
-    /// The maze's 16 observations read as a 4×4 image: the small network's convolutions
-    /// (16·3², 32·2², 64·1² values) and its 128 features count in every step of the rollout.
+    /// The maze's 16 observations read as a 4×4 image: the image divided by 255 (16 values),
+    /// the small network's convolutions (16·3², 32·2², 64·1²) and its 128 features count in
+    /// every step of the rollout.
     #[test]
     fn an_image_encoder_counts_its_activations_in_every_step() {
         let config = TrainerConfig::default();
@@ -183,7 +184,7 @@ mod tests {
             ..flat.clone()
         };
         let rollout = |spec: &EnvSpec| training_needs(&config, spec, 1024).unwrap()[2].bytes;
-        let activations = 16.0 * 9.0 + 32.0 * 4.0 + 64.0 + 128.0;
+        let activations = 16.0 + 16.0 * 9.0 + 32.0 * 4.0 + 64.0 + 128.0;
         assert_eq!(
             rollout(&image) - rollout(&flat),
             1024.0 * 200.0 * activations * F32

@@ -1,7 +1,7 @@
 //! Convolutional encoders: a stack of valid (unpadded) convolutions with ReLUs, flattened,
 //! then one linear layer with a ReLU, as Stable-Baselines3's `NatureCNN` and its MiniGrid
 //! example are built. Weights start as PyTorch's defaults (`U(±1/√fan_in)`).
-use super::scale;
+use super::Pixels;
 use crate::actor_critic::Head;
 use crate::cores::init;
 use plastic_envs::ImageSpace;
@@ -57,16 +57,21 @@ impl Shape {
         self.sides(image.height.min(image.width)).is_some()
     }
 
-    /// The features and the activations per image (conv outputs and features).
-    pub(super) fn sizes(&self, image: &ImageSpace) -> super::EncoderSizes {
+    /// The features and the activations per image: the input as read (where reading makes a
+    /// new tensor: scaled or one-hot), the convolutions' outputs and the features.
+    pub(super) fn sizes(&self, image: &ImageSpace, pixels: Pixels) -> super::EncoderSizes {
         let hs = self.sides(image.height).expect("checked by `takes`");
         let ws = self.sides(image.width).expect("checked by `takes`");
         let conv: usize = (0..3)
             .map(|i| self.layers[i].channels as usize * hs[i] * ws[i])
             .sum();
+        let input = match pixels {
+            Pixels::AsIs => 0,
+            _ => image.len() * pixels.width(),
+        };
         super::EncoderSizes {
             features: self.features as usize,
-            activations: conv + self.features as usize,
+            activations: input + conv + self.features as usize,
         }
     }
 
@@ -90,15 +95,17 @@ struct Conv {
 #[derive(Debug)]
 pub struct ConvEncoder {
     image: ImageSpace,
+    /// How the values are read before the first convolution.
+    pixels: Pixels,
     convs: Vec<Conv>,
     linear: Head,
 }
 
 impl ConvEncoder {
-    pub(super) fn new(p: &nn::Path, shape: Shape, image: ImageSpace) -> Self {
+    pub(super) fn new(p: &nn::Path, shape: Shape, image: ImageSpace, pixels: Pixels) -> Self {
         let hs = shape.sides(image.height).expect("checked by the caller");
         let ws = shape.sides(image.width).expect("checked by the caller");
-        let mut inputs = image.channels as i64;
+        let mut inputs = (image.channels * pixels.width()) as i64;
         let mut convs = Vec::new();
         for (i, l) in shape.layers.iter().enumerate() {
             let k = l.kernel as i64;
@@ -118,6 +125,7 @@ impl ConvEncoder {
         let flat = inputs * (hs[2] * ws[2]) as i64;
         Self {
             image,
+            pixels,
             convs,
             linear: Head::new(&(p / "linear"), flat, shape.features),
         }
@@ -141,10 +149,15 @@ impl ConvEncoder {
             true => obs.reshape([n, c, h, w]),
             false => obs.reshape([n, h, w, c]).permute([0, 3, 1, 2]),
         };
-        // Out of place: `image` may be a view of the caller's observations.
-        let mut x = match scale(&self.image) {
-            Some(s) => image * s,
-            None => image,
+        let mut x = match self.pixels {
+            // `[n, c, h, w, k]` → `[n, c·k, h, w]`: each symbol of each channel one input plane.
+            Pixels::OneHot(k) => {
+                self.pixels
+                    .apply(&image)
+                    .permute([0, 1, 4, 2, 3])
+                    .reshape([n, c * k, h, w])
+            }
+            pixels => pixels.apply(&image),
         };
         for conv in &self.convs {
             x = x

@@ -30,10 +30,68 @@ config_option! {
 }
 
 /// The `[encoder]` section of a config.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EncoderConfig {
     pub kind: EncoderKind,
+    /// Divide `uint8` images by 255, as Stable-Baselines3 does (its `normalize_images`).
+    pub normalize_images: bool,
+    /// Read each image value as a symbol of `0..one_hot`, a one-hot vector of that many
+    /// entries (all zeros outside the range): BabyAI's embedding of MiniGrid's views, whose
+    /// values are object, colour and state indices (0–10) rather than intensities. 0: read
+    /// values as numbers.
+    pub one_hot: usize,
+}
+
+impl Default for EncoderConfig {
+    fn default() -> Self {
+        Self {
+            kind: EncoderKind::default(),
+            normalize_images: true,
+            one_hot: 0,
+        }
+    }
+}
+
+/// What an image's values become before the network reads them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pixels {
+    AsIs,
+    /// Multiplied by this (1/255 for normalised `uint8` images).
+    Scaled(f64),
+    /// One-hot over this many symbols: each channel becomes this many.
+    OneHot(i64),
+}
+
+impl Pixels {
+    fn of(config: &EncoderConfig, image: &ImageSpace) -> Self {
+        match config.one_hot {
+            0 if config.normalize_images && image.uint8 => Self::Scaled(1.0 / 255.0),
+            0 => Self::AsIs,
+            k => Self::OneHot(k as i64),
+        }
+    }
+
+    /// Values per input value.
+    fn width(self) -> usize {
+        match self {
+            Self::OneHot(k) => k as usize,
+            _ => 1,
+        }
+    }
+
+    /// `x` read this way; a one-hot axis is appended last (`[..., k]`).
+    fn apply(self, x: &Tensor) -> Tensor {
+        match self {
+            Self::AsIs => x.shallow_clone(),
+            // Out of place: `x` may be a view of the caller's observations.
+            Self::Scaled(s) => x * s,
+            Self::OneHot(k) => {
+                let symbols = Tensor::arange(k, (x.kind(), x.device()));
+                x.unsqueeze(-1).eq_tensor(&symbols).to_kind(x.kind())
+            }
+        }
+    }
 }
 
 impl EncoderConfig {
@@ -56,6 +114,15 @@ pub enum EncoderError {
         obs_dim: usize,
     },
     #[error(
+        "encoder.one_hot = {one_hot} reads image values as symbols, and `{env}` gives flat \
+         observations ({obs_dim} values); leave encoder.one_hot at 0"
+    )]
+    OneHotNotAnImage {
+        one_hot: usize,
+        env: String,
+        obs_dim: usize,
+    },
+    #[error(
         "encoder.kind = \"{kind}\" needs images of at least {min}×{min}, and `{env}` gives \
          {height}×{width} ({channels} channels); {advice}"
     )]
@@ -73,24 +140,31 @@ pub enum EncoderError {
 /// What an encoder does to a batch of observations.
 #[derive(Debug)]
 pub enum Encoder {
-    /// Observations as they are, `uint8` images divided by 255 (`scale`).
+    /// Observations as a vector, read as `pixels` says (flat observations as they are).
     Flat {
-        scale: Option<f64>,
+        pixels: Pixels,
     },
     Conv(ConvEncoder),
 }
 
 /// What `config` makes of `spec`'s observations, before any weight is drawn.
 enum Plan {
-    Flat(Option<f64>),
-    Conv(conv::Shape, ImageSpace),
+    Flat(Pixels),
+    Conv(conv::Shape, ImageSpace, Pixels),
 }
 
 fn plan(config: &EncoderConfig, spec: &EnvSpec) -> Result<Plan, EncoderError> {
     let kind = config.kind;
     let Some(image) = spec.image else {
+        if config.one_hot > 0 {
+            return Err(EncoderError::OneHotNotAnImage {
+                one_hot: config.one_hot,
+                env: spec.id.clone(),
+                obs_dim: spec.obs_dim,
+            });
+        }
         return match kind {
-            EncoderKind::Auto | EncoderKind::Flat => Ok(Plan::Flat(None)),
+            EncoderKind::Auto | EncoderKind::Flat => Ok(Plan::Flat(Pixels::AsIs)),
             _ => Err(EncoderError::NotAnImage {
                 kind: kind.name(),
                 env: spec.id.clone(),
@@ -99,7 +173,7 @@ fn plan(config: &EncoderConfig, spec: &EnvSpec) -> Result<Plan, EncoderError> {
         };
     };
     let shape = match kind {
-        EncoderKind::Flat => return Ok(Plan::Flat(scale(&image))),
+        EncoderKind::Flat => return Ok(Plan::Flat(Pixels::of(config, &image))),
         EncoderKind::Nature => conv::NATURE,
         EncoderKind::Minigrid => conv::MINIGRID,
         EncoderKind::Auto if conv::NATURE.takes(&image) => conv::NATURE,
@@ -121,7 +195,7 @@ fn plan(config: &EncoderConfig, spec: &EnvSpec) -> Result<Plan, EncoderError> {
             },
         });
     }
-    Ok(Plan::Conv(shape, image))
+    Ok(Plan::Conv(shape, image, Pixels::of(config, &image)))
 }
 
 /// An encoder's sizes per observation, known before it is built: for the memory estimate.
@@ -138,11 +212,11 @@ impl EncoderSizes {
     /// The sizes of the encoder `config` picks for `spec`, or why it cannot read them.
     pub fn of(config: &EncoderConfig, spec: &EnvSpec) -> Result<Self, EncoderError> {
         Ok(match plan(config, spec)? {
-            Plan::Flat(_) => Self {
-                features: spec.obs_dim,
+            Plan::Flat(pixels) => Self {
+                features: spec.obs_dim * pixels.width(),
                 activations: 0,
             },
-            Plan::Conv(shape, image) => shape.sizes(&image),
+            Plan::Conv(shape, image, pixels) => shape.sizes(&image, pixels),
         })
     }
 }
@@ -152,9 +226,9 @@ impl Encoder {
     /// ones only) under `p / "encoder"`; an error if it cannot read them.
     pub fn new(p: &nn::Path, config: &EncoderConfig, spec: &EnvSpec) -> Result<Self, EncoderError> {
         Ok(match plan(config, spec)? {
-            Plan::Flat(scale) => Self::Flat { scale },
-            Plan::Conv(shape, image) => {
-                Self::Conv(ConvEncoder::new(&(p / "encoder"), shape, image))
+            Plan::Flat(pixels) => Self::Flat { pixels },
+            Plan::Conv(shape, image, pixels) => {
+                Self::Conv(ConvEncoder::new(&(p / "encoder"), shape, image, pixels))
             }
         })
     }
@@ -162,7 +236,7 @@ impl Encoder {
     /// Features per observation: the core's input size.
     pub fn output_dim(&self, spec: &EnvSpec) -> i64 {
         match self {
-            Self::Flat { .. } => spec.obs_dim as i64,
+            Self::Flat { pixels } => (spec.obs_dim * pixels.width()) as i64,
             Self::Conv(c) => c.output_dim(),
         }
     }
@@ -170,8 +244,7 @@ impl Encoder {
     /// `[N × obs_dim]` → `[N × features]`, with a graph into the encoder's weights.
     pub fn encode(&self, obs: &Tensor) -> Tensor {
         match self {
-            Self::Flat { scale: None } => obs.shallow_clone(),
-            Self::Flat { scale: Some(s) } => obs * *s,
+            Self::Flat { pixels } => pixels.apply(obs).flatten(1, -1),
             Self::Conv(c) => c.forward(obs),
         }
     }
@@ -179,16 +252,13 @@ impl Encoder {
     /// `[T × B × obs_dim]` → `[T × B × features]`: every step in one call.
     pub fn encode_steps(&self, xs: &Tensor) -> Tensor {
         match self {
-            Self::Flat { scale: None } => xs.shallow_clone(),
+            Self::Flat {
+                pixels: Pixels::AsIs,
+            } => xs.shallow_clone(),
             _ => {
                 let (t, b) = (xs.size()[0], xs.size()[1]);
                 self.encode(&xs.flatten(0, 1)).unflatten(0, [t, b])
             }
         }
     }
-}
-
-/// Stable-Baselines3 divides `uint8` images by 255 (`preprocess_obs`).
-fn scale(image: &ImageSpace) -> Option<f64> {
-    image.uint8.then_some(1.0 / 255.0)
 }
