@@ -56,6 +56,7 @@ impl Default for EncoderConfig {
 /// What an image's values become before the network reads them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Pixels {
+    /// The values as they are.
     AsIs,
     /// Multiplied by this (1/255 for normalised `uint8` images).
     Scaled(f64),
