@@ -79,6 +79,10 @@ fn uint8_images_are_divided_by_255_and_flat_observations_kept_as_they_are() {
         .unwrap()
         .encode(&obs)
         .equal(&obs));
+    // The divided copy is kept for the core's gradient; flat observations make none.
+    let sizes = |spec: &EnvSpec| EncoderSizes::of(&config(EncoderKind::Flat), spec).unwrap();
+    assert_eq!(sizes(&image).activations, 147);
+    assert_eq!(sizes(&plain).activations, 0);
 }
 
 #[test]
@@ -94,20 +98,19 @@ fn normalize_images_off_reads_uint8_images_as_they_are() {
     assert!(flat.encode(&obs).equal(&obs));
     // The convolutional encoder, the same weights either way: raw values v read as v·255 do
     // once divided by 255.
-    let (normalised_vs, raw_vs) = (vs64(), vs64());
+    let (normalised_vs, mut raw_vs) = (vs64(), vs64());
     let normalised = Encoder::new(
         &normalised_vs.root(),
         &config(EncoderKind::Minigrid),
         &image,
-    );
+    )
+    .unwrap();
     let raw = EncoderConfig {
         kind: EncoderKind::Minigrid,
         normalize_images: false,
         ..EncoderConfig::default()
     };
-    let unnormalised = Encoder::new(&raw_vs.root(), &raw, &image);
-    let (normalised, unnormalised) = (normalised.unwrap(), unnormalised.unwrap());
-    let mut raw_vs = raw_vs;
+    let unnormalised = Encoder::new(&raw_vs.root(), &raw, &image).unwrap();
     raw_vs.copy(&normalised_vs).unwrap();
     let obs = Tensor::rand([3, 147], F64) * 10.0;
     let expected = normalised.encode(&(&obs * 255.0));
@@ -137,8 +140,9 @@ fn one_hot_reads_each_value_as_a_symbol_and_values_outside_as_none() {
     ])
     .view([2, 9]);
     assert!(flat.encode(&obs).equal(&expected));
+    // The one-hot copy is the core's input, kept for its gradient.
     let sizes = EncoderSizes::of(&one_hot(EncoderKind::Flat, 3), &image).unwrap();
-    assert_eq!(sizes.features, 9);
+    assert_eq!((sizes.features, sizes.activations), (9, 9));
 }
 
 #[test]

@@ -65,13 +65,9 @@ impl Shape {
         let conv: usize = (0..3)
             .map(|i| self.layers[i].channels as usize * hs[i] * ws[i])
             .sum();
-        let input = match pixels {
-            Pixels::AsIs => 0,
-            _ => image.len() * pixels.width(),
-        };
         super::EncoderSizes {
             features: self.features as usize,
-            activations: input + conv + self.features as usize,
+            activations: pixels.copy_len(image.len()) + conv + self.features as usize,
         }
     }
 

@@ -81,6 +81,15 @@ impl Pixels {
         }
     }
 
+    /// Values of the copy reading `values` makes, which autograd keeps for the first layer's
+    /// gradient: none when read as they are.
+    fn copy_len(self, values: usize) -> usize {
+        match self {
+            Self::AsIs => 0,
+            _ => values * self.width(),
+        }
+    }
+
     /// `x` read this way; a one-hot axis is appended last (`[..., k]`).
     fn apply(self, x: &Tensor) -> Tensor {
         match self {
@@ -215,7 +224,7 @@ impl EncoderSizes {
         Ok(match plan(config, spec)? {
             Plan::Flat(pixels) => Self {
                 features: spec.obs_dim * pixels.width(),
-                activations: 0,
+                activations: pixels.copy_len(spec.obs_dim),
             },
             Plan::Conv(shape, image, pixels) => shape.sizes(&image, pixels),
         })
