@@ -20,6 +20,15 @@ impl Head {
         }
     }
 
+    /// A layer with an orthogonal weight times `gain` ([`init::orthogonal`]) and a zero bias,
+    /// as Stable-Baselines3 starts its networks.
+    pub(crate) fn orthogonal(p: &nn::Path, fan_in: i64, out: i64, gain: f64) -> Self {
+        Self {
+            w: init::var(p, "weight", &init::orthogonal(out, fan_in, gain)),
+            b: init::var(p, "bias", &init::zeros(&[out])),
+        }
+    }
+
     pub fn forward(&self, x: &Tensor) -> Tensor {
         x.linear(&self.w, Some(&self.b))
     }

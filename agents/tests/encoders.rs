@@ -68,6 +68,39 @@ fn each_encoder_gives_its_features_for_a_batch_of_observations() {
 }
 
 #[test]
+fn convolutional_encoders_start_orthogonal_times_root_two_with_zero_biases() {
+    // Stable-Baselines3's start: weights that keep a signal's scale through each ReLU layer.
+    for (shape, kind) in [
+        ([7, 7, 3], EncoderKind::Minigrid),
+        ([84, 84, 3], EncoderKind::Nature),
+    ] {
+        let vs = vs64();
+        Encoder::new(&vs.root(), &config(kind), &spec(Some(shape))).unwrap();
+        let variables = vs.variables();
+        assert_eq!(
+            variables.len(),
+            8,
+            "{kind:?}: three convolutions and a linear layer"
+        );
+        for (name, v) in &variables {
+            if name.ends_with("bias") {
+                assert_eq!(v.abs().max().double_value(&[]), 0.0, "{kind:?} {name}");
+                continue;
+            }
+            let out = v.size()[0];
+            let w = v.reshape([out, -1]);
+            let gram = match out <= w.size()[1] {
+                true => w.matmul(&w.tr()),
+                false => w.tr().matmul(&w),
+            };
+            let eye = Tensor::eye(gram.size()[0], (Kind::Double, tch::Device::Cpu));
+            let err = (gram - eye * 2.0).abs().max().double_value(&[]);
+            assert!(err < 1e-10, "{kind:?} {name}: off by {err}");
+        }
+    }
+}
+
+#[test]
 fn uint8_images_are_divided_by_255_and_flat_observations_kept_as_they_are() {
     let image = spec(Some([7, 7, 3]));
     let obs = Tensor::full([2, 147], 255.0, F64);

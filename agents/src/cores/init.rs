@@ -10,6 +10,11 @@ pub fn uniform(dims: &[i64], lo: f64, hi: f64) -> Tensor {
     Tensor::empty(dims, DRAW).uniform_(lo, hi)
 }
 
+/// Zeros, as a drawn value is made: for a variable [`var`] registers.
+pub fn zeros(dims: &[i64]) -> Tensor {
+    Tensor::zeros(dims, DRAW)
+}
+
 /// PyTorch's `nn.Linear` default for weight and bias: `U(±1/√fan_in)`.
 pub fn linear_default(dims: &[i64], fan_in: i64) -> Tensor {
     let bound = 1.0 / (fan_in as f64).sqrt();
@@ -21,19 +26,25 @@ pub fn backpropamine(dims: &[i64]) -> Tensor {
     uniform(dims, 0.0, 0.01)
 }
 
-/// `blocks` stacked `n × n` orthogonal matrices times `gain`: QR of a Gaussian matrix with the
-/// signs of `R`'s diagonal folded into `Q`, so `Q` is uniformly (Haar) distributed.
+/// A `rows × cols` matrix with orthonormal rows (or columns, whichever are fewer) times
+/// `gain`, as PyTorch's `nn.init.orthogonal_`: QR of a Gaussian matrix with the signs of `R`'s
+/// diagonal folded into `Q`, so `Q` is uniformly (Haar) distributed.
+pub fn orthogonal(rows: i64, cols: i64, gain: f64) -> Tensor {
+    let a = Tensor::randn([rows.max(cols), rows.min(cols)], DRAW);
+    let (q, r) = Tensor::linalg_qr(&a, "reduced");
+    let sign = r.diag(0).sign();
+    // A zero diagonal entry has probability zero, but would zero a column.
+    let sign = sign.where_self(&sign.ne(0.0), &Tensor::ones_like(&sign));
+    let q = q * sign.unsqueeze(0) * gain;
+    match rows < cols {
+        true => q.tr().contiguous(),
+        false => q,
+    }
+}
+
+/// `blocks` stacked `n × n` orthogonal matrices times `gain` ([`orthogonal`] each).
 pub fn orthogonal_blocks(blocks: i64, n: i64, gain: f64) -> Tensor {
-    let qs: Vec<Tensor> = (0..blocks)
-        .map(|_| {
-            let a = Tensor::randn([n, n], DRAW);
-            let (q, r) = Tensor::linalg_qr(&a, "reduced");
-            let sign = r.diag(0).sign();
-            // A zero diagonal entry has probability zero, but would zero a column.
-            let sign = sign.where_self(&sign.ne(0.0), &Tensor::ones_like(&sign));
-            q * sign.unsqueeze(0) * gain
-        })
-        .collect();
+    let qs: Vec<Tensor> = (0..blocks).map(|_| orthogonal(n, n, gain)).collect();
     Tensor::cat(&qs, 0)
 }
 
@@ -83,6 +94,21 @@ mod tests {
                 .int64_value(&[])
                 == 1
         );
+    }
+
+    #[test]
+    fn wide_and_tall_orthogonal_matrices_have_orthonormal_rows_or_columns() {
+        tch::manual_seed(5);
+        for (rows, cols) in [(4, 9), (9, 4)] {
+            let w = orthogonal(rows, cols, 2.0_f64.sqrt());
+            assert_eq!(w.size(), [rows, cols]);
+            let gram = match rows < cols {
+                true => w.matmul(&w.tr()),
+                false => w.tr().matmul(&w),
+            };
+            let err = (gram - Tensor::eye(rows.min(cols), DRAW) * 2.0).abs().max();
+            assert!(err.double_value(&[]) < 1e-12);
+        }
     }
 
     #[test]

@@ -165,6 +165,45 @@ class ImageOnly(gym.ObservationWrapper):
         return observation["image"]
 
 
+class CueProbe(gym.Env):
+    """MiniGrid's memory task in miniature, in its 7×7×3 view encoding: a key or a ball (the
+    cue) in the first view, `delay` views of scattered walls, then a key and a ball one above
+    the other until the agent picks a side (action 0 up, 1 down, 2 waits). The matching side
+    pays 1: the reward depends on the cue and the order together, as at MiniGrid's split."""
+
+    KEY, BALL, WALL, EMPTY = 5, 6, 2, 1
+    observation_space = Box(0, 255, (7, 7, 3), np.uint8)
+    action_space = Discrete(3)
+
+    def __init__(self, delay=4):
+        self.delay = delay
+
+    def view(self):
+        v = np.zeros((7, 7, 3), np.uint8)
+        v[:, :, 0] = self.EMPTY
+        walls = self.np_random.random((7, 7)) < 0.3
+        v[walls] = (self.WALL, 5, 0)
+        if self.t == 0:
+            v[3, 3] = (self.cue, 1, 0)
+        elif self.t > self.delay:
+            v[3, 1] = (self.top, 1, 0)
+            v[3, 5] = (self.KEY + self.BALL - self.top, 1, 0)
+        return v
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        self.cue, self.top = (int(self.np_random.choice([self.KEY, self.BALL])) for _ in "ct")
+        return self.view(), {}
+
+    def step(self, action):
+        self.t += 1
+        if self.t > self.delay + 1 and action in (0, 1):
+            reward = float((action == 0) == (self.top == self.cue))
+            return self.view(), reward, True, False, {}
+        return self.view(), 0.0, False, False, {}
+
+
 gym.register("plastic_test/Echo-v0", entry_point=Echo, max_episode_steps=10)
 gym.register("plastic_test/Unbounded-v0", entry_point=Unbounded, max_episode_steps=10)
 gym.register("plastic_test/Dial-v0", entry_point=Dial, max_episode_steps=10)
@@ -176,3 +215,4 @@ gym.register("plastic_test/Dictionary-v0", entry_point=Dictionary, max_episode_s
 gym.register("plastic_test/Countdown-v0", entry_point=Countdown, max_episode_steps=100)
 gym.register("plastic_test/Raising-v0", entry_point=Raising, max_episode_steps=1000)
 gym.register("plastic_test/NanReward-v0", entry_point=NanReward, max_episode_steps=1000)
+gym.register("plastic_test/CueProbe-v0", entry_point=CueProbe, max_episode_steps=30)
