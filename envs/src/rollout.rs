@@ -33,6 +33,15 @@ impl Estimate {
         }
     }
 
+    /// The share of `returns` above zero, with its standard error.
+    pub fn success(returns: &[f64]) -> Self {
+        let hits: Vec<f64> = returns
+            .iter()
+            .map(|&r| f64::from(u8::from(r > 0.0)))
+            .collect();
+        Self::of(&hits)
+    }
+
     /// Half-width of the 95% confidence interval of the mean (normal approximation: the
     /// evaluations run hundreds of episodes); `None` for a single value.
     pub fn ci95(&self) -> Option<f64> {
@@ -66,6 +75,9 @@ pub struct RolloutStats {
     pub episode_return: Estimate,
     #[serde(rename = "length")]
     pub episode_len: Estimate,
+    /// The share of episodes whose return is above zero: the success rate of a task that pays
+    /// only on success, as MiniGrid's do.
+    pub success: Estimate,
     /// Total pseudo-regret per episode, for environments that report it.
     pub regret: Option<Estimate>,
 }
@@ -204,6 +216,7 @@ pub fn oracle_stats(
             mean: len as f64,
             std_err: Some(0.0),
         },
+        success: Estimate::success(&returns),
         regret: None,
     }))
 }
@@ -274,6 +287,21 @@ pub fn run_episodes_unless(
         episodes,
         episode_return: Estimate::of(&returns),
         episode_len: Estimate::of(&lens),
+        success: Estimate::success(&returns),
         regret: reports_regret.then(|| Estimate::of(&regrets)),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_is_the_share_of_positive_returns_with_its_standard_error() {
+        let s = Estimate::success(&[0.0, 1.5, -2.0, 0.3]);
+        assert_eq!(s.mean, 0.5);
+        // Hits 0, 1, 0, 1: sample variance 1/3 over 4 episodes.
+        assert!((s.std_err.unwrap() - (1.0f64 / 12.0).sqrt()).abs() < 1e-15);
+        assert_eq!(Estimate::success(&[2.0]).std_err, None);
+    }
 }
