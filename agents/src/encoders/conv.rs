@@ -9,8 +9,8 @@ use plastic_envs::ImageSpace;
 use tch::{nn, Tensor};
 
 /// The gain that keeps a signal's scale through a ReLU layer (He et al. 2015). PyTorch's
-/// default `U(±1/√fan_in)` shrinks it about 2.4× per layer: four layers left a MiniGrid view's
-/// features varying 30× less than these, too little for the core to tell views apart.
+/// default `U(±1/√fan_in)` shrinks it at every layer, until the core behind can hardly tell
+/// one view from another (docs/gymnasium.md#image-observations).
 const RELU_GAIN: f64 = std::f64::consts::SQRT_2;
 
 /// One convolution: output channels, kernel side, stride.
