@@ -345,19 +345,9 @@ def evaluate(
     rows = [{"policy": "agent (greedy)" if deterministic else "agent", **stats}]
     if references:
         rows += [{"policy": name, **json.loads(s)} for name, s in target.reference_stats(episodes, seed)]
-        oracle = target.oracle_returns(episodes, seed)
+        oracle = target.oracle_stats(episodes, seed)
         if oracle is not None:
-            mean, ci95 = _native.estimate(oracle.tolist())
-            length = float(target.episode_len or 0)
-            rows.append(
-                {
-                    "policy": "oracle",
-                    "episodes": episodes,
-                    "reward": {"mean": mean, "ci95": ci95},
-                    "length": {"mean": length, "ci95": 0.0},
-                    "regret": None,
-                }
-            )
+            rows.append({"policy": "oracle", **json.loads(oracle)})
     loaded = isinstance(policy, Policy)
     return _report(
         target,

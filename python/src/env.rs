@@ -136,6 +136,15 @@ impl PyEnvironment {
             .map(|r| PyArray1::from_vec(py, r))
     }
 
+    /// The oracle's stats JSON on `episodes` episodes seeded with `seed`, as `plastic eval`
+    /// reports them; `None` where the environment has no oracle.
+    fn oracle_stats(&self, episodes: usize, seed: u64) -> PyResult<Option<String>> {
+        oracle_stats(self.env.as_ref(), episodes, seed)
+            .map_err(env_error)?
+            .map(|stats| to_json(&stats))
+            .transpose()
+    }
+
     /// `num_envs` copies stepped together; a grid world's can be drawn. `extra_bytes_per_env`:
     /// what the caller keeps per environment besides (the Gymnasium wrapper's spaces), counted
     /// in the memory check.
