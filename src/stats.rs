@@ -11,6 +11,11 @@ pub fn quantile(xs: &[f64], q: f64) -> f64 {
     let s = sorted(xs);
     let pos = q * (s.len() - 1) as f64;
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    // Equal neighbours are the quantile: interpolating between two infinities (runs that
+    // never reached a `--steps-to` score) would give NaN.
+    if s[lo] == s[hi] {
+        return s[lo];
+    }
     s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
 }
 
@@ -161,6 +166,15 @@ mod tests {
         assert_eq!(iqm(&ten), 4.5);
         assert_eq!(iqm(&[1.0, 2.0, 3.0, 100.0]), 2.5);
         assert_eq!(iqm(&[4.0, 9.0, 1.0]), mean(&[4.0, 9.0, 1.0]));
+    }
+
+    #[test]
+    fn quantiles_between_infinities_are_infinite_not_nan() {
+        let inf = f64::INFINITY;
+        assert_eq!(quantile(&[1.0, inf, inf], 0.5), inf);
+        assert_eq!(quantile(&[1.0, inf, inf], 0.975), inf);
+        assert_eq!(quantile(&[1.0, 3.0, inf], 0.25), 2.0);
+        assert_eq!(bootstrap_ci(&[1.0, 2.0, inf, 4.0, 5.0], iqm, 200, 3).1, inf);
     }
 
     #[test]
