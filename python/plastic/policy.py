@@ -79,21 +79,28 @@ def _episode_start(episode_start: Any, batch: int) -> np.ndarray | None:
     return np.ascontiguousarray(starts != 0)
 
 
+def _oracle_stats(target: Any, episodes: int, seed: int) -> dict | None:
+    """The oracle's stats on ``episodes`` episodes seeded with ``seed``, as ``plastic eval``
+    reports them; ``None`` where the environment has no oracle."""
+    stats = target.oracle_stats(episodes, seed)
+    return None if stats is None else json.loads(stats)
+
+
 def _report(
     target: Any,
     seed: int,
     episodes: int,
     policies: list,
+    oracle: dict | None,
     checkpoint: str | None = None,
     env_steps_trained: int | None = None,
 ) -> dict:
     """The report ``plastic rollout --json`` and ``plastic eval --json`` print (one schema):
-    ``policies`` holds the judged policy first, then any references."""
-    oracle = target.oracle_returns(episodes, seed)
+    ``policies`` holds the judged policy first, then any references; ``oracle`` (the oracle's
+    stats on the same episodes, ``_oracle_stats``) gives the percentage of its reward."""
     percent = None
     if oracle is not None:
-        mean, _ = _native.estimate(oracle.tolist())
-        percent = 100.0 * policies[0]["reward"]["mean"] / mean
+        percent = 100.0 * policies[0]["reward"]["mean"] / oracle["reward"]["mean"]
     return {
         "env": target.id,
         "seed": seed,
@@ -311,7 +318,7 @@ def rollout(
     target = policy._agent if isinstance(policy, Policy) else policy
     stats = json.loads(_native.rollout(env, target, episodes, seed, batch, deterministic))
     name = policy if isinstance(policy, str) else type(policy).__name__
-    return _report(env, seed, episodes, [{"policy": name, **stats}])
+    return _report(env, seed, episodes, [{"policy": name, **stats}], _oracle_stats(env, episodes, seed))
 
 
 def evaluate(
@@ -345,15 +352,16 @@ def evaluate(
     rows = [{"policy": "agent (greedy)" if deterministic else "agent", **stats}]
     if references:
         rows += [{"policy": name, **json.loads(s)} for name, s in target.reference_stats(episodes, seed)]
-        oracle = target.oracle_stats(episodes, seed)
-        if oracle is not None:
-            rows.append({"policy": "oracle", **json.loads(oracle)})
+    oracle = _oracle_stats(target, episodes, seed)
+    if references and oracle is not None:
+        rows.append({"policy": "oracle", **oracle})
     loaded = isinstance(policy, Policy)
     return _report(
         target,
         seed,
         episodes,
         rows,
+        oracle,
         checkpoint=policy.checkpoint if loaded else None,
         env_steps_trained=policy.env_steps if loaded else None,
     )
