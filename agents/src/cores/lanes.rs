@@ -20,6 +20,20 @@ pub(crate) fn clamp<T: Float>(u: T, lo: T, hi: T) -> T {
     }
 }
 
+/// The gradient `g` of a clipped value `n` where it passed the clip (`lo < n < hi`, hardtanh's
+/// rule), else zero. A select, which vectorises where a branch does not; and `g + 0` (not
+/// foldable to `g`: it turns −0 into +0) keeps LLVM from turning `*g = passed(*g, ..)` into a
+/// masked store of the zeros alone, which AMD's CPUs run many times slower than a full store.
+#[inline(always)]
+pub(crate) fn passed<T: Float>(g: T, n: T, lo: T, hi: T) -> T {
+    let inside = (n > lo) & (n < hi);
+    if inside {
+        g + T::zero()
+    } else {
+        T::zero()
+    }
+}
+
 /// `Σ_j f(a_j, b_j, c_j)` in [`LANES`] partial sums over fixed-size chunks, which vectorises.
 /// Each pass writes its outputs in a plain element-wise loop first and reduces after: one
 /// loop doing both does not vectorise.

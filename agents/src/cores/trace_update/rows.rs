@@ -13,7 +13,7 @@
 //! `Hebb`), so it has its own forward pass and first backward pass, [`RetroUpdate`]; the
 //! second backward pass is [`Update::input_rows`]'s. Two trace-sized tensors are kept per
 //! step.
-use crate::cores::lanes::{clamp, dot, dot3};
+use crate::cores::lanes::{clamp, dot, dot3, passed};
 use num_traits::Float;
 
 /// One step's trace update, row-major: `B` rows of `P` post-synaptic rows of `H` cells each
@@ -197,10 +197,7 @@ impl<T: Float + Send + Sync> Update<'_, T> {
             );
             let (lo, hi) = (self.lo, self.hi);
             for ((g, &n), d) in grad.iter_mut().zip(next).zip(dpre.iter_mut()) {
-                // hardtanh's rule: no gradient where the bound was reached. A select
-                // (`&`, unconditional store) vectorises where a branch does not.
-                let inside = (n > lo) & (n < hi);
-                *g = if inside { *g } else { T::zero() };
+                *g = passed(*g, n, lo, hi);
                 *d = *d + *g * s;
             }
             ds[i] = dot(grad, pre);
@@ -391,9 +388,7 @@ impl<T: Float + Send + Sync> RetroUpdate<'_, T> {
             );
             let (lo, hi) = (self.base.lo, self.base.hi);
             for (g, &n) in grad.iter_mut().zip(next) {
-                // As in `Update::update_body`: a select, which vectorises.
-                let inside = (n > lo) & (n < hi);
-                *g = if inside { *g } else { T::zero() };
+                *g = passed(*g, n, lo, hi);
             }
             for (d, &ge) in dpre.iter_mut().zip(grad_elig.iter()) {
                 *d = *d + ge * s;

@@ -39,8 +39,6 @@ struct Cell<T> {
     b: Vec<T>,
     lambda: Vec<T>,
     gamma: Vec<T>,
-    /// Whether λ and γ are learned (`core.stp_learned`): else their gradients stay zero.
-    learned: bool,
     /// Whether λ and γ are one value each (`core.stp = "scalar"`), repeated here.
     scalar: bool,
     clip: T,
@@ -201,7 +199,6 @@ impl<T: Element + Float + Send + Sync> Cell<T> {
             b: host(core.bias()),
             lambda: per_synapse(stp.lambda()),
             gamma: per_synapse(stp.gamma()),
-            learned: stp.lambda().requires_grad(),
             scalar: stp.lambda().numel() == 1,
             clip: float(core.config().clip),
             eps: float(NORM_EPS),
@@ -328,7 +325,7 @@ impl<T: Element + Float + Send + Sync> Cell<T> {
         });
     }
 
-    /// Zero sums; λ's and γ's stay zero where they are not learned.
+    /// Zero sums.
     fn zero_sums(&self) -> Sums<T> {
         let n = self.hidden * self.width;
         Sums {
@@ -405,10 +402,12 @@ impl<T: Element + Float + Send + Sync> Cell<T> {
                 sum_w[j] = sum_w[j] + through_norm;
                 dhebb[j] = du * gamma[j];
                 s.dz[j] = s.dz[j] + dhebb[j] * h_i;
-                if self.learned {
-                    sum_lambda[j] = sum_lambda[j] + du * f[j];
-                    sum_gamma[j] = sum_gamma[j] + du * (h_i * z[j]);
-                }
+                // Summed whether or not λ and γ are learned (`core.stp_learned`), as the
+                // operations engine does: the gradient reaches only learned parameters, and a
+                // store under a condition compiles to AVX2's masked store, many times slower
+                // on AMD's CPUs than the two sums.
+                sum_lambda[j] = sum_lambda[j] + du * f[j];
+                sum_gamma[j] = sum_gamma[j] + du * (h_i * z[j]);
                 df[j] = du * lambda[j];
             }
             s.dpost[i] = dot(dhebb, z);
