@@ -6,7 +6,7 @@
 //! a roofline.
 use super::pool::{self, Share};
 use crate::cores::trace_update::rows::{
-    alpha_groups, group_rows, RetroRows, RetroUpdate, Rows3, Update,
+    alpha_groups, group_rows, Before, RetroRows, RetroUpdate, Rows3, Update,
 };
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -37,13 +37,15 @@ impl PassRate {
 /// Per trace cell: (pass, trace-sized operands read or written, flops), for Backpropamine's
 /// passes (clipped `hebb`, simple neuromodulation, α per connection) and retroactive
 /// modulation's two of its own.
-const MODEL: [(&str, f64, f64); 5] = [
+const MODEL: [(&str, f64, f64); 6] = [
     // Read Hebb_{t−1}, write Hebb_t; k·p + s·x, and the plastic input's α·n·x summed.
     ("forward", 2.0, 6.0),
     // Read Hebb_t, read and write the gradient; g·s summed over i, g·pre over j.
     ("backward update", 3.0, 4.0),
     // Read Hebb_{t−1}, read and write the gradient; r·α·p summed, k·g + r·α·x, α's r·p·x.
     ("backward input", 3.0, 10.0),
+    // The two in one sweep (the step before's update): what training runs between resets.
+    ("backward input + update", 3.0, 14.0),
     // Read Hebb_{t−1} and E_{t−1}, write Hebb_t and E_t; p + m·e, k·e + s·x, the input.
     ("retroactive forward", 4.0, 8.0),
     // Read Hebb_t, E_{t−1}; read and write both gradients; four sums, k·GE + m·G.
@@ -106,6 +108,7 @@ pub fn measure(batch: i64, hidden: i64, repeats: usize) -> Vec<PassRate> {
     let (mut grad, mut grad_elig) = (random(bhh, 1.0), random(bhh, 1.0));
     let (mut ds, mut dkeep, mut dm, mut dpre) =
         (vec![0.0; bh], vec![0.0; bh], vec![0.0; bh], vec![0.0; bh]);
+    let mut dpre_earlier = vec![0.0; bh];
     let rows = group_rows(b);
     let mut dalpha = vec![0.0; alpha_groups(b) * h * h];
     let time = |pass: &mut dyn FnMut()| {
@@ -136,6 +139,20 @@ pub fn measure(batch: i64, hidden: i64, repeats: usize) -> Vec<PassRate> {
             by_rows!(bhh, |k, ((grad, dpre), sum)| {
                 update.input_rows(k * rows, &draw, grad, dpre, Some(sum))
             }; (grad, rows * h * h), (dpre, rows * h), (dalpha, h * h));
+        }),
+        time(&mut || {
+            // By groups of rows as above, a row at a time as training runs it.
+            by_rows!(bhh, |k, (((((grad, dpre), sum), ds), dkeep), dpre_before)| {
+                let pieces = grad.chunks_mut(h * h).zip(dpre.chunks_mut(h)).zip(
+                    ds.chunks_mut(h).zip(dkeep.chunks_mut(h)).zip(dpre_before.chunks_mut(h)),
+                );
+                for (r, ((grad, dpre), ((ds, dkeep), dpre_before))) in pieces.enumerate() {
+                    let out = Rows3 { ds, dkeep, dpre: dpre_before };
+                    let before = Before { step: &update, want_dkeep: false, out };
+                    update.input_update_row(k * rows + r, before, &draw, grad, dpre, Some(sum));
+                }
+            }; (grad, rows * h * h), (dpre, rows * h), (dalpha, h * h), (ds, rows * h),
+                (dkeep, rows * h), (dpre_earlier, rows * h));
         }),
         time(&mut || {
             by_rows!(bhh, |r, ((next, next_elig), raw)| {

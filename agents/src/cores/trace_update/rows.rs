@@ -5,13 +5,16 @@
 //! (`keep` and `s` are the rule's, from `rules.rs`; unclipped rules get infinite bounds), so
 //! these passes know no rule. One pass per step forward
 //! writes the new trace and, in the same sweep, the next step's plastic input
-//! `Σ_j α[i,j] next[i,j] h_t[j]`; two passes backward give every gradient through the traces.
+//! `Σ_j α[i,j] next[i,j] h_t[j]`; two passes backward give every gradient through the traces,
+//! and going back the second pass of a step and the first of the step before run as one sweep
+//! ([`Update::input_update_row`]), which reads and writes the carried gradient once.
 //! Autograd needs 5 trace-sized kernels forward and about 11 backward for the same step, and
 //! keeps 3 trace-sized tensors per step where this keeps 1 (the trace itself).
 //!
 //! Retroactive modulation couples two traces (the eligibility trace `E` is written into
 //! `Hebb`), so it has its own forward pass and first backward pass, [`RetroUpdate`]; the
-//! second backward pass is [`Update::input_rows`]'s. Two trace-sized tensors are kept per
+//! second backward pass is [`Update::input_rows`]'s, and the two run as one sweep going back
+//! ([`Update::input_retro_update_row`]). Two trace-sized tensors are kept per
 //! step.
 use crate::cores::lanes::{clamp, dot, dot3, passed};
 use num_traits::Float;
@@ -118,6 +121,15 @@ pub(crate) fn group_rows(batch: usize) -> usize {
 /// The groups of [`group_rows`] rows a batch is split into.
 pub(crate) fn alpha_groups(batch: usize) -> usize {
     batch.div_ceil(group_rows(batch))
+}
+
+/// The step before's first backward pass, as [`Update::input_update_row`] does it in its
+/// sweep: the step, whether it writes `dkeep` (as [`Update::update_row`]'s `want_dkeep`), and
+/// its outputs.
+pub(crate) struct Before<'a, 'b, T> {
+    pub step: &'b Update<'a, T>,
+    pub want_dkeep: bool,
+    pub out: Rows3<'b, T>,
 }
 
 /// The `[B × H]` outputs of [`Update::update_row`].
@@ -267,6 +279,148 @@ impl<T: Float + Send + Sync> Update<'_, T> {
     }
 }
 
+impl<T: Float + Send + Sync> Update<'_, T> {
+    rows!(pub(crate) input_update_row, input_update_avx2, input_update_avx512, input_update_body,
+        (b: usize, before: Before<'_, '_, T>, draw: &[T], grad: &mut [T], dpre: &mut [T],
+            dalpha: Option<&mut [T]>));
+
+    /// [`Update::input_rows`] of batch row `b`, then [`Update::update_row`] of the step before
+    /// (whose `Hebb_t` is this step's `prev`) in the same sweep: the gradient is read and
+    /// written once and `prev` read once, where the two passes each read and write the
+    /// gradient and read that trace. `grad` goes from this step's `G` to the step before's
+    /// `G`; `dpre` is this step's. The same numbers as the two passes.
+    #[inline(always)]
+    fn input_update_body(
+        &self,
+        b: usize,
+        before: Before<'_, '_, T>,
+        draw: &[T],
+        grad: &mut [T],
+        dpre: &mut [T],
+        mut dalpha: Option<&mut [T]>,
+    ) {
+        let (h, posts) = (self.h, self.posts);
+        let Before {
+            step: earlier,
+            want_dkeep,
+            out:
+                Rows3 {
+                    ds,
+                    dkeep,
+                    dpre: dpre_earlier,
+                },
+        } = before;
+        let pre_earlier = row(earlier.pre, h, b);
+        dpre_earlier.fill(T::zero());
+        for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
+            self.input_clipped(b, i, draw, grad, dpre, dalpha.as_deref_mut());
+            let s = earlier.s[b * posts + i];
+            for (d, &g) in dpre_earlier.iter_mut().zip(grad.iter()) {
+                *d = *d + g * s;
+            }
+            ds[i] = dot(grad, pre_earlier);
+            if want_dkeep {
+                dkeep[i] = dot(grad, cells(earlier.prev, h, posts, b, i));
+            }
+        }
+    }
+
+    /// Post-synaptic row `i` of batch row `b` through [`Update::input_rows`] and then the
+    /// clip of the step before's first pass (whose `Hebb_t` is this step's `prev`): `grad`
+    /// from this step's `G` to the step before's, `dpre` and `dalpha` (α per connection, this
+    /// row's of the group's partial sum) added to, in one sweep.
+    #[inline(always)]
+    fn input_clipped(
+        &self,
+        b: usize,
+        i: usize,
+        draw: &[T],
+        grad: &mut [T],
+        dpre: &mut [T],
+        dalpha: Option<&mut [T]>,
+    ) {
+        let (h, posts) = (self.h, self.posts);
+        let (lo, hi) = (self.lo, self.hi);
+        let (k, r) = (self.keep[b * posts + i], draw[b * posts + i]);
+        let (pre, prev) = (
+            &row(self.pre, h, b)[..h],
+            &cells(self.prev, h, posts, b, i)[..h],
+        );
+        let alpha = &self.alpha[i * h..(i + 1) * h];
+        if let Some(ahead) = self.ahead {
+            prefetch(cells(ahead, h, posts, b, i));
+        }
+        let (grad, dpre) = (&mut grad[..h], &mut dpre[..h]);
+        match dalpha {
+            Some(dalpha) => {
+                let dalpha = &mut dalpha[i * h..(i + 1) * h];
+                for j in 0..h {
+                    let (p, x) = (prev[j], pre[j]);
+                    let ra = r * alpha[j];
+                    dpre[j] = dpre[j] + ra * p;
+                    dalpha[j] = dalpha[j] + r * p * x;
+                    grad[j] = passed(k * grad[j] + ra * x, p, lo, hi);
+                }
+            }
+            None => {
+                for j in 0..h {
+                    let (p, x, a) = (prev[j], pre[j], alpha[j]);
+                    dpre[j] = dpre[j] + r * a * p;
+                    grad[j] = passed(k * grad[j] + r * a * x, p, lo, hi);
+                }
+            }
+        }
+    }
+
+    rows!(pub(crate) input_retro_update_row, input_retro_update_avx2, input_retro_update_avx512,
+        input_retro_update_body, (b: usize, before: RetroBefore<'_, '_, T>, draw: &[T],
+            grad: &mut [T], dpre: &mut [T], dalpha: Option<&mut [T]>));
+
+    /// [`Update::input_update_row`] where the step before's first pass is retroactive
+    /// modulation's ([`RetroUpdate::update_row`]): the same numbers as the two passes.
+    #[inline(always)]
+    fn input_retro_update_body(
+        &self,
+        b: usize,
+        before: RetroBefore<'_, '_, T>,
+        draw: &[T],
+        grad: &mut [T],
+        dpre: &mut [T],
+        mut dalpha: Option<&mut [T]>,
+    ) {
+        let (h, posts) = (self.h, self.posts);
+        let RetroBefore {
+            step: earlier,
+            grad_elig,
+            out:
+                RetroRows {
+                    dm,
+                    ds,
+                    dkeep,
+                    dpre: dpre_earlier,
+                },
+        } = before;
+        let pre_earlier = row(earlier.base.pre, h, b);
+        dpre_earlier.fill(T::zero());
+        let neurons = grad.chunks_exact_mut(h).zip(grad_elig.chunks_exact_mut(h));
+        for (i, (grad, grad_elig)) in neurons.enumerate() {
+            self.input_clipped(b, i, draw, grad, dpre, dalpha.as_deref_mut());
+            let at = b * posts + i;
+            let (m, k, s) = (earlier.m[at], earlier.base.keep[at], earlier.base.s[at]);
+            let elig = cells(earlier.elig, h, posts, b, i);
+            for (d, &ge) in dpre_earlier.iter_mut().zip(grad_elig.iter()) {
+                *d = *d + ge * s;
+            }
+            dm[i] = dot(grad, elig);
+            ds[i] = dot(grad_elig, pre_earlier);
+            dkeep[i] = dot(grad_elig, elig);
+            for (ge, &g) in grad_elig.iter_mut().zip(grad.iter()) {
+                *ge = k * *ge + m * g;
+            }
+        }
+    }
+}
+
 /// One step of retroactive neuromodulation, row-major like [`Update`]: the modulator writes
 /// the eligibility trace into the Hebbian one, `Hebb_t[i,j] = clamp(Hebb_{t−1}[i,j] +
 /// m_i E_{t−1}[i,j], lo, hi)`, and the eligibility trace decays towards the co-activity,
@@ -281,6 +435,14 @@ pub(crate) struct RetroUpdate<'a, T> {
     pub elig: &'a [T],
     /// The modulator's output per post-synaptic neuron `m_i`, `[B × H]`.
     pub m: &'a [T],
+}
+
+/// [`Before`] where the step before's first pass is retroactive modulation's, with the
+/// eligibility trace's gradient it takes from `∂L/∂E_{t−1}` to `∂L/∂E_{t−2}`.
+pub(crate) struct RetroBefore<'a, 'b, T> {
+    pub step: &'b RetroUpdate<'a, T>,
+    pub grad_elig: &'b mut [T],
+    pub out: RetroRows<'b, T>,
 }
 
 /// The `[B × H]` outputs of [`RetroUpdate::update_row`].
@@ -528,5 +690,207 @@ mod tests {
                 assert!(ours == theirs, "{a:?} and {b:?} give different numbers");
             }
         }
+    }
+
+    /// [`Update::input_rows`] of batch row 0 at `width`, α per connection.
+    fn second_pass(
+        width: Width,
+        update: &Update<'_, f32>,
+        draw: &[f32],
+        grad: &mut [f32],
+        dpre: &mut [f32],
+        dalpha: &mut [f32],
+    ) {
+        at!(
+            width,
+            update.input_body / input_avx2 / input_avx512(0, draw, grad, dpre, Some(dalpha))
+        );
+    }
+
+    /// Asserts that `run(width, fused)` (the outputs' bits) is the baseline's two passes' at
+    /// every width the CPU has, fused or not.
+    fn same_as_the_two_passes(run: impl Fn(Width, bool) -> Vec<Vec<u32>>) {
+        let baseline = run(Width::Baseline, false);
+        for width in widths() {
+            for fused in [false, true] {
+                assert!(
+                    run(width, fused) == baseline,
+                    "{width:?} (fused: {fused}) differs from the baseline's two passes"
+                );
+            }
+        }
+    }
+
+    /// The bits of each value of each output.
+    fn bits<const N: usize>(outputs: [Vec<f32>; N]) -> Vec<Vec<u32>> {
+        outputs
+            .iter()
+            .map(|v| v.iter().map(|x| x.to_bits()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn the_fused_sweep_gives_the_two_passes_numbers_at_every_width() {
+        // Two steps of a rule with a `keep`, the clip active in some cells: step t − 1
+        // (`earlier`) writes the trace step t (`update`) reads.
+        let h = 21;
+        let (before, pre0, pre1) = (values(h * h, 11), values(h, 12), values(h, 13));
+        let (keep0, s0, keep1, s1) = (values(h, 14), values(h, 15), values(h, 16), values(h, 17));
+        let (alpha, draw) = (values(h * h, 18), values(h, 19));
+        let earlier = Update {
+            h,
+            posts: h,
+            prev: &before,
+            pre: &pre0,
+            keep: &keep0,
+            s: &s0,
+            alpha: &alpha,
+            lo: -0.5,
+            hi: 0.5,
+            ahead: None,
+        };
+        let mut between = vec![0.0; h * h];
+        earlier.rebuild_body(0, &mut between);
+        assert!(
+            between.iter().any(|n| n.abs() == 0.5),
+            "the clip is never reached"
+        );
+        let update = Update {
+            prev: &between,
+            pre: &pre1,
+            keep: &keep1,
+            s: &s1,
+            ..earlier
+        };
+        let start = (values(h * h, 20), values(h, 21), values(h * h, 22));
+        let run = |width: Width, fused: bool| {
+            let (mut grad, mut dpre, mut dalpha) = start.clone();
+            let (mut ds, mut dkeep, mut dpre_earlier) = (vec![0.0; h], vec![0.0; h], vec![0.0; h]);
+            let out = Rows3 {
+                ds: &mut ds,
+                dkeep: &mut dkeep,
+                dpre: &mut dpre_earlier,
+            };
+            if fused {
+                at!(
+                    width,
+                    update.input_update_body
+                        / input_update_avx2
+                        / input_update_avx512(
+                            0,
+                            Before {
+                                step: &earlier,
+                                want_dkeep: true,
+                                out
+                            },
+                            &draw,
+                            &mut grad,
+                            &mut dpre,
+                            Some(&mut dalpha)
+                        )
+                );
+            } else {
+                second_pass(width, &update, &draw, &mut grad, &mut dpre, &mut dalpha);
+                at!(
+                    width,
+                    earlier.update_body
+                        / update_avx2
+                        / update_avx512(0, &between, &mut grad, true, out)
+                );
+            }
+            bits([grad, dpre, dalpha, ds, dkeep, dpre_earlier])
+        };
+        same_as_the_two_passes(run);
+    }
+
+    #[test]
+    fn the_fused_retroactive_sweep_gives_the_two_passes_numbers_at_every_width() {
+        // Step t − 1 (`earlier`) writes the traces step t (`update`, keep = 1 on the Hebbian
+        // trace as under retroactive modulation) reads; the clip active in some cells.
+        let h = 21;
+        let (before, elig, pre0, pre1) = (
+            values(h * h, 31),
+            values(h * h, 32),
+            values(h, 33),
+            values(h, 34),
+        );
+        let (m, keep0, s0, s1) = (values(h, 35), values(h, 36), values(h, 37), values(h, 38));
+        let (alpha, draw, ones) = (values(h * h, 39), values(h, 40), vec![1.0; h]);
+        let earlier = RetroUpdate {
+            base: Update {
+                h,
+                posts: h,
+                prev: &before,
+                pre: &pre0,
+                keep: &keep0,
+                s: &s0,
+                alpha: &alpha,
+                lo: -0.5,
+                hi: 0.5,
+                ahead: None,
+            },
+            elig: &elig,
+            m: &m,
+        };
+        let (mut between, mut elig_between) = (vec![0.0; h * h], vec![0.0; h * h]);
+        earlier.rebuild_body(0, &mut between, &mut elig_between);
+        assert!(
+            between.iter().any(|n| n.abs() == 0.5),
+            "the clip is never reached"
+        );
+        let update = Update {
+            prev: &between,
+            pre: &pre1,
+            keep: &ones,
+            s: &s1,
+            ..earlier.base
+        };
+        let start = (
+            values(h * h, 41),
+            values(h * h, 42),
+            values(h, 43),
+            values(h * h, 44),
+        );
+        let run = |width: Width, fused: bool| {
+            let (mut grad, mut grad_elig, mut dpre, mut dalpha) = start.clone();
+            let (mut dm, mut ds, mut dkeep) = (vec![0.0; h], vec![0.0; h], vec![0.0; h]);
+            let mut dpre_earlier = vec![0.0; h];
+            let out = RetroRows {
+                dm: &mut dm,
+                ds: &mut ds,
+                dkeep: &mut dkeep,
+                dpre: &mut dpre_earlier,
+            };
+            if fused {
+                let before = RetroBefore {
+                    step: &earlier,
+                    grad_elig: &mut grad_elig,
+                    out,
+                };
+                at!(
+                    width,
+                    update.input_retro_update_body
+                        / input_retro_update_avx2
+                        / input_retro_update_avx512(
+                            0,
+                            before,
+                            &draw,
+                            &mut grad,
+                            &mut dpre,
+                            Some(&mut dalpha)
+                        )
+                );
+            } else {
+                second_pass(width, &update, &draw, &mut grad, &mut dpre, &mut dalpha);
+                at!(
+                    width,
+                    earlier.update_body
+                        / update_avx2
+                        / update_avx512(0, &between, &mut grad, &mut grad_elig, out)
+                );
+            }
+            bits([grad, grad_elig, dpre, dalpha, dm, ds, dkeep, dpre_earlier])
+        };
+        same_as_the_two_passes(run);
     }
 }

@@ -8,6 +8,11 @@
 //! one step to the next, where handing the batch out afresh at every step would move them
 //! between cores and wait for the slowest thread each time.
 //!
+//! A step back takes two passes over the traces: the first (the trace update's clip and
+//! factors) before the cell, the second (the plastic input, `Hebb_{t−1}`'s gradient) after it.
+//! Between resets, the second pass of step `t` and the first of step `t − 1` run as one sweep,
+//! which reads and writes the carried gradient once where the two passes each would.
+//!
 //! Where the forward pass kept only every k-th trace (`a2c.trace_checkpoint_every`), a row
 //! rebuilds the dropped ones of the segment it enters from the kept one before them, into a
 //! buffer of its task: `k − 1` traces of one row, which stay in cache, where rebuilding them
@@ -16,7 +21,9 @@ use super::super::pool::{self, Share};
 use super::{data, data_mut, row, HostCore, HostStep, Kinded, RowFactors, LSTM_GATES};
 use crate::cores::plasticity::Neuromodulation;
 use crate::cores::rules::ELIGIBILITY;
-use crate::cores::trace_update::rows::{group_rows, rows, RetroRows, RetroUpdate, Rows3, Update};
+use crate::cores::trace_update::rows::{
+    group_rows, rows, Before, RetroBefore, RetroRows, RetroUpdate, Rows3, Update,
+};
 use crate::cores::{lstm, rnn};
 use num_traits::Float;
 use tch::kind::Element;
@@ -176,25 +183,81 @@ fn by_group<T: Element>(t: &mut Tensor, step_len: usize, group_len: usize) -> Ve
     out
 }
 
-/// One batch row's buffers for one step back.
+/// One batch row's buffers for a step back's cell and second trace pass.
 struct RowOut<'a, T> {
+    /// `G` of the unclipped trace in, `∂L/∂Hebb_{t−1}` out (the step before's `G` where the
+    /// sweep does its first pass); under retroactive modulation `∂L/∂E_{t−1}`, which that
+    /// first pass takes a step further back.
     grad_hebb: &'a mut [T],
     grad_elig: Option<&'a mut [T]>,
     /// `∂L/∂h_t` (and `∂L/∂c_t`) from later steps in, those of step `t − 1` out.
     dh: &'a mut [T],
     dc: Option<&'a mut [T]>,
     da: &'a mut [T],
+    /// Step `t`'s `[P]` rows of [`StepGrads`] that its first pass wrote.
+    ds: &'a [T],
+    dkeep: Option<&'a [T]>,
+    dm: Option<&'a [T]>,
+    dalpha: Option<&'a mut [T]>,
+    /// The step before's outputs of the first pass, where the sweep does it.
+    earlier: Option<EarlierOut<'a, T>>,
+}
+
+/// Step `t − 1`'s `[P]` rows of [`StepGrads`] that its first trace pass writes.
+struct EarlierOut<'a, T> {
     ds: &'a mut [T],
     dkeep: Option<&'a mut [T]>,
     dm: Option<&'a mut [T]>,
-    dalpha: Option<&'a mut [T]>,
+}
+
+/// Row piece `at` of a per-step gradient at step `t`, to read, and where the sweep
+/// [`HostCore::fuses`] at step `t − 1`, to write.
+fn step_and_before<'a, T>(
+    steps: &'a mut [&mut [T]],
+    t: usize,
+    at: std::ops::Range<usize>,
+    fuses: bool,
+) -> (&'a [T], Option<&'a mut [T]>) {
+    if fuses {
+        let (before, from_t) = steps.split_at_mut(t);
+        (&from_t[0][at.clone()], Some(&mut before[t - 1][at]))
+    } else {
+        (&steps[t][at], None)
+    }
+}
+
+/// One batch row's inputs to the trace update's first pass back through step `t`.
+struct FirstPass<'a, T> {
+    pre: &'a [T],
+    /// `Hebb_{t−1}`, `Hebb_t` and, under retroactive modulation, `E_{t−1}`.
+    hebb: &'a [T],
+    next: &'a [T],
+    elig: Option<&'a [T]>,
+    /// The row's episode ended after step `t`.
+    reset: bool,
+}
+
+/// What the first pass writes: the carried gradients (a reset zeroes them first) and step
+/// `t`'s `[P]` rows of [`StepGrads`].
+struct FirstPassOut<'a, T> {
+    grad_hebb: &'a mut [T],
+    grad_elig: Option<&'a mut [T]>,
+    dh: &'a mut [T],
+    dc: Option<&'a mut [T]>,
+    ds: &'a mut [T],
+    dkeep: Option<&'a mut [T]>,
+    dm: Option<&'a mut [T]>,
 }
 
 /// The vectors a step back works in, allocated once per group: `H` long, or `P` (one per
 /// trace row) for the factors and their gradients.
 struct Scratch<T> {
     factors: RowFactors<T>,
+    /// Another step's factors: the step before's, for the fused sweep, or a rebuilt step's.
+    other: RowFactors<T>,
+    /// `∂L/∂h_{t−1}` through the traces: this step's, and the step before's first pass's part.
     dpre: Vec<T>,
+    dpre_earlier: Vec<T>,
     dkeep: Vec<T>,
     dpost: Vec<T>,
     drate: Vec<T>,
@@ -207,7 +270,9 @@ impl<T: Float> Scratch<T> {
         let v = |n: usize| vec![T::zero(); n];
         Self {
             factors: RowFactors::new(posts),
+            other: RowFactors::new(posts),
             dpre: v(h),
+            dpre_earlier: v(h),
             dkeep: v(posts),
             dpost: v(h),
             drate: v(posts),
@@ -329,10 +394,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                 let b = k * rows + r;
                 segment.clear();
                 for t in (0..inputs.len()).rev() {
-                    if traces.hebb[t].is_none() && !segment.holds(t) {
-                        self.rebuild(b, t, &inputs, &traces, &mut segment, &mut scratch.factors);
-                    }
-                    self.step_back(b, r, t, &inputs, &traces, &segment, out, &mut scratch);
+                    self.step_back(b, r, t, &inputs, &traces, &mut segment, out, &mut scratch);
                 }
             }
         };
@@ -340,7 +402,33 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         pool::for_each(cells, &mut groups, Share::Claimed, back);
     }
 
-    /// Batch row `b` (row `r` of its group) back through step `t`.
+    /// Whether batch row `b`'s step back through `t` ends with the trace update's first pass
+    /// of step `t − 1`, fused into its own second pass ([`Update::input_update_row`]): not
+    /// at the first step, or across a reset (which cuts the gradient in between).
+    fn fuses(&self, b: usize, t: usize, inputs: &[StepRows<T>]) -> bool {
+        t > 0 && !inputs[t - 1].done.is_some_and(|done| done[b])
+    }
+
+    /// Batch row `b`'s trace after step `u − 1`, rebuilt into `segment` if the forward pass
+    /// dropped it and `segment` does not hold it yet.
+    #[allow(clippy::too_many_arguments)]
+    fn ensure_trace(
+        &self,
+        b: usize,
+        u: usize,
+        inputs: &[StepRows<T>],
+        traces: &TraceRows<T>,
+        segment: &mut Segment<T>,
+        f: &mut RowFactors<T>,
+    ) {
+        if traces.hebb[u].is_none() && !segment.holds(u) {
+            self.rebuild(b, u, inputs, traces, segment, f);
+        }
+    }
+
+    /// Batch row `b` (row `r` of its group) back through step `t`: the trace update's first
+    /// pass, unless the step after fused it into its own sweep, then the cell and the second
+    /// pass (with the step before's first, where it [`HostCore::fuses`]).
     #[allow(clippy::too_many_arguments)]
     fn step_back(
         &self,
@@ -349,7 +437,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         t: usize,
         inputs: &[StepRows<T>],
         traces: &TraceRows<T>,
-        segment: &Segment<T>,
+        segment: &mut Segment<T>,
         out: &mut GroupOut<T>,
         scratch: &mut Scratch<T>,
     ) {
@@ -358,36 +446,87 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         let x = &inputs[t];
         let at = |n: usize| r * n..(r + 1) * n;
         let hh = posts * h;
-        let mut row_out = RowOut {
+        self.ensure_trace(b, t, inputs, traces, segment, &mut scratch.other);
+        let m = self.row_factors(row(x.h, b, h), x.post(b, h), &mut scratch.factors);
+        if !(t + 1 < inputs.len() && self.fuses(b, t + 1, inputs)) {
+            let update = FirstPass {
+                pre: row(x.pre, b, h),
+                hebb: segment.hebb_at(&traces.hebb, t, b, hh),
+                next: segment.hebb_at(&traces.hebb, t + 1, b, hh),
+                elig: traces.elig.as_ref().map(|e| segment.elig_at(e, t, b, hh)),
+                reset: x.done.is_some_and(|done| done[b]),
+            };
+            let grads = FirstPassOut {
+                grad_hebb: &mut out.grad_hebb[at(hh)],
+                grad_elig: out.grad_elig.as_deref_mut().map(|g| &mut g[at(hh)]),
+                dh: &mut out.dh[at(h)],
+                dc: out.dc.as_deref_mut().map(|d| &mut d[at(h)]),
+                ds: &mut out.ds[t][at(posts)],
+                dkeep: out.dkeep.as_mut().map(|d| &mut d[t][at(posts)]),
+                dm: out.dm.as_mut().map(|d| &mut d[t][at(posts)]),
+            };
+            self.first_pass(update, grads, scratch);
+        }
+        let fuses = self.fuses(b, t, inputs);
+        let has_keep = out.dkeep.is_some();
+        if fuses && (has_keep || traces.elig.is_some()) {
+            // The step before's first pass reads the traces before it.
+            self.ensure_trace(b, t - 1, inputs, traces, segment, &mut scratch.other);
+        }
+        let earlier = fuses.then(|| {
+            let before = &inputs[t - 1];
+            Earlier {
+                pre: row(before.pre, b, h),
+                h_t: row(before.h, b, h),
+                post: before.post(b, h),
+                hebb: if has_keep {
+                    segment.hebb_at(&traces.hebb, t - 1, b, hh)
+                } else {
+                    &[]
+                },
+                elig: traces
+                    .elig
+                    .as_ref()
+                    .map(|e| segment.elig_at(e, t - 1, b, hh)),
+            }
+        });
+        let (ds, ds_before) = step_and_before(&mut out.ds, t, at(posts), fuses);
+        let (dkeep, dkeep_before) = match out.dkeep.as_mut() {
+            Some(d) => {
+                let (dkeep, before) = step_and_before(d, t, at(posts), fuses);
+                (Some(dkeep), before)
+            }
+            None => (None, None),
+        };
+        let (dm, dm_before) = match out.dm.as_mut() {
+            Some(d) => {
+                let (dm, before) = step_and_before(d, t, at(posts), fuses);
+                (Some(dm), before)
+            }
+            None => (None, None),
+        };
+        let row_out = RowOut {
             grad_hebb: &mut out.grad_hebb[at(hh)],
             grad_elig: out.grad_elig.as_deref_mut().map(|g| &mut g[at(hh)]),
             dh: &mut out.dh[at(h)],
             dc: out.dc.as_deref_mut().map(|d| &mut d[at(h)]),
             da: &mut out.da[t][at(gates * h)],
-            ds: &mut out.ds[t][at(posts)],
-            dkeep: out.dkeep.as_mut().map(|d| &mut d[t][at(posts)]),
-            dm: out.dm.as_mut().map(|d| &mut d[t][at(posts)]),
+            ds,
+            dkeep,
+            dm,
             dalpha: out.dalpha.as_deref_mut(),
+            earlier: ds_before.map(|ds| EarlierOut {
+                ds,
+                dkeep: dkeep_before,
+                dm: dm_before,
+            }),
         };
-        if x.done.is_some_and(|done| done[b]) {
-            // A reset cuts every gradient path through the state.
-            row_out.grad_hebb.fill(T::zero());
-            if let Some(g) = row_out.grad_elig.as_deref_mut() {
-                g.fill(T::zero());
-            }
-            row_out.dh.fill(T::zero());
-            if let Some(d) = row_out.dc.as_deref_mut() {
-                d.fill(T::zero());
-            }
-        }
         let step = RowBack {
             grad_h: row(x.grad_h, b, h),
             pre: row(x.pre, b, h),
             h_t: row(x.h, b, h),
             post: x.post(b, h),
             hebb: segment.hebb_at(&traces.hebb, t, b, hh),
-            next: segment.hebb_at(&traces.hebb, t + 1, b, hh),
-            elig: traces.elig.as_ref().map(|e| segment.elig_at(e, t, b, hh)),
             lstm: x.lstm.map(|[gates, c, c_prev]| {
                 [
                     row(gates, b, LSTM_GATES * h),
@@ -401,8 +540,9 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                 .checked_sub(1)
                 .and_then(|u| traces.hebb[u])
                 .map(|v| row(v, b, hh)),
+            earlier,
         };
-        self.row_back(step, row_out, scratch);
+        self.row_back(step, row_out, m, scratch);
     }
 
     /// Rebuilds batch row `b`'s dropped traces of the segment holding step `t` (`t`'s trace
@@ -519,86 +659,122 @@ impl<T: Float> Segment<T> {
     }
 }
 
-/// One batch row's inputs to a step back.
+/// One batch row's inputs to a step back's cell and second trace pass.
 struct RowBack<'a, T> {
     grad_h: &'a [T],
     pre: &'a [T],
     h_t: &'a [T],
     /// The trace's post-synaptic activity: `h_t`, or the LSTM's `g_t`.
     post: &'a [T],
-    /// `Hebb_{t−1}`, `Hebb_t` and, under retroactive modulation, `E_{t−1}`.
+    /// `Hebb_{t−1}`.
     hebb: &'a [T],
-    next: &'a [T],
-    elig: Option<&'a [T]>,
     /// The LSTM's gate activations `i, f, g, o`, `c_t` and `c_{t−1}`.
     lstm: Option<[&'a [T]; 3]>,
     /// `Hebb_{t−2}`, which the step back after this one reads
     /// as its `hebb`, when it comes from memory (none at the first step, or where it is
     /// rebuilt: in cache).
     ahead: Option<&'a [T]>,
+    /// Step `t − 1`, where the sweep does its first pass.
+    earlier: Option<Earlier<'a, T>>,
+}
+
+/// What step `t − 1`'s first trace pass reads of one batch row besides `Hebb_{t−1}`.
+struct Earlier<'a, T> {
+    /// `h_{t−2}`, `h_{t−1}` and the trace's post-synaptic activity at step `t − 1`.
+    pre: &'a [T],
+    h_t: &'a [T],
+    post: &'a [T],
+    /// `Hebb_{t−2}`, where the rule has a `keep` (else empty: the pass does not read it).
+    hebb: &'a [T],
+    /// `E_{t−2}` (retroactive modulation).
+    elig: Option<&'a [T]>,
 }
 
 impl<T: Element + Float + Send + Sync> HostCore<T> {
-    rows!(row_back, row_back_avx2, row_back_avx512, row_back_body,
-        (x: RowBack<'_, T>, g: RowOut<'_, T>, scratch: &mut Scratch<T>));
+    /// The trace update's first pass back through one step of one batch row, from `∂L/∂Hebb_t`
+    /// (and `∂L/∂E_t`) to the unclipped trace's `G` (and `∂L/∂E_{t−1}`), writing the factors'
+    /// gradients and the pass's part of `∂L/∂h_{t−1}` (`scratch.dpre`); the factors are
+    /// `scratch.factors`.
+    fn first_pass(&self, x: FirstPass<T>, mut g: FirstPassOut<T>, scratch: &mut Scratch<T>) {
+        if x.reset {
+            // A reset cuts every gradient path through the state.
+            g.grad_hebb.fill(T::zero());
+            if let Some(ge) = g.grad_elig.as_deref_mut() {
+                ge.fill(T::zero());
+            }
+            g.dh.fill(T::zero());
+            if let Some(d) = g.dc {
+                d.fill(T::zero());
+            }
+        }
+        let Scratch {
+            factors: RowFactors { keep, s, rate },
+            dpre,
+            dkeep: dkeep_local,
+            ..
+        } = scratch;
+        let update = self.update(x.hebb, x.pre, keep, s);
+        match (x.elig, g.grad_elig) {
+            (Some(elig), Some(grad_elig)) => {
+                let retro = RetroUpdate {
+                    base: update,
+                    elig,
+                    m: rate,
+                };
+                let rows = RetroRows {
+                    dm: g.dm.expect("retroactive modulation writes dM"),
+                    ds: g.ds,
+                    dkeep: g.dkeep.expect("the eligibility trace has a keep"),
+                    dpre,
+                };
+                retro.update_row(0, x.next, g.grad_hebb, grad_elig, rows);
+            }
+            _ => {
+                let has_keep = g.dkeep.is_some();
+                let rows = Rows3 {
+                    ds: g.ds,
+                    dkeep: g.dkeep.unwrap_or(dkeep_local),
+                    dpre,
+                };
+                update.update_row(0, x.next, g.grad_hebb, has_keep, rows);
+            }
+        }
+    }
 
-    /// One batch row back through one step, as [`super::super::fused`]'s backward loop does
-    /// for the whole batch with libtorch operations (docs/backward-pass.md, steps 1–4 back).
+    rows!(row_back, row_back_avx2, row_back_avx512, row_back_body,
+        (x: RowBack<'_, T>, g: RowOut<'_, T>, m: Option<T>, scratch: &mut Scratch<T>));
+
+    /// One batch row back through one step once the trace update's first pass is done (`m`:
+    /// the modulator's output), as [`super::super::fused`]'s backward loop does for the whole
+    /// batch with libtorch operations (docs/backward-pass.md, steps 1–4 back).
     #[inline(always)]
-    fn row_back_body(&self, x: RowBack<T>, g: RowOut<T>, scratch: &mut Scratch<T>) {
+    fn row_back_body(&self, x: RowBack<T>, g: RowOut<T>, m: Option<T>, scratch: &mut Scratch<T>) {
         let h = self.hidden;
-        let one = T::one();
         let (h_t, post) = (x.h_t, x.post);
         let Scratch {
             factors,
+            other,
             dpre,
+            dpre_earlier,
             dkeep: dkeep_local,
             dpost,
             drate,
             dh_t,
             draw,
         } = scratch;
-        let m = self.row_factors(h_t, post, factors);
         let RowFactors { keep, s, rate } = factors;
-        dpre.fill(T::zero());
         if let Neuromodulation::Retroactive { eta_e, .. } = &self.drive {
-            let update = RetroUpdate {
-                base: self.update(x.hebb, x.pre, keep, s),
-                elig: x
-                    .elig
-                    .expect("retroactive modulation has an eligibility trace"),
-                m: rate,
-            };
             let dm = g.dm.expect("retroactive modulation writes dM");
             let dkeep = g.dkeep.expect("the eligibility trace has a keep");
-            let grad_elig = g.grad_elig.expect("retroactive modulation carries dE");
-            let rows = RetroRows {
-                dm: &mut *dm,
-                ds: &mut *g.ds,
-                dkeep: &mut *dkeep,
-                dpre: &mut *dpre,
-            };
-            update.update_row(0, x.next, g.grad_hebb, grad_elig, rows);
             for i in 0..h {
                 (dpost[i], _) =
                     ELIGIBILITY.factors_backward_at(eta_e[i], post[i], g.ds[i], dkeep[i]);
                 drate[i] = dm[i];
             }
             // The Hebbian trace keeps all of itself.
-            keep.fill(one);
+            keep.fill(T::one());
         } else {
-            let has_keep = g.dkeep.is_some();
-            let dkeep: &mut [T] = match g.dkeep {
-                Some(d) => d,
-                None => dkeep_local,
-            };
-            let rows = Rows3 {
-                ds: &mut *g.ds,
-                dkeep: &mut *dkeep,
-                dpre: &mut *dpre,
-            };
-            self.update(x.hebb, x.pre, keep, s)
-                .update_row(0, x.next, g.grad_hebb, has_keep, rows);
+            let dkeep: &[T] = g.dkeep.unwrap_or(dkeep_local);
             // Row i of the trace (of timescale i / H) belongs to neuron i % H: its
             // ∂L/∂post adds to the neuron's over the timescales.
             for i in 0..self.posts {
@@ -640,7 +816,45 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             ahead: x.ahead,
             ..self.update(x.hebb, x.pre, keep, s)
         };
-        update.input_rows(0, draw, g.grad_hebb, dpre, g.dalpha);
+        match (x.earlier, g.earlier) {
+            (Some(e), Some(out)) => {
+                self.row_factors(e.h_t, e.post, other);
+                let earlier = self.update(e.hebb, e.pre, &other.keep, &other.s);
+                match (e.elig, g.grad_elig) {
+                    (Some(elig), Some(grad_elig)) => {
+                        let step = RetroUpdate {
+                            base: earlier,
+                            elig,
+                            m: &other.rate,
+                        };
+                        let before = RetroBefore {
+                            step: &step,
+                            grad_elig,
+                            out: RetroRows {
+                                dm: out.dm.expect("retroactive modulation writes dM"),
+                                ds: out.ds,
+                                dkeep: out.dkeep.expect("the eligibility trace has a keep"),
+                                dpre: dpre_earlier,
+                            },
+                        };
+                        update.input_retro_update_row(0, before, draw, g.grad_hebb, dpre, g.dalpha);
+                    }
+                    _ => {
+                        let before = Before {
+                            step: &earlier,
+                            want_dkeep: out.dkeep.is_some(),
+                            out: Rows3 {
+                                ds: out.ds,
+                                dkeep: out.dkeep.unwrap_or(dkeep_local),
+                                dpre: dpre_earlier,
+                            },
+                        };
+                        update.input_update_row(0, before, draw, g.grad_hebb, dpre, g.dalpha);
+                    }
+                }
+            }
+            _ => update.input_rows(0, draw, g.grad_hebb, dpre, g.dalpha),
+        }
         // ∂L/∂h_{t−1} = Wᵀ da (every gate's rows) + the traces' part.
         g.dh.copy_from_slice(dpre);
         for (i, &da) in g.da.iter().enumerate() {
@@ -648,5 +862,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                 *d = *d + da * w;
             }
         }
+        // The step before's first-pass part, where this sweep did it, starts its sum.
+        std::mem::swap(dpre, dpre_earlier);
     }
 }
