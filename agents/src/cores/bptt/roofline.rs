@@ -148,7 +148,7 @@ pub fn measure(batch: i64, hidden: i64, repeats: usize) -> Vec<PassRate> {
                 );
                 for (r, ((grad, dpre), ((ds, dkeep), dpre_before))) in pieces.enumerate() {
                     let out = Rows3 { ds, dkeep, dpre: dpre_before };
-                    let before = Before { step: &update, want_dkeep: false, out };
+                    let before = Before::Plain { step: &update, want_dkeep: false, out };
                     update.input_update_row(k * rows + r, before, &draw, grad, dpre, Some(sum));
                 }
             }; (grad, rows * h * h), (dpre, rows * h), (dalpha, h * h), (ds, rows * h),

@@ -14,7 +14,7 @@
 //! Retroactive modulation couples two traces (the eligibility trace `E` is written into
 //! `Hebb`), so it has its own forward pass and first backward pass, [`RetroUpdate`]; the
 //! second backward pass is [`Update::input_rows`]'s, and the two run as one sweep going back
-//! ([`Update::input_retro_update_row`]). Two trace-sized tensors are kept per
+//! ([`Update::input_update_row`] with [`Before::Retro`]). Two trace-sized tensors are kept per
 //! step.
 use crate::cores::lanes::{clamp, dot, dot3, passed};
 use num_traits::Float;
@@ -124,12 +124,21 @@ pub(crate) fn alpha_groups(batch: usize) -> usize {
 }
 
 /// The step before's first backward pass, as [`Update::input_update_row`] does it in its
-/// sweep: the step, whether it writes `dkeep` (as [`Update::update_row`]'s `want_dkeep`), and
-/// its outputs.
-pub(crate) struct Before<'a, 'b, T> {
-    pub step: &'b Update<'a, T>,
-    pub want_dkeep: bool,
-    pub out: Rows3<'b, T>,
+/// sweep: the step and its outputs.
+pub(crate) enum Before<'a, 'b, T> {
+    /// [`Update::update_row`]'s, writing `dkeep` where `want_dkeep`.
+    Plain {
+        step: &'b Update<'a, T>,
+        want_dkeep: bool,
+        out: Rows3<'b, T>,
+    },
+    /// [`RetroUpdate::update_row`]'s, with the eligibility trace's gradient, which it takes
+    /// from `∂L/∂E_{t−1}` to `∂L/∂E_{t−2}`.
+    Retro {
+        step: &'b RetroUpdate<'a, T>,
+        grad_elig: &'b mut [T],
+        out: RetroRows<'b, T>,
+    },
 }
 
 /// The `[B × H]` outputs of [`Update::update_row`].
@@ -284,7 +293,7 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         (b: usize, before: Before<'_, '_, T>, draw: &[T], grad: &mut [T], dpre: &mut [T],
             dalpha: Option<&mut [T]>));
 
-    /// [`Update::input_rows`] of batch row `b`, then [`Update::update_row`] of the step before
+    /// [`Update::input_rows`] of batch row `b`, then the first pass of the step before
     /// (whose `Hebb_t` is this step's `prev`) in the same sweep: the gradient is read and
     /// written once and `prev` read once, where the two passes each read and write the
     /// gradient and read that trace. `grad` goes from this step's `G` to the step before's
@@ -293,34 +302,54 @@ impl<T: Float + Send + Sync> Update<'_, T> {
     fn input_update_body(
         &self,
         b: usize,
-        before: Before<'_, '_, T>,
+        mut before: Before<'_, '_, T>,
         draw: &[T],
         grad: &mut [T],
         dpre: &mut [T],
         mut dalpha: Option<&mut [T]>,
     ) {
         let (h, posts) = (self.h, self.posts);
-        let Before {
-            step: earlier,
-            want_dkeep,
-            out:
-                Rows3 {
-                    ds,
-                    dkeep,
-                    dpre: dpre_earlier,
-                },
-        } = before;
-        let pre_earlier = row(earlier.pre, h, b);
+        let dpre_earlier = match &mut before {
+            Before::Plain { out, .. } => &mut *out.dpre,
+            Before::Retro { out, .. } => &mut *out.dpre,
+        };
         dpre_earlier.fill(T::zero());
         for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
             self.input_clipped(b, i, draw, grad, dpre, dalpha.as_deref_mut());
-            let s = earlier.s[b * posts + i];
-            for (d, &g) in dpre_earlier.iter_mut().zip(grad.iter()) {
-                *d = *d + g * s;
-            }
-            ds[i] = dot(grad, pre_earlier);
-            if want_dkeep {
-                dkeep[i] = dot(grad, cells(earlier.prev, h, posts, b, i));
+            let at = b * posts + i;
+            match &mut before {
+                Before::Plain {
+                    step,
+                    want_dkeep,
+                    out,
+                } => {
+                    let s = step.s[at];
+                    for (d, &g) in out.dpre.iter_mut().zip(grad.iter()) {
+                        *d = *d + g * s;
+                    }
+                    out.ds[i] = dot(grad, row(step.pre, h, b));
+                    if *want_dkeep {
+                        out.dkeep[i] = dot(grad, cells(step.prev, h, posts, b, i));
+                    }
+                }
+                Before::Retro {
+                    step,
+                    grad_elig,
+                    out,
+                } => {
+                    let (m, k, s) = (step.m[at], step.base.keep[at], step.base.s[at]);
+                    let elig = cells(step.elig, h, posts, b, i);
+                    let grad_elig = &mut grad_elig[i * h..(i + 1) * h];
+                    for (d, &ge) in out.dpre.iter_mut().zip(grad_elig.iter()) {
+                        *d = *d + ge * s;
+                    }
+                    out.dm[i] = dot(grad, elig);
+                    out.ds[i] = dot(grad_elig, row(step.base.pre, h, b));
+                    out.dkeep[i] = dot(grad_elig, elig);
+                    for (ge, &g) in grad_elig.iter_mut().zip(grad.iter()) {
+                        *ge = k * *ge + m * g;
+                    }
+                }
             }
         }
     }
@@ -371,54 +400,6 @@ impl<T: Float + Send + Sync> Update<'_, T> {
             }
         }
     }
-
-    rows!(pub(crate) input_retro_update_row, input_retro_update_avx2, input_retro_update_avx512,
-        input_retro_update_body, (b: usize, before: RetroBefore<'_, '_, T>, draw: &[T],
-            grad: &mut [T], dpre: &mut [T], dalpha: Option<&mut [T]>));
-
-    /// [`Update::input_update_row`] where the step before's first pass is retroactive
-    /// modulation's ([`RetroUpdate::update_row`]): the same numbers as the two passes.
-    #[inline(always)]
-    fn input_retro_update_body(
-        &self,
-        b: usize,
-        before: RetroBefore<'_, '_, T>,
-        draw: &[T],
-        grad: &mut [T],
-        dpre: &mut [T],
-        mut dalpha: Option<&mut [T]>,
-    ) {
-        let (h, posts) = (self.h, self.posts);
-        let RetroBefore {
-            step: earlier,
-            grad_elig,
-            out:
-                RetroRows {
-                    dm,
-                    ds,
-                    dkeep,
-                    dpre: dpre_earlier,
-                },
-        } = before;
-        let pre_earlier = row(earlier.base.pre, h, b);
-        dpre_earlier.fill(T::zero());
-        let neurons = grad.chunks_exact_mut(h).zip(grad_elig.chunks_exact_mut(h));
-        for (i, (grad, grad_elig)) in neurons.enumerate() {
-            self.input_clipped(b, i, draw, grad, dpre, dalpha.as_deref_mut());
-            let at = b * posts + i;
-            let (m, k, s) = (earlier.m[at], earlier.base.keep[at], earlier.base.s[at]);
-            let elig = cells(earlier.elig, h, posts, b, i);
-            for (d, &ge) in dpre_earlier.iter_mut().zip(grad_elig.iter()) {
-                *d = *d + ge * s;
-            }
-            dm[i] = dot(grad, elig);
-            ds[i] = dot(grad_elig, pre_earlier);
-            dkeep[i] = dot(grad_elig, elig);
-            for (ge, &g) in grad_elig.iter_mut().zip(grad.iter()) {
-                *ge = k * *ge + m * g;
-            }
-        }
-    }
 }
 
 /// One step of retroactive neuromodulation, row-major like [`Update`]: the modulator writes
@@ -435,14 +416,6 @@ pub(crate) struct RetroUpdate<'a, T> {
     pub elig: &'a [T],
     /// The modulator's output per post-synaptic neuron `m_i`, `[B × H]`.
     pub m: &'a [T],
-}
-
-/// [`Before`] where the step before's first pass is retroactive modulation's, with the
-/// eligibility trace's gradient it takes from `∂L/∂E_{t−1}` to `∂L/∂E_{t−2}`.
-pub(crate) struct RetroBefore<'a, 'b, T> {
-    pub step: &'b RetroUpdate<'a, T>,
-    pub grad_elig: &'b mut [T],
-    pub out: RetroRows<'b, T>,
 }
 
 /// The `[B × H]` outputs of [`RetroUpdate::update_row`].
@@ -707,6 +680,24 @@ mod tests {
         );
     }
 
+    /// [`Update::input_update_row`] of batch row 0 at `width`, α per connection.
+    fn sweep(
+        width: Width,
+        update: &Update<'_, f32>,
+        before: Before<'_, '_, f32>,
+        draw: &[f32],
+        grad: &mut [f32],
+        dpre: &mut [f32],
+        dalpha: &mut [f32],
+    ) {
+        at!(
+            width,
+            update.input_update_body
+                / input_update_avx2
+                / input_update_avx512(0, before, draw, grad, dpre, Some(dalpha))
+        );
+    }
+
     /// Asserts that `run(width, fused)` (the outputs' bits) is the baseline's two passes' at
     /// every width the CPU has, fused or not.
     fn same_as_the_two_passes(run: impl Fn(Width, bool) -> Vec<Vec<u32>>) {
@@ -772,22 +763,19 @@ mod tests {
                 dpre: &mut dpre_earlier,
             };
             if fused {
-                at!(
+                let before = Before::Plain {
+                    step: &earlier,
+                    want_dkeep: true,
+                    out,
+                };
+                sweep(
                     width,
-                    update.input_update_body
-                        / input_update_avx2
-                        / input_update_avx512(
-                            0,
-                            Before {
-                                step: &earlier,
-                                want_dkeep: true,
-                                out
-                            },
-                            &draw,
-                            &mut grad,
-                            &mut dpre,
-                            Some(&mut dalpha)
-                        )
+                    &update,
+                    before,
+                    &draw,
+                    &mut grad,
+                    &mut dpre,
+                    &mut dalpha,
                 );
             } else {
                 second_pass(width, &update, &draw, &mut grad, &mut dpre, &mut dalpha);
@@ -862,23 +850,19 @@ mod tests {
                 dpre: &mut dpre_earlier,
             };
             if fused {
-                let before = RetroBefore {
+                let before = Before::Retro {
                     step: &earlier,
                     grad_elig: &mut grad_elig,
                     out,
                 };
-                at!(
+                sweep(
                     width,
-                    update.input_retro_update_body
-                        / input_retro_update_avx2
-                        / input_retro_update_avx512(
-                            0,
-                            before,
-                            &draw,
-                            &mut grad,
-                            &mut dpre,
-                            Some(&mut dalpha)
-                        )
+                    &update,
+                    before,
+                    &draw,
+                    &mut grad,
+                    &mut dpre,
+                    &mut dalpha,
                 );
             } else {
                 second_pass(width, &update, &draw, &mut grad, &mut dpre, &mut dalpha);

@@ -22,7 +22,7 @@ use super::{data, data_mut, row, HostCore, HostStep, Kinded, RowFactors, LSTM_GA
 use crate::cores::plasticity::Neuromodulation;
 use crate::cores::rules::ELIGIBILITY;
 use crate::cores::trace_update::rows::{
-    group_rows, rows, Before, RetroBefore, RetroRows, RetroUpdate, Rows3, Update,
+    group_rows, rows, Before, RetroRows, RetroUpdate, Rows3, Update,
 };
 use crate::cores::{lstm, rnn};
 use num_traits::Float;
@@ -409,23 +409,6 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         t > 0 && !inputs[t - 1].done.is_some_and(|done| done[b])
     }
 
-    /// Batch row `b`'s trace after step `u − 1`, rebuilt into `segment` if the forward pass
-    /// dropped it and `segment` does not hold it yet.
-    #[allow(clippy::too_many_arguments)]
-    fn ensure_trace(
-        &self,
-        b: usize,
-        u: usize,
-        inputs: &[StepRows<T>],
-        traces: &TraceRows<T>,
-        segment: &mut Segment<T>,
-        f: &mut RowFactors<T>,
-    ) {
-        if traces.hebb[u].is_none() && !segment.holds(u) {
-            self.rebuild(b, u, inputs, traces, segment, f);
-        }
-    }
-
     /// Batch row `b` (row `r` of its group) back through step `t`: the trace update's first
     /// pass, unless the step after fused it into its own sweep, then the cell and the second
     /// pass (with the step before's first, where it [`HostCore::fuses`]).
@@ -491,20 +474,16 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             }
         });
         let (ds, ds_before) = step_and_before(&mut out.ds, t, at(posts), fuses);
-        let (dkeep, dkeep_before) = match out.dkeep.as_mut() {
-            Some(d) => {
-                let (dkeep, before) = step_and_before(d, t, at(posts), fuses);
-                (Some(dkeep), before)
-            }
-            None => (None, None),
-        };
-        let (dm, dm_before) = match out.dm.as_mut() {
-            Some(d) => {
-                let (dm, before) = step_and_before(d, t, at(posts), fuses);
-                (Some(dm), before)
-            }
-            None => (None, None),
-        };
+        let (dkeep, dkeep_before) = out
+            .dkeep
+            .as_mut()
+            .map(|d| step_and_before(d, t, at(posts), fuses))
+            .unzip();
+        let (dm, dm_before) = out
+            .dm
+            .as_mut()
+            .map(|d| step_and_before(d, t, at(posts), fuses))
+            .unzip();
         let row_out = RowOut {
             grad_hebb: &mut out.grad_hebb[at(hh)],
             grad_elig: out.grad_elig.as_deref_mut().map(|g| &mut g[at(hh)]),
@@ -517,8 +496,8 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
             dalpha: out.dalpha.as_deref_mut(),
             earlier: ds_before.map(|ds| EarlierOut {
                 ds,
-                dkeep: dkeep_before,
-                dm: dm_before,
+                dkeep: dkeep_before.flatten(),
+                dm: dm_before.flatten(),
             }),
         };
         let step = RowBack {
@@ -545,10 +524,11 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         self.row_back(step, row_out, m, scratch);
     }
 
-    /// Rebuilds batch row `b`'s dropped traces of the segment holding step `t` (`t`'s trace
-    /// dropped) into `segment`, from the kept trace before them, as the forward pass wrote
+    /// Makes batch row `b`'s trace after step `t − 1` readable: where the forward pass dropped
+    /// it and `segment` does not hold it yet, rebuilds the dropped traces of the segment
+    /// holding it into `segment`, from the kept trace before them, as the forward pass wrote
     /// them: the same factors, the same pass, the same resets.
-    fn rebuild(
+    fn ensure_trace(
         &self,
         b: usize,
         t: usize,
@@ -557,6 +537,9 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
         segment: &mut Segment<T>,
         f: &mut RowFactors<T>,
     ) {
+        if traces.hebb[t].is_some() || segment.holds(t) {
+            return;
+        }
         let (h, hh) = (self.hidden, self.posts * self.hidden);
         let start = (0..t)
             .rev()
@@ -827,7 +810,7 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                             elig,
                             m: &other.rate,
                         };
-                        let before = RetroBefore {
+                        let before = Before::Retro {
                             step: &step,
                             grad_elig,
                             out: RetroRows {
@@ -837,10 +820,10 @@ impl<T: Element + Float + Send + Sync> HostCore<T> {
                                 dpre: dpre_earlier,
                             },
                         };
-                        update.input_retro_update_row(0, before, draw, g.grad_hebb, dpre, g.dalpha);
+                        update.input_update_row(0, before, draw, g.grad_hebb, dpre, g.dalpha);
                     }
                     _ => {
-                        let before = Before {
+                        let before = Before::Plain {
                             step: &earlier,
                             want_dkeep: out.dkeep.is_some(),
                             out: Rows3 {
