@@ -250,39 +250,8 @@ impl<T: Float + Send + Sync> Update<'_, T> {
             .chunks_exact_mut(posts * h)
             .zip(dpre.chunks_exact_mut(h));
         for (b, (grad, dpre)) in (first..).zip(rows) {
-            let pre = row(self.pre, h, b);
             for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
-                let (k, r) = (self.keep[b * posts + i], draw[b * posts + i]);
-                let prev = cells(self.prev, h, posts, b, i);
-                let alpha = &self.alpha[i * h..(i + 1) * h];
-                if let Some(ahead) = self.ahead {
-                    prefetch(cells(ahead, h, posts, b, i));
-                }
-                match dalpha.as_deref_mut() {
-                    // One sweep for all three: `prev` is read once.
-                    Some(dalpha) => {
-                        let dalpha = &mut dalpha[i * h..(i + 1) * h];
-                        let (prev, alpha, pre, dpre) =
-                            (&prev[..h], &alpha[..h], &pre[..h], &mut dpre[..h]);
-                        for j in 0..h {
-                            let (p, x) = (prev[j], pre[j]);
-                            let ra = r * alpha[j];
-                            dpre[j] = dpre[j] + ra * p;
-                            grad[j] = k * grad[j] + ra * x;
-                            dalpha[j] = dalpha[j] + r * p * x;
-                        }
-                    }
-                    None => {
-                        for ((g, &p), ((&a, &x), d)) in grad
-                            .iter_mut()
-                            .zip(prev)
-                            .zip(alpha.iter().zip(pre).zip(dpre.iter_mut()))
-                        {
-                            *d = *d + r * a * p;
-                            *g = k * *g + r * a * x;
-                        }
-                    }
-                }
+                self.input_cells(b, i, draw, grad, dpre, dalpha.as_deref_mut(), |g, _| g);
             }
         }
     }
@@ -315,7 +284,8 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         };
         dpre_earlier.fill(T::zero());
         for (i, grad) in grad.chunks_exact_mut(h).enumerate() {
-            self.input_clipped(b, i, draw, grad, dpre, dalpha.as_deref_mut());
+            let clip = |g, p| passed(g, p, self.lo, self.hi);
+            self.input_cells(b, i, draw, grad, dpre, dalpha.as_deref_mut(), clip);
             let at = b * posts + i;
             match &mut before {
                 Before::Plain {
@@ -354,12 +324,14 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         }
     }
 
-    /// Post-synaptic row `i` of batch row `b` through [`Update::input_rows`] and then the
-    /// clip of the step before's first pass (whose `Hebb_t` is this step's `prev`): `grad`
-    /// from this step's `G` to the step before's, `dpre` and `dalpha` (α per connection, this
-    /// row's of the group's partial sum) added to, in one sweep.
+    /// Post-synaptic row `i` of batch row `b` through [`Update::input_rows`]: `grad` from
+    /// this step's `G` to `finish(keep_i G + draw_i α pre_j, prev)` cell by cell (the gradient
+    /// itself, or where the sweep does the step before's first pass, its clip), `dpre` and
+    /// `dalpha` (α per connection, this row's group's partial sum) added to, in one sweep:
+    /// `prev` is read once.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn input_clipped(
+    fn input_cells(
         &self,
         b: usize,
         i: usize,
@@ -367,9 +339,9 @@ impl<T: Float + Send + Sync> Update<'_, T> {
         grad: &mut [T],
         dpre: &mut [T],
         dalpha: Option<&mut [T]>,
+        finish: impl Fn(T, T) -> T,
     ) {
         let (h, posts) = (self.h, self.posts);
-        let (lo, hi) = (self.lo, self.hi);
         let (k, r) = (self.keep[b * posts + i], draw[b * posts + i]);
         let (pre, prev) = (
             &row(self.pre, h, b)[..h],
@@ -388,14 +360,14 @@ impl<T: Float + Send + Sync> Update<'_, T> {
                     let ra = r * alpha[j];
                     dpre[j] = dpre[j] + ra * p;
                     dalpha[j] = dalpha[j] + r * p * x;
-                    grad[j] = passed(k * grad[j] + ra * x, p, lo, hi);
+                    grad[j] = finish(k * grad[j] + ra * x, p);
                 }
             }
             None => {
                 for j in 0..h {
                     let (p, x, a) = (prev[j], pre[j], alpha[j]);
                     dpre[j] = dpre[j] + r * a * p;
-                    grad[j] = passed(k * grad[j] + r * a * x, p, lo, hi);
+                    grad[j] = finish(k * grad[j] + r * a * x, p);
                 }
             }
         }
